@@ -1,0 +1,47 @@
+/** Ed25519 signatures (RFC 8032) for identities: primaries, operators, share holders. Pure. */
+import { ed25519 } from '@noble/curves/ed25519.js';
+import { sha256 } from '@noble/hashes/sha2.js';
+import { InvalidInputError } from '../errors.js';
+import { concatBytes, toHex, utf8 } from '../util/bytes.js';
+import { randomBytes } from './random.js';
+
+export interface SigningKeyPair {
+  /** 32-byte Ed25519 seed. */
+  secretKey: Uint8Array;
+  publicKey: Uint8Array;
+}
+
+export function generateSigningKeyPair(): SigningKeyPair {
+  const secretKey = randomBytes(32);
+  return { secretKey, publicKey: ed25519.getPublicKey(secretKey) };
+}
+
+/** The key pair of a 32-byte seed. Throws InvalidInputError on a wrong length. */
+export function signingKeyPairFromSeed(seed: Uint8Array): SigningKeyPair {
+  if (seed.length !== 32) throw new InvalidInputError('signing seed must be 32 bytes');
+  return { secretKey: seed, publicKey: ed25519.getPublicKey(seed) };
+}
+
+/** Signs `message` with a domain-separation `context` so a signature for one purpose never serves another. */
+export function signWithContext(context: string, message: Uint8Array, secretKey: Uint8Array): Uint8Array {
+  return ed25519.sign(concatBytes(utf8.encode(`lifeboat:${context}\0`), message), secretKey);
+}
+
+/** Verifies a signature made by signWithContext. Returns false (never throws) on any malformed input. */
+export function verifyWithContext(context: string, message: Uint8Array, signature: Uint8Array, publicKey: Uint8Array): boolean {
+  try {
+    if (signature.length !== 64 || publicKey.length !== 32) return false;
+    return ed25519.verify(signature, concatBytes(utf8.encode(`lifeboat:${context}\0`), message), publicKey);
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * A key's fingerprint as people compare it: SHA-256 over a labelled key, first 16 bytes, as
+ * 8 groups of 4 hex digits. The label keeps an X25519 and an Ed25519 key with equal bytes apart.
+ */
+export function fingerprint(label: 'x25519' | 'ed25519' | 'identity', publicKey: Uint8Array): string {
+  const h = toHex(sha256(concatBytes(utf8.encode(`lifeboat-fingerprint:${label}\0`), publicKey)).subarray(0, 16));
+  return h.match(/.{4}/g)!.join(':');
+}

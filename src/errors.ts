@@ -1,0 +1,103 @@
+/**
+ * Typed errors. Every error Lifeboat raises on purpose is a LifeboatError with a stable snake_case
+ * `code` (the API's `err_type` and what code branches on), a lowercase message that never contains
+ * secret material, an optional `hint` the user can act on, and the HTTP status a server answers with.
+ */
+export class LifeboatError extends Error {
+  readonly code: string;
+  readonly hint: string | undefined;
+  readonly status: number;
+
+  constructor(code: string, message: string, opts: { hint?: string; status?: number; cause?: unknown } = {}) {
+    super(message, opts.cause === undefined ? undefined : { cause: opts.cause });
+    this.name = new.target.name;
+    this.code = code;
+    this.hint = opts.hint;
+    this.status = opts.status ?? 400;
+  }
+
+  /** The JSON body an API answers with: `{"err_type": ..., "message": ...}` (plus a hint when there is one). */
+  toJSON(): { err_type: string; message: string; hint?: string } {
+    return this.hint ? { err_type: this.code, message: this.message, hint: this.hint } : { err_type: this.code, message: this.message };
+  }
+}
+
+/** An argument or field that is missing, out of range or of the wrong shape. */
+export class InvalidInputError extends LifeboatError {
+  constructor(message: string, opts: { hint?: string; code?: string } = {}) {
+    super(opts.code ?? 'invalid_input', message, { hint: opts.hint, status: 400 });
+  }
+}
+
+/** Bytes that do not parse as the format they claim: bad magic, truncated, unknown version. */
+export class FormatError extends LifeboatError {
+  constructor(code: 'bad_magic' | 'truncated' | 'unsupported_version' | 'malformed', message: string, hint?: string) {
+    super(code, message, { hint, status: 400 });
+  }
+}
+
+/** Authenticated decryption failed: wrong key, or the data was altered. Never says which byte. */
+export class DecryptionError extends LifeboatError {
+  constructor(message = 'decryption failed: wrong key or tampered data', hint?: string) {
+    super('decryption_failed', message, { hint, status: 400 });
+  }
+}
+
+/** A share, or a set of shares, that cannot be combined: typo, checksum, other set, too few, bad digest. */
+export class ShareError extends LifeboatError {
+  constructor(
+    code:
+      | 'invalid_word'
+      | 'invalid_checksum'
+      | 'invalid_share'
+      | 'share_set_mismatch'
+      | 'duplicate_share'
+      | 'insufficient_shares'
+      | 'invalid_digest'
+      | 'wrong_master_key',
+    message: string,
+    hint?: string,
+  ) {
+    super(code, message, { hint, status: 400 });
+  }
+}
+
+/** The request is not authenticated (missing or bad signature, unknown key). */
+export class UnauthorizedError extends LifeboatError {
+  constructor(message: string, code = 'unauthorized', hint?: string) {
+    super(code, message, { hint, status: 401 });
+  }
+}
+
+/** Authenticated but not allowed: wrong role, not enrolled, replayed or expired request. */
+export class ForbiddenError extends LifeboatError {
+  constructor(message: string, code = 'forbidden', hint?: string) {
+    super(code, message, { hint, status: 403 });
+  }
+}
+
+/** The named thing does not exist. */
+export class NotFoundError extends LifeboatError {
+  constructor(message: string, code = 'not_found', hint?: string) {
+    super(code, message, { hint, status: 404 });
+  }
+}
+
+/** The request conflicts with the current state (already exists, stale version). */
+export class ConflictError extends LifeboatError {
+  constructor(message: string, code = 'conflict', hint?: string) {
+    super(code, message, { hint, status: 409 });
+  }
+}
+
+/** A peer is down, unreachable or answered something that is not the protocol. */
+export class PeerError extends LifeboatError {
+  constructor(code: 'peer_unreachable' | 'peer_bad_answer' | 'peer_identity_mismatch' | 'possession_failed', message: string, hint?: string) {
+    super(code, message, { hint, status: 502 });
+  }
+}
+
+/** Narrows an unknown thrown value to a LifeboatError with the given code. */
+export function isLifeboatError(err: unknown, code?: string): err is LifeboatError {
+  return err instanceof LifeboatError && (code === undefined || err.code === code);
+}
