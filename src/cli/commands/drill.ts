@@ -1,3 +1,40 @@
+/** `lifeboat drill`: the worst day, end to end on this machine, timed, with a report. */
 import type { Command } from 'commander';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { runScenarios, type ScenarioResult } from '../../drill/runner.js';
+import { vaultScenarios, type VaultDrillContext } from '../../drill/vault-scenarios.js';
+import { createOutput } from '../io.js';
 
-export function registerDrillCommand(_program: Command): void {}
+export function registerDrillCommand(program: Command): void {
+  program
+    .command('drill')
+    .description('run the worst day end to end with real processes on loopback, and report')
+    .option('--json', 'print {"ok": …, "scenarios": [{"name", "ok", "ms"}]} on stdout')
+    .option('--keep', 'keep the drill directory for inspection')
+    .action(async (o: { json?: boolean; keep?: boolean }) => {
+      const out = createOutput({ quiet: o.json });
+      const dir = mkdtempSync(join(tmpdir(), 'lifeboat-drill-'));
+      const ctx: VaultDrillContext = { dir, holders: [], holderSpecs: [], operatorKey: '', offlineShare: '', oldShares: [], secrets: new Map(), servers: [] };
+      const t0 = performance.now();
+      out.info(`drill in ${dir}`);
+      let results: ScenarioResult[];
+      try {
+        results = await runScenarios(vaultScenarios, ctx, (r) => out.info(`${r.ok ? 'ok  ' : r.skipped ? 'skip' : 'FAIL'} ${r.name} (${r.ms} ms)${r.ok || r.skipped ? '' : `: ${r.error}`}`));
+      } finally {
+        await Promise.all(ctx.servers.map((s) => s.stop()));
+        if (!o.keep) rmSync(dir, { recursive: true, force: true });
+      }
+      const ok = results.every((r) => r.ok);
+      const total = Math.round(performance.now() - t0);
+      if (o.json) out.json({ ok, ms: total, scenarios: results });
+      else {
+        out.out('');
+        out.out('lifeboat drill report');
+        for (const r of results) out.out(`  ${r.ok ? 'ok  ' : r.skipped ? 'skip' : 'FAIL'}  ${String(r.ms).padStart(6)} ms  ${r.name}${r.ok || r.skipped ? '' : `\n        ${r.error}`}`);
+        out.out(`  ${ok ? 'PASSED' : 'FAILED'} in ${(total / 1000).toFixed(1)} s`);
+      }
+      if (!ok) process.exitCode = 1;
+    });
+}

@@ -1,3 +1,118 @@
+/**
+ * Identities and unsealing: `lifeboat primary init|show`, `lifeboat operator keygen|show`,
+ * `lifeboat unseal`, `lifeboat seal`.
+ */
 import type { Command } from 'commander';
+import { existsSync } from 'node:fs';
+import { ConflictError, InvalidInputError } from '../../errors.js';
+import { encodePublicIdentity, generateIdentity, identityFingerprint, loadIdentity, saveIdentity } from '../../identity.js';
+import { finishPendingCommit } from '../../primary/commit.js';
+import { dropMasterKey, primaryPaths, resolveDataDir } from '../../primary/datadir.js';
+import { confirmReachable, unseal } from '../../recovery/reconstruct.js';
+import { manifestHolders } from '../../recovery/rotate.js';
+import { readManifestFile } from '../../recovery/sources.js';
+import { ensurePrivateDir, readFileOrThrow } from '../../util/files.js';
+import { createOutput } from '../io.js';
+import { promptSecret } from '../input.js';
+import { DATA_DIR_HELP, intIn } from '../options.js';
 
-export function registerPrimaryCommands(_program: Command): void {}
+/** Reads `n` shares from a hidden prompt (terminal) or stdin lines (scripts). */
+export async function readTypedShares(n: number, what = 'offline share'): Promise<string[]> {
+  const out: string[] = [];
+  for (let i = 1; i <= n; i++) out.push(await promptSecret(`${what} ${i} of ${n} (words)`));
+  return out;
+}
+
+export function registerPrimaryCommands(program: Command): void {
+  const primary = program.command('primary').description('the primary server identity');
+  primary
+    .command('init')
+    .description('create the primary identity (holders enrol its public key)')
+    .option('--data-dir <dir>', DATA_DIR_HELP)
+    .option('--json', 'print JSON')
+    .action((o: { dataDir?: string; json?: boolean }) => {
+      const paths = primaryPaths(resolveDataDir(o.dataDir));
+      if (existsSync(paths.identity)) throw new ConflictError(`a primary identity already exists at ${paths.identity}`, 'identity_exists', 'use `lifeboat primary show`');
+      ensurePrivateDir(paths.dir);
+      const id = generateIdentity('primary');
+      saveIdentity(paths.identity, id);
+      printIdentity(o.json, encodePublicIdentity(id), identityFingerprint(id), paths.identity);
+    });
+  primary
+    .command('show')
+    .description('print the primary public identity and fingerprint')
+    .option('--data-dir <dir>', DATA_DIR_HELP)
+    .option('--json', 'print JSON')
+    .action((o: { dataDir?: string; json?: boolean }) => {
+      const paths = primaryPaths(resolveDataDir(o.dataDir));
+      const id = loadIdentity(paths.identity, 'primary');
+      printIdentity(o.json, encodePublicIdentity(id), identityFingerprint(id), paths.identity);
+    });
+
+  const operator = program.command('operator').description("an operator's signing identity (authorises share releases)");
+  operator
+    .command('keygen')
+    .description('create an operator identity file (0600); keep it off the primary')
+    .requiredOption('--out <file>', 'where to write the identity file')
+    .option('--json', 'print JSON')
+    .action((o: { out: string; json?: boolean }) => {
+      if (existsSync(o.out)) throw new ConflictError(`${o.out} already exists`, 'identity_exists');
+      const id = generateIdentity('operator');
+      saveIdentity(o.out, id);
+      printIdentity(o.json, encodePublicIdentity(id), identityFingerprint(id), o.out);
+    });
+  operator
+    .command('show')
+    .description('print an operator public identity and fingerprint')
+    .requiredOption('--key <file>', 'operator identity file')
+    .option('--json', 'print JSON')
+    .action((o: { key: string; json?: boolean }) => {
+      const id = loadIdentity(o.key, 'operator');
+      printIdentity(o.json, encodePublicIdentity(id), identityFingerprint(id), o.key);
+    });
+
+  program
+    .command('unseal')
+    .description('load the master key: holders release to this primary, typed shares fill in')
+    .option('--data-dir <dir>', DATA_DIR_HELP)
+    .option('--typed-shares <n>', 'number of shares to type (hidden prompt, or stdin lines)', intIn(0, 16), 0)
+    .option('--no-holders', 'do not ask holders; use typed shares only')
+    .option('--passphrase', 'the shares were made with a SLIP-0039 passphrase (prompted)')
+    .option('--json', 'print JSON')
+    .action(async (o: { dataDir?: string; typedShares: number; holders: boolean; passphrase?: boolean; json?: boolean }) => {
+      const out = createOutput({ quiet: o.json });
+      const paths = primaryPaths(resolveDataDir(o.dataDir));
+      finishPendingCommit(paths);
+      const id = loadIdentity(paths.identity, 'primary');
+      const manifest = readManifestFile(paths.manifest);
+      const vault = readFileOrThrow(paths.vault, 'vault', 'run `lifeboat recovery init` or `recovery reconstruct` first');
+      const typed = await readTypedShares(o.typedShares, 'share');
+      const passphrase = o.passphrase ? await promptSecret('SLIP-0039 passphrase') : undefined;
+      const holders = o.holders ? await confirmReachable(manifestHolders(manifest), id, out.warn) : [];
+      if (!o.holders && typed.length === 0) throw new InvalidInputError('no share source: --no-holders needs --typed-shares N');
+      const r = await unseal({ paths, primary: id, manifest, vault, holders, typed, passphrase, progress: out.info });
+      if (o.json) out.json({ ok: true, scheme_id: manifest.scheme_id, entries: r.entries, shares_from: r.sharesFrom });
+      else out.out(`unsealed: vault of scheme ${manifest.scheme_id} opens (${r.entries} entries); shares from ${r.sharesFrom.join(', ')}`);
+    });
+
+  program
+    .command('seal')
+    .description('forget the master key on this primary (overwrite and remove the unsealed key file)')
+    .option('--data-dir <dir>', DATA_DIR_HELP)
+    .option('--json', 'print JSON')
+    .action((o: { dataDir?: string; json?: boolean }) => {
+      const removed = dropMasterKey(primaryPaths(resolveDataDir(o.dataDir)));
+      const out = createOutput();
+      if (o.json) out.json({ ok: true, was_unsealed: removed });
+      else out.out(removed ? 'sealed: the master key was removed' : 'already sealed');
+    });
+}
+
+function printIdentity(json: boolean | undefined, token: string, fp: string, file: string): void {
+  const out = createOutput();
+  if (json) out.json({ identity: token, fingerprint: fp, file });
+  else {
+    out.out(`identity:    ${token}`);
+    out.out(`fingerprint: ${fp}`);
+  }
+}

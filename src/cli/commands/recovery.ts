@@ -1,3 +1,153 @@
+/**
+ * `lifeboat recovery init | verify | request | reconstruct | rotate | sync`: split the vault's master
+ * key among share holders and offline shares, check the split, and rebuild a primary from it.
+ */
 import type { Command } from 'commander';
+import { existsSync } from 'node:fs';
+import { InvalidInputError } from '../../errors.js';
+import { loadIdentity } from '../../identity.js';
+import { finishPendingCommit } from '../../primary/commit.js';
+import { loadMasterKey, primaryPaths, resolveDataDir } from '../../primary/datadir.js';
+import { parseHolderSpec } from '../../recovery/holders.js';
+import { recoveryInit } from '../../recovery/init.js';
+import { pushVault, rotate } from '../../recovery/rotate.js';
+import { readManifestFile } from '../../recovery/sources.js';
+import { verifyRecovery } from '../../recovery/verify.js';
+import { readFileOrThrow } from '../../util/files.js';
+import { createOutput, writeSecret } from '../io.js';
+import { promptSecret } from '../input.js';
+import { collect, DATA_DIR_HELP, intIn } from '../options.js';
+import { readTypedShares } from './primary.js';
+import { registerReconstructCommands } from './reconstruct.js';
 
-export function registerRecoveryCommands(_program: Command): void {}
+/** Shows offline shares once: words numbered for copying by hand, or plain lines to a chosen fd. */
+export function showOfflineShares(mnemonics: string[], fd: number | undefined, threshold: number): void {
+  if (fd !== undefined) {
+    writeSecret(mnemonics.join('\n'), fd);
+    return;
+  }
+  const blocks = mnemonics.map((m, i) => {
+    const words = m.split(' ');
+    const rows: string[] = [];
+    for (let r = 0; r < words.length; r += 4) {
+      rows.push(words.slice(r, r + 4).map((w, j) => `${String(r + j + 1).padStart(2)}. ${w.padEnd(10)}`).join(' '));
+    }
+    return `offline share ${i + 1} of ${mnemonics.length} (${threshold} shares open the vault):\n${rows.join('\n')}`;
+  });
+  writeSecret(
+    `\n${blocks.join('\n\n')}\n\nwrite it down now, on paper or in a password manager: it is shown only this once, is not stored anywhere, and no command can show it again\n`,
+    undefined,
+  );
+}
+
+function parsePlan(o: { threshold: number; shares?: number }, holders: number): { threshold: number; shareCount: number } {
+  return { threshold: o.threshold, shareCount: o.shares ?? holders + 1 };
+}
+
+export function registerRecoveryCommands(program: Command): void {
+  const recovery = program.command('recovery').description("split, check and rebuild the vault's master key");
+
+  recovery
+    .command('init')
+    .description('create the vault and split its master key: one sealed share per holder, the rest printed once')
+    .requiredOption('--holder <url#fingerprint>', 'a share holder, confirmed by its fingerprint (repeat)', collect)
+    .option('--operator <identity>', 'an operator identity (lb1.…) recorded in the manifest (repeat)', collect, [])
+    .option('--threshold <t>', 'shares needed to recover', intIn(2, 16), 2)
+    .option('--shares <n>', 'total shares (default: holders + 1 offline share)', intIn(2, 16))
+    .option('--passphrase', 'protect the shares with a SLIP-0039 passphrase (prompted)')
+    .option('--secret-fd <fd>', 'write the offline shares to this file descriptor instead of the terminal', intIn(3, 1023))
+    .option('--data-dir <dir>', DATA_DIR_HELP)
+    .option('--json', 'print the manifest summary as JSON (offline shares still go to the terminal or --secret-fd)')
+    .action(async (o: { holder: string[]; operator: string[]; threshold: number; shares?: number; passphrase?: boolean; secretFd?: number; dataDir?: string; json?: boolean }) => {
+      const out = createOutput({ quiet: o.json });
+      if (o.secretFd === undefined && !process.stdout.isTTY) {
+        throw new InvalidInputError('the offline share must go to a terminal', { code: 'secret_needs_terminal', hint: 'run in a terminal, or pass --secret-fd N' });
+      }
+      const paths = primaryPaths(resolveDataDir(o.dataDir));
+      finishPendingCommit(paths);
+      const primary = loadIdentity(paths.identity, 'primary');
+      const holders = o.holder.map(parseHolderSpec);
+      const passphrase = o.passphrase ? await promptSecret('SLIP-0039 passphrase for the shares') : undefined;
+      const r = await recoveryInit({ paths, primary, holders, operators: o.operator, plan: parsePlan(o, holders.length), passphrase, progress: out.info });
+      showOfflineShares(r.offlineMnemonics, o.secretFd, r.manifest.threshold);
+      if (o.json) out.json({ ok: true, scheme_id: r.manifest.scheme_id, threshold: r.manifest.threshold, share_count: r.manifest.share_count, manifest: paths.manifest });
+      else out.out(`recovery scheme ${r.manifest.scheme_id}: ${r.manifest.threshold} of ${r.manifest.share_count}; manifest at ${paths.manifest}`);
+    });
+
+  recovery
+    .command('verify')
+    .description('challenge every holder to prove it still holds its share; optionally check typed offline shares')
+    .option('--offline-shares <n>', 'also check this many typed offline shares (not combined)', intIn(0, 16), 0)
+    .option('--manifest <file>', 'manifest to check against (default: the data dir)')
+    .option('--operator-key <file>', 'sign the challenges as this operator (default: the primary identity)')
+    .option('--data-dir <dir>', DATA_DIR_HELP)
+    .option('--json', 'print JSON')
+    .action(async (o: { offlineShares: number; manifest?: string; operatorKey?: string; dataDir?: string; json?: boolean }) => {
+      const out = createOutput({ quiet: o.json });
+      const paths = primaryPaths(resolveDataDir(o.dataDir));
+      finishPendingCommit(paths);
+      const manifest = readManifestFile(o.manifest ?? paths.manifest);
+      const signer = o.operatorKey ? loadIdentity(o.operatorKey, 'operator') : loadIdentity(paths.identity, 'primary');
+      const offline = await readTypedShares(o.offlineShares);
+      const localVault = existsSync(paths.vault) ? readFileOrThrow(paths.vault, 'vault') : undefined;
+      const report = await verifyRecovery({ manifest, signer, offlineShares: offline, localVault });
+      if (o.json) out.json(report);
+      else {
+        for (const c of report.checks) {
+          const where = c.kind === 'holder' ? `holder ${c.url}` : 'typed offline share';
+          out.out(`${c.ok ? 'ok  ' : 'FAIL'} member ${c.member || '?'} ${where}${c.ok ? '' : `: ${c.code}: ${c.message}`} (${c.ms} ms)`);
+        }
+        out.out(report.ok ? `scheme ${report.schemeId}: every check passed` : `scheme ${report.schemeId}: some checks failed`);
+      }
+      if (!report.ok) process.exitCode = 1;
+    });
+
+  recovery
+    .command('rotate')
+    .description('new master key and shares; the vault is re-encrypted and the old shares open nothing any more')
+    .option('--holder <url#fingerprint>', 'replace the holders (repeat); default: the current ones', collect)
+    .option('--threshold <t>', 'new threshold (default: unchanged)', intIn(2, 16))
+    .option('--shares <n>', 'new share count (default: unchanged)', intIn(2, 16))
+    .option('--passphrase', 'protect the new shares with a SLIP-0039 passphrase (prompted)')
+    .option('--secret-fd <fd>', 'write the new offline shares to this file descriptor instead of the terminal', intIn(3, 1023))
+    .option('--data-dir <dir>', DATA_DIR_HELP)
+    .option('--json', 'print JSON (offline shares still go to the terminal or --secret-fd)')
+    .action(async (o: { holder?: string[]; threshold?: number; shares?: number; passphrase?: boolean; secretFd?: number; dataDir?: string; json?: boolean }) => {
+      const out = createOutput({ quiet: o.json });
+      if (o.secretFd === undefined && !process.stdout.isTTY) {
+        throw new InvalidInputError('the offline share must go to a terminal', { code: 'secret_needs_terminal', hint: 'run in a terminal, or pass --secret-fd N' });
+      }
+      const paths = primaryPaths(resolveDataDir(o.dataDir));
+      finishPendingCommit(paths);
+      const primary = loadIdentity(paths.identity, 'primary');
+      const manifest = readManifestFile(paths.manifest);
+      const vault = readFileOrThrow(paths.vault, 'vault');
+      const master = loadMasterKey(paths);
+      const holders = o.holder?.map(parseHolderSpec);
+      const count = holders?.length ?? manifest.members.filter((m) => m.kind === 'holder').length;
+      const plan = o.threshold || o.shares || holders ? { threshold: o.threshold ?? manifest.threshold, shareCount: o.shares ?? (holders ? count + 1 : manifest.share_count) } : undefined;
+      const passphrase = o.passphrase ? await promptSecret('SLIP-0039 passphrase for the new shares') : undefined;
+      const r = await rotate({ paths, primary, current: { manifest, vault, master }, holders, plan, passphrase, progress: out.info });
+      showOfflineShares(r.offlineMnemonics, o.secretFd, r.manifest.threshold);
+      for (const f of r.oldSchemeLeftOn) out.warn(`old scheme ${r.oldSchemeId} not removed from ${f}; it opens nothing, remove it when the holder is back`);
+      if (o.json) out.json({ ok: true, scheme_id: r.manifest.scheme_id, old_scheme_id: r.oldSchemeId, old_scheme_left_on: r.oldSchemeLeftOn });
+      else out.out(`rotated: scheme ${r.oldSchemeId} -> ${r.manifest.scheme_id}; the old shares open nothing any more`);
+    });
+
+  recovery
+    .command('sync')
+    .description("push the current vault copy to every holder (after a holder was down during `vault put`)")
+    .option('--data-dir <dir>', DATA_DIR_HELP)
+    .option('--json', 'print JSON')
+    .action(async (o: { dataDir?: string; json?: boolean }) => {
+      const out = createOutput({ quiet: o.json });
+      const paths = primaryPaths(resolveDataDir(o.dataDir));
+      finishPendingCommit(paths);
+      const failures = await pushVault({ primary: loadIdentity(paths.identity, 'primary'), manifest: readManifestFile(paths.manifest), vault: readFileOrThrow(paths.vault, 'vault') });
+      if (o.json) out.json({ ok: failures.length === 0, failures });
+      else out.out(failures.length ? `not pushed to: ${failures.join('; ')}` : 'every holder has the current vault');
+      if (failures.length) process.exitCode = 1;
+    });
+
+  registerReconstructCommands(recovery);
+}

@@ -1,0 +1,122 @@
+/**
+ * `lifeboat recovery reconstruct` (rebuild a primary on a new machine from t shares in any mix) and
+ * `lifeboat recovery request` (a signed release request for an air-gapped holder).
+ */
+import type { Command } from 'commander';
+import { generateBoxKeyPair } from '../../crypto/sealedbox.js';
+import { InvalidInputError, LifeboatError } from '../../errors.js';
+import { loadIdentity } from '../../identity.js';
+import { primaryPaths, resolveDataDir } from '../../primary/datadir.js';
+import { acceptReleaseResponse, type CheckedShare } from '../../recovery/collect.js';
+import { type ConfirmedHolder, parseHolderSpec } from '../../recovery/holders.js';
+import type { Manifest } from '../../recovery/manifest.js';
+import { dropPendingRelease, loadPendingRelease, savePendingRelease } from '../../recovery/pending.js';
+import { confirmReachable, reconstruct } from '../../recovery/reconstruct.js';
+import { createReleaseRequest, parseReleaseResponse } from '../../recovery/release.js';
+import { manifestHolders } from '../../recovery/rotate.js';
+import { fetchManifest, fetchVault, readManifestFile } from '../../recovery/sources.js';
+import { fromHex, utf8 } from '../../util/bytes.js';
+import { readFileOrThrow, writeFileAtomic } from '../../util/files.js';
+import { createOutput } from '../io.js';
+import { promptSecret } from '../input.js';
+import { collect, DATA_DIR_HELP, intIn } from '../options.js';
+import { readTypedShares } from './primary.js';
+
+function readJsonFile(path: string, what: string): unknown {
+  try {
+    return JSON.parse(utf8.decode(readFileOrThrow(path, what)));
+  } catch (err) {
+    if (err instanceof LifeboatError) throw err;
+    throw new InvalidInputError(`${path} is not JSON`, { code: 'malformed' });
+  }
+}
+
+interface ReconstructOpts {
+  operatorKey: string;
+  holder: string[];
+  allHolders?: boolean;
+  typedShares: number;
+  releaseResponse: string[];
+  manifest?: string;
+  vault?: string;
+  scheme?: string;
+  passphrase?: boolean;
+  dataDir?: string;
+  json?: boolean;
+}
+
+export function registerReconstructCommands(recovery: Command): void {
+  recovery
+    .command('reconstruct')
+    .description('rebuild the primary on a new machine from any t shares: holder releases and typed shares, in any mix')
+    .requiredOption('--operator-key <file>', 'operator identity file (signs the release requests and the enrolment)')
+    .option('--holder <url#fingerprint>', 'ask this holder to release its share (repeat)', collect, [])
+    .option('--all-holders', 'also ask every other holder the manifest lists')
+    .option('--typed-shares <n>', 'number of shares to type (hidden prompt, or stdin lines)', intIn(0, 16), 0)
+    .option('--release-response <file>', 'a response from an air-gapped holder (repeat)', collect, [])
+    .option('--manifest <file>', 'recovery manifest (default: fetched from the holders)')
+    .option('--vault <file>', 'vault backup (default: the newest copy on the holders)')
+    .option('--scheme <id>', 'scheme to recover when a holder has several')
+    .option('--passphrase', 'the shares were made with a SLIP-0039 passphrase (prompted)')
+    .option('--data-dir <dir>', `${DATA_DIR_HELP}; must not hold a vault yet`)
+    .option('--json', 'print JSON')
+    .action(async (o: ReconstructOpts) => {
+      const out = createOutput({ quiet: o.json });
+      const paths = primaryPaths(resolveDataDir(o.dataDir));
+      const operator = loadIdentity(o.operatorKey, 'operator');
+      let holders = await confirmReachable(o.holder.map(parseHolderSpec), operator, out.warn);
+      let manifest: Manifest;
+      if (o.manifest) manifest = readManifestFile(o.manifest);
+      else if (holders.length) manifest = await fetchManifest(holders, o.scheme);
+      else throw new InvalidInputError('no manifest: no holder was reachable and --manifest was not given', { hint: 'give --manifest FILE or a reachable --holder URL#FINGERPRINT' });
+      out.info(`recovery scheme ${manifest.scheme_id}: ${manifest.threshold} of ${manifest.share_count} shares needed`);
+      if (o.allHolders) {
+        const known = new Set(holders.map((h) => h.fingerprint));
+        holders = holders.concat(await confirmReachable(manifestHolders(manifest).filter((s) => !known.has(s.fingerprint)), operator, out.warn));
+      }
+      const members = new Set(manifest.members.map((m) => m.fingerprint));
+      holders = holders.filter((h: ConfirmedHolder) => members.has(h.fingerprint) || (out.warn(`holder ${h.url} is not a member of scheme ${manifest.scheme_id}; not asked`), false));
+      const vault = o.vault ? readFileOrThrow(o.vault, 'vault backup') : await fetchVault(holders, manifest, out.warn);
+      const released: CheckedShare[] = [];
+      for (const file of o.releaseResponse) {
+        const response = parseReleaseResponse(readJsonFile(file, 'release response'));
+        released.push(acceptReleaseResponse(manifest, response, loadPendingRelease(paths.dir, response.request_id), `response file ${file}`));
+      }
+      const typed = await readTypedShares(o.typedShares);
+      const passphrase = o.passphrase ? await promptSecret('SLIP-0039 passphrase') : undefined;
+      const r = await reconstruct({ paths, operator, manifest, vault, holders, typed, released, passphrase, progress: out.info });
+      for (const file of o.releaseResponse) dropPendingRelease(paths.dir, parseReleaseResponse(readJsonFile(file, 'release response')).request_id);
+      for (const f of r.notEnrolled) out.warn(`new primary not enrolled on ${f}; run \`lifeboat holder enrol\` there`);
+      if (o.json) {
+        out.json({ ok: true, scheme_id: r.schemeId, entries: r.entries, shares_from: r.sharesFrom, primary: r.primary, enrolled: r.enrolled, not_enrolled: r.notEnrolled, data_dir: paths.dir });
+      } else {
+        out.out(`reconstructed: vault of scheme ${r.schemeId} opens (${r.entries} entries) in ${paths.dir}`);
+        out.out(`shares from: ${r.sharesFrom.join(', ')}`);
+        out.out(`new primary: ${r.primary}`);
+        out.out('next: run `lifeboat recovery rotate`: the shares used today have left their safekeeping');
+      }
+    });
+
+  recovery
+    .command('request')
+    .description('write a signed release request for an air-gapped holder (`lifeboat holder release` answers it)')
+    .requiredOption('--operator-key <file>', 'operator identity file that signs the request')
+    .requiredOption('--scheme <id>', 'recovery scheme id (from the manifest)')
+    .requiredOption('--holder-fingerprint <fp>', 'fingerprint of the holder that is to answer')
+    .requiredOption('--out <file>', 'where to write the request (public; carry it to the holder)')
+    .option('--ttl-minutes <m>', 'validity, at most 15 minutes', intIn(1, 15), 15)
+    .option('--data-dir <dir>', `${DATA_DIR_HELP}; keeps the one-time key until the response comes back`)
+    .option('--json', 'print JSON')
+    .action((o: { operatorKey: string; scheme: string; holderFingerprint: string; out: string; ttlMinutes: number; dataDir?: string; json?: boolean }) => {
+      const out = createOutput({ quiet: o.json });
+      const operator = loadIdentity(o.operatorKey, 'operator');
+      const oneTime = generateBoxKeyPair();
+      const fingerprint = parseHolderSpec(`http://x#${o.holderFingerprint}`).fingerprint;
+      const request = createReleaseRequest({ signer: operator, schemeId: fromHex(o.scheme, 'scheme id', 16), holderFingerprint: fingerprint, purpose: 'reconstruct', requesterPublicKey: oneTime.publicKey, ttlMs: o.ttlMinutes * 60_000 });
+      const dir = resolveDataDir(o.dataDir);
+      savePendingRelease(dir, request.request_id, oneTime);
+      writeFileAtomic(o.out, `${JSON.stringify(request, null, 2)}\n`, 0o644);
+      if (o.json) out.json({ ok: true, request_id: request.request_id, expires_at: new Date(request.expires_at).toISOString(), file: o.out });
+      else out.out(`release request ${request.request_id} written to ${o.out}; valid until ${new Date(request.expires_at).toISOString()}`);
+    });
+}

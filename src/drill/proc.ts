@@ -1,0 +1,104 @@
+/**
+ * Running the lifeboat CLI as real child processes, for the drill (and tests): one-shot commands with
+ * stdin and an optional secret file descriptor, and servers that print their URL when listening.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { LifeboatError } from '../errors.js';
+
+/** The command line that runs this same CLI: compiled (dist/) or through tsx (src/). */
+export function cliCommand(): { cmd: string; args: string[] } {
+  const here = fileURLToPath(import.meta.url);
+  const ts = here.endsWith('.ts');
+  const main = join(dirname(here), '..', 'cli', ts ? 'main.ts' : 'main.js');
+  return { cmd: process.execPath, args: ts ? ['--import', 'tsx', main] : [main] };
+}
+
+export interface RunResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+  /** What the command wrote to file descriptor 3, when `secretFd` was asked for. */
+  secret: string;
+}
+
+/** Runs `lifeboat ARGS` to completion. Rejects only if it cannot be started or exceeds `timeoutMs`. */
+export function runCli(args: string[], opts: { input?: string; env?: NodeJS.ProcessEnv; secretFd?: boolean; timeoutMs?: number } = {}): Promise<RunResult> {
+  const { cmd, args: pre } = cliCommand();
+  return new Promise((resolve, reject) => {
+    const child = spawn(cmd, [...pre, ...args], {
+      env: { ...process.env, ...opts.env },
+      stdio: opts.secretFd ? ['pipe', 'pipe', 'pipe', 'pipe'] : ['pipe', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    let secret = '';
+    child.stdout!.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+    if (opts.secretFd) (child.stdio[3] as NodeJS.ReadableStream).on('data', (d: Buffer) => (secret += d.toString()));
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new LifeboatError('timeout', `lifeboat ${args[0]} ${args[1] ?? ''} did not finish in ${opts.timeoutMs ?? 60000} ms`));
+    }, opts.timeoutMs ?? 60_000);
+    child.on('error', (err) => {
+      clearTimeout(timer);
+      reject(err);
+    });
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      resolve({ code: code ?? 1, stdout, stderr, secret });
+    });
+    child.stdin!.end(opts.input ?? '');
+  });
+}
+
+/** A server started from the CLI. */
+export interface RunningServer {
+  url: string;
+  child: ChildProcess;
+  /** SIGTERM, then SIGKILL after a grace period; resolves when it has exited. */
+  stop(signal?: NodeJS.Signals): Promise<void>;
+}
+
+/**
+ * Starts `lifeboat ARGS` (a `serve` command with --json) and waits for its first stdout line
+ * `{"url": ...}`. Rejects with its stderr when it exits or does not listen within `timeoutMs`.
+ */
+export function startServer(args: string[], opts: { env?: NodeJS.ProcessEnv; timeoutMs?: number } = {}): Promise<RunningServer> {
+  const { cmd, args: pre } = cliCommand();
+  const child = spawn(cmd, [...pre, ...args], { env: { ...process.env, ...opts.env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  let stderr = '';
+  let stdout = '';
+  child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+  const exited = new Promise<void>((r) => child.once('exit', () => r()));
+  const stop = async (signal: NodeJS.Signals = 'SIGTERM'): Promise<void> => {
+    if (child.exitCode !== null || child.signalCode !== null) return;
+    child.kill(signal);
+    const t = setTimeout(() => child.kill('SIGKILL'), 5000);
+    await exited;
+    clearTimeout(t);
+  };
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new LifeboatError('timeout', `lifeboat ${args.join(' ')} did not start listening: ${stderr.trim()}`));
+    }, opts.timeoutMs ?? 30_000);
+    child.stdout!.on('data', (d: Buffer) => {
+      stdout += d.toString();
+      const nl = stdout.indexOf('\n');
+      if (nl < 0) return;
+      clearTimeout(timer);
+      try {
+        const url = (JSON.parse(stdout.slice(0, nl)) as { url: string }).url;
+        resolve({ url, child, stop });
+      } catch {
+        reject(new LifeboatError('peer_bad_answer', `unexpected first line from lifeboat ${args[0]}: ${stdout.slice(0, nl)}`));
+      }
+    });
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      reject(new LifeboatError('server_exited', `lifeboat ${args.join(' ')} exited with ${code}: ${stderr.trim()}`));
+    });
+  });
+}

@@ -1,0 +1,173 @@
+/**
+ * `recovery reconstruct` and `unseal`: gather t checked shares, combine them, check the master key
+ * against the vault header's fingerprint, and only then decrypt. Reconstruction also writes the vault
+ * for the new primary and enrols the new primary's identity with the holders.
+ */
+import { existsSync } from 'node:fs';
+import { ConflictError, InvalidInputError, LifeboatError, ShareError } from '../errors.js';
+import { combineMnemonics } from '../crypto/slip39.js';
+import type { BoxKeyPair } from '../crypto/sealedbox.js';
+import { encodePublicIdentity, generateIdentity, type Identity, loadIdentity, saveIdentity } from '../identity.js';
+import { checkMasterKey, openVault, readVaultHeader } from '../vault/format.js';
+import { commitPrimaryState } from '../primary/commit.js';
+import { type PrimaryPaths, storeMasterKey } from '../primary/datadir.js';
+import { ensurePrivateDir } from '../util/files.js';
+import { ctEqual, fromHex, toHex, wipe } from '../util/bytes.js';
+import { addShare, type CheckedShare, checkShareAgainstManifest, describeFailure, releaseFromHolder, requireThreshold } from './collect.js';
+import { type ConfirmedHolder, confirmHolder, type HolderSpec } from './holders.js';
+import type { Manifest } from './manifest.js';
+import type { ReleasePurpose } from './release.js';
+
+/** Asks a person for the next share; `index` counts from 1. */
+export type ShareAsker = (index: number, needed: number) => Promise<string>;
+
+export interface GatherOptions {
+  manifest: Manifest;
+  /** Holders to ask, in order, until the threshold is reached. */
+  holders: ConfirmedHolder[];
+  signer: Identity;
+  purpose: ReleasePurpose;
+  /** The key holders re-seal to: a fresh one-time key unless given (an unseal uses the primary's own). */
+  requesterKey?: BoxKeyPair;
+  /** Shares checked already (typed, or from release response files). */
+  given?: CheckedShare[];
+  progress?: (line: string) => void;
+}
+
+/**
+ * Collects shares: the given ones first, then holder releases until the threshold is met (no holder is
+ * asked once it is, so no more shares leave holders than needed). Throws ShareError
+ * `insufficient_shares` listing what could not be obtained, by code.
+ */
+export async function gatherShares(opts: GatherOptions): Promise<CheckedShare[]> {
+  const set = new Map<number, CheckedShare>();
+  const failures: string[] = [];
+  const progress = opts.progress ?? (() => {});
+  for (const s of opts.given ?? []) addShare(set, s);
+  for (const h of opts.holders) {
+    if (set.size >= opts.manifest.threshold) break;
+    try {
+      const share = await releaseFromHolder({ manifest: opts.manifest, holder: h, signer: opts.signer, purpose: opts.purpose, requesterKey: opts.requesterKey });
+      addShare(set, share);
+      progress(`share ${share.memberIndex + 1} released by holder ${h.url}`);
+    } catch (err) {
+      if (err instanceof ShareError && err.code === 'duplicate_share') throw err;
+      failures.push(describeFailure(`holder ${h.url}`, err));
+      progress(`holder ${h.url} did not release: ${err instanceof LifeboatError ? err.code : 'error'}`);
+    }
+  }
+  requireThreshold(opts.manifest, set, failures);
+  return [...set.values()].slice(0, opts.manifest.threshold);
+}
+
+/**
+ * Combines checked shares and checks the result against the vault before any decryption. Throws
+ * ShareError (`invalid_digest` when the shares do not fit together, `wrong_master_key` when the master
+ * is not the vault's) and DecryptionError if the vault itself was altered.
+ */
+export function combineAndCheck(manifest: Manifest, shares: CheckedShare[], vault: Uint8Array, passphrase?: string): { master: Uint8Array; entries: number } {
+  const header = readVaultHeader(vault);
+  if (toHex(header.schemeId) !== manifest.scheme_id) {
+    throw new ShareError('share_set_mismatch', `the vault belongs to scheme ${toHex(header.schemeId)}, the shares to ${manifest.scheme_id}`, 'pass the vault of the same scheme with --vault');
+  }
+  if (!ctEqual(header.fingerprint, fromHex(manifest.master_fingerprint, 'master fingerprint', 32))) {
+    throw new ShareError('share_set_mismatch', 'the vault and the manifest name different master keys');
+  }
+  const master = combineMnemonics(shares.map((s) => s.mnemonic), passphrase);
+  checkMasterKey(vault, master);
+  const contents = openVault(vault, master);
+  return { master, entries: contents.entries.size };
+}
+
+/** Confirms every holder spec; the unreachable ones are reported, not fatal (others may suffice). */
+export async function confirmReachable(specs: HolderSpec[], signer: Identity, warn: (line: string) => void): Promise<ConfirmedHolder[]> {
+  const out: ConfirmedHolder[] = [];
+  for (const spec of specs) {
+    try {
+      out.push(await confirmHolder(spec, signer));
+    } catch (err) {
+      if (err instanceof LifeboatError && err.code === 'peer_identity_mismatch') throw err;
+      warn(describeFailure(`holder ${spec.url}`, err));
+    }
+  }
+  return out;
+}
+
+export interface ReconstructResult {
+  schemeId: string;
+  entries: number;
+  sharesFrom: string[];
+  primary: string;
+  enrolled: string[];
+  notEnrolled: string[];
+}
+
+/**
+ * Reconstructs on a new machine: writes vault, manifest and master key into `paths` and enrols the new
+ * primary with the holders. Throws ConflictError `vault_exists` if `paths` already has a vault.
+ */
+export async function reconstruct(opts: {
+  paths: PrimaryPaths;
+  operator: Identity;
+  manifest: Manifest;
+  vault: Uint8Array;
+  holders: ConfirmedHolder[];
+  typed: string[];
+  released: CheckedShare[];
+  passphrase?: string;
+  progress?: (line: string) => void;
+}): Promise<ReconstructResult> {
+  if (existsSync(opts.paths.vault)) {
+    throw new ConflictError(`a vault already exists at ${opts.paths.vault}`, 'vault_exists', 'reconstruct into an empty --data-dir');
+  }
+  const given = [...opts.released, ...opts.typed.map((m, i) => checkShareAgainstManifest(opts.manifest, m, `typed share ${i + 1}`))];
+  const shares = await gatherShares({ manifest: opts.manifest, holders: opts.holders, signer: opts.operator, purpose: 'reconstruct', given, progress: opts.progress });
+  const { master, entries } = combineAndCheck(opts.manifest, shares, opts.vault, opts.passphrase);
+  ensurePrivateDir(opts.paths.dir);
+  let primary: Identity;
+  if (existsSync(opts.paths.identity)) primary = loadIdentity(opts.paths.identity, 'primary');
+  else {
+    primary = generateIdentity('primary');
+    saveIdentity(opts.paths.identity, primary);
+  }
+  commitPrimaryState(opts.paths, { vault: opts.vault, manifest: opts.manifest, master: { schemeId: fromHex(opts.manifest.scheme_id, 'scheme id', 16), key: master } });
+  wipe(master);
+  const token = encodePublicIdentity(primary);
+  const enrolled: string[] = [];
+  const notEnrolled: string[] = [];
+  for (const h of opts.holders) {
+    try {
+      await h.client.enrol(token);
+      enrolled.push(h.url);
+    } catch (err) {
+      notEnrolled.push(describeFailure(h.url, err));
+    }
+  }
+  return { schemeId: opts.manifest.scheme_id, entries, sharesFrom: shares.map((s) => s.source), primary: token, enrolled, notEnrolled };
+}
+
+/**
+ * Unseals a running primary: holders release to the primary's own identity (purpose `unseal`), and
+ * typed shares fill in. Writes the master key file. Throws as gatherShares and combineAndCheck.
+ */
+export async function unseal(opts: {
+  paths: PrimaryPaths;
+  primary: Identity;
+  manifest: Manifest;
+  vault: Uint8Array;
+  holders: ConfirmedHolder[];
+  typed: string[];
+  passphrase?: string;
+  progress?: (line: string) => void;
+}): Promise<{ entries: number; sharesFrom: string[] }> {
+  if (opts.manifest.primary !== encodePublicIdentity(opts.primary)) {
+    opts.progress?.('the manifest names another primary; holders release only to the primary enrolled with them');
+  }
+  const given = opts.typed.map((m, i) => checkShareAgainstManifest(opts.manifest, m, `typed share ${i + 1}`));
+  if (given.length === 0 && opts.holders.length === 0) throw new InvalidInputError('no share source', { hint: 'give --typed-shares N, or make sure the holders in the manifest are reachable' });
+  const shares = await gatherShares({ manifest: opts.manifest, holders: opts.holders, signer: opts.primary, purpose: 'unseal', requesterKey: opts.primary.box, given, progress: opts.progress });
+  const { master, entries } = combineAndCheck(opts.manifest, shares, opts.vault, opts.passphrase);
+  storeMasterKey(opts.paths, { schemeId: fromHex(opts.manifest.scheme_id, 'scheme id', 16), key: master });
+  wipe(master);
+  return { entries, sharesFrom: shares.map((s) => s.source) };
+}
