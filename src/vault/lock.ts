@@ -1,0 +1,92 @@
+/**
+ * An advisory lock file beside the vault, so two writers on one primary (a CLI and a server, or two
+ * CLIs) never both read generation N and write N + 1, losing one change. The lock is a file created
+ * with O_EXCL holding the owner's pid; a lock whose pid is gone (the owner crashed) is taken over.
+ */
+import { closeSync, openSync, readFileSync, rmSync, statSync, writeSync } from 'node:fs';
+import { ConflictError } from '../errors.js';
+
+const POLL_MS = 25;
+/** A lock file without a pid (a crash between create and write) counts as stale after this. */
+const EMPTY_STALE_MS = 5_000;
+
+export interface LockOptions {
+  /** How long to wait for another holder before failing; default 10 s. */
+  timeoutMs?: number;
+}
+
+function holderPid(lockPath: string): number | undefined {
+  try {
+    const pid = Number.parseInt(readFileSync(lockPath, 'utf8'), 10);
+    return Number.isSafeInteger(pid) && pid > 0 ? pid : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/** Removes the lock when its owner is gone. Two processes may race here; re-reading the pid narrows it. */
+function removeIfStale(lockPath: string): boolean {
+  const pid = holderPid(lockPath);
+  let stale: boolean;
+  if (pid !== undefined) stale = !isAlive(pid);
+  else {
+    try {
+      stale = Date.now() - statSync(lockPath).mtimeMs > EMPTY_STALE_MS;
+    } catch {
+      return true; // gone already: the next attempt takes it
+    }
+  }
+  if (!stale || holderPid(lockPath) !== pid) return false;
+  rmSync(lockPath, { force: true });
+  return true;
+}
+
+function tryCreate(lockPath: string): boolean {
+  let fd: number;
+  try {
+    fd = openSync(lockPath, 'wx', 0o600);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'EEXIST') return false;
+    throw err;
+  }
+  try {
+    writeSync(fd, `${process.pid}\n`);
+  } finally {
+    closeSync(fd);
+  }
+  return true;
+}
+
+/**
+ * Runs `fn` while holding the lock at `lockPath`, and releases it however `fn` ends. Throws
+ * ConflictError `vault_locked` when a live process holds the lock past the timeout.
+ */
+export async function withLock<T>(lockPath: string, fn: () => T | Promise<T>, opts: LockOptions = {}): Promise<T> {
+  const deadline = Date.now() + (opts.timeoutMs ?? 10_000);
+  while (!tryCreate(lockPath)) {
+    if (removeIfStale(lockPath)) continue;
+    if (Date.now() > deadline) {
+      const pid = holderPid(lockPath);
+      throw new ConflictError(
+        `the vault is locked by another lifeboat process${pid === undefined ? '' : ` (pid ${pid})`}`,
+        'vault_locked',
+        `wait for it to finish; if no lifeboat process is running, remove ${lockPath}`,
+      );
+    }
+    await new Promise((r) => setTimeout(r, POLL_MS));
+  }
+  try {
+    return await fn();
+  } finally {
+    rmSync(lockPath, { force: true });
+  }
+}
