@@ -1,0 +1,106 @@
+/**
+ * Running the real CLI in tests: `runCli` for a command that exits, `startCli` for a server that
+ * prints its listening URL as the first stdout line (plain `listening on URL` or `{"url": …}`).
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+
+export const REPO_ROOT = fileURLToPath(new URL('../..', import.meta.url));
+
+export interface CliResult {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  stdout: string;
+  stderr: string;
+}
+
+function spawnCli(args: string[], env: Record<string, string> = {}): ChildProcess {
+  return spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', ...args], {
+    cwd: REPO_ROOT,
+    env: { ...process.env, LIFEBOAT_DEBUG: '', ...env },
+    stdio: ['pipe', 'pipe', 'pipe'],
+  });
+}
+
+/** Runs `lifeboat ...args` to completion (stdin: `input`, or closed). */
+export function runCli(args: string[], opts: { env?: Record<string, string>; input?: string; timeoutMs?: number } = {}): Promise<CliResult> {
+  const child = spawnCli(args, opts.env);
+  let stdout = '';
+  let stderr = '';
+  child.stdout!.on('data', (d: Buffer) => (stdout += d.toString()));
+  child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+  child.stdin!.end(opts.input ?? '');
+  const timer = setTimeout(() => child.kill('SIGKILL'), opts.timeoutMs ?? 30_000);
+  return new Promise((resolve) => {
+    child.on('close', (code, signal) => {
+      clearTimeout(timer);
+      resolve({ code, signal, stdout, stderr });
+    });
+  });
+}
+
+export interface RunningCli {
+  child: ChildProcess;
+  url: string;
+  stdout(): string;
+  stderr(): string;
+  /** Resolves when the process has exited. */
+  exited: Promise<CliResult>;
+  /** Sends a signal and waits for the exit. */
+  stop(signal?: NodeJS.Signals): Promise<CliResult>;
+}
+
+/** Starts a server command and resolves once it printed its URL; rejects if it exits first. */
+export function startCli(args: string[], opts: { env?: Record<string, string>; timeoutMs?: number } = {}): Promise<RunningCli> {
+  const child = spawnCli(args, opts.env);
+  let stdout = '';
+  let stderr = '';
+  child.stdin!.end();
+  const exited = new Promise<CliResult>((resolve) => child.on('close', (code, signal) => resolve({ code, signal, stdout, stderr })));
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`no listening line within the timeout; stderr: ${stderr}`));
+    }, opts.timeoutMs ?? 20_000);
+    child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+    let done = false;
+    child.stdout!.on('data', (d: Buffer) => {
+      stdout += d.toString();
+      if (done) return;
+      const first = stdout.split('\n')[0]!;
+      if (!stdout.includes('\n')) return;
+      done = true;
+      const m = /^listening on (\S+)$/.exec(first);
+      let url = m?.[1];
+      if (!url) {
+        try {
+          url = (JSON.parse(first) as { url?: string }).url;
+        } catch {
+          /* not JSON */
+        }
+      }
+      clearTimeout(timer);
+      if (!url) {
+        child.kill('SIGKILL');
+        reject(new Error(`unexpected first stdout line: ${first}`));
+        return;
+      }
+      const u = url;
+      resolve({
+        child,
+        url: u,
+        stdout: () => stdout,
+        stderr: () => stderr,
+        exited,
+        stop: (signal = 'SIGTERM') => {
+          child.kill(signal);
+          return exited;
+        },
+      });
+    });
+    void exited.then((r) => {
+      clearTimeout(timer);
+      reject(new Error(`exited (${r.code ?? r.signal}) before listening; stderr: ${r.stderr}`));
+    });
+  });
+}
