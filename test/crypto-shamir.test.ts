@@ -4,8 +4,8 @@ import { describe, it } from 'node:test';
 import fc from 'fast-check';
 import { combine as peerCombine, split as peerSplit } from 'shamir-secret-sharing';
 import { InvalidInputError, isLifeboatError } from '../src/errors.js';
-import { div, inv, mul, mulAddTo } from '../src/crypto/gf256.js';
-import { combineShares, interpolate, lagrangeBasis, splitSecret, type ShamirShare } from '../src/crypto/shamir.js';
+import { div, inv, lagrangeBasis, mul, mulAddTo } from '../src/crypto/gf256.js';
+import { combineShares, interpolate, splitSecret, type ShamirShare } from '../src/crypto/shamir.js';
 import { randomBytes } from '../src/crypto/random.js';
 
 const SLOW = process.env.SLOW === '1';

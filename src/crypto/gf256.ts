@@ -66,6 +66,36 @@ export function div(a: number, b: number): number {
   return mul(a, inv(b));
 }
 
+/** Inverses of 0..255 (0 ↦ 0), built once with the constant-time `inv`; indexed only by public x's. */
+let inverses: Uint8Array | undefined;
+
+/**
+ * Values at `x` of the Lagrange basis polynomials for the nodes `xs`:
+ * l_i(x) = Π_{j≠i} (x − x_j)/(x_i − x_j), subtraction being XOR in GF(2^8) (SLIP-0039 "Polynomial
+ * interpolation"). Only for PUBLIC coordinates: it looks up a table indexed by them.
+ * Throws InvalidInputError unless every coordinate is in 0..255 and the nodes are pairwise distinct.
+ */
+export function lagrangeBasis(xs: readonly number[], x: number): number[] {
+  checkElement(x, 'x');
+  for (const xi of xs) checkElement(xi, 'node');
+  inverses ??= Uint8Array.from({ length: 256 }, (_, a) => (a === 0 ? 0 : inv(a)));
+  const out: number[] = [];
+  for (let i = 0; i < xs.length; i++) {
+    let num = 1;
+    let den = 1;
+    for (let j = 0; j < xs.length; j++) {
+      if (j === i) continue;
+      num = mulWord(num, x ^ xs[j]!) & 0xff;
+      den = mulWord(den, xs[i]! ^ xs[j]!) & 0xff;
+    }
+    if (den === 0) throw new InvalidInputError('interpolation nodes must be pairwise distinct');
+    out.push(mulWord(num, inverses[den]!) & 0xff);
+  }
+  return out;
+}
+
+/** Below this length, creating Uint32Array views costs more than it saves. */
+const VIEW_MIN = 128;
 const aligned = (b: Uint8Array): boolean => (b.byteOffset & 3) === 0;
 const words = (b: Uint8Array, n: number): Uint32Array => new Uint32Array(b.buffer, b.byteOffset, n);
 
@@ -81,13 +111,33 @@ export function mulAddTo(out: Uint8Array, src: Uint8Array, c: number, add: Uint8
   if (src.length !== len || add.length !== len) {
     throw new InvalidInputError(`out, src and add must have equal lengths, got ${len}, ${src.length}, ${add.length}`);
   }
-  let done = 0;
-  if (aligned(out) && aligned(src) && aligned(add)) {
+  let i = 0;
+  if (len >= VIEW_MIN && aligned(out) && aligned(src) && aligned(add)) {
     const n = len >>> 2;
     wordKernel(words(out, n), words(src, n), c, words(add, n), n);
-    done = n << 2;
+    i = n << 2;
   }
-  for (let i = done; i < len; i++) out[i] = (mulWord(src[i]!, c) ^ add[i]!) & 0xff;
+  gatherKernel(out, src, c, add, i);
+}
+
+/** Short or unaligned input from byte `i` on: four bytes gathered into a word by hand (cheaper than views when short). */
+function gatherKernel(out: Uint8Array, src: Uint8Array, c: number, add: Uint8Array, i: number): void {
+  const [m0, m1, m2, m3] = [bitMask(c, 0), bitMask(c, 1), bitMask(c, 2), bitMask(c, 3)];
+  const [h0, h1, h2, h3] = [bitMask(c, 4), bitMask(c, 5), bitMask(c, 6), bitMask(c, 7)];
+  const len = out.length;
+  for (; i + 4 <= len; i += 4) {
+    const p0 = src[i]! | (src[i + 1]! << 8) | (src[i + 2]! << 16) | (src[i + 3]! << 24);
+    const p1 = xtime(p0);
+    const p2 = xtime(p1);
+    const p3 = xtime(p2);
+    const lo = (p0 & m0) ^ (p1 & m1) ^ (p2 & m2) ^ (p3 & m3);
+    const r = lo ^ mulX4((p0 & h0) ^ (p1 & h1) ^ (p2 & h2) ^ (p3 & h3)) ^ (add[i]! | (add[i + 1]! << 8) | (add[i + 2]! << 16) | (add[i + 3]! << 24));
+    out[i] = r;
+    out[i + 1] = r >>> 8;
+    out[i + 2] = r >>> 16;
+    out[i + 3] = r >>> 24;
+  }
+  for (; i < len; i++) out[i] = mulWord(src[i]!, c) ^ add[i]!;
 }
 
 /** The word loop, specialised on the size of the public constant so small x's stay cheap. */

@@ -8,7 +8,7 @@
  */
 import { InvalidInputError, ShareError } from '../errors.js';
 import { wipe } from '../util/bytes.js';
-import { div, mul, mulAddTo } from './gf256.js';
+import { lagrangeBasis, mulAddTo } from './gf256.js';
 import { randomBytes } from './random.js';
 
 /** One point (x, f(x)) of the byte-wise polynomials; `y` has the secret's length. */
@@ -91,33 +91,17 @@ export function combineShares(shares: readonly ShamirShare[]): Uint8Array {
 function checkPoints(points: readonly ShamirShare[]): void {
   if (!Array.isArray(points)) throw new InvalidInputError('points must be an array');
   if (points.length === 0) throw new ShareError('insufficient_shares', 'no shares given: at least 1 is needed');
-  const seen = new Set<number>();
   const len = points[0]?.y?.length;
-  for (const [i, p] of points.entries()) {
+  for (let i = 0; i < points.length; i++) {
+    const p = points[i];
     if (typeof p !== 'object' || p === null) throw new InvalidInputError(`share ${i + 1} must be an object {x, y}`);
-    checkInt(p.x, `share ${i + 1} x`, 0, 255);
-    checkBytes(p.y, `share ${i + 1} y`);
-    if (seen.has(p.x)) throw new ShareError('duplicate_share', `two shares have the same x (${p.x})`);
-    seen.add(p.x);
+    if (!Number.isInteger(p.x) || p.x < 0 || p.x > 255) checkInt(p.x, `share ${i + 1} x`, 0, 255);
+    if (!(p.y instanceof Uint8Array) || p.y.length === 0) checkBytes(p.y, `share ${i + 1} y`);
     if (p.y.length !== len) throw new ShareError('invalid_share', `shares differ in length (${len} and ${p.y.length} bytes)`);
-  }
-}
-
-/**
- * Lagrange basis values l_i(x) = Π_{j≠i} (x − x_j)/(x_i − x_j) (SLIP-0039 "Polynomial interpolation";
- * subtraction is XOR in GF(2^8)). They depend only on the public x's.
- */
-export function lagrangeBasis(xs: readonly number[], x: number): number[] {
-  return xs.map((xi, i) => {
-    let num = 1;
-    let den = 1;
-    for (const [j, xj] of xs.entries()) {
-      if (j === i) continue;
-      num = mul(num, x ^ xj);
-      den = mul(den, xi ^ xj);
+    for (let j = 0; j < i; j++) {
+      if (points[j]!.x === p.x) throw new ShareError('duplicate_share', `two shares have the same x (${p.x})`);
     }
-    return div(num, den);
-  });
+  }
 }
 
 /**
@@ -136,10 +120,10 @@ export function interpolate(points: readonly ShamirShare[], x: number): Uint8Arr
     x,
   );
   const out = new Uint8Array(points[0]!.y.length);
-  for (const [i, p] of points.entries()) {
-    const y = alignedCopyIfNeeded(p.y);
+  for (let i = 0; i < points.length; i++) {
+    const y = alignedCopyIfNeeded(points[i]!.y);
     mulAddTo(out, y, basis[i]!, out);
-    if (y !== p.y) wipe(y);
+    if (y !== points[i]!.y) wipe(y);
   }
   return out;
 }

@@ -1,0 +1,4 @@
+/** Runs every benchmark in sequence: `npm run bench`. One line per bench. */
+import { benchShamir } from './shamir.js';
+
+await benchShamir();
