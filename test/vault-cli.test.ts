@@ -5,7 +5,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { copyFileSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -13,6 +13,7 @@ import { randomBytes } from '../src/crypto/random.js';
 import { primaryPaths, storeMasterKey } from '../src/primary/datadir.js';
 import { writeFileAtomic } from '../src/util/files.js';
 import { createVault } from '../src/vault/format.js';
+import { putEntry } from '../src/vault/vault.js';
 
 const ROOT = resolve(import.meta.dirname, '..');
 const SECRET = 'sk_live_7hIs-Is-The-Secret-Value';
@@ -36,13 +37,29 @@ function run(args: string[], opts: { input?: Uint8Array | string; env?: Record<s
   return new Promise((res) => proc.on('close', (code) => res({ code, stdout: Buffer.concat(out), stderr: Buffer.concat(err).toString() })));
 }
 
-function dataDir(): { dir: string; vault: string } {
+/** Runs `lifeboat vault ...` with stdout on a pseudo-terminal (util-linux `script`). */
+function runOnTerminal(args: string[]): Promise<Run> {
+  const cmd = [process.execPath, '--import', 'tsx', 'src/cli/main.ts', 'vault', ...args].map((a) => `'${a}'`).join(' ');
+  const env: NodeJS.ProcessEnv = { ...process.env };
+  delete env.LIFEBOAT_DATA_DIR;
+  delete env.LIFEBOAT_MASTER_KEY_FILE;
+  const proc = spawn('script', ['-q', '-e', '-c', cmd, '/dev/null'], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const out: Buffer[] = [];
+  proc.stdout.on('data', (d: Buffer) => out.push(d));
+  return new Promise((res) => proc.on('close', (code) => res({ code, stdout: Buffer.concat(out), stderr: '' })));
+}
+
+const hasScript = spawnSync('script', ['--version']).status === 0;
+
+function dataDir(): { dir: string; vault: string; put: (name: string, value: string | Uint8Array) => Promise<unknown> } {
   const dir = mkdtempSync(join(tmpdir(), 'lifeboat-cli-'));
   const paths = primaryPaths(dir);
   const mk = { key: randomBytes(32), schemeId: randomBytes(16) };
   storeMasterKey(paths, mk);
   writeFileAtomic(paths.vault, createVault(mk.key, mk.schemeId));
-  return { dir, vault: paths.vault };
+  // set-up without a child process: the CLI's own put is tested separately
+  const put = (name: string, value: string | Uint8Array): Promise<unknown> => putEntry(paths.vault, mk, name, typeof value === 'string' ? new TextEncoder().encode(value) : value);
+  return { dir, vault: paths.vault, put };
 }
 
 function assertFailed(r: Run, code: number, pattern: RegExp): void {
@@ -88,8 +105,8 @@ test('put (stdin) -> get --stdout -> list --json -> rm -> list', async () => {
 });
 
 test('get writes a secret only where asked: not to a pipe by default, to a 0600 file with --out', async () => {
-  const { dir } = dataDir();
-  await run(['put', 'k', '--data-dir', dir], { input: SECRET });
+  const { dir, put } = dataDir();
+  await put('k', SECRET);
   const outFile = join(dir, 'exported.txt');
   const [piped, toFile, both] = await Promise.all([
     run(['get', 'k', '--data-dir', dir]),
@@ -134,8 +151,8 @@ test('errors are typed, on stderr in the CLI voice, exit 1, with hints', async (
 });
 
 test('an existing entry is replaced only with --force', async () => {
-  const { dir } = dataDir();
-  await run(['put', 'k', '--data-dir', dir], { input: 'one' });
+  const { dir, put } = dataDir();
+  await put('k', 'one');
   assertFailed(await run(['put', 'k', '--data-dir', dir], { input: 'two' }), 1, /already exists\nlifeboat: hint: pass --force/);
   const forced = await run(['put', 'k', '--force', '--data-dir', dir], { input: 'two' });
   assert.equal(forced.code, 0, forced.stderr);
@@ -173,4 +190,15 @@ test('LIFEBOAT_DATA_DIR is used without --data-dir; info reads the header withou
   assert.equal(doc.generation, 2);
   assert.equal(doc.master_key, 'matches');
   assert.match(String(doc.scheme_id), /^[0-9a-f]{32}$/);
+});
+
+test('on a terminal, get prints the value with a newline, and refuses binary', { skip: !hasScript && 'needs util-linux script' }, async () => {
+  const { dir, put } = dataDir();
+  await put('text', SECRET);
+  await put('bin', new Uint8Array([0xff, 0xfe, 0]));
+  const [text, bin] = await Promise.all([runOnTerminal(['get', 'text', '--data-dir', dir]), runOnTerminal(['get', 'bin', '--data-dir', dir])]);
+  assert.equal(text.code, 0);
+  assert.equal(text.stdout.toString(), `${SECRET}\r\n`); // the terminal turns \n into \r\n
+  assert.equal(bin.code, 1);
+  assert.match(bin.stdout.toString(), /lifeboat: error: bin holds binary data.*\r\nlifeboat: hint: use --out FILE/s);
 });
