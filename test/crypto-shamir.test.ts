@@ -107,6 +107,8 @@ describe('shamir split/combine', () => {
       basis.reduce((a, b) => a ^ b, 0),
       1,
     );
+    assert.throws(() => lagrangeBasis([3, 9, 3], 0), /pairwise distinct/);
+    assert.throws(() => lagrangeBasis([3, 300], 0), InvalidInputError);
   });
 
   it('combines with shamir-secret-sharing (same field) both ways', async () => {

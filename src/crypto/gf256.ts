@@ -2,10 +2,11 @@
  * Arithmetic in GF(2^8) modulo the Rijndael polynomial x^8 + x^4 + x^3 + x + 1 (0x11b), the field
  * SLIP-0039 ("Shamir's secret-sharing") mandates, as defined in FIPS-197 §4.1-4.2.
  *
- * Constant time: nothing here looks up a table or branches on a field element. Bulk operations
- * multiply secret bytes only by a PUBLIC constant (a share's x coordinate or a Lagrange basis value,
- * both functions of public x's), and may branch on that constant's bits. Four bytes are processed at
- * once as one 32-bit word (SWAR): every operation below is byte-lane independent.
+ * Constant time: no table lookup or branch depends on a secret byte. Bulk operations multiply secret
+ * bytes only by a PUBLIC constant (a share's x coordinate or a Lagrange basis value, both functions of
+ * public x's) and may branch on that constant's bits; lagrangeBasis, which sees only public x's, may
+ * look up a table. Four bytes are processed at once as one 32-bit word (SWAR): every operation below is
+ * byte-lane independent.
  */
 import { InvalidInputError } from '../errors.js';
 
@@ -30,7 +31,7 @@ function mulX4(w: number): number {
 /** All-ones when bit `i` of the public constant `c` is set, else zero. */
 const bitMask = (c: number, i: number): number => -((c >>> i) & 1);
 
-/** c·w in each byte lane, for any public c in 0..255; used for unaligned tails. */
+/** c·w in each byte lane, for c in 0..255, with masks only: branch-free in both w and c (scalars, tails). */
 function mulWord(w: number, c: number): number {
   const p1 = xtime(w);
   const p2 = xtime(p1);
@@ -120,7 +121,7 @@ export function mulAddTo(out: Uint8Array, src: Uint8Array, c: number, add: Uint8
   gatherKernel(out, src, c, add, i);
 }
 
-/** Short or unaligned input from byte `i` on: four bytes gathered into a word by hand (cheaper than views when short). */
+/** From byte `i` on, for short or unaligned input: words gathered from bytes by hand, cheaper than views. */
 function gatherKernel(out: Uint8Array, src: Uint8Array, c: number, add: Uint8Array, i: number): void {
   const [m0, m1, m2, m3] = [bitMask(c, 0), bitMask(c, 1), bitMask(c, 2), bitMask(c, 3)];
   const [h0, h1, h2, h3] = [bitMask(c, 4), bitMask(c, 5), bitMask(c, 6), bitMask(c, 7)];
