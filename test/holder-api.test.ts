@@ -6,6 +6,7 @@ import { after, before, describe, it } from 'node:test';
 import type { LightMyRequestResponse } from 'fastify';
 import { sha256 } from '@noble/hashes/sha2.js';
 import { randomBytes } from '../src/crypto/random.js';
+import { isLifeboatError } from '../src/errors.js';
 import { generateBoxKeyPair, openSealed, seal } from '../src/crypto/sealedbox.js';
 import { verifyAuditLog, type AuditEntry } from '../src/holder/audit.js';
 import { createHolderApp } from '../src/holder/server.js';
@@ -427,6 +428,29 @@ describe('holder API: enrol and delete', () => {
     refused(await signedInject(f.app, f.primary, 'GET', `${url}/manifest`), 404, 'scheme_not_found');
     assert.deepEqual(json(await signedInject(f.app, f.primary, 'GET', '/v1/schemes')), []);
     assert.deepEqual([...snapshotState(f.dir).keys()].filter((k) => k.startsWith('schemes/')), []);
+  });
+});
+
+describe('holder operators (local only)', () => {
+  it('adds and removes operators on the holder, never over HTTP, never the last one', async () => {
+    const f = await holderFixture();
+    try {
+      const op2 = generateIdentity('operator');
+      const local = { kind: 'local' as const };
+      refused(await signedInject(f.app, op2, 'GET', '/v1/schemes'), 403, 'not_enrolled');
+      assert.deepEqual(await f.service.addOperator(local, encodePublicIdentity(op2)), { fingerprint: identityFingerprint(op2), changed: true });
+      assert.equal((await f.service.addOperator(local, encodePublicIdentity(op2))).changed, false);
+      assert.equal((await signedInject(f.app, op2, 'GET', '/v1/schemes')).statusCode, 200);
+      await f.service.removeOperator(local, identityFingerprint(f.operator));
+      refused(await signedInject(f.app, f.operator, 'GET', '/v1/schemes'), 403, 'not_enrolled');
+      await assert.rejects(f.service.removeOperator(local, encodePublicIdentity(op2)), (e: unknown) => isLifeboatError(e, 'last_operator'));
+      await assert.rejects(f.service.removeOperator(local, identityFingerprint(f.operator)), (e: unknown) => isLifeboatError(e, 'operator_not_found'));
+      await assert.rejects(f.service.addOperator({ kind: 'remote', identity: op2 }, encodePublicIdentity(f.stranger)), (e: unknown) => isLifeboatError(e, 'forbidden'));
+      assert.equal(lastAudit(f).action, 'add_operator');
+      assert.equal(lastAudit(f).code, 'forbidden');
+    } finally {
+      await f.close();
+    }
   });
 });
 

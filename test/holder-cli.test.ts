@@ -111,13 +111,20 @@ describe('holder CLI', () => {
 
   it('enrol replaces the primary locally; show reports it', async () => {
     const next = generateIdentity('primary');
-    const e = await runCli(['holder', 'enrol', '--data-dir', dir, '--primary', encodePublicIdentity(next), '--json']);
+    const op2 = generateIdentity('operator');
+    const args = ['holder', 'enrol', '--data-dir', dir, '--primary', encodePublicIdentity(next), '--add-operator', encodePublicIdentity(op2), '--remove-operator', identityFingerprint(operator), '--json'];
+    const e = await runCli(args);
     assert.equal(e.code, 0, e.stderr);
-    assert.equal((JSON.parse(e.stdout) as { changed: boolean }).changed, true);
+    assert.deepEqual((JSON.parse(e.stdout) as { changes: unknown[] }).changes, [
+      { what: 'operator added', fingerprint: identityFingerprint(op2), changed: true },
+      { what: 'operator removed', fingerprint: identityFingerprint(operator), changed: true },
+      { what: 'primary enrolled', fingerprint: identityFingerprint(next), changed: true },
+    ]);
     const show = await runCli(['holder', 'show', '--data-dir', dir, '--json']);
     assert.equal(show.code, 0, show.stderr);
-    const doc = JSON.parse(show.stdout) as { fingerprint: string; primary: { fingerprint: string }; auto_unseal: boolean; schemes: { scheme_id: string; vault_generation: number }[] };
+    const doc = JSON.parse(show.stdout) as { fingerprint: string; primary: { fingerprint: string }; operators: { fingerprint: string }[]; auto_unseal: boolean; schemes: { scheme_id: string; vault_generation: number }[] };
     assert.equal(doc.fingerprint, fingerprint);
+    assert.deepEqual(doc.operators.map((o) => o.fingerprint), [identityFingerprint(op2)]);
     assert.equal(doc.primary.fingerprint, identityFingerprint(next));
     assert.equal(doc.auto_unseal, true);
     assert.deepEqual(doc.schemes.map((s) => [s.scheme_id, s.vault_generation]), [[scheme.schemeHex, 4]]);

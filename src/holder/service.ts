@@ -397,6 +397,42 @@ export class HolderService {
     });
   }
 
+  /**
+   * Adds an operator (a command on the holder only: no route changes operators). Answers false when it
+   * was enrolled already. Throws InvalidInputError for a malformed token, ForbiddenError over HTTP.
+   */
+  addOperator(caller: Caller, token: string): Promise<{ fingerprint: string; changed: boolean }> {
+    return this.run('add_operator', caller, undefined, (rec) => {
+      if (caller.kind !== 'local') throw new ForbiddenError('operators are changed only on the holder itself', 'forbidden');
+      const id = parsePublicIdentity(token, 'operator');
+      const fp = identityFingerprint(id);
+      rec.subject = fp;
+      const cfg = this.config();
+      if (cfg.operators.some((t) => identityFingerprint(parsePublicIdentity(t)) === fp)) return { fingerprint: fp, changed: false };
+      writeConfig(this.store.paths, { ...cfg, operators: [...cfg.operators, encodePublicIdentity(id)] });
+      return { fingerprint: fp, changed: true };
+    });
+  }
+
+  /**
+   * Removes an operator, named by token or fingerprint (on the holder only). Throws NotFoundError
+   * `operator_not_found`, ConflictError `last_operator` (without one, nothing but an auto-unseal
+   * could ever release a share), ForbiddenError over HTTP.
+   */
+  removeOperator(caller: Caller, tokenOrFingerprint: string): Promise<{ fingerprint: string }> {
+    return this.run('remove_operator', caller, undefined, (rec) => {
+      if (caller.kind !== 'local') throw new ForbiddenError('operators are changed only on the holder itself', 'forbidden');
+      const fp = tokenOrFingerprint.startsWith('lb1.') ? identityFingerprint(parsePublicIdentity(tokenOrFingerprint, 'operator')) : tokenOrFingerprint.toLowerCase();
+      rec.subject = fp;
+      const cfg = this.config();
+      const rest = cfg.operators.filter((t) => identityFingerprint(parsePublicIdentity(t)) !== fp);
+      if (rest.length === cfg.operators.length) throw new NotFoundError(`operator ${fp} is not enrolled`, 'operator_not_found', 'see `lifeboat holder show`');
+      if (rest.length === 0) throw new ConflictError('refusing to remove the last operator', 'last_operator', 'add the new operator first (--add-operator), then remove the old one');
+      writeConfig(this.store.paths, { ...cfg, operators: rest });
+      return { fingerprint: fp };
+    });
+  }
+
   /** Removes a scheme's share, manifest and vault copy (primary only). Throws NotFoundError `scheme_not_found`. */
   deleteScheme(caller: Caller, schemeId: string): Promise<{ scheme_id: string; deleted: true }> {
     return this.run('delete_scheme', caller, schemeId, () => {

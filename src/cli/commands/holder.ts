@@ -5,7 +5,7 @@
  */
 import { existsSync, readFileSync } from 'node:fs';
 import type { Command } from 'commander';
-import { ConflictError, FormatError, LifeboatError } from '../../errors.js';
+import { ConflictError, FormatError, InvalidInputError, LifeboatError } from '../../errors.js';
 import { listen } from '../../http/listen.js';
 import { identityFingerprint, loadIdentity, encodePublicIdentity, parsePublicIdentity } from '../../identity.js';
 import { readAuditEntries, verifyAuditLog, type AuditEntry } from '../../holder/audit.js';
@@ -88,13 +88,23 @@ async function release(o: { dataDir?: string; request: string; out: string; json
   }
 }
 
-async function enrol(o: { dataDir?: string; primary: string; json?: boolean }): Promise<void> {
+async function enrol(o: { dataDir?: string; primary?: string; addOperator: string[]; removeOperator: string[]; json?: boolean }): Promise<void> {
+  if (!o.primary && o.addOperator.length === 0 && o.removeOperator.length === 0) {
+    throw new InvalidInputError('nothing to change', { hint: 'pass --primary, --add-operator or --remove-operator' });
+  }
   const service = HolderService.open(resolveHolderDir(o.dataDir));
   try {
-    const r = await service.enrol({ kind: 'local' }, o.primary);
+    const changes: { what: string; fingerprint: string; changed: boolean }[] = [];
+    // Additions before removals, so replacing the only operator works in one command.
+    for (const t of o.addOperator) changes.push({ what: 'operator added', ...(await service.addOperator({ kind: 'local' }, t)) });
+    for (const t of o.removeOperator) changes.push({ what: 'operator removed', ...(await service.removeOperator({ kind: 'local' }, t)), changed: true });
+    if (o.primary) {
+      const r = await service.enrol({ kind: 'local' }, o.primary);
+      changes.push({ what: 'primary enrolled', fingerprint: r.fingerprint, changed: r.changed });
+    }
     const out = createOutput();
-    if (o.json) return out.json(r);
-    out.out(`primary ${r.fingerprint}${r.changed ? ' enrolled' : ' was enrolled already'}`);
+    if (o.json) return out.json({ changes });
+    for (const c of changes) out.out(`${c.what} ${c.fingerprint}${c.changed ? '' : ' (no change)'}`);
   } finally {
     service.close();
   }
@@ -196,9 +206,11 @@ export function registerHolderCommands(program: Command): void {
     .action(release);
   holder
     .command('enrol')
-    .description('replace the enrolled primary (after a reconstruction)')
+    .description('replace the enrolled primary (after a reconstruction), or add and remove operators')
     .option('--data-dir <dir>', DIR_HELP)
-    .requiredOption('--primary <lb1>', 'the new primary public identity')
+    .option('--primary <lb1>', 'the new primary public identity')
+    .option('--add-operator <lb1>', 'enrol an operator (repeatable)', collect, [])
+    .option('--remove-operator <lb1|fingerprint>', 'remove an operator, e.g. a lost or suspected key (repeatable)', collect, [])
     .option('--json', 'print JSON')
     .action(enrol);
   holder.command('show').description('print the holder identity, enrolments and schemes').option('--data-dir <dir>', DIR_HELP).option('--json', 'print JSON').action(show);
