@@ -16,12 +16,15 @@ import { sealEnvelope } from '../src/crypto/envelope.js';
 import { deriveKey } from '../src/crypto/kdf.js';
 import { randomBytes } from '../src/crypto/random.js';
 import { LifeboatError } from '../src/errors.js';
+import { VAULT_BODY_LIMIT } from '../src/holder/api.js';
 import { fromB64, fromHex, toB64 } from '../src/util/bytes.js';
 import {
   describeEntries,
   encodeVaultPlaintext,
   MAX_ENTRIES,
+  MAX_TOTAL_VALUE_BYTES,
   MAX_VALUE_BYTES,
+  MAX_VAULT_FILE_BYTES,
   parseVaultPlaintext,
   type VaultContents,
 } from '../src/vault/contents.js';
@@ -266,8 +269,23 @@ test('limits: value size, entry count and total size are each a clear InvalidInp
   expectError(() => sealVault(contents(many), master, scheme, 0), 'InvalidInputError', 'too_many_entries');
 
   const huge: Record<string, Uint8Array> = {};
-  for (let i = 0; i < 65; i++) huge[`blob${i}`] = max;
+  for (let i = 0; i < 17; i++) huge[`blob${i}`] = max;
   expectError(() => sealVault(contents(huge), master, scheme, 0), 'InvalidInputError', 'vault_too_large');
+});
+
+test('the largest vault within the limits fits MAX_VAULT_FILE_BYTES, and a holder push in base64', () => {
+  const master = randomBytes(32);
+  const c: VaultContents = { entries: new Map() };
+  const longest = '2025-01-01T00:00:00.123456789+00:00'; // the longest timestamp a reader accepts
+  const name = (i: number): string => `${i}`.padStart(5, '0') + 'x'.repeat(123);
+  for (let i = 0; i < MAX_ENTRIES; i++) {
+    c.entries.set(name(i), { value: i < MAX_TOTAL_VALUE_BYTES / MAX_VALUE_BYTES ? new Uint8Array(MAX_VALUE_BYTES) : new Uint8Array(0), updatedAt: longest });
+  }
+  const bytes = sealVault(c, master, randomBytes(16), 0);
+  assert.ok(bytes.length <= MAX_VAULT_FILE_BYTES, `${bytes.length} > ${MAX_VAULT_FILE_BYTES}`);
+  assert.ok(Math.ceil(bytes.length / 3) * 4 + 100 <= VAULT_BODY_LIMIT, 'a holder would refuse the push');
+  assert.equal(openVault(bytes, master).entries.size, MAX_ENTRIES);
+  expectError(() => readVaultHeader(new Uint8Array(MAX_VAULT_FILE_BYTES + 1)), 'FormatError', 'malformed');
 });
 
 test('a file over the limits written by another writer is refused as malformed', () => {

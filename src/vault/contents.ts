@@ -14,8 +14,13 @@ import { fromB64, toB64, utf8 } from '../util/bytes.js';
 export const NAME_PATTERN = /^[a-z0-9][a-z0-9._/-]{0,127}$/;
 export const MAX_VALUE_BYTES = 1024 * 1024;
 export const MAX_ENTRIES = 10_000;
-/** The sum of all values: keeps the JSON (values grow by 4/3 in base64) well inside one string. */
-export const MAX_TOTAL_VALUE_BYTES = 64 * 1024 * 1024;
+/**
+ * The sum of all values. With base64 (4/3) and 10,000 entries of names and times, the whole vault file
+ * stays under MAX_VAULT_FILE_BYTES (24 MiB), which in base64 fits a 32 MiB push to a share holder.
+ */
+export const MAX_TOTAL_VALUE_BYTES = 16 * 1024 * 1024;
+/** No vault within the limits above is larger (checked by a test with the worst case). */
+export const MAX_VAULT_FILE_BYTES = 24 * 1024 * 1024;
 
 /** One named secret. `updatedAt` is an RFC 3339 timestamp (what `Date#toISOString` writes). */
 export interface VaultEntry {

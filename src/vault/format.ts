@@ -11,11 +11,11 @@
  * recovery checks a combined master key against the fingerprint before anything is decrypted).
  * Pure: no I/O.
  */
-import { openEnvelope, parseEnvelope, sealEnvelope } from '../crypto/envelope.js';
+import { openEnvelope, parseEnvelope, sealEnvelope, type Envelope } from '../crypto/envelope.js';
 import { deriveKey } from '../crypto/kdf.js';
 import { FormatError, InvalidInputError, ShareError } from '../errors.js';
 import { concatBytes, ctEqual, toHex, wipe } from '../util/bytes.js';
-import { encodeVaultPlaintext, parseVaultPlaintext, wipeContents, type VaultContents } from './contents.js';
+import { encodeVaultPlaintext, MAX_VAULT_FILE_BYTES, parseVaultPlaintext, wipeContents, type VaultContents } from './contents.js';
 
 export const VAULT_MAGIC = 'LBVT';
 export const VAULT_VERSION = 1;
@@ -82,10 +82,15 @@ export function parseVaultHeader(header: Uint8Array): VaultHeader {
 
 /**
  * Reads the header of a vault file without a key. Throws FormatError: `bad_magic` (not a vault),
- * `unsupported_version`, `truncated`, `malformed`.
+ * `unsupported_version`, `truncated`, `malformed` (also for more bytes than any vault has).
  */
 export function readVaultHeader(bytes: Uint8Array): VaultHeader {
-  return parseVaultHeader(parseEnvelope(bytes, { magic: VAULT_MAGIC, versions: [VAULT_VERSION], what: WHAT }).header);
+  return parseVaultHeader(parseVaultEnvelope(bytes).header);
+}
+
+function parseVaultEnvelope(bytes: Uint8Array): Envelope {
+  if (bytes.length > MAX_VAULT_FILE_BYTES) throw new FormatError('malformed', `a vault of ${bytes.length} bytes is larger than any valid vault`);
+  return parseEnvelope(bytes, { magic: VAULT_MAGIC, versions: [VAULT_VERSION], what: WHAT });
 }
 
 /** The master key's fingerprint for `schemeId`. Throws InvalidInputError on wrong lengths. */
@@ -150,7 +155,7 @@ export function sealVault(contents: VaultContents, masterKey: Uint8Array, scheme
  * was altered, InvalidInputError on a key of the wrong length.
  */
 export function openVault(bytes: Uint8Array, masterKey: Uint8Array): VaultContents {
-  const env = parseEnvelope(bytes, { magic: VAULT_MAGIC, versions: [VAULT_VERSION], what: WHAT });
+  const env = parseVaultEnvelope(bytes);
   const header = parseVaultHeader(env.header);
   checkMasterKey(header, masterKey);
   const key = deriveKey(masterKey, header.schemeId, 'vault-data-key');

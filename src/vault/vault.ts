@@ -11,12 +11,10 @@ import { ConflictError, FormatError, NotFoundError } from '../errors.js';
 import type { MasterKey } from '../primary/datadir.js';
 import { ctEqual, toHex } from '../util/bytes.js';
 import { ensurePrivateDir, readFileOrThrow, writeFileAtomic } from '../util/files.js';
-import { assertEntryName, assertEntryValue, describeEntries, wipeContents, MAX_TOTAL_VALUE_BYTES, type VaultContents, type VaultEntryInfo } from './contents.js';
+import { assertEntryName, assertEntryValue, describeEntries, wipeContents, MAX_VAULT_FILE_BYTES, type VaultContents, type VaultEntryInfo } from './contents.js';
 import { checkMasterKey, openVault, readVaultHeader, sealVault, type VaultHeader } from './format.js';
 import { withLock, type LockOptions } from './lock.js';
 
-/** Larger than any vault within the limits (values grow by 4/3 in base64, plus names and times). */
-export const MAX_VAULT_FILE_BYTES = 2 * MAX_TOTAL_VALUE_BYTES;
 
 /** What changed in a write, for the listener and for logs (never a value). */
 export type VaultChange = { kind: 'put'; name: string; replaced: boolean } | { kind: 'rm'; name: string } | { kind: 'replace' };
