@@ -97,9 +97,10 @@ describe('slip39 share encoding', () => {
       const tokens = new Set(err.message.split(/[^a-z]+/));
       for (const w of words) assert.ok(!tokens.has(w), 'the message quotes a share word');
       assert.ok(!err.message.includes(typo));
-      assert.match(err.hint ?? '', new RegExp(`did you mean "${words[pos]}"`));
+      const hintTokens = new Set((err.hint ?? '').split(/[^a-z]+/));
+      for (const w of words) assert.ok(!hintTokens.has(w), 'the hint suggests a share word');
+      assert.match(err.hint ?? '', new RegExp(`check word ${pos + 1}`));
     }
-    assert.throws(() => decodeMnemonic(withWord(m, 2, 'zzzzzzz')), (e: ShareError) => e.code === 'invalid_word' && !/did you mean/.test(e.hint ?? ''));
   });
 
   it('reports a mistyped word in combine with the share number', () => {

@@ -40,7 +40,7 @@ test('sealed share payload: round trip, and bad magic / version / truncation are
   const enc = encodeSharePayload(p);
   assert.deepEqual(parseSharePayload(enc), p);
   const badMagic = enc.slice();
-  badMagic[0] ^= 1;
+  badMagic[0] = badMagic[0]! ^ 1;
   assert.throws(() => parseSharePayload(badMagic), code('bad_magic'));
   const future = enc.slice();
   future[4] = 2;

@@ -89,7 +89,6 @@ export const WORDLIST: readonly string[] = Object.freeze(WORDS.trim().split(/\s+
 if (WORDLIST.length !== 1024) throw new Error('slip39 wordlist is corrupt: expected 1024 words');
 
 const INDEX: ReadonlyMap<string, number> = new Map(WORDLIST.map((w, i) => [w, i]));
-const BY_PREFIX: ReadonlyMap<string, string> = new Map(WORDLIST.map((w) => [w.slice(0, 4), w]));
 
 /** The 10-bit value of a lowercase word, or undefined when it is not in the list. */
 export function wordIndex(word: string): number | undefined {
@@ -135,42 +134,3 @@ export function wordsToBytes(words: readonly number[], padBits: number): Uint8Ar
   return out;
 }
 
-/**
- * A list word the user probably meant by `typed`: the word with the same first four letters (they are
- * unique, see "Wordlist"), else the only word within Damerau-Levenshtein distance 2. Undefined if none
- * or several qualify, so a suggestion is never a guess between candidates.
- */
-export function closestWord(typed: string): string | undefined {
-  if (typed.length < 2 || typed.length > 16) return undefined;
-  const byPrefix = typed.length >= 4 ? BY_PREFIX.get(typed.slice(0, 4)) : undefined;
-  if (byPrefix !== undefined) return byPrefix;
-  let best: string | undefined;
-  let bestDistance = 3;
-  let ties = 0;
-  for (const w of WORDLIST) {
-    const d = editDistance(typed, w);
-    if (d < bestDistance) [best, bestDistance, ties] = [w, d, 0];
-    else if (d === bestDistance) ties++;
-  }
-  return ties === 0 ? best : undefined;
-}
-
-/** Optimal-string-alignment distance: insertions, deletions, substitutions and adjacent swaps. */
-function editDistance(a: string, b: string): number {
-  const rows: number[][] = [];
-  for (let i = 0; i <= a.length; i++) {
-    const row: number[] = [i];
-    for (let j = 1; j <= b.length; j++) {
-      if (i === 0) {
-        row.push(j);
-        continue;
-      }
-      const cost = a[i - 1] === b[j - 1] ? 0 : 1;
-      let d = Math.min(rows[i - 1]![j]! + 1, row[j - 1]! + 1, rows[i - 1]![j - 1]! + cost);
-      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) d = Math.min(d, rows[i - 2]![j - 2]! + 1);
-      row.push(d);
-    }
-    rows.push(row);
-  }
-  return rows[a.length]![b.length]!;
-}

@@ -14,7 +14,7 @@ import { InvalidInputError, ShareError } from '../errors.js';
 import { concatBytes, ctEqual, wipe } from '../util/bytes.js';
 import { randomBytes } from './random.js';
 import { interpolate, type ShamirShare } from './shamir.js';
-import { bytesToWords, closestWord, wordIndex, WORDLIST, wordsToBytes } from './slip39-wordlist.js';
+import { bytesToWords, wordIndex, WORDLIST, wordsToBytes } from './slip39-wordlist.js';
 
 export { WORDLIST } from './slip39-wordlist.js';
 
@@ -129,16 +129,16 @@ function mnemonicToIndices(mnemonic: string): number[] {
   return words.map((w, i) => {
     const index = wordIndex(w);
     if (index !== undefined) return index;
-    const guess = closestWord(w);
-    const check = `check word ${i + 1} against the written share`;
-    throw new ShareError('invalid_word', `word ${i + 1} is not in the slip-0039 wordlist`, guess ? `did you mean "${guess}"? ${check}` : check);
+    // No "did you mean": the nearest list word is most likely the real share word, and a hint is
+    // printed and may be logged; an error never carries share material (DESIGN invariant 1).
+    throw new ShareError('invalid_word', `word ${i + 1} is not in the slip-0039 wordlist`, `check word ${i + 1} against the written share; every word is unique by its first four letters`);
   });
 }
 
 /**
  * Decodes a share mnemonic; case and runs of whitespace are normalised ("Format of the share mnemonic").
  * Throws ShareError: 'invalid_word' naming the 1-based position of a word not in the list (with a
- * suggestion in the hint when one word is close), 'invalid_checksum' when the RS1024 checksum fails
+ * hint to check it, never a suggested word), 'invalid_checksum' when the RS1024 checksum fails
  * (usually a typo), 'invalid_share' for a bad length, padding or group threshold above the group count.
  * Throws InvalidInputError when `mnemonic` is not a string. Messages never quote the share's words.
  */

@@ -112,6 +112,8 @@ export async function reconstruct(opts: {
   manifest: Manifest;
   vault: Uint8Array;
   holders: ConfirmedHolder[];
+  /** Holders to enrol the new primary with (every reachable holder of the manifest). */
+  enrolOn: ConfirmedHolder[];
   typed: string[];
   released: CheckedShare[];
   passphrase?: string;
@@ -135,7 +137,7 @@ export async function reconstruct(opts: {
   const token = encodePublicIdentity(primary);
   const enrolled: string[] = [];
   const notEnrolled: string[] = [];
-  for (const h of opts.holders) {
+  for (const h of opts.enrolOn) {
     try {
       await h.client.enrol(token);
       enrolled.push(h.url);

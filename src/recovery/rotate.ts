@@ -66,17 +66,3 @@ export async function rotate(opts: {
   }
   return { manifest: scheme.manifest, offlineMnemonics: scheme.offlineMnemonics, oldSchemeId: old.scheme_id, oldSchemeLeftOn };
 }
-
-/** Pushes the current vault copy to every holder of the manifest; returns the failures (by code). */
-export async function pushVault(opts: { primary: Identity; manifest: Manifest; vault: Uint8Array }): Promise<string[]> {
-  const failures: string[] = [];
-  for (const spec of manifestHolders(opts.manifest)) {
-    try {
-      const h = await confirmHolder(spec, opts.primary);
-      await h.client.putVault(opts.manifest.scheme_id, opts.vault);
-    } catch (err) {
-      failures.push(describeFailure(spec.url, err));
-    }
-  }
-  return failures;
-}

@@ -5,10 +5,12 @@ import { registerHolderCommands } from './holder.js';
 import { registerRecoveryCommands } from './recovery.js';
 import { registerPrimaryCommands } from './primary.js';
 import { registerDrillCommand } from './drill.js';
+import { pushToHoldersListener } from '../../recovery/sync.js';
+import { createOutput } from '../io.js';
 
 export function registerCommands(program: Command): void {
   registerPrimaryCommands(program);
-  registerVaultCommands(program);
+  registerVaultCommands(program, { onWrite: pushToHoldersListener(createOutput().warn) });
   registerRecoveryCommands(program);
   registerHolderCommands(program);
   registerDrillCommand(program);

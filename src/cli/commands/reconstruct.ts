@@ -84,7 +84,9 @@ export function registerReconstructCommands(recovery: Command): void {
       }
       const typed = await readTypedShares(o.typedShares);
       const passphrase = o.passphrase ? await promptSecret('SLIP-0039 passphrase') : undefined;
-      const r = await reconstruct({ paths, operator, manifest, vault, holders, typed, released, passphrase, progress: out.info });
+      const asked = new Set(holders.map((h) => h.fingerprint));
+      const enrolOn = holders.concat(await confirmReachable(manifestHolders(manifest).filter((s) => !asked.has(s.fingerprint)), operator, out.warn));
+      const r = await reconstruct({ paths, operator, manifest, vault, holders, enrolOn, typed, released, passphrase, progress: out.info });
       for (const file of o.releaseResponse) dropPendingRelease(paths.dir, parseReleaseResponse(readJsonFile(file, 'release response')).request_id);
       for (const f of r.notEnrolled) out.warn(`new primary not enrolled on ${f}; run \`lifeboat holder enrol\` there`);
       if (o.json) {
