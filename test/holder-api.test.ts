@@ -1,6 +1,6 @@
 /** The holder HTTP API through fastify inject: every rule of docs/format.md "Share holder". */
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { LightMyRequestResponse } from 'fastify';
@@ -428,6 +428,26 @@ describe('holder API: enrol and delete', () => {
     refused(await signedInject(f.app, f.primary, 'GET', `${url}/manifest`), 404, 'scheme_not_found');
     assert.deepEqual(json(await signedInject(f.app, f.primary, 'GET', '/v1/schemes')), []);
     assert.deepEqual([...snapshotState(f.dir).keys()].filter((k) => k.startsWith('schemes/')), []);
+  });
+});
+
+describe('holder API: damaged state', () => {
+  it('answers 500 state_corrupt (no path) for damaged files and fails closed on releases', async () => {
+    const f = await holderFixture();
+    try {
+      const s = makeScheme({ primary: f.primary, holderToken: f.token });
+      await putShare(f, s);
+      writeFileSync(join(f.dir, 'release-ids.json'), 'garbage');
+      const req = createReleaseRequest({ signer: f.operator, schemeId: s.schemeId, holderFingerprint: f.fingerprint, purpose: 'reconstruct', requesterPublicKey: generateBoxKeyPair().publicKey });
+      const res = await f.app.inject({ method: 'POST', url: `/v1/schemes/${s.schemeHex}/release`, payload: { request: req } });
+      refused(res, 500, 'state_corrupt');
+      assert.ok(!res.body.includes(f.dir));
+      writeFileSync(join(f.dir, 'schemes', s.schemeHex, 'share.json'), '{}');
+      refused(await signedInject(f.app, f.operator, 'GET', '/v1/schemes'), 500, 'state_corrupt');
+      assert.equal((await f.app.inject({ method: 'GET', url: '/v1/health' })).statusCode, 200);
+    } finally {
+      await f.close();
+    }
   });
 });
 

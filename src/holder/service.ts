@@ -305,7 +305,7 @@ export class HolderService {
       this.requireShare(schemeId);
       const vault = this.store.getVault(schemeId);
       if (!vault) throw new NotFoundError(`this holder has no vault copy of scheme ${schemeId}`, 'vault_not_found', 'push one with `lifeboat recovery sync`');
-      return { vault, generation: readVaultHeader(vault).generation };
+      return { vault, generation: this.store.vaultGeneration(schemeId)! };
     });
   }
 

@@ -97,6 +97,11 @@ function fsyncDir(dir: string): void {
 
 const SCHEME_DIR = /^[0-9a-f]{32}$/;
 
+/** A damaged file of the holder's own: the holder's fault, not the caller's (500, no path in the message). */
+function corrupt(what: string): LifeboatError {
+  return new LifeboatError('state_corrupt', `${what} on this holder is damaged`, { status: 500, hint: 'the holder operator must restore its directory from a backup' });
+}
+
 function checkSchemeId(id: string): string {
   // The id becomes a path component: never let anything but 32 hex digits near the file system.
   if (!SCHEME_DIR.test(id)) throw new InvalidInputError('scheme id must be 32 lowercase hex digits');
@@ -146,7 +151,7 @@ export class HolderStore {
     const path = join(this.schemeDir(id), 'share.json');
     if (!existsSync(path)) return undefined;
     const r = shareFile.safeParse(safeJson(new Uint8Array(readFileSync(path))));
-    if (!r.success || r.data.scheme_id !== id) throw new FormatError('malformed', `${path} is damaged`, 'restore the holder directory from a backup');
+    if (!r.success || r.data.scheme_id !== id) throw corrupt(`the stored share of scheme ${id}`);
     return { schemeId: id, memberIndex: r.data.member_index, sealedShare: fromB64(r.data.sealed_share, 'stored sealed share'), createdAt: r.data.created_at };
   }
 
@@ -190,7 +195,11 @@ export class HolderStore {
       closeSync(fd);
     }
     // The header is all readVaultHeader looks at; it only checks that a nonce and tag could follow.
-    return readVaultHeader(head.subarray(0, n)).generation;
+    try {
+      return readVaultHeader(head.subarray(0, n)).generation;
+    } catch {
+      throw corrupt(`the stored vault copy of scheme ${id}`);
+    }
   }
 
   putVault(id: string, vault: Uint8Array): void {
@@ -221,7 +230,7 @@ export class HolderStore {
     const doc = safeJson(new Uint8Array(readFileSync(this.paths.releaseIds))) as { ids?: unknown } | undefined;
     if (!doc || typeof doc.ids !== 'object' || doc.ids === null) {
       // Failing closed: without the list no replay could be told apart, so refuse every release.
-      throw new LifeboatError('state_corrupt', `${this.paths.releaseIds} is damaged`, { status: 500, hint: 'restore the holder directory from a backup' });
+      throw corrupt('the list of used release requests');
     }
     return new Map(Object.entries(doc.ids as Record<string, unknown>).filter((e): e is [string, number] => typeof e[1] === 'number'));
   }
