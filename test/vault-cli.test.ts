@@ -3,7 +3,7 @@
  * holding a master.key (storeMasterKey) and a vault (createVault). Values go in on stdin only and
  * come out only where asked; they never reach argv options or stderr.
  */
-import { test } from 'node:test';
+import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import { copyFileSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
@@ -17,6 +17,16 @@ import { putEntry } from '../src/vault/vault.js';
 
 const ROOT = resolve(import.meta.dirname, '..');
 const SECRET = 'sk_live_7hIs-Is-The-Secret-Value';
+
+const tempDirs: string[] = [];
+function tempDir(prefix: string): string {
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  tempDirs.push(dir);
+  return dir;
+}
+after(() => {
+  for (const d of tempDirs) rmSync(d, { recursive: true, force: true });
+});
 
 interface Run {
   code: number | null;
@@ -52,7 +62,7 @@ function runOnTerminal(args: string[]): Promise<Run> {
 const hasScript = spawnSync('script', ['--version']).status === 0;
 
 function dataDir(): { dir: string; vault: string; put: (name: string, value: string | Uint8Array) => Promise<unknown> } {
-  const dir = mkdtempSync(join(tmpdir(), 'lifeboat-cli-'));
+  const dir = tempDir('lifeboat-cli-');
   const paths = primaryPaths(dir);
   const mk = { key: randomBytes(32), schemeId: randomBytes(16) };
   storeMasterKey(paths, mk);
@@ -124,7 +134,7 @@ test('get writes a secret only where asked: not to a pipe by default, to a 0600 
 
 test('errors are typed, on stderr in the CLI voice, exit 1, with hints', async () => {
   const { dir, vault } = dataDir();
-  const empty = mkdtempSync(join(tmpdir(), 'lifeboat-cli-'));
+  const empty = tempDir('lifeboat-cli-');
   const sealed = dataDir();
   rmSync(primaryPaths(sealed.dir).masterKey);
   const other = dataDir(); // a master key of another vault

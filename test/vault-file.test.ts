@@ -3,7 +3,7 @@
  * byte-identical, crashes (a failing rename, a leftover temp file, a writer killed with SIGKILL at
  * random moments) that leave a readable vault, the lock, and whole-vault writes that refuse rollbacks.
  */
-import { test, mock } from 'node:test';
+import { after, test, mock } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import fs, { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
@@ -29,8 +29,18 @@ import {
 
 const enc = (s: string): Uint8Array => new TextEncoder().encode(s);
 
+const tempDirs: string[] = [];
+function tempDir(prefix: string): string {
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  tempDirs.push(dir);
+  return dir;
+}
+after(() => {
+  for (const d of tempDirs) rmSync(d, { recursive: true, force: true });
+});
+
 function setup(): { dir: string; path: string; mk: MasterKey } {
-  const dir = mkdtempSync(join(tmpdir(), 'lifeboat-vault-'));
+  const dir = tempDir('lifeboat-vault-');
   const mk = { key: randomBytes(32), schemeId: randomBytes(16) };
   const path = join(dir, 'vault.lbv');
   writeFileSync(path, createVault(mk.key, mk.schemeId), { mode: 0o600 });
@@ -224,7 +234,7 @@ test('a lock held by a live process times out with vault_locked; a dead owner\'s
 });
 
 test('writeVaultFile: creates 0600, moves forward, refuses a rollback and leaves the file as it was', async () => {
-  const dir = mkdtempSync(join(tmpdir(), 'lifeboat-vault-'));
+  const dir = tempDir('lifeboat-vault-');
   const path = join(dir, 'sub', 'vault.lbv');
   const mk = { key: randomBytes(32), schemeId: randomBytes(16) };
   const first = createVault(mk.key, mk.schemeId);
@@ -243,7 +253,7 @@ test('writeVaultFile: creates 0600, moves forward, refuses a rollback and leaves
 });
 
 test('a missing vault is vault_not_found with a hint to run recovery init', () => {
-  const dir = mkdtempSync(join(tmpdir(), 'lifeboat-vault-'));
+  const dir = tempDir('lifeboat-vault-');
   assert.throws(
     () => readVaultFile(join(dir, 'vault.lbv')),
     (err: unknown) => err instanceof LifeboatError && err.code === 'vault_not_found' && /recovery init/.test(err.hint ?? ''),
