@@ -2,6 +2,7 @@
 import assert from 'node:assert/strict';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { Writable } from 'node:stream';
 import { after, before, describe, it } from 'node:test';
 import type { LightMyRequestResponse } from 'fastify';
 import { sha256 } from '@noble/hashes/sha2.js';
@@ -428,6 +429,34 @@ describe('holder API: enrol and delete', () => {
     refused(await signedInject(f.app, f.primary, 'GET', `${url}/manifest`), 404, 'scheme_not_found');
     assert.deepEqual(json(await signedInject(f.app, f.primary, 'GET', '/v1/schemes')), []);
     assert.deepEqual([...snapshotState(f.dir).keys()].filter((k) => k.startsWith('schemes/')), []);
+  });
+});
+
+describe('holder API: logs', () => {
+  it('logs no share, release, body or authorization with logging on', async () => {
+    const logs: string[] = [];
+    const stream = new Writable({
+      write(chunk: Buffer, _enc, cb) {
+        logs.push(chunk.toString());
+        cb();
+      },
+    });
+    const f = await holderFixture({ app: { logger: { level: 'debug', stream } } });
+    try {
+      const s = makeScheme({ primary: f.primary, holderToken: f.token });
+      await putShare(f, s);
+      const oneTime = generateBoxKeyPair();
+      const req = createReleaseRequest({ signer: f.operator, schemeId: s.schemeId, holderFingerprint: f.fingerprint, purpose: 'reconstruct', requesterPublicKey: oneTime.publicKey });
+      const res = await f.app.inject({ method: 'POST', url: `/v1/schemes/${s.schemeHex}/release`, payload: { request: req } });
+      await f.app.inject({ method: 'POST', url: `/v1/schemes/${s.schemeHex}/release`, payload: { request: req } });
+      const all = logs.join('');
+      assert.ok(all.includes('request completed'));
+      for (const secret of [toB64(s.sealedShare), json<{ sealed_share: string }>(res).sealed_share, s.mnemonic, req.signature, 'Lifeboat-Sig']) {
+        assert.ok(!all.includes(secret), `log holds ${secret.slice(0, 12)}`);
+      }
+    } finally {
+      await f.close();
+    }
   });
 });
 
