@@ -19,13 +19,13 @@ function snapshot(dir: string) {
 }
 
 for (const crashAfter of ['next-files', 'marker', 'first-rename'] as const) {
-  test(`primary commit: a crash after ${crashAfter} leaves the old state or the new one, never a mix`, () => {
+  test(`primary commit: a crash after ${crashAfter} leaves the old state or the new one, never a mix`, async () => {
     const dir = mkdtempSync(join(tmpdir(), 'lb-commit-'));
     const paths = primaryPaths(dir);
     const a = state('a');
-    commitPrimaryState(paths, a);
+    await commitPrimaryState(paths, a);
     const b = state('b');
-    commitPrimaryState(paths, b, { crashAfter });
+    await commitPrimaryState(paths, b, { crashAfter });
     finishPendingCommit(paths); // what the next command does first
     const s = snapshot(dir);
     const expected = crashAfter === 'next-files' ? { tag: 'a', st: a } : { tag: 'b', st: b };

@@ -119,7 +119,6 @@ describe('recovery end to end', { timeout: 300_000 }, () => {
 
   it('verify: a holder that lies in its challenge fails possession_failed; a down holder peer_unreachable', async () => {
     const manifest = readManifestFile(join(w.primary, 'recovery-manifest.json'));
-    const target = new URL(w.holders[0]!.url);
     const liar: Server = createServer((req, res) => {
       const chunks: Buffer[] = [];
       req.on('data', (c: Buffer) => chunks.push(c));

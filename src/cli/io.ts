@@ -54,3 +54,14 @@ export function writeSecret(text: string, fd: number | undefined): void {
   }
   process.stdout.write(`${text}\n`);
 }
+
+/**
+ * Commander echoes an unknown option whole, so a mistaken `--value=SECRET` or `--passphrase=…` would
+ * reach stderr; every usage error passes through this first.
+ */
+export function redactOptionValues(str: string): string {
+  return str.replace(/unknown option '([^']*)'/g, (_m, flag: string) => {
+    const shown = flag.startsWith('--') ? flag.replace(/=.*$/s, '=…') : flag.slice(0, 2) + (flag.length > 2 ? '…' : '');
+    return `unknown option '${shown}'`;
+  });
+}

@@ -5,10 +5,16 @@
  */
 import { Command, CommanderError } from 'commander';
 import { LifeboatError } from '../errors.js';
-import { printError } from './io.js';
+import { pathToFileURL } from 'node:url';
+import { printError, redactOptionValues } from './io.js';
+import { finishPendingCommit } from '../primary/commit.js';
+import { primaryPaths, resolveDataDir } from '../primary/datadir.js';
 import { registerCommands } from './commands/index.js';
 
 export const VERSION = '0.1.0';
+
+/** Command groups (or top-level commands) that work on the primary's data directory. */
+const PRIMARY_GROUPS = new Set(['vault', 'recovery', 'unseal', 'seal']);
 
 export function buildProgram(): Command {
   const program = new Command('lifeboat')
@@ -16,8 +22,16 @@ export function buildProgram(): Command {
     .version(VERSION)
     .showHelpAfterError('(run with --help for usage)')
     .exitOverride()
-    .configureOutput({ outputError: (str, write) => write(str.startsWith('error: ') ? `lifeboat: ${str}` : str) });
+    .configureOutput({ outputError: (str, write) => write(redactOptionValues(str.startsWith('error: ') ? `lifeboat: ${str}` : str)) });
   registerCommands(program);
+  // Every command on the primary's data directory first completes (or discards) an interrupted commit,
+  // so vault, manifest and master key always belong to one scheme (src/primary/commit.ts).
+  program.hook('preAction', (_program, action) => {
+    const group = action.parent?.name();
+    if (PRIMARY_GROUPS.has(group ?? '') || PRIMARY_GROUPS.has(action.name())) {
+      finishPendingCommit(primaryPaths(resolveDataDir(action.opts<{ dataDir?: string }>().dataDir)));
+    }
+  });
   return program;
 }
 
@@ -39,6 +53,6 @@ export async function main(argv: string[]): Promise<number> {
 }
 
 // Run when executed directly (tsx src/cli/main.ts ...); bin/lifeboat.js imports main() instead.
-if (import.meta.url === `file://${process.argv[1]}`) {
+if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
   process.exitCode = await main(process.argv);
 }

@@ -12,6 +12,7 @@ import { ensurePrivateDir, writeFileAtomic } from '../util/files.js';
 import { type MasterKey, type PrimaryPaths, storeMasterKey } from './datadir.js';
 import type { Manifest } from '../recovery/manifest.js';
 import { join } from 'node:path';
+import { withVaultLock } from '../vault/vault.js';
 
 function markerPath(paths: PrimaryPaths): string {
   return join(paths.dir, 'commit.pending');
@@ -35,15 +36,20 @@ export function finishPendingCommit(paths: PrimaryPaths): void {
 }
 
 /**
- * Writes vault, manifest and (unless `keepSealed`) the master key as one commit. With `crashAfter`
- * (tests only) it stops after the named step, as a killed process would.
+ * Writes vault, manifest and master key as one commit, under the vault's write lock so that a
+ * concurrent `vault put` can neither interleave nor overwrite the new scheme's vault with an old one.
+ * With `crashAfter` (tests only) it stops after the named step, as a killed process would.
  */
-export function commitPrimaryState(
+export async function commitPrimaryState(
   paths: PrimaryPaths,
   state: { vault: Uint8Array; manifest: Manifest; master: MasterKey },
   opts: { crashAfter?: 'next-files' | 'marker' | 'first-rename' } = {},
-): void {
+): Promise<void> {
   ensurePrivateDir(paths.dir);
+  await withVaultLock(paths.vault, () => commitLocked(paths, state, opts));
+}
+
+function commitLocked(paths: PrimaryPaths, state: { vault: Uint8Array; manifest: Manifest; master: MasterKey }, opts: { crashAfter?: string }): void {
   finishPendingCommit(paths);
   const next = nextPaths(paths);
   writeFileAtomic(next.vault, state.vault);

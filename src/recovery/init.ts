@@ -151,7 +151,7 @@ export async function recoveryInit(opts: {
   const scheme = prepareScheme({ primary: opts.primary, holders, operators: opts.operators, plan: opts.plan, passphrase: opts.passphrase });
   const vault = createVault(scheme.master, scheme.schemeId);
   await distributeScheme(scheme, vault, progress);
-  commitPrimaryState(opts.paths, { vault, manifest: scheme.manifest, master: { schemeId: scheme.schemeId, key: scheme.master } });
+  await commitPrimaryState(opts.paths, { vault, manifest: scheme.manifest, master: { schemeId: scheme.schemeId, key: scheme.master } });
   wipe(scheme.master);
   return { manifest: scheme.manifest, offlineMnemonics: scheme.offlineMnemonics };
 }

@@ -132,7 +132,7 @@ export async function reconstruct(opts: {
     primary = generateIdentity('primary');
     saveIdentity(opts.paths.identity, primary);
   }
-  commitPrimaryState(opts.paths, { vault: opts.vault, manifest: opts.manifest, master: { schemeId: fromHex(opts.manifest.scheme_id, 'scheme id', 16), key: master } });
+  await commitPrimaryState(opts.paths, { vault: opts.vault, manifest: opts.manifest, master: { schemeId: fromHex(opts.manifest.scheme_id, 'scheme id', 16), key: master } });
   wipe(master);
   const token = encodePublicIdentity(primary);
   const enrolled: string[] = [];

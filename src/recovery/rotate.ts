@@ -52,7 +52,7 @@ export async function rotate(opts: {
   const scheme = prepareScheme({ primary: opts.primary, holders, operators: old.operators, plan, passphrase: opts.passphrase });
   const vault = reencryptVault(opts.current.vault, opts.current.master.key, scheme.master, scheme.schemeId);
   await distributeScheme(scheme, vault, progress);
-  commitPrimaryState(opts.paths, { vault, manifest: scheme.manifest, master: { schemeId: scheme.schemeId, key: scheme.master } });
+  await commitPrimaryState(opts.paths, { vault, manifest: scheme.manifest, master: { schemeId: scheme.schemeId, key: scheme.master } });
   wipe(scheme.master);
   progress(`scheme ${scheme.manifest.scheme_id} committed; removing scheme ${old.scheme_id} from holders`);
   const oldSchemeLeftOn: string[] = [];

@@ -6,7 +6,6 @@ import type { Command } from 'commander';
 import { existsSync } from 'node:fs';
 import { ConflictError, InvalidInputError } from '../../errors.js';
 import { encodePublicIdentity, generateIdentity, identityFingerprint, loadIdentity, saveIdentity } from '../../identity.js';
-import { finishPendingCommit } from '../../primary/commit.js';
 import { dropMasterKey, primaryPaths, resolveDataDir } from '../../primary/datadir.js';
 import { confirmReachable, unseal } from '../../recovery/reconstruct.js';
 import { manifestHolders } from '../../recovery/rotate.js';
@@ -82,7 +81,6 @@ export function registerPrimaryCommands(program: Command): void {
     .action(async (o: { dataDir?: string; typedShares: number; holders: boolean; passphrase?: boolean; json?: boolean }) => {
       const out = createOutput({ quiet: o.json });
       const paths = primaryPaths(resolveDataDir(o.dataDir));
-      finishPendingCommit(paths);
       const id = loadIdentity(paths.identity, 'primary');
       const manifest = readManifestFile(paths.manifest);
       const vault = readFileOrThrow(paths.vault, 'vault', 'run `lifeboat recovery init` or `recovery reconstruct` first');

@@ -6,7 +6,6 @@ import type { Command } from 'commander';
 import { existsSync } from 'node:fs';
 import { InvalidInputError } from '../../errors.js';
 import { loadIdentity } from '../../identity.js';
-import { finishPendingCommit } from '../../primary/commit.js';
 import { loadMasterKey, primaryPaths, resolveDataDir } from '../../primary/datadir.js';
 import { parseHolderSpec } from '../../recovery/holders.js';
 import { recoveryInit } from '../../recovery/init.js';
@@ -65,7 +64,6 @@ export function registerRecoveryCommands(program: Command): void {
         throw new InvalidInputError('the offline share must go to a terminal', { code: 'secret_needs_terminal', hint: 'run in a terminal, or pass --secret-fd N' });
       }
       const paths = primaryPaths(resolveDataDir(o.dataDir));
-      finishPendingCommit(paths);
       const primary = loadIdentity(paths.identity, 'primary');
       const holders = o.holder.map(parseHolderSpec);
       const passphrase = o.passphrase ? await promptSecret('SLIP-0039 passphrase for the shares') : undefined;
@@ -86,7 +84,6 @@ export function registerRecoveryCommands(program: Command): void {
     .action(async (o: { offlineShares: number; manifest?: string; operatorKey?: string; dataDir?: string; json?: boolean }) => {
       const out = createOutput({ quiet: o.json });
       const paths = primaryPaths(resolveDataDir(o.dataDir));
-      finishPendingCommit(paths);
       const manifest = readManifestFile(o.manifest ?? paths.manifest);
       const signer = o.operatorKey ? loadIdentity(o.operatorKey, 'operator') : loadIdentity(paths.identity, 'primary');
       const offline = await readTypedShares(o.offlineShares);
@@ -119,7 +116,6 @@ export function registerRecoveryCommands(program: Command): void {
         throw new InvalidInputError('the offline share must go to a terminal', { code: 'secret_needs_terminal', hint: 'run in a terminal, or pass --secret-fd N' });
       }
       const paths = primaryPaths(resolveDataDir(o.dataDir));
-      finishPendingCommit(paths);
       const primary = loadIdentity(paths.identity, 'primary');
       const manifest = readManifestFile(paths.manifest);
       const vault = readFileOrThrow(paths.vault, 'vault');
@@ -143,7 +139,6 @@ export function registerRecoveryCommands(program: Command): void {
     .action(async (o: { dataDir?: string; json?: boolean }) => {
       const out = createOutput({ quiet: o.json });
       const paths = primaryPaths(resolveDataDir(o.dataDir));
-      finishPendingCommit(paths);
       const failures = await pushVault({ primary: loadIdentity(paths.identity, 'primary'), manifest: readManifestFile(paths.manifest), vault: readFileOrThrow(paths.vault, 'vault') });
       if (o.json) out.json({ ok: failures.length === 0, failures });
       else out.out(failures.length ? `not pushed to: ${failures.join('; ')}` : 'every holder has the current vault');

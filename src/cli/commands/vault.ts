@@ -34,14 +34,6 @@ function unlock(opts: DirOpts): { path: string; mk: MasterKey } {
   return { path: paths.vault, mk: loadMasterKey(paths) };
 }
 
-/** Commander echoes unknown options whole; `--value=SECRET` must not reach stderr. */
-function redactOptionValues(str: string): string {
-  return str.replace(/unknown option '([^']*)'/g, (_m, flag: string) => {
-    const shown = flag.startsWith('--') ? flag.replace(/=.*$/s, '=…') : flag.slice(0, 2) + (flag.length > 2 ? '…' : '');
-    return `unknown option '${shown}'`;
-  });
-}
-
 async function readValue(name: string): Promise<Uint8Array> {
   if (!process.stdin.isTTY) return readStdin();
   const first = await promptSecret(`value for ${name}`);
@@ -214,10 +206,6 @@ function registerInfo(vault: Command): void {
 /** Registers `lifeboat vault ...`. `deps.onWrite` is called after every successful write. */
 export function registerVaultCommands(program: Command, deps: VaultCommandDeps = {}): void {
   const vault = program.command('vault').description('named secrets in the encrypted vault (backup key, storage key, API tokens)');
-  const inherited = vault.configureOutput();
-  vault.configureOutput({
-    outputError: (str, write) => (inherited.outputError ?? ((s: string, w: (s: string) => void) => w(s)))(redactOptionValues(str), write),
-  });
   registerPut(vault, deps);
   registerGet(vault);
   registerList(vault);
