@@ -155,6 +155,9 @@ describe('recovery end to end', { timeout: 300_000 }, () => {
     const wrong = `${w.holders[1]!.url}#${w.specs[0]!.split('#')[1]}`;
     failsWith(await cli(reconstructArgs(d, ['--holder', wrong, '--typed-shares', '1']), { input: `${w.offline}\n` }), /has fingerprint .* expected/);
     assertNothingWritten(d);
+    const otherPrimary = '0000:1111:2222:3333:4444:5555:6666:7777';
+    failsWith(await cli(reconstructArgs(d, ['--holder', w.specs[0]!, '--primary-fingerprint', otherPrimary, '--typed-shares', '1']), { input: `${w.offline}\n` }), /signed by primary .* not 0000/);
+    assertNothingWritten(d);
   });
 
   it('reconstruct: a mistyped word, a share of another set, and too few shares each fail by name; nothing is written', async () => {
@@ -236,7 +239,8 @@ describe('recovery end to end', { timeout: 300_000 }, () => {
   });
 
   it('reconstruct from the two holders alone, and from one holder plus the offline share: every secret intact, new primary enrolled', async () => {
-    for (const extra of [['--holder', w.specs[0]!, '--holder', w.specs[1]!], ['--holder', w.specs[1]!, '--typed-shares', '1']]) {
+    const primaryFp = (JSON.parse(ok(await cli(['primary', 'show', '--data-dir', w.primary, '--json'])).stdout) as { fingerprint: string }).fingerprint;
+    for (const extra of [['--holder', w.specs[0]!, '--holder', w.specs[1]!], ['--holder', w.specs[1]!, '--typed-shares', '1', '--primary-fingerprint', primaryFp]]) {
       const d = freshDir('p');
       const r = JSON.parse(ok(await cli(reconstructArgs(d, extra), { input: `${w.offline}\n` })).stdout) as { entries: number; enrolled: string[] };
       assert.equal(r.entries, w.secrets.size);

@@ -121,10 +121,15 @@ export function encodeMnemonic(share: Slip39Share): string {
   return [...data, ...rs1024Checksum(data, share.extendable)].map((i) => WORDLIST[i]!).join(' ');
 }
 
+/** A mnemonic as SLIP-0039 reads it: lowercase words separated by single spaces. */
+export function normalizeMnemonic(mnemonic: string): string {
+  return mnemonic.trim().toLowerCase().split(/\s+/).join(' ');
+}
+
 function mnemonicToIndices(mnemonic: string): number[] {
-  const trimmed = mnemonic.trim().toLowerCase();
-  if (trimmed === '') throw new ShareError('invalid_share', 'the share is empty');
-  const words = trimmed.split(/\s+/);
+  const normalized = normalizeMnemonic(mnemonic);
+  if (normalized === '') throw new ShareError('invalid_share', 'the share is empty');
+  const words = normalized.split(' ');
   if (words.length > MAX_WORDS) throw new ShareError('invalid_share', `a share has at most ${MAX_WORDS} words, got ${words.length}`);
   return words.map((w, i) => {
     const index = wordIndex(w);

@@ -23,7 +23,7 @@ import { randomBytes } from '../crypto/random.js';
 import { parsePublicIdentity } from '../identity.js';
 import { fromB64, toB64, toHex, utf8 } from '../util/bytes.js';
 import { ReplayGuard } from '../util/request-auth.js';
-import { ensurePrivateDir, readFileOrThrow, shredFile, writeFileAtomic } from '../util/files.js';
+import { ensurePrivateDir, readFileOrThrow, shredFile, writeFileAtomic, isProcessAlive, fsyncDir } from '../util/files.js';
 import { readVaultHeader, VAULT_HEADER_LEN } from '../vault/format.js';
 
 export interface HolderPaths {
@@ -86,14 +86,6 @@ function safeJson(bytes: Uint8Array): unknown {
   }
 }
 
-function fsyncDir(dir: string): void {
-  const fd = openSync(dir, 'r');
-  try {
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
-}
 
 const SCHEME_DIR = /^[0-9a-f]{32}$/;
 
@@ -314,18 +306,10 @@ export function acquireDirLock(paths: HolderPaths): () => void {
       if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
       const pid = Number.parseInt(readFileSync(paths.lock, 'utf8'), 10);
       // Our own pid in a lock this process does not hold is a leftover from before a reboot.
-      if (Number.isInteger(pid) && pid > 0 && pid !== process.pid && isAlive(pid)) throw busy(paths, `process ${pid}`);
+      if (Number.isInteger(pid) && pid > 0 && pid !== process.pid && isProcessAlive(pid)) throw busy(paths, `process ${pid}`);
       rmSync(paths.lock, { force: true }); // stale: its process is gone
     }
   }
   throw busy(paths, 'another process');
 }
 
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}

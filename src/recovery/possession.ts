@@ -15,13 +15,11 @@ import { sha256 } from '@noble/hashes/sha2.js';
 import { deriveKey } from '../crypto/kdf.js';
 import { signingKeyPairFromSeed, signWithContext, verifyWithContext } from '../crypto/sign.js';
 import { ctEqual, lengthPrefixed, utf8, wipe } from '../util/bytes.js';
+import { normalizeMnemonic } from '../crypto/slip39.js';
 
 const CONTEXT = 'possession';
 
-/** Normalizes a mnemonic the way SLIP-0039 reads it: lowercase words separated by one space. */
-export function normalizeMnemonic(m: string): string {
-  return m.trim().toLowerCase().split(/\s+/).join(' ');
-}
+export { normalizeMnemonic };
 
 /** The possession public key of a member share (what the manifest records). */
 export function possessionPublicKey(schemeId: Uint8Array, mnemonic: string): Uint8Array {

@@ -9,7 +9,8 @@ export function ensurePrivateDir(dir: string): void {
   mkdirSync(dir, { recursive: true, mode: 0o700 });
 }
 
-function fsyncDir(dir: string): void {
+/** Fsyncs a directory so a rename or unlink in it is durable. */
+export function fsyncDir(dir: string): void {
   const fd = openSync(dir, 'r');
   try {
     fsyncSync(fd);
@@ -96,3 +97,13 @@ export function shredFile(path: string): void {
 }
 
 export { appendFileSync, existsSync };
+
+/** Whether a process with this pid exists (EPERM: it exists but belongs to someone else). For stale lock files. */
+export function isProcessAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}

@@ -4,6 +4,7 @@
  * with O_EXCL holding the owner's pid; a lock whose pid is gone (the owner crashed) is taken over.
  */
 import { closeSync, openSync, readFileSync, rmSync, statSync, writeSync } from 'node:fs';
+import { isProcessAlive } from '../util/files.js';
 import { ConflictError } from '../errors.js';
 
 const POLL_MS = 25;
@@ -24,20 +25,12 @@ function holderPid(lockPath: string): number | undefined {
   }
 }
 
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
 
 /** Removes the lock when its owner is gone. Two processes may race here; re-reading the pid narrows it. */
 function removeIfStale(lockPath: string): boolean {
   const pid = holderPid(lockPath);
   let stale: boolean;
-  if (pid !== undefined) stale = !isAlive(pid);
+  if (pid !== undefined) stale = !isProcessAlive(pid);
   else {
     try {
       stale = Date.now() - statSync(lockPath).mtimeMs > EMPTY_STALE_MS;

@@ -4,8 +4,8 @@
  */
 import type { Command } from 'commander';
 import { generateBoxKeyPair } from '../../crypto/sealedbox.js';
-import { InvalidInputError, LifeboatError } from '../../errors.js';
-import { loadIdentity } from '../../identity.js';
+import { InvalidInputError, LifeboatError, ShareError } from '../../errors.js';
+import { identityFingerprint, loadIdentity, parsePublicIdentity } from '../../identity.js';
 import { primaryPaths, resolveDataDir } from '../../primary/datadir.js';
 import { acceptReleaseResponse, type CheckedShare } from '../../recovery/collect.js';
 import { type ConfirmedHolder, parseHolderSpec } from '../../recovery/holders.js';
@@ -41,6 +41,7 @@ interface ReconstructOpts {
   vault?: string;
   scheme?: string;
   passphrase?: boolean;
+  primaryFingerprint?: string;
   dataDir?: string;
   json?: boolean;
 }
@@ -57,6 +58,7 @@ export function registerReconstructCommands(recovery: Command): void {
     .option('--manifest <file>', 'recovery manifest (default: fetched from the holders)')
     .option('--vault <file>', 'vault backup (default: the newest copy on the holders)')
     .option('--scheme <id>', 'scheme to recover when a holder has several')
+    .option('--primary-fingerprint <fp>', 'refuse a manifest not signed by the lost primary with this fingerprint')
     .option('--passphrase', 'the shares were made with a SLIP-0039 passphrase (prompted)')
     .option('--data-dir <dir>', `${DATA_DIR_HELP}; must not hold a vault yet`)
     .option('--json', 'print JSON')
@@ -69,6 +71,9 @@ export function registerReconstructCommands(recovery: Command): void {
       if (o.manifest) manifest = readManifestFile(o.manifest);
       else if (holders.length) manifest = await fetchManifest(holders, o.scheme);
       else throw new InvalidInputError('no manifest: no holder was reachable and --manifest was not given', { hint: 'give --manifest FILE or a reachable --holder URL#FINGERPRINT' });
+      if (o.primaryFingerprint && identityFingerprint(parsePublicIdentity(manifest.primary)) !== o.primaryFingerprint.toLowerCase()) {
+        throw new ShareError('share_set_mismatch', `the manifest is signed by primary ${identityFingerprint(parsePublicIdentity(manifest.primary))}, not ${o.primaryFingerprint}`, 'a holder served a manifest of another primary; ask another holder or pass --manifest');
+      }
       out.info(`recovery scheme ${manifest.scheme_id}: ${manifest.threshold} of ${manifest.share_count} shares needed`);
       if (o.allHolders) {
         const known = new Set(holders.map((h) => h.fingerprint));
