@@ -1,0 +1,262 @@
+/**
+ * The store's queries, written once over kysely for both dialects. `StoreOps` runs them on whatever it
+ * is given: the store's own connection(s) or one transaction. The error contracts are in ./types.ts.
+ */
+import type { Kysely } from 'kysely';
+import { ConflictError, LifeboatError, NotFoundError } from '../../errors.js';
+import {
+  apiKeyToRow,
+  checkId,
+  checkKeyStatus,
+  checkListKeys,
+  checkMillis,
+  checkText,
+  dkgToRow,
+  keyToRow,
+  nonceToRow,
+  rowToApiKey,
+  rowToDkg,
+  rowToKey,
+  rowToNonce,
+} from './records.js';
+import type { StoreSchema } from './schema.js';
+import type {
+  ApiKeyRecord,
+  DkgSessionRecord,
+  KeyNodeStoreOps,
+  KeyRecord,
+  KeyStatus,
+  ListKeysOptions,
+  MetaEntry,
+  NonceRecord,
+} from './types.js';
+
+export type Db = Kysely<StoreSchema>;
+
+const NET_ERRORS = new Set(['ECONNREFUSED', 'ECONNRESET', 'ENOTFOUND', 'EAI_AGAIN', 'ETIMEDOUT', 'EHOSTUNREACH', 'EPIPE']);
+
+function errCode(err: unknown): string {
+  const code = (err as { code?: unknown } | null)?.code;
+  return typeof code === 'string' ? code : '';
+}
+
+/** SQLite (better-sqlite3) and PostgreSQL (SQLSTATE 23503) foreign-key violations. */
+export function isForeignKeyViolation(err: unknown): boolean {
+  const code = errCode(err);
+  return code === 'SQLITE_CONSTRAINT_FOREIGNKEY' || code === '23503';
+}
+
+/**
+ * Turns a driver error the caller can act on into a LifeboatError: an unreachable or restarting
+ * PostgreSQL (network errors, SQLSTATE classes 08 and 57P) is `store_unavailable`, a SQLite file
+ * locked past the busy timeout is `store_busy`. Anything else is a bug or corruption and passes as is.
+ */
+export function mapDriverError(err: unknown): unknown {
+  if (err instanceof LifeboatError) return err;
+  const code = errCode(err);
+  const message = err instanceof Error ? err.message : String(err);
+  if (NET_ERRORS.has(code) || code.startsWith('08') || code.startsWith('57P') || /^Connection terminated/.test(message)) {
+    return new LifeboatError('store_unavailable', `the database is unreachable (${code || message})`, {
+      hint: 'check that the database server is up and the store url is right',
+      status: 503,
+      cause: err,
+    });
+  }
+  if (code.startsWith('SQLITE_BUSY')) {
+    return new LifeboatError('store_busy', 'the sqlite store stayed locked past the busy timeout', {
+      hint: 'another process holds a write lock on the database file; run one key node per sqlite file',
+      status: 503,
+      cause: err,
+    });
+  }
+  return err;
+}
+
+/** Runs a query, mapping driver errors (see mapDriverError). */
+export async function guarded<T>(fn: () => Promise<T>): Promise<T> {
+  try {
+    return await fn();
+  } catch (err) {
+    throw mapDriverError(err);
+  }
+}
+
+function affected(n: bigint | undefined): number {
+  return Number(n ?? 0n);
+}
+
+export class StoreOps implements KeyNodeStoreOps {
+  constructor(protected readonly db: Db) {}
+
+  async insertKey(key: KeyRecord): Promise<void> {
+    const row = keyToRow(key);
+    // ON CONFLICT DO NOTHING rather than catching a unique violation: on PostgreSQL a failed
+    // statement would poison an enclosing transaction, and a caller may well go on after key_exists.
+    const r = await guarded(() => this.db.insertInto('keys').values(row).onConflict((oc) => oc.column('key_id').doNothing()).executeTakeFirst());
+    if (affected(r.numInsertedOrUpdatedRows) === 0) throw new ConflictError(`key ${row.key_id} already exists`, 'key_exists');
+  }
+
+  async getKey(keyId: string): Promise<KeyRecord | undefined> {
+    checkId(keyId, 'keyId');
+    const row = await guarded(() => this.db.selectFrom('keys').selectAll().where('key_id', '=', keyId).executeTakeFirst());
+    return row === undefined ? undefined : rowToKey(row);
+  }
+
+  async listKeys(opts: ListKeysOptions): Promise<KeyRecord[]> {
+    const { afterKeyId, limit } = checkListKeys(opts);
+    return (await this.keyPage(afterKeyId, limit)).map(rowToKey);
+  }
+
+  /** One page of key rows in key_id order (the snapshot pages with this too). */
+  protected keyPage(afterKeyId: string | undefined, limit: number): Promise<StoreSchema['keys'][]> {
+    let q = this.db.selectFrom('keys').selectAll().orderBy('key_id').limit(limit);
+    if (afterKeyId !== undefined) q = q.where('key_id', '>', afterKeyId);
+    return guarded(() => q.execute());
+  }
+
+  async setKeyStatus(keyId: string, status: KeyStatus): Promise<void> {
+    checkId(keyId, 'keyId');
+    checkKeyStatus(status);
+    const r = await guarded(() => this.db.updateTable('keys').set({ status }).where('key_id', '=', keyId).executeTakeFirst());
+    if (affected(r.numUpdatedRows) === 0) throw new NotFoundError(`key ${keyId} does not exist`, 'key_id_not_exists');
+  }
+
+  async deleteKey(keyId: string): Promise<boolean> {
+    checkId(keyId, 'keyId');
+    const r = await guarded(() => this.db.deleteFrom('keys').where('key_id', '=', keyId).executeTakeFirst());
+    return affected(r.numDeletedRows) > 0;
+  }
+
+  countKeys(): Promise<number> {
+    return this.count('keys');
+  }
+
+  async insertNonce(nonce: NonceRecord): Promise<void> {
+    const row = nonceToRow(nonce);
+    let r;
+    try {
+      r = await this.db.insertInto('nonces').values(row).onConflict((oc) => oc.column('nonce_id').doNothing()).executeTakeFirst();
+    } catch (err) {
+      if (isForeignKeyViolation(err)) throw new NotFoundError(`key ${row.key_id} does not exist`, 'key_id_not_exists');
+      throw mapDriverError(err);
+    }
+    if (affected(r.numInsertedOrUpdatedRows) === 0) throw new ConflictError(`nonce ${row.nonce_id} already exists`, 'nonce_exists');
+  }
+
+  async consumeNonce(keyId: string, nonceId: string): Promise<NonceRecord | undefined> {
+    checkId(keyId, 'keyId');
+    checkId(nonceId, 'nonceId');
+    // One DELETE ... RETURNING: the row goes to whichever statement deletes it first. On PostgreSQL a
+    // concurrent deleter waits for the row lock, then finds the row gone and returns nothing; SQLite
+    // runs one writer at a time.
+    const row = await guarded(() =>
+      this.db.deleteFrom('nonces').where('nonce_id', '=', nonceId).where('key_id', '=', keyId).returningAll().executeTakeFirst(),
+    );
+    return row === undefined ? undefined : rowToNonce(row);
+  }
+
+  async deleteAllNonces(): Promise<number> {
+    const r = await guarded(() => this.db.deleteFrom('nonces').executeTakeFirst());
+    return affected(r.numDeletedRows);
+  }
+
+  async countNonces(keyId?: string): Promise<number> {
+    if (keyId === undefined) return this.count('nonces');
+    checkId(keyId, 'keyId');
+    const r = await guarded(() =>
+      this.db.selectFrom('nonces').select((eb) => eb.fn.countAll().as('n')).where('key_id', '=', keyId).executeTakeFirstOrThrow(),
+    );
+    return Number(r.n);
+  }
+
+  async putDkgSession(session: DkgSessionRecord): Promise<void> {
+    const row = dkgToRow(session);
+    await guarded(() =>
+      this.db
+        .insertInto('dkg_sessions')
+        .values(row)
+        .onConflict((oc) =>
+          oc.column('session_id').doUpdateSet((eb) => ({
+            key_id: eb.ref('excluded.key_id'),
+            state: eb.ref('excluded.state'),
+            step: eb.ref('excluded.step'),
+            expires_at: eb.ref('excluded.expires_at'),
+          })),
+        )
+        .execute(),
+    );
+  }
+
+  async getDkgSession(sessionId: string): Promise<DkgSessionRecord | undefined> {
+    checkId(sessionId, 'sessionId');
+    const row = await guarded(() => this.db.selectFrom('dkg_sessions').selectAll().where('session_id', '=', sessionId).executeTakeFirst());
+    return row === undefined ? undefined : rowToDkg(row);
+  }
+
+  async deleteDkgSession(sessionId: string): Promise<boolean> {
+    checkId(sessionId, 'sessionId');
+    const r = await guarded(() => this.db.deleteFrom('dkg_sessions').where('session_id', '=', sessionId).executeTakeFirst());
+    return affected(r.numDeletedRows) > 0;
+  }
+
+  async deleteExpiredDkgSessions(now: number): Promise<number> {
+    checkMillis(now, 'now');
+    const r = await guarded(() => this.db.deleteFrom('dkg_sessions').where('expires_at', '<=', now).executeTakeFirst());
+    return affected(r.numDeletedRows);
+  }
+
+  async insertApiKey(apiKey: ApiKeyRecord): Promise<void> {
+    const row = apiKeyToRow(apiKey);
+    const r = await guarded(() => this.db.insertInto('api_keys').values(row).onConflict((oc) => oc.column('id').doNothing()).executeTakeFirst());
+    if (affected(r.numInsertedOrUpdatedRows) === 0) throw new ConflictError(`api key ${row.id} already exists`, 'api_key_exists');
+  }
+
+  async findApiKeyById(id: string): Promise<ApiKeyRecord | undefined> {
+    checkId(id, 'id');
+    const row = await guarded(() => this.db.selectFrom('api_keys').selectAll().where('id', '=', id).executeTakeFirst());
+    return row === undefined ? undefined : rowToApiKey(row);
+  }
+
+  async listApiKeys(): Promise<ApiKeyRecord[]> {
+    const rows = await guarded(() => this.db.selectFrom('api_keys').selectAll().orderBy('id').execute());
+    return rows.map(rowToApiKey);
+  }
+
+  async revokeApiKey(id: string, at: number): Promise<boolean> {
+    checkId(id, 'id');
+    checkMillis(at, 'at');
+    const r = await guarded(() =>
+      this.db.updateTable('api_keys').set({ revoked_at: at }).where('id', '=', id).where('revoked_at', 'is', null).executeTakeFirst(),
+    );
+    if (affected(r.numUpdatedRows) > 0) return true;
+    if ((await this.findApiKeyById(id)) === undefined) throw new NotFoundError(`api key ${id} does not exist`, 'api_key_not_found');
+    return false;
+  }
+
+  async getMeta(key: string): Promise<string | undefined> {
+    checkText(key, 'meta key', 1);
+    const row = await guarded(() => this.db.selectFrom('meta').select('value').where('key', '=', key).executeTakeFirst());
+    return row?.value;
+  }
+
+  async setMeta(key: string, value: string): Promise<void> {
+    checkText(key, 'meta key', 1);
+    checkText(value, 'meta value');
+    await guarded(() =>
+      this.db
+        .insertInto('meta')
+        .values({ key, value })
+        .onConflict((oc) => oc.column('key').doUpdateSet((eb) => ({ value: eb.ref('excluded.value') })))
+        .execute(),
+    );
+  }
+
+  protected async listMeta(): Promise<MetaEntry[]> {
+    return guarded(() => this.db.selectFrom('meta').select(['key', 'value']).orderBy('key').execute());
+  }
+
+  protected async count(table: 'keys' | 'nonces' | 'dkg_sessions' | 'api_keys' | 'meta'): Promise<number> {
+    const r = await guarded(() => this.db.selectFrom(table).select((eb) => eb.fn.countAll().as('n')).executeTakeFirstOrThrow());
+    return Number(r.n);
+  }
+}

@@ -1,0 +1,179 @@
+/**
+ * Record checks and the mapping between records (camelCase, Uint8Array) and rows (snake_case, driver
+ * Buffers). Every store method checks its arguments here before it touches the database.
+ */
+import { InvalidInputError } from '../../errors.js';
+import type { ApiKeysTable, DkgSessionsTable, KeysTable, NoncesTable } from './schema.js';
+import {
+  API_KEY_ROLES,
+  type ApiKeyRecord,
+  CURVES,
+  type DkgSessionRecord,
+  KEY_ORIGINS,
+  KEY_STATUSES,
+  type KeyRecord,
+  type KeyStatus,
+  type ListKeysOptions,
+  type NonceRecord,
+} from './types.js';
+
+const ID = /^[A-Za-z0-9_-]{1,64}$/;
+const HEX = /^(?:[0-9a-f]{2}){1,64}$/;
+/** Generous: a sealed share or a public package of 255 participants is far smaller. */
+const MAX_BYTES = 1 << 20;
+const MAX_TEXT = 4096;
+
+export function checkId(value: unknown, name: string): string {
+  if (typeof value !== 'string' || !ID.test(value)) {
+    throw new InvalidInputError(`${name} must be 1 to 64 characters of A-Z a-z 0-9 _ -`);
+  }
+  return value;
+}
+
+export function checkText(value: unknown, name: string, min = 0): string {
+  if (typeof value !== 'string' || value.length < min || value.length > MAX_TEXT) {
+    throw new InvalidInputError(`${name} must be a string of ${min} to ${MAX_TEXT} characters`);
+  }
+  return value;
+}
+
+export function checkInt(value: unknown, name: string, min: number, max: number): number {
+  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < min || value > max) {
+    throw new InvalidInputError(`${name} must be an integer from ${min} to ${max}`);
+  }
+  return value;
+}
+
+export function checkMillis(value: unknown, name: string): number {
+  return checkInt(value, name, 0, Number.MAX_SAFE_INTEGER);
+}
+
+function checkBytes(value: unknown, name: string, min = 1): Buffer {
+  if (!(value instanceof Uint8Array) || value.length < min || value.length > MAX_BYTES) {
+    throw new InvalidInputError(`${name} must be ${min} to ${MAX_BYTES} bytes`);
+  }
+  return Buffer.from(value.buffer, value.byteOffset, value.byteLength);
+}
+
+function checkOneOf<T extends string>(value: unknown, name: string, allowed: readonly T[]): T {
+  if (typeof value !== 'string' || !(allowed as readonly string[]).includes(value)) {
+    throw new InvalidInputError(`${name} must be one of ${allowed.join(', ')}`);
+  }
+  return value as T;
+}
+
+export function checkKeyStatus(value: unknown): KeyStatus {
+  return checkOneOf(value, 'status', KEY_STATUSES);
+}
+
+export function checkListKeys(opts: ListKeysOptions): ListKeysOptions {
+  if (typeof opts !== 'object' || opts === null) throw new InvalidInputError('listKeys options must be an object');
+  const limit = checkInt(opts.limit, 'limit', 1, 10_000);
+  return opts.afterKeyId === undefined ? { limit } : { limit, afterKeyId: checkText(opts.afterKeyId, 'afterKeyId') };
+}
+
+/** Copies driver bytes (a Buffer, maybe a view into a pool) into a plain Uint8Array of their own. */
+function own(b: Uint8Array): Uint8Array {
+  return new Uint8Array(b);
+}
+
+function requireObject(value: unknown, name: string): void {
+  if (typeof value !== 'object' || value === null) throw new InvalidInputError(`${name} must be an object`);
+}
+
+export function keyToRow(k: KeyRecord): KeysTable {
+  requireObject(k, 'key');
+  const maxSigners = checkInt(k.maxSigners, 'maxSigners', 1, 255);
+  if (typeof k.identifier !== 'string' || !HEX.test(k.identifier)) throw new InvalidInputError('identifier must be lowercase hex, 1 to 64 bytes');
+  return {
+    key_id: checkId(k.keyId, 'keyId'),
+    curve: checkOneOf(k.curve, 'curve', CURVES),
+    threshold: checkInt(k.threshold, 'threshold', 1, maxSigners),
+    max_signers: maxSigners,
+    identifier: k.identifier,
+    group_public_key: checkBytes(k.groupPublicKey, 'groupPublicKey'),
+    public_package: checkBytes(k.publicPackage, 'publicPackage'),
+    encrypted_share: checkBytes(k.encryptedShare, 'encryptedShare'),
+    status: checkKeyStatus(k.status),
+    origin: checkOneOf(k.origin, 'origin', KEY_ORIGINS),
+    created_at: checkMillis(k.createdAt, 'createdAt'),
+  };
+}
+
+export function rowToKey(r: KeysTable): KeyRecord {
+  return {
+    keyId: r.key_id,
+    curve: r.curve as KeyRecord['curve'],
+    threshold: Number(r.threshold),
+    maxSigners: Number(r.max_signers),
+    identifier: r.identifier,
+    groupPublicKey: own(r.group_public_key),
+    publicPackage: own(r.public_package),
+    encryptedShare: own(r.encrypted_share),
+    status: r.status as KeyStatus,
+    origin: r.origin as KeyRecord['origin'],
+    createdAt: Number(r.created_at),
+  };
+}
+
+export function nonceToRow(n: NonceRecord): NoncesTable {
+  requireObject(n, 'nonce');
+  return {
+    nonce_id: checkId(n.nonceId, 'nonceId'),
+    key_id: checkId(n.keyId, 'keyId'),
+    encrypted_nonces: checkBytes(n.encryptedNonces, 'encryptedNonces'),
+    commitments: checkBytes(n.commitments, 'commitments'),
+    created_at: checkMillis(n.createdAt, 'createdAt'),
+    epoch: checkInt(n.epoch, 'epoch', 0, Number.MAX_SAFE_INTEGER),
+  };
+}
+
+export function rowToNonce(r: NoncesTable): NonceRecord {
+  return {
+    nonceId: r.nonce_id,
+    keyId: r.key_id,
+    encryptedNonces: own(r.encrypted_nonces),
+    commitments: own(r.commitments),
+    createdAt: Number(r.created_at),
+    epoch: Number(r.epoch),
+  };
+}
+
+export function dkgToRow(s: DkgSessionRecord): DkgSessionsTable {
+  requireObject(s, 'DKG session');
+  return {
+    session_id: checkId(s.sessionId, 'sessionId'),
+    key_id: checkId(s.keyId, 'keyId'),
+    state: checkBytes(s.state, 'state'),
+    step: checkInt(s.step, 'step', 0, 1000),
+    expires_at: checkMillis(s.expiresAt, 'expiresAt'),
+  };
+}
+
+export function rowToDkg(r: DkgSessionsTable): DkgSessionRecord {
+  return { sessionId: r.session_id, keyId: r.key_id, state: own(r.state), step: Number(r.step), expiresAt: Number(r.expires_at) };
+}
+
+export function apiKeyToRow(a: ApiKeyRecord): ApiKeysTable {
+  requireObject(a, 'API key');
+  const createdAt = checkMillis(a.createdAt, 'createdAt');
+  return {
+    id: checkId(a.id, 'id'),
+    secret_hash: checkBytes(a.secretHash, 'secretHash', 16),
+    role: checkOneOf(a.role, 'role', API_KEY_ROLES),
+    label: checkText(a.label, 'label'),
+    created_at: createdAt,
+    revoked_at: a.revokedAt === null ? null : checkMillis(a.revokedAt, 'revokedAt'),
+  };
+}
+
+export function rowToApiKey(r: ApiKeysTable): ApiKeyRecord {
+  return {
+    id: r.id,
+    secretHash: own(r.secret_hash),
+    role: r.role as ApiKeyRecord['role'],
+    label: r.label,
+    createdAt: Number(r.created_at),
+    revokedAt: r.revoked_at === null ? null : Number(r.revoked_at),
+  };
+}

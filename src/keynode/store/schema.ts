@@ -1,0 +1,172 @@
+/**
+ * The key node's tables and their migrations, one set for both dialects. Migrations are append-only:
+ * a released one is never edited, a change is a new entry. Only the byte column type differs
+ * (BLOB on SQLite, bytea on PostgreSQL); timestamps are BIGINT milliseconds on both.
+ */
+import { type Kysely, type Migration, type MigrationProvider, Migrator, sql } from 'kysely';
+import { LifeboatError } from '../../errors.js';
+import { guarded, mapDriverError } from './queries.js';
+import type { StoreKind } from './types.js';
+
+/** Bytes as the drivers hand them back (Buffer) or take them (Buffer is a Uint8Array). */
+type Bytes = Uint8Array;
+/** BIGINT: pg's int8 parser is set to Number in ./postgres.ts; SQLite returns a number. */
+type Millis = number;
+
+export interface KeysTable {
+  key_id: string;
+  curve: string;
+  threshold: number;
+  max_signers: number;
+  identifier: string;
+  group_public_key: Bytes;
+  public_package: Bytes;
+  encrypted_share: Bytes;
+  status: string;
+  origin: string;
+  created_at: Millis;
+}
+
+export interface NoncesTable {
+  nonce_id: string;
+  key_id: string;
+  encrypted_nonces: Bytes;
+  commitments: Bytes;
+  created_at: Millis;
+  epoch: number;
+}
+
+export interface DkgSessionsTable {
+  session_id: string;
+  key_id: string;
+  state: Bytes;
+  step: number;
+  expires_at: Millis;
+}
+
+export interface ApiKeysTable {
+  id: string;
+  secret_hash: Bytes;
+  role: string;
+  label: string;
+  created_at: Millis;
+  revoked_at: Millis | null;
+}
+
+export interface MetaTable {
+  key: string;
+  value: string;
+}
+
+export interface StoreSchema {
+  keys: KeysTable;
+  nonces: NoncesTable;
+  dkg_sessions: DkgSessionsTable;
+  api_keys: ApiKeysTable;
+  meta: MetaTable;
+}
+
+export const TABLES = ['keys', 'nonces', 'dkg_sessions', 'api_keys', 'meta'] as const;
+
+export const MIGRATION_TABLE = 'lifeboat_migration';
+const MIGRATION_LOCK_TABLE = 'lifeboat_migration_lock';
+
+/** The migrations by name; names sort in the order they run. */
+export function migrations(kind: StoreKind): Record<string, Migration> {
+  const bytes = kind === 'postgres' ? 'bytea' : 'blob';
+  // Ids sort bytewise on both, whatever the database's locale: keyset paging must agree with SQLite.
+  const id = kind === 'postgres' ? sql`text collate "C"` : 'text';
+  return {
+    '0001_initial': {
+      async up(db: Kysely<unknown>): Promise<void> {
+        await db.schema
+          .createTable('keys')
+          .addColumn('key_id', id, (c) => c.primaryKey())
+          .addColumn('curve', 'text', (c) => c.notNull().check(sql`curve in ('ed25519', 'secp256k1', 'bip340')`))
+          .addColumn('threshold', 'integer', (c) => c.notNull())
+          .addColumn('max_signers', 'integer', (c) => c.notNull())
+          .addColumn('identifier', 'text', (c) => c.notNull())
+          .addColumn('group_public_key', bytes, (c) => c.notNull())
+          .addColumn('public_package', bytes, (c) => c.notNull())
+          .addColumn('encrypted_share', bytes, (c) => c.notNull())
+          .addColumn('status', 'text', (c) => c.notNull().check(sql`status in ('active', 'pending_backup')`))
+          .addColumn('origin', 'text', (c) => c.notNull().check(sql`origin in ('dkg', 'import', 'failover')`))
+          .addColumn('created_at', 'bigint', (c) => c.notNull())
+          .addCheckConstraint('keys_threshold_range', sql`threshold >= 1 and threshold <= max_signers and max_signers <= 255`)
+          .execute();
+        // Nonces go with their key (ON DELETE CASCADE) and are never part of a snapshot.
+        await db.schema
+          .createTable('nonces')
+          .addColumn('nonce_id', id, (c) => c.primaryKey())
+          .addColumn('key_id', id, (c) => c.notNull().references('keys.key_id').onDelete('cascade'))
+          .addColumn('encrypted_nonces', bytes, (c) => c.notNull())
+          .addColumn('commitments', bytes, (c) => c.notNull())
+          .addColumn('created_at', 'bigint', (c) => c.notNull())
+          .addColumn('epoch', 'bigint', (c) => c.notNull())
+          .execute();
+        await db.schema.createIndex('nonces_key_id').on('nonces').column('key_id').execute();
+        await db.schema
+          .createTable('dkg_sessions')
+          .addColumn('session_id', id, (c) => c.primaryKey())
+          .addColumn('key_id', id, (c) => c.notNull())
+          .addColumn('state', bytes, (c) => c.notNull())
+          .addColumn('step', 'integer', (c) => c.notNull())
+          .addColumn('expires_at', 'bigint', (c) => c.notNull())
+          .execute();
+        await db.schema.createIndex('dkg_sessions_expires_at').on('dkg_sessions').column('expires_at').execute();
+        await db.schema
+          .createTable('api_keys')
+          .addColumn('id', id, (c) => c.primaryKey())
+          .addColumn('secret_hash', bytes, (c) => c.notNull())
+          .addColumn('role', 'text', (c) => c.notNull().check(sql`role in ('client', 'operator')`))
+          .addColumn('label', 'text', (c) => c.notNull())
+          .addColumn('created_at', 'bigint', (c) => c.notNull())
+          .addColumn('revoked_at', 'bigint')
+          .execute();
+        await db.schema
+          .createTable('meta')
+          .addColumn('key', id, (c) => c.primaryKey())
+          .addColumn('value', 'text', (c) => c.notNull())
+          .execute();
+      },
+    },
+  };
+}
+
+/**
+ * Brings the schema to the latest migration. Safe with several nodes opening one PostgreSQL database
+ * at once (the migrator takes a lock). Throws LifeboatError `store_schema_newer` if the database has a
+ * migration this version does not know (written by a newer Lifeboat), `store_migration_failed` otherwise.
+ */
+export async function migrateToLatest(db: Kysely<StoreSchema>, kind: StoreKind): Promise<void> {
+  const known = migrations(kind);
+  const provider: MigrationProvider = { getMigrations: () => Promise.resolve(known) };
+  const migrator = new Migrator({
+    db,
+    provider,
+    migrationTableName: MIGRATION_TABLE,
+    migrationLockTableName: MIGRATION_LOCK_TABLE,
+  });
+  const { error } = await guarded(() => migrator.migrateToLatest());
+  if (error === undefined) return;
+  const mapped = mapDriverError(error);
+  if (mapped instanceof LifeboatError) throw mapped;
+  const unknownNames = await appliedNames(db).then((names) => names.filter((n) => !(n in known)), () => []);
+  if (unknownNames.length > 0) {
+    throw new LifeboatError('store_schema_newer', `the store has migrations this lifeboat does not know: ${unknownNames.join(', ')}`, {
+      hint: 'upgrade lifeboat to the version that wrote this database',
+      status: 500,
+      cause: error,
+    });
+  }
+  throw new LifeboatError('store_migration_failed', `migrating the store failed: ${errorMessage(error)}`, { status: 500, cause: error });
+}
+
+async function appliedNames(db: Kysely<StoreSchema>): Promise<string[]> {
+  const rows = await sql<{ name: string }>`select name from ${sql.table(MIGRATION_TABLE)}`.execute(db);
+  return rows.rows.map((r) => r.name);
+}
+
+function errorMessage(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}

@@ -1,0 +1,113 @@
+/**
+ * The KeyNodeStore both backends share: StoreOps on the main connection(s), plus transactions and
+ * snapshots. A backend supplies only how to open a consistent read transaction and how to close.
+ */
+import { ConflictError, InvalidInputError } from '../../errors.js';
+import { type Db, guarded, StoreOps } from './queries.js';
+import { apiKeyToRow, checkText, keyToRow, rowToKey } from './records.js';
+import { TABLES, type StoreSchema } from './schema.js';
+import type { KeyNodeStore, KeyNodeStoreTx, StoreKind, StoreSnapshot } from './types.js';
+
+/** Rows per page when reading a snapshot, and per INSERT when importing one. */
+const PAGE = 500;
+
+export interface Backend {
+  kind: StoreKind;
+  db: Db;
+  /** Runs `fn` inside one read transaction that sees a single consistent state of every table. */
+  readConsistent<T>(fn: (db: Db) => Promise<T>): Promise<T>;
+  close(): Promise<void>;
+}
+
+/** Lets timers and sockets run between snapshot pages: better-sqlite3 answers synchronously. */
+function yieldToEventLoop(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve));
+}
+
+/** Reads the snapshot tables with the snapshot's own transaction handle. */
+class SnapshotReader extends StoreOps {
+  async read(): Promise<StoreSnapshot> {
+    const keys: StoreSchema['keys'][] = [];
+    let after: string | undefined;
+    for (;;) {
+      const page = await this.keyPage(after, PAGE);
+      keys.push(...page);
+      if (page.length < PAGE) break;
+      after = page[page.length - 1]?.key_id;
+      await yieldToEventLoop();
+    }
+    const apiKeys = await this.listApiKeys();
+    const meta = await this.listMeta();
+    return { keys: keys.map(rowToKey), apiKeys, meta };
+  }
+
+  async isEmpty(): Promise<boolean> {
+    for (const table of TABLES) if ((await this.count(table)) > 0) return false;
+    return true;
+  }
+}
+
+export class KyselyKeyNodeStore extends StoreOps implements KeyNodeStore {
+  readonly kind: StoreKind;
+  #backend: Backend;
+  #closed: Promise<void> | undefined;
+
+  constructor(backend: Backend) {
+    super(backend.db);
+    this.kind = backend.kind;
+    this.#backend = backend;
+  }
+
+  transaction<T>(fn: (tx: KeyNodeStoreTx) => Promise<T>): Promise<T> {
+    return guarded(() => this.db.transaction().execute((trx) => fn(new StoreOps(trx))));
+  }
+
+  exportSnapshot(): Promise<StoreSnapshot> {
+    return guarded(() => this.#backend.readConsistent((db) => new SnapshotReader(db).read()));
+  }
+
+  async importSnapshot(snapshot: StoreSnapshot): Promise<void> {
+    const { keyRows, apiKeyRows, meta } = checkSnapshot(snapshot);
+    await guarded(() =>
+      this.db.transaction().execute(async (trx) => {
+        if (!(await new SnapshotReader(trx).isEmpty())) {
+          throw new ConflictError('the store is not empty', 'store_not_empty', 'restore into a new, empty database');
+        }
+        for (let i = 0; i < keyRows.length; i += PAGE) await trx.insertInto('keys').values(keyRows.slice(i, i + PAGE)).execute();
+        for (let i = 0; i < apiKeyRows.length; i += PAGE) await trx.insertInto('api_keys').values(apiKeyRows.slice(i, i + PAGE)).execute();
+        for (let i = 0; i < meta.length; i += PAGE) await trx.insertInto('meta').values(meta.slice(i, i + PAGE)).execute();
+      }),
+    );
+  }
+
+  close(): Promise<void> {
+    this.#closed ??= this.#backend.close();
+    return this.#closed;
+  }
+}
+
+/** Checks every record of a snapshot before anything is written, and refuses repeated ids. */
+function checkSnapshot(snapshot: StoreSnapshot): {
+  keyRows: StoreSchema['keys'][];
+  apiKeyRows: StoreSchema['api_keys'][];
+  meta: StoreSchema['meta'][];
+} {
+  if (typeof snapshot !== 'object' || snapshot === null || ![snapshot.keys, snapshot.apiKeys, snapshot.meta].every(Array.isArray)) {
+    throw new InvalidInputError('a snapshot has arrays keys, apiKeys and meta');
+  }
+  const keyRows = snapshot.keys.map(keyToRow);
+  const apiKeyRows = snapshot.apiKeys.map(apiKeyToRow);
+  const meta = snapshot.meta.map((m) => ({ key: checkText(m?.key, 'meta key', 1), value: checkText(m?.value, 'meta value') }));
+  unique(keyRows.map((r) => r.key_id), 'key id');
+  unique(apiKeyRows.map((r) => r.id), 'api key id');
+  unique(meta.map((r) => r.key), 'meta key');
+  return { keyRows, apiKeyRows, meta };
+}
+
+function unique(ids: string[], what: string): void {
+  const seen = new Set<string>();
+  for (const id of ids) {
+    if (seen.has(id)) throw new InvalidInputError(`the snapshot repeats ${what} ${id}`);
+    seen.add(id);
+  }
+}

@@ -1,0 +1,192 @@
+/**
+ * The key node's storage interface: what a key node keeps, and the error contract of every method.
+ * Two backends implement it (./sqlite.ts, ./postgres.ts) over one set of queries (./queries.ts) and
+ * one set of migrations (./schema.ts); test/keynode-store.test.ts runs the same cases against both.
+ *
+ * The store holds ciphertext only for secrets: a key share and a signing nonce arrive here already
+ * encrypted under the node's storage key, and API keys arrive hashed. It never sees a plaintext share.
+ *
+ * Timestamps are integer milliseconds since the epoch. Byte fields are returned as fresh Uint8Arrays.
+ * Every method validates its arguments first and throws InvalidInputError (`invalid_input`) for a
+ * malformed one, before touching the database; a database that cannot be reached throws LifeboatError
+ * `store_unavailable`.
+ */
+
+export const CURVES = ['ed25519', 'secp256k1', 'bip340'] as const;
+/** The FROST ciphersuite of a key (RFC 9591 Ed25519-SHA512, secp256k1-SHA256, or its BIP-340 variant). */
+export type Curve = (typeof CURVES)[number];
+
+export const KEY_STATUSES = ['active', 'pending_backup'] as const;
+/** `pending_backup` keys refuse to sign until their share is durable in a backup channel. */
+export type KeyStatus = (typeof KEY_STATUSES)[number];
+
+export const KEY_ORIGINS = ['dkg', 'import', 'failover'] as const;
+export type KeyOrigin = (typeof KEY_ORIGINS)[number];
+
+export const API_KEY_ROLES = ['client', 'operator'] as const;
+export type ApiKeyRole = (typeof API_KEY_ROLES)[number];
+
+/** One threshold key as this node holds it: its public data and its own share, encrypted. */
+export interface KeyRecord {
+  /** Chosen by the caller, e.g. 'key_' + 26 base32 characters; 1 to 64 of [A-Za-z0-9_-]. */
+  keyId: string;
+  curve: Curve;
+  /** FROST min_signers. */
+  threshold: number;
+  /** FROST max_signers, 1 to 255, at least threshold. */
+  maxSigners: number;
+  /** This node's FROST participant identifier, lowercase hex (a serialized scalar). */
+  identifier: string;
+  groupPublicKey: Uint8Array;
+  /** The serialized FROST public key package (verifying shares of every participant). */
+  publicPackage: Uint8Array;
+  /** The node's secret share, encrypted under its storage key. */
+  encryptedShare: Uint8Array;
+  status: KeyStatus;
+  origin: KeyOrigin;
+  createdAt: number;
+}
+
+/** One round-1 signing nonce pair, encrypted; lives until round 2 consumes it. Never backed up. */
+export interface NonceRecord {
+  nonceId: string;
+  keyId: string;
+  encryptedNonces: Uint8Array;
+  /** The public round-1 commitments, as sent to the coordinator. */
+  commitments: Uint8Array;
+  createdAt: number;
+  /** The node epoch when the nonce was made; a restore starts a new epoch. */
+  epoch: number;
+}
+
+/** The state of a DKG in progress on this node, encrypted. Never backed up: a DKG cut short is rerun. */
+export interface DkgSessionRecord {
+  sessionId: string;
+  /** The key_id the DKG will create. */
+  keyId: string;
+  state: Uint8Array;
+  /** Which DKG round the session has finished (1, 2, ...). */
+  step: number;
+  expiresAt: number;
+}
+
+/** An API key; the caller hashes the secret, the store keeps only the hash. */
+export interface ApiKeyRecord {
+  id: string;
+  secretHash: Uint8Array;
+  role: ApiKeyRole;
+  label: string;
+  createdAt: number;
+  /** When it was revoked, or null while it is valid. */
+  revokedAt: number | null;
+}
+
+export interface MetaEntry {
+  key: string;
+  value: string;
+}
+
+/**
+ * What `lifeboat node backup` saves: every key, API key and meta entry, read in one consistent
+ * transaction. Deliberately without nonces (a restored node must never reuse one) and without DKG
+ * sessions (unfinished, and they hold round secrets). Each list is sorted by its id.
+ */
+export interface StoreSnapshot {
+  keys: KeyRecord[];
+  apiKeys: ApiKeyRecord[];
+  meta: MetaEntry[];
+}
+
+export interface ListKeysOptions {
+  /** Return only keys whose key_id sorts after this one (keyset paging). */
+  afterKeyId?: string;
+  /** At most this many, 1 to 10,000. */
+  limit: number;
+}
+
+/** The operations available both on the store and inside a transaction. */
+export interface KeyNodeStoreOps {
+  /** Stores a new key. Throws ConflictError `key_exists` if key_id is taken. */
+  insertKey(key: KeyRecord): Promise<void>;
+  /** Returns the key, or undefined if there is no key with that id. */
+  getKey(keyId: string): Promise<KeyRecord | undefined>;
+  /** Returns up to `limit` keys ordered by key_id (bytewise), after `afterKeyId` if given; [] past the end. */
+  listKeys(opts: ListKeysOptions): Promise<KeyRecord[]>;
+  /** Sets a key's status. Throws NotFoundError `key_id_not_exists` if there is no such key. */
+  setKeyStatus(keyId: string, status: KeyStatus): Promise<void>;
+  /** Deletes a key and its unused nonces. Returns false if there was no such key. */
+  deleteKey(keyId: string): Promise<boolean>;
+  countKeys(): Promise<number>;
+
+  /**
+   * Stores a round-1 nonce. Throws NotFoundError `key_id_not_exists` if its key does not exist, and
+   * ConflictError `nonce_exists` if nonce_id is taken (by any key).
+   */
+  insertNonce(nonce: NonceRecord): Promise<void>;
+  /**
+   * Deletes the nonce and returns it, in one statement. Returns undefined if there is no such nonce
+   * for that key: never made, made for another key, or already consumed. Of any number of concurrent
+   * callers for one nonce, on any number of connections or processes, exactly one gets the record.
+   */
+  consumeNonce(keyId: string, nonceId: string): Promise<NonceRecord | undefined>;
+  /** Deletes every nonce (what a restore does before it serves). Returns how many were deleted. */
+  deleteAllNonces(): Promise<number>;
+  /** Counts the unused nonces, of one key if given. */
+  countNonces(keyId?: string): Promise<number>;
+
+  /** Creates or replaces a DKG session. */
+  putDkgSession(session: DkgSessionRecord): Promise<void>;
+  /** Returns the session, or undefined if absent. An expired session is returned until it is deleted: check expiresAt. */
+  getDkgSession(sessionId: string): Promise<DkgSessionRecord | undefined>;
+  /** Returns false if there was no such session. */
+  deleteDkgSession(sessionId: string): Promise<boolean>;
+  /** Deletes every session with expiresAt <= now. Returns how many. */
+  deleteExpiredDkgSessions(now: number): Promise<number>;
+
+  /** Throws ConflictError `api_key_exists` if the id is taken. */
+  insertApiKey(apiKey: ApiKeyRecord): Promise<void>;
+  /** Returns the API key, revoked or not (check revokedAt), or undefined if there is no such id. */
+  findApiKeyById(id: string): Promise<ApiKeyRecord | undefined>;
+  /** Every API key, revoked ones included, ordered by id. */
+  listApiKeys(): Promise<ApiKeyRecord[]>;
+  /**
+   * Marks the API key revoked at `at`. Returns true if this call revoked it, false if it already was
+   * (the first revocation time is kept). Throws NotFoundError `api_key_not_found` if there is no such id.
+   */
+  revokeApiKey(id: string, at: number): Promise<boolean>;
+
+  /** Returns the value, or undefined if the key was never set. */
+  getMeta(key: string): Promise<string | undefined>;
+  /** Creates or replaces the value. */
+  setMeta(key: string, value: string): Promise<void>;
+}
+
+/** What a transaction body gets: the same operations, all inside the one transaction. */
+export type KeyNodeStoreTx = KeyNodeStoreOps;
+
+export type StoreKind = 'sqlite' | 'postgres';
+
+export interface KeyNodeStore extends KeyNodeStoreOps {
+  readonly kind: StoreKind;
+  /**
+   * Runs `fn` in one transaction: commits when its promise resolves, rolls back and rethrows when it
+   * rejects. Use only `tx` inside `fn`: on SQLite the store's own methods wait for the transaction to
+   * end, so calling them from `fn` deadlocks. On PostgreSQL the isolation is READ COMMITTED, and a
+   * statement that failed (e.g. insertNonce's `key_id_not_exists`) aborts the transaction: rethrow it.
+   */
+  transaction<T>(fn: (tx: KeyNodeStoreTx) => Promise<T>): Promise<T>;
+  /**
+   * Reads keys, API keys and meta in one consistent read transaction (REPEATABLE READ, read only on
+   * PostgreSQL; a separate read-only connection on a SQLite file, so writes go on meanwhile). See
+   * StoreSnapshot for what is left out and why.
+   */
+  exportSnapshot(): Promise<StoreSnapshot>;
+  /**
+   * Writes a snapshot into an empty store in one transaction; nothing is written if anything fails.
+   * Throws ConflictError `store_not_empty` if any table (keys, nonces, DKG sessions, API keys, meta)
+   * has a row, and InvalidInputError if a record is malformed or ids repeat.
+   */
+  importSnapshot(snapshot: StoreSnapshot): Promise<void>;
+  /** Closes the connections; idempotent. Any other call after it fails. */
+  close(): Promise<void>;
+}
