@@ -7,7 +7,7 @@
  *   postgres://... or postgresql://...   any connection string pg accepts
  */
 import { InvalidInputError } from '../../errors.js';
-import { openPostgresStore } from './postgres.js';
+import { openPostgresStore, type PostgresStoreOptions } from './postgres.js';
 import { openSqliteStore } from './sqlite.js';
 import type { KeyNodeStore } from './types.js';
 
@@ -47,12 +47,15 @@ export function redactStoreUrl(url: string): string {
   return url.replace(/^(postgres(?:ql)?:\/\/[^:/?#@]*):[^@/?#]*@/i, '$1:***@').replace(/([?&]password=)[^&#]*/gi, '$1***');
 }
 
+/** Options that apply to one backend only; the others ignore them. */
+export type OpenStoreOptions = PostgresStoreOptions;
+
 /**
  * Opens the key node store named by `url` (see the top of this file), creating and migrating it as
  * needed. Throws InvalidInputError `invalid_store_url` for an unknown scheme, and whatever the
  * backend throws: openSqliteStore (./sqlite.ts) or openPostgresStore (./postgres.ts).
  */
-export async function openKeyNodeStore(url: string): Promise<KeyNodeStore> {
+export async function openKeyNodeStore(url: string, opts: OpenStoreOptions = {}): Promise<KeyNodeStore> {
   const parsed = parseStoreUrl(url);
-  return parsed.kind === 'sqlite' ? openSqliteStore(parsed.path) : openPostgresStore(parsed.url);
+  return parsed.kind === 'sqlite' ? openSqliteStore(parsed.path) : openPostgresStore(parsed.url, opts);
 }

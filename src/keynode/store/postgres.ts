@@ -6,6 +6,7 @@
 import { Kysely, PostgresDialect } from 'kysely';
 import pg from 'pg';
 import type { Db } from './queries.js';
+import { checkInt } from './records.js';
 import { migrateToLatest, type StoreSchema } from './schema.js';
 import { KyselyKeyNodeStore } from './store.js';
 import type { KeyNodeStore } from './types.js';
@@ -34,7 +35,7 @@ export interface PostgresStoreOptions {
 export async function openPostgresStore(url: string, opts: PostgresStoreOptions = {}): Promise<KeyNodeStore> {
   const pool = new pg.Pool({
     connectionString: url,
-    max: opts.maxConnections ?? 10,
+    max: opts.maxConnections === undefined ? 10 : checkInt(opts.maxConnections, 'maxConnections', 1, 1000),
     connectionTimeoutMillis: 10_000,
     application_name: 'lifeboat-keynode',
     types,

@@ -10,7 +10,17 @@
 import { existsSync, mkdirSync, openSync, closeSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import Database from 'better-sqlite3';
-import { CompiledQuery, type DatabaseConnection, type Driver, Kysely, SqliteDialect, type SqliteDialectConfig, SqliteDriver } from 'kysely';
+import {
+  CompiledQuery,
+  type DatabaseConnection,
+  type DialectAdapter,
+  type Driver,
+  Kysely,
+  SqliteAdapter,
+  SqliteDialect,
+  type SqliteDialectConfig,
+  SqliteDriver,
+} from 'kysely';
 import { LifeboatError } from '../../errors.js';
 import { assertPrivateFile } from '../../util/files.js';
 import { mapDriverError, type Db } from './queries.js';
@@ -39,6 +49,20 @@ class ImmediateSqliteDialect extends SqliteDialect {
   }
   override createDriver(): Driver {
     return new ImmediateSqliteDriver(this.#config);
+  }
+  override createAdapter(): DialectAdapter {
+    return new TransactionalDdlSqliteAdapter();
+  }
+}
+
+/**
+ * kysely's SQLite adapter says DDL is not transactional, so its migrator would run unlocked and two
+ * processes opening a new file at once would both create the tables. SQLite's DDL is transactional:
+ * run the migrations in one (IMMEDIATE, so exclusive-writer) transaction instead.
+ */
+class TransactionalDdlSqliteAdapter extends SqliteAdapter {
+  override get supportsTransactionalDdl(): boolean {
+    return true;
   }
 }
 
