@@ -19,11 +19,16 @@ export interface FrostBenchResult {
   p99ms: number;
 }
 
-/** Runs a full 2-of-3 DKG in process and returns the three key shares. */
-export function inProcessKeys(curve: FrostCurve, keyId = 'bench'): KeyShare[] {
-  const selves: DkgSelf[] = [0, 1, 2].map(() => ({ signing: generateSigningKeyPair(), box: generateBoxKeyPair() }));
+/**
+ * Runs a whole DKG among `count` fresh in-process nodes (default 2-of-3) and returns every node's key
+ * share. For benchmarks and tests; throws whatever the DKG throws.
+ */
+export function inProcessKeys(curve: FrostCurve, opts: { threshold?: number; count?: number; keyId?: string } = {}): KeyShare[] {
+  const count = opts.count ?? 3;
+  const keyId = opts.keyId ?? 'bench';
+  const selves: DkgSelf[] = Array.from({ length: count }, () => ({ signing: generateSigningKeyPair(), box: generateBoxKeyPair() }));
   const participants = dkgParticipants(curve, selves.map((s) => encodePublicIdentity({ signingPublicKey: s.signing.publicKey, boxPublicKey: s.box.publicKey })));
-  const starts = selves.map((self) => dkgStart({ sessionId: `bench-${curve}`, curve, threshold: 2, participants, self }));
+  const starts = selves.map((self) => dkgStart({ sessionId: `in-process-${curve}`, curve, threshold: opts.threshold ?? 2, participants, self }));
   const r1 = starts.map((s) => s.round1Message);
   const r2 = starts.map((s, i) => dkgRound2(s.state, r1, selves[i]!));
   const all = r2.flatMap((r) => r.round2Messages);
