@@ -11,7 +11,7 @@ import { fingerprint, generateSigningKeyPair, type SigningKeyPair, signingKeyPai
 import { concatBytes, fromB64, fromB64u, toB64, toB64u, utf8 } from './util/bytes.js';
 import { assertPrivateFile, readFileOrThrow, writeFileAtomic } from './util/files.js';
 
-export type IdentityRole = 'primary' | 'operator' | 'holder';
+export type IdentityRole = 'primary' | 'operator' | 'holder' | 'node';
 
 /** The public half of an identity. */
 export interface PublicIdentity {
@@ -30,7 +30,7 @@ const PUBLIC_PREFIX = 'lb1.';
 const identityFile = z.object({
   version: z.literal(1),
   type: z.literal('lifeboat-identity'),
-  role: z.enum(['primary', 'operator', 'holder']),
+  role: z.enum(['primary', 'operator', 'holder', 'node']),
   signing_seed: z.string(),
   box_secret_key: z.string(),
 });

@@ -1,0 +1,42 @@
+/**
+ * API keys for the key node: `lbk_<id>_<secret>` where id is 16 hex characters and secret 43 base64url
+ * characters (32 random bytes). The store keeps only SHA-256("lifeboat:api-key\0" || secret): the
+ * secret has 256 bits of entropy, so a fast hash is enough and a stolen database yields no usable key.
+ * Verification compares in constant time and fails the same way for an unknown id, a wrong secret and
+ * a revoked key.
+ */
+import { sha256 } from '@noble/hashes/sha2.js';
+import { randomBytes } from '../crypto/random.js';
+import { UnauthorizedError, ForbiddenError } from '../errors.js';
+import { concatBytes, ctEqual, fromB64u, toB64u, toHex, utf8 } from '../util/bytes.js';
+import type { ApiKeyRecord, ApiKeyRole, KeyNodeStoreOps } from './store/types.js';
+
+const TOKEN = /^lbk_([0-9a-f]{16})_([A-Za-z0-9_-]{43})$/;
+const DUMMY_HASH = new Uint8Array(32);
+
+function hashSecret(secret: Uint8Array): Uint8Array {
+  return sha256(concatBytes(utf8.encode('lifeboat:api-key\0'), secret));
+}
+
+/** Creates an API key; returns the token (shown once) and the record to store. */
+export function newApiKey(role: ApiKeyRole, label: string, now = Date.now()): { token: string; record: ApiKeyRecord } {
+  const id = toHex(randomBytes(8));
+  const secret = randomBytes(32);
+  return { token: `lbk_${id}_${toB64u(secret)}`, record: { id, secretHash: hashSecret(secret), role, label, createdAt: now, revokedAt: null } };
+}
+
+/**
+ * Checks `Authorization: Bearer lbk_…` against the store and the roles a route allows. Throws
+ * UnauthorizedError `unauthorized` (missing, malformed, unknown, wrong or revoked: one answer) and
+ * ForbiddenError `wrong_role`.
+ */
+export async function authenticateApiKey(store: Pick<KeyNodeStoreOps, 'findApiKeyById'>, header: string | undefined, allowed: readonly ApiKeyRole[]): Promise<ApiKeyRecord> {
+  const m = header?.startsWith('Bearer ') ? TOKEN.exec(header.slice(7).trim()) : null;
+  const fail = () => new UnauthorizedError('missing or invalid API key', 'unauthorized', 'send Authorization: Bearer lbk_… (create one with `lifeboat node apikey create`)');
+  if (!m) throw fail();
+  const record = await store.findApiKeyById(m[1]!);
+  const ok = ctEqual(hashSecret(fromB64u(m[2]!, 'api key secret', 32)), record?.secretHash ?? DUMMY_HASH);
+  if (!record || !ok || record.revokedAt !== null) throw fail();
+  if (!allowed.includes(record.role)) throw new ForbiddenError(`this route needs the ${allowed.join(' or ')} role`, 'wrong_role');
+  return record;
+}

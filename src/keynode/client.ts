@@ -1,0 +1,92 @@
+/**
+ * HTTP client of one key node (the SDK's transport). Errors come back typed: a node's JSON error
+ * becomes a LifeboatError with its err_type as code and its status; a down node is PeerError
+ * `peer_unreachable` naming the URL.
+ */
+import { LifeboatError, PeerError } from '../errors.js';
+import type { Identity } from '../identity.js';
+import { signRequest } from '../util/request-auth.js';
+import { toHex, utf8 } from '../util/bytes.js';
+import type { KeyShareExport } from './export.js';
+import type { KeyInfo } from './service.js';
+
+export interface KeyNodeClientOptions {
+  url: string;
+  /** `lbk_…` API key (client or operator role). */
+  apiKey?: string;
+  /** Sign requests with this node identity instead (a primary's fail-over pushes). */
+  signer?: Identity;
+  timeoutMs?: number;
+}
+
+export class KeyNodeClient {
+  readonly url: string;
+
+  constructor(private readonly opts: KeyNodeClientOptions) {
+    this.url = opts.url.replace(/\/+$/, '');
+  }
+
+  identity(): Promise<{ identity: string; fingerprint: string; wrapping_public_key: string }> {
+    return this.call('GET', '/v1/identity');
+  }
+  wrappingKey(): Promise<{ wrapping_public_key: string }> {
+    return this.call('GET', '/v1/wrapping-key');
+  }
+  dkgStart(sessionId: string, body: { key_id: string; curve: string; threshold: number; participants: string[] }): Promise<{ round1: unknown }> {
+    return this.call('POST', `/v1/dkg/${sessionId}/start`, body);
+  }
+  dkgRound2(sessionId: string, round1: unknown[]): Promise<{ round2: { recipient: string }[] }> {
+    return this.call('POST', `/v1/dkg/${sessionId}/round2`, { round1 });
+  }
+  dkgFinish(sessionId: string, round2: unknown[]): Promise<KeyInfo> {
+    return this.call('POST', `/v1/dkg/${sessionId}/finish`, { round2 });
+  }
+  key(keyId: string): Promise<KeyInfo> {
+    return this.call('GET', `/v1/keys/${encodeURIComponent(keyId)}`);
+  }
+  commitments(keyId: string): Promise<{ nonce_id: string; commitments: unknown }> {
+    return this.call('POST', `/v1/keys/${encodeURIComponent(keyId)}/commitments`, {});
+  }
+  signatureShare(keyId: string, body: { nonce_id: string; message: Uint8Array; commitments: unknown[] }): Promise<{ signature_share: unknown }> {
+    return this.call('POST', `/v1/keys/${encodeURIComponent(keyId)}/signature-shares`, { nonce_id: body.nonce_id, message: toHex(body.message), commitments: body.commitments });
+  }
+  exportShare(keyId: string, type: 'plaintext' | 'encrypted' | 'wrapped' = 'encrypted', wrappingKey?: string): Promise<KeyShareExport> {
+    const q = new URLSearchParams({ export_type: type, ...(wrappingKey ? { wrapping_key: wrappingKey } : {}) });
+    return this.call('GET', `/v1/backup/export-key-share/${encodeURIComponent(keyId)}?${q}`);
+  }
+  importShare(exp: KeyShareExport & { threshold?: number }): Promise<KeyInfo & { imported_from: string }> {
+    return this.call('POST', '/v1/backup/import-key-share', exp);
+  }
+  status(): Promise<Record<string, unknown>> {
+    return this.call('GET', '/v1/status');
+  }
+
+  private async call<T>(method: string, path: string, body?: unknown): Promise<T> {
+    const bytes = body === undefined ? undefined : utf8.encode(JSON.stringify(body));
+    const headers: Record<string, string> = {};
+    if (bytes) headers['content-type'] = 'application/json';
+    if (this.opts.signer) headers.authorization = signRequest(this.opts.signer, method, path, bytes ?? new Uint8Array(0));
+    else if (this.opts.apiKey) headers.authorization = `Bearer ${this.opts.apiKey}`;
+    let res: Response;
+    try {
+      res = await fetch(this.url + path, { method, headers, body: bytes, signal: AbortSignal.timeout(this.opts.timeoutMs ?? 30_000) });
+    } catch {
+      throw new PeerError('peer_unreachable', `key node at ${this.url} is unreachable`, 'check that `lifeboat node serve` runs there');
+    }
+    const text = await res.text();
+    let json: unknown;
+    try {
+      json = JSON.parse(text);
+    } catch {
+      throw new PeerError('peer_bad_answer', `key node at ${this.url} answered something that is not JSON (${res.status})`);
+    }
+    if (!res.ok) {
+      const e = json as { err_type?: unknown; message?: unknown; hint?: unknown };
+      if (typeof e?.err_type === 'string' && typeof e.message === 'string') {
+        throw new LifeboatError(e.err_type, `key node at ${this.url}: ${e.message}`, { status: res.status, hint: typeof e.hint === 'string' ? e.hint : undefined });
+      }
+      throw new PeerError('peer_bad_answer', `key node at ${this.url} answered ${res.status}`);
+    }
+    return json as T;
+  }
+}

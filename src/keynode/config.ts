@@ -1,0 +1,84 @@
+/**
+ * A key node's data directory and configuration (docs/keynode.md):
+ *   node.json      configuration (this file's schema)
+ *   vault.lbv      the node's Lifeboat vault: identity, storage, export, wrapping and backup keys
+ *   master.key     the unsealed master key of that vault (0600)
+ *   store.sqlite   the default store (sqlite:<dir>/store.sqlite), unless `store` names PostgreSQL
+ */
+import { join, resolve } from 'node:path';
+import { z } from 'zod';
+import { FormatError, InvalidInputError } from '../errors.js';
+import { readFileOrThrow, writeFileAtomic } from '../util/files.js';
+import { utf8 } from '../util/bytes.js';
+
+export const nodeConfigSchema = z.object({
+  version: z.literal(1),
+  type: z.literal('lifeboat-node-config'),
+  /** `sqlite:PATH` or `postgres://…`; overridden by --store or $LIFEBOAT_NODE_STORE. */
+  store: z.string().min(1).max(2048),
+  export: z.object({
+    /** Export as a whole; off refuses every export with `export_disabled`. */
+    enabled: z.boolean(),
+    /** Plaintext exports; off by default (invariant 5). */
+    plaintext: z.boolean(),
+    /** Wrapping keys (X25519, b64) a share may be wrapped to. Anything else is refused. */
+    whitelist: z.array(z.object({ label: z.string().max(128), wrapping_key: z.string().max(64) })).max(256),
+  }),
+  /** This node pushes every new share, wrapped, to this fail-over node. */
+  failover: z.object({ url: z.string().url().max(2048), identity: z.string().max(200), wrapping_key: z.string().max(64) }).nullable(),
+  /** This node is the fail-over of this primary node (lb1 identity): it accepts key-id-keeping imports signed by it. */
+  paired_primary: z.string().max(200).nullable(),
+  /** Unused signing nonces older than this are refused and deleted (a restored old database never signs with them). */
+  nonce_ttl_seconds: z.number().int().min(10).max(86_400),
+});
+export type NodeConfig = z.infer<typeof nodeConfigSchema>;
+
+export interface NodePaths {
+  dir: string;
+  config: string;
+  vault: string;
+  masterKey: string;
+  defaultStore: string;
+}
+
+/** Resolves the node directory: --data-dir, else $LIFEBOAT_NODE_DIR, else ./lifeboat-node. */
+export function resolveNodeDir(explicit?: string): string {
+  return resolve(explicit ?? process.env.LIFEBOAT_NODE_DIR ?? 'lifeboat-node');
+}
+
+export function nodePaths(dir: string): NodePaths {
+  return { dir, config: join(dir, 'node.json'), vault: join(dir, 'vault.lbv'), masterKey: join(dir, 'master.key'), defaultStore: `sqlite:${join(dir, 'store.sqlite')}` };
+}
+
+export function defaultNodeConfig(paths: NodePaths): NodeConfig {
+  return {
+    version: 1,
+    type: 'lifeboat-node-config',
+    store: paths.defaultStore,
+    export: { enabled: true, plaintext: false, whitelist: [] },
+    failover: null,
+    paired_primary: null,
+    nonce_ttl_seconds: 600,
+  };
+}
+
+/** Loads node.json. Throws NotFoundError (hint: node init) or FormatError naming the bad fields. */
+export function loadNodeConfig(paths: NodePaths): NodeConfig {
+  const bytes = readFileOrThrow(paths.config, 'node configuration', 'run `lifeboat node init` first');
+  let json: unknown;
+  try {
+    json = JSON.parse(utf8.decode(bytes));
+  } catch {
+    throw new FormatError('malformed', `${paths.config} is not JSON`);
+  }
+  const r = nodeConfigSchema.safeParse(json);
+  if (!r.success) throw new FormatError('malformed', `${paths.config}: ${r.error.issues.map((i) => i.path.join('.') || 'body').join(', ')} invalid`);
+  return r.data;
+}
+
+/** Writes node.json (0600, atomic) after validating it. */
+export function saveNodeConfig(paths: NodePaths, config: NodeConfig): void {
+  const r = nodeConfigSchema.safeParse(config);
+  if (!r.success) throw new InvalidInputError(`invalid node configuration: ${r.error.issues.map((i) => i.path.join('.')).join(', ')}`);
+  writeFileAtomic(paths.config, `${JSON.stringify(r.data, null, 2)}\n`);
+}

@@ -1,0 +1,99 @@
+/**
+ * Key share exports (docs/format.md, "Key share export"). An export answers
+ * `{key_id, export_type, key_share, public}` where `public` is the FROST public key package (JSON) and
+ * `key_share` (base64) is, by type:
+ *   plaintext  the plain key share document below, UTF-8 JSON (only where plaintext export is enabled)
+ *   encrypted  sealKeyShare under the node's export key (LBKS envelope; only a node holding that export
+ *              key in its vault can import it: the same node after a database loss, or its clone)
+ *   wrapped    crypto_box_seal of the plain document to a whitelisted X25519 wrapping key
+ * Plain key share document:
+ *   {"version":1,"type":"lifeboat-key-share","key_id","curve","identifier","signing_share":"<hex>","public":{…}}
+ */
+import { z } from 'zod';
+import { FormatError, InvalidInputError } from '../errors.js';
+import { openSealed, seal, type BoxKeyPair } from '../crypto/sealedbox.js';
+import { fromB64, toB64, utf8, wipe } from '../util/bytes.js';
+import { frostPublicFromJson, frostPublicToJson, type KeyShare, openKeyShare, sealKeyShare, verifyShareAgainstPublic, type FrostPublicJson } from './frost/index.js';
+import { parseHex, hex } from './frost/suite.js';
+
+export const EXPORT_TYPES = ['plaintext', 'encrypted', 'wrapped'] as const;
+export type ExportType = (typeof EXPORT_TYPES)[number];
+
+export interface KeyShareExport {
+  key_id: string;
+  export_type: ExportType;
+  key_share: string;
+  public: FrostPublicJson;
+}
+
+export const keyShareExportSchema = z.object({
+  key_id: z.string().min(1).max(128),
+  export_type: z.enum(EXPORT_TYPES),
+  key_share: z.string().min(1).max(64 * 1024),
+  public: z.unknown(),
+});
+
+const plainSchema = z.object({
+  version: z.literal(1),
+  type: z.literal('lifeboat-key-share'),
+  key_id: z.string().min(1).max(128),
+  curve: z.string(),
+  identifier: z.string(),
+  signing_share: z.string(),
+  public: z.unknown(),
+});
+
+function encodePlain(key: KeyShare): Uint8Array {
+  return utf8.encode(
+    JSON.stringify({ version: 1, type: 'lifeboat-key-share', key_id: key.keyId, curve: key.curve, identifier: key.identifier, signing_share: hex(key.share), public: frostPublicToJson(key.curve, key.public) }),
+  );
+}
+
+function parsePlain(bytes: Uint8Array): KeyShare {
+  let json: unknown;
+  try {
+    json = JSON.parse(utf8.decode(bytes));
+  } catch {
+    throw new FormatError('malformed', 'the key share is not a lifeboat key share document');
+  }
+  const r = plainSchema.safeParse(json);
+  if (!r.success) throw new FormatError('malformed', `malformed key share: ${r.error.issues.map((i) => i.path.join('.')).join(', ')}`);
+  const { curve, public: pub } = frostPublicFromJson(r.data.public);
+  if (curve !== r.data.curve) throw new FormatError('malformed', 'key share curve differs from its public package');
+  return { keyId: r.data.key_id, curve, identifier: r.data.identifier, share: parseHex(r.data.signing_share, 'signing share', 32), public: pub };
+}
+
+/** Builds an export of `key` of the given type. The caller enforces the policy (plaintext allowed, whitelist). */
+export function exportKeyShare(key: KeyShare, type: ExportType, keys: { exportKey: Uint8Array; wrappingKey?: Uint8Array }): KeyShareExport {
+  let blob: Uint8Array;
+  if (type === 'encrypted') blob = sealKeyShare(keys.exportKey, key);
+  else {
+    const plain = encodePlain(key);
+    if (type === 'plaintext') blob = plain;
+    else {
+      if (!keys.wrappingKey) throw new InvalidInputError('a wrapped export needs a wrapping key', { code: 'wrapping_key_required' });
+      blob = seal(plain, keys.wrappingKey);
+      wipe(plain);
+    }
+  }
+  return { key_id: key.keyId, export_type: type, key_share: toB64(blob), public: frostPublicToJson(key.curve, key.public) };
+}
+
+/**
+ * Opens an export and checks the share against its verifying share before anything trusts it. Throws
+ * FormatError (malformed), DecryptionError (an encrypted export of another node, or a wrapped one for
+ * another wrapping key), LifeboatError `share_mismatch` (share and public package disagree).
+ */
+export function importKeyShare(exp: z.infer<typeof keyShareExportSchema>, keys: { exportKey: Uint8Array; wrapping: BoxKeyPair }): KeyShare {
+  const blob = fromB64(exp.key_share, 'key_share');
+  let key: KeyShare;
+  if (exp.export_type === 'encrypted') key = openKeyShare(keys.exportKey, blob, { keyId: exp.key_id });
+  else key = parsePlain(exp.export_type === 'wrapped' ? openSealed(blob, keys.wrapping) : blob);
+  if (key.keyId !== exp.key_id) throw new FormatError('malformed', 'the export names another key id than its share');
+  const outer = frostPublicFromJson(exp.public, { curve: key.curve });
+  if (JSON.stringify(frostPublicToJson(key.curve, outer.public)) !== JSON.stringify(frostPublicToJson(key.curve, key.public))) {
+    throw new FormatError('malformed', "the export's public package differs from the one bound to its share");
+  }
+  verifyShareAgainstPublic({ curve: key.curve, identifier: key.identifier, share: key.share, public: key.public });
+  return key;
+}

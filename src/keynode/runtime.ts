@@ -1,0 +1,65 @@
+/** Opening a key node from its data directory: config, vault keys, store, service, fail-over sync. */
+import { existsSync } from 'node:fs';
+import { ConflictError } from '../errors.js';
+import { randomBytes } from '../crypto/random.js';
+import { encodePublicIdentity, identityFingerprint } from '../identity.js';
+import { loadMasterKey, storeMasterKey, type PrimaryPaths } from '../primary/datadir.js';
+import { ensurePrivateDir, writeFileAtomic } from '../util/files.js';
+import { toB64 } from '../util/bytes.js';
+import { defaultNodeConfig, loadNodeConfig, type NodeConfig, nodePaths, type NodePaths, saveNodeConfig } from './config.js';
+import { FailoverSync } from './failover.js';
+import { createNodeVault, loadNodeSecrets, type NodeSecrets } from './secrets.js';
+import { KeyNodeService } from './service.js';
+import { openKeyNodeStore } from './store/index.js';
+import type { KeyNodeStore } from './store/types.js';
+
+export interface OpenedNode {
+  paths: NodePaths;
+  config: NodeConfig;
+  secrets: NodeSecrets;
+  store: KeyNodeStore;
+  service: KeyNodeService;
+  failover: FailoverSync;
+}
+
+function masterPaths(p: NodePaths): PrimaryPaths {
+  return { dir: p.dir, identity: '', vault: p.vault, manifest: '', masterKey: p.masterKey };
+}
+
+/** The store URL: --store, else $LIFEBOAT_NODE_STORE, else the configuration's. */
+export function storeUrl(config: NodeConfig, override?: string): string {
+  return override ?? process.env.LIFEBOAT_NODE_STORE ?? config.store;
+}
+
+/**
+ * Creates a node: its vault (fresh node keys under a fresh master key, unsealed), configuration and
+ * store. Throws ConflictError `node_exists` if the directory already holds a node.
+ */
+export async function initNode(dir: string, opts: { store?: string } = {}): Promise<{ identity: string; fingerprint: string; wrapping_public_key: string; store: string }> {
+  const paths = nodePaths(dir);
+  if (existsSync(paths.config) || existsSync(paths.vault)) throw new ConflictError(`${dir} already holds a key node`, 'node_exists');
+  ensurePrivateDir(dir);
+  const master = { schemeId: randomBytes(16), key: randomBytes(32) };
+  writeFileAtomic(paths.vault, createNodeVault(master));
+  storeMasterKey(masterPaths(paths), master);
+  const config = { ...defaultNodeConfig(paths), ...(opts.store ? { store: opts.store } : {}) };
+  const store = await openKeyNodeStore(config.store);
+  await store.close();
+  saveNodeConfig(paths, config);
+  const secrets = loadNodeSecrets(paths.vault, master);
+  return { identity: encodePublicIdentity(secrets.identity), fingerprint: identityFingerprint(secrets.identity), wrapping_public_key: toB64(secrets.wrapping.publicKey), store: config.store };
+}
+
+/** Opens a node for serving or maintenance. The caller closes `store` (and stops `failover`). */
+export async function openNode(dir: string, opts: { store?: string; log?: (line: string) => void } = {}): Promise<OpenedNode> {
+  const paths = nodePaths(dir);
+  const config = loadNodeConfig(paths);
+  const secrets = loadNodeSecrets(paths.vault, loadMasterKey(masterPaths(paths)));
+  const store = await openKeyNodeStore(storeUrl(config, opts.store));
+  let failover: FailoverSync | undefined;
+  const service = new KeyNodeService({ store, secrets, config, onKeyCommitted: (keyId) => void failover?.push(keyId) });
+  failover = new FailoverSync({ store, service, secrets, config, log: opts.log });
+  return { paths, config, secrets, store, service, failover };
+}
+
+export { saveNodeConfig, loadNodeConfig, nodePaths };

@@ -1,0 +1,112 @@
+/**
+ * The key node's HTTP API: thin routes over KeyNodeService. Clients and operators authenticate with
+ * API keys (Bearer lbk_…, hashed in the store, one role each); the paired fail-over primary signs its
+ * imports with its node identity (Lifeboat-Sig). Unknown keys answer 404 `key_id_not_exists`.
+ */
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { type BaseAppOptions, createBaseApp, parseInput } from '../http/app.js';
+import { verifySignedRequest } from '../http/auth.js';
+import { rateLimitHook } from '../http/rate-limit.js';
+import { ForbiddenError } from '../errors.js';
+import { encodePublicIdentity, parsePublicIdentity } from '../identity.js';
+import { ReplayGuard } from '../util/request-auth.js';
+import { fromHex } from '../util/bytes.js';
+import { authenticateApiKey } from './apikeys.js';
+import { API_PREFIX, dkgFinishBody, dkgRound2Body, dkgStartBody, exportQuery, importBody, keyParams, sessionParams, signatureShareBody } from './api.js';
+import type { CallerRole, KeyNodeService } from './service.js';
+import type { ApiKeyRole, KeyNodeStore } from './store/types.js';
+
+export interface KeyNodeAppDeps {
+  service: KeyNodeService;
+  store: KeyNodeStore;
+  logger?: BaseAppOptions['logger'];
+  /** Extra status fields (fail-over lag, backup state). */
+  status?: () => Promise<Record<string, unknown>>;
+}
+
+export function createKeyNodeApp(deps: KeyNodeAppDeps): FastifyInstance {
+  const { service, store } = deps;
+  const app = createBaseApp({ logger: deps.logger });
+  app.addHook('onRequest', rateLimitHook({ max: 6000, windowMs: 60_000 }));
+  app.addHook('onSend', async (_req, reply) => {
+    reply.header('cache-control', 'no-store');
+  });
+  const replay = new ReplayGuard();
+  const auth = (req: FastifyRequest, roles: readonly ApiKeyRole[]) => authenticateApiKey(store, req.headers.authorization, roles);
+  const CLIENT: ApiKeyRole[] = ['client'];
+  const ANY: ApiKeyRole[] = ['client', 'operator'];
+
+  /** Import and export callers: an API key's role, or the paired primary's signature. */
+  const caller = async (req: FastifyRequest): Promise<CallerRole> => {
+    if (req.headers.authorization?.startsWith('Lifeboat-Sig ')) {
+      const paired = service.config.paired_primary;
+      await verifySignedRequest(req, {
+        replay,
+        allow: (signer) => {
+          if (!paired || encodePublicIdentity(signer) !== encodePublicIdentity(parsePublicIdentity(paired))) {
+            throw new ForbiddenError('the signer is not this node’s paired primary', 'not_enrolled');
+          }
+        },
+      });
+      return 'paired_primary';
+    }
+    return (await auth(req, ANY)).role;
+  };
+
+  app.get(`${API_PREFIX}/health`, async () => ({ ok: true }));
+  app.get(`${API_PREFIX}/identity`, async () => service.identity());
+  app.get(`${API_PREFIX}/wrapping-key`, async (req) => {
+    await auth(req, ANY);
+    return { wrapping_public_key: service.identity().wrapping_public_key };
+  });
+
+  app.post(`${API_PREFIX}/dkg/:session_id/start`, async (req) => {
+    await auth(req, CLIENT);
+    const { session_id } = parseInput(sessionParams, req.params, 'path');
+    const b = parseInput(dkgStartBody, req.body, 'body');
+    return { round1: await service.dkgStart({ sessionId: session_id, keyId: b.key_id, curve: b.curve, threshold: b.threshold, participants: b.participants }) };
+  });
+  app.post(`${API_PREFIX}/dkg/:session_id/round2`, async (req) => {
+    await auth(req, CLIENT);
+    const { session_id } = parseInput(sessionParams, req.params, 'path');
+    return { round2: await service.dkgRound2({ sessionId: session_id, round1: parseInput(dkgRound2Body, req.body, 'body').round1 }) };
+  });
+  app.post(`${API_PREFIX}/dkg/:session_id/finish`, async (req) => {
+    await auth(req, CLIENT);
+    const { session_id } = parseInput(sessionParams, req.params, 'path');
+    return service.dkgFinish({ sessionId: session_id, round2: parseInput(dkgFinishBody, req.body, 'body').round2 });
+  });
+
+  app.get(`${API_PREFIX}/keys/:key_id`, async (req) => {
+    await auth(req, ANY);
+    return service.info(await service.keyRecord(parseInput(keyParams, req.params, 'path').key_id));
+  });
+  app.post(`${API_PREFIX}/keys/:key_id/commitments`, async (req) => {
+    await auth(req, CLIENT);
+    return service.commitments(parseInput(keyParams, req.params, 'path').key_id);
+  });
+  app.post(`${API_PREFIX}/keys/:key_id/signature-shares`, async (req) => {
+    await auth(req, CLIENT);
+    const { key_id } = parseInput(keyParams, req.params, 'path');
+    const b = parseInput(signatureShareBody, req.body, 'body');
+    return { signature_share: await service.signatureShare(key_id, { nonceId: b.nonce_id, message: fromHex(b.message, 'message'), commitmentList: b.commitments }) };
+  });
+
+  app.get(`${API_PREFIX}/backup/export-key-share/:key_id`, async (req) => {
+    const role = (await auth(req, ANY)).role;
+    const { key_id } = parseInput(keyParams, req.params, 'path');
+    const q = parseInput(exportQuery, req.query, 'query');
+    return service.exportShare(key_id, q.export_type, role, q.wrapping_key);
+  });
+  app.post(`${API_PREFIX}/backup/import-key-share`, async (req) => {
+    const role = await caller(req);
+    const b = parseInput(importBody, req.body, 'body');
+    return service.importShare(b, role, b.threshold);
+  });
+
+  app.get(`${API_PREFIX}/status`, async (req) => {
+    await auth(req, ['operator']);
+    return { keys: await store.countKeys(), unused_nonces: await store.countNonces(), ...(deps.status ? await deps.status() : {}) };
+  });
+  return app;
+}

@@ -1,0 +1,294 @@
+/**
+ * The key node's domain: DKG (state kept encrypted in the store between calls), the two signing rounds
+ * with atomic, single-use nonces, and share export/import under the node's policy. HTTP lives in
+ * server.ts; this file knows nothing of requests.
+ */
+import { ConflictError, ForbiddenError, InvalidInputError, LifeboatError, NotFoundError } from '../errors.js';
+import { randomBytes } from '../crypto/random.js';
+import { encodePublicIdentity, identityFingerprint } from '../identity.js';
+import { fromB64, toB64, toHex, utf8, wipe } from '../util/bytes.js';
+import type { NodeConfig } from './config.js';
+import { exportKeyShare, type ExportType, importKeyShare, type KeyShareExport, type keyShareExportSchema } from './export.js';
+import {
+  checkKeyId,
+  commit,
+  dkgFinish,
+  dkgParticipants,
+  dkgRound2,
+  dkgStart,
+  encodeFrostPublic,
+  encodeNonceCommitments,
+  encodeSignatureShare,
+  frostGroupPublicKey,
+  frostPublicToJson,
+  type FrostCurve,
+  type KeyShare,
+  nonceId,
+  openDkgState,
+  openKeyShare,
+  openNonces,
+  parseCommitmentList,
+  parseDkgRound1Message,
+  parseDkgRound2Message,
+  parseFrostPublic,
+  sealDkgState,
+  sealKeyShare,
+  sealNonces,
+  signShare,
+  verifyShareAgainstPublic,
+  wipeDkgState,
+} from './frost/index.js';
+import type { NodeSecrets } from './secrets.js';
+import type { KeyNodeStore, KeyOrigin, KeyRecord } from './store/types.js';
+import type { z } from 'zod';
+
+const DKG_TTL_MS = 10 * 60_000;
+const EPOCH_META = 'nonce_epoch';
+
+/** What a caller may do on export/import: clients only the node-bound encrypted form. */
+export type CallerRole = 'client' | 'operator' | 'paired_primary';
+
+export interface KeyNodeServiceDeps {
+  store: KeyNodeStore;
+  secrets: NodeSecrets;
+  config: NodeConfig;
+  now?: () => number;
+  /** Called after a key share is committed (DKG or import): fail-over push, backup stream. */
+  onKeyCommitted?: (keyId: string) => void;
+}
+
+/** Public facts about a key on this node. */
+export interface KeyInfo {
+  key_id: string;
+  curve: FrostCurve;
+  threshold: number;
+  max_signers: number;
+  identifier: string;
+  group_public_key: string;
+  status: string;
+  origin: KeyOrigin;
+  created_at: string;
+  /** The FROST public key package: verifying shares and VSS commitments. */
+  public: unknown;
+}
+
+export function newKeyId(): string {
+  return `key_${toHex(randomBytes(16))}`;
+}
+
+export class KeyNodeService {
+  private readonly now: () => number;
+
+  constructor(private readonly deps: KeyNodeServiceDeps) {
+    this.now = deps.now ?? Date.now;
+  }
+
+  get config(): NodeConfig {
+    return this.deps.config;
+  }
+
+  identity(): { identity: string; fingerprint: string; wrapping_public_key: string } {
+    const id = this.deps.secrets.identity;
+    return { identity: encodePublicIdentity(id), fingerprint: identityFingerprint(id), wrapping_public_key: toB64(this.deps.secrets.wrapping.publicKey) };
+  }
+
+  // --- DKG -----------------------------------------------------------------------------------------
+
+  /** Round 1: draws this node's polynomial; answers its signed round-1 package. */
+  async dkgStart(input: { sessionId: string; keyId: string; curve: FrostCurve; threshold: number; participants: string[] }): Promise<unknown> {
+    checkKeyId(input.keyId);
+    if (await this.deps.store.getKey(input.keyId)) throw new ConflictError(`key ${input.keyId} already exists`, 'key_exists');
+    if (await this.deps.store.getDkgSession(input.sessionId)) throw new ConflictError(`dkg session ${input.sessionId} already exists`, 'dkg_session_exists');
+    const participants = dkgParticipants(input.curve, input.participants);
+    const { state, round1Message } = dkgStart({ sessionId: input.sessionId, curve: input.curve, threshold: input.threshold, participants, self: this.deps.secrets.identity });
+    await this.deps.store.putDkgSession({ sessionId: input.sessionId, keyId: input.keyId, state: sealDkgState(this.deps.secrets.storageKey, state), step: 1, expiresAt: this.now() + DKG_TTL_MS });
+    wipeDkgState(state);
+    return round1Message;
+  }
+
+  private async session(sessionId: string, step: number) {
+    const rec = await this.deps.store.getDkgSession(sessionId);
+    if (!rec || rec.expiresAt < this.now()) throw new NotFoundError(`no dkg session ${sessionId} (unknown or expired)`, 'dkg_session_not_found');
+    if (rec.step !== step) throw new ConflictError(`dkg session ${sessionId} is at step ${rec.step}, not ${step}`, 'dkg_out_of_order', 'a replayed or reordered round message');
+    return { rec, state: openDkgState(this.deps.secrets.storageKey, rec.state, { sessionId }) };
+  }
+
+  /** Round 2: checks every round-1 package; answers one sealed round-2 package per other participant. */
+  async dkgRound2(input: { sessionId: string; round1: unknown[] }): Promise<unknown[]> {
+    const { rec, state } = await this.session(input.sessionId, 1);
+    const msgs = input.round1.map(parseDkgRound1Message);
+    const r = dkgRound2(state, msgs, this.deps.secrets.identity);
+    await this.deps.store.putDkgSession({ ...rec, state: sealDkgState(this.deps.secrets.storageKey, r.state), step: 2 });
+    wipeDkgState(state);
+    wipeDkgState(r.state);
+    return r.round2Messages;
+  }
+
+  /** Round 3: checks the packages sent to this node, derives and stores the share. */
+  async dkgFinish(input: { sessionId: string; round2: unknown[] }): Promise<KeyInfo> {
+    const { rec, state } = await this.session(input.sessionId, 2);
+    const result = dkgFinish(state, input.round2.map(parseDkgRound2Message), this.deps.secrets.identity);
+    wipeDkgState(state);
+    const key: KeyShare = { keyId: rec.keyId, curve: result.curve, identifier: result.identifier, share: result.share, public: result.public };
+    const record = this.toRecord(key, 'dkg', state.threshold);
+    wipe(result.share);
+    await this.deps.store.transaction(async (tx) => {
+      await tx.insertKey(record);
+      await tx.deleteDkgSession(input.sessionId);
+    });
+    this.deps.onKeyCommitted?.(record.keyId);
+    return this.info(record);
+  }
+
+  private toRecord(key: KeyShare, origin: KeyOrigin, threshold: number): KeyRecord {
+    return {
+      keyId: key.keyId,
+      curve: key.curve,
+      threshold,
+      maxSigners: Object.keys(key.public.verifyingShares).length,
+      identifier: key.identifier,
+      groupPublicKey: frostGroupPublicKey(key.curve, key.public),
+      publicPackage: encodeFrostPublic(key.curve, key.public),
+      encryptedShare: sealKeyShare(this.deps.secrets.storageKey, key),
+      status: 'active',
+      origin,
+      createdAt: this.now(),
+    };
+  }
+
+  // --- keys ----------------------------------------------------------------------------------------
+
+  /** Throws NotFoundError `key_id_not_exists` (404) for a key this node does not hold. */
+  async keyRecord(keyId: string): Promise<KeyRecord> {
+    const rec = /^[A-Za-z0-9._:-]{1,128}$/.test(keyId) ? await this.deps.store.getKey(keyId) : undefined;
+    if (!rec) throw new NotFoundError(`key ${keyId.slice(0, 128)} does not exist on this node`, 'key_id_not_exists', 'if this node lost its database, import the saved export');
+    return rec;
+  }
+
+  info(rec: KeyRecord): KeyInfo {
+    return {
+      key_id: rec.keyId,
+      curve: rec.curve,
+      threshold: rec.threshold,
+      max_signers: rec.maxSigners,
+      identifier: rec.identifier,
+      group_public_key: toHex(rec.groupPublicKey),
+      status: rec.status,
+      origin: rec.origin,
+      created_at: new Date(rec.createdAt).toISOString(),
+      public: frostPublicToJson(rec.curve, parseFrostPublic(rec.publicPackage, { curve: rec.curve }).public),
+    };
+  }
+
+  private openShare(rec: KeyRecord): KeyShare {
+    return openKeyShare(this.deps.secrets.storageKey, rec.encryptedShare, { keyId: rec.keyId, curve: rec.curve, identifier: rec.identifier });
+  }
+
+  // --- signing -------------------------------------------------------------------------------------
+
+  private async epoch(): Promise<number> {
+    return Number((await this.deps.store.getMeta(EPOCH_META)) ?? '0');
+  }
+
+  /** Round 1: a fresh nonce pair, stored encrypted; answers its commitments and id. */
+  async commitments(keyId: string): Promise<{ nonce_id: string; commitments: unknown }> {
+    const rec = await this.keyRecord(keyId);
+    if (rec.status !== 'active') throw new ConflictError(`key ${keyId} is ${rec.status} and cannot sign yet`, 'key_pending_backup', 'wait until its backup is acknowledged');
+    const key = this.openShare(rec);
+    const { nonces, commitments } = commit(key);
+    wipe(key.share);
+    const id = nonceId(commitments);
+    await this.deps.store.insertNonce({ nonceId: id, keyId, encryptedNonces: sealNonces(this.deps.secrets.storageKey, nonces), commitments: utf8.encode(JSON.stringify(encodeNonceCommitments(commitments))), createdAt: this.now(), epoch: await this.epoch() });
+    wipe(nonces.hiding, nonces.binding);
+    return { nonce_id: id, commitments: encodeNonceCommitments(commitments) };
+  }
+
+  /**
+   * Round 2: consumes the nonce atomically (a second request with it finds nothing) and signs. Throws
+   * NotFoundError `key_id_not_exists`, ConflictError `nonce_not_found` (unknown, used, or deleted by a
+   * restore), `nonce_expired`, and the FROST checks' errors (`commitment_mismatch` for a replayed or
+   * reordered commitment list).
+   */
+  async signatureShare(keyId: string, input: { nonceId: string; message: Uint8Array; commitmentList: unknown }): Promise<unknown> {
+    const rec = await this.keyRecord(keyId);
+    if (rec.status !== 'active') throw new ConflictError(`key ${keyId} is ${rec.status} and cannot sign yet`, 'key_pending_backup');
+    const list = parseCommitmentList(input.commitmentList, rec.curve);
+    const nonce = await this.deps.store.consumeNonce(keyId, input.nonceId);
+    if (!nonce) throw new ConflictError('unknown or already used nonce', 'nonce_not_found', 'run round one (commitments) again');
+    if (nonce.epoch !== (await this.epoch())) throw new ConflictError('this nonce was created before a restore and is void', 'nonce_not_found', 'run round one again');
+    if (nonce.createdAt + this.deps.config.nonce_ttl_seconds * 1000 < this.now()) throw new ConflictError('this nonce has expired', 'nonce_expired', 'run round one again');
+    const nonces = openNonces(this.deps.secrets.storageKey, nonce.encryptedNonces, { keyId, nonceId: input.nonceId });
+    const key = this.openShare(rec);
+    try {
+      return encodeSignatureShare(signShare(key, nonces, list, input.message));
+    } finally {
+      wipe(key.share, nonces.hiding, nonces.binding);
+    }
+  }
+
+  // --- export / import -----------------------------------------------------------------------------
+
+  /**
+   * Exports a share in the form the configuration allows (invariant 5). Throws ForbiddenError
+   * `export_disabled`, `plaintext_export_disabled`, `wrapping_key_not_whitelisted`, `wrong_role`.
+   */
+  async exportShare(keyId: string, type: ExportType, role: CallerRole, wrappingKeyB64?: string): Promise<KeyShareExport> {
+    const policy = this.deps.config.export;
+    if (!policy.enabled) throw new ForbiddenError('share export is disabled on this node', 'export_disabled');
+    if (role === 'client' && type !== 'encrypted') throw new ForbiddenError(`a client may export only the encrypted form, not ${type}`, 'wrong_role');
+    if (type === 'plaintext' && !policy.plaintext) throw new ForbiddenError('plaintext export is disabled on this node', 'plaintext_export_disabled');
+    let wrappingKey: Uint8Array | undefined;
+    if (type === 'wrapped') {
+      if (!wrappingKeyB64) throw new InvalidInputError('a wrapped export needs wrapping_key', { code: 'wrapping_key_required' });
+      wrappingKey = fromB64(wrappingKeyB64, 'wrapping_key', 32);
+      const listed = policy.whitelist.some((w) => w.wrapping_key === toB64(wrappingKey!));
+      if (!listed) throw new ForbiddenError('that wrapping key is not on this node’s export whitelist', 'wrapping_key_not_whitelisted', 'add it with `lifeboat node whitelist add`');
+    }
+    const rec = await this.keyRecord(keyId);
+    const key = this.openShare(rec);
+    try {
+      return exportKeyShare(key, type, { exportKey: this.deps.secrets.exportKey, wrappingKey });
+    } finally {
+      wipe(key.share);
+    }
+  }
+
+  /**
+   * Imports an export after checking the share against its verifying share. A new key id unless the
+   * caller is the paired fail-over primary (keeps it). Throws FormatError, DecryptionError,
+   * LifeboatError `share_mismatch`, ForbiddenError `wrong_role`, ConflictError `key_exists`.
+   */
+  async importShare(exp: z.infer<typeof keyShareExportSchema>, role: CallerRole, threshold?: number): Promise<KeyInfo & { imported_from: string }> {
+    if (role === 'client' && exp.export_type !== 'encrypted') throw new ForbiddenError(`a client may import only the encrypted form, not ${exp.export_type}`, 'wrong_role');
+    const key = importKeyShare(exp, { exportKey: this.deps.secrets.exportKey, wrapping: this.deps.secrets.wrapping });
+    const keep = role === 'paired_primary';
+    const stored: KeyShare = { ...key, keyId: keep ? key.keyId : newKeyId() };
+    const t = threshold ?? (key.public.commitments.length || 2);
+    const record = this.toRecord(stored, keep ? 'failover' : 'import', t);
+    wipe(key.share);
+    if (keep && (await this.deps.store.getKey(record.keyId))) {
+      const existing = await this.deps.store.getKey(record.keyId);
+      if (existing && toHex(existing.groupPublicKey) === toHex(record.groupPublicKey) && existing.identifier === record.identifier) {
+        return { ...this.info(existing), imported_from: exp.key_id };
+      }
+      throw new ConflictError(`key ${record.keyId} exists with another share`, 'key_exists');
+    }
+    await this.deps.store.insertKey(record);
+    this.deps.onKeyCommitted?.(record.keyId);
+    return { ...this.info(record), imported_from: exp.key_id };
+  }
+
+  /** The verifying-share check every stored share must pass (restore). Throws `share_mismatch`. */
+  verifyStoredShare(rec: KeyRecord): void {
+    const key = this.openShare(rec);
+    try {
+      const pub = parseFrostPublic(rec.publicPackage, { curve: rec.curve }).public;
+      if (JSON.stringify(frostPublicToJson(rec.curve, pub)) !== JSON.stringify(frostPublicToJson(key.curve, key.public))) {
+        throw new LifeboatError('share_mismatch', `key ${rec.keyId}: stored public package differs from the one bound to its share`);
+      }
+      verifyShareAgainstPublic({ curve: key.curve, identifier: key.identifier, share: key.share, public: pub });
+    } finally {
+      wipe(key.share);
+    }
+  }
+}
