@@ -205,7 +205,8 @@ function nobleRound2(session: DkgSession, secret: DKG_Secret, others: DKG_Round1
  * Round 2: checks every participant's round-1 message (sender in the list, once, this session, valid
  * signature, `threshold` valid commitments, valid proof of knowledge), then makes one signed share per
  * other participant, sealed to its box key. Called again on a round-2 state with the same messages, it
- * makes the same shares again (for a retried request). Throws InvalidInputError, DkgAbortError
+ * makes the same shares again (for a retried request). The returned state holds its own copy of the
+ * coefficients: wipe the old one (wipeDkgState) once the new one is stored. Throws InvalidInputError, DkgAbortError
  * (`dkg_message_rejected`, `dkg_message_missing`, `dkg_participant_cheated`), LifeboatError
  * `dkg_round1_changed` (a retry with other messages) or `dkg_failed`.
  */
@@ -234,7 +235,7 @@ export function dkgRound2(state: DkgState, round1Messages: DkgRound1Message[], s
           wipe(share);
         }
       });
-    return { state: { ...state, step: 'round2', received: accepted }, round2Messages };
+    return { state: { ...state, step: 'round2', coefficients: state.coefficients.map((c) => c.slice()), received: accepted }, round2Messages };
   } finally {
     suiteOf(session.curve).frost.DKG.clean(secret);
   }
@@ -244,6 +245,7 @@ export function dkgRound2(state: DkgState, round1Messages: DkgRound1Message[], s
  * Finishes the DKG: opens and authenticates the n-1 round-2 messages for this node, checks that each
  * sender saw the same round-1 packages as we did and that its share matches its commitments, and
  * derives our signing share and the public package (checked against each other before returning).
+ * The state is left as it was; wipe it and delete its sealed copy once the key share is stored.
  * Throws InvalidInputError, DkgAbortError (`dkg_message_rejected`, `dkg_message_missing`,
  * `dkg_participant_cheated`), LifeboatError `dkg_out_of_order` (before round 2) or `dkg_failed`.
  */

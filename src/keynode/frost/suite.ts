@@ -11,7 +11,7 @@
 import { ed25519, ed25519_FROST } from '@noble/curves/ed25519.js';
 import { schnorr, schnorr_FROST, secp256k1, secp256k1_FROST } from '@noble/curves/secp256k1.js';
 import type { FROST } from '@noble/curves/abstract/frost.js';
-import { InvalidInputError, LifeboatError } from '../../errors.js';
+import { InvalidInputError } from '../../errors.js';
 import { fromHex, toHex } from '../../util/bytes.js';
 
 export type FrostCurve = 'ed25519' | 'secp256k1' | 'bip340';
@@ -206,13 +206,14 @@ export function groupPublicKey(curve: FrostCurve, commitment0: Uint8Array): Uint
 }
 
 /**
- * Verifies a group signature the way an outside verifier does: RFC 8032 Ed25519 (`ed25519.verify`),
+ * Verifies a group signature the way an outside verifier does: RFC 8032 Ed25519 (`ed25519.verify`,
+ * strict: canonical encodings, no small-order key),
  * BIP-340 (`schnorr.verify`), or for secp256k1 the RFC 9591 section 6.5 verification (no other standard
  * verifier exists for it). Returns false, never throws, on any malformed input.
  */
 export function verifySignature(curve: FrostCurve, signature: Uint8Array, message: Uint8Array, publicKey: Uint8Array): boolean {
   try {
-    if (curve === 'ed25519') return ed25519.verify(signature, message, publicKey);
+    if (curve === 'ed25519') return ed25519.verify(signature, message, publicKey, { zip215: false });
     if (curve === 'bip340') return schnorr.verify(signature, message, publicKey);
     if (curve === 'secp256k1') return secp256k1_FROST.verify(signature, message, publicKey);
     return false;
@@ -228,9 +229,4 @@ export const hex = toHex;
 export function parseHex(s: unknown, what: string, len?: number): Uint8Array {
   if (typeof s !== 'string' || !/^([0-9a-f]{2})*$/.test(s)) throw new InvalidInputError(`${what} must be lowercase hex`);
   return fromHex(s, what, len);
-}
-
-/** An error of this module with a stable code; `status` defaults to 400. */
-export function frostError(code: string, message: string, opts: { hint?: string; status?: number } = {}): LifeboatError {
-  return new LifeboatError(code, message, opts);
 }
