@@ -7,7 +7,7 @@
  */
 import { sha256 } from '@noble/hashes/sha2.js';
 import { randomBytes } from '../crypto/random.js';
-import { UnauthorizedError, ForbiddenError } from '../errors.js';
+import { ForbiddenError, InvalidInputError, UnauthorizedError } from '../errors.js';
 import { concatBytes, ctEqual, fromB64u, toB64u, toHex, utf8 } from '../util/bytes.js';
 import type { ApiKeyRecord, ApiKeyRole, KeyNodeStoreOps } from './store/types.js';
 
@@ -23,6 +23,16 @@ export function newApiKey(role: ApiKeyRole, label: string, now = Date.now()): { 
   const id = toHex(randomBytes(8));
   const secret = randomBytes(32);
   return { token: `lbk_${id}_${toB64u(secret)}`, record: { id, secretHash: hashSecret(secret), role, label, createdAt: now, revokedAt: null } };
+}
+
+/**
+ * The record for an existing token (to register one client's key on several nodes). Throws
+ * InvalidInputError `malformed` when it is not an `lbk_…` token.
+ */
+export function apiKeyRecordFromToken(token: string, role: ApiKeyRole, label: string, now = Date.now()): ApiKeyRecord {
+  const m = TOKEN.exec(token.trim());
+  if (!m) throw new InvalidInputError('not a lifeboat API key (lbk_<16 hex>_<43 base64url>)', { code: 'malformed' });
+  return { id: m[1]!, secretHash: hashSecret(fromB64u(m[2]!, 'api key secret', 32)), role, label, createdAt: now, revokedAt: null };
 }
 
 /**

@@ -5,6 +5,8 @@ import { registerHolderCommands } from './holder.js';
 import { registerRecoveryCommands } from './recovery.js';
 import { registerPrimaryCommands } from './primary.js';
 import { registerDrillCommand } from './drill.js';
+import { registerNodeCommands } from './node.js';
+import { registerKeyCommands } from './key.js';
 import { pushToHoldersListener } from '../../recovery/sync.js';
 import { createOutput } from '../io.js';
 
@@ -13,5 +15,7 @@ export function registerCommands(program: Command): void {
   registerVaultCommands(program, { onWrite: pushToHoldersListener(createOutput().warn) });
   registerRecoveryCommands(program);
   registerHolderCommands(program);
+  registerNodeCommands(program);
+  registerKeyCommands(program);
   registerDrillCommand(program);
 }

@@ -1,0 +1,236 @@
+/**
+ * `lifeboat node …`: run and administer a threshold-signing key node (init, serve, apikey, whitelist,
+ * pair, status, backup, restore).
+ */
+import type { Command } from 'commander';
+import { InvalidInputError } from '../../errors.js';
+import { listen } from '../../http/listen.js';
+import { apiKeyRecordFromToken, newApiKey } from '../../keynode/apikeys.js';
+import { createNodeBackup, openNodeBackup, restoreNodeBackup, voidNoncesAndVerify } from '../../keynode/backup.js';
+import { KeyNodeClient } from '../../keynode/client.js';
+import { resolveNodeDir } from '../../keynode/config.js';
+import { initNode, openNode, saveNodeConfig, type OpenedNode } from '../../keynode/runtime.js';
+import { createKeyNodeApp } from '../../keynode/server.js';
+import { redactStoreUrl } from '../../keynode/store/index.js';
+import { fromB64, toB64, utf8 } from '../../util/bytes.js';
+import { readStdin } from '../input.js';
+import { readFileOrThrow, writeFileAtomic } from '../../util/files.js';
+import { parsePublicIdentity } from '../../identity.js';
+import { createOutput, writeSecret } from '../io.js';
+import { intIn } from '../options.js';
+
+const DIR_HELP = 'node data directory (default: $LIFEBOAT_NODE_DIR or ./lifeboat-node)';
+const STORE_HELP = 'store URL: sqlite:PATH or postgres://… (default: the configuration’s, or $LIFEBOAT_NODE_STORE)';
+
+interface DirOpts {
+  dataDir?: string;
+  store?: string;
+  json?: boolean;
+}
+
+async function withNode<T>(o: DirOpts, fn: (n: OpenedNode) => Promise<T>): Promise<T> {
+  const node = await openNode(resolveNodeDir(o.dataDir), { store: o.store });
+  try {
+    return await fn(node);
+  } finally {
+    node.failover.stop();
+    await node.store.close();
+  }
+}
+
+export function registerNodeCommands(program: Command): void {
+  const node = program.command('node').description('a threshold-signing (FROST) key node');
+
+  node
+    .command('init')
+    .description('create a key node: its vault of node keys, configuration and store')
+    .option('--data-dir <dir>', DIR_HELP)
+    .option('--store <url>', 'sqlite:PATH (default: <dir>/store.sqlite) or postgres://…')
+    .option('--json', 'print JSON')
+    .action(async (o: DirOpts) => {
+      const r = await initNode(resolveNodeDir(o.dataDir), { store: o.store });
+      const out = createOutput();
+      if (o.json) out.json({ ...r, store: redactStoreUrl(r.store) });
+      else {
+        out.out(`identity:     ${r.identity}`);
+        out.out(`fingerprint:  ${r.fingerprint}`);
+        out.out(`wrapping key: ${r.wrapping_public_key}`);
+        out.out(`store:        ${redactStoreUrl(r.store)}`);
+      }
+    });
+
+  node
+    .command('serve')
+    .description('serve the key node API (/v1) until SIGTERM')
+    .option('--data-dir <dir>', DIR_HELP)
+    .option('--store <url>', STORE_HELP)
+    .option('--listen <host:port>', 'address to listen on', '127.0.0.1:7401')
+    .option('--log-level <level>', 'pino log level on stderr (silent, info, debug)', 'silent')
+    .option('--json', 'print {"url", "fingerprint"} as the first stdout line')
+    .action(async (o: DirOpts & { listen: string; logLevel: string }) => {
+      const out = createOutput({ quiet: o.json });
+      const n = await openNode(resolveNodeDir(o.dataDir), { store: o.store, log: out.warn });
+      const app = createKeyNodeApp({ service: n.service, store: n.store, logger: o.logLevel === 'silent' ? false : { level: o.logLevel }, status: () => n.failover.status() });
+      const url = await listen(app, o.listen);
+      n.failover.start();
+      void n.failover.syncAll();
+      const fp = n.service.identity().fingerprint;
+      if (o.json) out.json({ url, fingerprint: fp });
+      else out.out(`listening on ${url} (node ${fp})`);
+      await new Promise<void>((resolve) => {
+        const stop = () => resolve();
+        process.once('SIGTERM', stop);
+        process.once('SIGINT', stop);
+      });
+      n.failover.stop();
+      await app.close();
+      await n.store.close();
+    });
+
+  const apikey = node.command('apikey').description('API keys (stored hashed; shown once)');
+  apikey
+    .command('create')
+    .description('create an API key; the token goes to the terminal or --secret-fd, once')
+    .requiredOption('--role <role>', 'client (DKG, signing, encrypted export/import) or operator (all exports, imports, status)')
+    .option('--label <text>', 'what it is for', '')
+    .option('--secret-fd <fd>', 'write the token to this file descriptor instead of the terminal', intIn(3, 1023))
+    .option('--data-dir <dir>', DIR_HELP)
+    .option('--store <url>', STORE_HELP)
+    .option('--json', 'print the key id as JSON (the token still goes to the terminal or --secret-fd)')
+    .action(async (o: DirOpts & { role: string; label: string; secretFd?: number }) => {
+      if (o.role !== 'client' && o.role !== 'operator') throw new InvalidInputError('--role must be client or operator');
+      const { token, record } = newApiKey(o.role, o.label);
+      await withNode(o, (n) => n.store.insertApiKey(record));
+      writeSecret(token, o.secretFd);
+      const out = createOutput();
+      if (o.json) out.json({ id: record.id, role: record.role, label: record.label });
+      else if (o.secretFd !== undefined) out.out(`api key ${record.id} (${record.role}) created`);
+    });
+  apikey
+    .command('import')
+    .description('register an existing token (read from stdin) on this node, so one client key works on all its nodes')
+    .requiredOption('--role <role>', 'client or operator')
+    .option('--label <text>', 'what it is for', '')
+    .option('--data-dir <dir>', DIR_HELP)
+    .option('--store <url>', STORE_HELP)
+    .action(async (o: DirOpts & { role: string; label: string }) => {
+      if (o.role !== 'client' && o.role !== 'operator') throw new InvalidInputError('--role must be client or operator');
+      const record = apiKeyRecordFromToken(utf8.decode(await readStdin()), o.role, o.label);
+      await withNode(o, (n) => n.store.insertApiKey(record));
+      createOutput().out(`api key ${record.id} (${record.role}) registered`);
+    });
+  apikey
+    .command('list')
+    .description('list API keys (ids, roles, labels; never secrets)')
+    .option('--data-dir <dir>', DIR_HELP)
+    .option('--store <url>', STORE_HELP)
+    .option('--json', 'print JSON')
+    .action(async (o: DirOpts) => {
+      const keys = await withNode(o, (n) => n.store.listApiKeys());
+      const rows = keys.map((k) => ({ id: k.id, role: k.role, label: k.label, created_at: new Date(k.createdAt).toISOString(), revoked_at: k.revokedAt ? new Date(k.revokedAt).toISOString() : null }));
+      const out = createOutput();
+      if (o.json) out.json(rows);
+      else for (const r of rows) out.out(`${r.id}  ${r.role.padEnd(8)}  ${r.revoked_at ? 'revoked' : 'active '}  ${r.label}`);
+    });
+  apikey
+    .command('revoke <id>')
+    .description('revoke an API key')
+    .option('--data-dir <dir>', DIR_HELP)
+    .option('--store <url>', STORE_HELP)
+    .action(async (id: string, o: DirOpts) => {
+      const ok = await withNode(o, (n) => n.store.revokeApiKey(id, Date.now()));
+      if (!ok) throw new InvalidInputError(`no active api key ${id}`, { code: 'api_key_not_found' });
+      createOutput().out(`revoked ${id}`);
+    });
+
+  const wl = node.command('whitelist').description('wrapping keys shares may be exported to (wrapped)');
+  wl.command('add')
+    .description('allow wrapped exports to this X25519 wrapping key')
+    .requiredOption('--wrapping-key <b64>', 'the recipient node’s wrapping public key (GET /v1/wrapping-key)')
+    .option('--label <text>', 'whose key it is', '')
+    .option('--data-dir <dir>', DIR_HELP)
+    .action(async (o: DirOpts & { wrappingKey: string; label: string }) => {
+      const key = toB64(fromB64(o.wrappingKey, 'wrapping key', 32));
+      await withNode(o, async (n) => {
+        if (n.config.export.whitelist.some((w) => w.wrapping_key === key)) return;
+        saveNodeConfig(n.paths, { ...n.config, export: { ...n.config.export, whitelist: [...n.config.export.whitelist, { label: o.label, wrapping_key: key }] } });
+      });
+      createOutput().out(`whitelisted ${key}; restart the node to apply`);
+    });
+
+  node
+    .command('pair')
+    .description('pair a primary node with its fail-over: on the primary --failover URL, on the fail-over --primary IDENTITY')
+    .option('--failover <url>', 'this node pushes every new share, wrapped, to the fail-over node at URL')
+    .option('--primary <identity>', 'this node is the fail-over of the primary node with this identity (lb1.…)')
+    .option('--data-dir <dir>', DIR_HELP)
+    .option('--json', 'print JSON')
+    .action(async (o: DirOpts & { failover?: string; primary?: string }) => {
+      if (!o.failover === !o.primary) throw new InvalidInputError('give exactly one of --failover URL or --primary IDENTITY');
+      const result = await withNode(o, async (n) => {
+        if (o.primary) {
+          parsePublicIdentity(o.primary, '--primary');
+          saveNodeConfig(n.paths, { ...n.config, paired_primary: o.primary });
+          return { paired_primary: o.primary };
+        }
+        const id = await new KeyNodeClient({ url: o.failover! }).identity();
+        const whitelist = n.config.export.whitelist.some((w) => w.wrapping_key === id.wrapping_public_key)
+          ? n.config.export.whitelist
+          : [...n.config.export.whitelist, { label: `fail-over ${id.fingerprint}`, wrapping_key: id.wrapping_public_key }];
+        saveNodeConfig(n.paths, { ...n.config, export: { ...n.config.export, whitelist }, failover: { url: o.failover!, identity: id.identity, wrapping_key: id.wrapping_public_key } });
+        return { failover: o.failover, fingerprint: id.fingerprint };
+      });
+      const out = createOutput();
+      if (o.json) out.json(result);
+      else out.out(`paired: ${JSON.stringify(result)}; restart the node to apply`);
+    });
+
+  node
+    .command('backup')
+    .description('write a consistent, encrypted snapshot of the node (keys, API keys; never nonces) while it serves')
+    .requiredOption('--out <file>', 'backup file (written 0600, atomically)')
+    .option('--data-dir <dir>', DIR_HELP)
+    .option('--store <url>', STORE_HELP)
+    .option('--json', 'print JSON')
+    .action(async (o: DirOpts & { out: string }) => {
+      const r = await withNode(o, (n) => createNodeBackup(n.store, n.secrets));
+      writeFileAtomic(o.out, r.bytes);
+      const out = createOutput();
+      if (o.json) out.json({ ok: true, keys: r.keys, file: o.out, bytes: r.bytes.length });
+      else out.out(`backed up ${r.keys} keys to ${o.out}`);
+    });
+
+  node
+    .command('restore')
+    .description('restore a node: from a backup file into an empty store, or --database after a database-level restore')
+    .option('--in <file>', 'backup file written by `lifeboat node backup`')
+    .option('--database', 'the database itself was restored (dump or copy): void every unused nonce and check every share')
+    .option('--data-dir <dir>', DIR_HELP)
+    .option('--store <url>', STORE_HELP)
+    .option('--json', 'print JSON')
+    .action(async (o: DirOpts & { in?: string; database?: boolean }) => {
+      if (!o.in === !o.database) throw new InvalidInputError('give exactly one of --in FILE or --database');
+      const out = createOutput({ quiet: o.json });
+      const progress = (done: number, total: number) => out.info(`checked ${done}/${total} shares against their verifying shares`);
+      const r = await withNode(o, async (n) => {
+        if (o.database) return { mode: 'database', ...(await voidNoncesAndVerify(n.store, n.service, progress)) };
+        const snap = openNodeBackup(readFileOrThrow(o.in!, 'node backup'), n.secrets);
+        return { mode: 'backup', created_at: snap.createdAt, ...(await restoreNodeBackup(n.store, n.service, snap, progress)) };
+      });
+      if (o.json) out.json({ ok: true, ...r });
+      else out.out(`restored ${r.keys} keys (${r.mode}); every share matches its verifying share; nonce epoch is now ${r.epoch}`);
+    });
+
+  node
+    .command('status')
+    .description('local status: keys, unused nonces, fail-over lag')
+    .option('--data-dir <dir>', DIR_HELP)
+    .option('--store <url>', STORE_HELP)
+    .option('--json', 'print JSON')
+    .action(async (o: DirOpts) => {
+      const s = await withNode(o, async (n) => ({ keys: await n.store.countKeys(), unused_nonces: await n.store.countNonces(), ...(await n.failover.status()) }));
+      const out = createOutput();
+      if (o.json) out.json(s);
+      else for (const [k, v] of Object.entries(s)) out.out(`${k.padEnd(14)} ${typeof v === 'object' ? JSON.stringify(v) : v}`);
+    });
+}
