@@ -174,16 +174,31 @@ export function describeIdentifier(curve: FrostCurve, id: string): string {
   return n === undefined ? `participant ${id.slice(0, 16)}…` : `participant ${n}`;
 }
 
+/** Decodes an element that is only compared, never trusted alone: on the curve, canonical; no subgroup check. */
+function decodeForEquation(curve: FrostCurve, b: Uint8Array, what: string): GroupPoint {
+  const s = suiteOf(curve);
+  if (!(b instanceof Uint8Array) || b.length !== s.pointLen) throw new InvalidInputError(`${what} must be ${s.pointLen} bytes`);
+  try {
+    const p = s.point.fromBytes(b);
+    p.assertValidity();
+    return p;
+  } catch {
+    throw new InvalidInputError(`${what} is not a point on ${curve}`);
+  }
+}
+
 /**
  * The RFC 9591 Appendix C.2 evaluation of a VSS commitment at `identifier`: sum of commitment[j] * id^j.
- * Public inputs only (variable time). Throws InvalidInputError on a bad element.
+ * Public inputs only (variable time). The elements are not checked for the prime-order subgroup (the
+ * costly part on ed25519): callers compare the sum with an element that is checked or derived from G.
+ * Throws InvalidInputError on bytes that are not a point.
  */
 export function evaluateCommitment(curve: FrostCurve, commitments: readonly Uint8Array[], identifier: bigint): GroupPoint {
   const s = suiteOf(curve);
   let acc = s.point.ZERO;
   let power = 1n;
   commitments.forEach((c, j) => {
-    const p = decodePoint(curve, c, `commitment ${j}`);
+    const p = decodeForEquation(curve, c, `commitment ${j}`);
     acc = acc.add(power === 1n ? p : p.multiplyUnsafe(power));
     power = (power * identifier) % s.order;
   });
