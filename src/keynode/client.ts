@@ -17,6 +17,8 @@ export interface KeyNodeClientOptions {
   /** Sign requests with this node identity instead (a primary's fail-over pushes). */
   signer?: Identity;
   timeoutMs?: number;
+  /** The fetch to use (tests pass one over fastify inject, as HolderClient's do); default global fetch. */
+  fetch?: typeof fetch;
 }
 
 export class KeyNodeClient {
@@ -69,7 +71,7 @@ export class KeyNodeClient {
     else if (this.opts.apiKey) headers.authorization = `Bearer ${this.opts.apiKey}`;
     let res: Response;
     try {
-      res = await fetch(this.url + path, { method, headers, body: bytes, signal: AbortSignal.timeout(this.opts.timeoutMs ?? 30_000) });
+      res = await (this.opts.fetch ?? fetch)(this.url + path, { method, headers, body: bytes, signal: AbortSignal.timeout(this.opts.timeoutMs ?? 30_000) });
     } catch {
       throw new PeerError('peer_unreachable', `key node at ${this.url} is unreachable`, 'check that `lifeboat node serve` runs there');
     }
