@@ -3,8 +3,9 @@ import { z } from 'zod';
 import { EXPORT_TYPES } from './export.js';
 
 export const API_PREFIX = '/v1';
-export const KEY_ID = /^[A-Za-z0-9._:-]{1,128}$/;
-const keyId = z.string().regex(KEY_ID, 'a key id is 1..128 of A-Z a-z 0-9 . _ : -');
+/** What the store accepts as a key id (store/records.ts); anything else is refused here with 400, not deeper. */
+export const KEY_ID = /^[A-Za-z0-9_-]{1,64}$/;
+const keyId = z.string().regex(KEY_ID, 'a key id is 1..64 of A-Z a-z 0-9 _ -');
 
 export const sessionParams = z.object({ session_id: z.string().regex(/^[A-Za-z0-9_-]{8,64}$/, 'a session id is 8..64 of A-Z a-z 0-9 _ -') });
 export const keyParams = z.object({ key_id: keyId });
@@ -21,7 +22,7 @@ export const dkgFinishBody = z.object({ round2: z.array(z.unknown()).min(1).max(
 
 export const signatureShareBody = z.object({
   nonce_id: z.string().regex(/^[0-9a-f]{32}$/),
-  /** The message to sign, hex (at most 64 KiB). */
+  /** The message to sign, hex (at most 64 KiB; the route's body limit makes room for it). */
   message: z.string().regex(/^([0-9a-fA-F]{2}){0,65536}$/),
   commitments: z.array(z.unknown()).min(2).max(32),
 });

@@ -16,6 +16,9 @@ import { API_PREFIX, dkgFinishBody, dkgRound2Body, dkgStartBody, exportQuery, im
 import type { CallerRole, KeyNodeService } from './service.js';
 import type { ApiKeyRole, KeyNodeStore } from './store/types.js';
 
+/** Room for signatureShareBody: a 64 KiB message in hex plus a commitment list of 32 signers. */
+export const SIGNATURE_SHARE_BODY_LIMIT = 192 * 1024;
+
 export interface KeyNodeAppDeps {
   service: KeyNodeService;
   store: KeyNodeStore;
@@ -85,7 +88,8 @@ export function createKeyNodeApp(deps: KeyNodeAppDeps): FastifyInstance {
     await auth(req, CLIENT);
     return service.commitments(parseInput(keyParams, req.params, 'path').key_id);
   });
-  app.post(`${API_PREFIX}/keys/:key_id/signature-shares`, async (req) => {
+  // A 64 KiB message is 128 KiB of hex: above the default 64 KiB body limit.
+  app.post(`${API_PREFIX}/keys/:key_id/signature-shares`, { bodyLimit: SIGNATURE_SHARE_BODY_LIMIT }, async (req) => {
     await auth(req, CLIENT);
     const { key_id } = parseInput(keyParams, req.params, 'path');
     const b = parseInput(signatureShareBody, req.body, 'body');

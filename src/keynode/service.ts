@@ -7,6 +7,7 @@ import { ConflictError, ForbiddenError, InvalidInputError, LifeboatError, NotFou
 import { randomBytes } from '../crypto/random.js';
 import { encodePublicIdentity, identityFingerprint } from '../identity.js';
 import { fromB64, toB64, toHex, utf8, wipe } from '../util/bytes.js';
+import { KEY_ID } from './api.js';
 import type { NodeConfig } from './config.js';
 import { exportKeyShare, type ExportType, importKeyShare, type KeyShareExport, type keyShareExportSchema } from './export.js';
 import {
@@ -160,7 +161,7 @@ export class KeyNodeService {
 
   /** Throws NotFoundError `key_id_not_exists` (404) for a key this node does not hold. */
   async keyRecord(keyId: string): Promise<KeyRecord> {
-    const rec = /^[A-Za-z0-9._:-]{1,128}$/.test(keyId) ? await this.deps.store.getKey(keyId) : undefined;
+    const rec = KEY_ID.test(keyId) ? await this.deps.store.getKey(keyId) : undefined;
     if (!rec) throw new NotFoundError(`key ${keyId.slice(0, 128)} does not exist on this node`, 'key_id_not_exists', 'if this node lost its database, import the saved export');
     return rec;
   }
