@@ -15,31 +15,30 @@ export type * from './types.js';
 export { API_KEY_ROLES, CURVES, KEY_ORIGINS, KEY_STATUSES } from './types.js';
 export { SQLITE_BUSY_TIMEOUT_MS } from './sqlite.js';
 
+const HINT = 'use sqlite:PATH (the default, one file) or postgres://USER:PASSWORD@HOST:5432/DB';
+
 export type ParsedStoreUrl = { kind: 'sqlite'; path: string } | { kind: 'postgres'; url: string };
 
 /** Splits a store URL into its backend and target. Throws InvalidInputError `invalid_store_url`. */
 export function parseStoreUrl(url: string): ParsedStoreUrl {
   if (typeof url !== 'string' || url.length === 0) {
-    throw new InvalidInputError('the store url is empty', { code: 'invalid_store_url', hint: 'use sqlite:PATH or postgres://USER@HOST/DB' });
+    throw new InvalidInputError('the store url is empty', { code: 'invalid_store_url', hint: HINT });
   }
   const scheme = /^([a-z][a-z0-9+.-]*):/i.exec(url)?.[1]?.toLowerCase();
   if (scheme === 'sqlite') {
     let path = url.slice('sqlite:'.length);
     if (path.startsWith('//')) path = path.slice(2); // sqlite:///abs -> /abs
-    if (path.length === 0) throw new InvalidInputError('the sqlite store url has no path', { code: 'invalid_store_url', hint: 'use sqlite:PATH, e.g. sqlite:./keynode.db' });
+    if (path.length === 0) throw new InvalidInputError('the sqlite store url has no path', { code: 'invalid_store_url', hint: HINT });
     return { kind: 'sqlite', path };
   }
   if (scheme === 'postgres' || scheme === 'postgresql') {
     if (!/^postgres(?:ql)?:\/\//i.test(url)) {
-      throw new InvalidInputError('a postgresql store url starts with postgres://', { code: 'invalid_store_url', hint: 'use postgres://USER:PASSWORD@HOST:5432/DB' });
+      throw new InvalidInputError('a postgresql store url starts with postgres://', { code: 'invalid_store_url', hint: HINT });
     }
     return { kind: 'postgres', url };
   }
   // Name the scheme only: the rest may hold a password.
-  throw new InvalidInputError(scheme === undefined ? 'the store url has no scheme' : `unknown store url scheme ${scheme}:`, {
-    code: 'invalid_store_url',
-    hint: 'use sqlite:PATH (the default, one file) or postgres://USER:PASSWORD@HOST:5432/DB',
-  });
+  throw new InvalidInputError(scheme === undefined ? 'the store url has no scheme' : `unknown store url scheme ${scheme}:`, { code: 'invalid_store_url', hint: HINT });
 }
 
 /** The URL with any password replaced by ***, for logs and status output. */

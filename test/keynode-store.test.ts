@@ -1,0 +1,763 @@
+/**
+ * The key node store's conformance suite: one list of cases, run against SQLite and against a real
+ * PostgreSQL (test/helpers/postgres.ts), then what only one backend has (file modes, kill, processes).
+ */
+import assert from 'node:assert/strict';
+import { type ChildProcess, spawn } from 'node:child_process';
+import { chmodSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { after, before, describe, it } from 'node:test';
+import { setTimeout as sleep, setImmediate as nextTurn } from 'node:timers/promises';
+import { pathToFileURL } from 'node:url';
+import Database from 'better-sqlite3';
+import { randomBytes } from '../src/crypto/random.js';
+import { isLifeboatError } from '../src/errors.js';
+import {
+  type ApiKeyRecord,
+  type KeyNodeStore,
+  type KeyRecord,
+  type NonceRecord,
+  type OpenStoreOptions,
+  openKeyNodeStore,
+  parseStoreUrl,
+  redactStoreUrl,
+  type StoreKind,
+  type StoreSnapshot,
+} from '../src/keynode/store/index.js';
+import { execSql, postgresSkipReason, resetTestDatabase, startTestPostgres, type TestPostgres } from './helpers/postgres.js';
+
+const STORE_MODULE = pathToFileURL(join(import.meta.dirname, '../src/keynode/store/index.ts')).href;
+
+interface Harness {
+  kind: StoreKind;
+  skip: string | false;
+  setup(): Promise<void>;
+  teardown(): Promise<void>;
+  /** The url of an empty store for one case; no store may be open on the previous one. */
+  fresh(): Promise<string>;
+  /** Runs raw SQL on the store's database, beside the store. */
+  exec(url: string, statement: string): Promise<void>;
+}
+
+function sqliteHarness(): Harness {
+  let dir = '';
+  let n = 0;
+  return {
+    kind: 'sqlite',
+    skip: false,
+    async setup() {
+      dir = mkdtempSync(join(tmpdir(), 'lifeboat-store-'));
+    },
+    async teardown() {
+      rmSync(dir, { recursive: true, force: true });
+    },
+    async fresh() {
+      return `sqlite:${join(dir, `case-${++n}`, 'keynode.db')}`;
+    },
+    async exec(url, statement) {
+      const db = new Database(parseSqlitePath(url));
+      try {
+        db.exec(statement);
+      } finally {
+        db.close();
+      }
+    },
+  };
+}
+
+function postgresHarness(): Harness {
+  let server: TestPostgres | undefined;
+  return {
+    kind: 'postgres',
+    skip: postgresSkipReason(),
+    async setup() {
+      server = await startTestPostgres();
+    },
+    async teardown() {
+      await server?.stop();
+    },
+    async fresh() {
+      assert.ok(server, 'postgresql did not start');
+      await resetTestDatabase(server.url);
+      return server.url;
+    },
+    exec: (url, statement) => execSql(url, statement),
+  };
+}
+
+function parseSqlitePath(url: string): string {
+  const p = parseStoreUrl(url);
+  assert.equal(p.kind, 'sqlite');
+  return p.path;
+}
+
+// ---- records ----
+
+let seq = 0;
+function nextId(prefix: string): string {
+  return `${prefix}_${(++seq).toString().padStart(6, '0')}${Math.random().toString(36).slice(2, 8)}`;
+}
+
+function makeKey(over: Partial<KeyRecord> = {}): KeyRecord {
+  return {
+    keyId: nextId('key'),
+    curve: 'ed25519',
+    threshold: 2,
+    maxSigners: 3,
+    identifier: '0100000000000000000000000000000000000000000000000000000000000000',
+    groupPublicKey: randomBytes(32),
+    publicPackage: randomBytes(200),
+    encryptedShare: randomBytes(80),
+    status: 'active',
+    origin: 'dkg',
+    createdAt: 1_700_000_000_000 + seq,
+    ...over,
+  };
+}
+
+function makeNonce(keyId: string, over: Partial<NonceRecord> = {}): NonceRecord {
+  return { nonceId: nextId('nonce'), keyId, encryptedNonces: randomBytes(104), commitments: randomBytes(64), createdAt: Date.now(), epoch: 1, ...over };
+}
+
+function makeApiKey(over: Partial<ApiKeyRecord> = {}): ApiKeyRecord {
+  return { id: nextId('ak'), secretHash: randomBytes(32), role: 'client', label: 'wallet backend', createdAt: Date.now(), revokedAt: null, ...over };
+}
+
+async function rejectsWith(p: Promise<unknown>, code: string, cls?: string): Promise<void> {
+  await assert.rejects(p, (err: unknown) => {
+    assert.ok(isLifeboatError(err, code), `expected ${code}, got ${String(err)}`);
+    if (cls) assert.equal(err.name, cls);
+    return true;
+  });
+}
+
+async function withStore<T>(url: string, fn: (s: KeyNodeStore) => Promise<T>, opts?: OpenStoreOptions): Promise<T> {
+  const store = await openKeyNodeStore(url, opts);
+  try {
+    return await fn(store);
+  } finally {
+    await store.close();
+  }
+}
+
+// ---- the cases every backend passes ----
+
+type Case = [name: string, fn: (h: Harness, url: string) => Promise<void>];
+
+const cases: Case[] = [
+  [
+    'insertKey / getKey round-trip every field as plain Uint8Arrays; a missing key is undefined',
+    (_h, url) =>
+      withStore(url, async (s) => {
+        const k = makeKey({ curve: 'secp256k1', status: 'pending_backup', origin: 'import', threshold: 3, maxSigners: 5 });
+        await s.insertKey(k);
+        const got = await s.getKey(k.keyId);
+        assert.deepStrictEqual(got, k);
+        assert.equal(Object.getPrototypeOf(got?.encryptedShare), Uint8Array.prototype);
+        assert.equal(await s.getKey('key_absent'), undefined);
+        assert.equal(await s.countKeys(), 1);
+      }),
+  ],
+  [
+    'insertKey on a taken key_id throws ConflictError key_exists and keeps the first',
+    (_h, url) =>
+      withStore(url, async (s) => {
+        const k = makeKey();
+        await s.insertKey(k);
+        await rejectsWith(s.insertKey(makeKey({ keyId: k.keyId, curve: 'bip340' })), 'key_exists', 'ConflictError');
+        assert.deepStrictEqual(await s.getKey(k.keyId), k);
+        assert.equal(await s.countKeys(), 1);
+      }),
+  ],
+  [
+    'malformed records and arguments throw InvalidInputError and write nothing',
+    (_h, url) =>
+      withStore(url, async (s) => {
+        const bad: Partial<KeyRecord>[] = [
+          { keyId: '' },
+          { keyId: 'key with space' },
+          { keyId: 'k'.repeat(65) },
+          { threshold: 4, maxSigners: 3 },
+          { threshold: 0 },
+          { maxSigners: 256, threshold: 2 },
+          { curve: 'p256' as never },
+          { status: 'revoked' as never },
+          { origin: 'magic' as never },
+          { identifier: 'XYZ' },
+          { encryptedShare: new Uint8Array(0) },
+          { groupPublicKey: 'abc' as never },
+          { createdAt: -1 },
+          { createdAt: 1.5 },
+        ];
+        for (const over of bad) await rejectsWith(s.insertKey(makeKey(over)), 'invalid_input', 'InvalidInputError');
+        await rejectsWith(s.getKey('../etc'), 'invalid_input');
+        await rejectsWith(s.listKeys({ limit: 0 }), 'invalid_input');
+        await rejectsWith(s.listKeys({ limit: 10_001 }), 'invalid_input');
+        await rejectsWith(s.setKeyStatus('key_a', 'lost' as never), 'invalid_input');
+        await rejectsWith(s.insertApiKey(makeApiKey({ secretHash: randomBytes(8) })), 'invalid_input');
+        await rejectsWith(s.insertApiKey(makeApiKey({ role: 'admin' as never })), 'invalid_input');
+        await rejectsWith(s.putDkgSession({ sessionId: 's1', keyId: 'key_a', state: randomBytes(4), step: -1, expiresAt: 1 }), 'invalid_input');
+        await rejectsWith(s.setMeta('', 'x'), 'invalid_input');
+        await rejectsWith(s.deleteExpiredDkgSessions(Number.NaN), 'invalid_input');
+        assert.equal(await s.countKeys(), 0);
+        assert.deepStrictEqual(await s.listApiKeys(), []);
+      }),
+  ],
+  [
+    'listKeys pages in bytewise key_id order with afterKeyId and limit',
+    (_h, url) =>
+      withStore(url, async (s) => {
+        const ids = ['key_B', 'key_a', 'key_A', 'key_0', 'key__', 'key_-', 'key_b', 'key_Z9', 'key_z'];
+        for (let i = 0; i < 16; i++) ids.push(`key_${randomBytes(8).reduce((a, b) => a + 'abcdefghijklmnopqrstuvwxyz234567'[b % 32], '')}`);
+        for (const keyId of [...ids].reverse()) await s.insertKey(makeKey({ keyId }));
+        const expected = [...ids].sort((a, b) => (Buffer.from(a) < Buffer.from(b) ? -1 : 1));
+        const seen: string[] = [];
+        let after: string | undefined;
+        for (;;) {
+          const page = await s.listKeys(after === undefined ? { limit: 7 } : { afterKeyId: after, limit: 7 });
+          seen.push(...page.map((k) => k.keyId));
+          if (page.length < 7) break;
+          after = page[page.length - 1]?.keyId;
+        }
+        assert.deepStrictEqual(seen, expected);
+        assert.deepStrictEqual(await s.listKeys({ afterKeyId: expected[expected.length - 1], limit: 5 }), []);
+        assert.equal((await s.listKeys({ limit: 100 })).length, ids.length);
+        assert.equal(await s.countKeys(), ids.length);
+      }),
+  ],
+  [
+    'setKeyStatus changes the status; an unknown key throws NotFoundError key_id_not_exists',
+    (_h, url) =>
+      withStore(url, async (s) => {
+        const k = makeKey({ status: 'pending_backup' });
+        await s.insertKey(k);
+        await s.setKeyStatus(k.keyId, 'active');
+        assert.equal((await s.getKey(k.keyId))?.status, 'active');
+        await s.setKeyStatus(k.keyId, 'active'); // unchanged is still found
+        await rejectsWith(s.setKeyStatus('key_absent', 'active'), 'key_id_not_exists', 'NotFoundError');
+      }),
+  ],
+  [
+    'deleteKey returns true once then false, and takes the key’s nonces with it',
+    (_h, url) =>
+      withStore(url, async (s) => {
+        const [a, b] = [makeKey(), makeKey()];
+        await s.insertKey(a);
+        await s.insertKey(b);
+        await s.insertNonce(makeNonce(a.keyId));
+        await s.insertNonce(makeNonce(a.keyId));
+        const nb = makeNonce(b.keyId);
+        await s.insertNonce(nb);
+        assert.equal(await s.deleteKey(a.keyId), true);
+        assert.equal(await s.deleteKey(a.keyId), false);
+        assert.equal(await s.getKey(a.keyId), undefined);
+        assert.equal(await s.countNonces(a.keyId), 0);
+        assert.equal(await s.countNonces(), 1);
+        assert.deepStrictEqual(await s.consumeNonce(b.keyId, nb.nonceId), nb);
+      }),
+  ],
+  [
+    'nonces: insert, count, consume once; wrong key, unknown key and duplicate ids per the contract',
+    (_h, url) =>
+      withStore(url, async (s) => {
+        const [a, b] = [makeKey(), makeKey()];
+        await s.insertKey(a);
+        await s.insertKey(b);
+        const n1 = makeNonce(a.keyId);
+        await s.insertNonce(n1);
+        await s.insertNonce(makeNonce(a.keyId));
+        await s.insertNonce(makeNonce(b.keyId));
+        assert.equal(await s.countNonces(), 3);
+        assert.equal(await s.countNonces(a.keyId), 2);
+        assert.equal(await s.countNonces('key_absent'), 0);
+        await rejectsWith(s.insertNonce(makeNonce('key_absent')), 'key_id_not_exists', 'NotFoundError');
+        await rejectsWith(s.insertNonce({ ...makeNonce(b.keyId), nonceId: n1.nonceId }), 'nonce_exists', 'ConflictError');
+        assert.equal(await s.consumeNonce(b.keyId, n1.nonceId), undefined, 'another key cannot consume it');
+        assert.deepStrictEqual(await s.consumeNonce(a.keyId, n1.nonceId), n1);
+        assert.equal(await s.consumeNonce(a.keyId, n1.nonceId), undefined, 'consumed once only');
+        assert.equal(await s.consumeNonce(a.keyId, 'nonce_never'), undefined);
+        assert.equal(await s.deleteAllNonces(), 2);
+        assert.equal(await s.deleteAllNonces(), 0);
+        assert.equal(await s.countNonces(), 0);
+        assert.equal(await s.countKeys(), 2, 'keys stay');
+      }),
+  ],
+  [
+    '20 concurrent consumers of one nonce, each in its own transaction (on PostgreSQL each on its own pooled connection): exactly one gets it',
+    (_h, url) =>
+      withStore(
+        url,
+        async (s) => {
+          const k = makeKey();
+          await s.insertKey(k);
+          const nonces = Array.from({ length: 5 }, () => makeNonce(k.keyId));
+          for (const n of nonces) await s.insertNonce(n);
+          for (const n of nonces) {
+            // The winner holds its transaction open a moment, so the others really wait on it.
+            const got = await Promise.all(
+              Array.from({ length: 20 }, () =>
+                s.transaction(async (tx) => {
+                  const r = await tx.consumeNonce(k.keyId, n.nonceId);
+                  await sleep(5);
+                  return r;
+                }),
+              ),
+            );
+            const winners = got.filter((r) => r !== undefined);
+            assert.equal(winners.length, 1);
+            assert.deepStrictEqual(winners[0], n);
+          }
+          const plain = makeNonce(k.keyId);
+          await s.insertNonce(plain);
+          const got = await Promise.all(Array.from({ length: 20 }, () => s.consumeNonce(k.keyId, plain.nonceId)));
+          assert.equal(got.filter((r) => r !== undefined).length, 1);
+          assert.equal(await s.countNonces(), 0);
+        },
+        { maxConnections: 25 },
+      ),
+  ],
+  [
+    'transaction commits when fn resolves and rolls everything back when it throws',
+    (_h, url) =>
+      withStore(url, async (s) => {
+        const k = makeKey({ status: 'pending_backup' });
+        const n = makeNonce(k.keyId);
+        const value = await s.transaction(async (tx) => {
+          await tx.insertKey(k);
+          await tx.insertNonce(n);
+          await tx.setMeta('epoch', '7');
+          assert.equal(await tx.countKeys(), 1, 'a transaction sees its own writes');
+          return 'done';
+        });
+        assert.equal(value, 'done');
+        assert.deepStrictEqual(await s.getKey(k.keyId), k);
+
+        const boom = new Error('boom');
+        const k2 = makeKey();
+        await assert.rejects(
+          s.transaction(async (tx) => {
+            await tx.insertKey(k2);
+            await tx.setKeyStatus(k.keyId, 'active');
+            await tx.consumeNonce(k.keyId, n.nonceId);
+            await tx.setMeta('epoch', '8');
+            await tx.insertApiKey(makeApiKey());
+            throw boom;
+          }),
+          (err) => err === boom,
+        );
+        assert.equal(await s.getKey(k2.keyId), undefined);
+        assert.equal((await s.getKey(k.keyId))?.status, 'pending_backup');
+        assert.equal(await s.countNonces(), 1);
+        assert.equal(await s.getMeta('epoch'), '7');
+        assert.deepStrictEqual(await s.listApiKeys(), []);
+
+        // A contract error inside a transaction rolls it back like any other throw.
+        await rejectsWith(
+          s.transaction(async (tx) => {
+            await tx.setMeta('epoch', '9');
+            await tx.insertKey(k);
+          }),
+          'key_exists',
+        );
+        assert.equal(await s.getMeta('epoch'), '7');
+      }),
+  ],
+  [
+    'DKG sessions: put replaces, get, delete, deleteExpired removes those at or before now',
+    (_h, url) =>
+      withStore(url, async (s) => {
+        const base = { keyId: 'key_new', state: randomBytes(48), step: 1 };
+        await s.putDkgSession({ ...base, sessionId: 'dkg_a', expiresAt: 1000 });
+        await s.putDkgSession({ ...base, sessionId: 'dkg_b', expiresAt: 2000 });
+        await s.putDkgSession({ ...base, sessionId: 'dkg_c', expiresAt: 3000 });
+        const replaced = { sessionId: 'dkg_a', keyId: 'key_new', state: randomBytes(64), step: 2, expiresAt: 1500 };
+        await s.putDkgSession(replaced);
+        assert.deepStrictEqual(await s.getDkgSession('dkg_a'), replaced);
+        assert.equal(await s.getDkgSession('dkg_absent'), undefined);
+        assert.equal(await s.deleteExpiredDkgSessions(2000), 2);
+        assert.equal(await s.getDkgSession('dkg_b'), undefined);
+        assert.equal(await s.deleteExpiredDkgSessions(2000), 0);
+        assert.equal(await s.deleteDkgSession('dkg_c'), true);
+        assert.equal(await s.deleteDkgSession('dkg_c'), false);
+      }),
+  ],
+  [
+    'API keys: insert, find, list by id, revoke once; duplicates and unknown ids per the contract',
+    (_h, url) =>
+      withStore(url, async (s) => {
+        const op = makeApiKey({ id: 'ak_b', role: 'operator', label: '' });
+        const cl = makeApiKey({ id: 'ak_a' });
+        await s.insertApiKey(op);
+        await s.insertApiKey(cl);
+        await rejectsWith(s.insertApiKey(makeApiKey({ id: 'ak_a' })), 'api_key_exists', 'ConflictError');
+        assert.deepStrictEqual(await s.findApiKeyById('ak_b'), op);
+        assert.equal(await s.findApiKeyById('ak_zz'), undefined);
+        assert.deepStrictEqual(await s.listApiKeys(), [cl, op]);
+        assert.equal(await s.revokeApiKey('ak_a', 5000), true);
+        assert.equal(await s.revokeApiKey('ak_a', 6000), false);
+        assert.equal((await s.findApiKeyById('ak_a'))?.revokedAt, 5000, 'the first revocation time stays');
+        await rejectsWith(s.revokeApiKey('ak_zz', 1), 'api_key_not_found', 'NotFoundError');
+      }),
+  ],
+  [
+    'meta: unset is undefined, set creates and replaces',
+    (_h, url) =>
+      withStore(url, async (s) => {
+        assert.equal(await s.getMeta('node_epoch'), undefined);
+        await s.setMeta('node_epoch', '1');
+        await s.setMeta('failover_cursor', '');
+        await s.setMeta('node_epoch', '2');
+        assert.equal(await s.getMeta('node_epoch'), '2');
+        assert.equal(await s.getMeta('failover_cursor'), '');
+      }),
+  ],
+  [
+    'exportSnapshot holds keys, API keys and meta but no nonces or DKG sessions; importSnapshot restores it',
+    (_h, url) => {
+      const ctx = { snap: undefined as StoreSnapshot | undefined };
+      return withStore(url, async (s) => {
+        const keys = [makeKey(), makeKey({ status: 'pending_backup' }), makeKey({ curve: 'bip340' })];
+        for (const k of keys) await s.insertKey(k);
+        await s.insertNonce(makeNonce(keys[0]!.keyId));
+        await s.putDkgSession({ sessionId: 'dkg_x', keyId: 'key_next', state: randomBytes(8), step: 1, expiresAt: Date.now() + 60_000 });
+        const aks = [makeApiKey(), makeApiKey({ role: 'operator', revokedAt: 123 })];
+        for (const a of aks) await s.insertApiKey(a);
+        await s.setMeta('node_epoch', '3');
+        await s.setMeta('failover_cursor', '42');
+        const snap = await s.exportSnapshot();
+        ctx.snap = snap;
+        const byId = <T>(xs: T[], id: (x: T) => string): T[] => [...xs].sort((a, b) => (id(a) < id(b) ? -1 : 1));
+        assert.deepStrictEqual(snap.keys, byId(keys, (k) => k.keyId));
+        assert.deepStrictEqual(snap.apiKeys, byId(aks, (a) => a.id));
+        assert.deepStrictEqual(snap.meta, [
+          { key: 'failover_cursor', value: '42' },
+          { key: 'node_epoch', value: '3' },
+        ]);
+        assert.deepStrictEqual(Object.keys(snap).sort(), ['apiKeys', 'keys', 'meta']);
+        await rejectsWith(s.importSnapshot(snap), 'store_not_empty', 'ConflictError');
+      }).then(async () => {
+        // Into an empty store: everything back, no nonce, no DKG session.
+        const again = await reopenEmpty(url);
+        try {
+          await again.importSnapshot(ctx.snap!);
+          assert.deepStrictEqual(await again.exportSnapshot(), ctx.snap);
+          assert.equal(await again.countNonces(), 0);
+          assert.equal(await again.getDkgSession('dkg_x'), undefined);
+        } finally {
+          await again.close();
+        }
+      });
+    },
+  ],
+  [
+    'importSnapshot refuses repeated ids and malformed records, and a store with only a nonce or a meta entry is not empty',
+    (_h, url) =>
+      withStore(url, async (s) => {
+        const k = makeKey();
+        const valid: StoreSnapshot = { keys: [k, makeKey()], apiKeys: [makeApiKey()], meta: [{ key: 'node_epoch', value: '1' }] };
+        await rejectsWith(s.importSnapshot({ ...valid, keys: [k, k] }), 'invalid_input');
+        await rejectsWith(s.importSnapshot({ ...valid, meta: [{ key: 'a', value: '1' }, { key: 'a', value: '2' }] }), 'invalid_input');
+        await rejectsWith(s.importSnapshot({ ...valid, apiKeys: [makeApiKey({ role: 'root' as never })] }), 'invalid_input');
+        await rejectsWith(s.importSnapshot({ keys: [] } as unknown as StoreSnapshot), 'invalid_input');
+        assert.equal(await s.countKeys(), 0, 'nothing was written');
+        await s.setMeta('x', 'y');
+        await rejectsWith(s.importSnapshot(valid), 'store_not_empty');
+        assert.equal(await s.countKeys(), 0);
+      }),
+  ],
+  [
+    'exportSnapshot is one consistent state while writes go on',
+    (_h, url) =>
+      withStore(url, async (s) => {
+        // Every write adds a key and bumps key_count in one transaction: a consistent snapshot
+        // always has exactly key_count keys.
+        const start: StoreSnapshot = { keys: Array.from({ length: 1800 }, () => makeKey()), apiKeys: [], meta: [{ key: 'key_count', value: '1800' }] };
+        await s.importSnapshot(start);
+        let writes = 0;
+        let stop = false;
+        const writer = (async () => {
+          while (!stop) {
+            await s.transaction(async (tx) => {
+              await tx.insertKey(makeKey());
+              await tx.setMeta('key_count', String(Number(await tx.getMeta('key_count')) + 1));
+            });
+            writes++;
+            await nextTurn();
+          }
+        })();
+        while (writes < 3) await nextTurn();
+        const before = writes;
+        const snap = await s.exportSnapshot();
+        const during = writes - before;
+        stop = true;
+        await writer;
+        const count = Number(snap.meta.find((m) => m.key === 'key_count')?.value);
+        assert.equal(snap.keys.length, count, 'the snapshot is one state');
+        assert.ok(during > 0, 'writes went on while the snapshot was read');
+        assert.equal(await s.countKeys(), 1800 + writes);
+        assert.ok(snap.keys.length < 1800 + writes);
+        const ids = snap.keys.map((k) => k.keyId);
+        assert.deepStrictEqual(ids, [...ids].sort((a, b) => (Buffer.from(a) < Buffer.from(b) ? -1 : 1)));
+      }),
+  ],
+  [
+    'close is idempotent, later calls fail, and reopening keeps every table (nonces too)',
+    async (_h, url) => {
+      const k = makeKey();
+      const n = makeNonce(k.keyId);
+      const a = makeApiKey();
+      const s = await openKeyNodeStore(url);
+      await s.insertKey(k);
+      await s.insertNonce(n);
+      await s.insertApiKey(a);
+      await s.setMeta('node_epoch', '5');
+      await s.putDkgSession({ sessionId: 'dkg_y', keyId: 'key_y', state: randomBytes(8), step: 2, expiresAt: 10 });
+      await s.close();
+      await s.close();
+      await assert.rejects(s.countKeys());
+      await withStore(url, async (r) => {
+        assert.deepStrictEqual(await r.getKey(k.keyId), k);
+        assert.deepStrictEqual(await r.findApiKeyById(a.id), a);
+        assert.equal(await r.getMeta('node_epoch'), '5');
+        assert.equal((await r.getDkgSession('dkg_y'))?.step, 2);
+        assert.deepStrictEqual(await r.consumeNonce(k.keyId, n.nonceId), n);
+      });
+    },
+  ],
+  [
+    'a database migrated by a newer lifeboat is refused with store_schema_newer',
+    async (h, url) => {
+      await withStore(url, async (s) => void (await s.countKeys()));
+      await h.exec(url, `insert into lifeboat_migration (name, timestamp) values ('9999_from_the_future', '2100-01-01')`);
+      await rejectsWith(openKeyNodeStore(url), 'store_schema_newer');
+    },
+  ],
+];
+
+/** Opens the same location anew after emptying it (a restore target). */
+async function reopenEmpty(url: string): Promise<KeyNodeStore> {
+  const p = parseStoreUrl(url);
+  if (p.kind === 'sqlite') {
+    rmSync(p.path, { force: true });
+    rmSync(`${p.path}-wal`, { force: true });
+    rmSync(`${p.path}-shm`, { force: true });
+  } else {
+    await resetTestDatabase(url);
+  }
+  return openKeyNodeStore(url);
+}
+
+for (const h of [sqliteHarness(), postgresHarness()]) {
+  describe(`keynode store conformance: ${h.kind}`, { skip: h.skip }, () => {
+    before(() => h.setup());
+    after(() => h.teardown());
+    for (const [name, fn] of cases) it(name, async () => fn(h, await h.fresh()));
+  });
+}
+
+// ---- SQLite only ----
+
+/** Spawns `node --import tsx` on ESM code that imports the store module as `store`. */
+function spawnStoreChild(code: string): ChildProcess {
+  const src = `const store = await import(${JSON.stringify(STORE_MODULE)});\n${code}`;
+  return spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', src], { stdio: ['pipe', 'pipe', 'pipe'] });
+}
+
+function lineReader(child: ChildProcess): AsyncIterator<string> {
+  assert.ok(child.stdout);
+  return createInterface({ input: child.stdout })[Symbol.asyncIterator]();
+}
+
+function exited(child: ChildProcess): Promise<number | null> {
+  return new Promise((resolve) => (child.exitCode !== null || child.signalCode !== null ? resolve(child.exitCode) : child.once('exit', resolve)));
+}
+
+describe('keynode store: sqlite file', () => {
+  let dir = '';
+  before(() => void (dir = mkdtempSync(join(tmpdir(), 'lifeboat-store-sqlite-'))));
+  after(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('creates the file 0600 in a 0700 directory, WAL mode, and refuses a file others can read', async () => {
+    const path = join(dir, 'new', 'keynode.db');
+    await withStore(`sqlite:${path}`, async (s) => {
+      await s.insertKey(makeKey());
+      assert.equal(statSync(path).mode & 0o777, 0o600);
+      assert.equal(statSync(`${path}-wal`).mode & 0o777, 0o600);
+      assert.equal(statSync(join(dir, 'new')).mode & 0o777, 0o700);
+    });
+    const db = new Database(path, { readonly: true });
+    assert.equal(db.pragma('journal_mode', { simple: true }), 'wal');
+    db.close();
+    chmodSync(path, 0o644);
+    await rejectsWith(openKeyNodeStore(`sqlite:${path}`), 'insecure_permissions');
+  });
+
+  it('refuses a file that is not a database, by name and without changing it', async () => {
+    const path = join(dir, 'notes.db');
+    writeFileSync(path, 'these are not the pages you are looking for, '.repeat(100), { mode: 0o600 });
+    await rejectsWith(openKeyNodeStore(`sqlite:${path}`), 'store_not_a_database');
+    assert.equal(statSync(path).size, 4500);
+  });
+
+  it('sqlite::memory: works and sqlite:///abs names the absolute path', async () => {
+    await withStore('sqlite::memory:', async (s) => {
+      await s.insertKey(makeKey());
+      assert.equal((await s.exportSnapshot()).keys.length, 1);
+    });
+    const path = join(dir, 'abs.db');
+    await withStore(`sqlite://${path}`, async (s) => void (await s.setMeta('a', 'b')));
+    await withStore(`sqlite:${path}`, async (s) => assert.equal(await s.getMeta('a'), 'b'));
+  });
+
+  it('every key acknowledged before a SIGKILL is there on reopen', async () => {
+    const path = join(dir, 'kill.db');
+    const url = `sqlite:${path}`;
+    const child = spawnStoreChild(`
+      const s = await store.openKeyNodeStore(${JSON.stringify(url)});
+      const bytes = (n, b) => new Uint8Array(n).fill(b);
+      for (let i = 0; ; i++) {
+        const keyId = 'key_' + String(i).padStart(8, '0');
+        await s.insertKey({ keyId, curve: 'ed25519', threshold: 2, maxSigners: 3, identifier: '01', groupPublicKey: bytes(32, 1),
+          publicPackage: bytes(300, 2), encryptedShare: bytes(80, i % 256), status: 'active', origin: 'dkg', createdAt: i });
+        process.stdout.write(keyId + '\\n');
+      }
+    `);
+    let stderr = '';
+    child.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
+    const acked: string[] = [];
+    const lines = lineReader(child);
+    while (acked.length < 60) {
+      const r = await lines.next();
+      assert.ok(!r.done, `the writer ended early: ${stderr}`);
+      acked.push(r.value);
+    }
+    child.kill('SIGKILL');
+    await exited(child);
+    assert.equal(child.signalCode, 'SIGKILL');
+    await withStore(url, async (s) => {
+      for (const [i, keyId] of acked.entries()) {
+        const k = await s.getKey(keyId);
+        assert.ok(k, `acknowledged ${keyId} was lost`);
+        assert.deepStrictEqual(k.encryptedShare, new Uint8Array(80).fill(i % 256));
+      }
+      assert.ok((await s.countKeys()) >= acked.length);
+    });
+  });
+
+  it('consumers in 6 processes racing for the same 10 nonces: each nonce goes to exactly one', async () => {
+    const url = `sqlite:${join(dir, 'race.db')}`;
+    const k = makeKey();
+    const nonces = Array.from({ length: 10 }, () => makeNonce(k.keyId));
+    await withStore(url, async (s) => {
+      await s.insertKey(k);
+      for (const n of nonces) await s.insertNonce(n);
+    });
+    const ids = nonces.map((n) => n.nonceId);
+    const children = Array.from({ length: 6 }, (_, c) => {
+      const order = c % 2 === 0 ? ids : [...ids].reverse();
+      return spawnStoreChild(`
+        const s = await store.openKeyNodeStore(${JSON.stringify(url)});
+        process.stdout.write('ready\\n');
+        process.stdin.once('data', async () => {
+          const got = [];
+          for (const id of ${JSON.stringify(order)}) if (await s.consumeNonce(${JSON.stringify(k.keyId)}, id)) got.push(id);
+          process.stdout.write(JSON.stringify(got) + '\\n');
+          await s.close();
+          process.exit(0);
+        });
+      `);
+    });
+    const readers = children.map(lineReader);
+    for (const r of readers) assert.equal((await r.next()).value, 'ready');
+    for (const c of children) c.stdin?.end('go\n'); // all open and waiting: release them at once
+    const got = (await Promise.all(readers.map((r) => r.next()))).map((r) => JSON.parse(String(r.value)) as string[]);
+    await Promise.all(children.map(exited));
+    assert.deepStrictEqual(got.flat().sort(), [...ids].sort(), `each nonce exactly once: ${JSON.stringify(got)}`);
+    await withStore(url, async (s) => assert.equal(await s.countNonces(), 0));
+  });
+});
+
+// ---- PostgreSQL only ----
+
+describe('keynode store: postgresql', { skip: postgresSkipReason() }, () => {
+  let server: TestPostgres | undefined;
+  let dir = '';
+  before(async () => {
+    server = await startTestPostgres();
+    dir = mkdtempSync(join(tmpdir(), 'lifeboat-store-pg-'));
+  });
+  after(async () => {
+    await server?.stop();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('a snapshot from SQLite imports into PostgreSQL unchanged (moving a node to PostgreSQL)', async () => {
+    assert.ok(server);
+    const sqliteUrl = `sqlite:${join(dir, 'from.db')}`;
+    const snap = await withStore(sqliteUrl, async (s) => {
+      for (let i = 0; i < 30; i++) await s.insertKey(makeKey({ curve: i % 2 ? 'secp256k1' : 'ed25519' }));
+      await s.insertApiKey(makeApiKey());
+      await s.setMeta('node_epoch', '4');
+      return s.exportSnapshot();
+    });
+    await resetTestDatabase(server.url);
+    await withStore(server.url, async (p) => {
+      await p.importSnapshot(snap);
+      assert.deepStrictEqual(await p.exportSnapshot(), snap);
+    });
+  });
+
+  it('two stores opening one new database at once both migrate it cleanly', async () => {
+    assert.ok(server);
+    await resetTestDatabase(server.url);
+    const stores = await Promise.all([openKeyNodeStore(server.url), openKeyNodeStore(server.url), openKeyNodeStore(server.url)]);
+    try {
+      await stores[0]!.insertKey(makeKey());
+      assert.equal(await stores[2]!.countKeys(), 1);
+    } finally {
+      await Promise.all(stores.map((s) => s.close()));
+    }
+  });
+
+  it('an unreachable server is store_unavailable, and the password never shows in the error', async () => {
+    const url = 'postgres://lifeboat:hunter2-secret@127.0.0.1:1/nothing';
+    await assert.rejects(openKeyNodeStore(url), (err: unknown) => {
+      assert.ok(isLifeboatError(err, 'store_unavailable'), String(err));
+      assert.equal(err.status, 503);
+      assert.ok(!`${err.message} ${err.hint}`.includes('hunter2'));
+      return true;
+    });
+  });
+});
+
+// ---- store urls ----
+
+describe('keynode store urls', () => {
+  it('parses sqlite and postgres forms', () => {
+    assert.deepStrictEqual(parseStoreUrl('sqlite:./data/keynode.db'), { kind: 'sqlite', path: './data/keynode.db' });
+    assert.deepStrictEqual(parseStoreUrl('sqlite:///var/lib/lifeboat/keynode.db'), { kind: 'sqlite', path: '/var/lib/lifeboat/keynode.db' });
+    assert.deepStrictEqual(parseStoreUrl('sqlite::memory:'), { kind: 'sqlite', path: ':memory:' });
+    assert.deepStrictEqual(parseStoreUrl('postgres://u:p@db:5432/lifeboat?sslmode=require'), { kind: 'postgres', url: 'postgres://u:p@db:5432/lifeboat?sslmode=require' });
+    assert.equal(parseStoreUrl('postgresql://db/x').kind, 'postgres');
+  });
+
+  it('refuses unknown schemes and empty paths with a hint, never echoing the url', async () => {
+    for (const url of ['mysql://root:s3cret@db/x', './keynode.db', '', 'sqlite:', 'postgres:db', 'file:/tmp/x.db']) {
+      await assert.rejects(openKeyNodeStore(url), (err: unknown) => {
+        assert.ok(isLifeboatError(err, 'invalid_store_url'), `${url}: ${String(err)}`);
+        assert.equal(err.name, 'InvalidInputError');
+        assert.ok(err.hint?.includes('sqlite:'), err.hint);
+        assert.ok(!err.message.includes('s3cret'));
+        return true;
+      });
+    }
+  });
+
+  it('redacts passwords for logs', () => {
+    assert.equal(redactStoreUrl('postgres://node:pa:ss@db:5432/lb'), 'postgres://node:***@db:5432/lb');
+    assert.equal(redactStoreUrl('postgresql://db/lb?user=n&password=x&sslmode=require'), 'postgresql://db/lb?user=n&password=***&sslmode=require');
+    assert.equal(redactStoreUrl('sqlite:/var/lib/keynode.db'), 'sqlite:/var/lib/keynode.db');
+  });
+});
