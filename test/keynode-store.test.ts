@@ -628,13 +628,16 @@ describe('keynode store: sqlite file', () => {
     child.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
     const acked: string[] = [];
     const lines = lineReader(child);
-    while (acked.length < 60) {
-      const r = await lines.next();
-      assert.ok(!r.done, `the writer ended early: ${stderr}`);
-      acked.push(r.value);
+    try {
+      while (acked.length < 60) {
+        const r = await lines.next();
+        assert.ok(!r.done, `the writer ended early: ${stderr}`);
+        acked.push(r.value);
+      }
+    } finally {
+      child.kill('SIGKILL');
+      await exited(child);
     }
-    child.kill('SIGKILL');
-    await exited(child);
     assert.equal(child.signalCode, 'SIGKILL');
     await withStore(url, async (s) => {
       for (const [i, keyId] of acked.entries()) {
@@ -669,11 +672,16 @@ describe('keynode store: sqlite file', () => {
         });
       `);
     });
-    const readers = children.map(lineReader);
-    for (const r of readers) assert.equal((await r.next()).value, 'ready');
-    for (const c of children) c.stdin?.end('go\n'); // all open and waiting: release them at once
-    const got = (await Promise.all(readers.map((r) => r.next()))).map((r) => JSON.parse(String(r.value)) as string[]);
-    await Promise.all(children.map(exited));
+    let got: string[][];
+    try {
+      const readers = children.map(lineReader);
+      for (const r of readers) assert.equal((await r.next()).value, 'ready');
+      for (const c of children) c.stdin?.end('go\n'); // all open and waiting: release them at once
+      got = (await Promise.all(readers.map((r) => r.next()))).map((r) => JSON.parse(String(r.value)) as string[]);
+    } finally {
+      for (const c of children) if (c.exitCode === null) c.kill('SIGKILL');
+      await Promise.all(children.map(exited));
+    }
     assert.deepStrictEqual(got.flat().sort(), [...ids].sort(), `each nonce exactly once: ${JSON.stringify(got)}`);
     await withStore(url, async (s) => assert.equal(await s.countNonces(), 0));
   });

@@ -167,10 +167,11 @@ function run(cmd: string, args: string[], opts: SpawnOptions): Promise<void> {
 }
 
 async function startCluster(bin: string): Promise<{ adminUrl: string; stop: () => Promise<void> }> {
-  const dir = mkdtempSync(join(tmpdir(), 'lifeboat-pg-'));
+  const user = clusterUser();
+  // As another user, the temp dir's parents must be traversable by it: /tmp is, $TMPDIR may not be.
+  const dir = mkdtempSync(join(user ? '/tmp' : tmpdir(), 'lifeboat-pg-'));
   const data = join(dir, 'data');
   const log = join(dir, 'postgres.log');
-  const user = clusterUser();
   if (user) chownSync(dir, user.uid, user.gid);
   const opts: SpawnOptions = { cwd: dir, env: { ...process.env, LC_ALL: 'C' }, ...(user ?? {}) };
   const pgCtl = join(bin, 'pg_ctl');
