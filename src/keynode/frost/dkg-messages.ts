@@ -1,7 +1,7 @@
 /**
  * The DKG's session binding and its two messages, as they travel through the coordinator:
  * round 1 is public and signed by the sender's identity key; round 2 is signed, then sealed to the
- * recipient's box key, so the coordinator can neither read nor redirect it. docs/format-keynode.md,
+ * recipient's box key, so the coordinator can neither read nor redirect it. docs/format.md (key node),
  * "DKG messages".
  */
 import { sha256 } from '@noble/hashes/sha2.js';

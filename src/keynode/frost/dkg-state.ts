@@ -1,6 +1,6 @@
 /**
  * A DKG state at rest between the node's HTTP calls: an `LBDK` envelope under the storage key whose
- * bound header names the curve, our identifier, the step and the session id. docs/format-keynode.md,
+ * bound header names the curve, our identifier, the step and the session id. docs/format.md (key node),
  * "DKG state at rest".
  */
 import { openEnvelope, parseEnvelope, sealEnvelope } from '../../crypto/envelope.js';

@@ -9,7 +9,7 @@
  *
  * Every round-2 payload lists the digests of all round-1 packages as its sender saw them, so a
  * participant who shows different packages to different peers is caught and named. A failed check
- * aborts with DkgAbortError naming the participant. docs/format-keynode.md, "DKG".
+ * aborts with DkgAbortError naming the participant. docs/format.md (key node), "DKG".
  */
 import type { DKG_Round1, DKG_Secret } from '@noble/curves/abstract/frost.js';
 import { InvalidInputError, LifeboatError } from '../../errors.js';

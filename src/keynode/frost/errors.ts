@@ -1,6 +1,6 @@
 /**
  * Errors of the FROST domain that name a participant. Codes are stable (the API's err_type); messages
- * are lowercase and never hold secret bytes. See docs/format-keynode.md, "Errors".
+ * are lowercase and never hold secret bytes. See docs/format.md (key node), "Errors".
  */
 import { LifeboatError } from '../../errors.js';
 

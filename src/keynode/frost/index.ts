@@ -1,4 +1,4 @@
-/** The FROST domain of a key node: suites, formats, DKG, signing. No I/O. See docs/format-keynode.md. */
+/** The FROST domain of a key node: suites, formats, DKG, signing. No I/O. See docs/format.md (key node). */
 export * from './suite.js';
 export * from './errors.js';
 export * from './public.js';

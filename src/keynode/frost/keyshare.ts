@@ -1,7 +1,7 @@
 /**
  * A node's key share at rest: the signing share and its public package, sealed in an `LBKS` envelope
  * under the node's storage key, with key_id, curve and identifier in the bound header so a ciphertext
- * copied to another key row is refused. docs/format-keynode.md, "Key share at rest".
+ * copied to another key row is refused. docs/format.md (key node), "Key share at rest".
  */
 import { openEnvelope, parseEnvelope, sealEnvelope } from '../../crypto/envelope.js';
 import { FormatError, InvalidInputError, LifeboatError } from '../../errors.js';

@@ -1,7 +1,7 @@
 /**
  * Signing nonces at rest, between round one and round two: an `LBNC` envelope under the storage key
  * whose bound header names the key, the signer and the commitments, so a nonce row cannot be swapped
- * for another. docs/format-keynode.md, "Signing nonces at rest". The table that holds them is never
+ * for another. docs/format.md (key node), "Signing nonces at rest". The table that holds them is never
  * backed up, and a row is deleted in the transaction that signs with it.
  */
 import { sha256 } from '@noble/hashes/sha2.js';

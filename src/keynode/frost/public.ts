@@ -1,6 +1,6 @@
 /**
  * The public key package of one FROST key (noble's FrostPublic: threshold, VSS commitments, verifying
- * shares) as canonical JSON, and the check that a signing share belongs to it. docs/format-keynode.md,
+ * shares) as canonical JSON, and the check that a signing share belongs to it. docs/format.md (key node),
  * "Public key package".
  */
 import { FormatError, InvalidInputError, LifeboatError, isLifeboatError } from '../../errors.js';

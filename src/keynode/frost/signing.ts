@@ -1,7 +1,7 @@
 /**
  * FROST signing (RFC 9591 section 5): round one `commit`, round two `signShare`, and the coordinator's
  * `aggregate`, which names every node whose share does not verify (section 5.4, identifiable abort).
- * Wire forms of nonce commitments and signature shares: docs/format-keynode.md, "Signing messages".
+ * Wire forms of nonce commitments and signature shares: docs/format.md (key node), "Signing messages".
  */
 import { sha256 } from '@noble/hashes/sha2.js';
 import { InvalidInputError, LifeboatError } from '../../errors.js';

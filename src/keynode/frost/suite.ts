@@ -1,6 +1,6 @@
 /**
  * The three FROST ciphersuites a key node runs (RFC 9591 section 6 plus BIP-340), and the element and
- * scalar checks every parser in this folder shares. See docs/format-keynode.md, "Curves".
+ * scalar checks every parser in this folder shares. See docs/format.md (key node), "Curves".
  *
  *   ed25519    FROST(Ed25519, SHA-512)            RFC 9591 section 6.1; signatures verify as RFC 8032 Ed25519
  *   secp256k1  FROST(secp256k1, SHA-256)          RFC 9591 section 6.5; 65-byte R || z, RFC 9591 verification
@@ -21,7 +21,7 @@ export const FROST_CURVES: readonly FrostCurve[] = ['ed25519', 'secp256k1', 'bip
 export const MAX_SIGNERS = 100;
 export const SCALAR_LEN = 32;
 
-/** The one-byte curve code used in binary headers (docs/format-keynode.md). */
+/** The one-byte curve code used in binary headers (docs/format.md (key node)). */
 export const CURVE_CODE: Record<FrostCurve, number> = { ed25519: 1, secp256k1: 2, bip340: 3 };
 
 /** What FROST needs of a point; both noble point classes provide it. */
