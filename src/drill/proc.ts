@@ -93,6 +93,7 @@ export function startServer(args: string[], opts: { env?: NodeJS.ProcessEnv; tim
         const url = (JSON.parse(stdout.slice(0, nl)) as { url: string }).url;
         resolve({ url, child, stop });
       } catch {
+        child.kill('SIGKILL');
         reject(new LifeboatError('peer_bad_answer', `unexpected first line from lifeboat ${args[0]}: ${stdout.slice(0, nl)}`));
       }
     });

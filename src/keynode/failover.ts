@@ -1,70 +1,155 @@
 /**
- * Keeping a fail-over node in sync: every share committed on this (primary) node is exported wrapped to
- * the fail-over's whitelisted wrapping key and imported there under the same key id, the request signed
- * by this node's identity (the fail-over accepts key-id-keeping imports only from its paired primary).
- * A key is marked synced in meta (`failover_synced:<key_id>`) once the fail-over acknowledged it; a loop
- * retries the rest, so an outage delays the copy but loses nothing. The lag is the unsynced count.
+ * Keeping a fail-over node in sync (docs/keynode-operations.md, "Fail-over").
+ *
+ * Every share committed on this (primary) node is exported wrapped to the fail-over's whitelisted
+ * wrapping key and imported there under the same key id, the request signed by this node's identity:
+ * the fail-over accepts key-id-keeping imports only from its paired primary. A key is marked synced in
+ * meta (`failover_synced:<fail-over fingerprint>:<key_id>`) once the fail-over acknowledged it, so a
+ * new pairing starts from nothing and a restored node does not push again what its fail-over holds.
+ *
+ * The serving process keeps the unsynced keys in memory: filled by one scan of the store at start
+ * (and again every few minutes, for keys another process wrote into a shared store), added to on every
+ * commit, emptied by acknowledgements. A loop retries them in key order and stops at the first failure,
+ * so an outage delays the copy but loses nothing and does not hammer a node that is down. The lag is
+ * the number of unsynced keys.
  */
+import { identityFingerprint, parsePublicIdentity } from '../identity.js';
 import type { NodeConfig } from './config.js';
 import { KeyNodeClient } from './client.js';
 import type { KeyNodeService } from './service.js';
 import type { NodeSecrets } from './secrets.js';
 import type { KeyNodeStore } from './store/types.js';
 
-const SYNCED = (keyId: string) => `failover_synced:${keyId}`;
+const LAST_ERROR = 'failover_last_error';
+const PAGE = 500;
+
+export interface FailoverStatus {
+  url: string;
+  fingerprint: string;
+  /** Keys committed here and not yet acknowledged by the fail-over node. */
+  lag: number;
+  /** The err_type of the last failed push, or null after a success. */
+  last_error: string | null;
+  /** When the fail-over last acknowledged a key (ISO 8601), or null if not since this process began. */
+  last_synced_at: string | null;
+}
+
+export interface FailoverSyncDeps {
+  store: KeyNodeStore;
+  service: KeyNodeService;
+  secrets: NodeSecrets;
+  config: NodeConfig;
+  log?: (line: string) => void;
+  /** How often the retry loop runs (default 2 s) and how often it rescans the store (default 5 min). */
+  retryMs?: number;
+  rescanMs?: number;
+}
 
 export class FailoverSync {
   private readonly client: KeyNodeClient | undefined;
+  private readonly prefix: string;
+  private readonly fingerprint: string;
+  private readonly unsynced = new Set<string>();
+  private readonly inflight = new Map<string, Promise<boolean>>();
+  private scannedAt: number | undefined;
   private timer: NodeJS.Timeout | undefined;
   private running: Promise<void> | undefined;
-  lastError: string | undefined;
+  /** undefined until this process knows (the first push writes it to meta either way). */
+  private lastError: string | null | undefined;
+  private lastSyncedAt: string | null = null;
 
-  constructor(
-    private readonly deps: { store: KeyNodeStore; service: KeyNodeService; secrets: NodeSecrets; config: NodeConfig; log?: (line: string) => void },
-  ) {
+  constructor(private readonly deps: FailoverSyncDeps) {
     const f = deps.config.failover;
-    this.client = f ? new KeyNodeClient({ url: f.url, signer: deps.secrets.identity }) : undefined;
+    this.fingerprint = f ? identityFingerprint(parsePublicIdentity(f.identity, 'fail-over identity')) : '';
+    this.prefix = `failover_synced:${this.fingerprint}:`;
+    this.client = f ? new KeyNodeClient({ url: f.url, signer: deps.secrets.identity, timeoutMs: 10_000 }) : undefined;
   }
 
   get configured(): boolean {
     return this.client !== undefined;
   }
 
-  /** Pushes one key; resolves false (and keeps it for the loop) if the fail-over did not acknowledge. */
-  async push(keyId: string): Promise<boolean> {
-    if (!this.client) return true;
+  /** A key was committed here (DKG or import): remember it and push it now, without waiting. */
+  committed(keyId: string): void {
+    if (!this.client) return;
+    this.unsynced.add(keyId);
+    void this.push(keyId);
+  }
+
+  /**
+   * Pushes one key; resolves true once the fail-over acknowledged it (or when no fail-over is paired),
+   * false when it did not (the key stays for the retry loop). Never throws. Concurrent pushes of one
+   * key share one request.
+   */
+  push(keyId: string): Promise<boolean> {
+    if (!this.client) return Promise.resolve(true);
+    let p = this.inflight.get(keyId);
+    if (!p) {
+      p = this.pushOnce(keyId).finally(() => this.inflight.delete(keyId));
+      this.inflight.set(keyId, p);
+    }
+    return p;
+  }
+
+  private async pushOnce(keyId: string): Promise<boolean> {
+    const f = this.deps.config.failover!;
     try {
-      const exp = await this.deps.service.exportShare(keyId, 'wrapped', 'operator', this.deps.config.failover!.wrapping_key);
       const rec = await this.deps.service.keyRecord(keyId);
-      await this.client.importShare({ ...exp, threshold: rec.threshold });
-      await this.deps.store.setMeta(SYNCED(keyId), new Date().toISOString());
-      this.lastError = undefined;
+      const exp = await this.deps.service.exportShare(keyId, 'wrapped', 'operator', f.wrapping_key);
+      await this.client!.importShare({ ...exp, threshold: rec.threshold });
+      await this.deps.store.setMeta(this.prefix + keyId, new Date().toISOString());
+      this.unsynced.delete(keyId);
+      this.lastSyncedAt = new Date().toISOString();
+      await this.noteError(null);
       return true;
     } catch (err) {
-      this.lastError = (err as { code?: string }).code ?? (err as Error).message;
-      this.deps.log?.(`fail-over push of ${keyId} failed: ${this.lastError}`);
+      const code = (err as { code?: unknown }).code;
+      const what = typeof code === 'string' ? code : 'internal_error';
+      if (what !== this.lastError) this.deps.log?.(`fail-over push of ${keyId} to ${f.url} failed: ${what}`);
+      await this.noteError(what);
       return false;
     }
   }
 
-  /** Keys not yet acknowledged by the fail-over. */
-  async pending(): Promise<string[]> {
+  /** Keeps the last error in meta too, so `lifeboat node status` (another process) can show it. */
+  private async noteError(code: string | null): Promise<void> {
+    if (code === this.lastError) return;
+    this.lastError = code;
+    try {
+      await this.deps.store.setMeta(LAST_ERROR, code ?? '');
+    } catch {
+      // Status detail only; the push result stands.
+    }
+  }
+
+  /** Scans the whole store for keys without an acknowledgement from this fail-over. */
+  async scan(): Promise<string[]> {
     if (!this.client) return [];
     const out: string[] = [];
     let after: string | undefined;
     for (;;) {
-      const page = await this.deps.store.listKeys({ afterKeyId: after, limit: 500 });
+      const page = await this.deps.store.listKeys({ afterKeyId: after, limit: PAGE });
       if (page.length === 0) return out;
-      for (const k of page) if ((await this.deps.store.getMeta(SYNCED(k.keyId))) === undefined) out.push(k.keyId);
+      for (const k of page) if ((await this.deps.store.getMeta(this.prefix + k.keyId)) === undefined) out.push(k.keyId);
       after = page[page.length - 1]!.keyId;
     }
   }
 
-  /** One pass over the unsynced keys; overlapping calls share the pass. */
+  private async refresh(now = Date.now()): Promise<void> {
+    if (this.scannedAt !== undefined && now - this.scannedAt < (this.deps.rescanMs ?? 300_000)) return;
+    this.scannedAt = now;
+    for (const keyId of await this.scan()) this.unsynced.add(keyId);
+  }
+
+  /** One pass over the unsynced keys, in key order, until the first failure; overlapping calls share it. */
   syncAll(): Promise<void> {
     this.running ??= (async () => {
       try {
-        for (const keyId of await this.pending()) if (!(await this.push(keyId))) break;
+        await this.refresh();
+        for (const keyId of [...this.unsynced].sort()) if (!(await this.push(keyId))) break;
+      } catch (err) {
+        const code = (err as { code?: unknown }).code;
+        this.deps.log?.(`fail-over sync pass failed: ${typeof code === 'string' ? code : 'internal_error'}`);
       } finally {
         this.running = undefined;
       }
@@ -72,20 +157,37 @@ export class FailoverSync {
     return this.running;
   }
 
-  start(intervalMs = 2000): void {
+  /** Starts the retry loop (the first pass at once). Idempotent; a no-op without a paired fail-over. */
+  start(): void {
     if (!this.client || this.timer) return;
-    this.timer = setInterval(() => void this.syncAll(), intervalMs);
+    void this.syncAll();
+    this.timer = setInterval(() => void this.syncAll(), this.deps.retryMs ?? 2000);
     this.timer.unref();
   }
 
-  stop(): void {
+  /** Stops the loop and waits for a pass in progress. */
+  async stop(): Promise<void> {
     if (this.timer) clearInterval(this.timer);
     this.timer = undefined;
+    await this.running;
+    await Promise.all(this.inflight.values());
   }
 
-  async status(): Promise<Record<string, unknown>> {
+  /**
+   * `{failover: FailoverStatus | null}`. In the serving process the lag is the in-memory count; in any
+   * other (`lifeboat node status`) it is counted from the store.
+   */
+  async status(): Promise<{ failover: FailoverStatus | null }> {
     if (!this.client) return { failover: null };
-    const pending = await this.pending();
-    return { failover: { url: this.client.url, lag: pending.length, last_error: this.lastError ?? null } };
+    let lag: number;
+    let lastError = this.lastError ?? null;
+    if (this.timer) {
+      await this.refresh();
+      lag = this.unsynced.size;
+    } else {
+      lag = (await this.scan()).length;
+      lastError = (await this.deps.store.getMeta(LAST_ERROR)) || null;
+    }
+    return { failover: { url: this.client.url, fingerprint: this.fingerprint, lag, last_error: lastError, last_synced_at: this.lastSyncedAt } };
   }
 }

@@ -50,16 +50,39 @@ export async function initNode(dir: string, opts: { store?: string } = {}): Prom
   return { identity: encodePublicIdentity(secrets.identity), fingerprint: identityFingerprint(secrets.identity), wrapping_public_key: toB64(secrets.wrapping.publicKey), store: config.store };
 }
 
-/** Opens a node for serving or maintenance. The caller closes `store` (and stops `failover`). */
-export async function openNode(dir: string, opts: { store?: string; log?: (line: string) => void } = {}): Promise<OpenedNode> {
+/**
+ * Opens a node for serving or maintenance. The caller stops `failover` and closes `store` (closeNode).
+ * Throws what loadNodeConfig, loadNodeSecrets and openKeyNodeStore throw.
+ */
+export async function openNode(dir: string, opts: { store?: string; log?: (line: string) => void; failoverRetryMs?: number } = {}): Promise<OpenedNode> {
   const paths = nodePaths(dir);
   const config = loadNodeConfig(paths);
   const secrets = loadNodeSecrets(paths.vault, loadMasterKey(masterPaths(paths)));
   const store = await openKeyNodeStore(storeUrl(config, opts.store));
-  let failover: FailoverSync | undefined;
-  const service = new KeyNodeService({ store, secrets, config, onKeyCommitted: (keyId) => void failover?.push(keyId) });
-  failover = new FailoverSync({ store, service, secrets, config, log: opts.log });
+  // The service reports commits to the fail-over sync, which exports through the service.
+  const sync: { failover?: FailoverSync } = {};
+  const service = new KeyNodeService({ store, secrets, config, onKeyCommitted: (keyId) => sync.failover?.committed(keyId) });
+  const failover = new FailoverSync({ store, service, secrets, config, log: opts.log, retryMs: opts.failoverRetryMs });
+  sync.failover = failover;
   return { paths, config, secrets, store, service, failover };
+}
+
+/** Stops the fail-over loop (waiting for a push in flight) and closes the store. */
+export async function closeNode(n: OpenedNode): Promise<void> {
+  await n.failover.stop();
+  await n.store.close();
+}
+
+/**
+ * What `node serve` does before it answers anything: deletes every unused signing nonce. A nonce is
+ * worth nothing across a restart (a client simply runs round one again), and after a database-level
+ * restore (a file copy, a dump, a snapshot of the volume) the store may hold nonces that were already
+ * used after the copy was taken: signing with one of those again would reveal the key share. Deleting
+ * them at every start makes a forgotten `node restore --database` harmless for a restarted node.
+ * Returns how many were deleted.
+ */
+export async function voidNoncesBeforeServing(store: KeyNodeStore): Promise<number> {
+  return store.deleteAllNonces();
 }
 
 export { saveNodeConfig, loadNodeConfig, nodePaths };

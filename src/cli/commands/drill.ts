@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { runScenarios, type ScenarioResult } from '../../drill/runner.js';
 import { vaultScenarios, type VaultDrillContext } from '../../drill/vault-scenarios.js';
+import { keynodeScenarios, type KeyNodeDrillContext } from '../../drill/keynode-scenarios.js';
 import { createOutput } from '../io.js';
 
 export function registerDrillCommand(program: Command): void {
@@ -17,11 +18,14 @@ export function registerDrillCommand(program: Command): void {
       const out = createOutput({ quiet: o.json });
       const dir = mkdtempSync(join(tmpdir(), 'lifeboat-drill-'));
       const ctx: VaultDrillContext = { dir, holders: [], holderSpecs: [], operatorKey: '', offlineShare: '', oldShares: [], secrets: new Map(), servers: [] };
+      // The key node scenarios are independent of the vault's: a vault failure does not skip them.
+      const keynode: KeyNodeDrillContext = { dir: join(dir, 'keynode'), servers: ctx.servers };
       const t0 = performance.now();
       out.info(`drill in ${dir}`);
+      const report = (r: ScenarioResult) => out.info(`${r.ok ? 'ok  ' : r.skipped ? 'skip' : 'FAIL'} ${r.name} (${r.ms} ms)${r.ok || r.skipped ? '' : `: ${r.error}`}`);
       let results: ScenarioResult[];
       try {
-        results = await runScenarios(vaultScenarios, ctx, (r) => out.info(`${r.ok ? 'ok  ' : r.skipped ? 'skip' : 'FAIL'} ${r.name} (${r.ms} ms)${r.ok || r.skipped ? '' : `: ${r.error}`}`));
+        results = [...(await runScenarios(vaultScenarios, ctx, report)), ...(await runScenarios(keynodeScenarios, keynode, report))];
       } finally {
         await Promise.all(ctx.servers.map((s) => s.stop()));
         if (!o.keep) rmSync(dir, { recursive: true, force: true });

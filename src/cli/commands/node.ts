@@ -3,19 +3,19 @@
  * pair, status, backup, restore).
  */
 import type { Command } from 'commander';
-import { InvalidInputError } from '../../errors.js';
+import { InvalidInputError, PeerError } from '../../errors.js';
 import { listen } from '../../http/listen.js';
 import { apiKeyRecordFromToken, newApiKey } from '../../keynode/apikeys.js';
 import { createNodeBackup, openNodeBackup, restoreNodeBackup, voidNoncesAndVerify } from '../../keynode/backup.js';
 import { KeyNodeClient } from '../../keynode/client.js';
 import { resolveNodeDir } from '../../keynode/config.js';
-import { initNode, openNode, saveNodeConfig, type OpenedNode } from '../../keynode/runtime.js';
+import { closeNode, initNode, openNode, saveNodeConfig, voidNoncesBeforeServing, type OpenedNode } from '../../keynode/runtime.js';
 import { createKeyNodeApp } from '../../keynode/server.js';
 import { redactStoreUrl } from '../../keynode/store/index.js';
 import { fromB64, toB64, utf8 } from '../../util/bytes.js';
 import { readStdin } from '../input.js';
 import { readFileOrThrow, writeFileAtomic } from '../../util/files.js';
-import { parsePublicIdentity } from '../../identity.js';
+import { identityFingerprint, parsePublicIdentity } from '../../identity.js';
 import { createOutput, writeSecret } from '../io.js';
 import { intIn } from '../options.js';
 
@@ -33,9 +33,17 @@ async function withNode<T>(o: DirOpts, fn: (n: OpenedNode) => Promise<T>): Promi
   try {
     return await fn(node);
   } finally {
-    node.failover.stop();
-    await node.store.close();
+    await closeNode(node);
   }
+}
+
+/** `URL` or `URL#FINGERPRINT` (as holder specs): the fingerprint, when given, pins the fail-over's identity. */
+function parseFailoverSpec(spec: string): { url: string; fingerprint?: string } {
+  const i = spec.lastIndexOf('#');
+  const url = i < 0 ? spec : spec.slice(0, i);
+  const fingerprint = i < 0 ? undefined : spec.slice(i + 1);
+  if (!/^https?:\/\/\S+$/.test(url)) throw new InvalidInputError(`--failover ${url} is not an http(s) URL`, { hint: 'for example https://failover-a.internal:7401#<its fingerprint>' });
+  return { url, fingerprint };
 }
 
 export function registerNodeCommands(program: Command): void {
@@ -70,21 +78,22 @@ export function registerNodeCommands(program: Command): void {
     .action(async (o: DirOpts & { listen: string; logLevel: string }) => {
       const out = createOutput({ quiet: o.json });
       const n = await openNode(resolveNodeDir(o.dataDir), { store: o.store, log: out.warn });
+      const voided = await voidNoncesBeforeServing(n.store);
+      if (voided > 0) out.info(`deleted ${voided} unused signing nonces from before this start`);
       const app = createKeyNodeApp({ service: n.service, store: n.store, logger: o.logLevel === 'silent' ? false : { level: o.logLevel }, status: () => n.failover.status() });
       const url = await listen(app, o.listen);
       n.failover.start();
-      void n.failover.syncAll();
       const fp = n.service.identity().fingerprint;
-      if (o.json) out.json({ url, fingerprint: fp });
+      // One line: supervisors and tests read the first stdout line as JSON.
+      if (o.json) process.stdout.write(`${JSON.stringify({ url, fingerprint: fp })}\n`);
       else out.out(`listening on ${url} (node ${fp})`);
       await new Promise<void>((resolve) => {
         const stop = () => resolve();
         process.once('SIGTERM', stop);
         process.once('SIGINT', stop);
       });
-      n.failover.stop();
       await app.close();
-      await n.store.close();
+      await closeNode(n);
     });
 
   const apikey = node.command('apikey').description('API keys (stored hashed; shown once)');
@@ -161,28 +170,35 @@ export function registerNodeCommands(program: Command): void {
   node
     .command('pair')
     .description('pair a primary node with its fail-over: on the primary --failover URL, on the fail-over --primary IDENTITY')
-    .option('--failover <url>', 'this node pushes every new share, wrapped, to the fail-over node at URL')
+    .option('--failover <url>', 'this node pushes every new share, wrapped, to the fail-over node at URL (URL#FINGERPRINT pins its identity)')
     .option('--primary <identity>', 'this node is the fail-over of the primary node with this identity (lb1.…)')
     .option('--data-dir <dir>', DIR_HELP)
     .option('--json', 'print JSON')
     .action(async (o: DirOpts & { failover?: string; primary?: string }) => {
       if (!o.failover === !o.primary) throw new InvalidInputError('give exactly one of --failover URL or --primary IDENTITY');
+      const out = createOutput();
       const result = await withNode(o, async (n) => {
         if (o.primary) {
           parsePublicIdentity(o.primary, '--primary');
           saveNodeConfig(n.paths, { ...n.config, paired_primary: o.primary });
-          return { paired_primary: o.primary };
+          return { paired_primary: o.primary, fingerprint: identityFingerprint(parsePublicIdentity(o.primary)) };
         }
-        const id = await new KeyNodeClient({ url: o.failover! }).identity();
+        const spec = parseFailoverSpec(o.failover!);
+        const id = await new KeyNodeClient({ url: spec.url }).identity();
+        if (spec.fingerprint !== undefined && spec.fingerprint !== id.fingerprint) {
+          throw new PeerError('peer_identity_mismatch', `the node at ${spec.url} is ${id.fingerprint}, not ${spec.fingerprint}`, 'check the URL, and the fingerprint printed by `lifeboat node init` on the fail-over');
+        }
+        if (id.identity === n.service.identity().identity) throw new InvalidInputError('a node cannot be its own fail-over');
         const whitelist = n.config.export.whitelist.some((w) => w.wrapping_key === id.wrapping_public_key)
           ? n.config.export.whitelist
           : [...n.config.export.whitelist, { label: `fail-over ${id.fingerprint}`, wrapping_key: id.wrapping_public_key }];
-        saveNodeConfig(n.paths, { ...n.config, export: { ...n.config.export, whitelist }, failover: { url: o.failover!, identity: id.identity, wrapping_key: id.wrapping_public_key } });
-        return { failover: o.failover, fingerprint: id.fingerprint };
+        saveNodeConfig(n.paths, { ...n.config, export: { ...n.config.export, whitelist }, failover: { url: spec.url, identity: id.identity, wrapping_key: id.wrapping_public_key } });
+        if (!n.config.export.enabled) out.warn('export is disabled in node.json: the fail-over copy is an export and will fail until it is enabled');
+        return { failover: spec.url, fingerprint: id.fingerprint, pinned: spec.fingerprint !== undefined };
       });
-      const out = createOutput();
       if (o.json) out.json(result);
-      else out.out(`paired: ${JSON.stringify(result)}; restart the node to apply`);
+      else if ('paired_primary' in result) out.out(`fail-over of primary ${result.fingerprint}; restart this node to apply`);
+      else out.out(`primary of fail-over ${result.fingerprint} at ${result.failover}${result.pinned ? '' : ' (compare that fingerprint with the one the fail-over printed at init)'}; restart this node to apply`);
     });
 
   node
@@ -196,8 +212,8 @@ export function registerNodeCommands(program: Command): void {
       const r = await withNode(o, (n) => createNodeBackup(n.store, n.secrets));
       writeFileAtomic(o.out, r.bytes);
       const out = createOutput();
-      if (o.json) out.json({ ok: true, keys: r.keys, file: o.out, bytes: r.bytes.length });
-      else out.out(`backed up ${r.keys} keys to ${o.out}`);
+      if (o.json) out.json({ ok: true, keys: r.keys, file: o.out, bytes: r.bytes.length, created_at: r.createdAt });
+      else out.out(`backed up ${r.keys} keys to ${o.out} (signing nonces are never backed up)`);
     });
 
   node
@@ -218,7 +234,10 @@ export function registerNodeCommands(program: Command): void {
         return { mode: 'backup', created_at: snap.createdAt, ...(await restoreNodeBackup(n.store, n.service, snap, progress)) };
       });
       if (o.json) out.json({ ok: true, ...r });
-      else out.out(`restored ${r.keys} keys (${r.mode}); every share matches its verifying share; nonce epoch is now ${r.epoch}`);
+      else {
+        const nonces = 'noncesDeleted' in r ? `; deleted ${r.noncesDeleted} unused signing nonces` : '';
+        out.out(`restored ${r.keys} keys (${r.mode}); every share matches its verifying share${nonces}; nonce epoch is now ${r.epoch}: no earlier nonce can sign`);
+      }
     });
 
   node
