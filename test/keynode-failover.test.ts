@@ -1,0 +1,145 @@
+/**
+ * Fail-over with real processes: three `lifeboat node serve` primaries, each paired with its own
+ * fail-over node (six processes). Every new share reaches the fail-over under the same key id; a
+ * fail-over that is down delays the copy (lag > 0) and loses nothing, even across a primary crash;
+ * only the paired primary may import keeping the key id; with the primaries killed, the fail-over
+ * nodes sign under the same group key.
+ */
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { runCli } from '../src/drill/proc.js';
+import {
+  clientsOf,
+  createFleetNode,
+  failoverLag,
+  type KeyNodeFleet,
+  refOn,
+  serveNode,
+  signAndCheck,
+  startFleet,
+  stopNode,
+  waitForSync,
+} from '../src/drill/keynode-scenarios.js';
+import { isLifeboatError } from '../src/errors.js';
+import { generateIdentity } from '../src/identity.js';
+import { KeyNodeClient } from '../src/keynode/client.js';
+import { createKey, type KeyRef } from '../src/keynode/sdk.js';
+
+let root = '';
+let fleet: KeyNodeFleet;
+const keys: KeyRef[] = [];
+
+const operator = (url: string) => new KeyNodeClient({ url, apiKey: fleet.tokens.operator });
+
+async function rejects(p: Promise<unknown>, code: string, status?: number): Promise<void> {
+  await assert.rejects(p, (err: unknown) => {
+    assert.ok(isLifeboatError(err, code), `expected ${code}, got ${(err as { code?: string }).code}: ${(err as Error).message}`);
+    if (status !== undefined) assert.equal(err.status, status);
+    return true;
+  });
+}
+
+async function until(what: string, fn: () => Promise<boolean>, timeoutMs = 15_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await fn())) {
+    if (Date.now() > deadline) assert.fail(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
+describe('key node fail-over: 3 primaries, each with its own fail-over node (6 processes)', { timeout: 120_000 }, () => {
+  before(async () => {
+    root = mkdtempSync(join(tmpdir(), 'lifeboat-failover-'));
+    fleet = await startFleet(root, { failovers: true });
+  });
+  after(async () => {
+    await Promise.all(fleet?.servers.map((s) => s.stop('SIGKILL')) ?? []);
+    rmSync(root, { recursive: true, force: true });
+  });
+
+  it('status names the paired fail-over with lag 0; a fail-over has none; pairing pins the fingerprint', async () => {
+    for (const [i, p] of fleet.primaries.entries()) {
+      const s = (await operator(p.url).status()) as { keys: number; failover: { url: string; fingerprint: string; lag: number; last_error: string | null } };
+      assert.equal(s.keys, 0);
+      assert.deepEqual({ url: s.failover.url, fingerprint: s.failover.fingerprint, lag: s.failover.lag }, { url: fleet.failovers[i]!.url, fingerprint: fleet.failovers[i]!.fingerprint, lag: 0 });
+    }
+    assert.equal(((await operator(fleet.failovers[0]!.url).status()) as { failover: unknown }).failover, null);
+    // A wrong pinned fingerprint: refused by name, the configuration unchanged.
+    const other = await createFleetNode(root, 'unpaired', fleet.tokens);
+    const before = readFileSync(join(other.dir, 'node.json'), 'utf8');
+    const r = await runCli(['node', 'pair', '--failover', `${fleet.failovers[0]!.url}#0000:0000:0000:0000:0000:0000:0000:0000`, '--data-dir', other.dir]);
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, /lifeboat: error: the node at .* is [0-9a-f:]+, not 0000:/);
+    assert.equal(readFileSync(join(other.dir, 'node.json'), 'utf8'), before);
+  });
+
+  it('a new key reaches every fail-over under the same key id; the lag returns to 0', async () => {
+    const key = await createKey(clientsOf(fleet.primaries, fleet.tokens.client), { threshold: 2, curve: 'ed25519' });
+    keys.push(key);
+    await waitForSync(fleet.primaries, fleet.tokens.operator);
+    for (const [i, f] of fleet.failovers.entries()) {
+      const onPrimary = await operator(fleet.primaries[i]!.url).key(key.nodes[i]!.keyId);
+      const copy = await operator(f.url).key(key.nodes[i]!.keyId);
+      assert.equal(copy.key_id, key.nodes[i]!.keyId);
+      assert.equal(copy.group_public_key, key.groupPublicKey);
+      assert.equal(copy.identifier, onPrimary.identifier);
+      assert.equal(copy.threshold, 2);
+      assert.equal(copy.origin, 'failover');
+    }
+    // The CLI reads the same lag from the store while the node serves.
+    const r = await runCli(['node', 'status', '--json', '--data-dir', fleet.primaries[0]!.dir]);
+    assert.equal(r.code, 0, r.stderr);
+    const s = JSON.parse(r.stdout) as { keys: number; failover: { lag: number; last_error: string | null } };
+    assert.deepEqual([s.keys, s.failover.lag, s.failover.last_error], [1, 0, null]);
+  });
+
+  it('a fail-over down while a key is created: lag > 0 across a primary crash, then 0 when it is back; nothing lost', async () => {
+    const [p0] = fleet.primaries;
+    const [f0] = fleet.failovers;
+    await stopNode(f0!, 'SIGKILL');
+    const key = await createKey(clientsOf(fleet.primaries, fleet.tokens.client), { threshold: 2, curve: 'secp256k1' });
+    keys.push(key);
+    assert.equal(await failoverLag(p0!, fleet.tokens.operator), 1);
+    await until('the push failure to be reported', async () => ((await operator(p0!.url).status()) as { failover: { last_error: string | null } }).failover.last_error === 'peer_unreachable');
+    await waitForSync(fleet.primaries.slice(1), fleet.tokens.operator);
+    // The primary crashes with the copy still owed: a restart finds it in the store.
+    await stopNode(p0!, 'SIGKILL');
+    await serveNode(fleet, p0!);
+    assert.equal(await failoverLag(p0!, fleet.tokens.operator), 1);
+    await serveNode(fleet, f0!);
+    await waitForSync([p0!], fleet.tokens.operator);
+    const copy = await operator(f0!.url).key(key.nodes[0]!.keyId);
+    assert.equal(copy.group_public_key, key.groupPublicKey);
+    assert.equal(((await operator(f0!.url).status()) as { keys: number }).keys, 2);
+  });
+
+  it('only the paired primary imports keeping the key id: another signer gets 403, an operator a new key id, a client wrong_role', async () => {
+    const [p0] = fleet.primaries;
+    const [f0] = fleet.failovers;
+    const keyId = keys[0]!.nodes[0]!.keyId;
+    const exp = await operator(p0!.url).exportShare(keyId, 'wrapped', f0!.wrappingKey);
+    const stranger = new KeyNodeClient({ url: f0!.url, signer: generateIdentity('node') });
+    await rejects(stranger.importShare({ ...exp, threshold: 2 }), 'not_enrolled', 403);
+    await rejects(new KeyNodeClient({ url: f0!.url, apiKey: fleet.tokens.client }).importShare({ ...exp, threshold: 2 }), 'wrong_role', 403);
+    assert.equal(((await operator(f0!.url).status()) as { keys: number }).keys, 2, 'refused imports change nothing');
+    const imported = await operator(f0!.url).importShare({ ...exp, threshold: 2 });
+    assert.notEqual(imported.key_id, keyId);
+    assert.equal(imported.group_public_key, keys[0]!.groupPublicKey);
+    // A share wrapped to a key that is not on the primary's whitelist never leaves it.
+    await rejects(operator(p0!.url).exportShare(keyId, 'wrapped', fleet.primaries[1]!.wrappingKey), 'wrapping_key_not_whitelisted', 403);
+  });
+
+  it('the primaries killed (SIGKILL): the fail-over nodes sign under the same group key and key id', async () => {
+    for (const key of keys) await signAndCheck(key, clientsOf(fleet.primaries, fleet.tokens.client), `before the take-over (${key.curve})`);
+    await Promise.all(fleet.primaries.map((p) => stopNode(p, 'SIGKILL')));
+    for (const key of keys) {
+      const onFailovers = refOn(key, fleet.failovers);
+      const clients = clientsOf(fleet.failovers, fleet.tokens.client);
+      await signAndCheck(onFailovers, clients, `after the take-over (${key.curve})`);
+      await signAndCheck(onFailovers, clients, `after the take-over, signers 2 and 3 (${key.curve})`, [1, 2]);
+    }
+  });
+});
