@@ -1,11 +1,15 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { runCli } from '../src/drill/proc.js';
+import { runCli, type RunResult } from '../src/drill/proc.js';
 import { runScenarios } from '../src/drill/runner.js';
 import { LifeboatError } from '../src/errors.js';
 
+// One drill run, shared by the tests that read its report.
+let drill: Promise<RunResult> | undefined;
+const runDrill = () => (drill ??= runCli(['drill', '--json'], { timeoutMs: 220_000 }));
+
 test('lifeboat drill --json: the worst day passes end to end with real processes', { timeout: 240_000 }, async () => {
-  const r = await runCli(['drill', '--json'], { timeoutMs: 220_000 });
+  const r = await runDrill();
   assert.equal(r.code, 0, r.stderr);
   const report = JSON.parse(r.stdout) as { ok: boolean; scenarios: { name: string; ok: boolean; ms: number }[] };
   assert.equal(report.ok, true);
@@ -18,6 +22,19 @@ test('lifeboat drill --json: the worst day passes end to end with real processes
     assert.ok(Number.isInteger(s.ms) && s.ms >= 0);
   }
   assert.equal(r.stderr, '', 'with --json, progress is quiet');
+});
+
+test('lifeboat drill --json: the key node scenarios sign before and after, in the same report', { timeout: 240_000 }, async () => {
+  const r = await runDrill();
+  const report = JSON.parse(r.stdout) as { ok: boolean; ms: number; scenarios: { name: string; ok: boolean; ms: number }[] };
+  const names = report.scenarios.map((s) => s.name);
+  const expected = [/three nodes, each paired with a fail-over node/, /a 2-of-3 key by DKG/, /the signing node lost and restored/, /client self-recovery/, /fail-over take-over/];
+  const at = expected.map((e) => names.findIndex((n) => e.test(n)));
+  assert.ok(at.every((i) => i >= 0), `missing key node scenarios in ${names.join('; ')}`);
+  assert.deepEqual([...at].sort((a, b) => a - b), at, 'in order');
+  assert.ok(at[0]! > names.findIndex((n) => /old offline share/.test(n)), 'after the vault scenarios');
+  for (const i of at) assert.equal(report.scenarios[i]!.ok, true, names[i]);
+  assert.deepEqual(Object.keys(report.scenarios[at[0]!]!).sort(), ['ms', 'name', 'ok']);
 });
 
 test('drill runner: a failed scenario is reported with its code and the ones after it are skipped, not ok', async () => {
