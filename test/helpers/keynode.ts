@@ -220,7 +220,13 @@ export async function startNodeProcesses(root: string, n = 3): Promise<{ nodes: 
   imports.forEach((r, i) => ok(r, `apikey import ${i + 2}`));
   const operatorToken = newApiKey('operator', 'o').token;
   for (const d of dirs) await registerTokenInDir(d, operatorToken, 'operator');
-  const nodes = await Promise.all(dirs.map((d) => serveNode(d)));
-  nodes.forEach((p, i) => (p.fingerprint = fingerprints[i]!));
+  const started = await Promise.allSettled(dirs.map((d) => serveNode(d)));
+  const failed = started.find((r) => r.status === 'rejected');
+  if (failed) {
+    // Stop the ones that did start: a child left running would keep the test process alive.
+    await Promise.all(started.map((r) => (r.status === 'fulfilled' ? r.value.server.stop() : undefined)));
+    throw failed.reason;
+  }
+  const nodes = started.map((r, i) => ({ ...(r as PromiseFulfilledResult<NodeProcess>).value, fingerprint: fingerprints[i]! }));
   return { nodes, clientToken, operatorToken };
 }
