@@ -32,6 +32,15 @@ function clients(urls: string, o: ApiOpts): KeyNodeClient[] {
   return urls.split(',').map((u) => new KeyNodeClient({ url: u.trim(), apiKey: key }));
 }
 
+/** `URL` or `URL#KEY_ID`: after an import a node holds the key under a new id (the key's own elsewhere). */
+function nodeSpecs(list: string, keyId: string): { url: string; keyId: string }[] {
+  return list.split(',').map((spec) => {
+    const s = spec.trim();
+    const i = s.lastIndexOf('#');
+    return i < 0 ? { url: s, keyId } : { url: s.slice(0, i), keyId: s.slice(i + 1) };
+  });
+}
+
 function withApi(cmd: Command): Command {
   return cmd.option('--api-key-file <file>', 'file holding the API key (0600); default $LIFEBOAT_API_KEY').option('--json', 'print JSON');
 }
@@ -66,14 +75,17 @@ export function registerKeyCommands(program: Command): void {
       .command('sign')
       .description('sign a message with t of the key’s nodes (two FROST rounds); prints the signature hex')
       .requiredOption('--key <id>', 'key id')
-      .requiredOption('--nodes <urls>', 'comma-separated URLs of the nodes to sign with (the first t are used)')
+      .requiredOption('--nodes <urls>', 'comma-separated URLs of the nodes to sign with (the first t are used); URL#KEY_ID for a node that holds the key under another id (after an import)')
       .option('--message <hex>', 'message bytes, hex')
       .option('--message-text <text>', 'message as UTF-8 text'),
   ).action(async (o: ApiOpts & { key: string; nodes: string; message?: string; messageText?: string }) => {
     const message = messageBytes(o);
-    const nodes = clients(o.nodes, o);
-    const info = await nodes[0]!.key(o.key);
-    const ref: KeyRef = { curve: info.curve, threshold: info.threshold, groupPublicKey: info.group_public_key, public: info.public, nodes: nodes.map((n) => ({ url: n.url, keyId: o.key })) };
+    const specs = nodeSpecs(o.nodes, o.key);
+    const token = apiKey(o);
+    const nodes = specs.map((n) => new KeyNodeClient({ url: n.url, apiKey: token }));
+    const info = await nodes[0]!.key(specs[0]!.keyId);
+    // sign() checks the aggregate against this group key: ids of another key on some node fail, never sign for it.
+    const ref: KeyRef = { curve: info.curve, threshold: info.threshold, groupPublicKey: info.group_public_key, public: info.public, nodes: specs };
     const sig = await sign(ref, nodes, message);
     const out = createOutput();
     if (o.json) out.json({ key_id: o.key, curve: info.curve, group_public_key: info.group_public_key, signature: toHex(sig) });
