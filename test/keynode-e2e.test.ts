@@ -111,6 +111,9 @@ describe('key nodes end to end (real processes)', { timeout: 180_000 }, () => {
     const ref: KeyRef = { ...key, nodes: [{ url: w.nodes[0]!.url, keyId: imported.key_id }, ...key.nodes.slice(1)] };
     const message = utf8.encode('imported');
     assert.ok(verifies('secp256k1', await sign(ref, clients(), message), message, key.groupPublicKey));
+    // The CLI signs with it too: URL#KEY_ID names the node's own id for the key.
+    const viaCli = JSON.parse(ok(await cli(['sign', '--key', keyId, '--nodes', `${w.nodes[0]!.url}#${imported.key_id},${w.nodes[2]!.url}`, '--message-text', 'imported', '--json']), 'sign').stdout) as { signature: string };
+    assert.ok(verifies('secp256k1', fromHex(viaCli.signature, 'sig'), message, key.groupPublicKey));
     const status = JSON.parse(ok(await cli(['node', 'status', '--data-dir', w.nodes[0]!.dir, '--json']), 'node status').stdout) as { keys: number; unused_nonces: number };
     assert.equal(status.keys, before + 1);
     assert.equal(status.keys, (await clients(w.operatorToken)[0]!.status()).keys);
