@@ -44,8 +44,14 @@ export async function authenticateApiKey(store: Pick<KeyNodeStoreOps, 'findApiKe
   const m = header?.startsWith('Bearer ') ? TOKEN.exec(header.slice(7).trim()) : null;
   const fail = () => new UnauthorizedError('missing or invalid API key', 'unauthorized', 'send Authorization: Bearer lbk_… (create one with `lifeboat node apikey create`)');
   if (!m) throw fail();
+  let secret: Uint8Array;
+  try {
+    secret = fromB64u(m[2]!, 'api key secret', 32);
+  } catch {
+    throw fail(); // 43 characters with non-zero trailing bits: not a token we issued, and the same answer
+  }
   const record = await store.findApiKeyById(m[1]!);
-  const ok = ctEqual(hashSecret(fromB64u(m[2]!, 'api key secret', 32)), record?.secretHash ?? DUMMY_HASH);
+  const ok = ctEqual(hashSecret(secret), record?.secretHash ?? DUMMY_HASH);
   if (!record || !ok || record.revokedAt !== null) throw fail();
   if (!allowed.includes(record.role)) throw new ForbiddenError(`this route needs the ${allowed.join(' or ')} role`, 'wrong_role');
   return record;
