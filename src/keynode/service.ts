@@ -257,14 +257,20 @@ export class KeyNodeService {
   /**
    * Imports an export after checking the share against its verifying share. A new key id unless the
    * caller is the paired fail-over primary (keeps it). Throws FormatError, DecryptionError,
-   * LifeboatError `share_mismatch`, ForbiddenError `wrong_role`, ConflictError `key_exists`.
+   * LifeboatError `share_mismatch`, InvalidInputError (a `threshold` other than the package's),
+   * ForbiddenError `wrong_role`, ConflictError `key_exists`.
    */
   async importShare(exp: z.infer<typeof keyShareExportSchema>, role: CallerRole, threshold?: number): Promise<KeyInfo & { imported_from: string }> {
     if (role === 'client' && exp.export_type !== 'encrypted') throw new ForbiddenError(`a client may import only the encrypted form, not ${exp.export_type}`, 'wrong_role');
     const key = importKeyShare(exp, { exportKey: this.deps.secrets.exportKey, wrapping: this.deps.secrets.wrapping });
+    // The public package fixes the threshold; a caller's `threshold` may only repeat it.
+    const t = key.public.signers.min;
+    if (threshold !== undefined && threshold !== t) {
+      wipe(key.share);
+      throw new InvalidInputError(`threshold ${threshold} differs from the key's public package (${t} of ${key.public.signers.max})`);
+    }
     const keep = role === 'paired_primary';
     const stored: KeyShare = { ...key, keyId: keep ? key.keyId : newKeyId() };
-    const t = threshold ?? (key.public.commitments.length || 2);
     const record = this.toRecord(stored, keep ? 'failover' : 'import', t);
     wipe(key.share);
     if (keep && (await this.deps.store.getKey(record.keyId))) {
