@@ -457,6 +457,8 @@ describe('key node api (sqlite)', { timeout: 120_000 }, () => {
         expectError(await importAs(0, s.tokens.operator, withDoc(doc, otherSecp)), 400, 'malformed', /public package differs/);
         expectError(await importAs(0, s.tokens.operator, withDoc(doc, keys.get('ed25519')!.public)), 400, 'invalid_input');
         expectError(await importAs(0, s.tokens.client, { ...encrypted, key_share: toB64(blob) }), 400, 'decryption_failed');
+        // The package fixes the threshold: a caller may repeat it, not change it.
+        for (const threshold of [1, 3]) expectError(await importAs(0, s.tokens.client, { ...encrypted, threshold }), 400, 'invalid_input', /threshold/);
         // The outer key id must be the one sealed in the envelope's header.
         expectError(await importAs(0, s.tokens.client, { ...encrypted, key_id: newKeyId() }), 400, 'key_share_mismatch');
       });
@@ -510,7 +512,8 @@ describe('key node api (sqlite)', { timeout: 120_000 }, () => {
       const unknownId = `lbk_${'0'.repeat(16)}_${toB64u(randomBytes(32))}`;
       await unchanged(s, async () => {
         const answers: Answer[] = [];
-        for (const token of [undefined, wrongSecret, unknownId, 'lbk_nope', s.tokens.revoked]) {
+        const nonCanonical = `lbk_${id}_${'B'.repeat(43)}`; // the right shape, but 2 trailing bits set
+        for (const token of [undefined, wrongSecret, unknownId, 'lbk_nope', nonCanonical, s.tokens.revoked]) {
           answers.push(await s.inject(0, { url: `/v1/keys/${keyId}/commitments`, token, body: {} }));
           answers.push(await s.inject(0, { url: `/v1/keys/${keyId}`, token }));
         }
