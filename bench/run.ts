@@ -2,3 +2,4 @@
 import { benchShamir } from './shamir.js';
 
 await benchShamir();
+await (await import('./keynode.js')).benchKeynode();
