@@ -240,6 +240,14 @@ describe('key node api (sqlite)', { timeout: 120_000 }, () => {
         const outsider = { ...start, participants: [d.tokens[1], d.tokens[2]] };
         expectError(await s.inject(0, { url: '/v1/dkg/OutsiderSession/start', token: s.tokens.client, body: outsider }), 400, 'dkg_not_a_participant');
       });
+      // A round-1 package replayed from another session, as it was and with its session id rewritten.
+      const other = await dkgStart(s, 'bip340');
+      await unchanged(s, async () => {
+        for (const replayed of [d.round1[2]!, { ...d.round1[2]!, session_id: other.sessionId }]) {
+          const a = await dkgRound2(s, other, 0, [other.round1[0], other.round1[1], replayed]);
+          expectError(a, 400, 'dkg_message_rejected', /participant 3\b.*(another session|bad signature)/);
+        }
+      });
       const round2 = await dkgRound2All(s, d);
       await unchanged(s, async () => {
         expectError(await dkgRound2(s, d, 0), 409, 'dkg_out_of_order', /replayed or reordered|step 2/);
@@ -300,6 +308,17 @@ describe('key node api (sqlite)', { timeout: 120_000 }, () => {
       });
       assert.equal((await shareReq(0, b0.nonce_id, [b0.commitments, b1.commitments], 'zz')).status, 400, 'a malformed body is refused before the nonce is touched');
       assert.equal((await shareReq(0, b0.nonce_id, [b0.commitments, b1.commitments])).status, 200);
+    });
+
+    it('a nonce older than the TTL is refused (nonce_expired)', async () => {
+      const [a, b] = [await commit(0), await commit(1)];
+      s.nodes[0]!.config.nonce_ttl_seconds = -1;
+      try {
+        expectError(await shareReq(0, a.nonce_id, [a.commitments, b.commitments]), 409, 'nonce_expired');
+      } finally {
+        s.nodes[0]!.config.nonce_ttl_seconds = 600;
+      }
+      expectError(await shareReq(0, a.nonce_id, [a.commitments, b.commitments]), 409, 'nonce_not_found');
     });
 
     it('aggregation names the node whose signature share is bad (invalid_signature_share)', async () => {
