@@ -80,6 +80,8 @@ describe('key nodes end to end (real processes)', { timeout: 180_000 }, () => {
   });
 
   it('the SDK over HTTP: 2-of-3 on every curve, every pair signs, one group key on every node', async () => {
+    const ids = await Promise.all(clients().map((c) => c.identity()));
+    assert.deepEqual(ids.map((i) => i.fingerprint), w.nodes.map((n) => n.fingerprint), 'the nodes `node init` made are the ones serving');
     for (const curve of ['ed25519', 'secp256k1', 'bip340'] as const) {
       const key = await createKey(clients(), { threshold: 2, curve });
       const infos = await Promise.all(clients().map((c, i) => c.key(key.nodes[i]!.keyId)));
@@ -144,7 +146,7 @@ describe('key nodes end to end (real processes)', { timeout: 180_000 }, () => {
     await lost.server.stop();
     for (const suffix of ['', '-wal', '-shm']) rmSync(join(lost.dir, `store.sqlite${suffix}`), { force: true });
     await registerTokenInDir(lost.dir, w.clientToken, 'client');
-    w.nodes[1] = { ...(await serveNode(lost.dir, new URL(lost.url).host)), fingerprint: lost.fingerprint };
+    w.nodes[1] = await serveNode(lost.dir, new URL(lost.url).host, lost.fingerprint);
     assert.equal(w.nodes[1].url, lost.url);
 
     await assert.rejects(sign(key, clients(), message, { signers: [0, 1] }), (err) => isLifeboatError(err, 'key_id_not_exists') && err.status === 404);

@@ -46,16 +46,12 @@ export interface InjectRequest {
 }
 
 export class NodeSet {
-  /** One token per role, registered on every node (the same key on all of them, as `apikey import` does). */
-  readonly tokens: Record<ApiKeyRole, string> & { revoked: string };
-
   constructor(
     readonly root: string,
     readonly nodes: TestNode[],
-    tokens: Record<ApiKeyRole, string> & { revoked: string },
-  ) {
-    this.tokens = tokens;
-  }
+    /** One token per role, registered on every node (the same key on all of them, as `apikey import` does), and a revoked one. */
+    readonly tokens: Record<ApiKeyRole, string> & { revoked: string },
+  ) {}
 
   /** An SDK client of node i over inject; `wrap` may rewrite requests and answers in transit. */
   client(i: number, token: string = this.tokens.client, wrap?: (inner: typeof fetch) => typeof fetch): KeyNodeClient {
@@ -80,7 +76,7 @@ export class NodeSet {
     return { status: res.statusCode, body: JSON.parse(res.body) as T };
   }
 
-  /** Keys, unused nonces and DKG sessions per node: what a refused request must leave as it was. */
+  /** Keys and unused nonces per node: what a refused request must leave as it was. */
   async counts(): Promise<{ keys: number; nonces: number }[]> {
     return Promise.all(this.nodes.map(async (n) => ({ keys: await n.store.countKeys(), nonces: await n.store.countNonces() })));
   }
@@ -173,7 +169,7 @@ export function tamperAnswers(edit: (path: string, body: unknown) => unknown): (
 
 // --- real processes --------------------------------------------------------------------------------
 
-/** Asserts nothing; returns the result. Fails the test with stderr when the command did not exit 0. */
+/** Returns the result of a command that exited 0; throws with its stderr otherwise. */
 export function ok(r: RunResult, what = 'command'): RunResult {
   if (r.code !== 0) throw new Error(`${what} exited ${r.code}: ${r.stderr.trim()}`);
   return r;
@@ -187,9 +183,9 @@ export interface NodeProcess {
 }
 
 /** Starts `lifeboat node serve --json` on `listen` (default a free loopback port). */
-export async function serveNode(dir: string, listen = '127.0.0.1:0'): Promise<NodeProcess> {
+export async function serveNode(dir: string, listen = '127.0.0.1:0', fingerprint = ''): Promise<NodeProcess> {
   const server = await startServer(['node', 'serve', '--data-dir', dir, '--listen', listen, '--json'], { timeoutMs: 30_000 });
-  return { dir, server, url: server.url, fingerprint: '' };
+  return { dir, server, url: server.url, fingerprint };
 }
 
 /**
@@ -220,13 +216,13 @@ export async function startNodeProcesses(root: string, n = 3): Promise<{ nodes: 
   imports.forEach((r, i) => ok(r, `apikey import ${i + 2}`));
   const operatorToken = newApiKey('operator', 'o').token;
   for (const d of dirs) await registerTokenInDir(d, operatorToken, 'operator');
-  const started = await Promise.allSettled(dirs.map((d) => serveNode(d)));
+  const started = await Promise.allSettled(dirs.map((d, i) => serveNode(d, undefined, fingerprints[i])));
   const failed = started.find((r) => r.status === 'rejected');
   if (failed) {
     // Stop the ones that did start: a child left running would keep the test process alive.
     await Promise.all(started.map((r) => (r.status === 'fulfilled' ? r.value.server.stop() : undefined)));
     throw failed.reason;
   }
-  const nodes = started.map((r, i) => ({ ...(r as PromiseFulfilledResult<NodeProcess>).value, fingerprint: fingerprints[i]! }));
+  const nodes = started.map((r) => (r as PromiseFulfilledResult<NodeProcess>).value);
   return { nodes, clientToken, operatorToken };
 }
