@@ -3,7 +3,7 @@
  * fail-over node (six processes). Every new share reaches the fail-over under the same key id; a
  * fail-over that is down delays the copy (lag > 0) and loses nothing, even across a primary crash;
  * only the paired primary may import keeping the key id; with the primaries killed, the fail-over
- * nodes sign under the same group key.
+ * nodes sign under the same group key; a primary rebuilt empty gets its keys back by the reverse pairing.
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
@@ -17,11 +17,13 @@ import {
   failoverLag,
   type KeyNodeFleet,
   refOn,
+  registerTokens,
   serveNode,
   signAndCheck,
   startFleet,
   stopNode,
   waitForSync,
+  wipeStore,
 } from '../src/drill/keynode-scenarios.js';
 import { isLifeboatError } from '../src/errors.js';
 import { generateIdentity } from '../src/identity.js';
@@ -140,6 +142,27 @@ describe('key node fail-over: 3 primaries, each with its own fail-over node (6 p
       const clients = clientsOf(fleet.failovers, fleet.tokens.client);
       await signAndCheck(onFailovers, clients, `after the take-over (${key.curve})`);
       await signAndCheck(onFailovers, clients, `after the take-over, signers 2 and 3 (${key.curve})`, [1, 2]);
+    }
+  });
+
+  it('fail-back: a primary rebuilt empty is paired the other way round and gets every key back under its key id', async () => {
+    const [p0] = fleet.primaries;
+    const [f0] = fleet.failovers;
+    wipeStore(p0!);
+    await registerTokens(p0!, fleet.tokens);
+    let r = await runCli(['node', 'pair', '--primary', f0!.identity, '--data-dir', p0!.dir, '--json']);
+    assert.equal(r.code, 0, r.stderr);
+    await serveNode(fleet, p0!);
+    await stopNode(f0!);
+    r = await runCli(['node', 'pair', '--failover', `${p0!.url}#${p0!.fingerprint}`, '--data-dir', f0!.dir, '--json']);
+    assert.equal(r.code, 0, r.stderr);
+    await serveNode(fleet, f0!);
+    await waitForSync([f0!], fleet.tokens.operator);
+    for (const key of keys) {
+      const back = await operator(p0!.url).key(key.nodes[0]!.keyId);
+      assert.equal(back.group_public_key, key.groupPublicKey);
+      // The rebuilt primary signs with a fail-over under the same key id.
+      await signAndCheck(refOn(key, [p0!, fleet.failovers[1]!]), clientsOf([p0!, fleet.failovers[1]!], fleet.tokens.client), `after the fail-back (${key.curve})`);
     }
   });
 });

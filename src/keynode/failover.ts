@@ -52,6 +52,7 @@ export class FailoverSync {
   private readonly unsynced = new Set<string>();
   private readonly inflight = new Map<string, Promise<boolean>>();
   private scannedAt: number | undefined;
+  private scanning: Promise<void> | undefined;
   private timer: NodeJS.Timeout | undefined;
   private running: Promise<void> | undefined;
   /** undefined until this process knows (the first push writes it to meta either way). */
@@ -135,10 +136,15 @@ export class FailoverSync {
     }
   }
 
-  private async refresh(now = Date.now()): Promise<void> {
-    if (this.scannedAt !== undefined && now - this.scannedAt < (this.deps.rescanMs ?? 300_000)) return;
-    this.scannedAt = now;
-    for (const keyId of await this.scan()) this.unsynced.add(keyId);
+  /** Rescans when due; a caller during a scan waits for it, so the lag is never read from a half-filled set. */
+  private refresh(now = Date.now()): Promise<void> {
+    if (this.scanning) return this.scanning;
+    if (this.scannedAt !== undefined && now - this.scannedAt < (this.deps.rescanMs ?? 300_000)) return Promise.resolve();
+    this.scanning = (async () => {
+      for (const keyId of await this.scan()) this.unsynced.add(keyId);
+      this.scannedAt = now;
+    })().finally(() => (this.scanning = undefined));
+    return this.scanning;
   }
 
   /** One pass over the unsynced keys, in key order, until the first failure; overlapping calls share it. */
