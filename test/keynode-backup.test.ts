@@ -79,7 +79,7 @@ async function reseal(bytes: Uint8Array, edit: (body: { keys: Record<string, { b
   });
 }
 
-describe('key node backup and restore (real processes, 2-of-3)', { timeout: 120_000 }, () => {
+describe('key node backup and restore (real processes, 2-of-3)', { timeout: 200_000 }, () => {
   before(async () => {
     root = mkdtempSync(join(tmpdir(), 'lifeboat-node-backup-'));
     fleet = await startFleet(root, { failovers: false });

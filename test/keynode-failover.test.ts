@@ -52,7 +52,7 @@ async function until(what: string, fn: () => Promise<boolean>, timeoutMs = 15_00
   }
 }
 
-describe('key node fail-over: 3 primaries, each with its own fail-over node (6 processes)', { timeout: 120_000 }, () => {
+describe('key node fail-over: 3 primaries, each with its own fail-over node (6 processes)', { timeout: 200_000 }, () => {
   before(async () => {
     root = mkdtempSync(join(tmpdir(), 'lifeboat-failover-'));
     fleet = await startFleet(root, { failovers: true });
@@ -72,9 +72,15 @@ describe('key node fail-over: 3 primaries, each with its own fail-over node (6 p
     // A wrong pinned fingerprint: refused by name, the configuration unchanged.
     const other = await createFleetNode(root, 'unpaired', fleet.tokens);
     const before = readFileSync(join(other.dir, 'node.json'), 'utf8');
-    const r = await runCli(['node', 'pair', '--failover', `${fleet.failovers[0]!.url}#0000:0000:0000:0000:0000:0000:0000:0000`, '--data-dir', other.dir]);
-    assert.equal(r.code, 1);
-    assert.match(r.stderr, /lifeboat: error: the node at .* is [0-9a-f:]+, not 0000:/);
+    const f0 = fleet.failovers[0]!;
+    const [wrongFingerprint, wrongWrappingKey] = await Promise.all([
+      runCli(['node', 'pair', '--failover', `${f0.url}#0000:0000:0000:0000:0000:0000:0000:0000`, '--data-dir', other.dir]),
+      runCli(['node', 'pair', '--failover', `${f0.url}#${f0.fingerprint}`, '--wrapping-key', other.wrappingKey, '--data-dir', other.dir]),
+    ]);
+    assert.equal(wrongFingerprint.code, 1);
+    assert.match(wrongFingerprint.stderr, /lifeboat: error: the node at .* is [0-9a-f:]+, not 0000:/);
+    assert.equal(wrongWrappingKey.code, 1);
+    assert.match(wrongWrappingKey.stderr, /lifeboat: error: the node at .* offers wrapping key .*, not /);
     assert.equal(readFileSync(join(other.dir, 'node.json'), 'utf8'), before);
   });
 
@@ -154,7 +160,7 @@ describe('key node fail-over: 3 primaries, each with its own fail-over node (6 p
     assert.equal(r.code, 0, r.stderr);
     await serveNode(fleet, p0!);
     await stopNode(f0!);
-    r = await runCli(['node', 'pair', '--failover', `${p0!.url}#${p0!.fingerprint}`, '--data-dir', f0!.dir, '--json']);
+    r = await runCli(['node', 'pair', '--failover', `${p0!.url}#${p0!.fingerprint}`, '--wrapping-key', p0!.wrappingKey, '--data-dir', f0!.dir, '--json']);
     assert.equal(r.code, 0, r.stderr);
     await serveNode(fleet, f0!);
     await waitForSync([f0!], fleet.tokens.operator);

@@ -114,8 +114,8 @@ export function clientsOf(nodes: FleetNode[], token: string): KeyNodeClient[] {
 
 /**
  * Starts three nodes, and with `failovers` a fail-over node for each: `pair --primary` on the
- * fail-over before it serves, `pair --failover URL#FINGERPRINT` on the primary once the fail-over
- * serves, then the primaries.
+ * fail-over before it serves, `pair --failover URL#FINGERPRINT --wrapping-key KEY` on the primary once
+ * the fail-over serves, then the primaries.
  */
 export async function startFleet(root: string, opts: { failovers: boolean; count?: number }): Promise<KeyNodeFleet> {
   const tokens = { client: newApiKey('client', 'drill client').token, operator: newApiKey('operator', 'drill operator').token };
@@ -129,7 +129,8 @@ export async function startFleet(root: string, opts: { failovers: boolean; count
     await Promise.all(
       fleet.primaries.map(async (p, i) => {
         const f = fleet.failovers[i]!;
-        expectOk(await runCli(['node', 'pair', '--failover', `${f.url}#${f.fingerprint}`, '--data-dir', p.dir, '--json']), `node pair --failover (${p.name})`);
+        const args = ['node', 'pair', '--failover', `${f.url}#${f.fingerprint}`, '--wrapping-key', f.wrappingKey, '--data-dir', p.dir, '--json'];
+        expectOk(await runCli(args), `node pair --failover (${p.name})`);
       }),
     );
   }

@@ -15,7 +15,7 @@ import { redactStoreUrl } from '../../keynode/store/index.js';
 import { fromB64, toB64, utf8 } from '../../util/bytes.js';
 import { readStdin } from '../input.js';
 import { readFileOrThrow, writeFileAtomic } from '../../util/files.js';
-import { identityFingerprint, parsePublicIdentity } from '../../identity.js';
+import { encodePublicIdentity, identityFingerprint, parsePublicIdentity } from '../../identity.js';
 import { createOutput, writeSecret } from '../io.js';
 import { intIn } from '../options.js';
 
@@ -171,10 +171,11 @@ export function registerNodeCommands(program: Command): void {
     .command('pair')
     .description('pair a primary node with its fail-over: on the primary --failover URL, on the fail-over --primary IDENTITY')
     .option('--failover <url>', 'this node pushes every new share, wrapped, to the fail-over node at URL (URL#FINGERPRINT pins its identity)')
+    .option('--wrapping-key <b64>', 'with --failover: the wrapping key the fail-over printed at init (pins it; the fingerprint does not cover it)')
     .option('--primary <identity>', 'this node is the fail-over of the primary node with this identity (lb1.…)')
     .option('--data-dir <dir>', DIR_HELP)
     .option('--json', 'print JSON')
-    .action(async (o: DirOpts & { failover?: string; primary?: string }) => {
+    .action(async (o: DirOpts & { failover?: string; primary?: string; wrappingKey?: string }) => {
       if (!o.failover === !o.primary) throw new InvalidInputError('give exactly one of --failover URL or --primary IDENTITY');
       const out = createOutput();
       const result = await withNode(o, async (n) => {
@@ -184,9 +185,21 @@ export function registerNodeCommands(program: Command): void {
           return { paired_primary: o.primary, fingerprint: identityFingerprint(parsePublicIdentity(o.primary)) };
         }
         const spec = parseFailoverSpec(o.failover!);
-        const id = await new KeyNodeClient({ url: spec.url }).identity();
+        const answer = await new KeyNodeClient({ url: spec.url }).identity();
+        // Trust nothing the peer claims: the fingerprint is computed from its identity token.
+        let id: { identity: string; fingerprint: string; wrapping_public_key: string };
+        try {
+          const token = encodePublicIdentity(parsePublicIdentity(answer.identity));
+          id = { identity: token, fingerprint: identityFingerprint(parsePublicIdentity(token)), wrapping_public_key: toB64(fromB64(answer.wrapping_public_key, 'wrapping key', 32)) };
+        } catch {
+          throw new PeerError('peer_bad_answer', `the node at ${spec.url} answered a malformed identity`);
+        }
         if (spec.fingerprint !== undefined && spec.fingerprint !== id.fingerprint) {
           throw new PeerError('peer_identity_mismatch', `the node at ${spec.url} is ${id.fingerprint}, not ${spec.fingerprint}`, 'check the URL, and the fingerprint printed by `lifeboat node init` on the fail-over');
+        }
+        // The wrapping key is not covered by the fingerprint: pin it too when it is known.
+        if (o.wrappingKey !== undefined && toB64(fromB64(o.wrappingKey, '--wrapping-key', 32)) !== id.wrapping_public_key) {
+          throw new PeerError('peer_identity_mismatch', `the node at ${spec.url} offers wrapping key ${id.wrapping_public_key}, not ${o.wrappingKey}`, 'compare with the wrapping key `lifeboat node init` printed on the fail-over');
         }
         if (id.identity === n.service.identity().identity) throw new InvalidInputError('a node cannot be its own fail-over');
         const whitelist = n.config.export.whitelist.some((w) => w.wrapping_key === id.wrapping_public_key)
@@ -194,11 +207,14 @@ export function registerNodeCommands(program: Command): void {
           : [...n.config.export.whitelist, { label: `fail-over ${id.fingerprint}`, wrapping_key: id.wrapping_public_key }];
         saveNodeConfig(n.paths, { ...n.config, export: { ...n.config.export, whitelist }, failover: { url: spec.url, identity: id.identity, wrapping_key: id.wrapping_public_key } });
         if (!n.config.export.enabled) out.warn('export is disabled in node.json: the fail-over copy is an export and will fail until it is enabled');
-        return { failover: spec.url, fingerprint: id.fingerprint, pinned: spec.fingerprint !== undefined };
+        return { failover: spec.url, fingerprint: id.fingerprint, wrapping_key: id.wrapping_public_key, pinned: spec.fingerprint !== undefined && o.wrappingKey !== undefined };
       });
       if (o.json) out.json(result);
       else if ('paired_primary' in result) out.out(`fail-over of primary ${result.fingerprint}; restart this node to apply`);
-      else out.out(`primary of fail-over ${result.fingerprint} at ${result.failover}${result.pinned ? '' : ' (compare that fingerprint with the one the fail-over printed at init)'}; restart this node to apply`);
+      else {
+        out.out(`primary of fail-over ${result.fingerprint} at ${result.failover}, wrapping key ${result.wrapping_key} whitelisted; restart this node to apply`);
+        if (!result.pinned) out.info('hint: compare that fingerprint and wrapping key with what `lifeboat node init` printed on the fail-over, or pass URL#FINGERPRINT and --wrapping-key');
+      }
     });
 
   node
