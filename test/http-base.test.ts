@@ -251,3 +251,14 @@ describe('listen', () => {
     }
   });
 });
+
+it('a path parameter longer than the router allows answers a typed 414, not fastify’s own body', async () => {
+  const app = createBaseApp();
+  app.get('/v1/things/:id', async () => ({ ok: true }));
+  const res = await app.inject({ method: 'GET', url: `/v1/things/${'a'.repeat(300)}` });
+  assert.equal(res.statusCode, 414);
+  assert.deepEqual(JSON.parse(res.body), { err_type: 'uri_too_long', message: 'a path parameter is too long' });
+  const ok = await app.inject({ method: 'GET', url: '/v1/things/abc' });
+  assert.equal(ok.statusCode, 200, 'the server keeps answering');
+  await app.close();
+});

@@ -321,6 +321,23 @@ describe('key node api (sqlite)', { timeout: 120_000 }, () => {
       expectError(await shareReq(0, a.nonce_id, [a.commitments, b.commitments]), 409, 'nonce_not_found');
     });
 
+    it('purgeExpired deletes nonces past the TTL (a purged nonce never signs) and keeps fresh ones', async () => {
+      const node = s.nodes[0]!;
+      await node.store.deleteAllNonces();
+      const [old, peer] = [await commit(0), await commit(1)];
+      node.config.nonce_ttl_seconds = -1;
+      try {
+        assert.deepEqual(await node.service.purgeExpired(), { nonces: 1, dkgSessions: 0 });
+      } finally {
+        node.config.nonce_ttl_seconds = 600;
+      }
+      const fresh = await commit(0);
+      assert.deepEqual(await node.service.purgeExpired(), { nonces: 0, dkgSessions: 0 });
+      assert.equal(await node.store.countNonces(), 1);
+      expectError(await shareReq(0, old.nonce_id, [old.commitments, peer.commitments]), 409, 'nonce_not_found');
+      void fresh;
+    });
+
     it('aggregation names the node whose signature share is bad (invalid_signature_share)', async () => {
       const liar = tamperAnswers((path, body) => {
         if (!path.endsWith('/signature-shares')) return undefined;

@@ -282,6 +282,13 @@ const cases: Case[] = [
         assert.equal(await s.deleteAllNonces(), 0);
         assert.equal(await s.countNonces(), 0);
         assert.equal(await s.countKeys(), 2, 'keys stay');
+        await s.insertNonce({ ...makeNonce(a.keyId), createdAt: 1_000 });
+        await s.insertNonce({ ...makeNonce(a.keyId), createdAt: 2_000 });
+        const fresh = { ...makeNonce(b.keyId), createdAt: 3_000 };
+        await s.insertNonce(fresh);
+        assert.equal(await s.deleteNoncesCreatedBefore(2_500), 2, 'the two older nonces go');
+        assert.deepStrictEqual(await s.consumeNonce(b.keyId, fresh.nonceId), fresh, 'the newer one stays');
+        await rejectsWith(s.deleteNoncesCreatedBefore(Number.NaN), 'invalid_input', 'InvalidInputError');
       }),
   ],
   [

@@ -154,6 +154,16 @@ export function createBaseApp(opts: BaseAppOptions = {}): FastifyInstance {
     logger: loggerOptions(opts.logger),
     bodyLimit: opts.bodyLimit ?? DEFAULT_BODY_LIMIT,
     trustProxy: opts.trustProxy ?? false,
+    // Errors fastify raises before routing (a path parameter over 100 characters, a malformed URL)
+    // would otherwise answer fastify's own body; every answer carries an err_type.
+    frameworkErrors: (err, _req, rawReply) => {
+      const tooLong = err.code === 'FST_ERR_MAX_PARAM_LENGTH';
+      const reply = rawReply as unknown as FastifyReply;
+      void reply
+        .code(tooLong ? 414 : 400)
+        .header('content-type', 'application/json; charset=utf-8')
+        .send({ err_type: tooLong ? 'uri_too_long' : 'malformed_url', message: tooLong ? 'a path parameter is too long' : 'the request url is malformed' });
+    },
   });
   app.decorateRequest('rawBody', undefined);
   app.decorateRequest('signer', undefined);

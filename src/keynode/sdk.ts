@@ -96,7 +96,9 @@ export async function signWithRecovery(key: KeyRef, nodes: KeyNodeClient[], mess
       await nodes[i]!.key(key.nodes[i]!.keyId);
     } catch (err) {
       if (!isLifeboatError(err, 'key_id_not_exists')) throw err;
-      const imported = await nodes[i]!.importShare({ ...saved[i]!, threshold: key.threshold });
+      const exp = saved[i];
+      if (!exp) throw new LifeboatError('key_id_not_exists', `${nodes[i]!.url} lost key ${key.nodes[i]!.keyId} and no export of it was saved`, { status: 404, hint: 'sign with other nodes, or import a backup of that node' });
+      const imported = await nodes[i]!.importShare({ ...exp, threshold: key.threshold });
       if (imported.group_public_key !== key.groupPublicKey) throw new LifeboatError('share_mismatch', `the saved export for ${nodes[i]!.url} belongs to another key`);
       key.nodes[i] = { url: key.nodes[i]!.url, keyId: imported.key_id };
       opts.onRecover?.(nodes[i]!.url, imported.key_id);

@@ -227,6 +227,17 @@ export class KeyNodeService {
     }
   }
 
+  /**
+   * Deletes nonces past their TTL and expired DKG sessions, so abandoned signings and DKGs cannot grow
+   * the tables without bound. `node serve` runs it every minute.
+   */
+  async purgeExpired(): Promise<{ nonces: number; dkgSessions: number }> {
+    const now = this.now();
+    const nonces = await this.deps.store.deleteNoncesCreatedBefore(now - this.deps.config.nonce_ttl_seconds * 1000);
+    const dkgSessions = await this.deps.store.deleteExpiredDkgSessions(now);
+    return { nonces, dkgSessions };
+  }
+
   // --- export / import -----------------------------------------------------------------------------
 
   /**

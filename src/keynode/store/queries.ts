@@ -160,6 +160,12 @@ export class StoreOps implements KeyNodeStoreOps {
     return affected(r.numDeletedRows);
   }
 
+  async deleteNoncesCreatedBefore(createdBefore: number): Promise<number> {
+    const before = checkMillis(createdBefore, 'createdBefore');
+    const r = await guarded(() => this.db.deleteFrom('nonces').where('created_at', '<', before).executeTakeFirst());
+    return affected(r.numDeletedRows);
+  }
+
   async countNonces(keyId?: string): Promise<number> {
     if (keyId === undefined) return this.count('nonces');
     checkId(keyId, 'keyId');

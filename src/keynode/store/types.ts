@@ -131,6 +131,8 @@ export interface KeyNodeStoreOps {
   consumeNonce(keyId: string, nonceId: string): Promise<NonceRecord | undefined>;
   /** Deletes every nonce (what a restore does before it serves). Returns how many were deleted. */
   deleteAllNonces(): Promise<number>;
+  /** Deletes the unused nonces created before `createdBefore` (ms); returns how many. Expired nonces can never sign. */
+  deleteNoncesCreatedBefore(createdBefore: number): Promise<number>;
   /** Counts the unused nonces, of one key if given. */
   countNonces(keyId?: string): Promise<number>;
 
