@@ -27,7 +27,14 @@ import {
 } from '../src/drill/keynode-scenarios.js';
 import { isLifeboatError } from '../src/errors.js';
 import { generateIdentity } from '../src/identity.js';
+import type { FastifyInstance } from 'fastify';
+import { listen } from '../src/http/listen.js';
 import { KeyNodeClient } from '../src/keynode/client.js';
+import { loadNodeConfig, nodePaths, saveNodeConfig } from '../src/keynode/config.js';
+import { exportKeyShare } from '../src/keynode/export.js';
+import { inProcessKeys } from '../src/keynode/frost/bench.js';
+import { closeNode, initNode, openNode, type OpenedNode } from '../src/keynode/runtime.js';
+import { createKeyNodeApp } from '../src/keynode/server.js';
 import { createKey, type KeyRef } from '../src/keynode/sdk.js';
 
 let root = '';
@@ -170,5 +177,60 @@ describe('key node fail-over: 3 primaries, each with its own fail-over node (6 p
       // The rebuilt primary signs with a fail-over under the same key id.
       await signAndCheck(refOn(key, [p0!, fleet.failovers[1]!]), clientsOf([p0!, fleet.failovers[1]!], fleet.tokens.client), `after the fail-back (${key.curve})`);
     }
+  });
+});
+
+describe('fail-over sync in one process: per-key failures and deleted keys do not hold up the rest', () => {
+  let dir = '';
+  let primary: OpenedNode;
+  let failover: OpenedNode;
+  let app: FastifyInstance;
+
+  /** Imports share `index` of a fresh in-process key into `node` under `keyId` (keeping it). */
+  async function importInto(node: OpenedNode, keyId: string, index = 0): Promise<void> {
+    const share = inProcessKeys('secp256k1', { keyId })[index]!;
+    await node.service.importShare(exportKeyShare(share, 'plaintext', { exportKey: node.secrets.exportKey }), 'paired_primary', 2);
+  }
+
+  before(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'lifeboat-failover-sync-'));
+    const p = await initNode(join(dir, 'p'));
+    const f = await initNode(join(dir, 'f'));
+    // Keys committed before the pairing: only the retry loop's scan finds them.
+    const unpaired = await openNode(join(dir, 'p'));
+    for (const id of ['key_a', 'key_b', 'key_c']) await importInto(unpaired, id);
+    await closeNode(unpaired);
+    const fPaths = nodePaths(join(dir, 'f'));
+    saveNodeConfig(fPaths, { ...loadNodeConfig(fPaths), paired_primary: p.identity });
+    failover = await openNode(join(dir, 'f'));
+    await importInto(failover, 'key_a', 1); // another share under the id the primary pushes first
+    app = createKeyNodeApp({ service: failover.service, store: failover.store });
+    const url = await listen(app, '127.0.0.1:0');
+    const pPaths = nodePaths(join(dir, 'p'));
+    const pConfig = loadNodeConfig(pPaths);
+    saveNodeConfig(pPaths, { ...pConfig, export: { ...pConfig.export, whitelist: [{ label: 'f', wrapping_key: f.wrapping_public_key }] }, failover: { url, identity: f.identity, wrapping_key: f.wrapping_public_key } });
+    primary = await openNode(join(dir, 'p'), { failoverRetryMs: 100 });
+  });
+  after(async () => {
+    await closeNode(primary);
+    await app.close();
+    await closeNode(failover);
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('a key the fail-over refuses stays in the lag; the keys after it are copied; a key gone here leaves the lag', async () => {
+    assert.deepEqual(await primary.failover.scan(), ['key_a', 'key_b', 'key_c']);
+    primary.failover.start();
+    await until('the other keys to be copied', async () => (await failover.store.countKeys()) === 3);
+    assert.ok(await failover.store.getKey('key_b'));
+    assert.ok(await failover.store.getKey('key_c'));
+    let s = (await primary.failover.status()).failover!;
+    assert.deepEqual([s.lag, s.last_error], [1, 'key_exists']);
+    assert.deepEqual(await primary.failover.scan(), ['key_a']);
+    // A commit whose key is deleted before its push: nothing to copy, not counted.
+    primary.failover.committed('key_gone');
+    assert.equal(await primary.failover.push('key_gone'), false);
+    s = (await primary.failover.status()).failover!;
+    assert.equal(s.lag, 1);
   });
 });

@@ -9,9 +9,10 @@
  *
  * The serving process keeps the unsynced keys in memory: filled by one scan of the store at start
  * (and again every few minutes, for keys another process wrote into a shared store), added to on every
- * commit, emptied by acknowledgements. A loop retries them in key order and stops at the first failure,
- * so an outage delays the copy but loses nothing and does not hammer a node that is down. The lag is
- * the number of unsynced keys.
+ * commit, emptied by acknowledgements. A loop retries them in key order and stops when the fail-over
+ * itself fails (down, not paired), so an outage delays the copy but loses nothing and does not hammer
+ * a node that is down; a key the fail-over refuses stays in the lag without holding up the others. The
+ * lag is the number of unsynced keys.
  */
 import { identityFingerprint, parsePublicIdentity } from '../identity.js';
 import type { NodeConfig } from './config.js';
@@ -21,6 +22,10 @@ import type { NodeSecrets } from './secrets.js';
 import type { KeyNodeStore } from './store/types.js';
 
 const LAST_ERROR = 'failover_last_error';
+/** Errors that say the fail-over (or the pairing) is down, not one key: the pass stops at them. */
+const PEER_WIDE = new Set(['peer_unreachable', 'peer_bad_answer', 'not_enrolled', 'unauthorized', 'bad_signature', 'request_expired', 'replayed_request', 'rate_limited']);
+
+type PushResult = 'synced' | 'key_failed' | 'peer_failed';
 const PAGE = 500;
 
 export interface FailoverStatus {
@@ -28,7 +33,7 @@ export interface FailoverStatus {
   fingerprint: string;
   /** Keys committed here and not yet acknowledged by the fail-over node. */
   lag: number;
-  /** The err_type of the last failed push, or null after a success. */
+  /** The err_type of the last failed push, or null once every key is synced. */
   last_error: string | null;
   /** When the fail-over last acknowledged a key (ISO 8601), or null if not since this process began. */
   last_synced_at: string | null;
@@ -50,7 +55,7 @@ export class FailoverSync {
   private readonly prefix: string;
   private readonly fingerprint: string;
   private readonly unsynced = new Set<string>();
-  private readonly inflight = new Map<string, Promise<boolean>>();
+  private readonly inflight = new Map<string, Promise<PushResult>>();
   private scannedAt: number | undefined;
   private scanning: Promise<void> | undefined;
   private timer: NodeJS.Timeout | undefined;
@@ -82,8 +87,12 @@ export class FailoverSync {
    * false when it did not (the key stays for the retry loop). Never throws. Concurrent pushes of one
    * key share one request.
    */
-  push(keyId: string): Promise<boolean> {
-    if (!this.client) return Promise.resolve(true);
+  async push(keyId: string): Promise<boolean> {
+    return (await this.pushShared(keyId)) === 'synced';
+  }
+
+  private pushShared(keyId: string): Promise<PushResult> {
+    if (!this.client) return Promise.resolve('synced');
     let p = this.inflight.get(keyId);
     if (!p) {
       p = this.pushOnce(keyId).finally(() => this.inflight.delete(keyId));
@@ -92,23 +101,32 @@ export class FailoverSync {
     return p;
   }
 
-  private async pushOnce(keyId: string): Promise<boolean> {
+  private async pushOnce(keyId: string): Promise<PushResult> {
     const f = this.deps.config.failover!;
+    let stage: 'local' | 'peer' = 'local';
     try {
       const rec = await this.deps.service.keyRecord(keyId);
       const exp = await this.deps.service.exportShare(keyId, 'wrapped', 'operator', f.wrapping_key);
+      stage = 'peer';
       await this.client!.importShare({ ...exp, threshold: rec.threshold });
       await this.deps.store.setMeta(this.prefix + keyId, new Date().toISOString());
       this.unsynced.delete(keyId);
       this.lastSyncedAt = new Date().toISOString();
-      await this.noteError(null);
-      return true;
+      // The error stays shown while any key is still owed: it is probably that key's reason.
+      if (this.unsynced.size === 0) await this.noteError(null);
+      return 'synced';
     } catch (err) {
       const code = (err as { code?: unknown }).code;
       const what = typeof code === 'string' ? code : 'internal_error';
+      // A key deleted here since it was committed has nothing left to copy.
+      if (stage === 'local' && what === 'key_id_not_exists') {
+        this.unsynced.delete(keyId);
+        return 'key_failed';
+      }
       if (what !== this.lastError) this.deps.log?.(`fail-over push of ${keyId} to ${f.url} failed: ${what}`);
       await this.noteError(what);
-      return false;
+      const status = (err as { status?: unknown }).status;
+      return stage === 'peer' && (PEER_WIDE.has(what) || (typeof status === 'number' && status >= 500)) ? 'peer_failed' : 'key_failed';
     }
   }
 
@@ -152,7 +170,9 @@ export class FailoverSync {
     this.running ??= (async () => {
       try {
         await this.refresh();
-        for (const keyId of [...this.unsynced].sort()) if (!(await this.push(keyId))) break;
+        // Stop at a failure of the fail-over as a whole; a failure of one key does not hold up the rest.
+        for (const keyId of [...this.unsynced].sort()) if ((await this.pushShared(keyId)) === 'peer_failed') break;
+        if (this.unsynced.size === 0) await this.noteError(null);
       } catch (err) {
         const code = (err as { code?: unknown }).code;
         this.deps.log?.(`fail-over sync pass failed: ${typeof code === 'string' ? code : 'internal_error'}`);
