@@ -210,11 +210,12 @@ describe('key node backup and restore (real processes, 2-of-3)', { timeout: 200_
       swap('groupPublicKey')(body);
     });
     const swappedGroupKey = await reseal(good, swap('groupPublicKey'));
+    const otherThreshold = await reseal(good, (body) => void (body.keys[0]!.threshold = 3));
     const empty = `sqlite:${join(root, 'empty-2.sqlite')}`;
     const before = await snapshotOf(empty);
     await withNodeOn(empty, async (n) => {
-      for (const bytes of [swappedShares, swappedPublic, swappedGroupKey]) {
-        await assert.rejects(restoreNodeBackup(n.store, n.service, openNodeBackup(bytes, n.secrets)), (err: unknown) => isLifeboatError(err, 'share_mismatch'));
+      for (const bytes of [swappedShares, swappedPublic, swappedGroupKey, otherThreshold]) {
+        await assert.rejects(restoreNodeBackup(n.store, n.secrets, openNodeBackup(bytes, n.secrets)), (err: unknown) => isLifeboatError(err, 'share_mismatch'));
       }
     });
     const file = join(root, 'swapped.lbnb');

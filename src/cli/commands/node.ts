@@ -245,9 +245,9 @@ export function registerNodeCommands(program: Command): void {
       const out = createOutput({ quiet: o.json });
       const progress = (done: number, total: number) => out.info(`checked ${done}/${total} shares against their verifying shares`);
       const r = await withNode(o, async (n) => {
-        if (o.database) return { mode: 'database', ...(await voidNoncesAndVerify(n.store, n.service, progress)) };
+        if (o.database) return { mode: 'database', ...(await voidNoncesAndVerify(n.store, n.secrets, progress)) };
         const snap = openNodeBackup(readFileOrThrow(o.in!, 'node backup'), n.secrets);
-        return { mode: 'backup', created_at: snap.createdAt, ...(await restoreNodeBackup(n.store, n.service, snap, progress)) };
+        return { mode: 'backup', created_at: snap.createdAt, ...(await restoreNodeBackup(n.store, n.secrets, snap, progress)) };
       });
       if (o.json) out.json({ ok: true, ...r });
       else {
