@@ -83,6 +83,9 @@ export function registerNodeCommands(program: Command): void {
       const app = createKeyNodeApp({ service: n.service, store: n.store, logger: o.logLevel === 'silent' ? false : { level: o.logLevel }, status: () => n.failover.status() });
       const url = await listen(app, o.listen);
       n.failover.start();
+      // Abandoned signings and DKGs must not grow the tables without bound (docs/keynode.md, "Housekeeping").
+      const purge = setInterval(() => void n.service.purgeExpired().catch((err: Error) => out.warn(`purge failed: ${err.message}`)), 60_000);
+      purge.unref();
       const fp = n.service.identity().fingerprint;
       // One line: supervisors and tests read the first stdout line as JSON.
       if (o.json) process.stdout.write(`${JSON.stringify({ url, fingerprint: fp })}\n`);
@@ -92,6 +95,7 @@ export function registerNodeCommands(program: Command): void {
         process.once('SIGTERM', stop);
         process.once('SIGINT', stop);
       });
+      clearInterval(purge);
       await app.close();
       await closeNode(n);
     });
