@@ -321,6 +321,20 @@ describe('key node api (sqlite)', { timeout: 120_000 }, () => {
       expectError(await shareReq(0, a.nonce_id, [a.commitments, b.commitments]), 409, 'nonce_not_found');
     });
 
+    it('a commitment list with an invalid element (the identity, a low-order point) is refused and signs nothing', async () => {
+      const [a, b] = [await commit(0), await commit(1)];
+      const identity = `01${'00'.repeat(31)}`;
+      const lowOrder = `ec${'ff'.repeat(30)}7f`; // -1 in y: a point of order 2 on edwards25519
+      for (const bad of [identity, lowOrder]) {
+        const list = [a.commitments, { ...(b.commitments as Record<string, string>), hiding: bad }];
+        const res = await shareReq(0, a.nonce_id, list);
+        assert.ok(res.status === 400 || res.status === 409, `status ${res.status}`);
+        assert.ok(!('signature_share' in (res.body as object)), 'no signature share for an invalid list');
+      }
+      const again = [await commit(0), await commit(1)];
+      assert.equal((await shareReq(0, again[0]!.nonce_id, [again[0]!.commitments, again[1]!.commitments])).status, 200, 'the node keeps signing');
+    });
+
     it('purgeExpired deletes nonces past the TTL (a purged nonce never signs) and keeps fresh ones', async () => {
       const node = s.nodes[0]!;
       await node.store.deleteAllNonces();

@@ -213,7 +213,8 @@ export class KeyNodeService {
   async signatureShare(keyId: string, input: { nonceId: string; message: Uint8Array; commitmentList: unknown }): Promise<unknown> {
     const rec = await this.keyRecord(keyId);
     if (rec.status !== 'active') throw new ConflictError(`key ${keyId} is ${rec.status} and cannot sign yet`, 'key_pending_backup');
-    const list = parseCommitmentList(input.commitmentList, rec.curve);
+    // Shape only here: signShare gives the list to noble, which validates every element (signing.ts).
+    const list = parseCommitmentList(input.commitmentList, rec.curve, { decode: false });
     const nonce = await this.deps.store.consumeNonce(keyId, input.nonceId);
     if (!nonce) throw new ConflictError('unknown or already used nonce', 'nonce_not_found', 'run round one (commitments) again');
     if (nonce.epoch !== (await this.epoch())) throw new ConflictError('this nonce was created before a restore and is void', 'nonce_not_found', 'run round one again');

@@ -56,7 +56,13 @@ export function encodeNonceCommitments(c: NonceCommitments): NonceCommitmentsJso
 }
 
 /** Parses one signer's commitments; each element must decode (not the identity). Throws InvalidInputError. */
-export function parseNonceCommitments(json: unknown, curve: FrostCurve): NonceCommitments {
+/**
+ * Parses one commitment pair. With `decode` (the default) each element is fully deserialized here
+ * (RFC 9591 DeserializeElement, with a message naming the bad one); `decode: false` checks shape and
+ * length only, for the signing hot path where signShare and aggregate hand the list to noble, which
+ * deserializes and validates every element itself (on curve, not identity, prime-order subgroup).
+ */
+export function parseNonceCommitments(json: unknown, curve: FrostCurve, opts: { decode?: boolean } = {}): NonceCommitments {
   if (!isRecord(json) || Object.keys(json).sort().join(',') !== 'binding,hiding,identifier') {
     throw new InvalidInputError('nonce commitments must be {identifier, hiding, binding}');
   }
@@ -65,15 +71,17 @@ export function parseNonceCommitments(json: unknown, curve: FrostCurve): NonceCo
   const len = suiteOf(curve).pointLen;
   const hiding = parseHex(json.hiding, `hiding commitment of ${who}`, len);
   const binding = parseHex(json.binding, `binding commitment of ${who}`, len);
-  decodePoint(curve, hiding, `hiding commitment of ${who}`);
-  decodePoint(curve, binding, `binding commitment of ${who}`);
+  if (opts.decode !== false) {
+    decodePoint(curve, hiding, `hiding commitment of ${who}`);
+    decodePoint(curve, binding, `binding commitment of ${who}`);
+  }
   return { identifier: json.identifier as string, hiding, binding };
 }
 
 /** Parses a commitment list: 2..MAX_SIGNERS entries, no identifier twice. Throws InvalidInputError. */
-export function parseCommitmentList(json: unknown, curve: FrostCurve): NonceCommitments[] {
+export function parseCommitmentList(json: unknown, curve: FrostCurve, opts: { decode?: boolean } = {}): NonceCommitments[] {
   if (!Array.isArray(json) || json.length < 2 || json.length > MAX_SIGNERS) throw new InvalidInputError(`commitment list must hold 2..${MAX_SIGNERS} entries`);
-  const list = json.map((c) => parseNonceCommitments(c, curve));
+  const list = json.map((c) => parseNonceCommitments(c, curve, opts));
   checkDistinct(curve, list.map((c) => c.identifier), 'commitment list');
   return list;
 }
