@@ -22,8 +22,8 @@ import { createKey, type KeyRef, saveExports, sign, signWithRecovery } from '../
 import { openKeyNodeStore, parseStoreUrl } from '../keynode/store/index.js';
 import type { ApiKeyRole } from '../keynode/store/types.js';
 import { fromHex, utf8 } from '../util/bytes.js';
-import { type RunningServer, runCli, type RunResult, startServer } from './proc.js';
-import type { Scenario } from './runner.js';
+import { type RunningServer, runCli, startServer } from './proc.js';
+import { expectOk, type Scenario } from './runner.js';
 
 /** One key node of a fleet: its directory and public identity, and its server while it runs. */
 export interface FleetNode {
@@ -46,14 +46,6 @@ export interface KeyNodeFleet {
   primaries: FleetNode[];
   /** failovers[i] is the fail-over of primaries[i] (empty when started without). */
   failovers: FleetNode[];
-}
-
-function expectOk(r: RunResult, what: string): RunResult {
-  if (r.code !== 0) {
-    const err = r.stderr.split('\n').find((l) => l.includes('error:')) ?? r.stderr.trim();
-    throw new LifeboatError('drill_step_failed', `${what} failed: ${err}`);
-  }
-  return r;
 }
 
 function check(ok: boolean, what: string): void {

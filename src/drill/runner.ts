@@ -1,4 +1,15 @@
 /** Runs drill scenarios in order, timing each; a failed scenario stops those that depend on it. */
+import { LifeboatError } from '../errors.js';
+import type { RunResult } from './proc.js';
+
+/** A CLI step that must succeed; throws `drill_step_failed` quoting the command's error line. */
+export function expectOk(r: RunResult, what: string): RunResult {
+  if (r.code !== 0) {
+    const err = r.stderr.split('\n').find((l) => l.includes('error:')) ?? r.stderr.trim();
+    throw new LifeboatError('drill_step_failed', `${what} failed: ${err}`);
+  }
+  return r;
+}
 
 export interface ScenarioResult {
   name: string;

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { LifeboatError } from '../errors.js';
 import { type RunningServer, runCli, type RunResult, startServer } from './proc.js';
-import type { Scenario } from './runner.js';
+import { expectOk, type Scenario } from './runner.js';
 
 export interface VaultDrillContext {
   dir: string;
@@ -20,14 +20,6 @@ export interface VaultDrillContext {
   secrets: Map<string, string>;
   /** Every process the drill started, stopped at the end. */
   servers: RunningServer[];
-}
-
-function expectOk(r: RunResult, what: string): RunResult {
-  if (r.code !== 0) {
-    const err = r.stderr.split('\n').find((l) => l.includes('error:')) ?? r.stderr.trim();
-    throw new LifeboatError('drill_step_failed', `${what} failed: ${err}`);
-  }
-  return r;
 }
 
 function json<T>(r: RunResult): T {
