@@ -3,7 +3,8 @@
  * CLIs) never both read generation N and write N + 1, losing one change. The lock is a file created
  * with O_EXCL holding the owner's pid; a lock whose pid is gone (the owner crashed) is taken over.
  */
-import { closeSync, openSync, readFileSync, rmSync, statSync, writeSync } from 'node:fs';
+import { closeSync, linkSync, openSync, readFileSync, rmSync, statSync, writeSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
 import { isProcessAlive } from '../util/files.js';
 import { ConflictError } from '../errors.js';
 
@@ -43,20 +44,28 @@ function removeIfStale(lockPath: string): boolean {
   return true;
 }
 
+/**
+ * Creates the lock with our pid already in it: the pid goes to a private temp file, which is then
+ * hard-linked to the lock path (link fails with EEXIST when a lock exists). A crash can therefore never
+ * leave an empty lock that would block writers until it ages out.
+ */
 function tryCreate(lockPath: string): boolean {
-  let fd: number;
-  try {
-    fd = openSync(lockPath, 'wx', 0o600);
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'EEXIST') return false;
-    throw err;
-  }
+  const tmp = `${lockPath}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
+  const fd = openSync(tmp, 'wx', 0o600);
   try {
     writeSync(fd, `${process.pid}\n`);
   } finally {
     closeSync(fd);
   }
-  return true;
+  try {
+    linkSync(tmp, lockPath);
+    return true;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'EEXIST') return false;
+    throw err;
+  } finally {
+    rmSync(tmp, { force: true });
+  }
 }
 
 /**
