@@ -495,17 +495,23 @@ const cases: Case[] = [
           }
         })();
         while (writes < 3) await nextTurn();
-        const before = writes;
-        const snap = await s.exportSnapshot();
-        const during = writes - before;
+        // Every snapshot must be one state; keep taking them until one overlapped a write (a fast
+        // snapshot can finish between two writes, which proves nothing either way).
+        let overlapped = 0;
+        let snap: StoreSnapshot | undefined;
+        for (let attempt = 0; attempt < 30 && overlapped === 0; attempt++) {
+          const before = writes;
+          snap = await s.exportSnapshot();
+          if (writes - before > 0) overlapped++;
+          const count = Number(snap.meta.find((m) => m.key === 'key_count')?.value);
+          assert.equal(snap.keys.length, count, 'the snapshot is one state');
+        }
         stop = true;
         await writer;
-        const count = Number(snap.meta.find((m) => m.key === 'key_count')?.value);
-        assert.equal(snap.keys.length, count, 'the snapshot is one state');
-        assert.ok(during > 0, 'writes went on while the snapshot was read');
+        assert.ok(overlapped > 0, 'writes went on while a snapshot was read');
         assert.equal(await s.countKeys(), 1800 + writes);
-        assert.ok(snap.keys.length < 1800 + writes);
-        const ids = snap.keys.map((k) => k.keyId);
+        assert.ok(snap!.keys.length < 1800 + writes);
+        const ids = snap!.keys.map((k) => k.keyId);
         assert.deepStrictEqual(ids, [...ids].sort((a, b) => (Buffer.from(a) < Buffer.from(b) ? -1 : 1)));
       }),
   ],
