@@ -3,30 +3,22 @@
  * holding a master.key (storeMasterKey) and a vault (createVault). Values go in on stdin only and
  * come out only where asked; they never reach argv options or stderr.
  */
-import { after, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { copyFileSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { copyFileSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { randomBytes } from '../src/crypto/random.js';
 import { primaryPaths, storeMasterKey } from '../src/primary/datadir.js';
 import { writeFileAtomic } from '../src/util/files.js';
 import { createVault } from '../src/vault/format.js';
 import { putEntry } from '../src/vault/vault.js';
+import { trackedTempDir } from './helpers/tmp.js';
 
 const ROOT = resolve(import.meta.dirname, '..');
 const SECRET = 'sk_live_7hIs-Is-The-Secret-Value';
 
-const tempDirs: string[] = [];
-function tempDir(prefix: string): string {
-  const dir = mkdtempSync(join(tmpdir(), prefix));
-  tempDirs.push(dir);
-  return dir;
-}
-after(() => {
-  for (const d of tempDirs) rmSync(d, { recursive: true, force: true });
-});
+const tempDir = trackedTempDir;
 
 interface Run {
   code: number | null;

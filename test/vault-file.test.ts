@@ -3,12 +3,11 @@
  * byte-identical, crashes (a failing rename, a leftover temp file, a writer killed with SIGKILL at
  * random moments) that leave a readable vault, the lock, and whole-vault writes that refuse rollbacks.
  */
-import { after, test, mock } from 'node:test';
+import { test, mock } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import fs, { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import fs, { readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { syncBuiltinESMExports } from 'node:module';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from '../src/crypto/random.js';
 import { LifeboatError } from '../src/errors.js';
@@ -26,18 +25,11 @@ import {
   writeVaultFile,
   type VaultWriteEvent,
 } from '../src/vault/vault.js';
+import { trackedTempDir } from './helpers/tmp.js';
 
 const enc = (s: string): Uint8Array => new TextEncoder().encode(s);
 
-const tempDirs: string[] = [];
-function tempDir(prefix: string): string {
-  const dir = mkdtempSync(join(tmpdir(), prefix));
-  tempDirs.push(dir);
-  return dir;
-}
-after(() => {
-  for (const d of tempDirs) rmSync(d, { recursive: true, force: true });
-});
+const tempDir = trackedTempDir;
 
 function setup(): { dir: string; path: string; mk: MasterKey } {
   const dir = tempDir('lifeboat-vault-');
