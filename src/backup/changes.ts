@@ -1,0 +1,164 @@
+/**
+ * The changes a key node's backup stream carries, one per entry (docs/format.md, "Backup stream"):
+ * UTF-8 JSON, byte fields of store records as {"b64": "..."}.
+ *
+ *   {"op": "secrets", "identity", "storage_key", "export_key", "wrapping_key"}   the node's vault keys (b64)
+ *   {"op": "key_put", "key": KeyRecord}           a key stored or replaced
+ *   {"op": "key_status", "key_id", "status"}
+ *   {"op": "key_delete", "key_id"}
+ *   {"op": "api_key_put", "api_key": ApiKeyRecord}
+ *   {"op": "api_key_revoke", "id", "at"}
+ *
+ * Every change is a whole-state upsert or an idempotent edit, so replaying a change a compaction
+ * already holds leaves the state as it was (a compaction may be taken while changes are in flight).
+ */
+import { FormatError } from '../errors.js';
+import { fromB64, toB64, utf8 } from '../util/bytes.js';
+import type { ApiKeyRecord, KeyRecord, KeyStatus, StoreSnapshot } from '../keynode/store/types.js';
+import { KEY_STATUSES } from '../keynode/store/types.js';
+
+/** The node's vault keys as a stream carries them (raw bytes). */
+export interface StreamSecrets {
+  identity: Uint8Array;
+  storageKey: Uint8Array;
+  exportKey: Uint8Array;
+  wrappingKey: Uint8Array;
+}
+
+export type NodeChange =
+  | { op: 'secrets'; secrets: StreamSecrets }
+  | { op: 'key_put'; key: KeyRecord }
+  | { op: 'key_status'; keyId: string; status: KeyStatus }
+  | { op: 'key_delete'; keyId: string }
+  | { op: 'api_key_put'; apiKey: ApiKeyRecord }
+  | { op: 'api_key_revoke'; id: string; at: number };
+
+type Json = Record<string, unknown>;
+
+/** A store record with its byte fields as {"b64": ...}. */
+export function recordToJson(rec: object): Json {
+  return Object.fromEntries(Object.entries(rec).map(([k, v]) => [k, v instanceof Uint8Array ? { b64: toB64(v) } : v]));
+}
+
+/** The inverse of recordToJson. Shapes are checked by the store when the record is written. */
+export function jsonToRecord<T>(rec: unknown, what: string): T {
+  if (typeof rec !== 'object' || rec === null || Array.isArray(rec)) throw new FormatError('malformed', `${what} is malformed`);
+  return Object.fromEntries(
+    Object.entries(rec).map(([k, v]) => [k, v && typeof v === 'object' && 'b64' in v ? fromB64(String((v as { b64: unknown }).b64), `${what}.${k}`) : v]),
+  ) as T;
+}
+
+/** Encodes one change for an entry. */
+export function encodeChange(c: NodeChange): Uint8Array {
+  let body: Json;
+  switch (c.op) {
+    case 'secrets':
+      body = { op: c.op, identity: toB64(c.secrets.identity), storage_key: toB64(c.secrets.storageKey), export_key: toB64(c.secrets.exportKey), wrapping_key: toB64(c.secrets.wrappingKey) };
+      break;
+    case 'key_put':
+      body = { op: c.op, key: recordToJson(c.key) };
+      break;
+    case 'key_status':
+      body = { op: c.op, key_id: c.keyId, status: c.status };
+      break;
+    case 'key_delete':
+      body = { op: c.op, key_id: c.keyId };
+      break;
+    case 'api_key_put':
+      body = { op: c.op, api_key: recordToJson(c.apiKey) };
+      break;
+    case 'api_key_revoke':
+      body = { op: c.op, id: c.id, at: c.at };
+      break;
+  }
+  return utf8.encode(JSON.stringify(body));
+}
+
+function str(v: unknown, what: string): string {
+  if (typeof v !== 'string' || v.length === 0 || v.length > 256) throw new FormatError('malformed', `backup change: ${what} is malformed`);
+  return v;
+}
+
+/** Decodes one change. Throws FormatError `malformed` naming what is wrong (never the values). */
+export function decodeChange(bytes: Uint8Array): NodeChange {
+  let j: Json;
+  try {
+    j = JSON.parse(utf8.decode(bytes)) as Json;
+  } catch {
+    throw new FormatError('malformed', 'backup change is not JSON');
+  }
+  if (typeof j !== 'object' || j === null) throw new FormatError('malformed', 'backup change is not an object');
+  switch (j.op) {
+    case 'secrets':
+      return {
+        op: 'secrets',
+        secrets: {
+          identity: fromB64(str(j.identity, 'identity'), 'identity', 64),
+          storageKey: fromB64(str(j.storage_key, 'storage_key'), 'storage_key', 32),
+          exportKey: fromB64(str(j.export_key, 'export_key'), 'export_key', 32),
+          wrappingKey: fromB64(str(j.wrapping_key, 'wrapping_key'), 'wrapping_key', 32),
+        },
+      };
+    case 'key_put':
+      return { op: 'key_put', key: jsonToRecord<KeyRecord>(j.key, 'key') };
+    case 'key_status': {
+      const status = str(j.status, 'status');
+      if (!(KEY_STATUSES as readonly string[]).includes(status)) throw new FormatError('malformed', 'backup change: status is unknown');
+      return { op: 'key_status', keyId: str(j.key_id, 'key_id'), status: status as KeyStatus };
+    }
+    case 'key_delete':
+      return { op: 'key_delete', keyId: str(j.key_id, 'key_id') };
+    case 'api_key_put':
+      return { op: 'api_key_put', apiKey: jsonToRecord<ApiKeyRecord>(j.api_key, 'api_key') };
+    case 'api_key_revoke':
+      if (typeof j.at !== 'number' || !Number.isSafeInteger(j.at)) throw new FormatError('malformed', 'backup change: at is malformed');
+      return { op: 'api_key_revoke', id: str(j.id, 'id'), at: j.at };
+    default:
+      throw new FormatError('malformed', 'backup change has an unknown op', 'upgrade lifeboat: this stream was written by a newer version');
+  }
+}
+
+/** A node's state being rebuilt from a compaction and the entries after it. */
+export interface NodeState {
+  secrets: StreamSecrets | undefined;
+  keys: Map<string, KeyRecord>;
+  apiKeys: Map<string, ApiKeyRecord>;
+}
+
+export function emptyState(): NodeState {
+  return { secrets: undefined, keys: new Map(), apiKeys: new Map() };
+}
+
+/** Applies one change. Edits of a key or API key the state does not hold are ignored (it was deleted later). */
+export function applyChange(state: NodeState, c: NodeChange): void {
+  switch (c.op) {
+    case 'secrets':
+      state.secrets = c.secrets;
+      return;
+    case 'key_put':
+      state.keys.set(c.key.keyId, c.key);
+      return;
+    case 'key_status': {
+      const k = state.keys.get(c.keyId);
+      if (k) state.keys.set(c.keyId, { ...k, status: c.status });
+      return;
+    }
+    case 'key_delete':
+      state.keys.delete(c.keyId);
+      return;
+    case 'api_key_put':
+      state.apiKeys.set(c.apiKey.id, c.apiKey);
+      return;
+    case 'api_key_revoke': {
+      const a = state.apiKeys.get(c.id);
+      if (a && a.revokedAt === null) state.apiKeys.set(c.id, { ...a, revokedAt: c.at });
+      return;
+    }
+  }
+}
+
+/** The snapshot a restore writes into the store (sorted by id, as importSnapshot expects). */
+export function stateToSnapshot(state: NodeState): StoreSnapshot {
+  const byId = <T>(m: Map<string, T>) => [...m.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([, v]) => v);
+  return { keys: byId(state.keys), apiKeys: byId(state.apiKeys), meta: [] };
+}
