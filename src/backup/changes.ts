@@ -162,3 +162,33 @@ export function stateToSnapshot(state: NodeState): StoreSnapshot {
   const byId = <T>(m: Map<string, T>) => [...m.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([, v]) => v);
   return { keys: byId(state.keys), apiKeys: byId(state.apiKeys), meta: [] };
 }
+
+/** A compaction's plaintext: the node keys and the whole store state (docs/format.md, "Backup stream"). */
+export function encodeNodeState(secrets: StreamSecrets, snap: Pick<StoreSnapshot, 'keys' | 'apiKeys'>, createdAt: string): Uint8Array {
+  const body = {
+    version: 1,
+    created_at: createdAt,
+    secrets: { identity: toB64(secrets.identity), storage_key: toB64(secrets.storageKey), export_key: toB64(secrets.exportKey), wrapping_key: toB64(secrets.wrappingKey) },
+    keys: snap.keys.map(recordToJson),
+    api_keys: snap.apiKeys.map(recordToJson),
+  };
+  return utf8.encode(JSON.stringify(body));
+}
+
+/** The inverse of encodeNodeState. Throws FormatError `malformed` / `unsupported_version`. */
+export function decodeNodeState(bytes: Uint8Array): NodeState & { createdAt: string } {
+  let j: Json;
+  try {
+    j = JSON.parse(utf8.decode(bytes)) as Json;
+  } catch {
+    throw new FormatError('malformed', 'backup compaction body is not JSON');
+  }
+  if (j.version !== 1) throw new FormatError('unsupported_version', 'backup compaction body version is not supported', 'upgrade lifeboat');
+  if (typeof j.created_at !== 'string' || !Array.isArray(j.keys) || !Array.isArray(j.api_keys)) throw new FormatError('malformed', 'backup compaction body is malformed');
+  const c = decodeChange(utf8.encode(JSON.stringify({ ...(j.secrets as Json), op: 'secrets' })));
+  const state = emptyState();
+  applyChange(state, c);
+  for (const k of j.keys) applyChange(state, { op: 'key_put', key: jsonToRecord<KeyRecord>(k, 'key') });
+  for (const a of j.api_keys) applyChange(state, { op: 'api_key_put', apiKey: jsonToRecord<ApiKeyRecord>(a, 'api_key') });
+  return { ...state, createdAt: j.created_at };
+}

@@ -11,6 +11,24 @@ import { FormatError, InvalidInputError } from '../errors.js';
 import { readFileOrThrow, writeFileAtomic } from '../util/files.js';
 import { utf8 } from '../util/bytes.js';
 
+export const backupConfigSchema = z.object({
+  /** The backup service's base URL. */
+  server: z.string().url().max(2048),
+  account: z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/),
+  stream: z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/),
+  /** true: a new key signs at once and its backup follows; false (default): it is pending_backup until acknowledged. */
+  usable_before_ack: z.boolean().default(false),
+  /** How long a DKG or import answer waits for the acknowledgement before reporting pending_backup. */
+  wait_ms: z.number().int().min(0).max(120_000).default(10_000),
+  /** Entries per upload. */
+  batch_entries: z.number().int().min(1).max(10_000).default(500),
+  /** Compact after this many acknowledged entries since the last compaction... */
+  compact_entries: z.number().int().min(1).max(10_000_000).default(10_000),
+  /** ...or after this many seconds if anything changed. */
+  compact_seconds: z.number().int().min(10).max(30 * 86_400).default(86_400),
+});
+export type BackupConfig = z.infer<typeof backupConfigSchema>;
+
 export const nodeConfigSchema = z.object({
   version: z.literal(1),
   type: z.literal('lifeboat-node-config'),
@@ -30,6 +48,8 @@ export const nodeConfigSchema = z.object({
   paired_primary: z.string().max(200).nullable(),
   /** Unused signing nonces older than this are refused and deleted (a restored old database never signs with them). */
   nonce_ttl_seconds: z.number().int().min(10).max(86_400),
+  /** Continuous backup to a backup service (docs/backup.md); null when the node does not stream. */
+  backup: backupConfigSchema.nullable().default(null),
 });
 export type NodeConfig = z.infer<typeof nodeConfigSchema>;
 
@@ -59,6 +79,7 @@ export function defaultNodeConfig(paths: NodePaths): NodeConfig {
     failover: null,
     paired_primary: null,
     nonce_ttl_seconds: 600,
+    backup: null,
   };
 }
 

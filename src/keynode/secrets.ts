@@ -43,6 +43,25 @@ export function createNodeVault(master: MasterKey): Uint8Array {
   return sealVault(empty, master.key, master.schemeId, 1);
 }
 
+/** A node vault holding the given node keys (a restore), sealed under `master`. */
+export function createNodeVaultWith(master: MasterKey, keys: { identity: Uint8Array; storageKey: Uint8Array; exportKey: Uint8Array; wrappingKey: Uint8Array; backupKey: Uint8Array }): Uint8Array {
+  const now = new Date().toISOString();
+  const vault = openVault(createVault(master.key, master.schemeId), master.key);
+  const values: Record<(typeof NODE_ENTRIES)[number], Uint8Array> = {
+    'node/identity': keys.identity,
+    'node/storage-key': keys.storageKey,
+    'node/export-key': keys.exportKey,
+    'node/wrapping-key': keys.wrappingKey,
+    'node/backup-key': keys.backupKey,
+  };
+  for (const name of NODE_ENTRIES) {
+    const v = values[name];
+    if (v.length !== (name === 'node/identity' ? 64 : 32)) throw new InvalidInputError(`${name} has the wrong length`);
+    vault.entries.set(name, { value: v.slice(), updatedAt: now });
+  }
+  return sealVault(vault, master.key, master.schemeId, 1);
+}
+
 /** Reads the node keys from the vault. Throws like getEntry (`entry_not_found` when one is missing). */
 export function loadNodeSecrets(vaultPath: string, master: MasterKey): NodeSecrets {
   const get = (name: (typeof NODE_ENTRIES)[number]) => getEntry(vaultPath, master, name);

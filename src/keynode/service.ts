@@ -56,6 +56,11 @@ export interface KeyNodeServiceDeps {
   now?: () => number;
   /** Called after a key share is committed (DKG or import): fail-over push, backup stream. */
   onKeyCommitted?: (keyId: string) => void;
+  /**
+   * Set when new keys must wait for their backup (docs/backup.md): they are stored `pending_backup`
+   * and the answer waits up to `waitMs` for the acknowledgement (`wait` resolves true when it came).
+   */
+  backupGate?: { waitMs: number; wait: (keyId: string, timeoutMs: number) => Promise<boolean> };
 }
 
 /** Public facts about a key on this node. */
@@ -138,7 +143,15 @@ export class KeyNodeService {
       await tx.deleteDkgSession(input.sessionId);
     });
     this.deps.onKeyCommitted?.(record.keyId);
-    return this.info(record);
+    return this.info(await this.awaitBackup(record));
+  }
+
+  /** With a backup gate, waits for the key's backup and returns the record as it now is. */
+  private async awaitBackup(record: KeyRecord): Promise<KeyRecord> {
+    const gate = this.deps.backupGate;
+    if (!gate || record.status !== 'pending_backup') return record;
+    if (await gate.wait(record.keyId, gate.waitMs)) return (await this.deps.store.getKey(record.keyId)) ?? record;
+    return record;
   }
 
   private toRecord(key: KeyShare, origin: KeyOrigin, threshold: number): KeyRecord {
@@ -151,7 +164,7 @@ export class KeyNodeService {
       groupPublicKey: frostGroupPublicKey(key.curve, key.public),
       publicPackage: encodeFrostPublic(key.curve, key.public),
       encryptedShare: sealKeyShare(this.deps.secrets.storageKey, key),
-      status: 'active',
+      status: this.deps.backupGate ? 'pending_backup' : 'active',
       origin,
       createdAt: this.now(),
     };
@@ -294,7 +307,7 @@ export class KeyNodeService {
     }
     await this.deps.store.insertKey(record);
     this.deps.onKeyCommitted?.(record.keyId);
-    return { ...this.info(record), imported_from: exp.key_id };
+    return { ...this.info(await this.awaitBackup(record)), imported_from: exp.key_id };
   }
 
   /** The verifying-share check every stored share must pass (restore). Throws `share_mismatch`. */

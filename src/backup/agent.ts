@@ -1,0 +1,310 @@
+/**
+ * The backup agent in a key node (docs/backup.md, "The agent in the key node").
+ *
+ * The store writes every committed change to its outbox in the same transaction as the change. The
+ * agent then, in a loop:
+ *   1. seals unsealed outbox rows into entries, assigning seq and prev in one local transaction (a
+ *      re-send after a crash is byte-identical, so the service's idempotent append accepts it);
+ *   2. uploads sealed entries in batches; on the acknowledgement deletes them, records the acked head
+ *      and activates the `pending_backup` keys whose entry is now durable;
+ *   3. compacts when enough entries were acknowledged since the last compaction, or it is old enough.
+ * Network errors back off and retry; nothing is dropped. The agent's own state is in the store's meta:
+ *   backup_head       {"seq", "hash"}   the last sealed entry
+ *   backup_acked      {"seq", "hash"}   the last entry the service acknowledged
+ *   backup_pending    {"<key_id>": seq} keys waiting for their entry to be acknowledged
+ *   backup_compacted  {"seq", "at"}     the last compaction the service completed
+ */
+import { LifeboatError } from '../errors.js';
+import { fromB64, toB64 } from '../util/bytes.js';
+import type { KeyNodeStore, KeyNodeStoreTx } from '../keynode/store/types.js';
+import { decodeChange, encodeNodeState, type StreamSecrets } from './changes.js';
+import { hashBlob, sealCompaction, sealEntry, ZERO_HASH } from './format.js';
+
+/** What the agent needs from the backup service (BackupClient, or a test double). */
+export interface BackupTransport {
+  /** The stream's head on the service, or undefined if it has no entries. */
+  head(stream: string): Promise<{ headSeq: number; headHash: Uint8Array } | undefined>;
+  /** Appends entries (idempotent); returns the head after them. */
+  append(stream: string, entries: Uint8Array[]): Promise<{ headSeq: number; headHash: Uint8Array }>;
+  /** Uploads and completes a compaction covering entries up to `seq`. */
+  uploadCompaction(stream: string, seq: number, bytes: Uint8Array): Promise<void>;
+}
+
+export interface BackupAgentOptions {
+  store: KeyNodeStore;
+  backupKey: Uint8Array;
+  /** The node keys a compaction carries. */
+  secrets: () => StreamSecrets;
+  stream: string;
+  transport: BackupTransport;
+  /** Entries per upload (1 to 10,000). */
+  batchEntries?: number;
+  /** Compact after this many acknowledged entries since the last compaction. */
+  compactEntries?: number;
+  /** Compact after this many seconds if anything was acknowledged since. */
+  compactSeconds?: number;
+  log?: (line: string) => void;
+  now?: () => number;
+}
+
+export interface AgentHead {
+  seq: number;
+  hash: Uint8Array;
+}
+
+export interface BackupAgentStatus {
+  stream: string;
+  sealedSeq: number;
+  ackedSeq: number;
+  compactedSeq: number;
+  compactedAt: string | null;
+  unsealed: number;
+  unacked: number;
+  pendingKeys: number;
+  lastError: string | null;
+  rollbackDetected: boolean;
+}
+
+const META_HEAD = 'backup_head';
+const META_ACKED = 'backup_acked';
+const META_PENDING = 'backup_pending';
+const META_COMPACTED = 'backup_compacted';
+const SEAL_BATCH = 1000;
+const RETRY_MIN_MS = 250;
+const RETRY_MAX_MS = 30_000;
+
+async function readHead(tx: Pick<KeyNodeStoreTx, 'getMeta'>, key: string): Promise<AgentHead> {
+  const raw = await tx.getMeta(key);
+  if (raw === undefined) return { seq: 0, hash: ZERO_HASH };
+  const j = JSON.parse(raw) as { seq: number; hash: string };
+  return { seq: j.seq, hash: fromB64(j.hash, key, 32) };
+}
+
+function headJson(h: AgentHead): string {
+  return JSON.stringify({ seq: h.seq, hash: toB64(h.hash) });
+}
+
+/** Writes the agent's starting point after a restore: everything up to `head` is on the service. */
+export async function setRestoredBackupState(tx: KeyNodeStoreTx, head: AgentHead, compactedSeq: number, now: number): Promise<void> {
+  await tx.setMeta(META_HEAD, headJson(head));
+  await tx.setMeta(META_ACKED, headJson(head));
+  await tx.setMeta(META_PENDING, '{}');
+  await tx.setMeta(META_COMPACTED, JSON.stringify({ seq: compactedSeq, at: now }));
+}
+
+export class BackupAgent {
+  private readonly o: Required<Omit<BackupAgentOptions, 'log' | 'now'>> & Pick<BackupAgentOptions, 'log'>;
+  private readonly now: () => number;
+  private running = false;
+  private loop: Promise<void> | undefined;
+  private wake: (() => void) | undefined;
+  private lastError: string | null = null;
+  private rollback = false;
+  private checkedServerHead = false;
+  private readonly waiters = new Set<() => void>();
+
+  constructor(opts: BackupAgentOptions) {
+    this.o = { batchEntries: 500, compactEntries: 10_000, compactSeconds: 86_400, ...opts };
+    this.now = opts.now ?? Date.now;
+  }
+
+  /** Starts the loop (idempotent). */
+  start(): void {
+    if (this.running) return;
+    this.running = true;
+    this.loop = this.run();
+  }
+
+  /** Stops the loop after the step in flight. */
+  async stop(): Promise<void> {
+    this.running = false;
+    this.wake?.();
+    await this.loop;
+  }
+
+  /** Something was committed: work now instead of at the next tick. */
+  kick(): void {
+    this.wake?.();
+  }
+
+  /** Resolves when `keyId` is no longer waiting for its backup, or after `timeoutMs`. */
+  async waitForKey(keyId: string, timeoutMs: number): Promise<boolean> {
+    const deadline = this.now() + timeoutMs;
+    this.kick();
+    for (;;) {
+      const pending = JSON.parse((await this.o.store.getMeta(META_PENDING)) ?? '{}') as Record<string, number>;
+      if (!(keyId in pending)) return true;
+      const left = deadline - this.now();
+      if (left <= 0) return false;
+      await new Promise<void>((resolve) => {
+        const done = () => {
+          clearTimeout(t);
+          this.waiters.delete(done);
+          resolve();
+        };
+        const t = setTimeout(done, Math.min(left, 1000));
+        this.waiters.add(done);
+      });
+    }
+  }
+
+  async status(): Promise<BackupAgentStatus> {
+    const s = this.o.store;
+    const [sealed, acked, counts, pending, compacted] = await Promise.all([readHead(s, META_HEAD), readHead(s, META_ACKED), s.countOutbox(), s.getMeta(META_PENDING), s.getMeta(META_COMPACTED)]);
+    const c = compacted ? (JSON.parse(compacted) as { seq: number; at: number }) : undefined;
+    return {
+      stream: this.o.stream,
+      sealedSeq: sealed.seq,
+      ackedSeq: acked.seq,
+      compactedSeq: c?.seq ?? 0,
+      compactedAt: c ? new Date(c.at).toISOString() : null,
+      unsealed: counts.unsealed,
+      unacked: counts.sealed,
+      pendingKeys: Object.keys(JSON.parse(pending ?? '{}') as object).length,
+      lastError: this.lastError,
+      rollbackDetected: this.rollback,
+    };
+  }
+
+  /**
+   * One pass: seal, upload until nothing is left, compact if due. Returns true if it did anything.
+   * Throws the transport's errors (the loop retries them).
+   */
+  async step(): Promise<boolean> {
+    let worked = false;
+    while ((await this.seal()) > 0) worked = true;
+    if (!this.checkedServerHead) await this.checkServerHead();
+    while ((await this.upload()) > 0) worked = true;
+    if (await this.compactIfDue()) worked = true;
+    return worked;
+  }
+
+  private async run(): Promise<void> {
+    let delay = RETRY_MIN_MS;
+    while (this.running) {
+      try {
+        const worked = await this.step();
+        this.lastError = null;
+        delay = RETRY_MIN_MS;
+        if (worked) continue;
+        await this.sleep(1000);
+      } catch (err) {
+        const code = err instanceof LifeboatError ? err.code : 'error';
+        const msg = `${code}: ${err instanceof Error ? err.message : String(err)}`;
+        if (msg !== this.lastError) this.o.log?.(`backup: ${msg}; retrying`);
+        this.lastError = msg;
+        await this.sleep(delay);
+        delay = Math.min(delay * 2, RETRY_MAX_MS);
+      }
+    }
+  }
+
+  private sleep(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const t = setTimeout(() => {
+        this.wake = undefined;
+        resolve();
+      }, ms);
+      this.wake = () => {
+        clearTimeout(t);
+        this.wake = undefined;
+        resolve();
+      };
+    });
+  }
+
+  /** Seals up to SEAL_BATCH outbox rows in one transaction; returns how many. */
+  private async seal(): Promise<number> {
+    const { stream, backupKey } = this.o;
+    return this.o.store.transaction(async (tx) => {
+      const rows = await tx.listUnsealedOutbox(SEAL_BATCH);
+      if (rows.length === 0) return 0;
+      const head = await readHead(tx, META_HEAD);
+      const pending = JSON.parse((await tx.getMeta(META_PENDING)) ?? '{}') as Record<string, number>;
+      let { seq, hash } = head;
+      for (const row of rows) {
+        seq += 1;
+        const change = decodeChange(row.change);
+        if (change.op === 'key_put' && change.key.status === 'pending_backup') pending[change.key.keyId] = seq;
+        const entry = sealEntry(backupKey, { stream, seq, prev: hash }, row.change);
+        await tx.sealOutbox(row.id, seq, entry);
+        hash = hashBlob(entry);
+      }
+      await tx.setMeta(META_HEAD, headJson({ seq, hash }));
+      await tx.setMeta(META_PENDING, JSON.stringify(pending));
+      return rows.length;
+    });
+  }
+
+  /**
+   * Compares the service's head with what was acknowledged: lower means the service lost entries it
+   * acknowledged (rolled back); the agent says so loudly and keeps its outbox.
+   */
+  private async checkServerHead(): Promise<void> {
+    const acked = await readHead(this.o.store, META_ACKED);
+    const server = await this.o.transport.head(this.o.stream);
+    const serverSeq = server?.headSeq ?? 0;
+    if (serverSeq < acked.seq) {
+      this.rollback = true;
+      throw new LifeboatError('backup_rollback_detected', `the backup service holds stream ${this.o.stream} up to entry ${serverSeq}, but entry ${acked.seq} was acknowledged`, {
+        hint: 'the service lost acknowledged entries (an old database restored?): check the service, then run `lifeboat node backup-setup --new-stream`',
+      });
+    }
+    this.checkedServerHead = true;
+  }
+
+  /** Uploads one batch of sealed entries; returns how many were acknowledged. */
+  private async upload(): Promise<number> {
+    const s = this.o.store;
+    const acked = await readHead(s, META_ACKED);
+    const rows = await s.listSealedOutbox(acked.seq, this.o.batchEntries);
+    if (rows.length === 0) return 0;
+    const head = await this.o.transport.append(this.o.stream, rows.map((r) => r.entry));
+    const last = rows[rows.length - 1]!;
+    if (head.headSeq < last.seq) throw new LifeboatError('backup_not_acknowledged', `the service acknowledged up to entry ${head.headSeq}, not ${last.seq}`);
+    const lastHash = hashBlob(last.entry);
+    await s.transaction(async (tx) => {
+      await tx.deleteSealedOutboxThrough(last.seq);
+      await tx.setMeta(META_ACKED, headJson({ seq: last.seq, hash: lastHash }));
+      const pending = JSON.parse((await tx.getMeta(META_PENDING)) ?? '{}') as Record<string, number>;
+      for (const [keyId, seq] of Object.entries(pending)) {
+        if (seq > last.seq) continue;
+        if (await tx.getKey(keyId)) await tx.setKeyStatusUnjournaled(keyId, 'active');
+        delete pending[keyId];
+      }
+      await tx.setMeta(META_PENDING, JSON.stringify(pending));
+    });
+    for (const w of [...this.waiters]) w();
+    return rows.length;
+  }
+
+  private async compactIfDue(): Promise<boolean> {
+    const s = this.o.store;
+    const acked = await readHead(s, META_ACKED);
+    const rawCompacted = await s.getMeta(META_COMPACTED);
+    const last = rawCompacted ? (JSON.parse(rawCompacted) as { seq: number; at: number }) : { seq: 0, at: this.now() };
+    if (!rawCompacted) await s.setMeta(META_COMPACTED, JSON.stringify(last));
+    if (acked.seq <= last.seq) return false;
+    const due = acked.seq - last.seq >= this.o.compactEntries || this.now() - last.at >= this.o.compactSeconds * 1000;
+    if (!due) return false;
+    await this.compact(acked);
+    return true;
+  }
+
+  /**
+   * Uploads the whole state as a compaction covering entries up to `acked`. The snapshot is read after
+   * `acked` was, so it holds at least every change up to it; changes after it replay idempotently.
+   */
+  async compact(acked?: AgentHead): Promise<{ seq: number; bytes: number; keys: number }> {
+    const s = this.o.store;
+    const head = acked ?? (await readHead(s, META_ACKED));
+    if (head.seq === 0) throw new LifeboatError('nothing_to_compact', 'no entry was acknowledged yet');
+    const snap = await s.exportSnapshot();
+    const sec = this.o.secrets();
+    const bytes = sealCompaction(this.o.backupKey, { stream: this.o.stream, seq: head.seq, head: head.hash }, encodeNodeState(sec, snap, new Date(this.now()).toISOString()));
+    await this.o.transport.uploadCompaction(this.o.stream, head.seq, bytes);
+    await s.setMeta(META_COMPACTED, JSON.stringify({ seq: head.seq, at: this.now() }));
+    this.o.log?.(`backup: compaction of ${snap.keys.length} keys up to entry ${head.seq} uploaded (${bytes.length} bytes)`);
+    return { seq: head.seq, bytes: bytes.length, keys: snap.keys.length };
+  }
+}

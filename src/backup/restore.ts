@@ -1,0 +1,161 @@
+/**
+ * Rebuilding a key node from its backup stream (docs/backup.md, "Restore"): read the current
+ * compaction and every entry after it, check the chain from the compaction's head to the stream's
+ * head, decrypt and replay, check every share against its verifying share, and only then write a new
+ * node (vault with the same node keys under a fresh master key, configuration, store) with the nonce
+ * epoch advanced and no nonce at all.
+ */
+import { existsSync, readdirSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { ConflictError, LifeboatError } from '../errors.js';
+import { randomBytes } from '../crypto/random.js';
+import { ctEqual } from '../util/bytes.js';
+import { ensurePrivateDir, writeFileAtomic } from '../util/files.js';
+import { identityFingerprint } from '../identity.js';
+import { type BackupConfig, defaultNodeConfig, nodePaths, saveNodeConfig } from '../keynode/config.js';
+import { storeMasterKey } from '../primary/datadir.js';
+import { createNodeVaultWith, loadNodeSecrets } from '../keynode/secrets.js';
+import { openKeyNodeStore } from '../keynode/store/index.js';
+import { restoreNodeBackup } from '../keynode/backup.js';
+import { type AgentHead, setRestoredBackupState } from './agent.js';
+import { applyChange, decodeChange, decodeNodeState, emptyState, type NodeState, stateToSnapshot } from './changes.js';
+import { hashBlob, openCompaction, openEntry, ZERO_HASH } from './format.js';
+
+/** Where a restore reads a stream from (the backup service's client, or a test double). */
+export interface RestoreSource {
+  /** The stream's head and current compaction as the service states them. Throws NotFoundError `stream_not_found`. */
+  stream(stream: string): Promise<{ headSeq: number; headHash: Uint8Array; compaction: { seq: number; hash: Uint8Array; size: number } | null }>;
+  /** The current compaction's bytes (the one `stream()` named). */
+  compaction(stream: string, onBytes?: (done: number, total: number) => void): Promise<Uint8Array>;
+  /** Up to `limit` entries after `afterSeq`, in seq order. */
+  entries(stream: string, afterSeq: number, limit: number): Promise<Uint8Array[]>;
+}
+
+export type RestorePhase = 'compaction' | 'entries' | 'verify' | 'write';
+export type RestoreProgressFn = (phase: RestorePhase, done: number, total: number) => void;
+
+export interface ReadStream {
+  state: NodeState;
+  head: AgentHead;
+  compactionSeq: number;
+  entries: number;
+}
+
+const PAGE = 2000;
+
+function chainError(msg: string): LifeboatError {
+  return new LifeboatError('backup_chain_broken', msg, {
+    status: 409,
+    hint: 'the backup service returned entries that do not chain: an entry is missing, altered, reordered or replayed. Nothing was restored',
+  });
+}
+
+/**
+ * Reads and checks a whole stream. Throws LifeboatError `backup_chain_broken` (a gap, reorder, splice,
+ * or a compaction whose head is not the entry chain's), `backup_truncated` (fewer entries than the head
+ * the service states), `backup_rolled_back` (head below `expectSeq`), `entry_misplaced` (an entry of
+ * another stream or seq), DecryptionError (altered bytes or a wrong backup key), FormatError.
+ */
+export async function readBackupStream(source: RestoreSource, backupKey: Uint8Array, stream: string, opts: { expectSeq?: number; progress?: RestoreProgressFn } = {}): Promise<ReadStream> {
+  const progress = opts.progress ?? (() => {});
+  const info = await source.stream(stream);
+  if (opts.expectSeq !== undefined && info.headSeq < opts.expectSeq) {
+    throw new LifeboatError('backup_rolled_back', `the service holds stream ${stream} up to entry ${info.headSeq}, below the expected ${opts.expectSeq}`, {
+      status: 409,
+      hint: 'the backup service lost acknowledged entries (rolled back); restore from another channel (a node backup file, a database dump)',
+    });
+  }
+  let state = emptyState();
+  let seq = 0;
+  let hash: Uint8Array = ZERO_HASH;
+  let compactionSeq = 0;
+  if (info.compaction) {
+    const bytes = await source.compaction(stream, (d, t) => progress('compaction', d, t));
+    if (bytes.length !== info.compaction.size || !ctEqual(hashBlob(bytes), info.compaction.hash)) {
+      throw chainError('the compaction downloaded is not the one the service named (size or hash differ)');
+    }
+    const c = openCompaction(backupKey, bytes, { stream });
+    if (c.seq !== info.compaction.seq) throw chainError(`the compaction covers entry ${c.seq}, but the service named ${info.compaction.seq}`);
+    state = decodeNodeState(c.plaintext);
+    seq = c.seq;
+    hash = c.head;
+    compactionSeq = c.seq;
+  }
+  const total = info.headSeq - seq;
+  let read = 0;
+  for (;;) {
+    const page = await source.entries(stream, seq, PAGE);
+    if (page.length === 0) break;
+    for (const bytes of page) {
+      const e = openEntry(backupKey, bytes, { stream, seq: seq + 1 });
+      if (!ctEqual(e.prev, hash)) throw chainError(`entry ${seq + 1} does not follow entry ${seq}`);
+      applyChange(state, decodeChange(e.plaintext));
+      seq += 1;
+      hash = hashBlob(bytes);
+      read += 1;
+    }
+    progress('entries', read, Math.max(total, read));
+  }
+  if (seq < info.headSeq) {
+    throw new LifeboatError('backup_truncated', `the stream ends at entry ${seq}, but the service states its head is ${info.headSeq}`, {
+      status: 409,
+      hint: 'entries are missing on the backup service; nothing was restored',
+    });
+  }
+  if (seq > info.headSeq || !ctEqual(hash, info.headHash)) throw chainError(`the entries end at ${seq}, which is not the head the service states (${info.headSeq})`);
+  if (!state.secrets) throw new LifeboatError('backup_incomplete', 'the stream holds no node keys (its first entry is missing)', { status: 409 });
+  return { state, head: { seq, hash }, compactionSeq, entries: read };
+}
+
+/**
+ * Writes a node rebuilt from a stream into `dir`, which must not hold a node. Every share is checked
+ * against its verifying share before the store is written (restoreNodeBackup); restored keys are all
+ * `active` (each is durable in the stream it came from). Throws ConflictError `node_exists`, and what
+ * restoreNodeBackup throws (`store_not_empty`, `share_mismatch`).
+ */
+export async function writeRestoredNode(
+  dir: string,
+  read: ReadStream,
+  opts: { backup: BackupConfig; backupKey: Uint8Array; store?: string; progress?: RestoreProgressFn; now?: () => number },
+): Promise<{ keys: number; apiKeys: number; epoch: number; fingerprint: string; store: string }> {
+  const paths = nodePaths(dir);
+  if (existsSync(paths.config) || existsSync(paths.vault)) throw new ConflictError(`${dir} already holds a key node`, 'node_exists', 'restore into a new, empty directory');
+  if (existsSync(dir) && readdirSync(dir).length > 0 && !opts.store) {
+    throw new ConflictError(`${dir} is not empty`, 'node_exists', 'restore into a new, empty directory');
+  }
+  const s = read.state.secrets!;
+  ensurePrivateDir(dir);
+  const config = { ...defaultNodeConfig(paths), ...(opts.store ? { store: opts.store } : {}), backup: opts.backup };
+  const created = [paths.vault, paths.masterKey, ...(opts.store ? [] : ['', '-wal', '-shm'].map((x) => join(dir, `store.sqlite${x}`)))];
+  try {
+    const master = { schemeId: randomBytes(16), key: randomBytes(32) };
+    writeFileAtomic(paths.vault, createNodeVaultWith(master, { identity: s.identity, storageKey: s.storageKey, exportKey: s.exportKey, wrappingKey: s.wrappingKey, backupKey: opts.backupKey }));
+    storeMasterKey({ dir, identity: '', vault: paths.vault, manifest: '', masterKey: paths.masterKey }, master);
+    const secrets = loadNodeSecrets(paths.vault, master);
+    const snap = stateToSnapshot(read.state);
+    snap.keys = snap.keys.map((k) => ({ ...k, status: 'active' as const }));
+    const store = await openKeyNodeStore(config.store);
+    let r: { keys: number; epoch: number };
+    try {
+      const progress = opts.progress ?? (() => {});
+      r = await restoreNodeBackup(store, secrets, snap, (d, t) => progress('verify', d, t));
+      await store.transaction(async (tx) => {
+        await tx.setMeta('backup_journal', 'on');
+        await setRestoredBackupState(tx, read.head, read.compactionSeq, (opts.now ?? Date.now)());
+      });
+    } finally {
+      await store.close();
+    }
+    // The configuration last: a directory without node.json is not a node, and a retry starts over.
+    saveNodeConfig(paths, config);
+    return { keys: r.keys, apiKeys: snap.apiKeys.length, epoch: r.epoch, fingerprint: identityFingerprint(secrets.identity), store: config.store };
+  } catch (err) {
+    for (const f of created) rmSync(f, { force: true });
+    throw err;
+  }
+}
+
+/** The default stream name of a node: `node-` and 16 hex digits of its identity fingerprint. */
+export function defaultStreamName(fingerprint: string): string {
+  return `node-${fingerprint.replace(/[^0-9a-f]/g, '').slice(0, 16)}`;
+}
