@@ -160,15 +160,11 @@ export function openCompaction(backupKey: Uint8Array, bytes: Uint8Array, expect:
   }
 }
 
-/** The Ed25519 key that proves possession of the backup key to the service. */
+/** The Ed25519 key that proves possession of the backup key to the service; wipe its secretKey when done. */
 export function backupAuthKey(backupKey: Uint8Array): SigningKeyPair {
   if (!(backupKey instanceof Uint8Array) || backupKey.length !== 32) throw new InvalidInputError('backup key must be 32 bytes');
-  const seed = deriveKey(backupKey, new Uint8Array(0), 'backup/auth/v1');
-  try {
-    return signingKeyPairFromSeed(seed);
-  } finally {
-    wipe(seed);
-  }
+  // The pair keeps the seed as its secret key: the caller wipes it when done.
+  return signingKeyPairFromSeed(deriveKey(backupKey, new Uint8Array(0), 'backup/auth/v1'));
 }
 
 /** The signing context and message of a session proof (docs/backup.md). */
