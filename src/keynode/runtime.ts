@@ -10,6 +10,8 @@ import { defaultNodeConfig, loadNodeConfig, type NodeConfig, nodePaths, type Nod
 import { FailoverSync } from './failover.js';
 import { createNodeVault, loadNodeSecrets, type NodeSecrets } from './secrets.js';
 import { KeyNodeService } from './service.js';
+import { type BackupTransport, type BackupAgent } from '../backup/agent.js';
+import { createBackupAgent } from '../backup/node-link.js';
 import { openKeyNodeStore } from './store/index.js';
 import type { KeyNodeStore } from './store/types.js';
 
@@ -20,6 +22,8 @@ export interface OpenedNode {
   store: KeyNodeStore;
   service: KeyNodeService;
   failover: FailoverSync;
+  /** The backup stream's agent when the configuration names a backup service (started by `node serve`). */
+  backup: BackupAgent | undefined;
 }
 
 function masterPaths(p: NodePaths): PrimaryPaths {
@@ -54,22 +58,37 @@ export async function initNode(dir: string, opts: { store?: string } = {}): Prom
  * Opens a node for serving or maintenance. The caller stops `failover` and closes `store` (closeNode).
  * Throws what loadNodeConfig, loadNodeSecrets and openKeyNodeStore throw.
  */
-export async function openNode(dir: string, opts: { store?: string; log?: (line: string) => void; failoverRetryMs?: number } = {}): Promise<OpenedNode> {
+export async function openNode(
+  dir: string,
+  opts: { store?: string; log?: (line: string) => void; failoverRetryMs?: number; backupTransport?: BackupTransport } = {},
+): Promise<OpenedNode> {
   const paths = nodePaths(dir);
   const config = loadNodeConfig(paths);
   const secrets = loadNodeSecrets(paths.vault, loadMasterKey(masterPaths(paths)));
   const store = await openKeyNodeStore(storeUrl(config, opts.store));
-  // The service reports commits to the fail-over sync, which exports through the service.
+  const backup = config.backup ? createBackupAgent(store, secrets, config.backup, { log: opts.log, transport: opts.backupTransport }) : undefined;
+  // The service reports commits to the fail-over sync (which exports through the service) and the backup agent.
   const sync: { failover?: FailoverSync } = {};
-  const service = new KeyNodeService({ store, secrets, config, onKeyCommitted: (keyId) => sync.failover?.committed(keyId) });
+  const gate = backup && config.backup && !config.backup.usable_before_ack ? { waitMs: config.backup.wait_ms, wait: (keyId: string, ms: number) => backup.waitForKey(keyId, ms) } : undefined;
+  const service = new KeyNodeService({
+    store,
+    secrets,
+    config,
+    backupGate: gate,
+    onKeyCommitted: (keyId) => {
+      sync.failover?.committed(keyId);
+      backup?.kick();
+    },
+  });
   const failover = new FailoverSync({ store, service, secrets, config, log: opts.log, retryMs: opts.failoverRetryMs });
   sync.failover = failover;
-  return { paths, config, secrets, store, service, failover };
+  return { paths, config, secrets, store, service, failover, backup };
 }
 
-/** Stops the fail-over loop (waiting for a push in flight) and closes the store. */
+/** Stops the fail-over loop and the backup agent (waiting for work in flight) and closes the store. */
 export async function closeNode(n: OpenedNode): Promise<void> {
   await n.failover.stop();
+  await n.backup?.stop();
   await n.store.close();
 }
 

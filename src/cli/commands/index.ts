@@ -7,6 +7,7 @@ import { registerPrimaryCommands } from './primary.js';
 import { registerDrillCommand } from './drill.js';
 import { registerNodeCommands } from './node.js';
 import { registerKeyCommands } from './key.js';
+import { registerBackupCommands } from './backup.js';
 import { pushToHoldersListener } from '../../recovery/sync.js';
 import { createOutput } from '../io.js';
 
@@ -17,5 +18,6 @@ export function registerCommands(program: Command): void {
   registerHolderCommands(program);
   registerNodeCommands(program);
   registerKeyCommands(program);
+  registerBackupCommands(program);
   registerDrillCommand(program);
 }

@@ -13,7 +13,10 @@ import { closeNode, initNode, openNode, saveNodeConfig, voidNoncesBeforeServing,
 import { createKeyNodeApp } from '../../keynode/server.js';
 import { redactStoreUrl } from '../../keynode/store/index.js';
 import { fromB64, toB64, utf8 } from '../../util/bytes.js';
-import { readStdin } from '../input.js';
+import { promptSecret, readStdin } from '../input.js';
+import { restoreFromService } from '../../backup/node-link.js';
+import { registerNodeBackupCommands } from './backup.js';
+import { progressLine } from '../progress.js';
 import { readFileOrThrow, writeFileAtomic } from '../../util/files.js';
 import { encodePublicIdentity, identityFingerprint, parsePublicIdentity } from '../../identity.js';
 import { createOutput, writeSecret } from '../io.js';
@@ -46,8 +49,32 @@ function parseFailoverSpec(spec: string): { url: string; fingerprint?: string } 
   return { url, fingerprint };
 }
 
+/** `node restore --backup-server`: a fresh machine, the password, the service; nothing else. */
+async function restoreFromServiceCommand(o: DirOpts & { backupServer: string; account?: string; stream?: string; expectSeq?: number }): Promise<void> {
+  if (!o.account) throw new InvalidInputError('--backup-server needs --account NAME');
+  const out = createOutput({ quiet: o.json });
+  const password = await promptSecret('backup password');
+  const bar = progressLine(out.info);
+  const r = await restoreFromService({
+    server: o.backupServer.replace(/\/+$/, ''),
+    account: o.account,
+    password,
+    stream: o.stream,
+    expectSeq: o.expectSeq,
+    dir: resolveNodeDir(o.dataDir),
+    store: o.store,
+    progress: bar,
+  });
+  if (o.json) out.json({ ok: true, mode: 'backup-server', ...r, store: redactStoreUrl(r.store) });
+  else {
+    out.out(`restored node ${r.fingerprint}: ${r.keys} keys and ${r.apiKeys} API keys from ${r.stream} (entry ${r.headSeq}${r.compactionSeq ? `, compaction at ${r.compactionSeq}` : ''})`);
+    out.out(`every share matches its verifying share; no signing nonce survives (epoch ${r.epoch}); start it with \`lifeboat node serve\``);
+  }
+}
+
 export function registerNodeCommands(program: Command): void {
   const node = program.command('node').description('a threshold-signing (FROST) key node');
+  registerNodeBackupCommands(node);
 
   node
     .command('init')
@@ -83,6 +110,7 @@ export function registerNodeCommands(program: Command): void {
       const app = createKeyNodeApp({ service: n.service, store: n.store, logger: o.logLevel === 'silent' ? false : { level: o.logLevel }, status: () => n.failover.status() });
       const url = await listen(app, o.listen);
       n.failover.start();
+      n.backup?.start();
       // Abandoned signings and DKGs must not grow the tables without bound (docs/keynode.md, "Housekeeping").
       const purge = setInterval(() => void n.service.purgeExpired().catch((err: Error) => out.warn(`purge failed: ${err.message}`)), 60_000);
       purge.unref();
@@ -238,14 +266,19 @@ export function registerNodeCommands(program: Command): void {
 
   node
     .command('restore')
-    .description('restore a node: from a backup file into an empty store, or --database after a database-level restore')
+    .description('restore a node: from its backup service onto a fresh machine, from a backup file into an empty store, or --database after a database-level restore')
+    .option('--backup-server <url>', 'rebuild the node from this backup service (password prompted) into a new --data-dir')
+    .option('--account <name>', 'with --backup-server: the account')
+    .option('--stream <name>', 'with --backup-server: the stream (default: the account’s only one)')
+    .option('--expect-seq <n>', 'with --backup-server: refuse a stream whose head is below entry N (a rolled-back service)', intIn(0, Number.MAX_SAFE_INTEGER))
     .option('--in <file>', 'backup file written by `lifeboat node backup`')
     .option('--database', 'the database itself was restored (dump or copy): void every unused nonce and check every share')
     .option('--data-dir <dir>', DIR_HELP)
     .option('--store <url>', STORE_HELP)
     .option('--json', 'print JSON')
-    .action(async (o: DirOpts & { in?: string; database?: boolean }) => {
-      if (!o.in === !o.database) throw new InvalidInputError('give exactly one of --in FILE or --database');
+    .action(async (o: DirOpts & { in?: string; database?: boolean; backupServer?: string; account?: string; stream?: string; expectSeq?: number }) => {
+      if ([o.in, o.database, o.backupServer].filter(Boolean).length !== 1) throw new InvalidInputError('give exactly one of --backup-server URL, --in FILE or --database');
+      if (o.backupServer) return restoreFromServiceCommand(o as DirOpts & { backupServer: string; account?: string; stream?: string; expectSeq?: number });
       const out = createOutput({ quiet: o.json });
       const progress = (done: number, total: number) => out.info(`checked ${done}/${total} shares against their verifying shares`);
       const r = await withNode(o, async (n) => {
@@ -267,7 +300,12 @@ export function registerNodeCommands(program: Command): void {
     .option('--store <url>', STORE_HELP)
     .option('--json', 'print JSON')
     .action(async (o: DirOpts) => {
-      const s = await withNode(o, async (n) => ({ keys: await n.store.countKeys(), unused_nonces: await n.store.countNonces(), ...(await n.failover.status()) }));
+      const s = await withNode(o, async (n) => ({
+        keys: await n.store.countKeys(),
+        unused_nonces: await n.store.countNonces(),
+        ...(await n.failover.status()),
+        backup: n.backup ? { server: n.config.backup!.server, account: n.config.backup!.account, ...(await n.backup.status()) } : null,
+      }));
       const out = createOutput();
       if (o.json) out.json(s);
       else for (const [k, v] of Object.entries(s)) out.out(`${k.padEnd(14)} ${typeof v === 'object' ? JSON.stringify(v) : v}`);

@@ -1,0 +1,178 @@
+/**
+ * Where a key node meets its backup service (docs/backup.md): the agent's transport over BackupClient,
+ * setting a node up for backups, restoring one from the service, changing the account's password.
+ */
+import { InvalidInputError, LifeboatError } from '../errors.js';
+import type { BackupConfig } from '../keynode/config.js';
+import { backupConfigSchema, saveNodeConfig } from '../keynode/config.js';
+import type { OpenedNode } from '../keynode/runtime.js';
+import { identitySeeds, type NodeSecrets } from '../keynode/secrets.js';
+import type { KeyNodeStore } from '../keynode/store/types.js';
+import { identityFingerprint } from '../identity.js';
+import { wipe } from '../util/bytes.js';
+import { BackupAgent, type BackupTransport } from './agent.js';
+import { encodeChange, type StreamSecrets } from './changes.js';
+import { BackupClient, type BackupClientOptions } from './client.js';
+import { hashBlob } from './format.js';
+import { defaultStreamName, readBackupStream, type RestoreProgressFn, type RestoreSource, writeRestoredNode } from './restore.js';
+
+/** Test knobs for the client (an injected fetch, fast OPAQUE stretching); production passes nothing. */
+export type ClientTuning = Omit<BackupClientOptions, 'url'>;
+
+export function streamSecrets(s: NodeSecrets): StreamSecrets {
+  return { identity: identitySeeds(s.identity), storageKey: s.storageKey, exportKey: s.exportKey, wrappingKey: s.wrapping.secretKey };
+}
+
+/** The agent's transport: a BackupClient holding a session proven with the backup key. */
+export function clientTransport(client: BackupClient, account: string, backupKey: Uint8Array): BackupTransport {
+  let ready: Promise<unknown> | undefined;
+  const session = () => {
+    ready ??= client.session(account, backupKey).catch((err: unknown) => {
+      ready = undefined;
+      throw err;
+    });
+    return ready;
+  };
+  return {
+    async head(stream) {
+      await session();
+      const s = await client.getStream(stream);
+      return s ? { headSeq: s.headSeq, headHash: s.headHash } : undefined;
+    },
+    async append(stream, entries) {
+      await session();
+      return client.appendEntries(stream, entries);
+    },
+    async uploadCompaction(stream, seq, bytes) {
+      await session();
+      await client.uploadCompaction(stream, seq, hashBlob(bytes), bytes);
+    },
+  };
+}
+
+/** A restore's source: the same client, after the session. */
+export function clientSource(client: BackupClient): RestoreSource {
+  return {
+    async stream(stream) {
+      const s = await client.getStream(stream);
+      if (!s) throw new LifeboatError('stream_not_found', `the backup service has no stream ${stream}`, { status: 404 });
+      return { headSeq: s.headSeq, headHash: s.headHash, compaction: s.compaction ? { seq: s.compaction.seq, hash: s.compaction.hash, size: s.compaction.size } : null };
+    },
+    async compaction(stream, onBytes) {
+      const meta = await client.currentCompaction(stream);
+      if (!meta) throw new LifeboatError('backup_chain_broken', 'the compaction the service named is gone', { status: 409, hint: 'run the restore again' });
+      return client.downloadCompaction(stream, meta, onBytes);
+    },
+    async entries(stream, afterSeq, limit) {
+      return (await client.listEntries(stream, afterSeq, limit)).map((e) => e.bytes);
+    },
+  };
+}
+
+/** The agent of a node whose configuration names a backup service. */
+export function createBackupAgent(store: KeyNodeStore, secrets: NodeSecrets, cfg: BackupConfig, opts: { log?: (line: string) => void; transport?: BackupTransport; tuning?: ClientTuning } = {}): BackupAgent {
+  const transport = opts.transport ?? clientTransport(new BackupClient({ url: cfg.server, ...opts.tuning }), cfg.account, secrets.backupKey);
+  return new BackupAgent({
+    store,
+    backupKey: secrets.backupKey,
+    secrets: () => streamSecrets(secrets),
+    stream: cfg.stream,
+    transport,
+    batchEntries: cfg.batch_entries,
+    compactEntries: cfg.compact_entries,
+    compactSeconds: cfg.compact_seconds,
+    log: opts.log,
+  });
+}
+
+/**
+ * Registers the node's account (OPAQUE, with the operator's invite), then, in one store transaction,
+ * turns journaling on and queues the node keys and every existing key and API key as the stream's
+ * first entries; then writes the backup section of node.json. Throws the client's errors
+ * (`invalid_invite`, ...) before anything local changes, and ConflictError `backup_configured`.
+ */
+export async function setupNodeBackup(
+  n: OpenedNode,
+  opts: { server: string; account: string; invite: string; password: string; stream?: string; usableBeforeAck: boolean; tuning?: ClientTuning; progress?: (line: string) => void },
+): Promise<{ server: string; account: string; stream: string; queued: number }> {
+  if (n.config.backup) {
+    throw new LifeboatError('backup_configured', `this node already streams to ${n.config.backup.server} as ${n.config.backup.account}`, {
+      status: 409,
+      hint: 'edit or remove the backup section of node.json to move it',
+    });
+  }
+  const stream = opts.stream ?? defaultStreamName(identityFingerprint(n.secrets.identity));
+  const cfg = backupConfigSchema.parse({ server: opts.server, account: opts.account, stream, usable_before_ack: opts.usableBeforeAck });
+  const client = new BackupClient({ url: opts.server, ...opts.tuning });
+  await client.register(opts.account, opts.invite, opts.password, n.secrets.backupKey);
+  opts.progress?.(`account ${opts.account} registered; queueing the node's state`);
+  const now = Date.now();
+  const queued = await n.store.transaction(async (tx) => {
+    await tx.setMeta('backup_journal', 'on');
+    let count = 1;
+    await tx.appendOutbox(encodeChange({ op: 'secrets', secrets: streamSecrets(n.secrets) }), now);
+    for (const apiKey of await tx.listApiKeys()) {
+      await tx.appendOutbox(encodeChange({ op: 'api_key_put', apiKey }), now);
+      count++;
+    }
+    let after: string | undefined;
+    for (;;) {
+      const page = await tx.listKeys({ afterKeyId: after, limit: 1000 });
+      if (page.length === 0) break;
+      for (const key of page) await tx.appendOutbox(encodeChange({ op: 'key_put', key }), now);
+      count += page.length;
+      after = page[page.length - 1]!.keyId;
+    }
+    return count;
+  });
+  saveNodeConfig(n.paths, { ...n.config, backup: cfg });
+  return { server: opts.server, account: opts.account, stream, queued };
+}
+
+/**
+ * Rebuilds a node in `dir` from the service with the account's password only: log in (OPAQUE), unwrap
+ * the backup key, prove it, read and check the stream, check every share, write the node. Throws
+ * LifeboatError `login_failed` (wrong account or password), `ambiguous_stream` (several streams and no
+ * `stream`), and what readBackupStream and writeRestoredNode throw; nothing is written on any error.
+ */
+export async function restoreFromService(opts: {
+  server: string;
+  account: string;
+  password: string;
+  stream?: string;
+  expectSeq?: number;
+  dir: string;
+  store?: string;
+  progress?: RestoreProgressFn;
+  tuning?: ClientTuning;
+}): Promise<{ fingerprint: string; stream: string; keys: number; apiKeys: number; headSeq: number; compactionSeq: number; entries: number; epoch: number; store: string }> {
+  const client = new BackupClient({ url: opts.server, ...opts.tuning });
+  const { backupKey } = await client.login(opts.account, opts.password);
+  try {
+    await client.session(opts.account, backupKey);
+    let stream = opts.stream;
+    if (stream === undefined) {
+      const streams = await client.listStreams();
+      if (streams.length === 0) throw new LifeboatError('stream_not_found', `account ${opts.account} has no stream on the backup service`, { status: 404 });
+      if (streams.length > 1) {
+        throw new InvalidInputError(`account ${opts.account} has ${streams.length} streams: ${streams.map((s) => s.stream).join(', ')}`, {
+          code: 'ambiguous_stream',
+          hint: 'name one with --stream',
+        });
+      }
+      stream = streams[0]!.stream;
+    }
+    const read = await readBackupStream(clientSource(client), backupKey, stream, { expectSeq: opts.expectSeq, progress: opts.progress });
+    const backup = backupConfigSchema.parse({ server: opts.server, account: opts.account, stream });
+    const r = await writeRestoredNode(opts.dir, read, { backup, backupKey, store: opts.store, progress: opts.progress });
+    return { fingerprint: r.fingerprint, stream, keys: r.keys, apiKeys: r.apiKeys, headSeq: read.head.seq, compactionSeq: read.compactionSeq, entries: read.entries, epoch: r.epoch, store: r.store };
+  } finally {
+    client.endSession();
+    wipe(backupKey);
+  }
+}
+
+/** Changes the account's password; the backup key is re-wrapped under the new export key. */
+export async function changeBackupPassword(opts: { server: string; account: string; oldPassword: string; newPassword: string; tuning?: ClientTuning }): Promise<void> {
+  await new BackupClient({ url: opts.server, ...opts.tuning }).changePassword(opts.account, opts.oldPassword, opts.newPassword);
+}

@@ -1,0 +1,107 @@
+/**
+ * The client side of continuous backups (docs/backup.md):
+ *   lifeboat node backup-setup   register this node's account on a backup service and start streaming
+ *   lifeboat node backup-now     seal, upload and compact now (what the running node does by itself)
+ *   lifeboat backup passwd       change the account's password (the backup key is re-wrapped)
+ * `lifeboat node restore --backup-server` is in ./node.ts, next to the other restores.
+ */
+import type { Command } from 'commander';
+import { InvalidInputError } from '../../errors.js';
+import { changeBackupPassword, setupNodeBackup } from '../../backup/node-link.js';
+import { resolveNodeDir } from '../../keynode/config.js';
+import { closeNode, openNode } from '../../keynode/runtime.js';
+import { promptSecret } from '../input.js';
+import { createOutput } from '../io.js';
+
+const DIR_HELP = 'node data directory (default: $LIFEBOAT_NODE_DIR or ./lifeboat-node)';
+const NAME_RE = /^[A-Za-z0-9_.-]{1,64}$/;
+
+function checkServer(url: string): string {
+  if (!/^https?:\/\/\S+$/.test(url)) throw new InvalidInputError(`--backup-server ${url} is not an http(s) URL`, { hint: 'for example https://backup.example.net' });
+  return url.replace(/\/+$/, '');
+}
+
+function checkAccount(name: string): string {
+  if (!NAME_RE.test(name)) throw new InvalidInputError('--account must be 1 to 64 of A-Z a-z 0-9 _ . -');
+  return name;
+}
+
+/** Asks twice for a new password; refuses an empty one or two that differ. */
+export async function promptNewPassword(what = 'new backup password'): Promise<string> {
+  const a = await promptSecret(what);
+  const b = await promptSecret(`${what} (again)`);
+  if (a !== b) throw new InvalidInputError('the two passwords differ');
+  if (a.length < 8) throw new InvalidInputError('the password must have at least 8 characters', { hint: 'use a long passphrase: the password alone unwraps the backup key' });
+  return a;
+}
+
+export function registerNodeBackupCommands(node: Command): void {
+  node
+    .command('backup-setup')
+    .description('register this node on a backup service (invite code and password prompted) and stream every change to it')
+    .requiredOption('--backup-server <url>', 'the backup service, e.g. https://backup.example.net')
+    .requiredOption('--account <name>', 'the account the service operator created (`lifeboat backup-server account add`)')
+    .option('--stream <name>', 'stream name (default: node-<fingerprint>)')
+    .option('--usable-before-ack', 'new keys sign at once, before their backup is acknowledged (default: pending_backup until it is)')
+    .option('--data-dir <dir>', DIR_HELP)
+    .option('--json', 'print JSON')
+    .action(async (o: { backupServer: string; account: string; stream?: string; usableBeforeAck?: boolean; dataDir?: string; json?: boolean }) => {
+      const server = checkServer(o.backupServer);
+      const account = checkAccount(o.account);
+      if (o.stream !== undefined && !NAME_RE.test(o.stream)) throw new InvalidInputError('--stream must be 1 to 64 of A-Z a-z 0-9 _ . -');
+      const out = createOutput({ quiet: o.json });
+      const invite = await promptSecret('invite code');
+      const password = await promptNewPassword('backup password');
+      out.info('registering (the password never leaves this machine: OPAQUE)...');
+      const n = await openNode(resolveNodeDir(o.dataDir));
+      let r;
+      try {
+        r = await setupNodeBackup(n, { server, account, invite, password, stream: o.stream, usableBeforeAck: o.usableBeforeAck === true, progress: out.info });
+      } finally {
+        await closeNode(n);
+      }
+      if (o.json) out.json({ ok: true, ...r });
+      else out.out(`node streams to ${server} as ${account}/${r.stream}: ${r.queued} changes queued; restart \`node serve\` to start the agent`);
+    });
+
+  node
+    .command('backup-now')
+    .description('seal and upload every queued change now and upload a compaction (the serving node does this by itself)')
+    .option('--no-compact', 'upload queued entries only')
+    .option('--data-dir <dir>', DIR_HELP)
+    .option('--json', 'print JSON')
+    .action(async (o: { compact: boolean; dataDir?: string; json?: boolean }) => {
+      const out = createOutput({ quiet: o.json });
+      const n = await openNode(resolveNodeDir(o.dataDir));
+      try {
+        if (!n.backup) throw new InvalidInputError('this node has no backup service', { hint: 'run `lifeboat node backup-setup` first' });
+        await n.backup.step();
+        const compaction = o.compact ? await n.backup.compact() : undefined;
+        const status = await n.backup.status();
+        if (o.json) out.json({ ok: true, compaction: compaction ?? null, ...status });
+        else out.out(`acknowledged up to entry ${status.ackedSeq}${compaction ? `; compaction of ${compaction.keys} keys up to entry ${compaction.seq} uploaded` : ''}`);
+      } finally {
+        await closeNode(n);
+      }
+    });
+}
+
+export function registerBackupCommands(program: Command): void {
+  const backup = program.command('backup').description('backup service accounts, from the client side');
+  backup
+    .command('passwd')
+    .description('change the password of a backup account (old and new prompted); the backup key is re-wrapped, streams are untouched')
+    .requiredOption('--backup-server <url>', 'the backup service')
+    .requiredOption('--account <name>', 'the account')
+    .option('--json', 'print JSON')
+    .action(async (o: { backupServer: string; account: string; json?: boolean }) => {
+      const server = checkServer(o.backupServer);
+      const account = checkAccount(o.account);
+      const out = createOutput({ quiet: o.json });
+      const oldPassword = await promptSecret('current backup password');
+      const newPassword = await promptNewPassword('new backup password');
+      await changeBackupPassword({ server, account, oldPassword, newPassword });
+      if (o.json) out.json({ ok: true, account });
+      else out.out(`password of ${account} changed; the old one no longer logs in`);
+    });
+}
