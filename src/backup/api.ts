@@ -1,0 +1,119 @@
+/**
+ * The backup service's HTTP API as data (docs/backup.md, docs/backup-server.md): paths, limits, the
+ * bodies the server validates and the answers the client validates, so both ends read one definition.
+ * Bytes travel as standard padded base64; compaction chunks as application/octet-stream.
+ */
+import { z } from 'zod';
+import { InvalidInputError } from '../errors.js';
+import { NAME_RE } from './format.js';
+
+export const API_PREFIX = '/v1';
+/** Bodies of entry batches (base64 of up to ~12 MiB of entries). */
+export const ENTRIES_BODY_LIMIT = 16 * 1024 * 1024;
+/** One compaction chunk, the store's limit. */
+export const MAX_CHUNK_BYTES = 8 * 1024 * 1024;
+/** Entries per append and per listing page (the store's limit). */
+export const MAX_ENTRIES = 10_000;
+/** One entry, the store's limit. */
+export const MAX_ENTRY_BYTES = 1024 * 1024;
+/** Chunks per compaction and its total size (the store's limits). */
+export const MAX_CHUNKS = 1_000_000;
+export const MAX_COMPACTION_BYTES = 2 ** 40;
+
+/** `lbt_` and 32 random bytes, base64url: login and backup tokens. */
+export const TOKEN_RE = /^lbt_[A-Za-z0-9_-]{43}$/;
+/** `lbi_` and 32 random bytes, base64url: one-time invite codes. */
+export const INVITE_RE = /^lbi_[A-Za-z0-9_-]{43}$/;
+const ID_RE = /^[A-Za-z0-9_-]{1,64}$/;
+
+const B64_RE = /^[A-Za-z0-9+/]*={0,2}$/;
+/** A standard base64 string of at most `maxBytes` decoded bytes (checked for shape, decoded by decodeBase64). */
+const b64 = (maxBytes: number) =>
+  z
+    .string()
+    .max(Math.ceil(maxBytes / 3) * 4)
+    .regex(B64_RE, 'base64');
+
+const name = z.string().regex(NAME_RE, '1 to 64 of A-Z a-z 0-9 _ . -');
+export const accountParams = z.object({ account: name });
+export const streamParams = z.object({ account: name, stream: name });
+export const compactionParams = z.object({ account: name, stream: name, id: z.string().regex(ID_RE) });
+export const chunkParams = compactionParams.extend({ n: z.coerce.number().int().min(0).max(MAX_CHUNKS - 1) });
+
+// OPAQUE messages are small (32 to 320 bytes); 1 KiB bounds them with room.
+const opaqueMessage = b64(1024);
+const invite = z.string().regex(INVITE_RE, 'an invite code is lbi_ and 43 base64url characters');
+
+export const registerStartBody = z.object({ invite, registration_request: opaqueMessage });
+export const registerFinishBody = z.object({ invite, record: opaqueMessage, wrapped_key: b64(1024), auth_public_key: b64(32) });
+export const loginStartBody = z.object({ start_login_request: opaqueMessage });
+export const loginFinishBody = z.object({ login_id: z.string().regex(ID_RE), finish_login_request: opaqueMessage });
+export const passwordStartBody = z.object({ registration_request: opaqueMessage });
+export const passwordFinishBody = z.object({ record: opaqueMessage, wrapped_key: b64(1024) });
+export const sessionBody = z.object({ challenge: b64(32), signature: b64(64) });
+export const appendBody = z.object({ entries: z.array(b64(MAX_ENTRY_BYTES)).min(1).max(MAX_ENTRIES) });
+export const entriesQuery = z.object({
+  after: z.coerce.number().int().min(0).max(Number.MAX_SAFE_INTEGER).default(0),
+  limit: z.coerce.number().int().min(1).max(MAX_ENTRIES).default(1000),
+});
+export const beginCompactionBody = z.object({
+  seq: z.number().int().min(1).max(Number.MAX_SAFE_INTEGER),
+  hash: b64(32),
+  size: z.number().int().min(1).max(MAX_COMPACTION_BYTES),
+  chunk_count: z.number().int().min(1).max(MAX_CHUNKS),
+});
+
+// Answers (validated by the client).
+const isoTime = z.string().max(40);
+export const okAnswer = z.object({ ok: z.literal(true) });
+export const registrationResponseAnswer = z.object({ registration_response: opaqueMessage });
+export const loginStartAnswer = z.object({ login_id: z.string().regex(ID_RE), login_response: opaqueMessage });
+export const loginFinishAnswer = z.object({ wrapped_key: b64(1024), login_token: z.string().regex(TOKEN_RE), expires_at: isoTime });
+export const challengeAnswer = z.object({ challenge: b64(32), expires_at: isoTime });
+export const sessionAnswer = z.object({ backup_token: z.string().regex(TOKEN_RE), expires_at: isoTime });
+export const headAnswer = z.object({ head_seq: z.number().int().min(0), head_hash: b64(32) });
+export const compactionAnswer = z.object({
+  id: z.string().regex(ID_RE),
+  seq: z.number().int().min(1),
+  hash: b64(32),
+  size: z.number().int().min(1),
+  chunk_count: z.number().int().min(1),
+  state: z.enum(['uploading', 'complete']),
+  created_at: isoTime,
+  completed_at: isoTime.nullable(),
+});
+export const streamAnswer = z.object({
+  stream: name,
+  head_seq: z.number().int().min(0),
+  head_hash: b64(32),
+  first_seq: z.number().int().min(1),
+  updated_at: isoTime,
+  compaction: compactionAnswer.nullable(),
+});
+export const streamListAnswer = z.object({ streams: z.array(streamAnswer.omit({ compaction: true })) });
+export const entriesAnswer = z.object({
+  head_seq: z.number().int().min(0),
+  entries: z.array(z.object({ seq: z.number().int().min(1), hash: b64(32), entry: b64(MAX_ENTRY_BYTES) })),
+});
+export const chunkAnswer = z.object({ id: z.string().regex(ID_RE), n: z.number().int().min(0), size: z.number().int().min(1) });
+export const errorAnswer = z.object({ err_type: z.string().regex(/^[a-z0-9_]{1,64}$/), message: z.string().max(2000), hint: z.string().max(2000).optional() });
+
+/**
+ * Decodes standard padded base64 strictly (node's decoder alone skips bad characters), optionally of
+ * an exact length. Throws InvalidInputError naming `what`.
+ */
+export function decodeBase64(s: string, what: string, len?: number): Uint8Array {
+  if (s.length % 4 !== 0 || !B64_RE.test(s)) throw new InvalidInputError(`${what} is not base64`);
+  const b = Buffer.from(s, 'base64');
+  if (len !== undefined && b.length !== len) throw new InvalidInputError(`${what} must be ${len} bytes, got ${b.length}`);
+  return new Uint8Array(b.buffer, b.byteOffset, b.byteLength);
+}
+
+export function encodeBase64(b: Uint8Array): string {
+  return Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('base64');
+}
+
+/** The answer's form of a timestamp. */
+export function isoTimeOf(ms: number): string {
+  return new Date(ms).toISOString();
+}

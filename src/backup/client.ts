@@ -1,0 +1,459 @@
+/**
+ * BackupClient: the backup service (docs/backup.md) from a key node's side: OPAQUE registration and
+ * login, the password change, the auth-key session, streams and compactions. The password and the
+ * backup key never leave this process; the service gets OPAQUE messages, the backup key wrapped under
+ * a key derived from the OPAQUE export key, the auth public key, and ciphertext.
+ *
+ * Failures are typed so callers branch on codes:
+ *   - the service refused: a LifeboatError with the service's err_type as `code` and its HTTP status
+ *     (a wrong password or unknown account is `login_failed` 401, the same either way);
+ *   - the service is down or did not answer in time: PeerError `peer_unreachable`;
+ *   - the answer is not this protocol (or a compaction does not hash to what was listed): PeerError
+ *     `peer_bad_answer`;
+ *   - a stream call before session(): LifeboatError `no_session`.
+ */
+import * as opaque from '@serenity-kit/opaque';
+import type { z } from 'zod';
+import { sha256 } from '@noble/hashes/sha2.js';
+import { InvalidInputError, LifeboatError, PeerError, UnauthorizedError } from '../errors.js';
+import { signWithContext, type SigningKeyPair } from '../crypto/sign.js';
+import { ctEqual, fromB64u, toB64u, utf8, wipe } from '../util/bytes.js';
+import {
+  API_PREFIX,
+  challengeAnswer,
+  chunkAnswer,
+  compactionAnswer,
+  decodeBase64,
+  encodeBase64,
+  entriesAnswer,
+  errorAnswer,
+  headAnswer,
+  loginFinishAnswer,
+  loginStartAnswer,
+  MAX_CHUNK_BYTES,
+  okAnswer,
+  registrationResponseAnswer,
+  sessionAnswer,
+  streamAnswer,
+  streamListAnswer,
+} from './api.js';
+import { backupAuthKey, checkName, SESSION_CONTEXT, sessionProofMessage, unwrapBackupKey, wrapBackupKey } from './format.js';
+
+export const DEFAULT_TIMEOUT_MS = 30_000;
+/** Entry batches and compaction chunks (up to 16 MiB) get longer. */
+export const TRANSFER_TIMEOUT_MS = 120_000;
+export const DEFAULT_CHUNK_BYTES = 4 * 1024 * 1024;
+
+/** OPAQUE's key stretching (Argon2id) on the client; see BackupClientOptions.keyStretching. */
+export type KeyStretching = NonNullable<opaque.client.FinishLoginParams['keyStretching']>;
+
+export interface BackupClientOptions {
+  /** The service's base URL, e.g. `https://backup.example.net` (a path prefix is kept). */
+  url: string;
+  timeoutMs?: number;
+  /** For tests: a fetch implementation (defaults to the global fetch, which keeps connections alive). */
+  fetch?: typeof fetch;
+  /**
+   * FOR TESTS ONLY: OPAQUE's password stretching. The default, 'memory-constrained' (Argon2id m = 64 MiB,
+   * t = 3, p = 4), is what protects a password against a stolen registration record; never lower it
+   * in production. A registration and every later login must use the same setting.
+   */
+  keyStretching?: KeyStretching;
+  /** A backup token is renewed this long before it expires (60 s). */
+  renewBeforeMs?: number;
+}
+
+export interface StreamHead {
+  headSeq: number;
+  /** SHA-256 of entry headSeq (32 zero bytes when headSeq is 0). */
+  headHash: Uint8Array;
+}
+
+export interface CompactionInfo {
+  id: string;
+  seq: number;
+  /** SHA-256 of the whole compaction. */
+  hash: Uint8Array;
+  size: number;
+  chunkCount: number;
+  state: 'uploading' | 'complete';
+  createdAt: string;
+  completedAt: string | null;
+}
+
+export interface StreamSummary extends StreamHead {
+  stream: string;
+  /** The lowest seq the service still holds (headSeq + 1 when none). */
+  firstSeq: number;
+  updatedAt: string;
+}
+
+export interface StreamInfo extends StreamSummary {
+  /** The current (complete) compaction, or null. */
+  compaction: CompactionInfo | null;
+}
+
+export interface EntryInfo {
+  seq: number;
+  /** SHA-256 of `bytes`, checked on receipt. */
+  hash: Uint8Array;
+  bytes: Uint8Array;
+}
+
+interface Session {
+  account: string;
+  auth: SigningKeyPair;
+  token?: string;
+  expiresAt: number;
+  renewing?: Promise<string>;
+}
+
+type CallOpts = { token?: string; timeoutMs?: number; bytes?: Uint8Array; raw?: boolean };
+
+/** The backup service's client; see the file comment for its error contract. */
+export class BackupClient {
+  readonly url: string;
+  private readonly timeoutMs: number;
+  private readonly fetchImpl: typeof fetch;
+  private readonly keyStretching: KeyStretching;
+  private readonly renewBeforeMs: number;
+  private current: Session | undefined;
+
+  constructor(opts: BackupClientOptions) {
+    this.url = opts.url.replace(/\/+$/, '');
+    this.timeoutMs = opts.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+    this.fetchImpl = opts.fetch ?? ((input, init) => fetch(input, init));
+    this.keyStretching = opts.keyStretching ?? 'memory-constrained';
+    this.renewBeforeMs = opts.renewBeforeMs ?? 60_000;
+  }
+
+  // ---- accounts ----
+
+  /**
+   * Registers `account` with the operator's one-time `invite`: an OPAQUE registration under `password`,
+   * uploading the record, `backupKey` wrapped under the export key, and the auth public key.
+   * Throws LifeboatError `invalid_invite` (403) for a wrong, used or unknown invite.
+   */
+  async register(account: string, invite: string, password: string, backupKey: Uint8Array): Promise<void> {
+    checkName(account, 'account');
+    await opaque.ready;
+    const start = opaque.client.startRegistration({ password });
+    const a = await this.call('POST', `${accountPath(account)}/register/start`, { invite, registration_request: fromOpaque(start.registrationRequest) }, registrationResponseAnswer);
+    const { record, wrappedKey } = this.finishRegistration(account, password, start.clientRegistrationState, a.registration_response, backupKey);
+    const auth = backupAuthKey(backupKey);
+    wipe(auth.secretKey);
+    await this.call('POST', `${accountPath(account)}/register/finish`, { invite, record, wrapped_key: wrappedKey, auth_public_key: encodeBase64(auth.publicKey) }, okAnswer);
+  }
+
+  /**
+   * OPAQUE login: returns the unwrapped backup key (the caller wipes it when done) and a login token,
+   * good only for a password change. Throws LifeboatError `login_failed` (401) for an unknown account
+   * and a wrong password alike, `rate_limited` (429).
+   */
+  async login(account: string, password: string): Promise<{ backupKey: Uint8Array; loginToken: string }> {
+    checkName(account, 'account');
+    await opaque.ready;
+    const start = opaque.client.startLogin({ password });
+    const a = await this.call('POST', `${accountPath(account)}/login/start`, { start_login_request: fromOpaque(start.startLoginRequest) }, loginStartAnswer);
+    let done: opaque.client.FinishLoginResult | undefined;
+    try {
+      done = opaque.client.finishLogin({ clientLoginState: start.clientLoginState, loginResponse: toOpaque(a.login_response), password, keyStretching: this.keyStretching });
+    } catch {
+      throw this.badAnswer('the login response is not opaque');
+    }
+    // A wrong password and an unknown account (a dummy record on the service) both end here.
+    if (!done) throw new UnauthorizedError(`backup service at ${this.url}: wrong account name or password`, 'login_failed');
+    const f = await this.call('POST', `${accountPath(account)}/login/finish`, { login_id: a.login_id, finish_login_request: fromOpaque(done.finishLoginRequest) }, loginFinishAnswer);
+    const exportKey = fromB64u(done.exportKey, 'export key');
+    try {
+      return { backupKey: unwrapBackupKey(exportKey, account, this.bytes(f.wrapped_key, 'wrapped_key')), loginToken: f.login_token };
+    } finally {
+      wipe(exportKey);
+    }
+  }
+
+  /**
+   * Logs in with `oldPassword`, runs a new OPAQUE registration under `newPassword` and re-wraps the
+   * backup key under its export key; the service replaces both at once and revokes the account's login
+   * tokens. Backup tokens and the backup key stay. Throws what login throws.
+   */
+  async changePassword(account: string, oldPassword: string, newPassword: string): Promise<void> {
+    const { backupKey, loginToken } = await this.login(account, oldPassword);
+    try {
+      const start = opaque.client.startRegistration({ password: newPassword });
+      const a = await this.call('POST', `${accountPath(account)}/password/start`, { registration_request: fromOpaque(start.registrationRequest) }, registrationResponseAnswer, {
+        token: loginToken,
+      });
+      const { record, wrappedKey } = this.finishRegistration(account, newPassword, start.clientRegistrationState, a.registration_response, backupKey);
+      await this.call('POST', `${accountPath(account)}/password/finish`, { record, wrapped_key: wrappedKey }, okAnswer, { token: loginToken });
+    } finally {
+      wipe(backupKey);
+    }
+  }
+
+  private finishRegistration(account: string, password: string, state: string, response: string, backupKey: Uint8Array): { record: string; wrappedKey: string } {
+    let done: opaque.client.FinishRegistrationResult;
+    try {
+      done = opaque.client.finishRegistration({ clientRegistrationState: state, registrationResponse: toOpaque(response), password, keyStretching: this.keyStretching });
+    } catch {
+      throw this.badAnswer('the registration response is not opaque');
+    }
+    const exportKey = fromB64u(done.exportKey, 'export key');
+    try {
+      return { record: fromOpaque(done.registrationRecord), wrappedKey: encodeBase64(wrapBackupKey(exportKey, account, backupKey)) };
+    } finally {
+      wipe(exportKey);
+    }
+  }
+
+  // ---- session ----
+
+  /**
+   * Proves possession of `backupKey` for `account` (a signed single-use challenge) and returns the
+   * backup token. Later stream calls use this session, renewing the token before it expires (and once
+   * more if the service says it has). Throws LifeboatError `auth_failed` (401) when the account's auth
+   * key is not this backup key's.
+   */
+  async session(account: string, backupKey: Uint8Array): Promise<string> {
+    checkName(account, 'account');
+    this.endSession();
+    this.current = { account, auth: backupAuthKey(backupKey), expiresAt: 0 };
+    return this.renew(this.current);
+  }
+
+  /** Forgets the session and wipes its auth key. */
+  endSession(): void {
+    if (this.current) wipe(this.current.auth.secretKey);
+    this.current = undefined;
+  }
+
+  private renew(s: Session): Promise<string> {
+    s.renewing ??= (async () => {
+      try {
+        const c = await this.call('POST', `${accountPath(s.account)}/challenge`, {}, challengeAnswer);
+        const challenge = this.bytes(c.challenge, 'challenge', 32);
+        const signature = signWithContext(SESSION_CONTEXT, sessionProofMessage(s.account, challenge), s.auth.secretKey);
+        const a = await this.call('POST', `${accountPath(s.account)}/session`, { challenge: c.challenge, signature: encodeBase64(signature) }, sessionAnswer);
+        s.token = a.backup_token;
+        s.expiresAt = Date.parse(a.expires_at);
+        return a.backup_token;
+      } finally {
+        s.renewing = undefined;
+      }
+    })();
+    return s.renewing;
+  }
+
+  private async token(s: Session): Promise<string> {
+    if (s.token && Date.now() < s.expiresAt - this.renewBeforeMs) return s.token;
+    return this.renew(s);
+  }
+
+  /** A stream call under the session's token, renewing it once if the service finds it expired or unknown. */
+  private async streamCall<T>(method: string, path: (account: string) => string, body: unknown, schema: z.ZodType<T> | null, opts: CallOpts = {}): Promise<T> {
+    const s = this.current;
+    if (!s) throw new LifeboatError('no_session', 'no backup session', { hint: 'call session(account, backupKey) first' });
+    const url = path(s.account);
+    try {
+      return await this.call(method, url, body, schema, { ...opts, token: await this.token(s) });
+    } catch (err) {
+      if (!(err instanceof LifeboatError) || err.status !== 401 || this.current !== s) throw err;
+      s.token = undefined;
+      return this.call(method, url, body, schema, { ...opts, token: await this.renew(s) });
+    }
+  }
+
+  // ---- streams ----
+
+  /** The session account's streams, by name. */
+  async listStreams(): Promise<StreamSummary[]> {
+    const a = await this.streamCall('GET', (acc) => `${accountPath(acc)}/streams`, undefined, streamListAnswer);
+    return a.streams.map((s) => this.summary(s));
+  }
+
+  /** The stream's head and current compaction, or undefined when it has no entries yet. */
+  async getStream(stream: string): Promise<StreamInfo | undefined> {
+    try {
+      const a = await this.streamCall('GET', (acc) => streamPath(acc, stream), undefined, streamAnswer);
+      return { ...this.summary(a), compaction: a.compaction ? this.compaction(a.compaction) : null };
+    } catch (err) {
+      if (err instanceof LifeboatError && err.code === 'stream_not_found') return undefined;
+      throw err;
+    }
+  }
+
+  /**
+   * Appends a batch of sealed entries (1 to 10,000, consecutive seqs; idempotent for entries the service
+   * holds already) and returns the head after it. Throws LifeboatError `sequence_gap`, `chain_mismatch`,
+   * `entry_conflict`, `entry_pruned` (409), `entry_misplaced` or a format code (400).
+   */
+  async appendEntries(stream: string, entries: Uint8Array[]): Promise<StreamHead> {
+    const body = { entries: entries.map((e) => encodeBase64(e)) };
+    const a = await this.streamCall('POST', (acc) => `${streamPath(acc, stream)}/entries`, body, headAnswer, { timeoutMs: TRANSFER_TIMEOUT_MS });
+    return { headSeq: a.head_seq, headHash: this.bytes(a.head_hash, 'head_hash', 32) };
+  }
+
+  /**
+   * Up to `limit` (1 to 10,000) entries after `afterSeq`, in seq order; the service may answer fewer
+   * (it caps an answer at about 8 MiB), and an empty list means there is nothing after `afterSeq`.
+   * Throws LifeboatError `stream_not_found` (404).
+   */
+  async listEntries(stream: string, afterSeq: number, limit = 1000): Promise<EntryInfo[]> {
+    const q = new URLSearchParams({ after: String(afterSeq), limit: String(limit) });
+    const a = await this.streamCall('GET', (acc) => `${streamPath(acc, stream)}/entries?${q}`, undefined, entriesAnswer, { timeoutMs: TRANSFER_TIMEOUT_MS });
+    let prev = afterSeq;
+    return a.entries.map((e) => {
+      const bytes = this.bytes(e.entry, 'entry');
+      const hash = this.bytes(e.hash, 'hash', 32);
+      if (e.seq <= prev || !ctEqual(sha256(bytes), hash)) throw this.badAnswer('an entry is out of order or does not hash to its hash');
+      prev = e.seq;
+      return { seq: e.seq, hash, bytes };
+    });
+  }
+
+  // ---- compactions ----
+
+  /**
+   * Uploads a compaction covering entries up to `seq` (`hash` = SHA-256 of `bytes`) in chunks of
+   * `chunkSize` (1 byte to 8 MiB) and completes it; returns it as the service now holds it (current).
+   * Throws LifeboatError `compaction_beyond_head`, `compaction_stale`, `compaction_head_mismatch`,
+   * `compaction_misplaced`, `compaction_hash_mismatch` (409), a format code (400).
+   */
+  async uploadCompaction(stream: string, seq: number, hash: Uint8Array, bytes: Uint8Array, chunkSize = DEFAULT_CHUNK_BYTES): Promise<CompactionInfo> {
+    if (!Number.isInteger(chunkSize) || chunkSize < 1 || chunkSize > MAX_CHUNK_BYTES) throw new InvalidInputError(`chunkSize must be 1 to ${MAX_CHUNK_BYTES} bytes`);
+    if (bytes.length < 1) throw new InvalidInputError('a compaction is at least 1 byte');
+    const chunkCount = Math.ceil(bytes.length / chunkSize);
+    const begin = { seq, hash: encodeBase64(hash), size: bytes.length, chunk_count: chunkCount };
+    const c = await this.streamCall('POST', (acc) => `${streamPath(acc, stream)}/compactions`, begin, compactionAnswer);
+    for (let n = 0; n < chunkCount; n++) {
+      const chunk = bytes.subarray(n * chunkSize, Math.min(bytes.length, (n + 1) * chunkSize));
+      await this.streamCall('PUT', (acc) => `${compactionPath(acc, stream, c.id)}/chunks/${n}`, undefined, chunkAnswer, { bytes: chunk, timeoutMs: TRANSFER_TIMEOUT_MS });
+    }
+    const done = await this.streamCall('POST', (acc) => `${compactionPath(acc, stream, c.id)}/complete`, undefined, compactionAnswer, { timeoutMs: TRANSFER_TIMEOUT_MS });
+    return this.compaction(done);
+  }
+
+  /** The stream's current compaction, or undefined when it has none. */
+  async currentCompaction(stream: string): Promise<CompactionInfo | undefined> {
+    try {
+      return this.compaction(await this.streamCall('GET', (acc) => `${streamPath(acc, stream)}/compactions/current`, undefined, compactionAnswer));
+    } catch (err) {
+      if (err instanceof LifeboatError && err.code === 'compaction_not_found') return undefined;
+      throw err;
+    }
+  }
+
+  /**
+   * Downloads a compaction chunk by chunk and checks its size and SHA-256 against `meta` (from
+   * getStream or currentCompaction). Throws PeerError `peer_bad_answer` when they differ,
+   * LifeboatError `compaction_not_found` (404) when it was pruned meanwhile.
+   */
+  async downloadCompaction(stream: string, meta: CompactionInfo, onBytes?: (done: number, total: number) => void): Promise<Uint8Array> {
+    const out = new Uint8Array(meta.size);
+    let off = 0;
+    for (let n = 0; n < meta.chunkCount; n++) {
+      const chunk = await this.streamCall('GET', (acc) => `${compactionPath(acc, stream, meta.id)}/chunks/${n}`, undefined, null, { raw: true, timeoutMs: TRANSFER_TIMEOUT_MS });
+      const b = chunk as Uint8Array;
+      if (off + b.length > meta.size) throw this.badAnswer('the compaction is larger than listed');
+      out.set(b, off);
+      off += b.length;
+      onBytes?.(off, meta.size);
+    }
+    if (off !== meta.size || !ctEqual(sha256(out), meta.hash)) throw this.badAnswer('the compaction does not match its listed size and sha-256');
+    return out;
+  }
+
+  // ---- transport ----
+
+  private summary(s: z.infer<typeof streamAnswer> | z.infer<typeof streamListAnswer>['streams'][number]): StreamSummary {
+    return { stream: s.stream, headSeq: s.head_seq, headHash: this.bytes(s.head_hash, 'head_hash', 32), firstSeq: s.first_seq, updatedAt: s.updated_at };
+  }
+
+  private compaction(c: z.infer<typeof compactionAnswer>): CompactionInfo {
+    return {
+      id: c.id,
+      seq: c.seq,
+      hash: this.bytes(c.hash, 'hash', 32),
+      size: c.size,
+      chunkCount: c.chunk_count,
+      state: c.state,
+      createdAt: c.created_at,
+      completedAt: c.completed_at,
+    };
+  }
+
+  private bytes(s: string, what: string, len?: number): Uint8Array {
+    try {
+      return decodeBase64(s, what, len);
+    } catch {
+      throw this.badAnswer(`${what} is not base64${len ? ` of ${len} bytes` : ''}`);
+    }
+  }
+
+  private badAnswer(what: string): PeerError {
+    return new PeerError('peer_bad_answer', `backup service at ${this.url} answered outside the protocol: ${what}`, 'is that URL a lifeboat backup service, of a compatible version?');
+  }
+
+  private async call<T>(method: string, path: string, body: unknown, schema: z.ZodType<T> | null, opts: CallOpts = {}): Promise<T> {
+    const url = `${this.url}${path}`;
+    const headers: Record<string, string> = { accept: 'application/json' };
+    let payload: Uint8Array | undefined;
+    if (opts.bytes) {
+      headers['content-type'] = 'application/octet-stream';
+      payload = opts.bytes;
+    } else if (body !== undefined) {
+      headers['content-type'] = 'application/json';
+      payload = utf8.encode(JSON.stringify(body));
+    }
+    if (opts.token) headers.authorization = `Bearer ${opts.token}`;
+    const timeoutMs = opts.timeoutMs ?? this.timeoutMs;
+    let res: Response;
+    let raw: Uint8Array;
+    try {
+      res = await this.fetchImpl(url, { method, headers, body: payload, signal: AbortSignal.timeout(timeoutMs) });
+      raw = new Uint8Array(await res.arrayBuffer());
+    } catch (err) {
+      const e = err as Error & { cause?: { code?: string } };
+      const why = e.name === 'TimeoutError' ? `no answer within ${timeoutMs} ms` : (e.cause?.code ?? e.message);
+      throw new PeerError('peer_unreachable', `backup service at ${this.url} is unreachable: ${why}`, 'check the URL and that `lifeboat backup-server serve` runs there');
+    }
+    if (res.ok && opts.raw) return raw as T;
+    let value: unknown;
+    try {
+      value = raw.length === 0 ? undefined : JSON.parse(utf8.decode(raw));
+    } catch {
+      throw this.badAnswer(`HTTP ${res.status} with a body that is not json`);
+    }
+    if (!res.ok) {
+      const e = errorAnswer.safeParse(value);
+      if (!e.success) throw this.badAnswer(`HTTP ${res.status} without an error document`);
+      throw new LifeboatError(e.data.err_type, `backup service at ${this.url}: ${e.data.message}`, { status: res.status, hint: e.data.hint });
+    }
+    if (schema === null) return value as T;
+    const r = schema.safeParse(value);
+    if (!r.success) throw this.badAnswer(`unexpected answer to ${method} ${path.replace(/\?.*$/, '')}`);
+    return r.data;
+  }
+}
+
+function accountPath(account: string): string {
+  return `${API_PREFIX}/accounts/${checkName(account, 'account')}`;
+}
+
+function streamPath(account: string, stream: string): string {
+  return `${accountPath(account)}/streams/${checkName(stream, 'stream')}`;
+}
+
+function compactionPath(account: string, stream: string, id: string): string {
+  if (!/^[A-Za-z0-9_-]{1,64}$/.test(id)) throw new InvalidInputError('a compaction id is 1 to 64 of A-Z a-z 0-9 _ -');
+  return `${streamPath(account, stream)}/compactions/${id}`;
+}
+
+/** OPAQUE's base64url to the API's base64, and back. */
+function fromOpaque(s: string): string {
+  return encodeBase64(fromB64u(s, 'opaque message'));
+}
+
+function toOpaque(s: string): string {
+  return toB64u(decodeBase64(s, 'opaque message'));
+}

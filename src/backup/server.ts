@@ -1,0 +1,347 @@
+/**
+ * The backup service's HTTP API (docs/backup-server.md): thin routes over BackupService. Each route
+ * validates its input with zod, authenticates where it must (a login token for the password change,
+ * a backup token of the URL's account for streams), calls the service and answers; typed errors
+ * become `{err_type, message, hint}` in the base app. Bodies are never logged, and the Authorization
+ * header is redacted.
+ */
+import { closeSync, existsSync, fsyncSync, linkSync, openSync, readFileSync, rmSync, writeSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import * as opaque from '@serenity-kit/opaque';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { InvalidInputError } from '../errors.js';
+import { listen } from '../http/listen.js';
+import { assertPrivateFile, ensurePrivateDir, fsyncDir } from '../util/files.js';
+import { openBackupStore } from './store/index.js';
+import { type BaseAppOptions, createBaseApp, parseInput } from '../http/app.js';
+import { type RateLimit, RateLimiter, rateLimitHook } from '../http/rate-limit.js';
+import {
+  API_PREFIX,
+  accountParams,
+  appendBody,
+  beginCompactionBody,
+  chunkParams,
+  compactionParams,
+  decodeBase64,
+  encodeBase64,
+  ENTRIES_BODY_LIMIT,
+  entriesQuery,
+  isoTimeOf,
+  loginFinishBody,
+  loginStartBody,
+  MAX_CHUNK_BYTES,
+  passwordFinishBody,
+  passwordStartBody,
+  registerFinishBody,
+  registerStartBody,
+  sessionBody,
+  streamParams,
+} from './api.js';
+import { BackupService, type BackupTtls } from './service.js';
+import type { BackupStore, CompactionRecord, StreamRecord } from './store/types.js';
+
+export interface BackupRateLimits {
+  /** Login starts per account name, from anywhere (10/min). */
+  loginPerAccount: RateLimit;
+  /** Login starts per client address (30/min). */
+  loginPerAddress: RateLimit;
+  /** Register, password change, challenge and session, per client address and route (30/min). */
+  authPerAddress: RateLimit;
+  /** Every route, per client address and route (6000/min). */
+  general: RateLimit;
+}
+
+export const DEFAULT_RATE_LIMITS: BackupRateLimits = {
+  loginPerAccount: { max: 10, windowMs: 60_000 },
+  loginPerAddress: { max: 30, windowMs: 60_000 },
+  authPerAddress: { max: 30, windowMs: 60_000 },
+  general: { max: 6000, windowMs: 60_000 },
+};
+
+export interface BackupAppDeps {
+  service: BackupService;
+  /** Base app logging (false by default); `backup-server serve` logs JSON lines to stderr. */
+  logger?: BaseAppOptions['logger'];
+  trustProxy?: BaseAppOptions['trustProxy'];
+  rateLimits?: Partial<BackupRateLimits>;
+}
+
+const ACCOUNT = `${API_PREFIX}/accounts/:account`;
+const STREAM = `${ACCOUNT}/streams/:stream`;
+const COMPACTION = `${STREAM}/compactions/:id`;
+
+function headJson(s: StreamRecord) {
+  return { head_seq: s.headSeq, head_hash: encodeBase64(s.headHash) };
+}
+
+function streamJson(s: StreamRecord) {
+  return { stream: s.stream, ...headJson(s), first_seq: s.firstSeq, updated_at: isoTimeOf(s.updatedAt) };
+}
+
+function compactionJson(c: CompactionRecord) {
+  return {
+    id: c.id,
+    seq: c.seq,
+    hash: encodeBase64(c.hash),
+    size: c.size,
+    chunk_count: c.chunkCount,
+    state: c.state,
+    created_at: isoTimeOf(c.createdAt),
+    completed_at: c.completedAt === null ? null : isoTimeOf(c.completedAt),
+  };
+}
+
+/** Builds the backup service's fastify app (no port; `listen` it, or inject). */
+export function createBackupApp(deps: BackupAppDeps): FastifyInstance {
+  const { service } = deps;
+  const limits = { ...DEFAULT_RATE_LIMITS, ...deps.rateLimits };
+  const app = createBaseApp({ logger: deps.logger, trustProxy: deps.trustProxy });
+  app.addContentTypeParser('application/octet-stream', { parseAs: 'buffer' }, (_req, body, done) => done(null, body));
+  app.addHook('onRequest', rateLimitHook(limits.general, service.now));
+  app.addHook('onSend', async (_req, reply) => {
+    reply.header('cache-control', 'no-store');
+  });
+  const loginPerAddress = rateLimitHook(limits.loginPerAddress, service.now);
+  const authPerAddress = rateLimitHook(limits.authPerAddress, service.now);
+  const loginPerAccount = new RateLimiter(limits.loginPerAccount, 100_000, service.now);
+
+  const account = (req: FastifyRequest) => parseInput(accountParams, req.params, 'path').account;
+  const b64 = (s: string, what: string, len?: number) => decodeBase64(s, what, len);
+  /** The stream's path after checking the backup token is this account's. */
+  const streamOf = async (req: FastifyRequest) => {
+    const p = parseInput(streamParams, req.params, 'path');
+    await service.authenticate(req.headers.authorization, p.account, 'backup');
+    return p;
+  };
+  const compactionOf = async (req: FastifyRequest) => {
+    const p = parseInput(compactionParams, req.params, 'path');
+    await service.authenticate(req.headers.authorization, p.account, 'backup');
+    return p;
+  };
+
+  app.get(`${API_PREFIX}/health`, async () => ({ ok: true }));
+  app.get(`${API_PREFIX}/info`, async () => ({ opaque_server_public_key: service.serverPublicKey() }));
+
+  // ---- registration, login, password ----
+  app.post(`${ACCOUNT}/register/start`, { onRequest: authPerAddress }, async (req) => {
+    const name = account(req);
+    const b = parseInput(registerStartBody, req.body, 'body');
+    const response = await service.registerStart(name, b.invite, b64(b.registration_request, 'registration_request'));
+    return { registration_response: encodeBase64(response) };
+  });
+  app.post(`${ACCOUNT}/register/finish`, { onRequest: authPerAddress }, async (req) => {
+    const name = account(req);
+    const b = parseInput(registerFinishBody, req.body, 'body');
+    await service.registerFinish(name, b.invite, {
+      record: b64(b.record, 'record'),
+      wrappedKey: b64(b.wrapped_key, 'wrapped_key'),
+      authPublicKey: b64(b.auth_public_key, 'auth_public_key', 32),
+    });
+    return { ok: true };
+  });
+  app.post(`${ACCOUNT}/login/start`, { onRequest: loginPerAddress }, async (req) => {
+    const name = account(req);
+    loginPerAccount.hit(name);
+    const b = parseInput(loginStartBody, req.body, 'body');
+    const r = await service.loginStart(name, b64(b.start_login_request, 'start_login_request'));
+    return { login_id: r.loginId, login_response: encodeBase64(r.loginResponse) };
+  });
+  app.post(`${ACCOUNT}/login/finish`, { onRequest: loginPerAddress }, async (req) => {
+    const name = account(req);
+    const b = parseInput(loginFinishBody, req.body, 'body');
+    const r = await service.loginFinish(name, b.login_id, b64(b.finish_login_request, 'finish_login_request'));
+    return { wrapped_key: encodeBase64(r.wrappedKey), login_token: r.token, expires_at: isoTimeOf(r.expiresAt) };
+  });
+  app.post(`${ACCOUNT}/password/start`, { onRequest: authPerAddress }, async (req) => {
+    const token = await service.authenticate(req.headers.authorization, account(req), 'login');
+    const b = parseInput(passwordStartBody, req.body, 'body');
+    return { registration_response: encodeBase64(await service.passwordStart(token, b64(b.registration_request, 'registration_request'))) };
+  });
+  app.post(`${ACCOUNT}/password/finish`, { onRequest: authPerAddress }, async (req) => {
+    const token = await service.authenticate(req.headers.authorization, account(req), 'login');
+    const b = parseInput(passwordFinishBody, req.body, 'body');
+    await service.passwordFinish(token, b64(b.record, 'record'), b64(b.wrapped_key, 'wrapped_key'));
+    return { ok: true };
+  });
+
+  // ---- proof of the backup key ----
+  app.post(`${ACCOUNT}/challenge`, { onRequest: authPerAddress }, async (req) => {
+    const c = await service.challenge(account(req));
+    return { challenge: encodeBase64(c.challenge), expires_at: isoTimeOf(c.expiresAt) };
+  });
+  app.post(`${ACCOUNT}/session`, { onRequest: authPerAddress }, async (req) => {
+    const name = account(req);
+    const b = parseInput(sessionBody, req.body, 'body');
+    const t = await service.session(name, b64(b.challenge, 'challenge'), b64(b.signature, 'signature'));
+    return { backup_token: t.token, expires_at: isoTimeOf(t.expiresAt) };
+  });
+
+  // ---- streams (backup token of the URL's account) ----
+  app.get(`${ACCOUNT}/streams`, async (req) => {
+    const name = account(req);
+    await service.authenticate(req.headers.authorization, name, 'backup');
+    return { streams: (await service.streams.listStreams(name)).map(streamJson) };
+  });
+  app.get(STREAM, async (req) => {
+    const p = await streamOf(req);
+    const s = await service.streams.getStream(p.account, p.stream);
+    return { ...streamJson(s.head), compaction: s.compaction ? compactionJson(s.compaction) : null };
+  });
+  app.post(`${STREAM}/entries`, { bodyLimit: ENTRIES_BODY_LIMIT }, async (req) => {
+    const p = await streamOf(req);
+    const b = parseInput(appendBody, req.body, 'body');
+    const entries = b.entries.map((e, i) => b64(e, `entries[${i}]`));
+    return headJson(await service.streams.append(p.account, p.stream, entries));
+  });
+  app.get(`${STREAM}/entries`, async (req) => {
+    const p = await streamOf(req);
+    const q = parseInput(entriesQuery, req.query, 'query');
+    const r = await service.streams.listEntries(p.account, p.stream, q.after, q.limit);
+    return { head_seq: r.headSeq, entries: r.entries.map((e) => ({ seq: e.seq, hash: encodeBase64(e.hash), entry: encodeBase64(e.bytes) })) };
+  });
+
+  // ---- compactions ----
+  app.post(`${STREAM}/compactions`, async (req, reply) => {
+    const p = await streamOf(req);
+    const b = parseInput(beginCompactionBody, req.body, 'body');
+    const c = await service.streams.beginCompaction(p.account, p.stream, { seq: b.seq, hash: b64(b.hash, 'hash', 32), size: b.size, chunkCount: b.chunk_count });
+    return reply.code(201).send(compactionJson(c));
+  });
+  app.get(`${STREAM}/compactions/current`, async (req) => {
+    const p = await streamOf(req);
+    return compactionJson(await service.streams.currentCompaction(p.account, p.stream));
+  });
+  app.put(`${COMPACTION}/chunks/:n`, { bodyLimit: MAX_CHUNK_BYTES }, async (req) => {
+    const p = parseInput(chunkParams, req.params, 'path');
+    await service.authenticate(req.headers.authorization, p.account, 'backup');
+    if (!Buffer.isBuffer(req.body)) throw new InvalidInputError('a chunk is sent as application/octet-stream', { hint: 'send content-type: application/octet-stream' });
+    const bytes = new Uint8Array(req.body.buffer, req.body.byteOffset, req.body.byteLength);
+    await service.streams.putChunk(p.account, p.stream, p.id, p.n, bytes);
+    return { id: p.id, n: p.n, size: bytes.length };
+  });
+  app.get(`${COMPACTION}/chunks/:n`, async (req, reply) => {
+    const p = parseInput(chunkParams, req.params, 'path');
+    await service.authenticate(req.headers.authorization, p.account, 'backup');
+    const bytes = await service.streams.getChunk(p.account, p.stream, p.id, p.n);
+    return reply.type('application/octet-stream').send(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength));
+  });
+  app.post(`${COMPACTION}/complete`, async (req) => {
+    const p = await compactionOf(req);
+    return compactionJson(await service.streams.complete(p.account, p.stream, p.id));
+  });
+  return app;
+}
+
+// ---- running it (`lifeboat backup-server serve`) ----
+
+/** The data directory: `dir`, else $LIFEBOAT_BACKUP_SERVER_DIR, else ./lifeboat-backup-server; absolute. */
+export function resolveBackupServerDir(dir?: string): string {
+  return resolve(dir ?? process.env.LIFEBOAT_BACKUP_SERVER_DIR ?? 'lifeboat-backup-server');
+}
+
+/** The store URL: `override`, else $LIFEBOAT_BACKUP_STORE, else sqlite:<dir>/backup.sqlite. */
+export function backupStoreUrl(dir: string, override?: string): string {
+  return override ?? process.env.LIFEBOAT_BACKUP_STORE ?? `sqlite:${join(dir, 'backup.sqlite')}`;
+}
+
+export const OPAQUE_SETUP_FILE = 'opaque-server-setup';
+
+/**
+ * Reads the OPAQUE server setup from `<dir>/opaque-server-setup`, creating it on first use. It is the
+ * server's long-term secret: losing it invalidates every registration (every account must register
+ * again), so it is backed up with the database. Created 0600 and exclusively (temp file, fsync, link),
+ * so two servers started at once on one directory end up with the same setup.
+ * Throws InvalidInputError `insecure_permissions` for a file others can read.
+ */
+export async function loadOrCreateServerSetup(dir: string): Promise<string> {
+  const path = join(dir, OPAQUE_SETUP_FILE);
+  if (!existsSync(path)) {
+    await opaque.ready;
+    ensurePrivateDir(dir);
+    const tmp = join(dir, `.${OPAQUE_SETUP_FILE}.${randomBytes(6).toString('hex')}.tmp`);
+    const fd = openSync(tmp, 'wx', 0o600);
+    try {
+      writeSync(fd, `${opaque.server.createSetup()}\n`);
+      fsyncSync(fd);
+    } finally {
+      closeSync(fd);
+    }
+    try {
+      linkSync(tmp, path);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+    } finally {
+      rmSync(tmp, { force: true });
+    }
+    fsyncDir(dir);
+  }
+  assertPrivateFile(path, 'opaque server setup');
+  return readFileSync(path, 'utf8').trim();
+}
+
+export interface BackupServerOptions {
+  dataDir: string;
+  /** Store URL (see backupStoreUrl). */
+  store?: string;
+  /** host:port (port 0 for any free one). */
+  listen: string;
+  logger?: BaseAppOptions['logger'];
+  trustProxy?: boolean;
+  rateLimits?: Partial<BackupRateLimits>;
+  ttls?: Partial<BackupTtls>;
+  /** How often expired logins, challenges, tokens and stale uploads are deleted (60 s). */
+  purgeIntervalMs?: number;
+  /** Where a failed purge is reported. */
+  warn?: (line: string) => void;
+}
+
+export interface RunningBackupServer {
+  url: string;
+  app: FastifyInstance;
+  service: BackupService;
+  store: BackupStore;
+  /** Stops answering, waits for requests in flight, closes the store; idempotent. */
+  close(): Promise<void>;
+}
+
+/**
+ * Opens the store, loads (or creates) the OPAQUE server setup, listens, and purges expired rows
+ * periodically. Throws what openBackupStore, loadOrCreateServerSetup and listen throw.
+ */
+export async function startBackupServer(opts: BackupServerOptions): Promise<RunningBackupServer> {
+  ensurePrivateDir(opts.dataDir);
+  const serverSetup = await loadOrCreateServerSetup(opts.dataDir);
+  const store = await openBackupStore(backupStoreUrl(opts.dataDir, opts.store));
+  let app: FastifyInstance | undefined;
+  try {
+    const service = await BackupService.create({ store, serverSetup, ttls: opts.ttls });
+    app = createBackupApp({ service, logger: opts.logger, trustProxy: opts.trustProxy, rateLimits: opts.rateLimits });
+    const url = await listen(app, opts.listen);
+    const purge = setInterval(() => {
+      service.deleteExpired().catch((err: Error) => opts.warn?.(`purge of expired rows failed: ${err.message}`));
+    }, opts.purgeIntervalMs ?? 60_000);
+    purge.unref();
+    let closing: Promise<void> | undefined;
+    const running = app;
+    return {
+      url,
+      app: running,
+      service,
+      store,
+      close: () =>
+        (closing ??= (async () => {
+          clearInterval(purge);
+          try {
+            await running.close();
+          } finally {
+            await store.close();
+          }
+        })()),
+    };
+  } catch (err) {
+    await app?.close();
+    await store.close();
+    throw err;
+  }
+}

@@ -1,0 +1,319 @@
+/**
+ * The backup service's accounts and sessions (docs/backup.md, "Accounts and sessions"): invites,
+ * OPAQUE registration and login, password change, the auth-key challenge and the tokens they issue.
+ * Domain logic over a BackupStore, the OPAQUE server setup and a clock; the routes (./server.ts) only
+ * validate and answer. Streams are ./streams.ts.
+ *
+ * What the service never learns: the password (OPAQUE), the backup key (wrapped under a key derived
+ * from OPAQUE's export key on the client), or anything it could test a password against offline.
+ */
+import { sha256 } from '@noble/hashes/sha2.js';
+import * as opaque from '@serenity-kit/opaque';
+import { ForbiddenError, InvalidInputError, LifeboatError, UnauthorizedError } from '../errors.js';
+import { randomBytes } from '../crypto/random.js';
+import { verifyWithContext } from '../crypto/sign.js';
+import { concatBytes, ctEqual, fromB64u, toB64u, utf8 } from '../util/bytes.js';
+import { INVITE_RE, TOKEN_RE } from './api.js';
+import { checkName, parseWrappedKeyHeader, SESSION_CONTEXT, sessionProofMessage } from './format.js';
+import { BackupStreams } from './streams.js';
+import type { AccountRecord, AccountRegistration, BackupStore, TokenKind, TokenRecord } from './store/types.js';
+
+export interface BackupTtls {
+  /** An OPAQUE login between start and finish (60 s). */
+  loginMs: number;
+  /** An auth challenge (60 s). */
+  challengeMs: number;
+  /** A login token, good only for a password change (10 min). */
+  loginTokenMs: number;
+  /** A backup token, for streams (15 min). */
+  backupTokenMs: number;
+  /** Compaction uploads left incomplete this long are deleted (24 h). */
+  staleUploadMs: number;
+}
+
+export const DEFAULT_TTLS: BackupTtls = {
+  loginMs: 60_000,
+  challengeMs: 60_000,
+  loginTokenMs: 10 * 60_000,
+  backupTokenMs: 15 * 60_000,
+  staleUploadMs: 24 * 3600_000,
+};
+
+export interface BackupServiceOptions {
+  store: BackupStore;
+  /** The OPAQUE server setup (opaque.server.createSetup()); the server's long-term secret. */
+  serverSetup: string;
+  now?: () => number;
+  ttls?: Partial<BackupTtls>;
+}
+
+/** An issued token: the bearer string (shown once) and when it expires. */
+export interface IssuedToken {
+  token: string;
+  expiresAt: number;
+}
+
+const DUMMY_HASH = new Uint8Array(32);
+
+/** SHA-256 of an invite code: what the store keeps. */
+export function inviteHash(invite: string): Uint8Array {
+  return sha256(utf8.encode(invite));
+}
+
+/** SHA-256 of a token's 32 random bytes: what the store keeps. Throws InvalidInputError for a malformed token. */
+export function tokenHash(token: string): Uint8Array {
+  if (!TOKEN_RE.test(token)) throw new InvalidInputError('a token is lbt_ and 43 base64url characters');
+  return sha256(fromB64u(token.slice(4), 'token', 32));
+}
+
+const loginFailed = () => new UnauthorizedError('wrong account name or password', 'login_failed');
+const authFailed = () =>
+  new UnauthorizedError('the backup key proof failed', 'auth_failed', 'get a fresh challenge and sign it with the auth key of this account’s backup key');
+const invalidInvite = () => new ForbiddenError('the invite code is not valid for this account', 'invalid_invite', 'ask the backup service’s operator for a new invite');
+const malformedOpaque = (what: string) => new InvalidInputError(`${what} is not a valid opaque message`);
+
+/** Runs an OPAQUE call, mapping its errors (strings about the bytes it got) to `err`. */
+function opaqueCall<T>(fn: () => T, err: () => LifeboatError): T {
+  try {
+    return fn();
+  } catch {
+    throw err();
+  }
+}
+
+/** The backup service (see the file comment). Create with BackupService.create. */
+export class BackupService {
+  readonly store: BackupStore;
+  readonly streams: BackupStreams;
+  readonly now: () => number;
+  readonly ttls: BackupTtls;
+  private readonly serverSetup: string;
+
+  private constructor(opts: BackupServiceOptions) {
+    this.store = opts.store;
+    this.serverSetup = opts.serverSetup;
+    this.now = opts.now ?? Date.now;
+    this.ttls = { ...DEFAULT_TTLS, ...opts.ttls };
+    this.streams = new BackupStreams(opts.store, this.now);
+  }
+
+  /** Waits for the OPAQUE module and checks the server setup. Throws InvalidInputError `invalid_opaque_setup`. */
+  static async create(opts: BackupServiceOptions): Promise<BackupService> {
+    await opaque.ready;
+    try {
+      opaque.server.getPublicKey(opts.serverSetup);
+    } catch {
+      throw new InvalidInputError('the opaque server setup is malformed', { code: 'invalid_opaque_setup', hint: 'restore the opaque-server-setup file from a backup' });
+    }
+    return new BackupService(opts);
+  }
+
+  /** The OPAQUE server's static public key (base64url), which clients may pin. */
+  serverPublicKey(): string {
+    return opaque.server.getPublicKey(this.serverSetup);
+  }
+
+  // ---- accounts (operator) ----
+
+  /** Creates an invited account and returns its one-time invite code. Throws ConflictError `account_exists`. */
+  async createAccount(name: string): Promise<{ invite: string }> {
+    checkName(name, 'account');
+    const invite = `lbi_${toB64u(randomBytes(32))}`;
+    await this.store.createAccount(name, inviteHash(invite), this.now());
+    return { invite };
+  }
+
+  listAccounts(): Promise<AccountRecord[]> {
+    return this.store.listAccounts();
+  }
+
+  /** Deletes an account with everything it holds; false if there was none. */
+  deleteAccount(name: string): Promise<boolean> {
+    return this.store.deleteAccount(checkName(name, 'account'));
+  }
+
+  // ---- registration ----
+
+  /**
+   * Compares the invite in constant time against the account's, for any account name, so that an
+   * unknown name, a wrong code and a used one look alike. Throws ForbiddenError `invalid_invite`.
+   */
+  private async checkInvite(account: string, invite: string): Promise<Uint8Array> {
+    const rec = await this.store.getAccount(account);
+    const presented = inviteHash(INVITE_RE.test(invite) ? invite : '');
+    const match = ctEqual(presented, rec?.inviteHash ?? DUMMY_HASH);
+    if (!match || rec?.inviteHash == null || rec.registration !== null) throw invalidInvite();
+    return presented;
+  }
+
+  /** OPAQUE registration, step one. Throws ForbiddenError `invalid_invite`, InvalidInputError. */
+  async registerStart(account: string, invite: string, registrationRequest: Uint8Array): Promise<Uint8Array> {
+    await this.checkInvite(account, invite);
+    return this.registrationResponse(account, registrationRequest);
+  }
+
+  /**
+   * OPAQUE registration, step two: stores the record, the wrapped backup key (whose header must name
+   * this account and `authPublicKey`) and the auth public key, and uses up the invite.
+   * Throws ForbiddenError `invalid_invite`, FormatError for a malformed wrapped key, InvalidInputError.
+   */
+  async registerFinish(account: string, invite: string, reg: AccountRegistration): Promise<void> {
+    const hash = await this.checkInvite(account, invite);
+    if (reg.authPublicKey.length !== 32) throw new InvalidInputError('auth_public_key must be 32 bytes');
+    this.checkWrappedKey(account, reg.wrappedKey, reg.authPublicKey);
+    this.checkRecord(account, reg.record);
+    if (!(await this.store.completeRegistration(account, hash, reg, this.now()))) throw invalidInvite();
+  }
+
+  private registrationResponse(account: string, request: Uint8Array): Uint8Array {
+    const r = opaqueCall(
+      () => opaque.server.createRegistrationResponse({ serverSetup: this.serverSetup, userIdentifier: account, registrationRequest: toB64u(request) }),
+      () => malformedOpaque('registration_request'),
+    );
+    return fromB64u(r.registrationResponse, 'registration response');
+  }
+
+  private checkWrappedKey(account: string, wrappedKey: Uint8Array, authPublicKey: Uint8Array): void {
+    const h = parseWrappedKeyHeader(wrappedKey);
+    if (h.account !== account) throw new InvalidInputError(`the wrapped key names account ${h.account}, not ${account}`);
+    if (!ctEqual(h.authPublicKey, authPublicKey)) throw new InvalidInputError('the wrapped key names another auth public key than this account’s');
+  }
+
+  /** A record that does not deserialize would lock the account out: refuse it now. */
+  private checkRecord(account: string, record: Uint8Array): void {
+    const probe = opaque.client.startLogin({ password: 'probe' }).startLoginRequest;
+    opaqueCall(
+      () => opaque.server.startLogin({ serverSetup: this.serverSetup, userIdentifier: account, registrationRecord: toB64u(record), startLoginRequest: probe }),
+      () => malformedOpaque('record'),
+    );
+  }
+
+  // ---- login ----
+
+  /**
+   * OPAQUE login, step one. An account that does not exist (or is not registered yet) runs against a
+   * dummy record and looks the same; the server state waits as a single-use `login` ephemeral.
+   * Throws InvalidInputError for a malformed request.
+   */
+  async loginStart(account: string, startLoginRequest: Uint8Array): Promise<{ loginId: string; loginResponse: Uint8Array }> {
+    checkName(account, 'account');
+    const reg = (await this.store.getAccount(account))?.registration ?? null;
+    const r = opaqueCall(
+      () =>
+        opaque.server.startLogin({
+          serverSetup: this.serverSetup,
+          userIdentifier: account,
+          registrationRecord: reg ? toB64u(reg.record) : null,
+          startLoginRequest: toB64u(startLoginRequest),
+        }),
+      () => malformedOpaque('start_login_request'),
+    );
+    const loginId = toB64u(randomBytes(16));
+    // The record's hash rides along, so a login started before a password change cannot finish after it.
+    const value = concatBytes(reg ? sha256(reg.record) : DUMMY_HASH, utf8.encode(r.serverLoginState));
+    await this.store.putEphemeral({ kind: 'login', id: loginId, account, value, expiresAt: this.now() + this.ttls.loginMs });
+    return { loginId, loginResponse: fromB64u(r.loginResponse, 'login response') };
+  }
+
+  /**
+   * OPAQUE login, step two: returns the wrapped backup key and a login token. Every failure (unknown,
+   * expired or used login, unknown account, wrong password) is UnauthorizedError `login_failed`.
+   */
+  async loginFinish(account: string, loginId: string, finishLoginRequest: Uint8Array): Promise<{ wrappedKey: Uint8Array } & IssuedToken> {
+    checkName(account, 'account');
+    const e = await this.store.takeEphemeral('login', loginId);
+    if (!e || e.account !== account || e.expiresAt <= this.now() || e.value.length < 32) throw loginFailed();
+    const reg = (await this.store.getAccount(account))?.registration;
+    if (!reg || !ctEqual(sha256(reg.record), e.value.subarray(0, 32))) throw loginFailed();
+    const serverLoginState = utf8.decode(e.value.subarray(32));
+    opaqueCall(() => opaque.server.finishLogin({ serverLoginState, finishLoginRequest: toB64u(finishLoginRequest) }), loginFailed);
+    const t = await this.issueToken(account, 'login', this.ttls.loginTokenMs);
+    return { wrappedKey: reg.wrappedKey, ...t };
+  }
+
+  // ---- password change ----
+
+  /** A new OPAQUE registration under a login token (see authenticate). Throws InvalidInputError. */
+  async passwordStart(token: TokenRecord, registrationRequest: Uint8Array): Promise<Uint8Array> {
+    return this.registrationResponse(token.account, registrationRequest);
+  }
+
+  /**
+   * Replaces the record and wrapped key in one step (the new wrapped key must name the same auth public
+   * key) and revokes every login token of the account, the one used included. Throws FormatError,
+   * InvalidInputError, UnauthorizedError `unauthorized` when the token was revoked meanwhile.
+   */
+  async passwordFinish(token: TokenRecord, record: Uint8Array, wrappedKey: Uint8Array): Promise<void> {
+    const account = token.account;
+    const reg = (await this.store.getAccount(account))?.registration;
+    if (!reg) throw new UnauthorizedError('the account is not registered', 'unauthorized');
+    this.checkWrappedKey(account, wrappedKey, reg.authPublicKey);
+    this.checkRecord(account, record);
+    await this.store.transaction(async (tx) => {
+      // A concurrent password change may have revoked this token since it was checked.
+      if (!(await tx.getToken(token.hash))) throw new UnauthorizedError('the login token was revoked', 'unauthorized', 'log in again');
+      await tx.replacePassword(account, { record, wrappedKey }, this.now());
+      await tx.deleteTokens(account, 'login');
+    });
+  }
+
+  // ---- proof of the backup key ----
+
+  /** A fresh single-use challenge for any account name (existing or not). */
+  async challenge(account: string): Promise<{ challenge: Uint8Array; expiresAt: number }> {
+    checkName(account, 'account');
+    const challenge = randomBytes(32);
+    const expiresAt = this.now() + this.ttls.challengeMs;
+    await this.store.putEphemeral({ kind: 'challenge', id: toB64u(challenge), account, value: challenge, expiresAt });
+    return { challenge, expiresAt };
+  }
+
+  /**
+   * Checks the Ed25519 proof over sessionProofMessage(account, challenge) against the account's auth
+   * public key and issues a backup token. The challenge is used up whatever the outcome. Every failure
+   * (unknown, expired or used challenge, unknown account, bad signature) is UnauthorizedError `auth_failed`.
+   */
+  async session(account: string, challenge: Uint8Array, signature: Uint8Array): Promise<IssuedToken> {
+    checkName(account, 'account');
+    if (challenge.length !== 32) throw authFailed();
+    const e = await this.store.takeEphemeral('challenge', toB64u(challenge));
+    if (!e || e.account !== account || e.expiresAt <= this.now()) throw authFailed();
+    const reg = (await this.store.getAccount(account))?.registration;
+    if (!reg || !verifyWithContext(SESSION_CONTEXT, sessionProofMessage(account, challenge), signature, reg.authPublicKey)) throw authFailed();
+    return this.issueToken(account, 'backup', this.ttls.backupTokenMs);
+  }
+
+  // ---- tokens ----
+
+  private async issueToken(account: string, kind: TokenKind, ttlMs: number): Promise<IssuedToken> {
+    const secret = randomBytes(32);
+    const expiresAt = this.now() + ttlMs;
+    await this.store.putToken({ hash: sha256(secret), account, kind, expiresAt });
+    return { token: `lbt_${toB64u(secret)}`, expiresAt };
+  }
+
+  /**
+   * The token of an `Authorization: Bearer lbt_…` header, which must be of `kind` and for `account`.
+   * Throws UnauthorizedError `unauthorized` (missing, malformed, unknown or revoked), `token_expired`;
+   * ForbiddenError `forbidden` for another account's token or a token of the other kind.
+   */
+  async authenticate(authorization: string | undefined, account: string, kind: TokenKind): Promise<TokenRecord> {
+    const m = /^Bearer (lbt_[A-Za-z0-9_-]{43})$/.exec(authorization ?? '');
+    const hint = kind === 'backup' ? 'prove the backup key: POST /v1/accounts/NAME/challenge, then /session' : 'log in with the password first';
+    if (!m) throw new UnauthorizedError('a bearer token is required', 'unauthorized', hint);
+    const rec = await this.store.getToken(tokenHash(m[1]!));
+    if (!rec) throw new UnauthorizedError('unknown or revoked token', 'unauthorized', hint);
+    if (rec.expiresAt <= this.now()) throw new UnauthorizedError('the token has expired', 'token_expired', hint);
+    if (rec.account !== account) throw new ForbiddenError('the token belongs to another account', 'forbidden');
+    if (rec.kind !== kind) {
+      throw new ForbiddenError(kind === 'backup' ? 'a login token does not open streams' : 'changing the password needs a login token', 'forbidden', hint);
+    }
+    return rec;
+  }
+
+  /** Deletes expired logins, challenges and tokens, and uploads left incomplete for a day. */
+  async deleteExpired(): Promise<{ ephemerals: number; tokens: number; uploads: number }> {
+    const now = this.now();
+    return this.store.deleteExpired(now, now - this.ttls.staleUploadMs);
+  }
+}
