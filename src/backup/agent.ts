@@ -127,13 +127,14 @@ export class BackupAgent {
     this.wake?.();
   }
 
-  /** Resolves when `keyId` is no longer waiting for its backup, or after `timeoutMs`. */
+  /** Resolves true when `keyId` is active (its entry acknowledged), false after `timeoutMs` or if it is gone. */
   async waitForKey(keyId: string, timeoutMs: number): Promise<boolean> {
     const deadline = this.now() + timeoutMs;
     this.kick();
     for (;;) {
-      const pending = JSON.parse((await this.o.store.getMeta(META_PENDING)) ?? '{}') as Record<string, number>;
-      if (!(keyId in pending)) return true;
+      const key = await this.o.store.getKey(keyId);
+      if (!key) return false;
+      if (key.status === 'active') return true;
       const left = deadline - this.now();
       if (left <= 0) return false;
       await new Promise<void>((resolve) => {

@@ -100,6 +100,7 @@ export class NodeSet {
   async close(): Promise<void> {
     for (const n of this.nodes) {
       void n.failover.stop();
+      await n.backup?.stop();
       await n.app.close();
       await n.store.close();
     }
