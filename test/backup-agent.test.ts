@@ -122,3 +122,23 @@ test('the node is lost: restore from the service with the password alone, and ev
   const next = await createKey(set.clients(), { threshold: 2, curve: 'ed25519' });
   assert.equal((await back.store.getKey(next.nodes[0]!.keyId))?.status, 'active');
 });
+
+test('a service rolled back to an old copy of its database is detected by the agent (backup_rollback_detected)', async () => {
+  const { copyFileSync, existsSync, rmSync: rm } = await import('node:fs');
+  const db = join(fx.dir, 'backup.sqlite');
+  await fx.stop();
+  const copy = `${db}.old`;
+  copyFileSync(db, copy);
+  await fx.restart();
+  await createKey(set.clients(), { threshold: 2, curve: 'ed25519' });
+  const acked = (await set.nodes[1]!.backup!.status()).ackedSeq;
+  await fx.stop();
+  for (const x of ['-wal', '-shm']) if (existsSync(`${db}${x}`)) rm(`${db}${x}`);
+  copyFileSync(copy, db);
+  await fx.restart();
+  const node = await reopenNode(set, 1);
+  await eventually(async () => (await node.backup!.status()).rollbackDetected, 10_000, 'rollback detected');
+  const st = await node.backup!.status();
+  assert.match(st.lastError ?? '', /^backup_rollback_detected: .*up to entry \d+, but entry \d+ was acknowledged/);
+  assert.ok(acked > ((await fx.server.store.getStream(`acct-${node.name}`, st.stream))?.headSeq ?? 0));
+});

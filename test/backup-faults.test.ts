@@ -1,0 +1,177 @@
+/**
+ * A lying or broken backup service: what a restore reads is checked entry by entry, and every fault
+ * is refused by name before anything is written. The stream is written through the real service; the
+ * faults are injected between it and the restore.
+ */
+import { strict as assert } from 'node:assert';
+import { after, before, test } from 'node:test';
+import { BackupClient } from '../src/backup/client.js';
+import { encodeChange, encodeNodeState } from '../src/backup/changes.js';
+import { hashBlob, sealCompaction, sealEntry, ZERO_HASH } from '../src/backup/format.js';
+import { clientSource } from '../src/backup/node-link.js';
+import { readBackupStream, type RestoreSource } from '../src/backup/restore.js';
+import { randomBytes } from '../src/crypto/random.js';
+import type { KeyRecord } from '../src/keynode/store/types.js';
+import { type BackupFixture, FAST, PASSWORD, startBackupFixture } from './helpers/backup.js';
+
+const STREAM = 'node-faults';
+let fx: BackupFixture;
+let client: BackupClient;
+const backupKey = randomBytes(32);
+const secrets = { identity: randomBytes(64), storageKey: randomBytes(32), exportKey: randomBytes(32), wrappingKey: randomBytes(32) };
+const entries: Uint8Array[] = [];
+
+function fakeKey(i: number): KeyRecord {
+  return {
+    keyId: `key_${i}`,
+    curve: 'ed25519',
+    threshold: 2,
+    maxSigners: 3,
+    identifier: '01',
+    groupPublicKey: randomBytes(32),
+    publicPackage: randomBytes(64),
+    encryptedShare: randomBytes(80),
+    status: 'active',
+    origin: 'dkg',
+    createdAt: i,
+  };
+}
+
+/** Seals the next entry of the test stream. */
+function next(change: Uint8Array, key = backupKey, stream = STREAM): Uint8Array {
+  const prev = entries.length === 0 ? ZERO_HASH : hashBlob(entries[entries.length - 1]!);
+  return sealEntry(key, { stream, seq: entries.length + 1, prev }, change);
+}
+
+before(async () => {
+  fx = await startBackupFixture();
+  client = new BackupClient({ url: fx.url, ...FAST });
+  await client.register('acme', await fx.invite('acme'), PASSWORD, backupKey);
+  await client.session('acme', backupKey);
+  entries.push(next(encodeChange({ op: 'secrets', secrets })));
+  for (let i = 1; i <= 9; i++) entries.push(next(encodeChange({ op: 'key_put', key: fakeKey(i) })));
+  await client.appendEntries(STREAM, entries);
+});
+
+after(async () => {
+  client.endSession();
+  await fx.close();
+});
+
+/** The real source with one method replaced. */
+function lying(over: Partial<RestoreSource>): RestoreSource {
+  return { ...clientSource(client), ...over };
+}
+
+async function refused(source: RestoreSource, expected: string, opts: { key?: Uint8Array; expectSeq?: number } = {}): Promise<void> {
+  await assert.rejects(readBackupStream(source, opts.key ?? backupKey, STREAM, { expectSeq: opts.expectSeq }), (err: { code?: string }) => {
+    assert.equal(err.code, expected);
+    return true;
+  });
+}
+
+function served(transform: (all: Uint8Array[]) => Uint8Array[]): Partial<RestoreSource> {
+  return {
+    entries: async (stream, afterSeq, limit) => {
+      const all = transform(await clientSource(client).entries(stream, 0, 10_000));
+      return all.slice(afterSeq, afterSeq + limit);
+    },
+  };
+}
+
+test('the honest stream reads back whole', async () => {
+  const r = await readBackupStream(clientSource(client), backupKey, STREAM);
+  assert.equal(r.head.seq, 10);
+  assert.equal(r.state.keys.size, 9);
+  assert.deepEqual(r.state.secrets, secrets);
+});
+
+test('a tampered entry is refused (decryption_failed)', async () => {
+  await refused(
+    lying(
+      served((all) => {
+        const t = all.map((e) => e.slice());
+        t[4]![t[4]!.length - 3]! ^= 0x40;
+        return t;
+      }),
+    ),
+    'decryption_failed',
+  );
+});
+
+test('a truncated stream is refused (backup_truncated)', async () => {
+  await refused(lying(served((all) => all.slice(0, 7))), 'backup_truncated');
+});
+
+test('reordered entries are refused (entry_misplaced)', async () => {
+  await refused(lying(served((all) => [...all.slice(0, 3), all[4]!, all[3]!, ...all.slice(5)])), 'entry_misplaced');
+});
+
+test('a replayed entry, from this stream or another, is refused (entry_misplaced)', async () => {
+  await refused(lying(served((all) => [...all.slice(0, 6), all[5]!, ...all.slice(7)])), 'entry_misplaced');
+  // Entry 7 of another stream sealed with the same backup key (another node of the same operator).
+  const foreign = sealEntry(backupKey, { stream: 'node-other', seq: 7, prev: hashBlob(entries[5]!) }, encodeChange({ op: 'key_delete', keyId: 'key_1' }));
+  await refused(lying(served((all) => [...all.slice(0, 6), foreign, ...all.slice(7)])), 'entry_misplaced');
+});
+
+test('a forked entry (right seq, right key, another history) breaks the chain (backup_chain_broken)', async () => {
+  const fork = sealEntry(backupKey, { stream: STREAM, seq: 6, prev: hashBlob(entries[4]!) }, encodeChange({ op: 'key_delete', keyId: 'key_2' }));
+  await refused(lying(served((all) => [...all.slice(0, 5), fork, ...all.slice(6)])), 'backup_chain_broken');
+});
+
+test('a rolled-back service: a shorter consistent stream is refused against --expect-seq (backup_rolled_back)', async () => {
+  const real = clientSource(client);
+  const rolledBack = lying({
+    stream: async (s) => ({ ...(await real.stream(s)), headSeq: 6, headHash: hashBlob(entries[5]!) }),
+    ...served((all) => all.slice(0, 6)),
+  });
+  // Alone, a consistent prefix reads (that is what rollback means) ...
+  assert.equal((await readBackupStream(rolledBack, backupKey, STREAM)).head.seq, 6);
+  // ... and the operator's last known head catches it.
+  await refused(rolledBack, 'backup_rolled_back', { expectSeq: 10 });
+});
+
+test('a compaction other than the one named, or one that does not meet the entries, is refused', async () => {
+  const head = hashBlob(entries[4]!);
+  const body = encodeNodeState(secrets, { keys: [fakeKey(1)], apiKeys: [] }, 'now');
+  const good = sealCompaction(backupKey, { stream: STREAM, seq: 5, head }, body);
+  const named = { seq: 5, hash: hashBlob(good), size: good.length };
+  const withCompaction = (bytes: Uint8Array, meta = named): Partial<RestoreSource> => ({
+    stream: async (s) => ({ ...(await clientSource(client).stream(s)), compaction: meta }),
+    compaction: async () => bytes,
+  });
+  const ok = await readBackupStream(lying(withCompaction(good)), backupKey, STREAM);
+  assert.equal(ok.compactionSeq, 5);
+  // Swapped for an older one: its hash is not the named one.
+  const older = sealCompaction(backupKey, { stream: STREAM, seq: 3, head: hashBlob(entries[2]!) }, body);
+  await refused(lying(withCompaction(older)), 'backup_chain_broken');
+  // A compaction whose head is not entry 5's: entry 6 does not follow it.
+  const offChain = sealCompaction(backupKey, { stream: STREAM, seq: 5, head: randomBytes(32) }, body);
+  await refused(lying(withCompaction(offChain, { seq: 5, hash: hashBlob(offChain), size: offChain.length })), 'backup_chain_broken');
+});
+
+test('a wrong backup key opens nothing, and cannot even get a session', async () => {
+  await refused(clientSource(client), 'decryption_failed', { key: randomBytes(32) });
+  const other = new BackupClient({ url: fx.url, ...FAST });
+  await assert.rejects(other.session('acme', randomBytes(32)), (err: { code?: string }) => err.code === 'auth_failed');
+});
+
+test('another account cannot read or write this account’s stream', async () => {
+  const mallory = new BackupClient({ url: fx.url, ...FAST });
+  const malloryKey = randomBytes(32);
+  await mallory.register('mallory', await fx.invite('mallory'), 'mallory password', malloryKey);
+  const token = await mallory.session('mallory', malloryKey);
+  for (const [method, path, body] of [
+    ['GET', `/v1/accounts/acme/streams/${STREAM}`, undefined],
+    ['GET', `/v1/accounts/acme/streams/${STREAM}/entries?after=0&limit=10`, undefined],
+    ['POST', `/v1/accounts/acme/streams/${STREAM}/entries`, JSON.stringify({ entries: [Buffer.from(entries[0]!).toString('base64')] })],
+  ] as const) {
+    const res = await fetch(`${fx.url}${path}`, { method, headers: { authorization: `Bearer ${token}`, ...(body ? { 'content-type': 'application/json' } : {}) }, body });
+    assert.equal(res.status, 403, `${method} ${path}`);
+    assert.equal(((await res.json()) as { err_type: string }).err_type, 'forbidden');
+  }
+  // Its own streams do not include acme's.
+  assert.deepEqual(await mallory.listStreams(), []);
+  // And acme's head is unchanged.
+  assert.equal((await client.getStream(STREAM))?.headSeq, 10);
+});
