@@ -39,7 +39,7 @@ import {
   streamParams,
 } from './api.js';
 import { BackupService, type BackupTtls } from './service.js';
-import type { BackupStore, CompactionRecord, StreamRecord } from './store/types.js';
+import type { BackupStore, CompactionRecord, StreamRecord, TokenRecord } from './store/types.js';
 
 export interface BackupRateLimits {
   /** Login starts per account name, from anywhere (10/min). */
@@ -65,6 +65,13 @@ export interface BackupAppDeps {
   logger?: BaseAppOptions['logger'];
   trustProxy?: BaseAppOptions['trustProxy'];
   rateLimits?: Partial<BackupRateLimits>;
+}
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    /** The login token a password-change route was called with (set by its onRequest hook). */
+    backupLoginToken?: TokenRecord;
+  }
 }
 
 const ACCOUNT = `${API_PREFIX}/accounts/:account`;
@@ -97,6 +104,7 @@ export function createBackupApp(deps: BackupAppDeps): FastifyInstance {
   const { service } = deps;
   const limits = { ...DEFAULT_RATE_LIMITS, ...deps.rateLimits };
   const app = createBaseApp({ logger: deps.logger, trustProxy: deps.trustProxy });
+  app.decorateRequest('backupLoginToken', undefined);
   app.addContentTypeParser('application/octet-stream', { parseAs: 'buffer' }, (_req, body, done) => done(null, body));
   app.addHook('onRequest', rateLimitHook(limits.general, service.now));
   app.addHook('onSend', async (_req, reply) => {
@@ -108,17 +116,16 @@ export function createBackupApp(deps: BackupAppDeps): FastifyInstance {
 
   const account = (req: FastifyRequest) => parseInput(accountParams, req.params, 'path').account;
   const b64 = (s: string, what: string, len?: number) => decodeBase64(s, what, len);
-  /** The stream's path after checking the backup token is this account's. */
-  const streamOf = async (req: FastifyRequest) => {
-    const p = parseInput(streamParams, req.params, 'path');
-    await service.authenticate(req.headers.authorization, p.account, 'backup');
-    return p;
+  /** The token is checked before the body is read: an unauthenticated 16 MiB batch is never parsed. */
+  const backupToken = async (req: FastifyRequest) => {
+    await service.authenticate(req.headers.authorization, account(req), 'backup');
   };
-  const compactionOf = async (req: FastifyRequest) => {
-    const p = parseInput(compactionParams, req.params, 'path');
-    await service.authenticate(req.headers.authorization, p.account, 'backup');
-    return p;
+  const loginToken = async (req: FastifyRequest) => {
+    req.backupLoginToken = await service.authenticate(req.headers.authorization, account(req), 'login');
   };
+  const streamOf = (req: FastifyRequest) => parseInput(streamParams, req.params, 'path');
+  const compactionOf = (req: FastifyRequest) => parseInput(compactionParams, req.params, 'path');
+  const chunkOf = (req: FastifyRequest) => parseInput(chunkParams, req.params, 'path');
 
   app.get(`${API_PREFIX}/health`, async () => ({ ok: true }));
   app.get(`${API_PREFIX}/info`, async () => ({ opaque_server_public_key: service.serverPublicKey() }));
@@ -153,15 +160,13 @@ export function createBackupApp(deps: BackupAppDeps): FastifyInstance {
     const r = await service.loginFinish(name, b.login_id, b64(b.finish_login_request, 'finish_login_request'));
     return { wrapped_key: encodeBase64(r.wrappedKey), login_token: r.token, expires_at: isoTimeOf(r.expiresAt) };
   });
-  app.post(`${ACCOUNT}/password/start`, { onRequest: authPerAddress }, async (req) => {
-    const token = await service.authenticate(req.headers.authorization, account(req), 'login');
+  app.post(`${ACCOUNT}/password/start`, { onRequest: [authPerAddress, loginToken] }, async (req) => {
     const b = parseInput(passwordStartBody, req.body, 'body');
-    return { registration_response: encodeBase64(await service.passwordStart(token, b64(b.registration_request, 'registration_request'))) };
+    return { registration_response: encodeBase64(await service.passwordStart(req.backupLoginToken!, b64(b.registration_request, 'registration_request'))) };
   });
-  app.post(`${ACCOUNT}/password/finish`, { onRequest: authPerAddress }, async (req) => {
-    const token = await service.authenticate(req.headers.authorization, account(req), 'login');
+  app.post(`${ACCOUNT}/password/finish`, { onRequest: [authPerAddress, loginToken] }, async (req) => {
     const b = parseInput(passwordFinishBody, req.body, 'body');
-    await service.passwordFinish(token, b64(b.record, 'record'), b64(b.wrapped_key, 'wrapped_key'));
+    await service.passwordFinish(req.backupLoginToken!, b64(b.record, 'record'), b64(b.wrapped_key, 'wrapped_key'));
     return { ok: true };
   });
 
@@ -177,57 +182,53 @@ export function createBackupApp(deps: BackupAppDeps): FastifyInstance {
     return { backup_token: t.token, expires_at: isoTimeOf(t.expiresAt) };
   });
 
-  // ---- streams (backup token of the URL's account) ----
-  app.get(`${ACCOUNT}/streams`, async (req) => {
-    const name = account(req);
-    await service.authenticate(req.headers.authorization, name, 'backup');
-    return { streams: (await service.streams.listStreams(name)).map(streamJson) };
+  // ---- streams (a backup token of the URL's account) ----
+  app.get(`${ACCOUNT}/streams`, { onRequest: backupToken }, async (req) => {
+    return { streams: (await service.streams.listStreams(account(req))).map(streamJson) };
   });
-  app.get(STREAM, async (req) => {
-    const p = await streamOf(req);
+  app.get(STREAM, { onRequest: backupToken }, async (req) => {
+    const p = streamOf(req);
     const s = await service.streams.getStream(p.account, p.stream);
     return { ...streamJson(s.head), compaction: s.compaction ? compactionJson(s.compaction) : null };
   });
-  app.post(`${STREAM}/entries`, { bodyLimit: ENTRIES_BODY_LIMIT }, async (req) => {
-    const p = await streamOf(req);
+  app.post(`${STREAM}/entries`, { onRequest: backupToken, bodyLimit: ENTRIES_BODY_LIMIT }, async (req) => {
+    const p = streamOf(req);
     const b = parseInput(appendBody, req.body, 'body');
     const entries = b.entries.map((e, i) => b64(e, `entries[${i}]`));
     return headJson(await service.streams.append(p.account, p.stream, entries));
   });
-  app.get(`${STREAM}/entries`, async (req) => {
-    const p = await streamOf(req);
+  app.get(`${STREAM}/entries`, { onRequest: backupToken }, async (req) => {
+    const p = streamOf(req);
     const q = parseInput(entriesQuery, req.query, 'query');
     const r = await service.streams.listEntries(p.account, p.stream, q.after, q.limit);
     return { head_seq: r.headSeq, entries: r.entries.map((e) => ({ seq: e.seq, hash: encodeBase64(e.hash), entry: encodeBase64(e.bytes) })) };
   });
 
   // ---- compactions ----
-  app.post(`${STREAM}/compactions`, async (req, reply) => {
-    const p = await streamOf(req);
+  app.post(`${STREAM}/compactions`, { onRequest: backupToken }, async (req, reply) => {
+    const p = streamOf(req);
     const b = parseInput(beginCompactionBody, req.body, 'body');
     const c = await service.streams.beginCompaction(p.account, p.stream, { seq: b.seq, hash: b64(b.hash, 'hash', 32), size: b.size, chunkCount: b.chunk_count });
     return reply.code(201).send(compactionJson(c));
   });
-  app.get(`${STREAM}/compactions/current`, async (req) => {
-    const p = await streamOf(req);
+  app.get(`${STREAM}/compactions/current`, { onRequest: backupToken }, async (req) => {
+    const p = streamOf(req);
     return compactionJson(await service.streams.currentCompaction(p.account, p.stream));
   });
-  app.put(`${COMPACTION}/chunks/:n`, { bodyLimit: MAX_CHUNK_BYTES }, async (req) => {
-    const p = parseInput(chunkParams, req.params, 'path');
-    await service.authenticate(req.headers.authorization, p.account, 'backup');
+  app.put(`${COMPACTION}/chunks/:n`, { onRequest: backupToken, bodyLimit: MAX_CHUNK_BYTES }, async (req) => {
+    const p = chunkOf(req);
     if (!Buffer.isBuffer(req.body)) throw new InvalidInputError('a chunk is sent as application/octet-stream', { hint: 'send content-type: application/octet-stream' });
     const bytes = new Uint8Array(req.body.buffer, req.body.byteOffset, req.body.byteLength);
     await service.streams.putChunk(p.account, p.stream, p.id, p.n, bytes);
     return { id: p.id, n: p.n, size: bytes.length };
   });
-  app.get(`${COMPACTION}/chunks/:n`, async (req, reply) => {
-    const p = parseInput(chunkParams, req.params, 'path');
-    await service.authenticate(req.headers.authorization, p.account, 'backup');
+  app.get(`${COMPACTION}/chunks/:n`, { onRequest: backupToken }, async (req, reply) => {
+    const p = chunkOf(req);
     const bytes = await service.streams.getChunk(p.account, p.stream, p.id, p.n);
     return reply.type('application/octet-stream').send(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength));
   });
-  app.post(`${COMPACTION}/complete`, async (req) => {
-    const p = await compactionOf(req);
+  app.post(`${COMPACTION}/complete`, { onRequest: backupToken }, async (req) => {
+    const p = compactionOf(req);
     return compactionJson(await service.streams.complete(p.account, p.stream, p.id));
   });
   return app;

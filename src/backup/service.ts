@@ -60,6 +60,12 @@ export function inviteHash(invite: string): Uint8Array {
   return sha256(utf8.encode(invite));
 }
 
+/** A fresh one-time invite code (`lbi_` and 32 random bytes, base64url) and the hash the store keeps. */
+export function newInvite(): { invite: string; hash: Uint8Array } {
+  const invite = `lbi_${toB64u(randomBytes(32))}`;
+  return { invite, hash: inviteHash(invite) };
+}
+
 /** SHA-256 of a token's 32 random bytes: what the store keeps. Throws InvalidInputError for a malformed token. */
 export function tokenHash(token: string): Uint8Array {
   if (!TOKEN_RE.test(token)) throw new InvalidInputError('a token is lbt_ and 43 base64url characters');
@@ -118,8 +124,8 @@ export class BackupService {
   /** Creates an invited account and returns its one-time invite code. Throws ConflictError `account_exists`. */
   async createAccount(name: string): Promise<{ invite: string }> {
     checkName(name, 'account');
-    const invite = `lbi_${toB64u(randomBytes(32))}`;
-    await this.store.createAccount(name, inviteHash(invite), this.now());
+    const { invite, hash } = newInvite();
+    await this.store.createAccount(name, hash, this.now());
     return { invite };
   }
 

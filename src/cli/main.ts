@@ -10,6 +10,7 @@ import { printError, redactOptionValues } from './io.js';
 import { finishPendingCommit } from '../primary/commit.js';
 import { primaryPaths, resolveDataDir } from '../primary/datadir.js';
 import { registerCommands } from './commands/index.js';
+import { registerBackupServerCommands } from './commands/backup-server.js';
 
 export const VERSION = '0.1.0';
 
@@ -24,6 +25,7 @@ export function buildProgram(): Command {
     .exitOverride()
     .configureOutput({ outputError: (str, write) => write(redactOptionValues(str.startsWith('error: ') ? `lifeboat: ${str}` : str)) });
   registerCommands(program);
+  registerBackupServerCommands(program);
   // Every command on the primary's data directory first completes (or discards) an interrupted commit,
   // so vault, manifest and master key always belong to one scheme (src/primary/commit.ts).
   program.hook('preAction', (_program, action) => {

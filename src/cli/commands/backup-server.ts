@@ -1,0 +1,147 @@
+/**
+ * `lifeboat backup-server serve | account add | account list | account rm`: running the multi-tenant
+ * backup service (docs/backup-server.md). Results on stdout (JSON with --json), diagnostics on stderr.
+ */
+import { existsSync } from 'node:fs';
+import type { Command } from 'commander';
+import { NotFoundError } from '../../errors.js';
+import { backupStoreUrl, resolveBackupServerDir, startBackupServer } from '../../backup/server.js';
+import { newInvite } from '../../backup/service.js';
+import { checkName } from '../../backup/format.js';
+import { openBackupStore, redactStoreUrl } from '../../backup/store/index.js';
+import type { BackupStore } from '../../backup/store/types.js';
+import { ensurePrivateDir } from '../../util/files.js';
+import { createOutput } from '../io.js';
+
+const DIR_HELP = 'data directory: the opaque server setup and the default store (default: $LIFEBOAT_BACKUP_SERVER_DIR or ./lifeboat-backup-server)';
+const STORE_HELP = 'store URL: sqlite:PATH or postgres://… (default: $LIFEBOAT_BACKUP_STORE or sqlite:<data-dir>/backup.sqlite)';
+
+interface StoreOpts {
+  dataDir?: string;
+  store?: string;
+  json?: boolean;
+}
+
+/** Opens the store for an account command; `create` allows a fresh data directory (account add). */
+async function withStore<T>(o: StoreOpts, create: boolean, fn: (store: BackupStore) => Promise<T>): Promise<T> {
+  const dir = resolveBackupServerDir(o.dataDir);
+  const url = backupStoreUrl(dir, o.store);
+  if (url.startsWith('sqlite:')) {
+    if (create) ensurePrivateDir(dir);
+    else if (!existsSync(dir)) {
+      throw new NotFoundError(`no backup server data directory at ${dir}`, 'not_found', 'pass --data-dir (or --store), or run `lifeboat backup-server serve` there first');
+    }
+  }
+  const store = await openBackupStore(url);
+  try {
+    return await fn(store);
+  } finally {
+    await store.close();
+  }
+}
+
+async function serve(o: StoreOpts & { listen: string; trustProxy?: boolean; logLevel: string }): Promise<void> {
+  const out = createOutput({ quiet: o.json });
+  const dataDir = resolveBackupServerDir(o.dataDir);
+  const server = await startBackupServer({
+    dataDir,
+    store: o.store,
+    listen: o.listen,
+    trustProxy: o.trustProxy ?? false,
+    logger: o.logLevel === 'silent' ? false : { level: o.logLevel, stream: process.stderr },
+    warn: out.warn,
+  });
+  const key = server.service.serverPublicKey();
+  // One line first: supervisors and tests read it.
+  process.stdout.write(o.json ? `${JSON.stringify({ url: server.url, opaque_server_public_key: key })}\n` : `listening on ${server.url}\n`);
+  out.info(`backup service in ${dataDir}, store ${redactStoreUrl(backupStoreUrl(dataDir, o.store))}, opaque server key ${key}`);
+  await new Promise<void>((resolve) => {
+    const stop = (): void => {
+      process.off('SIGTERM', stop);
+      process.off('SIGINT', stop);
+      resolve();
+    };
+    process.on('SIGTERM', stop);
+    process.on('SIGINT', stop);
+  });
+  await server.close();
+}
+
+async function accountAdd(name: string, o: StoreOpts): Promise<void> {
+  checkName(name, 'account name');
+  const { invite, hash } = newInvite();
+  await withStore(o, true, (store) => store.createAccount(name, hash, Date.now()));
+  const out = createOutput();
+  if (o.json) return out.json({ account: name, invite });
+  out.out(`account  ${name}`);
+  out.out(`invite   ${invite}`);
+  out.info('give the invite to the account’s owner: it registers once (lifeboat node backup-setup) and is shown only now');
+}
+
+async function accountList(o: StoreOpts): Promise<void> {
+  const rows = await withStore(o, false, async (store) => {
+    const accounts = await store.listAccounts();
+    return Promise.all(
+      accounts.map(async (a) => {
+        const streams = await store.listStreams(a.name);
+        return {
+          account: a.name,
+          state: a.registration ? 'registered' : 'invited',
+          streams: streams.map((s) => ({ stream: s.stream, head_seq: s.headSeq, first_seq: s.firstSeq, updated_at: new Date(s.updatedAt).toISOString() })),
+          created_at: new Date(a.createdAt).toISOString(),
+          updated_at: new Date(a.updatedAt).toISOString(),
+        };
+      }),
+    );
+  });
+  const out = createOutput();
+  if (o.json) return out.json(rows);
+  for (const r of rows) {
+    const streams = r.streams.map((s) => `${s.stream}@${s.head_seq}`).join(' ') || '-';
+    out.out(`${r.account.padEnd(24)}  ${r.state.padEnd(10)}  created ${r.created_at}  streams ${streams}`);
+  }
+}
+
+async function accountRm(name: string, o: StoreOpts): Promise<void> {
+  checkName(name, 'account name');
+  const deleted = await withStore(o, false, (store) => store.deleteAccount(name));
+  if (!deleted) throw new NotFoundError(`no account ${name}`, 'account_not_found', 'see `lifeboat backup-server account list`');
+  const out = createOutput();
+  if (o.json) return out.json({ account: name, deleted: true });
+  out.out(`account ${name} deleted with its streams, compactions and tokens`);
+}
+
+export function registerBackupServerCommands(program: Command): void {
+  const bs = program.command('backup-server').description('the backup service: stores nodes’ encrypted backup streams; OPAQUE password login');
+  bs.command('serve')
+    .description('serve the backup service API (/v1) until SIGTERM (first stdout line: listening on URL)')
+    .option('--listen <host:port>', 'address to listen on (port 0 for any free port)', '127.0.0.1:8480')
+    .option('--data-dir <dir>', DIR_HELP)
+    .option('--store <url>', STORE_HELP)
+    .option('--trust-proxy', 'take client addresses from X-Forwarded-For (behind a reverse proxy), for the rate limits')
+    .option('--log-level <level>', 'request log level on stderr: info, warn, error or silent', 'info')
+    .option('--json', 'print {"url", "opaque_server_public_key"} as the first stdout line')
+    .action(serve);
+  const account = bs.command('account').description('accounts: one per key node (or per tenant), registered with a one-time invite');
+  account
+    .command('add <name>')
+    .description('create an account and print its one-time invite code (shown once; the service keeps its hash)')
+    .option('--data-dir <dir>', DIR_HELP)
+    .option('--store <url>', STORE_HELP)
+    .option('--json', 'print {"account", "invite"}')
+    .action(accountAdd);
+  account
+    .command('list')
+    .description('list accounts, whether they registered, and their streams')
+    .option('--data-dir <dir>', DIR_HELP)
+    .option('--store <url>', STORE_HELP)
+    .option('--json', 'print JSON')
+    .action(accountList);
+  account
+    .command('rm <name>')
+    .description('delete an account with all its streams and compactions (they cannot be recovered)')
+    .option('--data-dir <dir>', DIR_HELP)
+    .option('--store <url>', STORE_HELP)
+    .option('--json', 'print JSON')
+    .action(accountRm);
+}
