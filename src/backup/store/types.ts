@@ -9,7 +9,8 @@
  * Timestamps are integer milliseconds since the epoch. Byte fields are returned as fresh Uint8Arrays.
  * Every method validates its arguments first and throws InvalidInputError (`invalid_input`) for a
  * malformed one before touching the database; an unreachable database throws LifeboatError
- * `store_unavailable`. Account and stream names are 1 to 64 of [A-Za-z0-9_.-]; hashes are 32 bytes.
+ * `store_unavailable`, a SQLite file locked by another process past the busy timeout `store_busy`.
+ * Account and stream names are 1 to 64 of [A-Za-z0-9_.-]; hashes are 32 bytes.
  */
 
 export type BackupStoreKind = 'sqlite' | 'postgres';
@@ -133,7 +134,10 @@ export interface BackupStoreOps {
    */
   takeEphemeral(kind: EphemeralKind, id: string): Promise<EphemeralRecord | undefined>;
 
-  /** Stores a token hash. Throws ConflictError `token_exists` if the hash is taken. */
+  /**
+   * Stores a token hash. Throws ConflictError `token_exists` if the hash is taken, NotFoundError
+   * `account_not_found` if there is no such account (a token never outlives its account).
+   */
   putToken(rec: TokenRecord): Promise<void>;
   /** Returns the token, or undefined. An expired one is still returned: the caller checks expiresAt. */
   getToken(hash: Uint8Array): Promise<TokenRecord | undefined>;
@@ -158,8 +162,10 @@ export interface BackupStoreOps {
    *   seq == head + 1: its prevHash must equal the head hash (32 zero bytes when head is 0), else
    *     ConflictError `chain_mismatch`; it becomes the head;
    *   seq > head + 1: ConflictError `sequence_gap`.
-   * On any error nothing of the batch is written. Concurrent appends to one stream serialize (row lock
-   * on PostgreSQL). Returns the head after the batch.
+   * The first faulty entry names the error. NotFoundError `account_not_found` if the account does not
+   * exist. On any error nothing of the batch is written, not even the stream row, so a caller's
+   * transaction may go on. Concurrent appends to one stream serialize (row lock on PostgreSQL).
+   * Returns the head after the batch (unchanged, updatedAt too, when every entry was already held).
    */
   appendEntries(account: string, stream: string, entries: EntryRecord[], now: number): Promise<StreamRecord>;
   /** Up to `limit` (1..10,000) entries with seq > afterSeq, ordered by seq; [] past the end or for no stream. */
@@ -175,7 +181,8 @@ export interface BackupStoreOps {
   /**
    * Stores chunk `n` (0-based, < chunkCount, 1 byte to 8 MiB) of an uploading compaction; storing the
    * same chunk again replaces it. Throws NotFoundError `compaction_not_found` if there is no such
-   * compaction of that account and stream, ConflictError `compaction_complete` if it has completed.
+   * compaction of that account and stream, ConflictError `compaction_complete` if it has completed,
+   * InvalidInputError `invalid_input` if n >= its chunkCount (known only once it is read).
    */
   putCompactionChunk(account: string, stream: string, id: string, n: number, bytes: Uint8Array): Promise<void>;
   /** Chunk `n`, or undefined if absent (never uploaded, or the compaction is gone). */
@@ -191,7 +198,8 @@ export interface BackupStoreOps {
    * Idempotent for an already complete one. After it: the complete compactions older than the
    * previous current one are deleted with their chunks, and so are the entries with seq <= the
    * previous current compaction's seq (all entries are kept while there is no previous one); the
-   * stream's firstSeq follows.
+   * stream's firstSeq follows (and its updatedAt with it). Uploads still `uploading` stay, for
+   * deleteExpired; one older than the new current can only fail with `compaction_stale` now.
    */
   completeCompaction(account: string, stream: string, id: string, now: number): Promise<void>;
 }
@@ -201,7 +209,11 @@ export type BackupStoreTx = BackupStoreOps;
 
 export interface BackupStore extends BackupStoreOps {
   readonly kind: BackupStoreKind;
-  /** Runs `fn` in one transaction (see KeyNodeStore.transaction for the rules). */
+  /**
+   * Runs `fn` in one transaction (see KeyNodeStore.transaction for the rules). A contract error of an
+   * operation inside `fn` has written nothing and leaves the transaction usable, on PostgreSQL too
+   * (but for `account_not_found` / `stream_not_found` from a deleteAccount racing it: rethrow those).
+   */
   transaction<T>(fn: (tx: BackupStoreTx) => Promise<T>): Promise<T>;
   /** Closes the connections; idempotent. */
   close(): Promise<void>;

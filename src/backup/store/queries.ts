@@ -1,0 +1,421 @@
+/**
+ * The backup store's queries, written once over kysely for both dialects. `QueryOps` runs them on
+ * whatever it is given: the store's own connection(s) or one transaction. The error contracts are in
+ * ./types.ts; the compaction methods are in ./store.ts.
+ *
+ * A method that answers with a contract error does so before it writes anything, and never by way of a
+ * failed statement (inserts use ON CONFLICT DO NOTHING), so a caller's transaction stays usable on
+ * PostgreSQL. The one exception is a foreign-key race with deleteAccount, which fails the statement.
+ */
+import { CompiledQuery, type Kysely } from 'kysely';
+import { ConflictError, isLifeboatError, LifeboatError, NotFoundError } from '../../errors.js';
+import { isForeignKeyViolation, mapDriverError } from '../../keynode/store/queries.js';
+import {
+  type CheckedEntry,
+  checkEntries,
+  checkEphemeralKind,
+  checkHash,
+  checkId,
+  checkLimit,
+  checkMillis,
+  checkName,
+  checkPasswordChange,
+  checkRegistration,
+  checkSeq,
+  checkTokenKind,
+  ephemeralToRow,
+  rowToAccount,
+  rowToEntry,
+  rowToEphemeral,
+  rowToStream,
+  rowToToken,
+  tokenToRow,
+} from './records.js';
+import type { BackupSchema, StreamsTable } from './schema.js';
+import type {
+  AccountRecord,
+  AccountRegistration,
+  BackupStoreKind,
+  BackupStoreOps,
+  EntryRecord,
+  EphemeralKind,
+  EphemeralRecord,
+  StreamRecord,
+  TokenKind,
+  TokenRecord,
+} from './types.js';
+
+export type Db = Kysely<BackupSchema>;
+
+type CompactionMethods = 'beginCompaction' | 'putCompactionChunk' | 'getCompactionChunk' | 'getCompaction' | 'currentCompaction' | 'completeCompaction';
+
+/**
+ * mapDriverError of the key node's store (store_unavailable, store_busy), with a hint that names the
+ * backup server rather than the key node for a locked SQLite file.
+ */
+export function mapError(err: unknown): unknown {
+  const mapped = mapDriverError(err);
+  if (mapped !== err && isLifeboatError(mapped, 'store_busy')) {
+    return new LifeboatError('store_busy', mapped.message, {
+      hint: 'another process holds a write lock on the database file; run one backup server per sqlite file',
+      status: 503,
+      cause: err,
+    });
+  }
+  return mapped;
+}
+
+/** Runs a query, mapping driver errors (see mapError). */
+export async function guarded<T>(fn: () => Promise<T>): Promise<T> {
+  try {
+    return await fn();
+  } catch (err) {
+    throw mapError(err);
+  }
+}
+
+export function affected(n: bigint | undefined): number {
+  return Number(n ?? 0n);
+}
+
+export function accountNotFound(name: string): NotFoundError {
+  return new NotFoundError(`account ${name} does not exist`, 'account_not_found');
+}
+
+/**
+ * Accounts, ephemerals, tokens, streams and entries: BackupStoreOps but for the compactions, which
+ * ./store.ts adds.
+ */
+export class QueryOps implements Omit<BackupStoreOps, CompactionMethods> {
+  constructor(
+    protected readonly db: Db,
+    readonly kind: BackupStoreKind,
+  ) {}
+
+  /** Runs `fn` in a transaction of its own, or in the caller's when this handle is one. */
+  protected atomic<T>(fn: (db: Db) => Promise<T>): Promise<T> {
+    return guarded(() => (this.db.isTransaction ? fn(this.db) : this.db.transaction().execute(fn)));
+  }
+
+  protected async accountExists(db: Db, name: string): Promise<boolean> {
+    const row = await guarded(() => db.selectFrom('accounts').select('name').where('name', '=', name).executeTakeFirst());
+    return row !== undefined;
+  }
+
+  async createAccount(name: string, inviteHash: Uint8Array, now: number): Promise<void> {
+    const row = {
+      name: checkName(name, 'account'),
+      invite_hash: checkHash(inviteHash, 'inviteHash'),
+      record: null,
+      wrapped_key: null,
+      auth_public_key: null,
+      created_at: checkMillis(now, 'now'),
+      updated_at: now,
+    };
+    const r = await guarded(() => this.db.insertInto('accounts').values(row).onConflict((oc) => oc.column('name').doNothing()).executeTakeFirst());
+    if (affected(r.numInsertedOrUpdatedRows) === 0) throw new ConflictError(`account ${name} already exists`, 'account_exists');
+  }
+
+  async getAccount(name: string): Promise<AccountRecord | undefined> {
+    checkName(name, 'account');
+    const row = await guarded(() => this.db.selectFrom('accounts').selectAll().where('name', '=', name).executeTakeFirst());
+    return row === undefined ? undefined : rowToAccount(row);
+  }
+
+  async listAccounts(): Promise<AccountRecord[]> {
+    const rows = await guarded(() => this.db.selectFrom('accounts').selectAll().orderBy('name').execute());
+    return rows.map(rowToAccount);
+  }
+
+  async completeRegistration(name: string, inviteHash: Uint8Array, reg: AccountRegistration, now: number): Promise<boolean> {
+    checkName(name, 'account');
+    const invite = checkHash(inviteHash, 'inviteHash');
+    const set = { ...checkRegistration(reg), invite_hash: null, updated_at: checkMillis(now, 'now') };
+    const r = await guarded(() =>
+      this.db.updateTable('accounts').set(set).where('name', '=', name).where('record', 'is', null).where('invite_hash', '=', invite).executeTakeFirst(),
+    );
+    return affected(r.numUpdatedRows) > 0;
+  }
+
+  async replacePassword(name: string, reg: Pick<AccountRegistration, 'record' | 'wrappedKey'>, now: number): Promise<void> {
+    checkName(name, 'account');
+    const set = { ...checkPasswordChange(reg), updated_at: checkMillis(now, 'now') };
+    const r = await guarded(() => this.db.updateTable('accounts').set(set).where('name', '=', name).where('record', 'is not', null).executeTakeFirst());
+    if (affected(r.numUpdatedRows) === 0) throw new NotFoundError(`there is no registered account ${name}`, 'account_not_found');
+  }
+
+  async deleteAccount(name: string): Promise<boolean> {
+    checkName(name, 'account');
+    return this.atomic(async (db) => {
+      // The account first: its delete cascades to the stream rows, so on PostgreSQL it waits for an
+      // append in flight (which holds its stream row) and the entries delete then sees that append's rows.
+      const r = await db.deleteFrom('accounts').where('name', '=', name).executeTakeFirst();
+      await db.deleteFrom('entries').where('account', '=', name).execute();
+      await db.deleteFrom('ephemerals').where('account', '=', name).execute();
+      return affected(r.numDeletedRows) > 0;
+    });
+  }
+
+  async putEphemeral(rec: EphemeralRecord): Promise<void> {
+    const row = ephemeralToRow(rec);
+    const r = await guarded(() =>
+      this.db
+        .insertInto('ephemerals')
+        .values(row)
+        .onConflict((oc) => oc.columns(['kind', 'id']).doNothing())
+        .executeTakeFirst(),
+    );
+    if (affected(r.numInsertedOrUpdatedRows) === 0) throw new ConflictError(`ephemeral ${row.kind} ${row.id} already exists`, 'ephemeral_exists');
+  }
+
+  async takeEphemeral(kind: EphemeralKind, id: string): Promise<EphemeralRecord | undefined> {
+    checkEphemeralKind(kind);
+    checkId(id, 'ephemeral id');
+    // One DELETE ... RETURNING: of concurrent takers, the one whose delete goes first gets the row; on
+    // PostgreSQL the others wait for its row lock and then find nothing, SQLite runs one writer at a time.
+    const row = await guarded(() => this.db.deleteFrom('ephemerals').where('kind', '=', kind).where('id', '=', id).returningAll().executeTakeFirst());
+    return row === undefined ? undefined : rowToEphemeral(row);
+  }
+
+  async putToken(rec: TokenRecord): Promise<void> {
+    const row = tokenToRow(rec);
+    // Checked first so the common refusal is not a failed statement; the foreign key catches a race.
+    if (!(await this.accountExists(this.db, row.account))) throw accountNotFound(row.account);
+    let r;
+    try {
+      r = await this.db.insertInto('tokens').values(row).onConflict((oc) => oc.column('hash').doNothing()).executeTakeFirst();
+    } catch (err) {
+      if (isForeignKeyViolation(err)) throw accountNotFound(row.account);
+      throw mapError(err);
+    }
+    if (affected(r.numInsertedOrUpdatedRows) === 0) throw new ConflictError('a token with this hash already exists', 'token_exists');
+  }
+
+  async getToken(hash: Uint8Array): Promise<TokenRecord | undefined> {
+    const h = checkHash(hash, 'token hash');
+    const row = await guarded(() => this.db.selectFrom('tokens').selectAll().where('hash', '=', h).executeTakeFirst());
+    return row === undefined ? undefined : rowToToken(row);
+  }
+
+  async deleteTokens(account: string, kind: TokenKind): Promise<number> {
+    checkName(account, 'account');
+    checkTokenKind(kind);
+    const r = await guarded(() => this.db.deleteFrom('tokens').where('account', '=', account).where('kind', '=', kind).executeTakeFirst());
+    return affected(r.numDeletedRows);
+  }
+
+  async deleteExpired(now: number, staleUploadsBefore: number): Promise<{ ephemerals: number; tokens: number; uploads: number }> {
+    checkMillis(now, 'now');
+    checkMillis(staleUploadsBefore, 'staleUploadsBefore');
+    const db = this.db;
+    const e = await guarded(() => db.deleteFrom('ephemerals').where('expires_at', '<=', now).executeTakeFirst());
+    const t = await guarded(() => db.deleteFrom('tokens').where('expires_at', '<=', now).executeTakeFirst());
+    // Chunks go with their compaction (ON DELETE CASCADE); only the compaction rows are counted.
+    const u = await guarded(() =>
+      db.deleteFrom('compactions').where('state', '=', 'uploading').where('created_at', '<=', staleUploadsBefore).executeTakeFirst(),
+    );
+    return { ephemerals: affected(e.numDeletedRows), tokens: affected(t.numDeletedRows), uploads: affected(u.numDeletedRows) };
+  }
+
+  async getStream(account: string, stream: string): Promise<StreamRecord | undefined> {
+    checkName(account, 'account');
+    checkName(stream, 'stream');
+    const row = await guarded(() => this.db.selectFrom('streams').selectAll().where('account', '=', account).where('stream', '=', stream).executeTakeFirst());
+    return row === undefined ? undefined : rowToStream(row);
+  }
+
+  async listStreams(account: string): Promise<StreamRecord[]> {
+    checkName(account, 'account');
+    const rows = await guarded(() => this.db.selectFrom('streams').selectAll().where('account', '=', account).orderBy('stream').execute());
+    return rows.map(rowToStream);
+  }
+
+  async appendEntries(account: string, stream: string, entries: EntryRecord[], now: number): Promise<StreamRecord> {
+    checkName(account, 'account');
+    checkName(stream, 'stream');
+    const batch = checkEntries(entries);
+    checkMillis(now, 'now');
+    return this.atomic(async (db) => {
+      let head = await this.lockStream(db, account, stream);
+      if (head === undefined) {
+        // A new stream: the batch is checked against the empty head before the stream row is written,
+        // so a refused batch leaves nothing behind even in a caller's transaction.
+        planAppend(stream, batch, 0, ZERO_HASH, new Map());
+        if (!(await this.accountExists(db, account))) throw accountNotFound(account);
+        const row = { account, stream, head_seq: 0, head_hash: ZERO_HASH, first_seq: 1, created_at: now, updated_at: now };
+        try {
+          await db.insertInto('streams').values(row).onConflict((oc) => oc.columns(['account', 'stream']).doNothing()).execute();
+        } catch (err) {
+          if (isForeignKeyViolation(err)) throw accountNotFound(account);
+          throw err;
+        }
+        // Read it back locked: a concurrent first append may have created it (and written entries)
+        // first. Gone again means a deleteAccount took it since.
+        head = await this.lockStream(db, account, stream);
+        if (head === undefined) throw accountNotFound(account);
+      }
+      const held = await this.heldHashes(db, account, stream, batch, Number(head.head_seq));
+      const from = planAppend(stream, batch, Number(head.head_seq), head.head_hash, held);
+      if (from === batch.length) return rowToStream(head);
+      await this.insertEntries(db, account, stream, batch, from);
+      const last = batch[batch.length - 1]!;
+      await db
+        .updateTable('streams')
+        .set({ head_seq: last.seq, head_hash: last.hash, updated_at: now })
+        .where('account', '=', account)
+        .where('stream', '=', stream)
+        .execute();
+      return rowToStream({ ...head, head_seq: last.seq, head_hash: last.hash, updated_at: now });
+    });
+  }
+
+  /**
+   * The stream row, locked against other appends and compactions until the transaction ends: FOR
+   * UPDATE on PostgreSQL; SQLite runs one write transaction at a time (BEGIN IMMEDIATE, ./sqlite.ts).
+   */
+  protected lockStream(db: Db, account: string, stream: string): Promise<StreamsTable | undefined> {
+    let q = db.selectFrom('streams').selectAll().where('account', '=', account).where('stream', '=', stream);
+    if (this.kind === 'postgres') q = q.forUpdate();
+    return q.executeTakeFirst();
+  }
+
+  /** The held hashes of the batch's seqs at or below the head (the only ones a batch may repeat). */
+  protected async heldHashes(db: Db, account: string, stream: string, batch: CheckedEntry[], headSeq: number): Promise<Map<number, Uint8Array>> {
+    const first = batch[0]!.seq;
+    const held = new Map<number, Uint8Array>();
+    if (first > headSeq) return held;
+    const last = Math.min(batch[batch.length - 1]!.seq, headSeq);
+    const rows = await db
+      .selectFrom('entries')
+      .select(['seq', 'hash'])
+      .where('account', '=', account)
+      .where('stream', '=', stream)
+      .where('seq', '>=', first)
+      .where('seq', '<=', last)
+      .execute();
+    for (const r of rows) held.set(Number(r.seq), r.hash);
+    return held;
+  }
+
+  /**
+   * Writes batch[from..] with multi-row INSERTs, each within the dialect's bind parameter limit
+   * (SQLite 32,766, PostgreSQL 65,535) and a payload of MAX_STATEMENT_BYTES (entries are up to 1 MiB).
+   * The statement text is built here, not compiled by kysely for every batch (that cost as much as
+   * SQLite's insert itself). PostgreSQL takes as many rows per statement as fit: a round trip costs
+   * more than parsing. SQLite takes 512, 256, ... rows: a handful of texts, each prepared once
+   * (./sqlite.ts caches statements).
+   */
+  protected async insertEntries(db: Db, account: string, stream: string, batch: CheckedEntry[], from: number): Promise<void> {
+    const ends = new Array<number>(batch.length + 1);
+    ends[0] = 0;
+    for (let i = 0; i < batch.length; i++) ends[i + 1] = ends[i]! + batch[i]!.bytes.length;
+    const maxRows = MAX_INSERT_ROWS[this.kind];
+    for (let i = from; i < batch.length; ) {
+      let rows = 1;
+      while (i + rows < batch.length && rows < maxRows && ends[i + rows + 1]! - ends[i]! <= MAX_STATEMENT_BYTES) rows++;
+      if (this.kind === 'sqlite') rows = 2 ** Math.floor(Math.log2(rows));
+      const params: unknown[] = new Array<unknown>(rows * ENTRY_COLUMNS);
+      for (let r = 0, p = 0; r < rows; r++) {
+        const e = batch[i + r]!;
+        params[p++] = account;
+        params[p++] = stream;
+        params[p++] = e.seq;
+        params[p++] = e.prevHash;
+        params[p++] = e.hash;
+        params[p++] = e.bytes;
+      }
+      await db.executeQuery(CompiledQuery.raw(entryInsertSql(this.kind, rows), params));
+      i += rows;
+    }
+  }
+
+  async listEntries(account: string, stream: string, afterSeq: number, limit: number): Promise<EntryRecord[]> {
+    checkName(account, 'account');
+    checkName(stream, 'stream');
+    checkSeq(afterSeq, 'afterSeq', 0);
+    checkLimit(limit);
+    const rows = await guarded(() =>
+      this.db
+        .selectFrom('entries')
+        .select(['seq', 'prev_hash', 'hash', 'bytes'])
+        .where('account', '=', account)
+        .where('stream', '=', stream)
+        .where('seq', '>', afterSeq)
+        .orderBy('seq')
+        .limit(limit)
+        .execute(),
+    );
+    return rows.map(rowToEntry);
+  }
+
+  async getEntry(account: string, stream: string, seq: number): Promise<EntryRecord | undefined> {
+    checkName(account, 'account');
+    checkName(stream, 'stream');
+    checkSeq(seq, 'seq');
+    const row = await guarded(() =>
+      this.db
+        .selectFrom('entries')
+        .select(['seq', 'prev_hash', 'hash', 'bytes'])
+        .where('account', '=', account)
+        .where('stream', '=', stream)
+        .where('seq', '=', seq)
+        .executeTakeFirst(),
+    );
+    return row === undefined ? undefined : rowToEntry(row);
+  }
+}
+
+const ENTRY_COLUMNS = 6;
+/** Rows per INSERT at most: on SQLite a power of two (512, 256, ... 1 rows), on PostgreSQL what its bind limit allows. */
+const MAX_INSERT_ROWS: Record<BackupStoreKind, number> = { sqlite: 512, postgres: Math.floor(65_535 / ENTRY_COLUMNS) };
+/** Entries are up to 1 MiB: keep one statement's payload well below PostgreSQL's 1 GiB message limit. */
+const MAX_STATEMENT_BYTES = 32 << 20;
+const ZERO_HASH = Buffer.alloc(32);
+
+/** SQLite's insert texts by row count (powers of two only, so at most ten). */
+const sqliteInsertSql = new Map<number, string>();
+
+/** `insert into entries (...) values (...), ...` for `rows` rows, in the dialect's placeholders. */
+function entryInsertSql(kind: BackupStoreKind, rows: number): string {
+  let text = kind === 'sqlite' ? sqliteInsertSql.get(rows) : undefined;
+  if (text !== undefined) return text;
+  const tuples = new Array<string>(rows);
+  for (let r = 0, n = 1; r < rows; r++, n += ENTRY_COLUMNS) {
+    tuples[r] = kind === 'postgres' ? `($${n}, $${n + 1}, $${n + 2}, $${n + 3}, $${n + 4}, $${n + 5})` : '(?, ?, ?, ?, ?, ?)';
+  }
+  text = `insert into "entries" ("account", "stream", "seq", "prev_hash", "hash", "bytes") values ${tuples.join(', ')}`;
+  if (kind === 'sqlite') sqliteInsertSql.set(rows, text);
+  return text;
+}
+
+function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  return Buffer.compare(a, b) === 0;
+}
+
+/**
+ * Checks a batch against the stream's head and the hashes held for its seqs at or below the head
+ * (the rules of appendEntries in ./types.ts), in order, so the first faulty entry names the error.
+ * Returns the index of the first entry to write (batch.length when all are already held).
+ */
+function planAppend(stream: string, batch: CheckedEntry[], headSeq: number, headHash: Uint8Array, held: Map<number, Uint8Array>): number {
+  let seq = headSeq;
+  let hash = headHash;
+  let from = batch.length;
+  for (let i = 0; i < batch.length; i++) {
+    const e = batch[i]!;
+    if (e.seq <= headSeq) {
+      const h = held.get(e.seq);
+      if (h === undefined) {
+        throw new ConflictError(`entry ${e.seq} of stream ${stream} was pruned by a compaction`, 'entry_pruned', 'upload a compaction, then the entries after it');
+      }
+      if (!sameBytes(h, e.hash)) throw new ConflictError(`entry ${e.seq} of stream ${stream} differs from the one held`, 'entry_conflict');
+      continue;
+    }
+    if (e.seq !== seq + 1) throw new ConflictError(`entry ${e.seq} of stream ${stream} leaves a gap after its head ${seq}`, 'sequence_gap');
+    if (!sameBytes(e.prevHash, hash)) throw new ConflictError(`entry ${e.seq} of stream ${stream} does not chain to entry ${seq}`, 'chain_mismatch');
+    if (from === batch.length) from = i;
+    seq = e.seq;
+    hash = e.hash;
+  }
+  return from;
+}
