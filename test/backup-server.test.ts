@@ -541,6 +541,9 @@ describe('backup service: isolation, limits and hygiene', () => {
       assert.equal((await send('Bearer lbt_short')).statusCode, 401);
       assert.equal((await send(`Bearer lbt_${'A'.repeat(43)}`)).json().err_type, 'unauthorized');
     }
+    // the token is checked before the body is read: no token and a broken body is still 401
+    const early = await f.app.inject({ method: 'POST', url: `/v1/accounts/alice/streams/${S}/entries`, payload: '{"entries": [', headers: { 'content-type': 'application/json' } });
+    assert.deepEqual([early.statusCode, early.json().err_type], [401, 'unauthorized']);
     // and nothing changed
     const s = await a.client.getStream(S);
     assert.deepEqual([s?.headSeq, s?.compaction?.id], [3, cur!.id]);

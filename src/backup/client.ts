@@ -15,18 +15,15 @@
 import * as opaque from '@serenity-kit/opaque';
 import type { z } from 'zod';
 import { sha256 } from '@noble/hashes/sha2.js';
-import { InvalidInputError, LifeboatError, PeerError, UnauthorizedError } from '../errors.js';
+import { InvalidInputError, LifeboatError, UnauthorizedError } from '../errors.js';
 import { signWithContext, type SigningKeyPair } from '../crypto/sign.js';
-import { ctEqual, fromB64u, toB64u, utf8, wipe } from '../util/bytes.js';
+import { ctEqual, fromB64u, wipe } from '../util/bytes.js';
 import {
-  API_PREFIX,
   challengeAnswer,
   chunkAnswer,
   compactionAnswer,
-  decodeBase64,
   encodeBase64,
   entriesAnswer,
-  errorAnswer,
   headAnswer,
   loginFinishAnswer,
   loginStartAnswer,
@@ -37,6 +34,7 @@ import {
   streamAnswer,
   streamListAnswer,
 } from './api.js';
+import { accountPath, BackupHttp, type CallOpts, compactionPath, fromOpaque, streamPath, toOpaque } from './client-http.js';
 import { backupAuthKey, checkName, SESSION_CONTEXT, sessionProofMessage, unwrapBackupKey, wrapBackupKey } from './format.js';
 
 export const DEFAULT_TIMEOUT_MS = 30_000;
@@ -108,21 +106,17 @@ interface Session {
   renewing?: Promise<string>;
 }
 
-type CallOpts = { token?: string; timeoutMs?: number; bytes?: Uint8Array; raw?: boolean };
-
 /** The backup service's client; see the file comment for its error contract. */
 export class BackupClient {
   readonly url: string;
-  private readonly timeoutMs: number;
-  private readonly fetchImpl: typeof fetch;
+  private readonly http: BackupHttp;
   private readonly keyStretching: KeyStretching;
   private readonly renewBeforeMs: number;
   private current: Session | undefined;
 
   constructor(opts: BackupClientOptions) {
     this.url = opts.url.replace(/\/+$/, '');
-    this.timeoutMs = opts.timeoutMs ?? DEFAULT_TIMEOUT_MS;
-    this.fetchImpl = opts.fetch ?? ((input, init) => fetch(input, init));
+    this.http = new BackupHttp(this.url, opts.timeoutMs ?? DEFAULT_TIMEOUT_MS, opts.fetch ?? ((input, init) => fetch(input, init)));
     this.keyStretching = opts.keyStretching ?? 'memory-constrained';
     this.renewBeforeMs = opts.renewBeforeMs ?? 60_000;
   }
@@ -138,11 +132,11 @@ export class BackupClient {
     checkName(account, 'account');
     await opaque.ready;
     const start = opaque.client.startRegistration({ password });
-    const a = await this.call('POST', `${accountPath(account)}/register/start`, { invite, registration_request: fromOpaque(start.registrationRequest) }, registrationResponseAnswer);
+    const a = await this.http.call('POST', `${accountPath(account)}/register/start`, { invite, registration_request: fromOpaque(start.registrationRequest) }, registrationResponseAnswer);
     const { record, wrappedKey } = this.finishRegistration(account, password, start.clientRegistrationState, a.registration_response, backupKey);
     const auth = backupAuthKey(backupKey);
     wipe(auth.secretKey);
-    await this.call('POST', `${accountPath(account)}/register/finish`, { invite, record, wrapped_key: wrappedKey, auth_public_key: encodeBase64(auth.publicKey) }, okAnswer);
+    await this.http.call('POST', `${accountPath(account)}/register/finish`, { invite, record, wrapped_key: wrappedKey, auth_public_key: encodeBase64(auth.publicKey) }, okAnswer);
   }
 
   /**
@@ -154,19 +148,19 @@ export class BackupClient {
     checkName(account, 'account');
     await opaque.ready;
     const start = opaque.client.startLogin({ password });
-    const a = await this.call('POST', `${accountPath(account)}/login/start`, { start_login_request: fromOpaque(start.startLoginRequest) }, loginStartAnswer);
+    const a = await this.http.call('POST', `${accountPath(account)}/login/start`, { start_login_request: fromOpaque(start.startLoginRequest) }, loginStartAnswer);
     let done: opaque.client.FinishLoginResult | undefined;
     try {
       done = opaque.client.finishLogin({ clientLoginState: start.clientLoginState, loginResponse: toOpaque(a.login_response), password, keyStretching: this.keyStretching });
     } catch {
-      throw this.badAnswer('the login response is not opaque');
+      throw this.http.badAnswer('the login response is not opaque');
     }
     // A wrong password and an unknown account (a dummy record on the service) both end here.
     if (!done) throw new UnauthorizedError(`backup service at ${this.url}: wrong account name or password`, 'login_failed');
-    const f = await this.call('POST', `${accountPath(account)}/login/finish`, { login_id: a.login_id, finish_login_request: fromOpaque(done.finishLoginRequest) }, loginFinishAnswer);
+    const f = await this.http.call('POST', `${accountPath(account)}/login/finish`, { login_id: a.login_id, finish_login_request: fromOpaque(done.finishLoginRequest) }, loginFinishAnswer);
     const exportKey = fromB64u(done.exportKey, 'export key');
     try {
-      return { backupKey: unwrapBackupKey(exportKey, account, this.bytes(f.wrapped_key, 'wrapped_key')), loginToken: f.login_token };
+      return { backupKey: unwrapBackupKey(exportKey, account, this.http.bytes(f.wrapped_key, 'wrapped_key')), loginToken: f.login_token };
     } finally {
       wipe(exportKey);
     }
@@ -181,11 +175,11 @@ export class BackupClient {
     const { backupKey, loginToken } = await this.login(account, oldPassword);
     try {
       const start = opaque.client.startRegistration({ password: newPassword });
-      const a = await this.call('POST', `${accountPath(account)}/password/start`, { registration_request: fromOpaque(start.registrationRequest) }, registrationResponseAnswer, {
+      const a = await this.http.call('POST', `${accountPath(account)}/password/start`, { registration_request: fromOpaque(start.registrationRequest) }, registrationResponseAnswer, {
         token: loginToken,
       });
       const { record, wrappedKey } = this.finishRegistration(account, newPassword, start.clientRegistrationState, a.registration_response, backupKey);
-      await this.call('POST', `${accountPath(account)}/password/finish`, { record, wrapped_key: wrappedKey }, okAnswer, { token: loginToken });
+      await this.http.call('POST', `${accountPath(account)}/password/finish`, { record, wrapped_key: wrappedKey }, okAnswer, { token: loginToken });
     } finally {
       wipe(backupKey);
     }
@@ -196,7 +190,7 @@ export class BackupClient {
     try {
       done = opaque.client.finishRegistration({ clientRegistrationState: state, registrationResponse: toOpaque(response), password, keyStretching: this.keyStretching });
     } catch {
-      throw this.badAnswer('the registration response is not opaque');
+      throw this.http.badAnswer('the registration response is not opaque');
     }
     const exportKey = fromB64u(done.exportKey, 'export key');
     try {
@@ -230,10 +224,10 @@ export class BackupClient {
   private renew(s: Session): Promise<string> {
     s.renewing ??= (async () => {
       try {
-        const c = await this.call('POST', `${accountPath(s.account)}/challenge`, {}, challengeAnswer);
-        const challenge = this.bytes(c.challenge, 'challenge', 32);
+        const c = await this.http.call('POST', `${accountPath(s.account)}/challenge`, {}, challengeAnswer);
+        const challenge = this.http.bytes(c.challenge, 'challenge', 32);
         const signature = signWithContext(SESSION_CONTEXT, sessionProofMessage(s.account, challenge), s.auth.secretKey);
-        const a = await this.call('POST', `${accountPath(s.account)}/session`, { challenge: c.challenge, signature: encodeBase64(signature) }, sessionAnswer);
+        const a = await this.http.call('POST', `${accountPath(s.account)}/session`, { challenge: c.challenge, signature: encodeBase64(signature) }, sessionAnswer);
         s.token = a.backup_token;
         s.expiresAt = Date.parse(a.expires_at);
         return a.backup_token;
@@ -255,11 +249,11 @@ export class BackupClient {
     if (!s) throw new LifeboatError('no_session', 'no backup session', { hint: 'call session(account, backupKey) first' });
     const url = path(s.account);
     try {
-      return await this.call(method, url, body, schema, { ...opts, token: await this.token(s) });
+      return await this.http.call(method, url, body, schema, { ...opts, token: await this.token(s) });
     } catch (err) {
       if (!(err instanceof LifeboatError) || err.status !== 401 || this.current !== s) throw err;
       s.token = undefined;
-      return this.call(method, url, body, schema, { ...opts, token: await this.renew(s) });
+      return this.http.call(method, url, body, schema, { ...opts, token: await this.renew(s) });
     }
   }
 
@@ -290,7 +284,7 @@ export class BackupClient {
   async appendEntries(stream: string, entries: Uint8Array[]): Promise<StreamHead> {
     const body = { entries: entries.map((e) => encodeBase64(e)) };
     const a = await this.streamCall('POST', (acc) => `${streamPath(acc, stream)}/entries`, body, headAnswer, { timeoutMs: TRANSFER_TIMEOUT_MS });
-    return { headSeq: a.head_seq, headHash: this.bytes(a.head_hash, 'head_hash', 32) };
+    return { headSeq: a.head_seq, headHash: this.http.bytes(a.head_hash, 'head_hash', 32) };
   }
 
   /**
@@ -303,9 +297,9 @@ export class BackupClient {
     const a = await this.streamCall('GET', (acc) => `${streamPath(acc, stream)}/entries?${q}`, undefined, entriesAnswer, { timeoutMs: TRANSFER_TIMEOUT_MS });
     let prev = afterSeq;
     return a.entries.map((e) => {
-      const bytes = this.bytes(e.entry, 'entry');
-      const hash = this.bytes(e.hash, 'hash', 32);
-      if (e.seq <= prev || !ctEqual(sha256(bytes), hash)) throw this.badAnswer('an entry is out of order or does not hash to its hash');
+      const bytes = this.http.bytes(e.entry, 'entry');
+      const hash = this.http.bytes(e.hash, 'hash', 32);
+      if (e.seq <= prev || !ctEqual(sha256(bytes), hash)) throw this.http.badAnswer('an entry is out of order or does not hash to its hash');
       prev = e.seq;
       return { seq: e.seq, hash, bytes };
     });
@@ -354,26 +348,26 @@ export class BackupClient {
     for (let n = 0; n < meta.chunkCount; n++) {
       const chunk = await this.streamCall('GET', (acc) => `${compactionPath(acc, stream, meta.id)}/chunks/${n}`, undefined, null, { raw: true, timeoutMs: TRANSFER_TIMEOUT_MS });
       const b = chunk as Uint8Array;
-      if (off + b.length > meta.size) throw this.badAnswer('the compaction is larger than listed');
+      if (off + b.length > meta.size) throw this.http.badAnswer('the compaction is larger than listed');
       out.set(b, off);
       off += b.length;
       onBytes?.(off, meta.size);
     }
-    if (off !== meta.size || !ctEqual(sha256(out), meta.hash)) throw this.badAnswer('the compaction does not match its listed size and sha-256');
+    if (off !== meta.size || !ctEqual(sha256(out), meta.hash)) throw this.http.badAnswer('the compaction does not match its listed size and sha-256');
     return out;
   }
 
   // ---- transport ----
 
   private summary(s: z.infer<typeof streamAnswer> | z.infer<typeof streamListAnswer>['streams'][number]): StreamSummary {
-    return { stream: s.stream, headSeq: s.head_seq, headHash: this.bytes(s.head_hash, 'head_hash', 32), firstSeq: s.first_seq, updatedAt: s.updated_at };
+    return { stream: s.stream, headSeq: s.head_seq, headHash: this.http.bytes(s.head_hash, 'head_hash', 32), firstSeq: s.first_seq, updatedAt: s.updated_at };
   }
 
   private compaction(c: z.infer<typeof compactionAnswer>): CompactionInfo {
     return {
       id: c.id,
       seq: c.seq,
-      hash: this.bytes(c.hash, 'hash', 32),
+      hash: this.http.bytes(c.hash, 'hash', 32),
       size: c.size,
       chunkCount: c.chunk_count,
       state: c.state,
@@ -381,79 +375,4 @@ export class BackupClient {
       completedAt: c.completed_at,
     };
   }
-
-  private bytes(s: string, what: string, len?: number): Uint8Array {
-    try {
-      return decodeBase64(s, what, len);
-    } catch {
-      throw this.badAnswer(`${what} is not base64${len ? ` of ${len} bytes` : ''}`);
-    }
-  }
-
-  private badAnswer(what: string): PeerError {
-    return new PeerError('peer_bad_answer', `backup service at ${this.url} answered outside the protocol: ${what}`, 'is that URL a lifeboat backup service, of a compatible version?');
-  }
-
-  private async call<T>(method: string, path: string, body: unknown, schema: z.ZodType<T> | null, opts: CallOpts = {}): Promise<T> {
-    const url = `${this.url}${path}`;
-    const headers: Record<string, string> = { accept: 'application/json' };
-    let payload: Uint8Array | undefined;
-    if (opts.bytes) {
-      headers['content-type'] = 'application/octet-stream';
-      payload = opts.bytes;
-    } else if (body !== undefined) {
-      headers['content-type'] = 'application/json';
-      payload = utf8.encode(JSON.stringify(body));
-    }
-    if (opts.token) headers.authorization = `Bearer ${opts.token}`;
-    const timeoutMs = opts.timeoutMs ?? this.timeoutMs;
-    let res: Response;
-    let raw: Uint8Array;
-    try {
-      res = await this.fetchImpl(url, { method, headers, body: payload, signal: AbortSignal.timeout(timeoutMs) });
-      raw = new Uint8Array(await res.arrayBuffer());
-    } catch (err) {
-      const e = err as Error & { cause?: { code?: string } };
-      const why = e.name === 'TimeoutError' ? `no answer within ${timeoutMs} ms` : (e.cause?.code ?? e.message);
-      throw new PeerError('peer_unreachable', `backup service at ${this.url} is unreachable: ${why}`, 'check the URL and that `lifeboat backup-server serve` runs there');
-    }
-    if (res.ok && opts.raw) return raw as T;
-    let value: unknown;
-    try {
-      value = raw.length === 0 ? undefined : JSON.parse(utf8.decode(raw));
-    } catch {
-      throw this.badAnswer(`HTTP ${res.status} with a body that is not json`);
-    }
-    if (!res.ok) {
-      const e = errorAnswer.safeParse(value);
-      if (!e.success) throw this.badAnswer(`HTTP ${res.status} without an error document`);
-      throw new LifeboatError(e.data.err_type, `backup service at ${this.url}: ${e.data.message}`, { status: res.status, hint: e.data.hint });
-    }
-    if (schema === null) return value as T;
-    const r = schema.safeParse(value);
-    if (!r.success) throw this.badAnswer(`unexpected answer to ${method} ${path.replace(/\?.*$/, '')}`);
-    return r.data;
-  }
-}
-
-function accountPath(account: string): string {
-  return `${API_PREFIX}/accounts/${checkName(account, 'account')}`;
-}
-
-function streamPath(account: string, stream: string): string {
-  return `${accountPath(account)}/streams/${checkName(stream, 'stream')}`;
-}
-
-function compactionPath(account: string, stream: string, id: string): string {
-  if (!/^[A-Za-z0-9_-]{1,64}$/.test(id)) throw new InvalidInputError('a compaction id is 1 to 64 of A-Z a-z 0-9 _ -');
-  return `${streamPath(account, stream)}/compactions/${id}`;
-}
-
-/** OPAQUE's base64url to the API's base64, and back. */
-function fromOpaque(s: string): string {
-  return encodeBase64(fromB64u(s, 'opaque message'));
-}
-
-function toOpaque(s: string): string {
-  return toB64u(decodeBase64(s, 'opaque message'));
 }
