@@ -29,6 +29,7 @@ const HIGH: Partial<BackupRateLimits> = {
   loginPerAccount: { max: 1000, windowMs: 60_000 },
   loginPerAddress: { max: 1000, windowMs: 60_000 },
   authPerAddress: { max: 1000, windowMs: 60_000 },
+  sessionPerAddress: { max: 1000, windowMs: 60_000 },
 };
 
 interface Fixture {
@@ -610,7 +611,7 @@ describe('backup service: isolation, limits and hygiene', () => {
   });
 
   it('rate limits login starts per account name and per address, and challenges per address, with Retry-After', async () => {
-    const g = await fixture({ rateLimits: { loginPerAccount: { max: 3, windowMs: 60_000 }, loginPerAddress: { max: 5, windowMs: 60_000 }, authPerAddress: { max: 4, windowMs: 60_000 } } });
+    const g = await fixture({ rateLimits: { loginPerAccount: { max: 3, windowMs: 60_000 }, loginPerAddress: { max: 5, windowMs: 60_000 }, sessionPerAddress: { max: 4, windowMs: 60_000 } } });
     try {
       const body = () => ({ start_login_request: encodeBase64(Buffer.from(opaque.client.startLogin({ password: 'x' }).startLoginRequest, 'base64url')) });
       for (let i = 0; i < 3; i++) assert.equal((await post(g.app, '/v1/accounts/alice/login/start', body())).status, 200);

@@ -46,8 +46,13 @@ export interface BackupRateLimits {
   loginPerAccount: RateLimit;
   /** Login starts per client address (30/min). */
   loginPerAddress: RateLimit;
-  /** Register, password change, challenge and session, per client address and route (30/min). */
+  /** Register and password change, per client address and route (30/min). */
   authPerAddress: RateLimit;
+  /**
+   * Challenge and session, per client address and route (120/min): a proof cannot be guessed, so this
+   * only bounds the rows a flood leaves; it is higher for fleets of nodes behind one address.
+   */
+  sessionPerAddress: RateLimit;
   /** Every route, per client address and route (6000/min). */
   general: RateLimit;
 }
@@ -56,6 +61,7 @@ export const DEFAULT_RATE_LIMITS: BackupRateLimits = {
   loginPerAccount: { max: 10, windowMs: 60_000 },
   loginPerAddress: { max: 30, windowMs: 60_000 },
   authPerAddress: { max: 30, windowMs: 60_000 },
+  sessionPerAddress: { max: 120, windowMs: 60_000 },
   general: { max: 6000, windowMs: 60_000 },
 };
 
@@ -112,6 +118,7 @@ export function createBackupApp(deps: BackupAppDeps): FastifyInstance {
   });
   const loginPerAddress = rateLimitHook(limits.loginPerAddress, service.now);
   const authPerAddress = rateLimitHook(limits.authPerAddress, service.now);
+  const sessionPerAddress = rateLimitHook(limits.sessionPerAddress, service.now);
   const loginPerAccount = new RateLimiter(limits.loginPerAccount, 100_000, service.now);
 
   const account = (req: FastifyRequest) => parseInput(accountParams, req.params, 'path').account;
@@ -171,11 +178,11 @@ export function createBackupApp(deps: BackupAppDeps): FastifyInstance {
   });
 
   // ---- proof of the backup key ----
-  app.post(`${ACCOUNT}/challenge`, { onRequest: authPerAddress }, async (req) => {
+  app.post(`${ACCOUNT}/challenge`, { onRequest: sessionPerAddress }, async (req) => {
     const c = await service.challenge(account(req));
     return { challenge: encodeBase64(c.challenge), expires_at: isoTimeOf(c.expiresAt) };
   });
-  app.post(`${ACCOUNT}/session`, { onRequest: authPerAddress }, async (req) => {
+  app.post(`${ACCOUNT}/session`, { onRequest: sessionPerAddress }, async (req) => {
     const name = account(req);
     const b = parseInput(sessionBody, req.body, 'body');
     const t = await service.session(name, b64(b.challenge, 'challenge'), b64(b.signature, 'signature'));
