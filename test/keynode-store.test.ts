@@ -4,14 +4,17 @@
  */
 import assert from 'node:assert/strict';
 import { type ChildProcess, spawn } from 'node:child_process';
-import { chmodSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep, setImmediate as nextTurn } from 'node:timers/promises';
 import { pathToFileURL } from 'node:url';
 import Database from 'better-sqlite3';
+import { type Dialect, Kysely, Migrator, PostgresDialect, SqliteDialect } from 'kysely';
+import pg from 'pg';
+import { decodeChange, encodeChange, type NodeChange } from '../src/backup/changes.js';
 import { randomBytes } from '../src/crypto/random.js';
 import { isLifeboatError } from '../src/errors.js';
 import {
@@ -25,7 +28,9 @@ import {
   redactStoreUrl,
   type StoreKind,
   type StoreSnapshot,
+  BACKUP_JOURNAL_META,
 } from '../src/keynode/store/index.js';
+import { MIGRATION_LOCK_TABLE, MIGRATION_TABLE, migrations } from '../src/keynode/store/schema.js';
 import { execSql, postgresSkipReason, resetTestDatabase, startTestPostgres, type TestPostgres } from './helpers/postgres.js';
 
 const STORE_MODULE = pathToFileURL(join(import.meta.dirname, '../src/keynode/store/index.ts')).href;
@@ -39,6 +44,10 @@ interface Harness {
   fresh(): Promise<string>;
   /** Runs raw SQL on the store's database, beside the store. */
   exec(url: string, statement: string): Promise<void>;
+  /** Runs a raw query on the store's database, beside the store, and returns its rows. */
+  query(url: string, statement: string): Promise<Record<string, unknown>[]>;
+  /** A kysely dialect on the store's database (creating a SQLite file 0600), for raw migrations. */
+  dialect(url: string): Dialect;
 }
 
 function sqliteHarness(): Harness {
@@ -64,6 +73,20 @@ function sqliteHarness(): Harness {
         db.close();
       }
     },
+    async query(url, statement) {
+      const db = new Database(parseSqlitePath(url), { readonly: true });
+      try {
+        return db.prepare(statement).all() as Record<string, unknown>[];
+      } finally {
+        db.close();
+      }
+    },
+    dialect(url) {
+      const path = parseSqlitePath(url);
+      mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
+      writeFileSync(path, '', { mode: 0o600 });
+      return new SqliteDialect({ database: new Database(path) });
+    },
   };
 }
 
@@ -84,6 +107,16 @@ function postgresHarness(): Harness {
       return server.url;
     },
     exec: (url, statement) => execSql(url, statement),
+    async query(url, statement) {
+      const client = new pg.Client({ connectionString: url });
+      await client.connect();
+      try {
+        return (await client.query(statement)).rows as Record<string, unknown>[];
+      } finally {
+        await client.end();
+      }
+    },
+    dialect: (url) => new PostgresDialect({ pool: new pg.Pool({ connectionString: url, max: 1 }) }),
   };
 }
 
@@ -131,6 +164,14 @@ async function rejectsWith(p: Promise<unknown>, code: string, cls?: string): Pro
     if (cls) assert.equal(err.name, cls);
     return true;
   });
+}
+
+/** The outbox's unsealed changes, decoded, oldest first. */
+async function journalOf(s: KeyNodeStore): Promise<NodeChange[]> {
+  const rows = await s.listUnsealedOutbox(10_000);
+  const ids = rows.map((r) => r.id);
+  assert.deepStrictEqual(ids, [...ids].sort((a, b) => a - b), 'in id order');
+  return rows.map((r) => decodeChange(r.change));
 }
 
 async function withStore<T>(url: string, fn: (s: KeyNodeStore) => Promise<T>, opts?: OpenStoreOptions): Promise<T> {
@@ -537,6 +578,242 @@ const cases: Case[] = [
         assert.equal((await r.getDkgSession('dkg_y'))?.step, 2);
         assert.deepStrictEqual(await r.consumeNonce(k.keyId, n.nonceId), n);
       });
+    },
+  ],
+  [
+    'backup journal off (unset, or any value but on): changes write nothing to the outbox',
+    (_h, url) =>
+      withStore(url, async (s) => {
+        for (const flag of [undefined, 'off', 'ON']) {
+          if (flag !== undefined) await s.setMeta(BACKUP_JOURNAL_META, flag);
+          const k = makeKey({ status: 'pending_backup' });
+          const a = makeApiKey();
+          await s.insertKey(k);
+          await s.setKeyStatus(k.keyId, 'active');
+          await s.insertApiKey(a);
+          await s.revokeApiKey(a.id, 9);
+          await s.transaction(async (tx) => {
+            await tx.insertKey(makeKey());
+            assert.equal(await tx.deleteKey(k.keyId), true);
+          });
+          assert.deepStrictEqual(await s.countOutbox(), { unsealed: 0, sealed: 0 }, `backup_journal=${flag}`);
+        }
+      }),
+  ],
+  [
+    'backup journal on: each change appends exactly one decodable change, in order, on the store and in a transaction',
+    (_h, url) =>
+      withStore(url, async (s) => {
+        await s.setMeta(BACKUP_JOURNAL_META, 'on');
+        const t0 = Date.now();
+        const k = makeKey({ status: 'pending_backup', curve: 'bip340' });
+        const a = makeApiKey({ role: 'operator' });
+        await s.insertKey(k);
+        await s.setKeyStatus(k.keyId, 'active');
+        await s.setKeyStatusUnjournaled(k.keyId, 'pending_backup');
+        assert.equal((await s.getKey(k.keyId))?.status, 'pending_backup', 'the unjournaled status is set');
+        assert.equal(await s.deleteKey('key_absent'), false);
+        await s.insertApiKey(a);
+        assert.equal(await s.revokeApiKey(a.id, 5000), true);
+        assert.equal(await s.revokeApiKey(a.id, 6000), false);
+        await s.insertNonce(makeNonce(k.keyId));
+        await s.putDkgSession({ sessionId: 'dkg_j', keyId: 'key_j', state: randomBytes(8), step: 1, expiresAt: 10 });
+        await s.setMeta('node_epoch', '2');
+        assert.equal(await s.deleteKey(k.keyId), true);
+        const k2 = makeKey();
+        const a2 = makeApiKey();
+        await s.transaction(async (tx) => {
+          await tx.insertKey(k2);
+          await tx.insertApiKey(a2);
+          await tx.setKeyStatus(k2.keyId, 'pending_backup');
+          assert.equal((await tx.countOutbox()).unsealed, 8, 'the transaction sees its own outbox rows');
+        });
+        const expected: NodeChange[] = [
+          { op: 'key_put', key: k },
+          { op: 'key_status', keyId: k.keyId, status: 'active' },
+          { op: 'api_key_put', apiKey: a },
+          { op: 'api_key_revoke', id: a.id, at: 5000 },
+          { op: 'key_delete', keyId: k.keyId },
+          { op: 'key_put', key: k2 },
+          { op: 'api_key_put', apiKey: a2 },
+          { op: 'key_status', keyId: k2.keyId, status: 'pending_backup' },
+        ];
+        assert.deepStrictEqual(await journalOf(s), expected);
+        const rows = await s.listUnsealedOutbox(100);
+        assert.deepStrictEqual(rows[0]?.change, encodeChange(expected[0]!), 'encoded by encodeChange');
+        assert.ok(rows.every((r) => r.createdAt >= t0 && r.createdAt <= Date.now()));
+        assert.deepStrictEqual(await s.countOutbox(), { unsealed: 8, sealed: 0 });
+      }),
+  ],
+  [
+    'a change that fails appends nothing, and a rolled-back transaction leaves no outbox row',
+    (_h, url) =>
+      withStore(url, async (s) => {
+        await s.setMeta(BACKUP_JOURNAL_META, 'on');
+        const k = makeKey();
+        const a = makeApiKey();
+        await s.insertKey(k);
+        await s.insertApiKey(a);
+        await rejectsWith(s.insertKey(makeKey({ keyId: k.keyId })), 'key_exists');
+        await rejectsWith(s.insertKey(makeKey({ threshold: 9 })), 'invalid_input');
+        await rejectsWith(s.setKeyStatus('key_absent', 'active'), 'key_id_not_exists');
+        await rejectsWith(s.setKeyStatusUnjournaled('key_absent', 'active'), 'key_id_not_exists');
+        await rejectsWith(s.insertApiKey(makeApiKey({ id: a.id })), 'api_key_exists');
+        await rejectsWith(s.revokeApiKey('ak_absent', 1), 'api_key_not_found');
+        assert.equal((await s.countOutbox()).unsealed, 2);
+
+        const boom = new Error('boom');
+        await assert.rejects(
+          s.transaction(async (tx) => {
+            await tx.insertKey(makeKey());
+            await tx.setKeyStatus(k.keyId, 'pending_backup');
+            await tx.revokeApiKey(a.id, 7);
+            await tx.deleteKey(k.keyId);
+            await tx.appendOutbox(new Uint8Array([1]), 1);
+            throw boom;
+          }),
+          (err) => err === boom,
+        );
+        assert.equal((await s.countOutbox()).unsealed, 2, 'nothing of the rolled-back transaction');
+        assert.deepStrictEqual(await s.getKey(k.keyId), k);
+
+        // A contract error inside a transaction leaves it usable (no failed statement) and adds nothing.
+        const k2 = makeKey();
+        await s.transaction(async (tx) => {
+          await rejectsWith(tx.insertKey(makeKey({ keyId: k.keyId })), 'key_exists');
+          await rejectsWith(tx.insertApiKey(makeApiKey({ id: a.id })), 'api_key_exists');
+          await tx.insertKey(k2);
+        });
+        assert.deepStrictEqual(await journalOf(s), [
+          { op: 'key_put', key: k },
+          { op: 'api_key_put', apiKey: a },
+          { op: 'key_put', key: k2 },
+        ]);
+      }),
+  ],
+  [
+    'outbox: append, seal, list, delete and count per the contract',
+    (h, url) =>
+      withStore(url, async (s) => {
+        const changes = [1, 2, 3, 4].map((i) => new Uint8Array(10 + i).fill(i));
+        const ids: number[] = [];
+        for (const [i, c] of changes.entries()) ids.push(await s.appendOutbox(c, 1000 + i));
+        assert.deepStrictEqual(ids, [...ids].sort((a, b) => a - b));
+        assert.equal(new Set(ids).size, 4);
+        const [id1, id2, id3, id4] = ids as [number, number, number, number];
+        assert.deepStrictEqual(await s.listUnsealedOutbox(2), [
+          { id: id1, change: changes[0], createdAt: 1000 },
+          { id: id2, change: changes[1], createdAt: 1001 },
+        ]);
+        assert.equal(Object.getPrototypeOf((await s.listUnsealedOutbox(1))[0]?.change), Uint8Array.prototype);
+
+        const e1 = randomBytes(50);
+        const e2 = randomBytes(60);
+        await s.sealOutbox(id1, 1, e1);
+        await rejectsWith(s.sealOutbox(id1, 2, e2), 'outbox_row_not_found', 'NotFoundError');
+        await rejectsWith(s.sealOutbox(id4 + 1000, 2, e2), 'outbox_row_not_found', 'NotFoundError');
+        await rejectsWith(s.sealOutbox(id2, 1, e2), 'outbox_seq_exists', 'ConflictError');
+        await s.transaction(async (tx) => {
+          // A taken seq fails no statement: the transaction goes on.
+          await rejectsWith(tx.sealOutbox(id2, 1, e2), 'outbox_seq_exists');
+          await tx.sealOutbox(id2, 2, e2);
+        });
+        const sealed = await h.query(url, `select change from backup_outbox where id = ${id1}`);
+        assert.equal((sealed[0]?.change as Uint8Array).length, 0, 'a sealed row keeps no change');
+        assert.deepStrictEqual(await s.listUnsealedOutbox(10), [
+          { id: id3, change: changes[2], createdAt: 1002 },
+          { id: id4, change: changes[3], createdAt: 1003 },
+        ]);
+        assert.deepStrictEqual(await s.listSealedOutbox(0, 10), [
+          { seq: 1, entry: e1 },
+          { seq: 2, entry: e2 },
+        ]);
+        assert.deepStrictEqual(await s.listSealedOutbox(1, 10), [{ seq: 2, entry: e2 }]);
+        assert.deepStrictEqual(await s.listSealedOutbox(0, 1), [{ seq: 1, entry: e1 }]);
+        assert.deepStrictEqual(await s.listSealedOutbox(2, 10), []);
+        assert.deepStrictEqual(await s.countOutbox(), { unsealed: 2, sealed: 2 });
+
+        assert.equal(await s.deleteSealedOutboxThrough(0), 0);
+        assert.equal(await s.deleteSealedOutboxThrough(1), 1);
+        assert.deepStrictEqual(await s.listSealedOutbox(0, 10), [{ seq: 2, entry: e2 }]);
+        assert.equal(await s.deleteSealedOutboxThrough(100), 1, 'unsealed changes stay');
+        assert.deepStrictEqual(await s.countOutbox(), { unsealed: 2, sealed: 0 });
+        await s.sealOutbox(id3, 3, e1);
+        await s.sealOutbox(id4, 4, e2);
+        assert.equal(await s.deleteSealedOutboxThrough(4), 2);
+        assert.deepStrictEqual(await s.countOutbox(), { unsealed: 0, sealed: 0 });
+        assert.ok((await s.appendOutbox(changes[0]!, 2000)) > id4, 'ids are never handed out again');
+
+        await rejectsWith(s.appendOutbox(new Uint8Array(0), 1), 'invalid_input', 'InvalidInputError');
+        await rejectsWith(s.appendOutbox('x' as never, 1), 'invalid_input');
+        await rejectsWith(s.appendOutbox(changes[0]!, Number.NaN), 'invalid_input');
+        await rejectsWith(s.listUnsealedOutbox(0), 'invalid_input');
+        await rejectsWith(s.listUnsealedOutbox(10_001), 'invalid_input');
+        await rejectsWith(s.sealOutbox(id1, 0, e1), 'invalid_input');
+        await rejectsWith(s.sealOutbox(1.5, 9, e1), 'invalid_input');
+        await rejectsWith(s.sealOutbox(id1, 9, new Uint8Array(0)), 'invalid_input');
+        await rejectsWith(s.listSealedOutbox(-1, 10), 'invalid_input');
+        await rejectsWith(s.listSealedOutbox(0, 0), 'invalid_input');
+        await rejectsWith(s.deleteSealedOutboxThrough(-1), 'invalid_input');
+        assert.deepStrictEqual(await s.countOutbox(), { unsealed: 1, sealed: 0 });
+      }),
+  ],
+  [
+    'snapshots leave the outbox out; importSnapshot refuses a store holding only outbox rows and journals nothing',
+    async (_h, url) => {
+      const snap = await withStore(url, async (s) => {
+        await s.setMeta(BACKUP_JOURNAL_META, 'on');
+        await s.insertKey(makeKey());
+        const snap = await s.exportSnapshot();
+        assert.deepStrictEqual(Object.keys(snap).sort(), ['apiKeys', 'keys', 'meta']);
+        return snap;
+      });
+      const s = await reopenEmpty(url);
+      try {
+        await s.appendOutbox(new Uint8Array([1]), 1);
+        await rejectsWith(s.importSnapshot(snap), 'store_not_empty', 'ConflictError');
+        assert.equal(await s.countKeys(), 0);
+      } finally {
+        await s.close();
+      }
+      const again = await reopenEmpty(url);
+      try {
+        await again.importSnapshot(snap);
+        assert.equal(await again.getMeta(BACKUP_JOURNAL_META), 'on');
+        assert.deepStrictEqual(await again.countOutbox(), { unsealed: 0, sealed: 0 }, 'a restore is not a change to journal');
+      } finally {
+        await again.close();
+      }
+    },
+  ],
+  [
+    'a store made before the outbox (migration 0001 only) gains it on open and keeps its data',
+    async (h, url) => {
+      const db = new Kysely<unknown>({ dialect: h.dialect(url) });
+      try {
+        const migrator = new Migrator({
+          db,
+          provider: { getMigrations: () => Promise.resolve(migrations(h.kind)) },
+          migrationTableName: MIGRATION_TABLE,
+          migrationLockTableName: MIGRATION_LOCK_TABLE,
+        });
+        const { error } = await migrator.migrateTo('0001_initial');
+        assert.equal(error, undefined);
+        await h.exec(url, `insert into meta (key, value) values ('node_epoch', '3')`);
+      } finally {
+        await db.destroy();
+      }
+      const tables = h.kind === 'sqlite' ? `select name from sqlite_master where name = 'backup_outbox'` : `select to_regclass('backup_outbox') as name`;
+      assert.ok([undefined, null].includes((await h.query(url, tables))[0]?.name as null | undefined), 'no outbox before');
+      await withStore(url, async (s) => {
+        assert.equal(await s.getMeta('node_epoch'), '3');
+        await s.setMeta(BACKUP_JOURNAL_META, 'on');
+        const k = makeKey();
+        await s.insertKey(k);
+        assert.deepStrictEqual(await journalOf(s), [{ op: 'key_put', key: k }]);
+      });
+      const applied = await h.query(url, `select name from ${MIGRATION_TABLE} order by name`);
+      assert.deepStrictEqual(applied.map((r) => r.name), ['0001_initial', '0002_backup_outbox']);
     },
   ],
   [

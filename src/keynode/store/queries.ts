@@ -1,9 +1,11 @@
 /**
  * The store's queries, written once over kysely for both dialects. `StoreOps` runs them on whatever it
- * is given: the store's own connection(s) or one transaction. The error contracts are in ./types.ts.
+ * is given: the store's own connection(s) or one transaction. The error contracts are in ./types.ts;
+ * the backup outbox's queries are in ./outbox.ts.
  */
 import type { Kysely } from 'kysely';
 import { ConflictError, LifeboatError, NotFoundError } from '../../errors.js';
+import * as outbox from './outbox.js';
 import {
   apiKeyToRow,
   checkId,
@@ -29,6 +31,8 @@ import type {
   ListKeysOptions,
   MetaEntry,
   NonceRecord,
+  OutboxChange,
+  OutboxEntry,
 } from './types.js';
 
 export type Db = Kysely<StoreSchema>;
@@ -88,12 +92,23 @@ function affected(n: bigint | undefined): number {
 export class StoreOps implements KeyNodeStoreOps {
   constructor(protected readonly db: Db) {}
 
+  /**
+   * Runs a change and its journal entry (outbox.journal) in one transaction: the one this StoreOps
+   * runs in, or a new one when it runs on the store's connection.
+   */
+  protected journaled<T>(fn: (db: Db) => Promise<T>): Promise<T> {
+    return guarded(() => (this.db.isTransaction ? fn(this.db) : this.db.transaction().execute(fn)));
+  }
+
   async insertKey(key: KeyRecord): Promise<void> {
     const row = keyToRow(key);
-    // ON CONFLICT DO NOTHING rather than catching a unique violation: on PostgreSQL a failed
-    // statement would poison an enclosing transaction, and a caller may well go on after key_exists.
-    const r = await guarded(() => this.db.insertInto('keys').values(row).onConflict((oc) => oc.column('key_id').doNothing()).executeTakeFirst());
-    if (affected(r.numInsertedOrUpdatedRows) === 0) throw new ConflictError(`key ${row.key_id} already exists`, 'key_exists');
+    await this.journaled(async (db) => {
+      // ON CONFLICT DO NOTHING rather than catching a unique violation: on PostgreSQL a failed
+      // statement would poison an enclosing transaction, and a caller may well go on after key_exists.
+      const r = await db.insertInto('keys').values(row).onConflict((oc) => oc.column('key_id').doNothing()).executeTakeFirst();
+      if (affected(r.numInsertedOrUpdatedRows) === 0) throw new ConflictError(`key ${row.key_id} already exists`, 'key_exists');
+      await outbox.journal(db, { op: 'key_put', key: rowToKey(row) });
+    });
   }
 
   async getKey(keyId: string): Promise<KeyRecord | undefined> {
@@ -117,14 +132,26 @@ export class StoreOps implements KeyNodeStoreOps {
   async setKeyStatus(keyId: string, status: KeyStatus): Promise<void> {
     checkId(keyId, 'keyId');
     checkKeyStatus(status);
-    const r = await guarded(() => this.db.updateTable('keys').set({ status }).where('key_id', '=', keyId).executeTakeFirst());
-    if (affected(r.numUpdatedRows) === 0) throw new NotFoundError(`key ${keyId} does not exist`, 'key_id_not_exists');
+    await this.journaled(async (db) => {
+      await updateKeyStatus(db, keyId, status);
+      await outbox.journal(db, { op: 'key_status', keyId, status });
+    });
+  }
+
+  async setKeyStatusUnjournaled(keyId: string, status: KeyStatus): Promise<void> {
+    checkId(keyId, 'keyId');
+    checkKeyStatus(status);
+    await guarded(() => updateKeyStatus(this.db, keyId, status));
   }
 
   async deleteKey(keyId: string): Promise<boolean> {
     checkId(keyId, 'keyId');
-    const r = await guarded(() => this.db.deleteFrom('keys').where('key_id', '=', keyId).executeTakeFirst());
-    return affected(r.numDeletedRows) > 0;
+    return this.journaled(async (db) => {
+      const r = await db.deleteFrom('keys').where('key_id', '=', keyId).executeTakeFirst();
+      if (affected(r.numDeletedRows) === 0) return false;
+      await outbox.journal(db, { op: 'key_delete', keyId });
+      return true;
+    });
   }
 
   countKeys(): Promise<number> {
@@ -213,8 +240,11 @@ export class StoreOps implements KeyNodeStoreOps {
 
   async insertApiKey(apiKey: ApiKeyRecord): Promise<void> {
     const row = apiKeyToRow(apiKey);
-    const r = await guarded(() => this.db.insertInto('api_keys').values(row).onConflict((oc) => oc.column('id').doNothing()).executeTakeFirst());
-    if (affected(r.numInsertedOrUpdatedRows) === 0) throw new ConflictError(`api key ${row.id} already exists`, 'api_key_exists');
+    await this.journaled(async (db) => {
+      const r = await db.insertInto('api_keys').values(row).onConflict((oc) => oc.column('id').doNothing()).executeTakeFirst();
+      if (affected(r.numInsertedOrUpdatedRows) === 0) throw new ConflictError(`api key ${row.id} already exists`, 'api_key_exists');
+      await outbox.journal(db, { op: 'api_key_put', apiKey: rowToApiKey(row) });
+    });
   }
 
   async findApiKeyById(id: string): Promise<ApiKeyRecord | undefined> {
@@ -231,12 +261,16 @@ export class StoreOps implements KeyNodeStoreOps {
   async revokeApiKey(id: string, at: number): Promise<boolean> {
     checkId(id, 'id');
     checkMillis(at, 'at');
-    const r = await guarded(() =>
-      this.db.updateTable('api_keys').set({ revoked_at: at }).where('id', '=', id).where('revoked_at', 'is', null).executeTakeFirst(),
-    );
-    if (affected(r.numUpdatedRows) > 0) return true;
-    if ((await this.findApiKeyById(id)) === undefined) throw new NotFoundError(`api key ${id} does not exist`, 'api_key_not_found');
-    return false;
+    return this.journaled(async (db) => {
+      const r = await db.updateTable('api_keys').set({ revoked_at: at }).where('id', '=', id).where('revoked_at', 'is', null).executeTakeFirst();
+      if (affected(r.numUpdatedRows) > 0) {
+        await outbox.journal(db, { op: 'api_key_revoke', id, at });
+        return true;
+      }
+      const found = await db.selectFrom('api_keys').select('id').where('id', '=', id).executeTakeFirst();
+      if (found === undefined) throw new NotFoundError(`api key ${id} does not exist`, 'api_key_not_found');
+      return false;
+    });
   }
 
   async getMeta(key: string): Promise<string | undefined> {
@@ -257,12 +291,41 @@ export class StoreOps implements KeyNodeStoreOps {
     );
   }
 
+  appendOutbox(change: Uint8Array, now: number): Promise<number> {
+    return guarded(() => outbox.appendOutbox(this.db, change, now));
+  }
+
+  listUnsealedOutbox(limit: number): Promise<OutboxChange[]> {
+    return guarded(() => outbox.listUnsealedOutbox(this.db, limit));
+  }
+
+  sealOutbox(id: number, seq: number, entry: Uint8Array): Promise<void> {
+    return guarded(() => outbox.sealOutbox(this.db, id, seq, entry));
+  }
+
+  listSealedOutbox(afterSeq: number, limit: number): Promise<OutboxEntry[]> {
+    return guarded(() => outbox.listSealedOutbox(this.db, afterSeq, limit));
+  }
+
+  deleteSealedOutboxThrough(seq: number): Promise<number> {
+    return guarded(() => outbox.deleteSealedOutboxThrough(this.db, seq));
+  }
+
+  countOutbox(): Promise<{ unsealed: number; sealed: number }> {
+    return guarded(() => outbox.countOutbox(this.db));
+  }
+
   protected async listMeta(): Promise<MetaEntry[]> {
     return guarded(() => this.db.selectFrom('meta').select(['key', 'value']).orderBy('key').execute());
   }
 
-  protected async count(table: 'keys' | 'nonces' | 'dkg_sessions' | 'api_keys' | 'meta'): Promise<number> {
+  protected async count(table: 'keys' | 'nonces' | 'dkg_sessions' | 'api_keys' | 'meta' | 'backup_outbox'): Promise<number> {
     const r = await guarded(() => this.db.selectFrom(table).select((eb) => eb.fn.countAll().as('n')).executeTakeFirstOrThrow());
     return Number(r.n);
   }
+}
+
+async function updateKeyStatus(db: Db, keyId: string, status: KeyStatus): Promise<void> {
+  const r = await db.updateTable('keys').set({ status }).where('key_id', '=', keyId).executeTakeFirst();
+  if (affected(r.numUpdatedRows) === 0) throw new NotFoundError(`key ${keyId} does not exist`, 'key_id_not_exists');
 }

@@ -22,6 +22,8 @@ const HEX = /^(?:[0-9a-f]{2}){1,64}$/;
 /** Generous: a sealed share or a public package of 255 participants is far smaller. */
 const MAX_BYTES = 1 << 20;
 const MAX_TEXT = 4096;
+/** An outbox change or entry: a key_put carries three byte fields of up to MAX_BYTES, in base64. */
+const MAX_OUTBOX_BYTES = 8 << 20;
 
 export function checkId(value: unknown, name: string): string {
   if (typeof value !== 'string' || !ID.test(value)) {
@@ -48,9 +50,9 @@ export function checkMillis(value: unknown, name: string): number {
   return checkInt(value, name, 0, Number.MAX_SAFE_INTEGER);
 }
 
-function checkBytes(value: unknown, name: string, min = 1): Buffer {
-  if (!(value instanceof Uint8Array) || value.length < min || value.length > MAX_BYTES) {
-    throw new InvalidInputError(`${name} must be ${min} to ${MAX_BYTES} bytes`);
+function checkBytes(value: unknown, name: string, min = 1, max = MAX_BYTES): Buffer {
+  if (!(value instanceof Uint8Array) || value.length < min || value.length > max) {
+    throw new InvalidInputError(`${name} must be ${min} to ${max} bytes`);
   }
   return Buffer.from(value.buffer, value.byteOffset, value.byteLength);
 }
@@ -66,14 +68,24 @@ export function checkKeyStatus(value: unknown): KeyStatus {
   return checkOneOf(value, 'status', KEY_STATUSES);
 }
 
+/** An encoded change (appendOutbox) or a sealed entry (sealOutbox), 1 byte to 8 MiB. */
+export function checkOutboxBytes(value: unknown, name: string): Buffer {
+  return checkBytes(value, name, 1, MAX_OUTBOX_BYTES);
+}
+
+/** A page size, 1 to 10,000 (listKeys and the outbox lists). */
+export function checkLimit(value: unknown): number {
+  return checkInt(value, 'limit', 1, 10_000);
+}
+
 export function checkListKeys(opts: ListKeysOptions): ListKeysOptions {
   if (typeof opts !== 'object' || opts === null) throw new InvalidInputError('listKeys options must be an object');
-  const limit = checkInt(opts.limit, 'limit', 1, 10_000);
+  const limit = checkLimit(opts.limit);
   return opts.afterKeyId === undefined ? { limit } : { limit, afterKeyId: checkText(opts.afterKeyId, 'afterKeyId') };
 }
 
 /** Copies driver bytes (a Buffer, maybe a view into a pool) into a plain Uint8Array of their own. */
-function own(b: Uint8Array): Uint8Array {
+export function own(b: Uint8Array): Uint8Array {
   return new Uint8Array(b);
 }
 

@@ -1,9 +1,9 @@
 /**
  * The key node's tables and their migrations, one set for both dialects. Migrations are append-only:
- * a released one is never edited, a change is a new entry. Only the byte column type differs
- * (BLOB on SQLite, bytea on PostgreSQL); timestamps are BIGINT milliseconds on both.
+ * a released one is never edited, a change is a new entry. Only the byte column type (BLOB on SQLite,
+ * bytea on PostgreSQL) and the outbox's generated id differ; timestamps are BIGINT milliseconds on both.
  */
-import { type Kysely, type Migration, type MigrationProvider, Migrator, sql } from 'kysely';
+import { type Generated, type Kysely, type Migration, type MigrationProvider, Migrator, sql } from 'kysely';
 import { LifeboatError } from '../../errors.js';
 import { guarded, mapDriverError } from './queries.js';
 import type { StoreKind } from './types.js';
@@ -58,18 +58,33 @@ export interface MetaTable {
   value: string;
 }
 
+/** The backup outbox (0002): changes waiting to be sealed into entries, then entries waiting for their ack. */
+export interface BackupOutboxTable {
+  /** Generated: absent on insert. */
+  id: Generated<number>;
+  /** The encoded change; empty once sealed. */
+  change: Bytes;
+  /** The entry's seq, null until sealed. */
+  seq: number | null;
+  /** The sealed entry, null until sealed. */
+  entry: Bytes | null;
+  created_at: Millis;
+}
+
 export interface StoreSchema {
   keys: KeysTable;
   nonces: NoncesTable;
   dkg_sessions: DkgSessionsTable;
   api_keys: ApiKeysTable;
   meta: MetaTable;
+  backup_outbox: BackupOutboxTable;
 }
 
-export const TABLES = ['keys', 'nonces', 'dkg_sessions', 'api_keys', 'meta'] as const;
+/** Every table; a store with a row in any of them is not empty (importSnapshot). */
+export const TABLES = ['keys', 'nonces', 'dkg_sessions', 'api_keys', 'meta', 'backup_outbox'] as const;
 
 export const MIGRATION_TABLE = 'lifeboat_migration';
-const MIGRATION_LOCK_TABLE = 'lifeboat_migration_lock';
+export const MIGRATION_LOCK_TABLE = 'lifeboat_migration_lock';
 
 /** The migrations by name; names sort in the order they run. */
 export function migrations(kind: StoreKind): Record<string, Migration> {
@@ -127,6 +142,23 @@ export function migrations(kind: StoreKind): Record<string, Migration> {
           .createTable('meta')
           .addColumn('key', id, (c) => c.primaryKey())
           .addColumn('value', 'text', (c) => c.notNull())
+          .execute();
+      },
+    },
+    '0002_backup_outbox': {
+      async up(db: Kysely<unknown>): Promise<void> {
+        // AUTOINCREMENT on SQLite and an identity on PostgreSQL: an id is never handed out twice,
+        // even after the newest row was deleted, so ids only ever increase.
+        await db.schema
+          .createTable('backup_outbox')
+          .addColumn('id', kind === 'postgres' ? 'bigint' : 'integer', (c) =>
+            kind === 'postgres' ? c.primaryKey().generatedAlwaysAsIdentity() : c.primaryKey().autoIncrement(),
+          )
+          .addColumn('change', bytes, (c) => c.notNull())
+          .addColumn('seq', 'bigint', (c) => c.unique())
+          .addColumn('entry', bytes)
+          .addColumn('created_at', 'bigint', (c) => c.notNull())
+          .addCheckConstraint('backup_outbox_sealed', sql`(seq is null) = (entry is null)`)
           .execute();
       },
     },

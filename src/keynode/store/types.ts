@@ -10,7 +10,18 @@
  * Every method validates its arguments first and throws InvalidInputError (`invalid_input`) for a
  * malformed one, before touching the database; a database that cannot be reached throws LifeboatError
  * `store_unavailable`.
+ *
+ * The backup journal (docs/backup.md, "The agent in the key node"): while the meta entry
+ * `backup_journal` is `on` (BACKUP_JOURNAL_META, set once when the node is set up for backups), every
+ * call that changes a key or an API key appends the change (src/backup/changes.ts) to the outbox in
+ * the same transaction as the change: a transaction of its own when called on the store, the caller's
+ * inside `transaction`. So the outbox holds a change exactly when it committed. A call that throws or
+ * changes nothing appends nothing. The flag is read in that transaction; turn it on before the node
+ * takes writes (on PostgreSQL, a write in flight at the moment it is turned on may go unjournaled).
  */
+
+/** The meta entry that turns the backup journal on (value `on`); any other value or none is off. */
+export const BACKUP_JOURNAL_META = 'backup_journal';
 
 export const CURVES = ['ed25519', 'secp256k1', 'bip340'] as const;
 /** The FROST ciphersuite of a key (RFC 9591 Ed25519-SHA512, secp256k1-SHA256, or its BIP-340 variant). */
@@ -97,6 +108,21 @@ export interface StoreSnapshot {
   meta: MetaEntry[];
 }
 
+/** A change in the backup outbox, not yet sealed into an entry. */
+export interface OutboxChange {
+  /** Increasing in the order the rows were added. */
+  id: number;
+  /** The encoded change (src/backup/changes.ts). */
+  change: Uint8Array;
+  createdAt: number;
+}
+
+/** A sealed entry in the backup outbox, held until the backup service acknowledges it. */
+export interface OutboxEntry {
+  seq: number;
+  entry: Uint8Array;
+}
+
 export interface ListKeysOptions {
   /** Return only keys whose key_id sorts after this one (keyset paging). */
   afterKeyId?: string;
@@ -106,15 +132,25 @@ export interface ListKeysOptions {
 
 /** The operations available both on the store and inside a transaction. */
 export interface KeyNodeStoreOps {
-  /** Stores a new key. Throws ConflictError `key_exists` if key_id is taken. */
+  /** Stores a new key; journaled as `key_put`. Throws ConflictError `key_exists` if key_id is taken. */
   insertKey(key: KeyRecord): Promise<void>;
   /** Returns the key, or undefined if there is no key with that id. */
   getKey(keyId: string): Promise<KeyRecord | undefined>;
   /** Returns up to `limit` keys ordered by key_id (bytewise), after `afterKeyId` if given; [] past the end. */
   listKeys(opts: ListKeysOptions): Promise<KeyRecord[]>;
-  /** Sets a key's status. Throws NotFoundError `key_id_not_exists` if there is no such key. */
+  /**
+   * Sets a key's status; journaled as `key_status` (also when it had that status already). Throws
+   * NotFoundError `key_id_not_exists` if there is no such key.
+   */
   setKeyStatus(keyId: string, status: KeyStatus): Promise<void>;
-  /** Deletes a key and its unused nonces. Returns false if there was no such key. */
+  /**
+   * setKeyStatus without the journal, for the backup agent alone: it activates a `pending_backup` key
+   * once the entry holding its `key_put` is acknowledged. That activation needs no entry of its own,
+   * because a restore marks every restored key active anyway; journaling it would add one entry per
+   * key for nothing. Throws NotFoundError `key_id_not_exists` if there is no such key.
+   */
+  setKeyStatusUnjournaled(keyId: string, status: KeyStatus): Promise<void>;
+  /** Deletes a key and its unused nonces; journaled as `key_delete` if it deleted. Returns false if there was no such key. */
   deleteKey(keyId: string): Promise<boolean>;
   countKeys(): Promise<number>;
 
@@ -145,15 +181,16 @@ export interface KeyNodeStoreOps {
   /** Deletes every session with expiresAt <= now. Returns how many. */
   deleteExpiredDkgSessions(now: number): Promise<number>;
 
-  /** Throws ConflictError `api_key_exists` if the id is taken. */
+  /** Stores a new API key; journaled as `api_key_put`. Throws ConflictError `api_key_exists` if the id is taken. */
   insertApiKey(apiKey: ApiKeyRecord): Promise<void>;
   /** Returns the API key, revoked or not (check revokedAt), or undefined if there is no such id. */
   findApiKeyById(id: string): Promise<ApiKeyRecord | undefined>;
   /** Every API key, revoked ones included, ordered by id. */
   listApiKeys(): Promise<ApiKeyRecord[]>;
   /**
-   * Marks the API key revoked at `at`. Returns true if this call revoked it, false if it already was
-   * (the first revocation time is kept). Throws NotFoundError `api_key_not_found` if there is no such id.
+   * Marks the API key revoked at `at`; journaled as `api_key_revoke` if this call revoked it. Returns
+   * true if this call revoked it, false if it already was (the first revocation time is kept). Throws
+   * NotFoundError `api_key_not_found` if there is no such id.
    */
   revokeApiKey(id: string, at: number): Promise<boolean>;
 
@@ -161,6 +198,31 @@ export interface KeyNodeStoreOps {
   getMeta(key: string): Promise<string | undefined>;
   /** Creates or replaces the value. */
   setMeta(key: string, value: string): Promise<void>;
+
+  /**
+   * Appends a change the caller encoded (the backup agent's own, e.g. `secrets`) to the outbox,
+   * whatever `backup_journal` says, and returns its id. `change` is 1 byte to 8 MiB.
+   */
+  appendOutbox(change: Uint8Array, now: number): Promise<number>;
+  /**
+   * Up to `limit` (1 to 10,000) changes not yet sealed, by id. Two changes to one key or API key are in
+   * the order they committed; on PostgreSQL, changes to different ones may commit out of id order, so
+   * a change can appear behind one with a higher id (replay does not mind: they touch different records).
+   */
+  listUnsealedOutbox(limit: number): Promise<OutboxChange[]>;
+  /**
+   * Seals a change into its entry: sets seq (1 or more) and entry (1 byte to 8 MiB) and empties the
+   * change. Throws NotFoundError `outbox_row_not_found` if there is no row `id` or it is sealed already,
+   * else ConflictError `outbox_seq_exists` if a row still held has that seq. Seal in the transaction
+   * that read the change and the previous entry, so each seq and prev is assigned once.
+   */
+  sealOutbox(id: number, seq: number, entry: Uint8Array): Promise<void>;
+  /** Up to `limit` (1 to 10,000) sealed entries with seq above `afterSeq`, by seq. */
+  listSealedOutbox(afterSeq: number, limit: number): Promise<OutboxEntry[]>;
+  /** Deletes the sealed entries with seq <= `seq` (acknowledged by the service); returns how many. Unsealed changes stay. */
+  deleteSealedOutboxThrough(seq: number): Promise<number>;
+  /** How many changes wait to be sealed, and how many sealed entries wait for their ack. */
+  countOutbox(): Promise<{ unsealed: number; sealed: number }>;
 }
 
 /** What a transaction body gets: the same operations, all inside the one transaction. */
@@ -180,13 +242,15 @@ export interface KeyNodeStore extends KeyNodeStoreOps {
   /**
    * Reads keys, API keys and meta in one consistent read transaction (REPEATABLE READ, read only on
    * PostgreSQL; a separate read-only connection on a SQLite file, so writes go on meanwhile). See
-   * StoreSnapshot for what is left out and why.
+   * StoreSnapshot for what is left out and why; the backup outbox is left out too (it belongs to this
+   * node's stream, not to its state).
    */
   exportSnapshot(): Promise<StoreSnapshot>;
   /**
    * Writes a snapshot into an empty store in one transaction; nothing is written if anything fails.
-   * Throws ConflictError `store_not_empty` if any table (keys, nonces, DKG sessions, API keys, meta)
-   * has a row, and InvalidInputError if a record is malformed or ids repeat.
+   * Nothing is journaled. Throws ConflictError `store_not_empty` if any table (keys, nonces, DKG
+   * sessions, API keys, meta, backup outbox) has a row, and InvalidInputError if a record is malformed
+   * or ids repeat.
    */
   importSnapshot(snapshot: StoreSnapshot): Promise<void>;
   /** Closes the connections; idempotent. Any other call after it fails. */
