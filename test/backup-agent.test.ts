@@ -137,7 +137,7 @@ test('a service rolled back to an old copy of its database is detected by the ag
   copyFileSync(copy, db);
   await fx.restart();
   const node = await reopenNode(set, 1);
-  await eventually(async () => (await node.backup!.status()).rollbackDetected, 10_000, 'rollback detected');
+  await eventually(async () => (await node.backup!.status()).rollbackDetected, 30_000, 'rollback detected');
   const st = await node.backup!.status();
   assert.match(st.lastError ?? '', /^backup_rollback_detected: .*up to entry \d+, but entry \d+ was acknowledged/);
   assert.ok(acked > ((await fx.server.store.getStream(`acct-${node.name}`, st.stream))?.headSeq ?? 0));

@@ -5,10 +5,11 @@
  *   compaction (LBBC v1)  envelope, header = lp(stream) || seq (u64 BE) || head (32)
  *   wrapped key (LBBK v1) envelope, header = lp(account) || auth public key (32)
  *
- * lp(x) is a u16 BE length and the bytes. Entry and compaction keys are derived from the backup key
- * with the stream and seq bound in; the whole header is associated data as in every envelope.
+ * In headers lp(x) is a u16 BE length and the bytes; in key-derivation salts it is `lengthPrefixed`
+ * (u32 BE lengths). Entry and compaction keys are derived from the backup key with the stream and seq
+ * bound in; the whole header is associated data as in every envelope.
  */
-import { sha256 } from '@noble/hashes/sha2.js';
+import { createHash } from 'node:crypto';
 import { FormatError, InvalidInputError, LifeboatError } from '../errors.js';
 import { openEnvelope, parseEnvelope, sealEnvelope } from '../crypto/envelope.js';
 import { deriveKey } from '../crypto/kdf.js';
@@ -50,7 +51,8 @@ function lp16(s: string): Uint8Array {
 
 /** SHA-256 of an entry's or a compaction's bytes: what the chain and the service name it by. */
 export function hashBlob(bytes: Uint8Array): Uint8Array {
-  return sha256(bytes);
+  // node's native SHA-256 (several times noble's on the service's ingest path); same digest.
+  return new Uint8Array(createHash('sha256').update(bytes).digest());
 }
 
 /** The header of an entry or a compaction: where it belongs and what precedes it. Not trusted before it opens. */
