@@ -12,21 +12,21 @@
 import { ConflictError, FormatError, LifeboatError } from '../errors.js';
 import { openEnvelope, parseEnvelope, sealEnvelope } from '../crypto/envelope.js';
 import { identityFingerprint } from '../identity.js';
-import { ctEqual, fromB64, toB64, utf8, wipe } from '../util/bytes.js';
-import { encodeFrostPublic, type KeyShare, openKeyShare, verifyShareAgainstPublic } from './frost/index.js';
+import { ctEqual, fromB64, toB64, utf8 } from '../util/bytes.js';
+import { type RestoreProgress, verifyRestoredKeys } from './restore-verify.js';
 import type { NodeSecrets } from './secrets.js';
 import type { ApiKeyRecord, KeyNodeStore, KeyRecord, StoreSnapshot } from './store/types.js';
 
 export const NODE_BACKUP_MAGIC = 'LBNB';
 const VERSION = 1;
 const EPOCH_META = 'nonce_epoch';
-const PAGE = 500;
+const PAGE = 10_000;
 
 type Jsonable = Record<string, unknown>;
 
-/** Reports how many of `total` shares were checked; called at most every `PROGRESS_MS` and at the end. */
-export type RestoreProgress = (done: number, total: number) => void;
-const PROGRESS_MS = 1000;
+export { checkRestoredKey, type RestoreProgress, verifyRestoredKeys } from './restore-verify.js';
+/** Keys read from the store per verification call (database-level restore): bounded memory, big batches. */
+const VERIFY_CHUNK = 50_000;
 
 function bytesToJson(rec: object): Jsonable {
   return Object.fromEntries(Object.entries(rec).map(([k, v]) => [k, v instanceof Uint8Array ? { b64: toB64(v) } : v]));
@@ -74,73 +74,17 @@ export function openNodeBackup(bytes: Uint8Array, secrets: NodeSecrets): StoreSn
 }
 
 /**
- * The restore check of one stored key, before anything is written: its sealed share opens under this
- * node's storage key for this very row (key id, curve and identifier are bound in the LBKS header), the
- * row's public package is byte for byte the one sealed with the share, G·share equals the verifying
- * share and the VSS commitments at the identifier give it too (verifyShareAgainstPublic), and the row's
- * threshold, signer count and group key are the package's. That is everything this node signs with.
- * The other participants' verifying shares are not re-checked here: they were checked in full when the
- * share was stored, they are authenticated twice (LBKS and the backup's envelope), and the node never
- * uses them; decoding each with a subgroup check was three quarters of a restore's time.
- * Any failure is LifeboatError `share_mismatch` naming the key, with the cause's code in the message.
- */
-export function checkRestoredKey(storageKey: Uint8Array, rec: KeyRecord): void {
-  let key: KeyShare | undefined;
-  try {
-    key = openKeyShare(storageKey, rec.encryptedShare, { keyId: rec.keyId, curve: rec.curve, identifier: rec.identifier });
-    if (!ctEqual(encodeFrostPublic(key.curve, key.public), rec.publicPackage)) {
-      throw new LifeboatError('share_mismatch', 'its public package differs from the one sealed with its share');
-    }
-    verifyShareAgainstPublic(key);
-    const signers = Object.keys(key.public.verifyingShares).length;
-    if (rec.threshold !== key.public.commitments.length || rec.maxSigners !== signers) {
-      throw new LifeboatError('share_mismatch', `its threshold or signer count (${rec.threshold} of ${rec.maxSigners}) is not the package's`);
-    }
-    // suite.ts groupPublicKey's encoding, without its point decoding (the package is authenticated).
-    const c0 = key.public.commitments[0] ?? new Uint8Array(0);
-    if (!ctEqual(rec.curve === 'bip340' ? c0.subarray(1) : c0, rec.groupPublicKey)) {
-      throw new LifeboatError('share_mismatch', 'its group public key is not the one of its public package');
-    }
-  } catch (err) {
-    const code = err instanceof LifeboatError ? err.code : 'internal_error';
-    const why = err instanceof LifeboatError ? err.message : 'its share cannot be read';
-    throw new LifeboatError('share_mismatch', `key ${String(rec.keyId).slice(0, 64)}: the share does not match its verifying share (${code}: ${why})`, {
-      hint: 'nothing was restored; this backup or database was altered or mixed with another node’s: use another backup of this node',
-      cause: err,
-    });
-  } finally {
-    if (key) wipe(key.share);
-  }
-}
-
-function throttled(progress: RestoreProgress): RestoreProgress {
-  let last = performance.now();
-  return (done, total) => {
-    const now = performance.now();
-    if (done === total || now - last >= PROGRESS_MS) {
-      last = now;
-      progress(done, total);
-    }
-  };
-}
-
-/**
- * Restores a backup into an empty store: every share is checked first (`checkRestoredKey`; nothing is
- * written if one fails), then the snapshot goes in, in one transaction, with the nonce epoch advanced
- * and `restored_at` set. Throws ConflictError `store_not_empty` (checked before and, atomically, again
- * while writing), LifeboatError `share_mismatch`, and the store's errors.
+ * Restores a backup into an empty store: every share is checked first (`verifyRestoredKeys`: the
+ * verdict of `checkRestoredKey` on each key, in batches; nothing is written if one fails), then the
+ * snapshot goes in, in one transaction, with the nonce epoch advanced and `restored_at` set. Throws
+ * ConflictError `store_not_empty` (checked before and, atomically, again while writing), LifeboatError
+ * `share_mismatch` naming the first bad key, and the store's errors.
  */
 export async function restoreNodeBackup(store: KeyNodeStore, secrets: NodeSecrets, snap: StoreSnapshot, progress: RestoreProgress = () => {}): Promise<{ keys: number; epoch: number }> {
   if ((await store.countKeys()) > 0 || (await store.countNonces()) > 0) {
     throw new ConflictError('the store is not empty', 'store_not_empty', 'restore into a fresh store (a new sqlite file or an empty database)');
   }
-  const report = throttled(progress);
-  for (let i = 0; i < snap.keys.length; i++) {
-    checkRestoredKey(secrets.storageKey, snap.keys[i]!);
-    report(i + 1, snap.keys.length);
-    // Let the event loop breathe (stderr, signals) on long restores.
-    if (i % PAGE === PAGE - 1) await new Promise<void>((resolve) => setImmediate(resolve));
-  }
+  await verifyRestoredKeys(secrets.storageKey, snap.keys, progress);
   const epoch = Number(snap.meta.find((m) => m.key === EPOCH_META)?.value ?? '0') + 1;
   const meta = [...snap.meta.filter((m) => m.key !== EPOCH_META && m.key !== 'restored_at'), { key: EPOCH_META, value: String(epoch) }, { key: 'restored_at', value: new Date().toISOString() }];
   await store.importSnapshot({ keys: snap.keys, apiKeys: snap.apiKeys, meta });
@@ -161,18 +105,21 @@ export async function voidNoncesAndVerify(store: KeyNodeStore, secrets: NodeSecr
     return { noncesDeleted: n, epoch: next };
   });
   const total = await store.countKeys();
-  const report = throttled(progress);
   let done = 0;
   let after: string | undefined;
   for (;;) {
-    const page = await store.listKeys({ afterKeyId: after, limit: PAGE });
-    if (page.length === 0) break;
-    for (const k of page) {
-      checkRestoredKey(secrets.storageKey, k);
-      report(++done, Math.max(total, done));
+    // Read a chunk page by page, then check it in batches (verifyRestoredKeys), chunk after chunk in key order.
+    const chunk: KeyRecord[] = [];
+    while (chunk.length < VERIFY_CHUNK) {
+      const page = await store.listKeys({ afterKeyId: after, limit: PAGE });
+      if (page.length === 0) break;
+      chunk.push(...page);
+      after = page[page.length - 1]!.keyId;
     }
-    after = page[page.length - 1]!.keyId;
-    await new Promise<void>((resolve) => setImmediate(resolve));
+    if (chunk.length === 0) break;
+    const before = done;
+    await verifyRestoredKeys(secrets.storageKey, chunk, (d) => progress(before + d, Math.max(total, before + d)));
+    done += chunk.length;
   }
   if (done === 0) progress(0, 0);
   return { keys: done, noncesDeleted, epoch };
