@@ -4,3 +4,4 @@ import { benchShamir } from './shamir.js';
 await benchShamir();
 await (await import('./keynode.js')).benchKeynode();
 await (await import('./bulk-aead.js')).benchBulkAead();
+await (await import('./restore.js')).benchRestore();
