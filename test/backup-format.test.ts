@@ -149,3 +149,15 @@ test('changes: every op round-trips; replay is idempotent; unknown ops are refus
   assert.deepEqual(st.keys, once.keys);
   assert.deepEqual(st.secrets, once.secrets);
 });
+
+test('entry frames (the binary append body): round trip, and every malformed frame is refused', async () => {
+  const { encodeEntryFrames, parseEntryFrames } = await import('../src/backup/api.js');
+  const entries = [randomBytes(10), randomBytes(1), randomBytes(300)];
+  assert.deepEqual(parseEntryFrames(encodeEntryFrames(entries)), entries);
+  const good = encodeEntryFrames(entries);
+  assert.equal(code(() => parseEntryFrames(new Uint8Array(0))), 'invalid_input');
+  assert.equal(code(() => parseEntryFrames(good.subarray(0, good.length - 1))), 'invalid_input');
+  assert.equal(code(() => parseEntryFrames(good.subarray(0, 2))), 'invalid_input');
+  assert.equal(code(() => parseEntryFrames(new Uint8Array([0, 0, 0, 0]))), 'invalid_input');
+  assert.equal(code(() => parseEntryFrames(new Uint8Array([0xff, 0xff, 0xff, 0xff, 1]))), 'invalid_input');
+});

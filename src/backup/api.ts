@@ -117,3 +117,36 @@ export function encodeBase64(b: Uint8Array): string {
 export function isoTimeOf(ms: number): string {
   return new Date(ms).toISOString();
 }
+
+/**
+ * A binary entry batch: `u32 BE length ‖ entry` repeated, 1 to MAX_ENTRIES entries of 1 to
+ * MAX_ENTRY_BYTES each, nothing left over. Throws InvalidInputError naming the bad frame.
+ */
+export function parseEntryFrames(body: Uint8Array): Uint8Array[] {
+  const out: Uint8Array[] = [];
+  const view = new DataView(body.buffer, body.byteOffset, body.byteLength);
+  let o = 0;
+  while (o < body.length) {
+    if (out.length === MAX_ENTRIES) throw new InvalidInputError(`a batch holds at most ${MAX_ENTRIES} entries`);
+    if (o + 4 > body.length) throw new InvalidInputError(`entries[${out.length}]: truncated length`);
+    const len = view.getUint32(o);
+    if (len < 1 || len > MAX_ENTRY_BYTES || o + 4 + len > body.length) throw new InvalidInputError(`entries[${out.length}]: bad length ${len}`);
+    out.push(new Uint8Array(body.buffer, body.byteOffset + o + 4, len));
+    o += 4 + len;
+  }
+  if (out.length === 0) throw new InvalidInputError('a batch holds at least one entry');
+  return out;
+}
+
+/** Encodes entries as parseEntryFrames reads them. */
+export function encodeEntryFrames(entries: Uint8Array[]): Uint8Array {
+  const out = new Uint8Array(entries.reduce((n, e) => n + 4 + e.length, 0));
+  const view = new DataView(out.buffer);
+  let o = 0;
+  for (const e of entries) {
+    view.setUint32(o, e.length);
+    out.set(e, o + 4);
+    o += 4 + e.length;
+  }
+  return out;
+}

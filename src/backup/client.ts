@@ -19,6 +19,7 @@ import { InvalidInputError, LifeboatError, UnauthorizedError } from '../errors.j
 import { signWithContext, type SigningKeyPair } from '../crypto/sign.js';
 import { ctEqual, fromB64u, wipe } from '../util/bytes.js';
 import {
+  encodeEntryFrames,
   challengeAnswer,
   chunkAnswer,
   compactionAnswer,
@@ -282,8 +283,7 @@ export class BackupClient {
    * `entry_conflict`, `entry_pruned` (409), `entry_misplaced` or a format code (400).
    */
   async appendEntries(stream: string, entries: Uint8Array[]): Promise<StreamHead> {
-    const body = { entries: entries.map((e) => encodeBase64(e)) };
-    const a = await this.streamCall('POST', (acc) => `${streamPath(acc, stream)}/entries`, body, headAnswer, { timeoutMs: TRANSFER_TIMEOUT_MS });
+    const a = await this.streamCall('POST', (acc) => `${streamPath(acc, stream)}/entries`, undefined, headAnswer, { bytes: encodeEntryFrames(entries), timeoutMs: TRANSFER_TIMEOUT_MS });
     return { headSeq: a.head_seq, headHash: this.http.bytes(a.head_hash, 'head_hash', 32) };
   }
 

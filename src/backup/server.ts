@@ -31,6 +31,7 @@ import {
   loginFinishBody,
   loginStartBody,
   MAX_CHUNK_BYTES,
+  parseEntryFrames,
   passwordFinishBody,
   passwordStartBody,
   registerFinishBody,
@@ -200,8 +201,8 @@ export function createBackupApp(deps: BackupAppDeps): FastifyInstance {
   });
   app.post(`${STREAM}/entries`, { onRequest: backupToken, bodyLimit: ENTRIES_BODY_LIMIT }, async (req) => {
     const p = streamOf(req);
-    const b = parseInput(appendBody, req.body, 'body');
-    const entries = b.entries.map((e, i) => b64(e, `entries[${i}]`));
+    // application/octet-stream: framed entries (what the client sends; no base64, no JSON); or JSON.
+    const entries = Buffer.isBuffer(req.body) ? parseEntryFrames(req.body) : parseInput(appendBody, req.body, 'body').entries.map((e, i) => b64(e, `entries[${i}]`));
     return headJson(await service.streams.append(p.account, p.stream, entries));
   });
   app.get(`${STREAM}/entries`, { onRequest: backupToken }, async (req) => {
