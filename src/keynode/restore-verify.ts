@@ -32,7 +32,21 @@ import { invert } from '@noble/curves/abstract/modular.js';
 import { LifeboatError } from '../errors.js';
 import { randomBytes } from '../crypto/random.js';
 import { ctEqual, wipe } from '../util/bytes.js';
-import { decodeScalar, encodeFrostPublic, type FrostCurve, type KeyShare, openKeyShare, parseIdentifier, suiteOf, verifyShareAgainstPublic } from './frost/index.js';
+import { openEnvelope, parseEnvelope } from '../crypto/envelope.js';
+import {
+  checkExpected,
+  decodeScalar,
+  encodeFrostPublic,
+  type FrostCurve,
+  KEY_SHARE_MAGIC,
+  type KeyShare,
+  openKeyShare,
+  parseFrostPublic,
+  parseIdentifier,
+  parseKeyHeader,
+  suiteOf,
+  verifyShareAgainstPublic,
+} from './frost/index.js';
 import type { KeyRecord } from './store/types.js';
 
 /** Reports how many of `total` shares were checked; called at most every `PROGRESS_MS` and at the end. */
@@ -122,8 +136,14 @@ function rK1(x: bigint): bigint {
   return x >= PK1 ? x - PK1 : x;
 }
 
-function sqrN(x: bigint, n: number, red: (x: bigint) => bigint): bigint {
-  for (let i = 0; i < n; i++) x = red(x * x);
+/** x^(2^n): one loop per prime, so each call site stays monomorphic. */
+function sq25519(x: bigint, n: number): bigint {
+  for (let i = 0; i < n; i++) x = r25519(x * x);
+  return x;
+}
+
+function sqK1(x: bigint, n: number): bigint {
+  for (let i = 0; i < n; i++) x = rK1(x * x);
   return x;
 }
 
@@ -131,16 +151,16 @@ function sqrN(x: bigint, n: number, red: (x: bigint) => bigint): bigint {
 function pow25519(x: bigint): bigint {
   const r = r25519;
   const b2 = r(r(x * x) * x);
-  const b4 = r(sqrN(b2, 2, r) * b2);
-  const b5 = r(sqrN(b4, 1, r) * x);
-  const b10 = r(sqrN(b5, 5, r) * b5);
-  const b20 = r(sqrN(b10, 10, r) * b10);
-  const b40 = r(sqrN(b20, 20, r) * b20);
-  const b80 = r(sqrN(b40, 40, r) * b40);
-  const b160 = r(sqrN(b80, 80, r) * b80);
-  const b240 = r(sqrN(b160, 80, r) * b80);
-  const b250 = r(sqrN(b240, 10, r) * b10);
-  return r(sqrN(b250, 2, r) * x);
+  const b4 = r(sq25519(b2, 2) * b2);
+  const b5 = r(sq25519(b4, 1) * x);
+  const b10 = r(sq25519(b5, 5) * b5);
+  const b20 = r(sq25519(b10, 10) * b10);
+  const b40 = r(sq25519(b20, 20) * b20);
+  const b80 = r(sq25519(b40, 40) * b40);
+  const b160 = r(sq25519(b80, 80) * b80);
+  const b240 = r(sq25519(b160, 80) * b80);
+  const b250 = r(sq25519(b240, 10) * b10);
+  return r(sq25519(b250, 2) * x);
 }
 
 /** The square root x^((p+1)/4) mod p of secp256k1 (noble's chain), or undefined when y is not a square. */
@@ -148,17 +168,17 @@ function sqrtK1(y: bigint): bigint | undefined {
   const r = rK1;
   const b2 = r(r(y * y) * y);
   const b3 = r(r(b2 * b2) * y);
-  const b6 = r(sqrN(b3, 3, r) * b3);
-  const b9 = r(sqrN(b6, 3, r) * b3);
-  const b11 = r(sqrN(b9, 2, r) * b2);
-  const b22 = r(sqrN(b11, 11, r) * b11);
-  const b44 = r(sqrN(b22, 22, r) * b22);
-  const b88 = r(sqrN(b44, 44, r) * b44);
-  const b176 = r(sqrN(b88, 88, r) * b88);
-  const b220 = r(sqrN(b176, 44, r) * b44);
-  const b223 = r(sqrN(b220, 3, r) * b3);
-  const t1 = r(sqrN(b223, 23, r) * b22);
-  const root = sqrN(r(sqrN(t1, 6, r) * b2), 2, r);
+  const b6 = r(sqK1(b3, 3) * b3);
+  const b9 = r(sqK1(b6, 3) * b3);
+  const b11 = r(sqK1(b9, 2) * b2);
+  const b22 = r(sqK1(b11, 11) * b11);
+  const b44 = r(sqK1(b22, 22) * b22);
+  const b88 = r(sqK1(b44, 44) * b44);
+  const b176 = r(sqK1(b88, 88) * b88);
+  const b220 = r(sqK1(b176, 44) * b44);
+  const b223 = r(sqK1(b220, 3) * b3);
+  const t1 = r(sqK1(b223, 23) * b22);
+  const root = sqK1(r(sqK1(t1, 6) * b2), 2);
   return r(root * root) === y ? root : undefined;
 }
 
@@ -408,14 +428,43 @@ function horner<P>(A: Arith<P>, commitments: Affine[], id: bigint): P {
 }
 
 /**
+ * openKeyShare's steps (LBKS version 1), with the row's package compared with the sealed bytes instead
+ * of encoding the parsed package again: parseFrostPublic refuses non-canonical bytes, so both
+ * comparisons agree. Undefined whenever this shortcut does not accept: the caller then takes
+ * openKeyShare's own path, which decides.
+ */
+function openSealedRow(storageKey: Uint8Array, rec: KeyRecord): KeyShare | undefined {
+  const what = 'sealed key share';
+  try {
+    const env = parseEnvelope(rec.encryptedShare, { magic: KEY_SHARE_MAGIC, versions: [1], what });
+    const h = parseKeyHeader(env.header, what);
+    checkExpected(what, h, { keyId: rec.keyId, curve: rec.curve, identifier: rec.identifier });
+    const plaintext = openEnvelope(env, storageKey, what);
+    try {
+      if (plaintext.length <= 32 || !ctEqual(plaintext.subarray(32), rec.publicPackage)) return undefined;
+      const { public: pub } = parseFrostPublic(rec.publicPackage, { curve: h.curve, check: 'structure' });
+      if (!pub.verifyingShares[h.identifier]) return undefined;
+      return { keyId: h.keyId, curve: h.curve, identifier: h.identifier, share: plaintext.slice(0, 32), public: pub };
+    } finally {
+      wipe(plaintext);
+    }
+  } catch {
+    return undefined;
+  }
+}
+
+/**
  * Everything checkRestoredKey checks of one key except G·share = Y' (the batch's part). Undefined when
  * checkRestoredKey refuses the key for a reason of its own, or Y' has no encoding equal to Y.
  */
 function prepareKey(storageKey: Uint8Array, rec: KeyRecord, index: number, counters: Counters): Prepared | undefined {
   let key: KeyShare | undefined;
   try {
-    key = openKeyShare(storageKey, rec.encryptedShare, { keyId: rec.keyId, curve: rec.curve, identifier: rec.identifier });
-    if (!ctEqual(encodeFrostPublic(key.curve, key.public), rec.publicPackage)) return undefined;
+    key = openSealedRow(storageKey, rec);
+    if (!key) {
+      key = openKeyShare(storageKey, rec.encryptedShare, { keyId: rec.keyId, curve: rec.curve, identifier: rec.identifier });
+      if (!ctEqual(encodeFrostPublic(key.curve, key.public), rec.publicPackage)) return undefined;
+    }
     const { commitments, verifyingShares } = key.public;
     if (rec.threshold !== commitments.length || rec.maxSigners !== Object.keys(verifyingShares).length) return undefined;
     const c0 = commitments[0] ?? new Uint8Array(0);
@@ -470,7 +519,10 @@ function digit(limbs: Uint32Array, i: number, bit: number, width: number): numbe
 /** Σ r_i·P_i by buckets (Pippenger) over c-bit windows of the 128-bit coefficients. */
 function msm<P>(A: Arith<P>, points: P[], limbs: Uint32Array): P {
   const n = points.length;
-  const c = n < 16 ? 2 : Math.min(14, Math.max(3, Math.round(Math.log2(n)) - 2));
+  // The window width that minimises (windows) × (n mixed additions + 2^(c+1) full ones, at 3/2 the cost).
+  let c = 2;
+  const cost = (w: number) => Math.ceil(COEFF_BITS / w) * (2 * n + 3 * 2 ** (w + 1));
+  for (let w = 3; w <= 16; w++) if (cost(w) < cost(c)) c = w;
   let sum = A.zero;
   for (let w = Math.ceil(COEFF_BITS / c) - 1; w >= 0; w--) {
     for (let k = 0; k < c; k++) sum = A.double(sum);
