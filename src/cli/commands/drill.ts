@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { runScenarios, type ScenarioResult } from '../../drill/runner.js';
 import { vaultScenarios, type VaultDrillContext } from '../../drill/vault-scenarios.js';
 import { keynodeScenarios, type KeyNodeDrillContext } from '../../drill/keynode-scenarios.js';
+import { backupScenarios } from '../../drill/backup-scenarios.js';
 import { createOutput } from '../io.js';
 
 export function registerDrillCommand(program: Command): void {
@@ -26,6 +27,7 @@ export function registerDrillCommand(program: Command): void {
       let results: ScenarioResult[];
       try {
         results = [...(await runScenarios(vaultScenarios, ctx, report)), ...(await runScenarios(keynodeScenarios, keynode, report))];
+        results.push(...(await runScenarios(backupScenarios, { dir: join(dir, 'backup'), servers: ctx.servers, active: [] }, report)));
       } finally {
         await Promise.all(ctx.servers.map((s) => s.stop()));
         if (!o.keep) rmSync(dir, { recursive: true, force: true });
