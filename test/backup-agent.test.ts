@@ -141,4 +141,9 @@ test('a service rolled back to an old copy of its database is detected by the ag
   const st = await node.backup!.status();
   assert.match(st.lastError ?? '', /^backup_rollback_detected: .*up to entry \d+, but entry \d+ was acknowledged/);
   assert.ok(acked > ((await fx.server.store.getStream(`acct-${node.name}`, st.stream))?.headSeq ?? 0));
+  // `node status` runs in another process: it reads what the serving agent recorded in the store.
+  const { createBackupAgent } = await import('../src/backup/node-link.js');
+  const elsewhere = await createBackupAgent(node.store, node.secrets, node.config.backup!).status();
+  assert.equal(elsewhere.rollbackDetected, true);
+  assert.match(elsewhere.lastError ?? '', /^backup_rollback_detected/);
 });

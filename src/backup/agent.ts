@@ -13,6 +13,7 @@
  *   backup_acked      {"seq", "hash"}   the last entry the service acknowledged
  *   backup_pending    {"<key_id>": seq} keys waiting for their entry to be acknowledged
  *   backup_compacted  {"seq", "at"}     the last compaction the service completed
+ *   backup_last_error, backup_rollback_detected   what `node status` reports from the serving process
  */
 import { LifeboatError } from '../errors.js';
 import { fromB64, toB64 } from '../util/bytes.js';
@@ -69,6 +70,9 @@ const META_HEAD = 'backup_head';
 const META_ACKED = 'backup_acked';
 const META_PENDING = 'backup_pending';
 const META_COMPACTED = 'backup_compacted';
+/** The running agent's last error and rollback flag, so `node status` in another process sees them. */
+const META_LAST_ERROR = 'backup_last_error';
+const META_ROLLBACK = 'backup_rollback_detected';
 const SEAL_BATCH = 1000;
 const RETRY_MIN_MS = 250;
 const RETRY_MAX_MS = 30_000;
@@ -151,19 +155,27 @@ export class BackupAgent {
 
   async status(): Promise<BackupAgentStatus> {
     const s = this.o.store;
-    const [sealed, acked, counts, pending, compacted] = await Promise.all([readHead(s, META_HEAD), readHead(s, META_ACKED), s.countOutbox(), s.getMeta(META_PENDING), s.getMeta(META_COMPACTED)]);
+    const [sealed, acked, counts, pending, compacted, lastError, rollback] = await Promise.all([
+      readHead(s, META_HEAD),
+      readHead(s, META_ACKED),
+      s.countOutbox(),
+      s.getMeta(META_PENDING),
+      s.getMeta(META_COMPACTED),
+      s.getMeta(META_LAST_ERROR),
+      s.getMeta(META_ROLLBACK),
+    ]);
     const c = compacted ? (JSON.parse(compacted) as { seq: number; at: number }) : undefined;
     return {
       stream: this.o.stream,
       sealedSeq: sealed.seq,
       ackedSeq: acked.seq,
       compactedSeq: c?.seq ?? 0,
-      compactedAt: c ? new Date(c.at).toISOString() : null,
+      compactedAt: c && c.seq > 0 ? new Date(c.at).toISOString() : null,
       unsealed: counts.unsealed,
       unacked: counts.sealed,
       pendingKeys: Object.keys(JSON.parse(pending ?? '{}') as object).length,
-      lastError: this.lastError,
-      rollbackDetected: this.rollback,
+      lastError: this.lastError ?? (lastError || null),
+      rollbackDetected: this.rollback || rollback === 'true',
     };
   }
 
@@ -185,19 +197,27 @@ export class BackupAgent {
     while (this.running) {
       try {
         const worked = await this.step();
-        this.lastError = null;
+        if (this.lastError !== null) await this.recordError(null);
         delay = RETRY_MIN_MS;
         if (worked) continue;
         await this.sleep(1000);
       } catch (err) {
         const code = err instanceof LifeboatError ? err.code : 'error';
         const msg = `${code}: ${err instanceof Error ? err.message : String(err)}`;
-        if (msg !== this.lastError) this.o.log?.(`backup: ${msg}; retrying`);
-        this.lastError = msg;
+        if (msg !== this.lastError) {
+          this.o.log?.(`backup: ${msg}; retrying`);
+          await this.recordError(msg);
+        }
         await this.sleep(delay);
         delay = Math.min(delay * 2, RETRY_MAX_MS);
       }
     }
+  }
+
+  /** Keeps the last error in memory and in the store's meta (best effort: the store may be the problem). */
+  private async recordError(msg: string | null): Promise<void> {
+    this.lastError = msg;
+    await this.o.store.setMeta(META_LAST_ERROR, msg ?? '').catch(() => undefined);
   }
 
   private sleep(ms: number): Promise<void> {
@@ -247,11 +267,16 @@ export class BackupAgent {
     const serverSeq = server?.headSeq ?? 0;
     if (serverSeq < acked.seq) {
       this.rollback = true;
+      await this.o.store.setMeta(META_ROLLBACK, 'true');
       throw new LifeboatError('backup_rollback_detected', `the backup service holds stream ${this.o.stream} up to entry ${serverSeq}, but entry ${acked.seq} was acknowledged`, {
         hint: 'the service lost acknowledged entries (an old database restored?): check the service, then run `lifeboat node backup-setup --new-stream`',
       });
     }
     this.checkedServerHead = true;
+    if (this.rollback || (await this.o.store.getMeta(META_ROLLBACK)) === 'true') {
+      this.rollback = false;
+      await this.o.store.setMeta(META_ROLLBACK, 'false');
+    }
   }
 
   /** Uploads one batch of sealed entries; returns how many were acknowledged. */

@@ -14,7 +14,7 @@ import { BackupAgent, type BackupTransport } from './agent.js';
 import { encodeChange, type StreamSecrets } from './changes.js';
 import { BackupClient, type BackupClientOptions } from './client.js';
 import { hashBlob } from './format.js';
-import { defaultStreamName, readBackupStream, type RestoreProgressFn, type RestoreSource, writeRestoredNode } from './restore.js';
+import { assertRestorableDir, defaultStreamName, readBackupStream, type RestoreProgressFn, type RestoreSource, writeRestoredNode } from './restore.js';
 
 /** Test knobs for the client (an injected fetch, fast OPAQUE stretching); production passes nothing. */
 export type ClientTuning = Omit<BackupClientOptions, 'url'>;
@@ -146,6 +146,8 @@ export async function restoreFromService(opts: {
   progress?: RestoreProgressFn;
   tuning?: ClientTuning;
 }): Promise<{ fingerprint: string; stream: string; keys: number; apiKeys: number; headSeq: number; compactionSeq: number; entries: number; epoch: number; store: string }> {
+  // Before the login: a refusal should not cost the OPAQUE work.
+  assertRestorableDir(opts.dir, opts.store);
   const client = new BackupClient({ url: opts.server, ...opts.tuning });
   const { backupKey } = await client.login(opts.account, opts.password);
   try {

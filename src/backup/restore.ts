@@ -107,6 +107,15 @@ export async function readBackupStream(source: RestoreSource, backupKey: Uint8Ar
   return { state, head: { seq, hash }, compactionSeq, entries: read };
 }
 
+/** Throws ConflictError `node_exists` unless `dir` is absent or empty (or, with a store URL, holds no node). */
+export function assertRestorableDir(dir: string, store?: string): void {
+  const paths = nodePaths(dir);
+  if (existsSync(paths.config) || existsSync(paths.vault)) throw new ConflictError(`${dir} already holds a key node`, 'node_exists', 'restore into a new, empty directory');
+  if (existsSync(dir) && readdirSync(dir).length > 0 && !store) {
+    throw new ConflictError(`${dir} is not empty`, 'node_exists', 'restore into a new, empty directory');
+  }
+}
+
 /**
  * Writes a node rebuilt from a stream into `dir`, which must not hold a node. Every share is checked
  * against its verifying share before the store is written (restoreNodeBackup); restored keys are all
@@ -119,10 +128,7 @@ export async function writeRestoredNode(
   opts: { backup: BackupConfig; backupKey: Uint8Array; store?: string; progress?: RestoreProgressFn; now?: () => number },
 ): Promise<{ keys: number; apiKeys: number; epoch: number; fingerprint: string; store: string }> {
   const paths = nodePaths(dir);
-  if (existsSync(paths.config) || existsSync(paths.vault)) throw new ConflictError(`${dir} already holds a key node`, 'node_exists', 'restore into a new, empty directory');
-  if (existsSync(dir) && readdirSync(dir).length > 0 && !opts.store) {
-    throw new ConflictError(`${dir} is not empty`, 'node_exists', 'restore into a new, empty directory');
-  }
+  assertRestorableDir(dir, opts.store);
   const s = read.state.secrets!;
   ensurePrivateDir(dir);
   const config = { ...defaultNodeConfig(paths), ...(opts.store ? { store: opts.store } : {}), backup: opts.backup };
