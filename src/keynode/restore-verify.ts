@@ -33,20 +33,10 @@ import { LifeboatError } from '../errors.js';
 import { randomBytes } from '../crypto/random.js';
 import { ctEqual, wipe } from '../util/bytes.js';
 import { openEnvelope, parseEnvelope } from '../crypto/envelope.js';
-import {
-  checkExpected,
-  decodeScalar,
-  encodeFrostPublic,
-  type FrostCurve,
-  KEY_SHARE_MAGIC,
-  type KeyShare,
-  openKeyShare,
-  parseFrostPublic,
-  parseIdentifier,
-  parseKeyHeader,
-  suiteOf,
-  verifyShareAgainstPublic,
-} from './frost/index.js';
+// The frost files themselves, not the index: a worker thread loads only what the check needs.
+import { checkExpected, KEY_SHARE_MAGIC, type KeyShare, openKeyShare, parseKeyHeader } from './frost/keyshare.js';
+import { encodeFrostPublic, parseFrostPublic, verifyShareAgainstPublic } from './frost/public.js';
+import { decodeScalar, type FrostCurve, parseIdentifier, suiteOf } from './frost/suite.js';
 import type { KeyRecord } from './store/types.js';
 
 /** Reports how many of `total` shares were checked; called at most every `PROGRESS_MS` and at the end. */
