@@ -4,6 +4,10 @@
  * update call), all measured in the same run. Target (DESIGN.md "Performance targets"): >= 1 GB/s on
  * bulk data. The contenders take turns for ROUNDS rounds and each prints its median, since the 2-core
  * machines are shared. MB is 10^6 bytes of plaintext per second.
+ *
+ * At 64 MiB each call's fresh output is fresh mmap'd memory, and its page faults (the "floor" line)
+ * cost about as much as the cipher. With GLIBC_TUNABLES=glibc.malloc.mmap_threshold=1073741824:
+ * glibc.malloc.trim_threshold=4294967296 malloc reuses the memory and the 64 MiB figures double.
  */
 import { createCipheriv, createDecipheriv } from 'node:crypto';
 import { cpus } from 'node:os';
