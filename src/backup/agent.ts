@@ -133,13 +133,14 @@ export class BackupAgent {
 
   /** Resolves true when `keyId` is active (its entry acknowledged), false after `timeoutMs` or if it is gone. */
   async waitForKey(keyId: string, timeoutMs: number): Promise<boolean> {
-    const deadline = this.now() + timeoutMs;
+    // Real time, not `now` (which is the compaction clock and may be a test's).
+    const deadline = performance.now() + timeoutMs;
     this.kick();
     for (;;) {
       const key = await this.o.store.getKey(keyId);
       if (!key) return false;
       if (key.status === 'active') return true;
-      const left = deadline - this.now();
+      const left = deadline - performance.now();
       if (left <= 0) return false;
       await new Promise<void>((resolve) => {
         const done = () => {

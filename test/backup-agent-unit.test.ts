@@ -1,0 +1,108 @@
+/**
+ * The backup agent against a real SQLite store and a real service, with the transport wrapped to lose
+ * acknowledgements and a clock the test moves: compaction by count and by age, idempotent re-sends.
+ */
+import { strict as assert } from 'node:assert';
+import { join } from 'node:path';
+import { after, before, test } from 'node:test';
+import { BackupAgent, type BackupTransport } from '../src/backup/agent.js';
+import { BackupClient } from '../src/backup/client.js';
+import { clientTransport } from '../src/backup/node-link.js';
+import { encodeChange } from '../src/backup/changes.js';
+import { readBackupStream } from '../src/backup/restore.js';
+import { clientSource } from '../src/backup/node-link.js';
+import { randomBytes } from '../src/crypto/random.js';
+import { openKeyNodeStore } from '../src/keynode/store/index.js';
+import type { KeyNodeStore, KeyRecord } from '../src/keynode/store/types.js';
+import { type BackupFixture, FAST, PASSWORD, startBackupFixture } from './helpers/backup.js';
+import { tempDir } from './helpers/keynode.js';
+
+let fx: BackupFixture;
+let store: KeyNodeStore;
+let client: BackupClient;
+const backupKey = randomBytes(32);
+const secrets = { identity: randomBytes(64), storageKey: randomBytes(32), exportKey: randomBytes(32), wrappingKey: randomBytes(32) };
+let clock = 1_000_000;
+
+function key(i: number, status: KeyRecord['status'] = 'active'): KeyRecord {
+  return { keyId: `key_${i}`, curve: 'ed25519', threshold: 2, maxSigners: 3, identifier: '01', groupPublicKey: randomBytes(32), publicPackage: randomBytes(64), encryptedShare: randomBytes(80), status, origin: 'dkg', createdAt: i };
+}
+
+before(async () => {
+  fx = await startBackupFixture();
+  store = await openKeyNodeStore(`sqlite:${join(tempDir(), 'store.sqlite')}`);
+  await store.setMeta('backup_journal', 'on');
+  await store.appendOutbox(encodeChange({ op: 'secrets', secrets }), clock);
+  client = new BackupClient({ url: fx.url, ...FAST });
+  await client.register('unit', await fx.invite('unit'), PASSWORD, backupKey);
+});
+
+after(async () => {
+  await store.close();
+  await fx.close();
+});
+
+function agent(transport: BackupTransport, opts: { compactEntries?: number; compactSeconds?: number } = {}): BackupAgent {
+  return new BackupAgent({ store, backupKey, secrets: () => secrets, stream: 'unit-s', transport, now: () => clock, ...opts });
+}
+
+test('a lost acknowledgement: the re-send is byte-identical and the service accepts it once', async () => {
+  const real = clientTransport(new BackupClient({ url: fx.url, ...FAST }), 'unit', backupKey);
+  let drop = true;
+  const lossy: BackupTransport = {
+    ...real,
+    append: async (stream, entries) => {
+      const head = await real.append(stream, entries);
+      if (drop) {
+        drop = false;
+        throw new Error('connection reset after the service committed');
+      }
+      return head;
+    },
+  };
+  const a = agent(lossy);
+  for (let i = 1; i <= 3; i++) await store.insertKey(key(i));
+  await assert.rejects(a.step(), /connection reset/);
+  assert.equal((await a.status()).ackedSeq, 0, 'nothing counted as acknowledged');
+  await a.step();
+  const st = await a.status();
+  assert.equal(st.ackedSeq, 4);
+  assert.equal(st.unacked + st.unsealed, 0);
+  assert.equal((await fx.server.store.getStream('unit', 'unit-s'))?.headSeq, 4);
+});
+
+test('a pending_backup key is activated by the acknowledgement of its own entry', async () => {
+  const a = agent(clientTransport(client, 'unit', backupKey));
+  await store.insertKey(key(10, 'pending_backup'));
+  assert.equal(await a.waitForKey('key_10', 1), false, 'not before the agent ran');
+  await a.step();
+  assert.equal((await store.getKey('key_10'))?.status, 'active');
+  assert.equal((await a.status()).pendingKeys, 0);
+  assert.equal(await a.waitForKey('key_10', 1), true);
+});
+
+test('compaction by entry count, then by age; the service prunes behind it and a restore reads it', async () => {
+  const a = agent(clientTransport(client, 'unit', backupKey), { compactEntries: 3, compactSeconds: 3600 });
+  await a.step(); // the first pass starts the age clock; 5 acknowledged entries are >= 3
+  const first = (await a.status()).compactedSeq;
+  assert.equal(first, 5, 'compacted at the acknowledged head');
+  await store.insertKey(key(20));
+  await a.step();
+  assert.equal((await a.status()).compactedSeq, first, 'one entry since: not due');
+  clock += 3601 * 1000;
+  await a.step();
+  assert.equal((await a.status()).compactedSeq, 6, 'due by age');
+  await store.insertKey(key(21));
+  await store.insertKey(key(22));
+  await store.insertKey(key(23));
+  await a.step();
+  assert.equal((await a.status()).compactedSeq, 9, 'due by count again');
+  // The service keeps the previous compaction (at 6) and every entry after it.
+  const s = await fx.server.store.getStream('unit', 'unit-s');
+  assert.equal(s?.firstSeq, 7);
+  const session = new BackupClient({ url: fx.url, ...FAST });
+  await session.session('unit', backupKey);
+  const read = await readBackupStream(clientSource(session), backupKey, 'unit-s');
+  assert.equal(read.compactionSeq, 9);
+  assert.deepEqual([...read.state.keys.keys()].sort(), ['key_1', 'key_10', 'key_2', 'key_20', 'key_21', 'key_22', 'key_23', 'key_3']);
+});
