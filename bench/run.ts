@@ -5,3 +5,4 @@ await benchShamir();
 await (await import('./keynode.js')).benchKeynode();
 await (await import('./bulk-aead.js')).benchBulkAead();
 await (await import('./restore.js')).benchRestore();
+await (await import('./backup.js')).benchBackup();

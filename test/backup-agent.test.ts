@@ -146,4 +146,16 @@ test('a service rolled back to an old copy of its database is detected by the ag
   const elsewhere = await createBackupAgent(node.store, node.secrets, node.config.backup!).status();
   assert.equal(elsewhere.rollbackDetected, true);
   assert.match(elsewhere.lastError ?? '', /^backup_rollback_detected/);
+
+  // The way out the hint names: a new stream from the node's whole state.
+  const { restartBackupStream } = await import('../src/backup/node-link.js');
+  await node.backup!.stop();
+  const r = await restartBackupStream(node, 'fresh-stream');
+  assert.ok(r.queued >= 1 + (await node.store.countKeys()));
+  const again = await reopenNode(set, 1);
+  await eventually(async () => {
+    const s = await again.backup!.status();
+    return s.stream === 'fresh-stream' && s.unacked + s.unsealed === 0 && s.ackedSeq === r.queued && !s.rollbackDetected;
+  }, 30_000, 'the new stream acknowledged');
+  assert.equal((await fx.server.store.getStream(`acct-${again.name}`, 'fresh-stream'))?.headSeq, r.queued);
 });

@@ -88,6 +88,23 @@ function headJson(h: AgentHead): string {
   return JSON.stringify({ seq: h.seq, hash: toB64(h.hash) });
 }
 
+/**
+ * Starts the agent over on a new stream (after the service lost entries): sealed entries of the old
+ * stream are dropped (their stream is bound in), and the agent's heads, pending keys and flags reset.
+ * The caller queues the node's whole state in the same transaction.
+ */
+export async function resetBackupState(tx: KeyNodeStoreTx, now: number): Promise<number> {
+  const dropped = await tx.deleteSealedOutboxThrough(Number.MAX_SAFE_INTEGER);
+  const zero = headJson({ seq: 0, hash: ZERO_HASH });
+  await tx.setMeta(META_HEAD, zero);
+  await tx.setMeta(META_ACKED, zero);
+  await tx.setMeta(META_PENDING, '{}');
+  await tx.setMeta(META_COMPACTED, JSON.stringify({ seq: 0, at: now }));
+  await tx.setMeta(META_ROLLBACK, 'false');
+  await tx.setMeta(META_LAST_ERROR, '');
+  return dropped;
+}
+
 /** Writes the agent's starting point after a restore: everything up to `head` is on the service. */
 export async function setRestoredBackupState(tx: KeyNodeStoreTx, head: AgentHead, compactedSeq: number, now: number): Promise<void> {
   await tx.setMeta(META_HEAD, headJson(head));
@@ -108,7 +125,7 @@ export class BackupAgent {
   private readonly waiters = new Set<() => void>();
 
   constructor(opts: BackupAgentOptions) {
-    this.o = { batchEntries: 500, compactEntries: 10_000, compactSeconds: 86_400, ...opts };
+    this.o = { batchEntries: 1000, compactEntries: 10_000, compactSeconds: 86_400, ...opts };
     this.now = opts.now ?? Date.now;
   }
 
@@ -270,7 +287,7 @@ export class BackupAgent {
       this.rollback = true;
       await this.o.store.setMeta(META_ROLLBACK, 'true');
       throw new LifeboatError('backup_rollback_detected', `the backup service holds stream ${this.o.stream} up to entry ${serverSeq}, but entry ${acked.seq} was acknowledged`, {
-        hint: 'the service lost acknowledged entries (an old database restored?): check the service, then run `lifeboat node backup-setup --new-stream`',
+        hint: 'the service lost acknowledged entries (an old database restored?): check the service, then start a new stream from the node’s whole state: `lifeboat node backup-setup --new-stream NAME`',
       });
     }
     this.checkedServerHead = true;

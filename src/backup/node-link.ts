@@ -7,10 +7,10 @@ import type { BackupConfig } from '../keynode/config.js';
 import { backupConfigSchema, saveNodeConfig } from '../keynode/config.js';
 import type { OpenedNode } from '../keynode/runtime.js';
 import { identitySeeds, type NodeSecrets } from '../keynode/secrets.js';
-import type { KeyNodeStore } from '../keynode/store/types.js';
+import type { KeyNodeStore, KeyNodeStoreTx } from '../keynode/store/types.js';
 import { identityFingerprint } from '../identity.js';
 import { wipe } from '../util/bytes.js';
-import { BackupAgent, type BackupTransport } from './agent.js';
+import { BackupAgent, type BackupTransport, resetBackupState } from './agent.js';
 import { encodeChange, type StreamSecrets } from './changes.js';
 import { BackupClient, type BackupClientOptions } from './client.js';
 import { hashBlob } from './format.js';
@@ -106,27 +106,50 @@ export async function setupNodeBackup(
   const client = new BackupClient({ url: opts.server, ...opts.tuning });
   await client.register(opts.account, opts.invite, opts.password, n.secrets.backupKey);
   opts.progress?.(`account ${opts.account} registered; queueing the node's state`);
-  const now = Date.now();
   const queued = await n.store.transaction(async (tx) => {
     await tx.setMeta('backup_journal', 'on');
-    let count = 1;
-    await tx.appendOutbox(encodeChange({ op: 'secrets', secrets: streamSecrets(n.secrets) }), now);
-    for (const apiKey of await tx.listApiKeys()) {
-      await tx.appendOutbox(encodeChange({ op: 'api_key_put', apiKey }), now);
-      count++;
-    }
-    let after: string | undefined;
-    for (;;) {
-      const page = await tx.listKeys({ afterKeyId: after, limit: 1000 });
-      if (page.length === 0) break;
-      for (const key of page) await tx.appendOutbox(encodeChange({ op: 'key_put', key }), now);
-      count += page.length;
-      after = page[page.length - 1]!.keyId;
-    }
-    return count;
+    return queueWholeState(tx, n.secrets, Date.now());
   });
   saveNodeConfig(n.paths, { ...n.config, backup: cfg });
   return { server: opts.server, account: opts.account, stream, queued };
+}
+
+/** Queues the node keys, every API key and every key as changes (a stream's start); returns how many. */
+async function queueWholeState(tx: KeyNodeStoreTx, secrets: NodeSecrets, now: number): Promise<number> {
+  let count = 1;
+  await tx.appendOutbox(encodeChange({ op: 'secrets', secrets: streamSecrets(secrets) }), now);
+  for (const apiKey of await tx.listApiKeys()) {
+    await tx.appendOutbox(encodeChange({ op: 'api_key_put', apiKey }), now);
+    count++;
+  }
+  let after: string | undefined;
+  for (;;) {
+    const page = await tx.listKeys({ afterKeyId: after, limit: 1000 });
+    if (page.length === 0) break;
+    for (const key of page) await tx.appendOutbox(encodeChange({ op: 'key_put', key }), now);
+    count += page.length;
+    after = page[page.length - 1]!.keyId;
+  }
+  return count;
+}
+
+/**
+ * Moves a node that already streams to a new stream of the same account, starting from its whole
+ * state (after `backup_rollback_detected`: the old stream lost acknowledged entries). Entries sealed
+ * for the old stream are dropped; unsealed changes and the whole state go to the new one. Restart
+ * `node serve` afterwards. Throws InvalidInputError `backup_not_configured`, `same_stream`.
+ */
+export async function restartBackupStream(n: OpenedNode, stream: string): Promise<{ server: string; account: string; stream: string; queued: number; dropped: number }> {
+  const cfg = n.config.backup;
+  if (!cfg) throw new InvalidInputError('this node has no backup service', { code: 'backup_not_configured', hint: 'run `lifeboat node backup-setup` first' });
+  if (stream === cfg.stream) throw new InvalidInputError(`the node already streams to ${stream}`, { code: 'same_stream', hint: 'name a new stream' });
+  const next = backupConfigSchema.parse({ ...cfg, stream });
+  const r = await n.store.transaction(async (tx) => {
+    const dropped = await resetBackupState(tx, Date.now());
+    return { dropped, queued: await queueWholeState(tx, n.secrets, Date.now()) };
+  });
+  saveNodeConfig(n.paths, { ...n.config, backup: next });
+  return { server: cfg.server, account: cfg.account, stream, ...r };
 }
 
 /**

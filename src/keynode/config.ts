@@ -21,7 +21,7 @@ export const backupConfigSchema = z.object({
   /** How long a DKG or import answer waits for the acknowledgement before reporting pending_backup. */
   wait_ms: z.number().int().min(0).max(120_000).default(10_000),
   /** Entries per upload. */
-  batch_entries: z.number().int().min(1).max(10_000).default(500),
+  batch_entries: z.number().int().min(1).max(10_000).default(1000),
   /** Compact after this many acknowledged entries since the last compaction... */
   compact_entries: z.number().int().min(1).max(10_000_000).default(10_000),
   /** ...or after this many seconds if anything changed. */

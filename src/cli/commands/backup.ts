@@ -7,7 +7,7 @@
  */
 import type { Command } from 'commander';
 import { InvalidInputError } from '../../errors.js';
-import { changeBackupPassword, setupNodeBackup } from '../../backup/node-link.js';
+import { changeBackupPassword, restartBackupStream, setupNodeBackup } from '../../backup/node-link.js';
 import { resolveNodeDir } from '../../keynode/config.js';
 import { closeNode, openNode } from '../../keynode/runtime.js';
 import { promptSecret } from '../input.js';
@@ -35,17 +35,34 @@ export async function promptNewPassword(what = 'new backup password'): Promise<s
   return a;
 }
 
+async function newStream(stream: string, o: { dataDir?: string; json?: boolean }): Promise<void> {
+  if (!NAME_RE.test(stream)) throw new InvalidInputError('--new-stream must be 1 to 64 of A-Z a-z 0-9 _ . -');
+  const out = createOutput({ quiet: o.json });
+  const n = await openNode(resolveNodeDir(o.dataDir));
+  let r;
+  try {
+    r = await restartBackupStream(n, stream);
+  } finally {
+    await closeNode(n);
+  }
+  if (o.json) out.json({ ok: true, ...r });
+  else out.out(`node now streams to ${r.account}/${r.stream} from its whole state (${r.queued} changes queued, ${r.dropped} unacknowledged entries of the old stream dropped); restart \`node serve\``);
+}
+
 export function registerNodeBackupCommands(node: Command): void {
   node
     .command('backup-setup')
-    .description('register this node on a backup service (invite code and password prompted) and stream every change to it')
-    .requiredOption('--backup-server <url>', 'the backup service, e.g. https://backup.example.net')
-    .requiredOption('--account <name>', 'the account the service operator created (`lifeboat backup-server account add`)')
+    .description('register this node on a backup service (invite code and password prompted) and stream every change to it; or --new-stream')
+    .option('--backup-server <url>', 'the backup service, e.g. https://backup.example.net')
+    .option('--account <name>', 'the account the service operator created (`lifeboat backup-server account add`)')
     .option('--stream <name>', 'stream name (default: node-<fingerprint>)')
+    .option('--new-stream <name>', 'the node already streams: start over on this new stream of the same account from its whole state (after backup_rollback_detected)')
     .option('--usable-before-ack', 'new keys sign at once, before their backup is acknowledged (default: pending_backup until it is)')
     .option('--data-dir <dir>', DIR_HELP)
     .option('--json', 'print JSON')
-    .action(async (o: { backupServer: string; account: string; stream?: string; usableBeforeAck?: boolean; dataDir?: string; json?: boolean }) => {
+    .action(async (o: { backupServer?: string; account?: string; stream?: string; newStream?: string; usableBeforeAck?: boolean; dataDir?: string; json?: boolean }) => {
+      if (o.newStream !== undefined) return newStream(o.newStream, o);
+      if (!o.backupServer || !o.account) throw new InvalidInputError('give --backup-server URL and --account NAME (or --new-stream NAME on a node that streams already)');
       const server = checkServer(o.backupServer);
       const account = checkAccount(o.account);
       if (o.stream !== undefined && !NAME_RE.test(o.stream)) throw new InvalidInputError('--stream must be 1 to 64 of A-Z a-z 0-9 _ . -');
