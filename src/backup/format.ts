@@ -92,16 +92,36 @@ function blobKey(backupKey: Uint8Array, kind: 'entry' | 'compaction', stream: st
   return deriveKey(backupKey, lengthPrefixed(utf8.encode(stream), u64be(seq)), `backup/${kind}/v1`);
 }
 
-/** Encrypts one change as entry `seq` of `stream`, chained to `prev` (ZERO_HASH for seq 1). */
-export function sealEntry(backupKey: Uint8Array, h: { stream: string; seq: number; prev: Uint8Array }, plaintext: Uint8Array): Uint8Array {
+const BLOBS = { entry: { magic: ENTRY_MAGIC, what: 'backup entry' }, compaction: { magic: COMPACTION_MAGIC, what: 'backup compaction' } } as const;
+
+/** Seals an entry or a compaction under its own derived key, its header bound as associated data. */
+function sealBlob(kind: 'entry' | 'compaction', backupKey: Uint8Array, h: StreamHeader, plaintext: Uint8Array): Uint8Array {
   checkSeq(h.seq, 1);
-  const header = encodeHeader({ stream: h.stream, seq: h.seq, link: h.prev });
-  const key = blobKey(backupKey, 'entry', h.stream, h.seq);
+  const header = encodeHeader(h);
+  const key = blobKey(backupKey, kind, h.stream, h.seq);
   try {
-    return sealEnvelope({ magic: ENTRY_MAGIC, version: VERSION, header, key, plaintext });
+    return sealEnvelope({ magic: BLOBS[kind].magic, version: VERSION, header, key, plaintext });
   } finally {
     wipe(key);
   }
+}
+
+/** Opens an entry or a compaction after `check` accepted its header; the key comes from the header's stream and seq. */
+function openBlob(kind: 'entry' | 'compaction', backupKey: Uint8Array, bytes: Uint8Array, check: (h: StreamHeader) => void): { h: StreamHeader; plaintext: Uint8Array } {
+  const env = parseEnvelope(bytes, { magic: BLOBS[kind].magic, versions: [VERSION], what: BLOBS[kind].what });
+  const h = decodeHeader(env.header, BLOBS[kind].what);
+  check(h);
+  const key = blobKey(backupKey, kind, h.stream, h.seq);
+  try {
+    return { h, plaintext: openEnvelope(env, key, `${BLOBS[kind].what} ${h.seq}`) };
+  } finally {
+    wipe(key);
+  }
+}
+
+/** Encrypts one change as entry `seq` of `stream`, chained to `prev` (ZERO_HASH for seq 1). */
+export function sealEntry(backupKey: Uint8Array, h: { stream: string; seq: number; prev: Uint8Array }, plaintext: Uint8Array): Uint8Array {
+  return sealBlob('entry', backupKey, { stream: h.stream, seq: h.seq, link: h.prev }, plaintext);
 }
 
 /** Reads an entry's header without decrypting (what the service checks). Throws FormatError. */
@@ -118,29 +138,17 @@ export function parseEntryHeader(bytes: Uint8Array): StreamHeader {
  * another stream or seq (a replay or a reorder), DecryptionError when it was altered or the key is wrong.
  */
 export function openEntry(backupKey: Uint8Array, bytes: Uint8Array, expect: { stream: string; seq: number }): { prev: Uint8Array; plaintext: Uint8Array } {
-  const env = parseEnvelope(bytes, { magic: ENTRY_MAGIC, versions: [VERSION], what: 'backup entry' });
-  const h = decodeHeader(env.header, 'backup entry');
-  if (h.stream !== expect.stream || h.seq !== expect.seq) {
-    throw new LifeboatError('entry_misplaced', `backup entry names ${h.stream}#${h.seq} where ${expect.stream}#${expect.seq} belongs (replayed or reordered)`, { status: 400 });
-  }
-  const key = blobKey(backupKey, 'entry', h.stream, h.seq);
-  try {
-    return { prev: h.link, plaintext: openEnvelope(env, key, `backup entry ${h.seq}`) };
-  } finally {
-    wipe(key);
-  }
+  const { h, plaintext } = openBlob('entry', backupKey, bytes, (h) => {
+    if (h.stream !== expect.stream || h.seq !== expect.seq) {
+      throw new LifeboatError('entry_misplaced', `backup entry names ${h.stream}#${h.seq} where ${expect.stream}#${expect.seq} belongs (replayed or reordered)`, { status: 400 });
+    }
+  });
+  return { prev: h.link, plaintext };
 }
 
 /** Encrypts a whole node state as a compaction of `stream` covering entries up to `seq` (whose hash is `head`). */
 export function sealCompaction(backupKey: Uint8Array, h: { stream: string; seq: number; head: Uint8Array }, plaintext: Uint8Array): Uint8Array {
-  checkSeq(h.seq, 1);
-  const header = encodeHeader({ stream: h.stream, seq: h.seq, link: h.head });
-  const key = blobKey(backupKey, 'compaction', h.stream, h.seq);
-  try {
-    return sealEnvelope({ magic: COMPACTION_MAGIC, version: VERSION, header, key, plaintext });
-  } finally {
-    wipe(key);
-  }
+  return sealBlob('compaction', backupKey, { stream: h.stream, seq: h.seq, link: h.head }, plaintext);
 }
 
 /** Reads a compaction's header (or the first chunk's) without decrypting. Throws FormatError. */
@@ -151,15 +159,10 @@ export function parseCompactionHeader(bytes: Uint8Array): StreamHeader {
 
 /** Opens a compaction that must belong to `stream`. Throws like openEntry (`entry_misplaced` for another stream). */
 export function openCompaction(backupKey: Uint8Array, bytes: Uint8Array, expect: { stream: string }): { seq: number; head: Uint8Array; plaintext: Uint8Array } {
-  const env = parseEnvelope(bytes, { magic: COMPACTION_MAGIC, versions: [VERSION], what: 'backup compaction' });
-  const h = decodeHeader(env.header, 'backup compaction');
-  if (h.stream !== expect.stream) throw new LifeboatError('entry_misplaced', `backup compaction belongs to stream ${h.stream}, not ${expect.stream}`, { status: 400 });
-  const key = blobKey(backupKey, 'compaction', h.stream, h.seq);
-  try {
-    return { seq: h.seq, head: h.link, plaintext: openEnvelope(env, key, 'backup compaction') };
-  } finally {
-    wipe(key);
-  }
+  const { h, plaintext } = openBlob('compaction', backupKey, bytes, (h) => {
+    if (h.stream !== expect.stream) throw new LifeboatError('entry_misplaced', `backup compaction belongs to stream ${h.stream}, not ${expect.stream}`, { status: 400 });
+  });
+  return { seq: h.seq, head: h.link, plaintext };
 }
 
 /** The Ed25519 key that proves possession of the backup key to the service; wipe its secretKey when done. */
