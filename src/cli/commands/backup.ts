@@ -78,7 +78,7 @@ export function registerNodeBackupCommands(node: Command): void {
         await closeNode(n);
       }
       if (o.json) out.json({ ok: true, ...r });
-      else out.out(`node streams to ${server} as ${account}/${r.stream}: ${r.queued} changes queued; restart \`node serve\` to start the agent`);
+      else out.out(`node streams to ${server} as ${account}/${r.stream} (changes queued: ${r.queued}); restart \`node serve\` to start the agent`);
     });
 
   node

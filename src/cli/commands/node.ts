@@ -49,9 +49,37 @@ function parseFailoverSpec(spec: string): { url: string; fingerprint?: string } 
   return { url, fingerprint };
 }
 
+/** `node serve`: voids old nonces, listens, runs the fail-over and backup loops until SIGTERM. */
+async function serveNode(o: DirOpts & { listen: string; logLevel: string }): Promise<void> {
+  const out = createOutput({ quiet: o.json });
+  const n = await openNode(resolveNodeDir(o.dataDir), { store: o.store, log: out.warn });
+  const voided = await voidNoncesBeforeServing(n.store);
+  if (voided > 0) out.info(`deleted ${voided} unused signing nonces from before this start`);
+  const app = createKeyNodeApp({ service: n.service, store: n.store, logger: o.logLevel === 'silent' ? false : { level: o.logLevel }, status: () => n.failover.status() });
+  const url = await listen(app, o.listen);
+  n.failover.start();
+  n.backup?.start();
+  // Abandoned signings and DKGs must not grow the tables without bound (docs/keynode.md, "Housekeeping").
+  const purge = setInterval(() => void n.service.purgeExpired().catch((err: Error) => out.warn(`purge failed: ${err.message}`)), 60_000);
+  purge.unref();
+  const fp = n.service.identity().fingerprint;
+  // One line: supervisors and tests read the first stdout line as JSON.
+  if (o.json) process.stdout.write(`${JSON.stringify({ url, fingerprint: fp })}\n`);
+  else out.out(`listening on ${url} (node ${fp})`);
+  await new Promise<void>((resolve) => {
+    const stop = () => resolve();
+    process.once('SIGTERM', stop);
+    process.once('SIGINT', stop);
+  });
+  clearInterval(purge);
+  await app.close();
+  await closeNode(n);
+}
+
 /** `node restore --backup-server`: a fresh machine, the password, the service; nothing else. */
-async function restoreFromServiceCommand(o: DirOpts & { backupServer: string; account?: string; stream?: string; expectSeq?: number }): Promise<void> {
+async function restoreFromServiceCommand(o: DirOpts & { backupServer: string; account?: string; stream?: string; expectSeq?: number; serve?: boolean; listen: string; logLevel: string }): Promise<void> {
   if (!o.account) throw new InvalidInputError('--backup-server needs --account NAME');
+  // With --serve, stdout belongs to serve (its first line, JSON with --json); the restore reports on stderr.
   const out = createOutput({ quiet: o.json });
   const password = await promptSecret('backup password');
   const bar = progressLine(out.info);
@@ -65,11 +93,13 @@ async function restoreFromServiceCommand(o: DirOpts & { backupServer: string; ac
     store: o.store,
     progress: bar,
   });
-  if (o.json) out.json({ ok: true, mode: 'backup-server', ...r, store: redactStoreUrl(r.store) });
+  if (o.serve) out.info(`restored node ${r.fingerprint}: ${r.keys} keys from ${r.stream} (entry ${r.headSeq}); serving`);
+  else if (o.json) out.json({ ok: true, mode: 'backup-server', ...r, store: redactStoreUrl(r.store) });
   else {
     out.out(`restored node ${r.fingerprint}: ${r.keys} keys and ${r.apiKeys} API keys from ${r.stream} (entry ${r.headSeq}${r.compactionSeq ? `, compaction at ${r.compactionSeq}` : ''})`);
     out.out(`every share matches its verifying share; no signing nonce survives (epoch ${r.epoch}); start it with \`lifeboat node serve\``);
   }
+  if (o.serve) await serveNode(o);
 }
 
 export function registerNodeCommands(program: Command): void {
@@ -102,31 +132,7 @@ export function registerNodeCommands(program: Command): void {
     .option('--listen <host:port>', 'address to listen on', '127.0.0.1:7401')
     .option('--log-level <level>', 'pino log level on stderr (silent, info, debug)', 'silent')
     .option('--json', 'print {"url", "fingerprint"} as the first stdout line')
-    .action(async (o: DirOpts & { listen: string; logLevel: string }) => {
-      const out = createOutput({ quiet: o.json });
-      const n = await openNode(resolveNodeDir(o.dataDir), { store: o.store, log: out.warn });
-      const voided = await voidNoncesBeforeServing(n.store);
-      if (voided > 0) out.info(`deleted ${voided} unused signing nonces from before this start`);
-      const app = createKeyNodeApp({ service: n.service, store: n.store, logger: o.logLevel === 'silent' ? false : { level: o.logLevel }, status: () => n.failover.status() });
-      const url = await listen(app, o.listen);
-      n.failover.start();
-      n.backup?.start();
-      // Abandoned signings and DKGs must not grow the tables without bound (docs/keynode.md, "Housekeeping").
-      const purge = setInterval(() => void n.service.purgeExpired().catch((err: Error) => out.warn(`purge failed: ${err.message}`)), 60_000);
-      purge.unref();
-      const fp = n.service.identity().fingerprint;
-      // One line: supervisors and tests read the first stdout line as JSON.
-      if (o.json) process.stdout.write(`${JSON.stringify({ url, fingerprint: fp })}\n`);
-      else out.out(`listening on ${url} (node ${fp})`);
-      await new Promise<void>((resolve) => {
-        const stop = () => resolve();
-        process.once('SIGTERM', stop);
-        process.once('SIGINT', stop);
-      });
-      clearInterval(purge);
-      await app.close();
-      await closeNode(n);
-    });
+    .action(serveNode);
 
   const apikey = node.command('apikey').description('API keys (stored hashed; shown once)');
   apikey
@@ -271,6 +277,9 @@ export function registerNodeCommands(program: Command): void {
     .option('--account <name>', 'with --backup-server: the account')
     .option('--stream <name>', 'with --backup-server: the stream (default: the account’s only one)')
     .option('--expect-seq <n>', 'with --backup-server: refuse a stream whose head is below entry N (a rolled-back service)', intIn(0, Number.MAX_SAFE_INTEGER))
+    .option('--serve', 'with --backup-server: serve the restored node right away (as `node serve`)')
+    .option('--listen <host:port>', 'with --serve: address to listen on', '127.0.0.1:7401')
+    .option('--log-level <level>', 'with --serve: pino log level on stderr', 'silent')
     .option('--in <file>', 'backup file written by `lifeboat node backup`')
     .option('--database', 'the database itself was restored (dump or copy): void every unused nonce and check every share')
     .option('--data-dir <dir>', DIR_HELP)
@@ -278,7 +287,7 @@ export function registerNodeCommands(program: Command): void {
     .option('--json', 'print JSON')
     .action(async (o: DirOpts & { in?: string; database?: boolean; backupServer?: string; account?: string; stream?: string; expectSeq?: number }) => {
       if ([o.in, o.database, o.backupServer].filter(Boolean).length !== 1) throw new InvalidInputError('give exactly one of --backup-server URL, --in FILE or --database');
-      if (o.backupServer) return restoreFromServiceCommand(o as DirOpts & { backupServer: string; account?: string; stream?: string; expectSeq?: number });
+      if (o.backupServer) return restoreFromServiceCommand(o as Parameters<typeof restoreFromServiceCommand>[0]);
       const out = createOutput({ quiet: o.json });
       const progress = (done: number, total: number) => out.info(`checked ${done}/${total} shares against their verifying shares`);
       const r = await withNode(o, async (n) => {
