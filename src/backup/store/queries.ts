@@ -8,8 +8,8 @@
  * PostgreSQL. The one exception is a foreign-key race with deleteAccount, which fails the statement.
  */
 import { CompiledQuery, type Kysely } from 'kysely';
-import { ConflictError, isLifeboatError, LifeboatError, NotFoundError } from '../../errors.js';
-import { isForeignKeyViolation, mapDriverError } from '../../keynode/store/queries.js';
+import { ConflictError, NotFoundError } from '../../errors.js';
+import { affected, guardWith, isForeignKeyViolation, mapDriverError } from '../../store/driver.js';
 import {
   type CheckedEntry,
   checkEntries,
@@ -50,33 +50,19 @@ export type Db = Kysely<BackupSchema>;
 type CompactionMethods = 'beginCompaction' | 'putCompactionChunk' | 'getCompactionChunk' | 'getCompaction' | 'currentCompaction' | 'completeCompaction';
 
 /**
- * mapDriverError of the key node's store (store_unavailable, store_busy), with a hint that names the
- * backup server rather than the key node for a locked SQLite file.
+ * Turns a driver error the caller can act on into a LifeboatError (../../store/driver.ts):
+ * `store_unavailable` for an unreachable PostgreSQL, `store_busy` with a hint that names the backup
+ * server for a locked SQLite file. Anything else passes as is. Returns the error to throw; never throws.
  */
 export function mapError(err: unknown): unknown {
-  const mapped = mapDriverError(err);
-  if (mapped !== err && isLifeboatError(mapped, 'store_busy')) {
-    return new LifeboatError('store_busy', mapped.message, {
-      hint: 'another process holds a write lock on the database file; run one backup server per sqlite file',
-      status: 503,
-      cause: err,
-    });
-  }
-  return mapped;
+  return mapDriverError(err, 'another process holds a write lock on the database file; run one backup server per sqlite file');
 }
 
-/** Runs a query, mapping driver errors (see mapError). */
-export async function guarded<T>(fn: () => Promise<T>): Promise<T> {
-  try {
-    return await fn();
-  } catch (err) {
-    throw mapError(err);
-  }
-}
+/** Runs a query, mapping driver errors (see mapError): throws what it throws, mapped. */
+export const guarded = guardWith(mapError);
 
-export function affected(n: bigint | undefined): number {
-  return Number(n ?? 0n);
-}
+/** A kysely row count as a number (../../store/driver.ts); never throws. */
+export { affected };
 
 export function accountNotFound(name: string): NotFoundError {
   return new NotFoundError(`account ${name} does not exist`, 'account_not_found');

@@ -11,14 +11,14 @@
  * compactions to their chunks. Entries carry none: a foreign key check per inserted row would tax the
  * ingest hot path, so deleteAccount deletes them itself (./queries.ts).
  */
-import { type Kysely, type Migration, type MigrationProvider, Migrator, sql } from 'kysely';
-import { LifeboatError } from '../../errors.js';
-import { guarded, mapError } from './queries.js';
+import { type Kysely, type Migration, sql } from 'kysely';
+import { columnTypes, runMigrations } from '../../store/migrate.js';
+import { mapError } from './queries.js';
 import type { BackupStoreKind } from './types.js';
 
 /** Bytes as the drivers hand them back (Buffer) or take them (Buffer is a Uint8Array). */
 type Bytes = Uint8Array;
-/** BIGINT: pg's int8 parser is set to Number in ./postgres.ts; SQLite returns a number. */
+/** BIGINT: pg's int8 parser is set to Number in ../../store/postgres.ts; SQLite returns a number. */
 type Millis = number;
 
 export interface AccountsTable {
@@ -99,9 +99,8 @@ const MIGRATION_LOCK_TABLE = 'lifeboat_backup_migration_lock';
 
 /** The migrations by name; names sort in the order they run. */
 export function migrations(kind: BackupStoreKind): Record<string, Migration> {
-  const bytes = kind === 'postgres' ? 'bytea' : 'blob';
   // Names sort bytewise on both, whatever the database's locale: listAccounts/listStreams agree.
-  const id = kind === 'postgres' ? sql`text collate "C"` : 'text';
+  const { bytes, id } = columnTypes(kind);
   return {
     '0001_initial': {
       async up(db: Kysely<unknown>): Promise<void> {
@@ -198,27 +197,12 @@ export function migrations(kind: BackupStoreKind): Record<string, Migration> {
  * database has a migration this version does not know (written by a newer Lifeboat),
  * `store_unavailable` if it cannot be reached, `store_migration_failed` otherwise.
  */
-export async function migrateBackupStore(db: Kysely<BackupSchema>, kind: BackupStoreKind): Promise<void> {
-  const known = migrations(kind);
-  const provider: MigrationProvider = { getMigrations: () => Promise.resolve(known) };
-  const migrator = new Migrator({ db, provider, migrationTableName: MIGRATION_TABLE, migrationLockTableName: MIGRATION_LOCK_TABLE });
-  const { error } = await guarded(() => migrator.migrateToLatest());
-  if (error === undefined) return;
-  // migrateToLatest reports rather than throws; a connection failure is still store_unavailable.
-  const mapped = mapError(error);
-  if (mapped instanceof LifeboatError) throw mapped;
-  const applied = await sql<{ name: string }>`select name from ${sql.table(MIGRATION_TABLE)}`.execute(db).then(
-    (r) => r.rows.map((row) => row.name),
-    () => [],
-  );
-  const unknownNames = applied.filter((n) => !(n in known));
-  if (unknownNames.length > 0) {
-    throw new LifeboatError('store_schema_newer', `the backup store has migrations this lifeboat does not know: ${unknownNames.join(', ')}`, {
-      hint: 'upgrade lifeboat to the version that wrote this database',
-      status: 500,
-      cause: error,
-    });
-  }
-  const message = error instanceof Error ? error.message : String(error);
-  throw new LifeboatError('store_migration_failed', `migrating the backup store failed: ${message}`, { status: 500, cause: error });
+export function migrateBackupStore(db: Kysely<BackupSchema>, kind: BackupStoreKind): Promise<void> {
+  return runMigrations(db, {
+    migrations: migrations(kind),
+    table: MIGRATION_TABLE,
+    lockTable: MIGRATION_LOCK_TABLE,
+    storeName: 'backup store',
+    mapError,
+  });
 }

@@ -4,7 +4,8 @@
  * the backup outbox's queries are in ./outbox.ts.
  */
 import type { Kysely } from 'kysely';
-import { ConflictError, LifeboatError, NotFoundError } from '../../errors.js';
+import { ConflictError, NotFoundError } from '../../errors.js';
+import { affected, guardWith, isForeignKeyViolation, mapDriverError as mapWithBusyHint } from '../../store/driver.js';
 import * as outbox from './outbox.js';
 import {
   apiKeyToRow,
@@ -37,57 +38,23 @@ import type {
 
 export type Db = Kysely<StoreSchema>;
 
-const NET_ERRORS = new Set(['ECONNREFUSED', 'ECONNRESET', 'ENOTFOUND', 'EAI_AGAIN', 'ETIMEDOUT', 'EHOSTUNREACH', 'EPIPE']);
+/** SQLite and PostgreSQL foreign-key violations (../../store/driver.ts); never throws. */
+export { isForeignKeyViolation };
 
-function errCode(err: unknown): string {
-  const code = (err as { code?: unknown } | null)?.code;
-  return typeof code === 'string' ? code : '';
-}
-
-/** SQLite (better-sqlite3) and PostgreSQL (SQLSTATE 23503) foreign-key violations. */
-export function isForeignKeyViolation(err: unknown): boolean {
-  const code = errCode(err);
-  return code === 'SQLITE_CONSTRAINT_FOREIGNKEY' || code === '23503';
-}
+/** The store_busy hint of the key node's store: a locked SQLite file means a second process on it. */
+const BUSY_HINT = 'another process holds a write lock on the database file; run one key node per sqlite file';
 
 /**
- * Turns a driver error the caller can act on into a LifeboatError: an unreachable or restarting
- * PostgreSQL (network errors, SQLSTATE classes 08 and 57P) is `store_unavailable`, a SQLite file
- * locked past the busy timeout is `store_busy`. Anything else is a bug or corruption and passes as is.
+ * Turns a driver error the caller can act on into a LifeboatError: `store_unavailable` for an
+ * unreachable or restarting PostgreSQL, `store_busy` for a SQLite file locked past the busy timeout.
+ * Anything else is a bug or corruption and passes as is. Returns the error to throw; never throws.
  */
 export function mapDriverError(err: unknown): unknown {
-  if (err instanceof LifeboatError) return err;
-  const code = errCode(err);
-  const message = err instanceof Error ? err.message : String(err);
-  if (NET_ERRORS.has(code) || code.startsWith('08') || code.startsWith('57P') || /^Connection terminated/.test(message)) {
-    return new LifeboatError('store_unavailable', `the database is unreachable (${code || message})`, {
-      hint: 'check that the database server is up and the store url is right',
-      status: 503,
-      cause: err,
-    });
-  }
-  if (code.startsWith('SQLITE_BUSY')) {
-    return new LifeboatError('store_busy', 'the sqlite store stayed locked past the busy timeout', {
-      hint: 'another process holds a write lock on the database file; run one key node per sqlite file',
-      status: 503,
-      cause: err,
-    });
-  }
-  return err;
+  return mapWithBusyHint(err, BUSY_HINT);
 }
 
-/** Runs a query, mapping driver errors (see mapDriverError). */
-export async function guarded<T>(fn: () => Promise<T>): Promise<T> {
-  try {
-    return await fn();
-  } catch (err) {
-    throw mapDriverError(err);
-  }
-}
-
-function affected(n: bigint | undefined): number {
-  return Number(n ?? 0n);
-}
+/** Runs a query, mapping driver errors (see mapDriverError): throws what it throws, mapped. */
+export const guarded = guardWith(mapDriverError);
 
 export class StoreOps implements KeyNodeStoreOps {
   constructor(protected readonly db: Db) {}

@@ -3,14 +3,14 @@
  * a released one is never edited, a change is a new entry. Only the byte column type (BLOB on SQLite,
  * bytea on PostgreSQL) and the outbox's generated id differ; timestamps are BIGINT milliseconds on both.
  */
-import { type Generated, type Kysely, type Migration, type MigrationProvider, Migrator, sql } from 'kysely';
-import { LifeboatError } from '../../errors.js';
-import { guarded, mapDriverError } from './queries.js';
+import { type Generated, type Kysely, type Migration, sql } from 'kysely';
+import { columnTypes, runMigrations } from '../../store/migrate.js';
+import { mapDriverError } from './queries.js';
 import type { StoreKind } from './types.js';
 
 /** Bytes as the drivers hand them back (Buffer) or take them (Buffer is a Uint8Array). */
 type Bytes = Uint8Array;
-/** BIGINT: pg's int8 parser is set to Number in ./postgres.ts; SQLite returns a number. */
+/** BIGINT: pg's int8 parser is set to Number in ../../store/postgres.ts; SQLite returns a number. */
 type Millis = number;
 
 export interface KeysTable {
@@ -88,9 +88,8 @@ export const MIGRATION_LOCK_TABLE = 'lifeboat_migration_lock';
 
 /** The migrations by name; names sort in the order they run. */
 export function migrations(kind: StoreKind): Record<string, Migration> {
-  const bytes = kind === 'postgres' ? 'bytea' : 'blob';
   // Ids sort bytewise on both, whatever the database's locale: keyset paging must agree with SQLite.
-  const id = kind === 'postgres' ? sql`text collate "C"` : 'text';
+  const { bytes, id } = columnTypes(kind);
   return {
     '0001_initial': {
       async up(db: Kysely<unknown>): Promise<void> {
@@ -167,38 +166,16 @@ export function migrations(kind: StoreKind): Record<string, Migration> {
 
 /**
  * Brings the schema to the latest migration. Safe with several nodes opening one PostgreSQL database
- * at once (the migrator takes a lock). Throws LifeboatError `store_schema_newer` if the database has a
- * migration this version does not know (written by a newer Lifeboat), `store_migration_failed` otherwise.
+ * at once (the migrator takes a lock). Throws LifeboatError `store_unavailable` if the database cannot
+ * be reached, `store_schema_newer` if it has a migration this version does not know (written by a
+ * newer Lifeboat), `store_migration_failed` otherwise.
  */
-export async function migrateToLatest(db: Kysely<StoreSchema>, kind: StoreKind): Promise<void> {
-  const known = migrations(kind);
-  const provider: MigrationProvider = { getMigrations: () => Promise.resolve(known) };
-  const migrator = new Migrator({
-    db,
-    provider,
-    migrationTableName: MIGRATION_TABLE,
-    migrationLockTableName: MIGRATION_LOCK_TABLE,
+export function migrateToLatest(db: Kysely<StoreSchema>, kind: StoreKind): Promise<void> {
+  return runMigrations(db, {
+    migrations: migrations(kind),
+    table: MIGRATION_TABLE,
+    lockTable: MIGRATION_LOCK_TABLE,
+    storeName: 'store',
+    mapError: mapDriverError,
   });
-  const { error } = await guarded(() => migrator.migrateToLatest());
-  if (error === undefined) return;
-  const mapped = mapDriverError(error);
-  if (mapped instanceof LifeboatError) throw mapped;
-  const unknownNames = await appliedNames(db).then((names) => names.filter((n) => !(n in known)), () => []);
-  if (unknownNames.length > 0) {
-    throw new LifeboatError('store_schema_newer', `the store has migrations this lifeboat does not know: ${unknownNames.join(', ')}`, {
-      hint: 'upgrade lifeboat to the version that wrote this database',
-      status: 500,
-      cause: error,
-    });
-  }
-  throw new LifeboatError('store_migration_failed', `migrating the store failed: ${errorMessage(error)}`, { status: 500, cause: error });
-}
-
-async function appliedNames(db: Kysely<StoreSchema>): Promise<string[]> {
-  const rows = await sql<{ name: string }>`select name from ${sql.table(MIGRATION_TABLE)}`.execute(db);
-  return rows.rows.map((r) => r.name);
-}
-
-function errorMessage(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
 }
