@@ -159,3 +159,19 @@ test('a service rolled back to an old copy of its database is detected by the ag
   }, 30_000, 'the new stream acknowledged');
   assert.equal((await fx.server.store.getStream(`acct-${again.name}`, 'fresh-stream'))?.headSeq, r.queued);
 });
+
+test('the node keys never reach the store in plaintext: not in the outbox, not in the database or WAL files', async () => {
+  const { readFileSync, existsSync: exists } = await import('node:fs');
+  for (const n of set.nodes) {
+    // Every node's stream began with its keys (set up by backup-setup) and they were sealed since.
+    const files = ['store.sqlite', 'store.sqlite-wal'].map((f) => join(n.dir, f)).filter((f) => exists(f));
+    assert.ok(files.length > 0);
+    for (const secret of [n.secrets.storageKey, n.secrets.exportKey, n.secrets.wrapping.secretKey, n.secrets.identity.signing.secretKey]) {
+      for (const f of files) {
+        const bytes = Buffer.from(readFileSync(f));
+        assert.equal(bytes.indexOf(Buffer.from(secret)), -1, `a node key in ${f}`);
+        assert.equal(bytes.indexOf(Buffer.from(secret).toString('base64')), -1, `a node key (base64) in ${f}`);
+      }
+    }
+  }
+});

@@ -175,3 +175,16 @@ test('another account cannot read or write this account’s stream', async () =>
   // And acme's head is unchanged.
   assert.equal((await client.getStream(STREAM))?.headSeq, 10);
 });
+
+test('a restore that fails at the share check leaves nothing behind: no node, no half-written directory', async () => {
+  const { mkdtempSync, readdirSync } = await import('node:fs');
+  const { join } = await import('node:path');
+  const { tmpdir } = await import('node:os');
+  const { writeRestoredNode } = await import('../src/backup/restore.js');
+  const read = await readBackupStream(clientSource(client), backupKey, STREAM);
+  const parent = mkdtempSync(join(tmpdir(), 'lifeboat-restore-fail-'));
+  const backup = { server: fx.url, account: 'acme', stream: STREAM, usable_before_ack: false, wait_ms: 0, batch_entries: 1, compact_entries: 1, compact_seconds: 10 };
+  // The stream's keys are not real shares under its storage key: the check refuses the first.
+  await assert.rejects(writeRestoredNode(join(parent, 'node'), read, { backup, backupKey }), (err: { code?: string }) => err.code === 'share_mismatch');
+  assert.deepEqual(readdirSync(parent), []);
+});

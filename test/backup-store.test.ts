@@ -5,13 +5,10 @@
  */
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { chmodSync, mkdtempSync, rmSync, statSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { chmodSync, statSync } from 'node:fs';
+import { dirname } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import Database from 'better-sqlite3';
-import pg from 'pg';
 import { randomBytes } from '../src/crypto/random.js';
 import { isLifeboatError } from '../src/errors.js';
 import {
@@ -23,89 +20,17 @@ import {
   parseBackupStoreUrl,
   redactStoreUrl,
 } from '../src/backup/store/index.js';
+import { countRows, postgresHarness, sqliteHarness, type StoreHarness } from './helpers/store-harness.js';
 import { mapError } from '../src/backup/store/queries.js';
 import { openKeyNodeStore } from '../src/keynode/store/index.js';
-import { execSql, postgresSkipReason, resetTestDatabase, startTestPostgres, type TestPostgres } from './helpers/postgres.js';
 
-interface Harness {
-  kind: BackupStoreKind;
-  skip: string | false;
-  setup(): Promise<void>;
-  teardown(): Promise<void>;
-  /** The url of an empty store for one case; no store may be open on the previous one. */
-  fresh(): Promise<string>;
-  /** Runs raw SQL on the store's database, beside the store. */
-  exec(url: string, statement: string): Promise<void>;
-  /** Rows in a table, read beside the store. */
+/** The shared harness plus a row count, read beside the store. */
+interface Harness extends StoreHarness {
   count(url: string, table: string): Promise<number>;
 }
 
-function sqliteHarness(): Harness {
-  let dir = '';
-  let n = 0;
-  const path = (url: string) => {
-    const p = parseBackupStoreUrl(url);
-    assert.equal(p.kind, 'sqlite');
-    return p.path;
-  };
-  return {
-    kind: 'sqlite',
-    skip: false,
-    async setup() {
-      dir = mkdtempSync(join(tmpdir(), 'lifeboat-backup-store-'));
-    },
-    async teardown() {
-      rmSync(dir, { recursive: true, force: true });
-    },
-    async fresh() {
-      return `sqlite:${join(dir, `case-${++n}`, 'backup.db')}`;
-    },
-    async exec(url, statement) {
-      const db = new Database(path(url));
-      try {
-        db.exec(statement);
-      } finally {
-        db.close();
-      }
-    },
-    async count(url, table) {
-      const db = new Database(path(url), { readonly: true });
-      try {
-        return (db.prepare(`select count(*) as n from ${table}`).get() as { n: number }).n;
-      } finally {
-        db.close();
-      }
-    },
-  };
-}
-
-function postgresHarness(): Harness {
-  let server: TestPostgres | undefined;
-  return {
-    kind: 'postgres',
-    skip: postgresSkipReason(),
-    async setup() {
-      server = await startTestPostgres();
-    },
-    async teardown() {
-      await server?.stop();
-    },
-    async fresh() {
-      assert.ok(server, 'postgresql did not start');
-      await resetTestDatabase(server.url);
-      return server.url;
-    },
-    exec: (url, statement) => execSql(url, statement),
-    async count(url, table) {
-      const c = new pg.Client({ connectionString: url });
-      await c.connect();
-      try {
-        return Number((await c.query<{ n: string }>(`select count(*) as n from ${table}`)).rows[0]?.n);
-      } finally {
-        await c.end();
-      }
-    },
-  };
+function withCount(h: StoreHarness): Harness {
+  return { ...h, count: (url, table) => countRows(h, url, table) };
 }
 
 // ---- records ----
@@ -757,7 +682,7 @@ const only: Record<BackupStoreKind, Case[]> = {
   ],
 };
 
-for (const h of [sqliteHarness(), postgresHarness()]) {
+for (const h of [withCount(sqliteHarness('lifeboat-backup-store-', 'backup.db')), withCount(postgresHarness())]) {
   describe(`backup store conformance: ${h.kind}`, { skip: h.skip }, () => {
     before(() => h.setup());
     after(() => h.teardown());

@@ -26,63 +26,25 @@ import {
   openKeyNodeStore,
   parseStoreUrl,
   redactStoreUrl,
-  type StoreKind,
   type StoreSnapshot,
   BACKUP_JOURNAL_META,
 } from '../src/keynode/store/index.js';
 import { MIGRATION_LOCK_TABLE, MIGRATION_TABLE, migrations } from '../src/keynode/store/schema.js';
-import { execSql, postgresSkipReason, resetTestDatabase, startTestPostgres, type TestPostgres } from './helpers/postgres.js';
+import { postgresSkipReason, resetTestDatabase, startTestPostgres, type TestPostgres } from './helpers/postgres.js';
+import { postgresHarness, sqliteHarness, sqlitePathOf, type StoreHarness } from './helpers/store-harness.js';
 
 const STORE_MODULE = pathToFileURL(join(import.meta.dirname, '../src/keynode/store/index.ts')).href;
 
-interface Harness {
-  kind: StoreKind;
-  skip: string | false;
-  setup(): Promise<void>;
-  teardown(): Promise<void>;
-  /** The url of an empty store for one case; no store may be open on the previous one. */
-  fresh(): Promise<string>;
-  /** Runs raw SQL on the store's database, beside the store. */
-  exec(url: string, statement: string): Promise<void>;
-  /** Runs a raw query on the store's database, beside the store, and returns its rows. */
-  query(url: string, statement: string): Promise<Record<string, unknown>[]>;
-  /** A kysely dialect on the store's database (creating a SQLite file 0600), for raw migrations. */
+/** The shared harness plus a kysely dialect on the store's database, for raw migrations. */
+interface Harness extends StoreHarness {
   dialect(url: string): Dialect;
 }
 
-function sqliteHarness(): Harness {
-  let dir = '';
-  let n = 0;
+function sqliteWithDialect(): Harness {
   return {
-    kind: 'sqlite',
-    skip: false,
-    async setup() {
-      dir = mkdtempSync(join(tmpdir(), 'lifeboat-store-'));
-    },
-    async teardown() {
-      rmSync(dir, { recursive: true, force: true });
-    },
-    async fresh() {
-      return `sqlite:${join(dir, `case-${++n}`, 'keynode.db')}`;
-    },
-    async exec(url, statement) {
-      const db = new Database(parseSqlitePath(url));
-      try {
-        db.exec(statement);
-      } finally {
-        db.close();
-      }
-    },
-    async query(url, statement) {
-      const db = new Database(parseSqlitePath(url), { readonly: true });
-      try {
-        return db.prepare(statement).all() as Record<string, unknown>[];
-      } finally {
-        db.close();
-      }
-    },
+    ...sqliteHarness('lifeboat-store-', 'keynode.db'),
     dialect(url) {
-      const path = parseSqlitePath(url);
+      const path = sqlitePathOf(url);
       mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
       writeFileSync(path, '', { mode: 0o600 });
       return new SqliteDialect({ database: new Database(path) });
@@ -90,40 +52,8 @@ function sqliteHarness(): Harness {
   };
 }
 
-function postgresHarness(): Harness {
-  let server: TestPostgres | undefined;
-  return {
-    kind: 'postgres',
-    skip: postgresSkipReason(),
-    async setup() {
-      server = await startTestPostgres();
-    },
-    async teardown() {
-      await server?.stop();
-    },
-    async fresh() {
-      assert.ok(server, 'postgresql did not start');
-      await resetTestDatabase(server.url);
-      return server.url;
-    },
-    exec: (url, statement) => execSql(url, statement),
-    async query(url, statement) {
-      const client = new pg.Client({ connectionString: url });
-      await client.connect();
-      try {
-        return (await client.query(statement)).rows as Record<string, unknown>[];
-      } finally {
-        await client.end();
-      }
-    },
-    dialect: (url) => new PostgresDialect({ pool: new pg.Pool({ connectionString: url, max: 1 }) }),
-  };
-}
-
-function parseSqlitePath(url: string): string {
-  const p = parseStoreUrl(url);
-  assert.equal(p.kind, 'sqlite');
-  return p.path;
+function postgresWithDialect(): Harness {
+  return { ...postgresHarness(), dialect: (url) => new PostgresDialect({ pool: new pg.Pool({ connectionString: url, max: 1 }) }) };
 }
 
 // ---- records ----
@@ -839,7 +769,7 @@ async function reopenEmpty(url: string): Promise<KeyNodeStore> {
   return openKeyNodeStore(url);
 }
 
-for (const h of [sqliteHarness(), postgresHarness()]) {
+for (const h of [sqliteWithDialect(), postgresWithDialect()]) {
   describe(`keynode store conformance: ${h.kind}`, { skip: h.skip }, () => {
     before(() => h.setup());
     after(() => h.teardown());

@@ -18,7 +18,7 @@
 import { LifeboatError } from '../errors.js';
 import { fromB64, toB64 } from '../util/bytes.js';
 import type { KeyNodeStore, KeyNodeStoreTx } from '../keynode/store/types.js';
-import { decodeChange, encodeNodeState, type StreamSecrets } from './changes.js';
+import { decodeChange, encodeChange, encodeNodeState, isSecretsMarker, type StreamSecrets } from './changes.js';
 import { hashBlob, sealCompaction, sealEntry, ZERO_HASH } from './format.js';
 
 /** What the agent needs from the backup service (BackupClient, or a test double). */
@@ -263,9 +263,11 @@ export class BackupAgent {
       let { seq, hash } = head;
       for (const row of rows) {
         seq += 1;
-        const change = decodeChange(row.change);
+        // The node keys never sit in the store in plaintext: a marker stands for them until now.
+        const plaintext = isSecretsMarker(row.change) ? encodeChange({ op: 'secrets', secrets: this.o.secrets() }) : row.change;
+        const change = decodeChange(plaintext);
         if (change.op === 'key_put' && change.key.status === 'pending_backup') pending[change.key.keyId] = seq;
-        const entry = sealEntry(backupKey, { stream, seq, prev: hash }, row.change);
+        const entry = sealEntry(backupKey, { stream, seq, prev: hash }, plaintext);
         await tx.sealOutbox(row.id, seq, entry);
         hash = hashBlob(entry);
       }

@@ -118,6 +118,17 @@ export function decodeChange(bytes: Uint8Array): NodeChange {
   }
 }
 
+/**
+ * What the outbox holds in place of the `secrets` change: the store keeps ciphertext only, so the node
+ * keys are read from the vault when the agent seals this row into an entry (under the backup key).
+ */
+export const SECRETS_MARKER = utf8.encode('{"op":"secrets","from":"vault"}');
+
+/** True for the outbox row that stands for the node keys. */
+export function isSecretsMarker(change: Uint8Array): boolean {
+  return change.length === SECRETS_MARKER.length && change.every((b, i) => b === SECRETS_MARKER[i]);
+}
+
 /** A node's state being rebuilt from a compaction and the entries after it. */
 export interface NodeState {
   secrets: StreamSecrets | undefined;

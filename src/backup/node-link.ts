@@ -11,8 +11,8 @@ import type { KeyNodeStore, KeyNodeStoreTx } from '../keynode/store/types.js';
 import { identityFingerprint } from '../identity.js';
 import { wipe } from '../util/bytes.js';
 import { BackupAgent, type BackupTransport, resetBackupState } from './agent.js';
-import { encodeChange, type StreamSecrets } from './changes.js';
-import { BackupClient, type BackupClientOptions } from './client.js';
+import { encodeChange, SECRETS_MARKER, type StreamSecrets } from './changes.js';
+import { BackupClient, type BackupClientOptions, type CompactionInfo } from './client.js';
 import { hashBlob } from './format.js';
 import { assertRestorableDir, defaultStreamName, readBackupStream, type RestoreProgressFn, type RestoreSource, writeRestoredNode } from './restore.js';
 
@@ -50,18 +50,19 @@ export function clientTransport(client: BackupClient, account: string, backupKey
   };
 }
 
-/** A restore's source: the same client, after the session. */
+/** A restore's source: the same client, after the session. The compaction read is the one `stream()` named. */
 export function clientSource(client: BackupClient): RestoreSource {
+  let named: CompactionInfo | null = null;
   return {
     async stream(stream) {
       const s = await client.getStream(stream);
       if (!s) throw new LifeboatError('stream_not_found', `the backup service has no stream ${stream}`, { status: 404 });
+      named = s.compaction;
       return { headSeq: s.headSeq, headHash: s.headHash, compaction: s.compaction ? { seq: s.compaction.seq, hash: s.compaction.hash, size: s.compaction.size } : null };
     },
     async compaction(stream, onBytes) {
-      const meta = await client.currentCompaction(stream);
-      if (!meta) throw new LifeboatError('backup_chain_broken', 'the compaction the service named is gone', { status: 409, hint: 'run the restore again' });
-      return client.downloadCompaction(stream, meta, onBytes);
+      if (!named) throw new LifeboatError('backup_chain_broken', 'no compaction was named for this stream', { status: 409 });
+      return client.downloadCompaction(stream, named, onBytes);
     },
     async entries(stream, afterSeq, limit) {
       return (await client.listEntries(stream, afterSeq, limit)).map((e) => e.bytes);
@@ -108,16 +109,16 @@ export async function setupNodeBackup(
   opts.progress?.(`account ${opts.account} registered; queueing the node's state`);
   const queued = await n.store.transaction(async (tx) => {
     await tx.setMeta('backup_journal', 'on');
-    return queueWholeState(tx, n.secrets, Date.now());
+    return queueWholeState(tx, Date.now());
   });
   saveNodeConfig(n.paths, { ...n.config, backup: cfg });
   return { server: opts.server, account: opts.account, stream, queued };
 }
 
 /** Queues the node keys, every API key and every key as changes (a stream's start); returns how many. */
-async function queueWholeState(tx: KeyNodeStoreTx, secrets: NodeSecrets, now: number): Promise<number> {
+async function queueWholeState(tx: KeyNodeStoreTx, now: number): Promise<number> {
   let count = 1;
-  await tx.appendOutbox(encodeChange({ op: 'secrets', secrets: streamSecrets(secrets) }), now);
+  await tx.appendOutbox(SECRETS_MARKER, now);
   for (const apiKey of await tx.listApiKeys()) {
     await tx.appendOutbox(encodeChange({ op: 'api_key_put', apiKey }), now);
     count++;
@@ -146,7 +147,7 @@ export async function restartBackupStream(n: OpenedNode, stream: string): Promis
   const next = backupConfigSchema.parse({ ...cfg, stream });
   const r = await n.store.transaction(async (tx) => {
     const dropped = await resetBackupState(tx, Date.now());
-    return { dropped, queued: await queueWholeState(tx, n.secrets, Date.now()) };
+    return { dropped, queued: await queueWholeState(tx, Date.now()) };
   });
   saveNodeConfig(n.paths, { ...n.config, backup: next });
   return { server: cfg.server, account: cfg.account, stream, ...r };

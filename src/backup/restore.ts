@@ -5,12 +5,12 @@
  * node (vault with the same node keys under a fresh master key, configuration, store) with the nonce
  * epoch advanced and no nonce at all.
  */
-import { existsSync, readdirSync, rmSync } from 'node:fs';
-import { join } from 'node:path';
+import { existsSync, mkdirSync, readdirSync, renameSync, rmdirSync, rmSync } from 'node:fs';
+import { basename, dirname, join, resolve } from 'node:path';
 import { ConflictError, LifeboatError } from '../errors.js';
 import { randomBytes } from '../crypto/random.js';
-import { ctEqual } from '../util/bytes.js';
-import { ensurePrivateDir, writeFileAtomic } from '../util/files.js';
+import { ctEqual, toHex } from '../util/bytes.js';
+import { ensurePrivateDir, fsyncDir, writeFileAtomic } from '../util/files.js';
 import { identityFingerprint } from '../identity.js';
 import { type BackupConfig, defaultNodeConfig, nodePaths, saveNodeConfig } from '../keynode/config.js';
 import { storeMasterKey } from '../primary/datadir.js';
@@ -127,20 +127,25 @@ export async function writeRestoredNode(
   read: ReadStream,
   opts: { backup: BackupConfig; backupKey: Uint8Array; store?: string; progress?: RestoreProgressFn; now?: () => number },
 ): Promise<{ keys: number; apiKeys: number; epoch: number; fingerprint: string; store: string }> {
-  const paths = nodePaths(dir);
   assertRestorableDir(dir, opts.store);
+  const target = resolve(dir);
+  // Built beside the target and renamed into place last: a restore killed at any point leaves no node
+  // (at most a `.NAME.restoring-…` directory to delete), so a retry starts over.
+  mkdirSync(dirname(target), { recursive: true });
+  const build = join(dirname(target), `.${basename(target)}.restoring-${toHex(randomBytes(6))}`);
+  const paths = nodePaths(build);
+  // The configuration names the final paths; the store is written at the build path meanwhile.
+  const config = { ...defaultNodeConfig(nodePaths(target)), ...(opts.store ? { store: opts.store } : {}), backup: opts.backup };
   const s = read.state.secrets!;
-  ensurePrivateDir(dir);
-  const config = { ...defaultNodeConfig(paths), ...(opts.store ? { store: opts.store } : {}), backup: opts.backup };
-  const created = [paths.vault, paths.masterKey, ...(opts.store ? [] : ['', '-wal', '-shm'].map((x) => join(dir, `store.sqlite${x}`)))];
   try {
+    ensurePrivateDir(build);
     const master = { schemeId: randomBytes(16), key: randomBytes(32) };
     writeFileAtomic(paths.vault, createNodeVaultWith(master, { identity: s.identity, storageKey: s.storageKey, exportKey: s.exportKey, wrappingKey: s.wrappingKey, backupKey: opts.backupKey }));
-    storeMasterKey({ dir, identity: '', vault: paths.vault, manifest: '', masterKey: paths.masterKey }, master);
+    storeMasterKey({ dir: build, identity: '', vault: paths.vault, manifest: '', masterKey: paths.masterKey }, master);
     const secrets = loadNodeSecrets(paths.vault, master);
     const snap = stateToSnapshot(read.state);
     snap.keys = snap.keys.map((k) => ({ ...k, status: 'active' as const }));
-    const store = await openKeyNodeStore(config.store);
+    const store = await openKeyNodeStore(opts.store ?? paths.defaultStore);
     let r: { keys: number; epoch: number };
     try {
       const progress = opts.progress ?? (() => {});
@@ -152,11 +157,13 @@ export async function writeRestoredNode(
     } finally {
       await store.close();
     }
-    // The configuration last: a directory without node.json is not a node, and a retry starts over.
     saveNodeConfig(paths, config);
+    if (existsSync(target)) rmdirSync(target); // empty: assertRestorableDir said so
+    renameSync(build, target);
+    fsyncDir(dirname(target));
     return { keys: r.keys, apiKeys: snap.apiKeys.length, epoch: r.epoch, fingerprint: identityFingerprint(secrets.identity), store: config.store };
   } catch (err) {
-    for (const f of created) rmSync(f, { force: true });
+    rmSync(build, { recursive: true, force: true });
     throw err;
   }
 }

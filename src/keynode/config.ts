@@ -7,6 +7,7 @@
  */
 import { join, resolve } from 'node:path';
 import { z } from 'zod';
+import { NAME_RE } from '../backup/format.js';
 import { FormatError, InvalidInputError } from '../errors.js';
 import { readFileOrThrow, writeFileAtomic } from '../util/files.js';
 import { utf8 } from '../util/bytes.js';
@@ -14,8 +15,8 @@ import { utf8 } from '../util/bytes.js';
 export const backupConfigSchema = z.object({
   /** The backup service's base URL. */
   server: z.string().url().max(2048),
-  account: z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/),
-  stream: z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/),
+  account: z.string().regex(NAME_RE),
+  stream: z.string().regex(NAME_RE),
   /** true: a new key signs at once and its backup follows; false (default): it is pending_backup until acknowledged. */
   usable_before_ack: z.boolean().default(false),
   /** How long a DKG or import answer waits for the acknowledgement before reporting pending_backup. */

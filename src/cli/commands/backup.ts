@@ -9,22 +9,18 @@ import type { Command } from 'commander';
 import { InvalidInputError } from '../../errors.js';
 import { changeBackupPassword, restartBackupStream, setupNodeBackup } from '../../backup/node-link.js';
 import { resolveNodeDir } from '../../keynode/config.js';
+import { checkName } from '../../backup/format.js';
 import { closeNode, openNode } from '../../keynode/runtime.js';
 import { promptSecret } from '../input.js';
 import { createOutput } from '../io.js';
 
 const DIR_HELP = 'node data directory (default: $LIFEBOAT_NODE_DIR or ./lifeboat-node)';
-const NAME_RE = /^[A-Za-z0-9_.-]{1,64}$/;
 
 function checkServer(url: string): string {
   if (!/^https?:\/\/\S+$/.test(url)) throw new InvalidInputError(`--backup-server ${url} is not an http(s) URL`, { hint: 'for example https://backup.example.net' });
   return url.replace(/\/+$/, '');
 }
 
-function checkAccount(name: string): string {
-  if (!NAME_RE.test(name)) throw new InvalidInputError('--account must be 1 to 64 of A-Z a-z 0-9 _ . -');
-  return name;
-}
 
 /** Asks twice for a new password; refuses an empty one or two that differ. */
 export async function promptNewPassword(what = 'new backup password'): Promise<string> {
@@ -36,7 +32,7 @@ export async function promptNewPassword(what = 'new backup password'): Promise<s
 }
 
 async function newStream(stream: string, o: { dataDir?: string; json?: boolean }): Promise<void> {
-  if (!NAME_RE.test(stream)) throw new InvalidInputError('--new-stream must be 1 to 64 of A-Z a-z 0-9 _ . -');
+  checkName(stream, '--new-stream');
   const out = createOutput({ quiet: o.json });
   const n = await openNode(resolveNodeDir(o.dataDir));
   let r;
@@ -64,8 +60,8 @@ export function registerNodeBackupCommands(node: Command): void {
       if (o.newStream !== undefined) return newStream(o.newStream, o);
       if (!o.backupServer || !o.account) throw new InvalidInputError('give --backup-server URL and --account NAME (or --new-stream NAME on a node that streams already)');
       const server = checkServer(o.backupServer);
-      const account = checkAccount(o.account);
-      if (o.stream !== undefined && !NAME_RE.test(o.stream)) throw new InvalidInputError('--stream must be 1 to 64 of A-Z a-z 0-9 _ . -');
+      const account = checkName(o.account, '--account');
+      if (o.stream !== undefined) checkName(o.stream, '--stream');
       const out = createOutput({ quiet: o.json });
       const invite = await promptSecret('invite code');
       const password = await promptNewPassword('backup password');
@@ -113,7 +109,7 @@ export function registerBackupCommands(program: Command): void {
     .option('--json', 'print JSON')
     .action(async (o: { backupServer: string; account: string; json?: boolean }) => {
       const server = checkServer(o.backupServer);
-      const account = checkAccount(o.account);
+      const account = checkName(o.account, '--account');
       const out = createOutput({ quiet: o.json });
       const oldPassword = await promptSecret('current backup password');
       const newPassword = await promptNewPassword('new backup password');
