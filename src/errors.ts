@@ -7,13 +7,19 @@ export class LifeboatError extends Error {
   readonly code: string;
   readonly hint: string | undefined;
   readonly status: number;
+  /**
+   * A refusal for safety (a wrong share, a forged manifest, a rollback): retrying will not help, and
+   * automation should stop and call a person. The CLI exits with its own code for these (docs/cli.md).
+   */
+  readonly safety: boolean;
 
-  constructor(code: string, message: string, opts: { hint?: string; status?: number; cause?: unknown } = {}) {
+  constructor(code: string, message: string, opts: { hint?: string; status?: number; cause?: unknown; safety?: boolean } = {}) {
     super(message, opts.cause === undefined ? undefined : { cause: opts.cause });
     this.name = new.target.name;
     this.code = code;
     this.hint = opts.hint;
     this.status = opts.status ?? 400;
+    this.safety = opts.safety ?? false;
   }
 
   /** The JSON body an API answers with: `{"err_type": ..., "message": ...}` (plus a hint when there is one). */
