@@ -27,6 +27,8 @@ import {
   verifySignature,
 } from '../src/keynode/frost/index.js';
 import { createKey, type KeyRef, saveExports, sign, signWithRecovery } from '../src/keynode/sdk.js';
+import { MESSAGE_LIMIT_DEFAULT } from '../src/keynode/config.js';
+import { createKeyNodeApp } from '../src/keynode/server.js';
 import { newKeyId } from '../src/keynode/service.js';
 import { fromB64, fromHex, toB64, toB64u, toHex, utf8 } from '../src/util/bytes.js';
 import { type JsonAnswer, type NodeSet, startInProcessNodes, tamperAnswers } from './helpers/keynode.js';
@@ -148,10 +150,45 @@ describe('key node api (sqlite)', { timeout: 120_000 }, () => {
       });
     }
 
-    it('a 64 KiB message signs (the route makes room for its hex)', async () => {
+    it('a message of the default limit (1 MiB) signs; one byte more is 413 message_too_large naming the limit, and spends no nonce', async () => {
       const key = keys.get('ed25519')!;
-      const message = randomBytes(64 * 1024);
+      const message = randomBytes(1024 * 1024);
       assert.ok(verifiesPlainly('ed25519', await sign(key, s.clients(), message), message, key.groupPublicKey));
+      const over = new Uint8Array(1024 * 1024 + 1);
+      over.set(message);
+      await assert.rejects(sign(key, s.clients(), over), (err) => isLifeboatError(err, 'message_too_large') && err.status === 413 && /limit of 1048576 bytes \(1 MiB\)/.test(err.message));
+      // Round one was answered; round two refused before consuming the nonce (the TTL purge takes it).
+      const c = await Promise.all([0, 1].map(async (i) => (await s.inject(i, { url: `/v1/keys/${key.nodes[i]!.keyId}/commitments`, token: s.tokens.client, body: {} })).body as { nonce_id: string; commitments: unknown }));
+      const req = (m: Uint8Array) => s.inject(0, { url: `/v1/keys/${key.nodes[0]!.keyId}/signature-shares`, token: s.tokens.client, body: { nonce_id: c[0]!.nonce_id, message: toHex(m), commitments: c.map((x) => x.commitments) } });
+      const nonces = await s.nodes[0]!.store.countNonces();
+      expectError(await req(over), 413, 'message_too_large', /the message is 1048577 bytes, over this node's limit of 1048576 bytes \(1 MiB\)/);
+      assert.equal(await s.nodes[0]!.store.countNonces(), nonces, 'the refused message spent no nonce');
+      assert.ok((await req(utf8.encode('within the limit'))).body.signature_share, 'the same nonce still signs');
+    });
+
+    it('message_limit_bytes is the node\'s setting: a node started with 1 KiB signs 1024 bytes, refuses 1025 and any larger body by name; unauthenticated bodies are refused before they are read', async () => {
+      const key = keys.get('ed25519')!;
+      const n = s.nodes[0]!;
+      n.config.message_limit_bytes = 1024;
+      const small = createKeyNodeApp({ service: n.service, store: n.store });
+      n.config.message_limit_bytes = MESSAGE_LIMIT_DEFAULT;
+      try {
+        const c = async () => Promise.all([0, 1].map(async (i) => (await s.inject(i, { url: `/v1/keys/${key.nodes[i]!.keyId}/commitments`, token: s.tokens.client, body: {} })).body as { nonce_id: string; commitments: unknown }));
+        const share = async (m: string, token?: string) => {
+          const r = await c();
+          const res = await small.inject({ method: 'POST', url: `/v1/keys/${key.nodes[0]!.keyId}/signature-shares`, headers: { 'content-type': 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}) }, payload: JSON.stringify({ nonce_id: r[0]!.nonce_id, message: m, commitments: r.map((x) => x.commitments) }) });
+          return { status: res.statusCode, body: JSON.parse(res.body) as Answer['body'] };
+        };
+        assert.equal((await share(toHex(randomBytes(1024)), s.tokens.client)).status, 200);
+        expectError(await share(toHex(randomBytes(1025)), s.tokens.client), 413, 'message_too_large', /1025 bytes, over this node's limit of 1024 bytes \(1 KiB\)/);
+        // Past the body limit (2 x 1 KiB + room): fastify stops reading, and the answer still names the limit.
+        expectError(await share(toHex(randomBytes(64 * 1024)), s.tokens.client), 413, 'message_too_large', /over this node's limit of 1024 bytes \(1 KiB\)/);
+        expectError(await share(toHex(randomBytes(64 * 1024))), 401, 'unauthorized');
+        expectError(await share(toHex(randomBytes(16)), s.tokens.operator), 403, 'wrong_role');
+        expectError(await share('abc', s.tokens.client), 400, 'invalid_input', /message/);
+      } finally {
+        await small.close();
+      }
     });
 
     it('the coordinator cannot read round-2 packages: sealed to the recipient, no share bytes in what it relays', async () => {
@@ -581,11 +618,11 @@ describe('key node api (sqlite)', { timeout: 120_000 }, () => {
 
     it('oversized bodies are 413, malformed JSON 400, other media types 415', async () => {
       const big = JSON.stringify({ key_id: 'x', export_type: 'encrypted', key_share: 'A'.repeat(70 * 1024), public: {} });
-      const huge = JSON.stringify({ nonce_id: '0'.repeat(32), message: '00'.repeat(100 * 1024), commitments: [] });
+      const huge = JSON.stringify({ nonce_id: '0'.repeat(32), message: '00'.repeat(1100 * 1024), commitments: [] });
       await unchanged(s, async () => {
         expectError(await s.inject(0, { url: '/v1/backup/import-key-share', token: s.tokens.operator, body: big }), 413, 'body_too_large');
         expectError(await s.inject(0, { url: '/v1/dkg/SessionTooBig/start', token: s.tokens.client, body: big }), 413, 'body_too_large');
-        expectError(await s.inject(0, { url: `/v1/keys/${keyId}/signature-shares`, token: s.tokens.client, body: huge }), 413, 'body_too_large');
+        expectError(await s.inject(0, { url: `/v1/keys/${keyId}/signature-shares`, token: s.tokens.client, body: huge }), 413, 'message_too_large', /limit of 1048576 bytes/);
         expectError(await s.inject(0, { url: '/v1/backup/import-key-share', token: s.tokens.operator, body: '{"key_id":' }), 400, 'malformed_json');
         expectError(await s.inject(0, { url: `/v1/keys/${keyId}/signature-shares`, token: s.tokens.client, body: '[1,2' }), 400, 'malformed_json');
         expectError(await s.inject(0, { url: '/v1/backup/import-key-share', token: s.tokens.operator, body: 'key_id=x', headers: { 'content-type': 'application/x-www-form-urlencoded' } }), 415, 'unsupported_media_type');

@@ -1,5 +1,7 @@
 /** The key node's HTTP API as data (docs/keynode.md): bodies the server validates and the SDK sends. */
 import { z } from 'zod';
+import { LifeboatError } from '../errors.js';
+import { MESSAGE_LIMIT_MAX } from './config.js';
 import { EXPORT_TYPES } from './export.js';
 
 export const API_PREFIX = '/v1';
@@ -22,8 +24,15 @@ export const dkgFinishBody = z.object({ round2: z.array(z.unknown()).min(1).max(
 
 export const signatureShareBody = z.object({
   nonce_id: z.string().regex(/^[0-9a-f]{32}$/),
-  /** The message to sign, hex (at most 64 KiB; the route's body limit makes room for it). */
-  message: z.string().regex(/^([0-9a-fA-F]{2}){0,65536}$/),
+  /**
+   * The message to sign, hex. Its length is held to the node's `message_limit_bytes` by the route
+   * (messageTooLarge), which also sizes the body limit; this only bounds it by the largest setting.
+   */
+  message: z
+    .string()
+    .max(2 * MESSAGE_LIMIT_MAX)
+    .regex(/^[0-9a-fA-F]*$/)
+    .refine((s) => s.length % 2 === 0, 'an even number of hex digits'),
   commitments: z.array(z.unknown()).min(2).max(32),
 });
 
@@ -39,3 +48,29 @@ export const importBody = z.object({
   public: z.unknown(),
   threshold: z.number().int().min(1).max(32).optional(),
 });
+
+/** Room in a signature-share body beside the message's hex: the nonce id and a commitment list of 32 signers. */
+export const SIGNATURE_SHARE_ROOM = 64 * 1024;
+
+/** The body limit of the signature-share route for a node whose message limit is `limit` bytes. */
+export function signatureShareBodyLimit(limit: number): number {
+  return 2 * limit + SIGNATURE_SHARE_ROOM;
+}
+
+/** `1048576 bytes (1 MiB)`: a limit as the errors and the CLI name it. */
+export function describeByteLimit(limit: number): string {
+  const unit = limit % (1024 * 1024) === 0 ? `${limit / (1024 * 1024)} MiB` : limit % 1024 === 0 ? `${limit / 1024} KiB` : undefined;
+  return unit ? `${limit} bytes (${unit})` : `${limit} bytes`;
+}
+
+/**
+ * The refusal of a message over the node's limit: LifeboatError `message_too_large`, 413, naming the
+ * limit (and the message's size when it is known).
+ */
+export function messageTooLarge(limit: number, size?: number): LifeboatError {
+  const what = size === undefined ? 'the message is' : `the message is ${size} bytes,`;
+  return new LifeboatError('message_too_large', `${what} over this node's limit of ${describeByteLimit(limit)}`, {
+    status: 413,
+    hint: 'sign a digest of it, or raise the limit on every node of the key: `lifeboat node config set message_limit_bytes N`, then restart them',
+  });
+}

@@ -12,6 +12,10 @@ import { FormatError, InvalidInputError } from '../errors.js';
 import { readFileOrThrow, writeFileAtomic } from '../util/files.js';
 import { utf8 } from '../util/bytes.js';
 
+/** The default and the largest message a node signs (`message_limit_bytes`). */
+export const MESSAGE_LIMIT_DEFAULT = 1024 * 1024;
+export const MESSAGE_LIMIT_MAX = 16 * 1024 * 1024;
+
 export const backupConfigSchema = z.object({
   /** The backup service's base URL. */
   server: z.string().url().max(2048),
@@ -49,6 +53,8 @@ export const nodeConfigSchema = z.object({
   paired_primary: z.string().max(200).nullable(),
   /** Unused signing nonces older than this are refused and deleted (a restored old database never signs with them). */
   nonce_ttl_seconds: z.number().int().min(10).max(86_400),
+  /** The largest message this node signs, in bytes; a larger one is refused with `message_too_large` (413). */
+  message_limit_bytes: z.number().int().min(1).max(MESSAGE_LIMIT_MAX).default(MESSAGE_LIMIT_DEFAULT),
   /** Continuous backup to a backup service (docs/backup.md); null when the node does not stream. */
   backup: backupConfigSchema.nullable().default(null),
 });
@@ -80,6 +86,7 @@ export function defaultNodeConfig(paths: NodePaths): NodeConfig {
     failover: null,
     paired_primary: null,
     nonce_ttl_seconds: 600,
+    message_limit_bytes: MESSAGE_LIMIT_DEFAULT,
     backup: null,
   };
 }

@@ -12,12 +12,21 @@ import { encodePublicIdentity, parsePublicIdentity } from '../identity.js';
 import { ReplayGuard } from '../util/request-auth.js';
 import { fromHex } from '../util/bytes.js';
 import { authenticateApiKey } from './apikeys.js';
-import { API_PREFIX, dkgFinishBody, dkgRound2Body, dkgStartBody, exportQuery, importBody, keyParams, sessionParams, signatureShareBody } from './api.js';
+import {
+  API_PREFIX,
+  dkgFinishBody,
+  dkgRound2Body,
+  dkgStartBody,
+  exportQuery,
+  importBody,
+  keyParams,
+  messageTooLarge,
+  sessionParams,
+  signatureShareBody,
+  signatureShareBodyLimit,
+} from './api.js';
 import type { CallerRole, KeyNodeService } from './service.js';
 import type { ApiKeyRole, KeyNodeStore } from './store/types.js';
-
-/** Room for signatureShareBody: a 64 KiB message in hex plus a commitment list of 32 signers. */
-export const SIGNATURE_SHARE_BODY_LIMIT = 192 * 1024;
 
 export interface KeyNodeAppDeps {
   service: KeyNodeService;
@@ -88,13 +97,26 @@ export function createKeyNodeApp(deps: KeyNodeAppDeps): FastifyInstance {
     await auth(req, CLIENT);
     return service.commitments(parseInput(keyParams, req.params, 'path').key_id);
   });
-  // A 64 KiB message is 128 KiB of hex: above the default 64 KiB body limit.
-  app.post(`${API_PREFIX}/keys/:key_id/signature-shares`, { bodyLimit: SIGNATURE_SHARE_BODY_LIMIT }, async (req) => {
-    await auth(req, CLIENT);
-    const { key_id } = parseInput(keyParams, req.params, 'path');
-    const b = parseInput(signatureShareBody, req.body, 'body');
-    return { signature_share: await service.signatureShare(key_id, { nonceId: b.nonce_id, message: fromHex(b.message, 'message'), commitmentList: b.commitments }) };
-  });
+  // The message travels as hex: the body limit is twice the node's message limit plus room for the
+  // rest. The caller is authenticated before the body is read, so only clients make the node buffer it.
+  const messageLimit = service.config.message_limit_bytes;
+  app.post(
+    `${API_PREFIX}/keys/:key_id/signature-shares`,
+    {
+      bodyLimit: signatureShareBodyLimit(messageLimit),
+      onRequest: async (req) => void (await auth(req, CLIENT)),
+      // A body over the limit is a message over the limit: say so, naming it (the app's handler answers).
+      errorHandler: (err: { code?: string }) => {
+        throw err.code === 'FST_ERR_CTP_BODY_TOO_LARGE' ? messageTooLarge(messageLimit) : err;
+      },
+    },
+    async (req) => {
+      const { key_id } = parseInput(keyParams, req.params, 'path');
+      const b = parseInput(signatureShareBody, req.body, 'body');
+      if (b.message.length / 2 > messageLimit) throw messageTooLarge(messageLimit, b.message.length / 2);
+      return { signature_share: await service.signatureShare(key_id, { nonceId: b.nonce_id, message: fromHex(b.message, 'message'), commitmentList: b.commitments }) };
+    },
+  );
 
   app.get(`${API_PREFIX}/backup/export-key-share/:key_id`, async (req) => {
     const role = (await auth(req, ANY)).role;
