@@ -12,7 +12,7 @@
 import { z } from 'zod';
 import { FormatError, InvalidInputError } from '../errors.js';
 import { openSealed, seal, type BoxKeyPair } from '../crypto/sealedbox.js';
-import { fromB64, toB64, utf8, wipe } from '../util/bytes.js';
+import { fromB64, fromHex, toB64, utf8, wipe } from '../util/bytes.js';
 import { frostPublicFromJson, frostPublicToJson, type KeyShare, openKeyShare, sealKeyShare, verifyShareAgainstPublic, type FrostPublicJson } from './frost/index.js';
 import { parseHex, hex } from './frost/suite.js';
 
@@ -97,3 +97,37 @@ export function importKeyShare(exp: z.infer<typeof keyShareExportSchema>, keys: 
   verifyShareAgainstPublic({ curve: key.curve, identifier: key.identifier, share: key.share, public: key.public });
   return key;
 }
+
+const WRAPPING_KEY_FORMS =
+  'the 32-byte X25519 wrapping public key as base64 (44 characters, as `node init` and GET /v1/wrapping-key print it), as hex (64 characters), or the JSON GET /v1/wrapping-key answers';
+
+/**
+ * Reads a wrapping public key as an operator may paste it: base64 (what `node init` prints), hex, or
+ * the JSON body of GET /v1/wrapping-key (or /v1/identity) as it is. Returns it as base64, the form
+ * whitelists and the API use. Throws InvalidInputError naming `what` and the forms it accepts.
+ */
+export function parseWrappingKey(text: string, what = '--wrapping-key'): string {
+  const s = text.trim();
+  let candidate = s;
+  if (s.startsWith('{')) {
+    let field: unknown;
+    try {
+      field = (JSON.parse(s) as { wrapping_public_key?: unknown }).wrapping_public_key;
+    } catch {
+      field = undefined;
+    }
+    candidate = typeof field === 'string' ? field.trim() : '';
+  }
+  let key: Uint8Array | undefined;
+  if (/^[0-9a-fA-F]{64}$/.test(candidate)) key = fromHex(candidate, what, 32);
+  else if (/^[A-Za-z0-9+/]{43}=$/.test(candidate)) {
+    try {
+      key = fromB64(candidate, what, 32);
+    } catch {
+      key = undefined;
+    }
+  }
+  if (!key) throw new InvalidInputError(`${what} is not a wrapping key: expected ${WRAPPING_KEY_FORMS}`, { hint: 'read it with `curl -H "Authorization: Bearer $KEY" URL/v1/wrapping-key`, or take what `lifeboat node init` printed on that node' });
+  return toB64(key);
+}
+

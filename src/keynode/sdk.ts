@@ -8,7 +8,7 @@ import { toB64u } from '../util/bytes.js';
 import { aggregate, frostPublicFromJson, parseNonceCommitments, parseSignatureShare, type FrostCurve } from './frost/index.js';
 import type { KeyNodeClient } from './client.js';
 import type { KeyShareExport } from './export.js';
-import { newKeyId } from './service.js';
+import { type KeyInfo, newKeyId } from './service.js';
 import { identifierOf } from './frost/suite.js';
 
 /** A key as a client knows it: its group key, public package, and its id on each node (ids differ after an import). */
@@ -22,9 +22,10 @@ export interface KeyRef {
 
 /**
  * Runs a DKG among `nodes` (n ≥ threshold ≥ 2). Every node checks every package; a cheating participant
- * aborts the DKG on the honest nodes with an error naming it. Throws the first node error.
+ * aborts the DKG on the honest nodes with an error naming it. `onFinished` gets what each node answered
+ * (its `status`: `active`, or `pending_backup` until its backup is acknowledged). Throws the first node error.
  */
-export async function createKey(nodes: KeyNodeClient[], opts: { threshold: number; curve: FrostCurve; keyId?: string }): Promise<KeyRef> {
+export async function createKey(nodes: KeyNodeClient[], opts: { threshold: number; curve: FrostCurve; keyId?: string; onFinished?: (infos: KeyInfo[]) => void }): Promise<KeyRef> {
   if (nodes.length < 2 || opts.threshold < 2 || opts.threshold > nodes.length) throw new InvalidInputError(`threshold must be 2..${nodes.length} for ${nodes.length} nodes`);
   const keyId = opts.keyId ?? newKeyId();
   const sessionId = toB64u(randomBytes(16));
@@ -35,6 +36,7 @@ export async function createKey(nodes: KeyNodeClient[], opts: { threshold: numbe
   const finished = await Promise.all(
     nodes.map((n, i) => n.dkgFinish(sessionId, round2.filter((m) => recipientIs(m, ids[i]!, participants, opts.curve)))),
   );
+  opts.onFinished?.(finished);
   const groupKeys = new Set(finished.map((f) => f.group_public_key));
   if (groupKeys.size !== 1) throw new LifeboatError('dkg_inconsistent', 'the nodes derived different group keys');
   return { curve: opts.curve, threshold: opts.threshold, groupPublicKey: finished[0]!.group_public_key, public: finished[0]!.public, nodes: nodes.map((n) => ({ url: n.url, keyId })) };

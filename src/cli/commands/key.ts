@@ -2,14 +2,19 @@
  * `lifeboat key create | export | import` and `lifeboat sign`: the client side of key nodes. API keys
  * come from $LIFEBOAT_API_KEY or --api-key-file, never from argv.
  */
+import { statSync } from 'node:fs';
 import type { Command } from 'commander';
-import { InvalidInputError } from '../../errors.js';
+import { InvalidInputError, isLifeboatError, LifeboatError } from '../../errors.js';
+import { describeByteLimit } from '../../keynode/api.js';
 import { KeyNodeClient } from '../../keynode/client.js';
-import { keyShareExportSchema, type KeyShareExport } from '../../keynode/export.js';
+import { MESSAGE_LIMIT_DEFAULT, MESSAGE_LIMIT_MAX } from '../../keynode/config.js';
+import { keyShareExportSchema, type KeyShareExport, parseWrappingKey } from '../../keynode/export.js';
 import { createKey, type KeyRef, sign } from '../../keynode/sdk.js';
+import type { KeyInfo } from '../../keynode/service.js';
 import { fromHex, toHex, utf8 } from '../../util/bytes.js';
 import { assertPrivateFile, readFileOrThrow, writeFileAtomic } from '../../util/files.js';
-import { createOutput } from '../io.js';
+import { readStdin } from '../input.js';
+import { createOutput, type Output } from '../io.js';
 import { intIn } from '../options.js';
 
 interface ApiOpts {
@@ -45,9 +50,61 @@ function withApi(cmd: Command): Command {
   return cmd.option('--api-key-file <file>', 'file holding the API key (0600); default $LIFEBOAT_API_KEY').option('--json', 'print JSON');
 }
 
-function messageBytes(o: { message?: string; messageText?: string }): Uint8Array {
-  if ((o.message === undefined) === (o.messageText === undefined)) throw new InvalidInputError('give exactly one of --message HEX or --message-text TEXT');
-  return o.message !== undefined ? fromHex(o.message, '--message') : utf8.encode(o.messageText!);
+interface MessageOpts {
+  message?: string;
+  messageText?: string;
+  messageFile?: string;
+}
+
+function tooLargeForAnyNode(what: string): LifeboatError {
+  return new LifeboatError('message_too_large', `${what} is over the largest message limit a node can have, ${describeByteLimit(MESSAGE_LIMIT_MAX)}`, { hint: 'sign a digest of it' });
+}
+
+/** The message to sign, from exactly one of --message HEX, --message-text TEXT, --message-file PATH (- for stdin). */
+async function messageBytes(o: MessageOpts): Promise<Uint8Array> {
+  if ([o.message, o.messageText, o.messageFile].filter((m) => m !== undefined).length !== 1) {
+    throw new InvalidInputError('give exactly one of --message HEX, --message-text TEXT or --message-file PATH (- for stdin)');
+  }
+  if (o.message !== undefined) return fromHex(o.message, '--message');
+  if (o.messageText !== undefined) return utf8.encode(o.messageText);
+  if (o.messageFile === '-') {
+    try {
+      return await readStdin();
+    } catch (err) {
+      throw isLifeboatError(err, 'input_too_large') ? tooLargeForAnyNode('the message on stdin') : err;
+    }
+  }
+  const path = o.messageFile!;
+  let size = 0;
+  try {
+    size = statSync(path).size;
+  } catch {
+    /* readFileOrThrow names a missing file */
+  }
+  if (size > MESSAGE_LIMIT_MAX) throw tooLargeForAnyNode(`${path} (${size} bytes)`);
+  return readFileOrThrow(path, 'message file');
+}
+
+const SIGN_HELP = `
+The message: exactly one of --message HEX, --message-text TEXT, or --message-file PATH (the file's
+bytes as they are; --message-file - reads them from stdin).
+
+Message limit: each node signs messages up to its message_limit_bytes setting (default
+${describeByteLimit(MESSAGE_LIMIT_DEFAULT)}, at most ${describeByteLimit(MESSAGE_LIMIT_MAX)}); a longer one is refused with
+message_too_large naming the node's limit. An operator changes it with
+\`lifeboat node config set message_limit_bytes N\` and a restart of the node; give every node of a key
+the same limit. Larger data: sign its digest.`;
+
+/** Every node's status for the key, until all are active or `timeoutMs` passed; returns the last statuses. */
+async function waitUntilActive(nodes: KeyNodeClient[], keyId: string, statuses: string[], timeoutMs: number, out: Output): Promise<string[]> {
+  const deadline = Date.now() + timeoutMs;
+  let current = statuses;
+  out.info(`waiting up to ${Math.round(timeoutMs / 1000)} s for the backup of key ${keyId} to be acknowledged`);
+  while (current.some((st) => st !== 'active') && Date.now() < deadline) {
+    await new Promise((r) => setTimeout(r, 500));
+    current = await Promise.all(nodes.map(async (n, i) => (current[i] === 'active' ? 'active' : (await n.key(keyId)).status)));
+  }
+  return current;
 }
 
 export function registerKeyCommands(program: Command): void {
@@ -56,30 +113,50 @@ export function registerKeyCommands(program: Command): void {
   withApi(
     key
       .command('create')
-      .description('create a key by FROST DKG among the nodes (the coordinator only relays; it cannot read round-2 packages)')
+      .description('create a key by FROST DKG among the nodes (the coordinator only relays; it cannot read round-2 packages); prints its status: active, or pending_backup on a node whose backup service has not acknowledged it yet (it cannot sign until then)')
       .requiredOption('--nodes <urls>', 'comma-separated key node URLs')
       .option('--threshold <t>', 'signers needed', intIn(2, 32), 2)
       .option('--curve <curve>', 'ed25519, secp256k1 or bip340', 'ed25519')
-      .option('--out <file>', 'also write the key reference (public) to this file'),
-  ).action(async (o: ApiOpts & { nodes: string; threshold: number; curve: string; out?: string }) => {
+      .option('--wait', 'when the key is pending_backup on a node, wait until every node reports it active (or --wait-timeout passes)')
+      .option('--wait-timeout <seconds>', 'with --wait: how long to wait', intIn(1, 86_400), 120)
+      .option('--out <file>', 'also write the key reference (public) to this file')
+      .addHelpText('after', '\nExits 0 whether the key is active or pending_backup, and says which (status, and per node with --json).\nA node answers after waiting up to its backup.wait_ms (default 10 s) for the acknowledgement.'),
+  ).action(async (o: ApiOpts & { nodes: string; threshold: number; curve: string; wait?: boolean; waitTimeout: number; out?: string }) => {
     if (!['ed25519', 'secp256k1', 'bip340'].includes(o.curve)) throw new InvalidInputError('--curve must be ed25519, secp256k1 or bip340');
-    const ref = await createKey(clients(o.nodes, o), { threshold: o.threshold, curve: o.curve as KeyRef['curve'] });
+    const nodes = clients(o.nodes, o);
+    let infos: KeyInfo[] = [];
+    const ref = await createKey(nodes, { threshold: o.threshold, curve: o.curve as KeyRef['curve'], onFinished: (f) => (infos = f) });
+    const keyId = ref.nodes[0]!.keyId;
+    const out = createOutput({ quiet: o.json });
+    let statuses = infos.map((i) => i.status);
+    if (o.wait && statuses.some((st) => st !== 'active')) statuses = await waitUntilActive(nodes, keyId, statuses, o.waitTimeout * 1000, out);
+    const pending = ref.nodes.filter((_, i) => statuses[i] !== 'active').map((n) => n.url);
+    const status = pending.length === 0 ? 'active' : 'pending_backup';
     if (o.out) writeFileAtomic(o.out, `${JSON.stringify(ref, null, 2)}\n`, 0o644);
-    const out = createOutput();
-    if (o.json) out.json({ key_id: ref.nodes[0]!.keyId, curve: ref.curve, threshold: ref.threshold, group_public_key: ref.groupPublicKey });
-    else out.out(`key ${ref.nodes[0]!.keyId}: ${ref.curve} ${ref.threshold}-of-${ref.nodes.length}, group public key ${ref.groupPublicKey}`);
+    if (o.json) {
+      out.json({ key_id: keyId, curve: ref.curve, threshold: ref.threshold, group_public_key: ref.groupPublicKey, status, nodes: ref.nodes.map((n, i) => ({ url: n.url, status: statuses[i] })) });
+    } else {
+      out.out(`key ${keyId}: ${ref.curve} ${ref.threshold}-of-${ref.nodes.length}, group public key ${ref.groupPublicKey}`);
+      out.out(`status: ${status}${pending.length ? ` on ${pending.join(', ')}` : ''}`);
+    }
+    if (pending.length) {
+      const waited = o.wait ? `still, after waiting ${o.waitTimeout} s` : 'its backup is not acknowledged yet';
+      out.warn(`key ${keyId} is pending_backup on ${pending.length} node(s) (${waited}): it cannot sign there until the backup service acknowledges it${o.wait ? '' : '; --wait waits for that'}`);
+    }
   });
 
   withApi(
     program
       .command('sign')
-      .description('sign a message with t of the key’s nodes (two FROST rounds); prints the signature hex')
+      .description('sign a message (up to the nodes’ message limit, 1 MiB by default) with t of the key’s nodes (two FROST rounds); prints the signature hex')
       .requiredOption('--key <id>', 'key id')
       .requiredOption('--nodes <urls>', 'comma-separated URLs of the nodes to sign with (the first t are used); URL#KEY_ID for a node that holds the key under another id (after an import)')
       .option('--message <hex>', 'message bytes, hex')
-      .option('--message-text <text>', 'message as UTF-8 text'),
-  ).action(async (o: ApiOpts & { key: string; nodes: string; message?: string; messageText?: string }) => {
-    const message = messageBytes(o);
+      .option('--message-text <text>', 'message as UTF-8 text')
+      .option('--message-file <path>', 'message bytes from a file, or - for stdin')
+      .addHelpText('after', SIGN_HELP),
+  ).action(async (o: ApiOpts & MessageOpts & { key: string; nodes: string }) => {
+    const message = await messageBytes(o);
     const specs = nodeSpecs(o.nodes, o.key);
     const token = apiKey(o);
     const nodes = specs.map((n) => new KeyNodeClient({ url: n.url, apiKey: token }));
@@ -100,11 +177,12 @@ export function registerKeyCommands(program: Command): void {
       .requiredOption('--key <id>', 'key id on that node')
       .requiredOption('--out <file>', 'where to write the export (0600)')
       .option('--type <type>', 'encrypted, plaintext or wrapped', 'encrypted')
-      .option('--wrapping-key <b64>', 'for wrapped: the recipient’s wrapping public key'),
+      .option('--wrapping-key <key>', 'for wrapped: the recipient’s wrapping public key: base64 (as `node init` prints it), hex, or the JSON GET /v1/wrapping-key answers'),
   ).action(async (o: ApiOpts & { node: string; key: string; out: string; type: string; wrappingKey?: string }) => {
     if (!['encrypted', 'plaintext', 'wrapped'].includes(o.type)) throw new InvalidInputError('--type must be encrypted, plaintext or wrapped');
+    const wrappingKey = o.wrappingKey === undefined ? undefined : parseWrappingKey(o.wrappingKey);
     const [client] = clients(o.node, o);
-    const exp = await client!.exportShare(o.key, o.type as KeyShareExport['export_type'], o.wrappingKey);
+    const exp = await client!.exportShare(o.key, o.type as KeyShareExport['export_type'], wrappingKey);
     writeFileAtomic(o.out, `${JSON.stringify(exp)}\n`);
     const out = createOutput();
     if (o.json) out.json({ key_id: exp.key_id, export_type: exp.export_type, file: o.out });
@@ -131,7 +209,8 @@ export function registerKeyCommands(program: Command): void {
     const [client] = clients(o.node, o);
     const imported = await client!.importShare({ ...(r.data as KeyShareExport), ...(o.threshold ? { threshold: o.threshold } : {}) });
     const out = createOutput();
-    if (o.json) out.json({ key_id: imported.key_id, imported_from: imported.imported_from, group_public_key: imported.group_public_key });
-    else out.out(`imported as ${imported.key_id} (from ${imported.imported_from}), group public key ${imported.group_public_key}`);
+    if (o.json) out.json({ key_id: imported.key_id, imported_from: imported.imported_from, group_public_key: imported.group_public_key, status: imported.status });
+    else out.out(`imported as ${imported.key_id} (from ${imported.imported_from}), group public key ${imported.group_public_key}, status ${imported.status}`);
+    if (imported.status !== 'active') out.warn(`key ${imported.key_id} is ${imported.status}: it cannot sign on that node until its backup is acknowledged`);
   });
 }

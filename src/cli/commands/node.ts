@@ -6,6 +6,7 @@ import type { Command } from 'commander';
 import { InvalidInputError, PeerError } from '../../errors.js';
 import { listen } from '../../http/listen.js';
 import { apiKeyRecordFromToken, newApiKey } from '../../keynode/apikeys.js';
+import { parseWrappingKey } from '../../keynode/export.js';
 import { createNodeBackup, openNodeBackup, restoreNodeBackup, voidNoncesAndVerify } from '../../keynode/backup.js';
 import { KeyNodeClient } from '../../keynode/client.js';
 import { resolveNodeDir } from '../../keynode/config.js';
@@ -16,6 +17,7 @@ import { fromB64, toB64, utf8 } from '../../util/bytes.js';
 import { promptSecret, readStdin } from '../input.js';
 import { restoreFromService } from '../../backup/node-link.js';
 import { registerNodeBackupCommands } from './backup.js';
+import { registerNodeConfigCommands } from './node-config.js';
 import { progressLine } from '../progress.js';
 import { readFileOrThrow, writeFileAtomic } from '../../util/files.js';
 import { encodePublicIdentity, identityFingerprint, parsePublicIdentity } from '../../identity.js';
@@ -55,7 +57,7 @@ async function serveNode(o: DirOpts & { listen: string; logLevel: string }): Pro
   const n = await openNode(resolveNodeDir(o.dataDir), { store: o.store, log: out.warn });
   const voided = await voidNoncesBeforeServing(n.store);
   if (voided > 0) out.info(`deleted ${voided} unused signing nonces from before this start`);
-  const app = createKeyNodeApp({ service: n.service, store: n.store, logger: o.logLevel === 'silent' ? false : { level: o.logLevel }, status: () => n.failover.status() });
+  const app = createKeyNodeApp({ service: n.service, store: n.store, logger: o.logLevel === 'silent' ? false : { level: o.logLevel, stream: process.stderr }, status: () => n.failover.status() });
   const url = await listen(app, o.listen);
   n.failover.start();
   n.backup?.start();
@@ -63,7 +65,7 @@ async function serveNode(o: DirOpts & { listen: string; logLevel: string }): Pro
   const purge = setInterval(() => void n.service.purgeExpired().catch((err: Error) => out.warn(`purge failed: ${err.message}`)), 60_000);
   purge.unref();
   const fp = n.service.identity().fingerprint;
-  // One line: supervisors and tests read the first stdout line as JSON.
+  // One line, the first on stdout (request logs go to stderr): supervisors and tests read it as JSON.
   if (o.json) process.stdout.write(`${JSON.stringify({ url, fingerprint: fp })}\n`);
   else out.out(`listening on ${url} (node ${fp})`);
   await new Promise<void>((resolve) => {
@@ -105,6 +107,7 @@ async function restoreFromServiceCommand(o: DirOpts & { backupServer: string; ac
 export function registerNodeCommands(program: Command): void {
   const node = program.command('node').description('a threshold-signing (FROST) key node');
   registerNodeBackupCommands(node);
+  registerNodeConfigCommands(node);
 
   node
     .command('init')
@@ -131,7 +134,7 @@ export function registerNodeCommands(program: Command): void {
     .option('--store <url>', STORE_HELP)
     .option('--listen <host:port>', 'address to listen on', '127.0.0.1:7401')
     .option('--log-level <level>', 'pino log level on stderr (silent, info, debug)', 'silent')
-    .option('--json', 'print {"url", "fingerprint"} as the first stdout line')
+    .option('--json', 'print {"url", "fingerprint"} as the first and only stdout line; logs and notes go to stderr')
     .action(serveNode);
 
   const apikey = node.command('apikey').description('API keys (stored hashed; shown once)');
@@ -190,31 +193,17 @@ export function registerNodeCommands(program: Command): void {
       createOutput().out(`revoked ${id}`);
     });
 
-  const wl = node.command('whitelist').description('wrapping keys shares may be exported to (wrapped)');
-  wl.command('add')
-    .description('allow wrapped exports to this X25519 wrapping key')
-    .requiredOption('--wrapping-key <b64>', 'the recipient node’s wrapping public key (GET /v1/wrapping-key)')
-    .option('--label <text>', 'whose key it is', '')
-    .option('--data-dir <dir>', DIR_HELP)
-    .action(async (o: DirOpts & { wrappingKey: string; label: string }) => {
-      const key = toB64(fromB64(o.wrappingKey, 'wrapping key', 32));
-      await withNode(o, async (n) => {
-        if (n.config.export.whitelist.some((w) => w.wrapping_key === key)) return;
-        saveNodeConfig(n.paths, { ...n.config, export: { ...n.config.export, whitelist: [...n.config.export.whitelist, { label: o.label, wrapping_key: key }] } });
-      });
-      createOutput().out(`whitelisted ${key}; restart the node to apply`);
-    });
-
   node
     .command('pair')
     .description('pair a primary node with its fail-over: on the primary --failover URL, on the fail-over --primary IDENTITY')
     .option('--failover <url>', 'this node pushes every new share, wrapped, to the fail-over node at URL (URL#FINGERPRINT pins its identity)')
-    .option('--wrapping-key <b64>', 'with --failover: the wrapping key the fail-over printed at init (pins it; the fingerprint does not cover it)')
+    .option('--wrapping-key <key>', 'with --failover: the wrapping key the fail-over printed at init (pins it; the fingerprint does not cover it): base64, hex, or the JSON GET /v1/wrapping-key answers')
     .option('--primary <identity>', 'this node is the fail-over of the primary node with this identity (lb1.…)')
     .option('--data-dir <dir>', DIR_HELP)
     .option('--json', 'print JSON')
     .action(async (o: DirOpts & { failover?: string; primary?: string; wrappingKey?: string }) => {
       if (!o.failover === !o.primary) throw new InvalidInputError('give exactly one of --failover URL or --primary IDENTITY');
+      const pinnedKey = o.wrappingKey === undefined ? undefined : parseWrappingKey(o.wrappingKey);
       const out = createOutput();
       const result = await withNode(o, async (n) => {
         if (o.primary) {
@@ -236,8 +225,8 @@ export function registerNodeCommands(program: Command): void {
           throw new PeerError('peer_identity_mismatch', `the node at ${spec.url} is ${id.fingerprint}, not ${spec.fingerprint}`, 'check the URL, and the fingerprint printed by `lifeboat node init` on the fail-over');
         }
         // The wrapping key is not covered by the fingerprint: pin it too when it is known.
-        if (o.wrappingKey !== undefined && toB64(fromB64(o.wrappingKey, '--wrapping-key', 32)) !== id.wrapping_public_key) {
-          throw new PeerError('peer_identity_mismatch', `the node at ${spec.url} offers wrapping key ${id.wrapping_public_key}, not ${o.wrappingKey}`, 'compare with the wrapping key `lifeboat node init` printed on the fail-over');
+        if (pinnedKey !== undefined && pinnedKey !== id.wrapping_public_key) {
+          throw new PeerError('peer_identity_mismatch', `the node at ${spec.url} offers wrapping key ${id.wrapping_public_key}, not ${pinnedKey}`, 'compare with the wrapping key `lifeboat node init` printed on the fail-over');
         }
         if (id.identity === n.service.identity().identity) throw new InvalidInputError('a node cannot be its own fail-over');
         const whitelist = n.config.export.whitelist.some((w) => w.wrapping_key === id.wrapping_public_key)
