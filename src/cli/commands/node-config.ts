@@ -58,6 +58,7 @@ export function registerNodeConfigCommands(node: Command): void {
     .description('change one setting; a value it does not take is refused (invalid_input, naming the values) and nothing is written')
     .option('--data-dir <dir>', DIR_HELP)
     .option('--json', 'print JSON')
+    .addHelpText('after', `\nnode.json is written atomically, mode 0600. The node reads it when it starts: after a change,\n${RESTART.replace(' (node.json is read at start)', '')} (the command says so; --json: restart_required).`)
     .action((name: string, value: string, o: DirOpts) => {
       const r = updateConfig(o, (c) => {
         const next = applySetting(c, name, value);
