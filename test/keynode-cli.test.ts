@@ -109,6 +109,8 @@ describe('key node CLI (real processes)', { timeout: 300_000 }, () => {
     failsWith(b!, /the message is over this node's limit of 1048576 bytes \(1 MiB\)/);
     failsWith(c!, /over the largest message limit a node can have, 16777216 bytes \(16 MiB\)/);
     for (const r of [d!, e!]) failsWith(r, /give exactly one of --message HEX, --message-text TEXT or --message-file PATH \(- for stdin\)/);
+    failsWith(await cli([...base, '--message-file', f.root]), /--message-file .* is a directory/);
+    failsWith(await cli([...base, '--message-file', join(f.root, 'missing.bin')]), /message file not found at /);
     const help = ok(await cli(['sign', '--help']), 'sign --help').stdout;
     assert.match(help, /--message-file <path>/);
     assert.match(help, /message_limit_bytes setting \(default\s+1048576 bytes \(1 MiB\)/);

@@ -77,9 +77,11 @@ async function messageBytes(o: MessageOpts): Promise<Uint8Array> {
   const path = o.messageFile!;
   let size = 0;
   try {
-    size = statSync(path).size;
-  } catch {
-    /* readFileOrThrow names a missing file */
+    const st = statSync(path);
+    if (st.isDirectory()) throw new InvalidInputError(`--message-file ${path} is a directory`);
+    size = st.size;
+  } catch (err) {
+    if (isLifeboatError(err)) throw err; // a missing file is named by readFileOrThrow below
   }
   if (size > MESSAGE_LIMIT_MAX) throw tooLargeForAnyNode(`${path} (${size} bytes)`);
   return readFileOrThrow(path, 'message file');
