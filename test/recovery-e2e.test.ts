@@ -52,6 +52,9 @@ function failsWith(r: RunResult, pattern: RegExp): void {
   assert.match(r.stderr, pattern);
 }
 
+/** Where the vault header's generation sits (docs/format.md): envelope magic, version, header_len, then scheme id and fingerprint. */
+const VAULT_GENERATION_OFFSET = 4 + 1 + 2 + 16 + 32;
+
 function freshDir(name: string): string {
   return join(w.dir, `${name}-${randomBytes(4).toString('hex')}`);
 }
@@ -188,11 +191,10 @@ describe('recovery end to end', { timeout: 300_000 }, () => {
     assertNothingWritten(d);
   });
 
-  it('reconstruct: a truncated, tampered or future-version vault backup is refused; nothing is written', async () => {
+  it('reconstruct: a truncated or future-version vault backup is refused; nothing is written', async () => {
     const vault = readFileSync(join(w.primary, 'vault.lbv'));
     const cases: [string, Buffer, RegExp][] = [
       ['truncated', vault.subarray(0, 60), /truncated/],
-      ['tampered', Buffer.from(vault.map((b, i) => (i === vault.length - 5 ? b ^ 1 : b))), /does not decrypt|tampered/],
       ['future', Buffer.from(vault.map((b, i) => (i === 4 ? 2 : b))), /version 2 is not supported/],
     ];
     for (const [name, bytes, pattern] of cases) {
@@ -251,6 +253,25 @@ describe('recovery end to end', { timeout: 300_000 }, () => {
       const stale = await cli(['recovery', 'sync', '--data-dir', w.primary, '--json']);
       assert.equal(stale.code, 1);
       assert.match(stale.stdout, /not_enrolled/);
+    }
+  });
+
+  it('reconstruct: a vault file that does not open (tampered, or claiming a higher generation) is passed over for the newest copy that opens, and named', async () => {
+    const vault = readFileSync(join(w.primary, 'vault.lbv'));
+    const generation = vault.readBigUInt64BE(VAULT_GENERATION_OFFSET);
+    const forged = Buffer.from(vault);
+    forged.writeBigUInt64BE(generation + 100n, VAULT_GENERATION_OFFSET);
+    const tampered = Buffer.from(vault.map((b, i) => (i === vault.length - 5 ? b ^ 1 : b)));
+    for (const [name, bytes] of [['forged', forged], ['tampered', tampered]] as const) {
+      const file = join(w.dir, `${name}.lbv`);
+      writeFileSync(file, bytes);
+      const d = freshDir('p');
+      const r = JSON.parse(ok(await cli(reconstructArgs(d, ['--vault', file, '--holder', w.specs[0]!, '--typed-shares', '1']), { input: `${w.offline}\n` })).stdout) as { entries: number; vault_generation: number; vault_from: string; vault_copies_rejected: string[] };
+      assert.equal(r.entries, w.secrets.size);
+      assert.equal(BigInt(r.vault_generation), generation);
+      assert.match(r.vault_from, /^holder /);
+      if (name === 'forged') assert.match(r.vault_copies_rejected.join('\n'), new RegExp(`file .*forged.lbv: generation ${generation + 100n} does not open`));
+      assert.deepEqual(readFileSync(join(d, 'vault.lbv')), vault);
     }
   });
 
