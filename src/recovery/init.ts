@@ -6,7 +6,7 @@
  */
 import { sha256 } from '@noble/hashes/sha2.js';
 import { existsSync } from 'node:fs';
-import { ConflictError, InvalidInputError, LifeboatError } from '../errors.js';
+import { ConflictError, InvalidInputError, LifeboatError, PeerError } from '../errors.js';
 import { randomBytes } from '../crypto/random.js';
 import { seal } from '../crypto/sealedbox.js';
 import { decodeMnemonic, generateMnemonics } from '../crypto/slip39.js';
@@ -120,8 +120,13 @@ export async function distributeScheme(scheme: PreparedScheme, vault: Uint8Array
   const touched: PreparedScheme['sealed'] = [];
   try {
     for (const s of scheme.sealed) {
-      touched.push(s); // before the call: a request that timed out may still have been stored
-      await s.holder.client.putShare(id, { member_index: s.memberIndex, sealed_share: toB64(s.sealedShare), manifest: scheme.manifest });
+      try {
+        await s.holder.client.putShare(id, { member_index: s.memberIndex, sealed_share: toB64(s.sealedShare), manifest: scheme.manifest });
+      } catch (err) {
+        if (err instanceof PeerError) touched.push(s); // lost on the way: it may have been stored
+        throw err;
+      }
+      touched.push(s);
       progress(`sealed share ${s.memberIndex + 1} stored on holder ${s.holder.url} (${s.holder.fingerprint})`);
     }
     for (const s of scheme.sealed) await s.holder.client.putVault(id, vault);
