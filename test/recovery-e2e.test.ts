@@ -19,6 +19,11 @@ import { verifyRecovery } from '../src/recovery/verify.js';
 import { checkMasterKey } from '../src/vault/format.js';
 import type { Manifest } from '../src/recovery/manifest.js';
 import { isLifeboatError } from '../src/errors.js';
+import sodium from 'libsodium-wrappers';
+import { createRequire } from 'node:module';
+
+/** npm `slip39` (CommonJS, untyped), an independent SLIP-0039 implementation. */
+const slip39 = createRequire(import.meta.url)('slip39') as { recoverSecret(mnemonics: string[], passphrase?: string): number[] };
 
 interface World {
   dir: string;
@@ -285,6 +290,19 @@ describe('recovery end to end', { timeout: 300_000 }, () => {
     await w.holders[1]!.stop();
     ok(await cli(['holder', 'release', '--data-dir', w.holderDirs[1]!, '--request', req, '--out', resp]));
     failsWith(await cli(['holder', 'release', '--data-dir', w.holderDirs[1]!, '--request', req, '--out', `${resp}.2`]), /already|replay/);
+    // docs/format.md, "Pending release key": the response opens outside Lifeboat with libsodium and a SLIP-0039 tool
+    await sodium.ready;
+    const response = JSON.parse(readFileSync(resp, 'utf8')) as { request_id: string; sealed_share: string; member_index: number };
+    const pending = JSON.parse(readFileSync(join(d, 'pending-releases', `${response.request_id}.json`), 'utf8')) as { secret_key: string };
+    const sk = Buffer.from(pending.secret_key, 'base64');
+    const payload = Buffer.from(sodium.crypto_box_seal_open(Buffer.from(response.sealed_share, 'base64'), sodium.crypto_scalarmult_base(sk), sk));
+    assert.equal(payload.subarray(0, 4).toString(), 'LBSH');
+    assert.equal(payload[4], 1);
+    assert.equal(payload.subarray(5, 21).toString('hex'), manifest.scheme_id);
+    assert.equal(payload[21], response.member_index);
+    const released = payload.subarray(22).toString('utf8');
+    const master = Buffer.from(slip39.recoverSecret([released, w.offline]));
+    checkMasterKey(readFileSync(join(w.primary, 'vault.lbv')), master);
     const manifestFile = join(w.primary, 'recovery-manifest.json');
     const r = JSON.parse(ok(await cli(reconstructArgs(d, ['--manifest', manifestFile, '--vault', join(w.primary, 'vault.lbv'), '--release-response', resp, '--typed-shares', '1']), { input: `${w.offline}\n` })).stdout) as { entries: number };
     assert.equal(r.entries, w.secrets.size);
