@@ -9,7 +9,7 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { rmSync } from 'node:fs';
+import { rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ed25519 } from '@noble/curves/ed25519.js';
 import { type RunResult, runCli } from '../src/drill/proc.js';
@@ -208,6 +208,12 @@ describe('tenants: two tenants on the same three nodes (real processes)', { time
     await assert.rejects(clientsOf(w.acme)[1]!.importShare({ ...exp, tenant: 'other' }), (err) => isLifeboatError(err, 'wrong_role') && err.status === 403);
     const own = await clientsOf(w.acme2)[1]!.importShare(exp);
     assert.equal(own.tenant, 'acme');
+    // The CLI's `key import --tenant` with an operator key does the same.
+    const file = join(w.root, 'acme.export');
+    writeFileSync(file, JSON.stringify(exp), { mode: 0o600 });
+    const viaCli = JSON.parse(ok(await cli(['key', 'import', '--node', n.url, '--in', file, '--tenant', 'acme', '--json'], { env: { LIFEBOAT_API_KEY: w.operator } }), 'key import').stdout) as { key_id: string };
+    assert.equal((await op.key(viaCli.key_id)).tenant, 'acme');
+    assert.ok((await listed(n.url, w.acme)).includes(viaCli.key_id));
   });
 
   it('the fail-over keeps the owner: same tenant, the other tenant still sees nothing, the owner signs through it', async () => {
