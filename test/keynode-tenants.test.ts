@@ -16,7 +16,12 @@ import { type RunResult, runCli } from '../src/drill/proc.js';
 import { applyChange, decodeChange, decodeNodeState, emptyState, encodeChange, encodeNodeState, stateToSnapshot } from '../src/backup/changes.js';
 import { randomBytes } from '../src/crypto/random.js';
 import { isLifeboatError } from '../src/errors.js';
+import { sealEnvelope } from '../src/crypto/envelope.js';
+import { generateBoxKeyPair } from '../src/crypto/sealedbox.js';
+import { generateIdentity, identityFingerprint } from '../src/identity.js';
 import { newApiKey } from '../src/keynode/apikeys.js';
+import { openNodeBackup } from '../src/keynode/backup.js';
+import type { NodeSecrets } from '../src/keynode/secrets.js';
 import { KeyNodeClient } from '../src/keynode/client.js';
 import { createKey, type KeyRef, sign } from '../src/keynode/sdk.js';
 import { newKeyId } from '../src/keynode/service.js';
@@ -309,6 +314,20 @@ describe('tenants in the backup stream (docs/format.md, "Store records")', () =>
     const old = decodeNodeState(utf8.encode(JSON.stringify(body)));
     assert.equal(old.keys.get('key_1')!.tenant, 'default');
     assert.equal(old.apiKeys.get(apiKey.id)!.tenant, 'default');
+  });
+
+  it('a node backup file (LBNB) written before tenants restores its keys and client API keys into tenant default', () => {
+    const node: NodeSecrets = { identity: generateIdentity('node'), storageKey: randomBytes(32), exportKey: randomBytes(32), wrapping: generateBoxKeyPair(), backupKey: randomBytes(32) };
+    const asJson = (rec: object) => {
+      const j = Object.fromEntries(Object.entries(rec).map(([k, v]) => [k, v instanceof Uint8Array ? { b64: Buffer.from(v).toString('base64') } : v]));
+      delete j.tenant;
+      return j;
+    };
+    const body = { version: 1, created_at: 'then', keys: [asJson(key)], api_keys: [asJson(apiKey), asJson(operator)], meta: [] };
+    const bytes = sealEnvelope({ magic: 'LBNB', version: 1, header: utf8.encode(identityFingerprint(node.identity)), key: node.backupKey, plaintext: utf8.encode(JSON.stringify(body)) });
+    const snap = openNodeBackup(bytes, node);
+    assert.deepEqual([snap.keys[0]!.tenant, ...snap.apiKeys.map((a) => a.tenant)], ['default', 'default', null]);
+    assert.deepEqual(snap.keys[0]!.encryptedShare, key.encryptedShare);
   });
 
   it('negative vectors: a malformed tenant, a client API key without one, an operator API key with one are malformed', () => {
