@@ -118,6 +118,7 @@ const rec: KeyRecord = {
   status: 'pending_backup',
   origin: 'dkg',
   createdAt: 1,
+  tenant: 'default',
 };
 
 test('changes: every op round-trips; replay is idempotent; unknown ops are refused', () => {
@@ -125,7 +126,7 @@ test('changes: every op round-trips; replay is idempotent; unknown ops are refus
     { op: 'secrets', secrets: { identity: randomBytes(64), storageKey: randomBytes(32), exportKey: randomBytes(32), wrappingKey: randomBytes(32) } },
     { op: 'key_put', key: rec },
     { op: 'key_status', keyId: 'key_1', status: 'active' },
-    { op: 'api_key_put', apiKey: { id: 'a1', secretHash: randomBytes(32), role: 'client', label: 'x', createdAt: 2, revokedAt: null } },
+    { op: 'api_key_put', apiKey: { id: 'a1', secretHash: randomBytes(32), role: 'client', label: 'x', createdAt: 2, revokedAt: null, tenant: 'default' } },
     { op: 'api_key_revoke', id: 'a1', at: 3 },
     { op: 'key_put', key: { ...rec, keyId: 'key_2' } },
     { op: 'key_delete', keyId: 'key_2' },

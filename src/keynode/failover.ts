@@ -2,7 +2,7 @@
  * Keeping a fail-over node in sync (docs/keynode-operations.md, "Fail-over").
  *
  * Every share committed on this (primary) node is exported wrapped to the fail-over's whitelisted
- * wrapping key and imported there under the same key id, the request signed by this node's identity:
+ * wrapping key and imported there under the same key id and tenant, the request signed by this node's identity:
  * the fail-over accepts key-id-keeping imports only from its paired primary. A key is marked synced in
  * meta (`failover_synced:<fail-over fingerprint>:<key_id>`) once the fail-over acknowledged it, so a
  * new pairing starts from nothing and a restored node does not push again what its fail-over holds.
@@ -17,7 +17,7 @@
 import { identityFingerprint, parsePublicIdentity } from '../identity.js';
 import type { NodeConfig } from './config.js';
 import { KeyNodeClient } from './client.js';
-import type { KeyNodeService } from './service.js';
+import { type KeyNodeService, NODE_CALLER } from './service.js';
 import type { NodeSecrets } from './secrets.js';
 import type { KeyNodeStore } from './store/types.js';
 
@@ -105,10 +105,11 @@ export class FailoverSync {
     const f = this.deps.config.failover!;
     let stage: 'local' | 'peer' = 'local';
     try {
-      const rec = await this.deps.service.keyRecord(keyId);
-      const exp = await this.deps.service.exportShare(keyId, 'wrapped', 'operator', f.wrapping_key);
+      const rec = await this.deps.service.keyRecord(keyId, NODE_CALLER);
+      const exp = await this.deps.service.exportShare(keyId, 'wrapped', NODE_CALLER, f.wrapping_key);
       stage = 'peer';
-      await this.client!.importShare({ ...exp, threshold: rec.threshold });
+      // The owner travels with the share: the fail-over stores the key under the same tenant.
+      await this.client!.importShare({ ...exp, threshold: rec.threshold, tenant: rec.tenant });
       await this.deps.store.setMeta(this.prefix + keyId, new Date().toISOString());
       this.unsynced.delete(keyId);
       this.lastSyncedAt = new Date().toISOString();
