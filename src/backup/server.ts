@@ -296,7 +296,7 @@ export interface BackupServerOptions {
   /** host:port (port 0 for any free one). */
   listen: string;
   logger?: BaseAppOptions['logger'];
-  trustProxy?: boolean;
+  trustProxy?: BaseAppOptions['trustProxy'];
   rateLimits?: Partial<BackupRateLimits>;
   ttls?: Partial<BackupTtls>;
   /** How often expired logins, challenges, tokens and stale uploads are deleted (60 s). */
