@@ -137,7 +137,15 @@ test('a service rolled back to an old copy of its database is detected by the ag
   copyFileSync(copy, db);
   await fx.restart();
   const node = await reopenNode(set, 1);
-  await eventually(async () => (await node.backup!.status()).rollbackDetected, 30_000, 'rollback detected');
+  // The error is recorded just after the flag is set: wait on what the assertions read, both of them.
+  await eventually(
+    async () => {
+      const s = await node.backup!.status();
+      return s.rollbackDetected && (s.lastError ?? '').startsWith('backup_rollback_detected');
+    },
+    30_000,
+    'rollback detected and reported',
+  );
   const st = await node.backup!.status();
   assert.match(st.lastError ?? '', /^backup_rollback_detected: .*up to entry \d+, but entry \d+ was acknowledged/);
   assert.ok(acked > ((await fx.server.store.getStream(`acct-${node.name}`, st.stream))?.headSeq ?? 0));
