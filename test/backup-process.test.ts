@@ -299,6 +299,15 @@ describe('backups with real processes', () => {
     assert.equal(r.fingerprint, f.fingerprints[i]);
     assert.deepEqual(await keyIds(dir), await keyIds(f.nodes[i]!.dir));
     assert.ok(!JSON.stringify(r).includes(f.restoreTokens[i]!), 'the token is not echoed');
+
+    // A new token from the live node (a proof of the backup key, no password) replaces the old one.
+    const renewed = JSON.parse(ok(await runCli(['node', 'backup-restore-token', '--data-dir', f.nodes[i]!.dir, '--json']), 'node backup-restore-token').stdout) as { restore_token: string };
+    assert.match(renewed.restore_token, /^lbr_[A-Za-z0-9_-]{43}$/);
+    assert.notEqual(renewed.restore_token, f.restoreTokens[i]);
+    const stale = await restore(account, join(f.root, 'restore-stale-token'), PASSWORD, f.restoreTokens[i]);
+    assert.equal(stale.code, 1);
+    assert.match(stale.stderr, /lifeboat: error: backup service at \S+: the restore token is not valid for this account/);
+    assert.equal(existsSync(join(f.root, 'restore-stale-token')), false);
   });
 });
 
