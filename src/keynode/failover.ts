@@ -37,6 +37,11 @@ export interface FailoverStatus {
   last_error: string | null;
   /** When the fail-over last acknowledged a key (ISO 8601), or null if not since this process began. */
   last_synced_at: string | null;
+  /**
+   * When the retry loop last finished a pass over the unsynced keys (ISO 8601), or null before its
+   * first (and in a process that does not serve): after it, lag and last_error hold that pass's outcome.
+   */
+  last_pass_at: string | null;
 }
 
 export interface FailoverSyncDeps {
@@ -63,6 +68,7 @@ export class FailoverSync {
   /** undefined until this process knows (the first push writes it to meta either way). */
   private lastError: string | null | undefined;
   private lastSyncedAt: string | null = null;
+  private lastPassAt: string | null = null;
 
   constructor(private readonly deps: FailoverSyncDeps) {
     const f = deps.config.failover;
@@ -174,6 +180,7 @@ export class FailoverSync {
         // Stop at a failure of the fail-over as a whole; a failure of one key does not hold up the rest.
         for (const keyId of [...this.unsynced].sort()) if ((await this.pushShared(keyId)) === 'peer_failed') break;
         if (this.unsynced.size === 0) await this.noteError(null);
+        this.lastPassAt = new Date().toISOString();
       } catch (err) {
         const code = (err as { code?: unknown }).code;
         this.deps.log?.(`fail-over sync pass failed: ${typeof code === 'string' ? code : 'internal_error'}`);
@@ -215,6 +222,6 @@ export class FailoverSync {
       lag = (await this.scan()).length;
       lastError = (await this.deps.store.getMeta(LAST_ERROR)) || null;
     }
-    return { failover: { url: this.client.url, fingerprint: this.fingerprint, lag, last_error: lastError, last_synced_at: this.lastSyncedAt } };
+    return { failover: { url: this.client.url, fingerprint: this.fingerprint, lag, last_error: lastError, last_synced_at: this.lastSyncedAt, last_pass_at: this.lastPassAt } };
   }
 }

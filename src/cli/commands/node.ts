@@ -79,16 +79,18 @@ async function serveNode(o: DirOpts & { listen: string; logLevel: string }): Pro
 }
 
 /** `node restore --backup-server`: a fresh machine, the password, the service; nothing else. */
-async function restoreFromServiceCommand(o: DirOpts & { backupServer: string; account?: string; stream?: string; expectSeq?: number; serve?: boolean; listen: string; logLevel: string }): Promise<void> {
+async function restoreFromServiceCommand(o: DirOpts & { backupServer: string; account?: string; stream?: string; expectSeq?: number; restoreToken?: boolean; serve?: boolean; listen: string; logLevel: string }): Promise<void> {
   if (!o.account) throw new InvalidInputError('--backup-server needs --account NAME');
   // With --serve, stdout belongs to serve (its first line, JSON with --json); the restore reports on stderr.
   const out = createOutput({ quiet: o.json });
   const password = await promptSecret('backup password');
+  const restoreToken = o.restoreToken ? await promptSecret('restore token') : undefined;
   const bar = progressLine(out.info);
   const r = await restoreFromService({
     server: o.backupServer.replace(/\/+$/, ''),
     account: o.account,
     password,
+    restoreToken,
     stream: o.stream,
     expectSeq: o.expectSeq,
     dir: resolveNodeDir(o.dataDir),
@@ -282,6 +284,7 @@ export function registerNodeCommands(program: Command): void {
     .option('--account <name>', 'with --backup-server: the account')
     .option('--stream <name>', 'with --backup-server: the stream (default: the account’s only one)')
     .option('--expect-seq <n>', 'with --backup-server: refuse a stream whose head is below entry N (a rolled-back service)', intIn(0, Number.MAX_SAFE_INTEGER))
+    .option('--restore-token', 'with --backup-server: also prompt for the account’s restore token (after the password), which gets the login past a flood of others’ logins')
     .option('--serve', 'with --backup-server: serve the restored node right away (as `node serve`)')
     .option('--listen <host:port>', 'with --serve: address to listen on', '127.0.0.1:7401')
     .option('--log-level <level>', 'with --serve: pino log level on stderr', 'silent')
