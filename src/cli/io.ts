@@ -30,7 +30,7 @@ export function createOutput(opts: { quiet?: boolean } = {}): Output {
 /** Prints an error (and its hint) on stderr in the CLI's voice. Unknown errors print no details beyond their message. */
 export function printError(err: unknown): void {
   if (err instanceof LifeboatError) {
-    process.stderr.write(`lifeboat: error: ${err.message}\n`);
+    process.stderr.write(`lifeboat: error: ${err.message} (${err.code})\n`);
     if (err.hint) process.stderr.write(`lifeboat: hint: ${err.hint}\n`);
     return;
   }

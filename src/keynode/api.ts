@@ -3,6 +3,7 @@ import { z } from 'zod';
 import { LifeboatError } from '../errors.js';
 import { MESSAGE_LIMIT_MAX } from './config.js';
 import { EXPORT_TYPES } from './export.js';
+import { TENANT_RE } from './tenants.js';
 
 export const API_PREFIX = '/v1';
 /** What the store accepts as a key id (store/records.ts); anything else is refused here with 400, not deeper. */
@@ -11,6 +12,14 @@ const keyId = z.string().regex(KEY_ID, 'a key id is 1..64 of A-Z a-z 0-9 _ -');
 
 export const sessionParams = z.object({ session_id: z.string().regex(/^[A-Za-z0-9_-]{8,64}$/, 'a session id is 8..64 of A-Z a-z 0-9 _ -') });
 export const keyParams = z.object({ key_id: keyId });
+const tenant = z.string().regex(TENANT_RE, 'a tenant is 1..64 of a-z 0-9 _ . -, starting with a letter or digit');
+
+/** `GET /keys`: one page in key id order; a client sees its own tenant's keys, an operator every tenant's. */
+export const listKeysQuery = z.object({
+  after: keyId.optional(),
+  limit: z.coerce.number().int().min(1).max(1000).default(100),
+  tenant: tenant.optional(),
+});
 
 export const dkgStartBody = z.object({
   key_id: keyId,
@@ -47,6 +56,8 @@ export const importBody = z.object({
   key_share: z.string().min(1).max(64 * 1024),
   public: z.unknown(),
   threshold: z.number().int().min(1).max(32).optional(),
+  /** The owner, for an operator's or the paired primary's import; a client's goes to its own tenant. */
+  tenant: tenant.optional(),
 });
 
 /** Room in a signature-share body beside the message's hex: the nonce id and a commitment list of 32 signers. */
