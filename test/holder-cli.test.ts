@@ -46,7 +46,7 @@ describe('holder CLI', () => {
     const before = readFileSync(join(dir, 'identity.json'));
     const again = await runCli(['holder', 'init', '--data-dir', dir, '--primary', encodePublicIdentity(primary), '--operator', encodePublicIdentity(operator)]);
     assert.equal(again.code, 1);
-    assert.match(again.stderr, /^lifeboat: error: .*initialised already\nlifeboat: hint: /);
+    assert.match(again.stderr, /^lifeboat: error: .*initialised already \([a-z_]+\)\nlifeboat: hint: /);
     assert.deepEqual(readFileSync(join(dir, 'identity.json')), before);
   });
 

@@ -14,7 +14,7 @@ import { pushVault } from '../../recovery/sync.js';
 import { readManifestFile } from '../../recovery/sources.js';
 import { verifyRecovery } from '../../recovery/verify.js';
 import { readFileOrThrow } from '../../util/files.js';
-import { createOutput, writeSecret } from '../io.js';
+import { createOutput, EXIT, writeSecret } from '../io.js';
 import { promptSecret } from '../input.js';
 import { collect, DATA_DIR_HELP, intIn } from '../options.js';
 import { readTypedShares } from './primary.js';
@@ -97,7 +97,7 @@ export function registerRecoveryCommands(program: Command): void {
         }
         out.out(report.ok ? `scheme ${report.schemeId}: every check passed` : `scheme ${report.schemeId}: some checks failed`);
       }
-      if (!report.ok) process.exitCode = 1;
+      if (!report.ok) process.exitCode = report.checks.some((c) => !c.ok && c.safety) ? EXIT.safety : EXIT.failed;
     });
 
   recovery
