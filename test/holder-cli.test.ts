@@ -145,8 +145,13 @@ describe('holder CLI', () => {
     lines[2] = lines[2]!.replace('"outcome":"ok"', '"outcome":"refused"');
     writeFileSync(path, lines.join('\n'));
     const broken = await runCli(['holder', 'audit', '--data-dir', dir, '--verify']);
-    assert.equal(broken.code, 1);
-    assert.match(broken.stderr, /breaks at line 3: hash does not match/);
+    assert.equal(broken.code, 3, 'a broken audit chain is evidence of tampering: a refusal for safety');
+    assert.match(broken.stderr, /breaks at line 3: hash does not match \(audit_log_broken\)/);
+    const brokenJson = await runCli(['holder', 'audit', '--data-dir', dir, '--verify', '--json']);
+    assert.equal(brokenJson.code, 3);
+    const doc = JSON.parse(brokenJson.stdout) as { ok: boolean; err_type: string; message: string };
+    assert.deepEqual([doc.ok, doc.err_type], [false, 'audit_log_broken'], 'one document on stdout: the failure');
+    assert.match(doc.message, /breaks at line 3/);
   });
 
   it('has --help for every command', async () => {
