@@ -128,8 +128,8 @@ describe('key nodes end to end (real processes)', { timeout: 180_000 }, () => {
       cli(['sign', '--key', newKeyId(), '--nodes', urls([0, 1]), '--message-text', 'x']),
       cli(['key', 'export', '--node', w.nodes[1]!.url, '--key', newKeyId(), '--out', join(w.root, 'never.json'), '--type', 'plaintext']),
     ]);
-    failsWith(results[0]!, /lifeboat: error: no API key\nlifeboat: hint: set LIFEBOAT_API_KEY/);
-    failsWith(results[1]!, /does not exist on this node\nlifeboat: hint: if this node lost its database, import the saved export/);
+    failsWith(results[0]!, /lifeboat: error: no API key \(api_key_required\)\nlifeboat: hint: set LIFEBOAT_API_KEY/);
+    failsWith(results[1]!, /does not exist on this node \(key_id_not_exists\)\nlifeboat: hint: if this node lost its database, import the saved export/);
     failsWith(results[2]!, /a client may export only the encrypted form/);
     assert.equal(existsSync(join(w.root, 'never.json')), false);
     for (const r of results) assert.doesNotMatch(r.stderr, /lbk_|at .*\.ts:\d+/, 'no token, no stack trace');

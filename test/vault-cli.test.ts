@@ -115,7 +115,7 @@ test('get writes a secret only where asked: not to a pipe by default, to a 0600 
     run(['get', 'k', '--out', outFile, '--data-dir', dir]),
     run(['get', 'k', '--out', outFile, '--stdout', '--data-dir', dir]),
   ]);
-  assertFailed(piped, 1, /refusing to write a secret to a non-terminal stdout\nlifeboat: hint: pass --stdout/);
+  assertFailed(piped, 1, /refusing to write a secret to a non-terminal stdout \(secret_needs_terminal\)\nlifeboat: hint: pass --stdout/);
   assert.equal(piped.stdout.length, 0);
   assert.equal(toFile.code, 0, toFile.stderr);
   assert.equal(toFile.stdout.length, 0);
