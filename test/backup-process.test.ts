@@ -223,7 +223,7 @@ describe('backups with real processes', () => {
     assert.equal(failed.code, 1);
     assert.match(proxy.tripped ?? '', /\/compactions\/[^/]+\/chunks\/0$/, 'the service died as the first chunk was sent');
     assert.match(failed.stderr, /^lifeboat: error: backup service at http:\/\/127\.0\.0\.1:\d+ is unreachable/m);
-    assert.equal(failed.stdout, '');
+    assert.equal((JSON.parse(failed.stdout) as { err_type: string }).err_type, 'peer_unreachable', 'with --json, the failure document on stdout');
 
     await serveBackupService(f.servers, f.service);
     const dir = join(f.root, 'node-3-restored');
