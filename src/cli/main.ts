@@ -24,7 +24,14 @@ export function buildProgram(): Command {
     .version(VERSION)
     .exitOverride()
     // Commander's own error line is not printed: the top-level catch prints it in the CLI's voice.
-    .configureOutput({ outputError: () => {} });
+    .configureOutput({ outputError: () => {} })
+    .addHelpText(
+      'after',
+      '\nErrors read `lifeboat: error: MESSAGE (err_type)`; with --json a failure is also\n' +
+        '{"ok": false, "err_type", "message", "hint"} on stdout. Exit codes: 0 done, 1 the operation\n' +
+        'failed, 2 usage, 3 refused for safety (a wrong share, a forged manifest, a rollback: stop, do not\n' +
+        'retry). Prompts read a line of stdin each when stdin is not a terminal. See docs/cli.md.',
+    );
   registerCommands(program);
   registerBackupServerCommands(program);
   // Every command on the primary's data directory first completes (or discards) an interrupted commit,
