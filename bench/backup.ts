@@ -45,6 +45,7 @@ function fakeKey(i: number): KeyRecord {
     status: 'active',
     origin: 'dkg',
     createdAt: Date.now(),
+    tenant: 'default',
   };
 }
 

@@ -102,6 +102,7 @@ function toRecord(f: Fixture, i: number): KeyRecord {
     status: 'active',
     origin: 'dkg',
     createdAt: 1_700_000_000_000 + i,
+    tenant: 'default',
   };
 }
 

@@ -11,6 +11,9 @@
 export const SAFETY_CODES: ReadonlySet<string> = new Set([
   // a share, vault or manifest of another set, or altered: combining or opening it must not go on
   'share_set_mismatch',
+  'primary_mismatch',
+  'manifest_forged',
+  'manifest_unbound',
   'invalid_digest',
   'wrong_master_key',
   // a peer that is not the one pinned, or a holder that cannot prove it holds its share
@@ -18,6 +21,7 @@ export const SAFETY_CODES: ReadonlySet<string> = new Set([
   'possession_failed',
   // a rollback: a copy older than one already seen, or a backup chain that does not hold together
   'vault_rollback',
+  'primary_behind',
   'stale_generation',
   'backup_rollback_detected',
   'backup_rolled_back',

@@ -25,7 +25,7 @@ const secrets = { identity: randomBytes(64), storageKey: randomBytes(32), export
 let clock = 1_000_000;
 
 function key(i: number, status: KeyRecord['status'] = 'active'): KeyRecord {
-  return { keyId: `key_${i}`, curve: 'ed25519', threshold: 2, maxSigners: 3, identifier: '01', groupPublicKey: randomBytes(32), publicPackage: randomBytes(64), encryptedShare: randomBytes(80), status, origin: 'dkg', createdAt: i };
+  return { keyId: `key_${i}`, curve: 'ed25519', threshold: 2, maxSigners: 3, identifier: '01', groupPublicKey: randomBytes(32), publicPackage: randomBytes(64), encryptedShare: randomBytes(80), status, origin: 'dkg', createdAt: i, tenant: 'default' };
 }
 
 before(async () => {

@@ -120,7 +120,8 @@ test('the node is lost: restore from the service with the password alone, and ev
   }
   // It streams on: the next key is backed up from the restored head.
   const next = await createKey(set.clients(), { threshold: 2, curve: 'ed25519' });
-  assert.equal((await back.store.getKey(next.nodes[0]!.keyId))?.status, 'active');
+  // Active once its entry is acknowledged (the DKG answer waits for that only up to wait_ms).
+  await eventually(async () => (await back.store.getKey(next.nodes[0]!.keyId))?.status === 'active', 30_000, 'the next key acknowledged');
 });
 
 test('a service rolled back to an old copy of its database is detected by the agent (backup_rollback_detected)', async () => {
@@ -130,14 +131,24 @@ test('a service rolled back to an old copy of its database is detected by the ag
   const copy = `${db}.old`;
   copyFileSync(db, copy);
   await fx.restart();
-  await createKey(set.clients(), { threshold: 2, curve: 'ed25519' });
+  const created = await createKey(set.clients(), { threshold: 2, curve: 'ed25519' });
+  // The assertion below needs this key's entry acknowledged: wait for that, not for the DKG answer.
+  await eventually(async () => (await set.nodes[1]!.store.getKey(created.nodes[1]!.keyId))?.status === 'active', 30_000, 'the key acknowledged on node 2');
   const acked = (await set.nodes[1]!.backup!.status()).ackedSeq;
   await fx.stop();
   for (const x of ['-wal', '-shm']) if (existsSync(`${db}${x}`)) rm(`${db}${x}`);
   copyFileSync(copy, db);
   await fx.restart();
   const node = await reopenNode(set, 1);
-  await eventually(async () => (await node.backup!.status()).rollbackDetected, 30_000, 'rollback detected');
+  // The error is recorded just after the flag is set: wait on what the assertions read, both of them.
+  await eventually(
+    async () => {
+      const s = await node.backup!.status();
+      return s.rollbackDetected && (s.lastError ?? '').startsWith('backup_rollback_detected');
+    },
+    30_000,
+    'rollback detected and reported',
+  );
   const st = await node.backup!.status();
   assert.match(st.lastError ?? '', /^backup_rollback_detected: .*up to entry \d+, but entry \d+ was acknowledged/);
   assert.ok(acked > ((await fx.server.store.getStream(`acct-${node.name}`, st.stream))?.headSeq ?? 0));

@@ -34,6 +34,7 @@ function fakeKey(i: number): KeyRecord {
     status: 'active',
     origin: 'dkg',
     createdAt: i,
+    tenant: 'default',
   };
 }
 

@@ -21,6 +21,10 @@ import {
 } from '../src/backup/format.js';
 import { applyChange, decodeChange, decodeNodeState, emptyState, encodeChange, encodeNodeState, type NodeChange } from '../src/backup/changes.js';
 import { utf8 } from '../src/util/bytes.js';
+import { hkdf } from '@noble/hashes/hkdf.js';
+import { sha256 } from '@noble/hashes/sha2.js';
+import { ed25519 } from '@noble/curves/ed25519.js';
+import { openEnvelope, parseEnvelope } from '../src/crypto/envelope.js';
 import type { KeyRecord } from '../src/keynode/store/types.js';
 
 const key = randomBytes(32);
@@ -118,6 +122,7 @@ const rec: KeyRecord = {
   status: 'pending_backup',
   origin: 'dkg',
   createdAt: 1,
+  tenant: 'default',
 };
 
 test('changes: every op round-trips; replay is idempotent; unknown ops are refused', () => {
@@ -125,7 +130,7 @@ test('changes: every op round-trips; replay is idempotent; unknown ops are refus
     { op: 'secrets', secrets: { identity: randomBytes(64), storageKey: randomBytes(32), exportKey: randomBytes(32), wrappingKey: randomBytes(32) } },
     { op: 'key_put', key: rec },
     { op: 'key_status', keyId: 'key_1', status: 'active' },
-    { op: 'api_key_put', apiKey: { id: 'a1', secretHash: randomBytes(32), role: 'client', label: 'x', createdAt: 2, revokedAt: null } },
+    { op: 'api_key_put', apiKey: { id: 'a1', secretHash: randomBytes(32), role: 'client', label: 'x', createdAt: 2, revokedAt: null, tenant: 'default' } },
     { op: 'api_key_revoke', id: 'a1', at: 3 },
     { op: 'key_put', key: { ...rec, keyId: 'key_2' } },
     { op: 'key_delete', keyId: 'key_2' },
@@ -160,4 +165,42 @@ test('entry frames (the binary append body): round trip, and every malformed fra
   assert.equal(code(() => parseEntryFrames(good.subarray(0, 2))), 'invalid_input');
   assert.equal(code(() => parseEntryFrames(new Uint8Array([0, 0, 0, 0]))), 'invalid_input');
   assert.equal(code(() => parseEntryFrames(new Uint8Array([0xff, 0xff, 0xff, 0xff, 1]))), 'invalid_input');
+});
+
+test('the key derivation labels are the ones docs/backup.md and docs/format.md give (lifeboat:backup/…)', () => {
+  const backupKey = randomBytes(32);
+  const lp = (b: Uint8Array) => {
+    const out = new Uint8Array(4 + b.length);
+    new DataView(out.buffer).setUint32(0, b.length);
+    out.set(b, 4);
+    return out;
+  };
+  const u64 = (n: number) => {
+    const out = new Uint8Array(8);
+    new DataView(out.buffer).setBigUint64(0, BigInt(n));
+    return out;
+  };
+  const hk = (ikm: Uint8Array, salt: Uint8Array, info: string) => hkdf(sha256, ikm, salt, utf8.encode(info), 32);
+  // entry and compaction keys: HKDF(backup key, lp(stream) ‖ lp(u64 seq), "lifeboat:backup/{entry,compaction}/v1")
+  const salt = new Uint8Array([...lp(utf8.encode('s-1')), ...lp(u64(7))]);
+  const entry = sealEntry(backupKey, { stream: 's-1', seq: 7, prev: ZERO_HASH }, utf8.encode('a change'));
+  const env = parseEnvelope(entry, { magic: 'LBBE', versions: [1], what: 'entry' });
+  assert.deepEqual(openEnvelope(env, hk(backupKey, salt, 'lifeboat:backup/entry/v1')), utf8.encode('a change'));
+  assert.throws(() => openEnvelope(env, hk(backupKey, salt, 'lifeboat/backup/entry/v1')));
+  const comp = sealCompaction(backupKey, { stream: 's-1', seq: 7, head: ZERO_HASH }, utf8.encode('a state'));
+  const cenv = parseEnvelope(comp, { magic: 'LBBC', versions: [1], what: 'compaction' });
+  assert.deepEqual(openEnvelope(cenv, hk(backupKey, salt, 'lifeboat:backup/compaction/v1')), utf8.encode('a state'));
+  // auth key: Ed25519 seed HKDF(backup key, empty salt, "lifeboat:backup/auth/v1")
+  const seed = hk(backupKey, new Uint8Array(0), 'lifeboat:backup/auth/v1');
+  assert.deepEqual(backupAuthKey(backupKey).publicKey, ed25519.getPublicKey(seed));
+  // session proof: Ed25519 over "lifeboat:lifeboat/backup/session/v1" ‖ 0x00 ‖ lp(account) ‖ challenge
+  const challenge = randomBytes(32);
+  const signed = new Uint8Array([...utf8.encode('lifeboat:lifeboat/backup/session/v1'), 0, ...lp(utf8.encode('acct')), ...challenge]);
+  const sig = signWithContext(SESSION_CONTEXT, sessionProofMessage('acct', challenge), seed);
+  assert.ok(ed25519.verify(sig, signed, ed25519.getPublicKey(seed)));
+  // wrap key: HKDF(export key, salt = account, "lifeboat:backup/wrap/v1")
+  const exportKey = randomBytes(64);
+  const wrapped = wrapBackupKey(exportKey, 'acct', backupKey);
+  const wenv = parseEnvelope(wrapped, { magic: 'LBBK', versions: [1], what: 'wrapped key' });
+  assert.deepEqual(openEnvelope(wenv, hk(exportKey, utf8.encode('acct'), 'lifeboat:backup/wrap/v1')), backupKey);
 });

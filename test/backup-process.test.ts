@@ -18,6 +18,7 @@
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { createServer, request, type Server } from 'node:http';
+import * as opaque from '@serenity-kit/opaque';
 import { basename, join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import {
@@ -52,6 +53,8 @@ interface Fleet {
   nodes: NodeProcess[];
   fingerprints: string[];
   accounts: string[];
+  /** The restore token `node backup-setup` printed for each account. */
+  restoreTokens: string[];
   token: string;
   servers: RunningServer[];
   proxies: Proxy[];
@@ -106,8 +109,24 @@ async function createActiveKey(): Promise<KeyRef> {
   return key;
 }
 
-function restore(account: string, dir: string, password = PASSWORD): Promise<RunResult> {
-  return runCli(['node', 'restore', '--backup-server', f.service.url, '--account', account, '--data-dir', dir, '--json'], { input: `${password}\n` });
+function restore(account: string, dir: string, password = PASSWORD, restoreToken?: string): Promise<RunResult> {
+  const args = ['node', 'restore', '--backup-server', f.service.url, '--account', account, '--data-dir', dir, '--json', ...(restoreToken ? ['--restore-token'] : [])];
+  return runCli(args, { input: restoreToken ? `${password}\n${restoreToken}\n` : `${password}\n` });
+}
+
+/** A login start for `account` sent from `localAddress` (any 127.0.0.0/8 address on loopback): its HTTP status. */
+async function loginStartFrom(account: string, localAddress: string): Promise<number> {
+  await opaque.ready;
+  const body = JSON.stringify({ start_login_request: Buffer.from(opaque.client.startLogin({ password: 'a guess' }).startLoginRequest, 'base64url').toString('base64') });
+  const { port } = new URL(f.service.url);
+  return new Promise((resolve, reject) => {
+    const req = request({ host: '127.0.0.1', port, path: `/v1/accounts/${account}/login/start`, method: 'POST', localAddress, agent: false, headers: { 'content-type': 'application/json' } }, (res) => {
+      res.resume();
+      res.on('end', () => resolve(res.statusCode ?? 0));
+    });
+    req.on('error', reject);
+    req.end(body);
+  });
 }
 
 /** Key ids in the store of the node in `dir` (read directly; the node may be serving). */
@@ -123,7 +142,7 @@ async function keyIds(dir: string): Promise<string[]> {
 before(async () => {
   const root = trackedTempDir('lifeboat-backup-proc-');
   const servers: RunningServer[] = [];
-  f = { root, service: { dir: join(root, 'service'), url: '', server: undefined }, nodes: [], fingerprints: [], accounts: [], token: newApiKey('client', 'c').token, servers, proxies: [], logs: new Map() };
+  f = { root, service: { dir: join(root, 'service'), url: '', server: undefined }, nodes: [], fingerprints: [], accounts: [], restoreTokens: [], token: newApiKey('client', 'c').token, servers, proxies: [], logs: new Map() };
   await serveBackupService(servers, f.service);
   const dirs = [1, 2, 3].map((i) => join(root, `node-${i}`));
   f.accounts = dirs.map((_, i) => `acct-${i + 1}`);
@@ -132,7 +151,7 @@ before(async () => {
     dirs.map(async (dir, i) => {
       const init = await initNode(dir);
       await registerTokenInDir(dir, f.token, 'client');
-      await setUpNodeBackup(dir, f.service.url, f.accounts[i]!, invites[i]!, PASSWORD, { wait_ms: WAIT_MS });
+      f.restoreTokens[i] = await setUpNodeBackup(dir, f.service.url, f.accounts[i]!, invites[i]!, PASSWORD, { wait_ms: WAIT_MS });
       return init.fingerprint;
     }),
   );
@@ -256,6 +275,39 @@ describe('backups with real processes', () => {
 
     // The node whose directory it was still signs.
     await sign(await createActiveKey(), clients(), utf8.encode('still serving'), { signers: [1, 2] });
+  });
+
+  it('a flood of login starts from other addresses does not stop a correct restore with the restore token', async () => {
+    const i = 1;
+    const account = f.accounts[i]!;
+    assert.match(f.restoreTokens[i]!, /^lbr_[A-Za-z0-9_-]{43}$/, 'node backup-setup printed the restore token');
+    // Junk starts from four addresses (3 each per minute) fill the account's anonymous lane (10).
+    const flood: number[] = [];
+    for (const from of ['127.0.0.2', '127.0.0.3', '127.0.0.4', '127.0.0.5']) for (let k = 0; k < 3; k++) flood.push(await loginStartFrom(account, from));
+    assert.ok(flood.includes(429), `the flood fills the anonymous lane: ${flood.join(' ')}`);
+    assert.equal(await loginStartFrom(account, '127.0.0.6'), 429, 'a fresh address finds it full');
+
+    // What remains: a restore without the token waits for the window like everyone else...
+    const blocked = await restore(account, join(f.root, 'restore-flooded'));
+    assert.equal(blocked.code, 1);
+    assert.match(blocked.stderr, /lifeboat: error: backup service at \S+: too many requests/);
+    assert.match(blocked.stderr, /restore token/);
+    assert.equal(existsSync(join(f.root, 'restore-flooded')), false);
+    // ...and with it the owner gets through, and the node comes back whole.
+    const dir = join(f.root, 'restore-with-token');
+    const r = restoreJson(ok(await restore(account, dir, PASSWORD, f.restoreTokens[i]), 'node restore --restore-token'));
+    assert.equal(r.fingerprint, f.fingerprints[i]);
+    assert.deepEqual(await keyIds(dir), await keyIds(f.nodes[i]!.dir));
+    assert.ok(!JSON.stringify(r).includes(f.restoreTokens[i]!), 'the token is not echoed');
+
+    // A new token from the live node (a proof of the backup key, no password) replaces the old one.
+    const renewed = JSON.parse(ok(await runCli(['node', 'backup-restore-token', '--data-dir', f.nodes[i]!.dir, '--json']), 'node backup-restore-token').stdout) as { restore_token: string };
+    assert.match(renewed.restore_token, /^lbr_[A-Za-z0-9_-]{43}$/);
+    assert.notEqual(renewed.restore_token, f.restoreTokens[i]);
+    const stale = await restore(account, join(f.root, 'restore-stale-token'), PASSWORD, f.restoreTokens[i]);
+    assert.equal(stale.code, 1);
+    assert.match(stale.stderr, /lifeboat: error: backup service at \S+: the restore token is not valid for this account/);
+    assert.equal(existsSync(join(f.root, 'restore-stale-token')), false);
   });
 });
 

@@ -5,8 +5,11 @@
  */
 import assert from 'node:assert/strict';
 import { statSync } from 'node:fs';
+import { createServer, request } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
+import * as opaque from '@serenity-kit/opaque';
 import { randomBytes } from '../src/crypto/random.js';
 import { BackupClient, type KeyStretching } from '../src/backup/client.js';
 import { hashBlob, sealCompaction, sealEntry, ZERO_HASH } from '../src/backup/format.js';
@@ -82,7 +85,9 @@ describe('lifeboat backup-server (processes)', () => {
         }
       }
     })();
-    await new Promise((r) => setTimeout(r, 300));
+    // Kill once appends are being acknowledged (not after a fixed time, which a busy machine may not meet).
+    const deadline = Date.now() + 30_000;
+    while (acked < 8 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
     const killed = await server.stop('SIGKILL');
     stop = true;
     await writer;
@@ -130,4 +135,67 @@ describe('lifeboat backup-server (processes)', () => {
     assert.equal((await cli('account', 'rm', 'alice')).code, 1);
     assert.equal((await cli('account', 'list')).stdout, '');
   });
+
+  it('--trust-proxy 1 behind a proxy that appends X-Forwarded-For: a spoofed address does not reset the per-address limit', async () => {
+    const bad = await runCli(['backup-server', 'serve', '--listen', '127.0.0.1:0', '--data-dir', join(dir, 'unused'), '--trust-proxy', 'everyone']);
+    assert.equal(bad.code, 2, bad.stderr);
+    assert.match(bad.stderr, /--trust-proxy everyone is neither a hop count nor a list of proxy addresses/);
+    const server = await startCli(['backup-server', 'serve', '--listen', '127.0.0.1:0', '--trust-proxy', '1', '--log-level', 'silent'], {
+      env: { LIFEBOAT_BACKUP_SERVER_DIR: join(dir, 'proxied') },
+    });
+    running.push(server);
+    const proxy = await appendingProxy(server.url);
+    await opaque.ready;
+    try {
+      const start = { start_login_request: Buffer.from(opaque.client.startLogin({ password: 'x' }).startLoginRequest, 'base64url').toString('base64') };
+      // 30 login starts a minute per client address (each for another account, so only that limit counts).
+      const statuses: number[] = [];
+      for (let i = 0; i < 31; i++) statuses.push((await proxy.post(`/v1/accounts/acct-${i}/login/start`, start, '127.0.0.2', `203.0.113.${i}`)).status);
+      assert.deepEqual(statuses, [...Array(30).fill(200), 429], 'a new spoofed X-Forwarded-For each time is still the same client');
+      // Another client behind the same proxy has its own count.
+      assert.equal((await proxy.post('/v1/accounts/acct-x/login/start', start, '127.0.0.3', '127.0.0.2')).status, 200);
+    } finally {
+      await proxy.close();
+    }
+  });
 });
+
+/**
+ * A reverse proxy as nginx with `proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for` behaves:
+ * the client's own header, then the address the proxy saw. `post` sends from `localAddress` (any
+ * 127.0.0.0/8 address works on loopback) with the spoofed header given.
+ */
+async function appendingProxy(target: string): Promise<{ post(path: string, body: unknown, from: string, spoofed: string): Promise<{ status: number }>; close(): Promise<void> }> {
+  const server = createServer((req, res) => {
+    const xff = [req.headers['x-forwarded-for'], req.socket.remoteAddress].filter(Boolean).join(', ');
+    const to = new URL(req.url ?? '/', target);
+    const up = request(to, { method: req.method, headers: { ...req.headers, host: to.host, 'x-forwarded-for': xff }, agent: false }, (answer) => {
+      res.writeHead(answer.statusCode ?? 502, answer.headers);
+      answer.pipe(res);
+    });
+    up.on('error', () => res.destroy());
+    req.pipe(up);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const port = (server.address() as AddressInfo).port;
+  return {
+    post: (path, body, from, spoofed) =>
+      new Promise((resolve, reject) => {
+        const payload = JSON.stringify(body);
+        const req = request(
+          { host: '127.0.0.1', port, path, method: 'POST', localAddress: from, agent: false, headers: { 'content-type': 'application/json', 'x-forwarded-for': spoofed } },
+          (res) => {
+            res.resume();
+            res.on('end', () => resolve({ status: res.statusCode ?? 0 }));
+          },
+        );
+        req.on('error', reject);
+        req.end(payload);
+      }),
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
+  };
+}

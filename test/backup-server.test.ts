@@ -27,6 +27,7 @@ const FAST: KeyStretching = { 'argon2id-custom': { memory: 8, iterations: 1, par
 const URL_BASE = 'http://backup.test';
 const HIGH: Partial<BackupRateLimits> = {
   loginPerAccount: { max: 1000, windowMs: 60_000 },
+  loginPerAddressAndAccount: { max: 1000, windowMs: 60_000 },
   loginPerAddress: { max: 1000, windowMs: 60_000 },
   authPerAddress: { max: 1000, windowMs: 60_000 },
   sessionPerAddress: { max: 1000, windowMs: 60_000 },
@@ -628,6 +629,83 @@ describe('backup service: isolation, limits and hygiene', () => {
       assert.equal(other.statusCode, 200);
       g.clock.offsetMs = 61_000;
       assert.equal((await post(g.app, '/v1/accounts/alice/login/start', body())).status, 200);
+    } finally {
+      await g.close();
+    }
+  });
+});
+
+describe('backup service: restore token (a flood of logins cannot block a restore)', () => {
+  const startBody = (restoreToken?: string) => ({
+    start_login_request: encodeBase64(Buffer.from(opaque.client.startLogin({ password: 'a guess' }).startLoginRequest, 'base64url')),
+    ...(restoreToken ? { restore_token: restoreToken } : {}),
+  });
+  const startFrom = async (app: FastifyInstance, account: string, address: string, restoreToken?: string) => {
+    const res = await app.inject({ method: 'POST', url: `/v1/accounts/${account}/login/start`, payload: startBody(restoreToken), remoteAddress: address });
+    return { status: res.statusCode, json: res.json() as { err_type?: string; hint?: string } };
+  };
+
+  it('a flood of login starts from many addresses holds the anonymous lane, not a login with the restore token', async () => {
+    // The production limits (10 per account, 3 per address and account, 30 per address).
+    const g = await fixture({ rateLimits: {} });
+    try {
+      const owner = await g.account('owner', 'the owner password');
+      const restoreToken = await owner.client.createRestoreToken();
+      assert.match(restoreToken, /^lbr_[A-Za-z0-9_-]{43}$/);
+      // One address gets 3 starts an account a minute: it cannot use up the account's 10 by itself.
+      const one = [];
+      for (let i = 0; i < 5; i++) one.push((await startFrom(g.app, 'owner', '198.51.100.1')).status);
+      assert.deepEqual(one, [200, 200, 200, 429, 429]);
+      // Four addresses can: 3 + 3 + 3 + 1, then the account's anonymous lane is full for everyone.
+      const many = [];
+      for (const a of ['198.51.100.2', '198.51.100.3', '198.51.100.4']) for (let i = 0; i < 3; i++) many.push((await startFrom(g.app, 'owner', a)).status);
+      assert.deepEqual(many, [200, 200, 200, 200, 200, 200, 200, 429, 429]);
+      const anonymous = await startFrom(g.app, 'owner', '192.0.2.50');
+      assert.deepEqual([anonymous.status, anonymous.json.err_type], [429, 'rate_limited']);
+      assert.match(anonymous.json.hint ?? '', /restore token/);
+      await rejectsWith(g.client().login('owner', 'the owner password'), 'rate_limited', 429);
+      // The owner's login with the restore token has its own lane.
+      const back = await g.client().login('owner', 'the owner password', { restoreToken });
+      assert.deepEqual(back.backupKey, owner.backupKey);
+      // ...which a wrong password still cannot pass: the token is no password.
+      await rejectsWith(g.client().login('owner', 'not the password', { restoreToken }), 'login_failed', 401);
+      // The token's lane has a limit of its own (10 a minute): 2 used above.
+      const lane = [];
+      for (let i = 0; i < 9; i++) lane.push((await startFrom(g.app, 'owner', '192.0.2.60', restoreToken)).status);
+      assert.deepEqual(lane, [200, 200, 200, 200, 200, 200, 200, 200, 429]);
+    } finally {
+      await g.close();
+    }
+  });
+
+  it('a wrong token, an account without one and an unknown account answer alike; a token needs a proof of the backup key', async () => {
+    const g = await fixture();
+    try {
+      const a = await g.account('alice');
+      await g.account('bob');
+      const token = await a.client.createRestoreToken();
+      const forged = `lbr_${Buffer.from(randomBytes(32)).toString('base64url')}`;
+      for (const [account, t] of [
+        ['alice', forged],
+        ['bob', token],
+        ['nobody', token],
+      ] as const) {
+        const r = await startFrom(g.app, account, '127.0.0.1', t);
+        assert.deepEqual([r.status, r.json.err_type], [401, 'restore_token_invalid'], `${account}`);
+      }
+      const malformed = await startFrom(g.app, 'alice', '127.0.0.1', 'lbr_short');
+      assert.deepEqual([malformed.status, malformed.json.err_type], [400, 'invalid_input']);
+      // Made only under a backup token of the account: none, a login token, another account's.
+      assert.equal((await post(g.app, '/v1/accounts/alice/restore-token', {})).status, 401);
+      const { loginToken } = await g.client().login('alice', a.password);
+      assert.deepEqual((await post(g.app, '/v1/accounts/alice/restore-token', {}, loginToken)).json.err_type, 'forbidden');
+      const bobs = await backupToken(g, 'bob', (await g.client().login('bob', 'pw of bob')).backupKey);
+      assert.equal((await post(g.app, '/v1/accounts/alice/restore-token', {}, bobs)).status, 403);
+      // A new token replaces the old; a password change keeps it.
+      const next = await a.client.createRestoreToken();
+      await rejectsWith(g.client().login('alice', a.password, { restoreToken: token }), 'restore_token_invalid', 401);
+      await g.client().changePassword('alice', a.password, 'a new password for alice');
+      assert.deepEqual((await g.client().login('alice', 'a new password for alice', { restoreToken: next })).backupKey, a.backupKey);
     } finally {
       await g.close();
     }

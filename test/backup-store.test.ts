@@ -107,7 +107,7 @@ const cases: Case[] = [
         const invite = randomBytes(32);
         await s.createAccount('acme', invite, 1000);
         const got = await s.getAccount('acme');
-        assert.deepStrictEqual(got, { name: 'acme', inviteHash: invite, registration: null, createdAt: 1000, updatedAt: 1000 });
+        assert.deepStrictEqual(got, { name: 'acme', inviteHash: invite, registration: null, restoreTokenHash: null, createdAt: 1000, updatedAt: 1000 });
         assert.equal(Object.getPrototypeOf(got?.inviteHash), Uint8Array.prototype);
         await rejectsWith(s.createAccount('acme', randomBytes(32), 2000), 'account_exists', 'ConflictError');
         assert.deepStrictEqual((await s.getAccount('acme'))?.inviteHash, invite, 'the first stays');
@@ -129,7 +129,7 @@ const cases: Case[] = [
         assert.equal((await s.getAccount('acme'))?.registration, null, 'nothing changed');
         assert.equal(await s.completeRegistration('nobody', invite, reg, 2000), false, 'no such account');
         assert.equal(await s.completeRegistration('acme', invite, reg, 2000), true);
-        assert.deepStrictEqual(await s.getAccount('acme'), { name: 'acme', inviteHash: null, registration: reg, createdAt: 1000, updatedAt: 2000 });
+        assert.deepStrictEqual(await s.getAccount('acme'), { name: 'acme', inviteHash: null, registration: reg, restoreTokenHash: null, createdAt: 1000, updatedAt: 2000 });
         assert.equal(await s.completeRegistration('acme', invite, registration(), 3000), false, 'the invite is single use');
         assert.deepStrictEqual((await s.getAccount('acme'))?.registration, reg);
 
@@ -142,6 +142,28 @@ const cases: Case[] = [
         await rejectsWith(s.replacePassword('invited', next, 5000), 'account_not_found', 'NotFoundError');
         await rejectsWith(s.replacePassword('nobody', next, 5000), 'account_not_found', 'NotFoundError');
         assert.equal((await s.getAccount('invited'))?.registration, null);
+      }),
+  ],
+  [
+    'setRestoreTokenHash sets, replaces and clears the hash of a registered account only; a password change keeps it',
+    (_h, url) =>
+      withStore(url, async (s) => {
+        const invite = randomBytes(32);
+        await s.createAccount('acme', invite, 1000);
+        await rejectsWith(s.setRestoreTokenHash('acme', randomBytes(32), 1500), 'account_not_found', 'NotFoundError');
+        await rejectsWith(s.setRestoreTokenHash('nobody', randomBytes(32), 1500), 'account_not_found', 'NotFoundError');
+        assert.equal(await s.completeRegistration('acme', invite, registration(), 2000), true);
+        const first = randomBytes(32);
+        await s.setRestoreTokenHash('acme', first, 3000);
+        assert.deepStrictEqual((await s.getAccount('acme'))?.restoreTokenHash, first);
+        assert.equal((await s.getAccount('acme'))?.updatedAt, 3000);
+        const second = randomBytes(32);
+        await s.setRestoreTokenHash('acme', second, 4000);
+        await s.replacePassword('acme', { record: randomBytes(192), wrappedKey: randomBytes(120) }, 5000);
+        assert.deepStrictEqual((await s.getAccount('acme'))?.restoreTokenHash, second);
+        await rejectsWith(s.setRestoreTokenHash('acme', randomBytes(31), 6000), 'invalid_input');
+        await s.setRestoreTokenHash('acme', null, 6000);
+        assert.equal((await s.getAccount('acme'))?.restoreTokenHash, null);
       }),
   ],
   [

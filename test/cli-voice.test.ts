@@ -144,8 +144,23 @@ describe('docs/cli.md holds', () => {
       .flatMap((l) => [...l.split('|')[1]!.matchAll(/`([^`]+)`/g)].map((m) => m[1]!));
   };
 
-  it('the refusals for safety listed are exactly SAFETY_CODES of src/errors.ts', () => {
-    assert.deepEqual(firstColumn(section('### What is a refusal for safety')).sort(), [...SAFETY_CODES].sort());
+  it('the refusals for safety listed are exactly SAFETY_CODES of src/errors.ts, and every error raised with safety: true is documented', () => {
+    const safety = section('### What is a refusal for safety');
+    assert.deepEqual(firstColumn(safety).sort(), [...SAFETY_CODES].sort());
+    const documented = new Set([...safety.matchAll(/`([a-z][a-z0-9_]*)`/g)].map((m) => m[1]!));
+    const sources = (dir: string): string[] =>
+      readdirSync(dir, { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? sources(join(dir, e.name)) : e.name.endsWith('.ts') ? [join(dir, e.name)] : []));
+    const undocumented: string[] = [];
+    for (const file of sources(join(REPO_ROOT, 'src')).filter((f) => !f.endsWith(join('src', 'errors.ts')))) {
+      const text = readFileSync(file, 'utf8');
+      for (const m of text.matchAll(/safety: true/g)) {
+        // the error's code is a quoted snake_case name in the same `new …Error(` expression
+        const start = text.lastIndexOf('new ', m.index);
+        const codes = [...text.slice(start, m.index).matchAll(/'([a-z]+_[a-z0-9_]+)'/g)].map((c) => c[1]!);
+        if (!codes.some((c) => documented.has(c))) undocumented.push(`${file.slice(REPO_ROOT.length)}: ${codes.join(', ') || '?'}`);
+      }
+    }
+    assert.deepEqual(undocumented, [], 'errors raised with safety: true whose err_type docs/cli.md does not name');
   });
 
   it('every command whose prompts read stdin lines says so in --help, and the prompt table lists exactly those', () => {

@@ -89,6 +89,27 @@ describe('holder CLI', () => {
     assert.equal(existsSync(join(dir, 'lock')), false, 'a graceful stop releases the lock');
   });
 
+  it('serve --trust-proxy 127.0.0.1: the audit log names the address the proxy saw, not one the client made up', async () => {
+    const bad = await runCli(['holder', 'serve', '--data-dir', dir, '--listen', '127.0.0.1:0', '--trust-proxy', '10.0.0.0/40']);
+    assert.equal(bad.code, 2, bad.stderr);
+    const server = await startCli(['holder', 'serve', '--data-dir', dir, '--listen', '127.0.0.1:0', '--trust-proxy', '127.0.0.1', '--log-level', 'silent']);
+    try {
+      // As nginx's $proxy_add_x_forwarded_for on 127.0.0.1 sends it: the client's own header, then its address.
+      const res = await fetch(`${server.url}/v1/schemes/${scheme.schemeHex}/release`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', 'x-forwarded-for': '198.51.100.66, 203.0.113.5' },
+        body: '{}',
+      });
+      assert.equal(res.status, 400);
+    } finally {
+      const stopped = await server.stop('SIGTERM');
+      assert.equal(stopped.code, 0, stopped.stderr);
+    }
+    const lines = readFileSync(join(dir, 'audit.log'), 'utf8').trim().split('\n');
+    const last = JSON.parse(lines[lines.length - 1]!) as { action: string; outcome: string; remote?: string };
+    assert.deepEqual([last.action, last.outcome, last.remote], ['release', 'refused', '203.0.113.5']);
+  });
+
   it('release answers a request file locally (0600), once', async () => {
     const work = tempDir('lifeboat-airgap-');
     try {

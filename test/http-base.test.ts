@@ -1,16 +1,24 @@
 /** The reusable HTTP base: error mapping, limits, logging, signed requests, rate limits, listen. */
 import assert from 'node:assert/strict';
+import { connect } from 'node:net';
 import { Writable } from 'node:stream';
-import { describe, it } from 'node:test';
+import { after, before, describe, it } from 'node:test';
+import * as opaque from '@serenity-kit/opaque';
 import { z } from 'zod';
+import { createBackupApp } from '../src/backup/server.js';
+import { BackupService } from '../src/backup/service.js';
+import { openBackupStore } from '../src/backup/store/index.js';
 import { ConflictError, isLifeboatError } from '../src/errors.js';
-import { createBaseApp, parseInput, type Refusal } from '../src/http/app.js';
+import { createBaseApp, parseInput, parseTrustProxy, type Refusal, type TrustProxy } from '../src/http/app.js';
 import { verifySignedRequest } from '../src/http/auth.js';
 import { listen, parseListenAddress } from '../src/http/listen.js';
 import { RateLimitedError, RateLimiter, rateLimitHook } from '../src/http/rate-limit.js';
 import { generateIdentity, identityFingerprint } from '../src/identity.js';
 import { utf8 } from '../src/util/bytes.js';
 import { ReplayGuard, signRequest } from '../src/util/request-auth.js';
+import { holderFixture } from './helpers/holder.js';
+import { startInProcessNodes } from './helpers/keynode.js';
+import { trackedTempDir } from './helpers/tmp.js';
 
 function testApp(opts: { refusals?: Refusal[]; logs?: string[] } = {}) {
   const logger = opts.logs
@@ -261,4 +269,112 @@ it('a path parameter longer than the router allows answers a typed 414, not fast
   const ok = await app.inject({ method: 'GET', url: '/v1/things/abc' });
   assert.equal(ok.statusCode, 200, 'the server keeps answering');
   await app.close();
+});
+
+/** Writes `data` on a fresh connection to `url` and resolves to everything the server sent before closing. */
+function rawRequest(url: string, data: string | Buffer): Promise<string> {
+  const { hostname, port } = new URL(url);
+  return new Promise((resolve, reject) => {
+    const socket = connect(Number(port), hostname);
+    let out = '';
+    socket.on('data', (d: Buffer) => (out += d.toString('latin1')));
+    socket.on('close', () => resolve(out));
+    socket.on('error', (err: NodeJS.ErrnoException) => (err.code === 'ECONNRESET' || err.code === 'EPIPE' ? resolve(out) : reject(err)));
+    socket.write(data);
+  });
+}
+
+/** The status and JSON body of a raw HTTP answer. */
+function parseRawAnswer(raw: string): { status: number; body: unknown } {
+  const m = /^HTTP\/1\.1 (\d{3}) [^\r]*\r\n([\s\S]*?)\r\n\r\n([\s\S]*)$/.exec(raw);
+  assert.ok(m, `not an http answer: ${JSON.stringify(raw.slice(0, 200))}`);
+  assert.match(m[2]!, /^content-type: application\/json/im);
+  return { status: Number(m[1]), body: JSON.parse(m[3]!) };
+}
+
+describe('requests the http parser rejects answer {err_type, message} on every server', () => {
+  const servers: { name: string; url: string; close: () => Promise<void> }[] = [];
+  before(async () => {
+    const holder = await holderFixture();
+    servers.push({ name: 'holder', url: await listen(holder.app, '127.0.0.1:0'), close: () => holder.close() });
+    const nodes = await startInProcessNodes(1);
+    servers.push({ name: 'key node', url: await listen(nodes.nodes[0]!.app, '127.0.0.1:0'), close: () => nodes.close() });
+    await opaque.ready;
+    const store = await openBackupStore(`sqlite:${trackedTempDir('lifeboat-http-base-')}/backup.sqlite`);
+    const backup = createBackupApp({ service: await BackupService.create({ store, serverSetup: opaque.server.createSetup() }) });
+    servers.push({ name: 'backup service', url: await listen(backup, '127.0.0.1:0'), close: async () => (await backup.close(), await store.close()) });
+  });
+  after(async () => {
+    for (const s of servers) await s.close();
+  });
+
+  const cases: { what: string; request: string; status: number; errType: string }[] = [
+    { what: 'oversized headers', request: `GET /v1/health HTTP/1.1\r\nHost: x\r\nX-Pad: ${'a'.repeat(20_000)}\r\n\r\n`, status: 431, errType: 'headers_too_large' },
+    { what: 'an oversized request line', request: `GET /${'a'.repeat(20_000)} HTTP/1.1\r\nHost: x\r\n\r\n`, status: 431, errType: 'headers_too_large' },
+    { what: 'a bad request line', request: 'NOT HTTP AT ALL\r\n\r\n', status: 400, errType: 'malformed_request' },
+    { what: 'a bad method', request: 'G@T /v1/health HTTP/1.1\r\nHost: x\r\n\r\n', status: 400, errType: 'malformed_request' },
+    { what: 'bad header bytes', request: 'GET /v1/health HTTP/1.1\r\nHost: x\r\nX-B\x01d: 1\r\n\r\n', status: 400, errType: 'malformed_request' },
+    { what: 'a bad content-length', request: 'POST /v1/health HTTP/1.1\r\nHost: x\r\nContent-Length: nope\r\n\r\n', status: 400, errType: 'malformed_request' },
+  ];
+
+  it('oversized headers, bad request lines and bad header bytes: 431 or 400 with an err_type, and the server keeps answering', async () => {
+    for (const s of servers) {
+      for (const c of cases) {
+        const a = parseRawAnswer(await rawRequest(s.url, c.request));
+        assert.equal(a.status, c.status, `${s.name}: ${c.what}`);
+        assert.deepEqual(Object.keys(a.body as object).sort(), ['err_type', 'message'], `${s.name}: ${c.what}`);
+        assert.equal((a.body as { err_type: string }).err_type, c.errType, `${s.name}: ${c.what}`);
+      }
+      const health = await fetch(`${s.url}/v1/health`);
+      assert.ok(health.status === 200 || health.status === 401 || health.status === 404, `${s.name} still answers (${health.status})`);
+    }
+  });
+});
+
+describe('trusting proxies', () => {
+  it('parses a hop count or a list of proxy addresses, and nothing else', () => {
+    assert.equal(parseTrustProxy('1'), 1);
+    assert.equal(parseTrustProxy('2'), 2);
+    assert.deepEqual(parseTrustProxy('127.0.0.1'), ['127.0.0.1']);
+    assert.deepEqual(parseTrustProxy('10.0.0.0/8, loopback,::1,fd00::/8'), ['10.0.0.0/8', 'loopback', '::1', 'fd00::/8']);
+    for (const bad of ['0', '17', 'true', 'all', '*', '', '10.0.0.0/33', '::1/129', 'example.net', '1.2.3.4,']) {
+      assert.throws(() => parseTrustProxy(bad), (e: unknown) => isLifeboatError(e, 'invalid_trust_proxy'), bad);
+    }
+  });
+
+  /** An app whose /limited allows 2 requests a minute per client address, trusting `trustProxy`. */
+  function limitedApp(trustProxy: TrustProxy) {
+    const app = createBaseApp({ trustProxy });
+    app.get('/limited', { onRequest: rateLimitHook({ max: 2, windowMs: 60_000 }) }, async (req) => ({ ip: req.ip }));
+    return app;
+  }
+  // What nginx's `$proxy_add_x_forwarded_for` sends: the client's header, then the address it saw.
+  const viaProxy = (app: ReturnType<typeof limitedApp>, spoofed: string, proxy = '127.0.0.1') =>
+    app.inject({ method: 'GET', url: '/limited', remoteAddress: proxy, headers: { 'x-forwarded-for': `${spoofed}, 203.0.113.7` } });
+
+  for (const [what, trust] of [
+    ['one trusted hop', 1],
+    ['the proxy by address', ['127.0.0.1']],
+  ] as const) {
+    it(`${what}: the client is the address the proxy saw; a spoofed X-Forwarded-For does not reset the limit`, async () => {
+      const app = limitedApp(trust as TrustProxy);
+      for (let i = 0; i < 2; i++) {
+        const r = await viaProxy(app, `198.51.100.${i}`);
+        assert.equal(r.statusCode, 200);
+        assert.equal(r.json().ip, '203.0.113.7');
+      }
+      const third = await viaProxy(app, '198.51.100.99');
+      assert.equal(third.statusCode, 429, 'a new spoofed address is the same client');
+      assert.equal(third.json().err_type, 'rate_limited');
+    });
+  }
+
+  it('by address: X-Forwarded-For from a peer that is not the proxy is ignored; by default nothing is trusted', async () => {
+    const app = limitedApp(['127.0.0.1']);
+    const direct = await app.inject({ method: 'GET', url: '/limited', remoteAddress: '192.0.2.1', headers: { 'x-forwarded-for': '198.51.100.1' } });
+    assert.equal(direct.json().ip, '192.0.2.1');
+    const plain = limitedApp(false);
+    const r = await plain.inject({ method: 'GET', url: '/limited', remoteAddress: '192.0.2.1', headers: { 'x-forwarded-for': '198.51.100.1' } });
+    assert.equal(r.json().ip, '192.0.2.1');
+  });
 });

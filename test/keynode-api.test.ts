@@ -29,7 +29,7 @@ import {
 import { createKey, type KeyRef, saveExports, sign, signWithRecovery } from '../src/keynode/sdk.js';
 import { newKeyId } from '../src/keynode/service.js';
 import { fromB64, fromHex, toB64, toB64u, toHex, utf8 } from '../src/util/bytes.js';
-import { type JsonAnswer, type NodeSet, startInProcessNodes, tamperAnswers } from './helpers/keynode.js';
+import { type JsonAnswer, type NodeSet, ownTenantOf, startInProcessNodes, tamperAnswers } from './helpers/keynode.js';
 import { execSql, postgresSkipReason, startTestPostgres, type TestPostgres } from './helpers/postgres.js';
 
 type Answer = JsonAnswer<Record<string, unknown> & { err_type?: string; message?: string }>;
@@ -399,8 +399,9 @@ describe('key node api (sqlite)', { timeout: 120_000 }, () => {
         const doc = JSON.parse(utf8.decode(fromB64(exp.key_share, 'share'))) as { type: string; signing_share: string; identifier: string };
         assert.equal(doc.type, 'lifeboat-key-share');
         assert.equal(doc.identifier, identifierOf('secp256k1', 1));
-        const first = await importAs(0, s.tokens.operator, exp);
-        const again = await importAs(0, s.tokens.operator, exp);
+        // An operator's import names the owner: here the client's tenant, so the client signs with it.
+        const first = await importAs(0, s.tokens.operator, { ...exp, tenant: ownTenantOf(s.tokens.client) });
+        const again = await importAs(0, s.tokens.operator, { ...exp, tenant: ownTenantOf(s.tokens.client) });
         for (const imp of [first, again]) {
           assert.equal(imp.status, 200, JSON.stringify(imp.body));
           assert.notEqual(imp.body.key_id, key.nodes[0]!.keyId);
@@ -455,7 +456,7 @@ describe('key node api (sqlite)', { timeout: 120_000 }, () => {
           expectError(await importAs(1, s.tokens.client, exp), 403, 'wrong_role');
         });
         // Node 2 now also holds participant 1's share (a migration) and signs with it beside node 3.
-        const imp = await importAs(1, s.tokens.operator, exp);
+        const imp = await importAs(1, s.tokens.operator, { ...exp, tenant: ownTenantOf(s.tokens.client) });
         assert.equal(imp.status, 200, JSON.stringify(imp.body));
         assert.equal(imp.body.identifier, identifierOf('secp256k1', 1));
         await signsWith(1, imp.body.key_id as string, 2);

@@ -53,6 +53,7 @@ function row(keyId: string, m: Material, edit: (r: KeyRecord) => void = () => {}
     status: 'active',
     origin: 'dkg',
     createdAt: 1_700_000_000_000,
+    tenant: 'default',
   };
   edit(r);
   return r;

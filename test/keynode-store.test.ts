@@ -76,6 +76,7 @@ function makeKey(over: Partial<KeyRecord> = {}): KeyRecord {
     status: 'active',
     origin: 'dkg',
     createdAt: 1_700_000_000_000 + seq,
+    tenant: 'default',
     ...over,
   };
 }
@@ -85,7 +86,7 @@ function makeNonce(keyId: string, over: Partial<NonceRecord> = {}): NonceRecord 
 }
 
 function makeApiKey(over: Partial<ApiKeyRecord> = {}): ApiKeyRecord {
-  return { id: nextId('ak'), secretHash: randomBytes(32), role: 'client', label: 'wallet backend', createdAt: Date.now(), revokedAt: null, ...over };
+  return { id: nextId('ak'), secretHash: randomBytes(32), role: 'client', label: 'wallet backend', createdAt: Date.now(), revokedAt: null, tenant: over.role === 'operator' ? null : 'default', ...over };
 }
 
 async function rejectsWith(p: Promise<unknown>, code: string, cls?: string): Promise<void> {
@@ -169,7 +170,7 @@ const cases: Case[] = [
         await rejectsWith(s.setKeyStatus('key_a', 'lost' as never), 'invalid_input');
         await rejectsWith(s.insertApiKey(makeApiKey({ secretHash: randomBytes(8) })), 'invalid_input');
         await rejectsWith(s.insertApiKey(makeApiKey({ role: 'admin' as never })), 'invalid_input');
-        await rejectsWith(s.putDkgSession({ sessionId: 's1', keyId: 'key_a', state: randomBytes(4), step: -1, expiresAt: 1 }), 'invalid_input');
+        await rejectsWith(s.putDkgSession({ sessionId: 's1', keyId: 'key_a', state: randomBytes(4), step: -1, expiresAt: 1, tenant: 'default' }), 'invalid_input');
         await rejectsWith(s.setMeta('', 'x'), 'invalid_input');
         await rejectsWith(s.deleteExpiredDkgSessions(Number.NaN), 'invalid_input');
         assert.equal(await s.countKeys(), 0);
@@ -346,11 +347,11 @@ const cases: Case[] = [
     'DKG sessions: put replaces, get, delete, deleteExpired removes those at or before now',
     (_h, url) =>
       withStore(url, async (s) => {
-        const base = { keyId: 'key_new', state: randomBytes(48), step: 1 };
+        const base = { keyId: 'key_new', state: randomBytes(48), step: 1, tenant: 'default' };
         await s.putDkgSession({ ...base, sessionId: 'dkg_a', expiresAt: 1000 });
         await s.putDkgSession({ ...base, sessionId: 'dkg_b', expiresAt: 2000 });
         await s.putDkgSession({ ...base, sessionId: 'dkg_c', expiresAt: 3000 });
-        const replaced = { sessionId: 'dkg_a', keyId: 'key_new', state: randomBytes(64), step: 2, expiresAt: 1500 };
+        const replaced = { sessionId: 'dkg_a', keyId: 'key_new', state: randomBytes(64), step: 2, expiresAt: 1500, tenant: 'tenant-b' };
         await s.putDkgSession(replaced);
         assert.deepStrictEqual(await s.getDkgSession('dkg_a'), replaced);
         assert.equal(await s.getDkgSession('dkg_absent'), undefined);
@@ -399,7 +400,7 @@ const cases: Case[] = [
         const keys = [makeKey(), makeKey({ status: 'pending_backup' }), makeKey({ curve: 'bip340' })];
         for (const k of keys) await s.insertKey(k);
         await s.insertNonce(makeNonce(keys[0]!.keyId));
-        await s.putDkgSession({ sessionId: 'dkg_x', keyId: 'key_next', state: randomBytes(8), step: 1, expiresAt: Date.now() + 60_000 });
+        await s.putDkgSession({ sessionId: 'dkg_x', keyId: 'key_next', state: randomBytes(8), step: 1, expiresAt: Date.now() + 60_000, tenant: 'default' });
         const aks = [makeApiKey(), makeApiKey({ role: 'operator', revokedAt: 123 })];
         for (const a of aks) await s.insertApiKey(a);
         await s.setMeta('node_epoch', '3');
@@ -497,7 +498,7 @@ const cases: Case[] = [
       await s.insertNonce(n);
       await s.insertApiKey(a);
       await s.setMeta('node_epoch', '5');
-      await s.putDkgSession({ sessionId: 'dkg_y', keyId: 'key_y', state: randomBytes(8), step: 2, expiresAt: 10 });
+      await s.putDkgSession({ sessionId: 'dkg_y', keyId: 'key_y', state: randomBytes(8), step: 2, expiresAt: 10, tenant: 'default' });
       await s.close();
       await s.close();
       await assert.rejects(s.countKeys());
@@ -547,7 +548,7 @@ const cases: Case[] = [
         assert.equal(await s.revokeApiKey(a.id, 5000), true);
         assert.equal(await s.revokeApiKey(a.id, 6000), false);
         await s.insertNonce(makeNonce(k.keyId));
-        await s.putDkgSession({ sessionId: 'dkg_j', keyId: 'key_j', state: randomBytes(8), step: 1, expiresAt: 10 });
+        await s.putDkgSession({ sessionId: 'dkg_j', keyId: 'key_j', state: randomBytes(8), step: 1, expiresAt: 10, tenant: 'default' });
         await s.setMeta('node_epoch', '2');
         assert.equal(await s.deleteKey(k.keyId), true);
         const k2 = makeKey();
@@ -743,7 +744,113 @@ const cases: Case[] = [
         assert.deepStrictEqual(await journalOf(s), [{ op: 'key_put', key: k }]);
       });
       const applied = await h.query(url, `select name from ${MIGRATION_TABLE} order by name`);
-      assert.deepStrictEqual(applied.map((r) => r.name), ['0001_initial', '0002_backup_outbox']);
+      assert.deepStrictEqual(applied.map((r) => r.name), ['0001_initial', '0002_backup_outbox', '0003_tenants']);
+    },
+  ],
+  [
+    'tenants: every record keeps its owner; listKeys filters by tenant and pages within it; snapshots and the journal carry it',
+    (_h, url) => {
+      const ctx = { snap: undefined as StoreSnapshot | undefined };
+      return withStore(url, async (s) => {
+        await s.setMeta(BACKUP_JOURNAL_META, 'on');
+        const a = Array.from({ length: 7 }, (_, i) => makeKey({ keyId: `key_a${i}`, tenant: 'acme' }));
+        const b = Array.from({ length: 5 }, (_, i) => makeKey({ keyId: `key_b${i}`, tenant: 'apikey-00112233445566ff' }));
+        // Interleaved key ids: a tenant's page must skip the other's rows, not stop at them.
+        for (const k of [a[0]!, b[0]!, ...a.slice(1), ...b.slice(1)]) await s.insertKey(k);
+        assert.equal((await s.getKey('key_b0'))?.tenant, 'apikey-00112233445566ff');
+        const pages = async (tenant: string | undefined, limit: number): Promise<string[]> => {
+          const seen: string[] = [];
+          let after: string | undefined;
+          for (;;) {
+            const page = await s.listKeys({ limit, ...(after === undefined ? {} : { afterKeyId: after }), ...(tenant === undefined ? {} : { tenant }) });
+            seen.push(...page.map((k) => k.keyId));
+            if (page.length < limit) return seen;
+            after = page[page.length - 1]?.keyId;
+          }
+        };
+        assert.deepStrictEqual(await pages('acme', 3), a.map((k) => k.keyId));
+        assert.deepStrictEqual(await pages('apikey-00112233445566ff', 2), b.map((k) => k.keyId));
+        assert.deepStrictEqual(await pages('nobody', 3), []);
+        assert.equal((await pages(undefined, 4)).length, 12, 'no tenant: every key');
+        const client = makeApiKey({ id: 'ak_c', tenant: 'acme' });
+        const operator = makeApiKey({ id: 'ak_o', role: 'operator' });
+        await s.insertApiKey(client);
+        await s.insertApiKey(operator);
+        assert.equal((await s.findApiKeyById('ak_c'))?.tenant, 'acme');
+        assert.equal((await s.findApiKeyById('ak_o'))?.tenant, null);
+        await s.putDkgSession({ sessionId: 'dkg_t', keyId: 'key_t', state: randomBytes(8), step: 1, expiresAt: Date.now() + 60_000, tenant: 'acme' });
+        assert.equal((await s.getDkgSession('dkg_t'))?.tenant, 'acme');
+        const journal = await journalOf(s);
+        assert.deepStrictEqual(journal.filter((c) => c.op === 'key_put').map((c) => (c.op === 'key_put' ? [c.key.keyId, c.key.tenant] : [])), [a[0]!, b[0]!, ...a.slice(1), ...b.slice(1)].map((k) => [k.keyId, k.tenant]));
+        assert.deepStrictEqual(journal.filter((c) => c.op === 'api_key_put').map((c) => (c.op === 'api_key_put' ? c.apiKey.tenant : undefined)), ['acme', null]);
+        ctx.snap = await s.exportSnapshot();
+        assert.deepStrictEqual(new Set(ctx.snap.keys.map((k) => k.tenant)), new Set(['acme', 'apikey-00112233445566ff']));
+      }).then(async () => {
+        const again = await reopenEmpty(url);
+        try {
+          await again.importSnapshot(ctx.snap!);
+          assert.deepStrictEqual(await again.exportSnapshot(), ctx.snap, 'a restore keeps every owner');
+          assert.equal((await again.listKeys({ limit: 100, tenant: 'acme' })).length, 7);
+        } finally {
+          await again.close();
+        }
+      });
+    },
+  ],
+  [
+    'tenants: a malformed tenant, a client API key without one and an operator API key with one are refused and write nothing',
+    (_h, url) =>
+      withStore(url, async (s) => {
+        for (const tenant of ['', 'A B', 'Acme', '-acme', 'a'.repeat(65), 5 as never, null as never, undefined as never]) {
+          await rejectsWith(s.insertKey(makeKey({ tenant })), 'invalid_input', 'InvalidInputError');
+          await rejectsWith(s.putDkgSession({ sessionId: 'dkg_bad', keyId: 'key_a', state: randomBytes(4), step: 1, expiresAt: 1, tenant }), 'invalid_input');
+        }
+        await rejectsWith(s.insertApiKey(makeApiKey({ tenant: null })), 'invalid_input');
+        await rejectsWith(s.insertApiKey(makeApiKey({ tenant: 'Not Valid' })), 'invalid_input');
+        await rejectsWith(s.insertApiKey(makeApiKey({ role: 'operator', tenant: 'acme' })), 'invalid_input');
+        await rejectsWith(s.listKeys({ limit: 10, tenant: 'A B' }), 'invalid_input');
+        await rejectsWith(s.importSnapshot({ keys: [makeKey({ tenant: '' })], apiKeys: [], meta: [] }), 'invalid_input');
+        assert.equal(await s.countKeys(), 0);
+        assert.deepStrictEqual(await s.listApiKeys(), []);
+        assert.equal(await s.getDkgSession('dkg_bad'), undefined);
+      }),
+  ],
+  [
+    'a store made before tenants (migrations 0001-0002) is migrated on open: keys and client API keys to tenant default, operator keys to none',
+    async (h, url) => {
+      const db = new Kysely<unknown>({ dialect: h.dialect(url) });
+      try {
+        const migrator = new Migrator({
+          db,
+          provider: { getMigrations: () => Promise.resolve(migrations(h.kind)) },
+          migrationTableName: MIGRATION_TABLE,
+          migrationLockTableName: MIGRATION_LOCK_TABLE,
+        });
+        const { error } = await migrator.migrateTo('0002_backup_outbox');
+        assert.equal(error, undefined);
+      } finally {
+        await db.destroy();
+      }
+      const bytes = (hex: string) => (h.kind === 'sqlite' ? `x'${hex}'` : `'\\x${hex}'::bytea`);
+      await h.exec(
+        url,
+        `insert into keys (key_id, curve, threshold, max_signers, identifier, group_public_key, public_package, encrypted_share, status, origin, created_at)
+         values ('key_old', 'ed25519', 2, 3, '01', ${bytes('aa')}, ${bytes('bb')}, ${bytes('cc')}, 'active', 'dkg', 1700000000000)`,
+      );
+      await h.exec(url, `insert into api_keys (id, secret_hash, role, label, created_at, revoked_at) values ('00112233445566aa', ${bytes('11'.repeat(32))}, 'client', 'app', 1, null)`);
+      await h.exec(url, `insert into api_keys (id, secret_hash, role, label, created_at, revoked_at) values ('00112233445566bb', ${bytes('22'.repeat(32))}, 'operator', 'ops', 1, null)`);
+      await withStore(url, async (s) => {
+        const k = await s.getKey('key_old');
+        assert.equal(k?.tenant, 'default');
+        assert.deepStrictEqual(k?.encryptedShare, new Uint8Array([0xcc]), 'the rest of the row as it was');
+        assert.deepStrictEqual((await s.listApiKeys()).map((a) => [a.id, a.role, a.tenant]), [
+          ['00112233445566aa', 'client', 'default'],
+          ['00112233445566bb', 'operator', null],
+        ]);
+        assert.deepStrictEqual((await s.listKeys({ limit: 10, tenant: 'default' })).map((r) => r.keyId), ['key_old']);
+      });
+      const applied = await h.query(url, `select name from ${MIGRATION_TABLE} order by name`);
+      assert.deepStrictEqual(applied.map((r) => r.name), ['0001_initial', '0002_backup_outbox', '0003_tenants']);
     },
   ],
   [
@@ -840,7 +947,7 @@ describe('keynode store: sqlite file', () => {
       for (let i = 0; ; i++) {
         const keyId = 'key_' + String(i).padStart(8, '0');
         await s.insertKey({ keyId, curve: 'ed25519', threshold: 2, maxSigners: 3, identifier: '01', groupPublicKey: bytes(32, 1),
-          publicPackage: bytes(300, 2), encryptedShare: bytes(80, i % 256), status: 'active', origin: 'dkg', createdAt: i });
+          publicPackage: bytes(300, 2), encryptedShare: bytes(80, i % 256), status: 'active', origin: 'dkg', createdAt: i, tenant: 'default' });
         process.stdout.write(keyId + '\\n');
       }
     `);

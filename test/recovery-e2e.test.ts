@@ -19,6 +19,11 @@ import { verifyRecovery } from '../src/recovery/verify.js';
 import { checkMasterKey } from '../src/vault/format.js';
 import type { Manifest } from '../src/recovery/manifest.js';
 import { isLifeboatError } from '../src/errors.js';
+import sodium from 'libsodium-wrappers';
+import { createRequire } from 'node:module';
+
+/** npm `slip39` (CommonJS, untyped), an independent SLIP-0039 implementation. */
+const slip39 = createRequire(import.meta.url)('slip39') as { recoverSecret(mnemonics: string[], passphrase?: string): number[] };
 
 interface World {
   dir: string;
@@ -51,6 +56,9 @@ function failsWith(r: RunResult, pattern: RegExp, exitCode = 1): void {
   assert.match(r.stderr, /lifeboat: error: .* \([a-z0-9_]+\)\n/);
   assert.match(r.stderr, pattern);
 }
+
+/** Where the vault header's generation sits (docs/format.md): envelope magic, version, header_len, then scheme id and fingerprint. */
+const VAULT_GENERATION_OFFSET = 4 + 1 + 2 + 16 + 32;
 
 function freshDir(name: string): string {
   return join(w.dir, `${name}-${randomBytes(4).toString('hex')}`);
@@ -188,11 +196,10 @@ describe('recovery end to end', { timeout: 300_000 }, () => {
     assertNothingWritten(d);
   });
 
-  it('reconstruct: a truncated, tampered or future-version vault backup is refused; nothing is written', async () => {
+  it('reconstruct: a truncated or future-version vault backup is refused; nothing is written', async () => {
     const vault = readFileSync(join(w.primary, 'vault.lbv'));
     const cases: [string, Buffer, RegExp][] = [
       ['truncated', vault.subarray(0, 60), /truncated/],
-      ['tampered', Buffer.from(vault.map((b, i) => (i === vault.length - 5 ? b ^ 1 : b))), /does not decrypt|tampered/],
       ['future', Buffer.from(vault.map((b, i) => (i === 4 ? 2 : b))), /version 2 is not supported/],
     ];
     for (const [name, bytes, pattern] of cases) {
@@ -254,6 +261,25 @@ describe('recovery end to end', { timeout: 300_000 }, () => {
     }
   });
 
+  it('reconstruct: a vault file that does not open (tampered, or claiming a higher generation) is passed over for the newest copy that opens, and named', async () => {
+    const vault = readFileSync(join(w.primary, 'vault.lbv'));
+    const generation = vault.readBigUInt64BE(VAULT_GENERATION_OFFSET);
+    const forged = Buffer.from(vault);
+    forged.writeBigUInt64BE(generation + 100n, VAULT_GENERATION_OFFSET);
+    const tampered = Buffer.from(vault.map((b, i) => (i === vault.length - 5 ? b ^ 1 : b)));
+    for (const [name, bytes] of [['forged', forged], ['tampered', tampered]] as const) {
+      const file = join(w.dir, `${name}.lbv`);
+      writeFileSync(file, bytes);
+      const d = freshDir('p');
+      const r = JSON.parse(ok(await cli(reconstructArgs(d, ['--vault', file, '--holder', w.specs[0]!, '--typed-shares', '1']), { input: `${w.offline}\n` })).stdout) as { entries: number; vault_generation: number; vault_from: string; vault_copies_rejected: string[] };
+      assert.equal(r.entries, w.secrets.size);
+      assert.equal(BigInt(r.vault_generation), generation);
+      assert.match(r.vault_from, /^holder /);
+      if (name === 'forged') assert.match(r.vault_copies_rejected.join('\n'), new RegExp(`file .*forged.lbv: generation ${generation + 100n} does not open`));
+      assert.deepEqual(readFileSync(join(d, 'vault.lbv')), vault);
+    }
+  });
+
   it('an air-gapped holder answers a release request from files, and a replayed request is refused', async () => {
     const manifest = readManifestFile(join(w.primary, 'recovery-manifest.json'));
     const d = freshDir('p');
@@ -264,6 +290,19 @@ describe('recovery end to end', { timeout: 300_000 }, () => {
     await w.holders[1]!.stop();
     ok(await cli(['holder', 'release', '--data-dir', w.holderDirs[1]!, '--request', req, '--out', resp]));
     failsWith(await cli(['holder', 'release', '--data-dir', w.holderDirs[1]!, '--request', req, '--out', `${resp}.2`]), /already|replay/);
+    // docs/format.md, "Pending release key": the response opens outside Lifeboat with libsodium and a SLIP-0039 tool
+    await sodium.ready;
+    const response = JSON.parse(readFileSync(resp, 'utf8')) as { request_id: string; sealed_share: string; member_index: number };
+    const pending = JSON.parse(readFileSync(join(d, 'pending-releases', `${response.request_id}.json`), 'utf8')) as { secret_key: string };
+    const sk = Buffer.from(pending.secret_key, 'base64');
+    const payload = Buffer.from(sodium.crypto_box_seal_open(Buffer.from(response.sealed_share, 'base64'), sodium.crypto_scalarmult_base(sk), sk));
+    assert.equal(payload.subarray(0, 4).toString(), 'LBSH');
+    assert.equal(payload[4], 1);
+    assert.equal(payload.subarray(5, 21).toString('hex'), manifest.scheme_id);
+    assert.equal(payload[21], response.member_index);
+    const released = payload.subarray(22).toString('utf8');
+    const master = Buffer.from(slip39.recoverSecret([released, w.offline]));
+    checkMasterKey(readFileSync(join(w.primary, 'vault.lbv')), master);
     const manifestFile = join(w.primary, 'recovery-manifest.json');
     const r = JSON.parse(ok(await cli(reconstructArgs(d, ['--manifest', manifestFile, '--vault', join(w.primary, 'vault.lbv'), '--release-response', resp, '--typed-shares', '1']), { input: `${w.offline}\n` })).stdout) as { entries: number };
     assert.equal(r.entries, w.secrets.size);

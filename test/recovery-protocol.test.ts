@@ -6,14 +6,14 @@ import { join } from 'node:path';
 import { generateBoxKeyPair, openSealed, seal } from '../src/crypto/sealedbox.js';
 import { encodePublicIdentity, generateIdentity, identityFingerprint, loadIdentity, parsePublicIdentity, saveIdentity } from '../src/identity.js';
 import { createReleaseRequest, parseReleaseRequest, verifyReleaseRequest } from '../src/recovery/release.js';
-import { type ManifestBody, parseManifest, signManifest } from '../src/recovery/manifest.js';
+import { bindManifest, checkManifestBinding, type ManifestBody, parseManifest, signManifest } from '../src/recovery/manifest.js';
 import { possessionPublicKey, provePossession, verifyPossession } from '../src/recovery/possession.js';
 import { encodeSharePayload, parseSharePayload } from '../src/recovery/sealed-share.js';
 import { ReplayGuard, signRequest, verifyRequest } from '../src/util/request-auth.js';
 import { sha256 } from '@noble/hashes/sha2.js';
 import { randomBytes } from '../src/crypto/random.js';
 import { toB64, toHex, utf8 } from '../src/util/bytes.js';
-import { isLifeboatError } from '../src/errors.js';
+import { isLifeboatError, type LifeboatError } from '../src/errors.js';
 
 const code = (c: string) => (err: unknown) => isLifeboatError(err, c);
 
@@ -112,10 +112,42 @@ test('manifest: signed by the primary; altered or inconsistent manifests are ref
   const m = signManifest(manifestBody(primary), primary);
   assert.deepEqual(parseManifest(JSON.parse(JSON.stringify(m))), m);
   assert.throws(() => parseManifest({ ...m, threshold: 1 }), code('bad_signature'));
-  assert.throws(() => parseManifest({ ...m, version: 2 }), code('malformed'));
+  assert.throws(() => parseManifest({ ...m, version: 3 }), code('malformed'));
   const body = manifestBody(primary);
+  // version 2 must carry a master binding, version 1 must not
+  assert.throws(() => parseManifest(signManifest({ ...body, version: 2 }, primary)), code('malformed'));
+  assert.throws(() => parseManifest(signManifest({ ...body, master_binding: 'ab'.repeat(32) }, primary)), code('malformed'));
   assert.throws(() => parseManifest(signManifest({ ...body, threshold: 3, share_count: 2 }, primary)), code('malformed'));
   assert.throws(() => parseManifest(signManifest({ ...body, members: [body.members[0]!, body.members[0]!, body.members[1]!] }, primary)), code('malformed'));
+});
+
+test('manifest binding: only the holder of the master can write a manifest that passes; re-signing by another key does not help', () => {
+  const primary = generateIdentity('primary');
+  const master = randomBytes(32);
+  const { version: _v, ...rest } = manifestBody(primary);
+  const bound = signManifest(bindManifest(rest, master), primary);
+  const parsed = parseManifest(JSON.parse(JSON.stringify(bound)));
+  assert.equal(parsed.version, 2);
+  assert.match(parsed.master_binding!, /^[0-9a-f]{64}$/);
+  checkManifestBinding(parsed, master);
+  // another master
+  assert.throws(() => checkManifestBinding(parsed, randomBytes(32)), (e) => isLifeboatError(e, 'manifest_forged') && (e as LifeboatError).safety);
+  // the attack: a holder swaps a member's url and holder key, and re-signs with a key of its own
+  const attacker = generateIdentity('primary');
+  const forgedBody = { ...parsed, primary: encodePublicIdentity(attacker), members: parsed.members.map((x, i) => (i === 1 ? { ...x, possession_key: toB64(randomBytes(32)) } : x)) };
+  const { signature: _s, ...fb } = forgedBody;
+  const forged = parseManifest(JSON.parse(JSON.stringify(signManifest(fb, attacker))));
+  assert.throws(() => checkManifestBinding(forged, master), code('manifest_forged'));
+  // every field is covered: flip each in turn
+  for (const field of ['created_at', 'operators', 'threshold', 'passphrase_protected'] as const) {
+    const v: Record<string, unknown> = { created_at: '2020-01-01T00:00:00.000Z', operators: [encodePublicIdentity(attacker)], threshold: 3, passphrase_protected: true };
+    const altered = signManifest({ ...fb, primary: parsed.primary, [field]: v[field] }, primary);
+    assert.throws(() => checkManifestBinding(altered, master), code('manifest_forged'), field);
+  }
+  // version 1: no binding, accepted only where the caller says why that is safe
+  const v1 = signManifest(manifestBody(primary), primary);
+  assert.throws(() => checkManifestBinding(v1, master), (e) => isLifeboatError(e, 'manifest_unbound') && (e as LifeboatError).safety);
+  checkManifestBinding(v1, master, { unboundOk: true });
 });
 
 test('signed HTTP requests: verify, refuse tampering, stale timestamps and replays', () => {

@@ -24,6 +24,8 @@ export const MAX_COMPACTION_BYTES = 2 ** 40;
 export const TOKEN_RE = /^lbt_[A-Za-z0-9_-]{43}$/;
 /** `lbi_` and 32 random bytes, base64url: one-time invite codes. */
 export const INVITE_RE = /^lbi_[A-Za-z0-9_-]{43}$/;
+/** `lbr_` and 32 random bytes, base64url: an account's restore token (docs/backup.md, "Restore token"). */
+export const RESTORE_TOKEN_RE = /^lbr_[A-Za-z0-9_-]{43}$/;
 const ID_RE = /^[A-Za-z0-9_-]{1,64}$/;
 
 const B64_RE = /^[A-Za-z0-9+/]*={0,2}$/;
@@ -46,7 +48,11 @@ const invite = z.string().regex(INVITE_RE, 'an invite code is lbi_ and 43 base64
 
 export const registerStartBody = z.object({ invite, registration_request: opaqueMessage });
 export const registerFinishBody = z.object({ invite, record: opaqueMessage, wrapped_key: b64(1024), auth_public_key: b64(32) });
-export const loginStartBody = z.object({ start_login_request: opaqueMessage });
+export const loginStartBody = z.object({
+  start_login_request: opaqueMessage,
+  /** Counts the login under the restore token's own limit instead of the account's anonymous one. */
+  restore_token: z.string().regex(RESTORE_TOKEN_RE, 'a restore token is lbr_ and 43 base64url characters').optional(),
+});
 export const loginFinishBody = z.object({ login_id: z.string().regex(ID_RE), finish_login_request: opaqueMessage });
 export const passwordStartBody = z.object({ registration_request: opaqueMessage });
 export const passwordFinishBody = z.object({ record: opaqueMessage, wrapped_key: b64(1024) });
@@ -71,6 +77,7 @@ export const loginStartAnswer = z.object({ login_id: z.string().regex(ID_RE), lo
 export const loginFinishAnswer = z.object({ wrapped_key: b64(1024), login_token: z.string().regex(TOKEN_RE), expires_at: isoTime });
 export const challengeAnswer = z.object({ challenge: b64(32), expires_at: isoTime });
 export const sessionAnswer = z.object({ backup_token: z.string().regex(TOKEN_RE), expires_at: isoTime });
+export const restoreTokenAnswer = z.object({ restore_token: z.string().regex(RESTORE_TOKEN_RE) });
 export const headAnswer = z.object({ head_seq: z.number().int().min(0), head_hash: b64(32) });
 export const compactionAnswer = z.object({
   id: z.string().regex(ID_RE),

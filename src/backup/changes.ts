@@ -3,7 +3,7 @@
  * UTF-8 JSON, byte fields of store records as {"b64": "..."}.
  *
  *   {"op": "secrets", "identity", "storage_key", "export_key", "wrapping_key"}   the node's vault keys (b64)
- *   {"op": "key_put", "key": KeyRecord}           a key stored or replaced
+ *   {"op": "key_put", "key": KeyRecord}           a key stored or replaced (with its tenant; none: `default`)
  *   {"op": "key_status", "key_id", "status"}
  *   {"op": "key_delete", "key_id"}
  *   {"op": "api_key_put", "api_key": ApiKeyRecord}
@@ -16,6 +16,7 @@ import { FormatError } from '../errors.js';
 import { fromB64, toB64, utf8 } from '../util/bytes.js';
 import type { ApiKeyRecord, KeyRecord, KeyStatus, StoreSnapshot } from '../keynode/store/types.js';
 import { KEY_STATUSES } from '../keynode/store/types.js';
+import { apiKeyTenantFromBackup, keyTenantFromBackup } from '../keynode/tenants.js';
 
 /** The node's vault keys as a stream carries them (raw bytes). */
 export interface StreamSecrets {
@@ -46,6 +47,16 @@ export function jsonToRecord<T>(rec: unknown, what: string): T {
   return Object.fromEntries(
     Object.entries(rec).map(([k, v]) => [k, v && typeof v === 'object' && 'b64' in v ? fromB64(String((v as { b64: unknown }).b64), `${what}.${k}`) : v]),
   ) as T;
+}
+
+/** A KeyRecord from a change or compaction; one written before tenants belongs to `default` (docs/format.md, "Store records"). */
+function keyFromJson(rec: unknown): KeyRecord {
+  return keyTenantFromBackup(jsonToRecord<KeyRecord>(rec, 'key'), 'backup change: key');
+}
+
+/** An ApiKeyRecord from a change or compaction; without a tenant a client key's is `default`, an operator's none. */
+function apiKeyFromJson(rec: unknown): ApiKeyRecord {
+  return apiKeyTenantFromBackup(jsonToRecord<ApiKeyRecord>(rec, 'api_key'), 'backup change: api_key');
 }
 
 /** Encodes one change for an entry. */
@@ -100,7 +111,7 @@ export function decodeChange(bytes: Uint8Array): NodeChange {
         },
       };
     case 'key_put':
-      return { op: 'key_put', key: jsonToRecord<KeyRecord>(j.key, 'key') };
+      return { op: 'key_put', key: keyFromJson(j.key) };
     case 'key_status': {
       const status = str(j.status, 'status');
       if (!(KEY_STATUSES as readonly string[]).includes(status)) throw new FormatError('malformed', 'backup change: status is unknown');
@@ -109,7 +120,7 @@ export function decodeChange(bytes: Uint8Array): NodeChange {
     case 'key_delete':
       return { op: 'key_delete', keyId: str(j.key_id, 'key_id') };
     case 'api_key_put':
-      return { op: 'api_key_put', apiKey: jsonToRecord<ApiKeyRecord>(j.api_key, 'api_key') };
+      return { op: 'api_key_put', apiKey: apiKeyFromJson(j.api_key) };
     case 'api_key_revoke':
       if (typeof j.at !== 'number' || !Number.isSafeInteger(j.at)) throw new FormatError('malformed', 'backup change: at is malformed');
       return { op: 'api_key_revoke', id: str(j.id, 'id'), at: j.at };
@@ -199,7 +210,7 @@ export function decodeNodeState(bytes: Uint8Array): NodeState & { createdAt: str
   const c = decodeChange(utf8.encode(JSON.stringify({ ...(j.secrets as Json), op: 'secrets' })));
   const state = emptyState();
   applyChange(state, c);
-  for (const k of j.keys) applyChange(state, { op: 'key_put', key: jsonToRecord<KeyRecord>(k, 'key') });
-  for (const a of j.api_keys) applyChange(state, { op: 'api_key_put', apiKey: jsonToRecord<ApiKeyRecord>(a, 'api_key') });
+  for (const k of j.keys) applyChange(state, { op: 'key_put', key: keyFromJson(k) });
+  for (const a of j.api_keys) applyChange(state, { op: 'api_key_put', apiKey: apiKeyFromJson(a) });
   return { ...state, createdAt: j.created_at };
 }

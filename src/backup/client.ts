@@ -31,6 +31,8 @@ import {
   MAX_CHUNK_BYTES,
   okAnswer,
   registrationResponseAnswer,
+  RESTORE_TOKEN_RE,
+  restoreTokenAnswer,
   sessionAnswer,
   streamAnswer,
   streamListAnswer,
@@ -142,14 +144,20 @@ export class BackupClient {
 
   /**
    * OPAQUE login: returns the unwrapped backup key (the caller wipes it when done) and a login token,
-   * good only for a password change. Throws LifeboatError `login_failed` (401) for an unknown account
-   * and a wrong password alike, `rate_limited` (429).
+   * good only for a password change. With the account's `restoreToken` the login counts under the
+   * token's own limit, which a flood of anonymous logins does not use up. Throws LifeboatError
+   * `login_failed` (401) for an unknown account and a wrong password alike, `restore_token_invalid`
+   * (401), `rate_limited` (429).
    */
-  async login(account: string, password: string): Promise<{ backupKey: Uint8Array; loginToken: string }> {
+  async login(account: string, password: string, opts: { restoreToken?: string } = {}): Promise<{ backupKey: Uint8Array; loginToken: string }> {
     checkName(account, 'account');
+    if (opts.restoreToken !== undefined && !RESTORE_TOKEN_RE.test(opts.restoreToken)) {
+      throw new InvalidInputError('a restore token is lbr_ and 43 base64url characters', { code: 'restore_token_invalid', hint: 'copy it as `node backup-setup` printed it' });
+    }
     await opaque.ready;
     const start = opaque.client.startLogin({ password });
-    const a = await this.http.call('POST', `${accountPath(account)}/login/start`, { start_login_request: fromOpaque(start.startLoginRequest) }, loginStartAnswer);
+    const body = { start_login_request: fromOpaque(start.startLoginRequest), ...(opts.restoreToken !== undefined ? { restore_token: opts.restoreToken } : {}) };
+    const a = await this.http.call('POST', `${accountPath(account)}/login/start`, body, loginStartAnswer);
     let done: opaque.client.FinishLoginResult | undefined;
     try {
       done = opaque.client.finishLogin({ clientLoginState: start.clientLoginState, loginResponse: toOpaque(a.login_response), password, keyStretching: this.keyStretching });
@@ -214,6 +222,15 @@ export class BackupClient {
     this.endSession();
     this.current = { account, auth: backupAuthKey(backupKey), expiresAt: 0 };
     return this.renew(this.current);
+  }
+
+  /**
+   * A new restore token for the session's account (replacing any earlier one), shown once: the owner
+   * keeps it with the password for `login(…, { restoreToken })`. Throws LifeboatError `no_session`.
+   */
+  async createRestoreToken(): Promise<string> {
+    const a = await this.streamCall('POST', (acc) => `${accountPath(acc)}/restore-token`, undefined, restoreTokenAnswer);
+    return a.restore_token;
   }
 
   /** Forgets the session and wipes its auth key. */

@@ -87,15 +87,16 @@ export function createBackupAgent(store: KeyNodeStore, secrets: NodeSecrets, cfg
 }
 
 /**
- * Registers the node's account (OPAQUE, with the operator's invite), then, in one store transaction,
- * turns journaling on and queues the node keys and every existing key and API key as the stream's
- * first entries; then writes the backup section of node.json. Throws the client's errors
- * (`invalid_invite`, ...) before anything local changes, and ConflictError `backup_configured`.
+ * Registers the node's account (OPAQUE, with the operator's invite) and makes its restore token (shown
+ * once: it goes with the password), then, in one store transaction, turns journaling on and queues the
+ * node keys and every existing key and API key as the stream's first entries; then writes the backup
+ * section of node.json. Throws the client's errors (`invalid_invite`, ...) before anything local
+ * changes, and ConflictError `backup_configured`.
  */
 export async function setupNodeBackup(
   n: OpenedNode,
   opts: { server: string; account: string; invite: string; password: string; stream?: string; usableBeforeAck: boolean; tuning?: ClientTuning; progress?: (line: string) => void },
-): Promise<{ server: string; account: string; stream: string; queued: number }> {
+): Promise<{ server: string; account: string; stream: string; queued: number; restoreToken: string }> {
   if (n.config.backup) {
     throw new LifeboatError('backup_configured', `this node already streams to ${n.config.backup.server} as ${n.config.backup.account}`, {
       status: 409,
@@ -106,13 +107,36 @@ export async function setupNodeBackup(
   const cfg = backupConfigSchema.parse({ server: opts.server, account: opts.account, stream, usable_before_ack: opts.usableBeforeAck });
   const client = new BackupClient({ url: opts.server, ...opts.tuning });
   await client.register(opts.account, opts.invite, opts.password, n.secrets.backupKey);
+  const restoreToken = await makeRestoreToken(client, opts.account, n.secrets.backupKey);
   opts.progress?.(`account ${opts.account} registered; queueing the node's state`);
   const queued = await n.store.transaction(async (tx) => {
     await tx.setMeta('backup_journal', 'on');
     return queueWholeState(tx, Date.now());
   });
   saveNodeConfig(n.paths, { ...n.config, backup: cfg });
-  return { server: opts.server, account: opts.account, stream, queued };
+  return { server: opts.server, account: opts.account, stream, queued, restoreToken };
+}
+
+/** A new restore token, made under a session proven with the backup key (no password needed). */
+async function makeRestoreToken(client: BackupClient, account: string, backupKey: Uint8Array): Promise<string> {
+  await client.session(account, backupKey);
+  try {
+    return await client.createRestoreToken();
+  } finally {
+    client.endSession();
+  }
+}
+
+/**
+ * Makes a new restore token for the account this node streams to, replacing the earlier one (lost, or
+ * an account set up before restore tokens). Throws InvalidInputError `backup_not_configured`, and the
+ * client's errors (`auth_failed`, `peer_unreachable`).
+ */
+export async function renewRestoreToken(n: OpenedNode, tuning?: ClientTuning): Promise<{ server: string; account: string; restoreToken: string }> {
+  const cfg = n.config.backup;
+  if (!cfg) throw new InvalidInputError('this node has no backup service', { code: 'backup_not_configured', hint: 'run `lifeboat node backup-setup` first' });
+  const restoreToken = await makeRestoreToken(new BackupClient({ url: cfg.server, ...tuning }), cfg.account, n.secrets.backupKey);
+  return { server: cfg.server, account: cfg.account, restoreToken };
 }
 
 /** Queues the node keys, every API key and every key as changes (a stream's start); returns how many. */
@@ -155,14 +179,17 @@ export async function restartBackupStream(n: OpenedNode, stream: string): Promis
 
 /**
  * Rebuilds a node in `dir` from the service with the account's password only: log in (OPAQUE), unwrap
- * the backup key, prove it, read and check the stream, check every share, write the node. Throws
- * LifeboatError `login_failed` (wrong account or password), `ambiguous_stream` (several streams and no
- * `stream`), and what readBackupStream and writeRestoredNode throw; nothing is written on any error.
+ * the backup key, prove it, read and check the stream, check every share, write the node. With the
+ * account's `restoreToken` the login gets past a flood of anonymous logins. Throws LifeboatError
+ * `login_failed` (wrong account or password), `restore_token_invalid`, `rate_limited`,
+ * `ambiguous_stream` (several streams and no `stream`), and what readBackupStream and
+ * writeRestoredNode throw; nothing is written on any error.
  */
 export async function restoreFromService(opts: {
   server: string;
   account: string;
   password: string;
+  restoreToken?: string;
   stream?: string;
   expectSeq?: number;
   dir: string;
@@ -173,7 +200,7 @@ export async function restoreFromService(opts: {
   // Before the login: a refusal should not cost the OPAQUE work.
   assertRestorableDir(opts.dir, opts.store);
   const client = new BackupClient({ url: opts.server, ...opts.tuning });
-  const { backupKey } = await client.login(opts.account, opts.password);
+  const { backupKey } = await client.login(opts.account, opts.password, { restoreToken: opts.restoreToken });
   try {
     await client.session(opts.account, backupKey);
     let stream = opts.stream;

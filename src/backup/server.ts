@@ -43,8 +43,19 @@ import { BackupService, type BackupTtls } from './service.js';
 import type { BackupStore, CompactionRecord, StreamRecord, TokenRecord } from './store/types.js';
 
 export interface BackupRateLimits {
-  /** Login starts per account name, from anywhere (10/min). */
+  /**
+   * Login starts without a restore token, per account name, from anywhere (10/min). Each start is one
+   * password guess (OPAQUE lets the client test a guess against the start's answer), so this bounds
+   * online guessing; anyone can use it up, which is why a restore token has its own.
+   */
   loginPerAccount: RateLimit;
+  /**
+   * Login starts without a restore token, per client address and account name (3/min), counted before
+   * loginPerAccount: one address cannot use up an account's anonymous lane by itself.
+   */
+  loginPerAddressAndAccount: RateLimit;
+  /** Login starts with the account's restore token, per account name (10/min): the owner's own lane. */
+  loginPerRestoreToken: RateLimit;
   /** Login starts per client address (30/min). */
   loginPerAddress: RateLimit;
   /** Register and password change, per client address and route (30/min). */
@@ -60,6 +71,8 @@ export interface BackupRateLimits {
 
 export const DEFAULT_RATE_LIMITS: BackupRateLimits = {
   loginPerAccount: { max: 10, windowMs: 60_000 },
+  loginPerAddressAndAccount: { max: 3, windowMs: 60_000 },
+  loginPerRestoreToken: { max: 10, windowMs: 60_000 },
   loginPerAddress: { max: 30, windowMs: 60_000 },
   authPerAddress: { max: 30, windowMs: 60_000 },
   sessionPerAddress: { max: 120, windowMs: 60_000 },
@@ -121,6 +134,8 @@ export function createBackupApp(deps: BackupAppDeps): FastifyInstance {
   const authPerAddress = rateLimitHook(limits.authPerAddress, service.now);
   const sessionPerAddress = rateLimitHook(limits.sessionPerAddress, service.now);
   const loginPerAccount = new RateLimiter(limits.loginPerAccount, 100_000, service.now);
+  const loginPerAddressAndAccount = new RateLimiter(limits.loginPerAddressAndAccount, 100_000, service.now);
+  const loginPerRestoreToken = new RateLimiter(limits.loginPerRestoreToken, 100_000, service.now);
 
   const account = (req: FastifyRequest) => parseInput(accountParams, req.params, 'path').account;
   const b64 = (s: string, what: string, len?: number) => decodeBase64(s, what, len);
@@ -157,8 +172,18 @@ export function createBackupApp(deps: BackupAppDeps): FastifyInstance {
   });
   app.post(`${ACCOUNT}/login/start`, { onRequest: loginPerAddress }, async (req) => {
     const name = account(req);
-    loginPerAccount.hit(name);
     const b = parseInput(loginStartBody, req.body, 'body');
+    // Each start is a password guess. The per-address limit (onRequest) counts first; then the
+    // account's lane: the restore token's own, which only the token's holder can use up, or the
+    // anonymous one, which anyone can, but one address only to its per-address-and-account share.
+    if (b.restore_token !== undefined) {
+      await service.checkRestoreToken(name, b.restore_token);
+      loginPerRestoreToken.hit(name);
+    } else {
+      const hint = "log in with the account's restore token (node restore --restore-token)";
+      loginPerAddressAndAccount.hit(`${req.ip} ${name}`, hint);
+      loginPerAccount.hit(name, hint);
+    }
     const r = await service.loginStart(name, b64(b.start_login_request, 'start_login_request'));
     return { login_id: r.loginId, login_response: encodeBase64(r.loginResponse) };
   });
@@ -176,6 +201,12 @@ export function createBackupApp(deps: BackupAppDeps): FastifyInstance {
     const b = parseInput(passwordFinishBody, req.body, 'body');
     await service.passwordFinish(req.backupLoginToken!, b64(b.record, 'record'), b64(b.wrapped_key, 'wrapped_key'));
     return { ok: true };
+  });
+
+  // A new restore token, shown once, for a proof of the backup key (the live node, never the password).
+  app.post(`${ACCOUNT}/restore-token`, { onRequest: authPerAddress }, async (req) => {
+    const token = await service.authenticate(req.headers.authorization, account(req), 'backup');
+    return { restore_token: await service.createRestoreToken(token) };
   });
 
   // ---- proof of the backup key ----
@@ -296,7 +327,7 @@ export interface BackupServerOptions {
   /** host:port (port 0 for any free one). */
   listen: string;
   logger?: BaseAppOptions['logger'];
-  trustProxy?: boolean;
+  trustProxy?: BaseAppOptions['trustProxy'];
   rateLimits?: Partial<BackupRateLimits>;
   ttls?: Partial<BackupTtls>;
   /** How often expired logins, challenges, tokens and stale uploads are deleted (60 s). */

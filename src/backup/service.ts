@@ -13,7 +13,7 @@ import { ForbiddenError, InvalidInputError, LifeboatError, UnauthorizedError } f
 import { randomBytes } from '../crypto/random.js';
 import { verifyWithContext } from '../crypto/sign.js';
 import { concatBytes, ctEqual, fromB64u, toB64u, utf8 } from '../util/bytes.js';
-import { INVITE_RE, TOKEN_RE } from './api.js';
+import { INVITE_RE, RESTORE_TOKEN_RE, TOKEN_RE } from './api.js';
 import { checkName, parseWrappedKeyHeader, SESSION_CONTEXT, sessionProofMessage } from './format.js';
 import { BackupStreams } from './streams.js';
 import type { AccountRecord, AccountRegistration, BackupStore, TokenKind, TokenRecord } from './store/types.js';
@@ -235,6 +235,35 @@ export class BackupService {
     opaqueCall(() => opaque.server.finishLogin({ serverLoginState, finishLoginRequest: toB64u(finishLoginRequest) }), loginFailed);
     const t = await this.issueToken(account, 'login', this.ttls.loginTokenMs);
     return { wrappedKey: reg.wrappedKey, ...t };
+  }
+
+  // ---- restore token ----
+
+  /**
+   * Makes a new restore token for the account of `token` (a backup token: proof of the backup key),
+   * replacing any earlier one; the store keeps its SHA-256. Shown once. Throws NotFoundError
+   * `account_not_found` if the account is gone meanwhile.
+   */
+  async createRestoreToken(token: TokenRecord): Promise<string> {
+    const secret = randomBytes(32);
+    const restoreToken = `lbr_${toB64u(secret)}`;
+    await this.store.setRestoreTokenHash(token.account, sha256(utf8.encode(restoreToken)), this.now());
+    return restoreToken;
+  }
+
+  /**
+   * Checks a restore token against the account's in constant time, for any account name, so that an
+   * unknown account, one without a token and a wrong token look alike. Throws UnauthorizedError
+   * `restore_token_invalid`.
+   */
+  async checkRestoreToken(account: string, restoreToken: string): Promise<void> {
+    checkName(account, 'account');
+    const rec = await this.store.getAccount(account);
+    const presented = sha256(utf8.encode(RESTORE_TOKEN_RE.test(restoreToken) ? restoreToken : ''));
+    const match = ctEqual(presented, rec?.restoreTokenHash ?? DUMMY_HASH);
+    if (!match || !rec?.restoreTokenHash || !rec.registration) {
+      throw new UnauthorizedError('the restore token is not valid for this account', 'restore_token_invalid', 'use the restore token `node backup-setup` or `node backup-restore-token` printed for this account, or leave it out');
+    }
   }
 
   // ---- password change ----

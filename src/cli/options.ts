@@ -1,5 +1,6 @@
 /** Option parsers shared by the commands. */
 import { InvalidArgumentError } from 'commander';
+import { parseTrustProxy, type TrustProxy } from '../http/app.js';
 
 /** For repeatable options: `--holder A --holder B`. */
 export function collect(value: string, previous: string[] = []): string[] {
@@ -18,3 +19,21 @@ export function intIn(min: number, max: number): (value: string) => number {
 
 /** The data directory option every primary-side command takes. */
 export const DATA_DIR_HELP = 'primary data directory (default: $LIFEBOAT_DATA_DIR or ./lifeboat-data)';
+
+/** `serve --trust-proxy [hops|addresses]` (holder, backup service): see docs/holder.md, "Behind a proxy". */
+export const TRUST_PROXY_HELP =
+  'believe X-Forwarded-For from this many proxies in front (alone: 1), or only from these proxy addresses (e.g. 127.0.0.1 or 10.0.0.0/8,loopback); the proxy must set it to $remote_addr. Default: trust nothing';
+
+/** Parses a `--trust-proxy` value for commander (a usage error otherwise). */
+export function trustProxyArg(value: string): Exclude<TrustProxy, false> {
+  try {
+    return parseTrustProxy(value);
+  } catch (err) {
+    throw new InvalidArgumentError((err as Error).message);
+  }
+}
+
+/** The option's value as createBaseApp takes it: absent trusts nothing, bare `--trust-proxy` one hop. */
+export function trustProxyOf(value: Exclude<TrustProxy, false> | true | undefined): TrustProxy {
+  return value === true ? 1 : (value ?? false);
+}

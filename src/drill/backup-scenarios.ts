@@ -116,12 +116,13 @@ export function tuneBackup(dir: string, tune: Partial<BackupConfig>): void {
 
 /**
  * `lifeboat node backup-setup` on the node in `dir` (not serving: its agent starts with `node serve`),
- * invite and password twice on stdin; then `tune` goes into node.json.
+ * invite and password twice on stdin; then `tune` goes into node.json. Returns the restore token it printed.
  */
-export async function setUpNodeBackup(dir: string, server: string, account: string, invite: string, password: string, tune: Partial<BackupConfig> = {}): Promise<void> {
+export async function setUpNodeBackup(dir: string, server: string, account: string, invite: string, password: string, tune: Partial<BackupConfig> = {}): Promise<string> {
   const args = ['node', 'backup-setup', '--backup-server', server, '--account', account, '--data-dir', dir, '--json'];
-  expectOk(await runCli(args, { input: `${invite}\n${password}\n${password}\n` }), `node backup-setup (${account})`);
+  const r = expectOk(await runCli(args, { input: `${invite}\n${password}\n${password}\n` }), `node backup-setup (${account})`);
   tuneBackup(dir, tune);
+  return (JSON.parse(r.stdout) as { restore_token: string }).restore_token;
 }
 
 /** `lifeboat node status --json` of the node in `dir` (read from its store; it may be serving). */

@@ -16,6 +16,8 @@ export interface VaultDrillContext {
   holderSpecs: string[];
   operatorKey: string;
   offlineShare: string;
+  /** The primary's fingerprint, printed with the offline share (it goes on the paper). */
+  primaryFingerprint: string;
   oldShares: string[];
   secrets: Map<string, string>;
   /** Every process the drill started, stopped at the end. */
@@ -52,6 +54,7 @@ export const vaultScenarios: Scenario<VaultDrillContext>[] = [
       for (const h of c.holderSpecs) args.push('--holder', h);
       const r = expectOk(await runCli(args, { secretFd: true }), 'recovery init');
       c.offlineShare = r.secret.trim();
+      c.primaryFingerprint = json<{ primary_fingerprint: string }>(r).primary_fingerprint;
       if (c.offlineShare.split(' ').length !== 33) throw new LifeboatError('drill_check_failed', 'the offline share is not 33 words');
     },
   },
@@ -74,7 +77,7 @@ export const vaultScenarios: Scenario<VaultDrillContext>[] = [
   {
     name: 'reconstruct from one holder and the offline share',
     async run(c) {
-      const args = ['recovery', 'reconstruct', '--data-dir', primaryDir(c), '--operator-key', c.operatorKey, '--holder', c.holderSpecs[0]!, '--typed-shares', '1', '--json'];
+      const args = ['recovery', 'reconstruct', '--data-dir', primaryDir(c), '--operator-key', c.operatorKey, '--holder', c.holderSpecs[0]!, '--typed-shares', '1', '--primary-fingerprint', c.primaryFingerprint, '--json'];
       const r = json<{ entries: number }>(expectOk(await runCli(args, { input: `${c.offlineShare}\n` }), 'recovery reconstruct'));
       if (r.entries !== c.secrets.size) throw new LifeboatError('drill_check_failed', `reconstructed vault has ${r.entries} entries, expected ${c.secrets.size}`);
     },

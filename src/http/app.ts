@@ -12,8 +12,15 @@
  *   - a default body limit of 64 KiB, raised per route with fastify's `bodyLimit` route option.
  * A service adds its routes, and may pass `onRefusal` to record every refused request (an audit log)
  * before the answer is sent.
+ *
+ * Requests Node's HTTP parser rejects before fastify sees them (oversized headers, a bad request line,
+ * bad header bytes) are answered by `answerClientError` with the same `{err_type, message}` shape.
+ * X-Forwarded-For is believed only as far as `trustProxy` says (a hop count or the proxies'
+ * addresses), never from every hop: a client must not be able to choose the address it is counted under.
  */
-import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest, type FastifyServerOptions } from 'fastify';
+import { isIP, type Socket } from 'node:net';
+import { STATUS_CODES } from 'node:http';
+import Fastify, { type FastifyBaseLogger, type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest, type FastifyServerOptions } from 'fastify';
 import { z } from 'zod';
 import { InvalidInputError, LifeboatError } from '../errors.js';
 import type { VerifiedRequest } from '../util/request-auth.js';
@@ -54,13 +61,96 @@ export interface BaseAppOptions {
   logger?: FastifyServerOptions['logger'];
   /** Default body limit in bytes (64 KiB); routes raise it with their own `bodyLimit`. */
   bodyLimit?: number;
-  /** Honour X-Forwarded-For from these proxies (fastify's trustProxy) so rate limits see client IPs. */
-  trustProxy?: boolean | string | string[];
+  /**
+   * Which reverse proxies to believe about the client address (X-Forwarded-For), so rate limits and
+   * logs see clients rather than the proxy: see TrustProxy. Default: none (the socket's peer counts).
+   */
+  trustProxy?: TrustProxy;
   /**
    * Called for every refused request (4xx and 5xx) before the answer is sent; awaited. A throw here
    * turns the answer into a 500, since a refusal that cannot be recorded must not look recorded.
    */
   onRefusal?: (req: FastifyRequest, refusal: Refusal) => void | Promise<void>;
+}
+
+/**
+ * Which proxies' X-Forwarded-For to believe: `false` for none; a hop count N (the client is the N-th
+ * address from the right of socket peer and X-Forwarded-For, so whatever a client puts on the left of
+ * the header is ignored); or the proxies' addresses (IPs, CIDR ranges, `loopback`, `linklocal`,
+ * `uniquelocal`), believed only when the socket's peer is one of them. Never "every hop".
+ */
+export type TrustProxy = false | number | string[];
+
+const MAX_PROXY_HOPS = 16;
+const PROXY_RANGE_NAMES = new Set(['loopback', 'linklocal', 'uniquelocal']);
+
+function isProxyAddress(s: string): boolean {
+  if (PROXY_RANGE_NAMES.has(s) || isIP(s) !== 0) return true;
+  const m = /^([^/]+)\/(\d{1,3})$/.exec(s);
+  if (!m) return false;
+  const kind = isIP(m[1]!);
+  return kind !== 0 && Number(m[2]) <= (kind === 4 ? 32 : 128);
+}
+
+/**
+ * Parses a `--trust-proxy` value: a hop count (1 to 16) or a comma-separated list of proxy addresses
+ * (IPs, CIDR ranges, `loopback`, `linklocal`, `uniquelocal`). Throws InvalidInputError
+ * `invalid_trust_proxy` otherwise.
+ */
+export function parseTrustProxy(value: string): Exclude<TrustProxy, false> {
+  const bad = () =>
+    new InvalidInputError(`--trust-proxy ${value} is neither a hop count nor a list of proxy addresses`, {
+      code: 'invalid_trust_proxy',
+      hint: `give the number of proxies in front (1 to ${MAX_PROXY_HOPS}), or their addresses: e.g. 1, 127.0.0.1 or 10.0.0.0/8,loopback`,
+    });
+  const v = value.trim();
+  if (/^\d+$/.test(v)) {
+    const hops = Number(v);
+    if (hops < 1 || hops > MAX_PROXY_HOPS) throw bad();
+    return hops;
+  }
+  const list = v.split(',').map((a) => a.trim());
+  if (list.length === 0 || !list.every(isProxyAddress)) throw bad();
+  return list;
+}
+
+/**
+ * The trust function fastify asks per hop (0 = the socket's peer, then X-Forwarded-For right to left):
+ * a hop count trusts the first N; an address list is compiled by fastify (proxy-addr).
+ */
+function trustProxyFn(t: TrustProxy | undefined): false | string[] | ((address: string, hop: number) => boolean) {
+  if (t === undefined || t === false) return false;
+  if (typeof t === 'number') return (_address, hop) => hop < t;
+  return t;
+}
+
+// Node's HTTP parser errors (the `code` of a clientError), mapped to our stable err_types.
+const CLIENT_ERRORS: Record<string, { status: number; code: string; message: string }> = {
+  HPE_HEADER_OVERFLOW: { status: 431, code: 'headers_too_large', message: 'the request line and headers are too large' },
+  ERR_HTTP_REQUEST_TIMEOUT: { status: 408, code: 'request_timeout', message: 'the request was not received in time' },
+  ERR_HTTP_HEADERS_TIMEOUT: { status: 408, code: 'request_timeout', message: 'the request headers were not received in time' },
+};
+const MALFORMED_HTTP = { status: 400, code: 'malformed_request', message: 'the request is not valid http' };
+
+/**
+ * Fastify's `clientErrorHandler`: answers a request Node's HTTP parser refused (oversized headers, a
+ * bad request line, bad header bytes, a timeout) with `{err_type, message}` and closes the connection.
+ * Nothing of the request is echoed or logged beyond the parser's error code.
+ */
+export function answerClientError(err: NodeJS.ErrnoException, socket: Socket, log?: { info: (o: object, msg: string) => void }): void {
+  // A reset connection, or one already gone: nobody to answer.
+  if (err.code === 'ECONNRESET' || socket.destroyed) return;
+  const e = (err.code && CLIENT_ERRORS[err.code]) || MALFORMED_HTTP;
+  log?.info({ err_type: e.code, status: e.status, parser_code: err.code }, 'request refused by the http parser');
+  // An answer already under way on this connection cannot be followed by another one.
+  const pending = (socket as Socket & { _httpMessage?: { headersSent?: boolean } })._httpMessage;
+  if (socket.writable && !pending?.headersSent) {
+    const body = JSON.stringify({ err_type: e.code, message: e.message });
+    socket.write(
+      `HTTP/1.1 ${e.status} ${STATUS_CODES[e.status]}\r\ncontent-type: application/json; charset=utf-8\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`,
+    );
+  }
+  socket.destroy();
 }
 
 // Fastify's parse errors, by code, mapped to our stable err_types.
@@ -150,10 +240,13 @@ async function sendError(app: FastifyInstance, opts: BaseAppOptions, err: unknow
 
 /** Creates the fastify instance every Lifeboat service starts from (see the file comment). */
 export function createBaseApp(opts: BaseAppOptions = {}): FastifyInstance {
+  // The client error handler runs on the instance's logger, which exists only once the instance does.
+  const logRef: { log?: FastifyBaseLogger } = {};
   const app = Fastify({
     logger: loggerOptions(opts.logger),
     bodyLimit: opts.bodyLimit ?? DEFAULT_BODY_LIMIT,
-    trustProxy: opts.trustProxy ?? false,
+    trustProxy: trustProxyFn(opts.trustProxy),
+    clientErrorHandler: (err, socket) => answerClientError(err, socket, logRef.log),
     // Errors fastify raises before routing (a path parameter over 100 characters, a malformed URL)
     // would otherwise answer fastify's own body; every answer carries an err_type.
     frameworkErrors: (err, _req, rawReply) => {
@@ -165,6 +258,7 @@ export function createBaseApp(opts: BaseAppOptions = {}): FastifyInstance {
         .send({ err_type: tooLong ? 'uri_too_long' : 'malformed_url', message: tooLong ? 'a path parameter is too long' : 'the request url is malformed' });
     },
   });
+  logRef.log = app.log;
   app.decorateRequest('rawBody', undefined);
   app.decorateRequest('signer', undefined);
 

@@ -11,8 +11,8 @@ export class RateLimitedError extends LifeboatError {
   readonly retryAfterSeconds: number;
   readonly firstInWindow: boolean;
 
-  constructor(retryAfterSeconds: number, firstInWindow: boolean) {
-    super('rate_limited', 'too many requests', { status: 429, hint: `retry in ${retryAfterSeconds} s` });
+  constructor(retryAfterSeconds: number, firstInWindow: boolean, hint?: string) {
+    super('rate_limited', 'too many requests', { status: 429, hint: `retry in ${retryAfterSeconds} s${hint ? `, or ${hint}` : ''}` });
     this.retryAfterSeconds = retryAfterSeconds;
     this.firstInWindow = firstInWindow;
   }
@@ -41,8 +41,11 @@ export class RateLimiter {
     if (!(limit.max >= 1) || !(limit.windowMs >= 1)) throw new RangeError('rate limit max and windowMs must be >= 1');
   }
 
-  /** Counts one request for `key`. Throws RateLimitedError when the key is over its limit. */
-  hit(key: string): void {
+  /**
+   * Counts one request for `key`. Throws RateLimitedError when the key is over its limit; `hint` (what
+   * else the caller can do) is added to its own.
+   */
+  hit(key: string, hint?: string): void {
     const now = this.now();
     let b = this.buckets.get(key);
     if (!b || now - b.start >= this.limit.windowMs) {
@@ -53,7 +56,7 @@ export class RateLimiter {
     b.count++;
     if (b.count > this.limit.max) {
       const retry = Math.max(1, Math.ceil((b.start + this.limit.windowMs - now) / 1000));
-      throw new RateLimitedError(retry, b.count === this.limit.max + 1);
+      throw new RateLimitedError(retry, b.count === this.limit.max + 1, hint);
     }
   }
 

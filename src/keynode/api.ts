@@ -1,6 +1,7 @@
 /** The key node's HTTP API as data (docs/keynode.md): bodies the server validates and the SDK sends. */
 import { z } from 'zod';
 import { EXPORT_TYPES } from './export.js';
+import { TENANT_RE } from './tenants.js';
 
 export const API_PREFIX = '/v1';
 /** What the store accepts as a key id (store/records.ts); anything else is refused here with 400, not deeper. */
@@ -9,6 +10,14 @@ const keyId = z.string().regex(KEY_ID, 'a key id is 1..64 of A-Z a-z 0-9 _ -');
 
 export const sessionParams = z.object({ session_id: z.string().regex(/^[A-Za-z0-9_-]{8,64}$/, 'a session id is 8..64 of A-Z a-z 0-9 _ -') });
 export const keyParams = z.object({ key_id: keyId });
+const tenant = z.string().regex(TENANT_RE, 'a tenant is 1..64 of a-z 0-9 _ . -, starting with a letter or digit');
+
+/** `GET /keys`: one page in key id order; a client sees its own tenant's keys, an operator every tenant's. */
+export const listKeysQuery = z.object({
+  after: keyId.optional(),
+  limit: z.coerce.number().int().min(1).max(1000).default(100),
+  tenant: tenant.optional(),
+});
 
 export const dkgStartBody = z.object({
   key_id: keyId,
@@ -38,4 +47,6 @@ export const importBody = z.object({
   key_share: z.string().min(1).max(64 * 1024),
   public: z.unknown(),
   threshold: z.number().int().min(1).max(32).optional(),
+  /** The owner, for an operator's or the paired primary's import; a client's goes to its own tenant. */
+  tenant: tenant.optional(),
 });

@@ -16,6 +16,7 @@ import { ctEqual, fromB64, toB64, utf8 } from '../util/bytes.js';
 import { type RestoreProgress, verifyRestoredKeys } from './restore-verify.js';
 import type { NodeSecrets } from './secrets.js';
 import type { ApiKeyRecord, KeyNodeStore, KeyRecord, StoreSnapshot } from './store/types.js';
+import { apiKeyTenantFromBackup, keyTenantFromBackup } from './tenants.js';
 
 export const NODE_BACKUP_MAGIC = 'LBNB';
 const VERSION = 1;
@@ -70,7 +71,13 @@ export function openNodeBackup(bytes: Uint8Array, secrets: NodeSecrets): StoreSn
   if (body.version !== VERSION || typeof body.created_at !== 'string' || !Array.isArray(body.keys) || !Array.isArray(body.api_keys) || !Array.isArray(body.meta)) {
     throw new FormatError('malformed', 'node backup body is malformed');
   }
-  return { keys: body.keys.map((k) => jsonToBytes<KeyRecord>(k)), apiKeys: body.api_keys.map((k) => jsonToBytes<ApiKeyRecord>(k)), meta: body.meta as StoreSnapshot['meta'], createdAt: body.created_at };
+  // Records written before tenants have none: they read as the store's migration makes them (tenants.ts).
+  return {
+    keys: body.keys.map((k) => keyTenantFromBackup(jsonToBytes<KeyRecord>(k), 'node backup: key')),
+    apiKeys: body.api_keys.map((k) => apiKeyTenantFromBackup(jsonToBytes<ApiKeyRecord>(k), 'node backup: api key')),
+    meta: body.meta as StoreSnapshot['meta'],
+    createdAt: body.created_at,
+  };
 }
 
 /**

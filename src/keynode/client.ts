@@ -56,7 +56,16 @@ export class KeyNodeClient {
     const q = new URLSearchParams({ export_type: type, ...(wrappingKey ? { wrapping_key: wrappingKey } : {}) });
     return this.call('GET', `/v1/backup/export-key-share/${encodeURIComponent(keyId)}?${q}`);
   }
-  importShare(exp: KeyShareExport & { threshold?: number }): Promise<KeyInfo & { imported_from: string }> {
+  /** Lists one page of the keys this API key may see (docs/keynode.md, "Tenants"). */
+  keys(opts: { after?: string; limit?: number; tenant?: string } = {}): Promise<{ keys: KeyInfo[]; next_after: string | null }> {
+    const q = new URLSearchParams();
+    if (opts.after !== undefined) q.set('after', opts.after);
+    if (opts.limit !== undefined) q.set('limit', String(opts.limit));
+    if (opts.tenant !== undefined) q.set('tenant', opts.tenant);
+    const qs = q.toString();
+    return this.call('GET', `/v1/keys${qs ? `?${qs}` : ''}`);
+  }
+  importShare(exp: KeyShareExport & { threshold?: number; tenant?: string }): Promise<KeyInfo & { imported_from: string }> {
     return this.call('POST', '/v1/backup/import-key-share', exp);
   }
   status(): Promise<Record<string, unknown>> {

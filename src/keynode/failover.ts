@@ -2,7 +2,7 @@
  * Keeping a fail-over node in sync (docs/keynode-operations.md, "Fail-over").
  *
  * Every share committed on this (primary) node is exported wrapped to the fail-over's whitelisted
- * wrapping key and imported there under the same key id, the request signed by this node's identity:
+ * wrapping key and imported there under the same key id and tenant, the request signed by this node's identity:
  * the fail-over accepts key-id-keeping imports only from its paired primary. A key is marked synced in
  * meta (`failover_synced:<fail-over fingerprint>:<key_id>`) once the fail-over acknowledged it, so a
  * new pairing starts from nothing and a restored node does not push again what its fail-over holds.
@@ -17,7 +17,7 @@
 import { identityFingerprint, parsePublicIdentity } from '../identity.js';
 import type { NodeConfig } from './config.js';
 import { KeyNodeClient } from './client.js';
-import type { KeyNodeService } from './service.js';
+import { type KeyNodeService, NODE_CALLER } from './service.js';
 import type { NodeSecrets } from './secrets.js';
 import type { KeyNodeStore } from './store/types.js';
 
@@ -37,6 +37,11 @@ export interface FailoverStatus {
   last_error: string | null;
   /** When the fail-over last acknowledged a key (ISO 8601), or null if not since this process began. */
   last_synced_at: string | null;
+  /**
+   * When the retry loop last finished a pass over the unsynced keys (ISO 8601), or null before its
+   * first (and in a process that does not serve): after it, lag and last_error hold that pass's outcome.
+   */
+  last_pass_at: string | null;
 }
 
 export interface FailoverSyncDeps {
@@ -63,6 +68,7 @@ export class FailoverSync {
   /** undefined until this process knows (the first push writes it to meta either way). */
   private lastError: string | null | undefined;
   private lastSyncedAt: string | null = null;
+  private lastPassAt: string | null = null;
 
   constructor(private readonly deps: FailoverSyncDeps) {
     const f = deps.config.failover;
@@ -105,10 +111,11 @@ export class FailoverSync {
     const f = this.deps.config.failover!;
     let stage: 'local' | 'peer' = 'local';
     try {
-      const rec = await this.deps.service.keyRecord(keyId);
-      const exp = await this.deps.service.exportShare(keyId, 'wrapped', 'operator', f.wrapping_key);
+      const rec = await this.deps.service.keyRecord(keyId, NODE_CALLER);
+      const exp = await this.deps.service.exportShare(keyId, 'wrapped', NODE_CALLER, f.wrapping_key);
       stage = 'peer';
-      await this.client!.importShare({ ...exp, threshold: rec.threshold });
+      // The owner travels with the share: the fail-over stores the key under the same tenant.
+      await this.client!.importShare({ ...exp, threshold: rec.threshold, tenant: rec.tenant });
       await this.deps.store.setMeta(this.prefix + keyId, new Date().toISOString());
       this.unsynced.delete(keyId);
       this.lastSyncedAt = new Date().toISOString();
@@ -173,6 +180,7 @@ export class FailoverSync {
         // Stop at a failure of the fail-over as a whole; a failure of one key does not hold up the rest.
         for (const keyId of [...this.unsynced].sort()) if ((await this.pushShared(keyId)) === 'peer_failed') break;
         if (this.unsynced.size === 0) await this.noteError(null);
+        this.lastPassAt = new Date().toISOString();
       } catch (err) {
         const code = (err as { code?: unknown }).code;
         this.deps.log?.(`fail-over sync pass failed: ${typeof code === 'string' ? code : 'internal_error'}`);
@@ -214,6 +222,6 @@ export class FailoverSync {
       lag = (await this.scan()).length;
       lastError = (await this.deps.store.getMeta(LAST_ERROR)) || null;
     }
-    return { failover: { url: this.client.url, fingerprint: this.fingerprint, lag, last_error: lastError, last_synced_at: this.lastSyncedAt } };
+    return { failover: { url: this.client.url, fingerprint: this.fingerprint, lag, last_error: lastError, last_synced_at: this.lastSyncedAt, last_pass_at: this.lastPassAt } };
   }
 }

@@ -1,7 +1,8 @@
 /**
  * The key node's HTTP API: thin routes over KeyNodeService. Clients and operators authenticate with
  * API keys (Bearer lbk_…, hashed in the store, one role each); the paired fail-over primary signs its
- * imports with its node identity (Lifeboat-Sig). Unknown keys answer 404 `key_id_not_exists`.
+ * imports with its node identity (Lifeboat-Sig). Unknown keys answer 404 `key_id_not_exists`, and so do
+ * keys of another tenant than a client key's (docs/keynode.md, "Tenants").
  */
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { type BaseAppOptions, createBaseApp, parseInput } from '../http/app.js';
@@ -12,9 +13,9 @@ import { encodePublicIdentity, parsePublicIdentity } from '../identity.js';
 import { ReplayGuard } from '../util/request-auth.js';
 import { fromHex } from '../util/bytes.js';
 import { authenticateApiKey } from './apikeys.js';
-import { API_PREFIX, dkgFinishBody, dkgRound2Body, dkgStartBody, exportQuery, importBody, keyParams, sessionParams, signatureShareBody } from './api.js';
-import type { CallerRole, KeyNodeService } from './service.js';
-import type { ApiKeyRole, KeyNodeStore } from './store/types.js';
+import { API_PREFIX, dkgFinishBody, dkgRound2Body, dkgStartBody, exportQuery, importBody, keyParams, listKeysQuery, sessionParams, signatureShareBody } from './api.js';
+import type { Caller, KeyNodeService } from './service.js';
+import type { ApiKeyRecord, ApiKeyRole, KeyNodeStore } from './store/types.js';
 
 /** Room for signatureShareBody: a 64 KiB message in hex plus a commitment list of 32 signers. */
 export const SIGNATURE_SHARE_BODY_LIMIT = 192 * 1024;
@@ -36,11 +37,18 @@ export function createKeyNodeApp(deps: KeyNodeAppDeps): FastifyInstance {
   });
   const replay = new ReplayGuard();
   const auth = (req: FastifyRequest, roles: readonly ApiKeyRole[]) => authenticateApiKey(store, req.headers.authorization, roles);
+  /** A client key's tenant; the store holds one for every client key (records.ts). */
+  const tenantOf = (k: ApiKeyRecord): string => k.tenant!;
+  /** The authenticated API key as a Caller: a client with its tenant, or an operator. */
+  const apiCaller = async (req: FastifyRequest, roles: readonly ApiKeyRole[]): Promise<Caller> => {
+    const k = await auth(req, roles);
+    return k.role === 'client' ? { role: 'client', tenant: tenantOf(k) } : { role: 'operator' };
+  };
   const CLIENT: ApiKeyRole[] = ['client'];
   const ANY: ApiKeyRole[] = ['client', 'operator'];
 
   /** Import and export callers: an API key's role, or the paired primary's signature. */
-  const caller = async (req: FastifyRequest): Promise<CallerRole> => {
+  const caller = async (req: FastifyRequest): Promise<Caller> => {
     if (req.headers.authorization?.startsWith('Lifeboat-Sig ')) {
       const paired = service.config.paired_primary;
       await verifySignedRequest(req, {
@@ -51,9 +59,9 @@ export function createKeyNodeApp(deps: KeyNodeAppDeps): FastifyInstance {
           }
         },
       });
-      return 'paired_primary';
+      return { role: 'paired_primary' };
     }
-    return (await auth(req, ANY)).role;
+    return apiCaller(req, ANY);
   };
 
   app.get(`${API_PREFIX}/health`, async () => ({ ok: true }));
@@ -64,48 +72,53 @@ export function createKeyNodeApp(deps: KeyNodeAppDeps): FastifyInstance {
   });
 
   app.post(`${API_PREFIX}/dkg/:session_id/start`, async (req) => {
-    await auth(req, CLIENT);
+    const tenant = tenantOf(await auth(req, CLIENT));
     const { session_id } = parseInput(sessionParams, req.params, 'path');
     const b = parseInput(dkgStartBody, req.body, 'body');
-    return { round1: await service.dkgStart({ sessionId: session_id, keyId: b.key_id, curve: b.curve, threshold: b.threshold, participants: b.participants }) };
+    return { round1: await service.dkgStart({ sessionId: session_id, keyId: b.key_id, curve: b.curve, threshold: b.threshold, participants: b.participants, tenant }) };
   });
   app.post(`${API_PREFIX}/dkg/:session_id/round2`, async (req) => {
-    await auth(req, CLIENT);
+    const tenant = tenantOf(await auth(req, CLIENT));
     const { session_id } = parseInput(sessionParams, req.params, 'path');
-    return { round2: await service.dkgRound2({ sessionId: session_id, round1: parseInput(dkgRound2Body, req.body, 'body').round1 }) };
+    return { round2: await service.dkgRound2({ sessionId: session_id, round1: parseInput(dkgRound2Body, req.body, 'body').round1, tenant }) };
   });
   app.post(`${API_PREFIX}/dkg/:session_id/finish`, async (req) => {
-    await auth(req, CLIENT);
+    const tenant = tenantOf(await auth(req, CLIENT));
     const { session_id } = parseInput(sessionParams, req.params, 'path');
-    return service.dkgFinish({ sessionId: session_id, round2: parseInput(dkgFinishBody, req.body, 'body').round2 });
+    return service.dkgFinish({ sessionId: session_id, round2: parseInput(dkgFinishBody, req.body, 'body').round2, tenant });
   });
 
+  app.get(`${API_PREFIX}/keys`, async (req) => {
+    const who = await apiCaller(req, ANY);
+    const q = parseInput(listKeysQuery, req.query, 'query');
+    return service.listKeys(who, { after: q.after, limit: q.limit, tenant: q.tenant });
+  });
   app.get(`${API_PREFIX}/keys/:key_id`, async (req) => {
-    await auth(req, ANY);
-    return service.info(await service.keyRecord(parseInput(keyParams, req.params, 'path').key_id));
+    const who = await apiCaller(req, ANY);
+    return service.info(await service.keyRecord(parseInput(keyParams, req.params, 'path').key_id, who));
   });
   app.post(`${API_PREFIX}/keys/:key_id/commitments`, async (req) => {
-    await auth(req, CLIENT);
-    return service.commitments(parseInput(keyParams, req.params, 'path').key_id);
+    const who = await apiCaller(req, CLIENT);
+    return service.commitments(parseInput(keyParams, req.params, 'path').key_id, who);
   });
   // A 64 KiB message is 128 KiB of hex: above the default 64 KiB body limit.
   app.post(`${API_PREFIX}/keys/:key_id/signature-shares`, { bodyLimit: SIGNATURE_SHARE_BODY_LIMIT }, async (req) => {
-    await auth(req, CLIENT);
+    const who = await apiCaller(req, CLIENT);
     const { key_id } = parseInput(keyParams, req.params, 'path');
     const b = parseInput(signatureShareBody, req.body, 'body');
-    return { signature_share: await service.signatureShare(key_id, { nonceId: b.nonce_id, message: fromHex(b.message, 'message'), commitmentList: b.commitments }) };
+    return { signature_share: await service.signatureShare(key_id, who, { nonceId: b.nonce_id, message: fromHex(b.message, 'message'), commitmentList: b.commitments }) };
   });
 
   app.get(`${API_PREFIX}/backup/export-key-share/:key_id`, async (req) => {
-    const role = (await auth(req, ANY)).role;
+    const who = await apiCaller(req, ANY);
     const { key_id } = parseInput(keyParams, req.params, 'path');
     const q = parseInput(exportQuery, req.query, 'query');
-    return service.exportShare(key_id, q.export_type, role, q.wrapping_key);
+    return service.exportShare(key_id, q.export_type, who, q.wrapping_key);
   });
   app.post(`${API_PREFIX}/backup/import-key-share`, async (req) => {
-    const role = await caller(req);
+    const who = await caller(req);
     const b = parseInput(importBody, req.body, 'body');
-    return service.importShare(b, role, b.threshold);
+    return service.importShare(b, who, { threshold: b.threshold, tenant: b.tenant });
   });
 
   app.get(`${API_PREFIX}/status`, async (req) => {

@@ -40,14 +40,25 @@ import {
   wipeDkgState,
 } from './frost/index.js';
 import type { NodeSecrets } from './secrets.js';
+import { DEFAULT_TENANT } from './tenants.js';
 import type { KeyNodeStore, KeyOrigin, KeyRecord } from './store/types.js';
 import type { z } from 'zod';
 
 const DKG_TTL_MS = 10 * 60_000;
 const EPOCH_META = 'nonce_epoch';
 
-/** What a caller may do on export/import: clients only the node-bound encrypted form. */
-export type CallerRole = 'client' | 'operator' | 'paired_primary';
+/**
+ * Who calls: a client API key (its tenant's keys only, and on export/import only the node-bound
+ * encrypted form), an operator (every tenant's keys), or the paired fail-over primary (signed imports).
+ */
+export type Caller = { role: 'client'; tenant: string } | { role: 'operator' } | { role: 'paired_primary' };
+/** The node itself (fail-over pushes): sees every key, as an operator. */
+export const NODE_CALLER: Caller = { role: 'operator' };
+
+/** True if `caller` may see `rec`: a client only its own tenant's keys (docs/keynode.md, "Tenants"). */
+function visibleTo(rec: KeyRecord, caller: Caller): boolean {
+  return caller.role !== 'client' || rec.tenant === caller.tenant;
+}
 
 export interface KeyNodeServiceDeps {
   store: KeyNodeStore;
@@ -74,6 +85,8 @@ export interface KeyInfo {
   status: string;
   origin: KeyOrigin;
   created_at: string;
+  /** Who owns the key (docs/keynode.md, "Tenants"). */
+  tenant: string;
   /** The FROST public key package: verifying shares and VSS commitments. */
   public: unknown;
 }
@@ -100,28 +113,29 @@ export class KeyNodeService {
 
   // --- DKG -----------------------------------------------------------------------------------------
 
-  /** Round 1: draws this node's polynomial; answers its signed round-1 package. */
-  async dkgStart(input: { sessionId: string; keyId: string; curve: FrostCurve; threshold: number; participants: string[] }): Promise<unknown> {
+  /** Round 1: draws this node's polynomial; answers its signed round-1 package. The key will belong to `tenant`. */
+  async dkgStart(input: { sessionId: string; keyId: string; curve: FrostCurve; threshold: number; participants: string[]; tenant: string }): Promise<unknown> {
     checkKeyId(input.keyId);
     if (await this.deps.store.getKey(input.keyId)) throw new ConflictError(`key ${input.keyId} already exists`, 'key_exists');
     if (await this.deps.store.getDkgSession(input.sessionId)) throw new ConflictError(`dkg session ${input.sessionId} already exists`, 'dkg_session_exists');
     const participants = dkgParticipants(input.curve, input.participants);
     const { state, round1Message } = dkgStart({ sessionId: input.sessionId, curve: input.curve, threshold: input.threshold, participants, self: this.deps.secrets.identity });
-    await this.deps.store.putDkgSession({ sessionId: input.sessionId, keyId: input.keyId, state: sealDkgState(this.deps.secrets.storageKey, state), step: 1, expiresAt: this.now() + DKG_TTL_MS });
+    await this.deps.store.putDkgSession({ sessionId: input.sessionId, keyId: input.keyId, state: sealDkgState(this.deps.secrets.storageKey, state), step: 1, expiresAt: this.now() + DKG_TTL_MS, tenant: input.tenant });
     wipeDkgState(state);
     return round1Message;
   }
 
-  private async session(sessionId: string, step: number) {
+  /** A session of `tenant`'s; another tenant's answers as an unknown one. */
+  private async session(sessionId: string, step: number, tenant: string) {
     const rec = await this.deps.store.getDkgSession(sessionId);
-    if (!rec || rec.expiresAt < this.now()) throw new NotFoundError(`no dkg session ${sessionId} (unknown or expired)`, 'dkg_session_not_found');
+    if (!rec || rec.expiresAt < this.now() || rec.tenant !== tenant) throw new NotFoundError(`no dkg session ${sessionId} (unknown or expired)`, 'dkg_session_not_found');
     if (rec.step !== step) throw new ConflictError(`dkg session ${sessionId} is at step ${rec.step}, not ${step}`, 'dkg_out_of_order', 'a replayed or reordered round message');
     return { rec, state: openDkgState(this.deps.secrets.storageKey, rec.state, { sessionId }) };
   }
 
   /** Round 2: checks every round-1 package; answers one sealed round-2 package per other participant. */
-  async dkgRound2(input: { sessionId: string; round1: unknown[] }): Promise<unknown[]> {
-    const { rec, state } = await this.session(input.sessionId, 1);
+  async dkgRound2(input: { sessionId: string; round1: unknown[]; tenant: string }): Promise<unknown[]> {
+    const { rec, state } = await this.session(input.sessionId, 1, input.tenant);
     const msgs = input.round1.map(parseDkgRound1Message);
     const r = dkgRound2(state, msgs, this.deps.secrets.identity);
     await this.deps.store.putDkgSession({ ...rec, state: sealDkgState(this.deps.secrets.storageKey, r.state), step: 2 });
@@ -131,12 +145,12 @@ export class KeyNodeService {
   }
 
   /** Round 3: checks the packages sent to this node, derives and stores the share. */
-  async dkgFinish(input: { sessionId: string; round2: unknown[] }): Promise<KeyInfo> {
-    const { rec, state } = await this.session(input.sessionId, 2);
+  async dkgFinish(input: { sessionId: string; round2: unknown[]; tenant: string }): Promise<KeyInfo> {
+    const { rec, state } = await this.session(input.sessionId, 2, input.tenant);
     const result = dkgFinish(state, input.round2.map(parseDkgRound2Message), this.deps.secrets.identity);
     wipeDkgState(state);
     const key: KeyShare = { keyId: rec.keyId, curve: result.curve, identifier: result.identifier, share: result.share, public: result.public };
-    const record = this.toRecord(key, 'dkg', state.threshold);
+    const record = this.toRecord(key, 'dkg', state.threshold, rec.tenant);
     wipe(result.share);
     await this.deps.store.transaction(async (tx) => {
       await tx.insertKey(record);
@@ -154,7 +168,7 @@ export class KeyNodeService {
     return record;
   }
 
-  private toRecord(key: KeyShare, origin: KeyOrigin, threshold: number): KeyRecord {
+  private toRecord(key: KeyShare, origin: KeyOrigin, threshold: number, tenant: string): KeyRecord {
     return {
       keyId: key.keyId,
       curve: key.curve,
@@ -167,14 +181,19 @@ export class KeyNodeService {
       status: this.deps.backupGate ? 'pending_backup' : 'active',
       origin,
       createdAt: this.now(),
+      tenant,
     };
   }
 
   // --- keys ----------------------------------------------------------------------------------------
 
-  /** Throws NotFoundError `key_id_not_exists` (404) for a key this node does not hold. */
-  async keyRecord(keyId: string): Promise<KeyRecord> {
-    const rec = KEY_ID.test(keyId) ? await this.deps.store.getKey(keyId) : undefined;
+  /**
+   * The key as `caller` may see it. Throws NotFoundError `key_id_not_exists` (404) for a key this node
+   * does not hold and, with the very same error, for a key of another tenant than a client's.
+   */
+  async keyRecord(keyId: string, caller: Caller): Promise<KeyRecord> {
+    const found = KEY_ID.test(keyId) ? await this.deps.store.getKey(keyId) : undefined;
+    const rec = found && visibleTo(found, caller) ? found : undefined;
     if (!rec) throw new NotFoundError(`key ${keyId.slice(0, 128)} does not exist on this node`, 'key_id_not_exists', 'if this node lost its database, import the saved export');
     return rec;
   }
@@ -190,8 +209,21 @@ export class KeyNodeService {
       status: rec.status,
       origin: rec.origin,
       created_at: new Date(rec.createdAt).toISOString(),
+      tenant: rec.tenant,
       public: frostPublicToJson(rec.curve, parseFrostPublic(rec.publicPackage, { curve: rec.curve }).public),
     };
+  }
+
+  /**
+   * One page of the keys `caller` may see, in key id order after `after`: a client's own tenant's, an
+   * operator's of every tenant or of `tenant`. Throws ForbiddenError `wrong_role` for a client naming
+   * another tenant than its own.
+   */
+  async listKeys(caller: Caller, opts: { after?: string; limit: number; tenant?: string }): Promise<{ keys: KeyInfo[]; next_after: string | null }> {
+    if (caller.role === 'client' && opts.tenant !== undefined && opts.tenant !== caller.tenant) throw new ForbiddenError('a client lists its own tenant’s keys only', 'wrong_role');
+    const tenant = caller.role === 'client' ? caller.tenant : opts.tenant;
+    const page = await this.deps.store.listKeys({ afterKeyId: opts.after, limit: opts.limit, tenant });
+    return { keys: page.map((r) => this.info(r)), next_after: page.length === opts.limit ? page[page.length - 1]!.keyId : null };
   }
 
   private openShare(rec: KeyRecord): KeyShare {
@@ -205,8 +237,8 @@ export class KeyNodeService {
   }
 
   /** Round 1: a fresh nonce pair, stored encrypted; answers its commitments and id. */
-  async commitments(keyId: string): Promise<{ nonce_id: string; commitments: unknown }> {
-    const rec = await this.keyRecord(keyId);
+  async commitments(keyId: string, caller: Caller): Promise<{ nonce_id: string; commitments: unknown }> {
+    const rec = await this.keyRecord(keyId, caller);
     if (rec.status !== 'active') throw new ConflictError(`key ${keyId} is ${rec.status} and cannot sign yet`, 'key_pending_backup', 'wait until its backup is acknowledged');
     const key = this.openShare(rec);
     const { nonces, commitments } = commit(key);
@@ -223,8 +255,8 @@ export class KeyNodeService {
    * restore), `nonce_expired`, and the FROST checks' errors (`commitment_mismatch` for a replayed or
    * reordered commitment list).
    */
-  async signatureShare(keyId: string, input: { nonceId: string; message: Uint8Array; commitmentList: unknown }): Promise<unknown> {
-    const rec = await this.keyRecord(keyId);
+  async signatureShare(keyId: string, caller: Caller, input: { nonceId: string; message: Uint8Array; commitmentList: unknown }): Promise<unknown> {
+    const rec = await this.keyRecord(keyId, caller);
     if (rec.status !== 'active') throw new ConflictError(`key ${keyId} is ${rec.status} and cannot sign yet`, 'key_pending_backup');
     // Shape only here: signShare gives the list to noble, which validates every element (signing.ts).
     const list = parseCommitmentList(input.commitmentList, rec.curve, { decode: false });
@@ -258,10 +290,10 @@ export class KeyNodeService {
    * Exports a share in the form the configuration allows (invariant 5). Throws ForbiddenError
    * `export_disabled`, `plaintext_export_disabled`, `wrapping_key_not_whitelisted`, `wrong_role`.
    */
-  async exportShare(keyId: string, type: ExportType, role: CallerRole, wrappingKeyB64?: string): Promise<KeyShareExport> {
+  async exportShare(keyId: string, type: ExportType, caller: Caller, wrappingKeyB64?: string): Promise<KeyShareExport> {
     const policy = this.deps.config.export;
     if (!policy.enabled) throw new ForbiddenError('share export is disabled on this node', 'export_disabled');
-    if (role === 'client' && type !== 'encrypted') throw new ForbiddenError(`a client may export only the encrypted form, not ${type}`, 'wrong_role');
+    if (caller.role === 'client' && type !== 'encrypted') throw new ForbiddenError(`a client may export only the encrypted form, not ${type}`, 'wrong_role');
     if (type === 'plaintext' && !policy.plaintext) throw new ForbiddenError('plaintext export is disabled on this node', 'plaintext_export_disabled');
     let wrappingKey: Uint8Array | undefined;
     if (type === 'wrapped') {
@@ -270,7 +302,7 @@ export class KeyNodeService {
       const listed = policy.whitelist.some((w) => w.wrapping_key === toB64(wrappingKey!));
       if (!listed) throw new ForbiddenError('that wrapping key is not on this node’s export whitelist', 'wrapping_key_not_whitelisted', 'add it with `lifeboat node whitelist add`');
     }
-    const rec = await this.keyRecord(keyId);
+    const rec = await this.keyRecord(keyId, caller);
     const key = this.openShare(rec);
     try {
       return exportKeyShare(key, type, { exportKey: this.deps.secrets.exportKey, wrappingKey });
@@ -281,11 +313,17 @@ export class KeyNodeService {
 
   /**
    * Imports an export after checking the share against its verifying share. A new key id unless the
-   * caller is the paired fail-over primary (keeps it). Throws FormatError, DecryptionError,
-   * LifeboatError `share_mismatch`, InvalidInputError (a `threshold` other than the package's),
-   * ForbiddenError `wrong_role`, ConflictError `key_exists`.
+   * caller is the paired fail-over primary (keeps it). The key goes to a client's own tenant, or to the
+   * `tenant` an operator or the paired primary names (default `default`). Throws FormatError,
+   * DecryptionError, LifeboatError `share_mismatch`, InvalidInputError (a `threshold` other than the
+   * package's), ForbiddenError `wrong_role` (also a client naming another tenant), ConflictError
+   * `key_exists` (the paired primary's key id held with another share or by another tenant).
    */
-  async importShare(exp: z.infer<typeof keyShareExportSchema>, role: CallerRole, threshold?: number): Promise<KeyInfo & { imported_from: string }> {
+  async importShare(exp: z.infer<typeof keyShareExportSchema>, caller: Caller, opts: { threshold?: number; tenant?: string } = {}): Promise<KeyInfo & { imported_from: string }> {
+    const role = caller.role;
+    if (caller.role === 'client' && opts.tenant !== undefined && opts.tenant !== caller.tenant) throw new ForbiddenError('a client imports into its own tenant only', 'wrong_role');
+    const tenant = caller.role === 'client' ? caller.tenant : (opts.tenant ?? DEFAULT_TENANT);
+    const threshold = opts.threshold;
     if (role === 'client' && exp.export_type !== 'encrypted') throw new ForbiddenError(`a client may import only the encrypted form, not ${exp.export_type}`, 'wrong_role');
     const key = importKeyShare(exp, { exportKey: this.deps.secrets.exportKey, wrapping: this.deps.secrets.wrapping });
     // The public package fixes the threshold; a caller's `threshold` may only repeat it.
@@ -296,14 +334,15 @@ export class KeyNodeService {
     }
     const keep = role === 'paired_primary';
     const stored: KeyShare = { ...key, keyId: keep ? key.keyId : newKeyId() };
-    const record = this.toRecord(stored, keep ? 'failover' : 'import', t);
+    const record = this.toRecord(stored, keep ? 'failover' : 'import', t, tenant);
     wipe(key.share);
     if (keep && (await this.deps.store.getKey(record.keyId))) {
       const existing = await this.deps.store.getKey(record.keyId);
-      if (existing && toHex(existing.groupPublicKey) === toHex(record.groupPublicKey) && existing.identifier === record.identifier) {
+      const same = existing && toHex(existing.groupPublicKey) === toHex(record.groupPublicKey) && existing.identifier === record.identifier && existing.tenant === record.tenant;
+      if (existing && same) {
         return { ...this.info(existing), imported_from: exp.key_id };
       }
-      throw new ConflictError(`key ${record.keyId} exists with another share`, 'key_exists');
+      throw new ConflictError(`key ${record.keyId} exists with another share or owner`, 'key_exists');
     }
     await this.deps.store.insertKey(record);
     this.deps.onKeyCommitted?.(record.keyId);

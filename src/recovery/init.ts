@@ -6,7 +6,7 @@
  */
 import { sha256 } from '@noble/hashes/sha2.js';
 import { existsSync } from 'node:fs';
-import { ConflictError, InvalidInputError } from '../errors.js';
+import { ConflictError, InvalidInputError, LifeboatError, PeerError } from '../errors.js';
 import { randomBytes } from '../crypto/random.js';
 import { seal } from '../crypto/sealedbox.js';
 import { decodeMnemonic, generateMnemonics } from '../crypto/slip39.js';
@@ -16,7 +16,7 @@ import { commitPrimaryState } from '../primary/commit.js';
 import type { PrimaryPaths } from '../primary/datadir.js';
 import { toB64, toHex, wipe } from '../util/bytes.js';
 import { type ConfirmedHolder, confirmHolder, type HolderSpec } from './holders.js';
-import { type Manifest, type ManifestMember, signManifest } from './manifest.js';
+import { bindManifest, type Manifest, type ManifestMember, signManifest } from './manifest.js';
 import { possessionPublicKey } from './possession.js';
 import { encodeSharePayload } from './sealed-share.js';
 
@@ -87,34 +87,71 @@ export function prepareScheme(opts: {
   });
   const vaultFingerprint = masterFingerprint(master, schemeId);
   const manifest = signManifest(
-    {
-      version: 1,
-      type: 'lifeboat-recovery-manifest',
-      scheme_id: toHex(schemeId),
-      created_at: new Date().toISOString(),
-      threshold: opts.plan.threshold,
-      share_count: opts.plan.shareCount,
-      slip39_identifier: identifier,
-      slip39_iteration_exponent: iterationExponent,
-      passphrase_protected: Boolean(opts.passphrase),
-      master_fingerprint: toHex(vaultFingerprint),
-      primary: encodePublicIdentity(opts.primary),
-      operators: opts.operators.map((o) => encodePublicIdentity(parsePublicIdentity(o, 'operator'))),
-      members,
-    },
+    bindManifest(
+      {
+        type: 'lifeboat-recovery-manifest',
+        scheme_id: toHex(schemeId),
+        created_at: new Date().toISOString(),
+        threshold: opts.plan.threshold,
+        share_count: opts.plan.shareCount,
+        slip39_identifier: identifier,
+        slip39_iteration_exponent: iterationExponent,
+        passphrase_protected: Boolean(opts.passphrase),
+        master_fingerprint: toHex(vaultFingerprint),
+        primary: encodePublicIdentity(opts.primary),
+        operators: opts.operators.map((o) => encodePublicIdentity(parsePublicIdentity(o, 'operator'))),
+        members,
+      },
+      master,
+    ),
     opts.primary,
   );
   return { schemeId, master, manifest, sealed, offlineMnemonics: mnemonics.slice(opts.holders.length) };
 }
 
-/** Uploads each holder's sealed share (with the manifest) and then the vault copy. */
+/**
+ * Uploads each holder's sealed share (with the manifest) and then the vault copy. If any upload
+ * fails, what was uploaded is withdrawn (deleted from the holders that took it) before the error is
+ * rethrown, so an aborted init or rotate leaves no second scheme behind to choose from on the worst
+ * day; a holder that cannot be cleaned is named in the error, which keeps its code.
+ */
 export async function distributeScheme(scheme: PreparedScheme, vault: Uint8Array, progress: (line: string) => void = () => {}): Promise<void> {
   const id = scheme.manifest.scheme_id;
-  for (const s of scheme.sealed) {
-    await s.holder.client.putShare(id, { member_index: s.memberIndex, sealed_share: toB64(s.sealedShare), manifest: scheme.manifest });
-    progress(`sealed share ${s.memberIndex + 1} stored on holder ${s.holder.url} (${s.holder.fingerprint})`);
+  const touched: PreparedScheme['sealed'] = [];
+  try {
+    for (const s of scheme.sealed) {
+      try {
+        await s.holder.client.putShare(id, { member_index: s.memberIndex, sealed_share: toB64(s.sealedShare), manifest: scheme.manifest });
+      } catch (err) {
+        if (err instanceof PeerError) touched.push(s); // lost on the way: it may have been stored
+        throw err;
+      }
+      touched.push(s);
+      progress(`sealed share ${s.memberIndex + 1} stored on holder ${s.holder.url} (${s.holder.fingerprint})`);
+    }
+    for (const s of scheme.sealed) await s.holder.client.putVault(id, vault);
+  } catch (err) {
+    const left = await withdrawScheme(id, touched);
+    if (left.length === 0 || !(err instanceof LifeboatError)) throw err;
+    throw new LifeboatError(err.code, `${err.message}; the uncommitted scheme ${id} could not be withdrawn from ${left.join(', ')}`, {
+      status: err.status,
+      safety: err.safety,
+      hint: `${err.hint ? `${err.hint}; ` : ''}it opens nothing (its offline shares were never shown), and reconstruct skips a scheme that has no vault copy`,
+    });
   }
-  for (const s of scheme.sealed) await s.holder.client.putVault(id, vault);
+}
+
+/** Deletes an uncommitted scheme from the holders that may have it; returns the ones where that failed. */
+async function withdrawScheme(schemeId: string, touched: PreparedScheme['sealed']): Promise<string[]> {
+  const left: string[] = [];
+  for (const s of touched) {
+    try {
+      await s.holder.client.deleteScheme(schemeId);
+    } catch (err) {
+      if (!(err instanceof LifeboatError && err.code === 'scheme_not_found')) left.push(s.holder.url);
+    }
+  }
+  return left;
 }
 
 /** The result of `recovery init`: the manifest and the offline shares to print once. */

@@ -4,10 +4,11 @@
  * for the new primary and enrols the new primary's identity with the holders.
  */
 import { existsSync } from 'node:fs';
-import { ConflictError, InvalidInputError, LifeboatError, ShareError } from '../errors.js';
+import { ConflictError, DecryptionError, FormatError, InvalidInputError, LifeboatError, ShareError } from '../errors.js';
 import { combineMnemonics } from '../crypto/slip39.js';
 import type { BoxKeyPair } from '../crypto/sealedbox.js';
 import { encodePublicIdentity, generateIdentity, type Identity, loadIdentity, saveIdentity } from '../identity.js';
+import { wipeContents } from '../vault/contents.js';
 import { checkMasterKey, openVault, readVaultHeader } from '../vault/format.js';
 import { commitPrimaryState } from '../primary/commit.js';
 import { type PrimaryPaths, storeMasterKey } from '../primary/datadir.js';
@@ -15,7 +16,8 @@ import { ensurePrivateDir } from '../util/files.js';
 import { ctEqual, fromHex, toHex, wipe } from '../util/bytes.js';
 import { addShare, type CheckedShare, checkShareAgainstManifest, describeFailure, releaseFromHolder, requireThreshold } from './collect.js';
 import { type ConfirmedHolder, confirmHolder, type HolderSpec } from './holders.js';
-import type { Manifest } from './manifest.js';
+import { checkManifestBinding, type Manifest } from './manifest.js';
+import type { VaultCopy } from './sources.js';
 import type { ReleasePurpose } from './release.js';
 
 /** Asks a person for the next share; `index` counts from 1. */
@@ -60,23 +62,55 @@ export async function gatherShares(opts: GatherOptions): Promise<CheckedShare[]>
   return [...set.values()].slice(0, opts.manifest.threshold);
 }
 
+/** What a combine established: the master, and the vault copy that opened under it. */
+export interface Combined {
+  master: Uint8Array;
+  vault: VaultCopy;
+  entries: number;
+  /** Copies that were not used, and why (another scheme, or they do not open under the master). */
+  rejected: string[];
+}
+
 /**
- * Combines checked shares and checks the result against the vault before any decryption. Throws
- * ShareError (`invalid_digest` when the shares do not fit together, `wrong_master_key` when the master
- * is not the vault's) and DecryptionError if the vault itself was altered.
+ * Combines checked shares and checks, in this order, before anything is written: the master against
+ * the manifest's fingerprint (ShareError `wrong_master_key`), the manifest against the master
+ * (`manifest_forged` / `manifest_unbound`, see checkManifestBinding), and then opens the vault copies
+ * newest first: the first that authenticates wins, so a stale or forged copy never hides a newer one.
+ * Throws ShareError `share_set_mismatch` when no copy belongs to the manifest's scheme, and
+ * DecryptionError when none opens.
  */
-export function combineAndCheck(manifest: Manifest, shares: CheckedShare[], vault: Uint8Array, passphrase?: string): { master: Uint8Array; entries: number } {
-  const header = readVaultHeader(vault);
-  if (toHex(header.schemeId) !== manifest.scheme_id) {
-    throw new ShareError('share_set_mismatch', `the vault belongs to scheme ${toHex(header.schemeId)}, the shares to ${manifest.scheme_id}`, 'pass the vault of the same scheme with --vault');
+export function combineAndCheck(manifest: Manifest, shares: CheckedShare[], copies: VaultCopy[], opts: { passphrase?: string; unboundOk?: boolean } = {}): Combined {
+  const fingerprint = fromHex(manifest.master_fingerprint, 'master fingerprint', 32);
+  const rejected: string[] = [];
+  const candidates = copies.filter((c) => {
+    const header = readVaultHeader(c.bytes);
+    if (toHex(header.schemeId) === manifest.scheme_id && ctEqual(header.fingerprint, fingerprint)) return true;
+    rejected.push(`${c.source}: a vault of another scheme (${toHex(header.schemeId)})`);
+    return false;
+  });
+  if (candidates.length === 0) {
+    throw new ShareError('share_set_mismatch', `no vault copy belongs to scheme ${manifest.scheme_id}${rejected.length ? ` (${rejected.join('; ')})` : ''}`, 'pass the vault of the same scheme with --vault');
   }
-  if (!ctEqual(header.fingerprint, fromHex(manifest.master_fingerprint, 'master fingerprint', 32))) {
-    throw new ShareError('share_set_mismatch', 'the vault and the manifest name different master keys');
+  const master = combineMnemonics(shares.map((s) => s.mnemonic), opts.passphrase);
+  try {
+    checkMasterKey(candidates[0]!.bytes, master);
+    checkManifestBinding(manifest, master, { unboundOk: opts.unboundOk });
+    for (const copy of [...candidates].sort((x, y) => y.generation - x.generation)) {
+      try {
+        const contents = openVault(copy.bytes, master);
+        const entries = contents.entries.size;
+        wipeContents(contents);
+        return { master, vault: copy, entries, rejected };
+      } catch (err) {
+        if (!(err instanceof DecryptionError || err instanceof FormatError)) throw err;
+        rejected.push(`${copy.source}: generation ${copy.generation} does not open under the master (${err.code})`);
+      }
+    }
+    throw new DecryptionError(`no vault copy of scheme ${manifest.scheme_id} opens under the master: ${rejected.join('; ')}`, 'every copy was altered; pass an intact backup with --vault');
+  } catch (err) {
+    wipe(master);
+    throw err;
   }
-  const master = combineMnemonics(shares.map((s) => s.mnemonic), passphrase);
-  checkMasterKey(vault, master);
-  const contents = openVault(vault, master);
-  return { master, entries: contents.entries.size };
 }
 
 /** Confirms every holder spec; the unreachable ones are reported, not fatal (others may suffice). */
@@ -96,6 +130,11 @@ export async function confirmReachable(specs: HolderSpec[], signer: Identity, wa
 export interface ReconstructResult {
   schemeId: string;
   entries: number;
+  /** The vault generation written, and where that copy came from. */
+  vaultGeneration: number;
+  vaultFrom: string;
+  /** Vault copies not used, and why. */
+  rejected: string[];
   sharesFrom: string[];
   primary: string;
   enrolled: string[];
@@ -110,13 +149,16 @@ export async function reconstruct(opts: {
   paths: PrimaryPaths;
   operator: Identity;
   manifest: Manifest;
-  vault: Uint8Array;
+  /** Candidate vault copies (every reachable holder's, and a file given); the newest that opens wins. */
+  vaults: VaultCopy[];
   holders: ConfirmedHolder[];
   /** Holders to enrol the new primary with (every reachable holder of the manifest). */
   enrolOn: ConfirmedHolder[];
   typed: string[];
   released: CheckedShare[];
   passphrase?: string;
+  /** A version 1 manifest (no master binding) is acceptable: the caller pinned its signing primary. */
+  unboundOk?: boolean;
   progress?: (line: string) => void;
 }): Promise<ReconstructResult> {
   if (existsSync(opts.paths.vault)) {
@@ -124,7 +166,7 @@ export async function reconstruct(opts: {
   }
   const given = [...opts.released, ...opts.typed.map((m, i) => checkShareAgainstManifest(opts.manifest, m, `typed share ${i + 1}`))];
   const shares = await gatherShares({ manifest: opts.manifest, holders: opts.holders, signer: opts.operator, purpose: 'reconstruct', given, progress: opts.progress });
-  const { master, entries } = combineAndCheck(opts.manifest, shares, opts.vault, opts.passphrase);
+  const { master, vault, entries, rejected } = combineAndCheck(opts.manifest, shares, opts.vaults, { passphrase: opts.passphrase, unboundOk: opts.unboundOk });
   ensurePrivateDir(opts.paths.dir);
   let primary: Identity;
   if (existsSync(opts.paths.identity)) primary = loadIdentity(opts.paths.identity, 'primary');
@@ -132,7 +174,7 @@ export async function reconstruct(opts: {
     primary = generateIdentity('primary');
     saveIdentity(opts.paths.identity, primary);
   }
-  await commitPrimaryState(opts.paths, { vault: opts.vault, manifest: opts.manifest, master: { schemeId: fromHex(opts.manifest.scheme_id, 'scheme id', 16), key: master } });
+  await commitPrimaryState(opts.paths, { vault: vault.bytes, manifest: opts.manifest, master: { schemeId: fromHex(opts.manifest.scheme_id, 'scheme id', 16), key: master } });
   wipe(master);
   const token = encodePublicIdentity(primary);
   const enrolled: string[] = [];
@@ -145,7 +187,17 @@ export async function reconstruct(opts: {
       notEnrolled.push(describeFailure(h.url, err));
     }
   }
-  return { schemeId: opts.manifest.scheme_id, entries, sharesFrom: shares.map((s) => s.source), primary: token, enrolled, notEnrolled };
+  return {
+    schemeId: opts.manifest.scheme_id,
+    entries,
+    vaultGeneration: vault.generation,
+    vaultFrom: vault.source,
+    rejected,
+    sharesFrom: shares.map((s) => s.source),
+    primary: token,
+    enrolled,
+    notEnrolled,
+  };
 }
 
 /**
@@ -168,7 +220,10 @@ export async function unseal(opts: {
   const given = opts.typed.map((m, i) => checkShareAgainstManifest(opts.manifest, m, `typed share ${i + 1}`));
   if (given.length === 0 && opts.holders.length === 0) throw new InvalidInputError('no share source', { hint: 'give --typed-shares N, or make sure the holders in the manifest are reachable' });
   const shares = await gatherShares({ manifest: opts.manifest, holders: opts.holders, signer: opts.primary, purpose: 'unseal', requesterKey: opts.primary.box, given, progress: opts.progress });
-  const { master, entries } = combineAndCheck(opts.manifest, shares, opts.vault, opts.passphrase);
+  // The manifest here is the primary's own local file, checked when it was written; a version 1 one
+  // (from before the master binding) still unseals, and the next rotate writes a bound one.
+  const local: VaultCopy = { bytes: opts.vault, generation: readVaultHeader(opts.vault).generation, source: 'the local vault' };
+  const { master, entries } = combineAndCheck(opts.manifest, shares, [local], { passphrase: opts.passphrase, unboundOk: true });
   storeMasterKey(opts.paths, { schemeId: fromHex(opts.manifest.scheme_id, 'scheme id', 16), key: master });
   wipe(master);
   return { entries, sharesFrom: shares.map((s) => s.source) };

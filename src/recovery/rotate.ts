@@ -13,7 +13,7 @@ import { wipe } from '../util/bytes.js';
 import { describeFailure } from './collect.js';
 import { type ConfirmedHolder, confirmHolder, type HolderSpec } from './holders.js';
 import { checkSplitPlan, distributeScheme, prepareScheme, type SplitPlan } from './init.js';
-import type { Manifest } from './manifest.js';
+import { checkManifestBinding, type Manifest } from './manifest.js';
 
 export interface RotateResult {
   manifest: Manifest;
@@ -44,6 +44,9 @@ export async function rotate(opts: {
 }): Promise<RotateResult> {
   const progress = opts.progress ?? (() => {});
   const old = opts.current.manifest;
+  // The local manifest is the one the holders are taken from: it must be the master's own (a version 1
+  // one, from before the binding, is the primary's own file and is replaced by a bound one now).
+  checkManifestBinding(old, opts.current.master.key, { unboundOk: true });
   const specs = opts.holders ?? manifestHolders(old);
   const plan = opts.plan ?? { threshold: old.threshold, shareCount: old.share_count };
   checkSplitPlan(plan, specs.length);

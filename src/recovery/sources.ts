@@ -1,8 +1,8 @@
 /**
  * Where a reconstruction gets the manifest and the vault on a machine that has neither: from files the
  * operator kept, or from the holders (each keeps a copy). Copies from holders are not trusted blindly:
- * the manifest's signature is checked, the newest vault generation wins, and in the end the master key
- * must match the vault header's fingerprint before anything is decrypted.
+ * the manifest's signature is checked here and its master binding once the shares combine; every
+ * holder is asked for its vault copy, and the newest one that opens under the master wins.
  */
 import { ConflictError, LifeboatError, NotFoundError } from '../errors.js';
 import { readVaultHeader } from '../vault/format.js';
@@ -24,24 +24,26 @@ export function readManifestFile(path: string): Manifest {
 }
 
 /**
- * Fetches the manifest of `schemeId` (or, when not given, of the newest scheme) from the first holder
- * that has it. Throws NotFoundError `scheme_not_found`, ConflictError `ambiguous_scheme`.
+ * Fetches the manifest of `schemeId` (or, when not given, of the newest committed scheme) from the
+ * first holder that has it. A scheme a holder keeps without any vault copy was never committed (an
+ * init or rotate that died between uploads) and is skipped when another scheme has one. The manifest
+ * is only signature-checked here: it is trusted after the shares combine (checkManifestBinding).
+ * Throws NotFoundError `scheme_not_found`, ConflictError `ambiguous_scheme`.
  */
 export async function fetchManifest(holders: ConfirmedHolder[], schemeId?: string): Promise<Manifest> {
   let lastErr: unknown;
   for (const h of holders) {
     try {
-      const schemes = await h.client.listSchemes();
+      const all = await h.client.listSchemes();
+      const committed = all.filter((s) => s.vault_generation !== null);
+      const schemes = schemeId || committed.length === 0 ? all : committed;
       const chosen = schemeId ? schemes.find((s) => s.scheme_id === schemeId) : [...schemes].sort((a, b) => b.created_at.localeCompare(a.created_at))[0];
       if (!chosen) {
         lastErr = new NotFoundError(schemeId ? `holder ${h.url} has no scheme ${schemeId}` : `holder ${h.url} holds no scheme`, 'scheme_not_found');
         continue;
       }
       if (!schemeId && schemes.length > 1) {
-        const others = schemes.filter((s) => s.scheme_id !== chosen.scheme_id).map((s) => s.scheme_id);
-        if (others.length) {
-          throw new ConflictError(`holder ${h.url} holds ${schemes.length} schemes`, 'ambiguous_scheme', `choose one with --scheme (${schemes.map((s) => s.scheme_id).join(', ')})`);
-        }
+        throw new ConflictError(`holder ${h.url} holds ${schemes.length} schemes with a vault copy`, 'ambiguous_scheme', `choose one with --scheme (${schemes.map((s) => s.scheme_id).join(', ')})`);
       }
       return parseManifest(await h.client.getManifest(chosen.scheme_id));
     } catch (err) {
@@ -52,24 +54,30 @@ export async function fetchManifest(holders: ConfirmedHolder[], schemeId?: strin
   throw lastErr ?? new NotFoundError('no holder answered with a manifest', 'scheme_not_found');
 }
 
+/** A candidate vault: bytes whose header is read but not yet authenticated (that needs the master). */
+export interface VaultCopy {
+  bytes: Uint8Array;
+  generation: number;
+  /** Where it came from, for reports: `holder URL` or `file PATH`. */
+  source: string;
+}
+
 /**
- * Fetches the newest vault copy of the scheme from the holders. Returns the bytes and the holders'
- * generations (a holder behind the others is reported). Throws NotFoundError `vault_not_found`.
+ * Asks every holder for its vault copy of the scheme (in parallel). Copies are candidates: a holder
+ * can serve anything, so the newest one that opens under the combined master wins later
+ * (combineAndCheck). Holders that answer with no copy or an error are reported through `warn`.
  */
-export async function fetchVault(holders: ConfirmedHolder[], manifest: Manifest, warn: (line: string) => void): Promise<Uint8Array> {
-  let best: { bytes: Uint8Array; generation: number; url: string } | undefined;
-  const seen: string[] = [];
-  for (const h of holders) {
-    try {
-      const { vault } = await h.client.getVault(manifest.scheme_id);
-      const header = readVaultHeader(vault);
-      seen.push(`${h.url}: ${header.generation}`);
-      if (!best || header.generation > best.generation) best = { bytes: vault, generation: header.generation, url: h.url };
-    } catch (err) {
-      warn(`no vault copy from ${h.url}: ${err instanceof LifeboatError ? err.code : (err as Error).message}`);
-    }
-  }
-  if (!best) throw new NotFoundError('no holder has a copy of the vault', 'vault_not_found', 'pass a vault backup with --vault FILE');
-  if (new Set(seen.map((s) => s.split(': ')[1])).size > 1) warn(`holders have different vault generations (${seen.join(', ')}); using ${best.generation} from ${best.url}`);
-  return best.bytes;
+export async function fetchVaultCopies(holders: ConfirmedHolder[], manifest: Manifest, warn: (line: string) => void): Promise<VaultCopy[]> {
+  const copies = await Promise.all(
+    holders.map(async (h): Promise<VaultCopy | undefined> => {
+      try {
+        const { vault } = await h.client.getVault(manifest.scheme_id);
+        return { bytes: vault, generation: readVaultHeader(vault).generation, source: `holder ${h.url}` };
+      } catch (err) {
+        warn(`no vault copy from ${h.url}: ${err instanceof LifeboatError ? err.code : (err as Error).message}`);
+        return undefined;
+      }
+    }),
+  );
+  return copies.filter((c): c is VaultCopy => c !== undefined);
 }

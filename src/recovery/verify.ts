@@ -54,6 +54,12 @@ async function checkHolder(manifest: Manifest, member: Manifest['members'][numbe
     if (!ok) throw new PeerError('possession_failed', `holder ${member.url} failed its possession challenge: it does not hold the recorded share or cannot open it`, 'the share on this holder is unusable: run `lifeboat recovery rotate`');
     if (localGeneration !== undefined) {
       const copy = readVaultHeader((await holder.client.getVault(manifest.scheme_id)).vault);
+      if (copy.generation > localGeneration) {
+        throw new LifeboatError('primary_behind', `holder ${member.url} has vault generation ${copy.generation}, newer than the primary's ${localGeneration}: the primary's vault was rolled back`, {
+          safety: true,
+          hint: 'do not write to the vault; run `lifeboat recovery sync` to bring the newest copy back',
+        });
+      }
       if (copy.generation < localGeneration) {
         throw new ConflictError(`holder ${member.url} has vault generation ${copy.generation}, the primary ${localGeneration}`, 'stale_vault_copy', 'run `lifeboat recovery sync` to push the current vault');
       }

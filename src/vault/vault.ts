@@ -34,8 +34,16 @@ export interface VaultWriteEvent {
  */
 export type VaultWriteListener = (event: VaultWriteEvent) => void | Promise<void>;
 
+/**
+ * Runs under the vault lock before a write, with the header of the vault about to be replaced; it
+ * throws to refuse the write (nothing is written then). The primary uses it to refuse writing a
+ * generation that a share holder already holds (a rolled-back vault file).
+ */
+export type VaultWriteGuard = (current: VaultHeader, master: MasterKey) => void | Promise<void>;
+
 export interface VaultWriteOptions extends LockOptions {
   listener?: VaultWriteListener;
+  guard?: VaultWriteGuard;
 }
 
 export interface PutOptions extends VaultWriteOptions {
@@ -124,10 +132,11 @@ function entryNotFound(name: string): NotFoundError {
 async function modify(path: string, mk: MasterKey, opts: VaultWriteOptions, change: (c: VaultContents) => VaultChange): Promise<VaultHeader> {
   const event = await withLock(
     lockPathOf(path),
-    () => {
+    async () => {
       const { header, contents } = openVaultFile(path, mk);
       try {
         const what = change(contents);
+        await opts.guard?.(header, mk);
         const bytes = sealVault(contents, mk.key, header.schemeId, header.generation);
         writeFileAtomic(path, bytes);
         return { path, bytes, header: readVaultHeader(bytes), change: what };

@@ -15,7 +15,13 @@ import { initNode, openNode, type OpenedNode } from '../../src/keynode/runtime.j
 import { createKeyNodeApp } from '../../src/keynode/server.js';
 import { openKeyNodeStore } from '../../src/keynode/store/index.js';
 import type { ApiKeyRole } from '../../src/keynode/store/types.js';
+import { ownTenant } from '../../src/keynode/tenants.js';
 import { injectFetch } from './holder.js';
+
+/** The tenant a client token registered without --tenant belongs to: its own (docs/keynode.md, "Tenants"). */
+export function ownTenantOf(token: string): string {
+  return ownTenant(token.slice(4, 20));
+}
 
 export function tempDir(prefix = 'lifeboat-keynode-'): string {
   return mkdtempSync(join(tmpdir(), prefix));

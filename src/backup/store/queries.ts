@@ -130,6 +130,13 @@ export class QueryOps implements Omit<BackupStoreOps, CompactionMethods> {
     if (affected(r.numUpdatedRows) === 0) throw new NotFoundError(`there is no registered account ${name}`, 'account_not_found');
   }
 
+  async setRestoreTokenHash(name: string, hash: Uint8Array | null, now: number): Promise<void> {
+    checkName(name, 'account');
+    const set = { restore_token_hash: hash === null ? null : checkHash(hash, 'restore token hash'), updated_at: checkMillis(now, 'now') };
+    const r = await guarded(() => this.db.updateTable('accounts').set(set).where('name', '=', name).where('record', 'is not', null).executeTakeFirst());
+    if (affected(r.numUpdatedRows) === 0) throw new NotFoundError(`there is no registered account ${name}`, 'account_not_found');
+  }
+
   async deleteAccount(name: string): Promise<boolean> {
     checkName(name, 'account');
     return this.atomic(async (db) => {

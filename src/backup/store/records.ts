@@ -107,6 +107,7 @@ export function rowToAccount(r: AccountsTable): AccountRecord {
     name: r.name,
     inviteHash: r.invite_hash === null ? null : own(r.invite_hash),
     registration: registered ? { record: own(r.record!), wrappedKey: own(r.wrapped_key!), authPublicKey: own(r.auth_public_key!) } : null,
+    restoreTokenHash: r.restore_token_hash === null || r.restore_token_hash === undefined ? null : own(r.restore_token_hash),
     createdAt: Number(r.created_at),
     updatedAt: Number(r.updated_at),
   };

@@ -27,6 +27,8 @@ export interface AccountsTable {
   record: Bytes | null;
   wrapped_key: Bytes | null;
   auth_public_key: Bytes | null;
+  /** SHA-256 of the account's restore token (0002), or null. */
+  restore_token_hash: Bytes | null;
   created_at: Millis;
   updated_at: Millis;
 }
@@ -186,6 +188,12 @@ export function migrations(kind: BackupStoreKind): Record<string, Migration> {
           .addColumn('bytes', bytes, (c) => c.notNull())
           .addPrimaryKeyConstraint('compaction_chunks_pk', ['compaction_id', 'n'])
           .execute();
+      },
+    },
+    // A restore token lets its holder's logins past a flood of anonymous login starts (docs/backup.md).
+    '0002_restore_token': {
+      async up(db: Kysely<unknown>): Promise<void> {
+        await db.schema.alterTable('accounts').addColumn('restore_token_hash', bytes).execute();
       },
     },
   };

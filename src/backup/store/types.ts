@@ -21,6 +21,8 @@ export interface AccountRecord {
   /** SHA-256 of the one-time invite code; null once registered. */
   inviteHash: Uint8Array | null;
   registration: AccountRegistration | null;
+  /** SHA-256 of the account's restore token, or null when it has none. */
+  restoreTokenHash: Uint8Array | null;
   createdAt: number;
   updatedAt: number;
 }
@@ -123,6 +125,11 @@ export interface BackupStoreOps {
    * stays. Throws NotFoundError `account_not_found` if there is no registered account of that name.
    */
   replacePassword(name: string, reg: Pick<AccountRegistration, 'record' | 'wrappedKey'>, now: number): Promise<void>;
+  /**
+   * Sets (or, with null, clears) the SHA-256 of a registered account's restore token, replacing any
+   * earlier one. Throws NotFoundError `account_not_found` if there is no registered account of that name.
+   */
+  setRestoreTokenHash(name: string, hash: Uint8Array | null, now: number): Promise<void>;
   /** Deletes an account with its tokens, ephemerals, streams, entries and compactions. Returns false if absent. */
   deleteAccount(name: string): Promise<boolean>;
 

@@ -12,6 +12,8 @@ import { openBackupStore, redactStoreUrl } from '../../backup/store/index.js';
 import type { BackupStore } from '../../backup/store/types.js';
 import { ensurePrivateDir } from '../../util/files.js';
 import { createOutput } from '../io.js';
+import type { TrustProxy } from '../../http/app.js';
+import { TRUST_PROXY_HELP, trustProxyArg, trustProxyOf } from '../options.js';
 
 const DIR_HELP = 'data directory: the opaque server setup and the default store (default: $LIFEBOAT_BACKUP_SERVER_DIR or ./lifeboat-backup-server)';
 const STORE_HELP = 'store URL: sqlite:PATH or postgres://… (default: $LIFEBOAT_BACKUP_STORE or sqlite:<data-dir>/backup.sqlite)';
@@ -40,14 +42,14 @@ async function withStore<T>(o: StoreOpts, create: boolean, fn: (store: BackupSto
   }
 }
 
-async function serve(o: StoreOpts & { listen: string; trustProxy?: boolean; logLevel: string }): Promise<void> {
+async function serve(o: StoreOpts & { listen: string; trustProxy?: Exclude<TrustProxy, false> | true; logLevel: string }): Promise<void> {
   const out = createOutput({ quiet: o.json });
   const dataDir = resolveBackupServerDir(o.dataDir);
   const server = await startBackupServer({
     dataDir,
     store: o.store,
     listen: o.listen,
-    trustProxy: o.trustProxy ?? false,
+    trustProxy: trustProxyOf(o.trustProxy),
     logger: o.logLevel === 'silent' ? false : { level: o.logLevel, stream: process.stderr },
     warn: out.warn,
   });
@@ -118,7 +120,7 @@ export function registerBackupServerCommands(program: Command): void {
     .option('--listen <host:port>', 'address to listen on (port 0 for any free port)', '127.0.0.1:8480')
     .option('--data-dir <dir>', DIR_HELP)
     .option('--store <url>', STORE_HELP)
-    .option('--trust-proxy', 'take client addresses from X-Forwarded-For (behind a reverse proxy), for the rate limits')
+    .option('--trust-proxy [hops|addresses]', TRUST_PROXY_HELP, trustProxyArg)
     .option('--log-level <level>', 'request log level on stderr: info, warn, error or silent', 'info')
     .option('--json', 'print {"url", "opaque_server_public_key"} as the first stdout line')
     .action(serve);

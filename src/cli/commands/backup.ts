@@ -7,7 +7,7 @@
  */
 import type { Command } from 'commander';
 import { InvalidInputError } from '../../errors.js';
-import { changeBackupPassword, restartBackupStream, setupNodeBackup } from '../../backup/node-link.js';
+import { changeBackupPassword, renewRestoreToken, restartBackupStream, setupNodeBackup } from '../../backup/node-link.js';
 import { resolveNodeDir } from '../../keynode/config.js';
 import { checkName } from '../../backup/format.js';
 import { closeNode, openNode } from '../../keynode/runtime.js';
@@ -15,6 +15,8 @@ import { promptSecret, promptsHelp } from '../input.js';
 import { createOutput } from '../io.js';
 
 const DIR_HELP = 'node data directory (default: $LIFEBOAT_NODE_DIR or ./lifeboat-node)';
+const RESTORE_TOKEN_NOTE =
+  'keep the restore token with the backup password (shown once): `node restore --restore-token` gets past anyone flooding the account’s logins; it opens nothing by itself';
 
 function checkServer(url: string): string {
   if (!/^https?:\/\/\S+$/.test(url)) throw new InvalidInputError(`--backup-server ${url} is not an http(s) URL`, { hint: 'for example https://backup.example.net' });
@@ -74,8 +76,32 @@ export function registerNodeBackupCommands(node: Command): void {
       } finally {
         await closeNode(n);
       }
-      if (o.json) out.json({ ok: true, ...r });
-      else out.out(`node streams to ${server} as ${account}/${r.stream} (changes queued: ${r.queued}); restart \`node serve\` to start the agent`);
+      const { restoreToken, ...rest } = r;
+      if (o.json) out.json({ ok: true, ...rest, restore_token: restoreToken });
+      else {
+        out.out(`node streams to ${server} as ${account}/${r.stream} (changes queued: ${r.queued}); restart \`node serve\` to start the agent`);
+        out.out(`restore token  ${restoreToken}`);
+      }
+      out.info(RESTORE_TOKEN_NOTE);
+    });
+
+  node
+    .command('backup-restore-token')
+    .description('make a new restore token for this node’s backup account (proof of the backup key, no password), replacing the old one')
+    .option('--data-dir <dir>', DIR_HELP)
+    .option('--json', 'print JSON')
+    .action(async (o: { dataDir?: string; json?: boolean }) => {
+      const out = createOutput({ quiet: o.json });
+      const n = await openNode(resolveNodeDir(o.dataDir));
+      let r;
+      try {
+        r = await renewRestoreToken(n);
+      } finally {
+        await closeNode(n);
+      }
+      if (o.json) out.json({ ok: true, server: r.server, account: r.account, restore_token: r.restoreToken });
+      else out.out(`restore token  ${r.restoreToken}`);
+      out.info(`${RESTORE_TOKEN_NOTE}; the earlier token of ${r.account} no longer counts`);
     });
 
   node

@@ -18,7 +18,7 @@ export function registerDrillCommand(program: Command): void {
     .action(async (o: { json?: boolean; keep?: boolean }) => {
       const out = createOutput({ quiet: o.json });
       const dir = mkdtempSync(join(tmpdir(), 'lifeboat-drill-'));
-      const ctx: VaultDrillContext = { dir, holders: [], holderSpecs: [], operatorKey: '', offlineShare: '', oldShares: [], secrets: new Map(), servers: [] };
+      const ctx: VaultDrillContext = { dir, holders: [], holderSpecs: [], operatorKey: '', offlineShare: '', primaryFingerprint: '', oldShares: [], secrets: new Map(), servers: [] };
       // The key node scenarios are independent of the vault's: a vault failure does not skip them.
       const keynode: KeyNodeDrillContext = { dir: join(dir, 'keynode'), servers: ctx.servers };
       const t0 = performance.now();

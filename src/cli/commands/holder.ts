@@ -15,6 +15,8 @@ import { holderPaths, HolderStore, readConfig, resolveHolderDir } from '../../ho
 import { readFileOrThrow, writeFileAtomic } from '../../util/files.js';
 import { utf8 } from '../../util/bytes.js';
 import { createOutput } from '../io.js';
+import type { TrustProxy } from '../../http/app.js';
+import { TRUST_PROXY_HELP, trustProxyArg, trustProxyOf } from '../options.js';
 
 const DIR_HELP = 'holder data directory (default: $LIFEBOAT_HOLDER_DIR or ./lifeboat-holder)';
 
@@ -35,12 +37,12 @@ function init(o: { dataDir?: string; primary: string; operator: string[]; autoUn
   out.info('give the primary this holder as URL#FINGERPRINT, e.g. http://THIS-HOST:7301#' + r.fingerprint);
 }
 
-async function serve(o: { dataDir?: string; listen: string; json?: boolean; trustProxy?: boolean; logLevel: string }): Promise<void> {
+async function serve(o: { dataDir?: string; listen: string; json?: boolean; trustProxy?: Exclude<TrustProxy, false> | true; logLevel: string }): Promise<void> {
   const service = HolderService.open(resolveHolderDir(o.dataDir));
   const app = createHolderApp({
     service,
     logger: o.logLevel === 'silent' ? false : { level: o.logLevel, stream: process.stderr },
-    trustProxy: o.trustProxy ?? false,
+    trustProxy: trustProxyOf(o.trustProxy),
   });
   let url: string;
   try {
@@ -193,7 +195,7 @@ export function registerHolderCommands(program: Command): void {
     .description('serve the holder HTTP API (first stdout line: listening on URL)')
     .option('--data-dir <dir>', DIR_HELP)
     .option('--listen <host:port>', 'address to listen on (port 0 for any free port)', '127.0.0.1:7301')
-    .option('--trust-proxy', 'take client addresses from X-Forwarded-For (behind a reverse proxy)')
+    .option('--trust-proxy [hops|addresses]', TRUST_PROXY_HELP, trustProxyArg)
     .option('--log-level <level>', 'log level on stderr: info, warn, error or silent', 'info')
     .option('--json', 'print the listening line as JSON')
     .action(serve);

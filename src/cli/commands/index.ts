@@ -8,12 +8,13 @@ import { registerDrillCommand } from './drill.js';
 import { registerNodeCommands } from './node.js';
 import { registerKeyCommands } from './key.js';
 import { registerBackupCommands } from './backup.js';
-import { pushToHoldersListener } from '../../recovery/sync.js';
+import { pushToHoldersListener, refuseBehindHolders } from '../../recovery/sync.js';
 import { createOutput } from '../io.js';
 
 export function registerCommands(program: Command): void {
   registerPrimaryCommands(program);
-  registerVaultCommands(program, { onWrite: pushToHoldersListener(createOutput().warn) });
+  const { warn } = createOutput();
+  registerVaultCommands(program, { onWrite: pushToHoldersListener(warn), guard: (path) => refuseBehindHolders(path, warn) });
   registerRecoveryCommands(program);
   registerHolderCommands(program);
   registerNodeCommands(program);

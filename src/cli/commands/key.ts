@@ -117,8 +117,9 @@ export function registerKeyCommands(program: Command): void {
       .description('import an export into a node (the share is checked against its verifying share first)')
       .requiredOption('--node <url>', 'key node URL')
       .requiredOption('--in <file>', 'export file')
-      .option('--threshold <t>', 'the key’s threshold', intIn(2, 32)),
-  ).action(async (o: ApiOpts & { node: string; in: string; threshold?: number }) => {
+      .option('--threshold <t>', 'the key’s threshold', intIn(2, 32))
+      .option('--tenant <name>', 'with an operator key: the tenant that will own the key (default: default); a client’s import goes to its own'),
+  ).action(async (o: ApiOpts & { node: string; in: string; threshold?: number; tenant?: string }) => {
     let json: unknown;
     try {
       json = JSON.parse(utf8.decode(readFileOrThrow(o.in, 'export file')));
@@ -129,7 +130,7 @@ export function registerKeyCommands(program: Command): void {
     const r = keyShareExportSchema.safeParse(json);
     if (!r.success) throw new InvalidInputError(`${o.in} is not a key share export`, { code: 'malformed' });
     const [client] = clients(o.node, o);
-    const imported = await client!.importShare({ ...(r.data as KeyShareExport), ...(o.threshold ? { threshold: o.threshold } : {}) });
+    const imported = await client!.importShare({ ...(r.data as KeyShareExport), ...(o.threshold ? { threshold: o.threshold } : {}), ...(o.tenant ? { tenant: o.tenant } : {}) });
     const out = createOutput();
     if (o.json) out.json({ key_id: imported.key_id, imported_from: imported.imported_from, group_public_key: imported.group_public_key });
     else out.out(`imported as ${imported.key_id} (from ${imported.imported_from}), group public key ${imported.group_public_key}`);

@@ -6,6 +6,7 @@ import type { Command } from 'commander';
 import { InvalidInputError, PeerError } from '../../errors.js';
 import { listen } from '../../http/listen.js';
 import { apiKeyRecordFromToken, newApiKey } from '../../keynode/apikeys.js';
+import { checkTenantName } from '../../keynode/tenants.js';
 import { createNodeBackup, openNodeBackup, restoreNodeBackup, voidNoncesAndVerify } from '../../keynode/backup.js';
 import { KeyNodeClient } from '../../keynode/client.js';
 import { resolveNodeDir } from '../../keynode/config.js';
@@ -24,6 +25,7 @@ import { intIn } from '../options.js';
 
 const DIR_HELP = 'node data directory (default: $LIFEBOAT_NODE_DIR or ./lifeboat-node)';
 const STORE_HELP = 'store URL: sqlite:PATH or postgres://… (default: the configuration’s, or $LIFEBOAT_NODE_STORE)';
+const TENANT_HELP = 'a client key’s tenant: API keys of one tenant share its keys (default: a tenant of its own, apikey-<id>; docs/keynode.md, "Tenants")';
 
 interface DirOpts {
   dataDir?: string;
@@ -77,16 +79,18 @@ async function serveNode(o: DirOpts & { listen: string; logLevel: string }): Pro
 }
 
 /** `node restore --backup-server`: a fresh machine, the password, the service; nothing else. */
-async function restoreFromServiceCommand(o: DirOpts & { backupServer: string; account?: string; stream?: string; expectSeq?: number; serve?: boolean; listen: string; logLevel: string }): Promise<void> {
+async function restoreFromServiceCommand(o: DirOpts & { backupServer: string; account?: string; stream?: string; expectSeq?: number; restoreToken?: boolean; serve?: boolean; listen: string; logLevel: string }): Promise<void> {
   if (!o.account) throw new InvalidInputError('--backup-server needs --account NAME');
   // With --serve, stdout belongs to serve (its first line, JSON with --json); the restore reports on stderr.
   const out = createOutput({ quiet: o.json });
   const password = await promptSecret('backup password');
+  const restoreToken = o.restoreToken ? await promptSecret('restore token') : undefined;
   const bar = progressLine(out.info);
   const r = await restoreFromService({
     server: o.backupServer.replace(/\/+$/, ''),
     account: o.account,
     password,
+    restoreToken,
     stream: o.stream,
     expectSeq: o.expectSeq,
     dir: resolveNodeDir(o.dataDir),
@@ -140,44 +144,47 @@ export function registerNodeCommands(program: Command): void {
     .description('create an API key; the token goes to the terminal or --secret-fd, once')
     .requiredOption('--role <role>', 'client (DKG, signing, encrypted export/import) or operator (all exports, imports, status)')
     .option('--label <text>', 'what it is for', '')
+    .option('--tenant <name>', TENANT_HELP)
     .option('--secret-fd <fd>', 'write the token to this file descriptor instead of the terminal', intIn(3, 1023))
     .option('--data-dir <dir>', DIR_HELP)
     .option('--store <url>', STORE_HELP)
     .option('--json', 'print the key id as JSON (the token still goes to the terminal or --secret-fd)')
-    .action(async (o: DirOpts & { role: string; label: string; secretFd?: number }) => {
+    .action(async (o: DirOpts & { role: string; label: string; tenant?: string; secretFd?: number }) => {
       if (o.role !== 'client' && o.role !== 'operator') throw new InvalidInputError('--role must be client or operator');
-      const { token, record } = newApiKey(o.role, o.label);
+      const { token, record } = newApiKey(o.role, o.label, { tenant: o.tenant === undefined ? undefined : checkTenantName(o.tenant) });
       await withNode(o, (n) => n.store.insertApiKey(record));
       writeSecret(token, o.secretFd);
       const out = createOutput();
-      if (o.json) out.json({ id: record.id, role: record.role, label: record.label });
-      else if (o.secretFd !== undefined) out.out(`api key ${record.id} (${record.role}) created`);
+      if (o.json) out.json({ id: record.id, role: record.role, label: record.label, tenant: record.tenant });
+      else if (o.secretFd !== undefined) out.out(`api key ${record.id} (${record.role}${record.tenant ? `, tenant ${record.tenant}` : ''}) created`);
     });
   apikey
     .command('import')
-    .description('register an existing token (read from stdin) on this node, so one client key works on all its nodes')
+    .description('register an existing token (read from stdin) on this node, so one client key works on all its nodes (give the same --tenant on every node)')
     .requiredOption('--role <role>', 'client or operator')
     .option('--label <text>', 'what it is for', '')
+    .option('--tenant <name>', TENANT_HELP)
     .option('--data-dir <dir>', DIR_HELP)
     .option('--store <url>', STORE_HELP)
-    .action(async (o: DirOpts & { role: string; label: string }) => {
+    .action(async (o: DirOpts & { role: string; label: string; tenant?: string }) => {
       if (o.role !== 'client' && o.role !== 'operator') throw new InvalidInputError('--role must be client or operator');
-      const record = apiKeyRecordFromToken(utf8.decode(await readStdin()), o.role, o.label);
+      const tenant = o.tenant === undefined ? undefined : checkTenantName(o.tenant);
+      const record = apiKeyRecordFromToken(utf8.decode(await readStdin()), o.role, o.label, { tenant });
       await withNode(o, (n) => n.store.insertApiKey(record));
-      createOutput().out(`api key ${record.id} (${record.role}) registered`);
+      createOutput().out(`api key ${record.id} (${record.role}${record.tenant ? `, tenant ${record.tenant}` : ''}) registered`);
     });
   apikey
     .command('list')
-    .description('list API keys (ids, roles, labels; never secrets)')
+    .description('list API keys (ids, roles, tenants, labels; never secrets)')
     .option('--data-dir <dir>', DIR_HELP)
     .option('--store <url>', STORE_HELP)
     .option('--json', 'print JSON')
     .action(async (o: DirOpts) => {
       const keys = await withNode(o, (n) => n.store.listApiKeys());
-      const rows = keys.map((k) => ({ id: k.id, role: k.role, label: k.label, created_at: new Date(k.createdAt).toISOString(), revoked_at: k.revokedAt ? new Date(k.revokedAt).toISOString() : null }));
+      const rows = keys.map((k) => ({ id: k.id, role: k.role, tenant: k.tenant, label: k.label, created_at: new Date(k.createdAt).toISOString(), revoked_at: k.revokedAt ? new Date(k.revokedAt).toISOString() : null }));
       const out = createOutput();
       if (o.json) out.json(rows);
-      else for (const r of rows) out.out(`${r.id}  ${r.role.padEnd(8)}  ${r.revoked_at ? 'revoked' : 'active '}  ${r.label}`);
+      else for (const r of rows) out.out(`${r.id}  ${r.role.padEnd(8)}  ${r.revoked_at ? 'revoked' : 'active '}  ${(r.tenant ?? '(all tenants)').padEnd(24)}  ${r.label}`);
     });
   apikey
     .command('revoke <id>')
@@ -277,6 +284,7 @@ export function registerNodeCommands(program: Command): void {
     .option('--account <name>', 'with --backup-server: the account')
     .option('--stream <name>', 'with --backup-server: the stream (default: the account’s only one)')
     .option('--expect-seq <n>', 'with --backup-server: refuse a stream whose head is below entry N (a rolled-back service)', intIn(0, Number.MAX_SAFE_INTEGER))
+    .option('--restore-token', 'with --backup-server: also prompt for the account’s restore token (after the password), which gets the login past a flood of others’ logins')
     .option('--serve', 'with --backup-server: serve the restored node right away (as `node serve`)')
     .option('--listen <host:port>', 'with --serve: address to listen on', '127.0.0.1:7401')
     .option('--log-level <level>', 'with --serve: pino log level on stderr', 'silent')
@@ -285,7 +293,7 @@ export function registerNodeCommands(program: Command): void {
     .option('--data-dir <dir>', DIR_HELP)
     .option('--store <url>', STORE_HELP)
     .option('--json', 'print JSON')
-    .addHelpText('after', promptsHelp(['with --backup-server: the backup password']))
+    .addHelpText('after', promptsHelp(['with --backup-server: the backup password', 'with --restore-token: the restore token']))
     .action(async (o: DirOpts & { in?: string; database?: boolean; backupServer?: string; account?: string; stream?: string; expectSeq?: number }) => {
       if ([o.in, o.database, o.backupServer].filter(Boolean).length !== 1) throw new InvalidInputError('give exactly one of --backup-server URL, --in FILE or --database');
       if (o.backupServer) return restoreFromServiceCommand(o as Parameters<typeof restoreFromServiceCommand>[0]);

@@ -4,7 +4,7 @@
  */
 import type { Command } from 'commander';
 import { generateBoxKeyPair } from '../../crypto/sealedbox.js';
-import { InvalidInputError, LifeboatError, ShareError } from '../../errors.js';
+import { InvalidInputError, LifeboatError, NotFoundError } from '../../errors.js';
 import { identityFingerprint, loadIdentity, parsePublicIdentity } from '../../identity.js';
 import { primaryPaths, resolveDataDir } from '../../primary/datadir.js';
 import { acceptReleaseResponse, type CheckedShare } from '../../recovery/collect.js';
@@ -14,7 +14,8 @@ import { dropPendingRelease, loadPendingRelease, savePendingRelease } from '../.
 import { confirmReachable, reconstruct } from '../../recovery/reconstruct.js';
 import { createReleaseRequest, parseReleaseResponse } from '../../recovery/release.js';
 import { manifestHolders } from '../../recovery/rotate.js';
-import { fetchManifest, fetchVault, readManifestFile } from '../../recovery/sources.js';
+import { fetchManifest, fetchVaultCopies, readManifestFile } from '../../recovery/sources.js';
+import { readVaultHeader } from '../../vault/format.js';
 import { fromHex, utf8 } from '../../util/bytes.js';
 import { readFileOrThrow, writeFileAtomic } from '../../util/files.js';
 import { createOutput } from '../io.js';
@@ -56,9 +57,9 @@ export function registerReconstructCommands(recovery: Command): void {
     .option('--typed-shares <n>', 'number of shares to type (hidden prompt, or stdin lines)', intIn(0, 16), 0)
     .option('--release-response <file>', 'a response from an air-gapped holder (repeat)', collect, [])
     .option('--manifest <file>', 'recovery manifest (default: fetched from the holders)')
-    .option('--vault <file>', 'vault backup (default: the newest copy on the holders)')
+    .option('--vault <file>', 'a vault backup, used when it is the newest copy that opens (the holders\' copies are always asked too)')
     .option('--scheme <id>', 'scheme to recover when a holder has several')
-    .option('--primary-fingerprint <fp>', 'refuse a manifest not signed by the lost primary with this fingerprint')
+    .option('--primary-fingerprint <fp>', 'refuse a manifest not signed by the lost primary with this fingerprint (written with the offline share)')
     .option('--passphrase', 'the shares were made with a SLIP-0039 passphrase (prompted)')
     .option('--data-dir <dir>', `${DATA_DIR_HELP}; must not hold a vault yet`)
     .option('--json', 'print JSON')
@@ -72,17 +73,29 @@ export function registerReconstructCommands(recovery: Command): void {
       if (o.manifest) manifest = readManifestFile(o.manifest);
       else if (holders.length) manifest = await fetchManifest(holders, o.scheme);
       else throw new InvalidInputError('no manifest: no holder was reachable and --manifest was not given', { hint: 'give --manifest FILE or a reachable --holder URL#FINGERPRINT' });
-      if (o.primaryFingerprint && identityFingerprint(parsePublicIdentity(manifest.primary)) !== o.primaryFingerprint.toLowerCase()) {
-        throw new ShareError('share_set_mismatch', `the manifest is signed by primary ${identityFingerprint(parsePublicIdentity(manifest.primary))}, not ${o.primaryFingerprint}`, 'a holder served a manifest of another primary; ask another holder or pass --manifest');
+      const signedBy = identityFingerprint(parsePublicIdentity(manifest.primary));
+      if (o.primaryFingerprint && signedBy !== o.primaryFingerprint.toLowerCase()) {
+        throw new LifeboatError('primary_mismatch', `the manifest is signed by primary ${signedBy}, not ${o.primaryFingerprint}`, {
+          safety: true,
+          hint: 'a holder served a manifest of another primary: it may be compromised; ask another holder or pass the manifest you kept with --manifest',
+        });
       }
-      out.info(`recovery scheme ${manifest.scheme_id}: ${manifest.threshold} of ${manifest.share_count} shares needed`);
-      if (o.allHolders) {
-        const known = new Set(holders.map((h) => h.fingerprint));
-        holders = holders.concat(await confirmReachable(manifestHolders(manifest).filter((s) => !known.has(s.fingerprint)), operator, out.warn));
-      }
+      out.info(`recovery scheme ${manifest.scheme_id}: ${manifest.threshold} of ${manifest.share_count} shares needed (manifest signed by primary ${signedBy})`);
       const members = new Set(manifest.members.map((m) => m.fingerprint));
       holders = holders.filter((h: ConfirmedHolder) => members.has(h.fingerprint) || (out.warn(`holder ${h.url} is not a member of scheme ${manifest.scheme_id}; not asked`), false));
-      const vault = o.vault ? readFileOrThrow(o.vault, 'vault backup') : await fetchVault(holders, manifest, out.warn);
+      // Every holder of the manifest is asked for its vault copy (a holder that was down during a write
+      // has an older one) and enrolled with; only the named ones (or all, with --all-holders) release.
+      const named = new Set(holders.map((h) => h.fingerprint));
+      const others = await confirmReachable(manifestHolders(manifest).filter((s) => !named.has(s.fingerprint)), operator, out.warn);
+      const reachable = holders.concat(others);
+      const unreachable = manifestHolders(manifest).filter((s) => !reachable.some((h) => h.fingerprint === s.fingerprint)).map((s) => s.url);
+      if (o.allHolders) holders = reachable;
+      const vaults = await fetchVaultCopies(reachable, manifest, out.warn);
+      if (o.vault) {
+        const bytes = readFileOrThrow(o.vault, 'vault backup');
+        vaults.push({ bytes, generation: readVaultHeader(bytes).generation, source: `file ${o.vault}` });
+      }
+      if (vaults.length === 0) throw new NotFoundError('no holder has a copy of the vault', 'vault_not_found', 'pass a vault backup with --vault FILE');
       const released: CheckedShare[] = [];
       for (const file of o.releaseResponse) {
         const response = parseReleaseResponse(readJsonFile(file, 'release response'));
@@ -90,16 +103,31 @@ export function registerReconstructCommands(recovery: Command): void {
       }
       const typed = await readTypedShares(o.typedShares);
       const passphrase = o.passphrase ? await promptSecret('SLIP-0039 passphrase') : undefined;
-      const asked = new Set(holders.map((h) => h.fingerprint));
-      const enrolOn = holders.concat(await confirmReachable(manifestHolders(manifest).filter((s) => !asked.has(s.fingerprint)), operator, out.warn));
-      const r = await reconstruct({ paths, operator, manifest, vault, holders, enrolOn, typed, released, passphrase, progress: out.info });
+      const r = await reconstruct({ paths, operator, manifest, vaults, holders, enrolOn: reachable, typed, released, passphrase, unboundOk: Boolean(o.primaryFingerprint), progress: out.info });
       for (const file of o.releaseResponse) dropPendingRelease(paths.dir, parseReleaseResponse(readJsonFile(file, 'release response')).request_id);
       for (const f of r.notEnrolled) out.warn(`new primary not enrolled on ${f}; run \`lifeboat holder enrol\` there`);
+      for (const f of r.rejected) out.warn(`vault copy not used: ${f}`);
+      const maybeNewer = unreachable.map((u) => `holder ${u} could not be asked: it may hold a vault newer than generation ${r.vaultGeneration}; when it is back, run \`lifeboat recovery sync\``);
+      for (const line of maybeNewer) out.warn(line);
       if (o.json) {
-        out.json({ ok: true, scheme_id: r.schemeId, entries: r.entries, shares_from: r.sharesFrom, primary: r.primary, enrolled: r.enrolled, not_enrolled: r.notEnrolled, data_dir: paths.dir });
+        out.json({
+          ok: true,
+          scheme_id: r.schemeId,
+          entries: r.entries,
+          vault_generation: r.vaultGeneration,
+          vault_from: r.vaultFrom,
+          vault_copies_rejected: r.rejected,
+          unreachable_holders: unreachable,
+          shares_from: r.sharesFrom,
+          primary: r.primary,
+          enrolled: r.enrolled,
+          not_enrolled: r.notEnrolled,
+          data_dir: paths.dir,
+        });
       } else {
-        out.out(`reconstructed: vault of scheme ${r.schemeId} opens (${r.entries} entries) in ${paths.dir}`);
+        out.out(`reconstructed: vault of scheme ${r.schemeId} opens (${r.entries} entries, generation ${r.vaultGeneration} from ${r.vaultFrom}) in ${paths.dir}`);
         out.out(`shares from: ${r.sharesFrom.join(', ')}`);
+        if (unreachable.length) out.out(`not asked (unreachable): ${unreachable.join(', ')}: one of them may hold a newer vault`);
         out.out(`new primary: ${r.primary}`);
         out.out('next: run `lifeboat recovery rotate`: the shares used today have left their safekeeping');
       }

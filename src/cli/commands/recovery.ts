@@ -5,12 +5,12 @@
 import type { Command } from 'commander';
 import { existsSync } from 'node:fs';
 import { InvalidInputError } from '../../errors.js';
-import { loadIdentity } from '../../identity.js';
+import { identityFingerprint, loadIdentity } from '../../identity.js';
 import { loadMasterKey, primaryPaths, resolveDataDir } from '../../primary/datadir.js';
 import { parseHolderSpec } from '../../recovery/holders.js';
 import { recoveryInit } from '../../recovery/init.js';
 import { rotate } from '../../recovery/rotate.js';
-import { pushVault } from '../../recovery/sync.js';
+import { syncVault } from '../../recovery/sync.js';
 import { readManifestFile } from '../../recovery/sources.js';
 import { verifyRecovery } from '../../recovery/verify.js';
 import { readFileOrThrow } from '../../util/files.js';
@@ -20,8 +20,12 @@ import { collect, DATA_DIR_HELP, intIn } from '../options.js';
 import { readTypedShares } from './primary.js';
 import { registerReconstructCommands } from './reconstruct.js';
 
-/** Shows offline shares once: words numbered for copying by hand, or plain lines to a chosen fd. */
-export function showOfflineShares(mnemonics: string[], fd: number | undefined, threshold: number): void {
+/**
+ * Shows offline shares once: words numbered for copying by hand, or plain lines to a chosen fd. The
+ * terminal copy ends with the primary's fingerprint, to be written on the same paper: on the worst day
+ * `recovery reconstruct --primary-fingerprint` refuses a manifest signed by anyone else.
+ */
+export function showOfflineShares(mnemonics: string[], fd: number | undefined, threshold: number, primaryFingerprint: string): void {
   if (fd !== undefined) {
     writeSecret(mnemonics.join('\n'), fd);
     return;
@@ -35,7 +39,7 @@ export function showOfflineShares(mnemonics: string[], fd: number | undefined, t
     return `offline share ${i + 1} of ${mnemonics.length} (${threshold} shares open the vault):\n${rows.join('\n')}`;
   });
   writeSecret(
-    `\n${blocks.join('\n\n')}\n\nwrite it down now, on paper or in a password manager: it is shown only this once, is not stored anywhere, and no command can show it again\n`,
+    `\n${blocks.join('\n\n')}\n\nprimary fingerprint (write it on the same paper): ${primaryFingerprint}\n\nwrite it down now, on paper or in a password manager: it is shown only this once, is not stored anywhere, and no command can show it again\n`,
     undefined,
   );
 }
@@ -69,9 +73,13 @@ export function registerRecoveryCommands(program: Command): void {
       const holders = o.holder.map(parseHolderSpec);
       const passphrase = o.passphrase ? await promptSecret('SLIP-0039 passphrase for the shares') : undefined;
       const r = await recoveryInit({ paths, primary, holders, operators: o.operator, plan: parsePlan(o, holders.length), passphrase, progress: out.info });
-      showOfflineShares(r.offlineMnemonics, o.secretFd, r.manifest.threshold);
-      if (o.json) out.json({ ok: true, scheme_id: r.manifest.scheme_id, threshold: r.manifest.threshold, share_count: r.manifest.share_count, manifest: paths.manifest });
-      else out.out(`recovery scheme ${r.manifest.scheme_id}: ${r.manifest.threshold} of ${r.manifest.share_count}; manifest at ${paths.manifest}`);
+      const fp = identityFingerprint(primary);
+      showOfflineShares(r.offlineMnemonics, o.secretFd, r.manifest.threshold, fp);
+      if (o.json) out.json({ ok: true, scheme_id: r.manifest.scheme_id, threshold: r.manifest.threshold, share_count: r.manifest.share_count, manifest: paths.manifest, primary_fingerprint: fp });
+      else {
+        out.out(`recovery scheme ${r.manifest.scheme_id}: ${r.manifest.threshold} of ${r.manifest.share_count}; manifest at ${paths.manifest}`);
+        out.out(`primary fingerprint: ${fp} (keep it with the offline share, for \`recovery reconstruct --primary-fingerprint\`)`);
+      }
     });
 
   recovery
@@ -128,24 +136,37 @@ export function registerRecoveryCommands(program: Command): void {
       const plan = o.threshold || o.shares || holders ? { threshold: o.threshold ?? manifest.threshold, shareCount: o.shares ?? (holders ? count + 1 : manifest.share_count) } : undefined;
       const passphrase = o.passphrase ? await promptSecret('SLIP-0039 passphrase for the new shares') : undefined;
       const r = await rotate({ paths, primary, current: { manifest, vault, master }, holders, plan, passphrase, progress: out.info });
-      showOfflineShares(r.offlineMnemonics, o.secretFd, r.manifest.threshold);
+      const fp = identityFingerprint(primary);
+      showOfflineShares(r.offlineMnemonics, o.secretFd, r.manifest.threshold, fp);
       for (const f of r.oldSchemeLeftOn) out.warn(`old scheme ${r.oldSchemeId} not removed from ${f}; it opens nothing, remove it when the holder is back`);
-      if (o.json) out.json({ ok: true, scheme_id: r.manifest.scheme_id, old_scheme_id: r.oldSchemeId, old_scheme_left_on: r.oldSchemeLeftOn });
-      else out.out(`rotated: scheme ${r.oldSchemeId} -> ${r.manifest.scheme_id}; the old shares open nothing any more`);
+      if (o.json) out.json({ ok: true, scheme_id: r.manifest.scheme_id, old_scheme_id: r.oldSchemeId, old_scheme_left_on: r.oldSchemeLeftOn, primary_fingerprint: fp });
+      else {
+        out.out(`rotated: scheme ${r.oldSchemeId} -> ${r.manifest.scheme_id}; the old shares open nothing any more`);
+        out.out(`primary fingerprint: ${fp} (keep it with the new offline share, for \`recovery reconstruct --primary-fingerprint\`)`);
+      }
     });
 
   recovery
     .command('sync')
-    .description("push the current vault copy to every holder (after a holder was down during `vault put`)")
+    .description('bring the primary and every holder to the newest vault: pull a newer copy a holder has, then push')
+    .addHelpText(
+      'after',
+      '\nRun it after a holder was down during `vault put`, and after restoring the primary\'s vault file from a\n' +
+        'backup: when a holder holds a newer generation that opens under the master (the primary must be\n' +
+        'unsealed), that copy replaces the primary\'s vault first, so nothing written since the backup is lost.',
+    )
     .option('--data-dir <dir>', DATA_DIR_HELP)
     .option('--json', 'print JSON')
     .action(async (o: { dataDir?: string; json?: boolean }) => {
       const out = createOutput({ quiet: o.json });
       const paths = primaryPaths(resolveDataDir(o.dataDir));
-      const failures = await pushVault({ primary: loadIdentity(paths.identity, 'primary'), manifest: readManifestFile(paths.manifest), vault: readFileOrThrow(paths.vault, 'vault') });
-      if (o.json) out.json({ ok: failures.length === 0, failures });
-      else out.out(failures.length ? `not pushed to: ${failures.join('; ')}` : 'every holder has the current vault');
-      if (failures.length) process.exitCode = 1;
+      const r = await syncVault({ paths, primary: loadIdentity(paths.identity, 'primary'), manifest: readManifestFile(paths.manifest), loadMaster: () => loadMasterKey(paths), warn: out.warn });
+      if (o.json) out.json({ ok: r.failures.length === 0, generation: r.generation, pulled_from: r.pulled?.from ?? null, failures: r.failures });
+      else {
+        if (r.pulled) out.out(`pulled vault generation ${r.pulled.generation} from ${r.pulled.from}: the primary's copy was older`);
+        out.out(r.failures.length ? `not pushed to: ${r.failures.join('; ')}` : `every holder has the current vault (generation ${r.generation})`);
+      }
+      if (r.failures.length) process.exitCode = 1;
     });
 
   registerReconstructCommands(recovery);

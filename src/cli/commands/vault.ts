@@ -12,13 +12,15 @@ import { ctEqual, toHex, utf8, wipe } from '../../util/bytes.js';
 import { writeFileAtomic } from '../../util/files.js';
 import { assertEntryName, describeEntries, wipeContents } from '../../vault/contents.js';
 import { masterFingerprint, readVaultHeader } from '../../vault/format.js';
-import { getEntry, openVaultFile, putEntry, readVaultFile, removeEntry, type VaultWriteListener } from '../../vault/vault.js';
+import { getEntry, openVaultFile, putEntry, readVaultFile, removeEntry, type VaultWriteGuard, type VaultWriteListener } from '../../vault/vault.js';
 import { promptSecret, readStdin } from '../input.js';
 import { createOutput } from '../io.js';
 
 export interface VaultCommandDeps {
   /** Called after every successful write (put, rm) with the new vault, e.g. to push it to share holders. */
   onWrite?: VaultWriteListener;
+  /** Called under the lock before every write of the vault at this path; throws to refuse it. */
+  guard?: (vaultPath: string) => VaultWriteGuard;
 }
 
 interface DirOpts {
@@ -80,7 +82,7 @@ function registerPut(vault: Command, deps: VaultCommandDeps): void {
         if (value.length === 0) {
           throw new InvalidInputError('refusing to store an empty value', { code: 'empty_value', hint: 'pipe the value on stdin, e.g. `lifeboat vault put NAME < file`' });
         }
-        const header = await putEntry(path, mk, name, value, { replace: opts.force === true, listener: deps.onWrite });
+        const header = await putEntry(path, mk, name, value, { replace: opts.force === true, listener: deps.onWrite, guard: deps.guard?.(path) });
         out.info(`${exists ? 'replaced' : 'stored'} ${name} (${value.length} bytes, vault generation ${header.generation})`);
       } finally {
         wipe(value);
@@ -167,7 +169,7 @@ function registerRm(vault: Command, deps: VaultCommandDeps): void {
       const out = createOutput();
       assertEntryName(name);
       const { path, mk } = unlock(opts);
-      const header = await removeEntry(path, mk, name, { listener: deps.onWrite });
+      const header = await removeEntry(path, mk, name, { listener: deps.onWrite, guard: deps.guard?.(path) });
       out.info(`removed ${name} (vault generation ${header.generation})`);
     });
 }

@@ -85,14 +85,15 @@ export class StoreOps implements KeyNodeStoreOps {
   }
 
   async listKeys(opts: ListKeysOptions): Promise<KeyRecord[]> {
-    const { afterKeyId, limit } = checkListKeys(opts);
-    return (await this.keyPage(afterKeyId, limit)).map(rowToKey);
+    const { afterKeyId, limit, tenant } = checkListKeys(opts);
+    return (await this.keyPage(afterKeyId, limit, tenant)).map(rowToKey);
   }
 
-  /** One page of key rows in key_id order (the snapshot pages with this too). */
-  protected keyPage(afterKeyId: string | undefined, limit: number): Promise<StoreSchema['keys'][]> {
+  /** One page of key rows in key_id order, of one tenant if given (the snapshot pages with this too). */
+  protected keyPage(afterKeyId: string | undefined, limit: number, tenant?: string): Promise<StoreSchema['keys'][]> {
     let q = this.db.selectFrom('keys').selectAll().orderBy('key_id').limit(limit);
     if (afterKeyId !== undefined) q = q.where('key_id', '>', afterKeyId);
+    if (tenant !== undefined) q = q.where('tenant', '=', tenant);
     return guarded(() => q.execute());
   }
 
@@ -181,6 +182,7 @@ export class StoreOps implements KeyNodeStoreOps {
             state: eb.ref('excluded.state'),
             step: eb.ref('excluded.step'),
             expires_at: eb.ref('excluded.expires_at'),
+            tenant: eb.ref('excluded.tenant'),
           })),
         )
         .execute(),

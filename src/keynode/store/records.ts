@@ -3,6 +3,7 @@
  * Buffers). Every store method checks its arguments here before it touches the database.
  */
 import { InvalidInputError } from '../../errors.js';
+import { isTenant } from '../tenants.js';
 import type { ApiKeysTable, DkgSessionsTable, KeysTable, NoncesTable } from './schema.js';
 import {
   API_KEY_ROLES,
@@ -64,6 +65,12 @@ function checkOneOf<T extends string>(value: unknown, name: string, allowed: rea
   return value as T;
 }
 
+/** A tenant name (../tenants.ts). */
+export function checkTenant(value: unknown, name = 'tenant'): string {
+  if (!isTenant(value)) throw new InvalidInputError(`${name} must be 1 to 64 of a-z 0-9 _ . -, starting with a letter or digit`);
+  return value;
+}
+
 export function checkKeyStatus(value: unknown): KeyStatus {
   return checkOneOf(value, 'status', KEY_STATUSES);
 }
@@ -81,7 +88,11 @@ export function checkLimit(value: unknown): number {
 export function checkListKeys(opts: ListKeysOptions): ListKeysOptions {
   if (typeof opts !== 'object' || opts === null) throw new InvalidInputError('listKeys options must be an object');
   const limit = checkLimit(opts.limit);
-  return opts.afterKeyId === undefined ? { limit } : { limit, afterKeyId: checkText(opts.afterKeyId, 'afterKeyId') };
+  return {
+    limit,
+    ...(opts.afterKeyId === undefined ? {} : { afterKeyId: checkText(opts.afterKeyId, 'afterKeyId') }),
+    ...(opts.tenant === undefined ? {} : { tenant: checkTenant(opts.tenant) }),
+  };
 }
 
 /** Copies driver bytes (a Buffer, maybe a view into a pool) into a plain Uint8Array of their own. */
@@ -109,6 +120,7 @@ export function keyToRow(k: KeyRecord): KeysTable {
     status: checkKeyStatus(k.status),
     origin: checkOneOf(k.origin, 'origin', KEY_ORIGINS),
     created_at: checkMillis(k.createdAt, 'createdAt'),
+    tenant: checkTenant(k.tenant),
   };
 }
 
@@ -125,6 +137,7 @@ export function rowToKey(r: KeysTable): KeyRecord {
     status: r.status as KeyStatus,
     origin: r.origin as KeyRecord['origin'],
     createdAt: Number(r.created_at),
+    tenant: r.tenant,
   };
 }
 
@@ -159,23 +172,28 @@ export function dkgToRow(s: DkgSessionRecord): DkgSessionsTable {
     state: checkBytes(s.state, 'state'),
     step: checkInt(s.step, 'step', 0, 1000),
     expires_at: checkMillis(s.expiresAt, 'expiresAt'),
+    tenant: checkTenant(s.tenant),
   };
 }
 
 export function rowToDkg(r: DkgSessionsTable): DkgSessionRecord {
-  return { sessionId: r.session_id, keyId: r.key_id, state: own(r.state), step: Number(r.step), expiresAt: Number(r.expires_at) };
+  return { sessionId: r.session_id, keyId: r.key_id, state: own(r.state), step: Number(r.step), expiresAt: Number(r.expires_at), tenant: r.tenant };
 }
 
 export function apiKeyToRow(a: ApiKeyRecord): ApiKeysTable {
   requireObject(a, 'API key');
   const createdAt = checkMillis(a.createdAt, 'createdAt');
+  const role = checkOneOf(a.role, 'role', API_KEY_ROLES);
+  // A client key belongs to exactly one tenant; an operator key to none (it sees them all).
+  if (role === 'operator' && a.tenant !== null) throw new InvalidInputError('an operator API key has no tenant (tenant must be null)');
   return {
     id: checkId(a.id, 'id'),
     secret_hash: checkBytes(a.secretHash, 'secretHash', 16),
-    role: checkOneOf(a.role, 'role', API_KEY_ROLES),
+    role,
     label: checkText(a.label, 'label'),
     created_at: createdAt,
     revoked_at: a.revokedAt === null ? null : checkMillis(a.revokedAt, 'revokedAt'),
+    tenant: role === 'operator' ? null : checkTenant(a.tenant),
   };
 }
 
@@ -187,5 +205,6 @@ export function rowToApiKey(r: ApiKeysTable): ApiKeyRecord {
     label: r.label,
     createdAt: Number(r.created_at),
     revokedAt: r.revoked_at === null ? null : Number(r.revoked_at),
+    tenant: r.tenant,
   };
 }

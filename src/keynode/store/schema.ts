@@ -25,6 +25,8 @@ export interface KeysTable {
   status: string;
   origin: string;
   created_at: Millis;
+  /** 0003: the key's owner. */
+  tenant: string;
 }
 
 export interface NoncesTable {
@@ -42,6 +44,8 @@ export interface DkgSessionsTable {
   state: Bytes;
   step: number;
   expires_at: Millis;
+  /** 0003: the tenant of the API key that started the session. */
+  tenant: string;
 }
 
 export interface ApiKeysTable {
@@ -51,6 +55,8 @@ export interface ApiKeysTable {
   label: string;
   created_at: Millis;
   revoked_at: Millis | null;
+  /** 0003: a client key's tenant; null for an operator key. */
+  tenant: string | null;
 }
 
 export interface MetaTable {
@@ -159,6 +165,18 @@ export function migrations(kind: StoreKind): Record<string, Migration> {
           .addColumn('created_at', 'bigint', (c) => c.notNull())
           .addCheckConstraint('backup_outbox_sealed', sql`(seq is null) = (entry is null)`)
           .execute();
+      },
+    },
+    '0003_tenants': {
+      async up(db: Kysely<unknown>): Promise<void> {
+        // Keys scoped to their owners (docs/keynode.md, "Tenants"). What the store held before belonged
+        // to one application: its keys and client API keys go to tenant `default`; operators have none.
+        await db.schema.alterTable('keys').addColumn('tenant', 'text', (c) => c.notNull().defaultTo('default')).execute();
+        await db.schema.alterTable('dkg_sessions').addColumn('tenant', 'text', (c) => c.notNull().defaultTo('default')).execute();
+        await db.schema.alterTable('api_keys').addColumn('tenant', 'text').execute();
+        await sql`update api_keys set tenant = 'default' where role = 'client'`.execute(db);
+        // A tenant's listing pages by key_id within the tenant.
+        await db.schema.createIndex('keys_tenant_key_id').on('keys').columns(['tenant', 'key_id']).execute();
       },
     },
   };

@@ -56,6 +56,8 @@ export interface KeyRecord {
   status: KeyStatus;
   origin: KeyOrigin;
   createdAt: number;
+  /** Who owns the key (docs/keynode.md, "Tenants"): a tenant name (src/keynode/tenants.ts). */
+  tenant: string;
 }
 
 /** One round-1 signing nonce pair, encrypted; lives until round 2 consumes it. Never backed up. */
@@ -79,6 +81,8 @@ export interface DkgSessionRecord {
   /** Which DKG round the session has finished (1, 2, ...). */
   step: number;
   expiresAt: number;
+  /** The tenant of the API key that started it; the key it makes belongs to that tenant. */
+  tenant: string;
 }
 
 /** An API key; the caller hashes the secret, the store keeps only the hash. */
@@ -90,6 +94,8 @@ export interface ApiKeyRecord {
   createdAt: number;
   /** When it was revoked, or null while it is valid. */
   revokedAt: number | null;
+  /** The tenant a client key belongs to; null for an operator key (operators see every tenant). */
+  tenant: string | null;
 }
 
 export interface MetaEntry {
@@ -128,6 +134,8 @@ export interface ListKeysOptions {
   afterKeyId?: string;
   /** At most this many, 1 to 10,000. */
   limit: number;
+  /** Only the keys of this tenant. */
+  tenant?: string;
 }
 
 /** The operations available both on the store and inside a transaction. */
@@ -136,7 +144,10 @@ export interface KeyNodeStoreOps {
   insertKey(key: KeyRecord): Promise<void>;
   /** Returns the key, or undefined if there is no key with that id. */
   getKey(keyId: string): Promise<KeyRecord | undefined>;
-  /** Returns up to `limit` keys ordered by key_id (bytewise), after `afterKeyId` if given; [] past the end. */
+  /**
+   * Returns up to `limit` keys ordered by key_id (bytewise), after `afterKeyId` if given, of `tenant`
+   * only if given; [] past the end.
+   */
   listKeys(opts: ListKeysOptions): Promise<KeyRecord[]>;
   /**
    * Sets a key's status; journaled as `key_status` (also when it had that status already). Throws
