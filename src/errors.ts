@@ -3,6 +3,42 @@
  * `code` (the API's `err_type` and what code branches on), a lowercase message that never contains
  * secret material, an optional `hint` the user can act on, and the HTTP status a server answers with.
  */
+/**
+ * err_types that are refusals for safety wherever they are raised, so the flag also holds for an error
+ * a client rebuilds from a server's `err_type`. An error of another type is one only when raised with
+ * `{ safety: true }` (e.g. a recovery manifest whose signature does not verify). docs/cli.md lists both.
+ */
+export const SAFETY_CODES: ReadonlySet<string> = new Set([
+  // a share, vault or manifest of another set, or altered: combining or opening it must not go on
+  'share_set_mismatch',
+  'primary_mismatch',
+  'manifest_forged',
+  'manifest_unbound',
+  'invalid_digest',
+  'wrong_master_key',
+  // a peer that is not the one pinned, or a holder that cannot prove it holds its share
+  'peer_identity_mismatch',
+  'possession_failed',
+  // a rollback: a copy older than one already seen, or a backup chain that does not hold together
+  'vault_rollback',
+  'primary_behind',
+  'stale_generation',
+  'backup_rollback_detected',
+  'backup_rolled_back',
+  'backup_chain_broken',
+  'backup_truncated',
+  'chain_mismatch',
+  // key material that is not what it claims to be
+  'backup_of_another_node',
+  'wrong_backup_key',
+  'share_mismatch',
+  'key_share_mismatch',
+  'dkg_participant_cheated',
+  // evidence of tampering
+  'audit_log_broken',
+  'audit_log_corrupt',
+]);
+
 export class LifeboatError extends Error {
   readonly code: string;
   readonly hint: string | undefined;
@@ -19,7 +55,7 @@ export class LifeboatError extends Error {
     this.code = code;
     this.hint = opts.hint;
     this.status = opts.status ?? 400;
-    this.safety = opts.safety ?? false;
+    this.safety = opts.safety ?? SAFETY_CODES.has(code);
   }
 
   /** The JSON body an API answers with: `{"err_type": ..., "message": ...}` (plus a hint when there is one). */
@@ -30,8 +66,8 @@ export class LifeboatError extends Error {
 
 /** An argument or field that is missing, out of range or of the wrong shape. */
 export class InvalidInputError extends LifeboatError {
-  constructor(message: string, opts: { hint?: string; code?: string } = {}) {
-    super(opts.code ?? 'invalid_input', message, { hint: opts.hint, status: 400 });
+  constructor(message: string, opts: { hint?: string; code?: string; safety?: boolean } = {}) {
+    super(opts.code ?? 'invalid_input', message, { hint: opts.hint, status: 400, safety: opts.safety });
   }
 }
 
@@ -49,7 +85,10 @@ export class DecryptionError extends LifeboatError {
   }
 }
 
-/** A share, or a set of shares, that cannot be combined: typo, checksum, other set, too few, bad digest. */
+/**
+ * A share, or a set of shares, that cannot be combined: typo, checksum, other set, too few, bad digest.
+ * Another set, a bad digest and a wrong master key are refusals for safety (SAFETY_CODES); a typo is not.
+ */
 export class ShareError extends LifeboatError {
   constructor(
     code:
@@ -63,8 +102,9 @@ export class ShareError extends LifeboatError {
       | 'wrong_master_key',
     message: string,
     hint?: string,
+    opts: { safety?: boolean } = {},
   ) {
-    super(code, message, { hint, status: 400 });
+    super(code, message, { hint, status: 400, safety: opts.safety });
   }
 }
 
@@ -91,8 +131,8 @@ export class NotFoundError extends LifeboatError {
 
 /** The request conflicts with the current state (already exists, stale version). */
 export class ConflictError extends LifeboatError {
-  constructor(message: string, code = 'conflict', hint?: string) {
-    super(code, message, { hint, status: 409 });
+  constructor(message: string, code = 'conflict', hint?: string, opts: { safety?: boolean } = {}) {
+    super(code, message, { hint, status: 409, safety: opts.safety });
   }
 }
 

@@ -182,7 +182,7 @@ describe('backups with real processes', () => {
     const r = restoreJson(ok(await restore(f.accounts[0]!, dir), 'node restore'));
     assert.equal(r.fingerprint, f.fingerprints[0], 'the same node identity');
     assert.equal(r.keys, 1);
-    assert.ok(r.apiKeys >= 1, 'the API keys come back with the node');
+    assert.ok(r.api_keys >= 1, 'the API keys come back with the node');
     assert.ok(r.epoch >= 1, 'a new nonce epoch: no nonce from before the restore can sign');
     tuneBackup(dir, { wait_ms: WAIT_MS });
     f.nodes[0] = await serve(dir);
@@ -195,13 +195,13 @@ describe('backups with real processes', () => {
     const st = await nodeStatus(dir);
     assert.equal(st.unused_nonces, 0, 'no nonce from before the restore, none left by the signature');
     assert.equal(st.keys, 1);
-    assert.ok(st.backup && st.backup.ackedSeq >= r.headSeq && !st.backup.rollbackDetected, 'the agent resumed the stream where the service had it');
+    assert.ok(st.backup && st.backup.acked_seq >= r.head_seq && !st.backup.rollback_detected, 'the agent resumed the stream where the service had it');
   });
 
   it('service SIGKILLed while the nodes stream: a new key is pending_backup and refuses to sign, then activates after the restart; nothing acknowledged is lost', async () => {
     const first = await createActiveKey();
     const before = await Promise.all(f.nodes.map((n) => nodeStatus(n.dir)));
-    for (const st of before) assert.ok(st.backup && st.backup.ackedSeq > 0 && st.backup.pendingKeys === 0);
+    for (const st of before) assert.ok(st.backup && st.backup.acked_seq > 0 && st.backup.pending_keys === 0);
 
     await stopBackupService(f.service, 'SIGKILL');
     const { key, statuses } = await createKeyReporting(f.nodes, f.token, { threshold: 2, curve: 'ed25519' });
@@ -215,7 +215,7 @@ describe('backups with real processes', () => {
     const heads = await streamHeads(f.service);
     before.forEach((st, i) => {
       const head = heads.get(`${f.accounts[i]}/${st.backup!.stream}`) ?? 0;
-      assert.ok(head >= st.backup!.ackedSeq, `${f.accounts[i]}: the service holds entry ${head}, below the acknowledged ${st.backup!.ackedSeq}`);
+      assert.ok(head >= st.backup!.acked_seq, `${f.accounts[i]}: the service holds entry ${head}, below the acknowledged ${st.backup!.acked_seq}`);
     });
   });
 
@@ -233,7 +233,7 @@ describe('backups with real processes', () => {
     const c1 = (JSON.parse(ok(await backupNow(), 'backup-now').stdout) as { compaction: { seq: number } }).compaction.seq;
     await createActiveKey();
     const st = await nodeStatus(node.dir);
-    assert.ok(st.backup!.ackedSeq > c1, 'entries acknowledged after the compaction');
+    assert.ok(st.backup!.acked_seq > c1, 'entries acknowledged after the compaction');
     const ids = await keyIds(node.dir);
     assert.equal(ids.length, st.keys);
 
@@ -242,19 +242,19 @@ describe('backups with real processes', () => {
     assert.equal(failed.code, 1);
     assert.match(proxy.tripped ?? '', /\/compactions\/[^/]+\/chunks\/0$/, 'the service died as the first chunk was sent');
     assert.match(failed.stderr, /^lifeboat: error: backup service at http:\/\/127\.0\.0\.1:\d+ is unreachable/m);
-    assert.equal(failed.stdout, '');
+    assert.equal((JSON.parse(failed.stdout) as { err_type: string }).err_type, 'peer_unreachable', 'with --json, the failure document on stdout');
 
     await serveBackupService(f.servers, f.service);
     const dir = join(f.root, 'node-3-restored');
     const r = restoreJson(ok(await restore(f.accounts[i]!, dir), 'node restore'));
-    assert.equal(r.compactionSeq, c1, 'the previous compaction is still the current one');
-    assert.ok(r.headSeq >= st.backup!.ackedSeq);
-    assert.equal(r.entries, r.headSeq - c1, 'and every entry after it');
+    assert.equal(r.compaction_seq, c1, 'the previous compaction is still the current one');
+    assert.ok(r.head_seq >= st.backup!.acked_seq);
+    assert.equal(r.entries, r.head_seq - c1, 'and every entry after it');
     assert.deepEqual(await keyIds(dir), ids, 'every acknowledged key');
 
-    const done = JSON.parse(ok(await backupNow(), 'backup-now after the restart').stdout) as { compaction: { seq: number; keys: number }; ackedSeq: number };
-    assert.equal(done.compaction.seq, done.ackedSeq);
-    assert.ok(done.compaction.seq >= st.backup!.ackedSeq);
+    const done = JSON.parse(ok(await backupNow(), 'backup-now after the restart').stdout) as { compaction: { seq: number; keys: number }; acked_seq: number };
+    assert.equal(done.compaction.seq, done.acked_seq);
+    assert.ok(done.compaction.seq >= st.backup!.acked_seq);
     assert.equal(done.compaction.keys, ids.length);
   });
 
@@ -311,7 +311,7 @@ describe('backups with real processes', () => {
   });
 });
 
-function restoreJson(r: RunResult): { fingerprint: string; keys: number; apiKeys: number; headSeq: number; compactionSeq: number; entries: number; epoch: number } {
+function restoreJson(r: RunResult): { fingerprint: string; keys: number; api_keys: number; head_seq: number; compaction_seq: number; entries: number; epoch: number } {
   return JSON.parse(r.stdout) as ReturnType<typeof restoreJson>;
 }
 

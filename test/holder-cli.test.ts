@@ -46,7 +46,7 @@ describe('holder CLI', () => {
     const before = readFileSync(join(dir, 'identity.json'));
     const again = await runCli(['holder', 'init', '--data-dir', dir, '--primary', encodePublicIdentity(primary), '--operator', encodePublicIdentity(operator)]);
     assert.equal(again.code, 1);
-    assert.match(again.stderr, /^lifeboat: error: .*initialised already\nlifeboat: hint: /);
+    assert.match(again.stderr, /^lifeboat: error: .*initialised already \([a-z_]+\)\nlifeboat: hint: /);
     assert.deepEqual(readFileSync(join(dir, 'identity.json')), before);
   });
 
@@ -166,8 +166,13 @@ describe('holder CLI', () => {
     lines[2] = lines[2]!.replace('"outcome":"ok"', '"outcome":"refused"');
     writeFileSync(path, lines.join('\n'));
     const broken = await runCli(['holder', 'audit', '--data-dir', dir, '--verify']);
-    assert.equal(broken.code, 1);
-    assert.match(broken.stderr, /breaks at line 3: hash does not match/);
+    assert.equal(broken.code, 3, 'a broken audit chain is evidence of tampering: a refusal for safety');
+    assert.match(broken.stderr, /breaks at line 3: hash does not match .* \(audit_log_broken\)/);
+    const brokenJson = await runCli(['holder', 'audit', '--data-dir', dir, '--verify', '--json']);
+    assert.equal(brokenJson.code, 3);
+    const doc = JSON.parse(brokenJson.stdout) as { ok: boolean; err_type: string; message: string };
+    assert.deepEqual([doc.ok, doc.err_type], [false, 'audit_log_broken'], 'one document on stdout: the failure');
+    assert.match(doc.message, /breaks at line 3/);
   });
 
   it('has --help for every command', async () => {

@@ -140,8 +140,8 @@ describe('key node backup and restore (real processes, 2-of-3)', { timeout: 200_
     assert.equal(await openKeyNodeStore(`sqlite:${dbFile}`).then(async (s) => [await s.countNonces(), await s.close()][0]), 1);
     const r = await runCli(['node', 'restore', '--database', '--json', '--data-dir', node.dir]);
     assert.equal(r.code, 0, r.stderr);
-    const out = JSON.parse(r.stdout) as { mode: string; keys: number; noncesDeleted: number; epoch: number };
-    assert.deepEqual([out.mode, out.keys, out.noncesDeleted], ['database', 2, 1]);
+    const out = JSON.parse(r.stdout) as { mode: string; keys: number; nonces_deleted: number; epoch: number };
+    assert.deepEqual([out.mode, out.keys, out.nonces_deleted], ['database', 2, 1]);
     assert.ok(out.epoch >= 2);
     await serveNode(fleet, node);
     await refusedNonce(roundTwo(key!, n1, 'N1 again after restore --database'));
@@ -187,14 +187,16 @@ describe('key node backup and restore (real processes, 2-of-3)', { timeout: 200_
       }),
     );
     results.forEach((r, i) => {
-      assert.equal(r.code, 1, cases[i]![0]);
+      // a backup of another node is a refusal for safety (exit 3); a damaged file is not (docs/cli.md)
+      assert.equal(r.code, cases[i]![2] === 'backup_of_another_node' ? 3 : 1, cases[i]![0]);
       assert.match(r.stderr, cases[i]![3]);
+      assert.match(r.stderr, new RegExp(`\\(${cases[i]![2]}\\)\n`));
     });
     assert.equal(await snapshotOf(empty), before);
     // Into the node's own, non-empty store: refused while it serves, nothing changed.
     const r = await runCli(['node', 'restore', '--in', backupFile(), '--data-dir', node.dir]);
     assert.equal(r.code, 1);
-    assert.match(r.stderr, /lifeboat: error: the store is not empty\nlifeboat: hint: restore into a fresh store/);
+    assert.match(r.stderr, /lifeboat: error: the store is not empty \(store_not_empty\)\nlifeboat: hint: restore into a fresh store/);
     await signAndCheck(keys[1]!, clientsOf(fleet.primaries, fleet.tokens.client), 'the serving node is untouched');
   });
 
@@ -221,8 +223,8 @@ describe('key node backup and restore (real processes, 2-of-3)', { timeout: 200_
     const file = join(root, 'swapped.lbnb');
     writeFileSync(file, swappedShares);
     const r = await runCli(['node', 'restore', '--in', file, '--data-dir', node.dir, '--store', empty]);
-    assert.equal(r.code, 1);
-    assert.match(r.stderr, /lifeboat: error: key key_[0-9a-f]+: the share does not match its verifying share/);
+    assert.equal(r.code, 3, 'a share that does not match is a refusal for safety');
+    assert.match(r.stderr, /lifeboat: error: key key_[0-9a-f]+: the share does not match its verifying share .*\(share_mismatch\)/);
     assert.match(r.stderr, /lifeboat: hint: nothing was restored/);
     assert.equal(await snapshotOf(empty), before);
   });

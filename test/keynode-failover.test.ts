@@ -84,10 +84,10 @@ describe('key node fail-over: 3 primaries, each with its own fail-over node (6 p
       runCli(['node', 'pair', '--failover', `${f0.url}#0000:0000:0000:0000:0000:0000:0000:0000`, '--data-dir', other.dir]),
       runCli(['node', 'pair', '--failover', `${f0.url}#${f0.fingerprint}`, '--wrapping-key', other.wrappingKey, '--data-dir', other.dir]),
     ]);
-    assert.equal(wrongFingerprint.code, 1);
-    assert.match(wrongFingerprint.stderr, /lifeboat: error: the node at .* is [0-9a-f:]+, not 0000:/);
-    assert.equal(wrongWrappingKey.code, 1);
-    assert.match(wrongWrappingKey.stderr, /lifeboat: error: the node at .* offers wrapping key .*, not /);
+    assert.equal(wrongFingerprint.code, 3, 'another identity than the pinned one is a refusal for safety');
+    assert.match(wrongFingerprint.stderr, /lifeboat: error: the node at .* is [0-9a-f:]+, not 0000:.* \(peer_identity_mismatch\)/);
+    assert.equal(wrongWrappingKey.code, 3);
+    assert.match(wrongWrappingKey.stderr, /lifeboat: error: the node at .* offers wrapping key .*, not .* \(peer_identity_mismatch\)/);
     assert.equal(readFileSync(join(other.dir, 'node.json'), 'utf8'), before);
   });
 

@@ -50,10 +50,10 @@ function ok(r: RunResult): RunResult {
   return r;
 }
 
-/** Asserts a failed command: exit 1, the typed error on stderr in the CLI's voice, with `code` in its JSON-less text. */
-function failsWith(r: RunResult, pattern: RegExp): void {
-  assert.equal(r.code, 1, `expected failure, got ${r.code}: ${r.stdout}`);
-  assert.match(r.stderr, /lifeboat: error: /);
+/** Asserts a failed command: exit 1 (3 for a refusal for safety, docs/cli.md), the typed error on stderr in the CLI's voice. */
+function failsWith(r: RunResult, pattern: RegExp, exitCode = 1): void {
+  assert.equal(r.code, exitCode, `expected exit ${exitCode}, got ${r.code}: ${r.stdout}`);
+  assert.match(r.stderr, /lifeboat: error: .* \([a-z0-9_]+\)\n/);
   assert.match(r.stderr, pattern);
 }
 
@@ -161,10 +161,10 @@ describe('recovery end to end', { timeout: 300_000 }, () => {
   it('reconstruct: a holder answering with another key is refused by fingerprint; nothing is written', async () => {
     const d = freshDir('p');
     const wrong = `${w.holders[1]!.url}#${w.specs[0]!.split('#')[1]}`;
-    failsWith(await cli(reconstructArgs(d, ['--holder', wrong, '--typed-shares', '1']), { input: `${w.offline}\n` }), /has fingerprint .* expected/);
+    failsWith(await cli(reconstructArgs(d, ['--holder', wrong, '--typed-shares', '1']), { input: `${w.offline}\n` }), /has fingerprint .* expected.*\(peer_identity_mismatch\)/, 3);
     assertNothingWritten(d);
     const otherPrimary = '0000:1111:2222:3333:4444:5555:6666:7777';
-    failsWith(await cli(reconstructArgs(d, ['--holder', w.specs[0]!, '--primary-fingerprint', otherPrimary, '--typed-shares', '1']), { input: `${w.offline}\n` }), /signed by primary .* not 0000/);
+    failsWith(await cli(reconstructArgs(d, ['--holder', w.specs[0]!, '--primary-fingerprint', otherPrimary, '--typed-shares', '1']), { input: `${w.offline}\n` }), /signed by primary .* not 0000/, 3);
     assertNothingWritten(d);
   });
 
@@ -173,7 +173,7 @@ describe('recovery end to end', { timeout: 300_000 }, () => {
     const typo = [...words];
     typo[9] = 'zzzz';
     let d = freshDir('p');
-    failsWith(await cli(reconstructArgs(d, ['--holder', w.specs[0]!, '--typed-shares', '1']), { input: `${typo.join(' ')}\n` }), /word 10 is not in the slip-0039 wordlist/);
+    failsWith(await cli(reconstructArgs(d, ['--holder', w.specs[0]!, '--typed-shares', '1']), { input: `${typo.join(' ')}\n` }), /word 10 is not in the slip-0039 wordlist.*\(invalid_word\)/);
     assertNothingWritten(d);
     const swapped = [...words];
     [swapped[11], swapped[12]] = [swapped[12]!, swapped[11]!];
@@ -183,7 +183,7 @@ describe('recovery end to end', { timeout: 300_000 }, () => {
     }
     const other = generateMnemonics(randomBytes(32), { threshold: 2, count: 3 }).mnemonics[2]!;
     d = freshDir('p');
-    failsWith(await cli(reconstructArgs(d, ['--holder', w.specs[0]!, '--typed-shares', '1']), { input: `${other}\n` }), /another share set/);
+    failsWith(await cli(reconstructArgs(d, ['--holder', w.specs[0]!, '--typed-shares', '1']), { input: `${other}\n` }), /another share set.*\(share_set_mismatch\)/, 3);
     assertNothingWritten(d);
     d = freshDir('p');
     const manifestFile = join(w.primary, 'recovery-manifest.json');
@@ -233,7 +233,7 @@ describe('recovery end to end', { timeout: 300_000 }, () => {
     const oldMaster = combineMnemonics([w.offline, oldHolderShare.mnemonic]);
     assert.throws(() => checkMasterKey(readFileSync(join(w.primary, 'vault.lbv')), oldMaster), (e) => isLifeboatError(e, 'wrong_master_key'));
     const d = freshDir('p');
-    failsWith(await cli(reconstructArgs(d, ['--holder', w.specs[0]!, '--typed-shares', '1']), { input: `${w.offline}\n` }), /another share set/);
+    failsWith(await cli(reconstructArgs(d, ['--holder', w.specs[0]!, '--typed-shares', '1']), { input: `${w.offline}\n` }), /another share set/, 3);
     assertNothingWritten(d);
     for (const spec of w.specs) {
       const h = await confirmHolder({ url: spec.split('#')[0]!, fingerprint: spec.split('#')[1]! }, operator);

@@ -115,7 +115,7 @@ test('get writes a secret only where asked: not to a pipe by default, to a 0600 
     run(['get', 'k', '--out', outFile, '--data-dir', dir]),
     run(['get', 'k', '--out', outFile, '--stdout', '--data-dir', dir]),
   ]);
-  assertFailed(piped, 1, /refusing to write a secret to a non-terminal stdout\nlifeboat: hint: pass --stdout/);
+  assertFailed(piped, 1, /refusing to write a secret to a non-terminal stdout \(secret_needs_terminal\)\nlifeboat: hint: pass --stdout/);
   assert.equal(piped.stdout.length, 0);
   assert.equal(toFile.code, 0, toFile.stderr);
   assert.equal(toFile.stdout.length, 0);
@@ -124,7 +124,7 @@ test('get writes a secret only where asked: not to a pipe by default, to a 0600 
   assertFailed(both, 1, /cannot be used together/);
 });
 
-test('errors are typed, on stderr in the CLI voice, exit 1, with hints', async () => {
+test('errors are typed, on stderr in the CLI voice, exit 1 (3 for a key of another scheme), with hints', async () => {
   const { dir, vault } = dataDir();
   const empty = tempDir('lifeboat-cli-');
   const sealed = dataDir();
@@ -142,10 +142,10 @@ test('errors are typed, on stderr in the CLI voice, exit 1, with hints', async (
     run(['put', 'k', '--data-dir', dir], { input: '' }),
     run(['put', 'k', '--data-dir', dir], { input: new Uint8Array(1024 * 1024 + 1) }),
   ]);
-  assertFailed(missing, 1, /no entry named nope in the vault\nlifeboat: hint: run `lifeboat vault list`/);
+  assertFailed(missing, 1, /no entry named nope in the vault \(entry_not_found\)\nlifeboat: hint: run `lifeboat vault list`/);
   assertFailed(noVault, 1, /no vault at .*\nlifeboat: hint: run `lifeboat recovery init` first/);
   assertFailed(isSealed, 1, /the primary is sealed/);
-  assertFailed(wrongKey, 1, /recovery scheme|master key does not match/);
+  assertFailed(wrongKey, 3, /recovery scheme .* \(scheme_mismatch\)/);
   assertFailed(badName, 1, /invalid entry name/);
   assertFailed(emptyValue, 1, /refusing to store an empty value/);
   assertFailed(tooBig, 1, /more than the limit of 1048576/);
@@ -155,7 +155,7 @@ test('errors are typed, on stderr in the CLI voice, exit 1, with hints', async (
 test('an existing entry is replaced only with --force', async () => {
   const { dir, put } = dataDir();
   await put('k', 'one');
-  assertFailed(await run(['put', 'k', '--data-dir', dir], { input: 'two' }), 1, /already exists\nlifeboat: hint: pass --force/);
+  assertFailed(await run(['put', 'k', '--data-dir', dir], { input: 'two' }), 1, /already exists \(entry_exists\)\nlifeboat: hint: pass --force/);
   const forced = await run(['put', 'k', '--force', '--data-dir', dir], { input: 'two' });
   assert.equal(forced.code, 0, forced.stderr);
   assert.match(forced.stderr, /replaced k/);

@@ -140,7 +140,7 @@ export function parseEntryHeader(bytes: Uint8Array): StreamHeader {
 export function openEntry(backupKey: Uint8Array, bytes: Uint8Array, expect: { stream: string; seq: number }): { prev: Uint8Array; plaintext: Uint8Array } {
   const { h, plaintext } = openBlob('entry', backupKey, bytes, (h) => {
     if (h.stream !== expect.stream || h.seq !== expect.seq) {
-      throw new LifeboatError('entry_misplaced', `backup entry names ${h.stream}#${h.seq} where ${expect.stream}#${expect.seq} belongs (replayed or reordered)`, { status: 400 });
+      throw new LifeboatError('entry_misplaced', `backup entry names ${h.stream}#${h.seq} where ${expect.stream}#${expect.seq} belongs (replayed or reordered)`, { status: 400, safety: true });
     }
   });
   return { prev: h.link, plaintext };
@@ -160,7 +160,7 @@ export function parseCompactionHeader(bytes: Uint8Array): StreamHeader {
 /** Opens a compaction that must belong to `stream`. Throws like openEntry (`entry_misplaced` for another stream). */
 export function openCompaction(backupKey: Uint8Array, bytes: Uint8Array, expect: { stream: string }): { seq: number; head: Uint8Array; plaintext: Uint8Array } {
   const { h, plaintext } = openBlob('compaction', backupKey, bytes, (h) => {
-    if (h.stream !== expect.stream) throw new LifeboatError('entry_misplaced', `backup compaction belongs to stream ${h.stream}, not ${expect.stream}`, { status: 400 });
+    if (h.stream !== expect.stream) throw new LifeboatError('entry_misplaced', `backup compaction belongs to stream ${h.stream}, not ${expect.stream}`, { status: 400, safety: true });
   });
   return { seq: h.seq, head: h.link, plaintext };
 }

@@ -41,3 +41,11 @@ export async function promptSecret(message: string): Promise<string> {
   if (isCancel(v)) throw new LifeboatError('cancelled', 'cancelled');
   return v;
 }
+
+/**
+ * The `--help` paragraph of a command that prompts (promptSecret): a hidden prompt on a terminal,
+ * otherwise one line of stdin per prompt, in the order given. docs/cli.md lists every such command.
+ */
+export function promptsHelp(prompts: string[]): string {
+  return `\nPrompts: hidden on a terminal; when stdin is not a terminal, each prompt reads the next\nline of stdin instead, in this order:\n${prompts.map((p, i) => `  ${i + 1}. ${p}`).join('\n')}`;
+}

@@ -1,10 +1,23 @@
 /**
- * The CLI's one voice (after age): diagnostics go to stderr as `lifeboat: error: ...` and
- * `lifeboat: hint: ...`, lowercase, no trailing period. Results go to stdout, as JSON with --json.
+ * The CLI's one voice (after age): diagnostics go to stderr as `lifeboat: error: ... (err_type)` and
+ * `lifeboat: hint: ...`, lowercase, no trailing period. Results go to stdout, as JSON with --json, whose
+ * keys are snake_case; a failure with --json is also `{"ok": false, "err_type", "message", "hint"}` on
+ * stdout. Exit codes (docs/cli.md): 0 done, 1 the operation failed, 2 usage, 3 refused for safety.
  * Secrets are written only to a terminal or to a file descriptor the user named.
  */
 import { writeSync } from 'node:fs';
 import { LifeboatError } from '../errors.js';
+
+/** The exit codes, one table in docs/cli.md. */
+export const EXIT = {
+  ok: 0,
+  /** The operation failed: fix the input, or try again once the cause (a peer down, a busy file) is gone. */
+  failed: 1,
+  /** The command line does not parse: an unknown option or command, a missing or malformed argument. */
+  usage: 2,
+  /** Refused for safety (LifeboatError.safety): a wrong share, a forged manifest, a rollback. Stop and look. */
+  safety: 3,
+} as const;
 
 export interface Output {
   /** Result text for people (stdout). */
@@ -12,7 +25,7 @@ export interface Output {
   /** Progress and notes for people (stderr), silenced by --quiet. */
   info(line: string): void;
   warn(line: string): void;
-  /** A machine-readable result (stdout, one JSON document). */
+  /** A machine-readable result (stdout, one JSON document), its keys in snake_case (see snakeCaseKeys). */
   json(value: unknown): void;
 }
 
@@ -23,19 +36,60 @@ export function createOutput(opts: { quiet?: boolean } = {}): Output {
       if (!opts.quiet) process.stderr.write(`lifeboat: ${line}\n`);
     },
     warn: (line) => void process.stderr.write(`lifeboat: warning: ${line}\n`),
-    json: (value) => void process.stdout.write(`${JSON.stringify(value, null, 2)}\n`),
+    json: (value) => void process.stdout.write(`${JSON.stringify(snakeCaseKeys(value), null, 2)}\n`),
   };
 }
 
-/** Prints an error (and its hint) on stderr in the CLI's voice. Unknown errors print no details beyond their message. */
-export function printError(err: unknown): void {
+const CAMEL_KEY = /^[a-z][a-z0-9]*(?:[A-Z][a-z0-9]*)+$/;
+
+/**
+ * The CLI's JSON is snake_case everywhere, while domain objects are camelCase TypeScript: every
+ * `--json` document passes through here, so a result printed whole (`{ ok: true, ...r }`) cannot leak
+ * a camelCase key. Only keys shaped like camelCase identifiers change (`ackedSeq` -> `acked_seq`);
+ * other keys and all values are kept. A map keyed by data (names a user chose) must therefore be
+ * printed as an array of objects, as every command does.
+ */
+export function snakeCaseKeys(value: unknown): unknown {
+  if (Array.isArray(value)) return value.map(snakeCaseKeys);
+  if (value === null || typeof value !== 'object') return value;
+  const proto = Object.getPrototypeOf(value) as unknown;
+  if (proto !== Object.prototype && proto !== null) return value;
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(value)) out[CAMEL_KEY.test(k) ? k.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`) : k] = snakeCaseKeys(v);
+  return out;
+}
+
+/** What a failure prints: its err_type, lowercase message and hint, and the exit code it maps to. */
+export interface CliFailure {
+  err_type: string;
+  message: string;
+  hint: string | null;
+  exitCode: number;
+}
+
+/**
+ * Maps anything thrown to the CLI's failure: a LifeboatError keeps its code (`usage` exits 2, a
+ * refusal for safety 3, any other 1); anything else is `internal_error`, exit 1, with its message only.
+ */
+export function describeFailure(err: unknown): CliFailure {
   if (err instanceof LifeboatError) {
-    process.stderr.write(`lifeboat: error: ${err.message} (${err.code})\n`);
-    if (err.hint) process.stderr.write(`lifeboat: hint: ${err.hint}\n`);
-    return;
+    const exitCode = err.code === 'usage' ? EXIT.usage : err.safety ? EXIT.safety : EXIT.failed;
+    return { err_type: err.code, message: err.message, hint: err.hint ?? null, exitCode };
   }
-  const msg = err instanceof Error ? err.message : String(err);
-  process.stderr.write(`lifeboat: error: ${msg}\n`);
+  const message = err instanceof Error ? err.message : String(err);
+  return { err_type: 'internal_error', message, hint: 'an unexpected error: run again with LIFEBOAT_DEBUG=1 for its stack trace, and report it', exitCode: EXIT.failed };
+}
+
+/**
+ * Prints a failure in the CLI's voice on stderr (`lifeboat: error: MESSAGE (err_type)`, then the hint),
+ * and with `json` also `{"ok": false, "err_type", "message", "hint"}` on stdout. Returns the exit code.
+ */
+export function printError(err: unknown, opts: { json?: boolean } = {}): number {
+  const f = describeFailure(err);
+  process.stderr.write(`lifeboat: error: ${f.message} (${f.err_type})\n`);
+  if (f.hint) process.stderr.write(`lifeboat: hint: ${f.hint}\n`);
+  if (opts.json) process.stdout.write(`${JSON.stringify({ ok: false, err_type: f.err_type, message: f.message, hint: f.hint }, null, 2)}\n`);
+  return f.exitCode;
 }
 
 /**

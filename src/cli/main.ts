@@ -1,12 +1,13 @@
 /**
  * The `lifeboat` CLI: one commander program, one file per command group under ./commands, and a
- * single top-level catch that prints typed errors in the CLI's voice and maps them to exit codes
- * (1: the operation failed; 2: usage error).
+ * single top-level catch that prints every failure in the CLI's voice, `lifeboat: error: … (err_type)`
+ * (and as JSON on stdout with --json), and maps it to an exit code: 1 the operation failed, 2 usage,
+ * 3 refused for safety (docs/cli.md).
  */
 import { Command, CommanderError } from 'commander';
 import { LifeboatError } from '../errors.js';
 import { pathToFileURL } from 'node:url';
-import { printError, redactOptionValues } from './io.js';
+import { EXIT, printError, redactOptionValues } from './io.js';
 import { finishPendingCommit } from '../primary/commit.js';
 import { primaryPaths, resolveDataDir } from '../primary/datadir.js';
 import { registerCommands } from './commands/index.js';
@@ -21,9 +22,16 @@ export function buildProgram(): Command {
   const program = new Command('lifeboat')
     .description('disaster recovery for keys and key shares')
     .version(VERSION)
-    .showHelpAfterError('(run with --help for usage)')
     .exitOverride()
-    .configureOutput({ outputError: (str, write) => write(redactOptionValues(str.startsWith('error: ') ? `lifeboat: ${str}` : str)) });
+    // Commander's own error line is not printed: the top-level catch prints it in the CLI's voice.
+    .configureOutput({ outputError: () => {} })
+    .addHelpText(
+      'after',
+      '\nErrors read `lifeboat: error: MESSAGE (err_type)`; with --json a failure is also\n' +
+        '{"ok": false, "err_type", "message", "hint"} on stdout. Exit codes: 0 done, 1 the operation\n' +
+        'failed, 2 usage, 3 refused for safety (a wrong share, a forged manifest, a rollback: stop, do not\n' +
+        'retry). Prompts read a line of stdin each when stdin is not a terminal. See docs/cli.md.',
+    );
   registerCommands(program);
   registerBackupServerCommands(program);
   // Every command on the primary's data directory first completes (or discards) an interrupted commit,
@@ -37,20 +45,55 @@ export function buildProgram(): Command {
   return program;
 }
 
+/** The words of the command line that name a command, e.g. `lifeboat vault put`, for a usage hint. */
+function commandPath(program: Command, args: string[]): string {
+  const names = [program.name()];
+  let cmd: Command | undefined = program;
+  for (const a of args) {
+    if (a === '--') break;
+    if (a.startsWith('-')) continue;
+    cmd = cmd.commands.find((c) => c.name() === a || c.aliases().includes(a));
+    if (!cmd) break;
+    names.push(cmd.name());
+    if (cmd.commands.length === 0) break;
+  }
+  return names.join(' ');
+}
+
+/** A commander parse error as the CLI's `usage` error; option values it echoes are redacted first. */
+function usageError(err: CommanderError, program: Command, args: string[]): LifeboatError {
+  const help = `run \`${commandPath(program, args)} --help\` for usage`;
+  if (err.code === 'commander.help') return new LifeboatError('usage', 'a command is missing', { hint: help });
+  const [first = '', ...rest] = redactOptionValues(err.message).split('\n');
+  const message = first.replace(/^error: /, '');
+  const more = rest.map((l) => l.trim().replace(/^\((.*)\)$/, '$1')).filter(Boolean).join(' ');
+  return new LifeboatError('usage', message, { hint: more ? `${more.charAt(0).toLowerCase()}${more.slice(1)} ${help}` : help });
+}
+
+/** `--json` among the options, before a `--` (for failures before any action ran, e.g. usage errors). */
+function jsonRequested(args: string[]): boolean {
+  const end = args.indexOf('--');
+  return (end < 0 ? args : args.slice(0, end)).includes('--json');
+}
+
 /** Runs the CLI and resolves to the process exit code. */
 export async function main(argv: string[]): Promise<number> {
   const program = buildProgram();
+  let action: Command | undefined;
+  program.hook('preAction', (_program, a) => void (action = a));
+  const args = argv.slice(2);
   try {
     await program.parseAsync(argv);
-    return typeof process.exitCode === 'number' ? process.exitCode : 0;
+    return typeof process.exitCode === 'number' ? process.exitCode : EXIT.ok;
   } catch (err) {
+    const json = action ? action.opts<{ json?: boolean }>().json === true : jsonRequested(args);
     if (err instanceof CommanderError) {
-      if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version' || err.code === 'commander.help') return 0;
-      return 2;
+      if (err.exitCode === 0 && (err.code === 'commander.helpDisplayed' || err.code === 'commander.version' || err.code === 'commander.help')) return EXIT.ok;
+      return printError(usageError(err, program, args), { json });
     }
-    printError(err);
+    const code = printError(err, { json });
     if (!(err instanceof LifeboatError) && process.env.LIFEBOAT_DEBUG) process.stderr.write(`${(err as Error).stack}\n`);
-    return 1;
+    return code;
   }
 }
 

@@ -40,7 +40,7 @@ export interface BackupServiceProc {
 export interface NodeStatusJson {
   keys: number;
   unused_nonces: number;
-  backup: { server: string; account: string; stream: string; sealedSeq: number; ackedSeq: number; compactedSeq: number; unsealed: number; unacked: number; pendingKeys: number; rollbackDetected: boolean; lastError: string | null } | null;
+  backup: { server: string; account: string; stream: string; sealed_seq: number; acked_seq: number; compacted_seq: number; unsealed: number; unacked: number; pending_keys: number; rollback_detected: boolean; last_error: string | null } | null;
 }
 
 function check(ok: boolean, what: string): void {

@@ -45,7 +45,7 @@ export function checkShareAgainstManifest(manifest: Manifest, mnemonic: string, 
   const schemeId = fromHex(manifest.scheme_id, 'scheme id', 16);
   const expected = member ? fromB64(member.possession_key, 'possession key', 32) : undefined;
   if (!expected || !ctEqual(possessionPublicKey(schemeId, mnemonic), expected)) {
-    throw new ShareError('invalid_share', `the share from ${source} does not match member ${share.memberIndex + 1} of recovery scheme ${manifest.scheme_id}`, 'check each word against the paper');
+    throw new ShareError('invalid_share', `the share from ${source} does not match member ${share.memberIndex + 1} of recovery scheme ${manifest.scheme_id}`, 'check each word against the paper', { safety: true });
   }
   return { memberIndex: share.memberIndex, mnemonic: normalizeMnemonic(mnemonic), source };
 }
@@ -81,7 +81,7 @@ export async function releaseFromHolder(opts: { manifest: Manifest; holder: Conf
 export function addShare(set: Map<number, CheckedShare>, share: CheckedShare): void {
   const have = set.get(share.memberIndex);
   if (have && have.mnemonic !== share.mnemonic) {
-    throw new ShareError('duplicate_share', `member ${share.memberIndex + 1} was given twice with different words (${have.source}, ${share.source})`);
+    throw new ShareError('duplicate_share', `member ${share.memberIndex + 1} was given twice with different words (${have.source}, ${share.source})`, undefined, { safety: true });
   }
   set.set(share.memberIndex, share);
 }

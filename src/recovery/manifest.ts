@@ -131,7 +131,7 @@ export function parseManifest(value: unknown): Manifest {
   const { signature, ...body } = m;
   const primary = parsePublicIdentity(m.primary, 'manifest primary');
   if (!verifyWithContext(CONTEXT, canonical(body), fromB64(signature, 'manifest signature', 64), primary.signingPublicKey)) {
-    throw new InvalidInputError('recovery manifest signature does not verify', { code: 'bad_signature', hint: 'the manifest was altered; fetch it from another holder' });
+    throw new InvalidInputError('recovery manifest signature does not verify', { code: 'bad_signature', hint: 'the manifest was altered; fetch it from another holder', safety: true });
   }
   if ((m.version === 2) !== (m.master_binding !== undefined)) throw new FormatError('malformed', 'recovery manifest: master_binding is required in version 2 and absent in version 1');
   if (m.threshold > m.share_count || m.members.length !== m.share_count) throw new FormatError('malformed', 'recovery manifest threshold and members disagree');

@@ -21,6 +21,8 @@ export interface MemberCheck {
   /** err_type of the failure, when not ok. */
   code?: string;
   message?: string;
+  /** When not ok: whether the failure is a refusal for safety (the CLI then exits 3, docs/cli.md). */
+  safety?: boolean;
   ms: number;
 }
 
@@ -66,7 +68,7 @@ async function checkHolder(manifest: Manifest, member: Manifest['members'][numbe
   } catch (err) {
     const code = err instanceof LifeboatError ? err.code : 'error';
     const message = err instanceof Error ? err.message : String(err);
-    return { ...base, ok: false, code, message, ms: Math.round(performance.now() - started) };
+    return { ...base, ok: false, code, message, safety: err instanceof LifeboatError && err.safety, ms: Math.round(performance.now() - started) };
   }
 }
 
@@ -83,7 +85,7 @@ export async function verifyRecovery(opts: { manifest: Manifest; signer: Identit
       checks.push({ member: s.memberIndex + 1, kind: 'offline', ok: true, ms: Math.round(performance.now() - started) });
     } catch (err) {
       const code = err instanceof LifeboatError ? err.code : 'error';
-      checks.push({ member: 0, kind: 'offline', ok: false, code, message: (err as Error).message, ms: Math.round(performance.now() - started) });
+      checks.push({ member: 0, kind: 'offline', ok: false, code, message: (err as Error).message, safety: err instanceof LifeboatError && err.safety, ms: Math.round(performance.now() - started) });
     }
   });
   return { ok: checks.every((c) => c.ok), schemeId: opts.manifest.scheme_id, threshold: opts.manifest.threshold, checks };

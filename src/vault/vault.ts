@@ -93,6 +93,7 @@ export function openVaultFile(path: string, mk: MasterKey): { bytes: Uint8Array;
       `the vault belongs to recovery scheme ${toHex(header.schemeId)}, the loaded master key to ${toHex(mk.schemeId)}`,
       'scheme_mismatch',
       'finish the rotation (`lifeboat recovery rotate`), or unseal with shares of the vault\'s scheme',
+      { safety: true },
     );
   }
   checkMasterKey(header, mk.key);

@@ -11,7 +11,7 @@ import { changeBackupPassword, renewRestoreToken, restartBackupStream, setupNode
 import { resolveNodeDir } from '../../keynode/config.js';
 import { checkName } from '../../backup/format.js';
 import { closeNode, openNode } from '../../keynode/runtime.js';
-import { promptSecret } from '../input.js';
+import { promptSecret, promptsHelp } from '../input.js';
 import { createOutput } from '../io.js';
 
 const DIR_HELP = 'node data directory (default: $LIFEBOAT_NODE_DIR or ./lifeboat-node)';
@@ -58,6 +58,7 @@ export function registerNodeBackupCommands(node: Command): void {
     .option('--usable-before-ack', 'new keys sign at once, before their backup is acknowledged (default: pending_backup until it is)')
     .option('--data-dir <dir>', DIR_HELP)
     .option('--json', 'print JSON')
+    .addHelpText('after', promptsHelp(['the invite code', 'the backup password (8 characters or more)', 'the backup password again (with --new-stream: no prompt)']))
     .action(async (o: { backupServer?: string; account?: string; stream?: string; newStream?: string; usableBeforeAck?: boolean; dataDir?: string; json?: boolean }) => {
       if (o.newStream !== undefined) return newStream(o.newStream, o);
       if (!o.backupServer || !o.account) throw new InvalidInputError('give --backup-server URL and --account NAME (or --new-stream NAME on a node that streams already)');
@@ -133,6 +134,7 @@ export function registerBackupCommands(program: Command): void {
     .requiredOption('--backup-server <url>', 'the backup service')
     .requiredOption('--account <name>', 'the account')
     .option('--json', 'print JSON')
+    .addHelpText('after', promptsHelp(['the current password', 'the new password (8 characters or more)', 'the new password again']))
     .action(async (o: { backupServer: string; account: string; json?: boolean }) => {
       const server = checkServer(o.backupServer);
       const account = checkName(o.account, '--account');

@@ -159,7 +159,8 @@ function audit(o: { dataDir?: string; verify?: boolean; json?: boolean }): void 
   if (o.verify) {
     const text = existsSync(paths.audit) ? readFileSync(paths.audit, 'utf8') : '';
     const r = verifyAuditLog(text);
-    if (o.json) out.json(r);
+    // A broken log is a failure (with --json, the failure document, not the report: one document on stdout).
+    if (r.ok && o.json) out.json(r);
     else if (r.ok) out.out(`audit log ok: ${r.entries} entries, head ${r.head}`);
     if (!r.ok) {
       throw new LifeboatError('audit_log_broken', `audit log ${paths.audit} breaks at line ${r.line}: ${r.reason}`, {

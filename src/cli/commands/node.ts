@@ -15,7 +15,7 @@ import { closeNode, initNode, openNode, saveNodeConfig, voidNoncesBeforeServing,
 import { createKeyNodeApp } from '../../keynode/server.js';
 import { redactStoreUrl } from '../../keynode/store/index.js';
 import { fromB64, toB64, utf8 } from '../../util/bytes.js';
-import { promptSecret, readStdin } from '../input.js';
+import { promptSecret, promptsHelp, readStdin } from '../input.js';
 import { restoreFromService } from '../../backup/node-link.js';
 import { registerNodeBackupCommands } from './backup.js';
 import { registerNodeConfigCommands } from './node-config.js';
@@ -282,6 +282,7 @@ export function registerNodeCommands(program: Command): void {
     .option('--data-dir <dir>', DIR_HELP)
     .option('--store <url>', STORE_HELP)
     .option('--json', 'print JSON')
+    .addHelpText('after', promptsHelp(['with --backup-server: the backup password', 'with --restore-token: the restore token']))
     .action(async (o: DirOpts & { in?: string; database?: boolean; backupServer?: string; account?: string; stream?: string; expectSeq?: number }) => {
       if ([o.in, o.database, o.backupServer].filter(Boolean).length !== 1) throw new InvalidInputError('give exactly one of --backup-server URL, --in FILE or --database');
       if (o.backupServer) return restoreFromServiceCommand(o as Parameters<typeof restoreFromServiceCommand>[0]);

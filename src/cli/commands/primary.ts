@@ -12,7 +12,7 @@ import { manifestHolders } from '../../recovery/rotate.js';
 import { readManifestFile } from '../../recovery/sources.js';
 import { ensurePrivateDir, readFileOrThrow } from '../../util/files.js';
 import { createOutput } from '../io.js';
-import { promptSecret } from '../input.js';
+import { promptSecret, promptsHelp } from '../input.js';
 import { DATA_DIR_HELP, intIn } from '../options.js';
 
 /** Reads `n` shares from a hidden prompt (terminal) or stdin lines (scripts). */
@@ -78,6 +78,7 @@ export function registerPrimaryCommands(program: Command): void {
     .option('--no-holders', 'do not ask holders; use typed shares only')
     .option('--passphrase', 'the shares were made with a SLIP-0039 passphrase (prompted)')
     .option('--json', 'print JSON')
+    .addHelpText('after', promptsHelp(['with --typed-shares N: share 1 (its words), then share 2, … up to N', 'with --passphrase: the SLIP-0039 passphrase']))
     .action(async (o: { dataDir?: string; typedShares: number; holders: boolean; passphrase?: boolean; json?: boolean }) => {
       const out = createOutput({ quiet: o.json });
       const paths = primaryPaths(resolveDataDir(o.dataDir));

@@ -19,7 +19,7 @@ import { readVaultHeader } from '../../vault/format.js';
 import { fromHex, utf8 } from '../../util/bytes.js';
 import { readFileOrThrow, writeFileAtomic } from '../../util/files.js';
 import { createOutput } from '../io.js';
-import { promptSecret } from '../input.js';
+import { promptSecret, promptsHelp } from '../input.js';
 import { collect, DATA_DIR_HELP, intIn } from '../options.js';
 import { readTypedShares } from './primary.js';
 
@@ -63,6 +63,7 @@ export function registerReconstructCommands(recovery: Command): void {
     .option('--passphrase', 'the shares were made with a SLIP-0039 passphrase (prompted)')
     .option('--data-dir <dir>', `${DATA_DIR_HELP}; must not hold a vault yet`)
     .option('--json', 'print JSON')
+    .addHelpText('after', promptsHelp(['with --typed-shares N: share 1 (its words), then share 2, … up to N', 'with --passphrase: the SLIP-0039 passphrase']))
     .action(async (o: ReconstructOpts) => {
       const out = createOutput({ quiet: o.json });
       const paths = primaryPaths(resolveDataDir(o.dataDir));

@@ -14,8 +14,8 @@ import { syncVault } from '../../recovery/sync.js';
 import { readManifestFile } from '../../recovery/sources.js';
 import { verifyRecovery } from '../../recovery/verify.js';
 import { readFileOrThrow } from '../../util/files.js';
-import { createOutput, writeSecret } from '../io.js';
-import { promptSecret } from '../input.js';
+import { createOutput, EXIT, writeSecret } from '../io.js';
+import { promptSecret, promptsHelp } from '../input.js';
 import { collect, DATA_DIR_HELP, intIn } from '../options.js';
 import { readTypedShares } from './primary.js';
 import { registerReconstructCommands } from './reconstruct.js';
@@ -62,6 +62,7 @@ export function registerRecoveryCommands(program: Command): void {
     .option('--secret-fd <fd>', 'write the offline shares to this file descriptor instead of the terminal', intIn(3, 1023))
     .option('--data-dir <dir>', DATA_DIR_HELP)
     .option('--json', 'print the manifest summary as JSON (offline shares still go to the terminal or --secret-fd)')
+    .addHelpText('after', promptsHelp(['with --passphrase: the SLIP-0039 passphrase for the shares']))
     .action(async (o: { holder: string[]; operator: string[]; threshold: number; shares?: number; passphrase?: boolean; secretFd?: number; dataDir?: string; json?: boolean }) => {
       const out = createOutput({ quiet: o.json });
       if (o.secretFd === undefined && !process.stdout.isTTY) {
@@ -89,6 +90,7 @@ export function registerRecoveryCommands(program: Command): void {
     .option('--operator-key <file>', 'sign the challenges as this operator (default: the primary identity)')
     .option('--data-dir <dir>', DATA_DIR_HELP)
     .option('--json', 'print JSON')
+    .addHelpText('after', promptsHelp(['with --offline-shares N: offline share 1 (its words), then share 2, … up to N']))
     .action(async (o: { offlineShares: number; manifest?: string; operatorKey?: string; dataDir?: string; json?: boolean }) => {
       const out = createOutput({ quiet: o.json });
       const paths = primaryPaths(resolveDataDir(o.dataDir));
@@ -105,7 +107,7 @@ export function registerRecoveryCommands(program: Command): void {
         }
         out.out(report.ok ? `scheme ${report.schemeId}: every check passed` : `scheme ${report.schemeId}: some checks failed`);
       }
-      if (!report.ok) process.exitCode = 1;
+      if (!report.ok) process.exitCode = report.checks.some((c) => !c.ok && c.safety) ? EXIT.safety : EXIT.failed;
     });
 
   recovery
@@ -118,6 +120,7 @@ export function registerRecoveryCommands(program: Command): void {
     .option('--secret-fd <fd>', 'write the new offline shares to this file descriptor instead of the terminal', intIn(3, 1023))
     .option('--data-dir <dir>', DATA_DIR_HELP)
     .option('--json', 'print JSON (offline shares still go to the terminal or --secret-fd)')
+    .addHelpText('after', promptsHelp(['with --passphrase: the SLIP-0039 passphrase for the new shares']))
     .action(async (o: { holder?: string[]; threshold?: number; shares?: number; passphrase?: boolean; secretFd?: number; dataDir?: string; json?: boolean }) => {
       const out = createOutput({ quiet: o.json });
       if (o.secretFd === undefined && !process.stdout.isTTY) {

@@ -62,8 +62,9 @@ function registerPut(vault: Command, deps: VaultCommandDeps): void {
     .option('--force', 'replace an existing entry (its old value is lost)')
     .addHelpText(
       'after',
-      '\nThe value is never taken from the command line. Piped stdin is stored byte for byte (a trailing\n' +
-        "newline included: use `printf '%s' \"$TOKEN\"` or `< file`); on a terminal you are asked twice.\n" +
+      '\nThe value is never taken from the command line. When stdin is not a terminal, all of it is the\n' +
+        "value, stored byte for byte (a trailing newline included: use `printf '%s' \"$TOKEN\"` or `< file`);\n" +
+        'on a terminal a hidden prompt asks twice. ' +
         'Values are at most 1 MiB.',
     )
     .action(async (name: string, opts: DirOpts & { force?: boolean }) => {
