@@ -214,6 +214,49 @@ describe('recovery under attack and bad luck', { timeout: 300_000 }, () => {
     });
   });
 
+  describe('a fork: the new primary writes while the holder with the newest vault is unreachable', () => {
+    let f: Fleet;
+    before(async () => {
+      f = await fleet('fork');
+      fleets.push(f);
+    });
+
+    it('verify and put refuse the fork by name, sync refuses it without --merge, and sync --merge keeps every secret', async () => {
+      const [h1, h2] = f.holders as [Holder, Holder];
+      await h1.server!.stop();
+      ok(await cli(['vault', 'put', 'b', '--data-dir', f.primary], { input: 'secret-b' })); // only holder 2 has b
+      await startHolder(h1);
+      await h2.server!.stop();
+      const d = fresh('forked');
+      const r = JSON.parse(ok(await cli(reconstructArgs(f, d, ['--holder', h1.spec, '--typed-shares', '1', '--primary-fingerprint', f.primaryFp]), { input: `${f.offline}\n` })).stdout) as { primary: string; entries: number; not_enrolled: string[] };
+      assert.equal(r.entries, 1, 'holder 1 is stale: only a');
+      assert.equal(r.not_enrolled.length, 1, 'the unreachable holder is listed as not enrolled');
+      ok(await cli(['vault', 'put', 'x', '--data-dir', d], { input: 'secret-x' })); // the fork: x only here and on holder 1
+      ok(await cli(['holder', 'enrol', '--data-dir', h2.dir, '--primary', r.primary]));
+      await startHolder(h2);
+      const v = await cli(['recovery', 'verify', '--data-dir', d, '--json']);
+      assert.equal(v.code, 3);
+      assert.ok((JSON.parse(v.stdout) as { checks: { code?: string }[] }).checks.some((c) => c.code === 'vault_forked'));
+      const vaultFile = join(d, 'vault.lbv');
+      const before = readFileSync(vaultFile);
+      const put = await cli(['vault', 'put', 'y', '--data-dir', d], { input: 'secret-y' });
+      refused(put, 'vault_forked');
+      assert.equal(put.code, 3);
+      assert.deepEqual(readFileSync(vaultFile), before, 'a refused put writes nothing');
+      const s = await cli(['recovery', 'sync', '--data-dir', d]);
+      refused(s, 'vault_forked');
+      assert.match(s.stderr, /with b;.* has x/);
+      const m = JSON.parse(ok(await cli(['recovery', 'sync', '--merge', '--data-dir', d, '--json'])).stdout) as { merged_from: string[]; failures: string[] };
+      assert.deepEqual(m.merged_from, [h2.server!.url]);
+      assert.deepEqual(m.failures, []);
+      for (const [name, value] of [['a', 'secret-a'], ['b', 'secret-b'], ['x', 'secret-x']]) {
+        assert.equal(ok(await cli(['vault', 'get', name!, '--stdout', '--data-dir', d])).stdout, value);
+      }
+      ok(await cli(['vault', 'put', 'y', '--data-dir', d], { input: 'secret-y' }));
+      assert.equal(JSON.parse(ok(await cli(['recovery', 'verify', '--data-dir', d, '--json'])).stdout).ok, true);
+    });
+  });
+
   describe('a rolled-back primary vault file', () => {
     let f: Fleet;
     before(async () => {
@@ -298,7 +341,7 @@ describe('recovery under attack and bad luck', { timeout: 300_000 }, () => {
 
   it('no secret value or share reached any output', () => {
     const text = outputs.join('\n');
-    for (const v of ['secret-a', 'secret-b', 'secret-c', 'secret-d', 'secret-e']) {
+    for (const v of ['secret-a', 'secret-b', 'secret-c', 'secret-d', 'secret-e', 'secret-x', 'secret-y']) {
       const onPurpose = outputs.filter((o) => o === v).length;
       assert.equal(text.split(v).length - 1, onPurpose, `${v} appeared in other output`);
     }
