@@ -490,6 +490,11 @@ describe('key node api (sqlite)', { timeout: 120_000 }, () => {
       });
       assert.equal(exp.export_tenant, ownTenantOf(s.tokens.client));
       assert.deepEqual((await s.inject(1, { url: '/v1/keys', token: other })).body.keys, []);
+      // An operator's import without a tenant keeps the export's owner, not tenant default (whose client keys would get it).
+      const kept = await importAs(1, s.tokens.operator, exp);
+      assert.equal(kept.status, 200, JSON.stringify(kept.body));
+      assert.equal(kept.body.tenant, ownTenantOf(s.tokens.client));
+      assert.equal((await s.inject(1, { url: `/v1/keys/${kept.body.key_id as string}`, token: ofDefault })).status, 404);
       const moved = await importAs(1, s.tokens.operator, { ...exp, tenant: ownTenantOf(other) });
       assert.equal(moved.status, 200, JSON.stringify(moved.body));
       assert.equal(moved.body.tenant, ownTenantOf(other));

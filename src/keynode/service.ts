@@ -314,7 +314,8 @@ export class KeyNodeService {
   /**
    * Imports an export after checking the share against its verifying share. A new key id unless the
    * caller is the paired fail-over primary (keeps it). The key goes to a client's own tenant, or to the
-   * `tenant` an operator or the paired primary names (default `default`). Throws FormatError,
+   * `tenant` an operator or the paired primary names (default: an encrypted export's own tenant, else
+   * `default`). Throws FormatError,
    * DecryptionError, LifeboatError `share_mismatch`, InvalidInputError (a `threshold` other than the
    * package's), ForbiddenError `wrong_role` (also a client naming another tenant, or importing an
    * encrypted export of another tenant's key), ConflictError
@@ -323,7 +324,9 @@ export class KeyNodeService {
   async importShare(exp: z.infer<typeof keyShareExportSchema>, caller: Caller, opts: { threshold?: number; tenant?: string } = {}): Promise<KeyInfo & { imported_from: string }> {
     const role = caller.role;
     if (caller.role === 'client' && opts.tenant !== undefined && opts.tenant !== caller.tenant) throw new ForbiddenError('a client imports into its own tenant only', 'wrong_role');
-    const tenant = caller.role === 'client' ? caller.tenant : (opts.tenant ?? DEFAULT_TENANT);
+    // Without a named owner an encrypted export keeps its own (a default of `default` would hand the key
+    // to every client key of that tenant); the other forms name none.
+    const tenant = caller.role === 'client' ? caller.tenant : (opts.tenant ?? (exp.export_type === 'encrypted' ? exportTenantOf(exp) : DEFAULT_TENANT));
     const threshold = opts.threshold;
     if (role === 'client' && exp.export_type !== 'encrypted') throw new ForbiddenError(`a client may import only the encrypted form, not ${exp.export_type}`, 'wrong_role');
     // An encrypted export opens only under its tenant's key (export.ts): a client of another tenant
