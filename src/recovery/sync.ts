@@ -70,8 +70,15 @@ async function authenticCopiesAhead(opts: { primary: Identity; manifest: Manifes
       if (generation === null || generation === undefined || generation <= opts.localGeneration) return undefined;
       try {
         const { vault } = await h.client.getVault(opts.manifest.scheme_id);
+        // The claim counts only as far as the copy backs it: an authentic but older copy (a holder has
+        // every generation it was sent) must not pass for a newer one, or one holder could block writes.
+        const copy = readVaultHeader(vault).generation;
+        if (copy <= opts.localGeneration) {
+          opts.warn(`holder ${spec.url} claims vault generation ${generation}, but its copy is generation ${copy}, not newer than the primary's ${opts.localGeneration}: ignored; run \`lifeboat recovery verify\``);
+          return undefined;
+        }
         wipeContents(openVault(vault, opts.master.key));
-        return { url: spec.url, generation: readVaultHeader(vault).generation, bytes: vault };
+        return { url: spec.url, generation: copy, bytes: vault };
       } catch (err) {
         opts.warn(`holder ${spec.url} claims vault generation ${generation}, but its copy does not open under the master (${err instanceof LifeboatError ? err.code : 'error'}): ignored; run \`lifeboat recovery verify\``);
         return undefined;
