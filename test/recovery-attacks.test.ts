@@ -65,8 +65,11 @@ async function startHolder(h: Holder): Promise<void> {
   h.spec = `${h.server.url}#${h.fingerprint}`;
 }
 
-/** A primary, an operator and two holders, split 2-of-3 with one offline share, and secret `a` in the vault. */
-async function fleet(name: string): Promise<Fleet> {
+/**
+ * A primary, an operator and two holders, split 2-of-3 with one offline share, and secret `a` in the
+ * vault. `specOf` may give the manifest another address for a holder (a proxy in front of it).
+ */
+async function fleet(name: string, specOf: (h: Holder) => Promise<string> = async (h) => h.spec): Promise<Fleet> {
   const base = fresh(name);
   const primary = join(base, 'primary');
   const operatorKey = join(base, 'operator.json');
@@ -80,7 +83,8 @@ async function fleet(name: string): Promise<Fleet> {
     await startHolder(holder);
     holders.push(holder);
   }
-  const init = ok(await cli(['recovery', 'init', '--data-dir', primary, '--holder', holders[0]!.spec, '--holder', holders[1]!.spec, '--secret-fd', '3', '--json'], { secretFd: true }));
+  const specs = [await specOf(holders[0]!), await specOf(holders[1]!)];
+  const init = ok(await cli(['recovery', 'init', '--data-dir', primary, '--holder', specs[0]!, '--holder', specs[1]!, '--secret-fd', '3', '--json'], { secretFd: true }));
   assert.equal((JSON.parse(init.stdout) as { primary_fingerprint: string }).primary_fingerprint, p.fingerprint, 'init names the primary fingerprint for the paper');
   ok(await cli(['vault', 'put', 'a', '--data-dir', primary], { input: 'secret-a' }));
   return { primary, primaryFp: p.fingerprint, operatorKey, operatorId: op.identity, holders, offline: init.secret.trim() };
@@ -111,6 +115,30 @@ async function manifestSwapProxy(upstream: string, manifest: unknown): Promise<{
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
   return { url: `http://127.0.0.1:${(server.address() as { port: number }).port}`, close: () => server.close() };
+}
+
+/**
+ * A proxy in front of a holder that, once `lie` is set, claims a vault generation `by` above what it
+ * holds in its scheme list, while still serving its real (authentic, older) copy.
+ */
+async function generationLiarProxy(upstream: string, by: number): Promise<{ url: string; lie: boolean; close(): void }> {
+  const proxy = { url: '', lie: false, close: () => server.close() };
+  const server: Server = createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', async () => {
+      const up = await fetch(`${upstream}${req.url}`, { method: req.method, headers: req.headers as Record<string, string>, body: chunks.length ? Buffer.concat(chunks) : undefined });
+      let body = Buffer.from(await up.arrayBuffer());
+      if (proxy.lie && req.method === 'GET' && /\/schemes$/.test(req.url ?? '') && up.status === 200) {
+        const list = JSON.parse(body.toString('utf8')) as { vault_generation: number | null }[];
+        body = Buffer.from(JSON.stringify(list.map((s) => ({ ...s, vault_generation: s.vault_generation === null ? null : s.vault_generation + by }))));
+      }
+      res.writeHead(up.status, { 'content-type': up.headers.get('content-type') ?? 'application/json' }).end(body);
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+  proxy.url = `http://127.0.0.1:${(server.address() as { port: number }).port}`;
+  return proxy;
 }
 
 const fleets: Fleet[] = [];
@@ -296,6 +324,33 @@ describe('recovery under attack and bad luck', { timeout: 300_000 }, () => {
       assert.equal(ok(await cli(['vault', 'get', 'e', '--stdout', '--data-dir', f.primary])).stdout, 'secret-e');
       for (const h of f.holders) await startHolder(h);
       ok(await cli(['recovery', 'sync', '--data-dir', f.primary]));
+      assert.equal(JSON.parse(ok(await cli(['recovery', 'verify', '--data-dir', f.primary, '--json'])).stdout).ok, true);
+    });
+  });
+
+  describe('a compromised holder claims a newer vault generation than the copy it serves', () => {
+    let f: Fleet;
+    let liar: Awaited<ReturnType<typeof generationLiarProxy>>;
+    before(async () => {
+      f = await fleet('liar', async (h) => {
+        if (liar) return h.spec;
+        liar = await generationLiarProxy(h.server!.url, 5);
+        return `${liar.url}#${h.fingerprint}`;
+      });
+      fleets.push(f);
+    });
+    after(() => liar.close());
+
+    it('its authentic but older copy does not pass for a newer one: vault put goes on (with a warning naming the claim), and so does sync', async () => {
+      liar.lie = true;
+      const put = await cli(['vault', 'put', 'b', '--data-dir', f.primary], { input: 'secret-b' });
+      ok(put);
+      assert.match(put.stderr, /claims vault generation \d+, but its copy is generation \d+, not newer than the primary's/);
+      const s = JSON.parse(ok(await cli(['recovery', 'sync', '--data-dir', f.primary, '--json'])).stdout) as { pulled_from: string | null; failures: string[] };
+      assert.equal(s.pulled_from, null);
+      assert.deepEqual(s.failures, []);
+      liar.lie = false;
+      assert.equal(ok(await cli(['vault', 'get', 'b', '--stdout', '--data-dir', f.primary])).stdout, 'secret-b');
       assert.equal(JSON.parse(ok(await cli(['recovery', 'verify', '--data-dir', f.primary, '--json'])).stdout).ok, true);
     });
   });

@@ -3,8 +3,9 @@
  * `{key_id, export_type, key_share, public}` where `public` is the FROST public key package (JSON) and
  * `key_share` (base64) is, by type:
  *   plaintext  the plain key share document below, UTF-8 JSON (only where plaintext export is enabled)
- *   encrypted  sealKeyShare under the node's export key (LBKS envelope; only a node holding that export
- *              key in its vault can import it: the same node after a database loss, or its clone)
+ *   encrypted  sealKeyShare under the key's tenant's export key, derived from the node's (LBKS envelope;
+ *              only a node holding that export key in its vault can import it: the same node after a
+ *              database loss, or its clone; and a client only into the tenant named in `export_tenant`)
  *   wrapped    crypto_box_seal of the plain document to a whitelisted X25519 wrapping key
  * Plain key share document:
  *   {"version":1,"type":"lifeboat-key-share","key_id","curve","identifier","signing_share":"<hex>","public":{…}}
@@ -12,9 +13,11 @@
 import { z } from 'zod';
 import { FormatError, InvalidInputError } from '../errors.js';
 import { openSealed, seal, type BoxKeyPair } from '../crypto/sealedbox.js';
+import { deriveKey } from '../crypto/kdf.js';
 import { fromB64, fromHex, toB64, utf8, wipe } from '../util/bytes.js';
 import { frostPublicFromJson, frostPublicToJson, type KeyShare, openKeyShare, sealKeyShare, verifyShareAgainstPublic, type FrostPublicJson } from './frost/index.js';
 import { parseHex, hex } from './frost/suite.js';
+import { DEFAULT_TENANT, TENANT_RE } from './tenants.js';
 
 export const EXPORT_TYPES = ['plaintext', 'encrypted', 'wrapped'] as const;
 export type ExportType = (typeof EXPORT_TYPES)[number];
@@ -24,6 +27,8 @@ export interface KeyShareExport {
   export_type: ExportType;
   key_share: string;
   public: FrostPublicJson;
+  /** Encrypted exports: the tenant it is sealed for (the key's owner); it opens only under that tenant's key. */
+  export_tenant?: string;
 }
 
 export const keyShareExportSchema = z.object({
@@ -31,7 +36,23 @@ export const keyShareExportSchema = z.object({
   export_type: z.enum(EXPORT_TYPES),
   key_share: z.string().min(1).max(64 * 1024),
   public: z.unknown(),
+  /** Absent in an encrypted export made before tenants: sealed under the node's export key itself, tenant default. */
+  export_tenant: z.string().regex(TENANT_RE).optional(),
 });
+
+/**
+ * The key an encrypted export of `tenant`'s key is sealed under (docs/format.md, "Key share export"):
+ * one per tenant, so that the blob opens only as the tenant it names, which a client must be.
+ * Without it, a client of one tenant holding another's saved export could import it and sign with it.
+ */
+export function tenantExportKey(exportKey: Uint8Array, tenant: string): Uint8Array {
+  return deriveKey(exportKey, utf8.encode(tenant), 'keynode/export-key/tenant/v1');
+}
+
+/** The tenant an encrypted export belongs to: the one it names, else (made before tenants) `default`. */
+export function exportTenantOf(exp: { export_tenant?: string }): string {
+  return exp.export_tenant ?? DEFAULT_TENANT;
+}
 
 const plainSchema = z.object({
   version: z.literal(1),
@@ -63,11 +84,23 @@ function parsePlain(bytes: Uint8Array): KeyShare {
   return { keyId: r.data.key_id, curve, identifier: r.data.identifier, share: parseHex(r.data.signing_share, 'signing share', 32), public: pub };
 }
 
-/** Builds an export of `key` of the given type. The caller enforces the policy (plaintext allowed, whitelist). */
-export function exportKeyShare(key: KeyShare, type: ExportType, keys: { exportKey: Uint8Array; wrappingKey?: Uint8Array }): KeyShareExport {
+/**
+ * Builds an export of `key` of the given type. The caller enforces the policy (plaintext allowed,
+ * whitelist). An encrypted export is sealed for `tenant`, the key's owner (tenantExportKey). Throws
+ * InvalidInputError `tenant_required` for an encrypted export without it, `wrapping_key_required`.
+ */
+export function exportKeyShare(key: KeyShare, type: ExportType, keys: { exportKey: Uint8Array; wrappingKey?: Uint8Array; tenant?: string }): KeyShareExport {
   let blob: Uint8Array;
-  if (type === 'encrypted') blob = sealKeyShare(keys.exportKey, key);
-  else {
+  if (type === 'encrypted') {
+    if (keys.tenant === undefined) throw new InvalidInputError('an encrypted export is sealed for its key\'s tenant', { code: 'tenant_required' });
+    const sealKey = tenantExportKey(keys.exportKey, keys.tenant);
+    try {
+      blob = sealKeyShare(sealKey, key);
+    } finally {
+      wipe(sealKey);
+    }
+    return { key_id: key.keyId, export_type: type, key_share: toB64(blob), public: frostPublicToJson(key.curve, key.public), export_tenant: keys.tenant };
+  } else {
     const plain = encodePlain(key);
     if (type === 'plaintext') blob = plain;
     else {
@@ -80,15 +113,23 @@ export function exportKeyShare(key: KeyShare, type: ExportType, keys: { exportKe
 }
 
 /**
- * Opens an export and checks the share against its verifying share before anything trusts it. Throws
- * FormatError (malformed), DecryptionError (an encrypted export of another node, or a wrapped one for
- * another wrapping key), LifeboatError `share_mismatch` (share and public package disagree).
+ * Opens an export and checks the share against its verifying share before anything trusts it. The
+ * caller checks who may import an encrypted export of `export_tenant` (exportTenantOf). Throws
+ * FormatError (malformed), DecryptionError (an encrypted export of another node or whose
+ * `export_tenant` was changed, or a wrapped one for another wrapping key), LifeboatError `share_mismatch` (share and public package disagree).
  */
 export function importKeyShare(exp: z.infer<typeof keyShareExportSchema>, keys: { exportKey: Uint8Array; wrapping: BoxKeyPair }): KeyShare {
   const blob = fromB64(exp.key_share, 'key_share');
   let key: KeyShare;
-  if (exp.export_type === 'encrypted') key = openKeyShare(keys.exportKey, blob, { keyId: exp.key_id });
-  else key = parsePlain(exp.export_type === 'wrapped' ? openSealed(blob, keys.wrapping) : blob);
+  if (exp.export_type === 'encrypted') {
+    // Made before tenants: under the node's export key itself (its key was tenant default's).
+    const openKey = exp.export_tenant === undefined ? keys.exportKey : tenantExportKey(keys.exportKey, exp.export_tenant);
+    try {
+      key = openKeyShare(openKey, blob, { keyId: exp.key_id });
+    } finally {
+      if (openKey !== keys.exportKey) wipe(openKey);
+    }
+  } else key = parsePlain(exp.export_type === 'wrapped' ? openSealed(blob, keys.wrapping) : blob);
   if (key.keyId !== exp.key_id) throw new FormatError('malformed', 'the export names another key id than its share');
   const outer = frostPublicFromJson(exp.public, { curve: key.curve });
   if (JSON.stringify(frostPublicToJson(key.curve, outer.public)) !== JSON.stringify(frostPublicToJson(key.curve, key.public))) {

@@ -198,7 +198,7 @@ export function registerKeyCommands(program: Command): void {
       .requiredOption('--node <url>', 'key node URL')
       .requiredOption('--in <file>', 'export file')
       .option('--threshold <t>', 'the key’s threshold', intIn(2, 32))
-      .option('--tenant <name>', 'with an operator key: the tenant that will own the key (default: default); a client’s import goes to its own'),
+      .option('--tenant <name>', 'with an operator key: the tenant that will own the key (default: an encrypted export’s own tenant, else default); a client’s import goes to its own'),
   ).action(async (o: ApiOpts & { node: string; in: string; threshold?: number; tenant?: string }) => {
     let json: unknown;
     try {
