@@ -121,8 +121,8 @@ async function manifestSwapProxy(upstream: string, manifest: unknown): Promise<{
  * A proxy in front of a holder that, once `lie` is set, claims a vault generation `by` above what it
  * holds in its scheme list, while still serving its real (authentic, older) copy.
  */
-async function generationLiarProxy(upstream: string, by: number): Promise<{ url: string; lie: boolean; close(): void }> {
-  const proxy = { url: '', lie: false, close: () => server.close() };
+async function generationLiarProxy(upstream: string, by: number): Promise<{ url: string; lie: boolean; corrupt: boolean; close(): void }> {
+  const proxy = { url: '', lie: false, corrupt: false, close: () => server.close() };
   const server: Server = createServer((req, res) => {
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));
@@ -132,6 +132,12 @@ async function generationLiarProxy(upstream: string, by: number): Promise<{ url:
       if (proxy.lie && req.method === 'GET' && /\/schemes$/.test(req.url ?? '') && up.status === 200) {
         const list = JSON.parse(body.toString('utf8')) as { vault_generation: number | null }[];
         body = Buffer.from(JSON.stringify(list.map((s) => ({ ...s, vault_generation: s.vault_generation === null ? null : s.vault_generation + by }))));
+      }
+      if (proxy.corrupt && req.method === 'GET' && /\/vault$/.test(req.url ?? '') && up.status === 200) {
+        const answer = JSON.parse(body.toString('utf8')) as { vault: string };
+        const vault = Buffer.from(answer.vault, 'base64');
+        vault[vault.length - 3]! ^= 1; // in the tag: the header still reads, the copy does not open
+        body = Buffer.from(JSON.stringify({ ...answer, vault: vault.toString('base64') }));
       }
       res.writeHead(up.status, { 'content-type': up.headers.get('content-type') ?? 'application/json' }).end(body);
     });
@@ -345,12 +351,30 @@ describe('recovery under attack and bad luck', { timeout: 300_000 }, () => {
       liar.lie = true;
       const put = await cli(['vault', 'put', 'b', '--data-dir', f.primary], { input: 'secret-b' });
       ok(put);
-      assert.match(put.stderr, /claims vault generation \d+, but its copy is generation \d+, not newer than the primary's/);
+      assert.match(put.stderr, /claims vault generation \d+, but its copy is generation \d+/);
       const s = JSON.parse(ok(await cli(['recovery', 'sync', '--data-dir', f.primary, '--json'])).stdout) as { pulled_from: string | null; failures: string[] };
       assert.equal(s.pulled_from, null);
       assert.deepEqual(s.failures, []);
       liar.lie = false;
       assert.equal(ok(await cli(['vault', 'get', 'b', '--stdout', '--data-dir', f.primary])).stdout, 'secret-b');
+      assert.equal(JSON.parse(ok(await cli(['recovery', 'verify', '--data-dir', f.primary, '--json'])).stdout).ok, true);
+    });
+
+    it('a copy that does not open: verify (unsealed) names it vault_copy_invalid and exits 3; vault put ignores it with a warning', async () => {
+      liar.lie = true;
+      liar.corrupt = true;
+      try {
+        const v = await cli(['recovery', 'verify', '--data-dir', f.primary, '--json']);
+        assert.equal(v.code, 3);
+        assert.deepEqual((JSON.parse(v.stdout) as { checks: { code?: string }[] }).checks.map((c) => c.code ?? 'ok').sort(), ['ok', 'vault_copy_invalid']);
+        const put = await cli(['vault', 'put', 'c', '--data-dir', f.primary], { input: 'secret-c' });
+        ok(put);
+        assert.match(put.stderr, /holder .* (claims vault generation|does not open under the master).*: ignored/);
+      } finally {
+        liar.lie = false;
+        liar.corrupt = false;
+      }
+      ok(await cli(['recovery', 'sync', '--data-dir', f.primary]));
       assert.equal(JSON.parse(ok(await cli(['recovery', 'verify', '--data-dir', f.primary, '--json'])).stdout).ok, true);
     });
   });

@@ -87,16 +87,16 @@ export async function compareCopies(opts: { infos: HolderCopyInfo[]; manifest: M
     let copy: AuthenticCopy;
     try {
       const { vault } = await info.holder.client.getVault(opts.manifest.scheme_id);
+      const served = readVaultHeader(vault).generation;
+      if (served < info.generation || served < localGen) {
+        // A claim counts only as far as the copy backs it: every holder keeps authentic older copies.
+        opts.warn(`holder ${info.url} claims vault generation ${info.generation}, but its copy is generation ${served}: ignored; run \`lifeboat recovery verify\``);
+        continue;
+      }
       if (toHex(sha256(vault)) === localSha) continue;
       copy = { url: info.url, generation: readVaultHeader(vault).generation, bytes: vault, contents: openVault(vault, opts.master.key) };
     } catch (err) {
       opts.warn(`holder ${info.url} has vault generation ${info.generation}, but its copy does not open under the master (${err instanceof LifeboatError ? err.code : 'error'}): ignored; run \`lifeboat recovery verify\``);
-      continue;
-    }
-    if (copy.generation < localGen || copy.generation < info.generation) {
-      // it claimed a newer copy than it serves: an older copy is no news, and a claim is not a copy
-      opts.warn(`holder ${info.url} claims vault generation ${info.generation} but serves generation ${copy.generation}: ignored; run \`lifeboat recovery verify\``);
-      wipeContents(copy.contents);
       continue;
     }
     const onlyHere = newerIn(opts.localContents, copy.contents);
