@@ -10,6 +10,7 @@ import { sha256 } from '@noble/hashes/sha2.js';
 import { randomBytes } from '../src/crypto/random.js';
 import { toB64, utf8 } from '../src/util/bytes.js';
 import {
+  addSignatureLines,
   encodeNote,
   encodeSignerKey,
   encodeVerifierKey,
@@ -347,6 +348,16 @@ describe('cosignature/v1', () => {
     assert.equal(w.keyId, wv[0]!.keyId);
     assert.equal(w.verify(utf8.encode(text), new Uint8Array(72)), false);
     assert.equal(code(() => verifyCheckpoint(signed, log.verifier(), { witnesses: [log.verifier()], quorum: 1 })), 'invalid_input');
+  });
+
+  it("the log adds a witness's answer to its checkpoint; a newer co-signature replaces the witness's older one", () => {
+    const later = parseWitnessSignerKey(witnessKeys[0]!.signerKey, () => 1700000100);
+    let note = addSignatureLines(signed, cosignCheckpoint(text, witnesses[0]!) + cosignCheckpoint(text, witnesses[1]!));
+    note = addSignatureLines(note, cosignCheckpoint(text, later));
+    assert.equal(parseNote(note).signatures.length, 3);
+    const v = verifyCheckpoint(note, log.verifier(), { witnesses: wv, quorum: 2 });
+    assert.deepEqual(v.cosignatures.map((x) => [x.name, x.timestamp]).sort(), [['w1.example', 1700000100], ['w2.example', 1700000000]]);
+    for (const bad of ['', 'no newline', '— w1.example AAAA\n', 'not a line\n']) assert.equal(code(() => addSignatureLines(signed, bad)), 'note_malformed', bad);
   });
 
   it('open(cosign(checkpoint)) holds for any checkpoint and time', () => {

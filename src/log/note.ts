@@ -375,3 +375,19 @@ export function signNote(note: string | Note, ...signers: NoteSigner[]): string 
   const fresh = signers.map((s) => ({ name: s.name, keyId: s.keyId, signature: s.sign(textBytes) }));
   return encodeNote({ text: n.text, signatures: [...kept, ...fresh] });
 }
+
+/**
+ * Adds signature lines (e.g. a witness's answer, c2sp.org/tlog-witness: one or more lines, each
+ * ending in a newline) to a signed note; a new line replaces an existing one of the same (name, key
+ * ID). Nothing is verified here. Throws LogError `note_malformed` on a bad note or line, or when the
+ * result would carry more than MAX_NOTE_SIGNATURES lines.
+ */
+export function addSignatureLines(msg: string, lines: string): string {
+  const note = parseNote(msg);
+  if (typeof lines !== 'string' || lines.length === 0 || !lines.endsWith('\n')) throw malformed('signature lines must end with a newline');
+  const added = lines.slice(0, -1).split('\n').map(parseSignatureLine);
+  const fresh = new Set(added.map(idOf));
+  const signatures = [...note.signatures.filter((s) => !fresh.has(idOf(s))), ...added];
+  if (signatures.length > MAX_NOTE_SIGNATURES) throw malformed(`it would have more than ${MAX_NOTE_SIGNATURES} signatures`);
+  return encodeNote({ text: note.text, signatures });
+}
