@@ -25,7 +25,7 @@ import {
   SIG_ED25519,
   signNote,
 } from '../src/log/note.js';
-import { encodeCheckpoint, openCheckpoint, parseCheckpoint, signCheckpoint, type Checkpoint } from '../src/log/checkpoint.js';
+import { checkpointLabel, encodeCheckpoint, openCheckpoint, parseCheckpoint, signCheckpoint, type Checkpoint } from '../src/log/checkpoint.js';
 import {
   cosignatureMessage,
   cosignatureTimestamp,
@@ -133,6 +133,9 @@ describe('signed note: known answers from Go and C2SP', () => {
     for (const msg of bad) assert.equal(code(() => openNote(msg, [peter])), 'note_malformed', JSON.stringify(msg));
     assert.equal(code(() => openNote(new Uint8Array([0xff, ...utf8.encode(`${TEXT}\n${PETER_SIG}`)]), [peter])), 'note_malformed');
     assert.equal(code(() => openNote(`${TEXT}\ud800\n\n${PETER_SIG}`, [peter])), 'note_malformed');
+    // a byte order mark is text (as in Go), not stripped: the signed text is then another one
+    assert.equal(code(() => openNote(new Uint8Array([0xef, 0xbb, 0xbf, ...utf8.encode(`${TEXT}\n${PETER_SIG}`)]), [peter])), 'note_signature_invalid');
+    assert.equal(openNote(utf8.encode(`${TEXT}\n${PETER_SIG}`), [peter]).text, TEXT);
     assert.equal(code(() => openNote(`${'a'.repeat(MAX_NOTE_BYTES)}\n\n${PETER_SIG}`, [peter])), 'note_too_large');
     assert.equal(openNote(`${TEXT}\n${PETER_SIG.repeat(100)}`, [peter]).verified.length, 1);
   });
@@ -223,6 +226,7 @@ describe('checkpoint', () => {
     assert.equal(toB64(c.rootHash), 'CsUYapGGPo4dkMgIAUqom/Xajj7h2fB2MPA3j2jxq2I=');
     assert.deepEqual(c.extensions, []);
     assert.equal(encodeCheckpoint(c), SOFA_TEXT);
+    assert.equal(checkpointLabel(c), 'example.com/behind-the-sofa size 20852163 root CsUYapGGPo4dkMgIAUqom/Xajj7h2fB2MPA3j2jxq2I=');
   });
 
   it('refuses bodies that break the spec, each as checkpoint_malformed', () => {

@@ -71,6 +71,11 @@ export function parseCheckpoint(text: string): Checkpoint {
   return { origin, size: Number(sizeText), rootHash, extensions };
 }
 
+/** A checkpoint as people and error messages name it: `<origin> size <n> root <base64>`. */
+export function checkpointLabel(c: Pick<Checkpoint, 'origin' | 'size' | 'rootHash'>): string {
+  return `${c.origin} size ${c.size} root ${base64.encode(c.rootHash)}`;
+}
+
 /** Signs a checkpoint with the log's key (whose name must be the origin). Returns the signed note. */
 export function signCheckpoint(c: Checkpoint, logSigner: NoteSigner): string {
   if (logSigner.name !== c.origin) throw new InvalidInputError(`the log key is named ${logSigner.name}, the checkpoint origin is ${c.origin}`);

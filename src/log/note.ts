@@ -67,6 +67,8 @@ export interface OpenedNote {
   unverified: NoteSignature[];
 }
 
+/** Keeps a leading U+FEFF as text, as Go does: stripping it would verify bytes other than the ones given. */
+const STRICT_UTF8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 const WHITE_SPACE = /\p{White_Space}/u;
 const LONE_SURROGATE = /\p{Cs}/u;
 
@@ -293,7 +295,7 @@ export function parseNote(msg: string | Uint8Array): Note {
   if (msg instanceof Uint8Array) {
     if (msg.length > MAX_NOTE_BYTES) throw malformed(`it is over ${MAX_NOTE_BYTES} bytes`, 'note_too_large');
     try {
-      text = utf8.decode(msg);
+      text = STRICT_UTF8.decode(msg);
     } catch {
       throw malformed('it is not utf-8');
     }
