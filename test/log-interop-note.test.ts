@@ -104,6 +104,33 @@ describe('signed notes and checkpoints: interop with Go x/mod/sumdb/note', () =>
     assert.equal(goOpen(signNote(text, signer), `log:${vkey}`).text, text);
   });
 
+  it('Go and Lifeboat agree on every note one character away from a good checkpoint', () => {
+    const key = generateNoteKey('backup-log.example/log1');
+    const good = signCheckpoint({ origin: 'backup-log.example/log1', size: 1234, rootHash: sha256(utf8.encode('r')), extensions: [] }, parseSignerKey(key.signerKey));
+    const chars = [...good];
+    const variants: string[] = [good];
+    for (let i = 0; i < chars.length; i++) {
+      for (const r of ['A', ' ', '\n', '+', '\u2014', '\u0001', '']) variants.push([...chars.slice(0, i), r, ...chars.slice(i + 1)].join(''));
+    }
+    const goResults = JSON.parse(go(['open-each', `log:${key.verifierKey}`], JSON.stringify(variants))) as { ok: boolean; text?: string; error?: string }[];
+    const verifier = parseVerifierKey(key.verifierKey);
+    let accepted = 0;
+    for (const [i, msg] of variants.entries()) {
+      let mine: { ok: boolean; text?: string; code?: string };
+      try {
+        mine = { ok: true, text: openNote(msg, [verifier]).text };
+      } catch (err) {
+        mine = { ok: false, code: (err as { code?: string }).code };
+      }
+      assert.equal(mine.ok, goResults[i]!.ok, `${JSON.stringify(msg)}: lifeboat ${mine.code ?? 'ok'}, go ${goResults[i]!.error ?? 'ok'}`);
+      if (mine.ok) {
+        accepted++;
+        assert.equal(mine.text, goResults[i]!.text);
+      }
+    }
+    assert.ok(accepted >= 1 && accepted < variants.length / 2, `accepted ${accepted}`);
+  });
+
   it("Go's note.NewSigner takes a signer key Lifeboat encoded, and Lifeboat opens what Go signed", () => {
     const seed = randomBytes(32);
     const skey = encodeSignerKey('lifeboat.example/log', SIG_ED25519, seed);

@@ -4,6 +4,7 @@
 //	note_peer genkey <name>                  prints the signer key and the verifier key (note.GenerateKey)
 //	note_peer sign <skey>                    signs the text on stdin (note.NewSigner, note.Sign)
 //	note_peer open <key>...                  opens the note on stdin (note.Open); prints JSON
+//	note_peer open-each <key>...             opens each note of a JSON array of strings on stdin; prints a JSON array
 //	note_peer cosign <name> <seed hex> <t>   signs the checkpoint text on stdin with a cosignature/v1 key
 //
 // An open key is "log:<vkey>" (note.NewVerifier) or "cosig:<vkey>" (a type 0x04 witness key). This
@@ -125,7 +126,7 @@ func main() {
 			fail("sign: %v", err)
 		}
 		os.Stdout.Write(msg)
-	case "open":
+	case "open", "open-each":
 		var vs []note.Verifier
 		for _, k := range os.Args[2:] {
 			var v note.Verifier
@@ -141,6 +142,24 @@ func main() {
 				fail("verifier %q: %v", k, err)
 			}
 			vs = append(vs, v)
+		}
+		if os.Args[1] == "open-each" {
+			var notes []string
+			if err := json.Unmarshal(in, &notes); err != nil {
+				fail("open-each: stdin is not a JSON array of strings")
+			}
+			results := []map[string]interface{}{}
+			for _, msg := range notes {
+				n, err := note.Open([]byte(msg), note.VerifierList(vs...))
+				if err != nil {
+					results = append(results, map[string]interface{}{"ok": false, "error": err.Error()})
+				} else {
+					results = append(results, map[string]interface{}{"ok": true, "text": n.Text, "sigs": sigs(n.Sigs)})
+				}
+			}
+			out, _ := json.Marshal(results)
+			os.Stdout.Write(append(out, '\n'))
+			return
 		}
 		n, err := note.Open(in, note.VerifierList(vs...))
 		if err != nil {
