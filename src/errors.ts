@@ -155,6 +155,10 @@ export class LogVerificationError extends LifeboatError {
     super(code, message, { hint, status: 400 });
     this.reason = reason;
   }
+
+  override toJSON(): { err_type: string; message: string; hint?: string; reason: string } {
+    return { ...super.toJSON(), reason: this.reason };
+  }
 }
 
 /** Narrows an unknown thrown value to a LifeboatError with the given code. */

@@ -164,6 +164,14 @@ describe('proofs: negative cases', () => {
   it('names the reason: index_out_of_range (index >= size, size 0), proof_length, hash_length, root_mismatch', () => {
     const leaf = leafHash(leaves[0]!);
     assert.throws(() => verifyInclusion([], 0, 0, leaf, EMPTY_ROOT), refused('proof_invalid', 'index_out_of_range'));
+    assert.throws(
+      () => verifyInclusion([], 8, 8, leaf, roots[8]!),
+      (err: unknown) => {
+        const json = (err as LogVerificationError).toJSON();
+        assert.deepEqual([json.err_type, json.reason], ['proof_invalid', 'index_out_of_range']);
+        return /leaf index 8 is not in a tree of size 8/.test(json.message);
+      },
+    );
     assert.throws(() => verifyInclusion([], 8, 8, leaf, roots[8]!), refused('proof_invalid', 'index_out_of_range'));
     assert.throws(() => verifyInclusion([someHash], 0, 1, leaf, roots[1]!), refused('proof_invalid', 'proof_length'));
     assert.throws(() => verifyInclusion([], 0, 8, leaf, roots[8]!), refused('proof_invalid', 'proof_length'));
