@@ -17,7 +17,8 @@ import { after, before, describe, it } from 'node:test';
 import { LogVerificationError } from '../src/errors.js';
 import { type HashReader, appendLeaves, leafHash, memoryHashReader, rootOfEntries, treeHash } from '../src/log/merkle.js';
 import { proveConsistency, proveInclusion, verifyConsistency, verifyInclusion } from '../src/log/proof.js';
-import { type TileReader, encodeEntryBundle, newEntryBundles, newTiles, readTileData, tileHashReader, tilePath } from '../src/log/tiles.js';
+import { type TileReader, tileHashReader } from '../src/log/tile-reader.js';
+import { encodeEntryBundle, newEntryBundles, newTiles, readTileData, tilePath } from '../src/log/tiles.js';
 import { buildGoPeer } from './helpers/go.js';
 
 const SLOW = process.env.SLOW === '1';

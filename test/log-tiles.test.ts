@@ -7,20 +7,20 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
 import { LogVerificationError, isLifeboatError } from '../src/errors.js';
-import { appendLeaves, leafHash, memoryHashReader, rootOfEntries, storedHashCount, storedHashIndex, treeHash } from '../src/log/merkle.js';
+import { EMPTY_ROOT, appendLeaves, grownHashReader, leafHash, memoryHashReader, rootOfEntries, storedHashCount, storedHashIndex, treeHash } from '../src/log/merkle.js';
 import { proveConsistency, proveInclusion, verifyConsistency, verifyInclusion } from '../src/log/proof.js';
+import { type TileReader, tileHashReader, verifyTree } from '../src/log/tile-reader.js';
 import {
   ENTRIES_LEVEL,
   type Tile,
-  type TileReader,
   encodeEntryBundle,
   entryBundlesForSize,
   newEntryBundles,
   newTiles,
   parseEntryBundle,
   parseTilePath,
+  partialTiles,
   readTileData,
-  tileHashReader,
   tilePath,
   tilesForSize,
   verifyEntryBundle,
@@ -97,6 +97,8 @@ describe('which tiles a tree has', () => {
     assert.deepEqual(summary(tilesForSize(70000)), { '0': 273, '0.p/112': 1, '1': 1, '1.p/17': 1, '2.p/1': 1 });
     assert.deepEqual(tilesForSize(256).map(tilePath), ['tile/0/000', 'tile/1/000.p/1']);
     assert.deepEqual(tilesForSize(0), []);
+    assert.deepEqual(partialTiles(70000).map(tilePath), ['tile/0/273.p/112', 'tile/1/001.p/17', 'tile/2/000.p/1']);
+    assert.deepEqual(partialTiles(256).map(tilePath), ['tile/1/000.p/1']);
     assert.deepEqual(entryBundlesForSize(70000).length, 274);
     assert.deepEqual(entryBundlesForSize(513).map(tilePath), ['tile/entries/000', 'tile/entries/001', 'tile/entries/002.p/1']);
   });
@@ -240,5 +242,61 @@ describe('reading hashes from tiles', () => {
     assert.deepEqual(ok, [log.stored[storedHashIndex(8, 3)], log.stored[storedHashIndex(3, 100)]]);
     assert.ok(log.saved.at(-1)!.includes('tile/0/003'));
     assert.equal(storedHashCount(size), log.stored.length);
+  });
+
+  it('a sequencer that keeps only its tiles writes the same tiles and roots as one that stores every hash', async () => {
+    const sizes = [3, 256, 300, 511, 512, 70000];
+    const stored = await grow(sizes);
+    const files = new Map<string, Uint8Array>();
+    const reader: TileReader = { readTiles: (tiles) => Promise.resolve(tiles.map((t) => files.get(tilePath(t))!)) };
+    let size = 0;
+    let root = EMPTY_ROOT;
+    for (const next of sizes) {
+      const old = tileHashReader({ size, root }, reader);
+      const added = await appendLeaves(size, stored.entries.slice(size, next).map(leafHash), old);
+      const grown = grownHashReader(size, added, old);
+      for (const t of newTiles(size, next)) files.set(tilePath(t), await readTileData(t, grown));
+      root = await treeHash(next, grown);
+      assert.deepEqual(root, rootOfEntries(stored.entries.slice(0, next)), `root of ${next}`);
+      size = next;
+    }
+    for (const [path, data] of files) assert.deepEqual(data, stored.files.get(path), path);
+    assert.equal(files.size, [...stored.files.keys()].filter((p) => !p.startsWith('tile/entries/')).length);
+  });
+});
+
+describe('auditing every tile of a tree', () => {
+  it('verifyTree reads each tile once, hands over every level-0 tile in order, and refuses any tampered tile by name', async () => {
+    const size = SLOW ? 140001 : 70000;
+    const log = await grow([1000, size]);
+    const root = await treeHash(size, memoryHashReader(log.stored));
+    const seen: string[] = [];
+    const read: string[] = [];
+    const counting: TileReader = {
+      readTiles: (tiles) => {
+        read.push(...tiles.map(tilePath));
+        return log.reader.readTiles(tiles);
+      },
+    };
+    await verifyTree({ size, root }, counting, { onLevelZeroTile: (t, data) => void seen.push(`${tilePath(t)}:${data.length}`) });
+    const all = tilesForSize(size).map(tilePath);
+    assert.deepEqual(seen, all.filter((p) => p.startsWith('tile/0/')).map((p) => `${p}:${p.includes('.p/') ? 32 * Number(p.split('.p/')[1]) : 8192}`));
+    assert.deepEqual([...read].sort(), [...all].sort(), 'every tile of the tree read exactly once');
+    await verifyTree({ size: 0, root: EMPTY_ROOT }, counting);
+    await assert.rejects(verifyTree({ size: 0, root }, counting), refused('tile_invalid', 'root_mismatch'));
+    await assert.rejects(verifyTree({ size: 1000, root }, log.reader), refused('tile_invalid', 'root_mismatch'));
+
+    // any byte of any tile flipped: refused, naming that tile
+    for (let k = 0; k < (SLOW ? 60 : 12); k++) {
+      const path = all[Math.floor(Math.random() * all.length)]!;
+      const bad = log.files.get(path)!.slice();
+      bad[Math.floor(Math.random() * bad.length)]! ^= 1 << Math.floor(Math.random() * 8);
+      const files = new Map([...log.files, [path, bad]]);
+      await assert.rejects(
+        verifyTree({ size, root }, { readTiles: (tiles) => Promise.resolve(tiles.map((t) => files.get(tilePath(t))!)) }),
+        (err: unknown) => refused('tile_invalid')(err) && (err as Error).message.includes(path),
+        path,
+      );
+    }
   });
 });

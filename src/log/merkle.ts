@@ -207,6 +207,27 @@ export async function appendLeaves(size: number, leafHashes: readonly Uint8Array
   return added;
 }
 
+/**
+ * A HashReader for a tree just grown from `oldSize` by appendLeaves: the hashes it returned (`added`)
+ * come from memory, older ones from `old` in one batched read. With it a sequencer that keeps only its
+ * tiles (`old` = tileHashReader over them) writes the new tiles and computes the new root.
+ */
+export function grownHashReader(oldSize: number, added: readonly Uint8Array[], old: HashReader): HashReader {
+  const base = storedHashCount(oldSize);
+  return {
+    async readHashes(indexes) {
+      const older = await readChecked(old, indexes.filter((i) => i < base));
+      let k = 0;
+      return indexes.map((i) => {
+        if (i < base) return older[k++]!;
+        const h = added[i - base];
+        if (h === undefined) throw new InvalidInputError(`stored hash ${i} is beyond the grown tree (${base + added.length} stored)`, { code: 'index_out_of_range' });
+        return h;
+      });
+    },
+  };
+}
+
 /** A HashReader over stored hashes held in memory (index i at position i): tests, and a sequencer's batch. */
 export function memoryHashReader(stored: readonly Uint8Array[]): HashReader {
   return {

@@ -1,8 +1,8 @@
 /**
  * C2SP tlog-tiles (https://c2sp.org/tlog-tiles): the log's tree served as static tiles of 256 hashes
- * and its entries as bundles of 256, at `tile/<L>/<N>[.p/<W>]` and `tile/entries/<N>[.p/<W>]`. Paths,
- * which tiles a tree has, tile and bundle bytes, and a HashReader that reads stored hashes out of
- * tiles only after checking them against a known root (as Go's tlog.TileHashReader does).
+ * and its entries as bundles of 256, at `tile/<L>/<N>[.p/<W>]` and `tile/entries/<N>[.p/<W>]`: paths,
+ * which tiles a tree has and which a sequencer writes, tile and bundle bytes. Reading tiles someone
+ * else serves, checked against a root: tile-reader.ts.
  *
  * The tile at level L, index N holds the stored hashes at tree level 8·L for positions
  * N·256 .. N·256 + W - 1; the 7 levels in between are recomputed by hashing. docs/log-format.md.
@@ -15,9 +15,7 @@ import {
   checkCount,
   checkHash,
   equalBytes,
-  foldSubtrees,
   leafHash,
-  rangeHash,
   readChecked,
   splitStoredHashIndex,
   storedHashIndex,
@@ -54,6 +52,25 @@ export function checkTile(t: Tile): void {
 /** Leaves (for bundles and level 0) or level-L hashes a tree of `size` leaves has at this level. */
 function countAtLevel(size: number, level: number): number {
   return Math.floor(size / TILE_WIDTH ** Math.max(level, 0));
+}
+
+/** The tile at (level, index) as wide as a tree of `size` leaves makes it (0 if it has none there). */
+export function tileOfTree(size: number, level: number, index: number): Tile {
+  return { level, index, width: Math.max(0, Math.min(TILE_WIDTH, countAtLevel(size, level) - index * TILE_WIDTH)) };
+}
+
+/**
+ * The partial tile of each level of a tree, lowest level first: the right edge, which together holds
+ * the complete subtrees its root is made of (RFC 9162 §2.1.1). A tree of 256 has only tile/1/000.p/1.
+ */
+export function partialTiles(size: number): Tile[] {
+  checkCount('tree size', size);
+  const out: Tile[] = [];
+  for (let level = 0; level <= MAX_TILE_LEVEL && countAtLevel(size, level) > 0; level++) {
+    const count = countAtLevel(size, level);
+    if (count % TILE_WIDTH > 0) out.push({ level, index: Math.floor(count / TILE_WIDTH), width: count % TILE_WIDTH });
+  }
+  return out;
 }
 
 /**
@@ -176,9 +193,8 @@ export function tileForStoredHash(index: number, size: number): { tile: Tile; st
   const span = 2 ** (level % TILE_HEIGHT);
   const first = n * span;
   const tileIndex = Math.floor(first / TILE_WIDTH);
-  const width = Math.min(TILE_WIDTH, countAtLevel(size, tileLevel) - tileIndex * TILE_WIDTH);
   const start = first - tileIndex * TILE_WIDTH;
-  return { tile: { level: tileLevel, index: tileIndex, width }, start, end: start + span };
+  return { tile: tileOfTree(size, tileLevel, tileIndex), start, end: start + span };
 }
 
 /** A tile's bytes: its hashes concatenated (tlog-tiles "Merkle Tree"). Throws on a bad count or hash. */
@@ -279,84 +295,4 @@ export function verifyEntryBundle(bundle: Tile, entries: readonly Uint8Array[], 
       throw new LogVerificationError('entry_bundle_invalid', 'entry_hash_mismatch', `entry ${at} in ${tilePath(bundle)} does not match its hash in tile/0`);
     }
   });
-}
-
-/** Reads tiles from wherever the log is mirrored (a directory, HTTP). Its bytes are not trusted. */
-export interface TileReader {
-  /** Returns each tile's bytes, in the order asked; throws when one cannot be read. */
-  readTiles(tiles: readonly Tile[]): Promise<Uint8Array[]>;
-  /** Called with tiles once they are checked against the tree's root, so a cache may keep them. */
-  saveTiles?(tiles: readonly Tile[], data: readonly Uint8Array[]): void | Promise<void>;
-}
-
-/** The partial tile of each level of a tree: together they hold the subtrees its root is made of. */
-function edgeTiles(size: number): Tile[] {
-  const out: Tile[] = [];
-  for (let level = 0; level <= MAX_TILE_LEVEL && countAtLevel(size, level) > 0; level++) {
-    const count = countAtLevel(size, level);
-    if (count % TILE_WIDTH > 0) out.push({ level, index: Math.floor(count / TILE_WIDTH), width: count % TILE_WIDTH });
-  }
-  return out;
-}
-
-/**
- * A HashReader for the tree (`size`, `root`) that reads hashes out of tiles, trusting none until
- * checked: the partial edge tiles must hash to `root`, and each full tile to its hash in the tile
- * above. Throws LogVerificationError `tile_invalid` (reason `tile_length`, `root_mismatch` naming the
- * edge tiles, `tile_hash_mismatch` naming the tile and its parent), InvalidInputError
- * `index_out_of_range` for a hash not in the tree, and whatever the TileReader throws.
- */
-export function tileHashReader(tree: { size: number; root: Uint8Array }, reader: TileReader): HashReader {
-  checkCount('tree size', tree.size);
-  checkHash('root hash', tree.root);
-  const { size, root } = tree;
-  return {
-    async readHashes(indexes) {
-      if (indexes.length === 0) return [];
-      // the tile at (level, index) as wide as this tree makes it
-      const tileAt = (level: number, index: number): Tile => ({ level, index, width: Math.min(TILE_WIDTH, countAtLevel(size, level) - index * TILE_WIDTH) });
-      const tiles = edgeTiles(size);
-      const order = new Map(tiles.map((t, i) => [tilePath(t), i]));
-      const edgeCount = tiles.length;
-      const located = indexes.map((index) => {
-        const at = tileForStoredHash(index, size);
-        // climb from the hash's tile to a tile already planned; full tiles are checked against their parent
-        for (let t = at.tile; !order.has(tilePath(t)); ) {
-          order.set(tilePath(t), tiles.length);
-          tiles.push(t);
-          t = tileAt(t.level + 1, Math.floor(t.index / TILE_WIDTH));
-        }
-        return { ...at, slot: order.get(tilePath(at.tile))! };
-      });
-      const data = await reader.readTiles(tiles);
-      if (!Array.isArray(data) || data.length !== tiles.length) throw new InvalidInputError(`tile reader returned ${String(data?.length)} tiles for ${tiles.length}`);
-      const hashes = tiles.map((t, i) => parseTile(t, data[i]!));
-      // The edge tiles, highest level first, hold the root's subtrees left to right (RFC 9162 §2.1.1).
-      const subtrees: Uint8Array[] = [];
-      for (let i = edgeCount - 1; i >= 0; i--) {
-        const h = hashes[i]!;
-        for (let lo = 0, w = tiles[i]!.width; w > 0; ) {
-          const span = 2 ** Math.floor(Math.log2(w));
-          subtrees.push(rangeHash(h, lo, lo + span));
-          lo += span;
-          w -= span;
-        }
-      }
-      if (!equalBytes(foldSubtrees(subtrees), root)) {
-        const names = tiles.slice(0, edgeCount).map(tilePath).join(', ');
-        throw new LogVerificationError('tile_invalid', 'root_mismatch', `tiles ${names} do not hash to the root of tree size ${size}`);
-      }
-      // Full tiles, parents before children: each must hash to its entry in the tile above.
-      const full = tiles.map((t, i) => i).slice(edgeCount).sort((a, b) => tiles[b]!.level - tiles[a]!.level);
-      for (const i of full) {
-        const t = tiles[i]!;
-        const p = order.get(tilePath(tileAt(t.level + 1, Math.floor(t.index / TILE_WIDTH))))!;
-        if (!equalBytes(rangeHash(hashes[i]!), hashes[p]![t.index % TILE_WIDTH]!)) {
-          throw new LogVerificationError('tile_invalid', 'tile_hash_mismatch', `tile ${tilePath(t)} does not match its hash in ${tilePath(tiles[p]!)}`);
-        }
-      }
-      await reader.saveTiles?.(tiles, data);
-      return located.map(({ slot, start, end }) => rangeHash(hashes[slot]!, start, end));
-    },
-  };
 }
