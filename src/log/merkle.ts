@@ -187,6 +187,7 @@ export async function appendLeaves(size: number, leafHashes: readonly Uint8Array
   checkCount('tree size', size);
   checkCount('new tree size', size + leafHashes.length);
   leafHashes.forEach((h) => checkHash('leaf hash', h));
+  if (leafHashes.length === 0) return [];
   const base = storedHashCount(size);
   // The left siblings an append needs from the old tree: the complete subtrees of its decomposition.
   const old = new Map<number, Uint8Array>();
