@@ -15,7 +15,17 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { LogVerificationError } from '../src/errors.js';
-import { type HashReader, appendLeaves, leafHash, memoryHashReader, rootOfEntries, treeHash } from '../src/log/merkle.js';
+import {
+  type HashReader,
+  appendLeaves,
+  leafHash,
+  memoryHashReader,
+  rootOfEntries,
+  splitStoredHashIndex,
+  storedHashCount,
+  storedHashIndex,
+  treeHash,
+} from '../src/log/merkle.js';
 import { proveConsistency, proveInclusion, verifyConsistency, verifyInclusion } from '../src/log/proof.js';
 import { type TileReader, tileHashReader } from '../src/log/tile-reader.js';
 import { encodeEntryBundle, newEntryBundles, newTiles, readTileData, tilePath } from '../src/log/tiles.js';
@@ -97,6 +107,18 @@ describe(`interop with Go sumdb/tlog over a tiled log of ${N} entries`, () => {
 
   it('the root from stored hashes is the RFC 6962 root of the entries', () => {
     assert.deepEqual(roots.get(N), rootOfEntries(entries));
+  });
+
+  it("the stored-hash layout is Go's: StoredHashIndex, StoredHashCount and SplitStoredHashIndex agree", async () => {
+    const asks = Array.from({ length: 300 }, (_, k) => {
+      const level = k < 100 ? randomInt(4) : randomInt(40);
+      return { level, size: randomInt(Math.floor(2 ** 45 / 2 ** level)), index: k < 100 ? randomInt(1000) : randomInt(2 ** 46) };
+    });
+    const answers = await askGo(goPeer, setup, asks.map((a) => ({ op: 'stored_hash_index', ...a })));
+    for (const [i, a] of asks.entries()) {
+      const { level, n } = splitStoredHashIndex(a.index);
+      assert.deepEqual(answers[i], { index: storedHashIndex(a.level, a.size), count: storedHashCount(a.size), split_level: level, split_n: n }, JSON.stringify(a));
+    }
   });
 
   it("Go's TreeHash over the tiles equals Lifeboat's root, at every checkpoint and at random sizes", async () => {

@@ -8,6 +8,7 @@
 //	{"op":"check_tree","tree":S,"old_size":m,"old_root":b64,"size":n,"root":b64,"proof":[b64]} -> {"ok":...}
 //	{"op":"prove_record","tree":S,"index":i,"size":n}                   -> {"proof":[b64],"leaf_hash":b64,"root":b64}
 //	{"op":"prove_tree","tree":S,"old_size":m,"size":n}                  -> {"proof":[b64],"old_root":b64,"root":b64}
+//	{"op":"stored_hash_index","level":l,"size":n,"index":i}             -> StoredHashIndex(l, n), StoredHashCount(n), SplitStoredHashIndex(i)
 //
 // The first line is {"dir":path,"trees":[{"size":S,"root":b64},...]}: the checkpoints the tiles may be
 // read under (a command's "tree" names one by size). "check_record" hashes the entry itself, read from
@@ -37,6 +38,7 @@ type command struct {
 	Index   int64    `json:"index"`
 	Size    int64    `json:"size"`
 	OldSize int64    `json:"old_size"`
+	Level   int64    `json:"level"`
 	Root    []byte   `json:"root"`
 	OldRoot []byte   `json:"old_root"`
 	Proof   [][]byte `json:"proof"`
@@ -189,6 +191,11 @@ func main() {
 
 func run(c command, readers map[int64]tlog.HashReader, tiles dirTiles) interface{} {
 	fail := func(err error) interface{} { return map[string]interface{}{"ok": false, "error": err.Error()} }
+	switch c.Op {
+	case "stored_hash_index":
+		level, n := tlog.SplitStoredHashIndex(c.Index)
+		return map[string]interface{}{"index": tlog.StoredHashIndex(int(c.Level), c.Size), "count": tlog.StoredHashCount(c.Size), "split_level": level, "split_n": n}
+	}
 	r, found := readers[c.Tree]
 	if !found {
 		return fail(fmt.Errorf("no tree of size %d", c.Tree))
