@@ -143,6 +143,24 @@ export class PeerError extends LifeboatError {
   }
 }
 
+/**
+ * A Merkle proof, tile or entry bundle of the public log (src/log/) that does not match what it must.
+ * `reason` says which check failed, as a stable snake_case word (docs/log-format.md lists them):
+ * e.g. `root_mismatch`, `proof_length`, `hash_length`, `index_out_of_range`, `size_order`,
+ * `tile_length`, `tile_hash_mismatch`, `entry_hash_mismatch`, `truncated`, `trailing_data`.
+ */
+export class LogVerificationError extends LifeboatError {
+  readonly reason: string;
+  constructor(code: 'proof_invalid' | 'tile_invalid' | 'entry_bundle_invalid', reason: string, message: string, hint?: string) {
+    super(code, message, { hint, status: 400 });
+    this.reason = reason;
+  }
+
+  override toJSON(): { err_type: string; message: string; hint?: string; reason: string } {
+    return { ...super.toJSON(), reason: this.reason };
+  }
+}
+
 /** Narrows an unknown thrown value to a LifeboatError with the given code. */
 export function isLifeboatError(err: unknown, code?: string): err is LifeboatError {
   return err instanceof LifeboatError && (code === undefined || err.code === code);
