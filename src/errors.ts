@@ -22,6 +22,8 @@ export const SAFETY_CODES: ReadonlySet<string> = new Set([
   // a rollback: a copy older than one already seen, or a backup chain that does not hold together
   'vault_rollback',
   'primary_behind',
+  'vault_forked',
+  'vault_copy_invalid',
   'stale_generation',
   'backup_rollback_detected',
   'backup_rolled_back',
