@@ -3,17 +3,22 @@
  * `{key_id, export_type, key_share, public}` where `public` is the FROST public key package (JSON) and
  * `key_share` (base64) is, by type:
  *   plaintext  the plain key share document below, UTF-8 JSON (only where plaintext export is enabled)
- *   encrypted  sealKeyShare under the node's export key (LBKS envelope; only a node holding that export
- *              key in its vault can import it: the same node after a database loss, or its clone)
+ *   encrypted  sealExportedKeyShare under the node's export key (LBKS version 2 envelope; only a node
+ *              holding that export key in its vault can import it: the same node after a database loss,
+ *              or its clone)
  *   wrapped    crypto_box_seal of the plain document to a whitelisted X25519 wrapping key
  * Plain key share document:
- *   {"version":1,"type":"lifeboat-key-share","key_id","curve","identifier","signing_share":"<hex>","public":{…}}
+ *   {"version":2,"type":"lifeboat-key-share","key_id","tenant","curve","identifier","signing_share":"<hex>","public":{…}}
+ * Every export names its owner, the key's tenant, bound to the share (the encrypted form: in the
+ * envelope's associated data), so a client's import can refuse another tenant's export. Exports of
+ * before (LBKS version 1, document version 1) have no owner. docs/format.md, "Key share export".
  */
 import { z } from 'zod';
-import { FormatError, InvalidInputError } from '../errors.js';
+import { FormatError, ForbiddenError, InvalidInputError, LifeboatError } from '../errors.js';
 import { openSealed, seal, type BoxKeyPair } from '../crypto/sealedbox.js';
 import { fromB64, fromHex, toB64, utf8, wipe } from '../util/bytes.js';
-import { frostPublicFromJson, frostPublicToJson, type KeyShare, openKeyShare, sealKeyShare, verifyShareAgainstPublic, type FrostPublicJson } from './frost/index.js';
+import { checkExpected, frostPublicFromJson, frostPublicToJson, type KeyShare, parseExportedKeyShare, sealExportedKeyShare, verifyShareAgainstPublic, type FrostPublicJson } from './frost/index.js';
+import { TENANT_RE } from './tenants.js';
 import { parseHex, hex } from './frost/suite.js';
 
 export const EXPORT_TYPES = ['plaintext', 'encrypted', 'wrapped'] as const;
@@ -34,22 +39,24 @@ export const keyShareExportSchema = z.object({
 });
 
 const plainSchema = z.object({
-  version: z.literal(1),
+  version: z.union([z.literal(1), z.literal(2)]),
   type: z.literal('lifeboat-key-share'),
   key_id: z.string().min(1).max(128),
+  /** The owner: required from version 2 on, absent before. */
+  tenant: z.string().regex(TENANT_RE).optional(),
   curve: z.string(),
   identifier: z.string(),
   signing_share: z.string(),
   public: z.unknown(),
 });
 
-function encodePlain(key: KeyShare): Uint8Array {
+function encodePlain(key: KeyShare, owner: string): Uint8Array {
   return utf8.encode(
-    JSON.stringify({ version: 1, type: 'lifeboat-key-share', key_id: key.keyId, curve: key.curve, identifier: key.identifier, signing_share: hex(key.share), public: frostPublicToJson(key.curve, key.public) }),
+    JSON.stringify({ version: 2, type: 'lifeboat-key-share', key_id: key.keyId, tenant: owner, curve: key.curve, identifier: key.identifier, signing_share: hex(key.share), public: frostPublicToJson(key.curve, key.public) }),
   );
 }
 
-function parsePlain(bytes: Uint8Array): KeyShare {
+function parsePlain(bytes: Uint8Array): { key: KeyShare; owner: string | null } {
   let json: unknown;
   try {
     json = JSON.parse(utf8.decode(bytes));
@@ -58,17 +65,21 @@ function parsePlain(bytes: Uint8Array): KeyShare {
   }
   const r = plainSchema.safeParse(json);
   if (!r.success) throw new FormatError('malformed', `malformed key share: ${r.error.issues.map((i) => i.path.join('.')).join(', ')}`);
+  if ((r.data.version === 2) !== (r.data.tenant !== undefined)) throw new FormatError('malformed', 'malformed key share: tenant (required from version 2 on, absent before)');
   const { curve, public: pub } = frostPublicFromJson(r.data.public);
   if (curve !== r.data.curve) throw new FormatError('malformed', 'key share curve differs from its public package');
-  return { keyId: r.data.key_id, curve, identifier: r.data.identifier, share: parseHex(r.data.signing_share, 'signing share', 32), public: pub };
+  return { key: { keyId: r.data.key_id, curve, identifier: r.data.identifier, share: parseHex(r.data.signing_share, 'signing share', 32), public: pub }, owner: r.data.tenant ?? null };
 }
 
-/** Builds an export of `key` of the given type. The caller enforces the policy (plaintext allowed, whitelist). */
-export function exportKeyShare(key: KeyShare, type: ExportType, keys: { exportKey: Uint8Array; wrappingKey?: Uint8Array }): KeyShareExport {
+/**
+ * Builds an export of `key` of the given type, naming `owner` (the key's tenant). The caller enforces
+ * the policy (plaintext allowed, whitelist). Throws InvalidInputError.
+ */
+export function exportKeyShare(key: KeyShare, type: ExportType, keys: { exportKey: Uint8Array; wrappingKey?: Uint8Array }, owner: string): KeyShareExport {
   let blob: Uint8Array;
-  if (type === 'encrypted') blob = sealKeyShare(keys.exportKey, key);
+  if (type === 'encrypted') blob = sealExportedKeyShare(keys.exportKey, key, owner);
   else {
-    const plain = encodePlain(key);
+    const plain = encodePlain(key, owner);
     if (type === 'plaintext') blob = plain;
     else {
       if (!keys.wrappingKey) throw new InvalidInputError('a wrapped export needs a wrapping key', { code: 'wrapping_key_required' });
@@ -80,22 +91,51 @@ export function exportKeyShare(key: KeyShare, type: ExportType, keys: { exportKe
 }
 
 /**
- * Opens an export and checks the share against its verifying share before anything trusts it. Throws
- * FormatError (malformed), DecryptionError (an encrypted export of another node, or a wrapped one for
- * another wrapping key), LifeboatError `share_mismatch` (share and public package disagree).
+ * Opens an export and checks the share against its verifying share before anything trusts it; returns
+ * the share and the export's owner (null for an export written before owners were bound). With
+ * `owner`, the export must name exactly that owner, checked before the share is opened (an encrypted
+ * export's header, which its tag then vouches for). Throws FormatError (malformed), ForbiddenError
+ * `export_of_another_tenant` (a refusal for safety) or `export_without_owner`, DecryptionError (an
+ * encrypted export of another node or altered, a wrapped one for another wrapping key), LifeboatError
+ * `key_share_mismatch` (the header names another key id), `share_mismatch` (share and public package
+ * disagree).
  */
-export function importKeyShare(exp: z.infer<typeof keyShareExportSchema>, keys: { exportKey: Uint8Array; wrapping: BoxKeyPair }): KeyShare {
+export function importKeyShare(exp: z.infer<typeof keyShareExportSchema>, keys: { exportKey: Uint8Array; wrapping: BoxKeyPair }, opts: { owner?: string } = {}): { key: KeyShare; owner: string | null } {
   const blob = fromB64(exp.key_share, 'key_share');
-  let key: KeyShare;
-  if (exp.export_type === 'encrypted') key = openKeyShare(keys.exportKey, blob, { keyId: exp.key_id });
-  else key = parsePlain(exp.export_type === 'wrapped' ? openSealed(blob, keys.wrapping) : blob);
+  let opened: { key: KeyShare; owner: string | null };
+  if (exp.export_type === 'encrypted') {
+    const parsed = parseExportedKeyShare(blob);
+    checkExpected('exported key share', parsed, { keyId: exp.key_id });
+    checkOwner(parsed.owner, opts.owner);
+    opened = { key: parsed.open(keys.exportKey), owner: parsed.owner };
+  } else {
+    opened = parsePlain(exp.export_type === 'wrapped' ? openSealed(blob, keys.wrapping) : blob);
+    try {
+      checkOwner(opened.owner, opts.owner);
+    } catch (err) {
+      wipe(opened.key.share);
+      throw err;
+    }
+  }
+  const key = opened.key;
   if (key.keyId !== exp.key_id) throw new FormatError('malformed', 'the export names another key id than its share');
   const outer = frostPublicFromJson(exp.public, { curve: key.curve });
   if (JSON.stringify(frostPublicToJson(key.curve, outer.public)) !== JSON.stringify(frostPublicToJson(key.curve, key.public))) {
     throw new FormatError('malformed', "the export's public package differs from the one bound to its share");
   }
   verifyShareAgainstPublic({ curve: key.curve, identifier: key.identifier, share: key.share, public: key.public });
-  return key;
+  return opened;
+}
+
+/** Refuses an export whose owner is not `required` (when one is). Says nothing the export does not. */
+function checkOwner(owner: string | null, required: string | undefined): void {
+  if (required === undefined) return;
+  if (owner === null) {
+    throw new ForbiddenError('this export names no owner (it was written before exports were bound to their tenant), so a client may not import it', 'export_without_owner', 'export the key again from a node that holds it, or ask the node’s operator to import it with `lifeboat key import --tenant NAME`');
+  }
+  if (owner !== required) {
+    throw new LifeboatError('export_of_another_tenant', 'this export belongs to another tenant than your API key’s', { status: 403, hint: 'import it with an API key of the tenant that exported it' });
+  }
 }
 
 const WRAPPING_KEY_FORMS =
