@@ -33,7 +33,6 @@ export const SAFETY_CODES: ReadonlySet<string> = new Set([
   'wrong_backup_key',
   'share_mismatch',
   'key_share_mismatch',
-  'export_of_another_tenant',
   'dkg_participant_cheated',
   // evidence of tampering
   'audit_log_broken',

@@ -29,6 +29,7 @@ import {
 import { createKey, type KeyRef, saveExports, sign, signWithRecovery } from '../src/keynode/sdk.js';
 import { MESSAGE_LIMIT_DEFAULT } from '../src/keynode/config.js';
 import { createKeyNodeApp } from '../src/keynode/server.js';
+import { newApiKey } from '../src/keynode/apikeys.js';
 import { newKeyId } from '../src/keynode/service.js';
 import { fromB64, fromHex, toB64, toB64u, toHex, utf8 } from '../src/util/bytes.js';
 import { type JsonAnswer, type NodeSet, ownTenantOf, startInProcessNodes, tamperAnswers } from './helpers/keynode.js';
@@ -469,6 +470,34 @@ describe('key node api (sqlite)', { timeout: 120_000 }, () => {
       assert.equal(imp.status, 200);
       assert.notEqual(imp.body.key_id, key.nodes[1]!.keyId);
       await signsWith(1, imp.body.key_id as string, 0);
+    });
+
+    it("encrypted exports are sealed for the key's tenant: a client of another tenant holding one cannot import it, even relabelled; an operator may give it an owner", async () => {
+      const { token: other, record } = newApiKey('client', 'another tenant');
+      await s.nodes[1]!.store.insertApiKey(record);
+      const { token: ofDefault, record: defaultRecord } = newApiKey('client', 'tenant default', { tenant: 'default' });
+      await s.nodes[1]!.store.insertApiKey(defaultRecord);
+      const exp = (await exportAs(1, s.tokens.client, 'encrypted')).body as unknown as KeyShareExport;
+      await unchanged(s, async () => {
+        expectError(await importAs(1, other, exp), 403, 'wrong_role');
+        // Naming its own tenant or none (as an export made before tenants) does not open it.
+        expectError(await importAs(1, other, { ...exp, export_tenant: ownTenantOf(other) }), 400, 'decryption_failed');
+        // Without export_tenant it reads as an export made before tenants (tenant default, the node's
+        // export key itself): not this client's tenant, and for a client of default it does not open.
+        const { export_tenant: _drop, ...unnamed } = exp;
+        expectError(await importAs(1, other, unnamed), 403, 'wrong_role');
+        expectError(await importAs(1, ofDefault, unnamed), 400, 'decryption_failed');
+      });
+      assert.equal(exp.export_tenant, ownTenantOf(s.tokens.client));
+      assert.deepEqual((await s.inject(1, { url: '/v1/keys', token: other })).body.keys, []);
+      // An operator's import without a tenant keeps the export's owner, not tenant default (whose client keys would get it).
+      const kept = await importAs(1, s.tokens.operator, exp);
+      assert.equal(kept.status, 200, JSON.stringify(kept.body));
+      assert.equal(kept.body.tenant, ownTenantOf(s.tokens.client));
+      assert.equal((await s.inject(1, { url: `/v1/keys/${kept.body.key_id as string}`, token: ofDefault })).status, 404);
+      const moved = await importAs(1, s.tokens.operator, { ...exp, tenant: ownTenantOf(other) });
+      assert.equal(moved.status, 200, JSON.stringify(moved.body));
+      assert.equal(moved.body.tenant, ownTenantOf(other));
     });
 
     it('wrapped: only to a whitelisted wrapping key; the holder of that key imports it', async () => {

@@ -189,7 +189,7 @@ describe('fail-over sync in one process: per-key failures and deleted keys do no
   /** Imports share `index` of a fresh in-process key into `node` under `keyId` (keeping it). */
   async function importInto(node: OpenedNode, keyId: string, index = 0): Promise<void> {
     const share = inProcessKeys('secp256k1', { keyId })[index]!;
-    await node.service.importShare(exportKeyShare(share, 'plaintext', { exportKey: node.secrets.exportKey }, 'default'), { role: 'paired_primary' }, { threshold: 2 });
+    await node.service.importShare(exportKeyShare(share, 'plaintext', { exportKey: node.secrets.exportKey }), { role: 'paired_primary' }, { threshold: 2 });
   }
 
   before(async () => {

@@ -65,8 +65,11 @@ async function startHolder(h: Holder): Promise<void> {
   h.spec = `${h.server.url}#${h.fingerprint}`;
 }
 
-/** A primary, an operator and two holders, split 2-of-3 with one offline share, and secret `a` in the vault. */
-async function fleet(name: string): Promise<Fleet> {
+/**
+ * A primary, an operator and two holders, split 2-of-3 with one offline share, and secret `a` in the
+ * vault. `specOf` may give the manifest another address for a holder (a proxy in front of it).
+ */
+async function fleet(name: string, specOf: (h: Holder) => Promise<string> = async (h) => h.spec): Promise<Fleet> {
   const base = fresh(name);
   const primary = join(base, 'primary');
   const operatorKey = join(base, 'operator.json');
@@ -80,7 +83,8 @@ async function fleet(name: string): Promise<Fleet> {
     await startHolder(holder);
     holders.push(holder);
   }
-  const init = ok(await cli(['recovery', 'init', '--data-dir', primary, '--holder', holders[0]!.spec, '--holder', holders[1]!.spec, '--secret-fd', '3', '--json'], { secretFd: true }));
+  const specs = [await specOf(holders[0]!), await specOf(holders[1]!)];
+  const init = ok(await cli(['recovery', 'init', '--data-dir', primary, '--holder', specs[0]!, '--holder', specs[1]!, '--secret-fd', '3', '--json'], { secretFd: true }));
   assert.equal((JSON.parse(init.stdout) as { primary_fingerprint: string }).primary_fingerprint, p.fingerprint, 'init names the primary fingerprint for the paper');
   ok(await cli(['vault', 'put', 'a', '--data-dir', primary], { input: 'secret-a' }));
   return { primary, primaryFp: p.fingerprint, operatorKey, operatorId: op.identity, holders, offline: init.secret.trim() };
@@ -111,6 +115,30 @@ async function manifestSwapProxy(upstream: string, manifest: unknown): Promise<{
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
   return { url: `http://127.0.0.1:${(server.address() as { port: number }).port}`, close: () => server.close() };
+}
+
+/**
+ * A proxy in front of a holder that, once `lie` is set, claims a vault generation `by` above what it
+ * holds in its scheme list, while still serving its real (authentic, older) copy.
+ */
+async function generationLiarProxy(upstream: string, by: number): Promise<{ url: string; lie: boolean; close(): void }> {
+  const proxy = { url: '', lie: false, close: () => server.close() };
+  const server: Server = createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', async () => {
+      const up = await fetch(`${upstream}${req.url}`, { method: req.method, headers: req.headers as Record<string, string>, body: chunks.length ? Buffer.concat(chunks) : undefined });
+      let body = Buffer.from(await up.arrayBuffer());
+      if (proxy.lie && req.method === 'GET' && /\/schemes$/.test(req.url ?? '') && up.status === 200) {
+        const list = JSON.parse(body.toString('utf8')) as { vault_generation: number | null }[];
+        body = Buffer.from(JSON.stringify(list.map((s) => ({ ...s, vault_generation: s.vault_generation === null ? null : s.vault_generation + by }))));
+      }
+      res.writeHead(up.status, { 'content-type': up.headers.get('content-type') ?? 'application/json' }).end(body);
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+  proxy.url = `http://127.0.0.1:${(server.address() as { port: number }).port}`;
+  return proxy;
 }
 
 const fleets: Fleet[] = [];
@@ -214,6 +242,49 @@ describe('recovery under attack and bad luck', { timeout: 300_000 }, () => {
     });
   });
 
+  describe('a fork: the new primary writes while the holder with the newest vault is unreachable', () => {
+    let f: Fleet;
+    before(async () => {
+      f = await fleet('fork');
+      fleets.push(f);
+    });
+
+    it('verify and put refuse the fork by name, sync refuses it without --merge, and sync --merge keeps every secret', async () => {
+      const [h1, h2] = f.holders as [Holder, Holder];
+      await h1.server!.stop();
+      ok(await cli(['vault', 'put', 'b', '--data-dir', f.primary], { input: 'secret-b' })); // only holder 2 has b
+      await startHolder(h1);
+      await h2.server!.stop();
+      const d = fresh('forked');
+      const r = JSON.parse(ok(await cli(reconstructArgs(f, d, ['--holder', h1.spec, '--typed-shares', '1', '--primary-fingerprint', f.primaryFp]), { input: `${f.offline}\n` })).stdout) as { primary: string; entries: number; not_enrolled: string[] };
+      assert.equal(r.entries, 1, 'holder 1 is stale: only a');
+      assert.equal(r.not_enrolled.length, 1, 'the unreachable holder is listed as not enrolled');
+      ok(await cli(['vault', 'put', 'x', '--data-dir', d], { input: 'secret-x' })); // the fork: x only here and on holder 1
+      ok(await cli(['holder', 'enrol', '--data-dir', h2.dir, '--primary', r.primary]));
+      await startHolder(h2);
+      const v = await cli(['recovery', 'verify', '--data-dir', d, '--json']);
+      assert.equal(v.code, 3);
+      assert.ok((JSON.parse(v.stdout) as { checks: { code?: string }[] }).checks.some((c) => c.code === 'vault_forked'));
+      const vaultFile = join(d, 'vault.lbv');
+      const before = readFileSync(vaultFile);
+      const put = await cli(['vault', 'put', 'y', '--data-dir', d], { input: 'secret-y' });
+      refused(put, 'vault_forked');
+      assert.equal(put.code, 3);
+      assert.deepEqual(readFileSync(vaultFile), before, 'a refused put writes nothing');
+      const s = await cli(['recovery', 'sync', '--data-dir', d]);
+      refused(s, 'vault_forked');
+      assert.match(s.stderr, /with b;.* has x/);
+      const m = JSON.parse(ok(await cli(['recovery', 'sync', '--merge', '--data-dir', d, '--json'])).stdout) as { merged_from: string[]; failures: string[] };
+      assert.deepEqual(m.merged_from, [h2.server!.url]);
+      assert.deepEqual(m.failures, []);
+      for (const [name, value] of [['a', 'secret-a'], ['b', 'secret-b'], ['x', 'secret-x']]) {
+        assert.equal(ok(await cli(['vault', 'get', name!, '--stdout', '--data-dir', d])).stdout, value);
+      }
+      ok(await cli(['vault', 'put', 'y', '--data-dir', d], { input: 'secret-y' }));
+      assert.equal(JSON.parse(ok(await cli(['recovery', 'verify', '--data-dir', d, '--json'])).stdout).ok, true);
+    });
+  });
+
   describe('a rolled-back primary vault file', () => {
     let f: Fleet;
     before(async () => {
@@ -253,6 +324,33 @@ describe('recovery under attack and bad luck', { timeout: 300_000 }, () => {
       assert.equal(ok(await cli(['vault', 'get', 'e', '--stdout', '--data-dir', f.primary])).stdout, 'secret-e');
       for (const h of f.holders) await startHolder(h);
       ok(await cli(['recovery', 'sync', '--data-dir', f.primary]));
+      assert.equal(JSON.parse(ok(await cli(['recovery', 'verify', '--data-dir', f.primary, '--json'])).stdout).ok, true);
+    });
+  });
+
+  describe('a compromised holder claims a newer vault generation than the copy it serves', () => {
+    let f: Fleet;
+    let liar: Awaited<ReturnType<typeof generationLiarProxy>>;
+    before(async () => {
+      f = await fleet('liar', async (h) => {
+        if (liar) return h.spec;
+        liar = await generationLiarProxy(h.server!.url, 5);
+        return `${liar.url}#${h.fingerprint}`;
+      });
+      fleets.push(f);
+    });
+    after(() => liar.close());
+
+    it('its authentic but older copy does not pass for a newer one: vault put goes on (with a warning naming the claim), and so does sync', async () => {
+      liar.lie = true;
+      const put = await cli(['vault', 'put', 'b', '--data-dir', f.primary], { input: 'secret-b' });
+      ok(put);
+      assert.match(put.stderr, /claims vault generation \d+, but its copy is generation \d+, not newer than the primary's/);
+      const s = JSON.parse(ok(await cli(['recovery', 'sync', '--data-dir', f.primary, '--json'])).stdout) as { pulled_from: string | null; failures: string[] };
+      assert.equal(s.pulled_from, null);
+      assert.deepEqual(s.failures, []);
+      liar.lie = false;
+      assert.equal(ok(await cli(['vault', 'get', 'b', '--stdout', '--data-dir', f.primary])).stdout, 'secret-b');
       assert.equal(JSON.parse(ok(await cli(['recovery', 'verify', '--data-dir', f.primary, '--json'])).stdout).ok, true);
     });
   });
@@ -298,7 +396,7 @@ describe('recovery under attack and bad luck', { timeout: 300_000 }, () => {
 
   it('no secret value or share reached any output', () => {
     const text = outputs.join('\n');
-    for (const v of ['secret-a', 'secret-b', 'secret-c', 'secret-d', 'secret-e']) {
+    for (const v of ['secret-a', 'secret-b', 'secret-c', 'secret-d', 'secret-e', 'secret-x', 'secret-y']) {
       const onPurpose = outputs.filter((o) => o === v).length;
       assert.equal(text.split(v).length - 1, onPurpose, `${v} appeared in other output`);
     }

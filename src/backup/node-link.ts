@@ -88,7 +88,8 @@ export function createBackupAgent(store: KeyNodeStore, secrets: NodeSecrets, cfg
 
 /**
  * Registers the node's account (OPAQUE, with the operator's invite) and makes its restore token (shown
- * once: it goes with the password), then, in one store transaction, turns journaling on and queues the
+ * once: it goes with the password; null, with the error's code in `restoreTokenError`, when that
+ * failed after the registration, which then still completes), then, in one store transaction, turns journaling on and queues the
  * node keys and every existing key and API key as the stream's first entries; then writes the backup
  * section of node.json. Throws the client's errors (`invalid_invite`, ...) before anything local
  * changes, and ConflictError `backup_configured`.
@@ -96,7 +97,7 @@ export function createBackupAgent(store: KeyNodeStore, secrets: NodeSecrets, cfg
 export async function setupNodeBackup(
   n: OpenedNode,
   opts: { server: string; account: string; invite: string; password: string; stream?: string; usableBeforeAck: boolean; tuning?: ClientTuning; progress?: (line: string) => void },
-): Promise<{ server: string; account: string; stream: string; queued: number; restoreToken: string }> {
+): Promise<{ server: string; account: string; stream: string; queued: number; restoreToken: string | null; restoreTokenError?: string }> {
   if (n.config.backup) {
     throw new LifeboatError('backup_configured', `this node already streams to ${n.config.backup.server} as ${n.config.backup.account}`, {
       status: 409,
@@ -107,14 +108,24 @@ export async function setupNodeBackup(
   const cfg = backupConfigSchema.parse({ server: opts.server, account: opts.account, stream, usable_before_ack: opts.usableBeforeAck });
   const client = new BackupClient({ url: opts.server, ...opts.tuning });
   await client.register(opts.account, opts.invite, opts.password, n.secrets.backupKey);
-  const restoreToken = await makeRestoreToken(client, opts.account, n.secrets.backupKey);
+  // The invite is spent now: a restore token that cannot be made (service busy, connection lost) must
+  // not abort the set-up, or the operator is left with a registered account and an unconfigured node.
+  // `node backup-restore-token` makes it later.
+  let restoreToken: string | null = null;
+  let restoreTokenError: string | undefined;
+  try {
+    restoreToken = await makeRestoreToken(client, opts.account, n.secrets.backupKey);
+  } catch (err) {
+    if (!(err instanceof LifeboatError)) throw err;
+    restoreTokenError = err.code;
+  }
   opts.progress?.(`account ${opts.account} registered; queueing the node's state`);
   const queued = await n.store.transaction(async (tx) => {
     await tx.setMeta('backup_journal', 'on');
     return queueWholeState(tx, Date.now());
   });
   saveNodeConfig(n.paths, { ...n.config, backup: cfg });
-  return { server: opts.server, account: opts.account, stream, queued, restoreToken };
+  return { server: opts.server, account: opts.account, stream, queued, restoreToken, ...(restoreTokenError ? { restoreTokenError } : {}) };
 }
 
 /** A new restore token, made under a session proven with the backup key (no password needed). */

@@ -56,6 +56,8 @@ export const schemeInfo = z.object({
   /** ISO 8601, when the share was stored. */
   created_at: z.string(),
   vault_generation: z.number().int().nullable(),
+  /** Hex SHA-256 of the stored vault copy, null without one (tells two copies of one generation apart). */
+  vault_sha256: z.string().regex(/^[0-9a-f]{64}$/).nullable().optional(),
 });
 export type SchemeInfo = z.infer<typeof schemeInfo>;
 export const listSchemesAnswer = z.array(schemeInfo);

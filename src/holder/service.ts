@@ -282,7 +282,7 @@ export class HolderService {
       this.authorizeCaller(caller, ['primary', 'operator']);
       return this.store.listSchemeIds().map((id) => {
         const s = this.requireShare(id);
-        return { scheme_id: id, member_index: s.memberIndex, created_at: s.createdAt, vault_generation: this.store.vaultGeneration(id) };
+        return { scheme_id: id, member_index: s.memberIndex, created_at: s.createdAt, vault_generation: this.store.vaultGeneration(id), vault_sha256: this.store.vaultHash(id) };
       });
     });
   }

@@ -18,6 +18,7 @@
 import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, readSync, renameSync, rmSync, writeSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { z } from 'zod';
+import { sha256 } from '@noble/hashes/sha2.js';
 import { FormatError, InvalidInputError, LifeboatError } from '../errors.js';
 import { randomBytes } from '../crypto/random.js';
 import { parsePublicIdentity } from '../identity.js';
@@ -192,6 +193,12 @@ export class HolderStore {
     } catch {
       throw corrupt(`the stored vault copy of scheme ${id}`);
     }
+  }
+
+  /** Hex SHA-256 of the stored vault copy, or null when there is none. */
+  vaultHash(id: string): string | null {
+    const bytes = this.getVault(id);
+    return bytes ? toHex(sha256(bytes)) : null;
   }
 
   putVault(id: string, vault: Uint8Array): void {

@@ -65,6 +65,8 @@ export const importBody = z.object({
   threshold: z.number().int().min(1).max(32).optional(),
   /** The owner, for an operator's or the paired primary's import; a client's goes to its own tenant. */
   tenant: tenant.optional(),
+  /** An encrypted export's own: the tenant it was sealed for (export.ts). */
+  export_tenant: tenant.optional(),
 });
 
 /** Room in a signature-share body beside the message's hex: the nonce id and a commitment list of 32 signers. */

@@ -3,23 +3,21 @@
  * `{key_id, export_type, key_share, public}` where `public` is the FROST public key package (JSON) and
  * `key_share` (base64) is, by type:
  *   plaintext  the plain key share document below, UTF-8 JSON (only where plaintext export is enabled)
- *   encrypted  sealExportedKeyShare under the node's export key (LBKS version 2 envelope; only a node
- *              holding that export key in its vault can import it: the same node after a database loss,
- *              or its clone)
+ *   encrypted  sealKeyShare under the key's tenant's export key, derived from the node's (LBKS envelope;
+ *              only a node holding that export key in its vault can import it: the same node after a
+ *              database loss, or its clone; and a client only into the tenant named in `export_tenant`)
  *   wrapped    crypto_box_seal of the plain document to a whitelisted X25519 wrapping key
  * Plain key share document:
- *   {"version":2,"type":"lifeboat-key-share","key_id","tenant","curve","identifier","signing_share":"<hex>","public":{…}}
- * Every export names its owner, the key's tenant, bound to the share (the encrypted form: in the
- * envelope's associated data), so a client's import can refuse another tenant's export. Exports of
- * before (LBKS version 1, document version 1) have no owner. docs/format.md, "Key share export".
+ *   {"version":1,"type":"lifeboat-key-share","key_id","curve","identifier","signing_share":"<hex>","public":{…}}
  */
 import { z } from 'zod';
-import { FormatError, ForbiddenError, InvalidInputError, LifeboatError } from '../errors.js';
+import { FormatError, InvalidInputError } from '../errors.js';
 import { openSealed, seal, type BoxKeyPair } from '../crypto/sealedbox.js';
+import { deriveKey } from '../crypto/kdf.js';
 import { fromB64, fromHex, toB64, utf8, wipe } from '../util/bytes.js';
-import { checkExpected, frostPublicFromJson, frostPublicToJson, type KeyShare, parseExportedKeyShare, sealExportedKeyShare, verifyShareAgainstPublic, type FrostPublicJson } from './frost/index.js';
-import { TENANT_RE } from './tenants.js';
+import { frostPublicFromJson, frostPublicToJson, type KeyShare, openKeyShare, sealKeyShare, verifyShareAgainstPublic, type FrostPublicJson } from './frost/index.js';
 import { parseHex, hex } from './frost/suite.js';
+import { DEFAULT_TENANT, TENANT_RE } from './tenants.js';
 
 export const EXPORT_TYPES = ['plaintext', 'encrypted', 'wrapped'] as const;
 export type ExportType = (typeof EXPORT_TYPES)[number];
@@ -29,6 +27,8 @@ export interface KeyShareExport {
   export_type: ExportType;
   key_share: string;
   public: FrostPublicJson;
+  /** Encrypted exports: the tenant it is sealed for (the key's owner); it opens only under that tenant's key. */
+  export_tenant?: string;
 }
 
 export const keyShareExportSchema = z.object({
@@ -36,27 +36,41 @@ export const keyShareExportSchema = z.object({
   export_type: z.enum(EXPORT_TYPES),
   key_share: z.string().min(1).max(64 * 1024),
   public: z.unknown(),
+  /** Absent in an encrypted export made before tenants: sealed under the node's export key itself, tenant default. */
+  export_tenant: z.string().regex(TENANT_RE).optional(),
 });
 
+/**
+ * The key an encrypted export of `tenant`'s key is sealed under (docs/format.md, "Key share export"):
+ * one per tenant, so that the blob opens only as the tenant it names, which a client must be.
+ * Without it, a client of one tenant holding another's saved export could import it and sign with it.
+ */
+export function tenantExportKey(exportKey: Uint8Array, tenant: string): Uint8Array {
+  return deriveKey(exportKey, utf8.encode(tenant), 'keynode/export-key/tenant/v1');
+}
+
+/** The tenant an encrypted export belongs to: the one it names, else (made before tenants) `default`. */
+export function exportTenantOf(exp: { export_tenant?: string }): string {
+  return exp.export_tenant ?? DEFAULT_TENANT;
+}
+
 const plainSchema = z.object({
-  version: z.union([z.literal(1), z.literal(2)]),
+  version: z.literal(1),
   type: z.literal('lifeboat-key-share'),
   key_id: z.string().min(1).max(128),
-  /** The owner: required from version 2 on, absent before. */
-  tenant: z.string().regex(TENANT_RE).optional(),
   curve: z.string(),
   identifier: z.string(),
   signing_share: z.string(),
   public: z.unknown(),
 });
 
-function encodePlain(key: KeyShare, owner: string): Uint8Array {
+function encodePlain(key: KeyShare): Uint8Array {
   return utf8.encode(
-    JSON.stringify({ version: 2, type: 'lifeboat-key-share', key_id: key.keyId, tenant: owner, curve: key.curve, identifier: key.identifier, signing_share: hex(key.share), public: frostPublicToJson(key.curve, key.public) }),
+    JSON.stringify({ version: 1, type: 'lifeboat-key-share', key_id: key.keyId, curve: key.curve, identifier: key.identifier, signing_share: hex(key.share), public: frostPublicToJson(key.curve, key.public) }),
   );
 }
 
-function parsePlain(bytes: Uint8Array): { key: KeyShare; owner: string | null } {
+function parsePlain(bytes: Uint8Array): KeyShare {
   let json: unknown;
   try {
     json = JSON.parse(utf8.decode(bytes));
@@ -65,21 +79,29 @@ function parsePlain(bytes: Uint8Array): { key: KeyShare; owner: string | null } 
   }
   const r = plainSchema.safeParse(json);
   if (!r.success) throw new FormatError('malformed', `malformed key share: ${r.error.issues.map((i) => i.path.join('.')).join(', ')}`);
-  if ((r.data.version === 2) !== (r.data.tenant !== undefined)) throw new FormatError('malformed', 'malformed key share: tenant (required from version 2 on, absent before)');
   const { curve, public: pub } = frostPublicFromJson(r.data.public);
   if (curve !== r.data.curve) throw new FormatError('malformed', 'key share curve differs from its public package');
-  return { key: { keyId: r.data.key_id, curve, identifier: r.data.identifier, share: parseHex(r.data.signing_share, 'signing share', 32), public: pub }, owner: r.data.tenant ?? null };
+  return { keyId: r.data.key_id, curve, identifier: r.data.identifier, share: parseHex(r.data.signing_share, 'signing share', 32), public: pub };
 }
 
 /**
- * Builds an export of `key` of the given type, naming `owner` (the key's tenant). The caller enforces
- * the policy (plaintext allowed, whitelist). Throws InvalidInputError.
+ * Builds an export of `key` of the given type. The caller enforces the policy (plaintext allowed,
+ * whitelist). An encrypted export is sealed for `tenant`, the key's owner (tenantExportKey). Throws
+ * InvalidInputError `tenant_required` for an encrypted export without it, `wrapping_key_required`.
  */
-export function exportKeyShare(key: KeyShare, type: ExportType, keys: { exportKey: Uint8Array; wrappingKey?: Uint8Array }, owner: string): KeyShareExport {
+export function exportKeyShare(key: KeyShare, type: ExportType, keys: { exportKey: Uint8Array; wrappingKey?: Uint8Array; tenant?: string }): KeyShareExport {
   let blob: Uint8Array;
-  if (type === 'encrypted') blob = sealExportedKeyShare(keys.exportKey, key, owner);
-  else {
-    const plain = encodePlain(key, owner);
+  if (type === 'encrypted') {
+    if (keys.tenant === undefined) throw new InvalidInputError('an encrypted export is sealed for its key\'s tenant', { code: 'tenant_required' });
+    const sealKey = tenantExportKey(keys.exportKey, keys.tenant);
+    try {
+      blob = sealKeyShare(sealKey, key);
+    } finally {
+      wipe(sealKey);
+    }
+    return { key_id: key.keyId, export_type: type, key_share: toB64(blob), public: frostPublicToJson(key.curve, key.public), export_tenant: keys.tenant };
+  } else {
+    const plain = encodePlain(key);
     if (type === 'plaintext') blob = plain;
     else {
       if (!keys.wrappingKey) throw new InvalidInputError('a wrapped export needs a wrapping key', { code: 'wrapping_key_required' });
@@ -91,51 +113,30 @@ export function exportKeyShare(key: KeyShare, type: ExportType, keys: { exportKe
 }
 
 /**
- * Opens an export and checks the share against its verifying share before anything trusts it; returns
- * the share and the export's owner (null for an export written before owners were bound). With
- * `owner`, the export must name exactly that owner, checked before the share is opened (an encrypted
- * export's header, which its tag then vouches for). Throws FormatError (malformed), ForbiddenError
- * `export_of_another_tenant` (a refusal for safety) or `export_without_owner`, DecryptionError (an
- * encrypted export of another node or altered, a wrapped one for another wrapping key), LifeboatError
- * `key_share_mismatch` (the header names another key id), `share_mismatch` (share and public package
- * disagree).
+ * Opens an export and checks the share against its verifying share before anything trusts it. The
+ * caller checks who may import an encrypted export of `export_tenant` (exportTenantOf). Throws
+ * FormatError (malformed), DecryptionError (an encrypted export of another node or whose
+ * `export_tenant` was changed, or a wrapped one for another wrapping key), LifeboatError `share_mismatch` (share and public package disagree).
  */
-export function importKeyShare(exp: z.infer<typeof keyShareExportSchema>, keys: { exportKey: Uint8Array; wrapping: BoxKeyPair }, opts: { owner?: string } = {}): { key: KeyShare; owner: string | null } {
+export function importKeyShare(exp: z.infer<typeof keyShareExportSchema>, keys: { exportKey: Uint8Array; wrapping: BoxKeyPair }): KeyShare {
   const blob = fromB64(exp.key_share, 'key_share');
-  let opened: { key: KeyShare; owner: string | null };
+  let key: KeyShare;
   if (exp.export_type === 'encrypted') {
-    const parsed = parseExportedKeyShare(blob);
-    checkExpected('exported key share', parsed, { keyId: exp.key_id });
-    checkOwner(parsed.owner, opts.owner);
-    opened = { key: parsed.open(keys.exportKey), owner: parsed.owner };
-  } else {
-    opened = parsePlain(exp.export_type === 'wrapped' ? openSealed(blob, keys.wrapping) : blob);
+    // Made before tenants: under the node's export key itself (its key was tenant default's).
+    const openKey = exp.export_tenant === undefined ? keys.exportKey : tenantExportKey(keys.exportKey, exp.export_tenant);
     try {
-      checkOwner(opened.owner, opts.owner);
-    } catch (err) {
-      wipe(opened.key.share);
-      throw err;
+      key = openKeyShare(openKey, blob, { keyId: exp.key_id });
+    } finally {
+      if (openKey !== keys.exportKey) wipe(openKey);
     }
-  }
-  const key = opened.key;
+  } else key = parsePlain(exp.export_type === 'wrapped' ? openSealed(blob, keys.wrapping) : blob);
   if (key.keyId !== exp.key_id) throw new FormatError('malformed', 'the export names another key id than its share');
   const outer = frostPublicFromJson(exp.public, { curve: key.curve });
   if (JSON.stringify(frostPublicToJson(key.curve, outer.public)) !== JSON.stringify(frostPublicToJson(key.curve, key.public))) {
     throw new FormatError('malformed', "the export's public package differs from the one bound to its share");
   }
   verifyShareAgainstPublic({ curve: key.curve, identifier: key.identifier, share: key.share, public: key.public });
-  return opened;
-}
-
-/** Refuses an export whose owner is not `required` (when one is). Says nothing the export does not. */
-function checkOwner(owner: string | null, required: string | undefined): void {
-  if (required === undefined) return;
-  if (owner === null) {
-    throw new ForbiddenError('this export names no owner (it was written before exports were bound to their tenant), so a client may not import it', 'export_without_owner', 'export the key again from a node that holds it, or ask the node’s operator to import it with `lifeboat key import --tenant NAME`');
-  }
-  if (owner !== required) {
-    throw new LifeboatError('export_of_another_tenant', 'this export belongs to another tenant than your API key’s', { status: 403, hint: 'import it with an API key of the tenant that exported it' });
-  }
+  return key;
 }
 
 const WRAPPING_KEY_FORMS =

@@ -9,7 +9,7 @@ import { encodePublicIdentity, identityFingerprint } from '../identity.js';
 import { fromB64, toB64, toHex, utf8, wipe } from '../util/bytes.js';
 import { KEY_ID } from './api.js';
 import type { NodeConfig } from './config.js';
-import { exportKeyShare, type ExportType, importKeyShare, type KeyShareExport, type keyShareExportSchema } from './export.js';
+import { exportKeyShare, exportTenantOf, type ExportType, importKeyShare, type KeyShareExport, type keyShareExportSchema } from './export.js';
 import {
   checkKeyId,
   commit,
@@ -305,7 +305,7 @@ export class KeyNodeService {
     const rec = await this.keyRecord(keyId, caller);
     const key = this.openShare(rec);
     try {
-      return exportKeyShare(key, type, { exportKey: this.deps.secrets.exportKey, wrappingKey }, rec.tenant);
+      return exportKeyShare(key, type, { exportKey: this.deps.secrets.exportKey, wrappingKey, tenant: rec.tenant });
     } finally {
       wipe(key.share);
     }
@@ -313,23 +313,26 @@ export class KeyNodeService {
 
   /**
    * Imports an export after checking the share against its verifying share. A new key id unless the
-   * caller is the paired fail-over primary (keeps it). The key goes to a client's own tenant, which
-   * the export must name as its owner; for an operator or the paired primary, to the `tenant` it names,
-   * else the export's owner, else `default` (an export without one). Throws FormatError,
-   * DecryptionError, LifeboatError `share_mismatch`, `export_of_another_tenant` (403, a client's import
-   * of another tenant's export), ForbiddenError `export_without_owner` (a client's import of an export
-   * written before owners were bound), InvalidInputError (a `threshold` other than the package's),
-   * ForbiddenError `wrong_role` (also a client naming another tenant), ConflictError `key_exists` (the
-   * paired primary's key id held with another share or by another tenant).
+   * caller is the paired fail-over primary (keeps it). The key goes to a client's own tenant, or to the
+   * `tenant` an operator or the paired primary names (default: an encrypted export's own tenant, else
+   * `default`). Throws FormatError,
+   * DecryptionError, LifeboatError `share_mismatch`, InvalidInputError (a `threshold` other than the
+   * package's), ForbiddenError `wrong_role` (also a client naming another tenant, or importing an
+   * encrypted export of another tenant's key), ConflictError
+   * `key_exists` (the paired primary's key id held with another share or by another tenant).
    */
   async importShare(exp: z.infer<typeof keyShareExportSchema>, caller: Caller, opts: { threshold?: number; tenant?: string } = {}): Promise<KeyInfo & { imported_from: string }> {
     const role = caller.role;
     if (caller.role === 'client' && opts.tenant !== undefined && opts.tenant !== caller.tenant) throw new ForbiddenError('a client imports into its own tenant only', 'wrong_role');
+    // Without a named owner an encrypted export keeps its own (a default of `default` would hand the key
+    // to every client key of that tenant); the other forms name none.
+    const tenant = caller.role === 'client' ? caller.tenant : (opts.tenant ?? (exp.export_type === 'encrypted' ? exportTenantOf(exp) : DEFAULT_TENANT));
     const threshold = opts.threshold;
     if (role === 'client' && exp.export_type !== 'encrypted') throw new ForbiddenError(`a client may import only the encrypted form, not ${exp.export_type}`, 'wrong_role');
-    const keys = { exportKey: this.deps.secrets.exportKey, wrapping: this.deps.secrets.wrapping };
-    const { key, owner } = importKeyShare(exp, keys, caller.role === 'client' ? { owner: caller.tenant } : {});
-    const tenant = caller.role === 'client' ? caller.tenant : (opts.tenant ?? owner ?? DEFAULT_TENANT);
+    // An encrypted export opens only under its tenant's key (export.ts): a client of another tenant
+    // holding it must not make the key its own. An operator may give it another owner.
+    if (role === 'client' && exportTenantOf(exp) !== tenant) throw new ForbiddenError('a client imports only encrypted exports of its own tenant’s keys', 'wrong_role');
+    const key = importKeyShare(exp, { exportKey: this.deps.secrets.exportKey, wrapping: this.deps.secrets.wrapping });
     // The public package fixes the threshold; a caller's `threshold` may only repeat it.
     const t = key.public.signers.min;
     if (threshold !== undefined && threshold !== t) {

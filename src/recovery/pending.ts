@@ -29,14 +29,25 @@ export function savePendingRelease(dataDir: string, requestId: string, key: BoxK
   writeFileAtomic(pendingPath(dataDir, requestId), `${JSON.stringify(doc)}\n`);
 }
 
-/** Loads the one-time key of a request. Throws NotFoundError `pending_release_not_found`. */
+/**
+ * Loads the one-time key of a request. Throws NotFoundError `pending_release_not_found`, FormatError
+ * `malformed` (never quoting the file), InvalidInputError when others can read it.
+ */
 export function loadPendingRelease(dataDir: string, requestId: string): BoxKeyPair {
   const path = pendingPath(dataDir, requestId);
   if (!/^[A-Za-z0-9_-]{22}$/.test(requestId) || !existsSync(path)) {
     throw new NotFoundError(`no pending release request ${requestId} in ${dataDir}`, 'pending_release_not_found', 'use the same --data-dir as `recovery request`');
   }
   assertPrivateFile(path, 'pending release key');
-  const r = pendingSchema.safeParse(JSON.parse(utf8.decode(readFileOrThrow(path, 'pending release key'))));
+  const bytes = readFileOrThrow(path, 'pending release key');
+  let json: unknown;
+  try {
+    json = JSON.parse(utf8.decode(bytes));
+  } catch {
+    // Not JSON.parse's own message: it quotes the file, and this file holds a secret key.
+    json = undefined;
+  }
+  const r = pendingSchema.safeParse(json);
   if (!r.success || r.data.request_id !== requestId) throw new FormatError('malformed', `${path} is not a pending release key`);
   const secretKey = fromB64(r.data.secret_key, 'one-time secret key', 32);
   return { secretKey, publicKey: boxPublicKey(secretKey) };

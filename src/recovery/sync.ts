@@ -5,27 +5,30 @@
  *   holder that is down does not fail the write (it is durable locally); it is reported, `recovery
  *   verify` flags its stale copy, and `recovery sync` catches up. When no holder takes the copy at
  *   all, the write is reported as failed (`not_replicated`), so a script does not take it for safe.
- * - Before every vault write, the holders are asked which generation they hold. A holder with an
- *   authentic copy at or above the generation about to be written means the primary's vault file was
- *   rolled back (an older copy restored): writing would overwrite the holders' newer secrets with a
- *   vault that lacks them, so the write is refused (`primary_behind`) and `recovery sync` pulls the
- *   newest copy back first. A holder's claim counts only if its copy opens under the master, so a
- *   compromised holder cannot block writes by claiming a huge generation.
+ * - Before every vault write, the holders are asked which copy they hold (generation and hash). A holder
+ *   with an authentic newer copy means the primary's vault file was rolled back (`primary_behind`); one
+ *   with an authentic different copy means the vault forked (`vault_forked`, see vault-copies.ts).
+ *   Either way the write would lose what the holder has, so it is refused, and `recovery sync` (with
+ *   `--merge` for a fork) brings the holders' entries back first. A holder's claim counts only if its
+ *   copy opens under the master, so a compromised holder cannot block writes by claiming a huge generation.
  */
 import { dirname } from 'node:path';
 import { existsSync } from 'node:fs';
+import { sha256 } from '@noble/hashes/sha2.js';
 import { LifeboatError } from '../errors.js';
 import type { Identity } from '../identity.js';
 import { loadIdentity } from '../identity.js';
 import { type MasterKey, type PrimaryPaths, primaryPaths } from '../primary/datadir.js';
-import { wipeContents } from '../vault/contents.js';
+import { toHex } from '../util/bytes.js';
+import { type VaultContents, wipeContents } from '../vault/contents.js';
 import { openVault, readVaultHeader, type VaultHeader } from '../vault/format.js';
 import { readVaultFile, type VaultWriteGuard, type VaultWriteListener, writeVaultFile } from '../vault/vault.js';
 import { describeFailure } from './collect.js';
-import { confirmHolder, type ConfirmedHolder } from './holders.js';
+import { confirmHolder } from './holders.js';
 import type { Manifest } from './manifest.js';
 import { manifestHolders } from './rotate.js';
 import { readManifestFile } from './sources.js';
+import { type AuthenticCopy, compareCopies, type CopyComparison, mergeContents, sealMerged, surveyHolders, vaultForked, wipeComparison } from './vault-copies.js';
 
 /** Pushes the vault copy to every holder of the manifest; returns the failures (by code, never a secret). */
 export async function pushVault(opts: { primary: Identity; manifest: Manifest; vault: Uint8Array }): Promise<string[]> {
@@ -43,50 +46,24 @@ export async function pushVault(opts: { primary: Identity; manifest: Manifest; v
   return results.filter((r): r is string => r !== undefined);
 }
 
-/** A holder whose copy is newer than the primary's, checked against the master. */
-interface AheadCopy {
-  url: string;
-  generation: number;
-  bytes: Uint8Array;
-}
-
-/**
- * Asks every reachable holder which generation of the scheme it holds, and returns the copies above
- * `localGeneration` that open under `master`, newest first. Claims that do not hold up (a copy that
- * does not open, or of another scheme) and unreachable holders are reported through `warn`.
- */
-async function authenticCopiesAhead(opts: { primary: Identity; manifest: Manifest; master: MasterKey; localGeneration: number; warn: (line: string) => void }): Promise<AheadCopy[]> {
-  const found = await Promise.all(
-    manifestHolders(opts.manifest).map(async (spec): Promise<AheadCopy | undefined> => {
-      let h: ConfirmedHolder;
-      let generation: number | null | undefined;
-      try {
-        h = await confirmHolder(spec, opts.primary);
-        generation = (await h.client.listSchemes()).find((s) => s.scheme_id === opts.manifest.scheme_id)?.vault_generation;
-      } catch (err) {
-        opts.warn(`could not ask ${describeFailure(spec.url, err)} for its vault generation`);
-        return undefined;
-      }
-      if (generation === null || generation === undefined || generation <= opts.localGeneration) return undefined;
-      try {
-        const { vault } = await h.client.getVault(opts.manifest.scheme_id);
-        wipeContents(openVault(vault, opts.master.key));
-        return { url: spec.url, generation: readVaultHeader(vault).generation, bytes: vault };
-      } catch (err) {
-        opts.warn(`holder ${spec.url} claims vault generation ${generation}, but its copy does not open under the master (${err instanceof LifeboatError ? err.code : 'error'}): ignored; run \`lifeboat recovery verify\``);
-        return undefined;
-      }
-    }),
-  );
-  return found.filter((c): c is AheadCopy => c !== undefined).sort((a, b) => b.generation - a.generation);
-}
-
-function primaryBehind(ahead: AheadCopy, local: number): LifeboatError {
+function primaryBehind(ahead: AuthenticCopy, local: number): LifeboatError {
   return new LifeboatError(
     'primary_behind',
     `holder ${ahead.url} holds vault generation ${ahead.generation}, the primary only ${local}: the primary's vault file was rolled back, and writing it would lose what the holders have`,
     { safety: true, status: 409, hint: 'nothing was written; run `lifeboat recovery sync` to bring the newest copy back from the holders, then try again' },
   );
+}
+
+/** Compares the holders' copies with `local` (see vault-copies.ts); the caller wipes the result. */
+async function compareWithHolders(state: { manifest: Manifest; primary: Identity }, master: MasterKey, local: Uint8Array, warn: (line: string) => void): Promise<{ cmp: CopyComparison; localContents: VaultContents }> {
+  const infos = await surveyHolders(state.primary, state.manifest, warn);
+  const localContents = openVault(local, master.key);
+  try {
+    return { cmp: await compareCopies({ infos, manifest: state.manifest, master, local, localContents, warn }), localContents };
+  } catch (err) {
+    wipeContents(localContents);
+    throw err;
+  }
 }
 
 function splitState(vaultPath: string): { paths: PrimaryPaths; manifest: Manifest; primary: Identity } | undefined {
@@ -95,13 +72,22 @@ function splitState(vaultPath: string): { paths: PrimaryPaths; manifest: Manifes
   return { paths, manifest: readManifestFile(paths.manifest), primary: loadIdentity(paths.identity, 'primary') };
 }
 
-/** A vault write guard that refuses to write at or below a generation a holder holds (see above). */
+/**
+ * A vault write guard: refuses to write when a holder holds an authentic copy newer than the primary's
+ * (`primary_behind`) or a different one (`vault_forked`), since the write would lose what it has.
+ */
 export function refuseBehindHolders(vaultPath: string, warn: (line: string) => void): VaultWriteGuard {
   return async (current: VaultHeader, master: MasterKey) => {
     const state = splitState(vaultPath);
     if (!state) return;
-    const ahead = await authenticCopiesAhead({ ...state, master, localGeneration: current.generation, warn });
-    if (ahead[0]) throw primaryBehind(ahead[0], current.generation);
+    const { cmp, localContents } = await compareWithHolders(state, master, readVaultFile(vaultPath), warn);
+    try {
+      if (cmp.forked.length) throw vaultForked(cmp.forked, current.generation);
+      if (cmp.ahead[0]) throw primaryBehind(cmp.ahead[0], current.generation);
+    } finally {
+      wipeComparison(cmp);
+      wipeContents(localContents);
+    }
   };
 }
 
@@ -128,38 +114,52 @@ export function pushToHoldersListener(warn: (line: string) => void): VaultWriteL
 export interface SyncResult {
   /** The holder whose newer copy replaced the primary's vault, and its generation. */
   pulled?: { from: string; generation: number };
+  /** With merge: the holders whose forked copies were merged in, and the names that differed. */
+  merged?: { from: string[]; differed: string[] };
   generation: number;
   /** Holders the current copy could not be pushed to. */
   failures: string[];
 }
 
 /**
- * `recovery sync`: first brings back the newest authentic copy when a holder is ahead of the primary
- * (a rolled-back vault file; needs the unsealed master), then pushes the primary's copy to every
- * holder. Throws as loadMasterKey when a pull is needed on a sealed primary.
+ * `recovery sync`: brings the primary and the holders to one newest vault, then pushes it to every
+ * holder. A newer copy that holds all of the primary's entries replaces the primary's vault (a
+ * rolled-back file). A fork (copies with entries the other side lacks) is refused with `vault_forked`
+ * unless `merge` is set: then one vault with the newest entry of every name from every side is written
+ * as the next generation. Both need the unsealed master (loadMaster); a plain push does not.
  */
-export async function syncVault(opts: { paths: PrimaryPaths; primary: Identity; manifest: Manifest; loadMaster: () => MasterKey; warn: (line: string) => void }): Promise<SyncResult> {
+export async function syncVault(opts: { paths: PrimaryPaths; primary: Identity; manifest: Manifest; loadMaster: () => MasterKey; merge?: boolean; warn: (line: string) => void }): Promise<SyncResult> {
   let vault = readVaultFile(opts.paths.vault);
-  const local = readVaultHeader(vault).generation;
-  let pulled: SyncResult['pulled'];
-  const listed = await Promise.all(
-    manifestHolders(opts.manifest).map(async (spec) => {
-      try {
-        const h = await confirmHolder(spec, opts.primary);
-        return (await h.client.listSchemes()).find((s) => s.scheme_id === opts.manifest.scheme_id)?.vault_generation ?? 0;
-      } catch {
-        return 0;
+  const local = readVaultHeader(vault);
+  const localSha = toHex(sha256(vault));
+  const infos = await surveyHolders(opts.primary, opts.manifest, () => {});
+  const result: Omit<SyncResult, 'generation' | 'failures'> = {};
+  if (infos.some((i) => i.generation !== null && (i.generation > local.generation || (i.generation === local.generation && i.sha256 !== localSha)))) {
+    const master = opts.loadMaster();
+    const { cmp, localContents } = await compareWithHolders(opts, master, vault, opts.warn);
+    try {
+      if (cmp.forked.length && !opts.merge) throw vaultForked(cmp.forked, local.generation);
+      if (cmp.forked.length) {
+        const sides = [localContents, ...cmp.ahead.map((a) => a.contents), ...cmp.forked.map((f) => f.copy.contents)];
+        const { contents, differed } = mergeContents(sides);
+        const generations = [local.generation, ...cmp.ahead.map((a) => a.generation), ...cmp.forked.map((f) => f.copy.generation)];
+        try {
+          vault = sealMerged(contents, master, generations);
+        } finally {
+          wipeContents(contents);
+        }
+        await writeVaultFile(opts.paths.vault, vault);
+        result.merged = { from: [...cmp.ahead.map((a) => a.url), ...cmp.forked.map((f) => f.copy.url)], differed };
+      } else if (cmp.ahead[0]) {
+        await writeVaultFile(opts.paths.vault, cmp.ahead[0].bytes);
+        vault = cmp.ahead[0].bytes;
+        result.pulled = { from: cmp.ahead[0].url, generation: cmp.ahead[0].generation };
       }
-    }),
-  );
-  if (listed.some((g) => g > local)) {
-    const ahead = await authenticCopiesAhead({ primary: opts.primary, manifest: opts.manifest, master: opts.loadMaster(), localGeneration: local, warn: opts.warn });
-    if (ahead[0]) {
-      await writeVaultFile(opts.paths.vault, ahead[0].bytes);
-      vault = ahead[0].bytes;
-      pulled = { from: ahead[0].url, generation: ahead[0].generation };
+    } finally {
+      wipeComparison(cmp);
+      wipeContents(localContents);
     }
   }
   const failures = await pushVault({ primary: opts.primary, manifest: opts.manifest, vault });
-  return { pulled, generation: readVaultHeader(vault).generation, failures };
+  return { ...result, generation: readVaultHeader(vault).generation, failures };
 }

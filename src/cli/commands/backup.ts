@@ -80,9 +80,10 @@ export function registerNodeBackupCommands(node: Command): void {
       if (o.json) out.json({ ok: true, ...rest, restore_token: restoreToken });
       else {
         out.out(`node streams to ${server} as ${account}/${r.stream} (changes queued: ${r.queued}); restart \`node serve\` to start the agent`);
-        out.out(`restore token  ${restoreToken}`);
+        if (restoreToken) out.out(`restore token  ${restoreToken}`);
       }
-      out.info(RESTORE_TOKEN_NOTE);
+      if (restoreToken) out.info(RESTORE_TOKEN_NOTE);
+      else out.warn(`the account is set up, but its restore token could not be made (${r.restoreTokenError ?? 'error'}): run \`lifeboat node backup-restore-token\` once the service answers`);
     });
 
   node

@@ -105,10 +105,13 @@ export function registerReconstructCommands(recovery: Command): void {
       const passphrase = o.passphrase ? await promptSecret('SLIP-0039 passphrase') : undefined;
       const r = await reconstruct({ paths, operator, manifest, vaults, holders, enrolOn: reachable, typed, released, passphrase, unboundOk: Boolean(o.primaryFingerprint), progress: out.info });
       for (const file of o.releaseResponse) dropPendingRelease(paths.dir, parseReleaseResponse(readJsonFile(file, 'release response')).request_id);
-      for (const f of r.notEnrolled) out.warn(`new primary not enrolled on ${f}; run \`lifeboat holder enrol\` there`);
+      // A holder that could not be reached is not enrolled either: say both, and the two steps that fix it.
+      const notEnrolled = [...r.notEnrolled, ...unreachable.map((u) => `${u}: peer_unreachable`)];
+      for (const f of notEnrolled) out.warn(`new primary not enrolled on ${f}; on that holder run \`lifeboat holder enrol --primary ${r.primary}\``);
       for (const f of r.rejected) out.warn(`vault copy not used: ${f}`);
-      const maybeNewer = unreachable.map((u) => `holder ${u} could not be asked: it may hold a vault newer than generation ${r.vaultGeneration}; when it is back, run \`lifeboat recovery sync\``);
-      for (const line of maybeNewer) out.warn(line);
+      for (const u of unreachable) {
+        out.warn(`holder ${u} could not be asked: it may hold a vault newer than generation ${r.vaultGeneration}; when it is back, enrol the new primary there, then run \`lifeboat recovery sync\` here (it merges what that holder has with --merge if the vault forked)`);
+      }
       if (o.json) {
         out.json({
           ok: true,
@@ -121,7 +124,7 @@ export function registerReconstructCommands(recovery: Command): void {
           shares_from: r.sharesFrom,
           primary: r.primary,
           enrolled: r.enrolled,
-          not_enrolled: r.notEnrolled,
+          not_enrolled: notEnrolled,
           data_dir: paths.dir,
         });
       } else {

@@ -5,7 +5,7 @@
 import type { Command } from 'commander';
 import { existsSync } from 'node:fs';
 import { InvalidInputError } from '../../errors.js';
-import { identityFingerprint, loadIdentity } from '../../identity.js';
+import { encodePublicIdentity, identityFingerprint, loadIdentity } from '../../identity.js';
 import { loadMasterKey, primaryPaths, resolveDataDir } from '../../primary/datadir.js';
 import { parseHolderSpec } from '../../recovery/holders.js';
 import { recoveryInit } from '../../recovery/init.js';
@@ -14,6 +14,7 @@ import { syncVault } from '../../recovery/sync.js';
 import { readManifestFile } from '../../recovery/sources.js';
 import { verifyRecovery } from '../../recovery/verify.js';
 import { readFileOrThrow } from '../../util/files.js';
+import { toHex } from '../../util/bytes.js';
 import { createOutput, EXIT, writeSecret } from '../io.js';
 import { promptSecret, promptsHelp } from '../input.js';
 import { collect, DATA_DIR_HELP, intIn } from '../options.js';
@@ -98,7 +99,10 @@ export function registerRecoveryCommands(program: Command): void {
       const signer = o.operatorKey ? loadIdentity(o.operatorKey, 'operator') : loadIdentity(paths.identity, 'primary');
       const offline = await readTypedShares(o.offlineShares);
       const localVault = existsSync(paths.vault) ? readFileOrThrow(paths.vault, 'vault') : undefined;
-      const report = await verifyRecovery({ manifest, signer, offlineShares: offline, localVault });
+      // Unsealed, the holders' copies are authenticated too (a copy that does not open is reported).
+      const mk = existsSync(paths.masterKey) ? loadMasterKey(paths) : undefined;
+      const master = mk && toHex(mk.schemeId) === manifest.scheme_id ? mk.key : undefined;
+      const report = await verifyRecovery({ manifest, signer, offlineShares: offline, localVault, master });
       if (o.json) out.json(report);
       else {
         for (const c of report.checks) {
@@ -148,23 +152,34 @@ export function registerRecoveryCommands(program: Command): void {
 
   recovery
     .command('sync')
-    .description('bring the primary and every holder to the newest vault: pull a newer copy a holder has, then push')
+    .description('bring the primary and every holder to one newest vault: pull a newer copy a holder has, merge a fork with --merge, then push')
     .addHelpText(
       'after',
-      '\nRun it after a holder was down during `vault put`, and after restoring the primary\'s vault file from a\n' +
-        'backup: when a holder holds a newer generation that opens under the master (the primary must be\n' +
-        'unsealed), that copy replaces the primary\'s vault first, so nothing written since the backup is lost.',
+      '\nRun it after a holder was down during `vault put`, after restoring the primary\'s vault file from a\n' +
+        'backup, and when a holder that a reconstruct could not reach is back (enrol the new primary there\n' +
+        'first: `lifeboat holder enrol --primary <new primary>` on that holder). A holder copy counts only if it\n' +
+        'opens under the master (the primary must be unsealed):\n' +
+        '  - a newer copy that holds every entry of the primary\'s vault replaces it (a rolled-back file);\n' +
+        '  - a copy with entries the primary lacks while the primary has entries it lacks is a fork: refused\n' +
+        '    (vault_forked, exit 3) unless --merge, which writes one vault with the newest entry of every name\n' +
+        '    from every side as the next generation (an entry removed on one side comes back: check the list).',
     )
+    .option('--merge', 'merge a forked vault: the newest entry of every name from the primary and every holder copy')
     .option('--data-dir <dir>', DATA_DIR_HELP)
     .option('--json', 'print JSON')
-    .action(async (o: { dataDir?: string; json?: boolean }) => {
+    .action(async (o: { merge?: boolean; dataDir?: string; json?: boolean }) => {
       const out = createOutput({ quiet: o.json });
       const paths = primaryPaths(resolveDataDir(o.dataDir));
-      const r = await syncVault({ paths, primary: loadIdentity(paths.identity, 'primary'), manifest: readManifestFile(paths.manifest), loadMaster: () => loadMasterKey(paths), warn: out.warn });
-      if (o.json) out.json({ ok: r.failures.length === 0, generation: r.generation, pulled_from: r.pulled?.from ?? null, failures: r.failures });
-      else {
+      const r = await syncVault({ paths, primary: loadIdentity(paths.identity, 'primary'), manifest: readManifestFile(paths.manifest), loadMaster: () => loadMasterKey(paths), merge: o.merge, warn: out.warn });
+      if (o.json) {
+        out.json({ ok: r.failures.length === 0, generation: r.generation, pulled_from: r.pulled?.from ?? null, merged_from: r.merged?.from ?? [], merged_names: r.merged?.differed ?? [], failures: r.failures });
+      } else {
         if (r.pulled) out.out(`pulled vault generation ${r.pulled.generation} from ${r.pulled.from}: the primary's copy was older`);
+        if (r.merged) out.out(`merged the forked copies of ${r.merged.from.join(', ')} into generation ${r.generation}${r.merged.differed.length ? `; names that differed (newest kept): ${r.merged.differed.join(', ')}` : ''}`);
         out.out(r.failures.length ? `not pushed to: ${r.failures.join('; ')}` : `every holder has the current vault (generation ${r.generation})`);
+      }
+      if (r.failures.some((f) => f.includes(': not_enrolled'))) {
+        out.warn(`a holder does not know this primary (after a reconstruct it could not reach): on that holder run \`lifeboat holder enrol --primary ${encodePublicIdentity(loadIdentity(paths.identity, 'primary'))}\``);
       }
       if (r.failures.length) process.exitCode = 1;
     });

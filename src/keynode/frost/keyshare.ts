@@ -22,10 +22,6 @@ export interface KeyShare {
 
 export const KEY_SHARE_MAGIC = 'LBKS';
 const VERSION = 1;
-/** LBKS version 2: an export, its header naming the owner (docs/format.md, "Key share export"). */
-const EXPORT_VERSION = 2;
-/** A tenant name (tenants.ts TENANT_RE; repeated here so frost/ imports nothing of the node). */
-const OWNER_RE = /^[a-z0-9][a-z0-9_.-]{0,63}$/;
 const KEY_ID_RE = /^[A-Za-z0-9._:-]{1,128}$/;
 
 /** Throws InvalidInputError unless `keyId` is 1..128 of [A-Za-z0-9._:-]. */
@@ -79,27 +75,13 @@ export function checkExpected(what: string, got: { keyId: string; curve: FrostCu
  * call verifyShareAgainstPublic first. Throws InvalidInputError.
  */
 export function sealKeyShare(storageKey: Uint8Array, key: KeyShare): Uint8Array {
-  return sealWithHeader(storageKey, key, VERSION, encodeKeyHeader(key.curve, key.identifier, key.keyId));
-}
-
-/**
- * Seals a key share for export under the node's export key: LBKS version 2, whose header (associated
- * data) names `owner`, the key's tenant. Checks as sealKeyShare. Throws InvalidInputError (also for an
- * owner that is not a tenant name).
- */
-export function sealExportedKeyShare(exportKey: Uint8Array, key: KeyShare, owner: string): Uint8Array {
-  if (!OWNER_RE.test(owner)) throw new InvalidInputError('the owner of an export must be a tenant name');
-  const o = utf8.encode(owner);
-  return sealWithHeader(exportKey, key, EXPORT_VERSION, concatBytes(encodeKeyHeader(key.curve, key.identifier, key.keyId), new Uint8Array([o.length]), o));
-}
-
-function sealWithHeader(key32: Uint8Array, key: KeyShare, version: number, header: Uint8Array): Uint8Array {
   suiteOf(key.curve);
   checkSecretScalar(key.curve, key.share, 'signing share');
   if (!(key.public?.verifyingShares?.[key.identifier] instanceof Uint8Array)) throw new InvalidInputError('the public package has no verifying share for this identifier');
+  const header = encodeKeyHeader(key.curve, key.identifier, key.keyId);
   const plaintext = concatBytes(key.share, encodeFrostPublic(key.curve, key.public));
   try {
-    return sealEnvelope({ magic: KEY_SHARE_MAGIC, version, header, key: key32, plaintext });
+    return sealEnvelope({ magic: KEY_SHARE_MAGIC, version: VERSION, header, key: storageKey, plaintext });
   } finally {
     wipe(plaintext);
   }
@@ -117,35 +99,7 @@ export function openKeyShare(storageKey: Uint8Array, bytes: Uint8Array, expected
   const env = parseEnvelope(bytes, { magic: KEY_SHARE_MAGIC, versions: [VERSION], what });
   const h = parseKeyHeader(env.header, what);
   checkExpected(what, h, expected);
-  return openBody(env, storageKey, h, what);
-}
-
-/**
- * An encrypted export, parsed but not yet opened: `owner` is what its header claims (null for a
- * version 1 export, written before owners were bound). The claim is authentic only once `open`
- * succeeds, since the header is associated data. Throws FormatError (`bad_magic`,
- * `unsupported_version`, `truncated`, `malformed`: also a version 2 header without a well-formed owner).
- */
-export function parseExportedKeyShare(bytes: Uint8Array): { keyId: string; curve: FrostCurve; identifier: string; owner: string | null; open: (exportKey: Uint8Array) => KeyShare } {
-  const what = 'exported key share';
-  const env = parseEnvelope(bytes, { magic: KEY_SHARE_MAGIC, versions: [VERSION, EXPORT_VERSION], what });
-  let base = env.header;
-  let owner: string | null = null;
-  if (env.version === EXPORT_VERSION) {
-    // curve (1) || identifier (32) || key_id_len (1) || key_id || tenant_len (1) || tenant
-    const idEnd = 1 + SCALAR_LEN + 1 + (env.header[1 + SCALAR_LEN] ?? 0);
-    const len = env.header[idEnd];
-    const rest = env.header.subarray(idEnd + 1);
-    owner = len === undefined || rest.length !== len ? '' : utf8.decode(rest);
-    if (!OWNER_RE.test(owner)) throw new FormatError('malformed', `${what} header names no well-formed owner`);
-    base = env.header.subarray(0, idEnd);
-  }
-  const h = parseKeyHeader(base, what);
-  return { ...h, owner, open: (exportKey) => openBody(env, exportKey, h, what) };
-}
-
-function openBody(env: ReturnType<typeof parseEnvelope>, key32: Uint8Array, h: { curve: FrostCurve; identifier: string; keyId: string }, what: string): KeyShare {
-  const plaintext = openEnvelope(env, key32, what);
+  const plaintext = openEnvelope(env, storageKey, what);
   try {
     if (plaintext.length <= SCALAR_LEN) throw new FormatError('malformed', `${what} is malformed`);
     const { public: pub } = parseFrostPublic(plaintext.subarray(SCALAR_LEN), { curve: h.curve, check: 'structure' });
