@@ -2,7 +2,7 @@
  * The key node CLI with real processes on loopback (issue 8, points 7 to 9): `sign` with messages from
  * a file and from stdin up to the node's limit (1 MiB by default, checked by verifiers outside the
  * project: OpenSSL through node:crypto for Ed25519, noble's schnorr.verify for BIP-340) and refused
- * past it by name; `node config get|set` (validated, refusals leave node.json byte-identical, a change
+ * past it by name, in round one (no nonce is drawn); `node config get|set` (validated, refusals leave node.json byte-identical, a change
  * applies after a restart); `--wrapping-key` in every form an operator may paste; `key create` naming a
  * pending_backup key and waiting for it only with --wait; `node serve --json` printing its line first.
  * The tests share one fleet of three nodes and run in order.
@@ -16,6 +16,7 @@ import { schnorr } from '@noble/curves/secp256k1.js';
 import { addBackupAccounts, type BackupServiceProc, serveBackupService, setUpNodeBackup, stopBackupService, waitForActive } from '../src/drill/backup-scenarios.js';
 import { type RunningServer, runCli, type RunResult } from '../src/drill/proc.js';
 import { randomBytes } from '../src/crypto/random.js';
+import { KeyNodeClient } from '../src/keynode/client.js';
 import { openKeyNodeStore } from '../src/keynode/store/index.js';
 import { fromHex, toB64u, toHex, utf8 } from '../src/util/bytes.js';
 import { startCli } from './helpers/cli.js';
@@ -97,6 +98,8 @@ describe('key node CLI (real processes)', { timeout: 300_000 }, () => {
     ftruncateSync(fd, 16 * 1024 * 1024 + 1);
     closeSync(fd);
     const base = ['sign', '--key', ed.key_id, '--nodes', urls([0, 1])];
+    const unusedNonces = () => Promise.all([0, 1].map(async (i) => (await new KeyNodeClient({ url: f.nodes[i]!.url, apiKey: f.operatorToken }).status()).unused_nonces));
+    const noncesBefore = await unusedNonces();
     const [a, b, c, d, e] = await Promise.all([
       cli([...base, '--message-file', justOver]),
       cli([...base, '--message-file', farOver]),
@@ -105,8 +108,9 @@ describe('key node CLI (real processes)', { timeout: 300_000 }, () => {
       cli([...base, '--message-text', 'x', '--message-file', '-'], { input: 'y' }),
     ]);
     failsWith(a!, /the message is 1048577 bytes, over this node's limit of 1048576 bytes \(1 MiB\) \(message_too_large\)\nlifeboat: hint: .*node config set message_limit_bytes/);
-    // Past the node's body limit fastify stops reading; the answer still names the limit (not a reset connection).
-    failsWith(b!, /the message is over this node's limit of 1048576 bytes \(1 MiB\)/);
+    // Refused in round one, which carries the message's length: the size is named, and no nonce is drawn.
+    failsWith(b!, /the message is 3145728 bytes, over this node's limit of 1048576 bytes \(1 MiB\)/);
+    assert.deepEqual(await unusedNonces(), noncesBefore, 'an over-limit sign leaves no unused nonce on any node');
     failsWith(c!, /over the largest message limit a node can have, 16777216 bytes \(16 MiB\)/);
     for (const r of [d!, e!]) failsWith(r, /give exactly one of --message HEX, --message-text TEXT or --message-file PATH \(- for stdin\)/);
     failsWith(await cli([...base, '--message-file', f.root]), /--message-file .* is a directory/);

@@ -221,6 +221,40 @@ describe('tenants: two tenants on the same three nodes (real processes)', { time
     assert.ok((await listed(n.url, w.acme)).includes(viaCli.key_id));
   });
 
+  it("another tenant cannot take a key over through its encrypted exports: the client import is refused, the owner's re-import and an operator's import keep tenant acme; key import names the tenant", async () => {
+    const [n2, n3] = [w.nodes[1]!, w.nodes[2]!];
+    const asAcme = { env: { LIFEBOAT_API_KEY: w.acme } };
+    const files = [n2, n3].map((_, i) => join(w.root, `ka${i + 1}.export`));
+    for (const [i, n] of [n2, n3].entries()) {
+      ok(await cli(['key', 'export', '--node', n.url, '--key', w.keyA!.nodes[i + 1]!.keyId, '--out', files[i]!], asAcme), `acme exports from node ${i + 2}`);
+    }
+    const op = (n: NodeProcess) => new KeyNodeClient({ url: n.url, apiKey: w.operator });
+    const countsBefore = await Promise.all([n2, n3].map(async (n) => (await op(n).status()).keys));
+    const soloBefore = await Promise.all([n2, n3].map((n) => listed(n.url, w.solo)));
+    // The attack: tenant solo imports both of acme's exports with its own API key.
+    for (const [i, n] of [n2, n3].entries()) {
+      for (const json of [false, true]) {
+        const r = await cli(['key', 'import', '--node', n.url, '--in', files[i]!, ...(json ? ['--json'] : [])], { env: { LIFEBOAT_API_KEY: w.solo } });
+        assert.equal(r.code, 1, `refused: ${r.stdout}${r.stderr}`);
+        assert.match(r.stderr, /^lifeboat: error: .*a client imports only encrypted exports of its own tenant’s keys \(wrong_role\)$/m);
+        if (json) assert.equal((JSON.parse(r.stdout) as { err_type: string }).err_type, 'wrong_role');
+        else assert.equal(r.stdout, '');
+      }
+    }
+    assert.deepEqual(await Promise.all([n2, n3].map(async (n) => (await op(n).status()).keys)), countsBefore, 'nothing stored');
+    assert.deepEqual(await Promise.all([n2, n3].map((n) => listed(n.url, w.solo))), soloBefore);
+    // The same tenant's re-import (another API key of acme) works, and says where the key landed.
+    const again = JSON.parse(ok(await cli(['key', 'import', '--node', n2.url, '--in', files[0]!, '--json'], { env: { LIFEBOAT_API_KEY: w.acme2 } }), 'acme re-imports').stdout) as { key_id: string; tenant: string };
+    assert.equal(again.tenant, 'acme');
+    assert.ok((await listed(n2.url, w.acme)).includes(again.key_id));
+    // An operator's import without --tenant keeps the export's owner; the text output names it.
+    const byOp = ok(await cli(['key', 'import', '--node', n3.url, '--in', files[1]!], { env: { LIFEBOAT_API_KEY: w.operator } }), 'operator imports').stdout;
+    const m = /^imported as (\S+) \(from \S+\) into tenant acme, /.exec(byOp);
+    assert.ok(m, byOp);
+    assert.equal((await op(n3).key(m[1]!)).tenant, 'acme');
+    await assertInvisible(n3.url, w.solo, m[1]!);
+  });
+
   it('the fail-over keeps the owner: same tenant, the other tenant still sees nothing, the owner signs through it', async () => {
     const f = w.failover!;
     const op = new KeyNodeClient({ url: w.nodes[0]!.url, apiKey: w.operator });

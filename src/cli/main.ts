@@ -76,8 +76,26 @@ function jsonRequested(args: string[]): boolean {
   return (end < 0 ? args : args.slice(0, end)).includes('--json');
 }
 
+let outputGuarded = false;
+
+/**
+ * A reader that stops early (`lifeboat --help | head`) closes the pipe: Node then emits EPIPE on the
+ * stream, which unhandled ends the process with a stack trace. The rest of the output goes nowhere
+ * instead, and the command ends as it would have (exit 0 for help), its work not cut short.
+ */
+function quietOnClosedOutput(): void {
+  if (outputGuarded) return;
+  outputGuarded = true;
+  for (const stream of [process.stdout, process.stderr]) {
+    stream.on('error', (err: NodeJS.ErrnoException) => {
+      if (err.code !== 'EPIPE' && err.code !== 'ERR_STREAM_DESTROYED') throw err;
+    });
+  }
+}
+
 /** Runs the CLI and resolves to the process exit code. */
 export async function main(argv: string[]): Promise<number> {
+  quietOnClosedOutput();
   const program = buildProgram();
   let action: Command | undefined;
   program.hook('preAction', (_program, a) => void (action = a));

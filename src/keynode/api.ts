@@ -31,6 +31,13 @@ export const dkgStartBody = z.object({
 export const dkgRound2Body = z.object({ round1: z.array(z.unknown()).min(2).max(32) });
 export const dkgFinishBody = z.object({ round2: z.array(z.unknown()).min(1).max(31) });
 
+/**
+ * `POST /keys/{key_id}/commitments` (round one): optionally the length of the message round two will
+ * sign, so a message over the node's limit is refused before a nonce is drawn. Optional: a caller that
+ * leaves it out is held to the limit in round two only.
+ */
+export const commitmentsBody = z.object({ message_length: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER).optional() });
+
 export const signatureShareBody = z.object({
   nonce_id: z.string().regex(/^[0-9a-f]{32}$/),
   /**

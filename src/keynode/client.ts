@@ -46,8 +46,9 @@ export class KeyNodeClient {
   key(keyId: string): Promise<KeyInfo> {
     return this.call('GET', `/v1/keys/${encodeURIComponent(keyId)}`);
   }
-  commitments(keyId: string): Promise<{ nonce_id: string; commitments: unknown }> {
-    return this.call('POST', `/v1/keys/${encodeURIComponent(keyId)}/commitments`, {});
+  /** Round one; with `messageLength`, a node whose message limit is lower refuses before drawing a nonce. */
+  commitments(keyId: string, opts: { messageLength?: number } = {}): Promise<{ nonce_id: string; commitments: unknown }> {
+    return this.call('POST', `/v1/keys/${encodeURIComponent(keyId)}/commitments`, opts.messageLength === undefined ? {} : { message_length: opts.messageLength });
   }
   signatureShare(keyId: string, body: { nonce_id: string; message: Uint8Array; commitments: unknown[] }): Promise<{ signature_share: unknown }> {
     return this.call('POST', `/v1/keys/${encodeURIComponent(keyId)}/signature-shares`, { nonce_id: body.nonce_id, message: toHex(body.message), commitments: body.commitments });

@@ -60,7 +60,8 @@ function identifierFor(curve: FrostCurve, index: number): string {
 export async function sign(key: KeyRef, nodes: KeyNodeClient[], message: Uint8Array, opts: { signers?: number[] } = {}): Promise<Uint8Array> {
   const chosen = (opts.signers ?? [...Array(key.threshold).keys()]).map((i) => ({ client: nodes[i]!, keyId: key.nodes[i]!.keyId }));
   if (chosen.length < key.threshold || chosen.some((c) => !c.client)) throw new InvalidInputError(`need ${key.threshold} signers`);
-  const round1 = await Promise.all(chosen.map((c) => c.client.commitments(c.keyId)));
+  // The message's length goes with round one, so a node whose limit it exceeds refuses before drawing a nonce.
+  const round1 = await Promise.all(chosen.map((c) => c.client.commitments(c.keyId, { messageLength: message.length })));
   const commitments = round1.map((r) => r.commitments);
   const shares = await Promise.all(chosen.map((c, i) => c.client.signatureShare(c.keyId, { nonce_id: round1[i]!.nonce_id, message, commitments })));
   const pub = frostPublicFromJson(key.public, { curve: key.curve }).public;

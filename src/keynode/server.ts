@@ -15,6 +15,7 @@ import { fromHex } from '../util/bytes.js';
 import { authenticateApiKey } from './apikeys.js';
 import {
   API_PREFIX,
+  commitmentsBody,
   dkgFinishBody,
   dkgRound2Body,
   dkgStartBody,
@@ -107,13 +108,17 @@ export function createKeyNodeApp(deps: KeyNodeAppDeps): FastifyInstance {
     const who = await apiCaller(req, ANY);
     return service.info(await service.keyRecord(parseInput(keyParams, req.params, 'path').key_id, who));
   });
+  const messageLimit = service.config.message_limit_bytes;
   app.post(`${API_PREFIX}/keys/:key_id/commitments`, async (req) => {
     const who = await apiCaller(req, CLIENT);
-    return service.commitments(parseInput(keyParams, req.params, 'path').key_id, who);
+    const { key_id } = parseInput(keyParams, req.params, 'path');
+    // A stated message length over the limit is refused here, before a nonce is drawn (docs/keynode.md).
+    const b = parseInput(commitmentsBody, req.body ?? {}, 'body');
+    if (b.message_length !== undefined && b.message_length > messageLimit) throw messageTooLarge(messageLimit, b.message_length);
+    return service.commitments(key_id, who);
   });
   // The message travels as hex: the body limit is twice the node's message limit plus room for the
   // rest. The caller is authenticated before the body is read, so only clients make the node buffer it.
-  const messageLimit = service.config.message_limit_bytes;
   const shareCallers = new WeakMap<FastifyRequest, Caller>();
   app.post(
     `${API_PREFIX}/keys/:key_id/signature-shares`,

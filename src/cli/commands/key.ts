@@ -194,7 +194,7 @@ export function registerKeyCommands(program: Command): void {
   withApi(
     key
       .command('import')
-      .description('import an export into a node (the share is checked against its verifying share first)')
+      .description('import an export into a node (the share is checked against its verifying share first); prints the new key id and the tenant it landed in')
       .requiredOption('--node <url>', 'key node URL')
       .requiredOption('--in <file>', 'export file')
       .option('--threshold <t>', 'the key’s threshold', intIn(2, 32))
@@ -212,8 +212,8 @@ export function registerKeyCommands(program: Command): void {
     const [client] = clients(o.node, o);
     const imported = await client!.importShare({ ...(r.data as KeyShareExport), ...(o.threshold ? { threshold: o.threshold } : {}), ...(o.tenant ? { tenant: o.tenant } : {}) });
     const out = createOutput();
-    if (o.json) out.json({ key_id: imported.key_id, imported_from: imported.imported_from, group_public_key: imported.group_public_key, status: imported.status });
-    else out.out(`imported as ${imported.key_id} (from ${imported.imported_from}), group public key ${imported.group_public_key}, status ${imported.status}`);
+    if (o.json) out.json({ key_id: imported.key_id, imported_from: imported.imported_from, tenant: imported.tenant, group_public_key: imported.group_public_key, status: imported.status });
+    else out.out(`imported as ${imported.key_id} (from ${imported.imported_from}) into tenant ${imported.tenant}, group public key ${imported.group_public_key}, status ${imported.status}`);
     if (imported.status !== 'active') out.warn(`key ${imported.key_id} is ${imported.status}: it cannot sign on that node until its backup is acknowledged`);
   });
 }
