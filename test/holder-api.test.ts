@@ -157,7 +157,7 @@ describe('holder API: share upload', () => {
     });
     const list = json<unknown[]>(await signedInject(f.app, f.operator, 'GET', '/v1/schemes'));
     assert.equal(list.length, 1);
-    assert.deepEqual(list[0], { scheme_id: s.schemeHex, member_index: 1, created_at: (list[0] as { created_at: string }).created_at, vault_generation: null });
+    assert.deepEqual(list[0], { scheme_id: s.schemeHex, member_index: 1, created_at: (list[0] as { created_at: string }).created_at, vault_generation: null, vault_sha256: null });
     const manifest = json(await signedInject(f.app, f.operator, 'GET', `/v1/schemes/${s.schemeHex}/manifest`));
     assert.deepEqual(manifest, JSON.parse(JSON.stringify(s.manifest)));
     refused(await signedInject(f.app, f.stranger, 'GET', '/v1/schemes'), 403, 'not_enrolled');
@@ -221,8 +221,9 @@ describe('holder API: vault copies', () => {
     const got = json<{ vault: string; generation: number }>(await signedInject(f.app, f.operator, 'GET', `/v1/schemes/${s.schemeHex}/vault`));
     assert.equal(got.generation, 2);
     assert.deepEqual(fromB64(got.vault, 'vault'), v2);
-    const list = json<{ vault_generation: number }[]>(await signedInject(f.app, f.primary, 'GET', '/v1/schemes'));
+    const list = json<{ vault_generation: number; vault_sha256: string }[]>(await signedInject(f.app, f.primary, 'GET', '/v1/schemes'));
     assert.equal(list[0]!.vault_generation, 2);
+    assert.equal(list[0]!.vault_sha256, Buffer.from(sha256(v2)).toString('hex'), 'the listing names the stored copy by its hash');
   });
 
   it('answers vault_not_found for a scheme without a vault copy', async () => {
