@@ -9,15 +9,9 @@ import { ed25519 } from '@noble/curves/ed25519.js';
 import { generateIdentity, encodePublicIdentity, parsePublicIdentity } from '../src/identity.js';
 import { utf8 } from '../src/util/bytes.js';
 import { createEntry, encodeEntry, ENTRY_OVERHEAD, entrySubmitter, MAX_ENTRY_BYTES, parseEntry, verifyEntry } from '../src/log/entry.js';
+import { errorCode } from './helpers/errors.js';
 
-function code(fn: () => unknown): string {
-  try {
-    fn();
-  } catch (err) {
-    return (err as { code?: string }).code ?? `untyped: ${String(err)}`;
-  }
-  return 'no_error';
-}
+const code = errorCode;
 
 const alice = generateIdentity('node');
 const bob = generateIdentity('node');

@@ -36,16 +36,9 @@ import {
   parseWitnessVerifierKey,
   verifyCheckpoint,
 } from '../src/log/cosignature.js';
+import { errorCode } from './helpers/errors.js';
 
-/** The error code `fn` throws, 'no_error' when it does not throw. */
-function code(fn: () => unknown): string {
-  try {
-    fn();
-  } catch (err) {
-    return (err as { code?: string }).code ?? `untyped: ${String(err)}`;
-  }
-  return 'no_error';
-}
+const code = errorCode;
 
 function thrown(fn: () => unknown): Error {
   try {

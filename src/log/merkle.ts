@@ -244,10 +244,5 @@ export function memoryHashReader(stored: readonly Uint8Array[]): HashReader {
   };
 }
 
-/** Constant-time-style equality of two byte strings (hashes are public, but the habit costs nothing). */
-export function equalBytes(a: Uint8Array, b: Uint8Array): boolean {
-  if (a.length !== b.length) return false;
-  let d = 0;
-  for (let i = 0; i < a.length; i++) d |= a[i]! ^ b[i]!;
-  return d === 0;
-}
+/** Equality of two hashes (public values; the project's constant-time compare all the same). */
+export { ctEqual as equalBytes } from '../util/bytes.js';
