@@ -59,6 +59,23 @@ function postgresWithDialect(): Harness {
 // ---- records ----
 
 let seq = 0;
+/** Builds a store with the migrations up to `name` only, as an older release left it. */
+async function migrateTo(h: Harness, url: string, name: string): Promise<void> {
+  const db = new Kysely<unknown>({ dialect: h.dialect(url) });
+  try {
+    const migrator = new Migrator({
+      db,
+      provider: { getMigrations: () => Promise.resolve(migrations(h.kind)) },
+      migrationTableName: MIGRATION_TABLE,
+      migrationLockTableName: MIGRATION_LOCK_TABLE,
+    });
+    const { error } = await migrator.migrateTo(name);
+    assert.equal(error, undefined);
+  } finally {
+    await db.destroy();
+  }
+}
+
 function nextId(prefix: string): string {
   return `${prefix}_${(++seq).toString().padStart(6, '0')}${Math.random().toString(36).slice(2, 8)}`;
 }
@@ -720,20 +737,8 @@ const cases: Case[] = [
   [
     'a store made before the outbox (migration 0001 only) gains it on open and keeps its data',
     async (h, url) => {
-      const db = new Kysely<unknown>({ dialect: h.dialect(url) });
-      try {
-        const migrator = new Migrator({
-          db,
-          provider: { getMigrations: () => Promise.resolve(migrations(h.kind)) },
-          migrationTableName: MIGRATION_TABLE,
-          migrationLockTableName: MIGRATION_LOCK_TABLE,
-        });
-        const { error } = await migrator.migrateTo('0001_initial');
-        assert.equal(error, undefined);
-        await h.exec(url, `insert into meta (key, value) values ('node_epoch', '3')`);
-      } finally {
-        await db.destroy();
-      }
+      await migrateTo(h, url, '0001_initial');
+      await h.exec(url, `insert into meta (key, value) values ('node_epoch', '3')`);
       const tables = h.kind === 'sqlite' ? `select name from sqlite_master where name = 'backup_outbox'` : `select to_regclass('backup_outbox') as name`;
       assert.ok([undefined, null].includes((await h.query(url, tables))[0]?.name as null | undefined), 'no outbox before');
       await withStore(url, async (s) => {
@@ -818,19 +823,7 @@ const cases: Case[] = [
   [
     'a store made before tenants (migrations 0001-0002) is migrated on open: keys and client API keys to tenant default, operator keys to none',
     async (h, url) => {
-      const db = new Kysely<unknown>({ dialect: h.dialect(url) });
-      try {
-        const migrator = new Migrator({
-          db,
-          provider: { getMigrations: () => Promise.resolve(migrations(h.kind)) },
-          migrationTableName: MIGRATION_TABLE,
-          migrationLockTableName: MIGRATION_LOCK_TABLE,
-        });
-        const { error } = await migrator.migrateTo('0002_backup_outbox');
-        assert.equal(error, undefined);
-      } finally {
-        await db.destroy();
-      }
+      await migrateTo(h, url, '0002_backup_outbox');
       const bytes = (hex: string) => (h.kind === 'sqlite' ? `x'${hex}'` : `'\\x${hex}'::bytea`);
       await h.exec(
         url,

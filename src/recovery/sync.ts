@@ -20,9 +20,9 @@ import type { Identity } from '../identity.js';
 import { loadIdentity } from '../identity.js';
 import { type MasterKey, type PrimaryPaths, primaryPaths } from '../primary/datadir.js';
 import { toHex } from '../util/bytes.js';
-import { type VaultContents, wipeContents } from '../vault/contents.js';
-import { openVault, readVaultHeader, type VaultHeader } from '../vault/format.js';
-import { readVaultFile, type VaultWriteGuard, type VaultWriteListener, writeVaultFile } from '../vault/vault.js';
+import { wipeContents } from '../vault/contents.js';
+import { openVault, readVaultHeader } from '../vault/format.js';
+import { type OpenedVault, readVaultFile, type VaultWriteGuard, type VaultWriteListener, writeVaultFile } from '../vault/vault.js';
 import { describeFailure } from './collect.js';
 import { confirmHolder } from './holders.js';
 import type { Manifest } from './manifest.js';
@@ -54,18 +54,6 @@ function primaryBehind(ahead: AuthenticCopy, local: number): LifeboatError {
   );
 }
 
-/** Compares the holders' copies with `local` (see vault-copies.ts); the caller wipes the result. */
-async function compareWithHolders(state: { manifest: Manifest; primary: Identity }, master: MasterKey, local: Uint8Array, warn: (line: string) => void): Promise<{ cmp: CopyComparison; localContents: VaultContents }> {
-  const infos = await surveyHolders(state.primary, state.manifest, warn);
-  const localContents = openVault(local, master.key);
-  try {
-    return { cmp: await compareCopies({ infos, manifest: state.manifest, master, local, localContents, warn }), localContents };
-  } catch (err) {
-    wipeContents(localContents);
-    throw err;
-  }
-}
-
 function splitState(vaultPath: string): { paths: PrimaryPaths; manifest: Manifest; primary: Identity } | undefined {
   const paths = primaryPaths(dirname(vaultPath));
   if (!existsSync(paths.manifest) || !existsSync(paths.identity)) return undefined; // not split yet: no holders
@@ -77,16 +65,16 @@ function splitState(vaultPath: string): { paths: PrimaryPaths; manifest: Manifes
  * (`primary_behind`) or a different one (`vault_forked`), since the write would lose what it has.
  */
 export function refuseBehindHolders(vaultPath: string, warn: (line: string) => void): VaultWriteGuard {
-  return async (current: VaultHeader, master: MasterKey) => {
+  return async (current: OpenedVault, master: MasterKey) => {
     const state = splitState(vaultPath);
     if (!state) return;
-    const { cmp, localContents } = await compareWithHolders(state, master, readVaultFile(vaultPath), warn);
+    const infos = await surveyHolders(state.primary, state.manifest, warn);
+    const cmp = await compareCopies({ infos, manifest: state.manifest, master, local: current.bytes, localContents: current.contents, warn });
     try {
-      if (cmp.forked.length) throw vaultForked(cmp.forked, current.generation);
-      if (cmp.ahead[0]) throw primaryBehind(cmp.ahead[0], current.generation);
+      if (cmp.forked.length) throw vaultForked(cmp.forked, current.header.generation);
+      if (cmp.ahead[0]) throw primaryBehind(cmp.ahead[0], current.header.generation);
     } finally {
       wipeComparison(cmp);
-      wipeContents(localContents);
     }
   };
 }
@@ -132,12 +120,14 @@ export async function syncVault(opts: { paths: PrimaryPaths; primary: Identity; 
   let vault = readVaultFile(opts.paths.vault);
   const local = readVaultHeader(vault);
   const localSha = toHex(sha256(vault));
-  const infos = await surveyHolders(opts.primary, opts.manifest, () => {});
+  const infos = await surveyHolders(opts.primary, opts.manifest, opts.warn);
   const result: Omit<SyncResult, 'generation' | 'failures'> = {};
   if (infos.some((i) => i.generation !== null && (i.generation > local.generation || (i.generation === local.generation && i.sha256 !== localSha)))) {
     const master = opts.loadMaster();
-    const { cmp, localContents } = await compareWithHolders(opts, master, vault, opts.warn);
+    const localContents = openVault(vault, master.key);
+    let cmp: CopyComparison = { ahead: [], forked: [] };
     try {
+      cmp = await compareCopies({ infos, manifest: opts.manifest, master, local: vault, localContents, warn: opts.warn });
       if (cmp.forked.length && !opts.merge) throw vaultForked(cmp.forked, local.generation);
       if (cmp.forked.length) {
         const sides = [localContents, ...cmp.ahead.map((a) => a.contents), ...cmp.forked.map((f) => f.copy.contents)];

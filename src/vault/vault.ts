@@ -35,11 +35,18 @@ export interface VaultWriteEvent {
 export type VaultWriteListener = (event: VaultWriteEvent) => void | Promise<void>;
 
 /**
- * Runs under the vault lock before a write, with the header of the vault about to be replaced; it
- * throws to refuse the write (nothing is written then). The primary uses it to refuse writing a
- * generation that a share holder already holds (a rolled-back vault file).
+ * Runs under the vault lock before a write, with the vault about to be replaced (as already opened:
+ * it must not keep or wipe the contents); it throws to refuse the write (nothing is written then). The
+ * primary uses it to refuse writing over a newer or forked copy a share holder holds.
  */
-export type VaultWriteGuard = (current: VaultHeader, master: MasterKey) => void | Promise<void>;
+export type VaultWriteGuard = (current: OpenedVault, master: MasterKey) => void | Promise<void>;
+
+/** A vault as read and opened: its bytes, header and decrypted contents (owned by the caller that opened it). */
+export interface OpenedVault {
+  bytes: Uint8Array;
+  header: VaultHeader;
+  contents: VaultContents;
+}
 
 export interface VaultWriteOptions extends LockOptions {
   listener?: VaultWriteListener;
@@ -133,10 +140,11 @@ async function modify(path: string, mk: MasterKey, opts: VaultWriteOptions, chan
   const event = await withLock(
     lockPathOf(path),
     async () => {
-      const { header, contents } = openVaultFile(path, mk);
+      const opened = openVaultFile(path, mk);
+      const { header, contents } = opened;
       try {
+        await opts.guard?.(opened, mk);
         const what = change(contents);
-        await opts.guard?.(header, mk);
         const bytes = sealVault(contents, mk.key, header.schemeId, header.generation);
         writeFileAtomic(path, bytes);
         return { path, bytes, header: readVaultHeader(bytes), change: what };
