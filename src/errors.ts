@@ -39,6 +39,11 @@ export const SAFETY_CODES: ReadonlySet<string> = new Set([
   // evidence of tampering
   'audit_log_broken',
   'audit_log_corrupt',
+  // a public log that forked, or whose tiles, entries or signatures were altered
+  'log_forked',
+  'tile_invalid',
+  'entry_bundle_invalid',
+  'note_signature_invalid',
 ]);
 
 export class LifeboatError extends Error {

@@ -8,6 +8,7 @@ import { registerDrillCommand } from './drill.js';
 import { registerNodeCommands } from './node.js';
 import { registerKeyCommands } from './key.js';
 import { registerBackupCommands } from './backup.js';
+import { registerLogCommands } from './log.js';
 import { pushToHoldersListener, refuseBehindHolders } from '../../recovery/sync.js';
 import { createOutput } from '../io.js';
 
@@ -20,5 +21,6 @@ export function registerCommands(program: Command): void {
   registerNodeCommands(program);
   registerKeyCommands(program);
   registerBackupCommands(program);
+  registerLogCommands(program);
   registerDrillCommand(program);
 }
