@@ -44,7 +44,21 @@ export interface TreeHeadRecord {
   checkpoint: string;
   /** The same checkpoint with the co-signatures collected so far (equal to `checkpoint` before any). */
   cosigned: string;
+  /**
+   * The size up to which tiles and entry bundles are written (markPublished). Below `size` after a
+   * crash between commitBatch and writing the tiles: the sequencer writes them again from the entries
+   * the store still holds (listUnpublished) before anything else, so a tile is only ever written for
+   * a committed tree and never changes.
+   */
+  publishedSize: number;
   updatedAt: number;
+}
+
+/** A sequenced entry whose tiles may not be written yet: the store keeps its bytes until markPublished. */
+export interface SequencedRecord {
+  index: number;
+  hash: Uint8Array;
+  bytes: Uint8Array;
 }
 
 /** What the log last learnt of a witness: the size of the newest checkpoint it co-signed (0 before any). */
@@ -85,13 +99,21 @@ export interface LogStoreOps {
   getHead(): Promise<TreeHeadRecord | undefined>;
   /**
    * Commits a sequenced batch in one transaction, only if the committed head's size is still
-   * `oldSize` (0 with no head yet): the pending entries `ids` (ascending, consecutive in pending order:
-   * the first `ids.length` returned by listPending) get indexes oldSize, oldSize+1, …, leave the
-   * pending table, and the head becomes (newSize = oldSize + ids.length, root, checkpoint), with
-   * `cosigned` = checkpoint. An empty batch may commit a first head of size 0. Throws ConflictError
-   * `sequence_conflict` if the head moved or an id is not pending (nothing is written).
+   * `oldSize` (0 with no head yet): the pending entries `ids`, in the order given (the order the
+   * sequencer hashed them in), get indexes oldSize, oldSize+1, …, stop being pending (their bytes stay,
+   * for listUnpublished, until markPublished), and the head becomes (size = oldSize + ids.length,
+   * root, checkpoint) with `cosigned` = checkpoint and publishedSize unchanged. An empty batch may
+   * commit the first head, of size 0 (publishedSize 0). Throws ConflictError `sequence_conflict` if the
+   * head moved, an id is repeated or not pending (nothing is written).
    */
   commitBatch(batch: { oldSize: number; ids: number[]; root: Uint8Array; checkpoint: string; now: number }): Promise<TreeHeadRecord>;
+  /** Sequenced entries with index >= fromIndex whose bytes are still held, ascending, at most `limit` (1..100,000). */
+  listUnpublished(fromIndex: number, limit: number): Promise<SequencedRecord[]>;
+  /**
+   * Records that the tiles and bundles of the tree of `size` (<= the head's size) are written: drops
+   * the bytes of entries below `size` and raises publishedSize (never lowers it).
+   */
+  markPublished(size: number, now: number): Promise<void>;
   /**
    * Replaces the head's `cosigned` note, only if the head's size is still `size` (returns false and
    * writes nothing otherwise): the caller has checked it is the head's checkpoint with co-signatures added.
