@@ -1,0 +1,102 @@
+/**
+ * The group arithmetic ERS needs, over the key node's curves (src/keynode/frost suites): scalars in
+ * the curve's RFC 9591 serialization, points with the operations noble provides.
+ */
+import { normalizeZ } from '@noble/curves/abstract/curve.js';
+import { decodeScalar, type FrostCurve, SCALAR_LEN, suiteOf } from '../keynode/frost/index.js';
+
+/** The subset of noble's point API used here. */
+export interface Pt {
+  add(o: Pt): Pt;
+  subtract(o: Pt): Pt;
+  multiply(n: bigint): Pt;
+  multiplyUnsafe(n: bigint): Pt;
+  equals(o: Pt): boolean;
+  toBytes(): Uint8Array;
+  is0(): boolean;
+}
+
+export interface Group {
+  curve: FrostCurve;
+  order: bigint;
+  pointLen: number;
+  BASE: Pt;
+  ZERO: Pt;
+  /** Public points only: decoded without a subgroup check (callers check what they trust). */
+  fromBytes(b: Uint8Array): Pt;
+  /** The scalar's 32-byte serialization (ed25519 little-endian, secp256k1 big-endian). */
+  encodeScalar(n: bigint): Uint8Array;
+  /** A canonical scalar from its serialization; throws InvalidInputError naming `what`. */
+  decodeScalar(b: Uint8Array, what: string): bigint;
+  /** Points' encodings for hashing, with one batched inversion; the identity as pointLen zero bytes. */
+  encodeAll(pts: Pt[]): Uint8Array[];
+}
+
+const cache = new Map<FrostCurve, Group>();
+
+/** The group of a curve. Throws InvalidInputError for an unknown curve. */
+export function groupOf(curve: FrostCurve): Group {
+  const hit = cache.get(curve);
+  if (hit) return hit;
+  const s = suiteOf(curve);
+  const P = s.point as unknown as { BASE: Pt; ZERO: Pt; fromBytes(b: Uint8Array): Pt };
+  const g: Group = {
+    curve,
+    order: s.order,
+    pointLen: s.pointLen,
+    BASE: P.BASE,
+    ZERO: P.ZERO,
+    fromBytes: (b) => P.fromBytes(b),
+    encodeScalar: (n) => {
+      const out = new Uint8Array(SCALAR_LEN);
+      let x = n;
+      for (let i = 0; i < SCALAR_LEN; i++) {
+        out[s.scalarLE ? i : SCALAR_LEN - 1 - i] = Number(x & 0xffn);
+        x >>= 8n;
+      }
+      return out;
+    },
+    decodeScalar: (b, what) => decodeScalar(curve, b, what),
+    encodeAll: (pts) => {
+      const finite = pts.filter((p) => !p.is0());
+      // eslint-disable-next-line @typescript-eslint/no-explicit-any -- noble's generic point constructor type
+      const affine = normalizeZ(P as any, finite as any) as unknown as Pt[];
+      let n = 0;
+      return pts.map((p) => (p.is0() ? new Uint8Array(s.pointLen) : affine[n++]!.toBytes()));
+    },
+  };
+  cache.set(curve, g);
+  return g;
+}
+
+/** `bytes` read as a big-endian integer, reduced mod `q`. */
+export function reduceBE(bytes: Uint8Array, q: bigint): bigint {
+  let n = 0n;
+  for (const b of bytes) n = (n << 8n) | BigInt(b);
+  return n % q;
+}
+
+/** Modular inverse by Fermat (q prime). Public values only. */
+export function invert(a: bigint, q: bigint): bigint {
+  let result = 1n;
+  let base = ((a % q) + q) % q;
+  let e = q - 2n;
+  while (e > 0n) {
+    if (e & 1n) result = (result * base) % q;
+    base = (base * base) % q;
+    e >>= 1n;
+  }
+  return result;
+}
+
+/** Lagrange coefficient at 0 of `xi` over the set `xs` (RFC 9591 section 4.2), mod q. */
+export function lagrangeAtZero(xi: bigint, xs: readonly bigint[], q: bigint): bigint {
+  let num = 1n;
+  let den = 1n;
+  for (const xj of xs) {
+    if (xj === xi) continue;
+    num = (num * xj) % q;
+    den = (den * (((xj - xi) % q) + q)) % q;
+  }
+  return (num * invert(den, q)) % q;
+}
