@@ -69,6 +69,10 @@ export class KeyNodeClient {
   importShare(exp: KeyShareExport & { threshold?: number; tenant?: string }): Promise<KeyInfo & { imported_from: string }> {
     return this.call('POST', '/v1/backup/import-key-share', exp);
   }
+  /** This node's emergency recovery part for a key (docs/ers.md, "Node side"). */
+  ersPart(keyId: string, body: { label: string; ers_public: string }): Promise<{ part: string; identifier: string; verifying_share: string; rsa_fingerprint: string }> {
+    return this.call('POST', `/v1/keys/${encodeURIComponent(keyId)}/ers-part`, body);
+  }
   status(): Promise<Record<string, unknown>> {
     return this.call('GET', '/v1/status');
   }

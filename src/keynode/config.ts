@@ -55,6 +55,16 @@ export const nodeConfigSchema = z.object({
   nonce_ttl_seconds: z.number().int().min(10).max(86_400),
   /** The largest message this node signs, in bytes; a larger one is refused with `message_too_large` (413). */
   message_limit_bytes: z.number().int().min(1).max(MESSAGE_LIMIT_MAX).default(MESSAGE_LIMIT_DEFAULT),
+  /**
+   * Emergency recovery parts (docs/ers.md): off by default; when on, the node encrypts a key's share
+   * only to an RSA key on this whitelist (SHA-256 fingerprint of the SPKI DER, hex; SPKI DER base64).
+   */
+  ers: z
+    .object({
+      enabled: z.boolean(),
+      whitelist: z.array(z.object({ label: z.string().max(128), fingerprint: z.string().regex(/^[0-9a-f]{64}$/), spki: z.string().max(4096) })).max(256),
+    })
+    .default({ enabled: false, whitelist: [] }),
   /** Continuous backup to a backup service (docs/backup.md); null when the node does not stream. */
   backup: backupConfigSchema.nullable().default(null),
 });
@@ -87,6 +97,7 @@ export function defaultNodeConfig(paths: NodePaths): NodeConfig {
     paired_primary: null,
     nonce_ttl_seconds: 600,
     message_limit_bytes: MESSAGE_LIMIT_DEFAULT,
+    ers: { enabled: false, whitelist: [] },
     backup: null,
   };
 }

@@ -37,6 +37,8 @@ export interface KeyNodeAppDeps {
   logger?: BaseAppOptions['logger'];
   /** Extra status fields (fail-over lag, backup state). */
   status?: () => Promise<Record<string, unknown>>;
+  /** Routes of other capabilities that work on keys through the service (emergency recovery parts). */
+  routes?: (app: FastifyInstance, auth: { caller: (req: FastifyRequest) => Promise<Caller> }) => void;
 }
 
 export function createKeyNodeApp(deps: KeyNodeAppDeps): FastifyInstance {
@@ -150,6 +152,8 @@ export function createKeyNodeApp(deps: KeyNodeAppDeps): FastifyInstance {
     const b = parseInput(importBody, req.body, 'body');
     return service.importShare(b, who, { threshold: b.threshold, tenant: b.tenant });
   });
+
+  deps.routes?.(app, { caller: (req) => apiCaller(req, ANY) });
 
   app.get(`${API_PREFIX}/status`, async (req) => {
     await auth(req, ['operator']);

@@ -226,6 +226,21 @@ export class KeyNodeService {
     return { keys: page.map((r) => this.info(r)), next_after: page.length === opts.limit ? page[page.length - 1]!.keyId : null };
   }
 
+  /**
+   * Runs `use` with the key's share as `caller` may see it (keyRecord's rules), and wipes the share
+   * after. For capabilities that work on a share inside the node (emergency recovery parts, src/ers).
+   * Throws NotFoundError `key_id_not_exists`, and what `use` throws.
+   */
+  async withKeyShare<T>(keyId: string, caller: Caller, use: (key: KeyShare, rec: KeyRecord) => T | Promise<T>): Promise<T> {
+    const rec = await this.keyRecord(keyId, caller);
+    const key = this.openShare(rec);
+    try {
+      return await use(key, rec);
+    } finally {
+      wipe(key.share);
+    }
+  }
+
   private openShare(rec: KeyRecord): KeyShare {
     return openKeyShare(this.deps.secrets.storageKey, rec.encryptedShare, { keyId: rec.keyId, curve: rec.curve, identifier: rec.identifier });
   }

@@ -82,6 +82,14 @@ const SETTABLE: Settable[] = [
     set: (c, v) => ({ ...c, export: { ...c.export, plaintext: v as boolean } }),
   },
   {
+    name: 'ers.enabled',
+    about: 'emergency recovery parts (docs/ers.md): false refuses every one (ers_disabled); true makes them for RSA keys on the ERS whitelist',
+    allowed: 'true or false',
+    parse: bool,
+    get: (c) => c.ers.enabled,
+    set: (c, v) => ({ ...c, ers: { ...c.ers, enabled: v as boolean } }),
+  },
+  {
     name: 'message_limit_bytes',
     about: 'the largest message the node signs; a larger one is refused with message_too_large (413)',
     allowed: `a whole number of bytes from 1 to ${MESSAGE_LIMIT_MAX} (16 MiB), or N KiB / N MiB (e.g. 4MiB)`,
@@ -107,6 +115,7 @@ const SETTABLE: Settable[] = [
 const READ_ONLY: ReadOnly[] = [
   { name: 'store', about: 'the store URL (password hidden)', get: (c) => redactStoreUrl(c.store), setBy: '`node init --store`; at start, --store or $LIFEBOAT_NODE_STORE override it' },
   { name: 'export.whitelist', about: 'wrapping keys a share may be exported to', get: (c) => c.export.whitelist, setBy: '`lifeboat node whitelist add|remove`' },
+  { name: 'ers.whitelist', about: 'RSA keys emergency recovery parts may be encrypted to', get: (c) => c.ers.whitelist.map((w) => ({ label: w.label, fingerprint: w.fingerprint })), setBy: '`lifeboat ers whitelist add|remove`' },
   { name: 'failover', about: 'the fail-over this node pushes to', get: (c) => (c.failover ? { url: c.failover.url, wrapping_key: c.failover.wrapping_key } : null), setBy: '`lifeboat node pair --failover`' },
   { name: 'paired_primary', about: 'the primary this node is the fail-over of', get: (c) => c.paired_primary, setBy: '`lifeboat node pair --primary`' },
   { name: 'backup.server', about: 'the backup service', get: (c) => c.backup?.server ?? null, setBy: '`lifeboat node backup-setup`' },

@@ -13,6 +13,7 @@ import { KeyNodeClient } from '../../keynode/client.js';
 import { resolveNodeDir } from '../../keynode/config.js';
 import { closeNode, initNode, openNode, saveNodeConfig, voidNoncesBeforeServing, type OpenedNode } from '../../keynode/runtime.js';
 import { createKeyNodeApp } from '../../keynode/server.js';
+import { registerErsRoutes } from '../../ers/node-route.js';
 import { redactStoreUrl } from '../../keynode/store/index.js';
 import { fromB64, toB64, utf8 } from '../../util/bytes.js';
 import { promptSecret, promptsHelp, readStdin } from '../input.js';
@@ -59,7 +60,7 @@ async function serveNode(o: DirOpts & { listen: string; logLevel: string }): Pro
   const n = await openNode(resolveNodeDir(o.dataDir), { store: o.store, log: out.warn });
   const voided = await voidNoncesBeforeServing(n.store);
   if (voided > 0) out.info(`deleted ${voided} unused signing nonces from before this start`);
-  const app = createKeyNodeApp({ service: n.service, store: n.store, logger: o.logLevel === 'silent' ? false : { level: o.logLevel, stream: process.stderr }, status: () => n.failover.status() });
+  const app = createKeyNodeApp({ service: n.service, store: n.store, logger: o.logLevel === 'silent' ? false : { level: o.logLevel, stream: process.stderr }, status: () => n.failover.status(), routes: (a, auth) => registerErsRoutes(a, { service: n.service, config: n.config }, auth) });
   const url = await listen(app, o.listen);
   n.failover.start();
   n.backup?.start();

@@ -1,0 +1,260 @@
+/**
+ * `lifeboat ers keygen | whitelist | backup | verify | recover | sign`: emergency recovery packages
+ * (docs/ers.md). verify, recover and sign run offline; backup asks each key node for its own part.
+ */
+import { spawnSync } from 'node:child_process';
+import type { Command } from 'commander';
+import { InvalidInputError, LifeboatError } from '../../errors.js';
+import { gatherPackage } from '../../ers/backup.js';
+import { encodePackage, parsePackage, type ErsPackage } from '../../ers/format.js';
+import { verifyPackage, reportError } from '../../ers/package.js';
+import { type Decrypt, keyForms, recoverKey, type RecoveredKey, signWithRecovered } from '../../ers/recover.js';
+import { describeFingerprint, generateErsKeyPair, oaepDecrypt, parseErsPrivateKey, parseErsPublicKey, spkiPem } from '../../ers/rsa.js';
+import { KeyNodeClient } from '../../keynode/client.js';
+import { loadNodeConfig, nodePaths, resolveNodeDir, saveNodeConfig } from '../../keynode/config.js';
+import { fromHex, toB64, toHex, utf8, wipe } from '../../util/bytes.js';
+import { assertPrivateFile, readFileOrThrow, writeFileAtomic } from '../../util/files.js';
+import { promptSecret } from '../input.js';
+import { createOutput, writeSecret } from '../io.js';
+import { intIn } from '../options.js';
+
+const KEEP_APART = 'keep the package and the RSA private key in different places until the day you recover';
+const DIR_HELP = 'node data directory (default: $LIFEBOAT_NODE_DIR or ./lifeboat-node)';
+const OPENSSL_EXAMPLE = 'openssl pkeyutl -decrypt -inkey ers.key -pkeyopt rsa_padding_mode:oaep -pkeyopt rsa_oaep_md:sha256';
+
+function readPublic(path: string) {
+  return parseErsPublicKey(readFileOrThrow(path, 'ERS public key'), `--ers-public ${path}`);
+}
+
+function readPackage(path: string): ErsPackage {
+  return parsePackage(readFileOrThrow(path, 'emergency recovery package'), path);
+}
+
+/** Each decryption by an external command: ciphertext on its stdin, plaintext on its stdout. */
+function commandDecrypt(cmd: string): Decrypt {
+  return async (c) => {
+    const r = spawnSync('/bin/sh', ['-c', cmd], { input: c, maxBuffer: 1 << 16, stdio: ['pipe', 'pipe', 'pipe'] });
+    if (r.error) throw new LifeboatError('decrypt_cmd_failed', `--decrypt-cmd could not be run: ${r.error.message}`);
+    if (r.status !== 0) return undefined;
+    return new Uint8Array(r.stdout);
+  };
+}
+
+interface RecoverOpts {
+  ersPrivate?: string;
+  decryptCmd?: string;
+  passphraseFd?: number;
+  json?: boolean;
+}
+
+async function recoverFrom(path: string, o: RecoverOpts): Promise<RecoveredKey> {
+  if ((o.ersPrivate === undefined) === (o.decryptCmd === undefined)) throw new InvalidInputError('give exactly one of --ers-private FILE or --decrypt-cmd "COMMAND"');
+  const pkg = readPackage(path);
+  let decrypt: Decrypt;
+  if (o.ersPrivate !== undefined) {
+    assertPrivateFile(o.ersPrivate, 'ERS private key');
+    const pem = readFileOrThrow(o.ersPrivate, 'ERS private key');
+    const encrypted = utf8.decode(pem).includes('ENCRYPTED PRIVATE KEY');
+    const passphrase = encrypted ? (o.passphraseFd !== undefined ? readFd(o.passphraseFd) : await promptSecret('passphrase of the ERS private key')) : undefined;
+    const { key, public: pub } = parseErsPrivateKey(pem, passphrase, `--ers-private ${o.ersPrivate}`);
+    if (toB64(pub.spki) !== toB64(pkg.spki)) {
+      throw new LifeboatError('ers_key_mismatch', `the package is encrypted to another RSA key than ${describeFingerprint(pub.fingerprint)}`, { hint: 'use the private key whose fingerprint `lifeboat ers verify` prints for this package' });
+    }
+    decrypt = async (c) => oaepDecrypt(key, c);
+  } else decrypt = commandDecrypt(o.decryptCmd!);
+  return recoverKey(pkg, decrypt);
+}
+
+function readFd(fd: number): string {
+  return utf8.decode(readFileOrThrow(`/dev/fd/${fd}`, 'passphrase')).replace(/\r?\n$/, '');
+}
+
+export function registerErsCommands(program: Command): void {
+  const ers = program.command('ers').description('emergency recovery packages: every share verifiably encrypted to an offline RSA key (docs/ers.md)');
+
+  ers
+    .command('keygen')
+    .description('make an RSA key pair for emergency recovery (PREFIX.key PKCS#8 PEM 0600, PREFIX.pub SPKI PEM), or take an existing public key with --import-public')
+    .requiredOption('--out <prefix>', 'write PREFIX.key and PREFIX.pub')
+    .option('--bits <n>', '3072 (default) or 4096', intIn(1024, 16384), 3072)
+    .option('--passphrase', 'encrypt the private key under a passphrase (prompted; from stdin when it is not a terminal)')
+    .option('--import-public <file>', 'an existing RSA public key (SPKI PEM, e.g. exported from an HSM): checked and copied to PREFIX.pub; no private key is made')
+    .option('--json', 'print JSON')
+    .addHelpText('after', `\nKeys under 3072 bits are refused (rsa_key_too_small). The fingerprint is SHA-256 of the SPKI DER.\n${KEEP_APART}.`)
+    .action(async (o: { out: string; bits: number; passphrase?: boolean; importPublic?: string; json?: boolean }) => {
+      const out = createOutput();
+      if (o.importPublic !== undefined) {
+        const pub = readPublic(o.importPublic);
+        writeFileAtomic(`${o.out}.pub`, spkiPem(pub), 0o644);
+        if (o.json) out.json({ public_key: `${o.out}.pub`, fingerprint: describeFingerprint(pub.fingerprint), bits: pub.bits, private_key: null });
+        else out.out(`ERS public key ${o.out}.pub (${pub.bits} bits), fingerprint ${describeFingerprint(pub.fingerprint)}`);
+        return;
+      }
+      const passphrase = o.passphrase ? await promptSecret('passphrase for the ERS private key') : undefined;
+      if (passphrase !== undefined && passphrase.length < 8) throw new InvalidInputError('the passphrase must be at least 8 characters');
+      const kp = generateErsKeyPair(o.bits, passphrase);
+      writeFileAtomic(`${o.out}.key`, kp.privatePem, 0o600);
+      writeFileAtomic(`${o.out}.pub`, kp.publicPem, 0o644);
+      if (o.json) out.json({ private_key: `${o.out}.key`, public_key: `${o.out}.pub`, fingerprint: describeFingerprint(kp.public.fingerprint), bits: o.bits, encrypted: passphrase !== undefined });
+      else {
+        out.out(`ERS key pair: ${o.out}.key (private, 0600${passphrase !== undefined ? ', passphrase-encrypted' : ''}), ${o.out}.pub (public)`);
+        out.out(`fingerprint ${describeFingerprint(kp.public.fingerprint)} (${o.bits} bits)`);
+        out.info(`move ${o.out}.key offline; ${KEEP_APART}`);
+      }
+    });
+
+  const wl = ers.command('whitelist').description('the RSA keys this key node may encrypt emergency recovery parts to (node.json; restart the node to apply)');
+  wl.command('add')
+    .description('allow parts encrypted to this RSA public key')
+    .requiredOption('--ers-public <file>', 'the RSA public key (SPKI PEM)')
+    .option('--label <text>', 'whose key it is', '')
+    .option('--data-dir <dir>', DIR_HELP)
+    .option('--json', 'print JSON')
+    .action((o: { ersPublic: string; label: string; dataDir?: string; json?: boolean }) => {
+      if (o.label.length > 128) throw new InvalidInputError('--label must be at most 128 characters');
+      const pub = readPublic(o.ersPublic);
+      const paths = nodePaths(resolveNodeDir(o.dataDir));
+      const c = loadNodeConfig(paths);
+      const fp = toHex(pub.fingerprint);
+      const added = !c.ers.whitelist.some((w) => w.fingerprint === fp);
+      if (added) saveNodeConfig(paths, { ...c, ers: { ...c.ers, whitelist: [...c.ers.whitelist, { label: o.label, fingerprint: fp, spki: toB64(pub.spki) }] } });
+      const out = createOutput();
+      if (o.json) out.json({ ok: true, fingerprint: describeFingerprint(pub.fingerprint), added, ers_enabled: c.ers.enabled, restart_required: added });
+      else out.out(added ? `whitelisted ${describeFingerprint(pub.fingerprint)}; restart \`lifeboat node serve\` to apply` : `${describeFingerprint(pub.fingerprint)} is already whitelisted; nothing changed`);
+      if (!c.ers.enabled) out.warn('ERS is disabled on this node: `lifeboat node config set ers.enabled true`');
+    });
+  wl.command('list')
+    .description('the whitelisted RSA keys')
+    .option('--data-dir <dir>', DIR_HELP)
+    .option('--json', 'print JSON')
+    .action((o: { dataDir?: string; json?: boolean }) => {
+      const c = loadNodeConfig(nodePaths(resolveNodeDir(o.dataDir)));
+      const out = createOutput();
+      const rows = c.ers.whitelist.map((w) => ({ fingerprint: `SHA256:${w.fingerprint}`, label: w.label }));
+      if (o.json) out.json({ enabled: c.ers.enabled, whitelist: rows });
+      else for (const w of rows) out.out(`${w.fingerprint}  ${w.label}`);
+    });
+  wl.command('remove')
+    .description('stop allowing parts encrypted to this RSA key')
+    .requiredOption('--ers-public <file>', 'the RSA public key (SPKI PEM)')
+    .option('--data-dir <dir>', DIR_HELP)
+    .option('--json', 'print JSON')
+    .action((o: { ersPublic: string; dataDir?: string; json?: boolean }) => {
+      const pub = readPublic(o.ersPublic);
+      const paths = nodePaths(resolveNodeDir(o.dataDir));
+      const c = loadNodeConfig(paths);
+      const fp = toHex(pub.fingerprint);
+      if (!c.ers.whitelist.some((w) => w.fingerprint === fp)) throw new InvalidInputError(`${describeFingerprint(pub.fingerprint)} is not on the ERS whitelist`, { code: 'not_whitelisted' });
+      saveNodeConfig(paths, { ...c, ers: { ...c.ers, whitelist: c.ers.whitelist.filter((w) => w.fingerprint !== fp) } });
+      const out = createOutput();
+      if (o.json) out.json({ ok: true, fingerprint: describeFingerprint(pub.fingerprint), removed: true, restart_required: true });
+      else out.out(`removed ${describeFingerprint(pub.fingerprint)}; restart \`lifeboat node serve\` to apply`);
+    });
+
+  ers
+    .command('backup')
+    .description('make the emergency recovery package of a key: each node encrypts its own share with a proof; this command only gathers and checks the parts')
+    .requiredOption('--key <id>', 'key id')
+    .requiredOption('--nodes <urls>', 'comma-separated key node URLs (URL#KEY_ID for a node that holds the key under another id)')
+    .requiredOption('--ers-public <file>', 'the RSA public key (SPKI PEM)')
+    .requiredOption('--out <file>', 'where to write the package (0600)')
+    .option('--label <text>', 'bound into every proof (default: the key id)')
+    .option('--api-key-file <file>', 'file holding the API key (0600); default $LIFEBOAT_API_KEY')
+    .option('--json', 'print JSON')
+    .action(async (o: { key: string; nodes: string; ersPublic: string; out: string; label?: string; apiKeyFile?: string; json?: boolean }) => {
+      const rsa = readPublic(o.ersPublic);
+      let token = process.env.LIFEBOAT_API_KEY;
+      if (o.apiKeyFile) {
+        assertPrivateFile(o.apiKeyFile, 'api key file');
+        token = utf8.decode(readFileOrThrow(o.apiKeyFile, 'api key file')).trim();
+      }
+      if (!token) throw new InvalidInputError('no API key', { code: 'api_key_required', hint: 'set LIFEBOAT_API_KEY or pass --api-key-file FILE (0600)' });
+      const nodes = o.nodes.split(',').map((spec) => {
+        const s = spec.trim();
+        const i = s.lastIndexOf('#');
+        return { client: new KeyNodeClient({ url: i < 0 ? s : s.slice(0, i), apiKey: token, timeoutMs: 120_000 }), keyId: i < 0 ? o.key : s.slice(i + 1) };
+      });
+      const { pkg, report } = await gatherPackage(nodes, rsa, o.label ?? o.key);
+      const bytes = encodePackage(pkg);
+      writeFileAtomic(o.out, bytes, 0o600);
+      const out = createOutput();
+      if (o.json) out.json({ file: o.out, bytes: bytes.length, ...report });
+      else {
+        out.out(`package ${o.out}: ${report.parts.length} part(s) of a ${report.threshold}-of-${report.max_signers} ${report.curve} key, group key ${report.group_key}`);
+        out.out(`label ${JSON.stringify(report.label)}, RSA key ${report.rsa_fingerprint}; verified`);
+        out.info(KEEP_APART);
+      }
+    });
+
+  ers
+    .command('verify <package>')
+    .description('check a package offline from public data: every proof, at least t participants, verifying shares that interpolate to the group key, label and RSA key; exit 0 only when it will recover the key')
+    .requiredOption('--group-key <hex>', 'the key’s group public key as `key create` printed it')
+    .requiredOption('--ers-public <file>', 'the RSA public key (SPKI PEM)')
+    .option('--label <text>', 'the label the package must carry')
+    .option('--json', 'print the report as JSON')
+    .action((path: string, o: { groupKey: string; ersPublic: string; label?: string; json?: boolean }) => {
+      const rsa = readPublic(o.ersPublic);
+      const groupKey = fromHex(o.groupKey.trim().toLowerCase(), '--group-key');
+      const report = verifyPackage(readPackage(path), { groupKey, rsa, label: o.label });
+      const out = createOutput();
+      if (o.json) out.json(report);
+      else {
+        out.out(`${report.curve} ${report.threshold}-of-${report.max_signers}, group key ${report.group_key}, label ${JSON.stringify(report.label)}, RSA key ${report.rsa_fingerprint}`);
+        for (const p of report.parts) out.out(`  ${p.participant}: proof ${p.proof_ok ? 'ok' : 'FAILED'}`);
+        out.out(report.ok ? 'ok: this package recovers the key' : `FAILED: ${report.problems.length} problem(s)`);
+        for (const p of report.problems) out.out(`  ${p.code}: ${p.message}`);
+      }
+      if (!report.ok) {
+        const err = reportError(report);
+        process.stderr.write(`lifeboat: error: ${err.message} (${err.code})\n`);
+        process.exitCode = err.safety ? 3 : 1;
+      }
+    });
+
+  const recoverHelp = `\nEach decryption is one standard RSA-OAEP-SHA256 decryption (empty label) of one ciphertext. With\n--decrypt-cmd, the ciphertext goes to the command's stdin and the plaintext is read from its stdout\n(exit 0), e.g. --decrypt-cmd "${OPENSSL_EXAMPLE}".\nThe key is printed only when it matches the group key; it goes to the terminal, --secret-fd N or --out FILE (0600).\nForms: secp256k1/bip340 secret_key_hex (big-endian) and wif; ed25519 secret_scalar_hex (little-endian)\nand expanded_secret_key_hex (scalar then nonce prefix): see docs/ers.md.`;
+  ers
+    .command('recover <package>')
+    .description('recover the private key offline from a package and the RSA private key (or an external decryptor)')
+    .option('--ers-private <file>', 'the RSA private key (PKCS#8 PEM, 0600)')
+    .option('--decrypt-cmd <command>', 'run this for each decryption instead (the RSA key stays in your HSM or tool)')
+    .option('--passphrase-fd <fd>', 'read the private key’s passphrase from this file descriptor', intIn(0, 1023))
+    .option('--out <file>', 'write the key to this file (0600) instead of the terminal')
+    .option('--secret-fd <fd>', 'write the key to this file descriptor', intIn(3, 1023))
+    .option('--json', 'the key as JSON')
+    .addHelpText('after', recoverHelp)
+    .action(async (path: string, o: RecoverOpts & { out?: string; secretFd?: number }) => {
+      const key = await recoverFrom(path, o);
+      const forms = keyForms(key);
+      const text = o.json ? JSON.stringify(forms, null, 2) : Object.entries(forms).map(([k, v]) => `${k}: ${v}`).join('\n');
+      wipe(key.secret);
+      const out = createOutput();
+      if (o.out) writeFileAtomic(o.out, `${text}\n`, 0o600);
+      else writeSecret(text, o.secretFd);
+      out.info(`recovered the ${key.curve} key of group key ${toHex(key.groupPublicKey)} from ${key.used.join(', ')}${o.out ? `; written to ${o.out}` : ''}`);
+    });
+
+  ers
+    .command('sign <package>')
+    .description('recover the key offline and sign a message with it, to prove control; prints the signature hex (plain Ed25519, BIP-340, or RFC 9591 secp256k1)')
+    .option('--ers-private <file>', 'the RSA private key (PKCS#8 PEM, 0600)')
+    .option('--decrypt-cmd <command>', 'run this for each decryption instead')
+    .option('--passphrase-fd <fd>', 'read the private key’s passphrase from this file descriptor', intIn(0, 1023))
+    .option('--message <hex>', 'message bytes, hex')
+    .option('--message-text <text>', 'message as UTF-8 text')
+    .option('--json', 'print JSON')
+    .action(async (path: string, o: RecoverOpts & { message?: string; messageText?: string }) => {
+      if ((o.message === undefined) === (o.messageText === undefined)) throw new InvalidInputError('give exactly one of --message HEX or --message-text TEXT');
+      const msg = o.message !== undefined ? fromHex(o.message, '--message') : utf8.encode(o.messageText!);
+      const key = await recoverFrom(path, o);
+      let sig: Uint8Array;
+      try {
+        sig = signWithRecovered(key, msg);
+      } finally {
+        wipe(key.secret);
+      }
+      const out = createOutput();
+      if (o.json) out.json({ curve: key.curve, group_public_key: toHex(key.groupPublicKey), signature: toHex(sig) });
+      else out.out(toHex(sig));
+    });
+}

@@ -1,0 +1,56 @@
+/**
+ * The key node's side of emergency recovery (docs/ers.md, "Node side"): `POST
+ * /v1/keys/{key_id}/ers-part` makes this node's part for a key, inside the node, under its policy
+ * (ers.enabled, the ERS whitelist, RSA at least 3072 bits). Registered through createKeyNodeApp's
+ * `routes`; reaches the share only through KeyNodeService.withKeyShare.
+ */
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { z } from 'zod';
+import { ForbiddenError } from '../errors.js';
+import { parseInput } from '../http/app.js';
+import { fromB64, toB64, toHex } from '../util/bytes.js';
+import { keyParams } from '../keynode/api.js';
+import type { NodeConfig } from '../keynode/config.js';
+import type { Caller, KeyNodeService } from '../keynode/service.js';
+import { checkLabel, encodePart } from './format.js';
+import { provePart } from './proof.js';
+import { describeFingerprint, parseErsPublicKey } from './rsa.js';
+
+export const ersPartBody = z.object({
+  label: z.string().max(1024),
+  /** The RSA public key, SPKI DER, base64. */
+  ers_public: z.string().min(1).max(4096),
+});
+
+/** What the route answers. */
+export interface ErsPartAnswer {
+  part: string;
+  identifier: string;
+  verifying_share: string;
+  rsa_fingerprint: string;
+}
+
+/**
+ * Registers the route. The caller is a client of the key's tenant or an operator (as for the other
+ * key operations). Throws (answers) ForbiddenError `ers_disabled`, `ers_key_not_whitelisted`,
+ * InvalidInputError `rsa_key_too_small`, `invalid_pem`, NotFoundError `key_id_not_exists`.
+ */
+export function registerErsRoutes(app: FastifyInstance, deps: { service: KeyNodeService; config: NodeConfig }, auth: { caller: (req: FastifyRequest) => Promise<Caller> }): void {
+  app.post('/v1/keys/:key_id/ers-part', async (req): Promise<ErsPartAnswer> => {
+    const who = await auth.caller(req);
+    const { key_id } = parseInput(keyParams, req.params, 'path');
+    const b = parseInput(ersPartBody, req.body, 'body');
+    checkLabel(b.label);
+    const policy = deps.config.ers;
+    if (!policy.enabled) throw new ForbiddenError('emergency recovery parts are disabled on this node', 'ers_disabled', 'an operator enables them with `lifeboat node config set ers.enabled true` and a restart');
+    const rsa = parseErsPublicKey(fromB64(b.ers_public, 'ers_public'));
+    const fp = toHex(rsa.fingerprint);
+    if (!policy.whitelist.some((w) => w.fingerprint === fp)) {
+      throw new ForbiddenError(`the RSA key ${describeFingerprint(rsa.fingerprint)} is not on this node's ERS whitelist`, 'ers_key_not_whitelisted', 'an operator adds it with `lifeboat ers whitelist add --ers-public KEY.pem` and restarts the node');
+    }
+    return deps.service.withKeyShare(key_id, who, (key) => {
+      const part = provePart({ curve: key.curve, label: b.label, groupKey: key.public.commitments[0]!, identifier: key.identifier, share: key.share, verifyingShare: key.public.verifyingShares[key.identifier]!, rsa });
+      return { part: toB64(encodePart(part)), identifier: key.identifier, verifying_share: toHex(part.verifyingShare), rsa_fingerprint: describeFingerprint(rsa.fingerprint) };
+    });
+  });
+}

@@ -1,0 +1,130 @@
+/**
+ * `lifeboat ers …` black-box, with real key node processes: keygen (0600, fingerprint, small keys
+ * refused), the node's policy (disabled, not whitelisted), backup, verify (label, tampering), then the
+ * company is gone (every node directory deleted) and recover and sign run with openssl doing every
+ * decryption (`--decrypt-cmd`), and with the wrong RSA key.
+ */
+import { describe, it, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { secp256k1 } from '@noble/curves/secp256k1.js';
+import { type CliResult, runCli } from './helpers/cli.js';
+import { serveNode, startNodeProcesses, type NodeProcess } from './helpers/keynode.js';
+import { trackedTempDir } from './helpers/tmp.js';
+import { verifySignature } from '../src/keynode/frost/index.js';
+import { fromHex } from '../src/util/bytes.js';
+
+function ok(r: CliResult): CliResult {
+  if (r.code !== 0) throw new Error(`exited ${r.code}: ${r.stderr.trim()}`);
+  return r;
+}
+
+const errType = (stdout: string): string => (JSON.parse(stdout) as { err_type: string }).err_type;
+const OPENSSL = (key: string) => `openssl pkeyutl -decrypt -inkey ${key} -pkeyopt rsa_padding_mode:oaep -pkeyopt rsa_oaep_md:sha256`;
+
+describe('lifeboat ers (black box, real key nodes, openssl decryptions)', () => {
+  let nodes: NodeProcess[] = [];
+  after(async () => {
+    await Promise.all(nodes.map((n) => n.server.stop()));
+  });
+
+  it('keygen, node policy, backup, verify, then the fleet is gone: recover and sign with openssl as the decryptor', async () => {
+    const root = trackedTempDir('lifeboat-ers-');
+    const ers = join(root, 'ers');
+    const kg = JSON.parse(ok(await runCli(['ers', 'keygen', '--out', ers, '--json'])).stdout) as { fingerprint: string; bits: number };
+    assert.match(kg.fingerprint, /^SHA256:[0-9a-f]{64}$/);
+    assert.equal(kg.bits, 3072);
+    assert.equal(statSync(`${ers}.key`).mode & 0o777, 0o600);
+    assert.match(readFileSync(`${ers}.key`, 'utf8'), /BEGIN PRIVATE KEY/);
+    const other = join(root, 'other');
+    ok(await runCli(['ers', 'keygen', '--out', other]));
+    // an RSA key under 3072 bits, and malformed PEM
+    const small = await runCli(['ers', 'keygen', '--out', join(root, 'small'), '--bits', '2048', '--json']);
+    assert.equal(small.code, 1);
+    assert.equal(errType(small.stdout), 'rsa_key_too_small');
+    writeFileSync(join(root, 'bad.pem'), '-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----\n');
+    const bad = await runCli(['ers', 'keygen', '--out', join(root, 'x'), '--import-public', join(root, 'bad.pem'), '--json']);
+    assert.equal(errType(bad.stdout), 'invalid_pem');
+
+    const started = await startNodeProcesses(root, 3);
+    nodes = started.nodes;
+    const env = { LIFEBOAT_API_KEY: started.clientToken };
+    const urls = () => nodes.map((n) => n.url).join(',');
+    const created = JSON.parse(ok(await runCli(['key', 'create', '--nodes', urls(), '--threshold', '2', '--curve', 'secp256k1', '--json'], { env })).stdout) as { key_id: string; group_public_key: string };
+    const pkg = join(root, 'key.ers');
+    const backup = (list: string, pub = `${ers}.pub`) => runCli(['ers', 'backup', '--key', created.key_id, '--nodes', list, '--ers-public', pub, '--label', 'customer 7', '--out', pkg, '--json'], { env, timeoutMs: 120_000 });
+
+    // ERS is off by default: the node refuses and nothing is written
+    const off = await backup(urls());
+    assert.equal(errType(off.stdout), 'ers_disabled');
+    // enable on every node, whitelist ers.pub on nodes 1 and 2 only, restart
+    for (const [i, n] of nodes.entries()) {
+      ok(await runCli(['node', 'config', 'set', 'ers.enabled', 'true', '--data-dir', n.dir]));
+      if (i < 2) ok(await runCli(['ers', 'whitelist', 'add', '--ers-public', `${ers}.pub`, '--label', 'escrow', '--data-dir', n.dir]));
+    }
+    const dirs = nodes.map((n) => n.dir);
+    await Promise.all(nodes.map((n) => n.server.stop()));
+    nodes = await Promise.all(dirs.map((d) => serveNode(d)));
+    const notListed = await backup(urls());
+    assert.equal(errType(notListed.stdout), 'ers_key_not_whitelisted');
+    const otherKey = await backup(nodes.slice(0, 2).map((n) => n.url).join(','), `${other}.pub`);
+    assert.equal(errType(otherKey.stdout), 'ers_key_not_whitelisted');
+    assert.throws(() => statSync(pkg), 'no package written by a refused backup');
+
+    const made = JSON.parse(ok(await backup(nodes.slice(0, 2).map((n) => n.url).join(','))).stdout) as { ok: boolean; parts: unknown[]; bytes: number };
+    assert.equal(made.ok, true);
+    assert.equal(made.parts.length, 2);
+    assert.equal(statSync(pkg).mode & 0o777, 0o600);
+
+    const verify = (args: string[] = [], file = pkg) => runCli(['ers', 'verify', file, '--group-key', created.group_public_key, '--ers-public', `${ers}.pub`, '--json', ...args]);
+    const good = await verify(['--label', 'customer 7']);
+    assert.equal(good.code, 0, good.stderr);
+    assert.equal((JSON.parse(good.stdout) as { ok: boolean }).ok, true);
+    const wrongLabel = await verify(['--label', 'customer 8']);
+    assert.equal(wrongLabel.code, 1);
+    assert.equal((JSON.parse(wrongLabel.stdout) as { problems: { code: string }[] }).problems[0]!.code, 'ers_label_mismatch');
+    const bytes = readFileSync(pkg);
+    const tampered = Buffer.from(bytes);
+    tampered[tampered.length - 500]! ^= 0x01; // inside the last part's last ciphertext
+    writeFileSync(join(root, 'tampered.ers'), tampered);
+    const t = await verify([], join(root, 'tampered.ers'));
+    assert.equal(t.code, 3, 'a proof that fails is a refusal for safety');
+    assert.match(t.stderr, /ers_proof_invalid/);
+
+    // the company is gone: every node, its store and its vault
+    await Promise.all(nodes.map((n) => n.server.stop()));
+    nodes = [];
+    for (const d of dirs) rmSync(d, { recursive: true, force: true });
+
+    const keyFile = join(root, 'recovered.txt');
+    const rec = await runCli(['ers', 'recover', pkg, '--decrypt-cmd', OPENSSL(`${ers}.key`), '--out', keyFile, '--json']);
+    assert.equal(rec.code, 0, rec.stderr);
+    assert.equal(statSync(keyFile).mode & 0o777, 0o600);
+    const forms = JSON.parse(readFileSync(keyFile, 'utf8')) as { secret_key_hex: string; wif: string; group_public_key: string };
+    assert.equal(forms.group_public_key, created.group_public_key);
+    assert.equal(Buffer.from(secp256k1.getPublicKey(fromHex(forms.secret_key_hex, 'k'), true)).toString('hex'), created.group_public_key);
+    assert.match(forms.wif, /^[KL]/);
+    assert.ok(!rec.stdout.includes(forms.secret_key_hex) && !rec.stderr.includes(forms.secret_key_hex), 'the key only in the file');
+
+    // no terminal and no --out: the key is not written to a pipe
+    const pipe = await runCli(['ers', 'recover', pkg, '--ers-private', `${ers}.key`, '--json']);
+    assert.equal(errType(pipe.stdout), 'secret_needs_terminal');
+    // the wrong RSA private key: refused by fingerprint; through openssl: nothing decrypts
+    const wrong = await runCli(['ers', 'recover', pkg, '--ers-private', `${other}.key`, '--out', join(root, 'no.txt'), '--json']);
+    assert.equal(errType(wrong.stdout), 'ers_key_mismatch');
+    const wrongCmd = await runCli(['ers', 'recover', pkg, '--decrypt-cmd', OPENSSL(`${other}.key`), '--out', join(root, 'no.txt'), '--json']);
+    assert.equal(errType(wrongCmd.stdout), 'decryption_failed');
+    assert.throws(() => statSync(join(root, 'no.txt')));
+
+    const signed = JSON.parse(ok(await runCli(['ers', 'sign', pkg, '--decrypt-cmd', OPENSSL(`${ers}.key`), '--message-text', 'the company is gone', '--json'])).stdout) as { signature: string };
+    assert.equal(verifySignature('secp256k1', fromHex(signed.signature, 's'), new TextEncoder().encode('the company is gone'), fromHex(created.group_public_key, 'g')), true);
+  });
+
+  it('--help names the commands and the openssl decryptor', async () => {
+    const r = ok(await runCli(['ers', 'recover', '--help']));
+    assert.match(r.stdout, /rsa_oaep_md:sha256/);
+    const top = ok(await runCli(['ers', '--help']));
+    for (const c of ['keygen', 'whitelist', 'backup', 'verify', 'recover', 'sign']) assert.match(top.stdout, new RegExp(`\\b${c}\\b`));
+  });
+});
