@@ -36,6 +36,11 @@ export const SAFETY_CODES: ReadonlySet<string> = new Set([
   'share_mismatch',
   'key_share_mismatch',
   'dkg_participant_cheated',
+  // an emergency recovery package or part whose proof, group key or shares do not hold (docs/ers.md)
+  'ers_proof_invalid',
+  'ers_group_key_mismatch',
+  'ers_interpolation_failed',
+  'ers_wrong_key',
   // evidence of tampering
   'audit_log_broken',
   'audit_log_corrupt',

@@ -39,12 +39,17 @@ export function groupOf(curve: FrostCurve): Group {
   const hit = cache.get(curve);
   if (hit) return hit;
   const s = suiteOf(curve);
-  const P = s.point as unknown as { BASE: Pt; ZERO: Pt; fromBytes(b: Uint8Array): Pt };
+  const P = s.point as unknown as { BASE: Pt & { toAffine(): unknown }; ZERO: Pt; fromBytes(b: Uint8Array): Pt; fromAffine(a: unknown): Pt & { precompute(w: number, lazy: boolean): Pt } };
+  // The generator with a larger window table than noble's default (8 bits instead of 6): about 1.5x
+  // faster multiplications for the 192 per proof, for a one-time table of 32 windows x 128 points
+  // (built on first use, ~50-80 ms).
+  const base = P.fromAffine(P.BASE.toAffine());
+  base.precompute(8, true);
   const g: Group = {
     curve,
     order: s.order,
     pointLen: s.pointLen,
-    BASE: P.BASE,
+    BASE: base,
     ZERO: P.ZERO,
     fromBytes: (b) => P.fromBytes(b),
     encodeScalar: (n) => {
@@ -71,9 +76,7 @@ export function groupOf(curve: FrostCurve): Group {
 
 /** `bytes` read as a big-endian integer, reduced mod `q`. */
 export function reduceBE(bytes: Uint8Array, q: bigint): bigint {
-  let n = 0n;
-  for (const b of bytes) n = (n << 8n) | BigInt(b);
-  return n % q;
+  return BigInt(`0x${Buffer.from(bytes).toString('hex')}`) % q;
 }
 
 /** Modular inverse by Fermat (q prime). Public values only. */

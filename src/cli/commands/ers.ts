@@ -14,12 +14,13 @@ import { KeyNodeClient } from '../../keynode/client.js';
 import { loadNodeConfig, nodePaths, resolveNodeDir, saveNodeConfig } from '../../keynode/config.js';
 import { fromHex, toB64, toHex, utf8, wipe } from '../../util/bytes.js';
 import { assertPrivateFile, readFileOrThrow, writeFileAtomic } from '../../util/files.js';
-import { promptSecret } from '../input.js';
+import { promptSecret, promptsHelp } from '../input.js';
 import { createOutput, writeSecret } from '../io.js';
 import { intIn } from '../options.js';
 
 const KEEP_APART = 'keep the package and the RSA private key in different places until the day you recover';
 const DIR_HELP = 'node data directory (default: $LIFEBOAT_NODE_DIR or ./lifeboat-node)';
+const PASS_PROMPT = promptsHelp(['for a passphrase-encrypted --ers-private without --passphrase-fd: its passphrase']);
 const OPENSSL_EXAMPLE = 'openssl pkeyutl -decrypt -inkey ers.key -pkeyopt rsa_padding_mode:oaep -pkeyopt rsa_oaep_md:sha256';
 
 function readPublic(path: string) {
@@ -80,7 +81,7 @@ export function registerErsCommands(program: Command): void {
     .option('--passphrase', 'encrypt the private key under a passphrase (prompted; from stdin when it is not a terminal)')
     .option('--import-public <file>', 'an existing RSA public key (SPKI PEM, e.g. exported from an HSM): checked and copied to PREFIX.pub; no private key is made')
     .option('--json', 'print JSON')
-    .addHelpText('after', `\nKeys under 3072 bits are refused (rsa_key_too_small). The fingerprint is SHA-256 of the SPKI DER.\n${KEEP_APART}.`)
+    .addHelpText('after', `\nKeys under 3072 bits are refused (rsa_key_too_small). The fingerprint is SHA-256 of the SPKI DER.\n${KEEP_APART}.\n${promptsHelp(['with --passphrase: the passphrase (at least 8 characters)'])}`)
     .action(async (o: { out: string; bits: number; passphrase?: boolean; importPublic?: string; json?: boolean }) => {
       const out = createOutput();
       if (o.importPublic !== undefined) {
@@ -222,7 +223,7 @@ export function registerErsCommands(program: Command): void {
     .option('--out <file>', 'write the key to this file (0600) instead of the terminal')
     .option('--secret-fd <fd>', 'write the key to this file descriptor', intIn(3, 1023))
     .option('--json', 'the key as JSON')
-    .addHelpText('after', recoverHelp)
+    .addHelpText('after', `${recoverHelp}\n${PASS_PROMPT}`)
     .action(async (path: string, o: RecoverOpts & { out?: string; secretFd?: number }) => {
       const key = await recoverFrom(path, o);
       const forms = keyForms(key);
@@ -243,6 +244,7 @@ export function registerErsCommands(program: Command): void {
     .option('--message <hex>', 'message bytes, hex')
     .option('--message-text <text>', 'message as UTF-8 text')
     .option('--json', 'print JSON')
+    .addHelpText('after', PASS_PROMPT)
     .action(async (path: string, o: RecoverOpts & { message?: string; messageText?: string }) => {
       if ((o.message === undefined) === (o.messageText === undefined)) throw new InvalidInputError('give exactly one of --message HEX or --message-text TEXT');
       const msg = o.message !== undefined ? fromHex(o.message, '--message') : utf8.encode(o.messageText!);
