@@ -61,6 +61,7 @@ describe('lifeboat ers (black box, real key nodes, openssl decryptions)', () => 
     // enable on every node, whitelist ers.pub on nodes 1 and 2 only, restart
     for (const [i, n] of nodes.entries()) {
       ok(await runCli(['node', 'config', 'set', 'ers.enabled', 'true', '--data-dir', n.dir]));
+      if (i === 0) ok(await runCli(['node', 'config', 'set', 'ers.require', 'true', '--data-dir', n.dir]));
       if (i < 2) ok(await runCli(['ers', 'whitelist', 'add', '--ers-public', `${ers}.pub`, '--label', 'escrow', '--data-dir', n.dir]));
     }
     const dirs = nodes.map((n) => n.dir);
@@ -71,11 +72,24 @@ describe('lifeboat ers (black box, real key nodes, openssl decryptions)', () => 
     const otherKey = await backup(nodes.slice(0, 2).map((n) => n.url).join(','), `${other}.pub`);
     assert.equal(errType(otherKey.stdout), 'ers_key_not_whitelisted');
     assert.throws(() => statSync(pkg), 'no package written by a refused backup');
+    // node 1 requires a verified package before its key signs
+    const sign = () => runCli(['sign', '--key', created.key_id, '--nodes', nodes.slice(0, 2).map((n) => n.url).join(','), '--message-text', 'hi', '--json'], { env });
+    assert.equal(errType((await sign()).stdout), 'ers_package_required');
 
     const made = JSON.parse(ok(await backup(nodes.slice(0, 2).map((n) => n.url).join(','))).stdout) as { ok: boolean; parts: unknown[]; bytes: number };
     assert.equal(made.ok, true);
     assert.equal(made.parts.length, 2);
     assert.equal(statSync(pkg).mode & 0o777, 0o600);
+    assert.deepEqual((made as unknown as { registered: { ok: boolean }[] }).registered.map((r) => r.ok), [true, true]);
+    ok(await sign());
+    // the key info and node status show the package and its RSA key
+    const info = (await (await fetch(`${nodes[0]!.url}/v1/keys/${created.key_id}`, { headers: { authorization: `Bearer ${started.clientToken}` } })).json()) as { ers: { rsa_fingerprint: string; participants: number } | null };
+    assert.equal(info.ers?.rsa_fingerprint, kg.fingerprint);
+    assert.equal(info.ers?.participants, 2);
+    const third = (await (await fetch(`${nodes[2]!.url}/v1/keys/${created.key_id}`, { headers: { authorization: `Bearer ${started.clientToken}` } })).json()) as { ers: unknown };
+    assert.equal(third.ers, null, 'node 3 took no part and registered nothing');
+    const status = JSON.parse(ok(await runCli(['node', 'status', '--data-dir', nodes[0]!.dir, '--json'])).stdout) as { ers: { enabled: boolean; require: boolean; keys_with_package: number; whitelist: string[] } };
+    assert.deepEqual(status.ers, { enabled: true, require: true, whitelist: [kg.fingerprint], keys: 1, keys_with_package: 1 });
 
     const verify = (args: string[] = [], file = pkg) => runCli(['ers', 'verify', file, '--group-key', created.group_public_key, '--ers-public', `${ers}.pub`, '--json', ...args]);
     const good = await verify(['--label', 'customer 7']);

@@ -55,3 +55,30 @@ export async function gatherPackage(nodes: BackupNode[], rsa: ErsPublicKey, labe
   if (!report.ok) throw reportError(report);
   return { pkg, report };
 }
+
+/** One node's answer to the registration of the package. */
+export interface Registration {
+  url: string;
+  ok: boolean;
+  err_type?: string;
+  message?: string;
+}
+
+/**
+ * Registers the package with every node (each verifies it before it records it: what `ers.require`
+ * and the key info go by). Never throws: each node's refusal is in its row.
+ */
+export async function registerWithNodes(nodes: BackupNode[], bytes: Uint8Array): Promise<Registration[]> {
+  const body = { package: toB64(bytes) };
+  return Promise.all(
+    nodes.map(async (n) => {
+      try {
+        await n.client.ersPackage(n.keyId, body);
+        return { url: n.client.url, ok: true };
+      } catch (err) {
+        const e = err as { code?: string; message?: string };
+        return { url: n.client.url, ok: false, err_type: e.code ?? 'internal_error', message: e.message ?? String(err) };
+      }
+    }),
+  );
+}

@@ -15,6 +15,10 @@ import type { Caller, KeyNodeService } from '../keynode/service.js';
 import { checkLabel, encodePart } from './format.js';
 import { provePart } from './proof.js';
 import { describeFingerprint, parseErsPublicKey } from './rsa.js';
+import { type ErsRecord, ersRecordOf, registerPackage } from './node-state.js';
+import type { KeyNodeStore } from '../keynode/store/types.js';
+
+export const ersPackageBody = z.object({ package: z.string().min(1).max(8 * 1024 * 1024) });
 
 export const ersPartBody = z.object({
   label: z.string().max(1024),
@@ -35,7 +39,7 @@ export interface ErsPartAnswer {
  * key operations). Throws (answers) ForbiddenError `ers_disabled`, `ers_key_not_whitelisted`,
  * InvalidInputError `rsa_key_too_small`, `invalid_pem`, NotFoundError `key_id_not_exists`.
  */
-export function registerErsRoutes(app: FastifyInstance, deps: { service: KeyNodeService; config: NodeConfig }, auth: { caller: (req: FastifyRequest) => Promise<Caller> }): void {
+export function registerErsRoutes(app: FastifyInstance, deps: { service: KeyNodeService; config: NodeConfig; store: KeyNodeStore }, auth: { caller: (req: FastifyRequest) => Promise<Caller> }): void {
   app.post('/v1/keys/:key_id/ers-part', async (req): Promise<ErsPartAnswer> => {
     const who = await auth.caller(req);
     const { key_id } = parseInput(keyParams, req.params, 'path');
@@ -53,4 +57,19 @@ export function registerErsRoutes(app: FastifyInstance, deps: { service: KeyNode
       return { part: toB64(encodePart(part)), identifier: key.identifier, verifying_share: toHex(part.verifyingShare), rsa_fingerprint: describeFingerprint(rsa.fingerprint) };
     });
   });
+
+  // Registers a package the node verifies itself (all proofs, its own group key, a whitelisted RSA
+  // key): what `ers.require` and the key info go by.
+  app.post('/v1/keys/:key_id/ers-package', { bodyLimit: 12 * 1024 * 1024 }, async (req): Promise<{ ers: ErsRecord }> => {
+    const who = await auth.caller(req);
+    const { key_id } = parseInput(keyParams, req.params, 'path');
+    const b = parseInput(ersPackageBody, req.body, 'body');
+    const rec = await deps.service.keyRecord(key_id, who);
+    return { ers: await registerPackage(deps.store, deps.config, rec, fromB64(b.package, 'package')) };
+  });
+}
+
+/** The key info's `ers` field: the registered package, or null. */
+export async function describeErs(store: KeyNodeStore, keyId: string): Promise<{ ers: ErsRecord | null }> {
+  return { ers: (await ersRecordOf(store, keyId)) ?? null };
 }

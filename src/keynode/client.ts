@@ -73,6 +73,10 @@ export class KeyNodeClient {
   ersPart(keyId: string, body: { label: string; ers_public: string }): Promise<{ part: string; identifier: string; verifying_share: string; rsa_fingerprint: string }> {
     return this.call('POST', `/v1/keys/${encodeURIComponent(keyId)}/ers-part`, body);
   }
+  /** Registers a key's emergency recovery package; the node verifies it before it records it. */
+  ersPackage(keyId: string, body: { package: string }): Promise<{ ers: Record<string, unknown> }> {
+    return this.call('POST', `/v1/keys/${encodeURIComponent(keyId)}/ers-package`, body);
+  }
   status(): Promise<Record<string, unknown>> {
     return this.call('GET', '/v1/status');
   }

@@ -62,9 +62,11 @@ export const nodeConfigSchema = z.object({
   ers: z
     .object({
       enabled: z.boolean(),
+      /** true: a key signs only once a verified emergency recovery package is registered for it (`ers_package_required`). */
+      require: z.boolean().default(false),
       whitelist: z.array(z.object({ label: z.string().max(128), fingerprint: z.string().regex(/^[0-9a-f]{64}$/), spki: z.string().max(4096) })).max(256),
     })
-    .default({ enabled: false, whitelist: [] }),
+    .default({ enabled: false, require: false, whitelist: [] }),
   /** Continuous backup to a backup service (docs/backup.md); null when the node does not stream. */
   backup: backupConfigSchema.nullable().default(null),
 });
@@ -97,7 +99,7 @@ export function defaultNodeConfig(paths: NodePaths): NodeConfig {
     paired_primary: null,
     nonce_ttl_seconds: 600,
     message_limit_bytes: MESSAGE_LIMIT_DEFAULT,
-    ers: { enabled: false, whitelist: [] },
+    ers: { enabled: false, require: false, whitelist: [] },
     backup: null,
   };
 }

@@ -29,7 +29,7 @@ import {
   signatureShareBodyLimit,
 } from './api.js';
 import type { Caller, KeyNodeService } from './service.js';
-import type { ApiKeyRecord, ApiKeyRole, KeyNodeStore } from './store/types.js';
+import type { ApiKeyRecord, ApiKeyRole, KeyNodeStore, KeyRecord } from './store/types.js';
 
 export interface KeyNodeAppDeps {
   service: KeyNodeService;
@@ -39,6 +39,8 @@ export interface KeyNodeAppDeps {
   status?: () => Promise<Record<string, unknown>>;
   /** Routes of other capabilities that work on keys through the service (emergency recovery parts). */
   routes?: (app: FastifyInstance, auth: { caller: (req: FastifyRequest) => Promise<Caller> }) => void;
+  /** More public facts about a key for `GET /keys/{key_id}` (its emergency recovery package). */
+  describeKey?: (rec: KeyRecord) => Promise<Record<string, unknown>>;
 }
 
 export function createKeyNodeApp(deps: KeyNodeAppDeps): FastifyInstance {
@@ -108,7 +110,8 @@ export function createKeyNodeApp(deps: KeyNodeAppDeps): FastifyInstance {
   });
   app.get(`${API_PREFIX}/keys/:key_id`, async (req) => {
     const who = await apiCaller(req, ANY);
-    return service.info(await service.keyRecord(parseInput(keyParams, req.params, 'path').key_id, who));
+    const rec = await service.keyRecord(parseInput(keyParams, req.params, 'path').key_id, who);
+    return { ...service.info(rec), ...(deps.describeKey ? await deps.describeKey(rec) : {}) };
   });
   const messageLimit = service.config.message_limit_bytes;
   app.post(`${API_PREFIX}/keys/:key_id/commitments`, async (req) => {

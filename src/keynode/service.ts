@@ -97,9 +97,18 @@ export function newKeyId(): string {
 
 export class KeyNodeService {
   private readonly now: () => number;
+  private signingGate: ((rec: KeyRecord) => Promise<void>) | undefined;
 
   constructor(private readonly deps: KeyNodeServiceDeps) {
     this.now = deps.now ?? Date.now;
+  }
+
+  /**
+   * A check every signing round one passes before a nonce is drawn (another capability's policy, e.g.
+   * "a verified emergency recovery package exists", src/ers); it throws to refuse.
+   */
+  setSigningGate(gate: ((rec: KeyRecord) => Promise<void>) | undefined): void {
+    this.signingGate = gate;
   }
 
   get config(): NodeConfig {
@@ -255,6 +264,7 @@ export class KeyNodeService {
   async commitments(keyId: string, caller: Caller): Promise<{ nonce_id: string; commitments: unknown }> {
     const rec = await this.keyRecord(keyId, caller);
     if (rec.status !== 'active') throw new ConflictError(`key ${keyId} is ${rec.status} and cannot sign yet`, 'key_pending_backup', 'wait until its backup is acknowledged');
+    await this.signingGate?.(rec);
     const key = this.openShare(rec);
     const { nonces, commitments } = commit(key);
     wipe(key.share);

@@ -5,7 +5,7 @@
 import { spawnSync } from 'node:child_process';
 import type { Command } from 'commander';
 import { InvalidInputError, LifeboatError } from '../../errors.js';
-import { gatherPackage } from '../../ers/backup.js';
+import { gatherPackage, registerWithNodes } from '../../ers/backup.js';
 import { encodePackage, parsePackage, type ErsPackage } from '../../ers/format.js';
 import { verifyPackage, reportError } from '../../ers/package.js';
 import { type Decrypt, keyForms, recoverKey, type RecoveredKey, signWithRecovered } from '../../ers/recover.js';
@@ -154,7 +154,7 @@ export function registerErsCommands(program: Command): void {
 
   ers
     .command('backup')
-    .description('make the emergency recovery package of a key: each node encrypts its own share with a proof; this command only gathers and checks the parts')
+    .description('make the emergency recovery package of a key: each node encrypts its own share with a proof; this command only gathers and checks the parts, writes the package and registers it with every node (each verifies it; see ers.require)')
     .requiredOption('--key <id>', 'key id')
     .requiredOption('--nodes <urls>', 'comma-separated key node URLs (URL#KEY_ID for a node that holds the key under another id)')
     .requiredOption('--ers-public <file>', 'the RSA public key (SPKI PEM)')
@@ -178,13 +178,15 @@ export function registerErsCommands(program: Command): void {
       const { pkg, report } = await gatherPackage(nodes, rsa, o.label ?? o.key);
       const bytes = encodePackage(pkg);
       writeFileAtomic(o.out, bytes, 0o600);
+      const registered = await registerWithNodes(nodes, bytes);
       const out = createOutput();
-      if (o.json) out.json({ file: o.out, bytes: bytes.length, ...report });
+      if (o.json) out.json({ file: o.out, bytes: bytes.length, ...report, registered });
       else {
         out.out(`package ${o.out}: ${report.parts.length} part(s) of a ${report.threshold}-of-${report.max_signers} ${report.curve} key, group key ${report.group_key}`);
-        out.out(`label ${JSON.stringify(report.label)}, RSA key ${report.rsa_fingerprint}; verified`);
+        out.out(`label ${JSON.stringify(report.label)}, RSA key ${report.rsa_fingerprint}; verified, registered with ${registered.filter((r) => r.ok).length} of ${registered.length} node(s)`);
         out.info(KEEP_APART);
       }
+      for (const r of registered.filter((x) => !x.ok)) out.warn(`${r.url} did not register the package (${r.err_type}): ${r.message}; on a node with ers.require its key cannot sign until it does`);
     });
 
   ers

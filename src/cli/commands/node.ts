@@ -13,7 +13,8 @@ import { KeyNodeClient } from '../../keynode/client.js';
 import { resolveNodeDir } from '../../keynode/config.js';
 import { closeNode, initNode, openNode, saveNodeConfig, voidNoncesBeforeServing, type OpenedNode } from '../../keynode/runtime.js';
 import { createKeyNodeApp } from '../../keynode/server.js';
-import { registerErsRoutes } from '../../ers/node-route.js';
+import { describeErs, registerErsRoutes } from '../../ers/node-route.js';
+import { ersSigningGate, ersStatus } from '../../ers/node-state.js';
 import { redactStoreUrl } from '../../keynode/store/index.js';
 import { fromB64, toB64, utf8 } from '../../util/bytes.js';
 import { promptSecret, promptsHelp, readStdin } from '../input.js';
@@ -60,7 +61,8 @@ async function serveNode(o: DirOpts & { listen: string; logLevel: string }): Pro
   const n = await openNode(resolveNodeDir(o.dataDir), { store: o.store, log: out.warn });
   const voided = await voidNoncesBeforeServing(n.store);
   if (voided > 0) out.info(`deleted ${voided} unused signing nonces from before this start`);
-  const app = createKeyNodeApp({ service: n.service, store: n.store, logger: o.logLevel === 'silent' ? false : { level: o.logLevel, stream: process.stderr }, status: () => n.failover.status(), routes: (a, auth) => registerErsRoutes(a, { service: n.service, config: n.config }, auth) });
+  const app = createKeyNodeApp({ service: n.service, store: n.store, logger: o.logLevel === 'silent' ? false : { level: o.logLevel, stream: process.stderr }, status: () => n.failover.status(), routes: (a, auth) => registerErsRoutes(a, { service: n.service, config: n.config, store: n.store }, auth), describeKey: (rec) => describeErs(n.store, rec.keyId) });
+  n.service.setSigningGate(ersSigningGate(n.store, n.config));
   const url = await listen(app, o.listen);
   n.failover.start();
   n.backup?.start();
@@ -303,7 +305,7 @@ export function registerNodeCommands(program: Command): void {
 
   node
     .command('status')
-    .description('local status: keys, unused nonces, fail-over lag')
+    .description('local status: keys, unused nonces, fail-over lag, backup, emergency recovery (ERS policy; keys with a verified package)')
     .option('--data-dir <dir>', DIR_HELP)
     .option('--store <url>', STORE_HELP)
     .option('--json', 'print JSON')
@@ -313,6 +315,7 @@ export function registerNodeCommands(program: Command): void {
         unused_nonces: await n.store.countNonces(),
         ...(await n.failover.status()),
         backup: n.backup ? { server: n.config.backup!.server, account: n.config.backup!.account, ...(await n.backup.status()) } : null,
+        ers: await ersStatus(n.store, n.config),
       }));
       const out = createOutput();
       if (o.json) out.json(s);
