@@ -10,7 +10,7 @@ import { readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { secp256k1 } from '@noble/curves/secp256k1.js';
 import { type CliResult, runCli } from './helpers/cli.js';
-import { serveNode, startNodeProcesses, type NodeProcess } from './helpers/keynode.js';
+import { ownTenantOf, serveNode, startNodeProcesses, type NodeProcess } from './helpers/keynode.js';
 import { trackedTempDir } from './helpers/tmp.js';
 import { verifySignature } from '../src/keynode/frost/index.js';
 import { fromHex } from '../src/util/bytes.js';
@@ -133,6 +133,19 @@ describe('lifeboat ers (black box, real key nodes, openssl decryptions)', () => 
 
     const signed = JSON.parse(ok(await runCli(['ers', 'sign', pkg, '--decrypt-cmd', OPENSSL(`${ers}.key`), '--message-text', 'the company is gone', '--json'])).stdout) as { signature: string };
     assert.equal(verifySignature('secp256k1', fromHex(signed.signature, 's'), new TextEncoder().encode('the company is gone'), fromHex(created.group_public_key, 'g')), true);
+
+    // --reshare-to: another provider's three fresh nodes take the key 2-of-3 under the same group key
+    const next = await startNodeProcesses(join(root, 'next'), 3);
+    nodes = next.nodes;
+    const reshared = await runCli(['ers', 'recover', pkg, '--ers-private', `${ers}.key`, '--reshare-to', nodes.map((n) => n.url).join(','), '--tenant', ownTenantOf(next.clientToken), '--json'], { env: { LIFEBOAT_API_KEY: next.operatorToken }, timeoutMs: 120_000 });
+    assert.equal(reshared.code, 0, reshared.stderr);
+    const ref = JSON.parse(reshared.stdout) as { group_public_key: string; threshold: number; nodes: { url: string; key_id: string }[] };
+    assert.equal(ref.group_public_key, created.group_public_key);
+    assert.equal(ref.threshold, 2);
+    assert.ok(!reshared.stdout.includes(forms.secret_key_hex), 'resharing prints no key');
+    const specs = [ref.nodes[1]!, ref.nodes[2]!].map((n) => `${n.url}#${n.key_id}`).join(',');
+    const again = JSON.parse(ok(await runCli(['sign', '--key', ref.nodes[1]!.key_id, '--nodes', specs, '--message-text', 'new provider', '--json'], { env: { LIFEBOAT_API_KEY: next.clientToken } })).stdout) as { signature: string };
+    assert.equal(verifySignature('secp256k1', fromHex(again.signature, 's'), new TextEncoder().encode('new provider'), fromHex(created.group_public_key, 'g')), true);
   });
 
   it('--help names the commands and the openssl decryptor', async () => {

@@ -6,13 +6,16 @@ import { spawnSync } from 'node:child_process';
 import type { Command } from 'commander';
 import { InvalidInputError, LifeboatError } from '../../errors.js';
 import { gatherPackage, registerWithNodes } from '../../ers/backup.js';
+import { reshareTo } from '../../ers/reshare.js';
 import { encodePackage, parsePackage, type ErsPackage } from '../../ers/format.js';
 import { verifyPackage, reportError } from '../../ers/package.js';
 import { type Decrypt, keyForms, recoverKey, type RecoveredKey, signWithRecovered } from '../../ers/recover.js';
+import { parseFrostPublic } from '../../keynode/frost/index.js';
 import { describeFingerprint, generateErsKeyPair, oaepDecrypt, parseErsPrivateKey, parseErsPublicKey, spkiPem } from '../../ers/rsa.js';
 import { KeyNodeClient } from '../../keynode/client.js';
 import { loadNodeConfig, nodePaths, resolveNodeDir, saveNodeConfig } from '../../keynode/config.js';
 import { fromHex, toB64, toHex, utf8, wipe } from '../../util/bytes.js';
+import { randomBytes } from '../../crypto/random.js';
 import { assertPrivateFile, readFileOrThrow, writeFileAtomic } from '../../util/files.js';
 import { promptSecret, promptsHelp } from '../input.js';
 import { createOutput, writeSecret } from '../io.js';
@@ -64,6 +67,16 @@ async function recoverFrom(path: string, o: RecoverOpts): Promise<RecoveredKey> 
     decrypt = async (c) => oaepDecrypt(key, c);
   } else decrypt = commandDecrypt(o.decryptCmd!);
   return recoverKey(pkg, decrypt);
+}
+
+function apiToken(apiKeyFile: string | undefined): string {
+  let token = process.env.LIFEBOAT_API_KEY;
+  if (apiKeyFile) {
+    assertPrivateFile(apiKeyFile, 'api key file');
+    token = utf8.decode(readFileOrThrow(apiKeyFile, 'api key file')).trim();
+  }
+  if (!token) throw new InvalidInputError('no API key', { code: 'api_key_required', hint: 'set LIFEBOAT_API_KEY or pass --api-key-file FILE (0600)' });
+  return token;
 }
 
 function readFd(fd: number): string {
@@ -164,12 +177,7 @@ export function registerErsCommands(program: Command): void {
     .option('--json', 'print JSON')
     .action(async (o: { key: string; nodes: string; ersPublic: string; out: string; label?: string; apiKeyFile?: string; json?: boolean }) => {
       const rsa = readPublic(o.ersPublic);
-      let token = process.env.LIFEBOAT_API_KEY;
-      if (o.apiKeyFile) {
-        assertPrivateFile(o.apiKeyFile, 'api key file');
-        token = utf8.decode(readFileOrThrow(o.apiKeyFile, 'api key file')).trim();
-      }
-      if (!token) throw new InvalidInputError('no API key', { code: 'api_key_required', hint: 'set LIFEBOAT_API_KEY or pass --api-key-file FILE (0600)' });
+      const token = apiToken(o.apiKeyFile);
       const nodes = o.nodes.split(',').map((spec) => {
         const s = spec.trim();
         const i = s.lastIndexOf('#');
@@ -225,9 +233,36 @@ export function registerErsCommands(program: Command): void {
     .option('--out <file>', 'write the key to this file (0600) instead of the terminal')
     .option('--secret-fd <fd>', 'write the key to this file descriptor', intIn(3, 1023))
     .option('--json', 'the key as JSON')
-    .addHelpText('after', `${recoverHelp}\n${PASS_PROMPT}`)
-    .action(async (path: string, o: RecoverOpts & { out?: string; secretFd?: number }) => {
+    .option('--reshare-to <urls>', 'deal the recovered key into these key nodes (comma-separated) under the same group key; prints the new key reference, not the key (unless --out or --secret-fd)')
+    .option('--threshold <t>', 'with --reshare-to: signers needed on the new nodes (default: the package’s)', intIn(2, 32))
+    .option('--tenant <name>', 'with --reshare-to: the tenant that will own the key on the new nodes')
+    .option('--api-key-file <file>', 'with --reshare-to: an operator API key of the new nodes (0600); default $LIFEBOAT_API_KEY')
+    .addHelpText('after', `${recoverHelp}\n--reshare-to imports one share into each node, wrapped to the wrapping key the node answers (use https,\nand compare the printed fingerprints with the new provider's; an operator API key of the new nodes), and\nchecks that every node holds it under the original group key. Sign with them as usual (URL#KEY_ID).\n${PASS_PROMPT}`)
+    .action(async (path: string, o: RecoverOpts & { out?: string; secretFd?: number; reshareTo?: string; threshold?: number; tenant?: string; apiKeyFile?: string }) => {
+      if (o.reshareTo === undefined && (o.threshold !== undefined || o.tenant !== undefined)) throw new InvalidInputError('--threshold and --tenant go with --reshare-to');
       const key = await recoverFrom(path, o);
+      if (o.reshareTo !== undefined) {
+        const token = apiToken(o.apiKeyFile);
+        const clients = o.reshareTo.split(',').map((u) => new KeyNodeClient({ url: u.trim(), apiKey: token, timeoutMs: 120_000 }));
+        const pkgThreshold = parseFrostPublic(readPackage(path).publicPackage).public.signers.min;
+        let r;
+        try {
+          r = await reshareTo(key, clients, o.threshold ?? pkgThreshold, { keyId: `ers_${toHex(randomBytes(8))}`, tenant: o.tenant });
+        } catch (err) {
+          if (o.out === undefined && o.secretFd === undefined) wipe(key.secret);
+          throw err;
+        }
+        const out = createOutput();
+        if (o.json) out.json({ ok: true, ...r.ref, fingerprints: r.fingerprints });
+        else {
+          out.out(`dealt ${r.ref.threshold}-of-${r.ref.nodes.length} under group key ${r.ref.groupPublicKey}; every node checked its share and holds the key`);
+          r.ref.nodes.forEach((n, i) => out.out(`  ${n.url}#${n.keyId}  (node ${r.fingerprints[i]})`));
+        }
+        if (o.out === undefined && o.secretFd === undefined) {
+          wipe(key.secret);
+          return;
+        }
+      }
       const forms = keyForms(key);
       const text = o.json ? JSON.stringify(forms, null, 2) : Object.entries(forms).map(([k, v]) => `${k}: ${v}`).join('\n');
       wipe(key.secret);
