@@ -7,7 +7,8 @@
 import { describe, it, before } from 'node:test';
 import assert from 'node:assert/strict';
 import { constants, generateKeyPairSync, privateDecrypt, randomBytes, type KeyObject } from 'node:crypto';
-import { ed25519_FROST } from '@noble/curves/ed25519.js';
+import { ed25519, ed25519_FROST } from '@noble/curves/ed25519.js';
+import { sha512 } from '@noble/hashes/sha2.js';
 import { schnorr_FROST, secp256k1_FROST } from '@noble/curves/secp256k1.js';
 import type { FROST } from '@noble/curves/abstract/frost.js';
 import { encodeFrostPublic, type FrostCurve, verifySignature } from '../src/keynode/frost/index.js';
@@ -193,7 +194,18 @@ describe('package verify and recover', () => {
       const msg = new TextEncoder().encode('the company is gone');
       assert.equal(verifySignature(curve, signWithRecovered(key, msg), msg, k.groupKey), true);
       const forms = keyForms(key);
-      if (curve === 'ed25519') assert.equal(forms.expanded_secret_key_hex!.length, 128);
+      if (curve === 'ed25519') {
+        // RFC 8032 5.1.6 signing from the expanded key as it is (scalar ‖ prefix, no hashing or clamping)
+        const ex = Buffer.from(forms.expanded_secret_key_hex!, 'hex');
+        const L = ed25519.Point.Fn.ORDER;
+        const le = (b: Uint8Array) => BigInt(`0x${Buffer.from(b).reverse().toString('hex')}`);
+        const a = le(ex.subarray(0, 32));
+        const r = le(sha512(new Uint8Array([...ex.subarray(32), ...msg]))) % L;
+        const R = ed25519.Point.BASE.multiply(r).toBytes();
+        const k = le(sha512(new Uint8Array([...R, ...key.groupPublicKey, ...msg]))) % L;
+        const S = Buffer.from(((r + k * a) % L).toString(16).padStart(64, '0'), 'hex').reverse();
+        assert.equal(ed25519.verify(new Uint8Array([...R, ...S]), msg, key.groupPublicKey), true, 'the expanded key signs as RFC 8032');
+      }
       else assert.match(forms.wif!, /^[KL][1-9A-HJ-NP-Za-km-z]{51}$/);
     });
   }
