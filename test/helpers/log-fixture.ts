@@ -6,7 +6,7 @@
  * tiny static file server (node:http) for reading the same directory over HTTP.
  */
 import { createPrivateKey, sign as nodeSign, type KeyObject } from 'node:crypto';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { dirname, join, normalize, sep } from 'node:path';
@@ -94,8 +94,23 @@ export class LogFixture {
       this.write(tilePath(b), encodeEntryBundle(this.entries.slice(b.index * TILE_WIDTH, b.index * TILE_WIDTH + b.width)));
     }
     this.note = await this.checkpointNote();
-    this.write('checkpoint', utf8.encode(this.note));
+    this.publish(this.note);
     return this.note;
+  }
+
+  /** Replaces the checkpoint file atomically (a reader never sees half of it), as a log does. */
+  publish(note: string, dir = this.dir): void {
+    writeFileSync(join(dir, '.checkpoint.tmp'), note);
+    renameSync(join(dir, '.checkpoint.tmp'), join(dir, 'checkpoint'));
+  }
+
+  /**
+   * Serves this tree from `dir` (another log's directory): adds the tiles and bundles it lacks, never
+   * changing one it has, then swaps in this checkpoint. A log that forks does exactly this.
+   */
+  publishInto(dir: string): void {
+    cpSync(join(this.dir, 'tile'), join(dir, 'tile'), { recursive: true, force: false, errorOnExist: false });
+    this.publish(this.note, dir);
   }
 
   /** The signed (and co-signed) checkpoint of the current tree. */

@@ -15,7 +15,7 @@ import { type NoteVerifier, parseVerifierKey } from '../../log/note.js';
 import { ensurePrivateDir, writeFileAtomic } from '../../util/files.js';
 import { toB64 } from '../../util/bytes.js';
 import { readStdin } from '../input.js';
-import { EXIT, createOutput, snakeCaseKeys } from '../io.js';
+import { EXIT, createOutput, describeFailure, snakeCaseKeys } from '../io.js';
 import { collect, intIn } from '../options.js';
 import { progressLine } from '../progress.js';
 
@@ -159,8 +159,17 @@ async function audit(o: AuditOpts): Promise<void> {
           return;
         }
       } catch (err) {
-        if (!(err instanceof LifeboatError) || !TRANSIENT.has(err.code)) throw err;
-        out.warn(`${err.message} (${err.code}); trying again`);
+        if (err instanceof LifeboatError && TRANSIENT.has(err.code)) {
+          out.warn(`${err.message} (${err.code}); trying again`);
+        } else {
+          if (!o.json) throw err;
+          // one JSON object per line to the end: the failure too
+          const f = describeFailure(err);
+          process.stderr.write(`lifeboat: error: ${f.message} (${f.err_type})\n${f.hint ? `lifeboat: hint: ${f.hint}\n` : ''}`);
+          process.stdout.write(`${JSON.stringify({ time: new Date().toISOString(), ok: false, err_type: f.err_type, message: f.message, hint: f.hint })}\n`);
+          process.exitCode = f.exitCode;
+          return;
+        }
       }
       if (stop) break;
       await new Promise<void>((resolve) => {

@@ -120,12 +120,17 @@ export interface AuditReport extends FetchedCheckpoint {
   nextState: AuditState | null;
 }
 
-/** Counts the tiles and bundles read; keeps the tiles above level 0 and partial tiles for the run (each hash reader call reads them again). */
-function countingReader(source: LogSource, memo: boolean): TileReader & { tiles: number; bundles: number } {
+/**
+ * Counts the tiles and bundles read, and keeps for the run the tiles each hash reader call would read
+ * again: those above level 0, partial ones, and (while `keepAll`) every tile, so the tiles the
+ * consistency proof needed are not read twice.
+ */
+function countingReader(source: LogSource): TileReader & { tiles: number; bundles: number; keepAll: boolean } {
   const kept = new Map<string, Uint8Array>();
   const r = {
     tiles: 0,
     bundles: 0,
+    keepAll: false,
     async readTiles(tiles: readonly Tile[]): Promise<Uint8Array[]> {
       const wanted = tiles.filter((t) => !kept.has(tilePath(t)));
       const got = await source.readTiles(wanted);
@@ -133,7 +138,7 @@ function countingReader(source: LogSource, memo: boolean): TileReader & { tiles:
       for (const t of wanted) {
         if (t.level === ENTRIES_LEVEL) r.bundles++;
         else r.tiles++;
-        if (memo && (t.level > 0 || t.width < TILE_WIDTH)) kept.set(tilePath(t), fresh.get(tilePath(t))!);
+        if (t.level !== ENTRIES_LEVEL && (r.keepAll || t.level > 0 || t.width < TILE_WIDTH)) kept.set(tilePath(t), fresh.get(tilePath(t))!);
       }
       return tiles.map((t) => fresh.get(tilePath(t)) ?? kept.get(tilePath(t))!);
     },
@@ -188,8 +193,10 @@ export async function auditLog(opts: AuditOptions): Promise<AuditReport> {
   const fetched = await fetchCheckpoint(source, opts);
   const { checkpoint } = fetched;
   const prev = opts.previous ?? null;
-  const reader = countingReader(source, true);
+  const reader = countingReader(source);
+  reader.keepAll = true;
   if (prev) await checkExtends(prev, fetched, reader, opts.onFork);
+  reader.keepAll = false;
 
   const entriesFrom = prev && !opts.allEntries ? prev.checkpoint.size : 0;
   const tally = new Tally(entriesFrom > 0 ? prev!.summary : undefined);
