@@ -1,5 +1,5 @@
 /** `lifeboat log audit | prove | verify-proof: checking a log from its public read API (docs/log.md, "Auditing"). */
-import { readFileSync } from 'node:fs';
+import { mkdirSync, readFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { type Command, InvalidArgumentError } from 'commander';
 import { InvalidInputError, LifeboatError } from '../../errors.js';
@@ -201,6 +201,7 @@ async function prove(o: ProveOpts): Promise<void> {
   const doc = await proveEntry({ source, logVerifier, witnesses, quorum, index: o.index, size: o.size, saved });
   const text = `${JSON.stringify(encodeInclusionDoc(doc), null, 2)}\n`;
   if (o.out) {
+    mkdirSync(dirname(o.out), { recursive: true });
     writeFileAtomic(o.out, text, 0o644);
     out.info(`inclusion proof of entry ${doc.index} written to ${o.out}`);
   } else process.stdout.write(text);
