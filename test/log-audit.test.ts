@@ -54,6 +54,28 @@ function expectedCounts(f: LogFixture, size: number) {
 const bySubmitter = (r: Report) => r.submitters.map((s) => ({ submitter: s.submitter, entries: s.entries })).sort((a, b) => a.submitter.localeCompare(b.submitter));
 const sortSub = (x: { submitter: string; entries: number }[]) => [...x].sort((a, b) => a.submitter.localeCompare(b.submitter));
 
+/** Starts `log audit --follow`, collecting its output. */
+async function followHelpers() {
+  const { spawn } = await import('node:child_process');
+  const { REPO_ROOT } = await import('./helpers/cli.js');
+  return {
+    startFollow: async (args: string[]) => {
+      const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'log', 'audit', '--quiet', '--follow', ...args], { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+      let stdout = '';
+      let stderr = '';
+      child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+      child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+      const exited = new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)));
+      const waitFor = async (pred: () => boolean, what: string): Promise<void> => {
+        for (let i = 0; i < 600 && !pred(); i++) await new Promise((r) => setTimeout(r, 100));
+        assert.ok(pred(), `${what}; stdout: ${stdout} stderr: ${stderr}`);
+      };
+      after(() => void child.kill('SIGKILL'));
+      return { child, exited, waitFor, stdout: () => stdout, stderr: () => stderr };
+    },
+  };
+}
+
 describe('log audit', () => {
   const keys = fixtureKeys({ witnesses: 2, submitters: 3 });
   const wargs = keys.witnesses.flatMap((w) => ['--witness', w.vkey]);
@@ -270,19 +292,10 @@ describe('log audit', () => {
     const f = new LogFixture(fresh('follow'), keys);
     await f.append(700);
     const state = join(fresh('state'), 'follow.json');
-    const { spawn } = await import('node:child_process');
-    const { REPO_ROOT } = await import('./helpers/cli.js');
-    const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'log', 'audit', '--quiet', '--from-dir', f.dir, '--log-key', keys.logKey, '--state', state, '--follow', '--every', '200ms', '--json'], { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    const exited = new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)));
-    const lines = () => stdout.split('\n').filter(Boolean).map((l) => JSON.parse(l) as { tree_size: number; new_entries: number; ok: boolean; err_type?: string });
-    const waitFor = async (pred: () => boolean, what: string): Promise<void> => {
-      for (let i = 0; i < 600 && !pred(); i++) await new Promise((r) => setTimeout(r, 100));
-      assert.ok(pred(), `${what}; stdout: ${stdout} stderr: ${stderr}`);
-    };
+    const { startFollow } = await followHelpers();
+    const run = await startFollow(['--from-dir', f.dir, '--log-key', keys.logKey, '--state', state, '--every', '200ms', '--json']);
+    const { waitFor, exited, child } = run;
+    const lines = () => run.stdout().split('\n').filter(Boolean).map((l) => JSON.parse(l) as { tree_size: number; new_entries: number; ok: boolean; err_type?: string });
     try {
       await waitFor(() => lines().some((l) => l.tree_size === 700), 'first checkpoint');
       await f.append(300);
@@ -293,13 +306,47 @@ describe('log audit', () => {
       const fork = new LogFixture(fresh('follow-fork'), keys);
       await fork.append(800);
       fork.publishInto(f.dir);
-      assert.equal(await exited, 3, stderr);
-      assert.match(stderr, /is a smaller tree than/);
+      assert.equal(await exited, 3, run.stderr());
+      assert.match(run.stderr(), /is a smaller tree than/);
       assert.equal(JSON.parse(readFileSync(state, 'utf8')).tree_size, 1000);
       assert.deepEqual(lines().map((l) => [l.ok, l.err_type]), [[true, undefined], [true, undefined], [false, 'log_forked']]);
     } finally {
       child.kill('SIGKILL');
     }
+  });
+
+  it('a state file that was altered or is of another key is audit_state_invalid, and is left as it was', async () => {
+    const state = join(fresh('state'), 'x.json');
+    assert.equal((await audit(['--from-dir', log.dir, '--log-key', keys.logKey, '--state', state])).code, 0);
+    const good = JSON.parse(readFileSync(state, 'utf8')) as Record<string, unknown>;
+    const variant = (change: (d: Record<string, unknown>) => void): string => {
+      const d = structuredClone(good);
+      change(d);
+      const file = `${fresh('state-bad')}.json`;
+      writeFileSync(file, JSON.stringify(d));
+      return file;
+    };
+    const files = [
+      variant((d) => (d.checkpoint = (d.checkpoint as string).replace('\n700\n', '\n600\n'))),
+      variant((d) => (d.tree_size = 600)),
+      variant((d) => ((d.submitters as { entries: number }[])[0]!.entries += 1)),
+      variant((d) => (d.extra = true)),
+    ];
+    const other = fixtureKeys({ origin: keys.origin });
+    const rs = await Promise.all([
+      ...files.map((f) => audit(['--from-dir', log.dir, '--log-key', keys.logKey, '--state', f])),
+      audit(['--from-dir', log.dir, '--log-key', other.logKey, '--state', state]),
+    ]);
+    for (const r of rs) failed(r, 1, 'audit_state_invalid');
+    assert.deepEqual(JSON.parse(readFileSync(state, 'utf8')), good);
+  });
+
+  it('--follow stops cleanly on SIGTERM (exit 0), printing text lines over http', async () => {
+    const { startFollow } = await followHelpers();
+    const f = await startFollow(['--log', server.url, '--log-key', keys.logKey, '--state', join(fresh('state'), 'sig.json'), '--every', '100ms']);
+    await f.waitFor(() => /size 700 root \S+ new entries 700$/m.test(f.stdout()), 'a text line');
+    f.child.kill('SIGTERM');
+    assert.equal(await f.exited, 0, f.stderr());
   });
 
   it('bad arguments and unreachable logs are clear errors', async () => {

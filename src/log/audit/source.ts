@@ -111,13 +111,18 @@ export function httpLogSource(url: string, opts: { timeoutMs?: number; concurren
     base,
     async (path, limit) => {
       const where = `${base}/${path}`;
-      let res: Response;
-      try {
-        res = await fetch(where, { signal: AbortSignal.timeout(timeoutMs), redirect: 'follow', headers: { accept: '*/*' } });
-      } catch (err) {
-        const e = err as Error & { cause?: { code?: string } };
-        const why = e.name === 'TimeoutError' ? `no answer within ${timeoutMs / 1000} s` : (e.cause?.code ?? e.message);
-        throw logUnreachable(where, why);
+      let res: Response | undefined;
+      // a GET of a static file is safe to repeat: a kept-alive connection the server closed while the
+      // auditor was busy checking signatures (ECONNRESET) is not the log being down
+      for (let attempt = 1; !res; attempt++) {
+        try {
+          res = await fetch(where, { signal: AbortSignal.timeout(timeoutMs), redirect: 'follow', headers: { accept: '*/*' } });
+        } catch (err) {
+          const e = err as Error & { cause?: { code?: string } };
+          if (e.name === 'TimeoutError') throw logUnreachable(where, `no answer within ${timeoutMs / 1000} s`);
+          if (attempt >= 3) throw logUnreachable(where, e.cause?.code ?? e.message);
+          await new Promise((resolve) => setTimeout(resolve, 100 * attempt * attempt));
+        }
       }
       if (res.status === 404 || res.status === 410) {
         await res.body?.cancel();
