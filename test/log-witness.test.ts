@@ -114,6 +114,7 @@ test('co-signs a growing log: each co-signature verifies under the witness key, 
       old = n;
     }
     const [state] = await logsOf(w);
+    assert.equal(state!.origin, log.origin);
     assert.equal(state!.size, 1000);
     assert.equal(state!.root, base64.encode(await log.root()));
     // The same checkpoint again (old = its size): co-signed again, nothing changes.
@@ -123,8 +124,14 @@ test('co-signs a growing log: each co-signature verifies under the witness key, 
     assert.equal(mon.status, 200);
     verifyCheckpoint(await mon.text(), logKey, { witnesses: [witnessKey], quorum: 1 });
     assert.equal((await fetch(`${s.url}/${'0'.repeat(64)}/checkpoint`)).status, 404);
+    // A log added while serving is witnessed at once.
+    const second = TestLog.create('example.org/log-added-later');
+    await second.grow(9);
+    assert.equal((await add(s.url, second, 0)).status, 404);
+    assert.equal((await runCli(['log', 'witness', 'add-log', '--vkey', second.vkey, '--data-dir', w.dir])).code, 0);
+    assert.equal((await add(s.url, second, 0)).status, 200);
     const health = (await (await fetch(`${s.url}/healthz`)).json()) as { ok: boolean; vkey: string; logs: number };
-    assert.deepEqual(health, { ok: true, name: 'witness.example/grow', vkey: w.vkey, logs: 1 });
+    assert.deepEqual(health, { ok: true, name: 'witness.example/grow', vkey: w.vkey, logs: 2 });
   } finally {
     await s.stop();
   }
