@@ -16,6 +16,9 @@ import { type Checkpoint, checkpointLabel, peekCheckpoint } from '../checkpoint.
 import type { WitnessPaths } from './datadir.js';
 import { originHash } from './state.js';
 
+/** At most this many evidence files are kept; later forks are still refused and logged. */
+export const MAX_FORK_FILES = 10_000;
+
 /** Why a checkpoint is a fork of the held one. */
 export type ForkKind =
   /** Same size as the held checkpoint, another root hash. */
@@ -72,8 +75,11 @@ export function keepForkEvidence(paths: WitnessPaths, e: ForkEvidence, now = new
   const offeredCp = peekCheckpoint(e.offered);
   const pair = toHex(sha256(utf8.encode(`${heldCp.origin}\n${checkpointLabel(heldCp)}\n${checkpointLabel(offeredCp)}\n${e.kind}`))).slice(0, 16);
   const prefix = originHash(e.origin).slice(0, 16);
-  const existing = readdirSync(paths.forks).find((n) => n.startsWith(`${prefix}-`) && n.endsWith(`-${pair}.txt`));
+  const kept = readdirSync(paths.forks);
+  const existing = kept.find((n) => n.startsWith(`${prefix}-`) && n.endsWith(`-${pair}.txt`));
   if (existing) return `forks/${existing}`;
+  // Replayed old checkpoints are public: bound the disk a sender can fill (the error line still names both).
+  if (kept.length >= MAX_FORK_FILES) return `forks/ (not kept: ${kept.length} evidence files already)`;
   const name = `${prefix}-${stamp(now)}-${pair}.txt`;
   const text = [
     'lifeboat log witness: fork evidence',
