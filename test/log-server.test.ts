@@ -149,6 +149,11 @@ describe('log server (in-process, SQLite)', () => {
     assert.equal((await addEntry(log.url, e)).index >= 0, true, 'still adds');
   });
 
+  it('refuses a second server on the same data directory (log_running)', async () => {
+    await assert.rejects(startLogServer({ dataDir: dir }), (err: { code?: string }) => err.code === 'log_running');
+    assert.equal((await raw(log.url, 'GET', '/healthz')).status, 200, 'the first keeps serving');
+  });
+
   it('keeps every entry, index and its checkpoint across a restart', async () => {
     const before = await readWholeLog(log.url, vkey);
     const e = testEntry(alice, 'before restart');

@@ -5,7 +5,8 @@
  * rewritten from the store's head), and only then the listening socket.
  */
 import type { FastifyInstance } from 'fastify';
-import { LifeboatError } from '../../errors.js';
+import { ConflictError, LifeboatError, isLifeboatError } from '../../errors.js';
+import { withLock } from '../../vault/lock.js';
 import { type BaseAppOptions } from '../../http/app.js';
 import { listen } from '../../http/listen.js';
 import { ensurePrivateDir } from '../../util/files.js';
@@ -144,12 +145,57 @@ export function witnessCosigner(config: LogConfig, store: LogStore, warn: (line:
 }
 
 /**
+ * Holds `serve.lock` in the data directory (O_EXCL, with the pid; taken over from a dead process) for
+ * as long as the log runs: one sequencer per log. Throws ConflictError `log_running`.
+ */
+async function holdServeLock(dir: string): Promise<() => Promise<void>> {
+  let release!: () => void;
+  const held = new Promise<void>((r) => (release = r));
+  let acquired!: () => void;
+  const got = new Promise<void>((r) => (acquired = r));
+  const done = withLock(
+    `${dir}/serve.lock`,
+    async () => {
+      acquired();
+      await held;
+    },
+    { timeoutMs: 0 },
+  );
+  await Promise.race([
+    got,
+    done.then(
+      () => {},
+      (err: unknown) => {
+        if (isLifeboatError(err, 'vault_locked')) throw new ConflictError(`another \`lifeboat log serve\` runs on ${dir}`, 'log_running', 'stop it first: one sequencer per log');
+        throw err;
+      },
+    ),
+  ]);
+  return async () => {
+    release();
+    await done;
+  };
+}
+
+/**
  * Starts a log from its data directory: recovery first, then the HTTP API. Throws what loadLogConfig,
- * loadLogSigner, openLogStore and Sequencer.start throw, and `listen_failed`.
+ * loadLogSigner, openLogStore and Sequencer.start throw, ConflictError `log_running` when another
+ * server holds the directory, and `listen_failed`.
  */
 export async function startLogServer(o: StartLogOptions): Promise<RunningLog> {
   const paths = logPaths(o.dataDir);
   const config = loadLogConfig(paths);
+  const unlock = await holdServeLock(paths.dir);
+  try {
+    return await startLocked(o, config, unlock);
+  } catch (err) {
+    await unlock();
+    throw err;
+  }
+}
+
+async function startLocked(o: StartLogOptions, config: LogConfig, unlock: () => Promise<void>): Promise<RunningLog> {
+  const paths = logPaths(o.dataDir);
   const signer = loadLogSigner(paths, config.origin);
   const warn = o.warn ?? (() => {});
   const store = await openLogStore(o.store ?? config.store);
@@ -185,6 +231,7 @@ export async function startLogServer(o: StartLogOptions): Promise<RunningLog> {
         await sequencer.stop();
         await running.close();
         await store.close();
+        await unlock();
       },
     };
   } catch (err) {
