@@ -23,7 +23,7 @@ import { appendLeaves, equalBytes, grownHashReader, leafHash, treeHash } from '.
 import type { NoteSigner, NoteVerifier } from '../note.js';
 import { proveConsistency, proveInclusion } from '../proof.js';
 import { tileHashReader, type TileReader } from '../tile-reader.js';
-import type { LogStore, TreeHeadRecord } from '../store/types.js';
+import type { EntryStatus, LogStore, TreeHeadRecord } from '../store/types.js';
 import { blobTileReader, type BlobStore } from './blobs.js';
 import { logBusy, sequencingTimeout, submitterNotEnrolled } from './errors.js';
 import { checkRoot, edgeRoot, writeGrownTree } from './tree-writer.js';
@@ -81,6 +81,9 @@ export class Sequencer {
   private timer: NodeJS.Timeout | undefined;
   private running: Promise<void> | undefined;
   private stopped = false;
+  /** Adds that arrived together, stored in one transaction (addPendingBatch: one commit for all). */
+  private intake: { hash: Uint8Array; bytes: Uint8Array; resolve: (s: EntryStatus) => void; reject: (e: unknown) => void }[] = [];
+  private intakeRunning = false;
 
   constructor(opts: SequencerOptions) {
     const given = Object.fromEntries(Object.entries(opts).filter(([, v]) => v !== undefined)) as SequencerOptions;
@@ -164,7 +167,7 @@ export class Sequencer {
       entryOf!.reject(sequencingTimeout(Math.round(this.o.addTimeoutMs / 1000)));
     }, this.o.addTimeoutMs);
     try {
-      const status = await this.o.store.addPending(hash, bytes, Date.now());
+      const status = await this.takePending(hash, bytes);
       if (status.state === 'sequenced') {
         waiter.index = status.index;
         this.resolveWaiters(new Map());
@@ -177,6 +180,30 @@ export class Sequencer {
     } finally {
       clearTimeout(timer);
     }
+  }
+
+  /** store.addPending, with the adds that arrive meanwhile coalesced into one addPendingBatch. */
+  private takePending(hash: Uint8Array, bytes: Uint8Array): Promise<EntryStatus> {
+    return new Promise((resolve, reject) => {
+      this.intake.push({ hash, bytes, resolve, reject });
+      if (!this.intakeRunning) {
+        this.intakeRunning = true;
+        setImmediate(() => void this.drainIntake());
+      }
+    });
+  }
+
+  private async drainIntake(): Promise<void> {
+    while (this.intake.length > 0) {
+      const batch = this.intake.splice(0, 1000);
+      try {
+        const statuses = await this.o.store.addPendingBatch(batch, Date.now());
+        batch.forEach((b, i) => b.resolve(statuses[i]!));
+      } catch (err) {
+        batch.forEach((b) => b.reject(err));
+      }
+    }
+    this.intakeRunning = false;
   }
 
   private schedule(ms: number): void {
