@@ -5,6 +5,7 @@
  * log, the witness configuration, and the refusals' exit codes.
  */
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -16,6 +17,7 @@ import { parseVerifierKey } from '../src/log/note.js';
 import { parseEntry } from '../src/log/entry.js';
 import { ctEqual, utf8 } from '../src/util/bytes.js';
 import { type RunningCli, runCli, startCli } from './helpers/cli.js';
+import { buildGoPeer } from './helpers/go.js';
 import { readWholeLog } from './helpers/logserver.js';
 import { trackedTempDir } from './helpers/tmp.js';
 
@@ -113,6 +115,17 @@ describe('lifeboat log (server commands, processes)', () => {
     assert.equal(after.code, 1);
     assert.match(after.stderr, /revoked.*\(submitter_not_enrolled\)/);
     assert.match((await log('revoke', '--name', 'nobody')).stderr, /\(submitter_not_found\)/);
+  });
+
+  it("Go's note.Open verifies the served checkpoint with the verifier key init printed", async () => {
+    const peer = await buildGoPeer('note_peer');
+    const note = await (await fetch(`${server.url}/checkpoint`)).text();
+    assert.ok(openCheckpoint(note, parseVerifierKey(vkey)).checkpoint.size >= 2);
+    const r = spawnSync(peer, ['open', `log:${vkey}`], { input: note, encoding: 'utf8', timeout: 30_000 });
+    assert.equal(r.status, 0, r.stderr);
+    const opened = JSON.parse(r.stdout) as { text: string; sigs: { name: string }[] };
+    assert.equal(opened.text, openCheckpoint(note, parseVerifierKey(vkey)).text);
+    assert.deepEqual(opened.sigs.map((x) => x.name), [ORIGIN]);
   });
 
   it('configures witnesses in log.json', async () => {
