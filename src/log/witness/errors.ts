@@ -14,6 +14,8 @@ export type WitnessErrorCode =
   | 'log_signature_invalid'
   /** A size-0 checkpoint whose root is not the empty tree's (422). */
   | 'checkpoint_invalid'
+  /** The request's old size is not the size the witness holds (409, body: that size). */
+  | 'old_size_mismatch'
   /** A consistency proof that does not verify, not against the held checkpoint (422). */
   | 'consistency_proof_invalid'
   /** The checkpoint cannot extend the one the witness holds: two roots for a size, a smaller tree, a failing proof. */
@@ -32,6 +34,7 @@ const STATUS: Record<WitnessErrorCode, number> = {
   log_unknown: 404,
   log_signature_invalid: 403,
   checkpoint_invalid: 422,
+  old_size_mismatch: 409,
   consistency_proof_invalid: 422,
   log_forked: 422,
   witness_exists: 409,
