@@ -46,7 +46,7 @@ describe('lifeboat log (server commands, processes)', () => {
     assert.equal(v.name, ORIGIN);
     assert.equal(statSync(dir).mode & 0o777, 0o700);
     assert.equal(statSync(join(dir, 'master.key')).mode & 0o777, 0o600);
-    assert.equal(statSync(join(dir, 'vault.lbv')).mode & 0o777, 0o600);
+    assert.equal(statSync(join(dir, 'vault')).mode & 0o777, 0o600);
     const cp = openCheckpoint(readFileSync(join(dir, 'public', 'checkpoint')), v).checkpoint;
     assert.equal(cp.size, 0);
     assert.ok(ctEqual(cp.rootHash, EMPTY_ROOT));

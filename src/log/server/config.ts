@@ -1,7 +1,7 @@
 /**
  * A log's data directory (docs/log.md, "Running a log"), 0700:
  *   log.json     configuration (this file's schema): origin, store, interval, entry size limit, witnesses
- *   vault.lbv    the log's own Lifeboat vault, holding its Ed25519 checkpoint signer key (log/signer-key)
+ *   vault        the log's own Lifeboat vault, holding its Ed25519 checkpoint signer key (log/signer-key)
  *   master.key   the unsealed master key of that vault (0600)
  *   log.sqlite   the default store (sqlite:<dir>/log.sqlite), unless `store` names PostgreSQL
  *   public/      the static read API: checkpoint, tile/<L>/<N>[.p/<W>], tile/entries/<N>[.p/<W>]
@@ -45,7 +45,7 @@ export function logPaths(dir: string): LogPaths {
   return {
     dir,
     config: join(dir, 'log.json'),
-    vault: join(dir, 'vault.lbv'),
+    vault: join(dir, 'vault'),
     masterKey: join(dir, 'master.key'),
     public: join(dir, 'public'),
     defaultStore: `sqlite:${join(dir, 'log.sqlite')}`,
