@@ -5,7 +5,7 @@
  * crash, and the witness hook.
  */
 import assert from 'node:assert/strict';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { copyFileSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { generateIdentity } from '../src/identity.js';
@@ -203,6 +203,22 @@ describe('log server (in-process, SQLite)', () => {
     writeFileSync(tile, bad);
     await assert.rejects(startLogServer({ dataDir: dir }), (err: { code?: string }) => err.code === 'tile_invalid');
     writeFileSync(tile, bytes);
+    await start();
+  });
+
+  it('refuses to start without its master key (sealed), and with another log’s vault (log_key_mismatch)', async () => {
+    await log.close();
+    const paths = logPaths(dir);
+    renameSync(paths.masterKey, `${paths.masterKey}.away`);
+    await assert.rejects(startLogServer({ dataDir: dir }), (err: { code?: string; message?: string }) => err.code === 'sealed' && /log's master key/.test(err.message ?? ''));
+    renameSync(`${paths.masterKey}.away`, paths.masterKey);
+    const other = join(trackedTempDir('lifeboat-log-other-'), 'log');
+    await initLog(other, { origin: ORIGIN });
+    for (const f of ['vault', 'master.key']) copyFileSync(join(other, f), join(dir, `${f}.other`));
+    for (const f of ['vault', 'master.key']) renameSync(join(dir, f), join(dir, `${f}.mine`));
+    for (const f of ['vault', 'master.key']) renameSync(join(dir, `${f}.other`), join(dir, f));
+    await assert.rejects(startLogServer({ dataDir: dir }), (err: { code?: string }) => err.code === 'log_key_mismatch');
+    for (const f of ['vault', 'master.key']) renameSync(join(dir, `${f}.mine`), join(dir, f));
     await start();
   });
 

@@ -10,7 +10,7 @@
 import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { z } from 'zod';
-import { FormatError, InvalidInputError } from '../../errors.js';
+import { FormatError, InvalidInputError, LifeboatError } from '../../errors.js';
 import { randomBytes } from '../../crypto/random.js';
 import { loadMasterKey, storeMasterKey, type MasterKey, type PrimaryPaths } from '../../primary/datadir.js';
 import { createVault, openVault, sealVault } from '../../vault/format.js';
@@ -151,6 +151,9 @@ export function logExistsAt(paths: LogPaths): boolean {
  */
 export function loadLogSigner(paths: LogPaths, origin: string): NoteSigner {
   checkKeyName(origin, 'origin');
+  if (!existsSync(paths.masterKey)) {
+    throw new LifeboatError('sealed', `the log's master key is not at ${paths.masterKey}`, { status: 503, hint: 'restore master.key (0600) beside the vault from the backup of the data directory' });
+  }
   const seed = getEntry(paths.vault, loadMasterKey(masterPaths(paths)), SIGNER_ENTRY);
   try {
     return makeSigner(origin, SIG_ED25519, seed);
