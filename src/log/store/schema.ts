@@ -95,11 +95,14 @@ export function migrations(kind: LogStoreKind): Record<string, Migration> {
           .addColumn('hash', bytes, (c) => c.notNull().unique())
           .addColumn('bytes', bytes)
           .addColumn('received_at', 'bigint', (c) => c.notNull())
-          .addColumn('idx', 'bigint', (c) => c.unique())
+          .addColumn('idx', 'bigint')
           // A pending entry always has its bytes; only a sequenced one may have dropped them.
           .addCheckConstraint('log_entries_state', sql`idx >= 0 or (idx is null and bytes is not null)`)
           .execute();
-        // listPending reads the smallest pending ids: this index holds the pending entries only.
+        // Two partial indexes split the rows: the sequenced ones by index (unique: one entry per index),
+        // and the pending ones by id, which is the only index a pending-only query can use: listPending
+        // reads the smallest pending ids in order, whatever the planner's statistics.
+        await db.schema.createIndex('log_entries_idx').unique().on('log_entries').column('idx').where(sql.ref('idx'), 'is not', null).execute();
         await db.schema.createIndex('log_entries_pending').on('log_entries').column('id').where(sql.ref('idx'), 'is', null).execute();
         await db.schema
           .createTable('log_head')
