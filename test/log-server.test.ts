@@ -16,7 +16,7 @@ import { encodeInclusionDoc, parseInclusionDoc, verifyInclusionDoc } from '../sr
 import { leafHash, rootOfEntries } from '../src/log/merkle.js';
 import { parseVerifierKey } from '../src/log/note.js';
 import { addEntry, addEntryVerified } from '../src/log/server/client.js';
-import { loadLogConfig, loadLogSigner, logPaths, saveLogConfig } from '../src/log/server/config.js';
+import { loadLogConfig, loadLogSigner, logPaths, saveLogConfig, storeUrlOf } from '../src/log/server/config.js';
 import { initLog, startLogServer, type RunningLog } from '../src/log/server/serve.js';
 import { openLogStore } from '../src/log/store/index.js';
 import { ctEqual, utf8 } from '../src/util/bytes.js';
@@ -170,7 +170,7 @@ describe('log server (in-process, SQLite)', () => {
   it('publishes at start a batch committed before a crash, and rewrites public/checkpoint from the store', async () => {
     await log.close();
     const paths = logPaths(dir);
-    const store = await openLogStore(loadLogConfig(paths).store);
+    const store = await openLogStore(storeUrlOf(paths, loadLogConfig(paths)));
     const head = (await store.getHead())!;
     const old = await startLogServer({ dataDir: dir, intervalMs: 3_600_000 }); // no batches: read the entries back
     const { entries } = await readWholeLog(old.url, vkey);

@@ -76,7 +76,7 @@ async function serve(o: DirOpts & { listen: string; interval?: number; logLevel:
   });
   // One line first: supervisors and tests read it.
   process.stdout.write(o.json ? `${JSON.stringify({ url: log.url, origin: log.origin, verifier_key: log.verifierKey, tree_size: log.sequencer.size })}\n` : `listening on ${log.url}\n`);
-  out.info(`log ${log.origin} in ${dataDir}, tree size ${log.sequencer.size}, ${log.config.witnesses.length} witness(es), store ${redactStoreUrl(log.config.store)}`);
+  out.info(`log ${log.origin} in ${dataDir}, tree size ${log.sequencer.size}, ${log.config.witnesses.length} witness(es), store ${redactStoreUrl(log.config.store ?? 'sqlite:<data-dir>/log.sqlite')}`);
   await new Promise<void>((resolve) => {
     const stop = (): void => {
       process.off('SIGTERM', stop);

@@ -64,8 +64,8 @@ export const logConfigSchema = z.object({
   version: z.literal(1),
   type: z.literal('lifeboat-log-config'),
   origin: z.string().min(1).max(255),
-  /** `sqlite:PATH` or `postgres://…`. */
-  store: z.string().min(1).max(4096),
+  /** `sqlite:PATH` or `postgres://…`; null: the default `sqlite:<data-dir>/log.sqlite`, so the directory can be moved or copied whole. */
+  store: z.string().min(1).max(4096).nullable(),
   interval_ms: z.number().int().min(MIN_INTERVAL_MS).max(MAX_INTERVAL_MS),
   max_entry_bytes: z.number().int().min(ENTRY_OVERHEAD + 1).max(MAX_ENTRY_BYTES),
   witnesses: z.array(witnessSchema).max(32),
@@ -74,6 +74,11 @@ export const logConfigSchema = z.object({
   witness_timeout_ms: z.number().int().min(100).max(120_000),
 });
 export type LogConfig = z.infer<typeof logConfigSchema>;
+
+/** The store URL of a log: log.json's `store`, or the default store inside its data directory. Never throws. */
+export function storeUrlOf(paths: LogPaths, c: LogConfig): string {
+  return c.store ?? paths.defaultStore;
+}
 
 /** The co-signatures the log waits for: `quorum`, or every witness when unset. */
 export function effectiveQuorum(c: LogConfig): number {

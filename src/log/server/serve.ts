@@ -25,6 +25,7 @@ import {
   type LogConfig,
   createLogVault,
   effectiveQuorum,
+  storeUrlOf,
   loadLogConfig,
   loadLogSigner,
   logExistsAt,
@@ -62,14 +63,15 @@ export async function initLog(dir: string, opts: InitLogOptions): Promise<{ orig
     version: 1,
     type: 'lifeboat-log-config',
     origin: opts.origin,
-    store: opts.store ?? paths.defaultStore,
+    store: opts.store ?? null,
     interval_ms: opts.intervalMs ?? DEFAULT_INTERVAL_MS,
     max_entry_bytes: max,
     witnesses: [],
     quorum: null,
     witness_timeout_ms: DEFAULT_WITNESS_TIMEOUT_MS,
   };
-  const store = await openLogStore(config.store);
+  const storeUrl = storeUrlOf(paths, config);
+  const store = await openLogStore(storeUrl);
   try {
     if (await store.getHead()) throw new LifeboatError('log_exists', 'the store already holds a log', { status: 409, hint: 'give each log its own store (--store)' });
     createLogVault(paths);
@@ -79,7 +81,7 @@ export async function initLog(dir: string, opts: InitLogOptions): Promise<{ orig
     saveLogConfig(paths, config);
     ensurePrivateDir(paths.public);
     await directoryBlobs(paths.public).put('checkpoint', checkpoint);
-    return { origin: opts.origin, verifierKey: verifierKeyOf(signer), store: config.store };
+    return { origin: opts.origin, verifierKey: verifierKeyOf(signer), store: storeUrl };
   } finally {
     await store.close();
   }
@@ -94,8 +96,9 @@ export function logKey(dir: string): { origin: string; verifierKey: string } {
 
 /** Opens the store log.json names (or `override`), for the operator commands; the caller closes it. */
 export async function openLogStoreOf(dir: string, override?: string): Promise<{ config: LogConfig; store: LogStore }> {
-  const config = loadLogConfig(logPaths(dir));
-  return { config, store: await openLogStore(override ?? config.store) };
+  const paths = logPaths(dir);
+  const config = loadLogConfig(paths);
+  return { config, store: await openLogStore(override ?? storeUrlOf(paths, config)) };
 }
 
 export interface StartLogOptions {
@@ -198,7 +201,7 @@ async function startLocked(o: StartLogOptions, config: LogConfig, unlock: () => 
   const paths = logPaths(o.dataDir);
   const signer = loadLogSigner(paths, config.origin);
   const warn = o.warn ?? (() => {});
-  const store = await openLogStore(o.store ?? config.store);
+  const store = await openLogStore(o.store ?? storeUrlOf(paths, config));
   const blobs = directoryBlobs(paths.public);
   const sequencer = new Sequencer({
     store,
