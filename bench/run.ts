@@ -6,4 +6,5 @@ await (await import('./keynode.js')).benchKeynode();
 await (await import('./bulk-aead.js')).benchBulkAead();
 await (await import('./restore.js')).benchRestore();
 await (await import('./backup.js')).benchBackup();
+await (await import('./log-audit.bench.js')).benchLogAudit();
 await (await import('./keyshare.js')).benchKeyshare();
