@@ -29,10 +29,8 @@ export type KeyshareErrorCode =
   /** A plain X25519 recipient, or an age stanza of another kind than the record's mode. */
   | 'keyshare_recipient_refused';
 
-const SAFETY: ReadonlySet<KeyshareErrorCode> = new Set(['mnemonic_wrong', 'keyshare_other_node', 'keyshare_signature_invalid', 'keyshare_decrypt_failed', 'keyshare_conflict', 'keyshare_output_check_failed']);
-
 export class KeyshareError extends LifeboatError {
   constructor(code: KeyshareErrorCode, message: string, hint?: string) {
-    super(code, message, { hint, status: 400, safety: SAFETY.has(code) });
+    super(code, message, { hint, status: 400 }); // the safety ones are in SAFETY_CODES (src/errors.ts)
   }
 }
