@@ -8,3 +8,4 @@ await (await import('./restore.js')).benchRestore();
 await (await import('./backup.js')).benchBackup();
 await (await import('./log-store.bench.js')).benchLogStore();
 await (await import('./log-audit.bench.js')).benchLogAudit();
+await (await import('./keyshare.js')).benchKeyshare();
