@@ -49,6 +49,13 @@ export const SAFETY_CODES: ReadonlySet<string> = new Set([
   'tile_invalid',
   'entry_bundle_invalid',
   'note_signature_invalid',
+  // a key-share backup of another node, under other words, altered, or two of one epoch (src/keyshare/)
+  'mnemonic_wrong',
+  'keyshare_other_node',
+  'keyshare_signature_invalid',
+  'keyshare_decrypt_failed',
+  'keyshare_conflict',
+  'keyshare_output_check_failed',
 ]);
 
 export class LifeboatError extends Error {

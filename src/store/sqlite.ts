@@ -16,6 +16,7 @@ import {
   type DialectAdapter,
   type Driver,
   SqliteAdapter,
+  type SqliteDatabase,
   SqliteDialect,
   type SqliteDialectConfig,
   SqliteDriver,
@@ -64,6 +65,32 @@ export class ImmediateSqliteDialect extends SqliteDialect {
   override createAdapter(): DialectAdapter {
     return new TransactionalDdlSqliteAdapter();
   }
+}
+
+/** Statements kept prepared: kysely's driver prepares every query anew, costly for multi-row inserts. */
+const STATEMENT_CACHE_SIZE = 100;
+
+/**
+ * The connection as kysely's driver sees it, with prepare() answered from a small LRU cache. Safe:
+ * the driver runs one statement at a time to completion (all/run; nothing here streams). Never throws;
+ * prepare() throws what better-sqlite3 throws.
+ */
+export function cachingDatabase(conn: Database.Database): SqliteDatabase {
+  const cache = new Map<string, Database.Statement>();
+  return {
+    close: () => conn.close(),
+    prepare(sql: string): Database.Statement {
+      let stmt = cache.get(sql);
+      if (stmt !== undefined) {
+        cache.delete(sql);
+      } else {
+        stmt = conn.prepare(sql);
+        if (cache.size >= STATEMENT_CACHE_SIZE) cache.delete(cache.keys().next().value!);
+      }
+      cache.set(sql, stmt);
+      return stmt;
+    },
+  };
 }
 
 /** What differs between the stores when they open a file. */

@@ -7,39 +7,13 @@
  * at a time on the one connection: that is what serializes appends to a stream here (PostgreSQL locks
  * the stream row instead).
  */
-import type Database from 'better-sqlite3';
-import { Kysely, type SqliteDatabase } from 'kysely';
+import { Kysely } from 'kysely';
 import { migrateOrClose } from '../../store/migrate.js';
-import { ImmediateSqliteDialect, openSqliteFile, type SqliteFileOptions } from '../../store/sqlite.js';
+import { cachingDatabase, ImmediateSqliteDialect, openSqliteFile, type SqliteFileOptions } from '../../store/sqlite.js';
 import { type Db, mapError } from './queries.js';
 import { type BackupSchema, migrateBackupStore } from './schema.js';
 import { KyselyBackupStore } from './store.js';
 import type { BackupStore } from './types.js';
-
-/** Statements kept prepared: kysely's driver prepares every query anew, costly for multi-row inserts. */
-const STATEMENT_CACHE_SIZE = 100;
-
-/**
- * The connection as kysely's driver sees it, with prepare() answered from a small LRU cache. Safe:
- * the driver runs one statement at a time to completion (all/run; nothing here streams).
- */
-function cachingDatabase(conn: Database.Database): SqliteDatabase {
-  const cache = new Map<string, Database.Statement>();
-  return {
-    close: () => conn.close(),
-    prepare(sql: string): Database.Statement {
-      let stmt = cache.get(sql);
-      if (stmt !== undefined) {
-        cache.delete(sql);
-      } else {
-        stmt = conn.prepare(sql);
-        if (cache.size >= STATEMENT_CACHE_SIZE) cache.delete(cache.keys().next().value!);
-      }
-      cache.set(sql, stmt);
-      return stmt;
-    },
-  };
-}
 
 /** How this store's file errors read. */
 const FILE_OPTIONS: SqliteFileOptions = { what: 'backup database', notADatabaseHint: 'check the store url', mapError };

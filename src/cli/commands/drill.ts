@@ -7,6 +7,7 @@ import { runScenarios, type ScenarioResult } from '../../drill/runner.js';
 import { vaultScenarios, type VaultDrillContext } from '../../drill/vault-scenarios.js';
 import { keynodeScenarios, type KeyNodeDrillContext } from '../../drill/keynode-scenarios.js';
 import { backupScenarios } from '../../drill/backup-scenarios.js';
+import { logScenarios } from '../../drill/log-scenarios.js';
 import { ersScenarios } from '../../drill/ers-scenarios.js';
 import { createOutput } from '../io.js';
 
@@ -29,6 +30,7 @@ export function registerDrillCommand(program: Command): void {
       try {
         results = [...(await runScenarios(vaultScenarios, ctx, report)), ...(await runScenarios(keynodeScenarios, keynode, report))];
         results.push(...(await runScenarios(backupScenarios, { dir: join(dir, 'backup'), servers: ctx.servers, active: [] }, report)));
+        results.push(...(await runScenarios(logScenarios, { dir: join(dir, 'log'), servers: ctx.servers }, report)));
         results.push(...(await runScenarios(ersScenarios, { dir: join(dir, 'ers'), servers: ctx.servers }, report)));
       } finally {
         await Promise.all(ctx.servers.map((s) => s.stop()));

@@ -9,6 +9,7 @@ import { registerNodeCommands } from './node.js';
 import { registerKeyCommands } from './key.js';
 import { registerBackupCommands } from './backup.js';
 import { registerLogCommands } from './log.js';
+import { registerKeyshareCommands } from './keyshare.js';
 import { registerErsCommands } from './ers.js';
 import { pushToHoldersListener, refuseBehindHolders } from '../../recovery/sync.js';
 import { createOutput } from '../io.js';
@@ -23,6 +24,7 @@ export function registerCommands(program: Command): void {
   registerKeyCommands(program);
   registerBackupCommands(program);
   registerLogCommands(program);
+  registerKeyshareCommands(program);
   registerErsCommands(program);
   registerDrillCommand(program);
 }

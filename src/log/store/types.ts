@@ -9,7 +9,13 @@
  * Every method validates its arguments first and throws InvalidInputError (`invalid_input`) for a
  * malformed one before touching the database; an unreachable database throws LifeboatError
  * `store_unavailable`, a SQLite file locked past the busy timeout `store_busy`. Hashes and Ed25519
- * keys are 32 bytes; submitter and witness names are 1 to 64 of [A-Za-z0-9_.-].
+ * keys are 32 bytes; submitter and witness names are 1 to 64 of [A-Za-z0-9_.-]; entries are 1 to
+ * 65,535 bytes; checkpoint notes 1 to 65,536 bytes (UTF-8).
+ *
+ * Opening one (./index.ts openLogStore) throws InvalidInputError `invalid_store_url` for a URL it does
+ * not know, `insecure_permissions` for a SQLite file others can read, LifeboatError
+ * `store_not_a_database`, `store_schema_newer` (migrated by a newer Lifeboat), `store_migration_failed`,
+ * and `store_unavailable` / `store_busy` as above.
  */
 
 export type LogStoreKind = 'sqlite' | 'postgres';
@@ -90,6 +96,13 @@ export interface LogStoreOps {
    * twice, concurrently too, gets one index. Otherwise stores it and returns `{ state: 'pending', id }`.
    */
   addPending(hash: Uint8Array, bytes: Uint8Array, now: number): Promise<EntryStatus>;
+  /**
+   * addPending for 1 to 100,000 entries in one transaction (one commit, so one fsync on SQLite: how a
+   * server takes the adds that arrive together). Returns each entry's status in the order given; an
+   * entry given twice gets the same status both times. The store does not hash `bytes`: `hash` is
+   * the caller's SHA-256(0x00 || bytes), as for addPending.
+   */
+  addPendingBatch(entries: { hash: Uint8Array; bytes: Uint8Array }[], now: number): Promise<EntryStatus[]>;
   /** Where the entry of that leaf hash stands, or undefined if unknown. */
   entryStatus(hash: Uint8Array): Promise<EntryStatus | undefined>;
   /** Up to `limit` (1..100,000) pending entries with the smallest ids, ascending. */
@@ -103,15 +116,18 @@ export interface LogStoreOps {
    * sequencer hashed them in), get indexes oldSize, oldSize+1, …, stop being pending (their bytes stay,
    * for listUnpublished, until markPublished), and the head becomes (size = oldSize + ids.length,
    * root, checkpoint) with `cosigned` = checkpoint and publishedSize unchanged. An empty batch may
-   * commit the first head, of size 0 (publishedSize 0). Throws ConflictError `sequence_conflict` if the
-   * head moved, an id is repeated or not pending (nothing is written).
+   * commit the first head, of size 0 (publishedSize 0), and nothing else: an empty batch on an existing
+   * head would be a second checkpoint of one size. Throws ConflictError `sequence_conflict` if the head
+   * moved (of two sequencers racing from one head exactly one wins), an id is repeated or not pending,
+   * or an empty batch finds a head (nothing is written).
    */
   commitBatch(batch: { oldSize: number; ids: number[]; root: Uint8Array; checkpoint: string; now: number }): Promise<TreeHeadRecord>;
   /** Sequenced entries with index >= fromIndex whose bytes are still held, ascending, at most `limit` (1..100,000). */
   listUnpublished(fromIndex: number, limit: number): Promise<SequencedRecord[]>;
   /**
    * Records that the tiles and bundles of the tree of `size` (<= the head's size) are written: drops
-   * the bytes of entries below `size` and raises publishedSize (never lowers it).
+   * the bytes of entries below `size` and raises publishedSize (never lowers it: a smaller size changes
+   * nothing). Throws InvalidInputError if `size` is past the head's size or there is no head yet.
    */
   markPublished(size: number, now: number): Promise<void>;
   /**

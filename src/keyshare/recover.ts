@@ -1,0 +1,194 @@
+/**
+ * Recovering a key node from the public log and the operator's words alone (docs/keyshare.md,
+ * "Recover"): verify the checkpoint (log key and witness quorum), check every tile against its root and
+ * every entry bundle against its tile (so every entry read is in the tree the checkpoint signs), keep
+ * the `keyshare-backup/v1` records of the node, take the latest per key, open and check each, and only
+ * then write a node directory, built beside the target and renamed into place, with the node's own
+ * identity, fresh storage keys, every key active, no nonce and a new nonce epoch.
+ */
+import { existsSync, mkdirSync, renameSync, rmdirSync, rmSync } from 'node:fs';
+import { basename, dirname, join, resolve } from 'node:path';
+import { LifeboatError, NotFoundError } from '../errors.js';
+import { randomBytes } from '../crypto/random.js';
+import { encodePublicIdentity, identityFingerprint, type PublicIdentity } from '../identity.js';
+import { ctEqual, toHex, wipe } from '../util/bytes.js';
+import { ensurePrivateDir, fsyncDir, writeFileAtomic } from '../util/files.js';
+import { type CheckpointRule, fetchCheckpoint } from '../log/audit/audit.js';
+import type { LogSource } from '../log/audit/source.js';
+import type { Checkpoint } from '../log/checkpoint.js';
+import { verifyEntry } from '../log/entry.js';
+import { verifyTree } from '../log/tile-reader.js';
+import { ENTRIES_LEVEL, parseEntryBundle, TILE_WIDTH, verifyEntryBundle } from '../log/tiles.js';
+import { assertRestorableDir } from '../backup/restore.js';
+import { restoreNodeBackup } from '../keynode/backup.js';
+import { defaultNodeConfig, nodePaths, saveNodeConfig } from '../keynode/config.js';
+import { encodeFrostPublic, groupPublicKey, sealKeyShare } from '../keynode/frost/index.js';
+import { createNodeVaultWith, loadNodeSecrets } from '../keynode/secrets.js';
+import { openKeyNodeStore } from '../keynode/store/index.js';
+import type { KeyRecord } from '../keynode/store/types.js';
+import { storeMasterKey } from '../primary/datadir.js';
+import { KeyshareError } from './errors.js';
+import type { Mnemonic } from './mnemonic.js';
+import { KEYSHARE_RECORD_TYPE, verifyRecord } from './record.js';
+import { type OpenedBackup, openBackup } from './seal.js';
+import { type FoundRecord, latestPerKey } from './select.js';
+
+export interface ScanResult {
+  checkpoint: Checkpoint;
+  entries: number;
+  /** The node's records whose signatures verify, with their log index. */
+  found: (FoundRecord & { timestamp: number })[];
+  /** Entries naming the node that were skipped, and why (an LBLE or record that does not verify). */
+  skipped: { index: number; errType: string }[];
+}
+
+const samePublic = (a: PublicIdentity, b: PublicIdentity): boolean => ctEqual(a.signingPublicKey, b.signingPublicKey) && ctEqual(a.boxPublicKey, b.boxPublicKey);
+
+/**
+ * Reads the whole log checked against a verified checkpoint and returns the node's backup records.
+ * A record counts when its own signature verifies under `node`, whoever submitted it (a copy of a
+ * node's record is still the node's). Throws what fetchCheckpoint and verifyTree throw (`note_*`,
+ * `witness_quorum_not_met`, `tile_invalid`, `entry_bundle_invalid`, the source's errors).
+ */
+export async function scanLog(source: LogSource, rule: CheckpointRule, node: PublicIdentity, onProgress?: (done: number, total: number) => void): Promise<ScanResult> {
+  const { checkpoint } = await fetchCheckpoint(source, rule);
+  const found: ScanResult['found'] = [];
+  const skipped: ScanResult['skipped'] = [];
+  await verifyTree({ size: checkpoint.size, root: checkpoint.rootHash }, source, {
+    onLevelZeroTile: async (tile, tileData) => {
+      const bundle = { level: ENTRIES_LEVEL, index: tile.index, width: tile.width };
+      const [data] = await source.readTiles([bundle]);
+      const entries = parseEntryBundle(data!, tile.width);
+      verifyEntryBundle(bundle, entries, tileData);
+      entries.forEach((bytes, k) => {
+        const index = tile.index * TILE_WIDTH + k;
+        let e;
+        try {
+          e = verifyEntry(bytes);
+        } catch (err) {
+          if (err instanceof LifeboatError) return; // another submitter's bad entry: an audit reports it
+          throw err;
+        }
+        if (e.recordType !== KEYSHARE_RECORD_TYPE) return;
+        try {
+          const record = verifyRecord(e.payload);
+          if (samePublic(record.node, node)) found.push({ record, index, timestamp: e.timestamp });
+        } catch (err) {
+          if (!(err instanceof LifeboatError)) throw err;
+          if (samePublic(e.submitter, node)) skipped.push({ index, errType: err.code });
+        }
+      });
+      onProgress?.(Math.min(checkpoint.size, tile.index * TILE_WIDTH + tile.width), checkpoint.size);
+    },
+  });
+  return { checkpoint, entries: checkpoint.size, found, skipped };
+}
+
+export interface RecoverResult {
+  identity: string;
+  fingerprint: string;
+  checkpointSize: number;
+  keys: { keyId: string; epoch: number; index: number; curve: string; tenant: string }[];
+  superseded: number;
+  skipped: { index: number; errType: string }[];
+  nonceEpoch: number;
+  store: string;
+}
+
+/**
+ * Recovers `node` into `dir` (absent or empty). Opens every current record before writing anything;
+ * any failure leaves no node. Throws NotFoundError `keyshare_none_found` when the log holds no record
+ * of the node, KeyshareError `keyshare_conflict`, what openBackup throws (naming the key), ConflictError
+ * `node_exists`, and what scanLog throws.
+ */
+export async function recoverNode(opts: {
+  source: LogSource;
+  rule: CheckpointRule;
+  node: PublicIdentity;
+  mnemonic: Mnemonic;
+  dir: string;
+  store?: string;
+  onProgress?: (phase: 'reading' | 'opening', done: number, total: number) => void;
+}): Promise<RecoverResult> {
+  assertRestorableDir(opts.dir, opts.store);
+  const scan = await scanLog(opts.source, opts.rule, opts.node, (d, t) => opts.onProgress?.('reading', d, t));
+  const sel = latestPerKey(scan.found);
+  if (sel.conflicts.length > 0) {
+    const c = sel.conflicts[0]!;
+    throw new KeyshareError('keyshare_conflict', `the log holds ${c.indexes.length} disagreeing records of key ${c.keyId} at epoch ${c.epoch} (entries ${c.indexes.join(', ')}); nothing was recovered`, 'someone holding the node key signed two different shares for one epoch: treat the node key as compromised');
+  }
+  if (sel.latest.size === 0) {
+    throw new NotFoundError(`the log (${scan.entries} entries) holds no key-share backup of node ${identityFingerprint(opts.node)}`, 'keyshare_none_found', 'check --node-identity, and that the node published to this log');
+  }
+  const current = [...sel.latest.values()].sort((a, b) => a.index - b.index);
+  const opened: (OpenedBackup & { index: number; timestamp: number })[] = [];
+  try {
+    for (const [i, f] of current.entries()) {
+      const o = await openBackup(f.record.bytes, opts.node, opts.mnemonic);
+      opened.push({ ...o, index: f.index, timestamp: scan.found.find((x) => x.index === f.index)!.timestamp });
+      opts.onProgress?.('opening', i + 1, current.length);
+    }
+    const written = await writeRecoveredNode(opts.dir, opened, opts.store);
+    return {
+      identity: encodePublicIdentity(opts.node),
+      fingerprint: identityFingerprint(opts.node),
+      checkpointSize: scan.checkpoint.size,
+      keys: opened.map((o) => ({ keyId: o.key.keyId, epoch: o.record.epoch, index: o.index, curve: o.key.curve, tenant: o.tenant })),
+      superseded: sel.superseded.length,
+      skipped: scan.skipped,
+      nonceEpoch: written.epoch,
+      store: written.store,
+    };
+  } finally {
+    for (const o of opened) wipe(o.key.share, o.identitySeeds);
+  }
+}
+
+/** Writes the node: vault (its identity, fresh other keys, fresh master key), configuration, store. */
+async function writeRecoveredNode(dir: string, opened: readonly (OpenedBackup & { timestamp: number })[], storeUrl?: string): Promise<{ epoch: number; store: string }> {
+  const target = resolve(dir);
+  mkdirSync(dirname(target), { recursive: true });
+  // Built beside the target and renamed into place last, as the other restores: a recovery killed at
+  // any point leaves no node (at most a `.NAME.restoring-…` directory to delete).
+  const build = join(dirname(target), `.${basename(target)}.restoring-${toHex(randomBytes(6))}`);
+  const paths = nodePaths(build);
+  const config = { ...defaultNodeConfig(nodePaths(target)), ...(storeUrl ? { store: storeUrl } : {}) };
+  try {
+    ensurePrivateDir(build);
+    const master = { schemeId: randomBytes(16), key: randomBytes(32) };
+    const fresh = { storageKey: randomBytes(32), exportKey: randomBytes(32), wrappingKey: randomBytes(32), backupKey: randomBytes(32) };
+    writeFileAtomic(paths.vault, createNodeVaultWith(master, { identity: opened[0]!.identitySeeds, ...fresh }));
+    storeMasterKey({ dir: build, identity: '', vault: paths.vault, manifest: '', masterKey: paths.masterKey }, master);
+    const secrets = loadNodeSecrets(paths.vault, master);
+    const keys: KeyRecord[] = opened.map((o) => ({
+      keyId: o.key.keyId,
+      curve: o.key.curve,
+      threshold: o.key.public.signers.min,
+      maxSigners: o.key.public.signers.max,
+      identifier: o.key.identifier,
+      groupPublicKey: groupPublicKey(o.key.curve, o.key.public.commitments[0]!),
+      publicPackage: encodeFrostPublic(o.key.curve, o.key.public),
+      encryptedShare: sealKeyShare(secrets.storageKey, o.key),
+      status: 'active',
+      origin: 'import',
+      createdAt: o.timestamp,
+      tenant: o.tenant,
+    }));
+    const store = await openKeyNodeStore(storeUrl ?? paths.defaultStore);
+    let epoch: number;
+    try {
+      // checks every share again (as stored) and starts nonce epoch 1 of an empty nonce table
+      epoch = (await restoreNodeBackup(store, secrets, { keys, apiKeys: [], meta: [{ key: 'keyshare_recovered_at', value: new Date().toISOString() }] })).epoch;
+    } finally {
+      await store.close();
+    }
+    saveNodeConfig(paths, config);
+    if (existsSync(target)) rmdirSync(target);
+    renameSync(build, target);
+    fsyncDir(dirname(target));
+    return { epoch, store: config.store };
+  } catch (err) {
+    rmSync(build, { recursive: true, force: true });
+    throw err;
+  }
+}

@@ -1,0 +1,55 @@
+/**
+ * The log's HTTP API (docs/log.md, "HTTP API"): the C2SP tlog-tiles read API served from public/ at
+ * the root of the URL (GET /checkpoint, GET /tile/...), the write path POST /add, and GET /healthz.
+ * Every refusal is `{err_type, message, hint}` with a 4xx status (createBaseApp); nothing a client
+ * sends reaches a file path except a tile path parsed to its one canonical spelling.
+ */
+import type { FastifyInstance } from 'fastify';
+import { type BaseAppOptions, createBaseApp } from '../../http/app.js';
+import { LifeboatError } from '../../errors.js';
+import { MAX_ENTRY_BYTES } from '../entry.js';
+import { encodeInclusionDoc } from '../inclusion.js';
+import { parseTilePath, tilePath } from '../tiles.js';
+import type { BlobStore } from './blobs.js';
+import { tileNotFound, unsupportedMediaType } from './errors.js';
+import type { Sequencer } from './sequencer.js';
+
+export interface LogAppDeps {
+  sequencer: Sequencer;
+  blobs: BlobStore;
+  logger?: BaseAppOptions['logger'];
+  trustProxy?: BaseAppOptions['trustProxy'];
+}
+
+const OCTET = 'application/octet-stream';
+
+export function createLogApp(deps: LogAppDeps): FastifyInstance {
+  const app = createBaseApp({ logger: deps.logger, trustProxy: deps.trustProxy });
+  // Any other content type is read as bytes too, so the route can refuse it by name (415).
+  app.addContentTypeParser('*', { parseAs: 'buffer' }, (_req, body, done) => done(null, body));
+
+  app.get('/checkpoint', async (_req, reply) => {
+    const data = await deps.blobs.get('checkpoint');
+    if (data === undefined) throw new LifeboatError('not_found', 'the log has not published a checkpoint', { status: 404 });
+    return reply.header('cache-control', 'no-store').type('text/plain; charset=utf-8').send(Buffer.from(data));
+  });
+
+  app.get('/tile/*', async (req, reply) => {
+    const rest = (req.params as { '*': string })['*'];
+    const path = tilePath(parseTilePath(`tile/${rest}`));
+    const data = await deps.blobs.get(path);
+    if (data === undefined) throw tileNotFound(path);
+    return reply.header('cache-control', 'public, max-age=31536000, immutable').type(OCTET).send(Buffer.from(data));
+  });
+
+  // The body limit is the format's; the log's own (smaller) limit is verifyEntry's `entry_too_large`.
+  app.post('/add', { bodyLimit: MAX_ENTRY_BYTES }, async (req) => {
+    const type = (req.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase();
+    if (type !== OCTET || !Buffer.isBuffer(req.body)) throw unsupportedMediaType(OCTET);
+    const bytes = new Uint8Array(req.body.buffer, req.body.byteOffset, req.body.byteLength).slice();
+    return encodeInclusionDoc(await deps.sequencer.add(bytes));
+  });
+
+  app.get('/healthz', async () => ({ ok: true, tree_size: deps.sequencer.size }));
+  return app;
+}

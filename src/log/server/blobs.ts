@@ -1,0 +1,88 @@
+/**
+ * Where the log's public files live: a small blob interface (a directory by default; S3-compatible
+ * storage can follow behind the same three methods) and a TileReader over it. Paths are the static
+ * read API's own, relative: `checkpoint`, `tile/0/000.p/5`, `tile/entries/x001/234`.
+ *
+ * Tiles and bundles are written once and never change (the sequencer writes a tile only for a
+ * committed tree); `checkpoint` is replaced. Every write is atomic and durable: temp file, fsync,
+ * rename, directory fsync, so a crash leaves the old file or the new one, never a half.
+ */
+import { mkdirSync, readFileSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { InvalidInputError } from '../../errors.js';
+import { fsyncDir, writeFileAtomic } from '../../util/files.js';
+import type { TileReader } from '../tile-reader.js';
+import { type Tile, tilePath } from '../tiles.js';
+
+export interface BlobStore {
+  /** Writes `data` at `path`, atomically and durably (resolves once it survives a crash). */
+  put(path: string, data: Uint8Array | string): Promise<void>;
+  /** The bytes at `path`, or undefined when there is none. Throws for any other read failure. */
+  get(path: string): Promise<Uint8Array | undefined>;
+}
+
+const PATH_RE = /^(checkpoint|tile(\/[0-9a-z.]+)+)$/;
+
+function checkPath(path: string): void {
+  if (typeof path !== 'string' || !PATH_RE.test(path) || path.split('/').some((p) => p === '.' || p === '..')) {
+    throw new InvalidInputError(`${JSON.stringify(String(path).slice(0, 100))} is not a path of the log's public files`);
+  }
+}
+
+/**
+ * A BlobStore over a directory (the data directory's public/). Files are 0644 and directories 0755:
+ * everything here is public, meant to be copied to a CDN; the data directory around it stays 0700.
+ */
+export function directoryBlobs(root: string): BlobStore {
+  return {
+    put(path, data) {
+      checkPath(path);
+      const file = join(root, ...path.split('/'));
+      const dir = dirname(file);
+      const created = mkdirSync(dir, { recursive: true, mode: 0o755 });
+      if (created !== undefined) {
+        // new directories: each one's entry in its parent must be durable too
+        for (let d = dir; d !== dirname(d); d = dirname(d)) {
+          fsyncDir(dirname(d));
+          if (d === resolve(created)) break;
+        }
+      }
+      writeFileAtomic(file, data, 0o644);
+      return Promise.resolve();
+    },
+    get(path) {
+      checkPath(path);
+      try {
+        return Promise.resolve(new Uint8Array(readFileSync(join(root, ...path.split('/')))));
+      } catch (err) {
+        const code = (err as NodeJS.ErrnoException).code;
+        if (code === 'ENOENT' || code === 'ENOTDIR') return Promise.resolve(undefined);
+        throw err;
+      }
+    },
+  };
+}
+
+/**
+ * A TileReader over a BlobStore with a small cache. A tile's path names its width, and a tile of a
+ * path never changes, so a cached one is never stale; tileHashReader still checks every tile it uses.
+ * Throws NotFoundError `tile_not_found` for a tile that is not there.
+ */
+export function blobTileReader(blobs: BlobStore, cacheSize = 512): TileReader {
+  const cache = new Map<string, Uint8Array>();
+  const read = async (t: Tile): Promise<Uint8Array> => {
+    const path = tilePath(t);
+    const hit = cache.get(path);
+    if (hit) {
+      cache.delete(path);
+      cache.set(path, hit);
+      return hit;
+    }
+    const data = await blobs.get(path);
+    if (data === undefined) throw new InvalidInputError(`the log's ${path} is missing`, { code: 'tile_not_found', hint: 'restore public/ from a backup of the data directory' });
+    cache.set(path, data);
+    if (cache.size > cacheSize) cache.delete(cache.keys().next().value!);
+    return data;
+  };
+  return { readTiles: (tiles) => Promise.all(tiles.map(read)) };
+}

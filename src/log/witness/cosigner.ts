@@ -1,0 +1,259 @@
+/**
+ * The log's side of C2SP tlog-witness: after the log signs a new checkpoint, `collectCosignatures`
+ * sends it to every configured witness at once (POST <url>/add-checkpoint, with the size the log last
+ * saw each witness co-sign and the consistency proof from it), verifies every co-signature it gets
+ * back against that witness's key, and returns the checkpoint with the good ones added, plus one
+ * outcome per witness for the log's own logging. A witness that refuses, is down or answers garbage is
+ * an outcome, never a throw: the log decides what quorum it needs (docs/log.md, "Witnesses").
+ *
+ * Used by the log server's sequencer (src/log/server/); testable without a store through the small
+ * WitnessSizes interface (LogStore satisfies it).
+ */
+import { addSignatureLines, encodeSignatureLine, type NoteVerifier, openNote } from '../note.js';
+import { cosignatureTimestamp, parseWitnessVerifierKey } from '../cosignature.js';
+import { peekCheckpoint } from '../checkpoint.js';
+import type { WitnessStateRecord } from '../store/types.js';
+import { encodeAddCheckpoint, parseTlogSize } from './request.js';
+
+/** A witness as the log's configuration (log.json `witnesses`) names it. */
+export interface WitnessEndpoint {
+  /** The witness's verifier key, `<name>+<key id>+<base64(0x04 || key)>` (printed by `log witness init`). */
+  vkey: string;
+  /** Its submission prefix: add-checkpoint is POSTed to `<url>/add-checkpoint`. */
+  url: string;
+}
+
+/** What the log's store knows of its witnesses (src/log/store/types.ts; a LogStore is one). */
+export interface WitnessSizes {
+  listWitnessStates(): Promise<WitnessStateRecord[]>;
+  /** Records the size a witness co-signed; never lowers it. */
+  setWitnessSize(name: string, size: number, now: number): Promise<void>;
+}
+
+/**
+ * Proves that the log's tree of `oldSize` leaves is a prefix of the tree of `newSize` (oldSize <=
+ * newSize): the log computes it over its own tiles, e.g. `(a, b) => proveConsistency(a, b, reader)`.
+ */
+export type ProveConsistency = (oldSize: number, newSize: number) => Promise<Uint8Array[]>;
+
+export interface CollectOptions {
+  /** The new checkpoint as a signed note of the log's key (co-signature lines already on it are kept). */
+  checkpoint: string;
+  witnesses: readonly WitnessEndpoint[];
+  prove: ProveConsistency;
+  sizes: WitnessSizes;
+  /** Per witness, for the whole exchange (a 409 retry included). Default 5,000 ms. */
+  timeoutMs?: number;
+  /** Clock for the store's `updatedAt` (ms). Default Date.now. */
+  now?: () => number;
+}
+
+/** How one witness's exchange ended. */
+export type WitnessResult =
+  /** It co-signed, and its co-signature verified. */
+  | 'cosigned'
+  /** It answered a 4xx refusal (unknown log, bad signature, bad proof, a fork, a size it holds past ours). */
+  | 'refused'
+  /** No answer in time, a connection error, or a 5xx. */
+  | 'unreachable'
+  /** A 200 whose body is not a good co-signature of its key, or an answer that breaks the protocol. */
+  | 'bad_answer'
+  /** The log could not build the request (its proof function threw, or the configured key is bad). */
+  | 'error';
+
+export interface WitnessOutcome {
+  /** The witness key's name (from its vkey). */
+  witness: string;
+  url: string;
+  result: WitnessResult;
+  /** The old size of the last request sent (0 when none was sent). */
+  oldSize: number;
+  /** Whether a 409 made the cosigner try again with the size the witness named. */
+  retried: boolean;
+  /** The HTTP status of the last answer, if any. */
+  status?: number;
+  /** The witness's `err_type` (its JSON error body) or the cosigner's own reason, when not cosigned. */
+  errType?: string;
+  /** A lowercase sentence for the log's log. */
+  message: string;
+  /** The co-signature's timestamp (seconds), when cosigned. */
+  timestamp?: number;
+}
+
+export interface CollectResult {
+  /** The checkpoint note with every good co-signature line added (the input unchanged when none). */
+  checkpoint: string;
+  /** How many witnesses co-signed. */
+  cosigned: number;
+  /** One per configured witness, in the configured order. */
+  outcomes: WitnessOutcome[];
+}
+
+const DEFAULT_TIMEOUT_MS = 5_000;
+const MAX_ANSWER_BYTES = 64 * 1024;
+
+/**
+ * The name under which the store keeps a witness's size (src/log/store/types.ts names are 1 to 64 of
+ * [A-Za-z0-9_.-]): the key name with other characters as `_`, cut to 55, then `-` and the key ID in
+ * hex, so two keys of one name (a rotation) never share a row.
+ */
+export function witnessStateName(witness: Pick<NoteVerifier, 'name' | 'keyId'>): string {
+  const safe = witness.name.replace(/[^A-Za-z0-9_.-]/g, '_').slice(0, 55);
+  return `${safe}-${(witness.keyId >>> 0).toString(16).padStart(8, '0')}`;
+}
+
+/** Reads at most `max` bytes of an answer; null when it is longer. */
+async function readCapped(res: Response, max: number): Promise<string | null> {
+  if (!res.body) return '';
+  const reader = res.body.getReader();
+  const chunks: Uint8Array[] = [];
+  let total = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    total += value.length;
+    if (total > max) {
+      await reader.cancel().catch(() => {});
+      return null;
+    }
+    chunks.push(value);
+  }
+  return Buffer.concat(chunks).toString('utf8');
+}
+
+function errTypeOf(body: string | null): { errType?: string; message?: string } {
+  try {
+    const j = JSON.parse(body ?? '') as { err_type?: unknown; message?: unknown };
+    const errType = typeof j.err_type === 'string' && /^[a-z0-9_]{1,64}$/.test(j.err_type) ? j.err_type : undefined;
+    const message = typeof j.message === 'string' ? j.message.slice(0, 500) : undefined;
+    return { errType, message };
+  } catch {
+    return {};
+  }
+}
+
+interface Attempt {
+  status: number;
+  body: string | null;
+  contentType: string;
+}
+
+async function post(url: string, body: string, signal: AbortSignal): Promise<Attempt> {
+  const res = await fetch(`${url.replace(/\/+$/, '')}/add-checkpoint`, { method: 'POST', body, headers: { 'content-type': 'text/plain; charset=utf-8' }, signal });
+  return { status: res.status, body: await readCapped(res, MAX_ANSWER_BYTES), contentType: res.headers.get('content-type') ?? '' };
+}
+
+/**
+ * Checks a 200 answer: one or more signature lines; the lines of this witness's key must verify over
+ * the checkpoint (a bad one fails the answer), other keys' lines are dropped. Returns the good lines
+ * and their timestamp, or a reason.
+ */
+function checkAnswer(checkpoint: string, body: string | null, witness: NoteVerifier): { lines: string; timestamp: number } | { reason: string } {
+  if (body === null) return { reason: 'the answer is too large' };
+  let mine;
+  try {
+    const withLines = addSignatureLines(checkpoint, body);
+    mine = openNote(withLines, [witness]).verified;
+  } catch (err) {
+    return { reason: `the answer is not a good co-signature of ${witness.name}: ${(err as Error).message}` };
+  }
+  const sigs = mine.filter((s) => s.name === witness.name && s.keyId === witness.keyId);
+  if (sigs.length === 0) return { reason: `the answer has no co-signature of ${witness.name}` };
+  const timestamp = cosignatureTimestamp(sigs[0]!.signature);
+  if (timestamp === null || timestamp === 0) return { reason: 'the co-signature has no timestamp' };
+  return { lines: sigs.map(encodeSignatureLine).join(''), timestamp };
+}
+
+async function exchange(
+  o: CollectOptions,
+  endpoint: WitnessEndpoint,
+  known: Map<string, number>,
+  size: number,
+): Promise<{ outcome: WitnessOutcome; lines?: string }> {
+  let witness: NoteVerifier;
+  try {
+    witness = parseWitnessVerifierKey(endpoint.vkey);
+  } catch (err) {
+    return { outcome: { witness: '?', url: endpoint.url, result: 'error', oldSize: 0, retried: false, errType: 'verifier_key_invalid', message: (err as Error).message } };
+  }
+  const stateName = witnessStateName(witness);
+  const base = { witness: witness.name, url: endpoint.url };
+  let oldSize = Math.min(known.get(stateName) ?? 0, size);
+  let retried = false;
+  const signal = AbortSignal.timeout(o.timeoutMs ?? DEFAULT_TIMEOUT_MS);
+  for (;;) {
+    let body: string;
+    try {
+      body = encodeAddCheckpoint({ oldSize, proof: await o.prove(oldSize, size), checkpoint: o.checkpoint });
+    } catch (err) {
+      return { outcome: { ...base, result: 'error', oldSize, retried, errType: 'proof_unavailable', message: `cannot prove consistency from size ${oldSize} to ${size}: ${(err as Error).message}` } };
+    }
+    let a: Attempt;
+    try {
+      a = await post(endpoint.url, body, signal);
+    } catch (err) {
+      const timedOut = signal.aborted;
+      const message = timedOut ? `no answer within ${o.timeoutMs ?? DEFAULT_TIMEOUT_MS} ms` : `cannot reach it: ${(err as Error).message}`;
+      return { outcome: { ...base, result: 'unreachable', oldSize, retried, errType: timedOut ? 'timeout' : 'peer_unreachable', message } };
+    }
+    if (a.status === 200) {
+      const checked = checkAnswer(o.checkpoint, a.body, witness);
+      if ('reason' in checked) return { outcome: { ...base, result: 'bad_answer', oldSize, retried, status: 200, errType: 'cosignature_invalid', message: checked.reason } };
+      let message = `co-signed size ${size}`;
+      try {
+        await o.sizes.setWitnessSize(stateName, size, (o.now ?? Date.now)());
+      } catch (err) {
+        // The co-signature is good either way; the next push starts from an older size and gets a 409.
+        message += `; could not record its size: ${(err as Error).message}`;
+      }
+      return { outcome: { ...base, result: 'cosigned', oldSize, retried, status: 200, message, timestamp: checked.timestamp }, lines: checked.lines };
+    }
+    if (a.status === 409) {
+      const held = a.contentType.startsWith('text/x.tlog.size') ? parseTlogSize(a.body ?? '') : null;
+      if (held === null) return { outcome: { ...base, result: 'bad_answer', oldSize, retried, status: 409, errType: 'size_answer_invalid', message: 'a 409 answer without a text/x.tlog.size body' } };
+      if (held > size) {
+        return {
+          outcome: { ...base, result: 'refused', oldSize, retried, status: 409, errType: 'witness_ahead', message: `the witness holds size ${held}, larger than this checkpoint's ${size}: it saw a larger tree of this log` },
+        };
+      }
+      if (!retried && held !== oldSize) {
+        oldSize = held;
+        retried = true;
+        continue;
+      }
+      return { outcome: { ...base, result: 'refused', oldSize, retried, status: 409, errType: 'old_size_mismatch', message: `the witness still holds size ${held} after a retry` } };
+    }
+    const e = errTypeOf(a.body);
+    const result: WitnessResult = a.status >= 500 || a.status === 429 ? 'unreachable' : a.status >= 400 ? 'refused' : 'bad_answer';
+    return { outcome: { ...base, result, oldSize, retried, status: a.status, errType: e.errType ?? `http_${a.status}`, message: e.message ?? `answered ${a.status}` } };
+  }
+}
+
+/**
+ * Sends `checkpoint` to every witness in parallel and collects their co-signatures. Per witness: the
+ * old size is the one the store has for it (0 at first), with the proof from it; a 409 naming a size
+ * at most the checkpoint's is retried once from that size; a returned line counts only if it verifies
+ * under the witness's configured key, and then the store's size for it is raised. Each witness has
+ * `timeoutMs` for its whole exchange.
+ *
+ * Never throws for a witness's failure (see WitnessOutcome); throws only what `peekCheckpoint` throws
+ * for a checkpoint note that does not parse, and what `sizes.listWitnessStates` throws. Calls for one
+ * log must not overlap (await one before starting the next, as a sequencer loop does): two overlapping
+ * calls would race each other at the witnesses, and a witness that gets the larger checkpoint first
+ * refuses the smaller one as a rollback.
+ */
+export async function collectCosignatures(o: CollectOptions): Promise<CollectResult> {
+  const { size } = peekCheckpoint(o.checkpoint);
+  const known = new Map((await o.sizes.listWitnessStates()).map((s) => [s.name, s.size]));
+  const settled = await Promise.all(
+    o.witnesses.map((w) =>
+      exchange(o, w, known, size).catch((err: unknown) => ({
+        outcome: { witness: w.vkey.split('+')[0] ?? '?', url: w.url, result: 'error' as const, oldSize: 0, retried: false, errType: 'internal_error', message: (err as Error).message },
+        lines: undefined,
+      })),
+    ),
+  );
+  let checkpoint = o.checkpoint;
+  for (const s of settled) if (s.lines) checkpoint = addSignatureLines(checkpoint, s.lines);
+  return { checkpoint, cosigned: settled.filter((s) => s.lines).length, outcomes: settled.map((s) => s.outcome) };
+}
