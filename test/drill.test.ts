@@ -14,7 +14,7 @@ test('lifeboat drill --json: the worst day passes end to end with real processes
   const report = JSON.parse(r.stdout) as { ok: boolean; scenarios: { name: string; ok: boolean; ms: number }[] };
   assert.equal(report.ok, true);
   const names = report.scenarios.map((s) => s.name);
-  for (const expected of [/start two share holders/, /recovery init 2-of-3/, /put secrets/, /delete its data directory/, /reconstruct from one holder and the offline share/, /every secret is intact/, /rotate/, /verify every holder/, /old offline share opens nothing/]) {
+  for (const expected of [/start two share holders/, /recovery init 2-of-3/, /put secrets/, /delete its data directory/, /reconstruct from one holder and the offline share/, /every secret is intact/, /rotate/, /verify every holder/, /old offline share opens nothing/, /the company is gone: a 2-of-3 key/, /every node destroyed; the key recovered with openssl/]) {
     assert.ok(names.some((n) => expected.test(n)), `missing scenario ${expected}`);
   }
   for (const s of report.scenarios) {
