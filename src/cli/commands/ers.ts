@@ -175,6 +175,7 @@ export function registerErsCommands(program: Command): void {
     .option('--label <text>', 'bound into every proof (default: the key id)')
     .option('--api-key-file <file>', 'file holding the API key (0600); default $LIFEBOAT_API_KEY')
     .option('--json', 'print JSON')
+    .addHelpText('after', '\nEvery node named must make its part (name t or more that are up and allow it); a refusal or a part\nwhose proof fails stops the backup and nothing is written. The package is written 0600.')
     .action(async (o: { key: string; nodes: string; ersPublic: string; out: string; label?: string; apiKeyFile?: string; json?: boolean }) => {
       const rsa = readPublic(o.ersPublic);
       const token = apiToken(o.apiKeyFile);
