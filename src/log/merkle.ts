@@ -229,6 +229,29 @@ export function grownHashReader(oldSize: number, added: readonly Uint8Array[], o
   };
 }
 
+/**
+ * `reader` with every hash it returned remembered (and reads in flight shared), for many proofs against
+ * one fixed tree: a sequencer answering a batch of adds reads each hash once. Hashes of a tree never
+ * change, so the memo is never stale; drop it with the tree. Errors are not remembered.
+ */
+export function memoHashReader(reader: HashReader): HashReader {
+  const memo = new Map<number, Promise<Uint8Array>>();
+  return {
+    readHashes(indexes) {
+      const missing = [...new Set(indexes.filter((i) => !memo.has(i)))];
+      if (missing.length > 0) {
+        const read = reader.readHashes(missing);
+        missing.forEach((index, k) => {
+          const one = read.then((hs) => hs[k]!);
+          memo.set(index, one);
+          one.catch(() => memo.delete(index));
+        });
+      }
+      return Promise.all(indexes.map((i) => memo.get(i)!));
+    },
+  };
+}
+
 /** A HashReader over stored hashes held in memory (index i at position i): tests, and a sequencer's batch. */
 export function memoryHashReader(stored: readonly Uint8Array[]): HashReader {
   return {
