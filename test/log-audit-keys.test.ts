@@ -146,8 +146,8 @@ describe('log audit --keys', () => {
     const text = await audit(full, ['--keys']);
     assert.equal(text.code, 0, text.stderr);
     assert.match(text.stdout, /^keys +4 keys with backups in the log, 0 at risk$/m);
-    assert.match(text.stdout, /^ {2}recoverable +key_c {2}bip340 {2}epoch 2 {2}2 current of 2 needed \(2 of 3\)/m);
-    assert.ok(text.stdout.includes(`stale      ${identityFingerprint(nodes[2]!)}`), text.stdout);
+    assert.match(text.stdout, /^ {2}recoverable +key_c {2}bip340 {2}epoch 2 {2}2 current, 2 needed \(2 of 3\)/m);
+    assert.ok(text.stdout.includes(`stale      ${identityFingerprint(nodes[2]!)}  participant 3  epoch 1  #348`), text.stdout);
   });
 
   it('a log that drops a member’s record: the key is at risk, listed first, keys_at_risk exit 1; the audit itself passed', async () => {
@@ -169,7 +169,7 @@ describe('log audit --keys', () => {
     assert.equal(text.code, 1);
     const lines = text.stdout.split('\n');
     const first = lines.findIndex((l) => l.startsWith('  ') && /key_[a-d]/.test(l) && !l.startsWith('    '));
-    assert.match(lines[first]!, /^ {2}AT RISK +key_b {2}secp256k1 {2}epoch 1 {2}1 current of 2 needed/);
+    assert.match(lines[first]!, /^ {2}AT RISK +key_b {2}secp256k1 {2}epoch 1 {2}1 current, 2 needed/);
 
     // without --keys the same log passes: coverage is what --keys adds
     const plain = await audit(dropped, ['--json']);

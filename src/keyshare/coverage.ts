@@ -7,7 +7,7 @@
  * Nothing is decrypted: the records' own signatures are checked, the ciphertexts are dropped. Pure.
  */
 import { encodePublicIdentity, identityFingerprint, type PublicIdentity } from '../identity.js';
-import type { FrostCurve } from '../keynode/frost/suite.js';
+import { describeIdentifier, type FrostCurve } from '../keynode/frost/suite.js';
 import type { LogEntry } from '../log/entry.js';
 import { toHex } from '../util/bytes.js';
 import { KEYSHARE_RECORD_TYPE, type KeyshareRecord, verifyRecord } from './record.js';
@@ -189,8 +189,8 @@ export function coverageLines(keys: readonly KeyCoverage[]): string[] {
   const lines = [`keys         ${keys.length} key${keys.length === 1 ? '' : 's'} with backups in the log, ${risky} at risk`];
   for (const k of keys) {
     const label = atRisk(k) ? 'AT RISK' : k.replaced ? 'replaced' : 'recoverable';
-    lines.push(`  ${label.padEnd(12)} ${k.keyId}  ${k.curve}  epoch ${k.epoch}  ${k.currentMembers} current of ${k.threshold} needed (${k.threshold} of ${k.maxSigners})  group ${toHex(k.groupKey)}`);
-    for (const m of k.members) lines.push(`    ${m.status.padEnd(10)} ${identityFingerprint(m.node)}  participant ${m.identifier}  epoch ${m.epoch}  #${m.index}`);
+    lines.push(`  ${label.padEnd(12)} ${k.keyId}  ${k.curve}  epoch ${k.epoch}  ${k.currentMembers} current, ${k.threshold} needed (${k.threshold} of ${k.maxSigners})  group ${toHex(k.groupKey)}`);
+    for (const m of k.members) lines.push(`    ${m.status.padEnd(10)} ${identityFingerprint(m.node)}  ${describeIdentifier(k.curve, m.identifier)}  epoch ${m.epoch}  #${m.index}`);
   }
   return lines;
 }
