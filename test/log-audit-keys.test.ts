@@ -15,7 +15,8 @@ import { encodePublicIdentity, type Identity, identityFingerprint } from '../src
 import type { KeyShare } from '../src/keynode/frost/index.js';
 import { deriveAgeRecipient, mnemonicCheck } from '../src/keyshare/age.js';
 import { generateOperatorMnemonic } from '../src/keyshare/mnemonic.js';
-import { KEYSHARE_RECORD_TYPE } from '../src/keyshare/record.js';
+import { atRisk, keyCoverage } from '../src/keyshare/coverage.js';
+import { KEYSHARE_RECORD_TYPE, verifyRecord } from '../src/keyshare/record.js';
 import { sealBackup } from '../src/keyshare/seal.js';
 import { createEntry } from '../src/log/entry.js';
 import { type CliResult, REPO_ROOT, runCli } from './helpers/cli.js';
@@ -299,6 +300,31 @@ describe('log audit --keys', () => {
     assert.deepEqual([last.new_entries, last.key_count, last.keys_at_risk], [1, 1, 0], 'only the new entry read, the first record still counted');
     child.kill('SIGTERM');
     assert.equal(await exited, 0, stderr);
+  });
+
+  it('a node whose records of a key disagree is not counted (conflict); a key every node moved on from is replaced, not at risk', async () => {
+    const sealed = async (node: number, share: KeyShare, epoch: number) => verifyRecord(await sealBackup({ key: share, tenant: 'acme', epoch, node: nodes[node]! }, { mode: 'passphrase', mnemonic: words[node]! }));
+    // node 0 publishes participant 1's share and, at the same epoch, participant 2's: recovery would refuse both
+    const conflict = keyCoverage([
+      { index: 0, record: await sealed(0, keyA[0]!, 1) },
+      { index: 1, record: await sealed(0, keyA[1]!, 1) },
+      { index: 2, record: await sealed(1, keyA[1]!, 1) },
+    ]);
+    assert.equal(conflict.length, 1);
+    assert.deepEqual(conflict[0]!.members.map((m) => [encodePublicIdentity(m.node), m.status]), [[token(1), 'current'], [token(0), 'conflict']]);
+    assert.deepEqual([conflict[0]!.currentMembers, conflict[0]!.recoverable], [1, false]);
+    // key_b moves to a new group key at epoch 2 on both nodes
+    const moved = keyCoverage([
+      { index: 0, record: await sealed(0, keyB[0]!, 1) },
+      { index: 1, record: await sealed(1, keyB[1]!, 1) },
+      { index: 2, record: await sealed(0, otherB[0]!, 2) },
+      { index: 3, record: await sealed(1, otherB[1]!, 2) },
+    ]);
+    assert.deepEqual(moved.map((k) => [k.epoch, k.currentMembers, k.recoverable, k.replaced, atRisk(k)]), [
+      [2, 2, true, false, false],
+      [1, 0, false, true, false],
+    ]);
+    assert.deepEqual(moved[1]!.members.map((m) => m.status), ['superseded', 'superseded']);
   });
 
   it('--help names --keys and its exit status', async () => {
