@@ -7,6 +7,7 @@ await (await import('./bulk-aead.js')).benchBulkAead();
 await (await import('./restore.js')).benchRestore();
 await (await import('./backup.js')).benchBackup();
 await (await import('./log-store.bench.js')).benchLogStore();
+await (await import('./log-append.bench.js')).benchLogAppend();
 await (await import('./log-audit.bench.js')).benchLogAudit();
 await (await import('./keyshare.js')).benchKeyshare();
 await (await import('./ers.bench.js')).benchErs();

@@ -10,6 +10,7 @@ import { type LogSource, dirLogSource, httpLogSource } from '../../log/audit/sou
 import { type AuditState, defaultStatePath, loadState, saveState } from '../../log/audit/state.js';
 import { isoTime } from '../../log/audit/summary.js';
 import { parseWitnessVerifierKey } from '../../log/cosignature.js';
+import { AT_RISK_HINT, CoverageCollector, type KeyCoverage, atRisk, atRiskMessage, coverageJson, coverageLines } from '../../keyshare/coverage.js';
 import { encodeInclusionDoc, parseInclusionDoc } from '../../log/inclusion.js';
 import { type NoteVerifier, parseVerifierKey } from '../../log/note.js';
 import { ensurePrivateDir, writeFileAtomic } from '../../util/files.js';
@@ -84,6 +85,7 @@ interface AuditOpts extends SourceOpts {
   follow?: boolean;
   every?: number;
   quiet?: boolean;
+  keys?: boolean;
 }
 
 /** Errors that --follow rides out (a log or mirror briefly away, witnesses still co-signing). */
@@ -94,6 +96,19 @@ function failBadEntries(r: AuditReport): number {
   return r.tampered ? EXIT.safety : EXIT.failed;
 }
 
+function failKeysAtRisk(keys: readonly KeyCoverage[]): number {
+  process.stderr.write(`lifeboat: error: ${atRiskMessage(keys)} (keys_at_risk)\nlifeboat: hint: ${AT_RISK_HINT}\n`);
+  return EXIT.failed;
+}
+
+/** The report with the key coverage (--keys): a bad entry stays the failure; keys at risk are one otherwise. */
+function withKeys(j: ReturnType<typeof reportJson>, keys: readonly KeyCoverage[]) {
+  const risky = keys.filter(atRisk).length;
+  const { ok, ...rest } = j;
+  const fail = ok && risky > 0 ? { errType: 'keys_at_risk', message: atRiskMessage(keys), hint: AT_RISK_HINT } : {};
+  return { ok: ok && risky === 0, ...fail, ...rest, keyCount: keys.length, keysAtRisk: risky, keys: coverageJson(keys) };
+}
+
 async function audit(o: AuditOpts): Promise<void> {
   if (o.every !== undefined && !o.follow) throw new InvalidInputError('--every needs --follow');
   const { source, logVerifier, witnesses, quorum } = setup(o);
@@ -101,18 +116,26 @@ async function audit(o: AuditOpts): Promise<void> {
   const statePath = o.state ?? defaultStatePath(logVerifier.name);
   let previous: AuditState | null = loadState(statePath, logVerifier);
   const required = { witnesses: witnesses.length, quorum };
-  const run = (first: boolean): Promise<AuditReport> =>
-    auditLog({
+  // --keys reads every entry on the first run (not only those after the state's checkpoint), so the
+  // coverage never rests on the state file; --follow then adds each new entry to the same collector
+  const collector = o.keys ? new CoverageCollector() : null;
+  const run = async (first: boolean): Promise<AuditReport> => {
+    collector?.discard();
+    const r = await auditLog({
       source,
       logVerifier,
       witnesses,
       quorum,
       previous,
       tiles: first ? 'all' : 'new',
-      allEntries: first && o.full === true,
+      allEntries: first && (o.full === true || collector !== null),
+      onEntry: collector ? (index, entry) => collector.add(index, entry) : undefined,
       onProgress: first && !o.quiet ? progressLine(out.info) : undefined,
       onFork: keepForkEvidence(statePath),
     });
+    collector?.commit();
+    return r;
+  };
   const keep = (r: AuditReport): boolean => {
     if (!r.nextState) return false;
     saveState(statePath, r.nextState);
@@ -123,9 +146,11 @@ async function audit(o: AuditOpts): Promise<void> {
   if (!o.follow) {
     const r = await run(true);
     const state = { path: statePath, advanced: keep(r) };
-    if (o.json) out.json(reportJson(r, state, required));
-    else reportLines(r, state, required).forEach((l) => out.out(l));
+    const keys = collector?.coverage();
+    if (o.json) out.json(keys ? withKeys(reportJson(r, state, required), keys) : reportJson(r, state, required));
+    else [...reportLines(r, state, required), ...(keys ? coverageLines(keys) : [])].forEach((l) => out.out(l));
     if (r.badEntryCount > 0) process.exitCode = failBadEntries(r);
+    else if (keys?.some(atRisk)) process.exitCode = failKeysAtRisk(keys);
     return;
   }
 
@@ -148,11 +173,13 @@ async function audit(o: AuditOpts): Promise<void> {
         const id = `${r.checkpoint.size} ${toB64(r.checkpoint.rootHash)}`;
         if (id !== printed || r.badEntryCount > 0) {
           printed = id;
+          const keys = collector?.coverage();
+          const keyCounts = keys ? { keyCount: keys.length, keysAtRisk: keys.filter(atRisk).length } : {};
           if (o.json) {
             const j = reportJson(r, { path: statePath, advanced }, required);
-            const line = { time: new Date().toISOString(), ok: j.ok, origin: j.origin, treeSize: j.treeSize, rootHash: j.rootHash, witnesses: j.witnesses.map((w) => w.name), newEntries: r.entriesChecked, entries: j.entries, badEntryCount: j.badEntryCount, stateAdvanced: advanced };
+            const line = { time: new Date().toISOString(), ok: j.ok, origin: j.origin, treeSize: j.treeSize, rootHash: j.rootHash, witnesses: j.witnesses.map((w) => w.name), newEntries: r.entriesChecked, entries: j.entries, badEntryCount: j.badEntryCount, ...keyCounts, stateAdvanced: advanced };
             process.stdout.write(`${JSON.stringify(snakeCaseKeys(line))}\n`);
-          } else out.out(followLine(r));
+          } else out.out(followLine(r) + (keys ? ` keys ${keys.length} at risk ${keyCounts.keysAtRisk}` : ''));
         }
         if (r.badEntryCount > 0) {
           process.exitCode = failBadEntries(r);
@@ -262,10 +289,11 @@ export function registerLogAuditCommands(log: Command): void {
     .option('--full', 'check every entry again, not only those added since the state’s checkpoint')
     .option('--follow', 'keep auditing each new checkpoint (only its new tiles and entries) until stopped; one line per checkpoint')
     .option('--every <duration>', 'with --follow: how often to read the checkpoint (default 10s)', parseDuration)
+    .option('--keys', 'also report key-share backup coverage: per key, the members with a current-epoch record, the threshold, and whether the log alone can recover it (reads every entry, keys at risk first)')
     .option('--quiet', 'no progress on stderr')
     .option('--json', 'print the report as JSON (with --follow: one JSON object per line)');
   addWitnessOptions(addSourceOptions(auditCmd))
-    .addHelpText('after', '\nExit codes: 0 the audit passed (the state file advanced), 1 it could not run or an entry is of an unknown\nversion, 3 refused for safety: a fork (log_forked, both checkpoints named), an altered tile or bundle\n(tile_invalid, entry_bundle_invalid), a bad checkpoint signature, or an entry no submitter signed\n(log_entry_invalid). See docs/log.md, "Auditing".')
+    .addHelpText('after', '\nExit codes: 0 the audit passed (the state file advanced), 1 it could not run or an entry is of an unknown\nversion, 3 refused for safety: a fork (log_forked, both checkpoints named), an altered tile or bundle\n(tile_invalid, entry_bundle_invalid), a bad checkpoint signature, or an entry no submitter signed\n(log_entry_invalid).\nWith --keys, exit 1 (keys_at_risk) when the audit passed but a key is not recoverable from the log alone.\nSee docs/log.md, "Auditing".')
     .action(audit);
 
   const proveCmd = log

@@ -97,6 +97,13 @@ export interface AuditOptions extends CheckpointRule {
   /** Re-verify (and re-count) every entry, not only those from the previous size on. */
   allEntries?: boolean;
   onProgress?: (phase: string, done: number, total: number) => void;
+  /**
+   * Called for every entry checked in this run whose format and submitter signature verify, in index
+   * order. A LifeboatError it throws makes the entry a bad entry (its code and message listed, counted
+   * as tampered unless `unsupported_version`); anything else it throws ends the audit. With a state
+   * file it sees only the entries from `entriesFrom` on: pass `allEntries` to see them all.
+   */
+  onEntry?: (index: number, entry: LogEntry) => void;
   onFork?: (seenNote: string, nowNote: string) => string | undefined;
   /** How many bad entries the report lists (all are counted). */
   maxBadListed?: number;
@@ -224,6 +231,7 @@ export async function auditLog(opts: AuditOptions): Promise<AuditReport> {
         let e: LogEntry;
         try {
           e = verifyEntry(entries[k]!);
+          opts.onEntry?.(first + k, e);
         } catch (err) {
           if (!(err instanceof LifeboatError)) throw err;
           badCount++;

@@ -54,7 +54,7 @@ export function badEntriesMessage(r: AuditReport): string {
 
 export function badEntriesHint(r: AuditReport): string {
   return r.tampered
-    ? 'the log signed a tree holding entries their submitters did not sign (or that do not parse): keep the report and the checkpoint as evidence, and tell the log operator and witnesses'
+    ? 'the log signed a tree holding entries their submitters did not sign, that do not parse, or (--keys) whose key-share backup record fails its own checks: keep the report and the checkpoint as evidence, and tell the log operator and witnesses'
     : 'these entries are of a version this lifeboat cannot read: upgrade lifeboat and audit again';
 }
 

@@ -19,7 +19,7 @@ import { toHex } from '../../util/bytes.js';
 import { openCheckpoint, signCheckpoint } from '../checkpoint.js';
 import { verifyEntry } from '../entry.js';
 import type { InclusionDoc } from '../inclusion.js';
-import { appendLeaves, equalBytes, grownHashReader, leafHash, treeHash } from '../merkle.js';
+import { appendLeaves, equalBytes, grownHashReader, type HashReader, leafHash, memoHashReader, treeHash } from '../merkle.js';
 import type { NoteSigner, NoteVerifier } from '../note.js';
 import { proveConsistency, proveInclusion } from '../proof.js';
 import { tileHashReader, type TileReader } from '../tile-reader.js';
@@ -64,6 +64,8 @@ interface Published {
   size: number;
   root: Uint8Array;
   checkpoint: string;
+  /** The published tree's hashes, each read (and checked) once for all the proofs against it. */
+  reader: HashReader;
 }
 
 interface Waiter {
@@ -173,7 +175,7 @@ export class Sequencer {
         this.resolveWaiters(new Map());
       }
       const pub = await done;
-      return { index: waiter.index!, leafHash: hash, proof: await proveInclusion(waiter.index!, pub.size, tileHashReader(pub, this.tiles)), checkpoint: pub.checkpoint };
+      return { index: waiter.index!, leafHash: hash, proof: await proveInclusion(waiter.index!, pub.size, pub.reader), checkpoint: pub.checkpoint };
     } catch (err) {
       drop();
       throw err;
@@ -245,7 +247,7 @@ export class Sequencer {
     await writeGrownTree(this.o.blobs, old.size, size, reader, pending.map((p) => p.bytes));
     await this.o.store.markPublished(size, Date.now());
     this.head = { ...this.head, publishedSize: size };
-    await this.publish(new Map(hashes.map((h, i) => [toHex(h), old.size + i])), true);
+    await this.publish(new Map(hashes.map((h, i) => [toHex(h), old.size + i])), true, reader);
     return pending.length === this.o.maxBatch;
   }
 
@@ -278,7 +280,7 @@ export class Sequencer {
   }
 
   /** Co-signs (when asked and configured), writes public/checkpoint, answers the waiting adds. */
-  private async publish(indexes: Map<string, number>, cosign: boolean): Promise<void> {
+  private async publish(indexes: Map<string, number>, cosign: boolean, reader?: HashReader): Promise<void> {
     const head = this.head;
     let note = head.cosigned;
     if (cosign && this.o.cosign) {
@@ -286,7 +288,8 @@ export class Sequencer {
       if (got !== head.checkpoint && (await this.o.store.setCosigned(head.size, got, Date.now()))) note = got;
     }
     await this.o.blobs.put('checkpoint', note);
-    this.published = { size: head.size, root: head.root, checkpoint: note };
+    // The batch's own reader (its new hashes in memory, older ones from checked tiles) when there is one.
+    this.published = { size: head.size, root: head.root, checkpoint: note, reader: memoHashReader(reader ?? tileHashReader(head, this.tiles)) };
     this.resolveWaiters(indexes);
   }
 
