@@ -200,6 +200,15 @@ describe('log audit', () => {
       assert.equal(readFileSync(state, 'utf8'), kept);
     });
 
+    it('a tile made longer than any tile can be is altered data too (tile_invalid, exit 3), not a bad answer', async () => {
+      const t = copy();
+      const file = join(t, 'tile', '0', '001');
+      writeFileSync(file, Buffer.concat([readFileSync(file), Buffer.from('x')]));
+      const r = await audit(['--from-dir', t, '--log-key', keys.logKey, '--state', state]);
+      assert.match(failed(r, 3, 'tile_invalid').message, /tile\/0\/001/);
+      assert.equal(readFileSync(state, 'utf8'), kept);
+    });
+
     it('a wrong log signature (note_signature_invalid, exit 3); a missing one or another key (note_unverified, exit 1)', async () => {
       const sig = copy();
       const lines = log.note.split('\n');

@@ -6,7 +6,7 @@
  */
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { InvalidInputError } from '../../errors.js';
+import { InvalidInputError, LogVerificationError } from '../../errors.js';
 import { MAX_NOTE_BYTES } from '../note.js';
 import type { TileReader } from '../tile-reader.js';
 import { ENTRIES_LEVEL, MAX_ENTRY_SIZE, TILE_WIDTH, type Tile, encodeEntryBundle, parseEntryBundle, tilePath } from '../tiles.js';
@@ -32,8 +32,28 @@ function maxBytes(tile: Tile): number {
   return tile.level === ENTRIES_LEVEL ? tile.width * (2 + MAX_ENTRY_SIZE) : tile.width * HASH_SIZE;
 }
 
-/** Reads one file's bytes, or null when it is not there. */
+/** Reads one file's bytes, or null when it is not there. Throws TooLarge past `limit` bytes. */
 type FetchFile = (path: string, limit: number) => Promise<Uint8Array | null>;
+
+/** A file longer than any file of its kind can be: the fetcher stops reading it. */
+class TooLarge extends Error {
+  constructor(
+    readonly where: string,
+    readonly why: string,
+  ) {
+    super(why);
+  }
+}
+
+/**
+ * A tile or bundle longer than its kind allows is altered data, like any other wrong length: the same
+ * `tile_invalid` / `entry_bundle_invalid` a wrong hash gets (a refusal for safety).
+ */
+function oversized(t: Tile, e: TooLarge): LogVerificationError {
+  return t.level === ENTRIES_LEVEL
+    ? new LogVerificationError('entry_bundle_invalid', 'trailing_data', `${e.where}: ${e.why}`, 'the mirror or the log altered this bundle: keep it as evidence')
+    : new LogVerificationError('tile_invalid', 'tile_length', `${e.where}: ${e.why}`, 'the mirror or the log altered this tile: keep it as evidence');
+}
 
 /** The read API over a file fetcher: the checkpoint, and tiles with the partial-tile fallback. */
 function sourceOver(where: string, fetchFile: FetchFile, concurrency: number): LogSource {
@@ -41,6 +61,13 @@ function sourceOver(where: string, fetchFile: FetchFile, concurrency: number): L
     throw logFileMissing(`${where.replace(/\/+$/, '')}/${path}`);
   };
   async function readTile(t: Tile): Promise<Uint8Array> {
+    try {
+      return await readTileUnchecked(t);
+    } catch (err) {
+      throw err instanceof TooLarge ? oversized(t, err) : err;
+    }
+  }
+  async function readTileUnchecked(t: Tile): Promise<Uint8Array> {
     const path = tilePath(t);
     const data = await fetchFile(path, maxBytes(t));
     if (data) return data;
@@ -55,7 +82,11 @@ function sourceOver(where: string, fetchFile: FetchFile, concurrency: number): L
   return {
     where,
     async readCheckpoint() {
-      return (await fetchFile('checkpoint', MAX_NOTE_BYTES)) ?? missing('checkpoint');
+      try {
+        return (await fetchFile('checkpoint', MAX_NOTE_BYTES)) ?? missing('checkpoint');
+      } catch (err) {
+        throw err instanceof TooLarge ? logBadAnswer(err.where, err.why) : err;
+      }
     },
     async readTiles(tiles) {
       const out: Uint8Array[] = new Array<Uint8Array>(tiles.length);
@@ -75,13 +106,13 @@ function sourceOver(where: string, fetchFile: FetchFile, concurrency: number): L
 /** Reads a response body, refusing more than `limit` bytes without reading them all. */
 async function readCapped(res: Response, limit: number, where: string): Promise<Uint8Array> {
   const declared = Number(res.headers.get('content-length') ?? NaN);
-  if (declared > limit) throw logBadAnswer(where, `the answer is ${declared} bytes, more than the ${limit} such a file can have`);
+  if (declared > limit) throw new TooLarge(where, `the answer is ${declared} bytes, more than the ${limit} such a file can have`);
   const chunks: Uint8Array[] = [];
   let total = 0;
   for await (const chunk of res.body ?? []) {
     const c = chunk as Uint8Array;
     total += c.length;
-    if (total > limit) throw logBadAnswer(where, `the answer is more than the ${limit} bytes such a file can have`);
+    if (total > limit) throw new TooLarge(where, `the answer is more than the ${limit} bytes such a file can have`);
     chunks.push(c);
   }
   return new Uint8Array(Buffer.concat(chunks));
@@ -157,7 +188,7 @@ export function dirLogSource(dir: string, opts: { concurrency?: number } = {}): 
         if (code === 'ENOENT' || code === 'ENOTDIR') return null;
         throw logUnreachable(join(dir, path), code ?? (err as Error).message);
       }
-      if (data.length > limit) throw logBadAnswer(join(dir, path), `the file is ${data.length} bytes, more than the ${limit} such a file can have`);
+      if (data.length > limit) throw new TooLarge(join(dir, path), `the file is ${data.length} bytes, more than the ${limit} such a file can have`);
       return new Uint8Array(data.buffer, data.byteOffset, data.length);
     },
     opts.concurrency ?? 4,
