@@ -15,7 +15,7 @@ import { loadWitnessSigner, type WitnessInfo, witnessPaths, type WitnessPaths } 
 import { WitnessError } from './errors.js';
 import { encodeTlogSize, MAX_ADD_CHECKPOINT_BYTES, TLOG_SIZE_TYPE } from './request.js';
 import { listLogs } from './state.js';
-import { type ForkReport, OldSizeMismatchError, Witness } from './witness.js';
+import { type ForkReport, OldSizeMismatchError, Witness, type WitnessWarning } from './witness.js';
 
 export interface WitnessAppOptions {
   witness: Witness;
@@ -70,6 +70,7 @@ export async function startWitnessServer(o: {
   listen: string;
   logger?: BaseAppOptions['logger'];
   onFork?: (f: ForkReport) => void;
+  onWarning?: (w: WitnessWarning) => void;
 }): Promise<WitnessServer> {
   const paths = witnessPaths(o.dir);
   const { info, signer } = loadWitnessSigner(paths);
@@ -88,7 +89,7 @@ export async function startWitnessServer(o: {
       failed(err instanceof ConflictError ? new WitnessError('witness_busy', `another process serves the witness in ${o.dir}`, `stop it first; if none runs, remove ${paths.lock}`) : err);
     });
   });
-  const witness = new Witness({ paths, signer, onFork: o.onFork });
+  const witness = new Witness({ paths, signer, onFork: o.onFork, onWarning: o.onWarning });
   const app = createWitnessApp({ witness, info, paths, logger: o.logger });
   let url: string;
   try {
