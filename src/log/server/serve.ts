@@ -129,18 +129,27 @@ export interface RunningLog {
   close(): Promise<void>;
 }
 
-/** The co-signing hook for log.json's witnesses (src/log/witness/cosigner.ts), warning below the quorum. */
+/**
+ * The co-signing hook for log.json's witnesses (src/log/witness/cosigner.ts), warning below the quorum.
+ * Rounds never overlap: a round called off by the sequencer (`req.signal`) ends its requests at once,
+ * and the next round starts only after the previous one settled.
+ */
 export function witnessCosigner(config: LogConfig, store: LogStore, warn: (line: string) => void): Cosigner | undefined {
   if (config.witnesses.length === 0) return undefined;
   const quorum = effectiveQuorum(config);
+  let previous: Promise<unknown> = Promise.resolve();
   return async (req) => {
-    const r = await collectCosignatures({
+    await previous;
+    const round = collectCosignatures({
       checkpoint: req.checkpoint,
       witnesses: config.witnesses,
       prove: (oldSize) => req.proveConsistency(oldSize),
       sizes: store,
       timeoutMs: config.witness_timeout_ms,
+      signal: req.signal,
     });
+    previous = round.catch(() => {});
+    const r = await round;
     for (const o of r.outcomes) if (o.result !== 'cosigned') warn(`witness ${o.witness} (${o.url}): ${o.result}: ${o.message}${o.errType ? ` (${o.errType})` : ''}`);
     if (r.cosigned < quorum) warn(`checkpoint of size ${req.size} has ${r.cosigned} of the ${quorum} co-signatures asked for`);
     return r.checkpoint;

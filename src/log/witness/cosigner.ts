@@ -42,8 +42,13 @@ export interface CollectOptions {
   witnesses: readonly WitnessEndpoint[];
   prove: ProveConsistency;
   sizes: WitnessSizes;
-  /** Per witness, for the whole exchange (a 409 retry included). Default 5,000 ms. */
+  /**
+   * For each witness's whole exchange (a 409 retry and the store's calls included), counted from the
+   * call: the store's list of sizes comes under it too. Default 5,000 ms.
+   */
   timeoutMs?: number;
+  /** Calls the round off: every request in flight is aborted and every exchange ends (`aborted`). */
+  signal?: AbortSignal;
   /** Clock for the store's `updatedAt` (ms). Default Date.now. */
   now?: () => number;
 }
@@ -164,11 +169,26 @@ function checkAnswer(checkpoint: string, body: string | null, witness: NoteVerif
   return { lines: sigs.map(encodeSignatureLine).join(''), timestamp };
 }
 
+/** `p`, or a rejection when `signal` aborts first (the promise itself is left to settle on its own). */
+function untilAborted<T>(p: Promise<T>, signal: AbortSignal, what: string): Promise<T> {
+  if (signal.aborted) return Promise.reject(new Error(`${what}: ${abortReason(signal)}`));
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = (): void => reject(new Error(`${what}: ${abortReason(signal)}`));
+    signal.addEventListener('abort', onAbort, { once: true });
+    p.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
+  });
+}
+
+function abortReason(signal: AbortSignal): string {
+  return (signal.reason as Error | undefined)?.name === 'TimeoutError' ? 'no answer in time' : 'the round was called off';
+}
+
 async function exchange(
   o: CollectOptions,
   endpoint: WitnessEndpoint,
   known: Map<string, number>,
   size: number,
+  signal: AbortSignal,
 ): Promise<{ outcome: WitnessOutcome; lines?: string }> {
   let witness: NoteVerifier;
   try {
@@ -180,7 +200,6 @@ async function exchange(
   const base = { witness: witness.name, url: endpoint.url };
   let oldSize = Math.min(known.get(stateName) ?? 0, size);
   let retried = false;
-  const signal = AbortSignal.timeout(o.timeoutMs ?? DEFAULT_TIMEOUT_MS);
   for (;;) {
     let body: string;
     try {
@@ -192,6 +211,7 @@ async function exchange(
     try {
       a = await post(endpoint.url, body, signal);
     } catch (err) {
+      if (signal.aborted && o.signal?.aborted) return { outcome: { ...base, result: 'unreachable', oldSize, retried, errType: 'aborted', message: 'the round was called off before it answered' } };
       const timedOut = signal.aborted;
       const message = timedOut ? `no answer within ${o.timeoutMs ?? DEFAULT_TIMEOUT_MS} ms` : `cannot reach it: ${(err as Error).message}`;
       return { outcome: { ...base, result: 'unreachable', oldSize, retried, errType: timedOut ? 'timeout' : 'peer_unreachable', message } };
@@ -201,7 +221,7 @@ async function exchange(
       if ('reason' in checked) return { outcome: { ...base, result: 'bad_answer', oldSize, retried, status: 200, errType: 'cosignature_invalid', message: checked.reason } };
       let message = `co-signed size ${size}`;
       try {
-        await o.sizes.setWitnessSize(stateName, size, (o.now ?? Date.now)());
+        await untilAborted(o.sizes.setWitnessSize(stateName, size, (o.now ?? Date.now)()), signal, 'the store did not record it');
       } catch (err) {
         // The co-signature is good either way; the next push starts from an older size and gets a 409.
         message += `; could not record its size: ${(err as Error).message}`;
@@ -234,20 +254,24 @@ async function exchange(
  * old size is the one the store has for it (0 at first), with the proof from it; a 409 naming a size
  * at most the checkpoint's is retried once from that size; a returned line counts only if it verifies
  * under the witness's configured key, and then the store's size for it is raised. Each witness has
- * `timeoutMs` for its whole exchange.
+ * `timeoutMs` from the call for its whole exchange, the store's calls included; `signal` ends them all.
  *
  * Never throws for a witness's failure (see WitnessOutcome); throws only what `peekCheckpoint` throws
- * for a checkpoint note that does not parse, and what `sizes.listWitnessStates` throws. Calls for one
- * log must not overlap (await one before starting the next, as a sequencer loop does): two overlapping
- * calls would race each other at the witnesses, and a witness that gets the larger checkpoint first
- * refuses the smaller one as a rollback.
+ * for a checkpoint note that does not parse, and what `sizes.listWitnessStates` throws (or an Error
+ * when it does not answer before the timeout or the signal). Calls for one log must not overlap
+ * (await one before starting the next, as a sequencer loop does): two overlapping calls would race
+ * each other at the witnesses, and a witness that gets the larger checkpoint first refuses the smaller
+ * one as a rollback.
  */
 export async function collectCosignatures(o: CollectOptions): Promise<CollectResult> {
   const { size } = peekCheckpoint(o.checkpoint);
-  const known = new Map((await o.sizes.listWitnessStates()).map((s) => [s.name, s.size]));
+  // Every witness's clock starts here, before any store call.
+  const timeout = AbortSignal.timeout(o.timeoutMs ?? DEFAULT_TIMEOUT_MS);
+  const signal = o.signal ? AbortSignal.any([timeout, o.signal]) : timeout;
+  const known = new Map((await untilAborted(o.sizes.listWitnessStates(), signal, 'the store did not list the witnesses\' sizes')).map((s) => [s.name, s.size]));
   const settled = await Promise.all(
     o.witnesses.map((w) =>
-      exchange(o, w, known, size).catch((err: unknown) => ({
+      exchange(o, w, known, size, signal).catch((err: unknown) => ({
         outcome: { witness: w.vkey.split('+')[0] ?? '?', url: w.url, result: 'error' as const, oldSize: 0, retried: false, errType: 'internal_error', message: (err as Error).message },
         lines: undefined,
       })),
