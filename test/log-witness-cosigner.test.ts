@@ -240,3 +240,37 @@ test('the log’s co-signing hook never starts a round before the previous one s
     silent.close();
   }
 });
+
+test('the call returns once the quorum co-signed (plus a short grace); the rest go on until the signal, and settle with their outcome', async () => {
+  const log = TestLog.create('example.org/cosigner-quorum');
+  const w = await witness('witness.example/quick', log);
+  const silent = await silentServer();
+  try {
+    await log.grow(9);
+    const ac = new AbortController();
+    const sizes = memoryWitnessSizes();
+    const r = await collectCosignatures({
+      checkpoint: await log.checkpoint(),
+      witnesses: [
+        { vkey: w.vkey, url: w.server.url },
+        { vkey: generateWitnessKey('witness.example/silent').verifierKey, url: silent.url },
+      ],
+      prove: (o, s) => log.prove(o, s),
+      sizes,
+      timeoutMs: 120_000,
+      quorum: 1,
+      signal: ac.signal,
+    });
+    assert.equal(r.cosigned, 1);
+    assert.deepEqual(r.outcomes.map((o) => o.result), ['cosigned', 'pending']);
+    verifyCheckpoint(r.checkpoint, parseVerifierKey(log.vkey), { witnesses: [parseWitnessVerifierKey(w.vkey)], quorum: 1 });
+    // The silent witness is still being asked until the signal calls it off.
+    await silent.connected(1);
+    ac.abort();
+    const all = await r.settled;
+    assert.deepEqual(all.map((o) => [o.result, o.errType]), [['cosigned', undefined], ['unreachable', 'aborted']]);
+  } finally {
+    silent.close();
+    await w.server.stop();
+  }
+});

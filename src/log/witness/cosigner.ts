@@ -49,6 +49,13 @@ export interface CollectOptions {
   timeoutMs?: number;
   /** Calls the round off: every request in flight is aborted and every exchange ends (`aborted`). */
   signal?: AbortSignal;
+  /**
+   * Co-signatures to wait for (default: every witness). The call returns `graceMs` after that many
+   * co-signed, or when every witness is done if sooner.
+   */
+  quorum?: number;
+  /** How long the rest get once the quorum is reached. Default 200 ms. */
+  graceMs?: number;
   /** Clock for the store's `updatedAt` (ms). Default Date.now. */
   now?: () => number;
 }
@@ -64,7 +71,9 @@ export type WitnessResult =
   /** A 200 whose body is not a good co-signature of its key, or an answer that breaks the protocol. */
   | 'bad_answer'
   /** The log could not build the request (its proof function threw, or the configured key is bad). */
-  | 'error';
+  | 'error'
+  /** Still going when the call returned (quorum and grace reached): its final outcome is in `settled`. */
+  | 'pending';
 
 export interface WitnessOutcome {
   /** The witness key's name (from its vkey). */
@@ -90,11 +99,18 @@ export interface CollectResult {
   checkpoint: string;
   /** How many witnesses co-signed. */
   cosigned: number;
-  /** One per configured witness, in the configured order. */
+  /** One per configured witness, in the configured order, as they stood when the call returned. */
   outcomes: WitnessOutcome[];
+  /**
+   * Every witness's final outcome, once all are done (the pending ones go on until their timeout or
+   * the signal; a late co-signature still raises the store's size for that witness, but is not on
+   * `checkpoint`). Never rejects.
+   */
+  settled: Promise<WitnessOutcome[]>;
 }
 
 const DEFAULT_TIMEOUT_MS = 5_000;
+const DEFAULT_GRACE_MS = 200;
 const MAX_ANSWER_BYTES = 64 * 1024;
 
 /**
@@ -250,7 +266,8 @@ async function exchange(
 }
 
 /**
- * Sends `checkpoint` to every witness in parallel and collects their co-signatures. Per witness: the
+ * Sends `checkpoint` to every witness in parallel and collects their co-signatures, returning once
+ * `quorum` of them co-signed plus `graceMs` for the rest (see CollectOptions). Per witness: the
  * old size is the one the store has for it (0 at first), with the proof from it; a 409 naming a size
  * at most the checkpoint's is retried once from that size; a returned line counts only if it verifies
  * under the witness's configured key, and then the store's size for it is raised. Each witness has
@@ -269,15 +286,50 @@ export async function collectCosignatures(o: CollectOptions): Promise<CollectRes
   const timeout = AbortSignal.timeout(o.timeoutMs ?? DEFAULT_TIMEOUT_MS);
   const signal = o.signal ? AbortSignal.any([timeout, o.signal]) : timeout;
   const known = new Map((await untilAborted(o.sizes.listWitnessStates(), signal, 'the store did not list the witnesses\' sizes')).map((s) => [s.name, s.size]));
-  const settled = await Promise.all(
-    o.witnesses.map((w) =>
-      exchange(o, w, known, size, signal).catch((err: unknown) => ({
-        outcome: { witness: w.vkey.split('+')[0] ?? '?', url: w.url, result: 'error' as const, oldSize: 0, retried: false, errType: 'internal_error', message: (err as Error).message },
-        lines: undefined,
-      })),
-    ),
+  const runs = o.witnesses.map((w) =>
+    exchange(o, w, known, size, signal).catch((err: unknown) => ({
+      outcome: { witness: w.vkey.split('+')[0] ?? '?', url: w.url, result: 'error' as const, oldSize: 0, retried: false, errType: 'internal_error', message: (err as Error).message },
+      lines: undefined,
+    })),
   );
+  const done = await untilQuorum(runs, Math.min(o.quorum ?? runs.length, runs.length), o.graceMs ?? DEFAULT_GRACE_MS);
   let checkpoint = o.checkpoint;
-  for (const s of settled) if (s.lines) checkpoint = addSignatureLines(checkpoint, s.lines);
-  return { checkpoint, cosigned: settled.filter((s) => s.lines).length, outcomes: settled.map((s) => s.outcome) };
+  for (const d of done) if (d?.lines) checkpoint = addSignatureLines(checkpoint, d.lines);
+  const outcomes = done.map(
+    (d, i): WitnessOutcome => d?.outcome ?? { witness: o.witnesses[i]!.vkey.split('+')[0] ?? '?', url: o.witnesses[i]!.url, result: 'pending', oldSize: 0, retried: false, message: 'still going when the quorum was reached' },
+  );
+  return { checkpoint, cosigned: done.filter((d) => d?.lines).length, outcomes, settled: Promise.all(runs).then((all) => all.map((r) => r.outcome)) };
+}
+
+type Exchanged = { outcome: WitnessOutcome; lines?: string };
+
+/**
+ * Waits until `quorum` exchanges co-signed, then `graceMs` more, or until all are done if sooner (a
+ * quorum out of reach waits for all: every co-signature still counts). Returns what was done by then
+ * (undefined: still going).
+ */
+function untilQuorum(runs: Promise<Exchanged>[], quorum: number, graceMs: number): Promise<(Exchanged | undefined)[]> {
+  const done: (Exchanged | undefined)[] = runs.map(() => undefined);
+  let finished = 0;
+  let cosigned = 0;
+  return new Promise((resolve) => {
+    let grace: NodeJS.Timeout | undefined;
+    const step = (): void => {
+      if (finished === runs.length) {
+        clearTimeout(grace);
+        resolve([...done]);
+      } else if (grace === undefined && cosigned >= quorum) {
+        grace = setTimeout(() => resolve([...done]), graceMs);
+      }
+    };
+    runs.forEach((p, i) =>
+      void p.then((r) => {
+        done[i] = r;
+        finished++;
+        if (r.lines) cosigned++;
+        step();
+      }),
+    );
+    step();
+  });
 }
