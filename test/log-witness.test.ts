@@ -7,7 +7,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { base64 } from '@scure/base';
 import { runCli, startCli, type RunningCli } from './helpers/cli.js';
@@ -396,6 +396,39 @@ test('malformed requests are 4xx, never 5xx, and change nothing', async () => {
     assert.equal(noType.status, 200, noType.text);
     assert.equal((await logsOf(w))[0]!.size, 16);
     assert.equal((await fetch(`${s.url}/healthz`)).status, 200);
+  } finally {
+    await s.stop();
+  }
+});
+
+test('replaying the held checkpoint is co-signed again without rewriting the state; /healthz reads no state file', async () => {
+  const log = TestLog.create('example.org/log-replay');
+  const other = TestLog.create('example.org/log-replay-other');
+  const w = await newWitness('witness.example/replay', [log, other]);
+  const s = await serve(w);
+  try {
+    await log.grow(6);
+    assert.equal((await add(s.url, log, 0)).status, 200);
+    const file = join(w.dir, 'logs', `${originHash(log.origin)}.json`);
+    const before = statSync(file);
+    const text = readFileSync(file, 'utf8');
+    for (let i = 0; i < 3; i++) {
+      const again = await add(s.url, log, 6);
+      assert.equal(again.status, 200);
+      verifyCheckpoint(addSignatureLines(await log.checkpoint(), again.text), parseVerifierKey(log.vkey), { witnesses: [parseWitnessVerifierKey(w.vkey)], quorum: 1 });
+    }
+    // An atomic write renames a new file into place: the same inode and bytes mean no write at all.
+    assert.equal(statSync(file).ino, before.ino);
+    assert.equal(readFileSync(file, 'utf8'), text);
+    // A damaged state file takes down its own log (503 witness_state_invalid), not /healthz.
+    writeFileSync(join(w.dir, 'logs', `${originHash(other.origin)}.json`), '{ damaged');
+    await other.grow(2);
+    const broken = await add(s.url, other, 0);
+    assert.equal(broken.status, 503);
+    assert.equal((JSON.parse(broken.text) as { err_type: string }).err_type, 'witness_state_invalid');
+    const health = await fetch(`${s.url}/healthz`);
+    assert.equal(health.status, 200);
+    assert.equal(((await health.json()) as { logs: number }).logs, 2);
   } finally {
     await s.stop();
   }

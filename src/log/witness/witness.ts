@@ -143,20 +143,24 @@ export class Witness {
       throw e;
     }
     if (fork) refuse(422);
-    try {
-      verifyConsistency(req.proof, held.size, held.rootHash, offered.size, offered.rootHash);
-    } catch (err) {
-      if (err instanceof InvalidInputError) throw new WitnessError('witness_request_malformed', `add-checkpoint request is malformed: ${err.message}`);
-      if (!(err instanceof LogVerificationError)) throw err;
-      if (offered.size === 0) throw new WitnessError('checkpoint_invalid', 'a checkpoint of size 0 must have the root of the empty tree', 'the log is broken: check its checkpoint');
-      // A well-formed proof from the held checkpoint that leads to another root: a warning, not evidence.
-      if (heldCp && heldCp.size > 0 && err.reason === 'root_mismatch') this.warnProof(state.origin, heldCp, offered);
-      throw new WitnessError('consistency_proof_invalid', `the consistency proof does not verify: ${err.message}`, 'send the RFC 6962 consistency proof from the old size to the checkpoint size');
+    // The held checkpoint again (same size, same root, no proof): co-signed again, the state left as it is.
+    const replay = heldCp !== null && offered.size === heldCp.size && req.proof.length === 0;
+    if (!replay) {
+      try {
+        verifyConsistency(req.proof, held.size, held.rootHash, offered.size, offered.rootHash);
+      } catch (err) {
+        if (err instanceof InvalidInputError) throw new WitnessError('witness_request_malformed', `add-checkpoint request is malformed: ${err.message}`);
+        if (!(err instanceof LogVerificationError)) throw err;
+        if (offered.size === 0) throw new WitnessError('checkpoint_invalid', 'a checkpoint of size 0 must have the root of the empty tree', 'the log is broken: check its checkpoint');
+        // A well-formed proof from the held checkpoint that leads to another root: a warning, not evidence.
+        if (heldCp && heldCp.size > 0 && err.reason === 'root_mismatch') this.warnProof(state.origin, heldCp, offered);
+        throw new WitnessError('consistency_proof_invalid', `the consistency proof does not verify: ${err.message}`, 'send the RFC 6962 consistency proof from the old size to the checkpoint size');
+      }
     }
     const line = cosignCheckpoint(opened.text, this.o.signer);
     // What is kept: the text, the log's verified signature(s) and this co-signature.
     const kept = encodeNote({ text: opened.text, signatures: [...opened.note.verified, ...line.trimEnd().split('\n').map(parseSignatureLine)] });
-    saveCheckpoint(this.o.paths, state, kept);
+    if (!replay) saveCheckpoint(this.o.paths, state, kept);
     return line;
   }
 
