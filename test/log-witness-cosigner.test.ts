@@ -5,6 +5,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { createServer as createHttpServer } from 'node:http';
 import { createServer, type Server } from 'node:net';
 import { join } from 'node:path';
 import { runCli, startCli, type RunningCli } from './helpers/cli.js';
@@ -272,5 +273,34 @@ test('the call returns once the quorum co-signed (plus a short grace); the rest 
   } finally {
     silent.close();
     await w.server.stop();
+  }
+});
+
+test('an answer larger than the cap is refused without reading it: by its Content-Length, or as it grows', async () => {
+  const log = TestLog.create('example.org/cosigner-large');
+  const server = createHttpServer((req, res) => {
+    req.resume();
+    if (req.url === '/declared/add-checkpoint') {
+      // Says 10 MB, sends one byte, then nothing: only the declared length can end this early.
+      res.writeHead(200, { 'content-type': 'text/plain', 'content-length': '10000000' });
+      res.write('x');
+      return;
+    }
+    res.writeHead(200, { 'content-type': 'text/plain' });
+    const chunk = Buffer.alloc(16 * 1024, 0x61);
+    for (let i = 0; i < 5; i++) res.write(chunk); // 80 KiB chunked, past the 64 KiB cap, and never ended
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const base = `http://127.0.0.1:${(server.address() as { port: number }).port}`;
+  try {
+    await log.grow(3);
+    const key = generateWitnessKey('witness.example/large').verifierKey;
+    for (const path of ['declared', 'grown']) {
+      const r = await collectCosignatures({ checkpoint: await log.checkpoint(), witnesses: [{ vkey: key, url: `${base}/${path}` }], prove: (o, s) => log.prove(o, s), sizes: memoryWitnessSizes(), timeoutMs: 60_000 });
+      assert.deepEqual(r.outcomes.map((o) => [o.result, o.errType, o.message]), [['bad_answer', 'cosignature_invalid', 'the answer is too large']], path);
+    }
+  } finally {
+    server.closeAllConnections();
+    server.close();
   }
 });

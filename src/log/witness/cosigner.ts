@@ -13,6 +13,7 @@ import { addSignatureLines, encodeSignatureLine, type NoteVerifier, openNote } f
 import { cosignatureTimestamp, parseWitnessVerifierKey } from '../cosignature.js';
 import { peekCheckpoint } from '../checkpoint.js';
 import type { WitnessStateRecord } from '../store/types.js';
+import { readCappedText } from '../../util/http-body.js';
 import { encodeAddCheckpoint, parseTlogSize } from './request.js';
 
 /** A witness as the log's configuration (log.json `witnesses`) names it. */
@@ -123,25 +124,6 @@ export function witnessStateName(witness: Pick<NoteVerifier, 'name' | 'keyId'>):
   return `${safe}-${(witness.keyId >>> 0).toString(16).padStart(8, '0')}`;
 }
 
-/** Reads at most `max` bytes of an answer; null when it is longer. */
-async function readCapped(res: Response, max: number): Promise<string | null> {
-  if (!res.body) return '';
-  const reader = res.body.getReader();
-  const chunks: Uint8Array[] = [];
-  let total = 0;
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    total += value.length;
-    if (total > max) {
-      await reader.cancel().catch(() => {});
-      return null;
-    }
-    chunks.push(value);
-  }
-  return Buffer.concat(chunks).toString('utf8');
-}
-
 function errTypeOf(body: string | null): { errType?: string; message?: string } {
   try {
     const j = JSON.parse(body ?? '') as { err_type?: unknown; message?: unknown };
@@ -161,7 +143,7 @@ interface Attempt {
 
 async function post(url: string, body: string, signal: AbortSignal): Promise<Attempt> {
   const res = await fetch(`${url.replace(/\/+$/, '')}/add-checkpoint`, { method: 'POST', body, headers: { 'content-type': 'text/plain; charset=utf-8' }, signal });
-  return { status: res.status, body: await readCapped(res, MAX_ANSWER_BYTES), contentType: res.headers.get('content-type') ?? '' };
+  return { status: res.status, body: await readCappedText(res, MAX_ANSWER_BYTES), contentType: res.headers.get('content-type') ?? '' };
 }
 
 /**
