@@ -270,7 +270,7 @@ export async function collectCosignatures(o: CollectOptions): Promise<CollectRes
   const known = new Map((await untilAborted(o.sizes.listWitnessStates(), signal, 'the store did not list the witnesses\' sizes')).map((s) => [s.name, s.size]));
   const runs = o.witnesses.map((w) =>
     exchange(o, w, known, size, signal).catch((err: unknown) => ({
-      outcome: { witness: w.vkey.split('+')[0] ?? '?', url: w.url, result: 'error' as const, oldSize: 0, retried: false, errType: 'internal_error', message: (err as Error).message },
+      outcome: { witness: witnessName(w.vkey), url: w.url, result: 'error' as const, oldSize: 0, retried: false, errType: 'internal_error', message: (err as Error).message },
       lines: undefined,
     })),
   );
@@ -278,12 +278,21 @@ export async function collectCosignatures(o: CollectOptions): Promise<CollectRes
   let checkpoint = o.checkpoint;
   for (const d of done) if (d?.lines) checkpoint = addSignatureLines(checkpoint, d.lines);
   const outcomes = done.map(
-    (d, i): WitnessOutcome => d?.outcome ?? { witness: o.witnesses[i]!.vkey.split('+')[0] ?? '?', url: o.witnesses[i]!.url, result: 'pending', oldSize: 0, retried: false, message: 'still going when the quorum was reached' },
+    (d, i): WitnessOutcome => d?.outcome ?? { witness: witnessName(o.witnesses[i]!.vkey), url: o.witnesses[i]!.url, result: 'pending', oldSize: 0, retried: false, message: 'still going when the quorum was reached' },
   );
   return { checkpoint, cosigned: done.filter((d) => d?.lines).length, outcomes, settled: Promise.all(runs).then((all) => all.map((r) => r.outcome)) };
 }
 
 type Exchanged = { outcome: WitnessOutcome; lines?: string };
+
+/** The configured key's name for an outcome, through the key parser; `?` for a key that does not parse. */
+function witnessName(vkey: string): string {
+  try {
+    return parseWitnessVerifierKey(vkey).name;
+  } catch {
+    return '?';
+  }
+}
 
 /**
  * Waits until `quorum` exchanges co-signed, then `graceMs` more, or until all are done if sooner (a
