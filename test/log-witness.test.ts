@@ -1,18 +1,21 @@
 /**
  * `lifeboat log witness` as real processes on loopback: init and its files, add-log, co-signing a
  * growing log, the refusals of C2SP tlog-witness (unknown log 404, bad log signature 403, stale old
- * size 409 with its size), forks refused by name with their evidence kept, state kept across a SIGKILL,
+ * size 409 with its size), forks (same size, another root) refused by name with their evidence kept
+ * once and capped per log, a smaller tree or a failing proof refused without evidence, state kept across a SIGKILL,
  * one success for two concurrent requests from one old size, and malformed bodies never a 5xx.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { base64 } from '@scure/base';
 import { runCli, startCli, type RunningCli } from './helpers/cli.js';
 import { trackedTempDir } from './helpers/tmp.js';
 import { postAddCheckpoint, TestLog } from './helpers/witness.js';
-import { checkpointLabel, peekCheckpoint } from '../src/log/checkpoint.js';
+import { sha256 } from '@noble/hashes/sha2.js';
+import { checkpointLabel, peekCheckpoint, signCheckpoint } from '../src/log/checkpoint.js';
+import { utf8 } from '../src/util/bytes.js';
 import { parseWitnessVerifierKey, verifyCheckpoint } from '../src/log/cosignature.js';
 import { addSignatureLines, parseVerifierKey } from '../src/log/note.js';
 import { encodeAddCheckpoint } from '../src/log/witness/request.js';
@@ -183,10 +186,17 @@ test('unknown log 404, bad log signature 403, old size above the checkpoint 400,
   }
 });
 
-test('forks are refused by name: same size other root, a smaller tree, a failing proof; error line and evidence kept', async () => {
+test('a fork (same size, another root) is refused by name with its evidence kept once; a smaller tree or a failing proof accuses no one', async () => {
   const log = TestLog.create('example.org/log-forks');
   const w = await newWitness('witness.example/forks', [log]);
   const s = await serve(w);
+  const forkLines = (): Record<string, string>[] =>
+    s
+      .stderr()
+      .split('\n')
+      .filter((l) => l.includes('"err_type":"log_forked"'))
+      .map((l) => JSON.parse(l) as Record<string, string>);
+  const kept = async (): Promise<{ kind: string; file: string }[]> => JSON.parse((await runCli(['log', 'witness', 'forks', '--data-dir', w.dir, '--json'])).stdout) as { kind: string; file: string }[];
   try {
     await log.grow(20);
     assert.equal((await add(s.url, log, 0)).status, 200);
@@ -210,36 +220,85 @@ test('forks are refused by name: same size other root, a smaller tree, a failing
     assert.ok(evidence.includes(await other.checkpoint()), 'the offered note is kept whole');
     assert.ok(evidence.includes(`held: ${checkpointLabel(held)}`));
     assert.equal(statSync(join(w.dir, line.evidence!)).mode & 0o777, 0o600);
-    // Same pair again with old 0: 409 with the size (the spec's status), reported, kept once.
+    // Same pair again, with old 20 (422) and old 0 (409 with the size, the spec's status): kept once, no new line.
+    assert.equal((await add(s.url, other, 20)).status, 422);
     const again = await add(s.url, other, 0);
     assert.equal(again.status, 409);
     assert.equal(again.text, '20\n');
+    assert.deepEqual((await kept()).map((f) => f.kind), ['same_size_different_root']);
+    assert.equal(forkLines().length, 1, 'a replayed pair writes no second error line');
 
-    // 2. A smaller tree: old = held size (> the new size) is 400, old 0 is 409; both log_forked.
-    const smaller = await log.fork(15);
-    const small400 = await postAddCheckpoint(s.url, encodeAddCheckpoint({ oldSize: 20, proof: [], checkpoint: await smaller.checkpoint() }));
-    assert.equal(small400.status, 400);
-    assert.equal((JSON.parse(small400.text) as { err_type: string }).err_type, 'log_forked');
-    const line2 = await stderrLine(s, /"kind":"smaller_tree"/);
-    assert.equal(line2.offered, checkpointLabel(peekCheckpoint(await smaller.checkpoint())));
-    const small409 = await add(s.url, smaller, 0);
+    // 2. A smaller tree (an old checkpoint replayed): the spec's 409 with the held size, or 400 for an
+    // old size above the checkpoint's; no fork, no evidence.
+    const older = await log.checkpoint(15);
+    const small409 = await postAddCheckpoint(s.url, encodeAddCheckpoint({ oldSize: 0, proof: [], checkpoint: older }));
     assert.equal(small409.status, 409);
+    assert.equal(small409.type, 'text/x.tlog.size');
+    assert.equal(small409.text, '20\n');
+    const small15 = await postAddCheckpoint(s.url, encodeAddCheckpoint({ oldSize: 15, proof: [], checkpoint: older }));
+    assert.equal(small15.status, 409);
+    const small400 = await postAddCheckpoint(s.url, encodeAddCheckpoint({ oldSize: 20, proof: [], checkpoint: older }));
+    assert.equal(small400.status, 400);
+    assert.equal((JSON.parse(small400.text) as { err_type: string }).err_type, 'witness_request_malformed');
 
-    // 3. A larger tree that does not extend the held one: its own proof fails against the held root.
+    // 3. A genuine newer checkpoint with a made-up (well-formed) proof: 422 consistency_proof_invalid and
+    // one warning line per log per minute, no evidence. Same for a larger tree that really diverged.
+    await log.grow(10);
+    const madeUp = (await log.prove(20, 30)).map((h) => Uint8Array.from(h));
+    madeUp[madeUp.length - 1]![0]! ^= 1;
+    for (let i = 0; i < 3; i++) {
+      const r = await postAddCheckpoint(s.url, encodeAddCheckpoint({ oldSize: 20, proof: madeUp, checkpoint: await log.checkpoint() }));
+      assert.equal(r.status, 422);
+      assert.equal((JSON.parse(r.text) as { err_type: string }).err_type, 'consistency_proof_invalid');
+    }
+    const warning = await stderrLine(s, /"kind":"proof_leads_elsewhere"/);
+    assert.equal(warning.level, 'warn');
+    assert.equal(warning.err_type, 'consistency_proof_invalid');
+    assert.equal(warning.held, checkpointLabel(held));
     const diverged = await log.fork(19);
     await diverged.grow(11);
     const bad = await add(s.url, diverged, 20);
     assert.equal(bad.status, 422);
-    assert.equal((JSON.parse(bad.text) as { err_type: string }).err_type, 'log_forked');
-    await stderrLine(s, /"kind":"proof_failed"/);
+    assert.equal((JSON.parse(bad.text) as { err_type: string }).err_type, 'consistency_proof_invalid');
+    assert.equal(s.stderr().split('\n').filter((l) => l.includes('"kind":"proof_leads_elsewhere"')).length, 1, 'warning lines are rate-limited');
 
-    const forks = await runCli(['log', 'witness', 'forks', '--data-dir', w.dir, '--json']);
-    const kinds = (JSON.parse(forks.stdout) as { kind: string; held: string }[]).map((f) => f.kind).sort();
-    assert.deepEqual(kinds, ['proof_failed', 'same_size_different_root', 'smaller_tree']);
+    assert.deepEqual((await kept()).map((f) => f.kind), ['same_size_different_root']);
+    assert.equal(forkLines().length, 1);
     // Nothing moved, and the honest log still gets co-signed.
     assert.equal((await logsOf(w))[0]!.root, base64.encode(held.rootHash));
-    await log.grow(5);
     assert.equal((await add(s.url, log, 20)).status, 200);
+  } finally {
+    await s.stop();
+  }
+});
+
+test('fork evidence is capped per log: past 100 pairs a fork is still refused, and another log keeps its own', async () => {
+  const log = TestLog.create('example.org/log-cap');
+  const second = TestLog.create('example.org/log-cap-2');
+  const w = await newWitness('witness.example/cap', [log, second]);
+  const s = await serve(w);
+  try {
+    for (const l of [log, second]) {
+      await l.grow(4);
+      assert.equal((await add(s.url, l, 0)).status, 200);
+    }
+    // Checkpoints of the held size with made-up roots, each signed by the log key: 105 distinct pairs.
+    const forged = (l: TestLog, i: number): string => signCheckpoint({ origin: l.origin, size: 4, rootHash: sha256(utf8.encode(`root ${i}`)), extensions: [] }, l.signer);
+    for (let i = 0; i < 105; i++) {
+      const r = await postAddCheckpoint(s.url, encodeAddCheckpoint({ oldSize: 4, proof: [], checkpoint: forged(log, i) }));
+      assert.equal(r.status, 422, r.text);
+      assert.equal((JSON.parse(r.text) as { err_type: string }).err_type, 'log_forked');
+    }
+    const prefix = (l: TestLog): string => originHash(l.origin).slice(0, 16);
+    const files = (): string[] => readdirSync(join(w.dir, 'forks')).filter((n) => n.endsWith('.txt'));
+    assert.equal(files().filter((n) => n.startsWith(prefix(log))).length, 100);
+    // 100 lines for the kept pairs, then one (rate-limited) for the pairs not kept.
+    const lines = s.stderr().split('\n').filter((l) => l.includes('"err_type":"log_forked"'));
+    assert.equal(lines.length, 101);
+    assert.match(lines[100]!, /not kept/);
+    const r = await postAddCheckpoint(s.url, encodeAddCheckpoint({ oldSize: 4, proof: [], checkpoint: forged(second, 0) }));
+    assert.equal(r.status, 422);
+    assert.equal(files().filter((n) => n.startsWith(prefix(second))).length, 1);
   } finally {
     await s.stop();
   }
@@ -337,6 +396,39 @@ test('malformed requests are 4xx, never 5xx, and change nothing', async () => {
     assert.equal(noType.status, 200, noType.text);
     assert.equal((await logsOf(w))[0]!.size, 16);
     assert.equal((await fetch(`${s.url}/healthz`)).status, 200);
+  } finally {
+    await s.stop();
+  }
+});
+
+test('replaying the held checkpoint is co-signed again without rewriting the state; /healthz reads no state file', async () => {
+  const log = TestLog.create('example.org/log-replay');
+  const other = TestLog.create('example.org/log-replay-other');
+  const w = await newWitness('witness.example/replay', [log, other]);
+  const s = await serve(w);
+  try {
+    await log.grow(6);
+    assert.equal((await add(s.url, log, 0)).status, 200);
+    const file = join(w.dir, 'logs', `${originHash(log.origin)}.json`);
+    const before = statSync(file);
+    const text = readFileSync(file, 'utf8');
+    for (let i = 0; i < 3; i++) {
+      const again = await add(s.url, log, 6);
+      assert.equal(again.status, 200);
+      verifyCheckpoint(addSignatureLines(await log.checkpoint(), again.text), parseVerifierKey(log.vkey), { witnesses: [parseWitnessVerifierKey(w.vkey)], quorum: 1 });
+    }
+    // An atomic write renames a new file into place: the same inode and bytes mean no write at all.
+    assert.equal(statSync(file).ino, before.ino);
+    assert.equal(readFileSync(file, 'utf8'), text);
+    // A damaged state file takes down its own log (503 witness_state_invalid), not /healthz.
+    writeFileSync(join(w.dir, 'logs', `${originHash(other.origin)}.json`), '{ damaged');
+    await other.grow(2);
+    const broken = await add(s.url, other, 0);
+    assert.equal(broken.status, 503);
+    assert.equal((JSON.parse(broken.text) as { err_type: string }).err_type, 'witness_state_invalid');
+    const health = await fetch(`${s.url}/healthz`);
+    assert.equal(health.status, 200);
+    assert.equal(((await health.json()) as { logs: number }).logs, 2);
   } finally {
     await s.stop();
   }

@@ -2,15 +2,18 @@
  * The public backup log on its worst days (docs/log.md), with real processes on loopback: a log with
  * two witnesses, entries from three submitters, the log SIGKILLed and restarted, an audit from another
  * directory with the log's verifier key alone, and then a forked log (a copy of the log's directory
- * taken earlier, grown with other entries under the same key) that the witnesses and the audit both
- * refuse by name (`log_forked`). Every step goes through the CLI.
+ * taken earlier, grown with other entries under the same key to the same size) that the witnesses and
+ * the audit both refuse by name (`log_forked`), each witness keeping the two signed checkpoints as
+ * evidence. Every step goes through the CLI.
  */
 import { cpSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { LifeboatError } from '../errors.js';
 import { loadIdentity } from '../identity.js';
+import { type Checkpoint, checkpointLabel, peekCheckpoint } from '../log/checkpoint.js';
 import { createEntry } from '../log/entry.js';
 import { addEntry } from '../log/server/client.js';
+import { type LogConfig, loadLogConfig, logPaths, saveLogConfig } from '../log/server/config.js';
 import { utf8 } from '../util/bytes.js';
 import { type RunningServer, runCli, startServer } from './proc.js';
 import { expectOk, type Scenario } from './runner.js';
@@ -155,20 +158,44 @@ const audit: Scenario<LogDrillContext> = {
   },
 };
 
+/** The checkpoint a log serves, parsed (its label names it in messages). */
+async function servedCheckpoint(url: string): Promise<Checkpoint> {
+  const res = await fetch(`${url}/checkpoint`);
+  check(res.ok, `${url}/checkpoint answered ${res.status}`);
+  return peekCheckpoint(await res.text());
+}
+
+/** The copy's witnesses: taken out while it grows (so no witness sees its smaller trees), then put back. */
+function setWitnesses(dir: string, witnesses: LogConfig['witnesses']): LogConfig['witnesses'] {
+  const paths = logPaths(dir);
+  const config = loadLogConfig(paths);
+  saveLogConfig(paths, { ...config, witnesses });
+  return config.witnesses;
+}
+
 const fork: Scenario<LogDrillContext> = {
-  name: 'public log: a forked log (same key, other entries) is refused by both witnesses and the audit',
+  name: 'public log: a forked log (same key, other entries, the same size) is refused by both witnesses, which keep the evidence, and by the audit',
   async run(ctx) {
     const snap = need(ctx.snapshot, 'the copy of the log');
     const size = need(ctx.auditedSize, 'the audited size');
     const subs = need(ctx.submitters, 'submitters');
     const logKey = need(ctx.logKey, 'the log key');
-    // The copy knows the witnesses, so it offers its checkpoints to them as the real log does.
-    const forked = await serveLog(ctx, snap.dir);
+    const real = await servedCheckpoint(need(ctx.logUrl, 'the log'));
+    check(real.size === size, `the log serves size ${real.size}, the audit saw ${size}`);
+    // The attacker grows the copy to the real log's size with other entries, out of the witnesses' sight.
+    const configured = setWitnesses(snap.dir, []);
+    let forked = await serveLog(ctx, snap.dir);
     // The attacker's entries go in straight through the client: the fork is what is being drilled.
     const alice = loadIdentity(subs[0]!.file);
     for (let i = snap.size; i < size; i++) {
       await addEntry(forked.url, createEntry({ recordType: 'drill/v1', payload: utf8.encode(`forked entry ${i}`) }, alice));
     }
+    await forked.stop();
+    // Then offers its checkpoint of the same size to the witnesses, as the real log does (at start).
+    setWitnesses(snap.dir, configured);
+    forked = await serveLog(ctx, snap.dir);
+    const other = await servedCheckpoint(forked.url);
+    check(other.size === size && checkpointLabel(other) !== checkpointLabel(real), `the forked copy serves ${checkpointLabel(other)}, not another root of size ${size}`);
     const witnesses = need(ctx.witnessKeys, 'witness keys').flatMap((k) => ['--witness', k]);
     // Without co-signatures the forked checkpoint fails any quorum; the fork itself is what the
     // auditor must name, so it audits against the log key alone here.
@@ -176,12 +203,19 @@ const fork: Scenario<LogDrillContext> = {
     check(r.code === 3, `the audit of the forked log exited ${r.code}, not 3 (a refusal for safety)`);
     const failure = JSON.parse(r.stdout) as { err_type?: string; message?: string };
     check(failure.err_type === 'log_forked', `the audit of the forked log failed with ${failure.err_type}, not log_forked`);
-    check(/\b\d+\b/.test(failure.message ?? ''), 'the audit does not name the checkpoints');
+    for (const cp of [real, other]) check((failure.message ?? '').includes(checkpointLabel(cp)), `the audit's refusal does not name ${checkpointLabel(cp)}: ${failure.message}`);
     const q = await runCli(['log', 'audit', '--log', forked.url, '--log-key', logKey, ...witnesses, '--quorum', '1', '--state', join(ctx.dir, 'fresh-state.json'), '--quiet']);
     check(q.code !== 0, 'a fresh auditor requiring a witness accepted the forked log');
+    // The log waits for its quorum only, so a witness's answer may come after the copy's start returned.
     for (const n of [1, 2]) {
-      const forks = await json<{ kind: string }[]>(['log', 'witness', 'forks', '--data-dir', join(ctx.dir, `witness${n}`)], `witness ${n} forks`);
-      check(forks.length > 0, `witness ${n} kept no evidence of the fork`);
+      const deadline = Date.now() + 30_000;
+      for (;;) {
+        const forks = await json<{ kind: string; held: string; offered: string }[]>(['log', 'witness', 'forks', '--data-dir', join(ctx.dir, `witness${n}`)], `witness ${n} forks`);
+        const proof = forks.find((f) => f.kind === 'same_size_different_root' && f.held === checkpointLabel(real) && f.offered === checkpointLabel(other));
+        if (proof) break;
+        check(Date.now() < deadline, `witness ${n} kept no same_size_different_root evidence of ${checkpointLabel(other)} against ${checkpointLabel(real)} (it kept: ${JSON.stringify(forks)})`);
+        await new Promise((r) => setTimeout(r, 250));
+      }
     }
     await forked.stop();
   },

@@ -1,7 +1,8 @@
 /**
  * `lifeboat log witness init | key | add-log | logs | forks | serve`: co-signing logs' checkpoints
  * (docs/log.md, "Witnesses"). Results on stdout (JSON with --json), diagnostics on stderr; a fork
- * refused while serving is one JSON error line on stderr (`"err_type": "log_forked"`).
+ * refused while serving is one JSON error line on stderr (`"err_type": "log_forked"`) per new pair, and a
+ * proof that leads to another root one warning line per log per minute.
  */
 import type { Command } from 'commander';
 import { base64 } from '@scure/base';
@@ -10,7 +11,7 @@ import { initWitness, loadWitnessInfo, resolveWitnessDir, witnessPaths } from '.
 import { listForks } from '../../log/witness/forks.js';
 import { startWitnessServer } from '../../log/witness/server.js';
 import { addLog, heldCheckpoint, listLogs, originHash } from '../../log/witness/state.js';
-import type { ForkReport } from '../../log/witness/witness.js';
+import type { ForkReport, WitnessWarning } from '../../log/witness/witness.js';
 import { createOutput } from '../io.js';
 
 const DIR_HELP = 'witness data directory (default: $LIFEBOAT_WITNESS_DIR or ./lifeboat-witness)';
@@ -86,6 +87,21 @@ function forkLine(f: ForkReport): string {
   });
 }
 
+/** The warning line of a proof that leads to another root (not a fork: see docs/log.md). */
+function warningLine(w: WitnessWarning): string {
+  return JSON.stringify({
+    level: 'warn',
+    time: new Date().toISOString(),
+    err_type: 'consistency_proof_invalid',
+    kind: w.kind,
+    origin: w.origin,
+    held: checkpointLabel(w.held),
+    offered: checkpointLabel(w.offered),
+    suppressed: w.suppressed,
+    message: w.message,
+  });
+}
+
 async function serve(o: DirOpts & { listen: string; logLevel: string }): Promise<void> {
   const dir = resolveWitnessDir(o.dataDir);
   const server = await startWitnessServer({
@@ -93,6 +109,7 @@ async function serve(o: DirOpts & { listen: string; logLevel: string }): Promise
     listen: o.listen,
     logger: o.logLevel === 'silent' ? false : { level: o.logLevel, stream: process.stderr },
     onFork: (f) => void process.stderr.write(`${forkLine(f)}\n`),
+    onWarning: (w) => void process.stderr.write(`${warningLine(w)}\n`),
   });
   // One line first: supervisors and tests read it.
   process.stdout.write(o.json ? `${JSON.stringify({ url: server.url, name: server.info.name, vkey: server.info.vkey })}\n` : `listening on ${server.url}\n`);
@@ -145,7 +162,7 @@ export function registerLogWitnessCommands(log: Command): void {
     .description('serve POST /add-checkpoint (C2SP tlog-witness) until SIGTERM (first stdout line: listening on URL)')
     .option('--listen <host:port>', 'address to listen on (port 0 for any free port)', '127.0.0.1:7380')
     .option('--data-dir <dir>', DIR_HELP)
-    .option('--log-level <level>', 'request log level on stderr: info, warn, error or silent (fork lines are always written)', 'info')
+    .option('--log-level <level>', 'request log level on stderr: info, warn, error or silent (fork and proof warning lines are always written)', 'info')
     .option('--json', 'print {"url", "name", "vkey"} as the first stdout line')
     .action(serve);
 }

@@ -16,7 +16,7 @@ import { EMPTY_ROOT } from '../merkle.js';
 import { checkKeyName } from '../note.js';
 import { openLogStore } from '../store/index.js';
 import type { LogStore } from '../store/types.js';
-import { collectCosignatures } from '../witness/cosigner.js';
+import { collectCosignatures, type WitnessOutcome } from '../witness/cosigner.js';
 import { createLogApp } from './app.js';
 import { directoryBlobs } from './blobs.js';
 import {
@@ -129,20 +129,42 @@ export interface RunningLog {
   close(): Promise<void>;
 }
 
-/** The co-signing hook for log.json's witnesses (src/log/witness/cosigner.ts), warning below the quorum. */
+/**
+ * The co-signing hook for log.json's witnesses (src/log/witness/cosigner.ts), warning below the quorum.
+ * The log waits for its quorum (plus a short grace), not for every witness; the others go on in the
+ * background until the sequencer calls the round off (`req.signal`) or the next round starts, which
+ * first aborts what is left of the previous one and waits for it to settle: rounds never overlap.
+ */
 export function witnessCosigner(config: LogConfig, store: LogStore, warn: (line: string) => void): Cosigner | undefined {
   if (config.witnesses.length === 0) return undefined;
   const quorum = effectiveQuorum(config);
+  const say = (o: WitnessOutcome, late = ''): void => warn(`witness ${o.witness} (${o.url}): ${o.result}: ${o.message}${o.errType ? ` (${o.errType})` : ''}${late}`);
+  let previous: { stop: AbortController; settled: Promise<unknown> } | undefined;
   return async (req) => {
-    const r = await collectCosignatures({
+    if (previous) {
+      previous.stop.abort();
+      await previous.settled;
+    }
+    const stop = new AbortController();
+    const round = collectCosignatures({
       checkpoint: req.checkpoint,
       witnesses: config.witnesses,
       prove: (oldSize) => req.proveConsistency(oldSize),
       sizes: store,
       timeoutMs: config.witness_timeout_ms,
+      signal: AbortSignal.any([req.signal, stop.signal]),
+      quorum,
     });
-    for (const o of r.outcomes) if (o.result !== 'cosigned') warn(`witness ${o.witness} (${o.url}): ${o.result}: ${o.message}${o.errType ? ` (${o.errType})` : ''}`);
+    previous = { stop, settled: round.then((r) => r.settled, () => {}) };
+    const r = await round;
+    for (const o of r.outcomes) if (o.result !== 'cosigned' && o.result !== 'pending') say(o);
     if (r.cosigned < quorum) warn(`checkpoint of size ${req.size} has ${r.cosigned} of the ${quorum} co-signatures asked for`);
+    const late = r.outcomes.flatMap((o, i) => (o.result === 'pending' ? [i] : []));
+    if (late.length > 0) {
+      void r.settled.then((all) => {
+        for (const i of late) if (all[i]!.result !== 'cosigned') say(all[i]!, `, after the checkpoint of size ${req.size} was published`);
+      });
+    }
     return r.checkpoint;
   };
 }

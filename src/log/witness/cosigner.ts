@@ -13,6 +13,7 @@ import { addSignatureLines, encodeSignatureLine, type NoteVerifier, openNote } f
 import { cosignatureTimestamp, parseWitnessVerifierKey } from '../cosignature.js';
 import { peekCheckpoint } from '../checkpoint.js';
 import type { WitnessStateRecord } from '../store/types.js';
+import { readCappedText } from '../../util/http-body.js';
 import { encodeAddCheckpoint, parseTlogSize } from './request.js';
 
 /** A witness as the log's configuration (log.json `witnesses`) names it. */
@@ -42,8 +43,20 @@ export interface CollectOptions {
   witnesses: readonly WitnessEndpoint[];
   prove: ProveConsistency;
   sizes: WitnessSizes;
-  /** Per witness, for the whole exchange (a 409 retry included). Default 5,000 ms. */
+  /**
+   * For each witness's whole exchange (a 409 retry and the store's calls included), counted from the
+   * call: the store's list of sizes comes under it too. Default 5,000 ms.
+   */
   timeoutMs?: number;
+  /** Calls the round off: every request in flight is aborted and every exchange ends (`aborted`). */
+  signal?: AbortSignal;
+  /**
+   * Co-signatures to wait for (default: every witness). The call returns `graceMs` after that many
+   * co-signed, or when every witness is done if sooner.
+   */
+  quorum?: number;
+  /** How long the rest get once the quorum is reached. Default 200 ms. */
+  graceMs?: number;
   /** Clock for the store's `updatedAt` (ms). Default Date.now. */
   now?: () => number;
 }
@@ -59,7 +72,9 @@ export type WitnessResult =
   /** A 200 whose body is not a good co-signature of its key, or an answer that breaks the protocol. */
   | 'bad_answer'
   /** The log could not build the request (its proof function threw, or the configured key is bad). */
-  | 'error';
+  | 'error'
+  /** Still going when the call returned (quorum and grace reached): its final outcome is in `settled`. */
+  | 'pending';
 
 export interface WitnessOutcome {
   /** The witness key's name (from its vkey). */
@@ -85,11 +100,18 @@ export interface CollectResult {
   checkpoint: string;
   /** How many witnesses co-signed. */
   cosigned: number;
-  /** One per configured witness, in the configured order. */
+  /** One per configured witness, in the configured order, as they stood when the call returned. */
   outcomes: WitnessOutcome[];
+  /**
+   * Every witness's final outcome, once all are done (the pending ones go on until their timeout or
+   * the signal; a late co-signature still raises the store's size for that witness, but is not on
+   * `checkpoint`). Never rejects.
+   */
+  settled: Promise<WitnessOutcome[]>;
 }
 
 const DEFAULT_TIMEOUT_MS = 5_000;
+const DEFAULT_GRACE_MS = 200;
 const MAX_ANSWER_BYTES = 64 * 1024;
 
 /**
@@ -100,25 +122,6 @@ const MAX_ANSWER_BYTES = 64 * 1024;
 export function witnessStateName(witness: Pick<NoteVerifier, 'name' | 'keyId'>): string {
   const safe = witness.name.replace(/[^A-Za-z0-9_.-]/g, '_').slice(0, 55);
   return `${safe}-${(witness.keyId >>> 0).toString(16).padStart(8, '0')}`;
-}
-
-/** Reads at most `max` bytes of an answer; null when it is longer. */
-async function readCapped(res: Response, max: number): Promise<string | null> {
-  if (!res.body) return '';
-  const reader = res.body.getReader();
-  const chunks: Uint8Array[] = [];
-  let total = 0;
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    total += value.length;
-    if (total > max) {
-      await reader.cancel().catch(() => {});
-      return null;
-    }
-    chunks.push(value);
-  }
-  return Buffer.concat(chunks).toString('utf8');
 }
 
 function errTypeOf(body: string | null): { errType?: string; message?: string } {
@@ -140,7 +143,7 @@ interface Attempt {
 
 async function post(url: string, body: string, signal: AbortSignal): Promise<Attempt> {
   const res = await fetch(`${url.replace(/\/+$/, '')}/add-checkpoint`, { method: 'POST', body, headers: { 'content-type': 'text/plain; charset=utf-8' }, signal });
-  return { status: res.status, body: await readCapped(res, MAX_ANSWER_BYTES), contentType: res.headers.get('content-type') ?? '' };
+  return { status: res.status, body: await readCappedText(res, MAX_ANSWER_BYTES), contentType: res.headers.get('content-type') ?? '' };
 }
 
 /**
@@ -164,11 +167,26 @@ function checkAnswer(checkpoint: string, body: string | null, witness: NoteVerif
   return { lines: sigs.map(encodeSignatureLine).join(''), timestamp };
 }
 
+/** `p`, or a rejection when `signal` aborts first (the promise itself is left to settle on its own). */
+function untilAborted<T>(p: Promise<T>, signal: AbortSignal, what: string): Promise<T> {
+  if (signal.aborted) return Promise.reject(new Error(`${what}: ${abortReason(signal)}`));
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = (): void => reject(new Error(`${what}: ${abortReason(signal)}`));
+    signal.addEventListener('abort', onAbort, { once: true });
+    p.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
+  });
+}
+
+function abortReason(signal: AbortSignal): string {
+  return (signal.reason as Error | undefined)?.name === 'TimeoutError' ? 'no answer in time' : 'the round was called off';
+}
+
 async function exchange(
   o: CollectOptions,
   endpoint: WitnessEndpoint,
   known: Map<string, number>,
   size: number,
+  signal: AbortSignal,
 ): Promise<{ outcome: WitnessOutcome; lines?: string }> {
   let witness: NoteVerifier;
   try {
@@ -180,7 +198,6 @@ async function exchange(
   const base = { witness: witness.name, url: endpoint.url };
   let oldSize = Math.min(known.get(stateName) ?? 0, size);
   let retried = false;
-  const signal = AbortSignal.timeout(o.timeoutMs ?? DEFAULT_TIMEOUT_MS);
   for (;;) {
     let body: string;
     try {
@@ -192,6 +209,7 @@ async function exchange(
     try {
       a = await post(endpoint.url, body, signal);
     } catch (err) {
+      if (signal.aborted && o.signal?.aborted) return { outcome: { ...base, result: 'unreachable', oldSize, retried, errType: 'aborted', message: 'the round was called off before it answered' } };
       const timedOut = signal.aborted;
       const message = timedOut ? `no answer within ${o.timeoutMs ?? DEFAULT_TIMEOUT_MS} ms` : `cannot reach it: ${(err as Error).message}`;
       return { outcome: { ...base, result: 'unreachable', oldSize, retried, errType: timedOut ? 'timeout' : 'peer_unreachable', message } };
@@ -201,7 +219,7 @@ async function exchange(
       if ('reason' in checked) return { outcome: { ...base, result: 'bad_answer', oldSize, retried, status: 200, errType: 'cosignature_invalid', message: checked.reason } };
       let message = `co-signed size ${size}`;
       try {
-        await o.sizes.setWitnessSize(stateName, size, (o.now ?? Date.now)());
+        await untilAborted(o.sizes.setWitnessSize(stateName, size, (o.now ?? Date.now)()), signal, 'the store did not record it');
       } catch (err) {
         // The co-signature is good either way; the next push starts from an older size and gets a 409.
         message += `; could not record its size: ${(err as Error).message}`;
@@ -230,30 +248,79 @@ async function exchange(
 }
 
 /**
- * Sends `checkpoint` to every witness in parallel and collects their co-signatures. Per witness: the
+ * Sends `checkpoint` to every witness in parallel and collects their co-signatures, returning once
+ * `quorum` of them co-signed plus `graceMs` for the rest (see CollectOptions). Per witness: the
  * old size is the one the store has for it (0 at first), with the proof from it; a 409 naming a size
  * at most the checkpoint's is retried once from that size; a returned line counts only if it verifies
  * under the witness's configured key, and then the store's size for it is raised. Each witness has
- * `timeoutMs` for its whole exchange.
+ * `timeoutMs` from the call for its whole exchange, the store's calls included; `signal` ends them all.
  *
  * Never throws for a witness's failure (see WitnessOutcome); throws only what `peekCheckpoint` throws
- * for a checkpoint note that does not parse, and what `sizes.listWitnessStates` throws. Calls for one
- * log must not overlap (await one before starting the next, as a sequencer loop does): two overlapping
- * calls would race each other at the witnesses, and a witness that gets the larger checkpoint first
- * refuses the smaller one as a rollback.
+ * for a checkpoint note that does not parse, and what `sizes.listWitnessStates` throws (or an Error
+ * when it does not answer before the timeout or the signal). Calls for one log must not overlap
+ * (await one before starting the next, as a sequencer loop does): two overlapping calls would race
+ * each other at the witnesses, and a witness that gets the larger checkpoint first refuses the smaller
+ * one as a rollback.
  */
 export async function collectCosignatures(o: CollectOptions): Promise<CollectResult> {
   const { size } = peekCheckpoint(o.checkpoint);
-  const known = new Map((await o.sizes.listWitnessStates()).map((s) => [s.name, s.size]));
-  const settled = await Promise.all(
-    o.witnesses.map((w) =>
-      exchange(o, w, known, size).catch((err: unknown) => ({
-        outcome: { witness: w.vkey.split('+')[0] ?? '?', url: w.url, result: 'error' as const, oldSize: 0, retried: false, errType: 'internal_error', message: (err as Error).message },
-        lines: undefined,
-      })),
-    ),
+  // Every witness's clock starts here, before any store call.
+  const timeout = AbortSignal.timeout(o.timeoutMs ?? DEFAULT_TIMEOUT_MS);
+  const signal = o.signal ? AbortSignal.any([timeout, o.signal]) : timeout;
+  const known = new Map((await untilAborted(o.sizes.listWitnessStates(), signal, 'the store did not list the witnesses\' sizes')).map((s) => [s.name, s.size]));
+  const runs = o.witnesses.map((w) =>
+    exchange(o, w, known, size, signal).catch((err: unknown) => ({
+      outcome: { witness: witnessName(w.vkey), url: w.url, result: 'error' as const, oldSize: 0, retried: false, errType: 'internal_error', message: (err as Error).message },
+      lines: undefined,
+    })),
   );
+  const done = await untilQuorum(runs, Math.min(o.quorum ?? runs.length, runs.length), o.graceMs ?? DEFAULT_GRACE_MS);
   let checkpoint = o.checkpoint;
-  for (const s of settled) if (s.lines) checkpoint = addSignatureLines(checkpoint, s.lines);
-  return { checkpoint, cosigned: settled.filter((s) => s.lines).length, outcomes: settled.map((s) => s.outcome) };
+  for (const d of done) if (d?.lines) checkpoint = addSignatureLines(checkpoint, d.lines);
+  const outcomes = done.map(
+    (d, i): WitnessOutcome => d?.outcome ?? { witness: witnessName(o.witnesses[i]!.vkey), url: o.witnesses[i]!.url, result: 'pending', oldSize: 0, retried: false, message: 'still going when the quorum was reached' },
+  );
+  return { checkpoint, cosigned: done.filter((d) => d?.lines).length, outcomes, settled: Promise.all(runs).then((all) => all.map((r) => r.outcome)) };
+}
+
+type Exchanged = { outcome: WitnessOutcome; lines?: string };
+
+/** The configured key's name for an outcome, through the key parser; `?` for a key that does not parse. */
+function witnessName(vkey: string): string {
+  try {
+    return parseWitnessVerifierKey(vkey).name;
+  } catch {
+    return '?';
+  }
+}
+
+/**
+ * Waits until `quorum` exchanges co-signed, then `graceMs` more, or until all are done if sooner (a
+ * quorum out of reach waits for all: every co-signature still counts). Returns what was done by then
+ * (undefined: still going).
+ */
+function untilQuorum(runs: Promise<Exchanged>[], quorum: number, graceMs: number): Promise<(Exchanged | undefined)[]> {
+  const done: (Exchanged | undefined)[] = runs.map(() => undefined);
+  let finished = 0;
+  let cosigned = 0;
+  return new Promise((resolve) => {
+    let grace: NodeJS.Timeout | undefined;
+    const step = (): void => {
+      if (finished === runs.length) {
+        clearTimeout(grace);
+        resolve([...done]);
+      } else if (grace === undefined && cosigned >= quorum) {
+        grace = setTimeout(() => resolve([...done]), graceMs);
+      }
+    };
+    runs.forEach((p, i) =>
+      void p.then((r) => {
+        done[i] = r;
+        finished++;
+        if (r.lines) cosigned++;
+        step();
+      }),
+    );
+    step();
+  });
 }

@@ -16,9 +16,9 @@ export type WitnessErrorCode =
   | 'checkpoint_invalid'
   /** The request's old size is not the size the witness holds (409, body: that size). */
   | 'old_size_mismatch'
-  /** A consistency proof that does not verify, not against the held checkpoint (422). */
+  /** A consistency proof that does not verify from the held checkpoint to the offered one (422). */
   | 'consistency_proof_invalid'
-  /** The checkpoint cannot extend the one the witness holds: two roots for a size, a smaller tree, a failing proof. */
+  /** A checkpoint of the held size with another root, both signed by the log: a fork that proves itself. */
   | 'log_forked'
   /** `log witness init` on a directory that already holds a witness. */
   | 'witness_exists'

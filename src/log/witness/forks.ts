@@ -1,12 +1,14 @@
 /**
- * Fork evidence: when a log offers a checkpoint that cannot extend the one the witness holds, the
- * witness keeps both signed notes in `forks/<origin hash>-<UTC time>-<pair id>.txt` (0600, atomic), so
- * an operator can show them to anyone: two checkpoints of one size with different roots, both signed by
- * the log, prove the fork by themselves. The pair id is a hash of the two checkpoint texts, so the same
- * pair offered again (a replay, a retrying log) is kept once. Layout: docs/log-format.md, "Witness
+ * Fork evidence: when a log offers a checkpoint of the size the witness holds with another root, both
+ * signed by the log's key, the witness keeps both notes in `forks/<origin hash>-<pair id>.txt` (0600,
+ * atomic), so an operator can show them to anyone: the pair proves the fork by itself. Only that kind
+ * is kept: a smaller tree or a failing proof is something anyone can send (old checkpoints are public,
+ * proofs are unsigned), so the witness refuses those without keeping or accusing anything. The pair id
+ * is a hash of the two checkpoints, so the same pair offered again (a replay, a retrying log) is kept
+ * once; at most MAX_FORK_FILES_PER_LOG pairs are kept per log. Layout: docs/log-format.md, "Witness
  * protocol".
  */
-import { readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { sha256 } from '@noble/hashes/sha2.js';
 import { base64 } from '@scure/base';
@@ -16,17 +18,13 @@ import { type Checkpoint, checkpointLabel, peekCheckpoint } from '../checkpoint.
 import type { WitnessPaths } from './datadir.js';
 import { originHash } from './state.js';
 
-/** At most this many evidence files are kept; later forks are still refused and logged. */
-export const MAX_FORK_FILES = 10_000;
+/** At most this many evidence files are kept per log; a later new pair is still refused (and logged, rate-limited). */
+export const MAX_FORK_FILES_PER_LOG = 100;
 
-/** Why a checkpoint is a fork of the held one. */
+/** Why a checkpoint is a fork of the held one: the only kind a witness accuses a log of. */
 export type ForkKind =
-  /** Same size as the held checkpoint, another root hash. */
-  | 'same_size_different_root'
-  /** A smaller tree than the held one: the log went back. */
-  | 'smaller_tree'
-  /** A larger tree whose consistency proof from the held checkpoint leads to another root. */
-  | 'proof_failed';
+  /** Same size as the held checkpoint, another root hash, both signed by the log. */
+  'same_size_different_root';
 
 export interface ForkEvidence {
   kind: ForkKind;
@@ -50,15 +48,16 @@ export interface ForkRecord {
   detectedAt: string;
 }
 
+/** What keepForkEvidence did: `kept` a new file, found the pair `already` kept, or kept nothing (`full`). */
+export interface KeptEvidence {
+  status: 'kept' | 'already' | 'full';
+  /** `forks/<file>` relative to the witness directory, or a sentence when not kept. */
+  evidence: string;
+}
+
 const KIND_TEXT: Record<ForkKind, string> = {
   same_size_different_root: 'two checkpoints of one size with different roots, both signed by the log',
-  smaller_tree: 'a smaller tree offered after the witness co-signed a larger one',
-  proof_failed: 'a larger tree whose consistency proof from the held checkpoint does not verify',
 };
-
-function stamp(d: Date): string {
-  return d.toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z');
-}
 
 /** The one-line description of a fork, naming both checkpoints (what the error line and the answer say). */
 export function describeFork(kind: ForkKind, held: Checkpoint, offered: Checkpoint): string {
@@ -66,21 +65,19 @@ export function describeFork(kind: ForkKind, held: Checkpoint, offered: Checkpoi
 }
 
 /**
- * Writes the evidence of a fork, unless this pair is already kept. Returns the file's path relative to
- * the witness directory (`forks/…`).
+ * Writes the evidence of a fork, unless this pair is already kept or the log has MAX_FORK_FILES_PER_LOG
+ * files. The pair's file name is fixed, so a replay costs one stat; only a new pair lists the directory.
  */
-export function keepForkEvidence(paths: WitnessPaths, e: ForkEvidence, now = new Date()): string {
+export function keepForkEvidence(paths: WitnessPaths, e: ForkEvidence, now = new Date(), maxPerLog = MAX_FORK_FILES_PER_LOG): KeptEvidence {
   ensurePrivateDir(paths.forks);
   const heldCp = peekCheckpoint(e.held);
   const offeredCp = peekCheckpoint(e.offered);
   const pair = toHex(sha256(utf8.encode(`${heldCp.origin}\n${checkpointLabel(heldCp)}\n${checkpointLabel(offeredCp)}\n${e.kind}`))).slice(0, 16);
   const prefix = originHash(e.origin).slice(0, 16);
-  const kept = readdirSync(paths.forks);
-  const existing = kept.find((n) => n.startsWith(`${prefix}-`) && n.endsWith(`-${pair}.txt`));
-  if (existing) return `forks/${existing}`;
-  // Replayed old checkpoints are public: bound the disk a sender can fill (the error line still names both).
-  if (kept.length >= MAX_FORK_FILES) return `forks/ (not kept: ${kept.length} evidence files already)`;
-  const name = `${prefix}-${stamp(now)}-${pair}.txt`;
+  const name = `${prefix}-${pair}.txt`;
+  if (existsSync(join(paths.forks, name))) return { status: 'already', evidence: `forks/${name}` };
+  const ofLog = readdirSync(paths.forks).filter((n) => n.startsWith(`${prefix}-`) && n.endsWith('.txt')).length;
+  if (ofLog >= maxPerLog) return { status: 'full', evidence: `forks/ (not kept: ${ofLog} evidence files of this log already)` };
   const text = [
     'lifeboat log witness: fork evidence',
     `kind: ${e.kind}`,
@@ -99,7 +96,7 @@ export function keepForkEvidence(paths: WitnessPaths, e: ForkEvidence, now = new
     '',
   ].join('\n');
   writeFileAtomic(join(paths.forks, name), text);
-  return `forks/${name}`;
+  return { status: 'kept', evidence: `forks/${name}` };
 }
 
 /** Every kept fork, oldest first (unreadable files are skipped). */

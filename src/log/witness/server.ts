@@ -6,6 +6,7 @@
  *   GET  /healthz                 `{"ok": true, "name", "vkey", "logs"}`
  * One `serve` per data directory (serve.lock); state changes only through Witness.addCheckpoint.
  */
+import { statSync } from 'node:fs';
 import type { FastifyInstance } from 'fastify';
 import { ConflictError, LifeboatError } from '../../errors.js';
 import { type BaseAppOptions, createBaseApp } from '../../http/app.js';
@@ -14,8 +15,8 @@ import { withLock } from '../../vault/lock.js';
 import { loadWitnessSigner, type WitnessInfo, witnessPaths, type WitnessPaths } from './datadir.js';
 import { WitnessError } from './errors.js';
 import { encodeTlogSize, MAX_ADD_CHECKPOINT_BYTES, TLOG_SIZE_TYPE } from './request.js';
-import { listLogs } from './state.js';
-import { type ForkReport, OldSizeMismatchError, Witness } from './witness.js';
+import { countLogs } from './state.js';
+import { type ForkReport, OldSizeMismatchError, Witness, type WitnessWarning } from './witness.js';
 
 export interface WitnessAppOptions {
   witness: Witness;
@@ -49,7 +50,13 @@ export function createWitnessApp(o: WitnessAppOptions): FastifyInstance {
     return reply.type('text/plain; charset=utf-8').header('cache-control', 'no-store').send(note);
   });
 
-  app.get('/healthz', async () => ({ ok: true, name: o.info.name, vkey: o.info.vkey, logs: listLogs(o.paths).length }));
+  // The count of logs by their files' names, listed again only when logs/ changed (or after 1 s).
+  let logs = { count: 0, mtimeMs: -1, at: 0 };
+  app.get('/healthz', async () => {
+    const mtimeMs = statSync(o.paths.logs, { throwIfNoEntry: false })?.mtimeMs ?? 0;
+    if (mtimeMs !== logs.mtimeMs || Date.now() - logs.at > 1000) logs = { count: countLogs(o.paths), mtimeMs, at: Date.now() };
+    return { ok: true, name: o.info.name, vkey: o.info.vkey, logs: logs.count };
+  });
   return app;
 }
 
@@ -70,6 +77,7 @@ export async function startWitnessServer(o: {
   listen: string;
   logger?: BaseAppOptions['logger'];
   onFork?: (f: ForkReport) => void;
+  onWarning?: (w: WitnessWarning) => void;
 }): Promise<WitnessServer> {
   const paths = witnessPaths(o.dir);
   const { info, signer } = loadWitnessSigner(paths);
@@ -88,7 +96,7 @@ export async function startWitnessServer(o: {
       failed(err instanceof ConflictError ? new WitnessError('witness_busy', `another process serves the witness in ${o.dir}`, `stop it first; if none runs, remove ${paths.lock}`) : err);
     });
   });
-  const witness = new Witness({ paths, signer, onFork: o.onFork });
+  const witness = new Witness({ paths, signer, onFork: o.onFork, onWarning: o.onWarning });
   const app = createWitnessApp({ witness, info, paths, logger: o.logger });
   let url: string;
   try {

@@ -124,6 +124,16 @@ export function readLogByHash(paths: WitnessPaths, hash: string): LogState | und
   return s;
 }
 
+/** How many logs are witnessed, from the state files' names alone (none is read). */
+export function countLogs(paths: WitnessPaths): number {
+  try {
+    return readdirSync(paths.logs).filter((n) => /^[0-9a-f]{64}\.json$/.test(n)).length;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return 0;
+    throw err;
+  }
+}
+
 /** Every witnessed log, ordered by origin. */
 export function listLogs(paths: WitnessPaths): LogState[] {
   let names: string[];

@@ -3,11 +3,15 @@
  * checkpoint only if it carries the log's signature, the client knows the size the witness holds, and
  * a consistency proof from the held checkpoint to the new one verifies; then keep the new checkpoint
  * (atomically, before answering). Check and store run under one lock per log, so two requests from
- * the same old size cannot both succeed. A checkpoint that cannot extend the held one is a fork: it is
- * refused with the spec's status, named in an error line (`onFork`), and its evidence is kept.
+ * the same old size cannot both succeed. Only a checkpoint of the held size with another root, signed
+ * by the log, is a fork (`log_forked`): the pair proves itself, so its evidence is kept and it is named
+ * in an error line (`onFork`, once per new pair). A smaller tree is the spec's plain 409 (or 400), and a
+ * proof that does not verify is `consistency_proof_invalid`: anyone can send those (old checkpoints are
+ * public, proofs are unsigned), so they accuse no one; a well-formed proof that leads to another root is
+ * only a warning line (`onWarning`, rate-limited per log).
  */
 import { InvalidInputError, LogVerificationError } from '../../errors.js';
-import { type Checkpoint, openCheckpoint, type OpenedCheckpoint, peekCheckpoint } from '../checkpoint.js';
+import { type Checkpoint, checkpointLabel, openCheckpoint, type OpenedCheckpoint, peekCheckpoint } from '../checkpoint.js';
 import { cosignCheckpoint } from '../cosignature.js';
 import { LogError } from '../errors.js';
 import { EMPTY_ROOT, equalBytes } from '../merkle.js';
@@ -15,7 +19,7 @@ import { encodeNote, type NoteSigner, parseSignatureLine } from '../note.js';
 import { verifyConsistency } from '../proof.js';
 import type { WitnessPaths } from './datadir.js';
 import { WitnessError } from './errors.js';
-import { describeFork, type ForkKind, keepForkEvidence } from './forks.js';
+import { describeFork, type ForkKind, keepForkEvidence, MAX_FORK_FILES_PER_LOG } from './forks.js';
 import { type AddCheckpointRequest, parseAddCheckpoint } from './request.js';
 import { heldCheckpoint, type LogState, logVerifier, originHash, readLog, readLogByHash, saveCheckpoint } from './state.js';
 
@@ -29,6 +33,9 @@ export class OldSizeMismatchError extends WitnessError {
   }
 }
 
+/** At most one warning line per log in this many ms (and one "evidence not kept" fork line). */
+export const WARNING_INTERVAL_MS = 60_000;
+
 /** What `onFork` is told: both checkpoints by label, and where the evidence is kept. */
 export interface ForkReport {
   kind: ForkKind;
@@ -41,16 +48,39 @@ export interface ForkReport {
   message: string;
 }
 
+/**
+ * What `onWarning` is told: a checkpoint signed by the log, larger than the held one, whose well-formed
+ * consistency proof from the held checkpoint leads to another root. Not evidence of a fork (anyone can
+ * pair a genuine checkpoint with a made-up proof), but worth a look if the log's own pushes do it.
+ */
+export interface WitnessWarning {
+  kind: 'proof_leads_elsewhere';
+  origin: string;
+  held: Checkpoint;
+  offered: Checkpoint;
+  /** How many such requests of this log went without a line since the last one. */
+  suppressed: number;
+  message: string;
+}
+
 export interface WitnessOptions {
   paths: WitnessPaths;
   signer: NoteSigner;
-  /** Called once per refused fork, after its evidence is written (the server logs an error line). */
+  /** Called for a new fork pair once its evidence is written (the server logs an error line). */
   onFork?: (f: ForkReport) => void;
+  /** Called for a proof that leads elsewhere, at most once per log per WARNING_INTERVAL_MS. */
+  onWarning?: (w: WitnessWarning) => void;
+  /** Evidence files kept per log (default MAX_FORK_FILES_PER_LOG). */
+  maxForkFilesPerLog?: number;
+  /** Clock (ms) for the rate limit. Default Date.now. */
+  now?: () => number;
 }
 
 /** A witness over its data directory: `addCheckpoint` is the add-checkpoint endpoint without HTTP. */
 export class Witness {
   private readonly locks = new Map<string, Promise<unknown>>();
+  /** Per origin hash and line kind: when the last rate-limited line was written, and how many were skipped since. */
+  private readonly lastLine = new Map<string, { at: number; suppressed: number }>();
 
   constructor(private readonly o: WitnessOptions) {}
 
@@ -71,9 +101,10 @@ export class Witness {
   /**
    * Handles one add-checkpoint body. Returns the co-signature line(s) to answer 200 with. Throws
    * WitnessError: `witness_request_malformed` (400: also an old size above the checkpoint's),
-   * `log_unknown` (404), `log_signature_invalid` (403), OldSizeMismatchError (409), `checkpoint_invalid`
-   * or `consistency_proof_invalid` (422), `log_forked` (422, or 400/409 where the spec's earlier rule
-   * answers first: then the thrown error is that one, and the fork is reported all the same).
+   * `log_unknown` (404), `log_signature_invalid` (403), OldSizeMismatchError (409: also a smaller tree
+   * than the held one), `checkpoint_invalid` or `consistency_proof_invalid` (422), `log_forked` (422 for
+   * the held size with another root; 400/409 where the spec's earlier rule answers first: then the
+   * thrown error is that one, and the fork is reported all the same).
    */
   async addCheckpoint(body: Uint8Array | string): Promise<string> {
     const req = parseAddCheckpoint(body);
@@ -93,47 +124,76 @@ export class Witness {
     const offered = opened.checkpoint;
     const heldCp = heldCheckpoint(state);
     const held = heldCp ?? { origin, size: 0, rootHash: EMPTY_ROOT, extensions: [] };
-    let fork: ForkKind | null = null;
-    if (heldCp && offered.size === heldCp.size && !equalBytes(offered.rootHash, heldCp.rootHash)) fork = 'same_size_different_root';
-    if (heldCp && offered.size < heldCp.size) fork = 'smaller_tree';
-    const refuse = (kind: ForkKind, status: number, instead?: Error): never => {
-      const report = this.reportFork(kind, state, held, offered, req);
+    // The held size with another root, both signed by the log: a fork that proves itself.
+    const fork = heldCp !== null && offered.size === heldCp.size && !equalBytes(offered.rootHash, heldCp.rootHash);
+    const refuse = (status: number, instead?: Error): never => {
+      const report = this.reportFork('same_size_different_root', state, held, offered, req);
       throw instead ?? new WitnessError('log_forked', report.message, `do not trust this log; the witness kept both signed checkpoints in ${report.evidence}`, status);
     };
     // The spec's order: the old size against the checkpoint's (400), then against the held one (409).
+    // A smaller tree than the held one always ends here: its size is below the held size.
     if (req.oldSize > offered.size) {
       const e = new WitnessError('witness_request_malformed', `the old size ${req.oldSize} is larger than the checkpoint's size ${offered.size}`);
-      if (fork) refuse(fork, 400, fork === 'smaller_tree' ? undefined : e);
+      if (fork) refuse(400, e);
       throw e;
     }
     if (req.oldSize !== held.size) {
       const e = new OldSizeMismatchError(held.size, req.oldSize);
-      if (fork) refuse(fork, 409, e);
+      if (fork) refuse(409, e);
       throw e;
     }
-    if (fork) refuse(fork, 422);
-    try {
-      verifyConsistency(req.proof, held.size, held.rootHash, offered.size, offered.rootHash);
-    } catch (err) {
-      if (err instanceof InvalidInputError) throw new WitnessError('witness_request_malformed', `add-checkpoint request is malformed: ${err.message}`);
-      if (!(err instanceof LogVerificationError)) throw err;
-      if (offered.size === 0) throw new WitnessError('checkpoint_invalid', 'a checkpoint of size 0 must have the root of the empty tree', 'the log is broken: check its checkpoint');
-      // A wrong root at the end of a well-formed proof from a checkpoint this witness co-signed.
-      if (heldCp && heldCp.size > 0 && err.reason === 'root_mismatch') refuse('proof_failed', 422);
-      throw new WitnessError('consistency_proof_invalid', `the consistency proof does not verify: ${err.message}`, 'send the RFC 6962 consistency proof from the old size to the checkpoint size');
+    if (fork) refuse(422);
+    // The held checkpoint again (same size, same root, no proof): co-signed again, the state left as it is.
+    const replay = heldCp !== null && offered.size === heldCp.size && req.proof.length === 0;
+    if (!replay) {
+      try {
+        verifyConsistency(req.proof, held.size, held.rootHash, offered.size, offered.rootHash);
+      } catch (err) {
+        if (err instanceof InvalidInputError) throw new WitnessError('witness_request_malformed', `add-checkpoint request is malformed: ${err.message}`);
+        if (!(err instanceof LogVerificationError)) throw err;
+        if (offered.size === 0) throw new WitnessError('checkpoint_invalid', 'a checkpoint of size 0 must have the root of the empty tree', 'the log is broken: check its checkpoint');
+        // A well-formed proof from the held checkpoint that leads to another root: a warning, not evidence.
+        if (heldCp && heldCp.size > 0 && err.reason === 'root_mismatch') this.warnProof(state.origin, heldCp, offered);
+        throw new WitnessError('consistency_proof_invalid', `the consistency proof does not verify: ${err.message}`, 'send the RFC 6962 consistency proof from the old size to the checkpoint size');
+      }
     }
     const line = cosignCheckpoint(opened.text, this.o.signer);
     // What is kept: the text, the log's verified signature(s) and this co-signature.
     const kept = encodeNote({ text: opened.text, signatures: [...opened.note.verified, ...line.trimEnd().split('\n').map(parseSignatureLine)] });
-    saveCheckpoint(this.o.paths, state, kept);
+    if (!replay) saveCheckpoint(this.o.paths, state, kept);
     return line;
   }
 
+  /** Keeps the pair's evidence; tells onFork about a new pair (a full log's new pairs: rate-limited). */
   private reportFork(kind: ForkKind, state: LogState, held: Checkpoint, offered: Checkpoint, req: AddCheckpointRequest): ForkReport {
-    const evidence = keepForkEvidence(this.o.paths, { kind, origin: state.origin, held: state.checkpoint!, offered: req.checkpoint, oldSize: req.oldSize, proof: req.proof });
-    const report = { kind, origin: state.origin, held, offered, evidence, message: describeFork(kind, held, offered) };
-    this.o.onFork?.(report);
+    const kept = keepForkEvidence(
+      this.o.paths,
+      { kind, origin: state.origin, held: state.checkpoint!, offered: req.checkpoint, oldSize: req.oldSize, proof: req.proof },
+      new Date(),
+      this.o.maxForkFilesPerLog ?? MAX_FORK_FILES_PER_LOG,
+    );
+    const report = { kind, origin: state.origin, held, offered, evidence: kept.evidence, message: describeFork(kind, held, offered) };
+    if (kept.status === 'kept' || (kept.status === 'full' && this.lineDue(`fork:${state.origin}`) !== null)) this.o.onFork?.(report);
     return report;
+  }
+
+  private warnProof(origin: string, held: Checkpoint, offered: Checkpoint): void {
+    const suppressed = this.lineDue(`proof:${origin}`);
+    if (suppressed === null) return;
+    const message = `a checkpoint signed by log ${origin}, ${checkpointLabel(offered)}, came with a consistency proof from ${checkpointLabel(held)} that leads to another root; refused as consistency_proof_invalid (not evidence of a fork: proofs are unsigned, check the log with \`lifeboat log audit\`)`;
+    this.o.onWarning?.({ kind: 'proof_leads_elsewhere', origin, held, offered, suppressed, message });
+  }
+
+  /** Null when a line of this key was written in the last WARNING_INTERVAL_MS; else how many were skipped. */
+  private lineDue(key: string): number | null {
+    const now = (this.o.now ?? Date.now)();
+    const last = this.lastLine.get(key);
+    if (last && now - last.at < WARNING_INTERVAL_MS) {
+      last.suppressed++;
+      return null;
+    }
+    this.lastLine.set(key, { at: now, suppressed: 0 });
+    return last?.suppressed ?? 0;
   }
 
   /** The checkpoint last co-signed for the log of this origin hash (the monitoring API), or undefined. */
