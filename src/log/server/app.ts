@@ -11,7 +11,7 @@ import { MAX_ENTRY_BYTES } from '../entry.js';
 import { encodeInclusionDoc } from '../inclusion.js';
 import { parseTilePath, tilePath } from '../tiles.js';
 import type { BlobStore } from './blobs.js';
-import { tileNotFound, unsupportedMediaType } from './errors.js';
+import { logHalted, tileNotFound, unsupportedMediaType } from './errors.js';
 import type { Sequencer } from './sequencer.js';
 
 export interface LogAppDeps {
@@ -50,6 +50,10 @@ export function createLogApp(deps: LogAppDeps): FastifyInstance {
     return encodeInclusionDoc(await deps.sequencer.add(bytes));
   });
 
-  app.get('/healthz', async () => ({ ok: true, tree_size: deps.sequencer.size }));
+  app.get('/healthz', async () => {
+    const fault = deps.sequencer.fault;
+    if (fault) throw logHalted(fault);
+    return { ok: true, tree_size: deps.sequencer.size };
+  });
   return app;
 }

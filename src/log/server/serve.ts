@@ -33,7 +33,7 @@ import {
   saveLogConfig,
   verifierKeyOf,
 } from './config.js';
-import { logExists } from './errors.js';
+import { logExists, witnessSafetyRefusal } from './errors.js';
 import { type Cosigner, Sequencer } from './sequencer.js';
 
 export interface InitLogOptions {
@@ -125,6 +125,8 @@ export interface RunningLog {
   sequencer: Sequencer;
   store: LogStore;
   app: FastifyInstance;
+  /** Resolves with the refusal for safety that stopped sequencing (the server keeps serving reads). */
+  halted: Promise<LifeboatError>;
   /** Stops taking requests, finishes the batch in flight, closes the store. */
   close(): Promise<void>;
 }
@@ -142,6 +144,8 @@ export function witnessCosigner(config: LogConfig, store: LogStore, warn: (line:
       timeoutMs: config.witness_timeout_ms,
     });
     for (const o of r.outcomes) if (o.result !== 'cosigned') warn(`witness ${o.witness} (${o.url}): ${o.result}: ${o.message}${o.errType ? ` (${o.errType})` : ''}`);
+    const refusal = witnessSafetyRefusal(r.outcomes);
+    if (refusal) throw refusal;
     if (r.cosigned < quorum) warn(`checkpoint of size ${req.size} has ${r.cosigned} of the ${quorum} co-signatures asked for`);
     return r.checkpoint;
   };
@@ -230,6 +234,7 @@ async function startLocked(o: StartLogOptions, config: LogConfig, unlock: () => 
       sequencer,
       store,
       app: running,
+      halted: sequencer.halted,
       async close() {
         await sequencer.stop();
         await running.close();
