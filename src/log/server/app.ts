@@ -19,12 +19,24 @@ export interface LogAppDeps {
   blobs: BlobStore;
   logger?: BaseAppOptions['logger'];
   trustProxy?: BaseAppOptions['trustProxy'];
+  /** A whole request must arrive within this (30 s), else 408 `request_timeout`. */
+  requestTimeoutMs?: number;
+  /** An idle connection is closed after this; longer than an add may wait for its checkpoint (90 s). */
+  connectionTimeoutMs?: number;
 }
+
+export const LOG_REQUEST_TIMEOUT_MS = 30_000;
+export const LOG_CONNECTION_TIMEOUT_MS = 90_000;
 
 const OCTET = 'application/octet-stream';
 
 export function createLogApp(deps: LogAppDeps): FastifyInstance {
-  const app = createBaseApp({ logger: deps.logger, trustProxy: deps.trustProxy });
+  const app = createBaseApp({
+    logger: deps.logger,
+    trustProxy: deps.trustProxy,
+    requestTimeoutMs: deps.requestTimeoutMs ?? LOG_REQUEST_TIMEOUT_MS,
+    connectionTimeoutMs: deps.connectionTimeoutMs ?? LOG_CONNECTION_TIMEOUT_MS,
+  });
   // Any other content type is read as bytes too, so the route can refuse it by name (415).
   app.addContentTypeParser('*', { parseAs: 'buffer' }, (_req, body, done) => done(null, body));
 

@@ -115,6 +115,9 @@ export interface StartLogOptions {
   /** Replaces the witness co-signing of log.json's witnesses (tests). */
   cosign?: Cosigner;
   addTimeoutMs?: number;
+  /** The HTTP request and idle-connection timeouts (30 s; the add timeout + 30 s). */
+  requestTimeoutMs?: number;
+  connectionTimeoutMs?: number;
 }
 
 export interface RunningLog {
@@ -223,7 +226,14 @@ async function startLocked(o: StartLogOptions, config: LogConfig, unlock: () => 
   try {
     ensurePrivateDir(paths.public);
     await sequencer.start();
-    app = createLogApp({ sequencer, blobs, logger: o.logger, trustProxy: o.trustProxy });
+    app = createLogApp({
+      sequencer,
+      blobs,
+      logger: o.logger,
+      trustProxy: o.trustProxy,
+      requestTimeoutMs: o.requestTimeoutMs,
+      connectionTimeoutMs: o.connectionTimeoutMs ?? (o.addTimeoutMs ?? 60_000) + 30_000,
+    });
     const url = await listen(app, o.listen ?? '127.0.0.1:0');
     const running = app;
     return {
