@@ -86,3 +86,55 @@ describe('sequencer (in-process, SQLite)', () => {
     assert.ok(warnings.some((w) => w.includes('injected')), warnings.join('\n'));
   });
 });
+
+describe('sequencer admission (in-process, SQLite; M4)', () => {
+  const open: { seq: Sequencer; store: LogStore }[] = [];
+  after(async () => {
+    for (const o of open) {
+      await o.seq.stop().catch(() => {});
+      await o.store.close();
+    }
+  });
+
+  it('looks the submitter up before checking the signature, once for concurrent adds, and a revocation holds within 1 s', async () => {
+    const { store, opts } = await makeLog('m4-lookup');
+    let lookups = 0;
+    const counting: LogStore = Object.create(store, {
+      getSubmitter: { value: (k: Uint8Array) => (lookups++, store.getSubmitter(k)) },
+    }) as LogStore;
+    const seq = new Sequencer({ ...opts, store: counting, blobs: directoryBlobs(join(trackedTempDir('lifeboat-seq-blobs-'), 'public')), intervalMs: 20 });
+    // a fresh public/ would not match the store's tiles: use the log's own (no tiles yet at size 0)
+    open.push({ seq, store });
+    await seq.start();
+    // an unenrolled submitter's entry with a broken signature: refused for the enrolment, the signature never checked
+    const mallory = generateIdentity('operator');
+    const forged = testEntry(mallory, 'forged');
+    forged[forged.length - 1]! ^= 1;
+    assert.equal(await code(seq.add(forged)), 'submitter_not_enrolled');
+    lookups = 0;
+    const docs = await Promise.all(Array.from({ length: 20 }, (_, i) => seq.add(testEntry(alice, `concurrent ${i}`))));
+    assert.equal(new Set(docs.map((d) => d.index)).size, 20);
+    assert.equal(lookups, 1, 'one lookup shared by 20 concurrent adds');
+    await store.revokeSubmitter('alice', Date.now());
+    const revokedAt = Date.now();
+    while ((await code(seq.add(testEntry(alice, `after revoke ${Date.now()}`)))) === 'ok') assert.ok(Date.now() - revokedAt < 1500, 'still accepted 1.5 s after the revocation');
+    assert.equal(await code(seq.add(testEntry(alice, 'revoked'))), 'submitter_not_enrolled');
+  });
+
+  it('refuses adds past the byte budget of waiting adds and past the waiters of one entry (log_busy)', async () => {
+    const { dir, store, opts } = await makeLog('m4-budget');
+    // an interval of an hour: every add waits
+    const seq = new Sequencer({ ...opts, store, blobs: directoryBlobs(join(dir, 'public')), intervalMs: 3_600_000, maxWaitingBytes: 3000, maxWaitersPerEntry: 2 });
+    open.push({ seq, store });
+    await seq.start();
+    const big = (i: number) => testEntry(alice, `${i} ${'x'.repeat(1000)}`);
+    const waiting = [seq.add(big(1)), seq.add(big(2))].map((p) => code(p));
+    assert.equal(await code(seq.add(big(3))), 'log_busy', 'the third ~1.1 kB add is past a 3,000-byte budget');
+    const small = testEntry(alice, 'small');
+    const same = [seq.add(small), seq.add(small)].map((p) => code(p));
+    // the budget counts bytes: a small entry still fits, but not a third add of the same one
+    assert.equal(await code(seq.add(small)), 'log_busy', 'a third waiter of one entry');
+    await seq.stop();
+    assert.deepEqual(await Promise.all([...waiting, ...same]), ['log_stopping', 'log_stopping', 'log_stopping', 'log_stopping']);
+  });
+});

@@ -17,7 +17,7 @@
 import { LifeboatError } from '../../errors.js';
 import { toHex, utf8 } from '../../util/bytes.js';
 import { checkpointLabel, openCheckpoint, signCheckpoint } from '../checkpoint.js';
-import { verifyEntry } from '../entry.js';
+import { parseEntry, verifyEntry } from '../entry.js';
 import type { InclusionDoc } from '../inclusion.js';
 import { appendLeaves, equalBytes, grownHashReader, type HashReader, leafHash, memoHashReader, treeHash } from '../merkle.js';
 import type { NoteSigner, NoteVerifier } from '../note.js';
@@ -26,6 +26,7 @@ import { tileHashReader, type TileReader } from '../tile-reader.js';
 import type { EntryStatus, LogStore, TreeHeadRecord } from '../store/types.js';
 import { blobTileReader, type BlobStore } from './blobs.js';
 import { logBusy, logHalted, sequencingTimeout, storeBehind, submitterNotEnrolled } from './errors.js';
+import { SubmitterCache } from './submitters.js';
 import { checkRoot, edgeRoot, writeGrownTree } from './tree-writer.js';
 
 /** What the sequencer hands its co-signing hook for each new checkpoint. */
@@ -57,6 +58,10 @@ export interface SequencerOptions {
   maxBatch?: number;
   /** Adds waiting at once before new ones are refused with 503 `log_busy` (10,000). */
   maxWaiting?: number;
+  /** Entry bytes the waiting adds may hold together before new ones are refused with 503 `log_busy` (64 MiB). */
+  maxWaitingBytes?: number;
+  /** Adds of one entry waiting at once before another is refused with 503 `log_busy` (16). */
+  maxWaitersPerEntry?: number;
   warn?: (line: string) => void;
 }
 
@@ -91,12 +96,16 @@ export class Sequencer {
   /** Adds that arrived together, stored in one transaction (addPendingBatch: one commit for all). */
   private intake: { hash: Uint8Array; bytes: Uint8Array; resolve: (s: EntryStatus) => void; reject: (e: unknown) => void }[] = [];
   private intakeRunning = false;
+  /** Entry bytes held by adds in flight (maxWaitingBytes). */
+  private waitingBytes = 0;
+  private readonly submitters: SubmitterCache;
 
   constructor(opts: SequencerOptions) {
     const given = Object.fromEntries(Object.entries(opts).filter(([, v]) => v !== undefined)) as SequencerOptions;
-    this.o = { cosignTimeoutMs: 5000, addTimeoutMs: 60_000, maxBatch: 1024, maxWaiting: 10_000, warn: () => {}, ...given };
+    this.o = { cosignTimeoutMs: 5000, addTimeoutMs: 60_000, maxBatch: 1024, maxWaiting: 10_000, maxWaitingBytes: 64 * 1024 * 1024, maxWaitersPerEntry: 16, warn: () => {}, ...given };
     this.tiles = blobTileReader(opts.blobs);
     this.verifier = opts.signer.verifier();
+    this.submitters = new SubmitterCache(opts.store);
   }
 
   /** The refusal for safety that stopped sequencing, if one did. */
@@ -185,11 +194,14 @@ export class Sequencer {
    * `sequencing_timeout`, `log_stopping`, and the store's errors.
    */
   async add(bytes: Uint8Array): Promise<InclusionDoc> {
-    const entry = verifyEntry(bytes, { maxBytes: this.o.maxEntryBytes });
-    const sub = await this.o.store.getSubmitter(entry.submitter.signingPublicKey);
+    // The cheap checks first: the format, then the enrolment (cached), and only then the Ed25519 signature.
+    const entry = parseEntry(bytes, { maxBytes: this.o.maxEntryBytes });
+    const sub = await this.submitters.get(entry.submitter.signingPublicKey);
     if (!sub || sub.revokedAt !== null || !equalBytes(sub.boxKey, entry.submitter.boxPublicKey)) throw submitterNotEnrolled(sub?.revokedAt != null);
+    verifyEntry(bytes, { maxBytes: this.o.maxEntryBytes });
     if (this.fault_) throw logHalted(this.fault_);
     if (this.stopped) throw new LifeboatError('log_stopping', 'the log is shutting down', { status: 503 });
+    if (this.waitingBytes + bytes.length > this.o.maxWaitingBytes) throw logBusy();
     const hash = leafHash(bytes);
     const key = toHex(hash);
     // Wait before storing, so a batch that takes the entry right after the store finds the waiter.
@@ -198,13 +210,15 @@ export class Sequencer {
       if (this.waiters.size >= this.o.maxWaiting) throw logBusy();
       w = { index: undefined, list: [] };
       this.waiters.set(key, w);
-    }
+    } else if (w.list.length >= this.o.maxWaitersPerEntry) throw logBusy();
     const waiter = w;
+    this.waitingBytes += bytes.length;
     let entryOf: { resolve: (p: Published) => void; reject: (e: unknown) => void } | undefined;
     const done = new Promise<Published>((resolve, reject) => {
       entryOf = { resolve, reject };
       waiter.list.push(entryOf);
     });
+    done.catch(() => {}); // rejected (stop, halt) maybe before it is awaited below: never an unhandled rejection
     const drop = (): void => {
       waiter.list = waiter.list.filter((x) => x !== entryOf);
       if (waiter.list.length === 0 && this.waiters.get(key) === waiter) this.waiters.delete(key);
@@ -226,8 +240,10 @@ export class Sequencer {
       throw err;
     } finally {
       clearTimeout(timer);
+      this.waitingBytes -= bytes.length;
     }
   }
+
 
   /** store.addPending, with the adds that arrive meanwhile coalesced into one addPendingBatch. */
   private takePending(hash: Uint8Array, bytes: Uint8Array): Promise<EntryStatus> {
