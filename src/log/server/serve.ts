@@ -209,6 +209,14 @@ async function startLocked(o: StartLogOptions, config: LogConfig, unlock: () => 
   const signer = loadLogSigner(paths, config.origin);
   const warn = o.warn ?? (() => {});
   const store = await openLogStore(o.store ?? storeUrlOf(paths, config));
+  // serve.lock is per directory; the store's lock (PostgreSQL) also stops a second data directory on the same store
+  let unlockStore: () => Promise<void>;
+  try {
+    unlockStore = await store.holdSequencerLock(config.origin);
+  } catch (err) {
+    await store.close();
+    throw err;
+  }
   const blobs = directoryBlobs(paths.public);
   const sequencer = new Sequencer({
     store,
@@ -248,6 +256,7 @@ async function startLocked(o: StartLogOptions, config: LogConfig, unlock: () => 
       async close() {
         await sequencer.stop();
         await running.close();
+        await unlockStore();
         await store.close();
         await unlock();
       },
