@@ -23,6 +23,7 @@ import {
   DEFAULT_INTERVAL_MS,
   DEFAULT_WITNESS_TIMEOUT_MS,
   type LogConfig,
+  checkInitComplete,
   createLogVault,
   effectiveQuorum,
   storeUrlOf,
@@ -53,6 +54,7 @@ export interface InitLogOptions {
 export async function initLog(dir: string, opts: InitLogOptions): Promise<{ origin: string; verifierKey: string; store: string }> {
   checkKeyName(opts.origin, 'origin');
   const paths = logPaths(dir);
+  checkInitComplete(paths);
   if (logExistsAt(paths)) throw logExists(dir);
   const max = opts.maxEntryBytes ?? MAX_ENTRY_BYTES;
   if (!Number.isInteger(max) || max <= ENTRY_OVERHEAD || max > MAX_ENTRY_BYTES) {
@@ -78,9 +80,10 @@ export async function initLog(dir: string, opts: InitLogOptions): Promise<{ orig
     const signer = loadLogSigner(paths, opts.origin);
     const checkpoint = signCheckpoint({ origin: opts.origin, size: 0, rootHash: EMPTY_ROOT, extensions: [] }, signer);
     await store.commitBatch({ oldSize: 0, ids: [], root: EMPTY_ROOT, checkpoint, now: Date.now() });
-    saveLogConfig(paths, config);
     ensurePrivateDir(paths.public);
     await directoryBlobs(paths.public).put('checkpoint', checkpoint);
+    // log.json last: a directory without it is an init cut off (loadLogConfig says so), never a log
+    saveLogConfig(paths, config);
     return { origin: opts.origin, verifierKey: verifierKeyOf(signer), store: storeUrl };
   } finally {
     await store.close();
