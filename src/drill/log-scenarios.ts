@@ -3,14 +3,22 @@
  * two witnesses, entries from three submitters, the log SIGKILLed and restarted, an audit from another
  * directory with the log's verifier key alone, and then a forked log (a copy of the log's directory
  * taken earlier, grown with other entries under the same key) that the witnesses and the audit both
- * refuse by name (`log_forked`). Every step goes through the CLI.
+ * refuse by name (`log_forked`). Every step goes through the CLI, except the attacker's offer of its
+ * forked checkpoint to the witnesses (the library's cosigner): an honest `log serve` on the copy stops
+ * by itself once a witness says it holds a larger tree (docs/log.md, store_behind).
  */
 import { cpSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { LifeboatError } from '../errors.js';
 import { loadIdentity } from '../identity.js';
 import { createEntry } from '../log/entry.js';
+import { peekCheckpoint } from '../log/checkpoint.js';
+import { proveConsistency } from '../log/proof.js';
+import { blobTileReader, directoryBlobs } from '../log/server/blobs.js';
 import { addEntry } from '../log/server/client.js';
+import { loadLogConfig, logPaths, saveLogConfig } from '../log/server/config.js';
+import { tileHashReader } from '../log/tile-reader.js';
+import { collectCosignatures } from '../log/witness/cosigner.js';
 import { utf8 } from '../util/bytes.js';
 import { type RunningServer, runCli, startServer } from './proc.js';
 import { expectOk, type Scenario } from './runner.js';
@@ -162,13 +170,24 @@ const fork: Scenario<LogDrillContext> = {
     const size = need(ctx.auditedSize, 'the audited size');
     const subs = need(ctx.submitters, 'submitters');
     const logKey = need(ctx.logKey, 'the log key');
-    // The copy knows the witnesses, so it offers its checkpoints to them as the real log does.
+    // An honest `log serve` on the copy stops at its first batch (the witnesses hold a larger tree:
+    // store_behind), so the attacker runs it without its witnesses, then offers the forked checkpoint
+    // of the real log's size to them itself.
+    const paths = logPaths(snap.dir);
+    const config = loadLogConfig(paths);
+    saveLogConfig(paths, { ...config, witnesses: [], quorum: null });
     const forked = await serveLog(ctx, snap.dir);
     // The attacker's entries go in straight through the client: the fork is what is being drilled.
     const alice = loadIdentity(subs[0]!.file);
     for (let i = snap.size; i < size; i++) {
       await addEntry(forked.url, createEntry({ recordType: 'drill/v1', payload: utf8.encode(`forked entry ${i}`) }, alice));
     }
+    const note = await (await fetch(`${forked.url}/checkpoint`)).text();
+    const head = peekCheckpoint(note);
+    check(head.size === size, `the forked log is at size ${head.size}, not ${size}`);
+    const reader = tileHashReader({ size: head.size, root: head.rootHash }, blobTileReader(directoryBlobs(paths.public)));
+    const offered = await collectCosignatures({ checkpoint: note, witnesses: config.witnesses, prove: (a, b) => proveConsistency(a, b, reader), sizes: { listWitnessStates: async () => [], setWitnessSize: async () => {} } });
+    check(offered.cosigned === 0, `${offered.cosigned} witness(es) co-signed the forked checkpoint`);
     const witnesses = need(ctx.witnessKeys, 'witness keys').flatMap((k) => ['--witness', k]);
     // Without co-signatures the forked checkpoint fails any quorum; the fork itself is what the
     // auditor must name, so it audits against the log key alone here.
