@@ -46,6 +46,7 @@ export const SAFETY_CODES: ReadonlySet<string> = new Set([
   'audit_log_corrupt',
   // a public log that forked, or whose tiles, entries or signatures were altered
   'log_forked',
+  'store_behind',
   'tile_invalid',
   'entry_bundle_invalid',
   'note_signature_invalid',

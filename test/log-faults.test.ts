@@ -4,10 +4,15 @@
  * log at its acknowledged index (read back through the tiles, verified against the final checkpoint),
  * that entries whose add was cut off get one index when sent again, and that no two checkpoints ever
  * seen (add answers, and GET /checkpoint polled throughout) have one size and two roots; every one of
- * them is in fact a prefix of the final tree.
+ * them is in fact a prefix of the final tree. After every round each tile and entry bundle file is
+ * hashed: none ever changes once written. And some kills do land between a batch's commit and its
+ * publication (a restart finds a batch committed but not published), so that recovery path is exercised.
  */
 import assert from 'node:assert/strict';
-import { join } from 'node:path';
+import { createHash } from 'node:crypto';
+import Database from 'better-sqlite3';
+import { readdirSync, readFileSync } from 'node:fs';
+import { join, relative } from 'node:path';
 import { describe, it } from 'node:test';
 import { generateIdentity } from '../src/identity.js';
 import { openCheckpoint } from '../src/log/checkpoint.js';
@@ -25,6 +30,22 @@ import { trackedTempDir } from './helpers/tmp.js';
 const KILLS = process.env.SLOW === '1' ? 200 : 20;
 const ADDERS = 4;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Every tile and entry bundle file under public/tile with the SHA-256 of its bytes (temporary files left by a kill aside). */
+function tileHashes(dir: string): Map<string, string> {
+  const out = new Map<string, string>();
+  const root = join(dir, 'public', 'tile');
+  const walk = (d: string): void => {
+    for (const e of readdirSync(d, { withFileTypes: true })) {
+      if (e.name.startsWith('.')) continue;
+      const p = join(d, e.name);
+      if (e.isDirectory()) walk(p);
+      else out.set(relative(root, p), createHash('sha256').update(readFileSync(p)).digest('hex'));
+    }
+  };
+  walk(root);
+  return out;
+}
 
 describe('log faults: SIGKILL during sequencing', () => {
   it(`never loses an acknowledged entry nor signs two roots for one size (${KILLS} kills)`, { timeout: KILLS * 20_000 }, async (t) => {
@@ -60,6 +81,18 @@ describe('log faults: SIGKILL during sequencing', () => {
 
     let serial = 0;
     let republished = 0;
+    // Every other kill is aimed at the window between a batch's commit and its publication: the test
+    // reads the store's head (read-only, WAL) until it shows size > published_size, then kills at once.
+    const head = new Database(join(dir, 'log.sqlite'), { readonly: true, fileMustExist: true }).prepare('select size, published_size as published from log_head');
+    const inWindow = (): boolean => {
+      try {
+        const h = head.get() as { size: number; published: number } | undefined;
+        return h !== undefined && h.size > h.published;
+      } catch {
+        return false; // busy: look again
+      }
+    };
+    let aimed = false;
     const serve = () => startCli(['log', 'serve', '--data-dir', dir, '--interval', '30ms', '--log-level', 'silent', '--json'], { timeoutMs: 60_000 });
     const round = async (server: RunningCli): Promise<void> => {
       let stop = false;
@@ -91,7 +124,10 @@ describe('log faults: SIGKILL during sequencing', () => {
       const workers = [...Array.from({ length: ADDERS }, () => adder()), poller()];
       const start = acked.size;
       for (let t = 0; acked.size === start && t < 2000; t++) await sleep(5);
-      await sleep(Math.random() * 250);
+      if (aimed) {
+        const until = Date.now() + 2000;
+        while (!inWindow() && Date.now() < until) await new Promise((r) => setImmediate(r));
+      } else await sleep(Math.random() * 250);
       server.child.kill('SIGKILL');
       await server.exited;
       if (server.stderr().includes('committed before a restart')) republished++;
@@ -99,7 +135,19 @@ describe('log faults: SIGKILL during sequencing', () => {
       await Promise.all(workers);
     };
 
-    for (let k = 0; k < KILLS; k++) await round(await serve());
+    const tiles = new Map<string, string>();
+    const checkTiles = (when: string): void => {
+      for (const [path, hash] of tileHashes(dir)) {
+        const was = tiles.get(path);
+        assert.ok(was === undefined || was === hash, `${when}: tile/${path} changed after it was written`);
+        tiles.set(path, hash);
+      }
+    };
+    for (let k = 0; k < KILLS; k++) {
+      aimed = k % 2 === 1;
+      await round(await serve());
+      checkTiles(`after kill ${k + 1}`);
+    }
     const last = await serve();
     // every add cut off by a kill, sent again: each gets one index (the one it got before the kill, if it was taken)
     await Promise.all([...unacked.values()].map(async (entry) => record(entry, await addEntry(last.url, entry))));
@@ -109,6 +157,9 @@ describe('log faults: SIGKILL during sequencing', () => {
     const { checkpoint, note, entries } = await readWholeLog(last.url, verifierKey);
     see(note, 'the final checkpoint');
     await last.stop('SIGTERM');
+    checkTiles('at the end');
+    assert.ok(tiles.size > 0);
+    assert.ok(republished > 0, `no kill landed between a commit and its publication in ${KILLS} rounds`);
     assert.ok(acked.size >= KILLS, `at least one add acknowledged per round (${acked.size})`);
     for (const { index, entry } of acked.values()) {
       assert.ok(index < checkpoint.size, `acknowledged index ${index} is in the final tree of ${checkpoint.size}`);

@@ -6,7 +6,7 @@
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { readFileSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { openCheckpoint } from '../src/log/checkpoint.js';
@@ -19,6 +19,7 @@ import { ctEqual, utf8 } from '../src/util/bytes.js';
 import { type RunningCli, runCli, startCli } from './helpers/cli.js';
 import { buildGoPeer } from './helpers/go.js';
 import { readWholeLog } from './helpers/logserver.js';
+import { SUBMITTER_CACHE_MS } from '../src/log/server/submitters.js';
 import { trackedTempDir } from './helpers/tmp.js';
 
 const ORIGIN = 'cli.lifeboat.example/log';
@@ -111,6 +112,7 @@ describe('lifeboat log (server commands, processes)', () => {
       [['alice', token, null]],
     );
     assert.equal((await log('revoke', '--name', 'alice')).code, 0);
+    await new Promise((r) => setTimeout(r, SUBMITTER_CACHE_MS)); // a running log sees a revocation within SUBMITTER_CACHE_MS
     const after = await add(['--payload', '-'], 'after revoke');
     assert.equal(after.code, 1);
     assert.match(after.stderr, /revoked.*\(submitter_not_enrolled\)/);
@@ -141,6 +143,23 @@ describe('lifeboat log (server commands, processes)', () => {
     const list = JSON.parse((await log('witnesses', 'list', '--json')).stdout) as { quorum: number; witnesses: { witness: string; url: string }[] };
     assert.equal(list.quorum, 1);
     assert.deepEqual(list.witnesses.map((w) => [w.witness, w.url]), [['w1.example', 'http://127.0.0.1:7381'], ['w2.example', 'http://127.0.0.1:7382']]);
+  });
+
+  it('an init cut off before its end leaves no log.json, and init and serve name it (log_init_incomplete)', async () => {
+    const cut = join(root, 'cut');
+    mkdirSync(cut, { mode: 0o700 });
+    writeFileSync(join(cut, 'public'), 'not a directory'); // the last steps (public/) fail
+    const first = await runCli(['log', 'init', '--origin', ORIGIN, '--data-dir', cut, '--json']);
+    assert.equal(first.code, 1, first.stdout + first.stderr);
+    assert.ok(existsSync(join(cut, 'vault')), 'the vault was made');
+    assert.ok(!existsSync(join(cut, 'log.json')), 'log.json is written last');
+    for (const args of [['init', '--origin', ORIGIN], ['serve'], ['key']]) {
+      const r = await runCli(['log', ...args, '--data-dir', cut, '--json']);
+      assert.equal(r.code, 1, `${args[0]}: ${r.stdout} ${r.stderr}`);
+      const doc = JSON.parse(r.stdout) as { err_type: string; hint: string };
+      assert.equal(doc.err_type, 'log_init_incomplete', args[0]);
+      assert.match(doc.hint, /log init/);
+    }
   });
 
   it('has --help for every command', async () => {

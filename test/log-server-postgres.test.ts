@@ -1,9 +1,11 @@
 /**
  * The log server's whole path on a PostgreSQL store, as processes: `log init --store postgres://…`,
  * enrol, serve, concurrent adds (the same entry twice too), a SIGKILL while adds run, a restart, and
- * the log read back through its tiles with every acknowledged entry at its index.
+ * the log read back through its tiles with every acknowledged entry at its index; a second data
+ * directory on the same store is refused by the store's sequencer lock (log_running).
  */
 import assert from 'node:assert/strict';
+import { cpSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { encodePublicIdentity, generateIdentity } from '../src/identity.js';
@@ -63,6 +65,15 @@ describe('log server on postgresql (processes)', { skip: postgresSkipReason(), t
     await Promise.all(inflight);
     s = await serve();
     assert.equal(await add(s.url, same), i1, 'the same index after the restart');
+    // a copy of the data directory (without its serve.lock) on the same store: the store's lock refuses it
+    const copy = join(trackedTempDir('lifeboat-log-pg-copy-'), 'log');
+    cpSync(dir, copy, { recursive: true });
+    rmSync(join(copy, 'serve.lock'), { force: true });
+    const second = await runCli(['log', 'serve', '--data-dir', copy, '--json']);
+    assert.equal(second.code, 1, second.stdout + second.stderr);
+    const refusal = JSON.parse(second.stdout) as { err_type: string; message: string };
+    assert.equal(refusal.err_type, 'log_running');
+    assert.match(refusal.message, /on this store/);
     const whole = await readWholeLog(s.url, vkey);
     for (const [index, e] of acked) assert.ok(ctEqual(whole.entries[index]!, e), `entry ${index}`);
     await s.stop('SIGTERM');

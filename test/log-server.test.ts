@@ -18,6 +18,7 @@ import { parseVerifierKey } from '../src/log/note.js';
 import { addEntry, addEntryVerified } from '../src/log/server/client.js';
 import { loadLogConfig, loadLogSigner, logPaths, saveLogConfig, storeUrlOf } from '../src/log/server/config.js';
 import { initLog, startLogServer, type RunningLog } from '../src/log/server/serve.js';
+import { SUBMITTER_CACHE_MS } from '../src/log/server/submitters.js';
 import { openLogStore } from '../src/log/store/index.js';
 import { ctEqual, utf8 } from '../src/util/bytes.js';
 import { addSignatureLines, parseSignerKeyParts } from '../src/log/note.js';
@@ -85,6 +86,7 @@ describe('log server (in-process, SQLite)', () => {
     await enrol(log, 'bob', bob);
     assert.equal((await addEntry(log.url, testEntry(bob, 'enrolled now'))).index, before);
     await log.store.revokeSubmitter('bob', Date.now());
+    await new Promise((r) => setTimeout(r, SUBMITTER_CACHE_MS)); // a revocation takes effect within SUBMITTER_CACHE_MS
     assert.deepEqual(await refusal(addEntry(log.url, testEntry(bob, 'revoked'))), { code: 'submitter_not_enrolled', status: 403 });
     const forged = testEntry(alice, 'forged');
     forged[forged.length - 1]! ^= 1;

@@ -580,6 +580,28 @@ const only: Record<LogStoreKind, Case[]> = {
   ],
   postgres: [
     [
+      'holdSequencerLock: one holder per origin across stores (log_running), released by its function or by close',
+      async (_h, url) => {
+        const a = await openLogStore(url);
+        const b = await openLogStore(url);
+        try {
+          const unlock = await a.holdSequencerLock('one.example/log');
+          await rejectsWith(b.holdSequencerLock('one.example/log'), 'log_running');
+          const other = await b.holdSequencerLock('two.example/log');
+          await other();
+          await unlock();
+          const again = await b.holdSequencerLock('one.example/log');
+          await rejectsWith(a.holdSequencerLock('one.example/log'), 'log_running');
+          await b.close(); // releases it
+          await (await a.holdSequencerLock('one.example/log'))();
+          void again;
+        } finally {
+          await a.close();
+          await b.close();
+        }
+      },
+    ],
+    [
       'one database hosts the log store beside the key node and backup stores; a clashing table is store_migration_failed',
       async (h, url) => {
         const node = await openKeyNodeStore(url);
@@ -614,6 +636,18 @@ const only: Record<LogStoreKind, Case[]> = {
     ],
   ],
 };
+
+only.sqlite.push([
+  'holdSequencerLock on SQLite takes nothing: the data directory’s serve.lock is the one sequencer lock',
+  (_h, url) =>
+    withStore(url, async (s) => {
+      const first = await s.holdSequencerLock('one.example/log');
+      const second = await s.holdSequencerLock('one.example/log');
+      await first();
+      await second();
+      await rejectsWith(s.holdSequencerLock(''), 'invalid_input');
+    }),
+]);
 
 for (const h of [sqliteHarness('lifeboat-log-store-', 'log.sqlite'), postgresHarness()]) {
   describe(`log store conformance: ${h.kind}`, { skip: h.skip }, () => {

@@ -4,7 +4,9 @@
  * directory with the log's verifier key alone, and then a forked log (a copy of the log's directory
  * taken earlier, grown with other entries under the same key to the same size) that the witnesses and
  * the audit both refuse by name (`log_forked`), each witness keeping the two signed checkpoints as
- * evidence. Every step goes through the CLI.
+ * evidence. Every step goes through the CLI, except the attacker's offer of its forked checkpoint to
+ * the witnesses (the library's cosigner): an honest `log serve` on the copy stops by itself once a
+ * witness says it holds a larger tree (docs/log.md, store_behind).
  */
 import { cpSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -12,8 +14,12 @@ import { LifeboatError } from '../errors.js';
 import { loadIdentity } from '../identity.js';
 import { type Checkpoint, checkpointLabel, peekCheckpoint } from '../log/checkpoint.js';
 import { createEntry } from '../log/entry.js';
+import { proveConsistency } from '../log/proof.js';
+import { blobTileReader, directoryBlobs } from '../log/server/blobs.js';
 import { addEntry } from '../log/server/client.js';
-import { type LogConfig, loadLogConfig, logPaths, saveLogConfig } from '../log/server/config.js';
+import { loadLogConfig, logPaths, saveLogConfig } from '../log/server/config.js';
+import { tileHashReader } from '../log/tile-reader.js';
+import { collectCosignatures } from '../log/witness/cosigner.js';
 import { utf8 } from '../util/bytes.js';
 import { type RunningServer, runCli, startServer } from './proc.js';
 import { expectOk, type Scenario } from './runner.js';
@@ -165,14 +171,6 @@ async function servedCheckpoint(url: string): Promise<Checkpoint> {
   return peekCheckpoint(await res.text());
 }
 
-/** The copy's witnesses: taken out while it grows (so no witness sees its smaller trees), then put back. */
-function setWitnesses(dir: string, witnesses: LogConfig['witnesses']): LogConfig['witnesses'] {
-  const paths = logPaths(dir);
-  const config = loadLogConfig(paths);
-  saveLogConfig(paths, { ...config, witnesses });
-  return config.witnesses;
-}
-
 const fork: Scenario<LogDrillContext> = {
   name: 'public log: a forked log (same key, other entries, the same size) is refused by both witnesses, which keep the evidence, and by the audit',
   async run(ctx) {
@@ -182,20 +180,29 @@ const fork: Scenario<LogDrillContext> = {
     const logKey = need(ctx.logKey, 'the log key');
     const real = await servedCheckpoint(need(ctx.logUrl, 'the log'));
     check(real.size === size, `the log serves size ${real.size}, the audit saw ${size}`);
-    // The attacker grows the copy to the real log's size with other entries, out of the witnesses' sight.
-    const configured = setWitnesses(snap.dir, []);
-    let forked = await serveLog(ctx, snap.dir);
+    // An honest `log serve` on the copy stops at its first batch (the witnesses hold a larger tree:
+    // store_behind), so the attacker runs it without its witnesses, grows it to the real log's size
+    // with other entries, then offers the forked checkpoint to the witnesses itself.
+    const paths = logPaths(snap.dir);
+    const config = loadLogConfig(paths);
+    saveLogConfig(paths, { ...config, witnesses: [], quorum: null });
+    const forked = await serveLog(ctx, snap.dir);
     // The attacker's entries go in straight through the client: the fork is what is being drilled.
     const alice = loadIdentity(subs[0]!.file);
     for (let i = snap.size; i < size; i++) {
       await addEntry(forked.url, createEntry({ recordType: 'drill/v1', payload: utf8.encode(`forked entry ${i}`) }, alice));
     }
-    await forked.stop();
-    // Then offers its checkpoint of the same size to the witnesses, as the real log does (at start).
-    setWitnesses(snap.dir, configured);
-    forked = await serveLog(ctx, snap.dir);
-    const other = await servedCheckpoint(forked.url);
+    const note = await (await fetch(`${forked.url}/checkpoint`)).text();
+    const other = peekCheckpoint(note);
     check(other.size === size && checkpointLabel(other) !== checkpointLabel(real), `the forked copy serves ${checkpointLabel(other)}, not another root of size ${size}`);
+    const reader = tileHashReader({ size: other.size, root: other.rootHash }, blobTileReader(directoryBlobs(paths.public)));
+    const offered = await collectCosignatures({
+      checkpoint: note,
+      witnesses: config.witnesses,
+      prove: (a, b) => proveConsistency(a, b, reader),
+      sizes: { listWitnessStates: async () => [], setWitnessSize: async () => {} },
+    });
+    check(offered.cosigned === 0, `${offered.cosigned} witness(es) co-signed the forked checkpoint`);
     const witnesses = need(ctx.witnessKeys, 'witness keys').flatMap((k) => ['--witness', k]);
     // Without co-signatures the forked checkpoint fails any quorum; the fork itself is what the
     // auditor must name, so it audits against the log key alone here.

@@ -71,6 +71,13 @@ export interface BaseAppOptions {
    * turns the answer into a 500, since a refusal that cannot be recorded must not look recorded.
    */
   onRefusal?: (req: FastifyRequest, refusal: Refusal) => void | Promise<void>;
+  /**
+   * How long a client has to send a whole request (headers and body) before a 408 `request_timeout`
+   * and the connection closed. Default: none (fastify's 0), as before; a service opts in.
+   */
+  requestTimeoutMs?: number;
+  /** How long a connection may sit idle (nothing sent or received) before it is closed. Default: none. */
+  connectionTimeoutMs?: number;
 }
 
 /**
@@ -246,6 +253,10 @@ export function createBaseApp(opts: BaseAppOptions = {}): FastifyInstance {
     logger: loggerOptions(opts.logger),
     bodyLimit: opts.bodyLimit ?? DEFAULT_BODY_LIMIT,
     trustProxy: trustProxyFn(opts.trustProxy),
+    requestTimeout: opts.requestTimeoutMs ?? 0,
+    connectionTimeout: opts.connectionTimeoutMs ?? 0,
+    // Node checks request timeouts on this interval (30 s by default): a quarter of the timeout keeps it near its word.
+    ...(opts.requestTimeoutMs ? { http: { connectionsCheckingInterval: Math.min(30_000, Math.max(100, Math.floor(opts.requestTimeoutMs / 4))) } } : {}),
     clientErrorHandler: (err, socket) => answerClientError(err, socket, logRef.log),
     // Errors fastify raises before routing (a path parameter over 100 characters, a malformed URL)
     // would otherwise answer fastify's own body; every answer carries an err_type.

@@ -77,16 +77,19 @@ async function serve(o: DirOpts & { listen: string; interval?: number; logLevel:
   // One line first: supervisors and tests read it.
   process.stdout.write(o.json ? `${JSON.stringify({ url: log.url, origin: log.origin, verifier_key: log.verifierKey, tree_size: log.sequencer.size })}\n` : `listening on ${log.url}\n`);
   out.info(`log ${log.origin} in ${dataDir}, tree size ${log.sequencer.size}, ${log.config.witnesses.length} witness(es), store ${redactStoreUrl(log.config.store ?? 'sqlite:<data-dir>/log.sqlite')}`);
-  await new Promise<void>((resolve) => {
+  const halted = await new Promise<LifeboatError | undefined>((resolve) => {
     const stop = (): void => {
       process.off('SIGTERM', stop);
       process.off('SIGINT', stop);
-      resolve();
+      resolve(undefined);
     };
     process.on('SIGTERM', stop);
     process.on('SIGINT', stop);
+    void log.halted.then(resolve);
   });
   await log.close();
+  // A refusal for safety stops the server (exit 3): a supervisor restarting it gets the same refusal at start.
+  if (halted) throw halted;
 }
 
 async function enrol(o: DirOpts & { name: string; identity: string }): Promise<void> {

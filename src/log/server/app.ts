@@ -11,7 +11,7 @@ import { MAX_ENTRY_BYTES } from '../entry.js';
 import { encodeInclusionDoc } from '../inclusion.js';
 import { parseTilePath, tilePath } from '../tiles.js';
 import type { BlobStore } from './blobs.js';
-import { tileNotFound, unsupportedMediaType } from './errors.js';
+import { logHalted, tileNotFound, unsupportedMediaType } from './errors.js';
 import type { Sequencer } from './sequencer.js';
 
 export interface LogAppDeps {
@@ -19,12 +19,24 @@ export interface LogAppDeps {
   blobs: BlobStore;
   logger?: BaseAppOptions['logger'];
   trustProxy?: BaseAppOptions['trustProxy'];
+  /** A whole request must arrive within this (30 s), else 408 `request_timeout`. */
+  requestTimeoutMs?: number;
+  /** An idle connection is closed after this; longer than an add may wait for its checkpoint (90 s). */
+  connectionTimeoutMs?: number;
 }
+
+export const LOG_REQUEST_TIMEOUT_MS = 30_000;
+export const LOG_CONNECTION_TIMEOUT_MS = 90_000;
 
 const OCTET = 'application/octet-stream';
 
 export function createLogApp(deps: LogAppDeps): FastifyInstance {
-  const app = createBaseApp({ logger: deps.logger, trustProxy: deps.trustProxy });
+  const app = createBaseApp({
+    logger: deps.logger,
+    trustProxy: deps.trustProxy,
+    requestTimeoutMs: deps.requestTimeoutMs ?? LOG_REQUEST_TIMEOUT_MS,
+    connectionTimeoutMs: deps.connectionTimeoutMs ?? LOG_CONNECTION_TIMEOUT_MS,
+  });
   // Any other content type is read as bytes too, so the route can refuse it by name (415).
   app.addContentTypeParser('*', { parseAs: 'buffer' }, (_req, body, done) => done(null, body));
 
@@ -50,6 +62,10 @@ export function createLogApp(deps: LogAppDeps): FastifyInstance {
     return encodeInclusionDoc(await deps.sequencer.add(bytes));
   });
 
-  app.get('/healthz', async () => ({ ok: true, tree_size: deps.sequencer.size }));
+  app.get('/healthz', async () => {
+    const fault = deps.sequencer.fault;
+    if (fault) throw logHalted(fault);
+    return { ok: true, tree_size: deps.sequencer.size };
+  });
   return app;
 }

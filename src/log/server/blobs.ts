@@ -4,18 +4,25 @@
  * read API's own, relative: `checkpoint`, `tile/0/000.p/5`, `tile/entries/x001/234`.
  *
  * Tiles and bundles are written once and never change (the sequencer writes a tile only for a
- * committed tree); `checkpoint` is replaced. Every write is atomic and durable: temp file, fsync,
- * rename, directory fsync, so a crash leaves the old file or the new one, never a half.
+ * committed tree), and the store enforces it: a tile or bundle path is create-only, writing the same
+ * bytes again is a no-op, and other bytes are refused (`tile_invalid`). `checkpoint` is replaced.
+ * Every write is atomic and durable: temp file, fsync, rename (a tile: link, which never replaces),
+ * directory fsync, so a crash leaves the old file or the new one, never a half.
  */
-import { mkdirSync, readFileSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
-import { InvalidInputError } from '../../errors.js';
+import { closeSync, fsyncSync, linkSync, mkdirSync, openSync, readFileSync, rmSync, writeSync } from 'node:fs';
+import { basename, dirname, join, resolve } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { InvalidInputError, LogVerificationError } from '../../errors.js';
 import { fsyncDir, writeFileAtomic } from '../../util/files.js';
 import type { TileReader } from '../tile-reader.js';
 import { type Tile, tilePath } from '../tiles.js';
 
 export interface BlobStore {
-  /** Writes `data` at `path`, atomically and durably (resolves once it survives a crash). */
+  /**
+   * Writes `data` at `path`, atomically and durably (resolves once it survives a crash). `checkpoint`
+   * is replaced; a tile or bundle is never: the same bytes again resolve, other bytes throw
+   * LogVerificationError `tile_invalid` and leave the file as it was.
+   */
   put(path: string, data: Uint8Array | string): Promise<void>;
   /** The bytes at `path`, or undefined when there is none. Throws for any other read failure. */
   get(path: string): Promise<Uint8Array | undefined>;
@@ -47,7 +54,12 @@ export function directoryBlobs(root: string): BlobStore {
           if (d === resolve(created)) break;
         }
       }
-      writeFileAtomic(file, data, 0o644);
+      try {
+        if (path === 'checkpoint') writeFileAtomic(file, data, 0o644);
+        else writeCreateOnly(file, path, typeof data === 'string' ? Buffer.from(data, 'utf8') : data);
+      } catch (err) {
+        return Promise.reject(err as Error);
+      }
       return Promise.resolve();
     },
     get(path) {
@@ -61,6 +73,39 @@ export function directoryBlobs(root: string): BlobStore {
       }
     },
   };
+}
+
+/** Throws `tile_invalid` for a tile path that already holds other bytes than `data`. */
+export function tileConflict(path: string): LogVerificationError {
+  return new LogVerificationError(
+    'tile_invalid',
+    'tile_changed',
+    `the log's ${path} already holds other bytes than the tree being published: a tile never changes`,
+    'the store is behind public/ or belongs to another log: stop, and restore the store and public/ from one backup',
+  );
+}
+
+/** Writes `file` only if it is not there (temp file, fsync, link: never replaces); the same bytes there are fine. */
+function writeCreateOnly(file: string, path: string, data: Uint8Array): void {
+  const dir = dirname(file);
+  const tmp = join(dir, `.${basename(file)}.${randomBytes(6).toString('hex')}.tmp`);
+  const fd = openSync(tmp, 'wx', 0o644);
+  try {
+    for (let off = 0; off < data.length; ) off += writeSync(fd, data, off, data.length - off);
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+  try {
+    linkSync(tmp, file);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+    if (!Buffer.from(readFileSync(file)).equals(Buffer.from(data.buffer, data.byteOffset, data.byteLength))) throw tileConflict(path);
+    return;
+  } finally {
+    rmSync(tmp, { force: true });
+  }
+  fsyncDir(dir);
 }
 
 /**

@@ -18,6 +18,33 @@ export const DEFAULT_ADD_TIMEOUT_MS = 90_000;
 const MAX_ANSWER_BYTES = 1024 * 1024;
 
 /**
+ * Reads an answer's body up to `max` bytes; null (the rest cancelled, never read) when it is longer.
+ * Throws what reading the stream throws (a timeout through the request's signal, a reset).
+ */
+export async function readCappedBody(res: Response, max: number): Promise<Uint8Array | null> {
+  if (!res.body) return new Uint8Array(0);
+  const declared = Number(res.headers.get('content-length') ?? NaN);
+  if (declared > max) {
+    await res.body.cancel().catch(() => {});
+    return null;
+  }
+  const reader = res.body.getReader();
+  const chunks: Uint8Array[] = [];
+  let total = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    total += value.length;
+    if (total > max) {
+      await reader.cancel().catch(() => {});
+      return null;
+    }
+    chunks.push(value);
+  }
+  return new Uint8Array(Buffer.concat(chunks));
+}
+
+/**
  * Adds `bytes` (an LBLE entry) to the log at `url` and returns its inclusion proof document, with
  * `entry` set to the bytes sent. The document is parsed, not verified (see addEntryVerified). Throws
  * LifeboatError with the log's err_type and status when it refuses (e.g. `submitter_not_enrolled`,
@@ -28,7 +55,7 @@ export async function addEntry(url: string, bytes: Uint8Array, opts: { timeoutMs
   const base = url.replace(/\/+$/, '');
   const timeoutMs = opts.timeoutMs ?? DEFAULT_ADD_TIMEOUT_MS;
   let res: Response;
-  let raw: Uint8Array;
+  let raw: Uint8Array | null;
   try {
     res = await (opts.fetch ?? fetch)(`${base}/add`, {
       method: 'POST',
@@ -36,14 +63,14 @@ export async function addEntry(url: string, bytes: Uint8Array, opts: { timeoutMs
       body: bytes,
       signal: AbortSignal.timeout(timeoutMs),
     });
-    raw = new Uint8Array(await res.arrayBuffer());
+    raw = await readCappedBody(res, MAX_ANSWER_BYTES);
   } catch (err) {
     const e = err as Error & { cause?: { code?: string } };
     const why = e.name === 'TimeoutError' ? `no answer within ${timeoutMs} ms` : (e.cause?.code ?? e.message);
     throw new PeerError('peer_unreachable', `log at ${base} is unreachable: ${why}`, 'check the url and that `lifeboat log serve` runs there; sending the same entry again is safe');
   }
   const bad = (what: string): PeerError => new PeerError('peer_bad_answer', `log at ${base} answered outside the protocol: ${what}`, 'is that url a lifeboat log?');
-  if (raw.length > MAX_ANSWER_BYTES) throw bad('the answer is too large');
+  if (raw === null) throw bad('the answer is too large');
   let value: unknown;
   try {
     value = JSON.parse(utf8.decode(raw));

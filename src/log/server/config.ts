@@ -8,7 +8,7 @@
  * The directory is --data-dir, else $LIFEBOAT_LOG_DIR, else ./lifeboat-log.
  */
 import { existsSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { basename, join, resolve } from 'node:path';
 import { z } from 'zod';
 import { FormatError, InvalidInputError, LifeboatError } from '../../errors.js';
 import { randomBytes } from '../../crypto/random.js';
@@ -98,8 +98,26 @@ export function parseInterval(s: string): number {
   return ms;
 }
 
-/** Reads log.json. Throws NotFoundError `file_not_found` (no log there) or FormatError `malformed`. */
+/**
+ * Throws LifeboatError `log_init_incomplete` for a directory a `log init` was cut off in: its vault or
+ * default store is there but not log.json, which init writes last.
+ */
+export function checkInitComplete(paths: LogPaths): void {
+  if (existsSync(paths.config)) return;
+  const left = [paths.vault, paths.defaultStore.slice('sqlite:'.length)].filter((p) => existsSync(p));
+  if (left.length === 0) return;
+  throw new LifeboatError('log_init_incomplete', `${paths.dir} holds a log whose \`log init\` did not finish (no log.json, but ${left.map((p) => basename(p)).join(', ')})`, {
+    status: 409,
+    hint: 'nothing was published from it: move the directory aside (and, with --store postgres://…, drop its log_ tables) and run `lifeboat log init` again',
+  });
+}
+
+/**
+ * Reads log.json. Throws NotFoundError `file_not_found` (no log there), LifeboatError
+ * `log_init_incomplete` (an init cut off), or FormatError `malformed`.
+ */
 export function loadLogConfig(paths: LogPaths): LogConfig {
+  checkInitComplete(paths);
   const bytes = readFileOrThrow(paths.config, 'log configuration', 'run `lifeboat log init --origin NAME` first, or pass --data-dir');
   try {
     return logConfigSchema.parse(JSON.parse(utf8.decode(bytes)));

@@ -3,6 +3,7 @@
  * operator commands' conflicts. Formats and signatures keep theirs (../errors.ts).
  */
 import { ConflictError, ForbiddenError, LifeboatError, NotFoundError } from '../../errors.js';
+import type { WitnessOutcome } from '../witness/cosigner.js';
 
 /** An entry whose submitter is not enrolled, or was revoked (403). */
 export function submitterNotEnrolled(revoked: boolean): ForbiddenError {
@@ -44,4 +45,41 @@ export function logExists(dir: string): ConflictError {
 /** `log witnesses add` of a witness key already configured. */
 export function witnessExists(name: string): ConflictError {
   return new ConflictError(`witness ${name} is already configured`, 'witness_exists', 'see `lifeboat log witnesses list`');
+}
+
+/**
+ * `log serve` on a store whose head is older than the checkpoint the log already published (a store
+ * restored from an older backup, a copied data directory, a PostgreSQL fail-over that lost commits),
+ * or that a witness has co-signed a larger tree of: a safety refusal, since sequencing on would sign a
+ * second root for a size the world has seen.
+ */
+export function storeBehind(message: string): LifeboatError {
+  return new LifeboatError('store_behind', message, {
+    status: 500,
+    hint: 'the store lost commits the log had published: restore the store from a backup at least as new as public/checkpoint (or the data directory whole from one backup); never delete public/ to get past this',
+  });
+}
+
+/**
+ * The refusal for safety a round of witness outcomes amounts to, if any: a witness holding a larger
+ * tree of this log than the checkpoint sent (`witness_ahead`: the store lost commits, store_behind),
+ * or one refusing it as a fork (`log_forked`). The sequencer stops on either.
+ */
+export function witnessSafetyRefusal(outcomes: readonly WitnessOutcome[]): LifeboatError | undefined {
+  for (const o of outcomes) {
+    if (o.result !== 'refused') continue;
+    if (o.errType === 'witness_ahead') return storeBehind(`witness ${o.witness} (${o.url}) co-signed a larger tree of this log than the store's head: ${o.message}`);
+    if (o.errType === 'log_forked') {
+      return new LifeboatError('log_forked', `witness ${o.witness} (${o.url}) refused the log's checkpoint as a fork: ${o.message}`, {
+        status: 500,
+        hint: 'the witness holds another checkpoint of this log: compare it with public/checkpoint, and restore the store and public/ from one backup',
+      });
+    }
+  }
+  return undefined;
+}
+
+/** The sequencer stopped for safety (503 to every add after it): names the cause. */
+export function logHalted(cause: LifeboatError): LifeboatError {
+  return new LifeboatError('log_halted', `the log stopped sequencing: ${cause.message} (${cause.code})`, { status: 503, hint: 'the operator must look at the log: see `lifeboat log serve`’s stderr' });
 }

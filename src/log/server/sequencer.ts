@@ -15,9 +15,9 @@
  * right edge is read back from the tiles each batch.
  */
 import { LifeboatError } from '../../errors.js';
-import { toHex } from '../../util/bytes.js';
-import { openCheckpoint, signCheckpoint } from '../checkpoint.js';
-import { verifyEntry } from '../entry.js';
+import { toHex, utf8 } from '../../util/bytes.js';
+import { checkpointLabel, openCheckpoint, signCheckpoint } from '../checkpoint.js';
+import { parseEntry, verifyEntry } from '../entry.js';
 import type { InclusionDoc } from '../inclusion.js';
 import { appendLeaves, equalBytes, grownHashReader, type HashReader, leafHash, memoHashReader, treeHash } from '../merkle.js';
 import type { NoteSigner, NoteVerifier } from '../note.js';
@@ -25,7 +25,8 @@ import { proveConsistency, proveInclusion } from '../proof.js';
 import { tileHashReader, type TileReader } from '../tile-reader.js';
 import type { EntryStatus, LogStore, TreeHeadRecord } from '../store/types.js';
 import { blobTileReader, type BlobStore } from './blobs.js';
-import { logBusy, sequencingTimeout, submitterNotEnrolled } from './errors.js';
+import { logBusy, logHalted, sequencingTimeout, storeBehind, submitterNotEnrolled } from './errors.js';
+import { SubmitterCache } from './submitters.js';
 import { checkRoot, edgeRoot, writeGrownTree } from './tree-writer.js';
 
 /** What the sequencer hands its co-signing hook for each new checkpoint. */
@@ -57,6 +58,10 @@ export interface SequencerOptions {
   maxBatch?: number;
   /** Adds waiting at once before new ones are refused with 503 `log_busy` (10,000). */
   maxWaiting?: number;
+  /** Entry bytes the waiting adds may hold together before new ones are refused with 503 `log_busy` (64 MiB). */
+  maxWaitingBytes?: number;
+  /** Adds of one entry waiting at once before another is refused with 503 `log_busy` (16). */
+  maxWaitersPerEntry?: number;
   warn?: (line: string) => void;
 }
 
@@ -83,15 +88,29 @@ export class Sequencer {
   private timer: NodeJS.Timeout | undefined;
   private running: Promise<void> | undefined;
   private stopped = false;
+  /** Set when the sequencer stopped for safety (see halted). */
+  private fault_: LifeboatError | undefined;
+  private onFault: ((err: LifeboatError) => void) | undefined;
+  /** Resolves with the refusal for safety that stopped sequencing (tile_invalid, store_behind, log_forked). */
+  readonly halted: Promise<LifeboatError> = new Promise((resolve) => (this.onFault = resolve));
   /** Adds that arrived together, stored in one transaction (addPendingBatch: one commit for all). */
   private intake: { hash: Uint8Array; bytes: Uint8Array; resolve: (s: EntryStatus) => void; reject: (e: unknown) => void }[] = [];
   private intakeRunning = false;
+  /** Entry bytes held by adds in flight (maxWaitingBytes). */
+  private waitingBytes = 0;
+  private readonly submitters: SubmitterCache;
 
   constructor(opts: SequencerOptions) {
     const given = Object.fromEntries(Object.entries(opts).filter(([, v]) => v !== undefined)) as SequencerOptions;
-    this.o = { cosignTimeoutMs: 5000, addTimeoutMs: 60_000, maxBatch: 1024, maxWaiting: 10_000, warn: () => {}, ...given };
+    this.o = { cosignTimeoutMs: 5000, addTimeoutMs: 60_000, maxBatch: 1024, maxWaiting: 10_000, maxWaitingBytes: 64 * 1024 * 1024, maxWaitersPerEntry: 16, warn: () => {}, ...given };
     this.tiles = blobTileReader(opts.blobs);
     this.verifier = opts.signer.verifier();
+    this.submitters = new SubmitterCache(opts.store);
+  }
+
+  /** The refusal for safety that stopped sequencing, if one did. */
+  get fault(): LifeboatError | undefined {
+    return this.fault_;
   }
 
   /** The tree size of the checkpoint last published. */
@@ -118,10 +137,44 @@ export class Sequencer {
       throw new LifeboatError('log_key_mismatch', 'the store’s checkpoint does not state its head', { hint: 'the store is damaged: restore it from a backup' });
     }
     this.head = head;
+    const published = await this.readPublished();
+    if (published && published.size > head.size) {
+      throw storeBehind(`the store's head (size ${head.size}) is behind the checkpoint the log published, ${checkpointLabel(published)}`);
+    }
+    if (published && published.size === head.size && !equalBytes(published.rootHash, head.root)) throw this.forked(published);
     const recovered = head.publishedSize < head.size ? await this.publishCommitted() : new Map<string, number>();
-    checkRoot(await treeHash(this.head.size, tileHashReader(this.head, this.tiles)), this.head.root, `the tiles of tree size ${this.head.size}`);
+    const tree = tileHashReader(this.head, this.tiles);
+    checkRoot(await treeHash(this.head.size, tree), this.head.root, `the tiles of tree size ${this.head.size}`);
+    if (published && !equalBytes(await treeHash(published.size, tree), published.rootHash)) throw this.forked(published);
     await this.publish(recovered, this.head.cosigned === this.head.checkpoint && this.head.size > 0);
     this.schedule(this.o.intervalMs);
+  }
+
+  /** public/checkpoint as the log last published it (checked with the log's key), or undefined before any. */
+  private async readPublished(): Promise<{ origin: string; size: number; rootHash: Uint8Array } | undefined> {
+    const bytes = await this.o.blobs.get('checkpoint');
+    return bytes === undefined ? undefined : openCheckpoint(utf8.decode(bytes), this.verifier).checkpoint;
+  }
+
+  private forked(published: { origin: string; size: number; rootHash: Uint8Array }): LifeboatError {
+    const head = { origin: this.o.signer.name, size: this.head.size, rootHash: this.head.root };
+    return new LifeboatError('log_forked', `the store's head ${checkpointLabel(head)} is not the tree of the published ${checkpointLabel(published)}`, {
+      status: 500,
+      hint: 'the store and public/ are of different histories: keep both as evidence and restore the store and public/ from one backup',
+    });
+  }
+
+  /** Stops sequencing for good after a refusal for safety: every waiting and later add gets 503 `log_halted`. */
+  private halt(err: LifeboatError): void {
+    if (this.fault_) return;
+    this.fault_ = err;
+    this.stopped = true;
+    clearTimeout(this.timer);
+    this.o.warn(`sequencing stopped for safety: ${err.message} (${err.code})`);
+    const answer = logHalted(err);
+    for (const w of this.waiters.values()) for (const p of w.list) p.reject(answer);
+    this.waiters.clear();
+    this.onFault!(err);
   }
 
   /** Stops the loop after the batch in flight; adds still waiting are answered 503 `log_stopping`. */
@@ -141,10 +194,14 @@ export class Sequencer {
    * `sequencing_timeout`, `log_stopping`, and the store's errors.
    */
   async add(bytes: Uint8Array): Promise<InclusionDoc> {
-    const entry = verifyEntry(bytes, { maxBytes: this.o.maxEntryBytes });
-    const sub = await this.o.store.getSubmitter(entry.submitter.signingPublicKey);
+    // The cheap checks first: the format, then the enrolment (cached), and only then the Ed25519 signature.
+    const entry = parseEntry(bytes, { maxBytes: this.o.maxEntryBytes });
+    const sub = await this.submitters.get(entry.submitter.signingPublicKey);
     if (!sub || sub.revokedAt !== null || !equalBytes(sub.boxKey, entry.submitter.boxPublicKey)) throw submitterNotEnrolled(sub?.revokedAt != null);
+    verifyEntry(bytes, { maxBytes: this.o.maxEntryBytes });
+    if (this.fault_) throw logHalted(this.fault_);
     if (this.stopped) throw new LifeboatError('log_stopping', 'the log is shutting down', { status: 503 });
+    if (this.waitingBytes + bytes.length > this.o.maxWaitingBytes) throw logBusy();
     const hash = leafHash(bytes);
     const key = toHex(hash);
     // Wait before storing, so a batch that takes the entry right after the store finds the waiter.
@@ -153,13 +210,15 @@ export class Sequencer {
       if (this.waiters.size >= this.o.maxWaiting) throw logBusy();
       w = { index: undefined, list: [] };
       this.waiters.set(key, w);
-    }
+    } else if (w.list.length >= this.o.maxWaitersPerEntry) throw logBusy();
     const waiter = w;
+    this.waitingBytes += bytes.length;
     let entryOf: { resolve: (p: Published) => void; reject: (e: unknown) => void } | undefined;
     const done = new Promise<Published>((resolve, reject) => {
       entryOf = { resolve, reject };
       waiter.list.push(entryOf);
     });
+    done.catch(() => {}); // rejected (stop, halt) maybe before it is awaited below: never an unhandled rejection
     const drop = (): void => {
       waiter.list = waiter.list.filter((x) => x !== entryOf);
       if (waiter.list.length === 0 && this.waiters.get(key) === waiter) this.waiters.delete(key);
@@ -181,8 +240,10 @@ export class Sequencer {
       throw err;
     } finally {
       clearTimeout(timer);
+      this.waitingBytes -= bytes.length;
     }
   }
+
 
   /** store.addPending, with the adds that arrive meanwhile coalesced into one addPendingBatch. */
   private takePending(hash: Uint8Array, bytes: Uint8Array): Promise<EntryStatus> {
@@ -220,8 +281,11 @@ export class Sequencer {
     let more = false;
     try {
       if (this.head.publishedSize < this.head.size) await this.publish(await this.publishCommitted(), true);
+      // A batch committed and written whose checkpoint did not go out (setCosigned or the checkpoint write failed).
+      else if (this.published.size < this.head.size) await this.publish(await this.waiterIndexes(), true);
       more = await this.sequenceBatch();
     } catch (err) {
+      if (err instanceof LifeboatError && err.safety) return this.halt(err);
       this.o.warn(`sequencing failed, retrying next interval: ${(err as Error).message} (${(err as LifeboatError).code ?? 'internal_error'})`);
       // The head may have moved (another sequencer on the store) or the commit may have landed.
       this.head = (await this.o.store.getHead().catch(() => undefined)) ?? this.head;
@@ -249,6 +313,17 @@ export class Sequencer {
     this.head = { ...this.head, publishedSize: size };
     await this.publish(new Map(hashes.map((h, i) => [toHex(h), old.size + i])), true, reader);
     return pending.length === this.o.maxBatch;
+  }
+
+  /** The indexes of the waiting adds' entries the store has sequenced, by leaf hash. */
+  private async waiterIndexes(): Promise<Map<string, number>> {
+    const found = new Map<string, number>();
+    for (const [key, w] of this.waiters) {
+      if (w.index !== undefined) continue;
+      const index = await this.o.store.indexOf(Uint8Array.from(Buffer.from(key, 'hex')));
+      if (index !== undefined) found.set(key, index);
+    }
+    return found;
   }
 
   /**
@@ -306,6 +381,8 @@ export class Sequencer {
       if (openCheckpoint(got, this.verifier).text !== openCheckpoint(head.checkpoint, this.verifier).text) throw new Error('the co-signed note is of another checkpoint');
       return got;
     } catch (err) {
+      // A witness that co-signed a larger tree, or holds another root for this size: stop, never publish.
+      if (err instanceof LifeboatError && err.safety) throw err;
       this.o.warn(`checkpoint of size ${head.size} published without co-signatures: ${(err as Error).message}`);
       return head.checkpoint;
     } finally {

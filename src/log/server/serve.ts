@@ -23,6 +23,7 @@ import {
   DEFAULT_INTERVAL_MS,
   DEFAULT_WITNESS_TIMEOUT_MS,
   type LogConfig,
+  checkInitComplete,
   createLogVault,
   effectiveQuorum,
   storeUrlOf,
@@ -33,7 +34,7 @@ import {
   saveLogConfig,
   verifierKeyOf,
 } from './config.js';
-import { logExists } from './errors.js';
+import { logExists, witnessSafetyRefusal } from './errors.js';
 import { type Cosigner, Sequencer } from './sequencer.js';
 
 export interface InitLogOptions {
@@ -53,6 +54,7 @@ export interface InitLogOptions {
 export async function initLog(dir: string, opts: InitLogOptions): Promise<{ origin: string; verifierKey: string; store: string }> {
   checkKeyName(opts.origin, 'origin');
   const paths = logPaths(dir);
+  checkInitComplete(paths);
   if (logExistsAt(paths)) throw logExists(dir);
   const max = opts.maxEntryBytes ?? MAX_ENTRY_BYTES;
   if (!Number.isInteger(max) || max <= ENTRY_OVERHEAD || max > MAX_ENTRY_BYTES) {
@@ -78,9 +80,10 @@ export async function initLog(dir: string, opts: InitLogOptions): Promise<{ orig
     const signer = loadLogSigner(paths, opts.origin);
     const checkpoint = signCheckpoint({ origin: opts.origin, size: 0, rootHash: EMPTY_ROOT, extensions: [] }, signer);
     await store.commitBatch({ oldSize: 0, ids: [], root: EMPTY_ROOT, checkpoint, now: Date.now() });
-    saveLogConfig(paths, config);
     ensurePrivateDir(paths.public);
     await directoryBlobs(paths.public).put('checkpoint', checkpoint);
+    // log.json last: a directory without it is an init cut off (loadLogConfig says so), never a log
+    saveLogConfig(paths, config);
     return { origin: opts.origin, verifierKey: verifierKeyOf(signer), store: storeUrl };
   } finally {
     await store.close();
@@ -115,6 +118,9 @@ export interface StartLogOptions {
   /** Replaces the witness co-signing of log.json's witnesses (tests). */
   cosign?: Cosigner;
   addTimeoutMs?: number;
+  /** The HTTP request and idle-connection timeouts (30 s; the add timeout + 30 s). */
+  requestTimeoutMs?: number;
+  connectionTimeoutMs?: number;
 }
 
 export interface RunningLog {
@@ -125,6 +131,8 @@ export interface RunningLog {
   sequencer: Sequencer;
   store: LogStore;
   app: FastifyInstance;
+  /** Resolves with the refusal for safety that stopped sequencing (the server keeps serving reads). */
+  halted: Promise<LifeboatError>;
   /** Stops taking requests, finishes the batch in flight, closes the store. */
   close(): Promise<void>;
 }
@@ -158,6 +166,9 @@ export function witnessCosigner(config: LogConfig, store: LogStore, warn: (line:
     previous = { stop, settled: round.then((r) => r.settled, () => {}) };
     const r = await round;
     for (const o of r.outcomes) if (o.result !== 'cosigned' && o.result !== 'pending') say(o);
+    // A witness that holds a larger tree, or refuses this one as a fork: stop (store_behind / log_forked).
+    const refusal = witnessSafetyRefusal(r.outcomes);
+    if (refusal) throw refusal;
     if (r.cosigned < quorum) warn(`checkpoint of size ${req.size} has ${r.cosigned} of the ${quorum} co-signatures asked for`);
     const late = r.outcomes.flatMap((o, i) => (o.result === 'pending' ? [i] : []));
     if (late.length > 0) {
@@ -224,6 +235,14 @@ async function startLocked(o: StartLogOptions, config: LogConfig, unlock: () => 
   const signer = loadLogSigner(paths, config.origin);
   const warn = o.warn ?? (() => {});
   const store = await openLogStore(o.store ?? storeUrlOf(paths, config));
+  // serve.lock is per directory; the store's lock (PostgreSQL) also stops a second data directory on the same store
+  let unlockStore: () => Promise<void>;
+  try {
+    unlockStore = await store.holdSequencerLock(config.origin);
+  } catch (err) {
+    await store.close();
+    throw err;
+  }
   const blobs = directoryBlobs(paths.public);
   const sequencer = new Sequencer({
     store,
@@ -241,7 +260,14 @@ async function startLocked(o: StartLogOptions, config: LogConfig, unlock: () => 
   try {
     ensurePrivateDir(paths.public);
     await sequencer.start();
-    app = createLogApp({ sequencer, blobs, logger: o.logger, trustProxy: o.trustProxy });
+    app = createLogApp({
+      sequencer,
+      blobs,
+      logger: o.logger,
+      trustProxy: o.trustProxy,
+      requestTimeoutMs: o.requestTimeoutMs,
+      connectionTimeoutMs: o.connectionTimeoutMs ?? (o.addTimeoutMs ?? 60_000) + 30_000,
+    });
     const url = await listen(app, o.listen ?? '127.0.0.1:0');
     const running = app;
     return {
@@ -252,9 +278,11 @@ async function startLocked(o: StartLogOptions, config: LogConfig, unlock: () => 
       sequencer,
       store,
       app: running,
+      halted: sequencer.halted,
       async close() {
         await sequencer.stop();
         await running.close();
+        await unlockStore();
         await store.close();
         await unlock();
       },

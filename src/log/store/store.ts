@@ -8,6 +8,7 @@
  * first commits, finds the size moved and writes nothing; SQLite runs one write transaction at a time
  * (BEGIN IMMEDIATE, ../../store/sqlite.ts).
  */
+import { createHash } from 'node:crypto';
 import { type RawBuilder, sql } from 'kysely';
 import { ConflictError, InvalidInputError } from '../../errors.js';
 import { affected, type Db, guarded, QueryOps } from './queries.js';
@@ -138,14 +139,48 @@ export class LogOps extends QueryOps implements LogStoreOps {
 export class KyselyLogStore extends LogOps implements LogStore {
   #backend: Backend;
   #closed: Promise<void> | undefined;
+  /** The sequencer locks held, released by close. */
+  #locks = new Set<() => Promise<void>>();
 
   constructor(backend: Backend) {
     super(backend.db, backend.kind);
     this.#backend = backend;
   }
 
+  async holdSequencerLock(origin: string): Promise<() => Promise<void>> {
+    if (typeof origin !== 'string' || origin.length === 0 || origin.length > 255) throw new InvalidInputError('origin must be 1 to 255 characters');
+    if (this.kind === 'sqlite') return async () => {};
+    const key = createHash('sha256').update(origin, 'utf8').digest().readBigInt64BE(0).toString();
+    let release!: () => void;
+    const released = new Promise<void>((r) => (release = r));
+    let settle!: (got: boolean | Error) => void;
+    const acquired = new Promise<boolean | Error>((r) => (settle = r));
+    // One pooled connection held for the life of the lock: an advisory lock belongs to its session.
+    const held = this.db
+      .connection()
+      .execute(async (conn) => {
+        const r = await sql<{ ok: boolean }>`select pg_try_advisory_lock(${key}::bigint) as ok`.execute(conn);
+        const ok = r.rows[0]?.ok === true;
+        settle(ok);
+        if (!ok) return;
+        await released;
+        await sql`select pg_advisory_unlock(${key}::bigint)`.execute(conn);
+      })
+      .catch((err: unknown) => settle(err instanceof Error ? err : new Error(String(err))));
+    const got = await acquired;
+    if (got instanceof Error) return guarded(() => Promise.reject(got));
+    if (!got) throw new ConflictError(`another \`lifeboat log serve\` sequences ${origin} on this store`, 'log_running', 'one sequencer per log: stop the other (it may run from another data directory or host)');
+    const unlock = async (): Promise<void> => {
+      this.#locks.delete(unlock);
+      release();
+      await held;
+    };
+    this.#locks.add(unlock);
+    return unlock;
+  }
+
   close(): Promise<void> {
-    this.#closed ??= this.#backend.close();
+    this.#closed ??= Promise.all([...this.#locks].map((u) => u())).then(() => this.#backend.close());
     return this.#closed;
   }
 }

@@ -146,6 +146,15 @@ export interface LogStoreOps {
 
 export interface LogStore extends LogStoreOps {
   readonly kind: LogStoreKind;
+  /**
+   * Takes the store's sequencer lock for `origin` until the returned function is called (or the store
+   * is closed): one sequencer per log on one store, even from two data directories. PostgreSQL: a
+   * session advisory lock (pg_try_advisory_lock, keyed by the first 8 bytes of SHA-256 of the origin)
+   * on a connection held for as long. SQLite: nothing here (resolves at once): the file lives in one
+   * data directory, whose serve.lock already allows one `log serve`. Throws ConflictError `log_running`
+   * when another session holds it, and `store_unavailable`.
+   */
+  holdSequencerLock(origin: string): Promise<() => Promise<void>>;
   /** Closes the connections; idempotent. */
   close(): Promise<void>;
 }
