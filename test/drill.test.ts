@@ -53,7 +53,7 @@ test('lifeboat drill --json: the public log scenarios: witnessed, killed, audite
   const r = await runDrill();
   const report = JSON.parse(r.stdout) as { ok: boolean; scenarios: { name: string; ok: boolean; ms: number }[] };
   const names = report.scenarios.map((s) => s.name);
-  const expected = [/public log: a log with two witnesses and three enrolled submitters/, /the log is SIGKILLed and restarts/, /an audit from another directory/, /a forked log .* is refused by both witnesses and the audit/];
+  const expected = [/public log: a log with two witnesses and three enrolled submitters/, /the log is SIGKILLed and restarts/, /an audit from another directory/, /a forked log .* is refused by both witnesses, which keep the evidence, and by the audit/];
   const at = expected.map((e) => names.findIndex((n) => e.test(n)));
   assert.ok(at.every((i) => i >= 0), `missing log scenarios in ${names.join('; ')}`);
   assert.deepEqual([...at].sort((a, b) => a - b), at, 'in order');
