@@ -34,7 +34,7 @@ export class KeyNodeClient {
   wrappingKey(): Promise<{ wrapping_public_key: string }> {
     return this.call('GET', '/v1/wrapping-key');
   }
-  dkgStart(sessionId: string, body: { key_id: string; curve: string; threshold: number; participants: string[] }): Promise<{ round1: unknown }> {
+  dkgStart(sessionId: string, body: { key_id: string; curve: string; threshold: number; participants: string[]; ers_policy?: string }): Promise<{ round1: unknown }> {
     return this.call('POST', `/v1/dkg/${sessionId}/start`, body);
   }
   dkgRound2(sessionId: string, round1: unknown[]): Promise<{ round2: { recipient: string }[] }> {
