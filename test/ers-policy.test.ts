@@ -7,7 +7,7 @@
  */
 import { describe, it, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { statSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { type CliResult, runCli } from './helpers/cli.js';
 import { serveNode, startNodeProcesses, type NodeProcess } from './helpers/keynode.js';
@@ -105,7 +105,18 @@ describe('per-key ERS policy (black box, real key nodes)', () => {
     assert.equal(plain.ers_policy, null);
     assert.deepEqual(await info(plain.key_id, nodes[0]!).then((i) => [i.ers_policy, i.ers_required]), [null, false]);
     ok(await sign(plain.key_id, nodes.slice(0, 2)));
-    ok(await backup(plain.key_id, nodes.slice(0, 2), join(root, 'plain.ers')));
+    const plainPkg = join(root, 'plain.ers');
+    ok(await backup(plain.key_id, nodes.slice(0, 2), plainPkg));
+    // a package offered for the off key is refused before it is read, and nothing is recorded
+    const api = (path: string, body: unknown) => fetch(`${nodes[0]!.url}${path}`, { method: 'POST', headers: { authorization: `Bearer ${started.clientToken}`, 'content-type': 'application/json' }, body: JSON.stringify(body) });
+    const offered = await api(`/v1/keys/${off.key_id}/ers-package`, { package: readFileSync(plainPkg).toString('base64') });
+    assert.equal(offered.status, 403);
+    assert.equal(((await offered.json()) as { err_type: string }).err_type, 'ers_disabled_for_key');
+    assert.equal((await info(off.key_id, nodes[0]!)).ers, null);
+    // the DKG request's ers_policy is one of the three, checked at the node's boundary
+    const badStart = await api('/v1/dkg/session_bad_policy/start', { key_id: 'key_bad_policy', curve: 'ed25519', threshold: 2, participants: ['a', 'b'], ers_policy: 'sometimes' });
+    assert.equal(badStart.status, 400);
+    assert.equal(((await badStart.json()) as { err_type: string }).err_type, 'invalid_input');
 
     // key list shows each key's policy
     const listed = JSON.parse(ok(await runCli(['key', 'list', '--node', nodes[0]!.url, '--json'], { env })).stdout) as { key_id: string; ers_policy: string | null }[];
