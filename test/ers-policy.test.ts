@@ -3,12 +3,23 @@
  * processes: `key create --ers require` cannot sign until `ers backup` registered a verified package
  * with the signing nodes, then signs; `--ers off` gets no part and no package even where ers.enabled is
  * on; a key without a policy follows each node's settings, as before; a node refuses to make a key whose
- * policy it could never honour; the policy shows in the key info, `key list` and `node status`.
+ * policy it could never honour; the policy shows in the key info, `key list` and `node status`; a
+ * fail-over copy keeps the key's policy.
  */
-import { describe, it, after } from 'node:test';
+import { describe, it, after, before } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
+import type { FastifyInstance } from 'fastify';
+import { ersSigningGate } from '../src/ers/node-state.js';
+import { isLifeboatError } from '../src/errors.js';
+import { listen } from '../src/http/listen.js';
+import { loadNodeConfig, nodePaths, saveNodeConfig } from '../src/keynode/config.js';
+import { exportKeyShare } from '../src/keynode/export.js';
+import { inProcessKeys } from '../src/keynode/frost/bench.js';
+import { closeNode, initNode, openNode, type OpenedNode } from '../src/keynode/runtime.js';
+import { createKeyNodeApp } from '../src/keynode/server.js';
+import type { ErsPolicy } from '../src/keynode/store/types.js';
 import { type CliResult, runCli } from './helpers/cli.js';
 import { serveNode, startNodeProcesses, type NodeProcess } from './helpers/keynode.js';
 import { trackedTempDir } from './helpers/tmp.js';
@@ -156,5 +167,61 @@ describe('per-key ERS policy (black box, real key nodes)', () => {
     assert.match(r.stdout, /--ers <policy>/);
     assert.match(r.stdout, /ers_disabled_for_key/);
     assert.match(r.stdout, /ers_package_required/);
+  });
+});
+
+describe('per-key ERS policy on a fail-over (in process, over HTTP)', () => {
+  let primary: OpenedNode;
+  let failover: OpenedNode;
+  let app: FastifyInstance;
+  const exportOf = (node: OpenedNode, keyId: string, index: number) => exportKeyShare(inProcessKeys('ed25519', { keyId })[index]!, 'plaintext', { exportKey: node.secrets.exportKey });
+
+  before(async () => {
+    const dir = trackedTempDir('lifeboat-ers-policy-failover-');
+    const p = await initNode(join(dir, 'p'));
+    const f = await initNode(join(dir, 'f'));
+    const fPaths = nodePaths(join(dir, 'f'));
+    saveNodeConfig(fPaths, { ...loadNodeConfig(fPaths), paired_primary: p.identity });
+    failover = await openNode(join(dir, 'f'));
+    app = createKeyNodeApp({ service: failover.service, store: failover.store });
+    const url = await listen(app, '127.0.0.1:0');
+    const pPaths = nodePaths(join(dir, 'p'));
+    const pConfig = loadNodeConfig(pPaths);
+    // The primary makes ERS parts and requires nothing itself; the fail-over has ERS off.
+    saveNodeConfig(pPaths, { ...pConfig, ers: { ...pConfig.ers, enabled: true }, export: { ...pConfig.export, whitelist: [{ label: 'f', wrapping_key: f.wrapping_public_key }] }, failover: { url, identity: f.identity, wrapping_key: f.wrapping_public_key } });
+    primary = await openNode(join(dir, 'p'), { failoverRetryMs: 100 });
+  });
+  after(async () => {
+    await closeNode(primary);
+    await app.close();
+    await closeNode(failover);
+  });
+
+  it('the primary pushes each key with its own policy; the copy of a require key refuses to sign without a package there', async () => {
+    const policies: [string, ErsPolicy | undefined][] = [['key_req', 'require'], ['key_off', 'off'], ['key_none', undefined]];
+    for (const [keyId, ersPolicy] of policies) {
+      await primary.service.importShare(exportOf(primary, keyId, 0), { role: 'operator' }, { threshold: 2, ...(ersPolicy ? { ersPolicy } : {}) });
+    }
+    // An import names no other key id; the primary's keys are under new ids
+    const onPrimary = await primary.store.listKeys({ limit: 10 });
+    assert.deepEqual(onPrimary.map((k) => k.ersPolicy ?? null).sort(), ['off', 'require', null].sort());
+    primary.failover.start();
+    const deadline = Date.now() + 15_000;
+    while ((await failover.store.countKeys()) < 3 || (await primary.failover.status()).failover!.lag !== 0) {
+      if (Date.now() > deadline) assert.fail('timed out waiting for the fail-over to hold every key');
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    for (const k of onPrimary) {
+      const copy = await failover.store.getKey(k.keyId);
+      assert.equal(copy?.origin, 'failover');
+      assert.equal(copy?.ersPolicy, k.ersPolicy, `${k.keyId} keeps its policy on the fail-over`);
+    }
+    const gate = ersSigningGate(failover.store, failover.config);
+    const req = onPrimary.find((k) => k.ersPolicy === 'require')!;
+    await assert.rejects(gate((await failover.store.getKey(req.keyId))!), (err: unknown) => isLifeboatError(err, 'ers_package_required'));
+    await gate((await failover.store.getKey(onPrimary.find((k) => k.ersPolicy === undefined)!.keyId))!);
+    // another import is held to the node's settings: the fail-over's ERS is off
+    await assert.rejects(failover.service.importShare(exportOf(failover, 'key_x', 1), { role: 'operator' }, { threshold: 2, ersPolicy: 'require' }), (err: unknown) => isLifeboatError(err, 'ers_disabled'));
+    assert.equal(await failover.store.countKeys(), 3, 'the refused import wrote nothing');
   });
 });

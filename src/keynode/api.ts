@@ -70,6 +70,8 @@ export const importBody = z.object({
   tenant: tenant.optional(),
   /** An encrypted export's own: the tenant it was sealed for (export.ts). */
   export_tenant: tenant.optional(),
+  /** The key's own ERS policy (docs/ers.md, "Policy"): a fail-over push carries the primary's; absent: none. */
+  ers_policy: z.enum(ERS_POLICIES).optional(),
 });
 
 /** Room in a signature-share body beside the message's hex: the nonce id and a commitment list of 32 signers. */

@@ -66,7 +66,7 @@ export class KeyNodeClient {
     const qs = q.toString();
     return this.call('GET', `/v1/keys${qs ? `?${qs}` : ''}`);
   }
-  importShare(exp: KeyShareExport & { threshold?: number; tenant?: string }): Promise<KeyInfo & { imported_from: string }> {
+  importShare(exp: KeyShareExport & { threshold?: number; tenant?: string; ers_policy?: string }): Promise<KeyInfo & { imported_from: string }> {
     return this.call('POST', '/v1/backup/import-key-share', exp);
   }
   /** This node's emergency recovery part for a key (docs/ers.md, "Node side"). */

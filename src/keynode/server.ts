@@ -153,7 +153,7 @@ export function createKeyNodeApp(deps: KeyNodeAppDeps): FastifyInstance {
   app.post(`${API_PREFIX}/backup/import-key-share`, async (req) => {
     const who = await caller(req);
     const b = parseInput(importBody, req.body, 'body');
-    return service.importShare(b, who, { threshold: b.threshold, tenant: b.tenant });
+    return service.importShare(b, who, { threshold: b.threshold, tenant: b.tenant, ...(b.ers_policy ? { ersPolicy: b.ers_policy } : {}) });
   });
 
   deps.routes?.(app, { caller: (req) => apiCaller(req, ANY) });

@@ -350,8 +350,10 @@ export class KeyNodeService {
    * encrypted export of another tenant's key), ConflictError
    * `key_exists` (the paired primary's key id held with another share or by another tenant).
    */
-  async importShare(exp: z.infer<typeof keyShareExportSchema>, caller: Caller, opts: { threshold?: number; tenant?: string } = {}): Promise<KeyInfo & { imported_from: string }> {
+  async importShare(exp: z.infer<typeof keyShareExportSchema>, caller: Caller, opts: { threshold?: number; tenant?: string; ersPolicy?: ErsPolicy } = {}): Promise<KeyInfo & { imported_from: string }> {
     const role = caller.role;
+    // A fail-over keeps the primary's policy as it is; another import is held to this node's settings.
+    if (role !== 'paired_primary') checkKeyErsPolicy(this.deps.config, opts.ersPolicy);
     if (caller.role === 'client' && opts.tenant !== undefined && opts.tenant !== caller.tenant) throw new ForbiddenError('a client imports into its own tenant only', 'wrong_role');
     // Without a named owner an encrypted export keeps its own (a default of `default` would hand the key
     // to every client key of that tenant); the other forms name none.
@@ -370,7 +372,7 @@ export class KeyNodeService {
     }
     const keep = role === 'paired_primary';
     const stored: KeyShare = { ...key, keyId: keep ? key.keyId : newKeyId() };
-    const record = this.toRecord(stored, keep ? 'failover' : 'import', t, tenant);
+    const record = { ...this.toRecord(stored, keep ? 'failover' : 'import', t, tenant), ...(opts.ersPolicy ? { ersPolicy: opts.ersPolicy } : {}) };
     wipe(key.share);
     if (keep && (await this.deps.store.getKey(record.keyId))) {
       const existing = await this.deps.store.getKey(record.keyId);
