@@ -89,7 +89,7 @@ describe('lifeboat ers (black box, real key nodes, openssl decryptions)', () => 
     const third = (await (await fetch(`${nodes[2]!.url}/v1/keys/${created.key_id}`, { headers: { authorization: `Bearer ${started.clientToken}` } })).json()) as { ers: unknown };
     assert.equal(third.ers, null, 'node 3 took no part and registered nothing');
     const status = JSON.parse(ok(await runCli(['node', 'status', '--data-dir', nodes[0]!.dir, '--json'])).stdout) as { ers: { enabled: boolean; require: boolean; keys_with_package: number; whitelist: string[] } };
-    assert.deepEqual(status.ers, { enabled: true, require: true, whitelist: [kg.fingerprint], keys: 1, keys_with_package: 1 });
+    assert.deepEqual(status.ers, { enabled: true, require: true, whitelist: [kg.fingerprint], keys: 1, keys_with_package: 1, key_policies: { none: 1, off: 0, allow: 0, require: 0 }, keys_waiting_for_package: 0 });
 
     const verify = (args: string[] = [], file = pkg) => runCli(['ers', 'verify', file, '--group-key', created.group_public_key, '--ers-public', `${ers}.pub`, '--json', ...args]);
     const good = await verify(['--label', 'customer 7']);

@@ -749,7 +749,7 @@ const cases: Case[] = [
         assert.deepStrictEqual(await journalOf(s), [{ op: 'key_put', key: k }]);
       });
       const applied = await h.query(url, `select name from ${MIGRATION_TABLE} order by name`);
-      assert.deepStrictEqual(applied.map((r) => r.name), ['0001_initial', '0002_backup_outbox', '0003_tenants']);
+      assert.deepStrictEqual(applied.map((r) => r.name), ['0001_initial', '0002_backup_outbox', '0003_tenants', '0004_ers_policy']);
     },
   ],
   [
@@ -843,7 +843,67 @@ const cases: Case[] = [
         assert.deepStrictEqual((await s.listKeys({ limit: 10, tenant: 'default' })).map((r) => r.keyId), ['key_old']);
       });
       const applied = await h.query(url, `select name from ${MIGRATION_TABLE} order by name`);
-      assert.deepStrictEqual(applied.map((r) => r.name), ['0001_initial', '0002_backup_outbox', '0003_tenants']);
+      assert.deepStrictEqual(applied.map((r) => r.name), ['0001_initial', '0002_backup_outbox', '0003_tenants', '0004_ers_policy']);
+    },
+  ],
+  [
+    'ers policy: a key and a DKG session keep theirs, none reads as absent; the journal and snapshots carry it; a bad one is refused and writes nothing',
+    (_h, url) => {
+      const ctx = { snap: undefined as StoreSnapshot | undefined };
+      return withStore(url, async (s) => {
+        await s.setMeta(BACKUP_JOURNAL_META, 'on');
+        const keys = [makeKey({ keyId: 'key_p0' }), makeKey({ keyId: 'key_p1', ersPolicy: 'off' }), makeKey({ keyId: 'key_p2', ersPolicy: 'allow' }), makeKey({ keyId: 'key_p3', ersPolicy: 'require' })];
+        for (const k of keys) await s.insertKey(k);
+        for (const k of keys) assert.deepStrictEqual(await s.getKey(k.keyId), k);
+        assert.equal('ersPolicy' in (await s.getKey('key_p0'))!, false, 'no policy: no field');
+        assert.deepStrictEqual((await s.listKeys({ limit: 10 })).map((k) => k.ersPolicy), [undefined, 'off', 'allow', 'require']);
+        await s.putDkgSession({ sessionId: 'dkg_p', keyId: 'key_p9', state: randomBytes(8), step: 1, expiresAt: Date.now() + 60_000, tenant: 'default', ersPolicy: 'require' });
+        assert.equal((await s.getDkgSession('dkg_p'))?.ersPolicy, 'require');
+        await s.putDkgSession({ sessionId: 'dkg_p', keyId: 'key_p9', state: randomBytes(8), step: 2, expiresAt: Date.now() + 60_000, tenant: 'default' });
+        assert.equal('ersPolicy' in (await s.getDkgSession('dkg_p'))!, false, 'an upsert without one clears it');
+        const journal = await journalOf(s);
+        assert.deepStrictEqual(journal.flatMap((c) => (c.op === 'key_put' ? [c.key.ersPolicy ?? null] : [])), [null, 'off', 'allow', 'require']);
+        for (const ersPolicy of ['', 'OFF', 'maybe', 1 as never]) {
+          await rejectsWith(s.insertKey(makeKey({ keyId: 'key_bad', ersPolicy: ersPolicy as never })), 'invalid_input', 'InvalidInputError');
+          await rejectsWith(s.putDkgSession({ sessionId: 'dkg_bad', keyId: 'key_a', state: randomBytes(4), step: 1, expiresAt: 1, tenant: 'default', ersPolicy: ersPolicy as never }), 'invalid_input');
+        }
+        assert.equal(await s.getKey('key_bad'), undefined);
+        assert.equal(await s.getDkgSession('dkg_bad'), undefined);
+        ctx.snap = await s.exportSnapshot();
+      }).then(async () => {
+        const again = await reopenEmpty(url);
+        try {
+          await again.importSnapshot(ctx.snap!);
+          assert.deepStrictEqual(await again.exportSnapshot(), ctx.snap, 'a restore keeps every policy');
+          assert.equal((await again.getKey('key_p3'))?.ersPolicy, 'require');
+        } finally {
+          await again.close();
+        }
+      });
+    },
+  ],
+  [
+    'a store made before per-key ERS policies (migrations 0001-0003) is migrated on open: its keys and DKG sessions have none',
+    async (h, url) => {
+      await migrateTo(h, url, '0003_tenants');
+      const bytes = (hex: string) => (h.kind === 'sqlite' ? `x'${hex}'` : `'\\x${hex}'::bytea`);
+      await h.exec(
+        url,
+        `insert into keys (key_id, curve, threshold, max_signers, identifier, group_public_key, public_package, encrypted_share, status, origin, created_at, tenant)
+         values ('key_old', 'ed25519', 2, 3, '01', ${bytes('aa')}, ${bytes('bb')}, ${bytes('cc')}, 'active', 'dkg', 1700000000000, 'acme')`,
+      );
+      await h.exec(url, `insert into dkg_sessions (session_id, key_id, state, step, expires_at, tenant) values ('dkg_old', 'key_next', ${bytes('dd')}, 1, 9999999999999, 'acme')`);
+      await withStore(url, async (s) => {
+        const k = await s.getKey('key_old');
+        assert.equal(k?.tenant, 'acme');
+        assert.equal(k !== undefined && 'ersPolicy' in k, false, 'an old key has no policy: the node settings decide');
+        assert.deepStrictEqual(k?.encryptedShare, new Uint8Array([0xcc]), 'the rest of the row as it was');
+        const d = await s.getDkgSession('dkg_old');
+        assert.equal(d?.tenant, 'acme');
+        assert.equal(d !== undefined && 'ersPolicy' in d, false);
+      });
+      const applied = await h.query(url, `select name from ${MIGRATION_TABLE} order by name`);
+      assert.deepStrictEqual(applied.map((r) => r.name), ['0001_initial', '0002_backup_outbox', '0003_tenants', '0004_ers_policy']);
     },
   ],
   [

@@ -1,7 +1,7 @@
 /**
  * The key node's side of emergency recovery (docs/ers.md, "Node side"): `POST
  * /v1/keys/{key_id}/ers-part` makes this node's part for a key, inside the node, under its policy
- * (ers.enabled, the ERS whitelist, RSA at least 3072 bits). Registered through createKeyNodeApp's
+ * (ers.enabled, the key's own ERS policy, the ERS whitelist, RSA at least 3072 bits). Registered through createKeyNodeApp's
  * `routes`; reaches the share only through KeyNodeService.withKeyShare.
  */
 import type { FastifyInstance, FastifyRequest } from 'fastify';
@@ -15,8 +15,8 @@ import type { Caller, KeyNodeService } from '../keynode/service.js';
 import { checkLabel, encodePart } from './format.js';
 import { provePart } from './proof.js';
 import { describeFingerprint, parseErsPublicKey } from './rsa.js';
-import { type ErsRecord, ersRecordOf, registerPackage } from './node-state.js';
-import type { KeyNodeStore } from '../keynode/store/types.js';
+import { checkErsAllowed, type ErsRecord, ersRequired, ersRecordOf, registerPackage } from './node-state.js';
+import type { KeyNodeStore, KeyRecord } from '../keynode/store/types.js';
 
 export const ersPackageBody = z.object({ package: z.string().min(1).max(8 * 1024 * 1024) });
 
@@ -36,7 +36,8 @@ export interface ErsPartAnswer {
 
 /**
  * Registers the route. The caller is a client of the key's tenant or an operator (as for the other
- * key operations). Throws (answers) ForbiddenError `ers_disabled`, `ers_key_not_whitelisted`,
+ * key operations). Throws (answers) ForbiddenError `ers_disabled`, `ers_disabled_for_key` (the key's
+ * own policy is `off`), `ers_key_not_whitelisted`,
  * InvalidInputError `rsa_key_too_small`, `invalid_pem`, NotFoundError `key_id_not_exists`.
  */
 export function registerErsRoutes(app: FastifyInstance, deps: { service: KeyNodeService; config: NodeConfig; store: KeyNodeStore }, auth: { caller: (req: FastifyRequest) => Promise<Caller> }): void {
@@ -46,7 +47,7 @@ export function registerErsRoutes(app: FastifyInstance, deps: { service: KeyNode
     const b = parseInput(ersPartBody, req.body, 'body');
     checkLabel(b.label);
     const policy = deps.config.ers;
-    if (!policy.enabled) throw new ForbiddenError('emergency recovery parts are disabled on this node', 'ers_disabled', 'an operator enables them with `lifeboat node config set ers.enabled true` and a restart');
+    checkErsAllowed(deps.config, await deps.service.keyRecord(key_id, who));
     const rsa = parseErsPublicKey(fromB64(b.ers_public, 'ers_public'));
     const fp = toHex(rsa.fingerprint);
     if (!policy.whitelist.some((w) => w.fingerprint === fp)) {
@@ -69,7 +70,10 @@ export function registerErsRoutes(app: FastifyInstance, deps: { service: KeyNode
   });
 }
 
-/** The key info's `ers` field: the registered package, or null. */
-export async function describeErs(store: KeyNodeStore, keyId: string): Promise<{ ers: ErsRecord | null }> {
-  return { ers: (await ersRecordOf(store, keyId)) ?? null };
+/**
+ * The key info's ERS fields (beside `ers_policy`, the key's own policy or null): `ers`, the registered
+ * package or null; `ers_required`, whether the key signs here only with a registered package.
+ */
+export async function describeErs(store: KeyNodeStore, config: NodeConfig, rec: KeyRecord): Promise<{ ers: ErsRecord | null; ers_required: boolean }> {
+  return { ers: (await ersRecordOf(store, rec.keyId)) ?? null, ers_required: ersRequired(config, rec) };
 }

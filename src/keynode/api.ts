@@ -4,6 +4,7 @@ import { LifeboatError } from '../errors.js';
 import { MESSAGE_LIMIT_MAX } from './config.js';
 import { EXPORT_TYPES } from './export.js';
 import { TENANT_RE } from './tenants.js';
+import { ERS_POLICIES } from './store/types.js';
 
 export const API_PREFIX = '/v1';
 /** What the store accepts as a key id (store/records.ts); anything else is refused here with 400, not deeper. */
@@ -27,6 +28,8 @@ export const dkgStartBody = z.object({
   threshold: z.number().int().min(2).max(32),
   /** Every participant's identity token (lb1.…), this node's included; order defines identifiers. */
   participants: z.array(z.string().max(200)).min(2).max(32),
+  /** The key's own ERS policy (docs/ers.md, "Policy"); absent: the node's settings decide. */
+  ers_policy: z.enum(ERS_POLICIES).optional(),
 });
 export const dkgRound2Body = z.object({ round1: z.array(z.unknown()).min(2).max(32) });
 export const dkgFinishBody = z.object({ round2: z.array(z.unknown()).min(1).max(31) });
@@ -67,6 +70,8 @@ export const importBody = z.object({
   tenant: tenant.optional(),
   /** An encrypted export's own: the tenant it was sealed for (export.ts). */
   export_tenant: tenant.optional(),
+  /** The key's own ERS policy (docs/ers.md, "Policy"): a fail-over push carries the primary's; absent: none. */
+  ers_policy: z.enum(ERS_POLICIES).optional(),
 });
 
 /** Room in a signature-share body beside the message's hex: the nonce id and a commitment list of 32 signers. */

@@ -34,7 +34,7 @@ export class KeyNodeClient {
   wrappingKey(): Promise<{ wrapping_public_key: string }> {
     return this.call('GET', '/v1/wrapping-key');
   }
-  dkgStart(sessionId: string, body: { key_id: string; curve: string; threshold: number; participants: string[] }): Promise<{ round1: unknown }> {
+  dkgStart(sessionId: string, body: { key_id: string; curve: string; threshold: number; participants: string[]; ers_policy?: string }): Promise<{ round1: unknown }> {
     return this.call('POST', `/v1/dkg/${sessionId}/start`, body);
   }
   dkgRound2(sessionId: string, round1: unknown[]): Promise<{ round2: { recipient: string }[] }> {
@@ -66,7 +66,7 @@ export class KeyNodeClient {
     const qs = q.toString();
     return this.call('GET', `/v1/keys${qs ? `?${qs}` : ''}`);
   }
-  importShare(exp: KeyShareExport & { threshold?: number; tenant?: string }): Promise<KeyInfo & { imported_from: string }> {
+  importShare(exp: KeyShareExport & { threshold?: number; tenant?: string; ers_policy?: string }): Promise<KeyInfo & { imported_from: string }> {
     return this.call('POST', '/v1/backup/import-key-share', exp);
   }
   /** This node's emergency recovery part for a key (docs/ers.md, "Node side"). */

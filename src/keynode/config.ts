@@ -8,9 +8,10 @@
 import { join, resolve } from 'node:path';
 import { z } from 'zod';
 import { NAME_RE } from '../backup/format.js';
-import { FormatError, InvalidInputError } from '../errors.js';
+import { ForbiddenError, FormatError, InvalidInputError } from '../errors.js';
 import { readFileOrThrow, writeFileAtomic } from '../util/files.js';
 import { utf8 } from '../util/bytes.js';
+import type { ErsPolicy } from './store/types.js';
 
 /** The default and the largest message a node signs (`message_limit_bytes`). */
 export const MESSAGE_LIMIT_DEFAULT = 1024 * 1024;
@@ -102,6 +103,21 @@ export function defaultNodeConfig(paths: NodePaths): NodeConfig {
     ers: { enabled: false, require: false, whitelist: [] },
     backup: null,
   };
+}
+
+/**
+ * Refuses to take part in making a key whose own ERS policy (docs/ers.md, "Policy") this node could
+ * never honour: `allow` or `require` on a node whose ers.enabled is off (it makes no part at all), and
+ * `off` on a node whose ers.require is on (the key could never sign here). Throws ForbiddenError
+ * `ers_disabled` or `ers_required_by_node`; a key without a policy follows the node's settings.
+ */
+export function checkKeyErsPolicy(config: NodeConfig, policy: ErsPolicy | undefined): void {
+  if ((policy === 'allow' || policy === 'require') && !config.ers.enabled) {
+    throw new ForbiddenError(`this node makes no emergency recovery parts, so it cannot hold a key with ERS policy ${policy}`, 'ers_disabled', 'create the key with `--ers off` or without --ers, or an operator enables ERS on the node (`lifeboat node config set ers.enabled true` and a restart)');
+  }
+  if (policy === 'off' && config.ers.require) {
+    throw new ForbiddenError('this node requires a verified emergency recovery package for every key it holds, so a key with ERS policy off could never sign here', 'ers_required_by_node', 'create the key with `--ers allow`, `--ers require` or without --ers, on nodes whose ERS settings allow it');
+  }
 }
 
 /** Loads node.json. Throws NotFoundError (hint: node init) or FormatError naming the bad fields. */

@@ -114,8 +114,8 @@ export class FailoverSync {
       const rec = await this.deps.service.keyRecord(keyId, NODE_CALLER);
       const exp = await this.deps.service.exportShare(keyId, 'wrapped', NODE_CALLER, f.wrapping_key);
       stage = 'peer';
-      // The owner travels with the share: the fail-over stores the key under the same tenant.
-      await this.client!.importShare({ ...exp, threshold: rec.threshold, tenant: rec.tenant });
+      // The owner and the key's own ERS policy travel with the share: the fail-over stores them too.
+      await this.client!.importShare({ ...exp, threshold: rec.threshold, tenant: rec.tenant, ...(rec.ersPolicy ? { ers_policy: rec.ersPolicy } : {}) });
       await this.deps.store.setMeta(this.prefix + keyId, new Date().toISOString());
       this.unsynced.delete(keyId);
       this.lastSyncedAt = new Date().toISOString();

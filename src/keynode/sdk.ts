@@ -10,6 +10,7 @@ import type { KeyNodeClient } from './client.js';
 import type { KeyShareExport } from './export.js';
 import { type KeyInfo, newKeyId } from './service.js';
 import { identifierOf } from './frost/suite.js';
+import type { ErsPolicy } from './store/types.js';
 
 /** A key as a client knows it: its group key, public package, and its id on each node (ids differ after an import). */
 export interface KeyRef {
@@ -23,14 +24,16 @@ export interface KeyRef {
 /**
  * Runs a DKG among `nodes` (n ≥ threshold ≥ 2). Every node checks every package; a cheating participant
  * aborts the DKG on the honest nodes with an error naming it. `onFinished` gets what each node answered
- * (its `status`: `active`, or `pending_backup` until its backup is acknowledged). Throws the first node error.
+ * (its `status`: `active`, or `pending_backup` until its backup is acknowledged). `ersPolicy` is the
+ * key's own ERS policy, sent to every node (absent: each node's settings decide; docs/ers.md). Throws
+ * the first node error (e.g. `ers_disabled` from a node that cannot honour the policy).
  */
-export async function createKey(nodes: KeyNodeClient[], opts: { threshold: number; curve: FrostCurve; keyId?: string; onFinished?: (infos: KeyInfo[]) => void }): Promise<KeyRef> {
+export async function createKey(nodes: KeyNodeClient[], opts: { threshold: number; curve: FrostCurve; keyId?: string; ersPolicy?: ErsPolicy; onFinished?: (infos: KeyInfo[]) => void }): Promise<KeyRef> {
   if (nodes.length < 2 || opts.threshold < 2 || opts.threshold > nodes.length) throw new InvalidInputError(`threshold must be 2..${nodes.length} for ${nodes.length} nodes`);
   const keyId = opts.keyId ?? newKeyId();
   const sessionId = toB64u(randomBytes(16));
   const participants = (await Promise.all(nodes.map((n) => n.identity()))).map((i) => i.identity);
-  const round1 = (await Promise.all(nodes.map((n) => n.dkgStart(sessionId, { key_id: keyId, curve: opts.curve, threshold: opts.threshold, participants })))).map((r) => r.round1);
+  const round1 = (await Promise.all(nodes.map((n) => n.dkgStart(sessionId, { key_id: keyId, curve: opts.curve, threshold: opts.threshold, participants, ...(opts.ersPolicy ? { ers_policy: opts.ersPolicy } : {}) })))).map((r) => r.round1);
   const round2 = (await Promise.all(nodes.map((n) => n.dkgRound2(sessionId, round1)))).flatMap((r) => r.round2);
   const ids = (await Promise.all(nodes.map((n) => n.identity()))).map((i) => i.identity);
   const finished = await Promise.all(

@@ -90,7 +90,7 @@ export function createKeyNodeApp(deps: KeyNodeAppDeps): FastifyInstance {
     const tenant = tenantOf(await auth(req, CLIENT));
     const { session_id } = parseInput(sessionParams, req.params, 'path');
     const b = parseInput(dkgStartBody, req.body, 'body');
-    return { round1: await service.dkgStart({ sessionId: session_id, keyId: b.key_id, curve: b.curve, threshold: b.threshold, participants: b.participants, tenant }) };
+    return { round1: await service.dkgStart({ sessionId: session_id, keyId: b.key_id, curve: b.curve, threshold: b.threshold, participants: b.participants, tenant, ...(b.ers_policy ? { ersPolicy: b.ers_policy } : {}) }) };
   });
   app.post(`${API_PREFIX}/dkg/:session_id/round2`, async (req) => {
     const tenant = tenantOf(await auth(req, CLIENT));
@@ -153,7 +153,7 @@ export function createKeyNodeApp(deps: KeyNodeAppDeps): FastifyInstance {
   app.post(`${API_PREFIX}/backup/import-key-share`, async (req) => {
     const who = await caller(req);
     const b = parseInput(importBody, req.body, 'body');
-    return service.importShare(b, who, { threshold: b.threshold, tenant: b.tenant });
+    return service.importShare(b, who, { threshold: b.threshold, tenant: b.tenant, ...(b.ers_policy ? { ersPolicy: b.ers_policy } : {}) });
   });
 
   deps.routes?.(app, { caller: (req) => apiCaller(req, ANY) });

@@ -8,7 +8,7 @@ import { randomBytes } from '../crypto/random.js';
 import { encodePublicIdentity, identityFingerprint } from '../identity.js';
 import { fromB64, toB64, toHex, utf8, wipe } from '../util/bytes.js';
 import { KEY_ID } from './api.js';
-import type { NodeConfig } from './config.js';
+import { checkKeyErsPolicy, type NodeConfig } from './config.js';
 import { exportKeyShare, exportTenantOf, type ExportType, importKeyShare, type KeyShareExport, type keyShareExportSchema } from './export.js';
 import {
   checkKeyId,
@@ -41,7 +41,7 @@ import {
 } from './frost/index.js';
 import type { NodeSecrets } from './secrets.js';
 import { DEFAULT_TENANT } from './tenants.js';
-import type { KeyNodeStore, KeyOrigin, KeyRecord } from './store/types.js';
+import type { ErsPolicy, KeyNodeStore, KeyOrigin, KeyRecord } from './store/types.js';
 import type { z } from 'zod';
 
 const DKG_TTL_MS = 10 * 60_000;
@@ -89,6 +89,8 @@ export interface KeyInfo {
   tenant: string;
   /** The FROST public key package: verifying shares and VSS commitments. */
   public: unknown;
+  /** The key's own ERS policy (off, allow, require); null: this node's ers settings decide (docs/ers.md). */
+  ers_policy: ErsPolicy | null;
 }
 
 export function newKeyId(): string {
@@ -123,13 +125,14 @@ export class KeyNodeService {
   // --- DKG -----------------------------------------------------------------------------------------
 
   /** Round 1: draws this node's polynomial; answers its signed round-1 package. The key will belong to `tenant`. */
-  async dkgStart(input: { sessionId: string; keyId: string; curve: FrostCurve; threshold: number; participants: string[]; tenant: string }): Promise<unknown> {
+  async dkgStart(input: { sessionId: string; keyId: string; curve: FrostCurve; threshold: number; participants: string[]; tenant: string; ersPolicy?: ErsPolicy }): Promise<unknown> {
     checkKeyId(input.keyId);
+    checkKeyErsPolicy(this.deps.config, input.ersPolicy);
     if (await this.deps.store.getKey(input.keyId)) throw new ConflictError(`key ${input.keyId} already exists`, 'key_exists');
     if (await this.deps.store.getDkgSession(input.sessionId)) throw new ConflictError(`dkg session ${input.sessionId} already exists`, 'dkg_session_exists');
     const participants = dkgParticipants(input.curve, input.participants);
     const { state, round1Message } = dkgStart({ sessionId: input.sessionId, curve: input.curve, threshold: input.threshold, participants, self: this.deps.secrets.identity });
-    await this.deps.store.putDkgSession({ sessionId: input.sessionId, keyId: input.keyId, state: sealDkgState(this.deps.secrets.storageKey, state), step: 1, expiresAt: this.now() + DKG_TTL_MS, tenant: input.tenant });
+    await this.deps.store.putDkgSession({ sessionId: input.sessionId, keyId: input.keyId, state: sealDkgState(this.deps.secrets.storageKey, state), step: 1, expiresAt: this.now() + DKG_TTL_MS, tenant: input.tenant, ...(input.ersPolicy ? { ersPolicy: input.ersPolicy } : {}) });
     wipeDkgState(state);
     return round1Message;
   }
@@ -159,7 +162,7 @@ export class KeyNodeService {
     const result = dkgFinish(state, input.round2.map(parseDkgRound2Message), this.deps.secrets.identity);
     wipeDkgState(state);
     const key: KeyShare = { keyId: rec.keyId, curve: result.curve, identifier: result.identifier, share: result.share, public: result.public };
-    const record = this.toRecord(key, 'dkg', state.threshold, rec.tenant);
+    const record = { ...this.toRecord(key, 'dkg', state.threshold, rec.tenant), ...(rec.ersPolicy ? { ersPolicy: rec.ersPolicy } : {}) };
     wipe(result.share);
     await this.deps.store.transaction(async (tx) => {
       await tx.insertKey(record);
@@ -220,6 +223,7 @@ export class KeyNodeService {
       created_at: new Date(rec.createdAt).toISOString(),
       tenant: rec.tenant,
       public: frostPublicToJson(rec.curve, parseFrostPublic(rec.publicPackage, { curve: rec.curve }).public),
+      ers_policy: rec.ersPolicy ?? null,
     };
   }
 
@@ -346,8 +350,10 @@ export class KeyNodeService {
    * encrypted export of another tenant's key), ConflictError
    * `key_exists` (the paired primary's key id held with another share or by another tenant).
    */
-  async importShare(exp: z.infer<typeof keyShareExportSchema>, caller: Caller, opts: { threshold?: number; tenant?: string } = {}): Promise<KeyInfo & { imported_from: string }> {
+  async importShare(exp: z.infer<typeof keyShareExportSchema>, caller: Caller, opts: { threshold?: number; tenant?: string; ersPolicy?: ErsPolicy } = {}): Promise<KeyInfo & { imported_from: string }> {
     const role = caller.role;
+    // A fail-over keeps the primary's policy as it is; another import is held to this node's settings.
+    if (role !== 'paired_primary') checkKeyErsPolicy(this.deps.config, opts.ersPolicy);
     if (caller.role === 'client' && opts.tenant !== undefined && opts.tenant !== caller.tenant) throw new ForbiddenError('a client imports into its own tenant only', 'wrong_role');
     // Without a named owner an encrypted export keeps its own (a default of `default` would hand the key
     // to every client key of that tenant); the other forms name none.
@@ -366,7 +372,7 @@ export class KeyNodeService {
     }
     const keep = role === 'paired_primary';
     const stored: KeyShare = { ...key, keyId: keep ? key.keyId : newKeyId() };
-    const record = this.toRecord(stored, keep ? 'failover' : 'import', t, tenant);
+    const record = { ...this.toRecord(stored, keep ? 'failover' : 'import', t, tenant), ...(opts.ersPolicy ? { ersPolicy: opts.ersPolicy } : {}) };
     wipe(key.share);
     if (keep && (await this.deps.store.getKey(record.keyId))) {
       const existing = await this.deps.store.getKey(record.keyId);

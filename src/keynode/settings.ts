@@ -107,7 +107,7 @@ const SETTABLE: Settable[] = [
   },
   {
     name: 'ers.require',
-    about: 'true: a key signs only once a verified emergency recovery package is registered for it on this node (ers_package_required); `ers backup` registers it',
+    about: 'true: every key signs only once a verified emergency recovery package is registered for it on this node (ers_package_required; a key created with --ers require needs one anyway); `ers backup` registers it',
     allowed: 'true or false',
     parse: bool,
     get: (c) => c.ers.require,

@@ -175,7 +175,7 @@ export function registerErsCommands(program: Command): void {
     .option('--label <text>', 'bound into every proof (default: the key id)')
     .option('--api-key-file <file>', 'file holding the API key (0600); default $LIFEBOAT_API_KEY')
     .option('--json', 'print JSON')
-    .addHelpText('after', '\nEvery node named must make its part (name t or more that are up and allow it); a refusal or a part\nwhose proof fails stops the backup and nothing is written. The package is written 0600.')
+    .addHelpText('after', '\nEvery node named must make its part (name t or more that are up and allow it); a refusal or a part\nwhose proof fails stops the backup and nothing is written. The package is written 0600.\nA node refuses with ers_disabled (its ers.enabled is off), ers_disabled_for_key (the key was created\nwith --ers off) or ers_key_not_whitelisted. A key created with --ers require, or on a node with\ners.require, signs there only once this command registered its package with that node.')
     .action(async (o: { key: string; nodes: string; ersPublic: string; out: string; label?: string; apiKeyFile?: string; json?: boolean }) => {
       const rsa = readPublic(o.ersPublic);
       const token = apiToken(o.apiKeyFile);
@@ -195,7 +195,7 @@ export function registerErsCommands(program: Command): void {
         out.out(`label ${JSON.stringify(report.label)}, RSA key ${report.rsa_fingerprint}; verified, registered with ${registered.filter((r) => r.ok).length} of ${registered.length} node(s)`);
         out.info(KEEP_APART);
       }
-      for (const r of registered.filter((x) => !x.ok)) out.warn(`${r.url} did not register the package (${r.err_type}): ${r.message}; on a node with ers.require its key cannot sign until it does`);
+      for (const r of registered.filter((x) => !x.ok)) out.warn(`${r.url} did not register the package (${r.err_type}): ${r.message}; on a node with ers.require, or for a key created with --ers require, the key cannot sign there until it does`);
     });
 
   ers

@@ -1,5 +1,5 @@
 /**
- * `lifeboat key create | export | import` and `lifeboat sign`: the client side of key nodes. API keys
+ * `lifeboat key create | info | list | export | import` and `lifeboat sign`: the client side of key nodes. API keys
  * come from $LIFEBOAT_API_KEY or --api-key-file, never from argv.
  */
 import { statSync } from 'node:fs';
@@ -11,6 +11,7 @@ import { MESSAGE_LIMIT_DEFAULT, MESSAGE_LIMIT_MAX } from '../../keynode/config.j
 import { keyShareExportSchema, type KeyShareExport, parseWrappingKey } from '../../keynode/export.js';
 import { createKey, type KeyRef, sign } from '../../keynode/sdk.js';
 import type { KeyInfo } from '../../keynode/service.js';
+import { ERS_POLICIES, type ErsPolicy } from '../../keynode/store/types.js';
 import { fromHex, toHex, utf8 } from '../../util/bytes.js';
 import { assertPrivateFile, readFileOrThrow, writeFileAtomic } from '../../util/files.js';
 import { readStdin } from '../input.js';
@@ -97,6 +98,16 @@ message_too_large naming the node's limit. An operator changes it with
 \`lifeboat node config set message_limit_bytes N\` and a restart of the node; give every node of a key
 the same limit. Larger data: sign its digest.`;
 
+const ERS_HELP = `
+ERS policy (docs/ers.md, "Policy"): --ers off refuses the key's emergency recovery part on every node
+(ers_disabled_for_key), even where ers.enabled is on; allow and require still need each node's
+ers.enabled and an RSA key on its ERS whitelist, and a node with ers.enabled off refuses to make such a
+key (ers_disabled); require makes each node refuse to sign (ers_package_required) until \`lifeboat ers
+backup\` registered a verified package with it. A node with ers.require on requires a package of every
+key and refuses to make one with --ers off (ers_required_by_node). Without --ers, each node's settings
+decide, as for keys made before.
+`;
+
 /** Every node's status for the key, until all are active or `timeoutMs` passed; returns the last statuses. */
 async function waitUntilActive(nodes: KeyNodeClient[], keyId: string, statuses: string[], timeoutMs: number, out: Output): Promise<string[]> {
   const deadline = Date.now() + timeoutMs;
@@ -122,12 +133,14 @@ export function registerKeyCommands(program: Command): void {
       .option('--wait', 'when the key is pending_backup on a node, wait until every node reports it active (or --wait-timeout passes)')
       .option('--wait-timeout <seconds>', 'with --wait: how long to wait', intIn(1, 86_400), 120)
       .option('--out <file>', 'also write the key reference (public) to this file')
-      .addHelpText('after', '\nExits 0 whether the key is active or pending_backup, and says which (status, and per node with --json).\nA node answers after waiting up to its backup.wait_ms (default 10 s) for the acknowledgement.'),
-  ).action(async (o: ApiOpts & { nodes: string; threshold: number; curve: string; wait?: boolean; waitTimeout: number; out?: string }) => {
+      .option('--ers <policy>', 'the key\'s own emergency recovery policy, kept by every node: off (no ERS part, ever), allow, or require (it signs only once a verified `ers backup` package is registered); default: each node\'s ers settings decide')
+      .addHelpText('after', `${ERS_HELP}\nExits 0 whether the key is active or pending_backup, and says which (status, and per node with --json).\nA node answers after waiting up to its backup.wait_ms (default 10 s) for the acknowledgement.`),
+  ).action(async (o: ApiOpts & { nodes: string; threshold: number; curve: string; wait?: boolean; waitTimeout: number; out?: string; ers?: string }) => {
     if (!['ed25519', 'secp256k1', 'bip340'].includes(o.curve)) throw new InvalidInputError('--curve must be ed25519, secp256k1 or bip340');
+    if (o.ers !== undefined && !(ERS_POLICIES as readonly string[]).includes(o.ers)) throw new InvalidInputError('--ers must be off, allow or require');
     const nodes = clients(o.nodes, o);
     let infos: KeyInfo[] = [];
-    const ref = await createKey(nodes, { threshold: o.threshold, curve: o.curve as KeyRef['curve'], onFinished: (f) => (infos = f) });
+    const ref = await createKey(nodes, { threshold: o.threshold, curve: o.curve as KeyRef['curve'], ...(o.ers ? { ersPolicy: o.ers as ErsPolicy } : {}), onFinished: (f) => (infos = f) });
     const keyId = ref.nodes[0]!.keyId;
     const out = createOutput({ quiet: o.json });
     let statuses = infos.map((i) => i.status);
@@ -136,9 +149,9 @@ export function registerKeyCommands(program: Command): void {
     const status = pending.length === 0 ? 'active' : 'pending_backup';
     if (o.out) writeFileAtomic(o.out, `${JSON.stringify(ref, null, 2)}\n`, 0o644);
     if (o.json) {
-      out.json({ key_id: keyId, curve: ref.curve, threshold: ref.threshold, group_public_key: ref.groupPublicKey, status, nodes: ref.nodes.map((n, i) => ({ url: n.url, status: statuses[i] })) });
+      out.json({ key_id: keyId, curve: ref.curve, threshold: ref.threshold, group_public_key: ref.groupPublicKey, ers_policy: o.ers ?? null, status, nodes: ref.nodes.map((n, i) => ({ url: n.url, status: statuses[i] })) });
     } else {
-      out.out(`key ${keyId}: ${ref.curve} ${ref.threshold}-of-${ref.nodes.length}, group public key ${ref.groupPublicKey}`);
+      out.out(`key ${keyId}: ${ref.curve} ${ref.threshold}-of-${ref.nodes.length}, group public key ${ref.groupPublicKey}, ERS policy ${o.ers ?? 'the nodes\' settings'}`);
       out.out(`status: ${status}${pending.length ? ` on ${pending.join(', ')}` : ''}`);
     }
     if (pending.length) {
@@ -169,6 +182,41 @@ export function registerKeyCommands(program: Command): void {
     const out = createOutput();
     if (o.json) out.json({ key_id: o.key, curve: info.curve, group_public_key: info.group_public_key, signature: toHex(sig) });
     else out.out(toHex(sig));
+  });
+
+  withApi(
+    key
+      .command('info')
+      .description('one node\'s public facts about a key: curve, threshold, group key, status, tenant, its ERS policy (ers_policy; null: the node\'s settings decide), whether it needs a package to sign there (ers_required) and its registered package (ers)')
+      .requiredOption('--node <url>', 'key node URL')
+      .requiredOption('--key <id>', 'key id on that node'),
+  ).action(async (o: ApiOpts & { node: string; key: string }) => {
+    const [client] = clients(o.node, o);
+    const info = (await client!.key(o.key)) as KeyInfo & { ers?: { rsa_fingerprint: string } | null; ers_required?: boolean };
+    const out = createOutput();
+    if (o.json) return out.json(info);
+    const { public: _pub, ...facts } = info;
+    for (const [k, v] of Object.entries(facts)) out.out(`${k.padEnd(16)} ${v !== null && typeof v === 'object' ? JSON.stringify(v) : String(v)}`);
+  });
+
+  withApi(
+    key
+      .command('list')
+      .description('the keys a node holds that this API key may see (a client: its tenant\'s; an operator: every tenant\'s, or --tenant\'s), one line each: id, curve, threshold, status, ERS policy, tenant')
+      .requiredOption('--node <url>', 'key node URL')
+      .option('--tenant <name>', 'with an operator key: only this tenant\'s keys'),
+  ).action(async (o: ApiOpts & { node: string; tenant?: string }) => {
+    const [client] = clients(o.node, o);
+    const keys: KeyInfo[] = [];
+    for (let after: string | undefined; ; ) {
+      const page = await client!.keys({ limit: 1000, ...(after ? { after } : {}), ...(o.tenant ? { tenant: o.tenant } : {}) });
+      keys.push(...page.keys);
+      if (!page.next_after) break;
+      after = page.next_after;
+    }
+    const out = createOutput();
+    if (o.json) return out.json(keys.map(({ public: _pub, ...k }) => k));
+    for (const k of keys) out.out(`${k.key_id}  ${k.curve.padEnd(9)}  ${k.threshold}-of-${k.max_signers}  ${k.status.padEnd(14)}  ers ${(k.ers_policy ?? 'node').padEnd(7)}  ${k.tenant}`);
   });
 
   withApi(

@@ -61,7 +61,7 @@ async function serveNode(o: DirOpts & { listen: string; logLevel: string }): Pro
   const n = await openNode(resolveNodeDir(o.dataDir), { store: o.store, log: out.warn });
   const voided = await voidNoncesBeforeServing(n.store);
   if (voided > 0) out.info(`deleted ${voided} unused signing nonces from before this start`);
-  const app = createKeyNodeApp({ service: n.service, store: n.store, logger: o.logLevel === 'silent' ? false : { level: o.logLevel, stream: process.stderr }, status: () => n.failover.status(), routes: (a, auth) => registerErsRoutes(a, { service: n.service, config: n.config, store: n.store }, auth), describeKey: (rec) => describeErs(n.store, rec.keyId) });
+  const app = createKeyNodeApp({ service: n.service, store: n.store, logger: o.logLevel === 'silent' ? false : { level: o.logLevel, stream: process.stderr }, status: () => n.failover.status(), routes: (a, auth) => registerErsRoutes(a, { service: n.service, config: n.config, store: n.store }, auth), describeKey: (rec) => describeErs(n.store, n.config, rec) });
   n.service.setSigningGate(ersSigningGate(n.store, n.config));
   const url = await listen(app, o.listen);
   n.failover.start();

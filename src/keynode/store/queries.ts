@@ -183,6 +183,7 @@ export class StoreOps implements KeyNodeStoreOps {
             step: eb.ref('excluded.step'),
             expires_at: eb.ref('excluded.expires_at'),
             tenant: eb.ref('excluded.tenant'),
+            ers_policy: eb.ref('excluded.ers_policy'),
           })),
         )
         .execute(),

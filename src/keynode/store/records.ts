@@ -11,6 +11,8 @@ import {
   CURVES,
   type DkgSessionRecord,
   KEY_ORIGINS,
+  ERS_POLICIES,
+  type ErsPolicy,
   KEY_STATUSES,
   type KeyRecord,
   type KeyStatus,
@@ -121,7 +123,18 @@ export function keyToRow(k: KeyRecord): KeysTable {
     origin: checkOneOf(k.origin, 'origin', KEY_ORIGINS),
     created_at: checkMillis(k.createdAt, 'createdAt'),
     tenant: checkTenant(k.tenant),
+    ers_policy: checkErsPolicy(k.ersPolicy),
   };
+}
+
+/** A key's ERS policy, or null for none (absent or null). */
+function checkErsPolicy(value: unknown): ErsPolicy | null {
+  return value === undefined || value === null ? null : checkOneOf(value, 'ersPolicy', ERS_POLICIES);
+}
+
+/** The record's `ersPolicy` when it has one: a record without one has no such field. */
+function ersPolicyOf(value: string | null): { ersPolicy?: ErsPolicy } {
+  return value === null ? {} : { ersPolicy: value as ErsPolicy };
 }
 
 export function rowToKey(r: KeysTable): KeyRecord {
@@ -138,6 +151,7 @@ export function rowToKey(r: KeysTable): KeyRecord {
     origin: r.origin as KeyRecord['origin'],
     createdAt: Number(r.created_at),
     tenant: r.tenant,
+    ...ersPolicyOf(r.ers_policy),
   };
 }
 
@@ -173,11 +187,12 @@ export function dkgToRow(s: DkgSessionRecord): DkgSessionsTable {
     step: checkInt(s.step, 'step', 0, 1000),
     expires_at: checkMillis(s.expiresAt, 'expiresAt'),
     tenant: checkTenant(s.tenant),
+    ers_policy: checkErsPolicy(s.ersPolicy),
   };
 }
 
 export function rowToDkg(r: DkgSessionsTable): DkgSessionRecord {
-  return { sessionId: r.session_id, keyId: r.key_id, state: own(r.state), step: Number(r.step), expiresAt: Number(r.expires_at), tenant: r.tenant };
+  return { sessionId: r.session_id, keyId: r.key_id, state: own(r.state), step: Number(r.step), expiresAt: Number(r.expires_at), tenant: r.tenant, ...ersPolicyOf(r.ers_policy) };
 }
 
 export function apiKeyToRow(a: ApiKeyRecord): ApiKeysTable {

@@ -27,6 +27,8 @@ export interface KeysTable {
   created_at: Millis;
   /** 0003: the key's owner. */
   tenant: string;
+  /** 0004: the key's emergency recovery policy (off, allow, require); null: the node's settings decide. */
+  ers_policy: string | null;
 }
 
 export interface NoncesTable {
@@ -46,6 +48,8 @@ export interface DkgSessionsTable {
   expires_at: Millis;
   /** 0003: the tenant of the API key that started the session. */
   tenant: string;
+  /** 0004: the ERS policy the key will have; null for none. */
+  ers_policy: string | null;
 }
 
 export interface ApiKeysTable {
@@ -177,6 +181,14 @@ export function migrations(kind: StoreKind): Record<string, Migration> {
         await sql`update api_keys set tenant = 'default' where role = 'client'`.execute(db);
         // A tenant's listing pages by key_id within the tenant.
         await db.schema.createIndex('keys_tenant_key_id').on('keys').columns(['tenant', 'key_id']).execute();
+      },
+    },
+    '0004_ers_policy': {
+      async up(db: Kysely<unknown>): Promise<void> {
+        // A key's own emergency recovery policy (docs/ers.md, "Policy"). Keys made before have none
+        // (null): they go on following the node's ers settings, as they did.
+        await db.schema.alterTable('keys').addColumn('ers_policy', 'text', (c) => c.check(sql`ers_policy is null or ers_policy in ('off', 'allow', 'require')`)).execute();
+        await db.schema.alterTable('dkg_sessions').addColumn('ers_policy', 'text', (c) => c.check(sql`ers_policy is null or ers_policy in ('off', 'allow', 'require')`)).execute();
       },
     },
   };

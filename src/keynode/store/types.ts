@@ -34,6 +34,14 @@ export type KeyStatus = (typeof KEY_STATUSES)[number];
 export const KEY_ORIGINS = ['dkg', 'import', 'failover'] as const;
 export type KeyOrigin = (typeof KEY_ORIGINS)[number];
 
+export const ERS_POLICIES = ['off', 'allow', 'require'] as const;
+/**
+ * A key's own emergency recovery policy (docs/ers.md, "Policy"), chosen when it is created: `off` no
+ * part is ever made, `allow` parts may be made, `require` it signs only once a verified package is
+ * registered. A key without one (made before, or created without `--ers`) follows the node's settings.
+ */
+export type ErsPolicy = (typeof ERS_POLICIES)[number];
+
 export const API_KEY_ROLES = ['client', 'operator'] as const;
 export type ApiKeyRole = (typeof API_KEY_ROLES)[number];
 
@@ -58,6 +66,8 @@ export interface KeyRecord {
   createdAt: number;
   /** Who owns the key (docs/keynode.md, "Tenants"): a tenant name (src/keynode/tenants.ts). */
   tenant: string;
+  /** The key's emergency recovery policy; absent: the node's settings decide. */
+  ersPolicy?: ErsPolicy;
 }
 
 /** One round-1 signing nonce pair, encrypted; lives until round 2 consumes it. Never backed up. */
@@ -83,6 +93,8 @@ export interface DkgSessionRecord {
   expiresAt: number;
   /** The tenant of the API key that started it; the key it makes belongs to that tenant. */
   tenant: string;
+  /** The emergency recovery policy the key will have; absent: none (the node's settings decide). */
+  ersPolicy?: ErsPolicy;
 }
 
 /** An API key; the caller hashes the secret, the store keeps only the hash. */
