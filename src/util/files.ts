@@ -1,12 +1,22 @@
 /** File helpers: secret files are 0600, written atomically (temp file, fsync, rename, fsync dir). */
 import { randomBytes } from 'node:crypto';
-import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, statSync, writeSync, existsSync, appendFileSync, chmodSync } from 'node:fs';
+import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, readdirSync, renameSync, rmSync, statSync, writeSync, existsSync, appendFileSync, chmodSync } from 'node:fs';
 import { dirname, basename, join } from 'node:path';
 import { InvalidInputError, NotFoundError } from '../errors.js';
 
 /** Creates a directory (and parents) readable only by its owner. */
 export function ensurePrivateDir(dir: string): void {
   mkdirSync(dir, { recursive: true, mode: 0o700 });
+}
+
+/**
+ * ensurePrivateDir for a directory a command makes its own (a new log's or witness's data directory):
+ * one that existed before is tightened to 0700 too, when it is empty (never a shared directory like a
+ * home or /tmp: those are not empty).
+ */
+export function ensureOwnPrivateDir(dir: string): void {
+  if (existsSync(dir) && readdirSync(dir).length === 0) chmodSync(dir, 0o700);
+  ensurePrivateDir(dir);
 }
 
 /** Fsyncs a directory so a rename or unlink in it is durable. */

@@ -146,7 +146,8 @@ export class Sequencer {
     const tree = tileHashReader(this.head, this.tiles);
     checkRoot(await treeHash(this.head.size, tree), this.head.root, `the tiles of tree size ${this.head.size}`);
     if (published && !equalBytes(await treeHash(published.size, tree), published.rootHash)) throw this.forked(published);
-    await this.publish(recovered, this.head.cosigned === this.head.checkpoint && this.head.size > 0);
+    // a head no witness co-signed yet (the empty tree of a new log included) goes to the witnesses now
+    await this.publish(recovered, this.head.cosigned === this.head.checkpoint);
     this.schedule(this.o.intervalMs);
   }
 

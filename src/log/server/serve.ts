@@ -9,7 +9,7 @@ import { ConflictError, LifeboatError, isLifeboatError } from '../../errors.js';
 import { withLock } from '../../vault/lock.js';
 import { type BaseAppOptions } from '../../http/app.js';
 import { listen } from '../../http/listen.js';
-import { ensurePrivateDir } from '../../util/files.js';
+import { ensureOwnPrivateDir, ensurePrivateDir } from '../../util/files.js';
 import { signCheckpoint } from '../checkpoint.js';
 import { ENTRY_OVERHEAD, MAX_ENTRY_BYTES } from '../entry.js';
 import { EMPTY_ROOT } from '../merkle.js';
@@ -60,7 +60,7 @@ export async function initLog(dir: string, opts: InitLogOptions): Promise<{ orig
   if (!Number.isInteger(max) || max <= ENTRY_OVERHEAD || max > MAX_ENTRY_BYTES) {
     throw new LifeboatError('invalid_input', `the entry size limit must be from ${ENTRY_OVERHEAD + 1} to ${MAX_ENTRY_BYTES} bytes`);
   }
-  ensurePrivateDir(dir);
+  ensureOwnPrivateDir(dir);
   const config: LogConfig = {
     version: 1,
     type: 'lifeboat-log-config',

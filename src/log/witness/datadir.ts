@@ -14,7 +14,7 @@ import { z } from 'zod';
 import { LifeboatError } from '../../errors.js';
 import { randomBytes } from '../../crypto/random.js';
 import { loadMasterKey, type PrimaryPaths, storeMasterKey } from '../../primary/datadir.js';
-import { ensurePrivateDir, writeFileAtomic } from '../../util/files.js';
+import { ensureOwnPrivateDir, ensurePrivateDir, writeFileAtomic } from '../../util/files.js';
 import { wipe } from '../../util/bytes.js';
 import { createVault, openVault, sealVault } from '../../vault/format.js';
 import { getEntry } from '../../vault/vault.js';
@@ -81,7 +81,7 @@ export function initWitness(dir: string, name: string): WitnessInfo {
   checkKeyName(name, 'witness name');
   const paths = witnessPaths(dir);
   if (existsSync(paths.config) || existsSync(paths.vault)) throw new WitnessError('witness_exists', `${dir} already holds a witness`, 'use another --data-dir, or `lifeboat log witness key` to see this one');
-  ensurePrivateDir(dir);
+  ensureOwnPrivateDir(dir);
   ensurePrivateDir(paths.logs);
   ensurePrivateDir(paths.forks);
   const master = { schemeId: randomBytes(16), key: randomBytes(32) };
