@@ -240,6 +240,12 @@ test('a fork (same size, another root) is refused by name with its evidence kept
     const small400 = await postAddCheckpoint(s.url, encodeAddCheckpoint({ oldSize: 20, proof: [], checkpoint: older }));
     assert.equal(small400.status, 400);
     assert.equal((JSON.parse(small400.text) as { err_type: string }).err_type, 'witness_request_malformed');
+    // Named in one warning line (rate-limited), both checkpoints in it, and still no evidence.
+    const smaller = await stderrLine(s, /"kind":"smaller_tree"/);
+    assert.equal(smaller.level, 'warn');
+    assert.equal(smaller.held, checkpointLabel(held));
+    assert.equal(smaller.offered, checkpointLabel(peekCheckpoint(older)));
+    assert.equal(s.stderr().split('\n').filter((l) => l.includes('"kind":"smaller_tree"')).length, 1, 'one line per log per minute');
 
     // 3. A genuine newer checkpoint with a made-up (well-formed) proof: 422 consistency_proof_invalid and
     // one warning line per log per minute, no evidence. Same for a larger tree that really diverged.

@@ -92,7 +92,7 @@ function warningLine(w: WitnessWarning): string {
   return JSON.stringify({
     level: 'warn',
     time: new Date().toISOString(),
-    err_type: 'consistency_proof_invalid',
+    err_type: w.kind === 'smaller_tree' ? 'smaller_tree' : 'consistency_proof_invalid',
     kind: w.kind,
     origin: w.origin,
     held: checkpointLabel(w.held),

@@ -54,7 +54,8 @@ export interface ForkReport {
  * pair a genuine checkpoint with a made-up proof), but worth a look if the log's own pushes do it.
  */
 export interface WitnessWarning {
-  kind: 'proof_leads_elsewhere';
+  /** `proof_leads_elsewhere`; `smaller_tree`: a checkpoint signed by the log, smaller than the held one. */
+  kind: 'proof_leads_elsewhere' | 'smaller_tree';
   origin: string;
   held: Checkpoint;
   offered: Checkpoint;
@@ -130,6 +131,10 @@ export class Witness {
       const report = this.reportFork('same_size_different_root', state, held, offered, req);
       throw instead ?? new WitnessError('log_forked', report.message, `do not trust this log; the witness kept both signed checkpoints in ${report.evidence}`, status);
     };
+    // A smaller tree than the held one, signed by the log: refused below (409 or 400) and named in a
+    // warning line (rate-limited): a log that went back shows here, but so does anyone replaying an old
+    // public checkpoint, so it is not kept as evidence.
+    if (heldCp !== null && offered.size < heldCp.size) this.warnSmaller(state.origin, heldCp, offered);
     // The spec's order: the old size against the checkpoint's (400), then against the held one (409).
     // A smaller tree than the held one always ends here: its size is below the held size.
     if (req.oldSize > offered.size) {
@@ -182,6 +187,13 @@ export class Witness {
     if (suppressed === null) return;
     const message = `a checkpoint signed by log ${origin}, ${checkpointLabel(offered)}, came with a consistency proof from ${checkpointLabel(held)} that leads to another root; refused as consistency_proof_invalid (not evidence of a fork: proofs are unsigned, check the log with \`lifeboat log audit\`)`;
     this.o.onWarning?.({ kind: 'proof_leads_elsewhere', origin, held, offered, suppressed, message });
+  }
+
+  private warnSmaller(origin: string, held: Checkpoint, offered: Checkpoint): void {
+    const suppressed = this.lineDue(`smaller:${origin}`);
+    if (suppressed === null) return;
+    const message = `log ${origin} offered ${checkpointLabel(offered)}, smaller than ${checkpointLabel(held)} this witness co-signed; refused (not evidence of a fork by itself: anyone can replay an older checkpoint; if the log itself sends it, it went back: check it with \`lifeboat log audit\`)`;
+    this.o.onWarning?.({ kind: 'smaller_tree', origin, held, offered, suppressed, message });
   }
 
   /** Null when a line of this key was written in the last WARNING_INTERVAL_MS; else how many were skipped. */
