@@ -6,9 +6,9 @@ import { LifeboatError } from '../src/errors.js';
 
 // One drill run, shared by the tests that read its report.
 let drill: Promise<RunResult> | undefined;
-const runDrill = () => (drill ??= runCli(['drill', '--json'], { timeoutMs: 400_000 }));
+const runDrill = () => (drill ??= runCli(['drill', '--json'], { timeoutMs: 540_000 }));
 
-test('lifeboat drill --json: the worst day passes end to end with real processes', { timeout: 410_000 }, async () => {
+test('lifeboat drill --json: the worst day passes end to end with real processes', { timeout: 550_000 }, async () => {
   const r = await runDrill();
   assert.equal(r.code, 0, r.stderr);
   const report = JSON.parse(r.stdout) as { ok: boolean; scenarios: { name: string; ok: boolean; ms: number }[] };
@@ -24,7 +24,7 @@ test('lifeboat drill --json: the worst day passes end to end with real processes
   assert.equal(r.stderr, '', 'with --json, progress is quiet');
 });
 
-test('lifeboat drill --json: the key node scenarios sign before and after, in the same report', { timeout: 410_000 }, async () => {
+test('lifeboat drill --json: the key node scenarios sign before and after, in the same report', { timeout: 550_000 }, async () => {
   const r = await runDrill();
   const report = JSON.parse(r.stdout) as { ok: boolean; ms: number; scenarios: { name: string; ok: boolean; ms: number }[] };
   const names = report.scenarios.map((s) => s.name);
@@ -37,7 +37,7 @@ test('lifeboat drill --json: the key node scenarios sign before and after, in th
   assert.deepEqual(Object.keys(report.scenarios[at[0]!]!).sort(), ['ms', 'name', 'ok']);
 });
 
-test('lifeboat drill --json: the backup scenarios restore a node destroyed mid-stream, after the key node scenarios', { timeout: 410_000 }, async () => {
+test('lifeboat drill --json: the backup scenarios restore a node destroyed mid-stream, after the key node scenarios', { timeout: 550_000 }, async () => {
   const r = await runDrill();
   const report = JSON.parse(r.stdout) as { ok: boolean; scenarios: { name: string; ok: boolean; ms: number }[] };
   const names = report.scenarios.map((s) => s.name);
@@ -49,7 +49,7 @@ test('lifeboat drill --json: the backup scenarios restore a node destroyed mid-s
   for (const i of at) assert.equal(report.scenarios[i]!.ok, true, names[i]);
 });
 
-test('lifeboat drill --json: the public log scenarios: witnessed, killed, audited, and a fork refused', { timeout: 410_000 }, async () => {
+test('lifeboat drill --json: the public log scenarios: witnessed, killed, audited, and a fork refused', { timeout: 550_000 }, async () => {
   const r = await runDrill();
   const report = JSON.parse(r.stdout) as { ok: boolean; scenarios: { name: string; ok: boolean; ms: number }[] };
   const names = report.scenarios.map((s) => s.name);
