@@ -3,6 +3,7 @@
  * (docs/ers.md). verify, recover and sign run offline; backup asks each key node for its own part.
  */
 import { spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import type { Command } from 'commander';
 import { InvalidInputError, LifeboatError } from '../../errors.js';
 import { gatherPackage, registerWithNodes } from '../../ers/backup.js';
@@ -14,7 +15,7 @@ import { parseFrostPublic } from '../../keynode/frost/index.js';
 import { describeFingerprint, generateErsKeyPair, oaepDecrypt, parseErsPrivateKey, parseErsPublicKey, spkiPem } from '../../ers/rsa.js';
 import { KeyNodeClient } from '../../keynode/client.js';
 import { loadNodeConfig, nodePaths, resolveNodeDir, saveNodeConfig } from '../../keynode/config.js';
-import { fromHex, toB64, toHex, utf8, wipe } from '../../util/bytes.js';
+import { ctEqual, fromHex, toB64, toHex, utf8, wipe } from '../../util/bytes.js';
 import { randomBytes } from '../../crypto/random.js';
 import { assertPrivateFile, readFileOrThrow, writeFileAtomic } from '../../util/files.js';
 import { promptSecret, promptsHelp } from '../input.js';
@@ -83,6 +84,35 @@ function readFd(fd: number): string {
   return utf8.decode(readFileOrThrow(`/dev/fd/${fd}`, 'passphrase')).replace(/\r?\n$/, '');
 }
 
+/** keygen never replaces a key: an overwritten offline key is a lost one. Throws `file_exists`. */
+function refuseExisting(paths: string[]): void {
+  for (const p of paths) {
+    if (existsSync(p)) throw new LifeboatError('file_exists', `${p} exists; nothing was written`, { hint: 'choose another --out, or move the old key away first (never destroy an offline key)' });
+  }
+}
+
+/** A new passphrase: on a terminal asked twice and compared; else one line of stdin. */
+async function newPassphrase(): Promise<string> {
+  const first = await promptSecret('passphrase for the ERS private key');
+  if (!process.stdin.isTTY) return first;
+  const again = await promptSecret('the same passphrase again');
+  if (!ctEqual(utf8.encode(first), utf8.encode(again))) throw new InvalidInputError('the two passphrases differ; nothing was written', { code: 'passphrase_mismatch' });
+  return first;
+}
+
+/**
+ * Writes an output file (atomically, `mode`). Throws LifeboatError `output_unwritable` naming the path
+ * when its directory is missing or not writable, or the path is a directory.
+ */
+function writeOutput(path: string, data: string, mode: number): void {
+  try {
+    writeFileAtomic(path, data, mode);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code ?? 'error';
+    throw new LifeboatError('output_unwritable', `cannot write ${path} (${code})`, { hint: 'give a path in an existing, writable directory that is not itself a directory' });
+  }
+}
+
 export function registerErsCommands(program: Command): void {
   const ers = program.command('ers').description('emergency recovery packages: every share verifiably encrypted to an offline RSA key (docs/ers.md)');
 
@@ -91,24 +121,29 @@ export function registerErsCommands(program: Command): void {
     .description('make an RSA key pair for emergency recovery (PREFIX.key PKCS#8 PEM 0600, PREFIX.pub SPKI PEM), or take an existing public key with --import-public')
     .requiredOption('--out <prefix>', 'write PREFIX.key and PREFIX.pub')
     .option('--bits <n>', '3072 (default) or 4096', intIn(1024, 16384), 3072)
-    .option('--passphrase', 'encrypt the private key under a passphrase (prompted; from stdin when it is not a terminal)')
+    .option('--passphrase', 'encrypt the private key under a passphrase (prompted twice on a terminal; from stdin when it is not a terminal)')
+    .option('--passphrase-fd <fd>', 'encrypt the private key under the passphrase read from this file descriptor', intIn(0, 1023))
     .option('--import-public <file>', 'an existing RSA public key (SPKI PEM, e.g. exported from an HSM): checked and copied to PREFIX.pub; no private key is made')
     .option('--json', 'print JSON')
-    .addHelpText('after', `\nKeys under 3072 bits are refused (rsa_key_too_small). The fingerprint is SHA-256 of the SPKI DER.\n${KEEP_APART}.\n${promptsHelp(['with --passphrase: the passphrase (at least 8 characters)'])}`)
-    .action(async (o: { out: string; bits: number; passphrase?: boolean; importPublic?: string; json?: boolean }) => {
+    .addHelpText('after', `\nKeys under 3072 bits are refused (rsa_key_too_small). The fingerprint is SHA-256 of the SPKI DER.\nAn existing PREFIX.key or PREFIX.pub is never overwritten (file_exists). The passphrase-encrypted key is\nPKCS#8 under PBES2 with scrypt (N=2^14, r=8, p=1) and AES-256-CBC; \`openssl pkey\` opens it.\n${KEEP_APART}.\n${promptsHelp(['with --passphrase: the passphrase (at least 8 characters); on a terminal, asked twice'])}`)
+    .action(async (o: { out: string; bits: number; passphrase?: boolean; passphraseFd?: number; importPublic?: string; json?: boolean }) => {
       const out = createOutput();
       if (o.importPublic !== undefined) {
-        const pub = readPublic(o.importPublic);
-        writeFileAtomic(`${o.out}.pub`, spkiPem(pub), 0o644);
+        if (o.passphrase || o.passphraseFd !== undefined) throw new InvalidInputError('--passphrase and --passphrase-fd go with a new key pair, not --import-public');
+        refuseExisting([`${o.out}.pub`]);
+        const pub = parseErsPublicKey(readFileOrThrow(o.importPublic, 'RSA public key to import'), `--import-public ${o.importPublic}`);
+        writeOutput(`${o.out}.pub`, spkiPem(pub), 0o644);
         if (o.json) out.json({ public_key: `${o.out}.pub`, fingerprint: describeFingerprint(pub.fingerprint), bits: pub.bits, private_key: null });
         else out.out(`ERS public key ${o.out}.pub (${pub.bits} bits), fingerprint ${describeFingerprint(pub.fingerprint)}`);
         return;
       }
-      const passphrase = o.passphrase ? await promptSecret('passphrase for the ERS private key') : undefined;
+      if (o.passphrase && o.passphraseFd !== undefined) throw new InvalidInputError('give --passphrase or --passphrase-fd N, not both');
+      refuseExisting([`${o.out}.key`, `${o.out}.pub`]);
+      const passphrase = o.passphraseFd !== undefined ? readFd(o.passphraseFd) : o.passphrase ? await newPassphrase() : undefined;
       if (passphrase !== undefined && passphrase.length < 8) throw new InvalidInputError('the passphrase must be at least 8 characters');
       const kp = generateErsKeyPair(o.bits, passphrase);
-      writeFileAtomic(`${o.out}.key`, kp.privatePem, 0o600);
-      writeFileAtomic(`${o.out}.pub`, kp.publicPem, 0o644);
+      writeOutput(`${o.out}.key`, kp.privatePem, 0o600);
+      writeOutput(`${o.out}.pub`, kp.publicPem, 0o644);
       if (o.json) out.json({ private_key: `${o.out}.key`, public_key: `${o.out}.pub`, fingerprint: describeFingerprint(kp.public.fingerprint), bits: o.bits, encrypted: passphrase !== undefined });
       else {
         out.out(`ERS key pair: ${o.out}.key (private, 0600${passphrase !== undefined ? ', passphrase-encrypted' : ''}), ${o.out}.pub (public)`);

