@@ -4,10 +4,10 @@
  * are typed errors; --decrypt-cmd failures; recover --group-key; --reshare-to refuses duplicate
  * nodes, checks every node before dealing, and names orphan shares when dealing fails midway.
  */
-import { it } from 'node:test';
+import { before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { closeSync, openSync, readFileSync, writeFileSync } from 'node:fs';
+import { closeSync, mkdirSync, openSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { secp256k1_FROST } from '@noble/curves/secp256k1.js';
 import type { FROST } from '@noble/curves/abstract/frost.js';
@@ -91,4 +91,70 @@ it('ers keygen --passphrase-fd encrypts under scrypt; openssl opens the key and 
   const out = join(dir, 'key.json');
   ok(await runWithFd3(['ers', 'recover', pkg, '--ers-private', `${key}.key`, '--passphrase-fd', '3', '--out', out, '--json'], passFile));
   assert.equal((JSON.parse(readFileSync(out, 'utf8')) as { secret_key_hex: string }).secret_key_hex, secretHex);
+});
+
+describe('ers recover', () => {
+  let dir = '';
+  let key = '';
+  let pkg = '';
+  let groupKey = '';
+  let secretHex = '';
+  before(async () => {
+    dir = trackedTempDir('lifeboat-ers-fixes-');
+    key = join(dir, 'ers');
+    ok(await runCli(['ers', 'keygen', '--out', key]));
+    ({ pkg, groupKey, secretHex } = makePackage(dir, `${key}.pub`));
+  });
+  const recover = (args: string[], input?: string) => runCli(['ers', 'recover', pkg, ...args, '--json'], { input });
+
+  it('--decrypt-cmd that fails or prints the wrong length is decryption_failed; its stderr reaches ours', async () => {
+    // a command that exits non-zero without reading its stdin
+    const failing = await recover(['--decrypt-cmd', 'echo hsm-says-no >&2; exit 1', '--out', join(dir, 'a')]);
+    assert.equal(errOf(failing).err_type, 'decryption_failed');
+    assert.match(failing.stderr, /hsm-says-no/);
+    const short = await recover(['--decrypt-cmd', 'cat >/dev/null; printf 0123456789', '--out', join(dir, 'b')]);
+    assert.equal(errOf(short).err_type, 'decryption_failed');
+  });
+
+  it('an --out in a missing directory or onto a directory, a --secret-fd not open: output_unwritable', async () => {
+    const missing = await recover(['--ers-private', `${key}.key`, '--out', join(dir, 'no', 'such', 'key.json')]);
+    assert.equal(errOf(missing).err_type, 'output_unwritable');
+    assert.match(errOf(missing).message, /no\/such/);
+    assert.equal(errOf(await recover(['--ers-private', `${key}.key`, '--out', dir])).err_type, 'output_unwritable');
+    assert.equal(errOf(await recover(['--ers-private', `${key}.key`, '--secret-fd', '9'])).err_type, 'output_unwritable');
+  });
+
+  it('to a pipe: refused with --out in the hint; --group-key pins the key; an encrypted key without a passphrase is passphrase_required', async () => {
+    const piped = await recover(['--ers-private', `${key}.key`]);
+    assert.equal(errOf(piped).err_type, 'secret_needs_terminal');
+    assert.match(errOf(piped).hint ?? '', /--out FILE/);
+    assert.doesNotMatch(piped.stdout + piped.stderr, new RegExp(secretHex));
+    // another group key is refused for safety before anything is decrypted; the right one recovers
+    const wrong = await recover(['--ers-private', `${key}.key`, '--group-key', `02${'11'.repeat(32)}`, '--out', join(dir, 'c')]);
+    assert.equal(wrong.code, 3);
+    assert.equal(errOf(wrong).err_type, 'ers_group_key_mismatch');
+    ok(await recover(['--ers-private', `${key}.key`, '--group-key', groupKey, '--out', join(dir, 'd')]));
+    assert.equal((JSON.parse(readFileSync(join(dir, 'd'), 'utf8')) as { secret_key_hex: string }).secret_key_hex, secretHex);
+    const sub = join(dir, 'enc');
+    mkdirSync(sub);
+    ok(await runCli(['ers', 'keygen', '--out', join(sub, 'ers'), '--passphrase'], { input: 'correct horse battery staple\n' }));
+    const { pkg: pkg2 } = makePackage(sub, join(sub, 'ers.pub'));
+    const noPass = await runCli(['ers', 'recover', pkg2, '--ers-private', join(sub, 'ers.key'), '--out', join(dir, 'e'), '--json']);
+    assert.equal(errOf(noPass).err_type, 'passphrase_required');
+  });
+});
+
+it('ers keygen --import-public: errors name --import-public; a non-RSA key is "an ed25519 key"; invalid_pem hints at a public key', async () => {
+  const dir = trackedTempDir('lifeboat-ers-fixes-');
+  const ed = join(dir, 'ed.pem');
+  const gen = spawnSync('openssl', ['genpkey', '-algorithm', 'ed25519'], { encoding: 'utf8' });
+  writeFileSync(ed, spawnSync('openssl', ['pkey', '-pubout'], { input: gen.stdout, encoding: 'utf8' }).stdout);
+  const r = await runCli(['ers', 'keygen', '--out', join(dir, 'x'), '--import-public', ed, '--json']);
+  assert.equal(errOf(r).err_type, 'invalid_rsa_key');
+  assert.match(errOf(r).message, /^--import-public .* is an ed25519 key, not RSA/);
+  writeFileSync(join(dir, 'bad.pem'), '-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----\n');
+  const bad = await runCli(['ers', 'keygen', '--out', join(dir, 'y'), '--import-public', join(dir, 'bad.pem'), '--json']);
+  assert.equal(errOf(bad).err_type, 'invalid_pem');
+  assert.doesNotMatch(errOf(bad).hint ?? '', /PRIVATE KEY/);
+  assert.match(errOf(bad).hint ?? '', /BEGIN PUBLIC KEY/);
 });

@@ -35,7 +35,10 @@ function badPem(what: string, hint?: string): InvalidInputError {
 }
 
 function checkRsa(key: KeyObject, what: string): { bits: number } {
-  if (key.asymmetricKeyType !== 'rsa') throw new InvalidInputError(`${what} is a ${key.asymmetricKeyType ?? 'non-RSA'} key, not RSA`, { code: 'invalid_rsa_key' });
+  if (key.asymmetricKeyType !== 'rsa') {
+    const type = key.asymmetricKeyType ?? 'non-RSA';
+    throw new InvalidInputError(`${what} is ${/^[aeiou]/i.test(type) ? 'an' : 'a'} ${type} key, not RSA`, { code: 'invalid_rsa_key', hint: 'emergency recovery encrypts to an RSA key (3072 bits or more, e = 65537)' });
+  }
   const d = key.asymmetricKeyDetails ?? {};
   const bits = d.modulusLength ?? 0;
   if (bits < MIN_RSA_BITS) {
@@ -68,7 +71,7 @@ export function parseErsPublicKey(bytes: Uint8Array | string, what = 'the ERS pu
     } else key = createPublicKey({ key: Buffer.from(bytes as Uint8Array), format: 'der', type: 'spki' });
   } catch (err) {
     if (err instanceof LifeboatError) throw err;
-    throw badPem(what);
+    throw badPem(what, 'give the public key as SPKI PEM ("-----BEGIN PUBLIC KEY-----", e.g. `openssl pkey -pubout`), PKCS#1 PEM ("-----BEGIN RSA PUBLIC KEY-----") or SPKI DER');
   }
   return ersPublicKeyFromKeyObject(key, what);
 }

@@ -3,15 +3,16 @@
  * (docs/ers.md). verify, recover and sign run offline; backup asks each key node for its own part.
  */
 import { spawnSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
 import type { Command } from 'commander';
-import { InvalidInputError, LifeboatError } from '../../errors.js';
+import { InvalidInputError, isLifeboatError, LifeboatError } from '../../errors.js';
 import { gatherPackage, registerWithNodes } from '../../ers/backup.js';
 import { reshareTo } from '../../ers/reshare.js';
 import { encodePackage, parsePackage, type ErsPackage } from '../../ers/format.js';
 import { verifyPackage, reportError } from '../../ers/package.js';
 import { type Decrypt, keyForms, recoverKey, type RecoveredKey, signWithRecovered } from '../../ers/recover.js';
-import { parseFrostPublic } from '../../keynode/frost/index.js';
+import { frostGroupPublicKey, parseFrostPublic } from '../../keynode/frost/index.js';
 import { describeFingerprint, generateErsKeyPair, oaepDecrypt, parseErsPrivateKey, parseErsPublicKey, spkiPem } from '../../ers/rsa.js';
 import { KeyNodeClient } from '../../keynode/client.js';
 import { loadNodeConfig, nodePaths, resolveNodeDir, saveNodeConfig } from '../../keynode/config.js';
@@ -35,17 +36,24 @@ function readPackage(path: string): ErsPackage {
   return parsePackage(readFileOrThrow(path, 'emergency recovery package'), path);
 }
 
-/** Each decryption by an external command: ciphertext on its stdin, plaintext on its stdout. */
+/**
+ * Each decryption by an external command: ciphertext on its stdin, plaintext on its stdout; its stderr
+ * goes to ours. A command that exits non-zero, or prints other than 32 bytes, decrypted nothing (the
+ * row is skipped; none at all is `decryption_failed`). One that does not read its stdin is not an error
+ * in itself (EPIPE). Throws LifeboatError `decrypt_cmd_failed` only when the shell cannot be started.
+ */
 function commandDecrypt(cmd: string): Decrypt {
   return async (c) => {
-    const r = spawnSync('/bin/sh', ['-c', cmd], { input: c, maxBuffer: 1 << 16, stdio: ['pipe', 'pipe', 'pipe'] });
-    if (r.error) throw new LifeboatError('decrypt_cmd_failed', `--decrypt-cmd could not be run: ${r.error.message}`);
-    if (r.status !== 0) return undefined;
+    const r = spawnSync('/bin/sh', ['-c', cmd], { input: c, maxBuffer: 1 << 16, stdio: ['pipe', 'pipe', 'inherit'] });
+    const code = (r.error as NodeJS.ErrnoException | undefined)?.code;
+    if (r.error && code !== 'EPIPE' && code !== 'ENOBUFS') throw new LifeboatError('decrypt_cmd_failed', `--decrypt-cmd could not be run: ${r.error.message}`);
+    if (r.status !== 0 || code === 'ENOBUFS') return undefined;
     return new Uint8Array(r.stdout);
   };
 }
 
 interface RecoverOpts {
+  groupKey?: string;
   ersPrivate?: string;
   decryptCmd?: string;
   passphraseFd?: number;
@@ -55,12 +63,13 @@ interface RecoverOpts {
 async function recoverFrom(path: string, o: RecoverOpts): Promise<RecoveredKey> {
   if ((o.ersPrivate === undefined) === (o.decryptCmd === undefined)) throw new InvalidInputError('give exactly one of --ers-private FILE or --decrypt-cmd "COMMAND"');
   const pkg = readPackage(path);
+  if (o.groupKey !== undefined) pinGroupKey(pkg, o.groupKey);
   let decrypt: Decrypt;
   if (o.ersPrivate !== undefined) {
     assertPrivateFile(o.ersPrivate, 'ERS private key');
     const pem = readFileOrThrow(o.ersPrivate, 'ERS private key');
     const encrypted = utf8.decode(pem).includes('ENCRYPTED PRIVATE KEY');
-    const passphrase = encrypted ? (o.passphraseFd !== undefined ? readFd(o.passphraseFd) : await promptSecret('passphrase of the ERS private key')) : undefined;
+    const passphrase = encrypted ? (o.passphraseFd !== undefined ? readFd(o.passphraseFd) : await askPassphrase(o.ersPrivate)) : undefined;
     const { key, public: pub } = parseErsPrivateKey(pem, passphrase, `--ers-private ${o.ersPrivate}`);
     if (toB64(pub.spki) !== toB64(pkg.spki)) {
       throw new LifeboatError('ers_key_mismatch', `the package is encrypted to another RSA key than ${describeFingerprint(pub.fingerprint)}`, { hint: 'use the private key whose fingerprint `lifeboat ers verify` prints for this package' });
@@ -68,6 +77,47 @@ async function recoverFrom(path: string, o: RecoverOpts): Promise<RecoveredKey> 
     decrypt = async (c) => oaepDecrypt(key, c);
   } else decrypt = commandDecrypt(o.decryptCmd!);
   return recoverKey(pkg, decrypt);
+}
+
+/** The passphrase of an encrypted --ers-private; none on stdin is `passphrase_required` (docs/ers.md). */
+async function askPassphrase(file: string): Promise<string> {
+  try {
+    return await promptSecret('passphrase of the ERS private key');
+  } catch (err) {
+    if (!isLifeboatError(err, 'input_missing')) throw err;
+    throw new InvalidInputError(`--ers-private ${file} is encrypted under a passphrase and none was given`, { code: 'passphrase_required', hint: 'pass --passphrase-fd N, a line on stdin, or type it on a terminal' });
+  }
+}
+
+/** recover --group-key: the package must be for this key before anything is decrypted. */
+function pinGroupKey(pkg: ErsPackage, hex: string): void {
+  const want = fromHex(hex.trim().toLowerCase(), '--group-key');
+  const have = frostGroupPublicKey(pkg.curve, parseFrostPublic(pkg.publicPackage, { curve: pkg.curve }).public);
+  if (!ctEqual(want, have)) {
+    throw new LifeboatError('ers_group_key_mismatch', `the package is for group key ${toHex(have)}, not ${toHex(want)}; nothing was decrypted`, { safety: true, hint: 'check the group key `key create` printed, and that this is the package of that key' });
+  }
+}
+
+/** Refuses an --out whose directory is missing or that is a directory, before any work. */
+function checkOutputPath(path: string): void {
+  let problem: string | undefined;
+  if (existsSync(path) && statSync(path).isDirectory()) problem = 'is a directory';
+  else if (!existsSync(dirname(resolve(path)))) problem = `is in a directory that does not exist (${dirname(resolve(path))})`;
+  if (problem) throw new LifeboatError('output_unwritable', `cannot write ${path}: it ${problem}`, { hint: 'give --out a file path in an existing, writable directory' });
+}
+
+/** Writes the recovered key: --out FILE (0600), --secret-fd N, or a terminal. Throws `output_unwritable`, `secret_needs_terminal`. */
+function writeRecovered(text: string, o: { out?: string; secretFd?: number }): void {
+  if (o.out) return writeOutput(o.out, `${text}\n`, 0o600);
+  try {
+    writeSecret(text, o.secretFd);
+  } catch (err) {
+    if (isLifeboatError(err, 'secret_needs_terminal')) {
+      throw new LifeboatError('secret_needs_terminal', 'refusing to write the recovered key to a non-terminal stdout; nothing was written', { hint: 'run it in a terminal, or pass --out FILE (written 0600) or --secret-fd N' });
+    }
+    if (isLifeboatError(err)) throw err;
+    throw new LifeboatError('output_unwritable', `cannot write to file descriptor ${o.secretFd} (${(err as NodeJS.ErrnoException).code ?? 'error'})`, { hint: 'open it for writing in the shell, e.g. --secret-fd 3 3>key.txt, or use --out FILE' });
+  }
 }
 
 function apiToken(apiKeyFile: string | undefined): string {
@@ -265,6 +315,7 @@ export function registerErsCommands(program: Command): void {
     .description('recover the private key offline from a package and the RSA private key (or an external decryptor)')
     .option('--ers-private <file>', 'the RSA private key (PKCS#8 PEM, 0600)')
     .option('--decrypt-cmd <command>', 'run this for each decryption instead (the RSA key stays in your HSM or tool)')
+    .option('--group-key <hex>', 'refuse a package that is not for this group key (as `key create` printed it) before decrypting anything')
     .option('--passphrase-fd <fd>', 'read the private key’s passphrase from this file descriptor', intIn(0, 1023))
     .option('--out <file>', 'write the key to this file (0600) instead of the terminal')
     .option('--secret-fd <fd>', 'write the key to this file descriptor', intIn(3, 1023))
@@ -276,6 +327,11 @@ export function registerErsCommands(program: Command): void {
     .addHelpText('after', `${recoverHelp}\n--reshare-to imports one share into each node, wrapped to the wrapping key the node answers (use https,\nand compare the printed fingerprints with the new provider's; an operator API key of the new nodes), and\nchecks that every node holds it under the original group key. Sign with them as usual (URL#KEY_ID).\n${PASS_PROMPT}`)
     .action(async (path: string, o: RecoverOpts & { out?: string; secretFd?: number; reshareTo?: string; threshold?: number; tenant?: string; apiKeyFile?: string }) => {
       if (o.reshareTo === undefined && (o.threshold !== undefined || o.tenant !== undefined)) throw new InvalidInputError('--threshold and --tenant go with --reshare-to');
+      if (o.out !== undefined && o.secretFd !== undefined) throw new InvalidInputError('give --out FILE or --secret-fd N, not both');
+      if (o.out !== undefined) checkOutputPath(o.out);
+      if (o.reshareTo === undefined && o.out === undefined && o.secretFd === undefined && !process.stdout.isTTY) {
+        throw new LifeboatError('secret_needs_terminal', 'refusing to write the recovered key to a non-terminal stdout; nothing was decrypted', { hint: 'run it in a terminal, or pass --out FILE (written 0600) or --secret-fd N' });
+      }
       const key = await recoverFrom(path, o);
       if (o.reshareTo !== undefined) {
         const token = apiToken(o.apiKeyFile);
@@ -303,8 +359,7 @@ export function registerErsCommands(program: Command): void {
       const text = o.json ? JSON.stringify(forms, null, 2) : Object.entries(forms).map(([k, v]) => `${k}: ${v}`).join('\n');
       wipe(key.secret);
       const out = createOutput();
-      if (o.out) writeFileAtomic(o.out, `${text}\n`, 0o600);
-      else writeSecret(text, o.secretFd);
+      writeRecovered(text, o);
       out.info(`recovered the ${key.curve} key of group key ${toHex(key.groupPublicKey)} from ${key.used.join(', ')}${o.out ? `; written to ${o.out}` : ''}`);
     });
 
@@ -313,6 +368,7 @@ export function registerErsCommands(program: Command): void {
     .description('recover the key offline and sign a message with it, to prove control; prints the signature hex (plain Ed25519, BIP-340, or RFC 9591 secp256k1)')
     .option('--ers-private <file>', 'the RSA private key (PKCS#8 PEM, 0600)')
     .option('--decrypt-cmd <command>', 'run this for each decryption instead')
+    .option('--group-key <hex>', 'refuse a package that is not for this group key before decrypting anything')
     .option('--passphrase-fd <fd>', 'read the private key’s passphrase from this file descriptor', intIn(0, 1023))
     .option('--message <hex>', 'message bytes, hex')
     .option('--message-text <text>', 'message as UTF-8 text')
