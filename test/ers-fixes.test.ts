@@ -4,7 +4,9 @@
  * are typed errors; --decrypt-cmd failures; recover --group-key; --reshare-to refuses duplicate
  * nodes, checks every node before dealing, and names orphan shares when dealing fails midway.
  */
-import { before, describe, it } from 'node:test';
+import { after, before, describe, it } from 'node:test';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import { closeSync, mkdirSync, openSync, readFileSync, writeFileSync } from 'node:fs';
@@ -13,6 +15,8 @@ import { secp256k1_FROST } from '@noble/curves/secp256k1.js';
 import type { FROST } from '@noble/curves/abstract/frost.js';
 import { type CliResult, REPO_ROOT, runCli } from './helpers/cli.js';
 import { trackedTempDir } from './helpers/tmp.js';
+import { startNodeProcesses, type NodeProcess } from './helpers/keynode.js';
+import { KeyNodeClient } from '../src/keynode/client.js';
 import { encodeFrostPublic, frostGroupPublicKey } from '../src/keynode/frost/index.js';
 import { encodePackage } from '../src/ers/format.js';
 import { provePart } from '../src/ers/proof.js';
@@ -157,4 +161,86 @@ it('ers keygen --import-public: errors name --import-public; a non-RSA key is "a
   assert.equal(errOf(bad).err_type, 'invalid_pem');
   assert.doesNotMatch(errOf(bad).hint ?? '', /PRIVATE KEY/);
   assert.match(errOf(bad).hint ?? '', /BEGIN PUBLIC KEY/);
+});
+
+/** A loopback HTTP proxy to a real key node; with `failImports`, it answers every share import 503 (a node that fails mid-deal). */
+async function proxyTo(target: string, failImports: boolean): Promise<{ url: string; server: Server }> {
+  const server = createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => {
+      if (failImports && req.method === 'POST' && req.url === '/v1/backup/import-key-share') {
+        res.writeHead(503, { 'content-type': 'application/json' }).end(JSON.stringify({ err_type: 'unavailable', message: 'injected failure' }));
+        return;
+      }
+      const headers: Record<string, string> = {};
+      for (const h of ['authorization', 'content-type']) if (typeof req.headers[h] === 'string') headers[h] = req.headers[h];
+      fetch(target + req.url, { method: req.method, headers, body: chunks.length ? Buffer.concat(chunks) : undefined })
+        .then(async (r) => res.writeHead(r.status, { 'content-type': r.headers.get('content-type') ?? 'application/json' }).end(Buffer.from(await r.arrayBuffer())))
+        .catch(() => res.writeHead(502).end());
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, server };
+}
+
+describe('ers recover --reshare-to (real key node processes)', () => {
+  let nodes: NodeProcess[] = [];
+  const proxies: Server[] = [];
+  let operatorToken = '';
+  let clientToken = '';
+  let dir = '';
+  let pkg = '';
+  let key = '';
+  before(async () => {
+    dir = trackedTempDir('lifeboat-ers-fixes-');
+    key = join(dir, 'ers');
+    ok(await runCli(['ers', 'keygen', '--out', key]));
+    ({ pkg } = makePackage(dir, `${key}.pub`));
+    ({ nodes, operatorToken, clientToken } = await startNodeProcesses(dir, 3));
+  });
+  after(async () => {
+    await Promise.all(nodes.map((n) => n.server.stop()));
+    for (const p of proxies) p.close();
+  });
+  const keysOn = async (url: string) => (await new KeyNodeClient({ url, apiKey: operatorToken }).keys()).keys.length;
+  const reshare = (urls: string[], extra: string[] = [], token = operatorToken) =>
+    runCli(['ers', 'recover', pkg, '--ers-private', `${key}.key`, '--reshare-to', urls.join(','), ...extra, '--json'], { env: { LIFEBOAT_API_KEY: token }, timeoutMs: 120_000 });
+
+  it('refuses the same node twice, by URL or by identity, and fewer than 2 nodes, before dealing anything', async () => {
+    const byUrl = await reshare([nodes[0]!.url, `${nodes[0]!.url}/`]);
+    assert.equal(errOf(byUrl).err_type, 'duplicate_nodes');
+    const alias = await proxyTo(nodes[1]!.url, false);
+    proxies.push(alias.server);
+    const byIdentity = await reshare([nodes[0]!.url, nodes[1]!.url, alias.url]);
+    assert.equal(errOf(byIdentity).err_type, 'duplicate_nodes');
+    assert.match(errOf(byIdentity).message, /same key node/);
+    const one = await reshare([nodes[0]!.url]);
+    assert.equal(errOf(one).err_type, 'invalid_input');
+    assert.match(errOf(one).message, /at least 2 key nodes/);
+    for (const n of nodes) assert.equal(await keysOn(n.url), 0, `${n.url} took no share`);
+  });
+
+  it('checks every node (reachable, operator key) before dealing: no share lands anywhere', async () => {
+    const down = await reshare([nodes[0]!.url, nodes[1]!.url, 'http://127.0.0.1:1']);
+    assert.equal(errOf(down).err_type, 'peer_unreachable');
+    const client = await reshare(nodes.map((n) => n.url), [], clientToken);
+    assert.notEqual(client.code, 0);
+    for (const n of nodes) assert.equal(await keysOn(n.url), 0, `${n.url} took no share`);
+  });
+
+  it('a node failing mid-deal: reshare_incomplete names every node that holds an orphan share and its key id', async () => {
+    const failing = await proxyTo(nodes[2]!.url, true);
+    proxies.push(failing.server);
+    const r = await reshare([nodes[0]!.url, nodes[1]!.url, failing.url], ['--threshold', '3']);
+    assert.equal(errOf(r).err_type, 'reshare_incomplete');
+    const msg = errOf(r).message;
+    for (const n of nodes.slice(0, 2)) {
+      const held = (await new KeyNodeClient({ url: n.url, apiKey: operatorToken }).keys()).keys;
+      assert.equal(held.length, 1);
+      assert.ok(msg.includes(`${n.url}#${held[0]!.key_id}`), `names ${n.url}#${held[0]!.key_id}: ${msg}`);
+    }
+    assert.match(msg, /cannot sign/);
+    assert.match(errOf(r).hint ?? '', /remove/);
+  });
 });

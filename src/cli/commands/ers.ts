@@ -8,7 +8,7 @@ import { dirname, resolve } from 'node:path';
 import type { Command } from 'commander';
 import { InvalidInputError, isLifeboatError, LifeboatError } from '../../errors.js';
 import { gatherPackage, registerWithNodes } from '../../ers/backup.js';
-import { reshareTo } from '../../ers/reshare.js';
+import { checkReshareTargets, reshareTo } from '../../ers/reshare.js';
 import { encodePackage, parsePackage, type ErsPackage } from '../../ers/format.js';
 import { verifyPackage, reportError } from '../../ers/package.js';
 import { type Decrypt, keyForms, recoverKey, type RecoveredKey, signWithRecovered } from '../../ers/recover.js';
@@ -321,7 +321,7 @@ export function registerErsCommands(program: Command): void {
     .option('--secret-fd <fd>', 'write the key to this file descriptor', intIn(3, 1023))
     .option('--json', 'the key as JSON')
     .option('--reshare-to <urls>', 'deal the recovered key into these key nodes (comma-separated) under the same group key; prints the new key reference, not the key (unless --out or --secret-fd)')
-    .option('--threshold <t>', 'with --reshare-to: signers needed on the new nodes (default: the package’s)', intIn(2, 32))
+    .option('--threshold <t>', 'with --reshare-to: signers needed on the new nodes, 2..n (default: the package’s)', intIn(2, 32))
     .option('--tenant <name>', 'with --reshare-to: the tenant that will own the key on the new nodes')
     .option('--api-key-file <file>', 'with --reshare-to: an operator API key of the new nodes (0600); default $LIFEBOAT_API_KEY')
     .addHelpText('after', `${recoverHelp}\n--reshare-to imports one share into each node, wrapped to the wrapping key the node answers (use https,\nand compare the printed fingerprints with the new provider's; an operator API key of the new nodes), and\nchecks that every node holds it under the original group key. Sign with them as usual (URL#KEY_ID).\n${PASS_PROMPT}`)
@@ -332,14 +332,21 @@ export function registerErsCommands(program: Command): void {
       if (o.reshareTo === undefined && o.out === undefined && o.secretFd === undefined && !process.stdout.isTTY) {
         throw new LifeboatError('secret_needs_terminal', 'refusing to write the recovered key to a non-terminal stdout; nothing was decrypted', { hint: 'run it in a terminal, or pass --out FILE (written 0600) or --secret-fd N' });
       }
-      const key = await recoverFrom(path, o);
+      let reshare: { urls: string[]; threshold: number; token: string } | undefined;
       if (o.reshareTo !== undefined) {
-        const token = apiToken(o.apiKeyFile);
-        const clients = o.reshareTo.split(',').map((u) => new KeyNodeClient({ url: u.trim(), apiKey: token, timeoutMs: 120_000 }));
-        const pkgThreshold = parseFrostPublic(readPackage(path).publicPackage).public.signers.min;
+        // Before anything is decrypted: the node list and threshold, and an API key.
+        const urls = o.reshareTo.split(',').map((u) => u.trim()).filter((u) => u !== '');
+        const threshold = o.threshold ?? parseFrostPublic(readPackage(path).publicPackage).public.signers.min;
+        checkReshareTargets(urls, threshold);
+        reshare = { urls, threshold, token: apiToken(o.apiKeyFile) };
+      }
+      const key = await recoverFrom(path, o);
+      if (reshare !== undefined) {
+        const token = reshare.token;
+        const clients = reshare.urls.map((u) => new KeyNodeClient({ url: u, apiKey: token, timeoutMs: 120_000 }));
         let r;
         try {
-          r = await reshareTo(key, clients, o.threshold ?? pkgThreshold, { keyId: `ers_${toHex(randomBytes(8))}`, tenant: o.tenant });
+          r = await reshareTo(key, clients, reshare.threshold, { keyId: `ers_${toHex(randomBytes(8))}`, tenant: o.tenant });
         } catch (err) {
           if (o.out === undefined && o.secretFd === undefined) wipe(key.secret);
           throw err;
