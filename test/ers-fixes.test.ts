@@ -75,6 +75,40 @@ it('ers keygen refuses to overwrite either output file (file_exists), also with 
   assert.equal(readFileSync(`${other}.pub`, 'utf8'), 'keep me');
 });
 
+/** Runs `lifeboat ers keygen --passphrase` on a pseudo-terminal (util-linux `script`), typing `answers` as each prompt appears. */
+async function keygenOnTerminal(out: string, answers: [RegExp, string][]): Promise<{ code: number | null; text: string; answered: number }> {
+  const cmd = `stty cols 200 rows 50; exec ${JSON.stringify(process.execPath)} --import tsx src/cli/main.ts ers keygen --out ${JSON.stringify(out)} --passphrase --json`;
+  const child = spawn('script', ['-qfec', cmd, '/dev/null'], { cwd: REPO_ROOT, env: { ...process.env, LIFEBOAT_DEBUG: '' }, stdio: ['pipe', 'pipe', 'pipe'] });
+  let text = '';
+  child.stdout!.on('data', (d: Buffer) => (text += d.toString()));
+  const exited = new Promise<number | null>((resolve) => child.on('close', resolve));
+  let answered = 0;
+  let done = false;
+  void exited.then(() => (done = true));
+  for (const [prompt, answer] of answers) {
+    // wait for the prompt (or the exit: a command that asks fewer times exits without it)
+    while (!prompt.test(text) && !done) await new Promise((r) => setTimeout(r, 50));
+    if (!prompt.test(text)) break;
+    child.stdin!.write(`${answer}\r`);
+    answered++;
+    text = text.replace(prompt, '');
+  }
+  child.stdin!.end();
+  return { code: await exited, text, answered };
+}
+
+it('ers keygen --passphrase on a terminal asks twice: different answers are passphrase_mismatch and nothing is written', async () => {
+  const dir = trackedTempDir('lifeboat-ers-fixes-');
+  const mismatch = await keygenOnTerminal(join(dir, 'a'), [[/passphrase for the ERS private key/, 'correct horse 1'], [/the same passphrase again/, 'correct horse 2']]);
+  assert.equal(mismatch.answered, 2, `asked twice: ${mismatch.text}`);
+  assert.equal(mismatch.code, 1);
+  assert.match(mismatch.text, /"err_type": "passphrase_mismatch"/);
+  assert.throws(() => readFileSync(join(dir, 'a.key')), /ENOENT/);
+  const same = await keygenOnTerminal(join(dir, 'b'), [[/passphrase for the ERS private key/, 'correct horse 1'], [/the same passphrase again/, 'correct horse 1']]);
+  assert.equal(same.code, 0, same.text);
+  assert.match(readFileSync(join(dir, 'b.key'), 'utf8'), /BEGIN ENCRYPTED PRIVATE KEY/);
+});
+
 it('ers keygen --passphrase-fd encrypts under scrypt; openssl opens the key and recover takes it with --passphrase-fd', async () => {
   const dir = trackedTempDir('lifeboat-ers-fixes-');
   const key = join(dir, 'ers');
