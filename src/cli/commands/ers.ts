@@ -309,7 +309,7 @@ export function registerErsCommands(program: Command): void {
       }
     });
 
-  const recoverHelp = `\nEach decryption is one standard RSA-OAEP-SHA256 decryption (empty label) of one ciphertext. With\n--decrypt-cmd, the ciphertext goes to the command's stdin and the plaintext is read from its stdout\n(exit 0), e.g. --decrypt-cmd "${OPENSSL_EXAMPLE}".\nThe key is printed only when it matches the group key; it goes to the terminal, --secret-fd N or --out FILE (0600).\nForms: secp256k1/bip340 secret_key_hex (big-endian) and wif; ed25519 secret_scalar_hex (little-endian)\nand expanded_secret_key_hex (scalar then nonce prefix): see docs/ers.md.`;
+  const recoverHelp = `\nEach decryption is one standard RSA-OAEP-SHA256 decryption (empty label) of one ciphertext. With\n--decrypt-cmd, the ciphertext goes to the command's stdin and the plaintext is read from its stdout\n(exit 0), e.g. --decrypt-cmd "${OPENSSL_EXAMPLE}".\nThe key is printed only when it matches the group key (pin yours with --group-key); it goes to a terminal,\n--secret-fd N or --out FILE (0600): with stdout a pipe and neither, nothing is decrypted (secret_needs_terminal).\nForms: secp256k1/bip340 secret_key_hex (big-endian) and wif; ed25519 secret_scalar_hex (little-endian)\nand expanded_secret_key_hex (scalar then nonce prefix): see docs/ers.md.`;
   ers
     .command('recover <package>')
     .description('recover the private key offline from a package and the RSA private key (or an external decryptor)')
@@ -324,7 +324,7 @@ export function registerErsCommands(program: Command): void {
     .option('--threshold <t>', 'with --reshare-to: signers needed on the new nodes, 2..n (default: the package’s)', intIn(2, 32))
     .option('--tenant <name>', 'with --reshare-to: the tenant that will own the key on the new nodes')
     .option('--api-key-file <file>', 'with --reshare-to: an operator API key of the new nodes (0600); default $LIFEBOAT_API_KEY')
-    .addHelpText('after', `${recoverHelp}\n--reshare-to imports one share into each node, wrapped to the wrapping key the node answers (use https,\nand compare the printed fingerprints with the new provider's; an operator API key of the new nodes), and\nchecks that every node holds it under the original group key. Sign with them as usual (URL#KEY_ID).\n${PASS_PROMPT}`)
+    .addHelpText('after', `${recoverHelp}\n--reshare-to imports one share into each node, wrapped to the wrapping key the node answers (use https,\nand compare the printed fingerprints with the new provider's; an operator API key of the new nodes), and\nchecks that every node holds it under the original group key. Every node is checked first (reachable, an\noperator key, each node once: duplicate_nodes); an import failing midway is reshare_incomplete, naming each\nnode that holds a share. The key belongs to --tenant (default: default): sign with a client key of it (URL#KEY_ID).\n${PASS_PROMPT}`)
     .action(async (path: string, o: RecoverOpts & { out?: string; secretFd?: number; reshareTo?: string; threshold?: number; tenant?: string; apiKeyFile?: string }) => {
       if (o.reshareTo === undefined && (o.threshold !== undefined || o.tenant !== undefined)) throw new InvalidInputError('--threshold and --tenant go with --reshare-to');
       if (o.out !== undefined && o.secretFd !== undefined) throw new InvalidInputError('give --out FILE or --secret-fd N, not both');
