@@ -160,6 +160,8 @@ describe('ers recover', () => {
     assert.match(errOf(missing).message, /no\/such/);
     assert.equal(errOf(await recover(['--ers-private', `${key}.key`, '--out', dir])).err_type, 'output_unwritable');
     assert.equal(errOf(await recover(['--ers-private', `${key}.key`, '--secret-fd', '9'])).err_type, 'output_unwritable');
+    const kg = await runCli(['ers', 'keygen', '--out', join(dir, 'no', 'such', 'ers'), '--json']);
+    assert.equal(errOf(kg).err_type, 'output_unwritable');
   });
 
   it('to a pipe: refused with --out in the hint; --group-key pins the key; an encrypted key without a passphrase is passphrase_required', async () => {
@@ -171,6 +173,8 @@ describe('ers recover', () => {
     const wrong = await recover(['--ers-private', `${key}.key`, '--group-key', `02${'11'.repeat(32)}`, '--out', join(dir, 'c')]);
     assert.equal(wrong.code, 3);
     assert.equal(errOf(wrong).err_type, 'ers_group_key_mismatch');
+    const wrongSign = await runCli(['ers', 'sign', pkg, '--ers-private', `${key}.key`, '--group-key', `02${'11'.repeat(32)}`, '--message-text', 'x', '--json']);
+    assert.equal(errOf(wrongSign).err_type, 'ers_group_key_mismatch');
     ok(await recover(['--ers-private', `${key}.key`, '--group-key', groupKey, '--out', join(dir, 'd')]));
     assert.equal((JSON.parse(readFileSync(join(dir, 'd'), 'utf8')) as { secret_key_hex: string }).secret_key_hex, secretHex);
     const sub = join(dir, 'enc');

@@ -103,7 +103,7 @@ function checkOutputPath(path: string): void {
   let problem: string | undefined;
   if (existsSync(path) && statSync(path).isDirectory()) problem = 'is a directory';
   else if (!existsSync(dirname(resolve(path)))) problem = `is in a directory that does not exist (${dirname(resolve(path))})`;
-  if (problem) throw new LifeboatError('output_unwritable', `cannot write ${path}: it ${problem}`, { hint: 'give --out a file path in an existing, writable directory' });
+  if (problem) throw new LifeboatError('output_unwritable', `cannot write ${path}: it ${problem}`, { hint: 'give --out a path in an existing, writable directory' });
 }
 
 /** Writes the recovered key: --out FILE (0600), --secret-fd N, or a terminal. Throws `output_unwritable`, `secret_needs_terminal`. */
@@ -178,6 +178,7 @@ export function registerErsCommands(program: Command): void {
     .addHelpText('after', `\nKeys under 3072 bits are refused (rsa_key_too_small). The fingerprint is SHA-256 of the SPKI DER.\nAn existing PREFIX.key or PREFIX.pub is never overwritten (file_exists). The passphrase-encrypted key is\nPKCS#8 under PBES2 with scrypt (N=2^14, r=8, p=1) and AES-256-CBC; \`openssl pkey\` opens it.\n${KEEP_APART}.\n${promptsHelp(['with --passphrase: the passphrase (at least 8 characters); on a terminal, asked twice'])}`)
     .action(async (o: { out: string; bits: number; passphrase?: boolean; passphraseFd?: number; importPublic?: string; json?: boolean }) => {
       const out = createOutput();
+      checkOutputPath(`${o.out}.pub`);
       if (o.importPublic !== undefined) {
         if (o.passphrase || o.passphraseFd !== undefined) throw new InvalidInputError('--passphrase and --passphrase-fd go with a new key pair, not --import-public');
         refuseExisting([`${o.out}.pub`]);
