@@ -65,7 +65,8 @@ export async function recoverKey(pkg: ErsPackage, decrypt: Decrypt): Promise<Rec
   let anyDecrypted = false;
   const counting: Decrypt = async (c) => {
     const p = await decrypt(c);
-    if (p) anyDecrypted = true;
+    // Only a 32-byte plaintext is a decryption: anything else (a failing --decrypt-cmd) is not.
+    if (p && p.length === 32) anyDecrypted = true;
     return p;
   };
   for (const part of pkg.parts) {
@@ -77,7 +78,7 @@ export async function recoverKey(pkg: ErsPackage, decrypt: Decrypt): Promise<Rec
   }
   if (shares.length < t) {
     shares.forEach((s) => wipe(s.share));
-    if (!anyDecrypted) throw new LifeboatError('decryption_failed', 'no ciphertext of the package decrypted with this RSA private key', { hint: 'is it the private key of the RSA key the package names (`lifeboat ers verify` prints its fingerprint)?' });
+    if (!anyDecrypted) throw new LifeboatError('decryption_failed', 'no ciphertext of the package decrypted (to 32 bytes) with this RSA private key or --decrypt-cmd', { hint: 'is it the private key of the RSA key the package names (`lifeboat ers verify` prints its fingerprint)? a --decrypt-cmd must exit 0 and print only the plaintext' });
     throw new LifeboatError('ers_insufficient_parts', `only ${shares.length} of the ${t} shares needed came out of the package`, { hint: 'run `lifeboat ers verify` on it: a part whose proof fails holds no usable share' });
   }
   const xs = shares.map((s) => s.x);

@@ -7,6 +7,7 @@ import { constants, createPrivateKey, createPublicKey, generateKeyPairSync, type
 import { sha256 } from '@noble/hashes/sha2.js';
 import { InvalidInputError, LifeboatError } from '../errors.js';
 import { toHex } from '../util/bytes.js';
+import { encryptPkcs8Scrypt } from './pkcs8.js';
 
 export const MIN_RSA_BITS = 3072;
 export const RSA_BITS_ALLOWED = [3072, 4096] as const;
@@ -34,7 +35,10 @@ function badPem(what: string, hint?: string): InvalidInputError {
 }
 
 function checkRsa(key: KeyObject, what: string): { bits: number } {
-  if (key.asymmetricKeyType !== 'rsa') throw new InvalidInputError(`${what} is a ${key.asymmetricKeyType ?? 'non-RSA'} key, not RSA`, { code: 'invalid_rsa_key' });
+  if (key.asymmetricKeyType !== 'rsa') {
+    const type = key.asymmetricKeyType ?? 'non-RSA';
+    throw new InvalidInputError(`${what} is ${/^[aeiou]/i.test(type) ? 'an' : 'a'} ${type} key, not RSA`, { code: 'invalid_rsa_key', hint: 'emergency recovery encrypts to an RSA key (3072 bits or more, e = 65537)' });
+  }
   const d = key.asymmetricKeyDetails ?? {};
   const bits = d.modulusLength ?? 0;
   if (bits < MIN_RSA_BITS) {
@@ -67,7 +71,7 @@ export function parseErsPublicKey(bytes: Uint8Array | string, what = 'the ERS pu
     } else key = createPublicKey({ key: Buffer.from(bytes as Uint8Array), format: 'der', type: 'spki' });
   } catch (err) {
     if (err instanceof LifeboatError) throw err;
-    throw badPem(what);
+    throw badPem(what, 'give the public key as SPKI PEM ("-----BEGIN PUBLIC KEY-----", e.g. `openssl pkey -pubout`), PKCS#1 PEM ("-----BEGIN RSA PUBLIC KEY-----") or SPKI DER');
   }
   return ersPublicKeyFromKeyObject(key, what);
 }
@@ -92,13 +96,19 @@ export function parseErsPrivateKey(pem: Uint8Array, passphrase?: string, what = 
 
 /**
  * A new RSA key pair: the private key as PKCS#8 PEM (encrypted with AES-256-CBC under `passphrase`
- * when given: PBES2 with PBKDF2-HMAC-SHA256), the public key as SPKI PEM. Throws InvalidInputError for
+ * when given: PBES2 with scrypt, pkcs8.ts), the public key as SPKI PEM. Throws InvalidInputError for
  * a size other than 3072 or 4096.
  */
 export function generateErsKeyPair(bits: number, passphrase?: string): { privatePem: string; publicPem: string; public: ErsPublicKey } {
   if (!(RSA_BITS_ALLOWED as readonly number[]).includes(bits)) throw new InvalidInputError(`--bits must be ${RSA_BITS_ALLOWED.join(' or ')}`, { code: bits < MIN_RSA_BITS ? 'rsa_key_too_small' : 'invalid_input' });
   const { publicKey, privateKey } = generateKeyPairSync('rsa', { modulusLength: bits, publicExponent: 65537 });
-  const privatePem = privateKey.export({ type: 'pkcs8', format: 'pem', ...(passphrase !== undefined ? { cipher: 'aes-256-cbc', passphrase } : {}) }) as string;
+  let privatePem: string;
+  if (passphrase === undefined) privatePem = privateKey.export({ type: 'pkcs8', format: 'pem' }) as string;
+  else {
+    const der = privateKey.export({ type: 'pkcs8', format: 'der' });
+    privatePem = encryptPkcs8Scrypt(der, passphrase);
+    der.fill(0);
+  }
   const publicPem = publicKey.export({ type: 'spki', format: 'pem' }) as string;
   return { privatePem, publicPem, public: ersPublicKeyFromKeyObject(publicKey, 'the new key') };
 }
