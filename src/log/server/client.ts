@@ -10,39 +10,13 @@ import type { Checkpoint } from '../checkpoint.js';
 import { type InclusionDoc, parseInclusionDoc, verifyInclusionDoc } from '../inclusion.js';
 import { leafHash } from '../merkle.js';
 import type { NoteVerifier } from '../note.js';
+import { readCappedBody } from '../../util/http-body.js';
 
 const errorAnswer = z.object({ err_type: z.string().regex(/^[a-z0-9_]{1,64}$/), message: z.string().max(2000), hint: z.string().max(2000).optional() });
 
 /** Longest an add may wait: the log answers once a checkpoint covers the entry (a batch or two). */
 export const DEFAULT_ADD_TIMEOUT_MS = 90_000;
 const MAX_ANSWER_BYTES = 1024 * 1024;
-
-/**
- * Reads an answer's body up to `max` bytes; null (the rest cancelled, never read) when it is longer.
- * Throws what reading the stream throws (a timeout through the request's signal, a reset).
- */
-export async function readCappedBody(res: Response, max: number): Promise<Uint8Array | null> {
-  if (!res.body) return new Uint8Array(0);
-  const declared = Number(res.headers.get('content-length') ?? NaN);
-  if (declared > max) {
-    await res.body.cancel().catch(() => {});
-    return null;
-  }
-  const reader = res.body.getReader();
-  const chunks: Uint8Array[] = [];
-  let total = 0;
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    total += value.length;
-    if (total > max) {
-      await reader.cancel().catch(() => {});
-      return null;
-    }
-    chunks.push(value);
-  }
-  return new Uint8Array(Buffer.concat(chunks));
-}
 
 /**
  * Adds `bytes` (an LBLE entry) to the log at `url` and returns its inclusion proof document, with
