@@ -119,3 +119,16 @@ export function redactOptionValues(str: string): string {
     return `unknown option '${shown}'`;
   });
 }
+
+/** Resolves at the first SIGTERM or SIGINT (then stops listening for both): when a server should shut down. */
+export function untilSignalled(): Promise<void> {
+  return new Promise<void>((resolve) => {
+    const stop = (): void => {
+      process.off('SIGTERM', stop);
+      process.off('SIGINT', stop);
+      resolve();
+    };
+    process.on('SIGTERM', stop);
+    process.on('SIGINT', stop);
+  });
+}

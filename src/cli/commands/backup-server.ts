@@ -11,7 +11,7 @@ import { checkName } from '../../backup/format.js';
 import { openBackupStore, redactStoreUrl } from '../../backup/store/index.js';
 import type { BackupStore } from '../../backup/store/types.js';
 import { ensurePrivateDir } from '../../util/files.js';
-import { createOutput } from '../io.js';
+import { createOutput, untilSignalled } from '../io.js';
 import type { TrustProxy } from '../../http/app.js';
 import { TRUST_PROXY_HELP, trustProxyArg, trustProxyOf } from '../options.js';
 
@@ -57,15 +57,7 @@ async function serve(o: StoreOpts & { listen: string; trustProxy?: Exclude<Trust
   // One line first: supervisors and tests read it.
   process.stdout.write(o.json ? `${JSON.stringify({ url: server.url, opaque_server_public_key: key })}\n` : `listening on ${server.url}\n`);
   out.info(`backup service in ${dataDir}, store ${redactStoreUrl(backupStoreUrl(dataDir, o.store))}, opaque server key ${key}`);
-  await new Promise<void>((resolve) => {
-    const stop = (): void => {
-      process.off('SIGTERM', stop);
-      process.off('SIGINT', stop);
-      resolve();
-    };
-    process.on('SIGTERM', stop);
-    process.on('SIGINT', stop);
-  });
+  await untilSignalled();
   await server.close();
 }
 

@@ -14,7 +14,7 @@ import { HolderService } from '../../holder/service.js';
 import { holderPaths, HolderStore, readConfig, resolveHolderDir } from '../../holder/store.js';
 import { readFileOrThrow, writeFileAtomic } from '../../util/files.js';
 import { utf8 } from '../../util/bytes.js';
-import { createOutput } from '../io.js';
+import { createOutput, untilSignalled } from '../io.js';
 import type { TrustProxy } from '../../http/app.js';
 import { TRUST_PROXY_HELP, trustProxyArg, trustProxyOf } from '../options.js';
 
@@ -54,18 +54,8 @@ async function serve(o: { dataDir?: string; listen: string; json?: boolean; trus
   }
   process.stdout.write(o.json ? `${JSON.stringify({ url, fingerprint: service.fingerprint })}\n` : `listening on ${url}\n`);
   createOutput().info(`holder ${service.fingerprint} serving ${service.store.listSchemeIds().length} scheme(s) from ${service.store.paths.dir}`);
-  await new Promise<void>((resolve) => {
-    const stop = (): void => {
-      process.off('SIGTERM', stop);
-      process.off('SIGINT', stop);
-      void app.close().finally(() => {
-        service.close();
-        resolve();
-      });
-    };
-    process.on('SIGTERM', stop);
-    process.on('SIGINT', stop);
-  });
+  await untilSignalled();
+  await app.close().finally(() => service.close());
 }
 
 async function release(o: { dataDir?: string; request: string; out: string; json?: boolean }): Promise<void> {

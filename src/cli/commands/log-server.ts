@@ -19,7 +19,7 @@ import { initLog, logKey, openLogStoreOf, startLogServer } from '../../log/serve
 import type { LogStore } from '../../log/store/types.js';
 import { redactStoreUrl } from '../../log/store/index.js';
 import { readStdin } from '../input.js';
-import { createOutput } from '../io.js';
+import { createOutput, untilSignalled } from '../io.js';
 import { intIn } from '../options.js';
 
 const DIR_HELP = 'the log’s data directory (default: $LIFEBOAT_LOG_DIR or ./lifeboat-log)';
@@ -77,16 +77,7 @@ async function serve(o: DirOpts & { listen: string; interval?: number; logLevel:
   // One line first: supervisors and tests read it.
   process.stdout.write(o.json ? `${JSON.stringify({ url: log.url, origin: log.origin, verifier_key: log.verifierKey, tree_size: log.sequencer.size })}\n` : `listening on ${log.url}\n`);
   out.info(`log ${log.origin} in ${dataDir}, tree size ${log.sequencer.size}, ${log.config.witnesses.length} witness(es), store ${redactStoreUrl(log.config.store ?? 'sqlite:<data-dir>/log.sqlite')}`);
-  const halted = await new Promise<LifeboatError | undefined>((resolve) => {
-    const stop = (): void => {
-      process.off('SIGTERM', stop);
-      process.off('SIGINT', stop);
-      resolve(undefined);
-    };
-    process.on('SIGTERM', stop);
-    process.on('SIGINT', stop);
-    void log.halted.then(resolve);
-  });
+  const halted = await Promise.race([untilSignalled().then(() => undefined), log.halted]);
   await log.close();
   // A refusal for safety stops the server (exit 3): a supervisor restarting it gets the same refusal at start.
   if (halted) throw halted;

@@ -12,7 +12,7 @@ import { listForks } from '../../log/witness/forks.js';
 import { startWitnessServer } from '../../log/witness/server.js';
 import { addLog, heldCheckpoint, listLogs, originHash } from '../../log/witness/state.js';
 import type { ForkReport, WitnessWarning } from '../../log/witness/witness.js';
-import { createOutput } from '../io.js';
+import { createOutput, untilSignalled } from '../io.js';
 
 const DIR_HELP = 'witness data directory (default: $LIFEBOAT_WITNESS_DIR or ./lifeboat-witness)';
 
@@ -114,15 +114,7 @@ async function serve(o: DirOpts & { listen: string; logLevel: string }): Promise
   // One line first: supervisors and tests read it.
   process.stdout.write(o.json ? `${JSON.stringify({ url: server.url, name: server.info.name, vkey: server.info.vkey })}\n` : `listening on ${server.url}\n`);
   createOutput({ quiet: o.json }).info(`witness ${server.info.name} in ${dir}, key ${server.info.vkey}`);
-  await new Promise<void>((resolve) => {
-    const stop = (): void => {
-      process.off('SIGTERM', stop);
-      process.off('SIGINT', stop);
-      resolve();
-    };
-    process.on('SIGTERM', stop);
-    process.on('SIGINT', stop);
-  });
+  await untilSignalled();
   await server.close();
 }
 

@@ -95,23 +95,17 @@ export function addLog(paths: WitnessPaths, vkey: string, origin?: string): LogS
 
 /** The state of the log of `origin`, or undefined when it is not witnessed. Throws `witness_state_invalid` on a damaged file. */
 export function readLog(paths: WitnessPaths, origin: string): LogState | undefined {
-  const file = stateFile(paths, origin);
-  let text: string;
-  try {
-    text = readFileSync(file, 'utf8');
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-    throw err;
-  }
-  const s = decodeState(file, text);
-  if (s.origin !== origin) throw corrupt(file);
-  return s;
+  return readStateFile(stateFile(paths, origin), (s) => s.origin === origin);
 }
 
 /** The state of the log whose origin hashes to `hash` (64 lowercase hex), or undefined. */
 export function readLogByHash(paths: WitnessPaths, hash: string): LogState | undefined {
   if (!/^[0-9a-f]{64}$/.test(hash)) return undefined;
-  const file = join(paths.logs, `${hash}.json`);
+  return readStateFile(join(paths.logs, `${hash}.json`), (s) => originHash(s.origin) === hash);
+}
+
+/** A state file, or undefined when there is none; `belongs` must hold (it is the file of that log), else `witness_state_invalid`. */
+function readStateFile(file: string, belongs: (s: LogState) => boolean): LogState | undefined {
   let text: string;
   try {
     text = readFileSync(file, 'utf8');
@@ -120,7 +114,7 @@ export function readLogByHash(paths: WitnessPaths, hash: string): LogState | und
     throw err;
   }
   const s = decodeState(file, text);
-  if (originHash(s.origin) !== hash) throw corrupt(file);
+  if (!belongs(s)) throw corrupt(file);
   return s;
 }
 
