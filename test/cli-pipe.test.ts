@@ -7,14 +7,14 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { REPO_ROOT } from './helpers/cli.js';
+import { REPO_ROOT, cliArgs, tracked } from './helpers/cli.js';
 
 function withStdoutClosed(args: string[]): Promise<{ code: number | null; signal: NodeJS.Signals | null; stderr: string }> {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', ...args], {
+  const child = tracked(spawn(process.execPath, [...cliArgs(), ...args], {
     cwd: REPO_ROOT,
     env: { ...process.env, LIFEBOAT_DEBUG: '' },
     stdio: ['ignore', 'pipe', 'pipe'],
-  });
+  }));
   // The only read end of the child's stdout is ours: closed now, before node has even loaded.
   child.stdout.destroy();
   let stderr = '';

@@ -14,6 +14,7 @@ import { generateMnemonics } from '../src/crypto/slip39.js';
 import { randomBytes } from '../src/crypto/random.js';
 import { SAFETY_CODES } from '../src/errors.js';
 import { buildProgram } from '../src/cli/main.js';
+import { GROUPS } from '../src/cli/commands/index.js';
 import { snakeCaseKeys } from '../src/cli/io.js';
 import { REPO_ROOT } from './helpers/cli.js';
 import { trackedTempDir } from './helpers/tmp.js';
@@ -163,11 +164,11 @@ describe('docs/cli.md holds', () => {
     assert.deepEqual(undocumented, [], 'errors raised with safety: true whose err_type docs/cli.md does not name');
   });
 
-  it('every command whose prompts read stdin lines says so in --help, and the prompt table lists exactly those', () => {
+  it('every command whose prompts read stdin lines says so in --help, and the prompt table lists exactly those', async () => {
     const commands = (c: Command, path: string[] = []): [string, Command][] =>
       c.commands.flatMap((s) => [[[...path, s.name()].join(' '), s] as [string, Command], ...commands(s, [...path, s.name()])]);
     const saying: string[] = [];
-    for (const [name, cmd] of commands(buildProgram())) {
+    for (const [name, cmd] of commands(await buildProgram())) {
       let help = '';
       cmd.configureOutput({ writeOut: (s) => void (help += s), writeErr: (s) => void (help += s) });
       cmd.outputHelp();
@@ -176,6 +177,19 @@ describe('docs/cli.md holds', () => {
     const listed = firstColumn(section('## Prompts read stdin when it is not a terminal'));
     assert.deepEqual(saying.sort(), listed.sort());
     assert.ok(listed.length >= 8, 'every prompting command is listed');
+  });
+
+  it('each command group, loaded alone for its own command, registers exactly the top-level commands it is listed under', async () => {
+    const all = (await buildProgram()).commands.map((c) => c.name());
+    assert.deepEqual([...all].sort(), GROUPS.flatMap((g) => g.commands).sort(), 'every top-level command belongs to one group');
+    for (const g of GROUPS) {
+      for (const name of g.commands) {
+        const alone = await buildProgram([name, '--help']);
+        assert.deepEqual(alone.commands.map((c) => c.name()).sort(), [...g.commands].sort(), name);
+      }
+    }
+    assert.deepEqual((await buildProgram(['--version'])).commands, [], '--version loads no group');
+    assert.deepEqual((await buildProgram(['no-such-command'])).commands.map((c) => c.name()), all, 'an unknown command sees them all, for suggestions');
   });
 });
 

@@ -13,7 +13,7 @@ import { closeSync, mkdirSync, openSync, readFileSync, writeFileSync } from 'nod
 import { join } from 'node:path';
 import { secp256k1_FROST } from '@noble/curves/secp256k1.js';
 import type { FROST } from '@noble/curves/abstract/frost.js';
-import { type CliResult, REPO_ROOT, runCli } from './helpers/cli.js';
+import { type CliResult, REPO_ROOT, runCli, cliArgs, tracked } from './helpers/cli.js';
 import { trackedTempDir } from './helpers/tmp.js';
 import { startNodeProcesses, type NodeProcess } from './helpers/keynode.js';
 import { KeyNodeClient } from '../src/keynode/client.js';
@@ -31,7 +31,7 @@ const errOf = (r: CliResult): { err_type: string; message: string; hint?: string
 /** Runs the CLI with `file` opened read-only as its fd 3. */
 function runWithFd3(args: string[], file: string): Promise<CliResult> {
   const fd = openSync(file, 'r');
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', ...args], { cwd: REPO_ROOT, env: { ...process.env, LIFEBOAT_DEBUG: '' }, stdio: ['pipe', 'pipe', 'pipe', fd] });
+  const child = tracked(spawn(process.execPath, [...cliArgs(), ...args], { cwd: REPO_ROOT, env: { ...process.env, LIFEBOAT_DEBUG: '' }, stdio: ['pipe', 'pipe', 'pipe', fd] }));
   closeSync(fd);
   let stdout = '';
   let stderr = '';

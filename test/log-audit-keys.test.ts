@@ -19,7 +19,7 @@ import { atRisk, keyCoverage } from '../src/keyshare/coverage.js';
 import { KEYSHARE_RECORD_TYPE, verifyRecord } from '../src/keyshare/record.js';
 import { sealBackup } from '../src/keyshare/seal.js';
 import { createEntry } from '../src/log/entry.js';
-import { type CliResult, REPO_ROOT, runCli } from './helpers/cli.js';
+import { type CliResult, REPO_ROOT, runCli, cliArgs, tracked } from './helpers/cli.js';
 import { dealtKey, nodeIdentity } from './helpers/keyshare.js';
 import { fixtureEntry, fixtureKeys, LogFixture } from './helpers/log-fixture.js';
 import { trackedTempDir } from './helpers/tmp.js';
@@ -279,7 +279,7 @@ describe('log audit --keys', () => {
     const state = join(log.dir, '..', 'follow-state.json');
     const base = ['--from-dir', log.dir, '--log-key', log.keys.logKey, '--witness', log.keys.witnesses[0]!.vkey, '--state', state];
     assert.equal((await runCli(['log', 'audit', '--quiet', ...base])).code, 0, 'a state file to start from');
-    const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'log', 'audit', '--quiet', '--follow', '--every', '200ms', '--keys', '--json', ...base], { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = tracked(spawn(process.execPath, [...cliArgs(), 'log', 'audit', '--quiet', '--follow', '--every', '200ms', '--keys', '--json', ...base], { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'] }));
     after(() => void child.kill('SIGKILL'));
     let stdout = '';
     let stderr = '';

@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { cpSync, existsSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { type CliResult, runCli } from './helpers/cli.js';
+import { type CliResult, runCli, cliArgs, tracked } from './helpers/cli.js';
 import { LogFixture, RECORD_TYPES, fixtureEntry, fixtureKeys, serveDir } from './helpers/log-fixture.js';
 import { trackedTempDir } from './helpers/tmp.js';
 import { encodePublicIdentity } from '../src/identity.js';
@@ -60,7 +60,7 @@ async function followHelpers() {
   const { REPO_ROOT } = await import('./helpers/cli.js');
   return {
     startFollow: async (args: string[]) => {
-      const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'log', 'audit', '--quiet', '--follow', ...args], { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+      const child = tracked(spawn(process.execPath, [...cliArgs(), 'log', 'audit', '--quiet', '--follow', ...args], { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'] }));
       let stdout = '';
       let stderr = '';
       child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));

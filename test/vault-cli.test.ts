@@ -14,6 +14,7 @@ import { writeFileAtomic } from '../src/util/files.js';
 import { createVault } from '../src/vault/format.js';
 import { putEntry } from '../src/vault/vault.js';
 import { trackedTempDir } from './helpers/tmp.js';
+import { cliArgs, tracked } from './helpers/cli.js';
 
 const ROOT = resolve(import.meta.dirname, '..');
 const SECRET = 'sk_live_7hIs-Is-The-Secret-Value';
@@ -30,7 +31,7 @@ function run(args: string[], opts: { input?: Uint8Array | string; env?: Record<s
   const env: NodeJS.ProcessEnv = { ...process.env, ...opts.env };
   if (!opts.env?.LIFEBOAT_DATA_DIR) delete env.LIFEBOAT_DATA_DIR;
   delete env.LIFEBOAT_MASTER_KEY_FILE;
-  const proc = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'vault', ...args], { cwd: ROOT, env, stdio: ['pipe', 'pipe', 'pipe'] });
+  const proc = tracked(spawn(process.execPath, [...cliArgs(), 'vault', ...args], { cwd: ROOT, env, stdio: ['pipe', 'pipe', 'pipe'] }));
   const out: Buffer[] = [];
   const err: Buffer[] = [];
   proc.stdout.on('data', (d: Buffer) => out.push(d));
@@ -41,7 +42,7 @@ function run(args: string[], opts: { input?: Uint8Array | string; env?: Record<s
 
 /** Runs `lifeboat vault ...` with stdout on a pseudo-terminal (util-linux `script`). */
 function runOnTerminal(args: string[]): Promise<Run> {
-  const cmd = [process.execPath, '--import', 'tsx', 'src/cli/main.ts', 'vault', ...args].map((a) => `'${a}'`).join(' ');
+  const cmd = [process.execPath, ...cliArgs(), 'vault', ...args].map((a) => `'${a}'`).join(' ');
   const env: NodeJS.ProcessEnv = { ...process.env };
   delete env.LIFEBOAT_DATA_DIR;
   delete env.LIFEBOAT_MASTER_KEY_FILE;

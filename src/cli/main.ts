@@ -11,14 +11,14 @@ import { EXIT, printError, redactOptionValues } from './io.js';
 import { finishPendingCommit } from '../primary/commit.js';
 import { primaryPaths, resolveDataDir } from '../primary/datadir.js';
 import { registerCommands } from './commands/index.js';
-import { registerBackupServerCommands } from './commands/backup-server.js';
 
 export const VERSION = '0.1.0';
 
 /** Command groups (or top-level commands) that work on the primary's data directory. */
 const PRIMARY_GROUPS = new Set(['vault', 'recovery', 'unseal', 'seal']);
 
-export function buildProgram(): Command {
+/** The program, with the command groups `args` need (all of them without `args`: see registerCommands). */
+export async function buildProgram(args?: readonly string[]): Promise<Command> {
   const program = new Command('lifeboat')
     .description('disaster recovery for keys and key shares')
     .version(VERSION)
@@ -32,8 +32,7 @@ export function buildProgram(): Command {
         'failed, 2 usage, 3 refused for safety (a wrong share, a forged manifest, a rollback: stop, do not\n' +
         'retry). Prompts read a line of stdin each when stdin is not a terminal. See docs/cli.md.',
     );
-  registerCommands(program);
-  registerBackupServerCommands(program);
+  await registerCommands(program, args);
   // Every command on the primary's data directory first completes (or discards) an interrupted commit,
   // so vault, manifest and master key always belong to one scheme (src/primary/commit.ts).
   program.hook('preAction', (_program, action) => {
@@ -96,10 +95,10 @@ function quietOnClosedOutput(): void {
 /** Runs the CLI and resolves to the process exit code. */
 export async function main(argv: string[]): Promise<number> {
   quietOnClosedOutput();
-  const program = buildProgram();
+  const args = argv.slice(2);
+  const program = await buildProgram(args);
   let action: Command | undefined;
   program.hook('preAction', (_program, a) => void (action = a));
-  const args = argv.slice(2);
   try {
     await program.parseAsync(argv);
     return typeof process.exitCode === 'number' ? process.exitCode : EXIT.ok;

@@ -7,12 +7,15 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { LifeboatError } from '../errors.js';
 
-/** The command line that runs this same CLI: compiled (dist/) or through tsx (src/). */
+/**
+ * The command line that runs this same CLI: compiled (dist/) or through tsx (src/). Run from src/
+ * with LIFEBOAT_TEST_CLI=dist (`npm test`, after building), the compiled one, which starts faster.
+ */
 export function cliCommand(): { cmd: string; args: string[] } {
   const here = fileURLToPath(import.meta.url);
-  const ts = here.endsWith('.ts');
-  const main = join(dirname(here), '..', 'cli', ts ? 'main.ts' : 'main.js');
-  return { cmd: process.execPath, args: ts ? ['--import', 'tsx', main] : [main] };
+  if (!here.endsWith('.ts')) return { cmd: process.execPath, args: [join(dirname(here), '..', 'cli', 'main.js')] };
+  if (process.env.LIFEBOAT_TEST_CLI === 'dist') return { cmd: process.execPath, args: [join(dirname(here), '..', '..', 'dist', 'cli', 'main.js')] };
+  return { cmd: process.execPath, args: ['--import', 'tsx', join(dirname(here), '..', 'cli', 'main.ts')] };
 }
 
 export interface RunResult {

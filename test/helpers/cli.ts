@@ -3,6 +3,8 @@
  * prints its listening URL as the first stdout line (plain `listening on URL` or `{"url": …}`).
  */
 import { type ChildProcess, spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 export const REPO_ROOT = fileURLToPath(new URL('../..', import.meta.url));
@@ -14,12 +16,38 @@ export interface CliResult {
   stderr: string;
 }
 
+/**
+ * The node arguments that run the CLI, relative to REPO_ROOT: the compiled CLI in dist/ when
+ * LIFEBOAT_TEST_CLI=dist (`npm test` builds first and sets it: a start-up takes a quarter of the
+ * time), else the sources through tsx (a single test file run by hand always sees the current code).
+ */
+export function cliArgs(): string[] {
+  if (process.env.LIFEBOAT_TEST_CLI === 'dist') {
+    if (!existsSync(join(REPO_ROOT, 'dist/cli/main.js'))) throw new Error('LIFEBOAT_TEST_CLI=dist but dist/cli/main.js is missing: run `npm run build`');
+    return ['bin/lifeboat.js'];
+  }
+  return ['--import', 'tsx', 'src/cli/main.ts'];
+}
+
+/** Every CLI child still running; killed when the test file's process exits, however it ends. */
+const running = new Set<ChildProcess>();
+process.on('exit', () => {
+  for (const child of running) child.kill('SIGKILL');
+});
+
+/** Tracks a child so that it is killed if the test process exits first (see `running`); returns it. */
+export function tracked<T extends ChildProcess>(child: T): T {
+  running.add(child);
+  child.on('exit', () => running.delete(child));
+  return child;
+}
+
 function spawnCli(args: string[], env: Record<string, string> = {}): ChildProcess {
-  return spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', ...args], {
+  return tracked(spawn(process.execPath, [...cliArgs(), ...args], {
     cwd: REPO_ROOT,
     env: { ...process.env, LIFEBOAT_DEBUG: '', ...env },
     stdio: ['pipe', 'pipe', 'pipe'],
-  });
+  }));
 }
 
 /** Runs `lifeboat ...args` to completion (stdin: `input`, or closed). */
