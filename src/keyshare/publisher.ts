@@ -33,7 +33,8 @@ import { sealBackup, type SealMode } from './seal.js';
 export const META_LAST_ERROR = 'keyshare_last_error';
 const BATCH = 100;
 const RETRY_MIN_MS = 250;
-const RETRY_MAX_MS = 30_000;
+/** Lower than the backup agent's: new keys wait for this channel, and a log's add is cheap to retry. */
+const RETRY_MAX_MS = 5_000;
 
 /** How the agent sends an entry to one log (addEntryVerified, or a test's). */
 export type PublishFn = (log: LogTarget, entry: Uint8Array) => Promise<{ index: number; checkpointSize: number; proof: string }>;
