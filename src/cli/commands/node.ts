@@ -15,7 +15,7 @@ import { closeNode, initNode, openNode, saveNodeConfig, voidNoncesBeforeServing,
 import { createKeyNodeApp } from '../../keynode/server.js';
 import { describeErs, registerErsRoutes } from '../../ers/node-route.js';
 import { ersSigningGate, ersStatus } from '../../ers/node-state.js';
-import { redactStoreUrl } from '../../keynode/store/index.js';
+import { keyEpoch, redactStoreUrl } from '../../keynode/store/index.js';
 import { fromB64, toB64, utf8, wipe } from '../../util/bytes.js';
 import { promptSecret, promptsHelp, readStdin } from '../input.js';
 import { restoreFromService } from '../../backup/node-link.js';
@@ -63,7 +63,7 @@ async function serveNode(o: DirOpts & { listen: string; logLevel: string }): Pro
   const n = await openNode(resolveNodeDir(o.dataDir), { store: o.store, log: out.warn, channelAgents: [keysharePublisher] });
   const voided = await voidNoncesBeforeServing(n.store);
   if (voided > 0) out.info(`deleted ${voided} unused signing nonces from before this start`);
-  const app = createKeyNodeApp({ service: n.service, store: n.store, logger: o.logLevel === 'silent' ? false : { level: o.logLevel, stream: process.stderr }, status: () => n.failover.status(), routes: (a, auth) => registerErsRoutes(a, { service: n.service, config: n.config, store: n.store }, auth), describeKey: (rec) => describeErs(n.store, n.config, rec) });
+  const app = createKeyNodeApp({ service: n.service, store: n.store, logger: o.logLevel === 'silent' ? false : { level: o.logLevel, stream: process.stderr }, status: () => n.failover.status(), routes: (a, auth) => registerErsRoutes(a, { service: n.service, config: n.config, store: n.store, onRegistered: (rec) => n.durable.record(rec.keyId, 'ers', keyEpoch(rec)) }, auth), describeKey: (rec) => describeErs(n.store, n.config, rec) });
   n.service.setSigningGate(ersSigningGate(n.store, n.config));
   const url = await listen(app, o.listen);
   n.failover.start();
