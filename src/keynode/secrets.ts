@@ -13,7 +13,7 @@ import { InvalidInputError } from '../errors.js';
 import { boxPublicKey, type BoxKeyPair } from '../crypto/sealedbox.js';
 import { signingKeyPairFromSeed } from '../crypto/sign.js';
 import { randomBytes } from '../crypto/random.js';
-import { concatBytes } from '../util/bytes.js';
+import { concatBytes, wipe } from '../util/bytes.js';
 import type { Identity } from '../identity.js';
 import type { MasterKey } from '../primary/datadir.js';
 import { createVault, openVault, sealVault } from '../vault/format.js';
@@ -96,7 +96,9 @@ export async function storeNodeMnemonic(vaultPath: string, master: MasterKey, ph
 
 /** Removes the passphrase-mode mnemonic if the vault holds one (a setup cut short before node.json named it). */
 export async function removeNodeMnemonic(vaultPath: string, master: MasterKey): Promise<void> {
-  if (loadNodeMnemonic(vaultPath, master) === undefined) return;
+  const held = loadNodeMnemonic(vaultPath, master);
+  if (held === undefined) return;
+  wipe(held);
   await removeEntry(vaultPath, master, NODE_MNEMONIC_ENTRY);
 }
 
