@@ -269,7 +269,7 @@ describe('snake_case --json of key node and backup commands (a backup-server pro
     const added = ok(await cli(['backup-server', 'account', 'add', 'voice', '--data-dir', join(root, 'service'), '--json']), 'account add');
     const { invite } = assertSnakeCase(added.stdout, 'backup-server account add') as { invite: string };
     const node = join(root, 'node');
-    assertSnakeCase(ok(await cli(['node', 'init', '--data-dir', node, '--json']), 'node init').stdout, 'node init');
+    assertSnakeCase(ok(await cli(['node', 'init', '--data-dir', node, '--no-mnemonic', '--json']), 'node init').stdout, 'node init');
     const password = 'a long voice test password';
     // three prompts, answered by three stdin lines (docs/cli.md)
     const setup = ok(await cli(['node', 'backup-setup', '--backup-server', service.url, '--account', 'voice', '--data-dir', node, '--json'], { input: `${invite}\n${password}\n${password}\n` }), 'backup-setup');

@@ -241,7 +241,7 @@ describe('key node CLI (real processes)', { timeout: 300_000 }, () => {
 
   it('node serve --json: {url, fingerprint} is the first and only stdout line; request logs go to stderr', async () => {
     const dir = join(f.root, 'solo');
-    const init = JSON.parse(ok(await runCli(['node', 'init', '--data-dir', dir, '--json']), 'node init').stdout) as { fingerprint: string };
+    const init = JSON.parse(ok(await runCli(['node', 'init', '--data-dir', dir, '--no-mnemonic', '--json']), 'node init').stdout) as { fingerprint: string };
     const server = await startCli(['node', 'serve', '--data-dir', dir, '--listen', '127.0.0.1:0', '--json', '--log-level', 'info']);
     try {
       const first = JSON.parse(server.stdout().split('\n')[0]!) as { url: string; fingerprint: string };

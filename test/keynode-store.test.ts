@@ -749,7 +749,7 @@ const cases: Case[] = [
         assert.deepStrictEqual(await journalOf(s), [{ op: 'key_put', key: k }]);
       });
       const applied = await h.query(url, `select name from ${MIGRATION_TABLE} order by name`);
-      assert.deepStrictEqual(applied.map((r) => r.name), ['0001_initial', '0002_backup_outbox', '0003_tenants', '0004_ers_policy']);
+      assert.deepStrictEqual(applied.map((r) => r.name), ['0001_initial', '0002_backup_outbox', '0003_tenants', '0004_ers_policy', '0005_keyshare']);
     },
   ],
   [
@@ -843,7 +843,7 @@ const cases: Case[] = [
         assert.deepStrictEqual((await s.listKeys({ limit: 10, tenant: 'default' })).map((r) => r.keyId), ['key_old']);
       });
       const applied = await h.query(url, `select name from ${MIGRATION_TABLE} order by name`);
-      assert.deepStrictEqual(applied.map((r) => r.name), ['0001_initial', '0002_backup_outbox', '0003_tenants', '0004_ers_policy']);
+      assert.deepStrictEqual(applied.map((r) => r.name), ['0001_initial', '0002_backup_outbox', '0003_tenants', '0004_ers_policy', '0005_keyshare']);
     },
   ],
   [
@@ -903,7 +903,7 @@ const cases: Case[] = [
         assert.equal(d !== undefined && 'ersPolicy' in d, false);
       });
       const applied = await h.query(url, `select name from ${MIGRATION_TABLE} order by name`);
-      assert.deepStrictEqual(applied.map((r) => r.name), ['0001_initial', '0002_backup_outbox', '0003_tenants', '0004_ers_policy']);
+      assert.deepStrictEqual(applied.map((r) => r.name), ['0001_initial', '0002_backup_outbox', '0003_tenants', '0004_ers_policy', '0005_keyshare']);
     },
   ],
   [

@@ -116,7 +116,7 @@ describe('tenants: two tenants on the same three nodes (real processes)', { time
   before(async () => {
     w.root = tempDir('lb-tenants-');
     const dirs = ['node-1', 'node-2', 'node-3', 'node-1-failover'].map((d) => join(w.root, d));
-    const inits = (await Promise.all(dirs.map((d) => cli(['node', 'init', '--data-dir', d, '--json'])))).map((r, i) => JSON.parse(ok(r, `init ${i}`).stdout) as { identity: string; fingerprint: string; wrapping_public_key: string });
+    const inits = (await Promise.all(dirs.map((d) => cli(['node', 'init', '--data-dir', d, '--no-mnemonic', '--json'])))).map((r, i) => JSON.parse(ok(r, `init ${i}`).stdout) as { identity: string; fingerprint: string; wrapping_public_key: string });
     // Tenant acme: two API keys, made on node 1 and imported with the same --tenant everywhere else.
     const made = async (args: string[]) => ok(await cli(['node', 'apikey', 'create', '--role', 'client', '--data-dir', dirs[0]!, '--secret-fd', '3', ...args], { secretFd: true }), 'apikey create').secret.trim();
     w.acme = await made(['--tenant', 'acme']);

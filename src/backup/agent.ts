@@ -17,7 +17,7 @@
  */
 import { LifeboatError } from '../errors.js';
 import { fromB64, toB64 } from '../util/bytes.js';
-import type { KeyNodeStore, KeyNodeStoreTx } from '../keynode/store/types.js';
+import { keyEpoch, type KeyNodeStore, type KeyNodeStoreTx } from '../keynode/store/types.js';
 import { decodeChange, encodeChange, encodeNodeState, isSecretsMarker, type StreamSecrets } from './changes.js';
 import { hashBlob, sealCompaction, sealEntry, ZERO_HASH } from './format.js';
 
@@ -46,6 +46,12 @@ export interface BackupAgentOptions {
   compactSeconds?: number;
   log?: (line: string) => void;
   now?: () => number;
+  /**
+   * The node's durable channels (src/keynode/durable.ts): told, inside the acknowledgement's
+   * transaction, that the stream holds a key (it activates the key once every required channel does),
+   * and notified after that transaction. Without it, an acknowledged key is simply activated.
+   */
+  durable?: { record(keyId: string, channel: 'backup', epoch: number, detail: object, tx: KeyNodeStoreTx): Promise<unknown>; notify(): void };
 }
 
 export interface AgentHead {
@@ -114,7 +120,7 @@ export async function setRestoredBackupState(tx: KeyNodeStoreTx, head: AgentHead
 }
 
 export class BackupAgent {
-  private readonly o: Required<Omit<BackupAgentOptions, 'log' | 'now'>> & Pick<BackupAgentOptions, 'log'>;
+  private readonly o: Required<Omit<BackupAgentOptions, 'log' | 'now' | 'durable'>> & Pick<BackupAgentOptions, 'log' | 'durable'>;
   private readonly now: () => number;
   private running = false;
   private loop: Promise<void> | undefined;
@@ -315,12 +321,15 @@ export class BackupAgent {
       const pending = JSON.parse((await tx.getMeta(META_PENDING)) ?? '{}') as Record<string, number>;
       for (const [keyId, seq] of Object.entries(pending)) {
         if (seq > last.seq) continue;
-        if (await tx.getKey(keyId)) await tx.setKeyStatusUnjournaled(keyId, 'active');
+        const key = await tx.getKey(keyId);
+        if (key && this.o.durable) await this.o.durable.record(keyId, 'backup', keyEpoch(key), { seq }, tx);
+        else if (key) await tx.setKeyStatusUnjournaled(keyId, 'active');
         delete pending[keyId];
       }
       await tx.setMeta(META_PENDING, JSON.stringify(pending));
     });
     for (const w of [...this.waiters]) w();
+    this.o.durable?.notify();
     return rows.length;
   }
 

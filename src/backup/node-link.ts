@@ -10,7 +10,7 @@ import { identitySeeds, type NodeSecrets } from '../keynode/secrets.js';
 import type { KeyNodeStore, KeyNodeStoreTx } from '../keynode/store/types.js';
 import { identityFingerprint } from '../identity.js';
 import { wipe } from '../util/bytes.js';
-import { BackupAgent, type BackupTransport, resetBackupState } from './agent.js';
+import { BackupAgent, type BackupAgentOptions, type BackupTransport, resetBackupState } from './agent.js';
 import { encodeChange, SECRETS_MARKER, type StreamSecrets } from './changes.js';
 import { BackupClient, type BackupClientOptions, type CompactionInfo } from './client.js';
 import { hashBlob } from './format.js';
@@ -71,7 +71,7 @@ export function clientSource(client: BackupClient): RestoreSource {
 }
 
 /** The agent of a node whose configuration names a backup service. */
-export function createBackupAgent(store: KeyNodeStore, secrets: NodeSecrets, cfg: BackupConfig, opts: { log?: (line: string) => void; transport?: BackupTransport; tuning?: ClientTuning } = {}): BackupAgent {
+export function createBackupAgent(store: KeyNodeStore, secrets: NodeSecrets, cfg: BackupConfig, opts: { log?: (line: string) => void; transport?: BackupTransport; tuning?: ClientTuning; durable?: BackupAgentOptions['durable'] } = {}): BackupAgent {
   const transport = opts.transport ?? clientTransport(new BackupClient({ url: cfg.server, ...opts.tuning }), cfg.account, secrets.backupKey);
   return new BackupAgent({
     store,
@@ -83,6 +83,7 @@ export function createBackupAgent(store: KeyNodeStore, secrets: NodeSecrets, cfg
     compactEntries: cfg.compact_entries,
     compactSeconds: cfg.compact_seconds,
     log: opts.log,
+    durable: opts.durable,
   });
 }
 

@@ -40,7 +40,11 @@ export interface ErsPartAnswer {
  * own policy is `off`), `ers_key_not_whitelisted`,
  * InvalidInputError `rsa_key_too_small`, `invalid_pem`, NotFoundError `key_id_not_exists`.
  */
-export function registerErsRoutes(app: FastifyInstance, deps: { service: KeyNodeService; config: NodeConfig; store: KeyNodeStore }, auth: { caller: (req: FastifyRequest) => Promise<Caller> }): void {
+export function registerErsRoutes(
+  app: FastifyInstance,
+  /** `onRegistered`: the node's durable channels hear that a verified package now holds the key (the `ers` channel). */
+  deps: { service: KeyNodeService; config: NodeConfig; store: KeyNodeStore; onRegistered?: (rec: KeyRecord) => Promise<unknown> },
+  auth: { caller: (req: FastifyRequest) => Promise<Caller> }): void {
   app.post('/v1/keys/:key_id/ers-part', async (req): Promise<ErsPartAnswer> => {
     const who = await auth.caller(req);
     const { key_id } = parseInput(keyParams, req.params, 'path');
@@ -66,7 +70,9 @@ export function registerErsRoutes(app: FastifyInstance, deps: { service: KeyNode
     const { key_id } = parseInput(keyParams, req.params, 'path');
     const b = parseInput(ersPackageBody, req.body, 'body');
     const rec = await deps.service.keyRecord(key_id, who);
-    return { ers: await registerPackage(deps.store, deps.config, rec, fromB64(b.package, 'package')) };
+    const ers = await registerPackage(deps.store, deps.config, rec, fromB64(b.package, 'package'));
+    await deps.onRegistered?.(rec);
+    return { ers };
   });
 }
 

@@ -35,6 +35,29 @@ export const backupConfigSchema = z.object({
 });
 export type BackupConfig = z.infer<typeof backupConfigSchema>;
 
+/** A public log the node publishes its key-share backups to (docs/keyshare.md, "Operating a node"). */
+export const logTargetSchema = z.object({
+  /** The log's base URL (`POST <url>/add`). */
+  url: z.string().url().max(2048),
+  /** The log's verifier key (note format): every answer's checkpoint must verify under it. */
+  log_key: z.string().min(1).max(512),
+  /** Witness verifier keys whose co-signatures count. */
+  witness_keys: z.array(z.string().min(1).max(512)).max(32).default([]),
+  /** Co-signatures of witness_keys an answer's checkpoint must carry (as `keyshare recover --quorum`). */
+  quorum: z.number().int().min(0).max(32).default(0),
+});
+export type LogTarget = z.infer<typeof logTargetSchema>;
+
+/** The operator mnemonic's mode (docs/keyshare.md, "Two modes"); passphrase keeps the words in the vault (`node/mnemonic`). */
+export const keyshareConfigSchema = z.object({
+  mode: z.enum(['passphrase', 'recipient']),
+  /** recipient mode: the hybrid age recipient (age1pq1…) the words derive; null in passphrase mode. */
+  recipient: z.string().max(4096).nullable(),
+  /** recipient mode: the 16-byte mnemonic check of the words for this node (base64); null in passphrase mode. */
+  mnemonic_check: z.string().max(64).nullable(),
+});
+export type KeyshareConfig = z.infer<typeof keyshareConfigSchema>;
+
 export const nodeConfigSchema = z.object({
   version: z.literal(1),
   type: z.literal('lifeboat-node-config'),
@@ -70,6 +93,17 @@ export const nodeConfigSchema = z.object({
     .default({ enabled: false, require: false, whitelist: [] }),
   /** Continuous backup to a backup service (docs/backup.md); null when the node does not stream. */
   backup: backupConfigSchema.nullable().default(null),
+  /** The operator mnemonic's mode (docs/keyshare.md); null: the node publishes no key-share backups. */
+  keyshare: keyshareConfigSchema.nullable().default(null),
+  /** The public logs the node publishes its key-share backups to (`node log-setup`). */
+  logs: z.array(logTargetSchema).max(8).default([]),
+  /**
+   * The channels that must hold a new key before it signs (docs/keynode.md, "Durable channels"); null:
+   * the ones configured (backup unless backup.usable_before_ack, and log once a mnemonic and a log are set).
+   */
+  durable_channels: z.array(z.enum(['backup', 'log', 'ers'])).max(3).nullable().default(null),
+  /** How long a DKG or import answer waits for the durable channels; null: backup.wait_ms, else 10 s. */
+  durable_wait_ms: z.number().int().min(0).max(120_000).nullable().default(null),
 });
 export type NodeConfig = z.infer<typeof nodeConfigSchema>;
 
@@ -102,6 +136,10 @@ export function defaultNodeConfig(paths: NodePaths): NodeConfig {
     message_limit_bytes: MESSAGE_LIMIT_DEFAULT,
     ers: { enabled: false, require: false, whitelist: [] },
     backup: null,
+    keyshare: null,
+    logs: [],
+    durable_channels: null,
+    durable_wait_ms: null,
   };
 }
 

@@ -8,7 +8,10 @@ import { ensurePrivateDir, writeFileAtomic } from '../util/files.js';
 import { toB64 } from '../util/bytes.js';
 import { defaultNodeConfig, loadNodeConfig, type NodeConfig, nodePaths, type NodePaths, saveNodeConfig } from './config.js';
 import { FailoverSync } from './failover.js';
-import { createNodeVault, loadNodeSecrets, type NodeSecrets } from './secrets.js';
+import { createNodeVault, loadNodeMnemonic, loadNodeSecrets, type NodeSecrets, removeNodeMnemonic, storeNodeMnemonic } from './secrets.js';
+import { type ChannelAgent, DurabilityGate, requiredChannels } from './durable.js';
+import type { Identity } from '../identity.js';
+import { KEYSHARE_JOURNAL_META, keyEpoch } from './store/index.js';
 import { KeyNodeService } from './service.js';
 import { type BackupTransport, type BackupAgent } from '../backup/agent.js';
 import { createBackupAgent } from '../backup/node-link.js';
@@ -24,7 +27,29 @@ export interface OpenedNode {
   failover: FailoverSync;
   /** The backup stream's agent when the configuration names a backup service (started by `node serve`). */
   backup: BackupAgent | undefined;
+  /** The durable channels a new key waits for, and where channel agents record what they hold. */
+  durable: DurabilityGate;
+  /** Other channels' agents (the public log's publisher), made by openNode's `channelAgents`; started by `node serve`. */
+  agents: ChannelAgent[];
 }
+
+/** What a channel agent made outside src/keynode (src/keyshare's publisher) gets from the node. */
+export interface ChannelAgentContext {
+  paths: NodePaths;
+  config: NodeConfig;
+  secrets: NodeSecrets;
+  store: KeyNodeStore;
+  durable: DurabilityGate;
+  log?: (line: string) => void;
+  /** The passphrase-mode words from the vault (UTF-8, secret: wipe them), or undefined. */
+  readMnemonic(): Uint8Array | undefined;
+}
+
+/** How a node keeps its operator mnemonic (docs/keyshare.md, "Two modes"): the words, or only the recipient and check. */
+export type KeyshareSetup = { mode: 'passphrase'; phrase: Uint8Array } | { mode: 'recipient'; recipient: string; mnemonicCheck: string };
+
+/** Default wait of a DKG or import answer for its key's channels when neither durable_wait_ms nor backup.wait_ms is set. */
+const DURABLE_WAIT_MS = 10_000;
 
 function masterPaths(p: NodePaths): PrimaryPaths {
   return { dir: p.dir, identity: '', vault: p.vault, manifest: '', masterKey: p.masterKey };
@@ -37,21 +62,74 @@ export function storeUrl(config: NodeConfig, override?: string): string {
 
 /**
  * Creates a node: its vault (fresh node keys under a fresh master key, unsealed), configuration and
- * store. Throws ConflictError `node_exists` if the directory already holds a node.
+ * store. With `keyshare`, the node gets its operator mnemonic (docs/keyshare.md): `keyshare` is called
+ * with the new identity and answers what the node keeps; the words go into the vault (passphrase mode)
+ * and every key the node will hold is queued for the public log. Throws ConflictError `node_exists` if
+ * the directory already holds a node, and what `keyshare` throws.
  */
-export async function initNode(dir: string, opts: { store?: string } = {}): Promise<{ identity: string; fingerprint: string; wrapping_public_key: string; store: string }> {
+export async function initNode(
+  dir: string,
+  opts: { store?: string; keyshare?: (identity: Identity) => Promise<KeyshareSetup> } = {},
+): Promise<{ identity: string; fingerprint: string; wrapping_public_key: string; store: string; keyshare_mode: KeyshareSetup['mode'] | null }> {
   const paths = nodePaths(dir);
   if (existsSync(paths.config) || existsSync(paths.vault)) throw new ConflictError(`${dir} already holds a key node`, 'node_exists');
   ensurePrivateDir(dir);
   const master = { schemeId: randomBytes(16), key: randomBytes(32) };
   writeFileAtomic(paths.vault, createNodeVault(master));
   storeMasterKey(masterPaths(paths), master);
-  const config = { ...defaultNodeConfig(paths), ...(opts.store ? { store: opts.store } : {}) };
-  const store = await openKeyNodeStore(config.store);
-  await store.close();
-  saveNodeConfig(paths, config);
   const secrets = loadNodeSecrets(paths.vault, master);
-  return { identity: encodePublicIdentity(secrets.identity), fingerprint: identityFingerprint(secrets.identity), wrapping_public_key: toB64(secrets.wrapping.publicKey), store: config.store };
+  let config: NodeConfig = { ...defaultNodeConfig(paths), ...(opts.store ? { store: opts.store } : {}) };
+  if (opts.keyshare) config = await keepKeyshare(paths, master, config, await opts.keyshare(secrets.identity));
+  const store = await openKeyNodeStore(config.store);
+  try {
+    if (config.keyshare) await store.setMeta(KEYSHARE_JOURNAL_META, 'on');
+  } finally {
+    await store.close();
+  }
+  saveNodeConfig(paths, config);
+  return { identity: encodePublicIdentity(secrets.identity), fingerprint: identityFingerprint(secrets.identity), wrapping_public_key: toB64(secrets.wrapping.publicKey), store: config.store, keyshare_mode: config.keyshare?.mode ?? null };
+}
+
+/** Stores the words (passphrase mode) and returns the configuration naming the mode. */
+async function keepKeyshare(paths: NodePaths, master: { schemeId: Uint8Array; key: Uint8Array }, config: NodeConfig, setup: KeyshareSetup): Promise<NodeConfig> {
+  if (setup.mode === 'passphrase') {
+    await storeNodeMnemonic(paths.vault, master, setup.phrase);
+    return { ...config, keyshare: { mode: 'passphrase', recipient: null, mnemonic_check: null } };
+  }
+  return { ...config, keyshare: { mode: 'recipient', recipient: setup.recipient, mnemonic_check: setup.mnemonicCheck } };
+}
+
+/**
+ * Gives a node made without one its operator mnemonic (`node mnemonic setup`): keeps what `setup`
+ * answers, then, in one store transaction, turns the publication journal on and queues every key the
+ * node holds (at its epoch); then writes node.json. Returns how many keys were queued. Throws
+ * ConflictError `mnemonic_configured` when the node has one.
+ */
+export async function addKeyshareToNode(n: OpenedNode, setup: (identity: Identity) => Promise<KeyshareSetup>): Promise<{ queued: number; mode: KeyshareSetup['mode'] }> {
+  if (n.config.keyshare) {
+    throw new ConflictError(`this node already has a ${n.config.keyshare.mode}-mode operator mnemonic`, 'mnemonic_configured', 'its words cannot be changed: a node recovered from the log would no longer open its earlier backups');
+  }
+  const master = loadMasterKey(masterPaths(n.paths));
+  const made = await setup(n.secrets.identity);
+  if (made.mode === 'passphrase') {
+    // A run cut short before node.json was written left its words here: nothing was published under them.
+    await removeNodeMnemonic(n.paths.vault, master);
+  }
+  const config = await keepKeyshare(n.paths, master, n.config, made);
+  const queued = await n.store.transaction(async (tx) => {
+    await tx.setMeta(KEYSHARE_JOURNAL_META, 'on');
+    let count = 0;
+    let after: string | undefined;
+    for (;;) {
+      const page = await tx.listKeys({ afterKeyId: after, limit: 1000 });
+      for (const k of page) if (await tx.enqueueKeyshare(k.keyId, keyEpoch(k), Date.now())) count++;
+      if (page.length < 1000) break;
+      after = page[page.length - 1]!.keyId;
+    }
+    return count;
+  });
+  saveNodeConfig(n.paths, config);
+  return { queued, mode: made.mode };
 }
 
 /**
@@ -60,35 +138,49 @@ export async function initNode(dir: string, opts: { store?: string } = {}): Prom
  */
 export async function openNode(
   dir: string,
-  opts: { store?: string; log?: (line: string) => void; failoverRetryMs?: number; backupTransport?: BackupTransport } = {},
+  opts: {
+    store?: string;
+    log?: (line: string) => void;
+    failoverRetryMs?: number;
+    backupTransport?: BackupTransport;
+    /** Makers of other channels' agents (wired in the CLI layer: src/keynode does not import them). */
+    channelAgents?: ((ctx: ChannelAgentContext) => ChannelAgent | undefined)[];
+  } = {},
 ): Promise<OpenedNode> {
   const paths = nodePaths(dir);
   const config = loadNodeConfig(paths);
-  const secrets = loadNodeSecrets(paths.vault, loadMasterKey(masterPaths(paths)));
+  const master = loadMasterKey(masterPaths(paths));
+  const secrets = loadNodeSecrets(paths.vault, master);
   const store = await openKeyNodeStore(storeUrl(config, opts.store));
-  const backup = config.backup ? createBackupAgent(store, secrets, config.backup, { log: opts.log, transport: opts.backupTransport }) : undefined;
-  // The service reports commits to the fail-over sync (which exports through the service) and the backup agent.
+  const durable = new DurabilityGate(store, requiredChannels(config), config.durable_wait_ms ?? config.backup?.wait_ms ?? DURABLE_WAIT_MS);
+  const backup = config.backup ? createBackupAgent(store, secrets, config.backup, { log: opts.log, transport: opts.backupTransport, durable }) : undefined;
+  if (backup) durable.onWait(() => backup.kick());
+  const ctx: ChannelAgentContext = { paths, config, secrets, store, durable, log: opts.log, readMnemonic: () => loadNodeMnemonic(paths.vault, master) };
+  const agents = (opts.channelAgents ?? []).map((make) => make(ctx)).filter((a): a is ChannelAgent => a !== undefined);
+  for (const a of agents) durable.onWait(() => a.kick());
+  // The service reports commits to the fail-over sync (which exports through the service) and the channel agents.
   const sync: { failover?: FailoverSync } = {};
-  const gate = backup && config.backup && !config.backup.usable_before_ack ? { waitMs: config.backup.wait_ms, wait: (keyId: string, ms: number) => backup.waitForKey(keyId, ms) } : undefined;
   const service = new KeyNodeService({
     store,
     secrets,
     config,
-    backupGate: gate,
+    durableGate: durable.gated ? { waitMs: durable.waitMs, wait: (keyId, ms) => durable.wait(keyId, ms) } : undefined,
     onKeyCommitted: (keyId) => {
       sync.failover?.committed(keyId);
       backup?.kick();
+      for (const a of agents) a.kick();
     },
   });
   const failover = new FailoverSync({ store, service, secrets, config, log: opts.log, retryMs: opts.failoverRetryMs });
   sync.failover = failover;
-  return { paths, config, secrets, store, service, failover, backup };
+  return { paths, config, secrets, store, service, failover, backup, durable, agents };
 }
 
-/** Stops the fail-over loop and the backup agent (waiting for work in flight) and closes the store. */
+/** Stops the fail-over loop and the channel agents (waiting for work in flight) and closes the store. */
 export async function closeNode(n: OpenedNode): Promise<void> {
   await n.failover.stop();
   await n.backup?.stop();
+  for (const a of n.agents) await a.stop();
   await n.store.close();
 }
 

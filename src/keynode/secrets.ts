@@ -6,16 +6,18 @@
  *   node/export-key    encrypts `encrypted` exports (only this node, with its vault, can import them)
  *   node/wrapping-key  X25519 secret: shares wrapped to this node (fail-over, migration) open with it
  *   node/backup-key    encrypts node backups (`lifeboat node backup`) and, later, the backup stream
+ *   node/mnemonic      only on a node with a passphrase-mode operator mnemonic (docs/keyshare.md): the
+ *                      normalised 24 words, UTF-8; key-share backups are encrypted under them
  */
 import { InvalidInputError } from '../errors.js';
 import { boxPublicKey, type BoxKeyPair } from '../crypto/sealedbox.js';
 import { signingKeyPairFromSeed } from '../crypto/sign.js';
 import { randomBytes } from '../crypto/random.js';
-import { concatBytes } from '../util/bytes.js';
+import { concatBytes, wipe } from '../util/bytes.js';
 import type { Identity } from '../identity.js';
 import type { MasterKey } from '../primary/datadir.js';
 import { createVault, openVault, sealVault } from '../vault/format.js';
-import { getEntry } from '../vault/vault.js';
+import { getEntry, putEntry, removeEntry } from '../vault/vault.js';
 
 export const NODE_ENTRIES = ['node/identity', 'node/storage-key', 'node/export-key', 'node/wrapping-key', 'node/backup-key'] as const;
 
@@ -73,6 +75,31 @@ export function loadNodeSecrets(vaultPath: string, master: MasterKey): NodeSecre
     wrapping: { secretKey: wrappingSecret, publicKey: boxPublicKey(wrappingSecret) },
     backupKey: get('node/backup-key'),
   };
+}
+
+export const NODE_MNEMONIC_ENTRY = 'node/mnemonic';
+
+/** The passphrase-mode mnemonic (normalised words, UTF-8; secret, wipe it), or undefined when the vault holds none. */
+export function loadNodeMnemonic(vaultPath: string, master: MasterKey): Uint8Array | undefined {
+  try {
+    return getEntry(vaultPath, master, NODE_MNEMONIC_ENTRY);
+  } catch (err) {
+    if ((err as { code?: unknown }).code === 'entry_not_found') return undefined;
+    throw err;
+  }
+}
+
+/** Stores the passphrase-mode mnemonic in the vault. Throws ConflictError `entry_exists` if it holds one. */
+export async function storeNodeMnemonic(vaultPath: string, master: MasterKey, phrase: Uint8Array): Promise<void> {
+  await putEntry(vaultPath, master, NODE_MNEMONIC_ENTRY, phrase);
+}
+
+/** Removes the passphrase-mode mnemonic if the vault holds one (a setup cut short before node.json named it). */
+export async function removeNodeMnemonic(vaultPath: string, master: MasterKey): Promise<void> {
+  const held = loadNodeMnemonic(vaultPath, master);
+  if (held === undefined) return;
+  wipe(held);
+  await removeEntry(vaultPath, master, NODE_MNEMONIC_ENTRY);
 }
 
 /** The 64 raw bytes of an identity, as node/identity stores them. */

@@ -68,10 +68,10 @@ export interface KeyNodeServiceDeps {
   /** Called after a key share is committed (DKG or import): fail-over push, backup stream. */
   onKeyCommitted?: (keyId: string) => void;
   /**
-   * Set when new keys must wait for their backup (docs/backup.md): they are stored `pending_backup`
-   * and the answer waits up to `waitMs` for the acknowledgement (`wait` resolves true when it came).
+   * Set when new keys must be held by durable channels first (src/keynode/durable.ts): they are stored
+   * `pending_backup` and the answer waits up to `waitMs` for the activation (`wait` resolves true then).
    */
-  backupGate?: { waitMs: number; wait: (keyId: string, timeoutMs: number) => Promise<boolean> };
+  durableGate?: { waitMs: number; wait: (keyId: string, timeoutMs: number) => Promise<boolean> };
 }
 
 /** Public facts about a key on this node. */
@@ -172,9 +172,9 @@ export class KeyNodeService {
     return this.info(await this.awaitBackup(record));
   }
 
-  /** With a backup gate, waits for the key's backup and returns the record as it now is. */
+  /** With a durable gate, waits for the key's channels and returns the record as it now is. */
   private async awaitBackup(record: KeyRecord): Promise<KeyRecord> {
-    const gate = this.deps.backupGate;
+    const gate = this.deps.durableGate;
     if (!gate || record.status !== 'pending_backup') return record;
     if (await gate.wait(record.keyId, gate.waitMs)) return (await this.deps.store.getKey(record.keyId)) ?? record;
     return record;
@@ -190,7 +190,7 @@ export class KeyNodeService {
       groupPublicKey: frostGroupPublicKey(key.curve, key.public),
       publicPackage: encodeFrostPublic(key.curve, key.public),
       encryptedShare: sealKeyShare(this.deps.secrets.storageKey, key),
-      status: this.deps.backupGate ? 'pending_backup' : 'active',
+      status: this.deps.durableGate ? 'pending_backup' : 'active',
       origin,
       createdAt: this.now(),
       tenant,
@@ -267,7 +267,7 @@ export class KeyNodeService {
   /** Round 1: a fresh nonce pair, stored encrypted; answers its commitments and id. */
   async commitments(keyId: string, caller: Caller): Promise<{ nonce_id: string; commitments: unknown }> {
     const rec = await this.keyRecord(keyId, caller);
-    if (rec.status !== 'active') throw new ConflictError(`key ${keyId} is ${rec.status} and cannot sign yet`, 'key_pending_backup', 'wait until its backup is acknowledged');
+    if (rec.status !== 'active') throw new ConflictError(`key ${keyId} is ${rec.status} and cannot sign yet`, 'key_pending_backup', 'wait until its durable channels hold it (`lifeboat node status --keys`)');
     await this.signingGate?.(rec);
     const key = this.openShare(rec);
     const { nonces, commitments } = commit(key);

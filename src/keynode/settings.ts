@@ -6,9 +6,10 @@
  */
 import { InvalidInputError } from '../errors.js';
 import { backupConfigSchema, MESSAGE_LIMIT_MAX, type NodeConfig } from './config.js';
+import { parseDurableChannels } from './durable.js';
 import { redactStoreUrl } from './store/index.js';
 
-type Value = boolean | number;
+type Value = boolean | number | string[] | null;
 
 interface Settable {
   name: string;
@@ -17,7 +18,7 @@ interface Settable {
   /** The values it takes, as errors name them. */
   allowed: string;
   /** The parsed value, or undefined when `raw` is not one of the allowed values. */
-  parse(raw: string): Value | undefined;
+  parse(raw: string, c: NodeConfig): Value | undefined;
   get(c: NodeConfig): Value | undefined;
   set(c: NodeConfig, v: Value): NodeConfig;
   /** Only with a backup service set up (`node backup-setup`). */
@@ -113,6 +114,22 @@ const SETTABLE: Settable[] = [
     get: (c) => c.ers.require,
     set: (c, v) => ({ ...c, ers: { ...c.ers, require: v as boolean } }),
   },
+  {
+    name: 'durable_channels',
+    about: 'the channels that must hold a new key before it signs (it stays pending_backup until then): backup (the backup service), log (the public log), ers (a verified emergency recovery package); default: the configured ones among backup (unless backup.usable_before_ack) and log',
+    allowed: 'default, none, or channels among backup, log, ers separated by commas, each set up on this node',
+    parse: (raw, c) => parseDurableChannels(raw, c),
+    get: (c) => c.durable_channels,
+    set: (c, v) => ({ ...c, durable_channels: v as NodeConfig['durable_channels'] }),
+  },
+  {
+    name: 'durable_wait_ms',
+    about: 'how long a DKG or import answer waits for the new key’s durable channels before reporting pending_backup; unset (null): backup.wait_ms, else 10000',
+    allowed: 'a whole number of milliseconds from 0 to 120000',
+    parse: int(0, 120_000),
+    get: (c) => c.durable_wait_ms,
+    set: (c, v) => ({ ...c, durable_wait_ms: v as number }),
+  },
   backupField('usable_before_ack', 'true: a new key signs at once and its backup follows; false: it is pending_backup until acknowledged', 'true or false', bool),
   backupField('wait_ms', 'how long a DKG or import answer waits for the backup acknowledgement before reporting pending_backup', 'a whole number of milliseconds from 0 to 120000', int(0, 120_000)),
   backupField('batch_entries', 'entries per upload to the backup service', 'a whole number from 1 to 10000', int(1, 10_000)),
@@ -129,6 +146,8 @@ const READ_ONLY: ReadOnly[] = [
   { name: 'backup.server', about: 'the backup service', get: (c) => c.backup?.server ?? null, setBy: '`lifeboat node backup-setup`' },
   { name: 'backup.account', about: 'the backup account', get: (c) => c.backup?.account ?? null, setBy: '`lifeboat node backup-setup`' },
   { name: 'backup.stream', about: 'the backup stream', get: (c) => c.backup?.stream ?? null, setBy: '`lifeboat node backup-setup`' },
+  { name: 'keyshare.mode', about: 'the operator mnemonic’s mode (passphrase or recipient), null without one', get: (c) => c.keyshare?.mode ?? null, setBy: '`lifeboat node init` or `lifeboat node mnemonic setup`' },
+  { name: 'logs', about: 'the public logs key-share backups are published to', get: (c) => c.logs.map((l) => ({ url: l.url, witness_keys: l.witness_keys.length, quorum: l.quorum })), setBy: '`lifeboat node log-setup`' },
 ];
 
 /** The names `config set` takes, in order. */
@@ -177,7 +196,7 @@ export function applySetting(c: NodeConfig, name: string, raw: string): { config
   const s = SETTABLE.find((x) => x.name === name);
   if (!s) throw unknownSetting(name);
   if (s.needsBackup && !c.backup) throw new InvalidInputError(`${name}: this node streams to no backup service`, { hint: 'set one up with `lifeboat node backup-setup` first' });
-  const value = s.parse(raw.trim());
+  const value = s.parse(raw.trim(), c);
   if (value === undefined) throw new InvalidInputError(`${name} must be ${s.allowed}, not ${JSON.stringify(raw.slice(0, 64))}`);
   return { config: s.set(c, value), previous: s.get(c), value };
 }

@@ -173,6 +173,8 @@ async function writeRecoveredNode(dir: string, opened: readonly (OpenedBackup & 
       origin: 'import',
       createdAt: o.timestamp,
       tenant: o.tenant,
+      // the epoch of the record it came from: the next record this node publishes must not look older
+      epoch: o.record.epoch,
     }));
     const store = await openKeyNodeStore(storeUrl ?? paths.defaultStore);
     let epoch: number;

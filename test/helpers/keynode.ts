@@ -215,7 +215,7 @@ export async function registerTokenInDir(dir: string, token: string, role: ApiKe
  */
 export async function startNodeProcesses(root: string, n = 3): Promise<{ nodes: NodeProcess[]; clientToken: string; operatorToken: string }> {
   const dirs = [...Array(n).keys()].map((i) => join(root, `node-${i + 1}`));
-  const inits = await Promise.all(dirs.map((d) => runCli(['node', 'init', '--data-dir', d, '--json'])));
+  const inits = await Promise.all(dirs.map((d) => runCli(['node', 'init', '--data-dir', d, '--no-mnemonic', '--json'])));
   const fingerprints = inits.map((r, i) => (JSON.parse(ok(r, `node init ${i + 1}`).stdout) as { fingerprint: string }).fingerprint);
   const created = ok(await runCli(['node', 'apikey', 'create', '--role', 'client', '--data-dir', dirs[0]!, '--secret-fd', '3'], { secretFd: true }), 'apikey create');
   const clientToken = created.secret.trim();

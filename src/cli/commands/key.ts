@@ -126,7 +126,7 @@ export function registerKeyCommands(program: Command): void {
   withApi(
     key
       .command('create')
-      .description('create a key by FROST DKG among the nodes (the coordinator only relays; it cannot read round-2 packages); prints its status: active, or pending_backup on a node whose backup service has not acknowledged it yet (it cannot sign until then)')
+      .description('create a key by FROST DKG among the nodes (the coordinator only relays; it cannot read round-2 packages); prints its status: active, or pending_backup on a node whose durable channels (backup service, public log) do not hold it yet (it cannot sign until then)')
       .requiredOption('--nodes <urls>', 'comma-separated key node URLs')
       .option('--threshold <t>', 'signers needed', intIn(2, 32), 2)
       .option('--curve <curve>', 'ed25519, secp256k1 or bip340', 'ed25519')
@@ -134,7 +134,7 @@ export function registerKeyCommands(program: Command): void {
       .option('--wait-timeout <seconds>', 'with --wait: how long to wait', intIn(1, 86_400), 120)
       .option('--out <file>', 'also write the key reference (public) to this file')
       .option('--ers <policy>', 'the key\'s own emergency recovery policy, kept by every node: off (no ERS part, ever), allow, or require (it signs only once a verified `ers backup` package is registered); default: each node\'s ers settings decide')
-      .addHelpText('after', `${ERS_HELP}\nExits 0 whether the key is active or pending_backup, and says which (status, and per node with --json).\nA node answers after waiting up to its backup.wait_ms (default 10 s) for the acknowledgement.`),
+      .addHelpText('after', `${ERS_HELP}\nExits 0 whether the key is active or pending_backup, and says which (status, and per node with --json).\nA node answers after waiting up to its durable_wait_ms, else backup.wait_ms (default 10 s), for its channels.`),
   ).action(async (o: ApiOpts & { nodes: string; threshold: number; curve: string; wait?: boolean; waitTimeout: number; out?: string; ers?: string }) => {
     if (!['ed25519', 'secp256k1', 'bip340'].includes(o.curve)) throw new InvalidInputError('--curve must be ed25519, secp256k1 or bip340');
     if (o.ers !== undefined && !(ERS_POLICIES as readonly string[]).includes(o.ers)) throw new InvalidInputError('--ers must be off, allow or require');

@@ -15,12 +15,14 @@ import { closeNode, initNode, openNode, saveNodeConfig, voidNoncesBeforeServing,
 import { createKeyNodeApp } from '../../keynode/server.js';
 import { describeErs, registerErsRoutes } from '../../ers/node-route.js';
 import { ersSigningGate, ersStatus } from '../../ers/node-state.js';
-import { redactStoreUrl } from '../../keynode/store/index.js';
-import { fromB64, toB64, utf8 } from '../../util/bytes.js';
+import { keyEpoch, redactStoreUrl } from '../../keynode/store/index.js';
+import { fromB64, toB64, utf8, wipe } from '../../util/bytes.js';
 import { promptSecret, promptsHelp, readStdin } from '../input.js';
 import { restoreFromService } from '../../backup/node-link.js';
 import { registerNodeBackupCommands } from './backup.js';
 import { registerNodeConfigCommands } from './node-config.js';
+import { addMnemonicOptions, channelStatus, keyChannelRows, keyshareSetupOf, mnemonicForSetup, type MnemonicOpts, registerNodeKeyshareCommands, showMnemonic } from './node-keyshare.js';
+import { keysharePublisher } from '../../keyshare/publisher.js';
 import { progressLine } from '../progress.js';
 import { readFileOrThrow, writeFileAtomic } from '../../util/files.js';
 import { encodePublicIdentity, identityFingerprint, parsePublicIdentity } from '../../identity.js';
@@ -58,14 +60,15 @@ function parseFailoverSpec(spec: string): { url: string; fingerprint?: string } 
 /** `node serve`: voids old nonces, listens, runs the fail-over and backup loops until SIGTERM. */
 async function serveNode(o: DirOpts & { listen: string; logLevel: string }): Promise<void> {
   const out = createOutput({ quiet: o.json });
-  const n = await openNode(resolveNodeDir(o.dataDir), { store: o.store, log: out.warn });
+  const n = await openNode(resolveNodeDir(o.dataDir), { store: o.store, log: out.warn, channelAgents: [keysharePublisher] });
   const voided = await voidNoncesBeforeServing(n.store);
   if (voided > 0) out.info(`deleted ${voided} unused signing nonces from before this start`);
-  const app = createKeyNodeApp({ service: n.service, store: n.store, logger: o.logLevel === 'silent' ? false : { level: o.logLevel, stream: process.stderr }, status: () => n.failover.status(), routes: (a, auth) => registerErsRoutes(a, { service: n.service, config: n.config, store: n.store }, auth), describeKey: (rec) => describeErs(n.store, n.config, rec) });
+  const app = createKeyNodeApp({ service: n.service, store: n.store, logger: o.logLevel === 'silent' ? false : { level: o.logLevel, stream: process.stderr }, status: () => n.failover.status(), routes: (a, auth) => registerErsRoutes(a, { service: n.service, config: n.config, store: n.store, onRegistered: (rec) => n.durable.record(rec.keyId, 'ers', keyEpoch(rec)) }, auth), describeKey: (rec) => describeErs(n.store, n.config, rec) });
   n.service.setSigningGate(ersSigningGate(n.store, n.config));
   const url = await listen(app, o.listen);
   n.failover.start();
   n.backup?.start();
+  for (const a of n.agents) a.start();
   // Abandoned signings and DKGs must not grow the tables without bound (docs/keynode.md, "Housekeeping").
   const purge = setInterval(() => void n.service.purgeExpired().catch((err: Error) => out.warn(`purge failed: ${err.message}`)), 60_000);
   purge.unref();
@@ -115,22 +118,36 @@ export function registerNodeCommands(program: Command): void {
   const node = program.command('node').description('a threshold-signing (FROST) key node');
   registerNodeBackupCommands(node);
   registerNodeConfigCommands(node);
+  registerNodeKeyshareCommands(node);
 
-  node
-    .command('init')
-    .description('create a key node: its vault of node keys, configuration and store')
-    .option('--data-dir <dir>', DIR_HELP)
-    .option('--store <url>', 'sqlite:PATH (default: <dir>/store.sqlite) or postgres://…')
-    .option('--json', 'print JSON')
-    .action(async (o: DirOpts) => {
-      const r = await initNode(resolveNodeDir(o.dataDir), { store: o.store });
-      const out = createOutput();
-      if (o.json) out.json({ ...r, store: redactStoreUrl(r.store) });
-      else {
-        out.out(`identity:     ${r.identity}`);
-        out.out(`fingerprint:  ${r.fingerprint}`);
-        out.out(`wrapping key: ${r.wrapping_public_key}`);
-        out.out(`store:        ${redactStoreUrl(r.store)}`);
+  addMnemonicOptions(
+    node
+      .command('init')
+      .description('create a key node: its vault of node keys, configuration and store, and its operator mnemonic (shown once)')
+      .option('--data-dir <dir>', DIR_HELP)
+      .option('--store <url>', 'sqlite:PATH (default: <dir>/store.sqlite) or postgres://…')
+      .option('--json', 'print JSON (generated words still go to the terminal or --secret-fd)'),
+    true,
+  )
+    .addHelpText('after', '\nThe 24 words are generated and shown once (terminal or --secret-fd N), or taken from --mnemonic-fd N;\nevery key share the node holds is published under them to the log(s) `node log-setup` names (docs/keyshare.md).')
+    .action(async (o: DirOpts & MnemonicOpts) => {
+      // The words are checked, and their way out found, before anything is written.
+      const words = o.mnemonic === false ? undefined : mnemonicForSetup(o);
+      if (!words && (o.mnemonicFd !== undefined || o.secretFd !== undefined)) throw new InvalidInputError('--no-mnemonic takes no --mnemonic-fd or --secret-fd');
+      try {
+        const r = await initNode(resolveNodeDir(o.dataDir), { store: o.store, keyshare: words && keyshareSetupOf(words.m, words.mode) });
+        if (words?.generated) showMnemonic(words.m, o.secretFd, r.identity);
+        const out = createOutput();
+        if (o.json) out.json({ ...r, store: redactStoreUrl(r.store) });
+        else {
+          out.out(`identity:     ${r.identity}`);
+          out.out(`fingerprint:  ${r.fingerprint}`);
+          out.out(`wrapping key: ${r.wrapping_public_key}`);
+          out.out(`store:        ${redactStoreUrl(r.store)}`);
+          out.out(`mnemonic:     ${r.keyshare_mode ? `${r.keyshare_mode} mode; name the log with \`lifeboat node log-setup\`` : 'none (`lifeboat node mnemonic setup` adds one)'}`);
+        }
+      } finally {
+        wipe(words?.m.entropy);
       }
     });
 
@@ -305,20 +322,27 @@ export function registerNodeCommands(program: Command): void {
 
   node
     .command('status')
-    .description('local status: keys, unused nonces, fail-over lag, backup, emergency recovery (ERS policy; keys with a verified package)')
+    .description('local status: keys, unused nonces, fail-over lag, backup, durable channels and the public log, emergency recovery (ERS policy; keys with a verified package)')
+    .option('--keys', 'also list every key with its status, share epoch and the channels that hold it (the log with its entry index and checkpoint size)')
     .option('--data-dir <dir>', DIR_HELP)
     .option('--store <url>', STORE_HELP)
     .option('--json', 'print JSON')
-    .action(async (o: DirOpts) => {
+    .action(async (o: DirOpts & { keys?: boolean }) => {
       const s = await withNode(o, async (n) => ({
         keys: await n.store.countKeys(),
         unused_nonces: await n.store.countNonces(),
         ...(await n.failover.status()),
         backup: n.backup ? { server: n.config.backup!.server, account: n.config.backup!.account, ...(await n.backup.status()) } : null,
+        channels: await channelStatus(n),
         ers: await ersStatus(n.store, n.config),
+        ...(o.keys ? { key_channels: await keyChannelRows(n) } : {}),
       }));
       const out = createOutput();
       if (o.json) out.json(s);
-      else for (const [k, v] of Object.entries(s)) out.out(`${k.padEnd(14)} ${typeof v === 'object' ? JSON.stringify(v) : v}`);
+      else {
+        const { key_channels: rows, ...rest } = s as typeof s & { key_channels?: Awaited<ReturnType<typeof keyChannelRows>> };
+        for (const [k, v] of Object.entries(rest)) out.out(`${k.padEnd(14)} ${typeof v === 'object' ? JSON.stringify(v) : v}`);
+        for (const r of rows ?? []) out.out(`${r.key_id}  ${r.status.padEnd(14)}  epoch ${r.epoch}  ${JSON.stringify(r.channels)}`);
+      }
     });
 }

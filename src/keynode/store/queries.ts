@@ -6,6 +6,7 @@
 import type { Kysely } from 'kysely';
 import { ConflictError, NotFoundError } from '../../errors.js';
 import { affected, guardWith, isForeignKeyViolation, mapDriverError as mapWithBusyHint } from '../../store/driver.js';
+import * as keyshare from './keyshare.js';
 import * as outbox from './outbox.js';
 import {
   apiKeyToRow,
@@ -22,11 +23,15 @@ import {
   rowToKey,
   rowToNonce,
 } from './records.js';
-import type { StoreSchema } from './schema.js';
+import type { StoreSchema, TABLES } from './schema.js';
 import type {
   ApiKeyRecord,
   DkgSessionRecord,
+  DurableChannel,
+  KeyChannelRecord,
   KeyNodeStoreOps,
+  KeyshareOutboxRow,
+  KeysharePublication,
   KeyRecord,
   KeyStatus,
   ListKeysOptions,
@@ -75,6 +80,7 @@ export class StoreOps implements KeyNodeStoreOps {
       const r = await db.insertInto('keys').values(row).onConflict((oc) => oc.column('key_id').doNothing()).executeTakeFirst();
       if (affected(r.numInsertedOrUpdatedRows) === 0) throw new ConflictError(`key ${row.key_id} already exists`, 'key_exists');
       await outbox.journal(db, { op: 'key_put', key: rowToKey(row) });
+      await keyshare.journalKeyshare(db, row.key_id, Number(row.epoch), Date.now());
     });
   }
 
@@ -285,11 +291,52 @@ export class StoreOps implements KeyNodeStoreOps {
     return guarded(() => outbox.countOutbox(this.db));
   }
 
+  enqueueKeyshare(keyId: string, epoch: number, now: number): Promise<boolean> {
+    return guarded(() => keyshare.enqueueKeyshare(this.db, keyId, epoch, now));
+  }
+
+  listKeyshareOutbox(limit: number): Promise<KeyshareOutboxRow[]> {
+    return guarded(() => keyshare.listKeyshareOutbox(this.db, limit));
+  }
+
+  setKeyshareEntry(keyId: string, epoch: number, entry: Uint8Array): Promise<Uint8Array | undefined> {
+    return guarded(() => keyshare.setKeyshareEntry(this.db, keyId, epoch, entry));
+  }
+
+  deleteKeyshareOutbox(keyId: string, epoch: number): Promise<boolean> {
+    return guarded(() => keyshare.deleteKeyshareOutbox(this.db, keyId, epoch));
+  }
+
+  countKeyshareOutbox(): Promise<{ unsealed: number; sealed: number }> {
+    return guarded(() => keyshare.countKeyshareOutbox(this.db));
+  }
+
+  recordKeysharePublication(p: KeysharePublication): Promise<void> {
+    return guarded(() => keyshare.recordKeysharePublication(this.db, p));
+  }
+
+  listKeysharePublications(keyId: string): Promise<KeysharePublication[]> {
+    return guarded(() => keyshare.listKeysharePublications(this.db, keyId));
+  }
+
+  recordKeyChannel(keyId: string, channel: DurableChannel, epoch: number, detail: string, required: readonly DurableChannel[], now: number): Promise<{ activated: boolean }> {
+    // One transaction: the channel's row and the activation it may complete go together.
+    return this.journaled((db) => keyshare.recordKeyChannel(db, keyId, channel, epoch, detail, required, now));
+  }
+
+  listKeyChannels(keyId: string): Promise<KeyChannelRecord[]> {
+    return guarded(() => keyshare.listKeyChannels(this.db, keyId));
+  }
+
+  countKeyChannels(): Promise<Record<DurableChannel, number>> {
+    return guarded(() => keyshare.countKeyChannels(this.db));
+  }
+
   protected async listMeta(): Promise<MetaEntry[]> {
     return guarded(() => this.db.selectFrom('meta').select(['key', 'value']).orderBy('key').execute());
   }
 
-  protected async count(table: 'keys' | 'nonces' | 'dkg_sessions' | 'api_keys' | 'meta' | 'backup_outbox'): Promise<number> {
+  protected async count(table: (typeof TABLES)[number]): Promise<number> {
     const r = await guarded(() => this.db.selectFrom(table).select((eb) => eb.fn.countAll().as('n')).executeTakeFirstOrThrow());
     return Number(r.n);
   }

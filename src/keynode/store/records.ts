@@ -124,7 +124,14 @@ export function keyToRow(k: KeyRecord): KeysTable {
     created_at: checkMillis(k.createdAt, 'createdAt'),
     tenant: checkTenant(k.tenant),
     ers_policy: checkErsPolicy(k.ersPolicy),
+    epoch: k.epoch === undefined ? 1 : checkInt(k.epoch, 'epoch', 1, Number.MAX_SAFE_INTEGER),
   };
+}
+
+/** The record's `epoch` when it is not 1: a key of share epoch 1 (every key made before epochs) has no such field. */
+function epochOf(value: number | string | bigint): { epoch?: number } {
+  const n = Number(value);
+  return n === 1 ? {} : { epoch: n };
 }
 
 /** A key's ERS policy, or null for none (absent or null). */
@@ -152,6 +159,7 @@ export function rowToKey(r: KeysTable): KeyRecord {
     createdAt: Number(r.created_at),
     tenant: r.tenant,
     ...ersPolicyOf(r.ers_policy),
+    ...epochOf(r.epoch),
   };
 }
 

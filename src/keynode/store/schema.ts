@@ -29,6 +29,8 @@ export interface KeysTable {
   tenant: string;
   /** 0004: the key's emergency recovery policy (off, allow, require); null: the node's settings decide. */
   ers_policy: string | null;
+  /** 0005: the share epoch, from 1 (docs/keyshare.md). */
+  epoch: number;
 }
 
 export interface NoncesTable {
@@ -81,6 +83,39 @@ export interface BackupOutboxTable {
   created_at: Millis;
 }
 
+/** 0005: key-share backups to publish to the public log(s), one row per key and epoch (docs/keyshare.md). */
+export interface KeyshareOutboxTable {
+  key_id: string;
+  epoch: number;
+  /** The signed LBLE entry holding the sealed record, stored before the first send; null until sealed. */
+  entry: Bytes | null;
+  created_at: Millis;
+}
+
+/** 0005: what a log answered for a key's record: its index and the inclusion proof document. */
+export interface KeysharePublicationsTable {
+  key_id: string;
+  epoch: number;
+  /** The log's URL as configured. */
+  log: string;
+  leaf_index: number;
+  checkpoint_size: number;
+  /** The inclusion proof document (docs/log-format.md), JSON. */
+  proof: string;
+  published_at: Millis;
+}
+
+/** 0005: which durable channel holds which key at which epoch (docs/keynode.md, "Durable channels"). */
+export interface KeyChannelsTable {
+  key_id: string;
+  /** backup, log or ers. */
+  channel: string;
+  epoch: number;
+  /** What the channel says of it (JSON): e.g. the log index and checkpoint size. */
+  detail: string;
+  recorded_at: Millis;
+}
+
 export interface StoreSchema {
   keys: KeysTable;
   nonces: NoncesTable;
@@ -88,10 +123,13 @@ export interface StoreSchema {
   api_keys: ApiKeysTable;
   meta: MetaTable;
   backup_outbox: BackupOutboxTable;
+  keyshare_outbox: KeyshareOutboxTable;
+  keyshare_publications: KeysharePublicationsTable;
+  key_channels: KeyChannelsTable;
 }
 
 /** Every table; a store with a row in any of them is not empty (importSnapshot). */
-export const TABLES = ['keys', 'nonces', 'dkg_sessions', 'api_keys', 'meta', 'backup_outbox'] as const;
+export const TABLES = ['keys', 'nonces', 'dkg_sessions', 'api_keys', 'meta', 'backup_outbox', 'keyshare_outbox', 'keyshare_publications', 'key_channels'] as const;
 
 export const MIGRATION_TABLE = 'lifeboat_migration';
 export const MIGRATION_LOCK_TABLE = 'lifeboat_migration_lock';
@@ -189,6 +227,41 @@ export function migrations(kind: StoreKind): Record<string, Migration> {
         // (null): they go on following the node's ers settings, as they did.
         await db.schema.alterTable('keys').addColumn('ers_policy', 'text', (c) => c.check(sql`ers_policy is null or ers_policy in ('off', 'allow', 'require')`)).execute();
         await db.schema.alterTable('dkg_sessions').addColumn('ers_policy', 'text', (c) => c.check(sql`ers_policy is null or ers_policy in ('off', 'allow', 'require')`)).execute();
+      },
+    },
+    '0005_keyshare': {
+      async up(db: Kysely<unknown>): Promise<void> {
+        // Share epochs (docs/keyshare.md): every key held before was its node's first share of the key id.
+        await db.schema.alterTable('keys').addColumn('epoch', 'bigint', (c) => c.notNull().defaultTo(1).check(sql`epoch >= 1`)).execute();
+        // Rows go with their key: a deleted key is neither published nor reported.
+        await db.schema
+          .createTable('keyshare_outbox')
+          .addColumn('key_id', id, (c) => c.notNull().references('keys.key_id').onDelete('cascade'))
+          .addColumn('epoch', 'bigint', (c) => c.notNull())
+          .addColumn('entry', bytes)
+          .addColumn('created_at', 'bigint', (c) => c.notNull())
+          .addPrimaryKeyConstraint('keyshare_outbox_pk', ['key_id', 'epoch'])
+          .execute();
+        await db.schema
+          .createTable('keyshare_publications')
+          .addColumn('key_id', id, (c) => c.notNull().references('keys.key_id').onDelete('cascade'))
+          .addColumn('epoch', 'bigint', (c) => c.notNull())
+          .addColumn('log', id, (c) => c.notNull())
+          .addColumn('leaf_index', 'bigint', (c) => c.notNull())
+          .addColumn('checkpoint_size', 'bigint', (c) => c.notNull())
+          .addColumn('proof', 'text', (c) => c.notNull())
+          .addColumn('published_at', 'bigint', (c) => c.notNull())
+          .addPrimaryKeyConstraint('keyshare_publications_pk', ['key_id', 'epoch', 'log'])
+          .execute();
+        await db.schema
+          .createTable('key_channels')
+          .addColumn('key_id', id, (c) => c.notNull().references('keys.key_id').onDelete('cascade'))
+          .addColumn('channel', 'text', (c) => c.notNull().check(sql`channel in ('backup', 'log', 'ers')`))
+          .addColumn('epoch', 'bigint', (c) => c.notNull())
+          .addColumn('detail', 'text', (c) => c.notNull())
+          .addColumn('recorded_at', 'bigint', (c) => c.notNull())
+          .addPrimaryKeyConstraint('key_channels_pk', ['key_id', 'channel'])
+          .execute();
       },
     },
   };

@@ -23,6 +23,13 @@
 /** The meta entry that turns the backup journal on (value `on`); any other value or none is off. */
 export const BACKUP_JOURNAL_META = 'backup_journal';
 
+/** The meta entry that queues every key insert for publication to the public log (value `on`): set when the node has an operator mnemonic. */
+export const KEYSHARE_JOURNAL_META = 'keyshare_journal';
+
+export const DURABLE_CHANNEL_NAMES = ['backup', 'log', 'ers'] as const;
+/** Where a key's share is held outside the node (docs/keynode.md, "Durable channels"). */
+export type DurableChannel = (typeof DURABLE_CHANNEL_NAMES)[number];
+
 export const CURVES = ['ed25519', 'secp256k1', 'bip340'] as const;
 /** The FROST ciphersuite of a key (RFC 9591 Ed25519-SHA512, secp256k1-SHA256, or its BIP-340 variant). */
 export type Curve = (typeof CURVES)[number];
@@ -68,6 +75,17 @@ export interface KeyRecord {
   tenant: string;
   /** The key's emergency recovery policy; absent: the node's settings decide. */
   ersPolicy?: ErsPolicy;
+  /**
+   * The share epoch (docs/keyshare.md): 1 for the first share this node held of the key id (absent
+   * means 1); a reshare, a rotation or an import of a different share for the key id raises it, and a
+   * node recovered from the log keeps the epoch of the record it came from.
+   */
+  epoch?: number;
+}
+
+/** A key's share epoch: its `epoch`, 1 when absent. */
+export function keyEpoch(k: Pick<KeyRecord, 'epoch'>): number {
+  return k.epoch ?? 1;
 }
 
 /** One round-1 signing nonce pair, encrypted; lives until round 2 consumes it. Never backed up. */
@@ -141,6 +159,37 @@ export interface OutboxEntry {
   entry: Uint8Array;
 }
 
+/** A key share waiting to be published to the public log(s). */
+export interface KeyshareOutboxRow {
+  keyId: string;
+  epoch: number;
+  /** The LBLE entry holding the sealed record, once sealed (sent as is on every retry). */
+  entry: Uint8Array | null;
+  createdAt: number;
+}
+
+/** What a log answered for a key's record. */
+export interface KeysharePublication {
+  keyId: string;
+  epoch: number;
+  /** The log's URL as configured. */
+  log: string;
+  index: number;
+  checkpointSize: number;
+  /** The inclusion proof document (docs/log-format.md), JSON text. */
+  proof: string;
+  publishedAt: number;
+}
+
+/** A channel holding a key at an epoch. */
+export interface KeyChannelRecord {
+  channel: DurableChannel;
+  epoch: number;
+  /** JSON text: what the channel says of it. */
+  detail: string;
+  recordedAt: number;
+}
+
 export interface ListKeysOptions {
   /** Return only keys whose key_id sorts after this one (keyset paging). */
   afterKeyId?: string;
@@ -152,7 +201,10 @@ export interface ListKeysOptions {
 
 /** The operations available both on the store and inside a transaction. */
 export interface KeyNodeStoreOps {
-  /** Stores a new key; journaled as `key_put`. Throws ConflictError `key_exists` if key_id is taken. */
+  /**
+   * Stores a new key; journaled as `key_put`, and queued for publication while `keyshare_journal` is
+   * on. Throws ConflictError `key_exists` if key_id is taken.
+   */
   insertKey(key: KeyRecord): Promise<void>;
   /** Returns the key, or undefined if there is no key with that id. */
   getKey(keyId: string): Promise<KeyRecord | undefined>;
@@ -246,6 +298,39 @@ export interface KeyNodeStoreOps {
   deleteSealedOutboxThrough(seq: number): Promise<number>;
   /** How many changes wait to be sealed, and how many sealed entries wait for their ack. */
   countOutbox(): Promise<{ unsealed: number; sealed: number }>;
+
+  /**
+   * Queues (key id, epoch) for publication to the public log, whatever `keyshare_journal` says (`node
+   * mnemonic setup` queues the keys held before). Returns false if it was queued already. insertKey
+   * queues a new key itself, in its transaction, while `keyshare_journal` is `on`.
+   */
+  enqueueKeyshare(keyId: string, epoch: number, now: number): Promise<boolean>;
+  /** Up to `limit` (1 to 10,000) queued publications, oldest first. */
+  listKeyshareOutbox(limit: number): Promise<KeyshareOutboxRow[]>;
+  /**
+   * Stores the entry of a queued publication unless it has one already, and returns the entry the row
+   * holds (the first one stored: every retry sends those bytes), or undefined if there is no such row.
+   */
+  setKeyshareEntry(keyId: string, epoch: number, entry: Uint8Array): Promise<Uint8Array | undefined>;
+  /** Removes a queued publication (published everywhere, or superseded). Returns false if there was none. */
+  deleteKeyshareOutbox(keyId: string, epoch: number): Promise<boolean>;
+  /** How many queued publications have no entry yet, and how many have one (sealed, maybe sent). */
+  countKeyshareOutbox(): Promise<{ unsealed: number; sealed: number }>;
+  /** Records (or replaces) what a log answered for a key's record at an epoch. */
+  recordKeysharePublication(p: KeysharePublication): Promise<void>;
+  /** What the logs answered for a key, by epoch and log. */
+  listKeysharePublications(keyId: string): Promise<KeysharePublication[]>;
+  /**
+   * Records that `channel` holds the key at `epoch` (replacing what it held before), then activates the
+   * key if it is `pending_backup` and every `required` channel holds it at its current epoch (without
+   * a journal entry, as setKeyStatusUnjournaled). Returns whether this call activated it; a key that is
+   * gone changes nothing. `detail` is JSON text of at most 64 KiB.
+   */
+  recordKeyChannel(keyId: string, channel: DurableChannel, epoch: number, detail: string, required: readonly DurableChannel[], now: number): Promise<{ activated: boolean }>;
+  /** The channels that hold the key, each with the epoch it holds. */
+  listKeyChannels(keyId: string): Promise<KeyChannelRecord[]>;
+  /** Per channel, how many keys it holds at their current epoch. */
+  countKeyChannels(): Promise<Record<DurableChannel, number>>;
 }
 
 /** What a transaction body gets: the same operations, all inside the one transaction. */

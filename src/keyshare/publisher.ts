@@ -1,0 +1,208 @@
+/**
+ * The key-share publisher in a key node (docs/keyshare.md, "Publishing from the node"): the agent of
+ * the `log` durable channel, started by `node serve` like the backup agent.
+ *
+ * Every key insert on a node with an operator mnemonic queues (key id, epoch) in the store's
+ * keyshare_outbox, in the insert's transaction (src/keynode/store/keyshare.ts). The agent then, per row:
+ *   1. seals the share (`sealBackup`, with ADR 004's checks), wraps the record in an LBLE entry signed
+ *      by the node identity, and stores the entry in the row BEFORE the first send: a retry after a
+ *      crash sends the very same bytes, and the log answers the index it already gave them;
+ *   2. sends it to every configured log (`addEntryVerified`: the checkpoint under the log's key with
+ *      the witness quorum, the inclusion path) and keeps the proof document and checkpoint size;
+ *   3. once every log holds it, removes the row and records that the `log` channel holds the key at
+ *      that epoch, which activates the key when it was the last required channel.
+ * Network errors back off and retry; nothing is dropped; a restart resumes from the rows.
+ *   keyshare_last_error (meta)   what `node status` reports from the serving process
+ */
+import { InvalidInputError, LifeboatError } from '../errors.js';
+import { fromB64, utf8, wipe } from '../util/bytes.js';
+import type { ChannelAgent } from '../keynode/durable.js';
+import type { LogTarget } from '../keynode/config.js';
+import { openKeyShare } from '../keynode/frost/index.js';
+import type { ChannelAgentContext } from '../keynode/runtime.js';
+import { keyEpoch, type KeyRecord, type KeyshareOutboxRow } from '../keynode/store/index.js';
+import { parseWitnessVerifierKey } from '../log/cosignature.js';
+import { createEntry } from '../log/entry.js';
+import { encodeInclusionDoc } from '../log/inclusion.js';
+import { type NoteVerifier, parseVerifierKey } from '../log/note.js';
+import { addEntryVerified } from '../log/server/client.js';
+import { checkMnemonic } from './mnemonic.js';
+import { KEYSHARE_RECORD_TYPE } from './record.js';
+import { sealBackup, type SealMode } from './seal.js';
+
+export const META_LAST_ERROR = 'keyshare_last_error';
+const BATCH = 100;
+const RETRY_MIN_MS = 250;
+/** Lower than the backup agent's: new keys wait for this channel, and a log's add is cheap to retry. */
+const RETRY_MAX_MS = 5_000;
+
+/** How the agent sends an entry to one log (addEntryVerified, or a test's). */
+export type PublishFn = (log: LogTarget, entry: Uint8Array) => Promise<{ index: number; checkpointSize: number; proof: string }>;
+
+interface ParsedLog {
+  target: LogTarget;
+  verifier: NoteVerifier;
+  witnesses: NoteVerifier[];
+}
+
+/** Checks a log target's keys (the log's verifier key, witness keys, quorum). Throws what the parsers throw. */
+export function parseLogTarget(t: LogTarget): ParsedLog {
+  const witnesses = t.witness_keys.map(parseWitnessVerifierKey);
+  if (t.quorum > witnesses.length) throw new InvalidInputError(`quorum ${t.quorum} is more than the ${witnesses.length} witness keys`);
+  return { target: t, verifier: parseVerifierKey(t.log_key), witnesses };
+}
+
+/** The real send: POST /add, the answer verified under the log's key and the witness quorum. */
+export function httpPublish(logs: readonly ParsedLog[]): PublishFn {
+  return async (target, entry) => {
+    const p = logs.find((l) => l.target.url === target.url)!;
+    const { doc, checkpoint } = await addEntryVerified(target.url, entry, p.verifier, { witnesses: p.witnesses, quorum: target.quorum });
+    const { entry: _sent, ...withoutEntry } = doc;
+    return { index: doc.index, checkpointSize: checkpoint.size, proof: JSON.stringify(encodeInclusionDoc(withoutEntry)) };
+  };
+}
+
+export class KeysharePublisher implements ChannelAgent {
+  private running = false;
+  private loop: Promise<void> | undefined;
+  private wake: (() => void) | undefined;
+  private lastError: string | null = null;
+  private readonly publish: PublishFn;
+
+  constructor(
+    private readonly ctx: ChannelAgentContext,
+    opts: { publish?: PublishFn } = {},
+  ) {
+    this.publish = opts.publish ?? httpPublish(ctx.config.logs.map(parseLogTarget));
+  }
+
+  start(): void {
+    if (this.running) return;
+    this.running = true;
+    this.loop = this.run();
+  }
+
+  async stop(): Promise<void> {
+    this.running = false;
+    this.wake?.();
+    await this.loop;
+  }
+
+  kick(): void {
+    this.wake?.();
+  }
+
+  /** One pass over the queue; returns how many rows were published everywhere. Throws the first failure. */
+  async step(): Promise<number> {
+    const rows = await this.ctx.store.listKeyshareOutbox(BATCH);
+    let done = 0;
+    for (const row of rows) if (await this.publishRow(row)) done++;
+    return done;
+  }
+
+  private async run(): Promise<void> {
+    let delay = RETRY_MIN_MS;
+    while (this.running) {
+      try {
+        const done = await this.step();
+        if (this.lastError !== null) await this.recordError(null);
+        delay = RETRY_MIN_MS;
+        if (done > 0) continue;
+        await this.sleep(1000);
+      } catch (err) {
+        const code = err instanceof LifeboatError ? err.code : 'error';
+        const msg = `${code}: ${err instanceof Error ? err.message : String(err)}`;
+        if (msg !== this.lastError) {
+          this.ctx.log?.(`keyshare: ${msg}; retrying`);
+          await this.recordError(msg);
+        }
+        await this.sleep(delay);
+        delay = Math.min(delay * 2, RETRY_MAX_MS);
+      }
+    }
+  }
+
+  private async recordError(msg: string | null): Promise<void> {
+    this.lastError = msg;
+    await this.ctx.store.setMeta(META_LAST_ERROR, msg ?? '').catch(() => undefined);
+  }
+
+  private sleep(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const t = setTimeout(() => {
+        this.wake = undefined;
+        resolve();
+      }, ms);
+      this.wake = () => {
+        clearTimeout(t);
+        this.wake = undefined;
+        resolve();
+      };
+    });
+  }
+
+  /** Seals (once), sends to every log that lacks it, and records the channel. Returns true when done with the row. */
+  private async publishRow(row: KeyshareOutboxRow): Promise<boolean> {
+    const { store, durable } = this.ctx;
+    const key = await store.getKey(row.keyId);
+    // A key deleted, or since moved to a newer epoch (that epoch has its own row): nothing to publish.
+    if (!key || keyEpoch(key) !== row.epoch) {
+      await store.deleteKeyshareOutbox(row.keyId, row.epoch);
+      return false;
+    }
+    const entry = row.entry ?? (await this.seal(row, key));
+    const have = new Set((await store.listKeysharePublications(row.keyId)).filter((p) => p.epoch === row.epoch).map((p) => p.log));
+    for (const log of this.ctx.config.logs) {
+      if (have.has(log.url)) continue;
+      const r = await this.publish(log, entry);
+      await store.recordKeysharePublication({ keyId: row.keyId, epoch: row.epoch, log: log.url, index: r.index, checkpointSize: r.checkpointSize, proof: r.proof, publishedAt: Date.now() });
+      have.add(log.url);
+    }
+    const first = (await store.listKeysharePublications(row.keyId)).find((p) => p.epoch === row.epoch && p.log === this.ctx.config.logs[0]?.url);
+    await store.transaction(async (tx) => {
+      await durable.record(row.keyId, 'log', row.epoch, first ? { index: first.index, checkpoint_size: first.checkpointSize } : {}, tx);
+      await tx.deleteKeyshareOutbox(row.keyId, row.epoch);
+    });
+    durable.notify();
+    this.ctx.log?.(`keyshare: key ${row.keyId} epoch ${row.epoch} published${first ? ` (entry ${first.index})` : ''}`);
+    return true;
+  }
+
+  /** Seals the share into a record and an entry, stores the entry, and returns the one the row holds. */
+  private async seal(row: KeyshareOutboxRow, key: KeyRecord): Promise<Uint8Array> {
+    const { secrets, store } = this.ctx;
+    const share = openKeyShare(secrets.storageKey, key.encryptedShare, { keyId: row.keyId, curve: key.curve, identifier: key.identifier });
+    const how = this.sealMode();
+    try {
+      const record = await sealBackup({ key: share, tenant: key.tenant, epoch: row.epoch, node: secrets.identity }, how);
+      const entry = createEntry({ recordType: KEYSHARE_RECORD_TYPE, payload: record }, secrets.identity);
+      const kept = await store.setKeyshareEntry(row.keyId, row.epoch, entry);
+      if (!kept) throw new LifeboatError('keyshare_row_gone', `the publication of key ${row.keyId} epoch ${row.epoch} left the queue while it was sealed`);
+      return kept;
+    } finally {
+      wipe(share.share);
+      if (how.mode === 'passphrase') wipe(how.mnemonic.entropy);
+    }
+  }
+
+  private sealMode(): SealMode {
+    const ks = this.ctx.config.keyshare!;
+    if (ks.mode === 'recipient') return { mode: 'recipient', recipient: ks.recipient!, mnemonicCheck: fromB64(ks.mnemonic_check!, 'mnemonic_check', 16) };
+    const bytes = this.ctx.readMnemonic();
+    if (!bytes) throw new LifeboatError('mnemonic_missing', 'this passphrase-mode node has no mnemonic in its vault (node/mnemonic)', { hint: 'restore the vault, or set the node up again' });
+    try {
+      return { mode: 'passphrase', mnemonic: checkMnemonic(utf8.decode(bytes)) };
+    } finally {
+      wipe(bytes);
+    }
+  }
+}
+
+/**
+ * The publisher of a node with an operator mnemonic and at least one log, for openNode's
+ * `channelAgents`; undefined otherwise. Throws what parseLogTarget throws (a bad key in node.json).
+ */
+export function keysharePublisher(ctx: ChannelAgentContext): KeysharePublisher | undefined {
+  if (!ctx.config.keyshare || ctx.config.logs.length === 0) return undefined;
+  return new KeysharePublisher(ctx);
+}

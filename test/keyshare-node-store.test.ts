@@ -1,0 +1,104 @@
+/**
+ * The key node store's key-share publication queue and durable channels, against SQLite and a real
+ * PostgreSQL: a key insert queues (key id, epoch) in its own transaction only while keyshare_journal is
+ * on; the first entry stored is the one kept; a channel's holding activates a pending key only when every
+ * required channel holds it at the key's current epoch; epochs round-trip (absent means 1).
+ */
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { randomBytes } from '../src/crypto/random.js';
+import { KEYSHARE_JOURNAL_META, type KeyNodeStore, type KeyRecord, openKeyNodeStore } from '../src/keynode/store/index.js';
+import { postgresHarness, sqliteHarness, type StoreHarness } from './helpers/store-harness.js';
+
+let seq = 0;
+function makeKey(over: Partial<KeyRecord> = {}): KeyRecord {
+  return {
+    keyId: `key_ks${(++seq).toString().padStart(4, '0')}${Math.random().toString(36).slice(2, 8)}`,
+    curve: 'ed25519',
+    threshold: 2,
+    maxSigners: 3,
+    identifier: '01'.padEnd(64, '0'),
+    groupPublicKey: randomBytes(32),
+    publicPackage: randomBytes(100),
+    encryptedShare: randomBytes(80),
+    status: 'pending_backup',
+    origin: 'dkg',
+    createdAt: Date.now(),
+    tenant: 'default',
+    ...over,
+  };
+}
+
+async function withStore<T>(url: string, fn: (s: KeyNodeStore) => Promise<T>): Promise<T> {
+  const s = await openKeyNodeStore(url);
+  try {
+    return await fn(s);
+  } finally {
+    await s.close();
+  }
+}
+
+for (const h of [sqliteHarness('lifeboat-ks-store-', 'node.db'), postgresHarness()] as StoreHarness[]) {
+  describe(`keyshare queue and durable channels: ${h.kind}`, { skip: h.skip }, () => {
+    before(() => h.setup());
+    after(() => h.teardown());
+
+    it('a key insert queues its publication in its transaction only while keyshare_journal is on; the first entry stored is kept', async () => {
+      await withStore(await h.fresh(), async (s) => {
+        const before = makeKey();
+        await s.insertKey(before);
+        assert.deepEqual(await s.listKeyshareOutbox(10), [], 'journal off: nothing queued');
+        await s.setMeta(KEYSHARE_JOURNAL_META, 'on');
+        const k = makeKey({ epoch: 3 });
+        await s.insertKey(k);
+        const rows = await s.listKeyshareOutbox(10);
+        assert.deepEqual(rows.map((r) => [r.keyId, r.epoch, r.entry]), [[k.keyId, 3, null]]);
+        assert.equal((await s.getKey(k.keyId))!.epoch, 3);
+        assert.equal((await s.getKey(before.keyId))!.epoch, undefined, 'epoch 1 reads as absent, as before epochs');
+        // a failed insert (key_exists) queues nothing
+        await assert.rejects(s.insertKey({ ...k, epoch: 4 }), { code: 'key_exists' });
+        assert.equal((await s.listKeyshareOutbox(10)).length, 1);
+        // a rolled-back transaction queues nothing either
+        const gone = makeKey();
+        await assert.rejects(
+          s.transaction(async (tx) => {
+            await tx.insertKey(gone);
+            throw new Error('roll back');
+          }),
+        );
+        assert.equal((await s.listKeyshareOutbox(10)).length, 1);
+        assert.equal(await s.enqueueKeyshare(before.keyId, 1, Date.now()), true);
+        assert.equal(await s.enqueueKeyshare(before.keyId, 1, Date.now()), false, 'queued once');
+        const first = randomBytes(50);
+        assert.deepEqual(await s.setKeyshareEntry(k.keyId, 3, first), first);
+        assert.deepEqual(await s.setKeyshareEntry(k.keyId, 3, randomBytes(50)), first, 'a second seal does not replace the bytes that may have been sent');
+        assert.deepEqual(await s.countKeyshareOutbox(), { unsealed: 1, sealed: 1 });
+        await s.recordKeysharePublication({ keyId: k.keyId, epoch: 3, log: 'http://log.test', index: 7, checkpointSize: 9, proof: '{"index":7}', publishedAt: 1 });
+        assert.deepEqual((await s.listKeysharePublications(k.keyId)).map((p) => [p.log, p.index, p.checkpointSize]), [['http://log.test', 7, 9]]);
+        assert.equal(await s.deleteKeyshareOutbox(k.keyId, 3), true);
+        // deleting the key takes its queue rows and publications with it
+        assert.equal(await s.deleteKey(before.keyId), true);
+        assert.deepEqual(await s.listKeyshareOutbox(10), []);
+        await assert.rejects(s.recordKeysharePublication({ keyId: k.keyId, epoch: 3, log: 'http://log.test', index: 1, checkpointSize: 2, proof: 'not json', publishedAt: 1 }), { code: 'invalid_input' });
+      });
+    });
+
+    it('a key activates when every required channel holds it at its current epoch, and not before', async () => {
+      await withStore(await h.fresh(), async (s) => {
+        const k = makeKey({ epoch: 2 });
+        await s.insertKey(k);
+        const req = ['backup', 'log'] as const;
+        assert.deepEqual(await s.recordKeyChannel(k.keyId, 'log', 2, '{"index":5,"checkpoint_size":6}', req, Date.now()), { activated: false });
+        assert.equal((await s.getKey(k.keyId))!.status, 'pending_backup', 'backup does not hold it yet');
+        assert.deepEqual(await s.recordKeyChannel(k.keyId, 'backup', 1, '{}', req, Date.now()), { activated: false }, 'a holding of an older epoch does not count');
+        assert.equal((await s.getKey(k.keyId))!.status, 'pending_backup');
+        assert.deepEqual(await s.recordKeyChannel(k.keyId, 'backup', 2, '{}', req, Date.now()), { activated: true });
+        assert.equal((await s.getKey(k.keyId))!.status, 'active');
+        assert.deepEqual((await s.listKeyChannels(k.keyId)).map((c) => [c.channel, c.epoch]), [['backup', 2], ['log', 2]]);
+        assert.deepEqual(await s.countKeyChannels(), { backup: 1, log: 1, ers: 0 });
+        assert.deepEqual(await s.recordKeyChannel('key_absent', 'log', 1, '{}', req, Date.now()), { activated: false }, 'a key that is gone changes nothing');
+        await assert.rejects(s.recordKeyChannel(k.keyId, 'tape' as 'log', 2, '{}', req, Date.now()), { code: 'invalid_input' });
+      });
+    });
+  });
+}
