@@ -11,3 +11,4 @@ await (await import('./log-append.bench.js')).benchLogAppend();
 await (await import('./log-audit.bench.js')).benchLogAudit();
 await (await import('./keyshare.js')).benchKeyshare();
 await (await import('./ers.bench.js')).benchErs();
+await (await import('./cli-start.bench.js')).benchCliStart();
