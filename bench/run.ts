@@ -10,4 +10,5 @@ await (await import('./log-store.bench.js')).benchLogStore();
 await (await import('./log-append.bench.js')).benchLogAppend();
 await (await import('./log-audit.bench.js')).benchLogAudit();
 await (await import('./keyshare.js')).benchKeyshare();
+await (await import('./keyshare-publish.bench.js')).benchKeysharePublish();
 await (await import('./ers.bench.js')).benchErs();
