@@ -10,5 +10,6 @@ await (await import('./log-store.bench.js')).benchLogStore();
 await (await import('./log-append.bench.js')).benchLogAppend();
 await (await import('./log-audit.bench.js')).benchLogAudit();
 await (await import('./keyshare.js')).benchKeyshare();
+await (await import('./keyshare-publish.bench.js')).benchKeysharePublish();
 await (await import('./ers.bench.js')).benchErs();
 await (await import('./cli-start.bench.js')).benchCliStart();

@@ -60,6 +60,18 @@ test('lifeboat drill --json: the public log scenarios: witnessed, killed, audite
   for (const i of at) assert.equal(report.scenarios[i]!.ok, true, names[i]);
 });
 
+test('lifeboat drill --json: the key-share scenarios, after the public log ones: nodes with words publish, one is destroyed and recovered with its 24 words alone', { timeout: 550_000 }, async () => {
+  const r = await runDrill();
+  const report = JSON.parse(r.stdout) as { ok: boolean; scenarios: { name: string; ok: boolean; ms: number }[] };
+  const names = report.scenarios.map((s) => s.name);
+  const expected = [/key shares: three key nodes made with 24 words publish to the public log .*a 2-of-3 key is active once the log holds every share/, /key shares: a node destroyed with its data directory comes back from the log with its 24 words alone \(keyshare recover\), and the key signs/];
+  const at = expected.map((e) => names.findIndex((n) => e.test(n)));
+  assert.ok(at.every((i) => i >= 0), `missing key-share scenarios in ${names.join('; ')}`);
+  assert.deepEqual([...at].sort((a, b) => a - b), at, 'in order');
+  assert.ok(at[0]! > names.findIndex((n) => /a forked log/.test(n)), 'after the public log scenarios');
+  for (const i of at) assert.equal(report.scenarios[i]!.ok, true, names[i]);
+});
+
 test('drill runner: a failed scenario is reported with its code and the ones after it are skipped, not ok', async () => {
   const ran: string[] = [];
   const results = await runScenarios(

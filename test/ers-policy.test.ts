@@ -16,6 +16,7 @@ import { isLifeboatError } from '../src/errors.js';
 import { listen } from '../src/http/listen.js';
 import { loadNodeConfig, nodePaths, saveNodeConfig } from '../src/keynode/config.js';
 import { exportKeyShare } from '../src/keynode/export.js';
+import { applySetting } from '../src/keynode/settings.js';
 import { inProcessKeys } from '../src/keynode/frost/bench.js';
 import { closeNode, initNode, openNode, type OpenedNode } from '../src/keynode/runtime.js';
 import { createKeyNodeApp } from '../src/keynode/server.js';
@@ -167,6 +168,41 @@ describe('per-key ERS policy (black box, real key nodes)', () => {
     assert.match(r.stdout, /--ers <policy>/);
     assert.match(r.stdout, /ers_disabled_for_key/);
     assert.match(r.stdout, /ers_package_required/);
+  });
+
+  it('durable_channels ers: a new key stays pending_backup until a verified package is registered, then signs', async () => {
+    const root = trackedTempDir('lifeboat-ers-durable-');
+    const ers = join(root, 'ers');
+    ok(await runCli(['ers', 'keygen', '--out', ers]));
+    const started = await startNodeProcesses(root, 2);
+    nodes.push(...started.nodes);
+    const two = started.nodes;
+    const env = { LIFEBOAT_API_KEY: started.clientToken };
+    await Promise.all(
+      two.map(async (n) => {
+        // the settings as `node config set` applies them (validated: durable_channels ers needs ers.enabled first)
+        const paths = nodePaths(n.dir);
+        let c = loadNodeConfig(paths);
+        for (const [k, v] of [['ers.enabled', 'true'], ['durable_channels', 'ers'], ['durable_wait_ms', '200']] as const) c = applySetting(c, k, v).config;
+        saveNodeConfig(paths, c);
+        ok(await runCli(['ers', 'whitelist', 'add', '--ers-public', `${ers}.pub`, '--label', 'escrow', '--data-dir', n.dir]));
+      }),
+    );
+    await Promise.all(two.map((n) => n.server.stop()));
+    const served = await Promise.all(two.map((n) => serveNode(n.dir)));
+    nodes.push(...served);
+    const list = served.map((n) => n.url).join(',');
+    const key = JSON.parse(ok(await runCli(['key', 'create', '--nodes', list, '--threshold', '2', '--curve', 'ed25519', '--json'], { env, timeoutMs: 120_000 })).stdout) as { key_id: string; status: string };
+    assert.equal(key.status, 'pending_backup');
+    const info = async (n: NodeProcess) => JSON.parse(ok(await runCli(['key', 'info', '--node', n.url, '--key', key.key_id, '--json'], { env })).stdout) as { status: string; channels: Record<string, unknown> };
+    assert.deepEqual(await info(served[0]!).then((i) => [i.status, i.channels]), ['pending_backup', { ers: false }]);
+    const sign = () => runCli(['sign', '--key', key.key_id, '--nodes', list, '--message-text', 'durable', '--json'], { env });
+    const refused = await sign();
+    assert.equal(refused.code, 1);
+    assert.equal(errType(refused), 'key_pending_backup');
+    ok(await runCli(['ers', 'backup', '--key', key.key_id, '--nodes', list, '--ers-public', `${ers}.pub`, '--label', 'durable', '--out', join(root, 'k.ers'), '--json'], { env, timeoutMs: 120_000 }));
+    for (const n of served) assert.deepEqual(await info(n).then((i) => [i.status, i.channels]), ['active', { ers: true }], 'the registered package activated the key');
+    ok(await sign());
   });
 });
 

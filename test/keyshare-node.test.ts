@@ -14,6 +14,8 @@ import { after, before, describe, it } from 'node:test';
 import { ctEqual } from '../src/util/bytes.js';
 import { newApiKey } from '../src/keynode/apikeys.js';
 import { KeyNodeClient } from '../src/keynode/client.js';
+import { encodeFrostPublic, groupPublicKey, sealKeyShare } from '../src/keynode/frost/index.js';
+import { closeNode, openNode } from '../src/keynode/runtime.js';
 import { openKeyNodeStore } from '../src/keynode/store/index.js';
 import { generateOperatorMnemonic, type Mnemonic } from '../src/keyshare/mnemonic.js';
 import { KEYSHARE_RECORD_TYPE, parseRecord } from '../src/keyshare/record.js';
@@ -21,8 +23,13 @@ import { entrySubmitter, parseEntry } from '../src/log/entry.js';
 import { addEntry } from '../src/log/server/client.js';
 import { type CliResult, type RunningCli, runCli, startCli } from './helpers/cli.js';
 import { registerTokenInDir } from './helpers/keynode.js';
+import { dealtKey } from './helpers/keyshare.js';
 import { readWholeLog } from './helpers/logserver.js';
 import { trackedTempDir } from './helpers/tmp.js';
+
+/** Keys made in-process for the bulk publication (node 4). */
+const BULK = 200;
+const bulkId = (i: number) => `bulk_${String(i).padStart(4, '0')}`;
 
 interface Node {
   name: string;
@@ -118,6 +125,32 @@ describe('key nodes publishing key shares to the public log (processes)', { time
     });
   };
 
+  /** Puts `count` trusted-dealer ed25519 keys into a stopped node's store, as an import would. */
+  const insertBulkKeys = async (n: Node, count: number): Promise<void> => {
+    const opened = await openNode(n.dir);
+    try {
+      for (let i = 0; i < count; i++) {
+        const share = dealtKey('ed25519', bulkId(i))[i % 3]!;
+        await opened.store.insertKey({
+          keyId: share.keyId,
+          curve: share.curve,
+          threshold: 2,
+          maxSigners: 3,
+          identifier: share.identifier,
+          groupPublicKey: groupPublicKey(share.curve, share.public.commitments[0]!),
+          publicPackage: encodeFrostPublic(share.curve, share.public),
+          encryptedShare: sealKeyShare(opened.secrets.storageKey, share),
+          status: 'active',
+          origin: 'import',
+          createdAt: Date.now(),
+          tenant: 'default',
+        });
+      }
+    } finally {
+      await closeNode(opened);
+    }
+  };
+
   before(async () => {
     const init = await okJson<{ verifier_key: string }>(['log', 'init', '--origin', 'ksnode.lifeboat.example/log', '--data-dir', logDir, '--interval', '100ms', '--json']);
     logKey = init.verifier_key;
@@ -171,6 +204,12 @@ describe('key nodes publishing key shares to the public log (processes)', { time
     assert.equal(cov.recoverable, true);
     assert.deepEqual(cov.members.map((m) => m.status), ['current', 'current', 'current']);
     ok(await sign(keyA, nodes.slice(0, 2)), 'sign');
+    // key info and key list show the same, over the API
+    const env = { LIFEBOAT_API_KEY: token };
+    const info = await okJson<{ epoch: number; channels: { log: { index: number } } }>(['key', 'info', '--node', url(nodes[2]!), '--key', keyA, '--json'], { env });
+    assert.deepEqual([info.epoch, info.channels.log.index], [1, row.channels.log.index]);
+    const line = ok(await runCli(['key', 'list', '--node', url(nodes[2]!)], { env }), 'key list').split('\n').find((l) => l.startsWith(keyA))!;
+    assert.match(line, new RegExp(`epoch 1  held log#${row.channels.log.index}$`));
   });
 
   it('the log down at key creation: the key stays pending_backup and refuses to sign, then activates on its own when the log is back', async () => {
@@ -215,7 +254,7 @@ describe('key nodes publishing key shares to the public log (processes)', { time
   });
 
   let keyOld = '';
-  it('node mnemonic setup on a node made without one publishes the keys it already holds', async () => {
+  it('node mnemonic setup on a node made without one publishes the keys it already holds, many at a time: 200 adds share checkpoints', async () => {
     const n4 = await makeNode('node4', 'none');
     await serve(n4);
     const k = await createKey([nodes[0]!, nodes[1]!, n4], true);
@@ -223,9 +262,10 @@ describe('key nodes publishing key shares to the public log (processes)', { time
     assert.equal(await keyStatus(n4, keyOld), 'active', 'no channel required on node 4');
     assert.equal((await audit()).keys.find((c) => c.key_id === keyOld)!.members.length, 2, 'node 4 has published nothing');
     await n4.server!.stop('SIGTERM');
+    await insertBulkKeys(n4, BULK);
     const words = generateOperatorMnemonic();
     const setup = await okJson<{ queued: number; keyshare_mode: string }>(['node', 'mnemonic', 'setup', '--mnemonic-fd', '0', '--data-dir', n4.dir, '--json'], { input: words.phrase });
-    assert.deepEqual([setup.queued, setup.keyshare_mode], [1, 'passphrase']);
+    assert.deepEqual([setup.queued, setup.keyshare_mode], [BULK + 1, 'passphrase']);
     const again = await runCli(['node', 'mnemonic', 'setup', '--mnemonic-fd', '0', '--data-dir', n4.dir, '--json'], { input: words.phrase });
     assert.equal(JSON.parse(again.stdout).err_type, 'mnemonic_configured');
     await okJson(logSetup(n4));
@@ -234,6 +274,14 @@ describe('key nodes publishing key shares to the public log (processes)', { time
     const cov = (await audit()).keys.find((c) => c.key_id === keyOld)!;
     assert.deepEqual(cov.members.map((m) => m.status), ['current', 'current', 'current']);
     assert.ok(cov.members.some((m) => m.node === n4.identity));
+    await until('node 4 published every key', async () => (await withStore(n4, (s) => s.countKeyChannels())).log === BULK + 1, 120_000);
+    // One add at a time waits for a checkpoint each: one distinct checkpoint per key. Many in flight share them.
+    const sizes = new Set<number>();
+    await withStore(n4, async (s) => {
+      for (let i = 0; i < BULK; i++) for (const p of await s.listKeysharePublications(bulkId(i))) sizes.add(p.checkpointSize);
+    });
+    assert.ok(sizes.size <= BULK / 4, `${BULK} publications came back with ${sizes.size} distinct checkpoints`);
+    assert.deepEqual(await withStore(n4, (s) => s.countKeyshareOutbox()), { unsealed: 0, sealed: 0 });
     await n4.server!.stop('SIGTERM');
   });
 
@@ -241,7 +289,7 @@ describe('key nodes publishing key shares to the public log (processes)', { time
     const n1 = nodes[0]!;
     await n1.server!.stop('SIGTERM');
     rmSync(n1.dir, { recursive: true, force: true });
-    const r = await okJson<{ keys: { key_id: string; epoch: number }[]; identity: string }>(
+    const r = await okJson<{ keys: { key_id: string; epoch: number }[]; identity: string; configured: unknown }>(
       ['keyshare', 'recover', '--log', logUrl, '--log-key', logKey, '--witness', witnessKey, '--node-identity', n1.identity, '--data-dir', n1.dir, '--json'],
       { env: { LIFEBOAT_MNEMONIC: n1.words!.phrase } },
     );
@@ -251,5 +299,14 @@ describe('key nodes publishing key shares to the public log (processes)', { time
     await serve(n1);
     const signed = JSON.parse(ok(await sign(keyA, [n1, nodes[1]!]), 'sign with the recovered node')) as { signature: string };
     assert.match(signed.signature, /^[0-9a-f]{128}$/);
+    // it came back with its words and its log: the log holds what it recovered, and it publishes its next keys
+    assert.deepEqual(r.configured, { keyshare_mode: 'passphrase', logs: [logUrl] });
+    const st = await okJson<{ channels: { required: string[]; keyshare: { mode: string; logs: string[] } }; key_channels: { key_id: string; channels: { log: { index: number } } }[] }>(['node', 'status', '--keys', '--json', '--data-dir', n1.dir]);
+    assert.deepEqual([st.channels.required, st.channels.keyshare.mode, st.channels.keyshare.logs], [['log'], 'passphrase', [logUrl]]);
+    assert.ok(Number.isInteger(st.key_channels.find((k) => k.key_id === keyA)!.channels.log.index), 'the log holds the recovered key');
+    const k = await createKey(nodes, true);
+    assert.equal(k.status, 'active', 'the recovered node published its part of a new key');
+    const cov = (await audit()).keys.find((c) => c.key_id === k.key_id)!;
+    assert.ok(cov.members.some((m) => m.node === n1.identity && m.status === 'current'));
   });
 });

@@ -8,8 +8,8 @@
  */
 import { InvalidInputError } from '../errors.js';
 import type { NodeConfig } from './config.js';
-import type { DurableChannel, KeyNodeStore, KeyNodeStoreOps } from './store/types.js';
-import { DURABLE_CHANNEL_NAMES } from './store/types.js';
+import type { DurableChannel, KeyNodeStore, KeyNodeStoreOps, KeyRecord } from './store/types.js';
+import { DURABLE_CHANNEL_NAMES, keyEpoch } from './store/types.js';
 
 /** What a channel's agent offers the node: started by `node serve`, stopped with the node. */
 export interface ChannelAgent {
@@ -40,6 +40,22 @@ export function requiredChannels(c: NodeConfig): DurableChannel[] {
   if (c.backup && !c.backup.usable_before_ack) out.push('backup');
   if (c.keyshare && c.logs.length > 0) out.push('log');
   return out;
+}
+
+/**
+ * Which channels hold `key` at its current epoch, as `node status --keys`, `key info` and `key list`
+ * show it: the log with its entry `{index, checkpoint_size}`, another channel `true`, and each channel
+ * a new key needs (`required`) that does not hold it `false`. Throws the store's errors.
+ */
+export async function keyChannelView(store: Pick<KeyNodeStoreOps, 'listKeyChannels'>, key: KeyRecord, required: readonly DurableChannel[]): Promise<Record<string, unknown>> {
+  const epoch = keyEpoch(key);
+  const channels: Record<string, unknown> = {};
+  for (const c of await store.listKeyChannels(key.keyId)) {
+    if (c.epoch !== epoch) continue;
+    channels[c.channel] = c.channel === 'log' ? (JSON.parse(c.detail) as unknown) : true;
+  }
+  for (const c of required) channels[c] ??= false;
+  return channels;
 }
 
 /**

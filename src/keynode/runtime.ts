@@ -90,8 +90,8 @@ export async function initNode(
   return { identity: encodePublicIdentity(secrets.identity), fingerprint: identityFingerprint(secrets.identity), wrapping_public_key: toB64(secrets.wrapping.publicKey), store: config.store, keyshare_mode: config.keyshare?.mode ?? null };
 }
 
-/** Stores the words (passphrase mode) and returns the configuration naming the mode. */
-async function keepKeyshare(paths: NodePaths, master: { schemeId: Uint8Array; key: Uint8Array }, config: NodeConfig, setup: KeyshareSetup): Promise<NodeConfig> {
+/** Stores the words (passphrase mode) in the vault at `paths` and returns `config` naming the mode. Throws what the vault throws. */
+export async function keepKeyshare(paths: NodePaths, master: { schemeId: Uint8Array; key: Uint8Array }, config: NodeConfig, setup: KeyshareSetup): Promise<NodeConfig> {
   if (setup.mode === 'passphrase') {
     await storeNodeMnemonic(paths.vault, master, setup.phrase);
     return { ...config, keyshare: { mode: 'passphrase', recipient: null, mnemonic_check: null } };

@@ -111,7 +111,7 @@ export function createKeyNodeApp(deps: KeyNodeAppDeps): FastifyInstance {
   app.get(`${API_PREFIX}/keys/:key_id`, async (req) => {
     const who = await apiCaller(req, ANY);
     const rec = await service.keyRecord(parseInput(keyParams, req.params, 'path').key_id, who);
-    return { ...service.info(rec), ...(deps.describeKey ? await deps.describeKey(rec) : {}) };
+    return { ...(await service.infoWithChannels(rec)), ...(deps.describeKey ? await deps.describeKey(rec) : {}) };
   });
   const messageLimit = service.config.message_limit_bytes;
   app.post(`${API_PREFIX}/keys/:key_id/commitments`, async (req) => {

@@ -42,6 +42,8 @@ import {
 import type { NodeSecrets } from './secrets.js';
 import { DEFAULT_TENANT } from './tenants.js';
 import type { ErsPolicy, KeyNodeStore, KeyOrigin, KeyRecord } from './store/types.js';
+import { keyEpoch } from './store/types.js';
+import { keyChannelView, requiredChannels } from './durable.js';
 import type { z } from 'zod';
 
 const DKG_TTL_MS = 10 * 60_000;
@@ -91,6 +93,10 @@ export interface KeyInfo {
   public: unknown;
   /** The key's own ERS policy (off, allow, require); null: this node's ers settings decide (docs/ers.md). */
   ers_policy: ErsPolicy | null;
+  /** The key's share epoch on this node (docs/keyshare.md). */
+  epoch: number;
+  /** In `key info` and `key list` answers: the durable channels that hold the key at its epoch (keyChannelView). */
+  channels?: Record<string, unknown>;
 }
 
 export function newKeyId(): string {
@@ -224,7 +230,13 @@ export class KeyNodeService {
       tenant: rec.tenant,
       public: frostPublicToJson(rec.curve, parseFrostPublic(rec.publicPackage, { curve: rec.curve }).public),
       ers_policy: rec.ersPolicy ?? null,
+      epoch: keyEpoch(rec),
     };
+  }
+
+  /** info() with the durable channels that hold the key (docs/keynode.md, "Pending keys and durable channels"). Throws the store's errors. */
+  async infoWithChannels(rec: KeyRecord): Promise<KeyInfo> {
+    return { ...this.info(rec), channels: await keyChannelView(this.deps.store, rec, requiredChannels(this.deps.config)) };
   }
 
   /**
@@ -236,7 +248,9 @@ export class KeyNodeService {
     if (caller.role === 'client' && opts.tenant !== undefined && opts.tenant !== caller.tenant) throw new ForbiddenError('a client lists its own tenant’s keys only', 'wrong_role');
     const tenant = caller.role === 'client' ? caller.tenant : opts.tenant;
     const page = await this.deps.store.listKeys({ afterKeyId: opts.after, limit: opts.limit, tenant });
-    return { keys: page.map((r) => this.info(r)), next_after: page.length === opts.limit ? page[page.length - 1]!.keyId : null };
+    const keys: KeyInfo[] = [];
+    for (const r of page) keys.push(await this.infoWithChannels(r));
+    return { keys, next_after: page.length === opts.limit ? page[page.length - 1]!.keyId : null };
   }
 
   /**

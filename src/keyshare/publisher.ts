@@ -31,7 +31,14 @@ import { KEYSHARE_RECORD_TYPE } from './record.js';
 import { sealBackup, type SealMode } from './seal.js';
 
 export const META_LAST_ERROR = 'keyshare_last_error';
-const BATCH = 100;
+/** Rows read from the queue per pass. */
+const BATCH = 256;
+/**
+ * Rows published at once. Each add waits for the log's next checkpoint (its batch interval), so one
+ * row at a time would take hours for 10,000 keys; sealing is CPU and the adds mostly wait, so many in
+ * flight share one checkpoint (docs/keyshare.md, "Publishing").
+ */
+export const PUBLISH_CONCURRENCY = 64;
 const RETRY_MIN_MS = 250;
 /** Lower than the backup agent's: new keys wait for this channel, and a log's add is cheap to retry. */
 const RETRY_MAX_MS = 5_000;
@@ -92,11 +99,29 @@ export class KeysharePublisher implements ChannelAgent {
     this.wake?.();
   }
 
-  /** One pass over the queue; returns how many rows were published everywhere. Throws the first failure. */
-  async step(): Promise<number> {
+  /**
+   * One pass over the queue: up to `concurrency` rows in flight at once, each row on its own (sealed and
+   * stored before its first send, as one at a time). Returns how many rows were published everywhere;
+   * after every row of the pass has settled, throws the first failure (the caller backs off).
+   */
+  async step(concurrency = PUBLISH_CONCURRENCY): Promise<number> {
     const rows = await this.ctx.store.listKeyshareOutbox(BATCH);
     let done = 0;
-    for (const row of rows) if (await this.publishRow(row)) done++;
+    let next = 0;
+    let failure: { err: unknown } | undefined;
+    const worker = async (): Promise<void> => {
+      // After a failure no new row starts: the log is likely down, and the pass backs off as a whole.
+      while (next < rows.length && failure === undefined) {
+        const row = rows[next++]!;
+        try {
+          if (await this.publishRow(row)) done++;
+        } catch (err) {
+          failure ??= { err };
+        }
+      }
+    };
+    await Promise.all(Array.from({ length: Math.max(1, Math.min(concurrency, rows.length)) }, worker));
+    if (failure) throw failure.err;
     return done;
   }
 

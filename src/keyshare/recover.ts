@@ -11,7 +11,7 @@ import { basename, dirname, join, resolve } from 'node:path';
 import { LifeboatError, NotFoundError } from '../errors.js';
 import { randomBytes } from '../crypto/random.js';
 import { encodePublicIdentity, identityFingerprint, type PublicIdentity } from '../identity.js';
-import { ctEqual, toHex, wipe } from '../util/bytes.js';
+import { ctEqual, toB64, toHex, utf8, wipe } from '../util/bytes.js';
 import { ensurePrivateDir, fsyncDir, writeFileAtomic } from '../util/files.js';
 import { type CheckpointRule, fetchCheckpoint } from '../log/audit/audit.js';
 import type { LogSource } from '../log/audit/source.js';
@@ -21,13 +21,15 @@ import { verifyTree } from '../log/tile-reader.js';
 import { ENTRIES_LEVEL, parseEntryBundle, TILE_WIDTH, verifyEntryBundle } from '../log/tiles.js';
 import { assertRestorableDir } from '../backup/restore.js';
 import { restoreNodeBackup } from '../keynode/backup.js';
-import { defaultNodeConfig, nodePaths, saveNodeConfig } from '../keynode/config.js';
+import { defaultNodeConfig, type LogTarget, type NodeConfig, nodePaths, saveNodeConfig } from '../keynode/config.js';
 import { encodeFrostPublic, groupPublicKey, sealKeyShare } from '../keynode/frost/index.js';
 import { createNodeVaultWith, loadNodeSecrets } from '../keynode/secrets.js';
-import { openKeyNodeStore } from '../keynode/store/index.js';
+import { keepKeyshare, type KeyshareSetup } from '../keynode/runtime.js';
+import { KEYSHARE_JOURNAL_META, openKeyNodeStore } from '../keynode/store/index.js';
 import type { KeyRecord } from '../keynode/store/types.js';
 import { storeMasterKey } from '../primary/datadir.js';
 import { KeyshareError } from './errors.js';
+import { deriveAgeRecipient, mnemonicCheck } from './age.js';
 import type { Mnemonic } from './mnemonic.js';
 import { KEYSHARE_RECORD_TYPE, verifyRecord } from './record.js';
 import { type OpenedBackup, openBackup } from './seal.js';
@@ -93,6 +95,8 @@ export interface RecoverResult {
   skipped: { index: number; errType: string }[];
   nonceEpoch: number;
   store: string;
+  /** What the recovered node publishes with: its words' mode (from its latest record) and the log, when it was read over http. */
+  configured: { keyshareMode: KeyshareSetup['mode']; logs: string[] };
 }
 
 /**
@@ -108,6 +112,8 @@ export async function recoverNode(opts: {
   mnemonic: Mnemonic;
   dir: string;
   store?: string;
+  /** The log read, as the recovered node's log target (`--log URL`); none for a mirrored directory. */
+  logTarget?: LogTarget;
   onProgress?: (phase: 'reading' | 'opening', done: number, total: number) => void;
 }): Promise<RecoverResult> {
   assertRestorableDir(opts.dir, opts.store);
@@ -128,7 +134,16 @@ export async function recoverNode(opts: {
       opened.push({ ...o, index: f.index, timestamp: scan.found.find((x) => x.index === f.index)!.timestamp });
       opts.onProgress?.('opening', i + 1, current.length);
     }
-    const written = await writeRecoveredNode(opts.dir, opened, opts.store);
+    // The mode of the words is the node's latest record's: it kept one mode all its life.
+    const mode = current[current.length - 1]!.record.mode;
+    const setup: KeyshareSetup =
+      mode === 'passphrase' ? { mode, phrase: utf8.encode(opts.mnemonic.phrase) } : { mode, recipient: await deriveAgeRecipient(opts.mnemonic), mnemonicCheck: toB64(mnemonicCheck(opts.mnemonic, opts.node)) };
+    let written;
+    try {
+      written = await writeRecoveredNode(opts.dir, opened, { store: opts.store, setup, logs: opts.logTarget ? [opts.logTarget] : [], checkpointSize: scan.checkpoint.size });
+    } finally {
+      if (setup.mode === 'passphrase') wipe(setup.phrase);
+    }
     return {
       identity: encodePublicIdentity(opts.node),
       fingerprint: identityFingerprint(opts.node),
@@ -138,21 +153,31 @@ export async function recoverNode(opts: {
       skipped: scan.skipped,
       nonceEpoch: written.epoch,
       store: written.store,
+      configured: { keyshareMode: mode, logs: opts.logTarget ? [opts.logTarget.url] : [] },
     };
   } finally {
     for (const o of opened) wipe(o.key.share, o.identitySeeds);
   }
 }
 
-/** Writes the node: vault (its identity, fresh other keys, fresh master key), configuration, store. */
-async function writeRecoveredNode(dir: string, opened: readonly (OpenedBackup & { timestamp: number })[], storeUrl?: string): Promise<{ epoch: number; store: string }> {
+/**
+ * Writes the node: vault (its identity, fresh other keys, fresh master key, and its words in passphrase
+ * mode), configuration (its words' mode and the log it was read from), store (every key, held by the log
+ * at its epoch, and the publication journal on, so its next keys are published as before).
+ */
+async function writeRecoveredNode(
+  dir: string,
+  opened: readonly (OpenedBackup & { index: number; timestamp: number })[],
+  opts: { store?: string; setup: KeyshareSetup; logs: LogTarget[]; checkpointSize: number },
+): Promise<{ epoch: number; store: string }> {
+  const storeUrl = opts.store;
   const target = resolve(dir);
   mkdirSync(dirname(target), { recursive: true });
   // Built beside the target and renamed into place last, as the other restores: a recovery killed at
   // any point leaves no node (at most a `.NAME.restoring-…` directory to delete).
   const build = join(dirname(target), `.${basename(target)}.restoring-${toHex(randomBytes(6))}`);
   const paths = nodePaths(build);
-  const config = { ...defaultNodeConfig(nodePaths(target)), ...(storeUrl ? { store: storeUrl } : {}) };
+  let config: NodeConfig = { ...defaultNodeConfig(nodePaths(target)), ...(storeUrl ? { store: storeUrl } : {}), logs: opts.logs };
   try {
     ensurePrivateDir(build);
     const master = { schemeId: randomBytes(16), key: randomBytes(32) };
@@ -160,6 +185,7 @@ async function writeRecoveredNode(dir: string, opened: readonly (OpenedBackup & 
     writeFileAtomic(paths.vault, createNodeVaultWith(master, { identity: opened[0]!.identitySeeds, ...fresh }));
     storeMasterKey({ dir: build, identity: '', vault: paths.vault, manifest: '', masterKey: paths.masterKey }, master);
     const secrets = loadNodeSecrets(paths.vault, master);
+    config = await keepKeyshare(paths, master, config, opts.setup);
     const keys: KeyRecord[] = opened.map((o) => ({
       keyId: o.key.keyId,
       curve: o.key.curve,
@@ -180,7 +206,10 @@ async function writeRecoveredNode(dir: string, opened: readonly (OpenedBackup & 
     let epoch: number;
     try {
       // checks every share again (as stored) and starts nonce epoch 1 of an empty nonce table
-      epoch = (await restoreNodeBackup(store, secrets, { keys, apiKeys: [], meta: [{ key: 'keyshare_recovered_at', value: new Date().toISOString() }] })).epoch;
+      epoch = (await restoreNodeBackup(store, secrets, { keys, apiKeys: [], meta: [{ key: 'keyshare_recovered_at', value: new Date().toISOString() }, { key: KEYSHARE_JOURNAL_META, value: 'on' }] })).epoch;
+      // The log holds every key at the epoch it came back with (node status --keys shows the entry).
+      const now = Date.now();
+      for (const o of opened) await store.recordKeyChannel(o.key.keyId, 'log', o.record.epoch, JSON.stringify({ index: o.index, checkpoint_size: opts.checkpointSize }), [], now);
     } finally {
       await store.close();
     }

@@ -39,6 +39,15 @@ function clients(urls: string, o: ApiOpts): KeyNodeClient[] {
 }
 
 /** `URL` or `URL#KEY_ID`: after an import a node holds the key under a new id (the key's own elsewhere). */
+/** `held log#12,backup; needs ers` from a key's channels (keyChannelView); `no channels` when none is set up or held. */
+function channelsText(channels: Record<string, unknown> | undefined): string {
+  const entries = Object.entries(channels ?? {});
+  if (entries.length === 0) return 'no channels';
+  const held = entries.filter(([, v]) => v !== false).map(([c, v]) => (c === 'log' && v !== null && typeof v === 'object' && 'index' in v ? `log#${String(v.index)}` : c));
+  const missing = entries.filter(([, v]) => v === false).map(([c]) => c);
+  return [held.length > 0 ? `held ${held.join(',')}` : '', missing.length > 0 ? `needs ${missing.join(',')}` : ''].filter(Boolean).join('; ');
+}
+
 function nodeSpecs(list: string, keyId: string): { url: string; keyId: string }[] {
   return list.split(',').map((spec) => {
     const s = spec.trim();
@@ -187,7 +196,7 @@ export function registerKeyCommands(program: Command): void {
   withApi(
     key
       .command('info')
-      .description('one node\'s public facts about a key: curve, threshold, group key, status, tenant, its ERS policy (ers_policy; null: the node\'s settings decide), whether it needs a package to sign there (ers_required) and its registered package (ers)')
+      .description('one node\'s public facts about a key: curve, threshold, group key, status, tenant, its ERS policy (ers_policy; null: the node\'s settings decide), whether it needs a package to sign there (ers_required), its registered package (ers), its share epoch and the durable channels that hold it (channels: the log with its entry index; false: a channel new keys need that does not hold it yet)')
       .requiredOption('--node <url>', 'key node URL')
       .requiredOption('--key <id>', 'key id on that node'),
   ).action(async (o: ApiOpts & { node: string; key: string }) => {
@@ -202,7 +211,7 @@ export function registerKeyCommands(program: Command): void {
   withApi(
     key
       .command('list')
-      .description('the keys a node holds that this API key may see (a client: its tenant\'s; an operator: every tenant\'s, or --tenant\'s), one line each: id, curve, threshold, status, ERS policy, tenant')
+      .description('the keys a node holds that this API key may see (a client: its tenant\'s; an operator: every tenant\'s, or --tenant\'s), one line each: id, curve, threshold, status, ERS policy, tenant, share epoch, the durable channels that hold it (log#INDEX) or that it still needs')
       .requiredOption('--node <url>', 'key node URL')
       .option('--tenant <name>', 'with an operator key: only this tenant\'s keys'),
   ).action(async (o: ApiOpts & { node: string; tenant?: string }) => {
@@ -216,7 +225,7 @@ export function registerKeyCommands(program: Command): void {
     }
     const out = createOutput();
     if (o.json) return out.json(keys.map(({ public: _pub, ...k }) => k));
-    for (const k of keys) out.out(`${k.key_id}  ${k.curve.padEnd(9)}  ${k.threshold}-of-${k.max_signers}  ${k.status.padEnd(14)}  ers ${(k.ers_policy ?? 'node').padEnd(7)}  ${k.tenant}`);
+    for (const k of keys) out.out(`${k.key_id}  ${k.curve.padEnd(9)}  ${k.threshold}-of-${k.max_signers}  ${k.status.padEnd(14)}  ers ${(k.ers_policy ?? 'node').padEnd(7)}  ${k.tenant}  epoch ${k.epoch}  ${channelsText(k.channels)}`);
   });
 
   withApi(

@@ -7,7 +7,7 @@ import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import { InvalidInputError } from '../../errors.js';
 import { parsePublicIdentity } from '../../identity.js';
-import { resolveNodeDir } from '../../keynode/config.js';
+import { type LogTarget, logTargetSchema, resolveNodeDir } from '../../keynode/config.js';
 import { deriveAgeIdentity, deriveAgeRecipient } from '../../keyshare/age.js';
 import { checkMnemonic, type Mnemonic } from '../../keyshare/mnemonic.js';
 import { recoverNode } from '../../keyshare/recover.js';
@@ -81,11 +81,18 @@ export function registerKeyshareCommands(program: Command): void {
       const quorum = o.quorum ?? witnesses.length;
       if (quorum > witnesses.length) throw new InvalidInputError(`--quorum ${quorum} is more than the ${witnesses.length} --witness keys given`);
       const source = o.log !== undefined ? httpLogSource(o.log, { timeoutMs: o.timeout * 1000 }) : dirLogSource(o.fromDir!);
+      // Read over http, the log becomes the recovered node's log target, with the same keys and quorum.
+      let logTarget: LogTarget | undefined;
+      if (o.log !== undefined) {
+        const t = logTargetSchema.safeParse({ url: o.log.replace(/\/+$/, ''), log_key: o.logKey, witness_keys: o.witness, quorum });
+        if (!t.success) throw new InvalidInputError(`--log ${o.log.slice(0, 64)} is not a URL a node can publish to`);
+        logTarget = t.data;
+      }
       const dir = resolveNodeDir(o.dataDir);
       const m = await readMnemonic(o.mnemonicFd);
       const out = createOutput({ quiet: o.json });
       try {
-        const r = await recoverNode({ source, rule: { logVerifier, witnesses, quorum }, node, mnemonic: m, dir, store: o.store, onProgress: o.json ? undefined : progressLine(out.info) });
+        const r = await recoverNode({ source, rule: { logVerifier, witnesses, quorum }, node, mnemonic: m, dir, store: o.store, logTarget, onProgress: o.json ? undefined : progressLine(out.info) });
         if (o.json) {
           out.json({ ok: true, dataDir: dir, ...r });
           return;
@@ -95,7 +102,18 @@ export function registerKeyshareCommands(program: Command): void {
         out.out(`keys: ${r.keys.length} (from a log of ${r.checkpointSize} entries; ${r.superseded} older epochs skipped)`);
         for (const k of r.keys) out.out(`  ${k.keyId} ${k.curve} epoch ${k.epoch} tenant ${k.tenant} (entry ${k.index})`);
         if (r.skipped.length > 0) out.warn(`${r.skipped.length} entries submitted by this node did not verify and were skipped (first: entry ${r.skipped[0]!.index}, ${r.skipped[0]!.errType})`);
-        out.out(`data dir: ${dir} (nonce epoch ${r.nonceEpoch}, no nonce); next: node apikey import, then node serve`);
+        out.out(`data dir: ${dir} (nonce epoch ${r.nonceEpoch}, no nonce)`);
+        out.out(
+          r.configured.keyshareMode === 'passphrase'
+            ? 'key-share backups: passphrase mode, the words are back in the vault (node/mnemonic)'
+            : 'key-share backups: recipient mode, the recipient and mnemonic check are back in node.json (no secret that opens a backup)',
+        );
+        out.out(
+          r.configured.logs.length > 0
+            ? `publishing to ${r.configured.logs[0]} (same log key, witness keys and quorum); the log's enrolment of this identity still holds: it is the same identity`
+            : 'no log configured (read from a directory): name one with `lifeboat node log-setup`',
+        );
+        out.out('still to do: `lifeboat node apikey import` (client API keys are not in the log), settings (`node config`), a paired primary (`node pair`), a backup service (`node backup-setup`); then `lifeboat node serve`');
       } finally {
         wipe(m.entropy);
       }

@@ -8,7 +8,7 @@ import type { Command } from 'commander';
 import { InvalidInputError } from '../../errors.js';
 import { encodePublicIdentity, type Identity } from '../../identity.js';
 import { type LogTarget, loadNodeConfig, nodePaths, resolveNodeDir, saveNodeConfig } from '../../keynode/config.js';
-import { requiredChannels } from '../../keynode/durable.js';
+import { keyChannelView, requiredChannels } from '../../keynode/durable.js';
 import { addKeyshareToNode, closeNode, type KeyshareSetup, openNode, type OpenedNode } from '../../keynode/runtime.js';
 import { keyEpoch } from '../../keynode/store/index.js';
 import { deriveAgeRecipient, mnemonicCheck } from '../../keyshare/age.js';
@@ -118,18 +118,13 @@ export async function channelStatus(n: OpenedNode): Promise<{ required: string[]
 /** `node status --keys`: per key, its status, epoch and which channels hold it (the log with its index and checkpoint). */
 export async function keyChannelRows(n: OpenedNode): Promise<{ key_id: string; status: string; epoch: number; channels: Record<string, unknown> }[]> {
   const rows = [];
+  const required = requiredChannels(n.config);
   let after: string | undefined;
   for (;;) {
     const page = await n.store.listKeys({ afterKeyId: after, limit: 1000 });
     for (const k of page) {
       const epoch = keyEpoch(k);
-      const channels: Record<string, unknown> = {};
-      for (const c of await n.store.listKeyChannels(k.keyId)) {
-        if (c.epoch !== epoch) continue;
-        const d = JSON.parse(c.detail) as Record<string, unknown>;
-        channels[c.channel] = c.channel === 'log' ? d : true;
-      }
-      for (const c of requiredChannels(n.config)) channels[c] ??= false;
+      const channels = await keyChannelView(n.store, k, required);
       rows.push({ key_id: k.keyId, status: k.status, epoch, channels });
     }
     if (page.length < 1000) break;
