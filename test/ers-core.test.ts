@@ -80,6 +80,20 @@ describe('prove and verify one share', () => {
     });
   }
 
+  it('the prover\'s base multiplication (10-bit windows, constant-time, unblinded) is noble\'s n*G for edge and random scalars', () => {
+    for (const curve of ['ed25519', 'secp256k1'] as const) {
+      const g = groupOf(curve);
+      const edges = [0n, 1n, 2n, g.order - 1n, g.order - 2n, (1n << 252n) + 1n, (1n << 10n) - 1n, 1n << 10n, (1n << 255n) % g.order];
+      const random = Array.from({ length: 40 }, () => BigInt(`0x${randomBytes(40).toString('hex')}`) % g.order);
+      const ns = [...edges, ...random];
+      const secret = g.encodeAll(ns.map((n) => g.mulBaseSecret(n)));
+      const pub = g.encodeAll(ns.map((n) => g.mulBasePublic(n)));
+      const want = g.encodeAll(ns.map((n) => (n === 0n ? g.ZERO : g.BASE.multiply(n))));
+      assert.deepEqual(secret, want, `${curve}: mulBaseSecret`);
+      assert.deepEqual(pub, want, `${curve}: mulBasePublic`);
+    }
+  });
+
   it('refuses to encrypt a share that is not behind the verifying share (share_mismatch)', () => {
     const k = dealt('secp256k1');
     assert.throws(() => k.part(k.ids[0]!, { share: k.d.secretShares[k.ids[1]!]!.signingShare }), (e) => isLifeboatError(e, 'share_mismatch'));
