@@ -9,7 +9,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { closeSync, mkdirSync, openSync, readFileSync, writeFileSync } from 'node:fs';
+import { closeSync, mkdirSync, openSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { secp256k1_FROST } from '@noble/curves/secp256k1.js';
 import type { FROST } from '@noble/curves/abstract/frost.js';
@@ -28,9 +28,9 @@ function ok(r: CliResult): CliResult {
 }
 const errOf = (r: CliResult): { err_type: string; message: string; hint?: string } => JSON.parse(r.stdout) as { err_type: string; message: string; hint?: string };
 
-/** Runs the CLI with `file` opened read-only as its fd 3. */
-function runWithFd3(args: string[], file: string): Promise<CliResult> {
-  const fd = openSync(file, 'r');
+/** Runs the CLI with `file` opened as its fd 3 (read-only unless `flags` says otherwise). */
+function runWithFd3(args: string[], file: string, flags = 'r'): Promise<CliResult> {
+  const fd = openSync(file, flags, 0o644);
   const child = tracked(spawn(process.execPath, [...cliArgs(), ...args], { cwd: REPO_ROOT, env: { ...process.env, LIFEBOAT_DEBUG: '' }, stdio: ['pipe', 'pipe', 'pipe', fd] }));
   closeSync(fd);
   let stdout = '';
@@ -162,6 +162,15 @@ describe('ers recover', () => {
     assert.equal(errOf(await recover(['--ers-private', `${key}.key`, '--secret-fd', '9'])).err_type, 'output_unwritable');
     const kg = await runCli(['ers', 'keygen', '--out', join(dir, 'no', 'such', 'ers'), '--json']);
     assert.equal(errOf(kg).err_type, 'output_unwritable');
+  });
+
+  it('a --secret-fd file others could read (the shell\'s 3>key.txt under umask 022) is set to 0600 before the key goes in', async () => {
+    const file = join(dir, 'fd3-key.txt');
+    const r = await runWithFd3(['ers', 'recover', pkg, '--ers-private', `${key}.key`, '--secret-fd', '3'], file, 'w');
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(statSync(file).mode & 0o777, 0o600);
+    assert.match(r.stderr, /--secret-fd 3 is a file others could read \(mode 0644\); set it to 0600/);
+    assert.match(readFileSync(file, 'utf8'), new RegExp(`secret_key_hex: ${secretHex}`));
   });
 
   it('to a pipe: refused with --out in the hint; --group-key pins the key; an encrypted key without a passphrase is passphrase_required', async () => {

@@ -4,6 +4,7 @@
  * key nodes.
  */
 import { spawnSync } from 'node:child_process';
+import { fchmodSync, fstatSync } from 'node:fs';
 import type { Command } from 'commander';
 import { InvalidInputError, isLifeboatError, LifeboatError } from '../../errors.js';
 import { checkReshareTargets, reshareTo } from '../../ers/reshare.js';
@@ -88,6 +89,7 @@ function pinGroupKey(pkg: ErsPackage, hex: string): void {
 /** Writes the recovered key: --out FILE (0600), --secret-fd N, or a terminal. Throws `output_unwritable`, `secret_needs_terminal`. */
 function writeRecovered(text: string, o: { out?: string; secretFd?: number }): void {
   if (o.out) return writeOutput(o.out, `${text}\n`, 0o600);
+  if (o.secretFd !== undefined) tightenFdFile(o.secretFd);
   try {
     writeSecret(text, o.secretFd);
   } catch (err) {
@@ -96,6 +98,28 @@ function writeRecovered(text: string, o: { out?: string; secretFd?: number }): v
     }
     if (isLifeboatError(err)) throw err;
     throw new LifeboatError('output_unwritable', `cannot write to file descriptor ${o.secretFd} (${(err as NodeJS.ErrnoException).code ?? 'error'})`, { hint: 'open it for writing in the shell, e.g. --secret-fd 3 3>key.txt, or use --out FILE' });
+  }
+}
+
+/**
+ * A --secret-fd that is a regular file others may read (the shell made `3>key.txt` under its umask,
+ * often 0644) is set to 0600 before the key is written into it, and the user is told. A descriptor
+ * that is not open is left to the write (output_unwritable).
+ */
+function tightenFdFile(fd: number): void {
+  let st;
+  try {
+    st = fstatSync(fd);
+  } catch {
+    return;
+  }
+  if (!st.isFile() || (st.mode & 0o077) === 0) return;
+  const was = (st.mode & 0o777).toString(8).padStart(4, '0');
+  try {
+    fchmodSync(fd, 0o600);
+    createOutput().info(`--secret-fd ${fd} is a file others could read (mode ${was}); set it to 0600 before writing the key`);
+  } catch {
+    createOutput().warn(`--secret-fd ${fd} is a file others can read (mode ${was}) and it could not be set to 0600: chmod 600 it now`);
   }
 }
 

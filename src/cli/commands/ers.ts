@@ -174,7 +174,7 @@ export function registerErsCommands(program: Command): void {
       if (o.json) out.json(report);
       else {
         out.out(`${report.curve} ${report.threshold}-of-${report.max_signers}, group key ${report.group_key}, label ${JSON.stringify(report.label)}, RSA key ${report.rsa_fingerprint}`);
-        for (const p of report.parts) out.out(`  ${p.participant}: proof ${p.proof_ok ? 'ok' : 'FAILED'}`);
+        for (const p of report.parts) out.out(`  ${p.participant}: proof ${p.proof_ok === null ? 'not checked (another RSA key)' : p.proof_ok ? 'ok' : 'FAILED'}`);
         out.out(report.ok ? 'ok: this package recovers the key' : `FAILED: ${report.problems.length} problem(s)`);
         for (const p of report.problems) out.out(`  ${p.code}: ${p.message}`);
       }
