@@ -13,7 +13,8 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { secp256k1_FROST } from '@noble/curves/secp256k1.js';
 import type { FROST } from '@noble/curves/abstract/frost.js';
-import { type CliResult, runCli } from './helpers/cli.js';
+import { spawn } from 'node:child_process';
+import { type CliResult, REPO_ROOT, runCli, tracked } from './helpers/cli.js';
 import { trackedTempDir } from './helpers/tmp.js';
 import { ownTenantOf, serveNode, startNodeProcesses, type NodeProcess } from './helpers/keynode.js';
 import { KeyNodeClient } from '../src/keynode/client.js';
@@ -34,6 +35,21 @@ const errOf = (r: CliResult): { err_type: string; message: string; hint?: string
   assert.notEqual(r.code, 0, `expected a failure: ${r.stdout}`);
   return JSON.parse(r.stdout) as { err_type: string; message: string; hint?: string };
 };
+
+/** Runs `lifeboat key delete` on a pseudo-terminal (util-linux `script`), typing `typed` at the confirmation. */
+async function deleteOnTerminal(url: string, keyId: string, token: string, typed: string): Promise<{ code: number | null; text: string }> {
+  const cmd = `stty cols 200 rows 50; exec ${JSON.stringify(process.execPath)} --import tsx src/cli/main.ts key delete --node ${url} --key ${keyId}`;
+  const child = tracked(spawn('script', ['-qfec', cmd, '/dev/null'], { cwd: REPO_ROOT, env: { ...process.env, LIFEBOAT_DEBUG: '', LIFEBOAT_API_KEY: token }, stdio: ['pipe', 'pipe', 'pipe'] }));
+  let text = '';
+  child.stdout!.on('data', (d: Buffer) => (text += d.toString()));
+  let done = false;
+  const exited = new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)));
+  void exited.then(() => (done = true));
+  while (!/type the key id to confirm/.test(text) && !done) await new Promise((r) => setTimeout(r, 50));
+  child.stdin!.write(`${typed}\r`);
+  child.stdin!.end();
+  return { code: await exited, text };
+}
 
 /** What a proxy in front of node 3 does with a share import. */
 type ImportMode = 'forward' | 'refuse' | 'store-then-fail' | 'stop-node';
@@ -109,7 +125,7 @@ describe('orphan shares: key delete, and --reshare-to rolling back a failed deal
     runCli(['ers', 'recover', pkg, '--ers-private', ersKey, '--reshare-to', [nodes[0]!.url, nodes[1]!.url, proxyUrl].join(','), '--tenant', ownTenantOf(clientToken), '--threshold', '3', ...extra, '--json'], { env: { LIFEBOAT_API_KEY: operatorToken }, timeoutMs: 120_000 });
   const keyDelete = (url: string, keyId: string, token: string, extra: string[] = ['--yes']) => runCli(['key', 'delete', '--node', url, '--key', keyId, ...extra, '--json'], { env: { LIFEBOAT_API_KEY: token } });
 
-  it('key delete: a client key is refused (wrong_role, 403), no confirmation refuses, an unknown key is a typed 404; an operator deletes, journaled as key_delete', async () => {
+  it('key delete: a client key is refused (wrong_role, 403), no confirmation refuses, an unknown key is a typed 404; an operator deletes, journaled as key_delete; on a terminal the key id must be typed', async () => {
     mode = 'forward';
     const dealt = await reshare();
     assert.equal(dealt.code, 0, dealt.stderr);
@@ -139,7 +155,16 @@ describe('orphan shares: key delete, and --reshare-to rolling back a failed deal
     const unknown = await keyDelete(url, keyId, operatorToken);
     assert.equal(errOf(unknown).err_type, 'key_id_not_exists');
     await assert.rejects(operator(url).deleteKey('key_unknown'), (e) => isLifeboatError(e, 'key_id_not_exists') && e.status === 404);
-    for (const r of ref.nodes.slice(1)) assert.equal((await keyDelete(r.url, r.key_id, operatorToken)).code, 0);
+    // on a terminal: the key id typed wrong deletes nothing; typed right, the share goes
+    const second = ref.nodes[1]!;
+    const wrong = await deleteOnTerminal(second.url, second.key_id, operatorToken, 'key_not_this_one');
+    assert.equal(wrong.code, 1);
+    assert.match(wrong.text, /confirmation_mismatch/);
+    assert.equal((await operator(second.url).key(second.key_id)).key_id, second.key_id);
+    const typed = await deleteOnTerminal(second.url, second.key_id, operatorToken, second.key_id);
+    assert.equal(typed.code, 0, typed.text);
+    await assert.rejects(operator(second.url).key(second.key_id), (e) => isLifeboatError(e, 'key_id_not_exists'));
+    assert.equal((await keyDelete(ref.nodes[2]!.url, ref.nodes[2]!.key_id, operatorToken)).code, 0);
   });
 
   it('a package registered for a deleted key does not count for a new key made under the same id (ers.require still refuses it)', async () => {
