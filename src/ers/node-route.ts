@@ -81,5 +81,5 @@ export function registerErsRoutes(
  * package or null; `ers_required`, whether the key signs here only with a registered package.
  */
 export async function describeErs(store: KeyNodeStore, config: NodeConfig, rec: KeyRecord): Promise<{ ers: ErsRecord | null; ers_required: boolean }> {
-  return { ers: (await ersRecordOf(store, rec.keyId)) ?? null, ers_required: ersRequired(config, rec) };
+  return { ers: (await ersRecordOf(store, rec)) ?? null, ers_required: ersRequired(config, rec) };
 }

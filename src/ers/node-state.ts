@@ -30,10 +30,19 @@ export interface ErsRecord {
   verified_at: string;
 }
 
-/** The key's record, or undefined when no verified package was registered on this node. */
-export async function ersRecordOf(store: KeyNodeStore, keyId: string): Promise<ErsRecord | undefined> {
-  const raw = await store.getMeta(META_PREFIX + keyId);
-  return raw === undefined ? undefined : (JSON.parse(raw) as ErsRecord);
+/** As stored: the record and the group key of the key it was verified for. */
+type StoredErsRecord = ErsRecord & { for_group_key?: string };
+
+/**
+ * The key's record, or undefined when no verified package was registered on this node for this very
+ * key: a record left by a deleted key (`DELETE /v1/keys/{key_id}`) does not count for a new key made
+ * under the same id (another group key). Records from before the group key was kept count as before.
+ */
+export async function ersRecordOf(store: KeyNodeStore, rec: KeyRecord): Promise<ErsRecord | undefined> {
+  const raw = await store.getMeta(META_PREFIX + rec.keyId);
+  if (raw === undefined) return undefined;
+  const { for_group_key: forKey, ...record } = JSON.parse(raw) as StoredErsRecord;
+  return forKey === undefined || forKey === toHex(rec.groupPublicKey) ? record : undefined;
 }
 
 /**
@@ -70,7 +79,8 @@ export async function registerPackage(store: KeyNodeStore, config: NodeConfig, r
   const report = verifyPackage(pkg, { groupKey: frostGroupPublicKey(rec.curve, pub), rsa });
   if (!report.ok) throw reportError(report);
   const record: ErsRecord = { rsa_fingerprint: describeFingerprint(rsa.fingerprint), label: pkg.label, participants: pkg.parts.length, package_sha256: toHex(sha256(bytes)), verified_at: new Date(now).toISOString() };
-  await store.setMeta(META_PREFIX + rec.keyId, JSON.stringify(record));
+  const stored: StoredErsRecord = { ...record, for_group_key: toHex(rec.groupPublicKey) };
+  await store.setMeta(META_PREFIX + rec.keyId, JSON.stringify(stored));
   return record;
 }
 
@@ -80,7 +90,7 @@ export async function registerPackage(store: KeyNodeStore, config: NodeConfig, r
  */
 export function ersSigningGate(store: KeyNodeStore, config: NodeConfig): (rec: KeyRecord) => Promise<void> {
   return async (rec) => {
-    if (ersRequired(config, rec) && !(await ersRecordOf(store, rec.keyId))) {
+    if (ersRequired(config, rec) && !(await ersRecordOf(store, rec))) {
       const whose = rec.ersPolicy === 'require' ? 'the key was created with ERS policy require' : 'this node requires one';
       throw new ConflictError(`key ${rec.keyId} has no verified emergency recovery package on this node and ${whose}`, 'ers_package_required', 'make it with `lifeboat ers backup --key …` (it registers the package with every node), then sign');
     }
@@ -106,7 +116,7 @@ export async function ersStatus(store: KeyNodeStore, config: NodeConfig): Promis
     for (const k of page) {
       keys++;
       policies[k.ersPolicy ?? 'none']++;
-      const has = (await store.getMeta(META_PREFIX + k.keyId)) !== undefined;
+      const has = (await ersRecordOf(store, k)) !== undefined;
       if (has) withPackage++;
       else if (ersRequired(config, k)) waiting++;
     }

@@ -132,7 +132,7 @@ export function provePart(input: ProveInput): ErsPart {
         wipe(m, seed);
       }
     });
-    const a = s.slice(0, 3).map((si) => g.BASE.multiply(si));
+    const a = s.slice(0, 3).map((si) => g.mulBaseSecret(si));
     points.push(...a, X.subtract(a[0]!).subtract(a[1]!).subtract(a[2]!));
     transcripts.push({ ciphertexts, commitments: [], delta: g.encodeScalar(delta) });
     wipe(...leaves);
@@ -181,7 +181,7 @@ export function verifyPartProof(part: ErsPart, rsa: ErsPublicKey): boolean {
           continue;
         }
         ciphertexts.push(oaepEncryptWithSeed(rsa.key, rsa.k, g.encodeScalar(values[i]!), seeds[i]!));
-        const a = values[i] === 0n ? g.ZERO : g.BASE.multiplyUnsafe(values[i]!);
+        const a = g.mulBasePublic(values[i]!);
         commitments.push(a);
         sum = sum.add(a);
       }

@@ -77,6 +77,10 @@ export class KeyNodeClient {
   ersPackage(keyId: string, body: { package: string }): Promise<{ ers: Record<string, unknown> }> {
     return this.call('POST', `/v1/keys/${encodeURIComponent(keyId)}/ers-package`, body);
   }
+  /** Deletes one key share (an operator API key only; docs/keynode.md, "Deleting a key share"). */
+  deleteKey(keyId: string): Promise<{ deleted: true; key_id: string; group_public_key: string; tenant: string; curve: string }> {
+    return this.call('DELETE', `/v1/keys/${encodeURIComponent(keyId)}`);
+  }
   status(): Promise<Record<string, unknown>> {
     return this.call('GET', '/v1/status');
   }

@@ -13,6 +13,7 @@ import { encodePublicIdentity, parsePublicIdentity } from '../identity.js';
 import { ReplayGuard } from '../util/request-auth.js';
 import { fromHex } from '../util/bytes.js';
 import { authenticateApiKey } from './apikeys.js';
+import { registerDeleteKeyRoute } from './delete.js';
 import {
   API_PREFIX,
   commitmentsBody,
@@ -156,6 +157,7 @@ export function createKeyNodeApp(deps: KeyNodeAppDeps): FastifyInstance {
     return service.importShare(b, who, { threshold: b.threshold, tenant: b.tenant, ...(b.ers_policy ? { ersPolicy: b.ers_policy } : {}) });
   });
 
+  registerDeleteKeyRoute(app, { service, store }, (req) => auth(req, ['operator']));
   deps.routes?.(app, { caller: (req) => apiCaller(req, ANY) });
 
   app.get(`${API_PREFIX}/status`, async (req) => {

@@ -1,5 +1,5 @@
 /**
- * `lifeboat key create | info | list | export | import` and `lifeboat sign`: the client side of key nodes. API keys
+ * `lifeboat key create | info | list | export | import | delete` and `lifeboat sign`: the client side of key nodes. API keys
  * come from $LIFEBOAT_API_KEY or --api-key-file, never from argv.
  */
 import { statSync } from 'node:fs';
@@ -14,6 +14,7 @@ import type { KeyInfo } from '../../keynode/service.js';
 import { ERS_POLICIES, type ErsPolicy } from '../../keynode/store/types.js';
 import { fromHex, toHex, utf8 } from '../../util/bytes.js';
 import { assertPrivateFile, readFileOrThrow, writeFileAtomic } from '../../util/files.js';
+import { text, isCancel } from '@clack/prompts';
 import { readStdin } from '../input.js';
 import { createOutput, type Output } from '../io.js';
 import { intIn } from '../options.js';
@@ -116,6 +117,19 @@ backup\` registered a verified package with it. A node with ers.require on requi
 key and refuses to make one with --ers off (ers_required_by_node). Without --ers, each node's settings
 decide, as for keys made before.
 `;
+
+/**
+ * `key delete`'s confirmation: on a terminal the user types the key id; elsewhere only `--yes` goes on.
+ * Throws LifeboatError `confirmation_required` (no terminal, no --yes), `confirmation_mismatch`,
+ * `cancelled`; nothing is deleted then.
+ */
+async function confirmDelete(keyId: string, what: string, yes: boolean | undefined): Promise<void> {
+  if (yes) return;
+  if (!process.stdin.isTTY) throw new LifeboatError('confirmation_required', `deleting ${what} needs a confirmation; nothing was deleted`, { hint: 'run it on a terminal and type the key id, or pass --yes' });
+  const typed = await text({ message: `this deletes ${what} for good; type the key id to confirm`, output: process.stderr });
+  if (isCancel(typed)) throw new LifeboatError('cancelled', 'cancelled; nothing was deleted');
+  if (typed.trim() !== keyId) throw new LifeboatError('confirmation_mismatch', `typed ${JSON.stringify(typed.trim().slice(0, 80))}, not the key id ${keyId}; nothing was deleted`);
+}
 
 /** Every node's status for the key, until all are active or `timeoutMs` passed; returns the last statuses. */
 async function waitUntilActive(nodes: KeyNodeClient[], keyId: string, statuses: string[], timeoutMs: number, out: Output): Promise<string[]> {
@@ -272,5 +286,27 @@ export function registerKeyCommands(program: Command): void {
     if (o.json) out.json({ key_id: imported.key_id, imported_from: imported.imported_from, tenant: imported.tenant, group_public_key: imported.group_public_key, status: imported.status });
     else out.out(`imported as ${imported.key_id} (from ${imported.imported_from}) into tenant ${imported.tenant}, group public key ${imported.group_public_key}, status ${imported.status}`);
     if (imported.status !== 'active') out.warn(`key ${imported.key_id} is ${imported.status}: it cannot sign on that node until its backup is acknowledged`);
+  });
+
+  withApi(
+    key
+      .command('delete')
+      .description('delete one key share from one node, for good (an operator API key only; journaled to the node\'s backup stream): e.g. an orphan share left by a failed `ers recover --reshare-to`')
+      .requiredOption('--node <url>', 'key node URL')
+      .requiredOption('--key <id>', 'key id on that node')
+      .option('--yes', 'do not ask (needed when stdin is not a terminal)')
+      .addHelpText('after', `
+Asks you to type the key id first (on a terminal; elsewhere pass --yes, or it refuses with
+confirmation_required). A client API key is refused (wrong_role, 403); an unknown key id is
+key_id_not_exists (404); nothing is deleted then. The other nodes of the key keep their shares: with
+fewer than t left the key cannot sign. Delete a fail-over copy on the fail-over node too.`),
+  ).action(async (o: ApiOpts & { node: string; key: string; yes?: boolean }) => {
+    const [client] = clients(o.node, o);
+    const info = await client!.key(o.key);
+    await confirmDelete(o.key, `the ${info.curve} share ${o.key} (group key ${info.group_public_key}, tenant ${info.tenant}) on ${client!.url}`, o.yes);
+    const d = await client!.deleteKey(o.key);
+    const out = createOutput();
+    if (o.json) out.json({ ...d, node: client!.url });
+    else out.out(`deleted key ${d.key_id} from ${client!.url} (group key ${d.group_public_key}, tenant ${d.tenant})`);
   });
 }
