@@ -5,7 +5,7 @@
  * rsa_oaep_md:sha256`, node's privateDecrypt) opens it. The chosen seed makes it re-computable by a
  * verifier who is shown the seed (docs/ers.md, "Encryption").
  */
-import { constants, type KeyObject, publicEncrypt } from 'node:crypto';
+import { constants, createHash, type KeyObject, publicEncrypt } from 'node:crypto';
 import { sha256 } from '@noble/hashes/sha2.js';
 import { InvalidInputError } from '../errors.js';
 import { u32be } from '../util/bytes.js';
@@ -17,12 +17,11 @@ const LHASH = sha256(new Uint8Array(0));
 /** MGF1 with SHA-256 (RFC 8017 appendix B.2.1): `len` bytes of mask from `seed`. */
 export function mgf1(seed: Uint8Array, len: number): Uint8Array {
   const out = new Uint8Array(len);
-  const input = new Uint8Array(seed.length + 4);
-  input.set(seed);
+  // node's native SHA-256 (OpenSSL): a 3072-bit OAEP encoding hashes 12 blocks, 192 of them per proof
   for (let counter = 0, off = 0; off < len; counter++, off += HLEN) {
-    input.set(u32be(counter), seed.length);
-    const block = sha256(input);
+    const block = createHash('sha256').update(seed).update(u32be(counter)).digest();
     out.set(block.subarray(0, Math.min(HLEN, len - off)), off);
+    block.fill(0);
   }
   return out;
 }
