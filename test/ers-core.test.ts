@@ -80,10 +80,10 @@ describe('prove and verify one share', () => {
     });
   }
 
-  it('the prover\'s base multiplication (10-bit windows, constant-time, unblinded) is noble\'s n*G for edge and random scalars', () => {
+  it('the base multiplications (the prover\'s constant-time 10-bit windows; the verifier\'s variable-time ones for public scalars) are noble\'s n*G for edge and random scalars', () => {
     for (const curve of ['ed25519', 'secp256k1'] as const) {
       const g = groupOf(curve);
-      const edges = [0n, 1n, 2n, g.order - 1n, g.order - 2n, (1n << 252n) + 1n, (1n << 10n) - 1n, 1n << 10n, (1n << 255n) % g.order];
+      const edges = [0n, 1n, 2n, g.order - 1n, g.order - 2n, (1n << 252n) + 1n, (1n << 10n) - 1n, 1n << 10n, 511n, 512n, 513n, 1536n, (1n << 20n) - 1n, (1n << 255n) % g.order];
       const random = Array.from({ length: 40 }, () => BigInt(`0x${randomBytes(40).toString('hex')}`) % g.order);
       const ns = [...edges, ...random];
       const secret = g.encodeAll(ns.map((n) => g.mulBaseSecret(n)));
