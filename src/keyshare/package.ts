@@ -116,7 +116,7 @@ export function parseKeyPackage(bytes: Uint8Array, curve: FrostCurve): KeyPackag
 
 /** Brotli when it shrinks the package, else as is. */
 export function compressPackage(plain: Uint8Array): { compression: Compression; bytes: Uint8Array } {
-  const z = new Uint8Array(brotliCompressSync(plain, { params: { [constants.BROTLI_PARAM_QUALITY]: 9, [constants.BROTLI_PARAM_SIZE_HINT]: plain.length } }));
+  const z = new Uint8Array(brotliCompressSync(plain, { params: { [constants.BROTLI_PARAM_QUALITY]: 5, [constants.BROTLI_PARAM_SIZE_HINT]: plain.length } }));
   return z.length < plain.length ? { compression: 'brotli', bytes: z } : { compression: 'none', bytes: plain.slice() };
 }
 
