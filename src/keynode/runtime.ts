@@ -1,5 +1,6 @@
 /** Opening a key node from its data directory: config, vault keys, store, service, fail-over sync. */
-import { existsSync } from 'node:fs';
+import { existsSync, readdirSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
 import { ConflictError } from '../errors.js';
 import { randomBytes } from '../crypto/random.js';
 import { encodePublicIdentity, identityFingerprint } from '../identity.js';
@@ -65,15 +66,33 @@ export function storeUrl(config: NodeConfig, override?: string): string {
  * store. With `keyshare`, the node gets its operator mnemonic (docs/keyshare.md): `keyshare` is called
  * with the new identity and answers what the node keeps; the words go into the vault (passphrase mode)
  * and every key the node will hold is queued for the public log. Throws ConflictError `node_exists` if
- * the directory already holds a node, and what `keyshare` throws.
+ * the directory already holds a node, and what `keyshare` and the store throw; a failed init removes
+ * what it made (the directory itself when it made it), so a retry starts from the same place.
  */
 export async function initNode(
   dir: string,
   opts: { store?: string; keyshare?: (identity: Identity) => Promise<KeyshareSetup> } = {},
 ): Promise<{ identity: string; fingerprint: string; wrapping_public_key: string; store: string; keyshare_mode: KeyshareSetup['mode'] | null }> {
   const paths = nodePaths(dir);
-  if (existsSync(paths.config) || existsSync(paths.vault)) throw new ConflictError(`${dir} already holds a key node`, 'node_exists');
+  if (existsSync(paths.config) || existsSync(paths.vault)) {
+    throw new ConflictError(`${dir} already holds a key node`, 'node_exists', 'pick another --data-dir, or move this one away first if it is a node you mean to replace (its vault holds the node keys)');
+  }
+  const before = existsSync(dir) ? new Set(readdirSync(dir)) : undefined;
   ensurePrivateDir(dir);
+  try {
+    return await makeNode(paths, opts);
+  } catch (err) {
+    // Leave the directory as it was: a half-made node would make the retry fail with node_exists.
+    if (!before) rmSync(dir, { recursive: true, force: true });
+    else for (const name of readdirSync(dir)) if (!before.has(name)) rmSync(join(dir, name), { recursive: true, force: true });
+    throw err;
+  }
+}
+
+async function makeNode(
+  paths: NodePaths,
+  opts: { store?: string; keyshare?: (identity: Identity) => Promise<KeyshareSetup> },
+): Promise<{ identity: string; fingerprint: string; wrapping_public_key: string; store: string; keyshare_mode: KeyshareSetup['mode'] | null }> {
   const master = { schemeId: randomBytes(16), key: randomBytes(32) };
   writeFileAtomic(paths.vault, createNodeVault(master));
   storeMasterKey(masterPaths(paths), master);

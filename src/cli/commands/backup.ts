@@ -107,7 +107,7 @@ export function registerNodeBackupCommands(node: Command): void {
 
   node
     .command('backup-now')
-    .description('seal and upload every queued change now and upload a compaction (the serving node does this by itself)')
+    .description('seal and upload every queued change now and upload a compaction (the serving node does this by itself); with nothing new, says so and exits 0')
     .option('--no-compact', 'upload queued entries only')
     .option('--data-dir <dir>', DIR_HELP)
     .option('--json', 'print JSON')
@@ -116,10 +116,14 @@ export function registerNodeBackupCommands(node: Command): void {
       const n = await openNode(resolveNodeDir(o.dataDir));
       try {
         if (!n.backup) throw new InvalidInputError('this node has no backup service', { hint: 'run `lifeboat node backup-setup` first' });
-        await n.backup.step();
-        const compaction = o.compact ? await n.backup.compact() : undefined;
+        const worked = await n.backup.step();
+        // A compaction covering every acknowledged entry is already there: nothing new is no failure.
+        const uploaded = await n.backup.status();
+        const compaction = o.compact && uploaded.ackedSeq > uploaded.compactedSeq ? await n.backup.compact() : undefined;
         const status = await n.backup.status();
-        if (o.json) out.json({ ok: true, compaction: compaction ?? null, ...status });
+        const nothingNew = !worked && !compaction;
+        if (o.json) out.json({ ok: true, nothingNew, compaction: compaction ?? null, ...status });
+        else if (nothingNew) out.out(`nothing new: the service holds every change up to entry ${status.ackedSeq}${status.compactedSeq ? `, with a compaction up to entry ${status.compactedSeq}` : ''}`);
         else out.out(`acknowledged up to entry ${status.ackedSeq}${compaction ? `; compaction of ${compaction.keys} keys up to entry ${compaction.seq} uploaded` : ''}`);
       } finally {
         await closeNode(n);
