@@ -1,0 +1,67 @@
+/**
+ * Test hygiene: the end-of-run check of `npm test` (scripts/check-leftovers.mjs) names and kills what
+ * a run left alive, and `lifeboat drill` interrupted stops its servers and removes its directory.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { type ChildProcess, spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { join } from 'node:path';
+import { REPO_ROOT, tracked } from './helpers/cli.js';
+import { alive, markedProcesses, waitFor } from './helpers/procs.js';
+
+const CHECKER = join(REPO_ROOT, 'scripts/check-leftovers.mjs');
+
+function run(cmd: string, args: string[], env: NodeJS.ProcessEnv = process.env): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  const child = tracked(spawn(cmd, args, { cwd: REPO_ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] }));
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+  return new Promise((resolve) => child.on('close', (code) => resolve({ code, stdout, stderr })));
+}
+
+const exitOf = (child: ChildProcess): Promise<{ code: number | null; signal: NodeJS.Signals | null }> =>
+  child.exitCode !== null || child.signalCode !== null
+    ? Promise.resolve({ code: child.exitCode, signal: child.signalCode })
+    : new Promise((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
+
+const freshRunId = () => `hygiene-${randomBytes(6).toString('hex')}`;
+
+test('check-leftovers --run-id: a marked process left alive is named with its command line, killed, exit 1', async () => {
+  const runId = freshRunId();
+  const sleeper = tracked(spawn('sleep', ['57'], { env: { ...process.env, LIFEBOAT_TEST_RUN: runId }, stdio: 'ignore' }));
+  const exited = exitOf(sleeper);
+  await waitFor(() => markedProcesses(runId).length === 1, 'the sleep child to appear in /proc');
+  const r = await run(process.execPath, [CHECKER, '--run-id', runId]);
+  assert.equal(r.code, 1, r.stderr);
+  assert.match(r.stderr, new RegExp(`pid ${sleeper.pid}: sleep 57`));
+  assert.deepEqual(await exited, { code: null, signal: 'SIGKILL' });
+  assert.deepEqual(markedProcesses(runId), []);
+});
+
+test('check-leftovers --run-id: nothing left, exit 0 and silent', async () => {
+  const r = await run(process.execPath, [CHECKER, '--run-id', freshRunId()]);
+  assert.equal(r.code, 0, r.stderr);
+  assert.equal(r.stderr, '');
+});
+
+test("check-leftovers -- COMMAND: keeps the command's failing status; fails a passing run that left a process", async () => {
+  const failed = await run(process.execPath, [CHECKER, '--', process.execPath, '-e', 'process.exit(3)']);
+  assert.equal(failed.code, 3);
+  const clean = await run(process.execPath, [CHECKER, '--', process.execPath, '-e', 'process.exit(0)']);
+  assert.equal(clean.code, 0, clean.stderr);
+  // A "test run" that exits 0 but leaves a detached grandchild behind, which inherits the marker.
+  const leak = "require('node:child_process').spawn('sleep', ['58'], { detached: true, stdio: 'ignore' }).unref()";
+  const leaked = await run(process.execPath, [CHECKER, '--', process.execPath, '-e', leak]);
+  assert.equal(leaked.code, 1, leaked.stderr);
+  const m = /pid (\d+): sleep 58/.exec(leaked.stderr);
+  assert.ok(m, leaked.stderr);
+  await waitFor(() => !alive(Number(m[1])), 'the leftover to be gone');
+});
+
+test('usage: check-leftovers without a command exits 2', async () => {
+  const r = await run(process.execPath, [CHECKER]);
+  assert.equal(r.code, 2);
+  assert.match(r.stderr, /usage/);
+});
