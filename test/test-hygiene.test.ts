@@ -6,9 +6,11 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { REPO_ROOT, tracked } from './helpers/cli.js';
 import { alive, markedProcesses, waitFor } from './helpers/procs.js';
+import { trackedTempDir } from './helpers/tmp.js';
 
 const CHECKER = join(REPO_ROOT, 'scripts/check-leftovers.mjs');
 
@@ -65,3 +67,17 @@ test('usage: check-leftovers without a command exits 2', async () => {
   assert.equal(r.code, 2);
   assert.match(r.stderr, /usage/);
 });
+
+test('temp directories: test files that made lb-commit-* (a master.key), lb-id-*, lifeboat-keynode-* and lifeboat-restore-fail-* leave none', async () => {
+  const tmp = trackedTempDir('lifeboat-hygiene-tmp-');
+  const files = ['primary-commit', 'recovery-protocol', 'backup-agent-unit', 'backup-faults'].map((f) => `test/${f}.test.ts`);
+  const env: NodeJS.ProcessEnv = { ...process.env, TMPDIR: tmp };
+  delete env.NODE_TEST_CONTEXT; // a run of its own, not a child reporting to this one
+  const r = await run(process.execPath, ['--import', 'tsx', '--test', ...files], env);
+  assert.equal(r.code, 0, r.stdout.slice(-2000));
+  assert.match(r.stdout, /# pass [1-9]/);
+  assert.match(r.stdout, /# fail 0/);
+  // tsx keeps its compile cache there (tsx-<uid>); nothing else may remain.
+  assert.deepEqual(readdirSync(tmp).filter((n) => !n.startsWith('tsx-')), []);
+});
+
