@@ -6,10 +6,10 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { readdirSync } from 'node:fs';
+import { existsSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { REPO_ROOT, tracked } from './helpers/cli.js';
-import { alive, markedProcesses, waitFor } from './helpers/procs.js';
+import { cliArgs, REPO_ROOT, tracked } from './helpers/cli.js';
+import { alive, listening, markedProcesses, waitFor } from './helpers/procs.js';
 import { trackedTempDir } from './helpers/tmp.js';
 
 const CHECKER = join(REPO_ROOT, 'scripts/check-leftovers.mjs');
@@ -81,3 +81,40 @@ test('temp directories: test files that made lb-commit-* (a master.key), lb-id-*
   assert.deepEqual(readdirSync(tmp).filter((n) => !n.startsWith('tsx-')), []);
 });
 
+for (const [signal, status] of [['SIGTERM', 143], ['SIGINT', 130]] as const) {
+  test(`drill --json interrupted by ${signal} once its first server listens: exits ${status} soon, no process of it alive, its directory gone`, async (t) => {
+    const runId = freshRunId();
+    // Whatever happens below, nothing of this drill outlives the test (its orphaned servers included).
+    let drillDir: string | undefined = undefined;
+    t.after(() => {
+      for (const p of markedProcesses(runId)) process.kill(p.pid, 'SIGKILL');
+      if (drillDir) rmSync(drillDir, { recursive: true, force: true });
+    });
+    const drill = tracked(spawn(process.execPath, [...cliArgs(), 'drill', '--json'], { cwd: REPO_ROOT, env: { ...process.env, LIFEBOAT_DEBUG: '', LIFEBOAT_TEST_RUN: runId }, stdio: ['ignore', 'pipe', 'pipe'] }));
+    let stdout = '';
+    let stderr = '';
+    drill.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    drill.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    const exited = exitOf(drill);
+    // The drill's first server: a child carrying the marker with a listening socket.
+    let server: { pid: number; cmd: string } | undefined;
+    await waitFor(() => {
+      server = markedProcesses(runId).find((p) => p.pid !== drill.pid && / serve /.test(p.cmd) && listening(p.pid));
+      return server !== undefined || drill.exitCode !== null;
+    }, 'the drill to start a server', 60_000);
+    assert.ok(server, `the drill ended first: ${stderr}`);
+    const dataDir = /--data-dir (\S+)/.exec(server.cmd)?.[1];
+    assert.ok(dataDir, server.cmd);
+    drillDir = /^(.*\/lifeboat-drill-[^/]+)\//.exec(dataDir)?.[1];
+    assert.ok(drillDir && existsSync(drillDir), dataDir);
+    const t0 = Date.now();
+    drill.kill(signal);
+    const end = await Promise.race([exited, new Promise<'late'>((r) => setTimeout(() => r('late'), 10_000).unref())]);
+    assert.deepEqual(end, { code: status, signal: null }, `stderr: ${stderr}`);
+    assert.ok(Date.now() - t0 < 10_000);
+    assert.equal(alive(server.pid), false, 'its server is gone');
+    assert.deepEqual(markedProcesses(runId), [], 'no process the drill started is alive');
+    assert.equal(existsSync(drillDir!), false, `${drillDir} is removed`);
+    assert.equal(stdout, '', 'no report on stdout: the drill did not finish');
+  });
+}
