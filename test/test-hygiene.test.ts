@@ -62,6 +62,24 @@ test("check-leftovers -- COMMAND: keeps the command's failing status; fails a pa
   await waitFor(() => !alive(Number(m[1])), 'the leftover to be gone');
 });
 
+test("helpers/cli.ts tracked(): a test process that exits takes its children's children with it (the drill's servers)", async () => {
+  const runId = freshRunId();
+  const middle = "require('node:child_process').spawn('sleep', ['59'], { stdio: 'ignore' }); console.log('ready'); setInterval(() => {}, 1000)";
+  const script = [
+    "const { spawn } = await import('node:child_process');",
+    "const { tracked } = await import('./test/helpers/cli.ts');",
+    `const mid = tracked(spawn(process.execPath, ['-e', ${JSON.stringify(middle)}], { stdio: ['ignore', 'pipe', 'inherit'] }));`,
+    'mid.stdout.once("data", () => process.exit(0));',
+  ].join('\n');
+  const r = await run(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { ...process.env, LIFEBOAT_TEST_RUN: runId });
+  assert.equal(r.code, 0, r.stderr);
+  try {
+    await waitFor(() => markedProcesses(runId).length === 0, 'the child and the sleep it started to be gone', 5000);
+  } finally {
+    for (const p of markedProcesses(runId)) process.kill(p.pid, 'SIGKILL');
+  }
+});
+
 test('usage: check-leftovers without a command exits 2', async () => {
   const r = await run(process.execPath, [CHECKER]);
   assert.equal(r.code, 2);

@@ -32,6 +32,40 @@ export function alive(pid: number): boolean {
   }
 }
 
+/** Every live descendant of `pid` (children, their children, …), read from /proc; [] off Linux. */
+export function descendants(pid: number): number[] {
+  const parent = new Map<number, number>();
+  let names: string[];
+  try {
+    names = readdirSync('/proc');
+  } catch {
+    return [];
+  }
+  for (const name of names) {
+    if (!/^\d+$/.test(name)) continue;
+    try {
+      const stat = readFileSync(`/proc/${name}/stat`, 'latin1');
+      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+      parent.set(Number(name), ppid);
+    } catch {
+      /* gone meanwhile */
+    }
+  }
+  const out: number[] = [];
+  const want = new Set([pid]);
+  for (let grew = true; grew; ) {
+    grew = false;
+    for (const [p, pp] of parent) {
+      if (want.has(pp) && !want.has(p)) {
+        want.add(p);
+        out.push(p);
+        grew = true;
+      }
+    }
+  }
+  return out;
+}
+
 /** True if the process holds a TCP socket in the LISTEN state. */
 export function listening(pid: number): boolean {
   let inodes: Set<string>;
