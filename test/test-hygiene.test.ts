@@ -80,6 +80,25 @@ test("helpers/cli.ts tracked(): a test process that exits takes its children's c
   }
 });
 
+test('src/drill/proc.ts: a process that exits with a server it started still running takes the server with it', async () => {
+  const runId = freshRunId();
+  const dir = trackedTempDir('lifeboat-hygiene-witness-');
+  const script = [
+    "const { runCli, startServer } = await import('./src/drill/proc.ts');",
+    "const init = await runCli(['log', 'witness', 'init', '--name', 'witness.example.org/w1', '--data-dir', process.env.D]);",
+    "if (init.code !== 0) { console.error(init.stderr); process.exit(5); }",
+    "await startServer(['log', 'witness', 'serve', '--data-dir', process.env.D, '--listen', '127.0.0.1:0', '--log-level', 'silent', '--json']);",
+    'process.exit(0);',
+  ].join('\n');
+  const r = await run(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { ...process.env, LIFEBOAT_TEST_RUN: runId, D: dir });
+  assert.equal(r.code, 0, r.stderr);
+  try {
+    await waitFor(() => markedProcesses(runId).length === 0, 'the witness server to be gone', 5000);
+  } finally {
+    for (const p of markedProcesses(runId)) process.kill(p.pid, 'SIGKILL');
+  }
+});
+
 test('usage: check-leftovers without a command exits 2', async () => {
   const r = await run(process.execPath, [CHECKER]);
   assert.equal(r.code, 2);

@@ -20,6 +20,10 @@ export function cliCommand(): { cmd: string; args: string[] } {
 
 /** Every child this process started and that has not exited yet: what `stopAll` ends. */
 const live = new Set<ChildProcess>();
+// This process ending any other way (an uncaught error, a test file's exit) takes them with it.
+process.on('exit', () => {
+  for (const child of live) child.kill('SIGKILL');
+});
 /** Set by `stopAll`: nothing new is started after it. */
 let stopping = false;
 
