@@ -178,12 +178,12 @@ test('another account cannot read or write this account’s stream', async () =>
 });
 
 test('a restore that fails at the share check leaves nothing behind: no node, no half-written directory', async () => {
-  const { mkdtempSync, readdirSync } = await import('node:fs');
+  const { readdirSync } = await import('node:fs');
   const { join } = await import('node:path');
-  const { tmpdir } = await import('node:os');
+  const { trackedTempDir } = await import('./helpers/tmp.js');
   const { writeRestoredNode } = await import('../src/backup/restore.js');
   const read = await readBackupStream(clientSource(client), backupKey, STREAM);
-  const parent = mkdtempSync(join(tmpdir(), 'lifeboat-restore-fail-'));
+  const parent = trackedTempDir('lifeboat-restore-fail-');
   const backup = { server: fx.url, account: 'acme', stream: STREAM, usable_before_ack: false, wait_ms: 0, batch_entries: 1, compact_entries: 1, compact_seconds: 10 };
   // The stream's keys are not real shares under its storage key: the check refuses the first.
   await assert.rejects(writeRestoredNode(join(parent, 'node'), read, { backup, backupKey }), (err: { code?: string }) => err.code === 'share_mismatch');

@@ -78,7 +78,7 @@ it('ers keygen refuses to overwrite either output file (file_exists), also with 
 /** Runs `lifeboat ers keygen --passphrase` on a pseudo-terminal (util-linux `script`), typing `answers` as each prompt appears. */
 async function keygenOnTerminal(out: string, answers: [RegExp, string][]): Promise<{ code: number | null; text: string; answered: number }> {
   const cmd = `stty cols 200 rows 50; exec ${JSON.stringify(process.execPath)} --import tsx src/cli/main.ts ers keygen --out ${JSON.stringify(out)} --passphrase --json`;
-  const child = spawn('script', ['-qfec', cmd, '/dev/null'], { cwd: REPO_ROOT, env: { ...process.env, LIFEBOAT_DEBUG: '' }, stdio: ['pipe', 'pipe', 'pipe'] });
+  const child = tracked(spawn('script', ['-qfec', cmd, '/dev/null'], { cwd: REPO_ROOT, env: { ...process.env, LIFEBOAT_DEBUG: '' }, stdio: ['pipe', 'pipe', 'pipe'] }));
   let text = '';
   child.stdout!.on('data', (d: Buffer) => (text += d.toString()));
   const exited = new Promise<number | null>((resolve) => child.on('close', resolve));

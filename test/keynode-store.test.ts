@@ -4,6 +4,7 @@
  */
 import assert from 'node:assert/strict';
 import { type ChildProcess, spawn } from 'node:child_process';
+import { tracked } from './helpers/cli.js';
 import { chmodSync, mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -942,7 +943,7 @@ for (const h of [sqliteWithDialect(), postgresWithDialect()]) {
 /** Spawns `node --import tsx` on ESM code that imports the store module as `store`. */
 function spawnStoreChild(code: string): ChildProcess {
   const src = `const store = await import(${JSON.stringify(STORE_MODULE)});\n${code}`;
-  return spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', src], { stdio: ['pipe', 'pipe', 'pipe'] });
+  return tracked(spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', src], { stdio: ['pipe', 'pipe', 'pipe'] }));
 }
 
 function lineReader(child: ChildProcess): AsyncIterator<string> {

@@ -4,6 +4,7 @@
  */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
+import { tracked } from './helpers/cli.js';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
@@ -43,7 +44,7 @@ sys.exit(os.waitstatus_to_exitcode(status))
 
 function ageDecryptTyping(inp: string, out: string, typed: string): Promise<{ code: number | null; stderr: string }> {
   return new Promise((resolve, reject) => {
-    const p = spawn('python3', ['-c', DRIVER, inp, out, typed], { stdio: ['ignore', 'ignore', 'pipe'] });
+    const p = tracked(spawn('python3', ['-c', DRIVER, inp, out, typed], { stdio: ['ignore', 'ignore', 'pipe'] }));
     let stderr = '';
     p.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
     p.on('error', reject);

@@ -9,6 +9,7 @@
  */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
+import { tracked } from './helpers/cli.js';
 import { randomBytes, randomInt } from 'node:crypto';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -54,7 +55,7 @@ function dirTileReader(dir: string): TileReader {
 
 /** Runs the Go peer over the log directory: one JSON answer per command, in order. */
 async function askGo(binary: string, setup: object, commands: object[]): Promise<Record<string, unknown>[]> {
-  const child = spawn(binary, [], { stdio: ['pipe', 'pipe', 'pipe'] });
+  const child = tracked(spawn(binary, [], { stdio: ['pipe', 'pipe', 'pipe'] }));
   let out = '';
   let err = '';
   child.stdout.on('data', (d: Buffer) => (out += d.toString()));

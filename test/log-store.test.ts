@@ -18,7 +18,7 @@ import { type EntryStatus, type LogStore, type LogStoreKind, openLogStore, parse
 import { mapError } from '../src/log/store/queries.js';
 import { openBackupStore } from '../src/backup/store/index.js';
 import { openKeyNodeStore } from '../src/keynode/store/index.js';
-import { REPO_ROOT } from './helpers/cli.js';
+import { REPO_ROOT, tracked } from './helpers/cli.js';
 import { countRows, postgresHarness, sqliteHarness, sqlitePathOf, type StoreHarness } from './helpers/store-harness.js';
 
 // ---- records ----
@@ -100,7 +100,7 @@ interface Child {
 }
 
 function startChild(url: string, op: ChildOp): Child {
-  const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', CHILD, url, JSON.stringify(op)], { cwd: REPO_ROOT, stdio: ['pipe', 'pipe', 'pipe'] });
+  const child = tracked(spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', CHILD, url, JSON.stringify(op)], { cwd: REPO_ROOT, stdio: ['pipe', 'pipe', 'pipe'] }));
   let out = '';
   let err = '';
   let onReady: () => void = () => undefined;

@@ -1,12 +1,12 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readFileSync, statSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { commitPrimaryState, finishPendingCommit } from '../src/primary/commit.js';
 import { loadMasterKey, primaryPaths } from '../src/primary/datadir.js';
 import { randomBytes } from '../src/crypto/random.js';
 import type { Manifest } from '../src/recovery/manifest.js';
+import { trackedTempDir } from './helpers/tmp.js';
 
 function state(tag: string) {
   const schemeId = randomBytes(16);
@@ -20,7 +20,7 @@ function snapshot(dir: string) {
 
 for (const crashAfter of ['next-files', 'marker', 'first-rename'] as const) {
   test(`primary commit: a crash after ${crashAfter} leaves the old state or the new one, never a mix`, async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'lb-commit-'));
+    const dir = trackedTempDir('lb-commit-');
     const paths = primaryPaths(dir);
     const a = state('a');
     await commitPrimaryState(paths, a);

@@ -6,8 +6,7 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer, type Server } from 'node:http';
-import { copyFileSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { copyFileSync, existsSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { type RunningServer, runCli, type RunResult, startServer } from '../src/drill/proc.js';
@@ -17,8 +16,9 @@ import { readManifestFile } from '../src/recovery/sources.js';
 import { confirmHolder } from '../src/recovery/holders.js';
 import { toB64 } from '../src/util/bytes.js';
 import { makeScheme } from './helpers/holder.js';
+import { trackedTempDir } from './helpers/tmp.js';
 
-const tmp = mkdtempSync(join(tmpdir(), 'lb-attack-'));
+const tmp = trackedTempDir('lb-attack-');
 const outputs: string[] = [];
 
 async function cli(args: string[], opts: { input?: string; secretFd?: boolean } = {}): Promise<RunResult> {

@@ -5,8 +5,7 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer, type Server } from 'node:http';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readdirSync, readFileSync, writeFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { type RunningServer, runCli, type RunResult, startServer } from '../src/drill/proc.js';
@@ -21,6 +20,7 @@ import type { Manifest } from '../src/recovery/manifest.js';
 import { isLifeboatError } from '../src/errors.js';
 import sodium from 'libsodium-wrappers';
 import { createRequire } from 'node:module';
+import { trackedTempDir } from './helpers/tmp.js';
 
 /** npm `slip39` (CommonJS, untyped), an independent SLIP-0039 implementation. */
 const slip39 = createRequire(import.meta.url)('slip39') as { recoverSecret(mnemonics: string[], passphrase?: string): number[] };
@@ -75,7 +75,7 @@ function assertNothingWritten(dataDir: string): void {
 
 describe('recovery end to end', { timeout: 300_000 }, () => {
   before(async () => {
-    w.dir = mkdtempSync(join(tmpdir(), 'lb-e2e-'));
+    w.dir = trackedTempDir('lb-e2e-');
     w.primary = join(w.dir, 'primary');
     w.operatorKey = join(w.dir, 'operator.json');
     const primary = JSON.parse(ok(await cli(['primary', 'init', '--data-dir', w.primary, '--json'])).stdout) as { identity: string };

@@ -1,7 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, chmodSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { chmodSync } from 'node:fs';
 import { join } from 'node:path';
 import { generateBoxKeyPair, openSealed, seal } from '../src/crypto/sealedbox.js';
 import { encodePublicIdentity, generateIdentity, identityFingerprint, loadIdentity, parsePublicIdentity, saveIdentity } from '../src/identity.js';
@@ -14,11 +13,12 @@ import { sha256 } from '@noble/hashes/sha2.js';
 import { randomBytes } from '../src/crypto/random.js';
 import { toB64, toHex, utf8 } from '../src/util/bytes.js';
 import { isLifeboatError, type LifeboatError } from '../src/errors.js';
+import { trackedTempDir } from './helpers/tmp.js';
 
 const code = (c: string) => (err: unknown) => isLifeboatError(err, c);
 
 test('identity: saved 0600, loads back, refuses a world-readable file and another role', () => {
-  const dir = mkdtempSync(join(tmpdir(), 'lb-id-'));
+  const dir = trackedTempDir('lb-id-');
   const path = join(dir, 'id.json');
   const id = generateIdentity('operator');
   saveIdentity(path, id);

@@ -46,7 +46,7 @@ function runOnTerminal(args: string[]): Promise<Run> {
   const env: NodeJS.ProcessEnv = { ...process.env };
   delete env.LIFEBOAT_DATA_DIR;
   delete env.LIFEBOAT_MASTER_KEY_FILE;
-  const proc = spawn('script', ['-q', '-e', '-c', cmd, '/dev/null'], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const proc = tracked(spawn('script', ['-q', '-e', '-c', cmd, '/dev/null'], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] }));
   const out: Buffer[] = [];
   proc.stdout.on('data', (d: Buffer) => out.push(d));
   return new Promise((res) => proc.on('close', (code) => res({ code, stdout: Buffer.concat(out), stderr: '' })));

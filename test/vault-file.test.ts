@@ -6,6 +6,7 @@
 import { test, mock } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
+import { tracked } from './helpers/cli.js';
 import fs, { readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { syncBuiltinESMExports } from 'node:module';
 import { join } from 'node:path';
@@ -167,10 +168,10 @@ test('a writer killed with SIGKILL at random moments always leaves a readable va
     }`;
   let lastGeneration = 1;
   for (let round = 0; round < 3; round++) {
-    const proc = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', child], {
+    const proc = tracked(spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', child], {
       env: { ...process.env, K: toHex(mk.key), S: toHex(mk.schemeId), P: path, R: String(round) },
       stdio: ['ignore', 'pipe', 'inherit'],
-    });
+    }));
     const target = 3 + Math.floor(Math.random() * 15);
     let lines = 0;
     await new Promise<void>((resolve) => {

@@ -18,6 +18,47 @@ export function cliCommand(): { cmd: string; args: string[] } {
   return { cmd: process.execPath, args: ['--import', 'tsx', join(dirname(here), '..', 'cli', 'main.ts')] };
 }
 
+/** Every child this process started and that has not exited yet: what `stopAll` ends. */
+const live = new Set<ChildProcess>();
+// This process ending any other way (an uncaught error, a test file's exit) takes them with it.
+process.on('exit', () => {
+  for (const child of live) child.kill('SIGKILL');
+});
+/** Set by `stopAll`: nothing new is started after it. */
+let stopping = false;
+
+function track(child: ChildProcess): ChildProcess {
+  live.add(child);
+  child.once('exit', () => live.delete(child));
+  child.once('error', () => live.delete(child));
+  return child;
+}
+
+function refuseIfStopping(args: string[]): void {
+  if (stopping) throw new LifeboatError('interrupted', `not starting lifeboat ${args.slice(0, 2).join(' ')}: stopping`);
+}
+
+/**
+ * Ends every child started through this module (servers and one-shot commands alike): `signal`, then
+ * SIGKILL after `graceMs`; resolves once all have exited. Nothing is started after it (`interrupted`).
+ * The drill calls it when it is interrupted (SIGINT, SIGTERM).
+ */
+export async function stopAll(signal: NodeJS.Signals = 'SIGTERM', graceMs = 5000): Promise<number> {
+  stopping = true;
+  const children = [...live];
+  await Promise.all(
+    children.map(async (child) => {
+      if (child.exitCode !== null || child.signalCode !== null) return;
+      const exited = new Promise<void>((r) => child.once('exit', () => r()));
+      child.kill(signal);
+      const t = setTimeout(() => child.kill('SIGKILL'), graceMs);
+      await exited;
+      clearTimeout(t);
+    }),
+  );
+  return children.length;
+}
+
 export interface RunResult {
   code: number;
   stdout: string;
@@ -30,10 +71,11 @@ export interface RunResult {
 export function runCli(args: string[], opts: { input?: string; env?: NodeJS.ProcessEnv; secretFd?: boolean; timeoutMs?: number } = {}): Promise<RunResult> {
   const { cmd, args: pre } = cliCommand();
   return new Promise((resolve, reject) => {
-    const child = spawn(cmd, [...pre, ...args], {
+    refuseIfStopping(args);
+    const child = track(spawn(cmd, [...pre, ...args], {
       env: { ...process.env, ...opts.env },
       stdio: opts.secretFd ? ['pipe', 'pipe', 'pipe', 'pipe'] : ['pipe', 'pipe', 'pipe'],
-    });
+    }));
     let stdout = '';
     let stderr = '';
     let secret = '';
@@ -70,7 +112,12 @@ export interface RunningServer {
  */
 export function startServer(args: string[], opts: { env?: NodeJS.ProcessEnv; timeoutMs?: number } = {}): Promise<RunningServer> {
   const { cmd, args: pre } = cliCommand();
-  const child = spawn(cmd, [...pre, ...args], { env: { ...process.env, ...opts.env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  try {
+    refuseIfStopping(args);
+  } catch (err) {
+    return Promise.reject(err);
+  }
+  const child = track(spawn(cmd, [...pre, ...args], { env: { ...process.env, ...opts.env }, stdio: ['ignore', 'pipe', 'pipe'] }));
   let stderr = '';
   let stdout = '';
   child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));

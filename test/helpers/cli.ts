@@ -6,6 +6,7 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { descendants } from './procs.js';
 
 export const REPO_ROOT = fileURLToPath(new URL('../..', import.meta.url));
 
@@ -29,10 +30,20 @@ export function cliArgs(): string[] {
   return ['--import', 'tsx', 'src/cli/main.ts'];
 }
 
-/** Every CLI child still running; killed when the test file's process exits, however it ends. */
+/**
+ * Every CLI child still running; killed when the test file's process exits, however it ends, with
+ * every process it started (the drill's servers): those would outlive it, orphaned, otherwise.
+ */
 const running = new Set<ChildProcess>();
 process.on('exit', () => {
-  for (const child of running) child.kill('SIGKILL');
+  const pids = [...running].flatMap((child) => (child.pid === undefined ? [] : [child.pid, ...descendants(child.pid)]));
+  for (const pid of pids) {
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch {
+      /* gone meanwhile */
+    }
+  }
 });
 
 /** Tracks a child so that it is killed if the test process exits first (see `running`); returns it. */

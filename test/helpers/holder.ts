@@ -3,8 +3,7 @@
  * (sealed share + signed manifest) for that holder, vault bytes of any generation, signed inject
  * calls, a fetch over fastify inject, and a snapshot of the state files.
  */
-import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { sha256 } from '@noble/hashes/sha2.js';
 import type { FastifyInstance, LightMyRequestResponse } from 'fastify';
@@ -19,9 +18,11 @@ import { encodeSharePayload } from '../../src/recovery/sealed-share.js';
 import { toB64, toHex, utf8 } from '../../src/util/bytes.js';
 import { signRequest } from '../../src/util/request-auth.js';
 import { masterFingerprint, sealVault } from '../../src/vault/format.js';
+import { trackedTempDir } from './tmp.js';
 
+/** A fresh temp directory, removed after the test file (test/helpers/tmp.ts). */
 export function tempDir(prefix = 'lifeboat-test-'): string {
-  return mkdtempSync(join(tmpdir(), prefix));
+  return trackedTempDir(prefix);
 }
 
 /** Any string serves as the mnemonic: a holder never combines shares. */

@@ -4,8 +4,7 @@
  * `lifeboat node serve` processes on loopback; API keys registered on every node; SDK clients; and
  * the store counts a refused request must leave unchanged.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { type RunningServer, runCli, type RunResult, startServer } from '../../src/drill/proc.js';
@@ -17,14 +16,16 @@ import { openKeyNodeStore } from '../../src/keynode/store/index.js';
 import type { ApiKeyRole } from '../../src/keynode/store/types.js';
 import { ownTenant } from '../../src/keynode/tenants.js';
 import { injectFetch } from './holder.js';
+import { trackedTempDir } from './tmp.js';
 
 /** The tenant a client token registered without --tenant belongs to: its own (docs/keynode.md, "Tenants"). */
 export function ownTenantOf(token: string): string {
   return ownTenant(token.slice(4, 20));
 }
 
+/** A fresh temp directory, removed after the test file (test/helpers/tmp.ts). */
 export function tempDir(prefix = 'lifeboat-keynode-'): string {
-  return mkdtempSync(join(tmpdir(), prefix));
+  return trackedTempDir(prefix);
 }
 
 /** One in-process node. `config` is the object the service reads on every call: tests may change it. */

@@ -3,6 +3,7 @@ import type { Command } from 'commander';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { stopAll } from '../../drill/proc.js';
 import { runScenarios, type ScenarioResult } from '../../drill/runner.js';
 import { vaultScenarios, type VaultDrillContext } from '../../drill/vault-scenarios.js';
 import { keynodeScenarios, type KeyNodeDrillContext } from '../../drill/keynode-scenarios.js';
@@ -26,6 +27,19 @@ export function registerDrillCommand(program: Command): void {
       const keynode: KeyNodeDrillContext = { dir: join(dir, 'keynode'), servers: ctx.servers };
       const t0 = performance.now();
       out.info(`drill in ${dir}`);
+      // Interrupted (Ctrl-C, a service manager's stop): end every process the drill started, remove its
+      // directory (unless --keep), exit 128 + the signal's number. A second signal meanwhile is ignored.
+      let interrupted: Promise<void> | undefined;
+      const onSignal = (signal: NodeJS.Signals): void => {
+        if (interrupted) return;
+        out.info(`interrupted (${signal}): stopping the drill's processes${o.keep ? '' : ` and removing ${dir}`}`);
+        interrupted = stopAll('SIGTERM').catch(() => 0).then(() => {
+          if (!o.keep) rmSync(dir, { recursive: true, force: true });
+          process.exit(signal === 'SIGINT' ? 130 : 143);
+        });
+      };
+      process.on('SIGINT', onSignal);
+      process.on('SIGTERM', onSignal);
       const report = (r: ScenarioResult) => out.info(`${r.ok ? 'ok  ' : r.skipped ? 'skip' : 'FAIL'} ${r.name} (${r.ms} ms)${r.ok || r.skipped ? '' : `: ${r.error}`}`);
       let results: ScenarioResult[];
       try {
@@ -36,9 +50,14 @@ export function registerDrillCommand(program: Command): void {
         results.push(...(await runScenarios(keyshareScenarios, { dir: join(dir, 'keyshare'), servers: ctx.servers, log }, report)));
         results.push(...(await runScenarios(ersScenarios, { dir: join(dir, 'ers'), servers: ctx.servers }, report)));
       } finally {
-        await Promise.all(ctx.servers.map((s) => s.stop()));
-        if (!o.keep) rmSync(dir, { recursive: true, force: true });
+        if (!interrupted) {
+          await Promise.all(ctx.servers.map((s) => s.stop()));
+          if (!o.keep) rmSync(dir, { recursive: true, force: true });
+        }
       }
+      if (interrupted) return await interrupted; // which ends the process
+      process.removeListener('SIGINT', onSignal);
+      process.removeListener('SIGTERM', onSignal);
       const ok = results.every((r) => r.ok);
       const total = Math.round(performance.now() - t0);
       if (o.json) out.json({ ok, ms: total, scenarios: results });
