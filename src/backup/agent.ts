@@ -16,6 +16,7 @@
  *   backup_last_error, backup_rollback_detected   what `node status` reports from the serving process
  */
 import { LifeboatError } from '../errors.js';
+import { AgentLoop } from '../util/agent-loop.js';
 import { fromB64, toB64 } from '../util/bytes.js';
 import { keyEpoch, type KeyNodeStore, type KeyNodeStoreTx } from '../keynode/store/types.js';
 import { decodeChange, encodeChange, encodeNodeState, isSecretsMarker, type StreamSecrets } from './changes.js';
@@ -122,59 +123,30 @@ export async function setRestoredBackupState(tx: KeyNodeStoreTx, head: AgentHead
 export class BackupAgent {
   private readonly o: Required<Omit<BackupAgentOptions, 'log' | 'now' | 'durable'>> & Pick<BackupAgentOptions, 'log' | 'durable'>;
   private readonly now: () => number;
-  private running = false;
-  private loop: Promise<void> | undefined;
-  private wake: (() => void) | undefined;
-  private lastError: string | null = null;
   private rollback = false;
   private checkedServerHead = false;
-  private readonly waiters = new Set<() => void>();
+  private readonly loop: AgentLoop;
 
   constructor(opts: BackupAgentOptions) {
     this.o = { batchEntries: 1000, compactEntries: 10_000, compactSeconds: 86_400, ...opts };
     this.now = opts.now ?? Date.now;
+    // The last error is kept in the store's meta too (best effort: the store may be the problem).
+    this.loop = new AgentLoop({ name: 'backup', step: () => this.step(), recordError: (msg) => this.o.store.setMeta(META_LAST_ERROR, msg ?? '').catch(() => undefined), log: opts.log, retryMinMs: RETRY_MIN_MS, retryMaxMs: RETRY_MAX_MS });
   }
 
   /** Starts the loop (idempotent). */
   start(): void {
-    if (this.running) return;
-    this.running = true;
-    this.loop = this.run();
+    this.loop.start();
   }
 
   /** Stops the loop after the step in flight. */
   async stop(): Promise<void> {
-    this.running = false;
-    this.wake?.();
-    await this.loop;
+    await this.loop.stop();
   }
 
   /** Something was committed: work now instead of at the next tick. */
   kick(): void {
-    this.wake?.();
-  }
-
-  /** Resolves true when `keyId` is active (its entry acknowledged), false after `timeoutMs` or if it is gone. */
-  async waitForKey(keyId: string, timeoutMs: number): Promise<boolean> {
-    // Real time, not `now` (which is the compaction clock and may be a test's).
-    const deadline = performance.now() + timeoutMs;
-    this.kick();
-    for (;;) {
-      const key = await this.o.store.getKey(keyId);
-      if (!key) return false;
-      if (key.status === 'active') return true;
-      const left = deadline - performance.now();
-      if (left <= 0) return false;
-      await new Promise<void>((resolve) => {
-        const done = () => {
-          clearTimeout(t);
-          this.waiters.delete(done);
-          resolve();
-        };
-        const t = setTimeout(done, Math.min(left, 1000));
-        this.waiters.add(done);
-      });
-    }
+    this.loop.kick();
   }
 
   async status(): Promise<BackupAgentStatus> {
@@ -198,7 +170,7 @@ export class BackupAgent {
       unsealed: counts.unsealed,
       unacked: counts.sealed,
       pendingKeys: Object.keys(JSON.parse(pending ?? '{}') as object).length,
-      lastError: this.lastError ?? (lastError || null),
+      lastError: this.loop.lastError ?? (lastError || null),
       rollbackDetected: this.rollback || rollback === 'true',
     };
   }
@@ -214,48 +186,6 @@ export class BackupAgent {
     while ((await this.upload()) > 0) worked = true;
     if (await this.compactIfDue()) worked = true;
     return worked;
-  }
-
-  private async run(): Promise<void> {
-    let delay = RETRY_MIN_MS;
-    while (this.running) {
-      try {
-        const worked = await this.step();
-        if (this.lastError !== null) await this.recordError(null);
-        delay = RETRY_MIN_MS;
-        if (worked) continue;
-        await this.sleep(1000);
-      } catch (err) {
-        const code = err instanceof LifeboatError ? err.code : 'error';
-        const msg = `${code}: ${err instanceof Error ? err.message : String(err)}`;
-        if (msg !== this.lastError) {
-          this.o.log?.(`backup: ${msg}; retrying`);
-          await this.recordError(msg);
-        }
-        await this.sleep(delay);
-        delay = Math.min(delay * 2, RETRY_MAX_MS);
-      }
-    }
-  }
-
-  /** Keeps the last error in memory and in the store's meta (best effort: the store may be the problem). */
-  private async recordError(msg: string | null): Promise<void> {
-    this.lastError = msg;
-    await this.o.store.setMeta(META_LAST_ERROR, msg ?? '').catch(() => undefined);
-  }
-
-  private sleep(ms: number): Promise<void> {
-    return new Promise((resolve) => {
-      const t = setTimeout(() => {
-        this.wake = undefined;
-        resolve();
-      }, ms);
-      this.wake = () => {
-        clearTimeout(t);
-        this.wake = undefined;
-        resolve();
-      };
-    });
   }
 
   /** Seals up to SEAL_BATCH outbox rows in one transaction; returns how many. */
@@ -328,7 +258,6 @@ export class BackupAgent {
       }
       await tx.setMeta(META_PENDING, JSON.stringify(pending));
     });
-    for (const w of [...this.waiters]) w();
     this.o.durable?.notify();
     return rows.length;
   }

@@ -15,6 +15,7 @@
  *   keyshare_last_error (meta)   what `node status` reports from the serving process
  */
 import { InvalidInputError, LifeboatError } from '../errors.js';
+import { AgentLoop } from '../util/agent-loop.js';
 import { fromB64, utf8, wipe } from '../util/bytes.js';
 import type { ChannelAgent } from '../keynode/durable.js';
 import type { LogTarget } from '../keynode/config.js';
@@ -70,33 +71,27 @@ export function httpPublish(logs: readonly ParsedLog[]): PublishFn {
 }
 
 export class KeysharePublisher implements ChannelAgent {
-  private running = false;
-  private loop: Promise<void> | undefined;
-  private wake: (() => void) | undefined;
-  private lastError: string | null = null;
   private readonly publish: PublishFn;
+  private readonly loop: AgentLoop;
 
   constructor(
     private readonly ctx: ChannelAgentContext,
     opts: { publish?: PublishFn } = {},
   ) {
     this.publish = opts.publish ?? httpPublish(ctx.config.logs.map(parseLogTarget));
+    this.loop = new AgentLoop({ name: 'keyshare', step: async () => (await this.step()) > 0, recordError: (msg) => ctx.store.setMeta(META_LAST_ERROR, msg ?? '').catch(() => undefined), log: ctx.log, retryMinMs: RETRY_MIN_MS, retryMaxMs: RETRY_MAX_MS });
   }
 
   start(): void {
-    if (this.running) return;
-    this.running = true;
-    this.loop = this.run();
+    this.loop.start();
   }
 
   async stop(): Promise<void> {
-    this.running = false;
-    this.wake?.();
-    await this.loop;
+    await this.loop.stop();
   }
 
   kick(): void {
-    this.wake?.();
+    this.loop.kick();
   }
 
   /**
@@ -106,6 +101,9 @@ export class KeysharePublisher implements ChannelAgent {
    */
   async step(concurrency = PUBLISH_CONCURRENCY): Promise<number> {
     const rows = await this.ctx.store.listKeyshareOutbox(BATCH);
+    // The words are read from the vault once per pass, only when a row is still to seal, and wiped after it.
+    let how: SealMode | undefined;
+    const sealMode = (): SealMode => (how ??= this.sealMode());
     let done = 0;
     let next = 0;
     let failure: { err: unknown } | undefined;
@@ -114,60 +112,23 @@ export class KeysharePublisher implements ChannelAgent {
       while (next < rows.length && failure === undefined) {
         const row = rows[next++]!;
         try {
-          if (await this.publishRow(row)) done++;
+          if (await this.publishRow(row, sealMode)) done++;
         } catch (err) {
           failure ??= { err };
         }
       }
     };
-    await Promise.all(Array.from({ length: Math.max(1, Math.min(concurrency, rows.length)) }, worker));
+    try {
+      await Promise.all(Array.from({ length: Math.max(1, Math.min(concurrency, rows.length)) }, worker));
+    } finally {
+      if (how?.mode === 'passphrase') wipe(how.mnemonic.entropy);
+    }
     if (failure) throw failure.err;
     return done;
   }
 
-  private async run(): Promise<void> {
-    let delay = RETRY_MIN_MS;
-    while (this.running) {
-      try {
-        const done = await this.step();
-        if (this.lastError !== null) await this.recordError(null);
-        delay = RETRY_MIN_MS;
-        if (done > 0) continue;
-        await this.sleep(1000);
-      } catch (err) {
-        const code = err instanceof LifeboatError ? err.code : 'error';
-        const msg = `${code}: ${err instanceof Error ? err.message : String(err)}`;
-        if (msg !== this.lastError) {
-          this.ctx.log?.(`keyshare: ${msg}; retrying`);
-          await this.recordError(msg);
-        }
-        await this.sleep(delay);
-        delay = Math.min(delay * 2, RETRY_MAX_MS);
-      }
-    }
-  }
-
-  private async recordError(msg: string | null): Promise<void> {
-    this.lastError = msg;
-    await this.ctx.store.setMeta(META_LAST_ERROR, msg ?? '').catch(() => undefined);
-  }
-
-  private sleep(ms: number): Promise<void> {
-    return new Promise((resolve) => {
-      const t = setTimeout(() => {
-        this.wake = undefined;
-        resolve();
-      }, ms);
-      this.wake = () => {
-        clearTimeout(t);
-        this.wake = undefined;
-        resolve();
-      };
-    });
-  }
-
   /** Seals (once), sends to every log that lacks it, and records the channel. Returns true when done with the row. */
-  private async publishRow(row: KeyshareOutboxRow): Promise<boolean> {
+  private async publishRow(row: KeyshareOutboxRow, sealMode: () => SealMode): Promise<boolean> {
     const { store, durable } = this.ctx;
     const key = await store.getKey(row.keyId);
     // A key deleted, or since moved to a newer epoch (that epoch has its own row): nothing to publish.
@@ -175,15 +136,16 @@ export class KeysharePublisher implements ChannelAgent {
       await store.deleteKeyshareOutbox(row.keyId, row.epoch);
       return false;
     }
-    const entry = row.entry ?? (await this.seal(row, key));
-    const have = new Set((await store.listKeysharePublications(row.keyId)).filter((p) => p.epoch === row.epoch).map((p) => p.log));
+    const entry = row.entry ?? (await this.seal(row, key, sealMode()));
+    const have = new Map((await store.listKeysharePublications(row.keyId)).filter((p) => p.epoch === row.epoch).map((p) => [p.log, p] as const));
     for (const log of this.ctx.config.logs) {
       if (have.has(log.url)) continue;
       const r = await this.publish(log, entry);
-      await store.recordKeysharePublication({ keyId: row.keyId, epoch: row.epoch, log: log.url, index: r.index, checkpointSize: r.checkpointSize, proof: r.proof, publishedAt: Date.now() });
-      have.add(log.url);
+      const p = { keyId: row.keyId, epoch: row.epoch, log: log.url, index: r.index, checkpointSize: r.checkpointSize, proof: r.proof, publishedAt: Date.now() };
+      await store.recordKeysharePublication(p);
+      have.set(log.url, p);
     }
-    const first = (await store.listKeysharePublications(row.keyId)).find((p) => p.epoch === row.epoch && p.log === this.ctx.config.logs[0]?.url);
+    const first = have.get(this.ctx.config.logs[0]?.url ?? '');
     await store.transaction(async (tx) => {
       await durable.record(row.keyId, 'log', row.epoch, first ? { index: first.index, checkpoint_size: first.checkpointSize } : {}, tx);
       await tx.deleteKeyshareOutbox(row.keyId, row.epoch);
@@ -194,10 +156,9 @@ export class KeysharePublisher implements ChannelAgent {
   }
 
   /** Seals the share into a record and an entry, stores the entry, and returns the one the row holds. */
-  private async seal(row: KeyshareOutboxRow, key: KeyRecord): Promise<Uint8Array> {
+  private async seal(row: KeyshareOutboxRow, key: KeyRecord, how: SealMode): Promise<Uint8Array> {
     const { secrets, store } = this.ctx;
     const share = openKeyShare(secrets.storageKey, key.encryptedShare, { keyId: row.keyId, curve: key.curve, identifier: key.identifier });
-    const how = this.sealMode();
     try {
       const record = await sealBackup({ key: share, tenant: key.tenant, epoch: row.epoch, node: secrets.identity }, how);
       const entry = createEntry({ recordType: KEYSHARE_RECORD_TYPE, payload: record }, secrets.identity);
@@ -206,7 +167,6 @@ export class KeysharePublisher implements ChannelAgent {
       return kept;
     } finally {
       wipe(share.share);
-      if (how.mode === 'passphrase') wipe(how.mnemonic.entropy);
     }
   }
 
