@@ -63,7 +63,9 @@ svg.qr { flex: none; }
 table { border-collapse: collapse; width: 100%; break-inside: avoid; }
 th, td { text-align: left; vertical-align: top; padding: 0.8mm 2mm 0.8mm 0; border-top: 0.2mm solid #ccc; }
 th { white-space: nowrap; width: 34mm; font-weight: 600; }
-code, .mono { font-family: ui-monospace, "DejaVu Sans Mono", Menlo, Consolas, monospace; word-break: break-all; }
+code, .mono { font-family: ui-monospace, "DejaVu Sans Mono", Menlo, Consolas, monospace; }
+.mono { word-break: break-all; }
+code { overflow-wrap: anywhere; }
 ul.holders { list-style: none; margin: 0; padding: 0; font-size: 8.5pt; }
 ul.holders.many { columns: 2; }
 h2 { font-size: 11pt; margin: 4mm 0 1mm; }

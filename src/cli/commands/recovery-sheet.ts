@@ -52,8 +52,9 @@ function unwritable(fd: number, flag: string, why: string): LifeboatError {
 
 /**
  * Checks one output descriptor: open, writable, and opened by whoever started lifeboat. Node keeps
- * descriptors of its own from 3 up (its event loop's epoll and eventfd, and pipes whose both ends it
- * holds); a number the shell did not open may be one of them, and a share written there would be lost.
+ * descriptors of its own from 3 up (its event loop's epoll and eventfd, pipes whose both ends it holds,
+ * /dev/null); a number the shell did not open may be one of them, and a share written there would be
+ * lost (on Linux, where /proc/self/fd tells them apart).
  */
 function checkOutputFd(fd: number, flag: string): void {
   try {
@@ -72,6 +73,7 @@ function checkOutputFd(fd: number, flag: string): void {
     const mine = target(fd) ?? '';
     const twin = /^(?:pipe|socket):/.test(mine) && readdirSync('/proc/self/fd').some((n) => Number(n) >= 3 && Number(n) !== fd && target(n) === mine);
     if (mine.startsWith('anon_inode:') || twin) throw unwritable(fd, flag, 'it is not one the shell opened for this command');
+    if (mine === '/dev/null') throw unwritable(fd, flag, 'it is /dev/null, where the share would be lost');
   }
   try {
     writeSync(fd, new Uint8Array(0));
