@@ -180,7 +180,7 @@ describe('the recovery sheet and the QR code of the offline share', { timeout: 3
         cli([...base, '--secret-fd', '200']),
         cli([...base, '--secret-fd', '3', '--qr-png-fd', '4'], { extra: ['pipe', ro] }),
         cli([...base, '--secret-fd', '3', '--sheet-fd', '4'], { extra: ['pipe'] }),
-        cli([...base, '--secret-fd', '3', '--sheet-fd', '5'], { extra: ['pipe'] }),
+        cli([...base, '--secret-fd', '3', '--sheet-fd', '6'], { extra: ['pipe'] }),
         cli([...base, '--secret-fd', '3', '--sheet-fd', '4', '--qr-png-fd', '4'], { extra: ['pipe', 'pipe'] }),
         cli([...base, '--secret-fd', '3', '--sheet-fd', '4', '--sheet-fd', '5'], { extra: ['pipe', 'pipe', 'pipe'] }),
       ]);

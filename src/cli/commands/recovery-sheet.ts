@@ -7,7 +7,7 @@
  */
 import type { Command } from 'commander';
 import { InvalidArgumentError } from 'commander';
-import { existsSync, fchmodSync, fstatSync, readdirSync, readlinkSync, writeSync } from 'node:fs';
+import { existsSync, fchmodSync, fstatSync, readdirSync, readFileSync, readlinkSync, writeSync } from 'node:fs';
 import { InvalidInputError, LifeboatError } from '../../errors.js';
 import type { Manifest } from '../../recovery/manifest.js';
 import { utf8 } from '../../util/bytes.js';
@@ -70,9 +70,18 @@ function checkOutputFd(fd: number, flag: string): void {
         return undefined;
       }
     };
+    const readEnd = (n: string): boolean => {
+      try {
+        const flags = /^flags:\s*([0-7]+)$/m.exec(readFileSync(`/proc/self/fdinfo/${n}`, 'utf8'))?.[1];
+        return flags !== undefined && (parseInt(flags, 8) & 3) === 0; // O_RDONLY
+      } catch {
+        return false;
+      }
+    };
     const mine = target(fd) ?? '';
-    const twin = /^(?:pipe|socket):/.test(mine) && readdirSync('/proc/self/fd').some((n) => Number(n) >= 3 && Number(n) !== fd && target(n) === mine);
-    if (mine.startsWith('anon_inode:') || twin) throw unwritable(fd, flag, 'it is not one the shell opened for this command');
+    // A pipe whose read end this process holds too: what is written would come back to lifeboat itself.
+    const ownPipe = mine.startsWith('pipe:') && readdirSync('/proc/self/fd').some((n) => Number(n) !== fd && target(n) === mine && readEnd(n));
+    if (mine.startsWith('anon_inode:') || ownPipe) throw unwritable(fd, flag, 'it is not one the shell opened for this command');
     if (mine === '/dev/null') throw unwritable(fd, flag, 'it is /dev/null, where the share would be lost');
   }
   try {
