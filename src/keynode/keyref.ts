@@ -164,6 +164,11 @@ export function nodeIndexOf(ref: KeyRefFile, url: string): number {
   return i;
 }
 
+/** `ed25519 2-of-n, group key 3f2a0c…`: a key as an error names it (the group key shortened). */
+export function describeKey(curve: string, threshold: number, groupPublicKey: string): string {
+  return `${curve} ${threshold}-of-n, group key ${groupPublicKey.slice(0, 16)}…`;
+}
+
 /** What a node reported for the key differs from the reference: another key, whatever its id. */
 export function keyRefMismatch(what: string): LifeboatError {
   return new LifeboatError('key_ref_mismatch', what, { hint: 'the node holds another key under that id, or the key reference is not this key\'s: check both before going on' });

@@ -13,7 +13,7 @@ import { LifeboatError, isLifeboatError } from '../errors.js';
 import type { KeyNodeClient } from './client.js';
 import { aggregate, frostPublicFromJson, type FrostCurve, type FrostPublic, groupPublicKey, parseNonceCommitments, parseSignatureShare, SignatureShareError } from './frost/index.js';
 import { hex } from './frost/suite.js';
-import { keyRefMismatch } from './keyref.js';
+import { describeKey, keyRefMismatch } from './keyref.js';
 
 /** One node to sign with: its client, its own id for the key, and the fingerprint it must have (pinned). */
 export interface SignerNode {
@@ -101,7 +101,7 @@ async function factsFrom(node: SignerNode, expect: ExpectedKey | undefined): Pro
   const derived = hex(groupPublicKey(curve, pub.commitments[0]!));
   if (derived !== info.group_public_key || curve !== info.curve || pub.signers.min !== info.threshold) throw keyRefMismatch(`key node at ${node.client.url} answered a public package that is not its key ${node.keyId}'s`);
   if (expect && (curve !== expect.curve || info.threshold !== expect.threshold || derived !== expect.groupPublicKey)) {
-    throw keyRefMismatch(`key node at ${node.client.url} holds ${node.keyId} as a ${curve} ${info.threshold}-of-n key with group key ${derived}, not the key reference's ${expect.curve} ${expect.threshold}-of-n ${expect.groupPublicKey}`);
+    throw keyRefMismatch(`key node at ${node.client.url} holds ${node.keyId} as ${describeKey(curve, info.threshold, derived)}, the key reference says ${describeKey(expect.curve, expect.threshold, expect.groupPublicKey)}`);
   }
   return { curve, threshold: info.threshold, groupPublicKey: derived, pub };
 }

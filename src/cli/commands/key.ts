@@ -7,7 +7,7 @@ import { type Command, Option } from 'commander';
 import { InvalidInputError, LifeboatError } from '../../errors.js';
 import type { KeyNodeClient } from '../../keynode/client.js';
 import { keyShareExportSchema, type KeyShareExport, parseWrappingKey } from '../../keynode/export.js';
-import { keyRefMismatch, nodeIndexOf, readKeyRefFile, writeKeyRefFile } from '../../keynode/keyref.js';
+import { describeKey, keyRefMismatch, nodeIndexOf, readKeyRefFile, writeKeyRefFile } from '../../keynode/keyref.js';
 import { createKey, type KeyRef } from '../../keynode/sdk.js';
 import type { KeyInfo } from '../../keynode/service.js';
 import { ERS_POLICIES, type ErsPolicy } from '../../keynode/store/types.js';
@@ -87,7 +87,7 @@ async function infoFromRef(path: string, o: ApiOpts): Promise<void> {
       try {
         const info = await cs[i]!.key(n.keyId);
         if (info.curve !== ref.curve || info.threshold !== ref.threshold || info.group_public_key !== ref.groupPublicKey) {
-          throw keyRefMismatch(`key node at ${n.url} holds ${n.keyId} as a ${info.curve} ${info.threshold}-of-n key with group key ${info.group_public_key}, not the key reference's`);
+          throw keyRefMismatch(`key node at ${n.url} holds ${n.keyId} as ${describeKey(info.curve, info.threshold, info.group_public_key)}, the key reference says ${describeKey(ref.curve, ref.threshold, ref.groupPublicKey)}`);
         }
         return { url: n.url, key_id: n.keyId, status: info.status, epoch: info.epoch, channels: info.channels ?? {} };
       } catch (err) {
