@@ -21,6 +21,8 @@ export interface ShBlock {
   code: string;
   /** Why the block does not run here (its `<!-- tour: skip … -->` marker), if it has one. */
   skip?: string;
+  /** Where the block comes from, when not from the document (a test's own steps). */
+  source?: string;
 }
 
 /** Every ```sh block of a Markdown file under the repository root, in order. */
@@ -119,6 +121,8 @@ export async function runTour(opts: {
   vars?: string[];
   prelude?: string;
   env?: Record<string, string>;
+  /** What the tour reads on stdin (a `read` in a block); else stdin is empty. */
+  stdin?: string;
   timeoutMs?: number;
 }): Promise<TourResult> {
   assert.ok(existsSync(join(REPO_ROOT, 'dist/cli/main.js')), 'the docs run bin/lifeboat.js: run `npm run build` first');
@@ -138,13 +142,14 @@ export async function runTour(opts: {
   if (opts.prelude) push(opts.prelude);
   opts.blocks.forEach((b, i) => {
     push(`echo "${MARK} ${i}"`);
-    b.code.split('\n').forEach((l, j) => push(l, `${opts.doc}:${b.line + j}`));
+    b.code.split('\n').forEach((l, j) => push(l, b.source ?? `${opts.doc}:${b.line + j}`));
     push(`{ echo "${MARK}-end ${i}"; for __v in ${vars.map((v) => `'${v}'`).join(' ')}; do printf '%s\\t%s\\n' "$__v" "\${!__v-}"; done; echo "${MARK}-vars-end"; }`);
   });
   const started = Date.now();
   const env: NodeJS.ProcessEnv = { ...process.env, HOME: home, TMPDIR: opts.dir, LIFEBOAT_DEBUG: '', ...opts.env };
   delete env.LIFEBOAT_API_KEY;
-  const child = tracked(spawn('bash', ['-c', script.join('\n')], { cwd: REPO_ROOT, env, detached: true, stdio: ['ignore', 'pipe', 'pipe'] }));
+  const child = tracked(spawn('bash', ['-c', script.join('\n')], { cwd: REPO_ROOT, env, detached: true, stdio: ['pipe', 'pipe', 'pipe'] }));
+  child.stdin!.end(opts.stdin ?? '');
   const pgid = child.pid!;
   let stdout = '';
   let stderr = '';
@@ -178,6 +183,11 @@ export async function runTour(opts: {
     ...(failed ? { failedAt: `${origin[Number(failed[1]) - 1] ?? 'line ' + failed[1]}: ${failed[2]}` } : {}),
     ms: Date.now() - started,
   };
+}
+
+/** A test's own steps between a document's blocks (setting up what the document assumes, checking what it did). */
+export function testStep(name: string, code: string): ShBlock {
+  return { heading: name, line: 0, code, source: `test step "${name}"` };
 }
 
 /** Asserts the tour ran every block to its end; the message names where it stopped and its stderr's tail. */
