@@ -5,7 +5,7 @@
  * shows. The public log and key-share blocks run beside it: test/readme-tour-log.test.ts.
  */
 import assert from 'node:assert/strict';
-import { statSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { assertTourRan, runTour } from './helpers/doc-tour.js';
@@ -48,6 +48,10 @@ describe('README tour: vault, key nodes, continuous backups, emergency recovery'
     assert.match(last.KEY_ID!, /^key_[0-9a-f]{32}$/);
     assert.match(last.NEW_ID!, /^key_[0-9a-f]{32}$/);
     assert.notEqual(last.NEW_ID, last.KEY_ID, 'node 1 holds the share under a new key id');
+    const ref = JSON.parse(readFileSync(join(tourDir, 'key.ref'), 'utf8')) as { key_id: string; nodes: { url: string; key_id: string }[] };
+    assert.equal(ref.key_id, last.KEY_ID);
+    assert.deepEqual(ref.nodes.map((n) => n.key_id), [last.NEW_ID, last.KEY_ID, last.KEY_ID], 'key import --key-file recorded node 1\'s new id in key.ref');
+    assert.equal(ref.nodes[0]!.url, last['U[node1]']);
     const groupKey = last.GROUP_KEY;
     const [hello, tx, again] = signatures(keyNodes!);
     assertSigned(hello, 'hello', groupKey, 'sign --message-text hello');
