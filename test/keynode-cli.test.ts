@@ -141,7 +141,7 @@ describe('key node CLI (real processes)', { timeout: 300_000 }, () => {
     const set = async (name: string, value: string) => JSON.parse(ok(await cli(['node', 'config', 'set', name, value, '--data-dir', dir, '--json']), `config set ${name}`).stdout) as { value: unknown; previous: unknown; restart_required: boolean };
     const text = ok(await cli(['node', 'config', 'set', 'message_limit_bytes', '1KiB', '--data-dir', dir]), 'config set').stdout;
     assert.equal(text, 'message_limit_bytes: 1048576 -> 1024; restart `lifeboat node serve` to apply (node.json is read at start)\n');
-    assert.deepEqual(await set('export.plaintext', 'true'), { ok: true, name: 'export.plaintext', value: true, previous: false, changed: true, restart_required: true });
+    assert.deepEqual(await set('export.plaintext', 'true'), { ok: true, name: 'export.plaintext', value: true, previous: false, changed: true, restart_required: false, apply: 'sighup' });
     assert.deepEqual(await set('export.plaintext', 'true'), { ok: true, name: 'export.plaintext', value: true, previous: true, changed: false, restart_required: false });
     assert.equal(statSync(config).mode & 0o777, 0o600);
     assert.deepEqual(readdirSync(dir).filter((n) => n.includes('.tmp')), [], 'no temp file left behind');
@@ -178,7 +178,7 @@ describe('key node CLI (real processes)', { timeout: 300_000 }, () => {
       failsWith(await cli(['node', 'whitelist', 'add', '--wrapping-key', bad, '--data-dir', dir]), /--wrapping-key is not a wrapping key: expected the 32-byte X25519 wrapping public key as base64 \(44 characters.*\), as hex \(64 characters\), or the JSON GET \/v1\/wrapping-key answers/);
     }
     assert.deepEqual(readFileSync(join(dir, 'node.json')), before);
-    assert.match(ok(await cli(['node', 'whitelist', 'add', '--wrapping-key', hex.toUpperCase(), '--label', 'node 2', '--data-dir', dir]), 'whitelist add').stdout, new RegExp(`^whitelisted ${b64.replace(/[+/]/g, '\\$&')}; restart`));
+    assert.match(ok(await cli(['node', 'whitelist', 'add', '--wrapping-key', hex.toUpperCase(), '--label', 'node 2', '--data-dir', dir]), 'whitelist add').stdout, new RegExp(`^whitelisted ${b64.replace(/[+/]/g, '\\$&')}; send SIGHUP to the running \`lifeboat node serve\` to apply`));
     assert.match(ok(await cli(['node', 'whitelist', 'add', '--wrapping-key', b64, '--data-dir', dir]), 'whitelist add again').stdout, /already whitelisted; nothing changed/);
     assert.deepEqual(JSON.parse(ok(await cli(['node', 'whitelist', 'list', '--data-dir', dir, '--json']), 'whitelist list').stdout), [{ label: 'node 2', wrapping_key: b64 }]);
     await restart(0);

@@ -10,6 +10,7 @@
  *   http-nonces.json              signed-request nonces inside the replay window
  *   audit.log                     the hash-chained audit log (./audit.ts)
  *   lock                          the pid of the process that owns the directory
+ *   admin.sock                    while `holder serve` runs: its admin socket (./admin.ts)
  *
  * Every file is written with writeFileAtomic (0600, temp + fsync + rename + dir fsync), so a crash
  * leaves the old or the new version of each. share.json is a scheme's commit point: a scheme exists

@@ -8,6 +8,7 @@ import type { Identity } from '../identity.js';
 import { signRequest } from '../util/request-auth.js';
 import { toHex, utf8 } from '../util/bytes.js';
 import type { KeyShareExport } from './export.js';
+import type { RunningConfig } from './reload.js';
 import type { KeyInfo } from './service.js';
 
 export interface KeyNodeClientOptions {
@@ -83,6 +84,10 @@ export class KeyNodeClient {
   }
   status(): Promise<Record<string, unknown>> {
     return this.call('GET', '/v1/status');
+  }
+  /** The configuration the running node holds (an operator API key; docs/keynode.md, "Reloading the configuration"). */
+  runningConfig(): Promise<RunningConfig> {
+    return this.call('GET', '/v1/config');
   }
 
   private async call<T>(method: string, path: string, body?: unknown): Promise<T> {

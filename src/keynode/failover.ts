@@ -191,6 +191,11 @@ export class FailoverSync {
     return this.running;
   }
 
+  /** A new sync like this one for another configuration (a reload that changed `failover`); stop this one. */
+  withConfig(config: NodeConfig): FailoverSync {
+    return new FailoverSync({ ...this.deps, config });
+  }
+
   /** Starts the retry loop (the first pass at once). Idempotent; a no-op without a paired fail-over. */
   start(): void {
     if (!this.client || this.timer) return;

@@ -177,22 +177,22 @@ export async function openNode(
   const ctx: ChannelAgentContext = { paths, config, secrets, store, durable, log: opts.log, readMnemonic: () => loadNodeMnemonic(paths.vault, master) };
   const agents = (opts.channelAgents ?? []).map((make) => make(ctx)).filter((a): a is ChannelAgent => a !== undefined);
   for (const a of agents) durable.onWait(() => a.kick());
-  // The service reports commits to the fail-over sync (which exports through the service) and the channel agents.
-  const sync: { failover?: FailoverSync } = {};
+  // The service reports commits to the fail-over sync (which exports through the service) and the channel
+  // agents; the sync is read from the opened node at each commit, as a reload may replace it.
+  const ref: { node?: OpenedNode } = {};
   const service = new KeyNodeService({
     store,
     secrets,
     config,
     durableGate: durable.gated ? { waitMs: durable.waitMs, wait: (keyId, ms) => durable.wait(keyId, ms) } : undefined,
     onKeyCommitted: (keyId) => {
-      sync.failover?.committed(keyId);
+      ref.node?.failover.committed(keyId);
       backup?.kick();
       for (const a of agents) a.kick();
     },
   });
-  const failover = new FailoverSync({ store, service, secrets, config, log: opts.log, retryMs: opts.failoverRetryMs });
-  sync.failover = failover;
-  return { paths, config, secrets, store, service, failover, backup, durable, agents };
+  ref.node = { paths, config, secrets, store, service, failover: new FailoverSync({ store, service, secrets, config, log: opts.log, retryMs: opts.failoverRetryMs }), backup, durable, agents };
+  return ref.node;
 }
 
 /** Stops the fail-over loop and the channel agents (waiting for work in flight) and closes the store. */

@@ -13,6 +13,7 @@ import { encodePublicIdentity, parsePublicIdentity } from '../identity.js';
 import { ReplayGuard } from '../util/request-auth.js';
 import { fromHex } from '../util/bytes.js';
 import { authenticateApiKey } from './apikeys.js';
+import { runningConfigView } from './reload.js';
 import { registerDeleteKeyRoute } from './delete.js';
 import {
   API_PREFIX,
@@ -38,6 +39,7 @@ export interface KeyNodeAppDeps {
   logger?: BaseAppOptions['logger'];
   /** Extra status fields (fail-over lag, backup state). */
   status?: () => Promise<Record<string, unknown>>;
+
   /** Routes of other capabilities that work on keys through the service (emergency recovery parts). */
   routes?: (app: FastifyInstance, auth: { caller: (req: FastifyRequest) => Promise<Caller> }) => void;
   /** More public facts about a key for `GET /keys/{key_id}` (its emergency recovery package). */
@@ -159,6 +161,12 @@ export function createKeyNodeApp(deps: KeyNodeAppDeps): FastifyInstance {
 
   registerDeleteKeyRoute(app, { service, store }, (req) => auth(req, ['operator']));
   deps.routes?.(app, { caller: (req) => apiCaller(req, ANY) });
+
+  // What the running node sees after start and every reload (SIGHUP): pairs, whitelist, export policy.
+  app.get(`${API_PREFIX}/config`, async (req) => {
+    await auth(req, ['operator']);
+    return runningConfigView(service.config, service.configState);
+  });
 
   app.get(`${API_PREFIX}/status`, async (req) => {
     await auth(req, ['operator']);

@@ -106,9 +106,11 @@ export function newKeyId(): string {
 export class KeyNodeService {
   private readonly now: () => number;
   private signingGate: ((rec: KeyRecord) => Promise<void>) | undefined;
+  private loaded: { loadedAt: string; restartRequired: string[] };
 
   constructor(private readonly deps: KeyNodeServiceDeps) {
     this.now = deps.now ?? Date.now;
+    this.loaded = { loadedAt: new Date(this.now()).toISOString(), restartRequired: [] };
   }
 
   /**
@@ -121,6 +123,17 @@ export class KeyNodeService {
 
   get config(): NodeConfig {
     return this.deps.config;
+  }
+
+  /** When the configuration in force was loaded, and the node.json fields that wait for a restart. */
+  get configState(): { loadedAt: string; restartRequired: string[] } {
+    return this.loaded;
+  }
+
+  /** Swaps the configuration the next call reads (a SIGHUP reload, src/keynode/reload.ts). */
+  setConfig(config: NodeConfig, restartRequired: string[]): void {
+    this.deps.config = config;
+    this.loaded = { loadedAt: new Date(this.now()).toISOString(), restartRequired };
   }
 
   identity(): { identity: string; fingerprint: string; wrapping_public_key: string } {

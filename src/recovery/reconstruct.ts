@@ -16,6 +16,7 @@ import { ensurePrivateDir } from '../util/files.js';
 import { ctEqual, fromHex, toHex, wipe } from '../util/bytes.js';
 import { addShare, type CheckedShare, checkShareAgainstManifest, describeFailure, releaseFromHolder, requireThreshold } from './collect.js';
 import { type ConfirmedHolder, confirmHolder, type HolderSpec } from './holders.js';
+import { enrolPrimary } from './enrol.js';
 import { checkManifestBinding, type Manifest } from './manifest.js';
 import type { VaultCopy } from './sources.js';
 import type { ReleasePurpose } from './release.js';
@@ -138,7 +139,8 @@ export interface ReconstructResult {
   sharesFrom: string[];
   primary: string;
   enrolled: string[];
-  notEnrolled: string[];
+  /** Holders of `enrolOn` that did not take the new primary, with the err_type. */
+  notEnrolled: { holder: HolderSpec; code: string }[];
 }
 
 /**
@@ -177,16 +179,7 @@ export async function reconstruct(opts: {
   await commitPrimaryState(opts.paths, { vault: vault.bytes, manifest: opts.manifest, master: { schemeId: fromHex(opts.manifest.scheme_id, 'scheme id', 16), key: master } });
   wipe(master);
   const token = encodePublicIdentity(primary);
-  const enrolled: string[] = [];
-  const notEnrolled: string[] = [];
-  for (const h of opts.enrolOn) {
-    try {
-      await h.client.enrol(token);
-      enrolled.push(h.url);
-    } catch (err) {
-      notEnrolled.push(describeFailure(h.url, err));
-    }
-  }
+  const enrolment = await enrolPrimary(opts.enrolOn, token);
   return {
     schemeId: opts.manifest.scheme_id,
     entries,
@@ -195,8 +188,8 @@ export async function reconstruct(opts: {
     rejected,
     sharesFrom: shares.map((s) => s.source),
     primary: token,
-    enrolled,
-    notEnrolled,
+    enrolled: enrolment.enrolled.map((h) => h.url),
+    notEnrolled: enrolment.failed,
   };
 }
 

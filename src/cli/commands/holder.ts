@@ -9,6 +9,7 @@ import { ConflictError, FormatError, InvalidInputError, LifeboatError } from '..
 import { listen } from '../../http/listen.js';
 import { identityFingerprint, loadIdentity, encodePublicIdentity, parsePublicIdentity } from '../../identity.js';
 import { readAuditEntries, verifyAuditLog, type AuditEntry } from '../../holder/audit.js';
+import { applyEnrol, checkAdminSocket, type EnrolChange, sendAdminRequest, startAdminSocket } from '../../holder/admin.js';
 import { createHolderApp } from '../../holder/server.js';
 import { HolderService } from '../../holder/service.js';
 import { holderPaths, HolderStore, readConfig, resolveHolderDir } from '../../holder/store.js';
@@ -52,10 +53,34 @@ async function serve(o: { dataDir?: string; listen: string; json?: boolean; trus
     service.close();
     throw err;
   }
+  const note = createOutput();
+  // `holder enrol` and `holder release` reach the running holder through it (src/holder/admin.ts).
+  const admin = await startAdminSocket(service, { log: (line) => app.log.info(line) }).catch((err: NodeJS.ErrnoException) => {
+    note.warn(`no admin socket (${err.code ?? err.message}): \`holder enrol\` and \`holder release\` need the service stopped`);
+    return undefined;
+  });
   process.stdout.write(o.json ? `${JSON.stringify({ url, fingerprint: service.fingerprint })}\n` : `listening on ${url}\n`);
-  createOutput().info(`holder ${service.fingerprint} serving ${service.store.listSchemeIds().length} scheme(s) from ${service.store.paths.dir}`);
+  note.info(`holder ${service.fingerprint} serving ${service.store.listSchemeIds().length} scheme(s) from ${service.store.paths.dir}`);
   await untilSignalled();
+  await admin?.close();
   await app.close().finally(() => service.close());
+}
+
+/**
+ * Runs a change on the holder: through the running `holder serve`'s admin socket when there is one
+ * (checked first: owned by this user, 0600), else on the directory itself (which takes its lock).
+ */
+async function onHolder<T>(dir: string, viaSocket: () => Promise<T | undefined>, direct: (service: HolderService) => Promise<T>): Promise<T> {
+  if (checkAdminSocket(dir)) {
+    const r = await viaSocket();
+    if (r !== undefined) return r;
+  }
+  const service = HolderService.open(dir);
+  try {
+    return await direct(service);
+  } finally {
+    service.close();
+  }
 }
 
 async function release(o: { dataDir?: string; request: string; out: string; json?: boolean }): Promise<void> {
@@ -67,39 +92,32 @@ async function release(o: { dataDir?: string; request: string; out: string; json
     if (err instanceof LifeboatError) throw err;
     throw new FormatError('malformed', `${o.request} is not json`);
   }
-  const service = HolderService.open(resolveHolderDir(o.dataDir));
-  try {
-    const response = await service.release({ kind: 'local' }, value);
-    writeFileAtomic(o.out, `${JSON.stringify(response, null, 2)}\n`);
-    const out = createOutput();
-    if (o.json) return out.json({ out: o.out, request_id: response.request_id, scheme_id: response.scheme_id, member_index: response.member_index });
-    out.out(`released member ${response.member_index + 1} of scheme ${response.scheme_id} to ${o.out}`);
-    out.info('the share inside is sealed to the requester; carry the file back to them');
-  } finally {
-    service.close();
-  }
+  const dir = resolveHolderDir(o.dataDir);
+  const response = await onHolder(
+    dir,
+    () => sendAdminRequest(dir, { op: 'release', request: value }),
+    (service) => service.release({ kind: 'local' }, value),
+  );
+  writeFileAtomic(o.out, `${JSON.stringify(response, null, 2)}\n`);
+  const out = createOutput();
+  if (o.json) return out.json({ out: o.out, request_id: response.request_id, scheme_id: response.scheme_id, member_index: response.member_index });
+  out.out(`released member ${response.member_index + 1} of scheme ${response.scheme_id} to ${o.out}`);
+  out.info('the share inside is sealed to the requester; carry the file back to them');
 }
 
 async function enrol(o: { dataDir?: string; primary?: string; addOperator: string[]; removeOperator: string[]; json?: boolean }): Promise<void> {
   if (!o.primary && o.addOperator.length === 0 && o.removeOperator.length === 0) {
     throw new InvalidInputError('nothing to change', { hint: 'pass --primary, --add-operator or --remove-operator' });
   }
-  const service = HolderService.open(resolveHolderDir(o.dataDir));
-  try {
-    const changes: { what: string; fingerprint: string; changed: boolean }[] = [];
-    // Additions before removals, so replacing the only operator works in one command.
-    for (const t of o.addOperator) changes.push({ what: 'operator added', ...(await service.addOperator({ kind: 'local' }, t)) });
-    for (const t of o.removeOperator) changes.push({ what: 'operator removed', ...(await service.removeOperator({ kind: 'local' }, t)), changed: true });
-    if (o.primary) {
-      const r = await service.enrol({ kind: 'local' }, o.primary);
-      changes.push({ what: 'primary enrolled', fingerprint: r.fingerprint, changed: r.changed });
-    }
-    const out = createOutput();
-    if (o.json) return out.json({ changes });
-    for (const c of changes) out.out(`${c.what} ${c.fingerprint}${c.changed ? '' : ' (no change)'}`);
-  } finally {
-    service.close();
-  }
+  const dir = resolveHolderDir(o.dataDir);
+  const changes: EnrolChange[] = await onHolder(
+    dir,
+    async () => (await sendAdminRequest(dir, { op: 'enrol', primary: o.primary, add_operators: o.addOperator, remove_operators: o.removeOperator }))?.changes,
+    (service) => applyEnrol(service, { primary: o.primary, addOperators: o.addOperator, removeOperators: o.removeOperator }),
+  );
+  const out = createOutput();
+  if (o.json) return out.json({ changes });
+  for (const c of changes) out.out(`${c.what} ${c.fingerprint}${c.changed ? '' : ' (no change)'}`);
 }
 
 /** Reads a holder directory without opening it for writing (works while `serve` runs). */
@@ -191,7 +209,7 @@ export function registerHolderCommands(program: Command): void {
     .action(serve);
   holder
     .command('release')
-    .description('answer a release request file on this machine (air-gapped holder)')
+    .description('answer a release request file on this machine (air-gapped holder); while `holder serve` runs, through its admin socket')
     .option('--data-dir <dir>', DIR_HELP)
     .requiredOption('--request <file>', 'the signed release request (JSON)')
     .requiredOption('--out <file>', 'where to write the release response (0600)')
@@ -199,7 +217,7 @@ export function registerHolderCommands(program: Command): void {
     .action(release);
   holder
     .command('enrol')
-    .description('replace the enrolled primary (after a reconstruction), or add and remove operators')
+    .description('replace the enrolled primary (after a reconstruction), or add and remove operators; while `holder serve` runs, it applies the change at once (admin socket)')
     .option('--data-dir <dir>', DIR_HELP)
     .option('--primary <lb1>', 'the new primary public identity')
     .option('--add-operator <lb1>', 'enrol an operator (repeatable)', collect, [])

@@ -1,17 +1,37 @@
 /**
- * `lifeboat node config get|set` and `lifeboat node whitelist add|list|remove`: a node's settings in
- * node.json, changed by command and validated (src/keynode/settings.ts), written atomically and 0600.
- * The node reads node.json when it starts: a change applies after `node serve` is restarted.
+ * `lifeboat node config get|set|running` and `lifeboat node whitelist add|list|remove`: a node's
+ * settings in node.json, changed by command and validated (src/keynode/settings.ts), written atomically
+ * and 0600. A running `node serve` applies the reloadable ones on SIGHUP (src/keynode/reload.ts), the
+ * others when it is restarted; `config running` asks the running node what it holds.
  */
 import type { Command } from 'commander';
 import { InvalidInputError } from '../../errors.js';
+import { KeyNodeClient } from '../../keynode/client.js';
 import { loadNodeConfig, nodePaths, type NodeConfig, resolveNodeDir, saveNodeConfig } from '../../keynode/config.js';
 import { parseWrappingKey } from '../../keynode/export.js';
+import { RELOADABLE_FIELDS } from '../../keynode/reload.js';
+import { utf8 } from '../../util/bytes.js';
+import { assertPrivateFile, readFileOrThrow } from '../../util/files.js';
 import { applySetting, getSetting, listSettings, SETTABLE_NAMES } from '../../keynode/settings.js';
 import { createOutput } from '../io.js';
 
 const DIR_HELP = 'node data directory (default: $LIFEBOAT_NODE_DIR or ./lifeboat-node)';
 const RESTART = 'restart `lifeboat node serve` to apply (node.json is read at start)';
+const RELOAD = 'send SIGHUP to the running `lifeboat node serve` to apply (or restart it)';
+
+/** Whether a setting (`export.plaintext`) is applied by a SIGHUP reload or needs a restart. */
+const reloadable = (name: string): boolean => (RELOADABLE_FIELDS as readonly string[]).includes(name.split('.')[0]!);
+
+/** The API key: --api-key-file (0600) or $LIFEBOAT_API_KEY. Throws InvalidInputError `api_key_required`. */
+function apiToken(file: string | undefined): string {
+  if (file) {
+    assertPrivateFile(file, 'api key file');
+    return utf8.decode(readFileOrThrow(file, 'api key file')).trim();
+  }
+  const k = process.env.LIFEBOAT_API_KEY;
+  if (!k) throw new InvalidInputError('no API key', { code: 'api_key_required', hint: 'set LIFEBOAT_API_KEY or pass --api-key-file FILE (0600): an operator key of the node' });
+  return k;
+}
 
 interface DirOpts {
   dataDir?: string;
@@ -31,8 +51,8 @@ const show = (v: unknown): string => (typeof v === 'object' && v !== null ? JSON
 export function registerNodeConfigCommands(node: Command): void {
   const config = node
     .command('config')
-    .description('read and change the node’s settings (node.json) by name, validated; a change applies after a restart')
-    .addHelpText('after', `\nSettings: ${SETTABLE_NAMES.join(', ')} (backup.* once \`node backup-setup\` ran).\n\`node config get\` lists each with its value and the values it takes.`);
+    .description('read and change the node’s settings (node.json) by name, validated; a running node applies export.* and nonce_ttl_seconds on SIGHUP, the rest after a restart')
+    .addHelpText('after', `\nSettings: ${SETTABLE_NAMES.join(', ')} (backup.* once \`node backup-setup\` ran).\n\`node config get\` lists each with its value and the values it takes; \`node config running\` what a running node holds.`);
 
   config
     .command('get [name]')
@@ -58,17 +78,38 @@ export function registerNodeConfigCommands(node: Command): void {
     .description('change one setting; a value it does not take is refused (invalid_input, naming the values) and nothing is written')
     .option('--data-dir <dir>', DIR_HELP)
     .option('--json', 'print JSON')
-    .addHelpText('after', `\nnode.json is written atomically, mode 0600. The node reads it when it starts: after a change,\n${RESTART.replace(' (node.json is read at start)', '')} (the command says so; --json: restart_required).`)
+    .addHelpText('after', `\nnode.json is written atomically, mode 0600. A running node applies export.* and nonce_ttl_seconds\nwhen it gets SIGHUP (--json: apply "sighup"); the other settings when it restarts (apply "restart",\nrestart_required true). docs/keynode.md, "Reloading the configuration".`)
     .action((name: string, value: string, o: DirOpts) => {
       const r = updateConfig(o, (c) => {
         const next = applySetting(c, name, value);
         const changed = next.previous !== next.value;
-        return { config: changed ? next.config : undefined, result: { name, value: next.value, previous: next.previous ?? null, changed, restart_required: changed } };
+        const apply = reloadable(name) ? 'sighup' : 'restart';
+        return { config: changed ? next.config : undefined, result: { name, value: next.value, previous: next.previous ?? null, changed, restart_required: changed && apply === 'restart', ...(changed ? { apply } : {}) } };
       });
       const out = createOutput();
       if (o.json) out.json({ ok: true, ...r });
       else if (!r.changed) out.out(`${name} is already ${show(r.value)}; nothing changed`);
-      else out.out(`${name}: ${show(r.previous)} -> ${show(r.value)}; ${RESTART}`);
+      else out.out(`${name}: ${show(r.previous)} -> ${show(r.value)}; ${r.apply === 'sighup' ? RELOAD : RESTART}`);
+    });
+
+  config
+    .command('running')
+    .description('what the running node holds (GET /v1/config, an operator API key): pairs, whitelist, export policy, nonce lifetime, and fields waiting for a restart')
+    .requiredOption('--url <url>', 'the node, e.g. http://127.0.0.1:7401')
+    .option('--api-key-file <file>', 'file holding an operator API key (0600); default $LIFEBOAT_API_KEY')
+    .option('--json', 'print JSON')
+    .action(async (o: { url: string; apiKeyFile?: string; json?: boolean }) => {
+      const c = await new KeyNodeClient({ url: o.url.replace(/\/+$/, ''), apiKey: apiToken(o.apiKeyFile) }).runningConfig();
+      const out = createOutput();
+      if (o.json) return out.json(c);
+      out.out(`loaded at        ${c.loaded_at}`);
+      out.out(`fail-over        ${c.failover ? `${c.failover.url} (${c.failover.fingerprint})` : 'none'}`);
+      out.out(`paired primary   ${c.paired_primary ? c.paired_primary.fingerprint : 'none'}`);
+      out.out(`export           ${c.export.enabled ? 'enabled' : 'disabled'}, plaintext ${c.export.plaintext ? 'on' : 'off'}`);
+      out.out(`nonce ttl        ${c.nonce_ttl_seconds} s`);
+      out.out(`whitelist        ${c.whitelist.length}`);
+      for (const w of c.whitelist) out.out(`  ${w.wrapping_key}  ${w.label}`);
+      if (c.restart_required.length) out.out(`waiting for a restart: ${c.restart_required.join(', ')}`);
     });
 
   const wl = node.command('whitelist').description('wrapping keys shares may be exported to (wrapped)');
@@ -87,8 +128,8 @@ export function registerNodeConfigCommands(node: Command): void {
         return { config: { ...c, export: { ...c.export, whitelist: [...c.export.whitelist, { label: o.label, wrapping_key: key }] } }, result: true };
       });
       const out = createOutput();
-      if (o.json) out.json({ ok: true, wrapping_key: key, added, restart_required: added });
-      else out.out(added ? `whitelisted ${key}; ${RESTART}` : `${key} is already whitelisted; nothing changed`);
+      if (o.json) out.json({ ok: true, wrapping_key: key, added, restart_required: false, ...(added ? { apply: 'sighup' } : {}) });
+      else out.out(added ? `whitelisted ${key}; ${RELOAD}` : `${key} is already whitelisted; nothing changed`);
     });
   wl.command('list')
     .description('the whitelisted wrapping keys and their labels')
@@ -101,6 +142,7 @@ export function registerNodeConfigCommands(node: Command): void {
       else for (const w of list) out.out(`${w.wrapping_key}  ${w.label}`);
     });
   wl.command('remove')
+    .alias('rm')
     .description('stop allowing wrapped exports to this wrapping key (a paired fail-over’s key is refused: unpair it first)')
     .requiredOption('--wrapping-key <key>', keyHelp)
     .option('--data-dir <dir>', DIR_HELP)
@@ -113,7 +155,7 @@ export function registerNodeConfigCommands(node: Command): void {
         return { config: { ...c, export: { ...c.export, whitelist: c.export.whitelist.filter((w) => w.wrapping_key !== key) } }, result: undefined };
       });
       const out = createOutput();
-      if (o.json) out.json({ ok: true, wrapping_key: key, removed: true, restart_required: true });
-      else out.out(`removed ${key} from the whitelist; ${RESTART}`);
+      if (o.json) out.json({ ok: true, wrapping_key: key, removed: true, restart_required: false, apply: 'sighup' });
+      else out.out(`removed ${key} from the whitelist; ${RELOAD}`);
     });
 }

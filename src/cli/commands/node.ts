@@ -12,6 +12,7 @@ import { createNodeBackup, openNodeBackup, restoreNodeBackup, voidNoncesAndVerif
 import { KeyNodeClient } from '../../keynode/client.js';
 import { resolveNodeDir } from '../../keynode/config.js';
 import { closeNode, initNode, openNode, saveNodeConfig, voidNoncesBeforeServing, type OpenedNode } from '../../keynode/runtime.js';
+import { reloadOnSighup } from '../../keynode/reload.js';
 import { createKeyNodeApp } from '../../keynode/server.js';
 import { describeErs, registerErsRoutes } from '../../ers/node-route.js';
 import { ersSigningGate, ersStatus } from '../../ers/node-state.js';
@@ -21,6 +22,7 @@ import { promptSecret, promptsHelp, readStdin } from '../input.js';
 import { restoreFromService } from '../../backup/node-link.js';
 import { registerNodeBackupCommands } from './backup.js';
 import { registerNodeConfigCommands } from './node-config.js';
+import { printNodeView, registerNodeShowCommand } from './node-show.js';
 import { addMnemonicOptions, channelStatus, keyChannelRows, keyshareSetupOf, mnemonicForSetup, type MnemonicOpts, registerNodeKeyshareCommands, showMnemonic } from './node-keyshare.js';
 import { keysharePublisher } from '../../keyshare/publisher.js';
 import { progressLine } from '../progress.js';
@@ -69,6 +71,7 @@ async function serveNode(o: DirOpts & { listen: string; logLevel: string }): Pro
   n.failover.start();
   n.backup?.start();
   for (const a of n.agents) a.start();
+  const stopReload = reloadOnSighup(n, createOutput()); // docs/keynode.md, "Reloading the configuration"
   // Abandoned signings and DKGs must not grow the tables without bound (docs/keynode.md, "Housekeeping").
   const purge = setInterval(() => void n.service.purgeExpired().catch((err: Error) => out.warn(`purge failed: ${err.message}`)), 60_000);
   purge.unref();
@@ -82,6 +85,7 @@ async function serveNode(o: DirOpts & { listen: string; logLevel: string }): Pro
     process.once('SIGINT', stop);
   });
   clearInterval(purge);
+  stopReload();
   await app.close();
   await closeNode(n);
 }
@@ -119,6 +123,7 @@ export function registerNodeCommands(program: Command): void {
   registerNodeBackupCommands(node);
   registerNodeConfigCommands(node);
   registerNodeKeyshareCommands(node);
+  registerNodeShowCommand(node);
 
   addMnemonicOptions(
     node
@@ -139,13 +144,7 @@ export function registerNodeCommands(program: Command): void {
         if (words?.generated) showMnemonic(words.m, o.secretFd, r.identity);
         const out = createOutput();
         if (o.json) out.json({ ...r, store: redactStoreUrl(r.store) });
-        else {
-          out.out(`identity:     ${r.identity}`);
-          out.out(`fingerprint:  ${r.fingerprint}`);
-          out.out(`wrapping key: ${r.wrapping_public_key}`);
-          out.out(`store:        ${redactStoreUrl(r.store)}`);
-          out.out(`mnemonic:     ${r.keyshare_mode ? `${r.keyshare_mode} mode; name the log with \`lifeboat node log-setup\`` : 'none (`lifeboat node mnemonic setup` adds one)'}`);
-        }
+        else printNodeView(out, { ...r, store: redactStoreUrl(r.store) }, r.keyshare_mode ? `${r.keyshare_mode} mode; name the log with \`lifeboat node log-setup\`` : 'none (`lifeboat node mnemonic setup` adds one)');
       } finally {
         wipe(words?.m.entropy);
       }
@@ -153,7 +152,7 @@ export function registerNodeCommands(program: Command): void {
 
   node
     .command('serve')
-    .description('serve the key node API (/v1) until SIGTERM')
+    .description('serve the key node API (/v1) until SIGTERM; SIGHUP reloads node.json (pairing, whitelist, export policy, nonce lifetime)')
     .option('--data-dir <dir>', DIR_HELP)
     .option('--store <url>', STORE_HELP)
     .option('--listen <host:port>', 'address to listen on', '127.0.0.1:7401')
@@ -263,10 +262,11 @@ export function registerNodeCommands(program: Command): void {
         if (!n.config.export.enabled) out.warn('export is disabled in node.json: the fail-over copy is an export and will fail until it is enabled');
         return { failover: spec.url, fingerprint: id.fingerprint, wrapping_key: id.wrapping_public_key, pinned: spec.fingerprint !== undefined && o.wrappingKey !== undefined };
       });
-      if (o.json) out.json(result);
-      else if ('paired_primary' in result) out.out(`fail-over of primary ${result.fingerprint}; restart this node to apply`);
+      const apply = 'send SIGHUP to this node’s running `lifeboat node serve` to apply (or restart it)';
+      if (o.json) out.json({ ...result, apply: 'sighup' });
+      else if ('paired_primary' in result) out.out(`fail-over of primary ${result.fingerprint}; ${apply}`);
       else {
-        out.out(`primary of fail-over ${result.fingerprint} at ${result.failover}, wrapping key ${result.wrapping_key} whitelisted; restart this node to apply`);
+        out.out(`primary of fail-over ${result.fingerprint} at ${result.failover}, wrapping key ${result.wrapping_key} whitelisted; ${apply}`);
         if (!result.pinned) out.info('hint: compare that fingerprint and wrapping key with what `lifeboat node init` printed on the fail-over, or pass URL#FINGERPRINT and --wrapping-key');
       }
     });

@@ -5,12 +5,13 @@
 import type { Command } from 'commander';
 import { generateBoxKeyPair } from '../../crypto/sealedbox.js';
 import { InvalidInputError, LifeboatError, NotFoundError } from '../../errors.js';
-import { identityFingerprint, loadIdentity, parsePublicIdentity } from '../../identity.js';
+import { encodePublicIdentity, identityFingerprint, loadIdentity, parsePublicIdentity } from '../../identity.js';
 import { primaryPaths, resolveDataDir } from '../../primary/datadir.js';
 import { acceptReleaseResponse, type CheckedShare, checkShareAgainstManifest } from '../../recovery/collect.js';
-import { type ConfirmedHolder, parseHolderSpec } from '../../recovery/holders.js';
+import { type ConfirmedHolder, confirmHolder, type HolderSpec, parseHolderSpec } from '../../recovery/holders.js';
 import type { Manifest } from '../../recovery/manifest.js';
 import { dropPendingRelease, loadPendingRelease, savePendingRelease } from '../../recovery/pending.js';
+import { enrolFix, enrolPrimary, type NotEnrolled } from '../../recovery/enrol.js';
 import { confirmReachable, reconstruct } from '../../recovery/reconstruct.js';
 import { createReleaseRequest, parseReleaseResponse } from '../../recovery/release.js';
 import { manifestHolders } from '../../recovery/rotate.js';
@@ -93,7 +94,8 @@ export function registerReconstructCommands(recovery: Command): void {
       const named = new Set(holders.map((h) => h.fingerprint));
       const others = await confirmReachable(manifestHolders(manifest).filter((s) => !named.has(s.fingerprint)), operator, out.warn);
       const reachable = holders.concat(others);
-      const unreachable = manifestHolders(manifest).filter((s) => !reachable.some((h) => h.fingerprint === s.fingerprint)).map((s) => s.url);
+      const unreachableSpecs = manifestHolders(manifest).filter((s) => !reachable.some((h) => h.fingerprint === s.fingerprint));
+      const unreachable = unreachableSpecs.map((s) => s.url);
       if (o.allHolders) holders = reachable;
       const vaults = await fetchVaultCopies(reachable, manifest, out.warn);
       if (o.vault) {
@@ -111,9 +113,10 @@ export function registerReconstructCommands(recovery: Command): void {
       const passphrase = o.passphrase ? await promptSecret('SLIP-0039 passphrase') : undefined;
       const r = await reconstruct({ paths, operator, manifest, vaults, holders, enrolOn: reachable, typed, released, passphrase, unboundOk: Boolean(o.primaryFingerprint), progress: out.info });
       for (const file of o.releaseResponse) dropPendingRelease(paths.dir, parseReleaseResponse(readJsonFile(file, 'release response')).request_id);
-      // A holder that could not be reached is not enrolled either: say both, and the two steps that fix it.
-      const notEnrolled = [...r.notEnrolled, ...unreachable.map((u) => `${u}: peer_unreachable`)];
-      for (const f of notEnrolled) out.warn(`new primary not enrolled on ${f}; on that holder run \`lifeboat holder enrol --primary ${r.primary}\``);
+      // A holder that could not be reached is not enrolled either: name each, with the commands that fix it.
+      const fixOpts = { primary: r.primary, operatorKey: o.operatorKey, dataDir: paths.dir };
+      const notEnrolled = [...r.notEnrolled.map((f) => enrolFix(f.holder, f.code, fixOpts)), ...unreachableSpecs.map((h) => enrolFix(h, 'peer_unreachable', fixOpts))];
+      for (const f of notEnrolled) out.warn(`new primary not enrolled on ${f.url} (${f.reason}); on that holder run \`${f.on_holder}\``);
       for (const f of r.rejected) out.warn(`vault copy not used: ${f}`);
       for (const u of unreachable) {
         out.warn(`holder ${u} could not be asked: it may hold a vault newer than generation ${r.vaultGeneration}; when it is back, enrol the new primary there, then run \`lifeboat recovery sync\` here (it merges what that holder has with --merge if the vault forked)`);
@@ -138,8 +141,51 @@ export function registerReconstructCommands(recovery: Command): void {
         out.out(`shares from: ${r.sharesFrom.join(', ')}`);
         if (unreachable.length) out.out(`not asked (unreachable): ${unreachable.join(', ')}: one of them may hold a newer vault`);
         out.out(`new primary: ${r.primary}`);
+        if (notEnrolled.length) out.out(`not enrolled with the new primary (${notEnrolled.length} holder${notEnrolled.length > 1 ? 's' : ''}); fix each with either command:`);
+        for (const f of notEnrolled) {
+          out.out(`  ${f.url}#${f.fingerprint} (${f.reason})`);
+          out.out(`    on that holder:  ${f.on_holder}`);
+          out.out(`    or from here:    ${f.from_here}`);
+        }
         out.out('next: run `lifeboat recovery rotate`: the shares used today have left their safekeeping');
       }
+    });
+
+  recovery
+    .command('enrol')
+    .description('enrol the new primary (this data directory’s identity) with holders that missed it at reconstruct, signed by an operator (POST /v1/enrol)')
+    .requiredOption('--operator-key <file>', 'operator identity file (an operator enrolled on the holders)')
+    .requiredOption('--holder <url#fingerprint>', 'a holder to enrol the primary with (repeat)', collect, [])
+    .option('--primary <lb1>', 'the primary identity to enrol (default: the identity in --data-dir)')
+    .option('--data-dir <dir>', DATA_DIR_HELP)
+    .option('--json', 'print JSON')
+    .action(async (o: { operatorKey: string; holder: string[]; primary?: string; dataDir?: string; json?: boolean }) => {
+      const paths = primaryPaths(resolveDataDir(o.dataDir));
+      const specs: HolderSpec[] = o.holder.map(parseHolderSpec);
+      if (specs.length === 0) throw new InvalidInputError('no holder given', { hint: 'pass --holder URL#FINGERPRINT (repeat), as `recovery reconstruct` printed them' });
+      const operator = loadIdentity(o.operatorKey, 'operator');
+      const primary = o.primary ? encodePublicIdentity(parsePublicIdentity(o.primary, '--primary')) : encodePublicIdentity(loadIdentity(paths.identity, 'primary'));
+      const confirmed: ConfirmedHolder[] = [];
+      const failed: { holder: HolderSpec; code: string }[] = [];
+      for (const spec of specs) {
+        try {
+          confirmed.push(await confirmHolder(spec, operator));
+        } catch (err) {
+          if (err instanceof LifeboatError && err.code === 'peer_identity_mismatch') throw err;
+          failed.push({ holder: spec, code: err instanceof LifeboatError ? err.code : 'internal_error' });
+        }
+      }
+      const r = await enrolPrimary(confirmed, primary);
+      const fixes: NotEnrolled[] = [...failed, ...r.failed].map((f) => enrolFix(f.holder, f.code, { primary, operatorKey: o.operatorKey, dataDir: paths.dir }));
+      const fp = identityFingerprint(parsePublicIdentity(primary));
+      if (fixes.length) {
+        throw new LifeboatError('enrol_incomplete', `primary ${fp} not enrolled on ${fixes.map((f) => `${f.url} (${f.reason})`).join(', ')}${r.enrolled.length ? `; enrolled on ${r.enrolled.map((h) => h.url).join(', ')}` : ''}`, {
+          hint: fixes.map((f) => `on ${f.url} run \`${f.on_holder}\``).join('; '),
+        });
+      }
+      const out = createOutput();
+      if (o.json) return out.json({ ok: true, primary, fingerprint: fp, enrolled: r.enrolled.map((h) => ({ url: h.url, fingerprint: h.fingerprint })) });
+      for (const h of r.enrolled) out.out(`primary ${fp} enrolled on ${h.url}#${h.fingerprint}`);
     });
 
   recovery
