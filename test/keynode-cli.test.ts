@@ -242,7 +242,7 @@ describe('key node CLI (real processes)', { timeout: 300_000 }, () => {
   it('node serve --json: {url, fingerprint} is the first and only stdout line; request logs go to stderr', async () => {
     const dir = join(f.root, 'solo');
     const init = JSON.parse(ok(await runCli(['node', 'init', '--data-dir', dir, '--no-mnemonic', '--json']), 'node init').stdout) as { fingerprint: string };
-    const server = await startCli(['node', 'serve', '--data-dir', dir, '--listen', '127.0.0.1:0', '--json', '--log-level', 'info']);
+    const server = await startCli(['node', 'serve', '--data-dir', dir, '--listen', '127.0.0.1:0', '--json']);
     try {
       const first = JSON.parse(server.stdout().split('\n')[0]!) as { url: string; fingerprint: string };
       assert.deepEqual(first, { url: server.url, fingerprint: init.fingerprint });
@@ -251,7 +251,7 @@ describe('key node CLI (real processes)', { timeout: 300_000 }, () => {
         assert.ok(Date.now() < deadline, `no request log on stderr: ${server.stderr()}`);
         await new Promise((r) => setTimeout(r, 50));
       }
-      assert.match(server.stderr(), /Server listening at/);
+      assert.match(server.stderr(), /"event":"start","server":"node"/);
       assert.equal(server.stdout(), `${JSON.stringify(first)}\n`);
     } finally {
       await server.stop();

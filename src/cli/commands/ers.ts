@@ -5,7 +5,7 @@
  */
 import { existsSync } from 'node:fs';
 import type { Command } from 'commander';
-import { InvalidInputError, LifeboatError } from '../../errors.js';
+import { InvalidInputError, LifeboatError, UsageError } from '../../errors.js';
 import { gatherPackage, registerWithNodes } from '../../ers/backup.js';
 import { encodePackage } from '../../ers/format.js';
 import { verifyPackage, reportError } from '../../ers/package.js';
@@ -55,7 +55,7 @@ export function registerErsCommands(program: Command): void {
       const out = createOutput();
       checkOutputPath(`${o.out}.pub`);
       if (o.importPublic !== undefined) {
-        if (o.passphrase || o.passphraseFd !== undefined) throw new InvalidInputError('--passphrase and --passphrase-fd go with a new key pair, not --import-public');
+        if (o.passphrase || o.passphraseFd !== undefined) throw new UsageError('--passphrase and --passphrase-fd go with a new key pair, not --import-public');
         refuseExisting([`${o.out}.pub`]);
         const pub = parseErsPublicKey(readFileOrThrow(o.importPublic, 'RSA public key to import'), `--import-public ${o.importPublic}`);
         writeOutput(`${o.out}.pub`, spkiPem(pub), 0o644);
@@ -63,7 +63,7 @@ export function registerErsCommands(program: Command): void {
         else out.out(`ERS public key ${o.out}.pub (${pub.bits} bits), fingerprint ${describeFingerprint(pub.fingerprint)}`);
         return;
       }
-      if (o.passphrase && o.passphraseFd !== undefined) throw new InvalidInputError('give --passphrase or --passphrase-fd N, not both');
+      if (o.passphrase && o.passphraseFd !== undefined) throw new UsageError('give --passphrase or --passphrase-fd N, not both');
       refuseExisting([`${o.out}.key`, `${o.out}.pub`]);
       const passphrase = o.passphraseFd !== undefined ? readFd(o.passphraseFd) : o.passphrase ? await newPassphrase() : undefined;
       if (passphrase !== undefined && passphrase.length < 8) throw new InvalidInputError('the passphrase must be at least 8 characters');
@@ -86,7 +86,7 @@ export function registerErsCommands(program: Command): void {
     .option('--data-dir <dir>', DIR_HELP)
     .option('--json', 'print JSON')
     .action((o: { ersPublic: string; label: string; dataDir?: string; json?: boolean }) => {
-      if (o.label.length > 128) throw new InvalidInputError('--label must be at most 128 characters');
+      if (o.label.length > 128) throw new UsageError('--label must be at most 128 characters');
       const pub = readPublic(o.ersPublic);
       const paths = nodePaths(resolveNodeDir(o.dataDir));
       const c = loadNodeConfig(paths);

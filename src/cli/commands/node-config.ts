@@ -4,7 +4,7 @@
  * The node reads node.json when it starts: a change applies after `node serve` is restarted.
  */
 import type { Command } from 'commander';
-import { InvalidInputError } from '../../errors.js';
+import { InvalidInputError, UsageError } from '../../errors.js';
 import { loadNodeConfig, nodePaths, type NodeConfig, resolveNodeDir, saveNodeConfig } from '../../keynode/config.js';
 import { parseWrappingKey } from '../../keynode/export.js';
 import { applySetting, getSetting, listSettings, SETTABLE_NAMES } from '../../keynode/settings.js';
@@ -81,7 +81,7 @@ export function registerNodeConfigCommands(node: Command): void {
     .option('--json', 'print JSON')
     .action((o: DirOpts & { wrappingKey: string; label: string }) => {
       const key = parseWrappingKey(o.wrappingKey);
-      if (o.label.length > 128) throw new InvalidInputError('--label must be at most 128 characters');
+      if (o.label.length > 128) throw new UsageError('--label must be at most 128 characters');
       const added = updateConfig(o, (c) => {
         if (c.export.whitelist.some((w) => w.wrapping_key === key)) return { result: false };
         return { config: { ...c, export: { ...c.export, whitelist: [...c.export.whitelist, { label: o.label, wrapping_key: key }] } }, result: true };
