@@ -112,7 +112,11 @@ describe('key node CLI (real processes)', { timeout: 300_000 }, () => {
     failsWith(b!, /the message is 3145728 bytes, over this node's limit of 1048576 bytes \(1 MiB\)/);
     assert.deepEqual(await unusedNonces(), noncesBefore, 'an over-limit sign leaves no unused nonce on any node');
     failsWith(c!, /over the largest message limit a node can have, 16777216 bytes \(16 MiB\)/);
-    for (const r of [d!, e!]) failsWith(r, /give exactly one of --message HEX, --message-text TEXT or --message-file PATH \(- for stdin\)/);
+    // A command line that names no message, or two: a usage error (exit 2).
+    for (const r of [d!, e!]) {
+      assert.equal(r.code, 2, r.stderr);
+      assert.match(r.stderr, /give exactly one of --message HEX, --message-text TEXT or --message-file PATH \(- for stdin\) \(usage\)/);
+    }
     failsWith(await cli([...base, '--message-file', f.root]), /--message-file .* is a directory/);
     failsWith(await cli([...base, '--message-file', join(f.root, 'missing.bin')]), /message file not found at /);
     const help = ok(await cli(['sign', '--help']), 'sign --help').stdout;
