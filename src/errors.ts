@@ -92,6 +92,17 @@ export class InvalidInputError extends LifeboatError {
   }
 }
 
+/**
+ * A command line that is wrong by itself, whatever the files, servers or state it would work on: an
+ * unknown option, a missing or malformed argument, options that exclude each other, a threshold larger
+ * than the count it is taken of. err_type `usage`; the CLI exits 2 for it (docs/cli.md, "Exit codes").
+ */
+export class UsageError extends LifeboatError {
+  constructor(message: string, opts: { hint?: string } = {}) {
+    super('usage', message, { hint: opts.hint, status: 400 });
+  }
+}
+
 /** Bytes that do not parse as the format they claim: bad magic, truncated, unknown version. */
 export class FormatError extends LifeboatError {
   constructor(code: 'bad_magic' | 'truncated' | 'unsupported_version' | 'malformed', message: string, hint?: string) {
@@ -118,6 +129,7 @@ export class ShareError extends LifeboatError {
       | 'invalid_share'
       | 'share_set_mismatch'
       | 'duplicate_share'
+      | 'share_repeated'
       | 'insufficient_shares'
       | 'invalid_digest'
       | 'wrong_master_key',

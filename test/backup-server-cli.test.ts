@@ -128,7 +128,7 @@ describe('lifeboat backup-server (processes)', () => {
     for (const secret of [password, invite, invite.slice(4), login.loginToken, login.loginToken.slice(4)]) {
       assert.ok(!term.stderr.includes(secret) && !term.stdout.includes(secret), 'a secret reached the server output');
     }
-    assert.match(term.stderr, /"url":"\/v1\/accounts\/alice\/login\/start"/, 'requests are logged on stderr');
+    assert.match(term.stderr, /"path":"\/v1\/accounts\/alice\/login\/start"/, 'requests are logged on stderr');
 
     const rm = await cli('account', 'rm', 'alice');
     assert.equal(rm.code, 0, rm.stderr);

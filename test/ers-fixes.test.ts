@@ -259,7 +259,7 @@ describe('ers recover --reshare-to (real key node processes)', () => {
     assert.equal(errOf(byIdentity).err_type, 'duplicate_nodes');
     assert.match(errOf(byIdentity).message, /same key node/);
     const one = await reshare([nodes[0]!.url]);
-    assert.equal(errOf(one).err_type, 'invalid_input');
+    assert.equal(errOf(one).err_type, 'usage');
     assert.match(errOf(one).message, /at least 2 key nodes/);
     for (const n of nodes) assert.equal(await keysOn(n.url), 0, `${n.url} took no share`);
   });

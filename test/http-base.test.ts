@@ -156,7 +156,7 @@ describe('createBaseApp logging', () => {
     await app.inject({ method: 'POST', url: '/echo', headers: { authorization: auth, 'content-type': 'application/json' }, payload: '{"name": "correct horse' });
     await app.inject({ method: 'GET', url: '/boom', headers: { authorization: auth } });
     const all = logs.join('');
-    assert.ok(all.includes('incoming request'), 'requests are logged');
+    assert.ok(all.includes('request completed'), 'requests are logged');
     assert.ok(!all.includes('Lifeboat-Sig'), 'no authorization header in logs');
     assert.ok(!all.includes(auth.slice(-40)), 'no signature in logs');
     assert.ok(!all.includes('correct horse'), 'no body in logs');

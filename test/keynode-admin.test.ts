@@ -124,8 +124,10 @@ describe('node serve reloads node.json on SIGHUP', () => {
       writeFileSync(path, JSON.stringify({ ...JSON.parse(good), paired_primary: 'lb1.not-an-identity', nonce_ttl_seconds: 30 }));
       const lines = a().server.stderr().length;
       a().server.child.kill('SIGHUP');
-      const line = await until('the refusal line', () => /lifeboat: warning: node\.json not reloaded[^\n]*/.exec(a().server.stderr().slice(lines))?.[0]);
-      assert.match(line, /the running configuration is kept: node\.json: paired_primary is not an lb1 identity \(malformed\)$/);
+      const line = await until('the refusal line', () => /^\{.*node\.json not reloaded.*\}$/m.exec(a().server.stderr().slice(lines))?.[0]);
+      const logged = JSON.parse(line) as { level: string; msg: string };
+      assert.equal(logged.level, 'warn');
+      assert.match(logged.msg, /the running configuration is kept: node\.json: paired_primary is not an lb1 identity \(malformed\)$/);
       assert.deepEqual(await a().op.runningConfig(), before, 'nothing of the file was applied');
       assert.equal((await a().op.exportShare(keyId, 'wrapped', c().wrapping)).key_id, keyId, 'the fail-over key is still whitelisted');
     } finally {

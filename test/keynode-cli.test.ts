@@ -112,7 +112,11 @@ describe('key node CLI (real processes)', { timeout: 300_000 }, () => {
     failsWith(b!, /the message is 3145728 bytes, over this node's limit of 1048576 bytes \(1 MiB\)/);
     assert.deepEqual(await unusedNonces(), noncesBefore, 'an over-limit sign leaves no unused nonce on any node');
     failsWith(c!, /over the largest message limit a node can have, 16777216 bytes \(16 MiB\)/);
-    for (const r of [d!, e!]) failsWith(r, /give exactly one of --message HEX, --message-text TEXT or --message-file PATH \(- for stdin\)/);
+    // A command line that names no message, or two: a usage error (exit 2).
+    for (const r of [d!, e!]) {
+      assert.equal(r.code, 2, r.stderr);
+      assert.match(r.stderr, /give exactly one of --message HEX, --message-text TEXT or --message-file PATH \(- for stdin\) \(usage\)/);
+    }
     failsWith(await cli([...base, '--message-file', f.root]), /--message-file .* is a directory/);
     failsWith(await cli([...base, '--message-file', join(f.root, 'missing.bin')]), /message file not found at /);
     const help = ok(await cli(['sign', '--help']), 'sign --help').stdout;
@@ -242,7 +246,7 @@ describe('key node CLI (real processes)', { timeout: 300_000 }, () => {
   it('node serve --json: {url, fingerprint} is the first and only stdout line; request logs go to stderr', async () => {
     const dir = join(f.root, 'solo');
     const init = JSON.parse(ok(await runCli(['node', 'init', '--data-dir', dir, '--no-mnemonic', '--json']), 'node init').stdout) as { fingerprint: string };
-    const server = await startCli(['node', 'serve', '--data-dir', dir, '--listen', '127.0.0.1:0', '--json', '--log-level', 'info']);
+    const server = await startCli(['node', 'serve', '--data-dir', dir, '--listen', '127.0.0.1:0', '--json']);
     try {
       const first = JSON.parse(server.stdout().split('\n')[0]!) as { url: string; fingerprint: string };
       assert.deepEqual(first, { url: server.url, fingerprint: init.fingerprint });
@@ -251,7 +255,7 @@ describe('key node CLI (real processes)', { timeout: 300_000 }, () => {
         assert.ok(Date.now() < deadline, `no request log on stderr: ${server.stderr()}`);
         await new Promise((r) => setTimeout(r, 50));
       }
-      assert.match(server.stderr(), /Server listening at/);
+      assert.match(server.stderr(), /"event":"start","server":"node"/);
       assert.equal(server.stdout(), `${JSON.stringify(first)}\n`);
     } finally {
       await server.stop();

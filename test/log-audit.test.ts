@@ -376,13 +376,13 @@ describe('log audit', () => {
     ]);
     const got = rs.map((r) => [r.code, /\((\w+)\)\n/.exec(r.stderr)?.[1]]);
     assert.deepEqual(got, [
-      [1, 'invalid_input'],
-      [1, 'invalid_input'],
+      [2, 'usage'],
+      [2, 'usage'],
       [2, 'usage'],
       [1, 'verifier_key_invalid'],
       [1, 'verifier_key_invalid'],
-      [1, 'invalid_input'],
-      [1, 'invalid_input'],
+      [2, 'usage'],
+      [2, 'usage'],
       [2, 'usage'],
       [1, 'invalid_input'],
       [1, 'log_unreachable'],

@@ -122,7 +122,7 @@ test('get writes a secret only where asked: not to a pipe by default, to a 0600 
   assert.equal(toFile.stdout.length, 0);
   assert.equal(readFileSync(outFile, 'utf8'), SECRET);
   assert.equal(statSync(outFile).mode & 0o777, 0o600);
-  assertFailed(both, 1, /cannot be used together/);
+  assertFailed(both, 2, /cannot be used together \(usage\)/);
 });
 
 test('errors are typed, on stderr in the CLI voice, exit 1 (3 for a key of another scheme), with hints', async () => {

@@ -126,13 +126,13 @@ export function redactOptionValues(str: string): string {
   });
 }
 
-/** Resolves at the first SIGTERM or SIGINT (then stops listening for both): when a server should shut down. */
-export function untilSignalled(): Promise<void> {
-  return new Promise<void>((resolve) => {
-    const stop = (): void => {
+/** Resolves with the first SIGTERM or SIGINT (then stops listening for both): when a server should shut down. */
+export function untilSignalled(): Promise<NodeJS.Signals> {
+  return new Promise<NodeJS.Signals>((resolve) => {
+    const stop = (signal: NodeJS.Signals): void => {
       process.off('SIGTERM', stop);
       process.off('SIGINT', stop);
-      resolve();
+      resolve(signal);
     };
     process.on('SIGTERM', stop);
     process.on('SIGINT', stop);

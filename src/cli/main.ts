@@ -5,14 +5,15 @@
  * 3 refused for safety (docs/cli.md).
  */
 import { Command, CommanderError } from 'commander';
-import { LifeboatError } from '../errors.js';
+import { LifeboatError, UsageError } from '../errors.js';
 import { pathToFileURL } from 'node:url';
 import { EXIT, printError, redactOptionValues } from './io.js';
 import { finishPendingCommit } from '../primary/commit.js';
 import { primaryPaths, resolveDataDir } from '../primary/datadir.js';
 import { registerCommands } from './commands/index.js';
+import { VERSION } from './version.js';
 
-export const VERSION = '0.1.0';
+export { VERSION } from './version.js';
 
 /** Command groups (or top-level commands) that work on the primary's data directory. */
 const PRIMARY_GROUPS = new Set(['vault', 'recovery', 'unseal', 'seal']);
@@ -92,9 +93,29 @@ function quietOnClosedOutput(): void {
   }
 }
 
+let crashGuarded = false;
+
+/**
+ * An error no command caught (a background loop of a server, a callback after the command returned)
+ * would end the process with Node's stack trace: it is printed in the CLI's voice instead,
+ * `lifeboat: error: … (internal_error)` (its stack with LIFEBOAT_DEBUG=1), and the process exits 1.
+ */
+function voiceOnCrash(): void {
+  if (crashGuarded) return;
+  crashGuarded = true;
+  const crash = (err: unknown): void => {
+    const code = printError(err);
+    if (process.env.LIFEBOAT_DEBUG && err instanceof Error) process.stderr.write(`${err.stack}\n`);
+    process.exit(code);
+  };
+  process.on('uncaughtException', crash);
+  process.on('unhandledRejection', crash);
+}
+
 /** Runs the CLI and resolves to the process exit code. */
 export async function main(argv: string[]): Promise<number> {
   quietOnClosedOutput();
+  voiceOnCrash();
   const args = argv.slice(2);
   const program = await buildProgram(args);
   let action: Command | undefined;
@@ -108,7 +129,9 @@ export async function main(argv: string[]): Promise<number> {
       if (err.exitCode === 0 && (err.code === 'commander.helpDisplayed' || err.code === 'commander.version' || err.code === 'commander.help')) return EXIT.ok;
       return printError(usageError(err, program, args), { json });
     }
-    const code = printError(err, { json });
+    // A usage error an action raised (options that exclude each other, a threshold above its count) points at --help too.
+    const failure = err instanceof LifeboatError && err.code === 'usage' && !err.hint ? new UsageError(err.message, { hint: `run \`${commandPath(program, args)} --help\` for usage` }) : err;
+    const code = printError(failure, { json });
     if (!(err instanceof LifeboatError) && process.env.LIFEBOAT_DEBUG) process.stderr.write(`${(err as Error).stack}\n`);
     return code;
   }

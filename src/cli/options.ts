@@ -1,6 +1,7 @@
 /** Option parsers shared by the commands. */
 import { InvalidArgumentError } from 'commander';
 import { parseTrustProxy, type TrustProxy } from '../http/app.js';
+import { LifeboatError, UsageError } from '../errors.js';
 
 /** For repeatable options: `--holder A --holder B`. */
 export function collect(value: string, previous: string[] = []): string[] {
@@ -36,4 +37,17 @@ export function trustProxyArg(value: string): Exclude<TrustProxy, false> {
 /** The option's value as createBaseApp takes it: absent trusts nothing, bare `--trust-proxy` one hop. */
 export function trustProxyOf(value: Exclude<TrustProxy, false> | true | undefined): TrustProxy {
   return value === true ? 1 : (value ?? false);
+}
+
+/**
+ * Runs a check of the command line's own values (a threshold against the count it is taken of): its
+ * `invalid_input` becomes a UsageError (exit 2, docs/cli.md); other errors pass unchanged.
+ */
+export function asUsage(check: () => void): void {
+  try {
+    check();
+  } catch (err) {
+    if (err instanceof LifeboatError && err.code === 'invalid_input') throw new UsageError(err.message, { hint: err.hint });
+    throw err;
+  }
 }

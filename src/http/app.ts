@@ -6,8 +6,9 @@
  *     400 `malformed_json`, 415 `unsupported_media_type`; anything else -> 500 `internal_error`
  *     with no details (the stack goes to the log only);
  *   - 404 `not_found` for unknown routes;
- *   - pino logging that never logs a header or a body (the Authorization header is redacted even if
- *     a later serializer adds headers);
+ *   - pino logging, one line per answered request (method, route, path, status, time; never a header,
+ *     a query or a body; the Authorization header is redacted even if a later serializer adds headers),
+ *     with the level as a word and the time as ISO 8601;
  *   - a JSON parser that keeps the raw body bytes (`req.rawBody`), which signed requests cover;
  *   - a default body limit of 64 KiB, raised per route with fastify's `bodyLimit` route option.
  * A service adds its routes, and may pass `onRefusal` to record every refused request (an audit log)
@@ -20,7 +21,7 @@
  */
 import { isIP, type Socket } from 'node:net';
 import { STATUS_CODES } from 'node:http';
-import Fastify, { type FastifyBaseLogger, type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest, type FastifyServerOptions } from 'fastify';
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest, type FastifyServerOptions } from 'fastify';
 import { z } from 'zod';
 import { InvalidInputError, LifeboatError } from '../errors.js';
 import type { VerifiedRequest } from '../util/request-auth.js';
@@ -34,6 +35,8 @@ declare module 'fastify' {
     rawBody: Buffer | undefined;
     /** Set by verifySignedRequest once the signature checks out, so refusals can name the signer. */
     signer: VerifiedRequest | undefined;
+    /** Why the request was refused, for its log line (set by the error handler). */
+    refusal: { errType: string; err: unknown } | undefined;
   }
   interface FastifyContextConfig {
     /** The audit name of what a route does (`put_share`); refusals on the route are reported under it. */
@@ -213,12 +216,15 @@ function loggerOptions(logger: BaseAppOptions['logger']): FastifyServerOptions['
   return {
     level: 'info',
     ...base,
+    // `"level":"info"` and an ISO time rather than pino's numbers: read by people and log shippers alike.
+    formatters: { level: (label: string) => ({ level: label }) },
+    timestamp: () => `,"time":"${new Date().toISOString()}"`,
     redact: { paths: ['req.headers.authorization', 'headers.authorization', 'request.headers.authorization'], censor: '[redacted]' },
     serializers: {
       // Method, path and peer only: no headers, no bodies, ever.
       req: (req: { method?: string; url?: string; ip?: string; socket?: { remoteAddress?: string } }) => ({
         method: req.method,
-        url: req.url,
+        url: req.url === undefined ? undefined : pathOf(req.url),
         remote: req.ip ?? req.socket?.remoteAddress,
       }),
       res: (res: { statusCode?: number }) => ({ status: res.statusCode }),
@@ -228,10 +234,31 @@ function loggerOptions(logger: BaseAppOptions['logger']): FastifyServerOptions['
   };
 }
 
+/** A request's path without its query (which could carry anything), at most 256 characters. */
+function pathOf(url: string): string {
+  const q = url.indexOf('?');
+  return (q < 0 ? url : url.slice(0, q)).slice(0, 256);
+}
+
+/** The one log line of an answered request: info, or error (with the error) for a 5xx. */
+function logRequest(req: FastifyRequest, reply: FastifyReply): void {
+  const status = reply.statusCode;
+  const line = {
+    method: req.method,
+    route: req.routeOptions.url ?? null,
+    path: pathOf(req.url),
+    status,
+    ms: Math.round(reply.elapsedTime * 10) / 10,
+    remote: req.ip,
+    ...(req.refusal ? { err_type: req.refusal.errType } : {}),
+  };
+  if (status >= 500) req.log.error({ ...line, err: req.refusal?.err }, 'request completed');
+  else req.log.info(line, 'request completed');
+}
+
 async function sendError(app: FastifyInstance, opts: BaseAppOptions, err: unknown, req: FastifyRequest, reply: FastifyReply): Promise<void> {
   let { status, body } = toErrorAnswer(err);
-  if (status >= 500) req.log.error({ err }, 'request failed');
-  else req.log.info({ err_type: body.err_type, status }, 'request refused');
+  req.refusal = { errType: body.err_type, err };
   if (opts.onRefusal) {
     try {
       const repeated = err instanceof RateLimitedError && !err.firstInWindow;
@@ -239,6 +266,7 @@ async function sendError(app: FastifyInstance, opts: BaseAppOptions, err: unknow
     } catch (hookErr) {
       app.log.error({ err: hookErr }, 'could not record a refused request');
       ({ status, body } = { status: 500, body: { err_type: 'internal_error', message: 'internal error' } });
+      req.refusal = { errType: body.err_type, err: hookErr };
     }
   }
   if (err instanceof RateLimitedError) reply.header('retry-after', String(err.retryAfterSeconds));
@@ -255,6 +283,8 @@ export function createBaseApp(opts: BaseAppOptions = {}): FastifyInstance {
     trustProxy: trustProxyFn(opts.trustProxy),
     requestTimeout: opts.requestTimeoutMs ?? 0,
     connectionTimeout: opts.connectionTimeoutMs ?? 0,
+    // Fastify's two lines a request (incoming, completed) become one, written by logRequest.
+    logController: new LogController({ disableRequestLogging: true }),
     // Node checks request timeouts on this interval (30 s by default): a quarter of the timeout keeps it near its word.
     ...(opts.requestTimeoutMs ? { http: { connectionsCheckingInterval: Math.min(30_000, Math.max(100, Math.floor(opts.requestTimeoutMs / 4))) } } : {}),
     clientErrorHandler: (err, socket) => answerClientError(err, socket, logRef.log),
@@ -272,6 +302,8 @@ export function createBaseApp(opts: BaseAppOptions = {}): FastifyInstance {
   logRef.log = app.log;
   app.decorateRequest('rawBody', undefined);
   app.decorateRequest('signer', undefined);
+  app.decorateRequest('refusal', undefined);
+  if (opts.logger) app.addHook('onResponse', async (req, reply) => logRequest(req, reply));
 
   const jsonParser = app.getDefaultJsonParser('error', 'error');
   app.removeContentTypeParser(['application/json', 'text/plain']);

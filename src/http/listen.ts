@@ -32,6 +32,11 @@ function urlHost(host: string): string {
  */
 export async function listen(app: FastifyInstance, address: string): Promise<string> {
   const { host, port } = parseListenAddress(address);
+  // Fastify's own `Server listening at` lines are left out: the serve command writes one start-up line
+  // with the URL, the version and what it serves (src/cli/server-log.ts).
+  const level = app.log.level;
+  const quieted = level === 'trace' || level === 'debug' || level === 'info';
+  if (quieted) app.log.level = 'warn';
   try {
     await app.listen({ host, port });
   } catch (err) {
@@ -40,6 +45,8 @@ export async function listen(app: FastifyInstance, address: string): Promise<str
       code: 'listen_failed',
       hint: code === 'EADDRINUSE' ? 'another process uses that port; pick another or stop it' : 'check the address and your permissions',
     });
+  } finally {
+    if (quieted) app.log.level = level;
   }
   const addr = app.server.address() as AddressInfo;
   return `http://${urlHost(host)}:${addr.port}`;

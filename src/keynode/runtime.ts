@@ -1,7 +1,7 @@
 /** Opening a key node from its data directory: config, vault keys, store, service, fail-over sync. */
 import { existsSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { ConflictError } from '../errors.js';
+import { ConflictError, LifeboatError } from '../errors.js';
 import { randomBytes } from '../crypto/random.js';
 import { encodePublicIdentity, identityFingerprint } from '../identity.js';
 import { loadMasterKey, storeMasterKey, type PrimaryPaths } from '../primary/datadir.js';
@@ -54,6 +54,23 @@ const DURABLE_WAIT_MS = 10_000;
 
 function masterPaths(p: NodePaths): PrimaryPaths {
   return { dir: p.dir, identity: '', vault: p.vault, manifest: '', masterKey: p.masterKey };
+}
+
+/**
+ * The master key of the node's vault. A node has no `unseal` of its own (its master.key is not split
+ * among holders like a primary's), so a missing file is LifeboatError `sealed` naming what brings the
+ * node back: its off-machine copy of master.key, or a restore from its backup service.
+ */
+function loadNodeMasterKey(p: NodePaths): ReturnType<typeof loadMasterKey> {
+  if (!existsSync(p.masterKey) && existsSync(p.vault)) {
+    throw new LifeboatError('sealed', `the node is sealed: its vault's master key ${p.masterKey} is missing`, {
+      status: 503,
+      hint:
+        'copy the node’s master.key back from your off-machine copy (mode 0600, next to vault.lbv; docs/keynode-operations.md, "What a node holds"), ' +
+        'or rebuild the node into a new data directory with `lifeboat node restore --backup-server URL --account NAME --data-dir NEW_DIR`',
+    });
+  }
+  return loadMasterKey(masterPaths(p));
 }
 
 /** The store URL: --store, else $LIFEBOAT_NODE_STORE, else the configuration's. */
@@ -128,7 +145,7 @@ export async function addKeyshareToNode(n: OpenedNode, setup: (identity: Identit
   if (n.config.keyshare) {
     throw new ConflictError(`this node already has a ${n.config.keyshare.mode}-mode operator mnemonic`, 'mnemonic_configured', 'its words cannot be changed: a node recovered from the log would no longer open its earlier backups');
   }
-  const master = loadMasterKey(masterPaths(n.paths));
+  const master = loadNodeMasterKey(n.paths);
   const made = await setup(n.secrets.identity);
   if (made.mode === 'passphrase') {
     // A run cut short before node.json was written left its words here: nothing was published under them.
@@ -168,7 +185,7 @@ export async function openNode(
 ): Promise<OpenedNode> {
   const paths = nodePaths(dir);
   const config = loadNodeConfig(paths);
-  const master = loadMasterKey(masterPaths(paths));
+  const master = loadNodeMasterKey(paths);
   const secrets = loadNodeSecrets(paths.vault, master);
   const store = await openKeyNodeStore(storeUrl(config, opts.store));
   const durable = new DurabilityGate(store, requiredChannels(config), config.durable_wait_ms ?? config.backup?.wait_ms ?? DURABLE_WAIT_MS);

@@ -77,11 +77,23 @@ export async function releaseFromHolder(opts: { manifest: Manifest; holder: Conf
   return acceptReleaseResponse(opts.manifest, response, oneTime, `holder ${opts.holder.url}`);
 }
 
-/** Adds a share to a set, refusing a second, different share for the same member. */
-export function addShare(set: Map<number, CheckedShare>, share: CheckedShare): void {
+/**
+ * Adds a share to a set, refusing a second, different share for the same member (ShareError
+ * `duplicate_share`, a refusal for safety: one of the two was altered). The same share again is
+ * ShareError `share_repeated` with `repeat: 'refuse'` (shares a person gave: typed, or response files,
+ * where a repeat is a slip that would leave the set one share short); otherwise it counts once.
+ */
+export function addShare(set: Map<number, CheckedShare>, share: CheckedShare, opts: { repeat?: 'refuse' | 'once' } = {}): void {
   const have = set.get(share.memberIndex);
   if (have && have.mnemonic !== share.mnemonic) {
     throw new ShareError('duplicate_share', `member ${share.memberIndex + 1} was given twice with different words (${have.source}, ${share.source})`, undefined, { safety: true });
+  }
+  if (have && opts.repeat === 'refuse') {
+    throw new ShareError(
+      'share_repeated',
+      `duplicate share: ${share.source} is the share of member ${share.memberIndex + 1} again, as ${have.source}`,
+      'give each share once: the threshold counts different shares; nothing was asked of any holder or written',
+    );
   }
   set.set(share.memberIndex, share);
 }

@@ -46,9 +46,15 @@ export async function gatherShares(opts: GatherOptions): Promise<CheckedShare[]>
   const set = new Map<number, CheckedShare>();
   const failures: string[] = [];
   const progress = opts.progress ?? (() => {});
-  for (const s of opts.given ?? []) addShare(set, s);
+  for (const s of opts.given ?? []) addShare(set, s, { repeat: 'refuse' });
   for (const h of opts.holders) {
     if (set.size >= opts.manifest.threshold) break;
+    // A holder whose member's share was given already would only release it again: not asked.
+    const member = opts.manifest.members.find((m) => m.kind === 'holder' && m.fingerprint === h.fingerprint)?.member_index;
+    if (member !== undefined && set.has(member)) {
+      progress(`holder ${h.url} not asked: the share of its member ${member + 1} was given already`);
+      continue;
+    }
     try {
       const share = await releaseFromHolder({ manifest: opts.manifest, holder: h, signer: opts.signer, purpose: opts.purpose, requesterKey: opts.requesterKey });
       addShare(set, share);

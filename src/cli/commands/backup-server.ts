@@ -13,6 +13,7 @@ import type { BackupStore } from '../../backup/store/types.js';
 import { ensurePrivateDir } from '../../util/files.js';
 import { createOutput, untilSignalled } from '../io.js';
 import type { TrustProxy } from '../../http/app.js';
+import { logLevelOption, logStarted, serverLogger, ServerWarnings, shutDown } from '../server-log.js';
 import { TRUST_PROXY_HELP, trustProxyArg, trustProxyOf } from '../options.js';
 
 const DIR_HELP = 'data directory: the opaque server setup and the default store (default: $LIFEBOAT_BACKUP_SERVER_DIR or ./lifeboat-backup-server)';
@@ -42,23 +43,20 @@ async function withStore<T>(o: StoreOpts, create: boolean, fn: (store: BackupSto
   }
 }
 
-async function serve(o: StoreOpts & { listen: string; trustProxy?: Exclude<TrustProxy, false> | true; logLevel: string }): Promise<void> {
-  const out = createOutput({ quiet: o.json });
+async function serve(o: StoreOpts & { listen: string; trustProxy?: Exclude<TrustProxy, false> | true; logLevel?: string }): Promise<void> {
+  const logger = serverLogger(o.logLevel);
+  // Listening for SIGTERM from the start: one sent as soon as the URL is printed still shuts down cleanly.
+  const signalled = untilSignalled();
+  const warnings = new ServerWarnings(createOutput().warn);
   const dataDir = resolveBackupServerDir(o.dataDir);
-  const server = await startBackupServer({
-    dataDir,
-    store: o.store,
-    listen: o.listen,
-    trustProxy: trustProxyOf(o.trustProxy),
-    logger: o.logLevel === 'silent' ? false : { level: o.logLevel, stream: process.stderr },
-    warn: out.warn,
-  });
+  const server = await startBackupServer({ dataDir, store: o.store, listen: o.listen, trustProxy: trustProxyOf(o.trustProxy), logger, warn: warnings.warn });
+  warnings.attach(server.app.log);
   const key = server.service.serverPublicKey();
   // One line first: supervisors and tests read it.
   process.stdout.write(o.json ? `${JSON.stringify({ url: server.url, opaque_server_public_key: key })}\n` : `listening on ${server.url}\n`);
-  out.info(`backup service in ${dataDir}, store ${redactStoreUrl(backupStoreUrl(dataDir, o.store))}, opaque server key ${key}`);
-  await untilSignalled();
-  await server.close();
+  logStarted(server.app.log, 'backup-server', server.url, { data_dir: dataDir, store: redactStoreUrl(backupStoreUrl(dataDir, o.store)), opaque_server_public_key: key });
+  const signal = await signalled;
+  await shutDown(server.app.log, 'backup-server', { signal }, () => server.close());
 }
 
 async function accountAdd(name: string, o: StoreOpts): Promise<void> {
@@ -113,7 +111,7 @@ export function registerBackupServerCommands(program: Command): void {
     .option('--data-dir <dir>', DIR_HELP)
     .option('--store <url>', STORE_HELP)
     .option('--trust-proxy [hops|addresses]', TRUST_PROXY_HELP, trustProxyArg)
-    .option('--log-level <level>', 'request log level on stderr: info, warn, error or silent', 'info')
+    .addOption(logLevelOption())
     .option('--json', 'print {"url", "opaque_server_public_key"} as the first stdout line')
     .action(serve);
   const account = bs.command('account').description('accounts: one per key node (or per tenant), registered with a one-time invite');

@@ -6,7 +6,7 @@
  * `lifeboat node restore --backup-server` is in ./node.ts, next to the other restores.
  */
 import type { Command } from 'commander';
-import { InvalidInputError } from '../../errors.js';
+import { InvalidInputError, UsageError } from '../../errors.js';
 import { changeBackupPassword, renewRestoreToken, restartBackupStream, setupNodeBackup } from '../../backup/node-link.js';
 import { resolveNodeDir } from '../../keynode/config.js';
 import { checkName } from '../../backup/format.js';
@@ -61,7 +61,7 @@ export function registerNodeBackupCommands(node: Command): void {
     .addHelpText('after', promptsHelp(['the invite code', 'the backup password (8 characters or more)', 'the backup password again (with --new-stream: no prompt)']))
     .action(async (o: { backupServer?: string; account?: string; stream?: string; newStream?: string; usableBeforeAck?: boolean; dataDir?: string; json?: boolean }) => {
       if (o.newStream !== undefined) return newStream(o.newStream, o);
-      if (!o.backupServer || !o.account) throw new InvalidInputError('give --backup-server URL and --account NAME (or --new-stream NAME on a node that streams already)');
+      if (!o.backupServer || !o.account) throw new UsageError('give --backup-server URL and --account NAME (or --new-stream NAME on a node that streams already)');
       const server = checkServer(o.backupServer);
       const account = checkName(o.account, '--account');
       if (o.stream !== undefined) checkName(o.stream, '--stream');

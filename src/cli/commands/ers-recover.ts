@@ -6,7 +6,7 @@
 import { spawnSync } from 'node:child_process';
 import { fchmodSync, fstatSync } from 'node:fs';
 import type { Command } from 'commander';
-import { InvalidInputError, isLifeboatError, LifeboatError } from '../../errors.js';
+import { InvalidInputError, LifeboatError, UsageError, isLifeboatError } from '../../errors.js';
 import { checkReshareTargets, reshareTo } from '../../ers/reshare.js';
 import type { ErsPackage } from '../../ers/format.js';
 import { type Decrypt, keyForms, recoverKey, type RecoveredKey, signWithRecovered } from '../../ers/recover.js';
@@ -18,7 +18,7 @@ import { randomBytes } from '../../crypto/random.js';
 import { assertPrivateFile, readFileOrThrow } from '../../util/files.js';
 import { promptSecret, promptsHelp } from '../input.js';
 import { createOutput, writeSecret } from '../io.js';
-import { intIn } from '../options.js';
+import { asUsage, intIn } from '../options.js';
 import { apiToken, checkOutputPath, readFd, readPackage, writeOutput } from './ers-io.js';
 
 const PASS_PROMPT = promptsHelp(['for a passphrase-encrypted --ers-private without --passphrase-fd: its passphrase']);
@@ -49,7 +49,7 @@ interface RecoverOpts {
 }
 
 async function recoverFrom(path: string, o: RecoverOpts): Promise<RecoveredKey> {
-  if ((o.ersPrivate === undefined) === (o.decryptCmd === undefined)) throw new InvalidInputError('give exactly one of --ers-private FILE or --decrypt-cmd "COMMAND"');
+  if ((o.ersPrivate === undefined) === (o.decryptCmd === undefined)) throw new UsageError('give exactly one of --ers-private FILE or --decrypt-cmd "COMMAND"');
   const pkg = readPackage(path);
   if (o.groupKey !== undefined) pinGroupKey(pkg, o.groupKey);
   let decrypt: Decrypt;
@@ -142,8 +142,8 @@ export function registerErsRecoverCommands(ers: Command): void {
     .option('--api-key-file <file>', 'with --reshare-to: an operator API key of the new nodes (0600); default $LIFEBOAT_API_KEY')
     .addHelpText('after', `${recoverHelp}\n--reshare-to imports one share into each node, wrapped to the wrapping key the node answers (use https,\nand compare the printed fingerprints with the new provider's; an operator API key of the new nodes), and\nchecks that every node holds it under the original group key. Every node is checked first (reachable, an\noperator key, each node once: duplicate_nodes). An import failing midway is rolled back: the shares this run\nimported are deleted (reshare_rolled_back); a share it could not delete is named with the command that\nremoves it (reshare_incomplete). The key belongs to --tenant (default: default): sign with a client key of it (URL#KEY_ID).\n${PASS_PROMPT}`)
     .action(async (path: string, o: RecoverOpts & { out?: string; secretFd?: number; reshareTo?: string; threshold?: number; tenant?: string; apiKeyFile?: string }) => {
-      if (o.reshareTo === undefined && (o.threshold !== undefined || o.tenant !== undefined)) throw new InvalidInputError('--threshold and --tenant go with --reshare-to');
-      if (o.out !== undefined && o.secretFd !== undefined) throw new InvalidInputError('give --out FILE or --secret-fd N, not both');
+      if (o.reshareTo === undefined && (o.threshold !== undefined || o.tenant !== undefined)) throw new UsageError('--threshold and --tenant go with --reshare-to');
+      if (o.out !== undefined && o.secretFd !== undefined) throw new UsageError('give --out FILE or --secret-fd N, not both');
       if (o.out !== undefined) checkOutputPath(o.out);
       if (o.reshareTo === undefined && o.out === undefined && o.secretFd === undefined && !process.stdout.isTTY) {
         throw new LifeboatError('secret_needs_terminal', 'refusing to write the recovered key to a non-terminal stdout; nothing was decrypted', { hint: 'run it in a terminal, or pass --out FILE (written 0600) or --secret-fd N' });
@@ -153,7 +153,7 @@ export function registerErsRecoverCommands(ers: Command): void {
         // Before anything is decrypted: the node list and threshold, and an API key.
         const urls = o.reshareTo.split(',').map((u) => u.trim()).filter((u) => u !== '');
         const threshold = o.threshold ?? parseFrostPublic(readPackage(path).publicPackage).public.signers.min;
-        checkReshareTargets(urls, threshold);
+        asUsage(() => checkReshareTargets(urls, threshold));
         reshare = { urls, threshold, token: apiToken(o.apiKeyFile) };
       }
       const key = await recoverFrom(path, o);
@@ -198,7 +198,7 @@ export function registerErsRecoverCommands(ers: Command): void {
     .option('--json', 'print JSON')
     .addHelpText('after', PASS_PROMPT)
     .action(async (path: string, o: RecoverOpts & { message?: string; messageText?: string }) => {
-      if ((o.message === undefined) === (o.messageText === undefined)) throw new InvalidInputError('give exactly one of --message HEX or --message-text TEXT');
+      if ((o.message === undefined) === (o.messageText === undefined)) throw new UsageError('give exactly one of --message HEX or --message-text TEXT');
       const msg = o.message !== undefined ? fromHex(o.message, '--message') : utf8.encode(o.messageText!);
       const key = await recoverFrom(path, o);
       let sig: Uint8Array;

@@ -5,7 +5,7 @@
  */
 import { existsSync } from 'node:fs';
 import { type Command, Option } from 'commander';
-import { InvalidInputError, LifeboatError } from '../../errors.js';
+import { InvalidInputError, LifeboatError, UsageError } from '../../errors.js';
 import { gatherPackage, registerWithNodes } from '../../ers/backup.js';
 import { encodePackage } from '../../ers/format.js';
 import { verifyPackage, reportError } from '../../ers/package.js';
@@ -56,7 +56,7 @@ export function registerErsCommands(program: Command): void {
       const out = createOutput();
       checkOutputPath(`${o.out}.pub`);
       if (o.importPublic !== undefined) {
-        if (o.passphrase || o.passphraseFd !== undefined) throw new InvalidInputError('--passphrase and --passphrase-fd go with a new key pair, not --import-public');
+        if (o.passphrase || o.passphraseFd !== undefined) throw new UsageError('--passphrase and --passphrase-fd go with a new key pair, not --import-public');
         refuseExisting([`${o.out}.pub`]);
         const pub = parseErsPublicKey(readFileOrThrow(o.importPublic, 'RSA public key to import'), `--import-public ${o.importPublic}`);
         writeOutput(`${o.out}.pub`, spkiPem(pub), 0o644);
@@ -64,7 +64,7 @@ export function registerErsCommands(program: Command): void {
         else out.out(`ERS public key ${o.out}.pub (${pub.bits} bits), fingerprint ${describeFingerprint(pub.fingerprint)}`);
         return;
       }
-      if (o.passphrase && o.passphraseFd !== undefined) throw new InvalidInputError('give --passphrase or --passphrase-fd N, not both');
+      if (o.passphrase && o.passphraseFd !== undefined) throw new UsageError('give --passphrase or --passphrase-fd N, not both');
       refuseExisting([`${o.out}.key`, `${o.out}.pub`]);
       const passphrase = o.passphraseFd !== undefined ? readFd(o.passphraseFd) : o.passphrase ? await newPassphrase() : undefined;
       if (passphrase !== undefined && passphrase.length < 8) throw new InvalidInputError('the passphrase must be at least 8 characters');
@@ -87,7 +87,7 @@ export function registerErsCommands(program: Command): void {
     .option('--data-dir <dir>', DIR_HELP)
     .option('--json', 'print JSON')
     .action((o: { ersPublic: string; label: string; dataDir?: string; json?: boolean }) => {
-      if (o.label.length > 128) throw new InvalidInputError('--label must be at most 128 characters');
+      if (o.label.length > 128) throw new UsageError('--label must be at most 128 characters');
       const pub = readPublic(o.ersPublic);
       const paths = nodePaths(resolveNodeDir(o.dataDir));
       const c = loadNodeConfig(paths);
@@ -141,7 +141,7 @@ export function registerErsCommands(program: Command): void {
     .addHelpText('after', '\nEvery node named must make its part (name t or more that are up and allow it); a refusal or a part\nwhose proof fails stops the backup and nothing is written. The package is written 0600.\nA node refuses with ers_disabled (its ers.enabled is off), ers_disabled_for_key (the key was created\nwith --ers off) or ers_key_not_whitelisted. A key created with --ers require, or on a node with\ners.require, signs there only once this command registered its package with that node.')
     .action(async (o: { key?: string; nodes?: string; keyFile?: string; ersPublic: string; out: string; label?: string; apiKeyFile?: string; json?: boolean }) => {
       if (o.keyFile === undefined && (o.key === undefined || o.nodes === undefined)) {
-        throw new LifeboatError('usage', 'ers backup needs --key-file FILE, or --key ID and --nodes URLS', { hint: 'run `lifeboat ers backup --help` for usage' });
+        throw new UsageError('ers backup needs --key-file FILE, or --key ID and --nodes URLS', { hint: 'run `lifeboat ers backup --help` for usage' });
       }
       const ref = o.keyFile === undefined ? undefined : readKeyRefFile(o.keyFile);
       const rsa = readPublic(o.ersPublic);

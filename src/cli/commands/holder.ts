@@ -5,7 +5,7 @@
  */
 import { existsSync, readFileSync } from 'node:fs';
 import type { Command } from 'commander';
-import { ConflictError, FormatError, InvalidInputError, LifeboatError } from '../../errors.js';
+import { ConflictError, FormatError, LifeboatError, UsageError } from '../../errors.js';
 import { listen } from '../../http/listen.js';
 import { identityFingerprint, loadIdentity, encodePublicIdentity, parsePublicIdentity } from '../../identity.js';
 import { readAuditEntries, verifyAuditLog, type AuditEntry } from '../../holder/audit.js';
@@ -16,6 +16,7 @@ import { holderPaths, HolderStore, readConfig, resolveHolderDir } from '../../ho
 import { readFileOrThrow, writeFileAtomic } from '../../util/files.js';
 import { utf8 } from '../../util/bytes.js';
 import { createOutput, untilSignalled } from '../io.js';
+import { logLevelOption, logStarted, serverLogger, shutDown } from '../server-log.js';
 import type { TrustProxy } from '../../http/app.js';
 import { TRUST_PROXY_HELP, trustProxyArg, trustProxyOf } from '../options.js';
 
@@ -38,13 +39,12 @@ function init(o: { dataDir?: string; primary: string; operator: string[]; autoUn
   out.info('give the primary this holder as URL#FINGERPRINT, e.g. http://THIS-HOST:7301#' + r.fingerprint);
 }
 
-async function serve(o: { dataDir?: string; listen: string; json?: boolean; trustProxy?: Exclude<TrustProxy, false> | true; logLevel: string }): Promise<void> {
+async function serve(o: { dataDir?: string; listen: string; json?: boolean; trustProxy?: Exclude<TrustProxy, false> | true; logLevel?: string }): Promise<void> {
+  const logger = serverLogger(o.logLevel);
+  // Listening for SIGTERM from the start: one sent as soon as the URL is printed still shuts down cleanly.
+  const signalled = untilSignalled();
   const service = HolderService.open(resolveHolderDir(o.dataDir));
-  const app = createHolderApp({
-    service,
-    logger: o.logLevel === 'silent' ? false : { level: o.logLevel, stream: process.stderr },
-    trustProxy: trustProxyOf(o.trustProxy),
-  });
+  const app = createHolderApp({ service, logger, trustProxy: trustProxyOf(o.trustProxy) });
   let url: string;
   try {
     url = await listen(app, o.listen);
@@ -53,17 +53,18 @@ async function serve(o: { dataDir?: string; listen: string; json?: boolean; trus
     service.close();
     throw err;
   }
-  const note = createOutput();
   // `holder enrol` and `holder release` reach the running holder through it (src/holder/admin.ts).
   const admin = await startAdminSocket(service, { log: (line) => app.log.info(line) }).catch((err: NodeJS.ErrnoException) => {
-    note.warn(`no admin socket (${err.code ?? err.message}): \`holder enrol\` and \`holder release\` need the service stopped`);
+    app.log.warn(`no admin socket (${err.code ?? err.message}): \`holder enrol\` and \`holder release\` need the service stopped`);
     return undefined;
   });
   process.stdout.write(o.json ? `${JSON.stringify({ url, fingerprint: service.fingerprint })}\n` : `listening on ${url}\n`);
-  note.info(`holder ${service.fingerprint} serving ${service.store.listSchemeIds().length} scheme(s) from ${service.store.paths.dir}`);
-  await untilSignalled();
-  await admin?.close();
-  await app.close().finally(() => service.close());
+  logStarted(app.log, 'holder', url, { fingerprint: service.fingerprint, schemes: service.store.listSchemeIds().length, data_dir: service.store.paths.dir, admin_socket: admin !== undefined });
+  const signal = await signalled;
+  await shutDown(app.log, 'holder', { signal }, async () => {
+    await admin?.close();
+    await app.close().finally(() => service.close());
+  });
 }
 
 /**
@@ -107,7 +108,7 @@ async function release(o: { dataDir?: string; request: string; out: string; json
 
 async function enrol(o: { dataDir?: string; primary?: string; addOperator: string[]; removeOperator: string[]; json?: boolean }): Promise<void> {
   if (!o.primary && o.addOperator.length === 0 && o.removeOperator.length === 0) {
-    throw new InvalidInputError('nothing to change', { hint: 'pass --primary, --add-operator or --remove-operator' });
+    throw new UsageError('nothing to change', { hint: 'pass --primary, --add-operator or --remove-operator' });
   }
   const dir = resolveHolderDir(o.dataDir);
   const changes: EnrolChange[] = await onHolder(
@@ -204,7 +205,7 @@ export function registerHolderCommands(program: Command): void {
     .option('--data-dir <dir>', DIR_HELP)
     .option('--listen <host:port>', 'address to listen on (port 0 for any free port)', '127.0.0.1:7301')
     .option('--trust-proxy [hops|addresses]', TRUST_PROXY_HELP, trustProxyArg)
-    .option('--log-level <level>', 'log level on stderr: info, warn, error or silent', 'info')
+    .addOption(logLevelOption())
     .option('--json', 'print the listening line as JSON')
     .action(serve);
   holder

@@ -4,7 +4,7 @@
  */
 import { existsSync } from 'node:fs';
 import { type Command, Option } from 'commander';
-import { InvalidInputError, LifeboatError } from '../../errors.js';
+import { InvalidInputError, LifeboatError, UsageError } from '../../errors.js';
 import type { KeyNodeClient } from '../../keynode/client.js';
 import { keyShareExportSchema, type KeyShareExport, parseWrappingKey } from '../../keynode/export.js';
 import { describeKey, keyRefMismatch, nodeIndexOf, readKeyRefFile, writeKeyRefFile } from '../../keynode/keyref.js';
@@ -134,8 +134,10 @@ export function registerKeyCommands(program: Command): void {
       .option('--ers <policy>', 'the key\'s own emergency recovery policy, kept by every node: off (no ERS part, ever), allow, or require (it signs only once a verified `ers backup` package is registered); default: each node\'s ers settings decide')
       .addHelpText('after', `${ERS_HELP}\nExits 0 whether the key is active or pending_backup, and says which (status, and per node with --json).\nA node answers after waiting up to its durable_wait_ms, else backup.wait_ms (default 10 s), for its channels.`),
   ).action(async (o: ApiOpts & { nodes: string; threshold: number; curve: string; wait?: boolean; waitTimeout: number; out?: string; ers?: string }) => {
-    if (!['ed25519', 'secp256k1', 'bip340'].includes(o.curve)) throw new InvalidInputError('--curve must be ed25519, secp256k1 or bip340');
-    if (o.ers !== undefined && !(ERS_POLICIES as readonly string[]).includes(o.ers)) throw new InvalidInputError('--ers must be off, allow or require');
+    if (!['ed25519', 'secp256k1', 'bip340'].includes(o.curve)) throw new UsageError('--curve must be ed25519, secp256k1 or bip340');
+    if (o.ers !== undefined && !(ERS_POLICIES as readonly string[]).includes(o.ers)) throw new UsageError('--ers must be off, allow or require');
+    const count = o.nodes.split(',').length;
+    if (o.threshold > count) throw new UsageError(`--threshold ${o.threshold} is more than the ${count} --nodes given`, { hint: 'a t-of-n key needs t <= n: name more nodes or lower --threshold' });
     if (o.out !== undefined && existsSync(o.out)) throw new InvalidInputError(`${o.out} already exists; no key was made`, { code: 'file_exists', hint: 'a key reference is never overwritten: choose another --out file' });
     const nodes = clients(o.nodes, o);
     let infos: KeyInfo[] = [];
@@ -211,7 +213,7 @@ export function registerKeyCommands(program: Command): void {
       .option('--type <type>', 'encrypted, plaintext or wrapped', 'encrypted')
       .option('--wrapping-key <key>', 'for wrapped: the recipient’s wrapping public key: base64 (as `node init` prints it), hex, or the JSON GET /v1/wrapping-key answers'),
   ).action(async (o: ApiOpts & { node: string; key: string; out: string; type: string; wrappingKey?: string }) => {
-    if (!['encrypted', 'plaintext', 'wrapped'].includes(o.type)) throw new InvalidInputError('--type must be encrypted, plaintext or wrapped');
+    if (!['encrypted', 'plaintext', 'wrapped'].includes(o.type)) throw new UsageError('--type must be encrypted, plaintext or wrapped');
     const wrappingKey = o.wrappingKey === undefined ? undefined : parseWrappingKey(o.wrappingKey);
     const [client] = clients(o.node, o);
     const exp = await client!.exportShare(o.key, o.type as KeyShareExport['export_type'], wrappingKey);

@@ -5,7 +5,7 @@
  */
 import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
-import { InvalidInputError } from '../../errors.js';
+import { InvalidInputError, UsageError } from '../../errors.js';
 import { parsePublicIdentity } from '../../identity.js';
 import { type LogTarget, logTargetSchema, resolveNodeDir } from '../../keynode/config.js';
 import { deriveAgeIdentity, deriveAgeRecipient } from '../../keyshare/age.js';
@@ -74,12 +74,12 @@ export function registerKeyshareCommands(program: Command): void {
     .option('--json', 'print the result as JSON')
     .addHelpText('after', `${MNEMONIC_HELP}${promptsHelp(['the 24 words'])}\nThen: node apikey import (client keys are not in the log), and node serve.`)
     .action(async (o: { log?: string; fromDir?: string; logKey: string; witness: string[]; quorum?: number; nodeIdentity: string; dataDir?: string; store?: string; mnemonicFd?: number; timeout: number; json?: boolean }) => {
-      if ((o.log === undefined) === (o.fromDir === undefined)) throw new InvalidInputError('pass exactly one of --log URL and --from-dir DIR');
+      if ((o.log === undefined) === (o.fromDir === undefined)) throw new UsageError('pass exactly one of --log URL and --from-dir DIR');
       const node = parsePublicIdentity(o.nodeIdentity, '--node-identity');
       const logVerifier = parseVerifierKey(o.logKey);
       const witnesses = o.witness.map(parseWitnessVerifierKey);
       const quorum = o.quorum ?? witnesses.length;
-      if (quorum > witnesses.length) throw new InvalidInputError(`--quorum ${quorum} is more than the ${witnesses.length} --witness keys given`);
+      if (quorum > witnesses.length) throw new UsageError(`--quorum ${quorum} is more than the ${witnesses.length} --witness keys given`);
       const source = o.log !== undefined ? httpLogSource(o.log, { timeoutMs: o.timeout * 1000 }) : dirLogSource(o.fromDir!);
       // Read over http, the log becomes the recovered node's log target, with the same keys and quorum.
       let logTarget: LogTarget | undefined;

@@ -2,7 +2,7 @@
 import { mkdirSync, readFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { type Command, InvalidArgumentError } from 'commander';
-import { InvalidInputError, LifeboatError } from '../../errors.js';
+import { LifeboatError, UsageError } from '../../errors.js';
 import { type AuditReport, auditLog } from '../../log/audit/audit.js';
 import { checkProof, proveEntry } from '../../log/audit/prove.js';
 import { badEntriesHint, badEntriesMessage, followLine, reportJson, reportLines } from '../../log/audit/report.js';
@@ -41,12 +41,12 @@ export function parseDuration(value: string): number {
 /** The source, the log's key and the witness rule from the shared options; refuses a bad combination. */
 function setup(o: SourceOpts): { source: LogSource; logVerifier: NoteVerifier; witnesses: NoteVerifier[]; quorum: number } {
   if ((o.log === undefined) === (o.fromDir === undefined)) {
-    throw new InvalidInputError('pass exactly one of --log URL and --from-dir DIR', { hint: '--log reads the read API over http, --from-dir a mirrored copy of its files' });
+    throw new UsageError('pass exactly one of --log URL and --from-dir DIR', { hint: '--log reads the read API over http, --from-dir a mirrored copy of its files' });
   }
   const logVerifier = parseVerifierKey(o.logKey);
   const witnesses = o.witness.map(parseWitnessVerifierKey);
   const quorum = o.quorum ?? witnesses.length;
-  if (quorum > witnesses.length) throw new InvalidInputError(`--quorum ${quorum} is more than the ${witnesses.length} --witness keys given`);
+  if (quorum > witnesses.length) throw new UsageError(`--quorum ${quorum} is more than the ${witnesses.length} --witness keys given`);
   const source = o.log !== undefined ? httpLogSource(o.log, { timeoutMs: o.timeout * 1000 }) : dirLogSource(o.fromDir!);
   return { source, logVerifier, witnesses, quorum };
 }
@@ -110,7 +110,7 @@ function withKeys(j: ReturnType<typeof reportJson>, keys: readonly KeyCoverage[]
 }
 
 async function audit(o: AuditOpts): Promise<void> {
-  if (o.every !== undefined && !o.follow) throw new InvalidInputError('--every needs --follow');
+  if (o.every !== undefined && !o.follow) throw new UsageError('--every needs --follow');
   const { source, logVerifier, witnesses, quorum } = setup(o);
   const out = createOutput({ quiet: o.quiet });
   const statePath = o.state ?? defaultStatePath(logVerifier.name);
@@ -245,7 +245,7 @@ async function verifyProof(file: string, o: VerifyOpts): Promise<void> {
   const logVerifier = parseVerifierKey(o.logKey);
   const witnesses = o.witness.map(parseWitnessVerifierKey);
   const quorum = o.quorum ?? witnesses.length;
-  if (quorum > witnesses.length) throw new InvalidInputError(`--quorum ${quorum} is more than the ${witnesses.length} --witness keys given`);
+  if (quorum > witnesses.length) throw new UsageError(`--quorum ${quorum} is more than the ${witnesses.length} --witness keys given`);
   let text: string;
   if (file === '-') text = Buffer.from(await readStdin()).toString('utf8');
   else {

@@ -5,7 +5,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { InvalidArgumentError, type Command } from 'commander';
-import { InvalidInputError, LifeboatError, NotFoundError } from '../../errors.js';
+import { LifeboatError, NotFoundError, UsageError } from '../../errors.js';
 import { encodePublicIdentity, generateIdentity, loadIdentity, parsePublicIdentity, saveIdentity } from '../../identity.js';
 import { toB64 } from '../../util/bytes.js';
 import { writeFileAtomic } from '../../util/files.js';
@@ -20,6 +20,7 @@ import type { LogStore } from '../../log/store/types.js';
 import { redactStoreUrl } from '../../log/store/index.js';
 import { readStdin } from '../input.js';
 import { createOutput, untilSignalled } from '../io.js';
+import { logLevelOption, logStarted, serverLogger, ServerWarnings, shutDown } from '../server-log.js';
 import { intIn } from '../options.js';
 
 const DIR_HELP = 'the log’s data directory (default: $LIFEBOAT_LOG_DIR or ./lifeboat-log)';
@@ -64,23 +65,27 @@ function key(o: DirOpts): void {
   out.out(`verifier key  ${r.verifierKey}`);
 }
 
-async function serve(o: DirOpts & { listen: string; interval?: number; logLevel: string }): Promise<void> {
-  const out = createOutput({ quiet: o.json });
+async function serve(o: DirOpts & { listen: string; interval?: number; logLevel?: string }): Promise<void> {
+  const logger = serverLogger(o.logLevel);
+  // Listening for SIGTERM from the start: one sent as soon as the URL is printed still shuts down cleanly.
+  const signalled = untilSignalled();
+  const warnings = new ServerWarnings(createOutput().warn);
   const dataDir = resolveLogDir(o.dataDir);
-  const log = await startLogServer({
-    dataDir,
-    listen: o.listen,
-    intervalMs: o.interval,
-    logger: o.logLevel === 'silent' ? false : { level: o.logLevel, stream: process.stderr },
-    warn: out.warn,
-  });
+  const log = await startLogServer({ dataDir, listen: o.listen, intervalMs: o.interval, logger, warn: warnings.warn });
+  warnings.attach(log.app.log);
   // One line first: supervisors and tests read it.
   process.stdout.write(o.json ? `${JSON.stringify({ url: log.url, origin: log.origin, verifier_key: log.verifierKey, tree_size: log.sequencer.size })}\n` : `listening on ${log.url}\n`);
-  out.info(`log ${log.origin} in ${dataDir}, tree size ${log.sequencer.size}, ${log.config.witnesses.length} witness(es), store ${redactStoreUrl(log.config.store ?? 'sqlite:<data-dir>/log.sqlite')}`);
-  const halted = await Promise.race([untilSignalled().then(() => undefined), log.halted]);
-  await log.close();
+  logStarted(log.app.log, 'log', log.url, {
+    origin: log.origin,
+    tree_size: log.sequencer.size,
+    witnesses: log.config.witnesses.length,
+    data_dir: dataDir,
+    store: redactStoreUrl(log.config.store ?? 'sqlite:<data-dir>/log.sqlite'),
+  });
+  const stopped = await Promise.race([signalled.then((signal) => ({ signal })), log.halted.then((error) => ({ error }))]);
+  await shutDown(log.app.log, 'log', stopped, () => log.close());
   // A refusal for safety stops the server (exit 3): a supervisor restarting it gets the same refusal at start.
-  if (halted) throw halted;
+  if ('error' in stopped) throw stopped.error;
 }
 
 async function enrol(o: DirOpts & { name: string; identity: string }): Promise<void> {
@@ -119,7 +124,7 @@ function witnessesAdd(o: DirOpts & { vkey: string; url: string; quorum?: number 
   if (config.witnesses.some((w) => w.vkey.split('+')[0] === name)) throw witnessExists(name);
   config.witnesses.push({ vkey: o.vkey, url: o.url });
   if (o.quorum !== undefined) {
-    if (o.quorum > config.witnesses.length) throw new InvalidInputError(`a quorum of ${o.quorum} is more than the ${config.witnesses.length} witness(es) configured`);
+    if (o.quorum > config.witnesses.length) throw new UsageError(`a quorum of ${o.quorum} is more than the ${config.witnesses.length} witness(es) configured`);
     config.quorum = o.quorum;
   }
   saveLogConfig(paths, config);
@@ -195,7 +200,7 @@ export function registerLogServerCommands(log: Command): void {
     .option('--data-dir <dir>', DIR_HELP)
     .option('--listen <host:port>', 'address to listen on (port 0 for any free port)', '127.0.0.1:0')
     .option('--interval <duration>', 'override log.json’s batch interval, e.g. 1s, 250ms', intervalArg)
-    .option('--log-level <level>', 'request log level on stderr: info, warn, error or silent', 'warn')
+    .addOption(logLevelOption())
     .option('--json', 'print {"url", "origin", "verifier_key", "tree_size"} as the first stdout line')
     .action(serve);
   log

@@ -13,6 +13,7 @@ import { startWitnessServer } from '../../log/witness/server.js';
 import { addLog, heldCheckpoint, listLogs, originHash } from '../../log/witness/state.js';
 import type { ForkReport, WitnessWarning } from '../../log/witness/witness.js';
 import { createOutput, untilSignalled } from '../io.js';
+import { logLevelOption, logStarted, serverLogger, shutDown } from '../server-log.js';
 
 const DIR_HELP = 'witness data directory (default: $LIFEBOAT_WITNESS_DIR or ./lifeboat-witness)';
 
@@ -102,20 +103,22 @@ function warningLine(w: WitnessWarning): string {
   });
 }
 
-async function serve(o: DirOpts & { listen: string; logLevel: string }): Promise<void> {
+async function serve(o: DirOpts & { listen: string; logLevel?: string }): Promise<void> {
+  // Listening for SIGTERM from the start: one sent as soon as the URL is printed still shuts down cleanly.
+  const signalled = untilSignalled();
   const dir = resolveWitnessDir(o.dataDir);
   const server = await startWitnessServer({
     dir,
     listen: o.listen,
-    logger: o.logLevel === 'silent' ? false : { level: o.logLevel, stream: process.stderr },
+    logger: serverLogger(o.logLevel),
     onFork: (f) => void process.stderr.write(`${forkLine(f)}\n`),
     onWarning: (w) => void process.stderr.write(`${warningLine(w)}\n`),
   });
   // One line first: supervisors and tests read it.
   process.stdout.write(o.json ? `${JSON.stringify({ url: server.url, name: server.info.name, vkey: server.info.vkey })}\n` : `listening on ${server.url}\n`);
-  createOutput({ quiet: o.json }).info(`witness ${server.info.name} in ${dir}, key ${server.info.vkey}`);
-  await untilSignalled();
-  await server.close();
+  logStarted(server.app.log, 'log-witness', server.url, { name: server.info.name, vkey: server.info.vkey, data_dir: dir });
+  const signal = await signalled;
+  await shutDown(server.app.log, 'log-witness', { signal }, () => server.close());
 }
 
 export function registerLogWitnessCommands(log: Command): void {
@@ -154,7 +157,7 @@ export function registerLogWitnessCommands(log: Command): void {
     .description('serve POST /add-checkpoint (C2SP tlog-witness) until SIGTERM (first stdout line: listening on URL)')
     .option('--listen <host:port>', 'address to listen on (port 0 for any free port)', '127.0.0.1:7380')
     .option('--data-dir <dir>', DIR_HELP)
-    .option('--log-level <level>', 'request log level on stderr: info, warn, error or silent (fork and proof warning lines are always written)', 'info')
+    .addOption(logLevelOption('log level on stderr (fork and proof warning lines are always written)'))
     .option('--json', 'print {"url", "name", "vkey"} as the first stdout line')
     .action(serve);
 }

@@ -5,7 +5,7 @@
  * others when it is restarted; `config running` asks the running node what it holds.
  */
 import type { Command } from 'commander';
-import { InvalidInputError } from '../../errors.js';
+import { InvalidInputError, UsageError } from '../../errors.js';
 import { KeyNodeClient } from '../../keynode/client.js';
 import { loadNodeConfig, nodePaths, type NodeConfig, resolveNodeDir, saveNodeConfig } from '../../keynode/config.js';
 import { parseWrappingKey } from '../../keynode/export.js';
@@ -122,7 +122,7 @@ export function registerNodeConfigCommands(node: Command): void {
     .option('--json', 'print JSON')
     .action((o: DirOpts & { wrappingKey: string; label: string }) => {
       const key = parseWrappingKey(o.wrappingKey);
-      if (o.label.length > 128) throw new InvalidInputError('--label must be at most 128 characters');
+      if (o.label.length > 128) throw new UsageError('--label must be at most 128 characters');
       const added = updateConfig(o, (c) => {
         if (c.export.whitelist.some((w) => w.wrapping_key === key)) return { result: false };
         return { config: { ...c, export: { ...c.export, whitelist: [...c.export.whitelist, { label: o.label, wrapping_key: key }] } }, result: true };

@@ -5,7 +5,7 @@
  */
 import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
-import { InvalidInputError } from '../../errors.js';
+import { InvalidInputError, UsageError } from '../../errors.js';
 import { encodePublicIdentity, type Identity } from '../../identity.js';
 import { type LogTarget, loadNodeConfig, nodePaths, resolveNodeDir, saveNodeConfig } from '../../keynode/config.js';
 import { keyChannelView, requiredChannels } from '../../keynode/durable.js';
@@ -44,10 +44,10 @@ export function addMnemonicOptions(cmd: Command, withOptOut: boolean): Command {
  * (`secret_needs_terminal`). `generated` says whether they must be shown.
  */
 export function mnemonicForSetup(o: MnemonicOpts): { m: Mnemonic; generated: boolean; mode: KeyshareSetup['mode'] } {
-  if (!(KEYSHARE_MODES as readonly string[]).includes(o.keyshareMode)) throw new InvalidInputError(`--keyshare-mode must be passphrase or recipient, not ${JSON.stringify(o.keyshareMode.slice(0, 32))}`);
+  if (!(KEYSHARE_MODES as readonly string[]).includes(o.keyshareMode)) throw new UsageError(`--keyshare-mode must be passphrase or recipient, not ${JSON.stringify(o.keyshareMode.slice(0, 32))}`);
   const mode = o.keyshareMode as KeyshareSetup['mode'];
   if (o.mnemonicFd !== undefined) {
-    if (o.secretFd !== undefined) throw new InvalidInputError('--secret-fd shows generated words: with --mnemonic-fd nothing is generated');
+    if (o.secretFd !== undefined) throw new UsageError('--secret-fd shows generated words: with --mnemonic-fd nothing is generated');
     let text: string;
     try {
       text = readFileSync(o.mnemonicFd, 'utf8');

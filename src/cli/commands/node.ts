@@ -3,7 +3,7 @@
  * pair, status, backup, restore).
  */
 import type { Command } from 'commander';
-import { InvalidInputError, PeerError } from '../../errors.js';
+import { InvalidInputError, PeerError, UsageError } from '../../errors.js';
 import { listen } from '../../http/listen.js';
 import { apiKeyRecordFromToken, newApiKey } from '../../keynode/apikeys.js';
 import { parseWrappingKey } from '../../keynode/export.js';
@@ -11,7 +11,7 @@ import { checkTenantName } from '../../keynode/tenants.js';
 import { createNodeBackup, openNodeBackup, restoreNodeBackup, voidNoncesAndVerify } from '../../keynode/backup.js';
 import { KeyNodeClient } from '../../keynode/client.js';
 import { resolveNodeDir } from '../../keynode/config.js';
-import { closeNode, initNode, openNode, saveNodeConfig, voidNoncesBeforeServing, type OpenedNode } from '../../keynode/runtime.js';
+import { closeNode, initNode, openNode, saveNodeConfig, storeUrl, voidNoncesBeforeServing, type OpenedNode } from '../../keynode/runtime.js';
 import { reloadOnSighup } from '../../keynode/reload.js';
 import { createKeyNodeApp } from '../../keynode/server.js';
 import { describeErs, registerErsRoutes } from '../../ers/node-route.js';
@@ -28,7 +28,8 @@ import { keysharePublisher } from '../../keyshare/publisher.js';
 import { progressLine } from '../progress.js';
 import { readFileOrThrow, writeFileAtomic } from '../../util/files.js';
 import { encodePublicIdentity, identityFingerprint, parsePublicIdentity } from '../../identity.js';
-import { createOutput, writeSecret } from '../io.js';
+import { createOutput, describeFailure, untilSignalled, writeSecret } from '../io.js';
+import { logLevelOption, logStarted, serverLogger, ServerWarnings, shutDown } from '../server-log.js';
 import { intIn } from '../options.js';
 
 const DIR_HELP = 'node data directory (default: $LIFEBOAT_NODE_DIR or ./lifeboat-node)';
@@ -60,39 +61,41 @@ function parseFailoverSpec(spec: string): { url: string; fingerprint?: string } 
 }
 
 /** `node serve`: voids old nonces, listens, runs the fail-over and backup loops until SIGTERM. */
-async function serveNode(o: DirOpts & { listen: string; logLevel: string }): Promise<void> {
-  const out = createOutput({ quiet: o.json });
-  const n = await openNode(resolveNodeDir(o.dataDir), { store: o.store, log: out.warn, channelAgents: [keysharePublisher] });
+async function serveNode(o: DirOpts & { listen: string; logLevel?: string }): Promise<void> {
+  const logger = serverLogger(o.logLevel);
+  // Listening for SIGTERM from the start: one sent as soon as the URL is printed still shuts down cleanly.
+  const signalled = untilSignalled();
+  const warnings = new ServerWarnings(createOutput().warn);
+  const dir = resolveNodeDir(o.dataDir);
+  const n = await openNode(dir, { store: o.store, log: warnings.warn, channelAgents: [keysharePublisher] });
   const voided = await voidNoncesBeforeServing(n.store);
-  if (voided > 0) out.info(`deleted ${voided} unused signing nonces from before this start`);
-  const app = createKeyNodeApp({ service: n.service, store: n.store, logger: o.logLevel === 'silent' ? false : { level: o.logLevel, stream: process.stderr }, status: () => n.failover.status(), routes: (a, auth) => registerErsRoutes(a, { service: n.service, config: n.config, store: n.store, onRegistered: (rec) => n.durable.record(rec.keyId, 'ers', keyEpoch(rec)) }, auth), describeKey: (rec) => describeErs(n.store, n.config, rec) });
+  const app = createKeyNodeApp({ service: n.service, store: n.store, logger, status: () => n.failover.status(), routes: (a, auth) => registerErsRoutes(a, { service: n.service, config: n.config, store: n.store, onRegistered: (rec) => n.durable.record(rec.keyId, 'ers', keyEpoch(rec)) }, auth), describeKey: (rec) => describeErs(n.store, n.config, rec) });
+  warnings.attach(app.log);
   n.service.setSigningGate(ersSigningGate(n.store, n.config));
   const url = await listen(app, o.listen);
   n.failover.start();
   n.backup?.start();
   for (const a of n.agents) a.start();
-  const stopReload = reloadOnSighup(n, createOutput()); // docs/keynode.md, "Reloading the configuration"
+  const stopReload = reloadOnSighup(n, { info: (line) => app.log.info(line), warn: (line) => app.log.warn(line) }); // docs/keynode.md, "Reloading the configuration"
   // Abandoned signings and DKGs must not grow the tables without bound (docs/keynode.md, "Housekeeping").
-  const purge = setInterval(() => void n.service.purgeExpired().catch((err: Error) => out.warn(`purge failed: ${err.message}`)), 60_000);
+  const purge = setInterval(() => void n.service.purgeExpired().catch((err: Error) => app.log.warn({ err_type: describeFailure(err).err_type }, `purge failed: ${err.message}`)), 60_000);
   purge.unref();
   const fp = n.service.identity().fingerprint;
   // One line, the first on stdout (request logs go to stderr): supervisors and tests read it as JSON.
-  if (o.json) process.stdout.write(`${JSON.stringify({ url, fingerprint: fp })}\n`);
-  else out.out(`listening on ${url} (node ${fp})`);
-  await new Promise<void>((resolve) => {
-    const stop = () => resolve();
-    process.once('SIGTERM', stop);
-    process.once('SIGINT', stop);
-  });
+  process.stdout.write(o.json ? `${JSON.stringify({ url, fingerprint: fp })}\n` : `listening on ${url} (node ${fp})\n`);
+  logStarted(app.log, 'node', url, { fingerprint: fp, data_dir: dir, store: redactStoreUrl(storeUrl(n.config, o.store)), nonces_voided: voided });
+  const signal = await signalled;
   clearInterval(purge);
   stopReload();
-  await app.close();
-  await closeNode(n);
+  await shutDown(app.log, 'node', { signal }, async () => {
+    await app.close();
+    await closeNode(n);
+  });
 }
 
 /** `node restore --backup-server`: a fresh machine, the password, the service; nothing else. */
-async function restoreFromServiceCommand(o: DirOpts & { backupServer: string; account?: string; stream?: string; expectSeq?: number; restoreToken?: boolean; serve?: boolean; listen: string; logLevel: string }): Promise<void> {
-  if (!o.account) throw new InvalidInputError('--backup-server needs --account NAME');
+async function restoreFromServiceCommand(o: DirOpts & { backupServer: string; account?: string; stream?: string; expectSeq?: number; restoreToken?: boolean; serve?: boolean; listen: string; logLevel?: string }): Promise<void> {
+  if (!o.account) throw new UsageError('--backup-server needs --account NAME');
   // With --serve, stdout belongs to serve (its first line, JSON with --json); the restore reports on stderr.
   const out = createOutput({ quiet: o.json });
   const password = await promptSecret('backup password');
@@ -138,7 +141,7 @@ export function registerNodeCommands(program: Command): void {
     .action(async (o: DirOpts & MnemonicOpts) => {
       // The words are checked, and their way out found, before anything is written.
       const words = o.mnemonic === false ? undefined : mnemonicForSetup(o);
-      if (!words && (o.mnemonicFd !== undefined || o.secretFd !== undefined)) throw new InvalidInputError('--no-mnemonic takes no --mnemonic-fd or --secret-fd');
+      if (!words && (o.mnemonicFd !== undefined || o.secretFd !== undefined)) throw new UsageError('--no-mnemonic takes no --mnemonic-fd or --secret-fd');
       try {
         const r = await initNode(resolveNodeDir(o.dataDir), { store: o.store, keyshare: words && keyshareSetupOf(words.m, words.mode) });
         if (words?.generated) showMnemonic(words.m, o.secretFd, r.identity);
@@ -156,7 +159,7 @@ export function registerNodeCommands(program: Command): void {
     .option('--data-dir <dir>', DIR_HELP)
     .option('--store <url>', STORE_HELP)
     .option('--listen <host:port>', 'address to listen on', '127.0.0.1:7401')
-    .option('--log-level <level>', 'pino log level on stderr (silent, info, debug)', 'silent')
+    .addOption(logLevelOption())
     .option('--json', 'print {"url", "fingerprint"} as the first and only stdout line; logs and notes go to stderr')
     .action(serveNode);
 
@@ -172,7 +175,7 @@ export function registerNodeCommands(program: Command): void {
     .option('--store <url>', STORE_HELP)
     .option('--json', 'print the key id as JSON (the token still goes to the terminal or --secret-fd)')
     .action(async (o: DirOpts & { role: string; label: string; tenant?: string; secretFd?: number }) => {
-      if (o.role !== 'client' && o.role !== 'operator') throw new InvalidInputError('--role must be client or operator');
+      if (o.role !== 'client' && o.role !== 'operator') throw new UsageError('--role must be client or operator');
       const { token, record } = newApiKey(o.role, o.label, { tenant: o.tenant === undefined ? undefined : checkTenantName(o.tenant) });
       await withNode(o, (n) => n.store.insertApiKey(record));
       writeSecret(token, o.secretFd);
@@ -189,7 +192,7 @@ export function registerNodeCommands(program: Command): void {
     .option('--data-dir <dir>', DIR_HELP)
     .option('--store <url>', STORE_HELP)
     .action(async (o: DirOpts & { role: string; label: string; tenant?: string }) => {
-      if (o.role !== 'client' && o.role !== 'operator') throw new InvalidInputError('--role must be client or operator');
+      if (o.role !== 'client' && o.role !== 'operator') throw new UsageError('--role must be client or operator');
       const tenant = o.tenant === undefined ? undefined : checkTenantName(o.tenant);
       const record = apiKeyRecordFromToken(utf8.decode(await readStdin()), o.role, o.label, { tenant });
       await withNode(o, (n) => n.store.insertApiKey(record));
@@ -228,7 +231,7 @@ export function registerNodeCommands(program: Command): void {
     .option('--data-dir <dir>', DIR_HELP)
     .option('--json', 'print JSON')
     .action(async (o: DirOpts & { failover?: string; primary?: string; wrappingKey?: string }) => {
-      if (!o.failover === !o.primary) throw new InvalidInputError('give exactly one of --failover URL or --primary IDENTITY');
+      if (!o.failover === !o.primary) throw new UsageError('give exactly one of --failover URL or --primary IDENTITY');
       const pinnedKey = o.wrappingKey === undefined ? undefined : parseWrappingKey(o.wrappingKey);
       const out = createOutput();
       const result = await withNode(o, async (n) => {
@@ -296,7 +299,7 @@ export function registerNodeCommands(program: Command): void {
     .option('--restore-token', 'with --backup-server: also prompt for the account’s restore token (after the password), which gets the login past a flood of others’ logins')
     .option('--serve', 'with --backup-server: serve the restored node right away (as `node serve`)')
     .option('--listen <host:port>', 'with --serve: address to listen on', '127.0.0.1:7401')
-    .option('--log-level <level>', 'with --serve: pino log level on stderr', 'silent')
+    .addOption(logLevelOption('with --serve: log level on stderr'))
     .option('--in <file>', 'backup file written by `lifeboat node backup`')
     .option('--database', 'the database itself was restored (dump or copy): void every unused nonce and check every share')
     .option('--data-dir <dir>', DIR_HELP)
@@ -304,7 +307,7 @@ export function registerNodeCommands(program: Command): void {
     .option('--json', 'print JSON')
     .addHelpText('after', promptsHelp(['with --backup-server: the backup password', 'with --restore-token: the restore token']))
     .action(async (o: DirOpts & { in?: string; database?: boolean; backupServer?: string; account?: string; stream?: string; expectSeq?: number }) => {
-      if ([o.in, o.database, o.backupServer].filter(Boolean).length !== 1) throw new InvalidInputError('give exactly one of --backup-server URL, --in FILE or --database');
+      if ([o.in, o.database, o.backupServer].filter(Boolean).length !== 1) throw new UsageError('give exactly one of --backup-server URL, --in FILE or --database');
       if (o.backupServer) return restoreFromServiceCommand(o as Parameters<typeof restoreFromServiceCommand>[0]);
       const out = createOutput({ quiet: o.json });
       const progress = (done: number, total: number) => out.info(`checked ${done}/${total} shares against their verifying shares`);

@@ -4,7 +4,7 @@
  */
 import type { Command } from 'commander';
 import { existsSync } from 'node:fs';
-import { ConflictError, InvalidInputError } from '../../errors.js';
+import { ConflictError, UsageError } from '../../errors.js';
 import { encodePublicIdentity, generateIdentity, identityFingerprint, loadIdentity, saveIdentity } from '../../identity.js';
 import { dropMasterKey, primaryPaths, resolveDataDir } from '../../primary/datadir.js';
 import { confirmReachable, unseal } from '../../recovery/reconstruct.js';
@@ -88,7 +88,7 @@ export function registerPrimaryCommands(program: Command): void {
       const typed = await readTypedShares(o.typedShares, 'share');
       const passphrase = o.passphrase ? await promptSecret('SLIP-0039 passphrase') : undefined;
       const holders = o.holders ? await confirmReachable(manifestHolders(manifest), id, out.warn) : [];
-      if (!o.holders && typed.length === 0) throw new InvalidInputError('no share source: --no-holders needs --typed-shares N');
+      if (!o.holders && typed.length === 0) throw new UsageError('no share source: --no-holders needs --typed-shares N');
       const r = await unseal({ paths, primary: id, manifest, vault, holders, typed, passphrase, progress: out.info });
       if (o.json) out.json({ ok: true, scheme_id: manifest.scheme_id, entries: r.entries, shares_from: r.sharesFrom });
       else out.out(`unsealed: vault of scheme ${manifest.scheme_id} opens (${r.entries} entries); shares from ${r.sharesFrom.join(', ')}`);

@@ -17,7 +17,7 @@ import { readFileOrThrow } from '../../util/files.js';
 import { toHex } from '../../util/bytes.js';
 import { createOutput, EXIT, writeSecret } from '../io.js';
 import { promptSecret, promptsHelp } from '../input.js';
-import { collect, DATA_DIR_HELP, intIn } from '../options.js';
+import { asUsage, collect, DATA_DIR_HELP, intIn } from '../options.js';
 import { readTypedShares } from './primary.js';
 import { registerReconstructCommands } from './reconstruct.js';
 import { addShareOutputOptions, checkShareOutputs, readShareQrFiles, SHEET_HELP, type ShareOutputOpts, writeShareOutputs } from './recovery-sheet.js';
@@ -68,14 +68,14 @@ export function registerRecoveryCommands(program: Command): void {
     .addHelpText('after', promptsHelp(['with --passphrase: the SLIP-0039 passphrase for the shares']) + SHEET_HELP)
     .action(async (o: ShareOutputOpts & { holder: string[]; operator: string[]; threshold: number; shares?: number; passphrase?: boolean; dataDir?: string; json?: boolean }) => {
       const out = createOutput({ quiet: o.json });
+      const holders = o.holder.map(parseHolderSpec);
+      const plan = parsePlan(o, holders.length);
+      asUsage(() => checkSplitPlan(plan, holders.length));
       if (o.secretFd === undefined && !process.stdout.isTTY) {
         throw new InvalidInputError('the offline share must go to a terminal', { code: 'secret_needs_terminal', hint: 'run in a terminal, or pass --secret-fd N' });
       }
       const paths = primaryPaths(resolveDataDir(o.dataDir));
       const primary = loadIdentity(paths.identity, 'primary');
-      const holders = o.holder.map(parseHolderSpec);
-      const plan = parsePlan(o, holders.length);
-      checkSplitPlan(plan, holders.length);
       checkShareOutputs(o, plan.shareCount - holders.length);
       const passphrase = o.passphrase ? await promptSecret('SLIP-0039 passphrase for the shares') : undefined;
       const r = await recoveryInit({ paths, primary, holders, operators: o.operator, plan, passphrase, progress: out.info });
@@ -146,7 +146,7 @@ export function registerRecoveryCommands(program: Command): void {
       const holders = o.holder?.map(parseHolderSpec);
       const count = holders?.length ?? manifest.members.filter((m) => m.kind === 'holder').length;
       const plan = o.threshold || o.shares || holders ? { threshold: o.threshold ?? manifest.threshold, shareCount: o.shares ?? (holders ? count + 1 : manifest.share_count) } : undefined;
-      if (plan) checkSplitPlan(plan, count);
+      if (plan) asUsage(() => checkSplitPlan(plan, count));
       checkShareOutputs(o, (plan?.shareCount ?? manifest.share_count) - count);
       const passphrase = o.passphrase ? await promptSecret('SLIP-0039 passphrase for the new shares') : undefined;
       const r = await rotate({ paths, primary, current: { manifest, vault, master }, holders, plan, passphrase, progress: out.info });

@@ -4,7 +4,7 @@
  */
 import { statSync } from 'node:fs';
 import { type Command, Option } from 'commander';
-import { InvalidInputError, isLifeboatError, LifeboatError } from '../../errors.js';
+import { InvalidInputError, isLifeboatError, LifeboatError, UsageError } from '../../errors.js';
 import { describeByteLimit } from '../../keynode/api.js';
 import { KeyNodeClient } from '../../keynode/client.js';
 import { MESSAGE_LIMIT_DEFAULT, MESSAGE_LIMIT_MAX } from '../../keynode/config.js';
@@ -29,7 +29,7 @@ function tooLargeForAnyNode(what: string): LifeboatError {
 /** The message to sign, from exactly one of --message HEX, --message-text TEXT, --message-file PATH (- for stdin). */
 async function messageBytes(o: MessageOpts): Promise<Uint8Array> {
   if ([o.message, o.messageText, o.messageFile].filter((m) => m !== undefined).length !== 1) {
-    throw new InvalidInputError('give exactly one of --message HEX, --message-text TEXT or --message-file PATH (- for stdin)');
+    throw new UsageError('give exactly one of --message HEX, --message-text TEXT or --message-file PATH (- for stdin)');
   }
   if (o.message !== undefined) return fromHex(o.message, '--message');
   if (o.messageText !== undefined) return utf8.encode(o.messageText);
@@ -103,7 +103,7 @@ export function registerSignCommand(program: Command): void {
       .addHelpText('after', `${NODES_HELP}\n${SIGN_HELP}`),
   ).action(async (o: ApiOpts & MessageOpts & { key?: string; nodes?: string; keyFile?: string }) => {
     if (o.keyFile === undefined && (o.key === undefined || o.nodes === undefined)) {
-      throw new LifeboatError('usage', 'sign needs --key-file FILE, or --key ID and --nodes URLS', { hint: 'run `lifeboat sign --help` for usage' });
+      throw new UsageError('sign needs --key-file FILE, or --key ID and --nodes URLS', { hint: 'run `lifeboat sign --help` for usage' });
     }
     const ref = o.keyFile === undefined ? undefined : readKeyRefFile(o.keyFile);
     const specs: { url: string; keyId: string; fingerprint?: string }[] = ref ? ref.nodes : nodeSpecs(o.nodes!, o.key!);

@@ -6,7 +6,7 @@
  */
 import { resolve } from 'node:path';
 import type { Command } from 'commander';
-import { ConflictError, InvalidInputError, LifeboatError } from '../../errors.js';
+import { ConflictError, InvalidInputError, LifeboatError, UsageError } from '../../errors.js';
 import { loadMasterKey, primaryPaths, resolveDataDir, type MasterKey } from '../../primary/datadir.js';
 import { ctEqual, toHex, utf8, wipe } from '../../util/bytes.js';
 import { writeFileAtomic } from '../../util/files.js';
@@ -105,7 +105,7 @@ function registerGet(vault: Command): void {
     )
     .action(async (name: string, opts: DirOpts & { out?: string; stdout?: boolean }) => {
       const out = createOutput();
-      if (opts.out !== undefined && opts.stdout) throw new InvalidInputError('--out and --stdout cannot be used together');
+      if (opts.out !== undefined && opts.stdout) throw new UsageError('--out and --stdout cannot be used together');
       if (opts.out === undefined && !opts.stdout && !process.stdout.isTTY) throw needsTerminal();
       const { path, mk } = unlock(opts);
       const value = getEntry(path, mk, name);
