@@ -1,6 +1,6 @@
 /** Option parsers shared by the commands. */
 import { InvalidArgumentError } from 'commander';
-import { parseTrustProxy, type TrustProxy } from '../http/app.js';
+import { parseTrustProxy, type TrustProxy } from '../http/trust-proxy.js';
 
 /** For repeatable options: `--holder A --holder B`. */
 export function collect(value: string, previous: string[] = []): string[] {

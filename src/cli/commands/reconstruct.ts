@@ -48,6 +48,12 @@ interface ReconstructOpts {
 }
 
 export function registerReconstructCommands(recovery: Command): void {
+  registerReconstruct(recovery);
+  registerReleaseRequest(recovery);
+}
+
+/** `recovery reconstruct` (also in the recovery kit, src/kit). */
+export function registerReconstruct(recovery: Command): void {
   recovery
     .command('reconstruct')
     .description('rebuild the primary on a new machine from any t shares: holder releases and typed shares, in any mix')
@@ -135,7 +141,10 @@ export function registerReconstructCommands(recovery: Command): void {
         out.out('next: run `lifeboat recovery rotate`: the shares used today have left their safekeeping');
       }
     });
+}
 
+/** `recovery request` (also in the recovery kit: the air-gapped holder's request is made where the primary is rebuilt). */
+export function registerReleaseRequest(recovery: Command): void {
   recovery
     .command('request')
     .description('write a signed release request for an air-gapped holder (`lifeboat holder release` answers it)')

@@ -49,8 +49,13 @@ function parsePlan(o: { threshold: number; shares?: number }, holders: number): 
   return { threshold: o.threshold, shareCount: o.shares ?? holders + 1 };
 }
 
+/** The `recovery` group, without its commands. */
+export function recoveryGroup(program: Command): Command {
+  return program.command('recovery').description("split, check and rebuild the vault's master key");
+}
+
 export function registerRecoveryCommands(program: Command): void {
-  const recovery = program.command('recovery').description("split, check and rebuild the vault's master key");
+  const recovery = recoveryGroup(program);
 
   recovery
     .command('init')
@@ -83,20 +88,29 @@ export function registerRecoveryCommands(program: Command): void {
       }
     });
 
+  registerRecoveryVerify(recovery);
+  registerRecoveryRotateSync(recovery);
+  registerReconstructCommands(recovery);
+}
+
+/** `recovery verify` (also in the recovery kit, src/kit). */
+export function registerRecoveryVerify(recovery: Command): void {
   recovery
     .command('verify')
     .description('challenge every holder to prove it still holds its share; optionally check typed offline shares')
     .option('--offline-shares <n>', 'also check this many typed offline shares (not combined)', intIn(0, 16), 0)
     .option('--manifest <file>', 'manifest to check against (default: the data dir)')
     .option('--operator-key <file>', 'sign the challenges as this operator (default: the primary identity)')
+    .option('--no-holders', 'ask no holder: only check the typed offline shares against the manifest (offline, e.g. with the recovery kit)')
     .option('--data-dir <dir>', DATA_DIR_HELP)
     .option('--json', 'print JSON')
     .addHelpText('after', promptsHelp(['with --offline-shares N: offline share 1 (its words), then share 2, … up to N']))
-    .action(async (o: { offlineShares: number; manifest?: string; operatorKey?: string; dataDir?: string; json?: boolean }) => {
+    .action(async (o: { offlineShares: number; manifest?: string; operatorKey?: string; holders: boolean; dataDir?: string; json?: boolean }) => {
       const out = createOutput({ quiet: o.json });
       const paths = primaryPaths(resolveDataDir(o.dataDir));
+      if (!o.holders && o.offlineShares === 0) throw new InvalidInputError('--no-holders checks typed offline shares only: give --offline-shares N');
       const manifest = readManifestFile(o.manifest ?? paths.manifest);
-      const signer = o.operatorKey ? loadIdentity(o.operatorKey, 'operator') : loadIdentity(paths.identity, 'primary');
+      const signer = !o.holders ? undefined : o.operatorKey ? loadIdentity(o.operatorKey, 'operator') : loadIdentity(paths.identity, 'primary');
       const offline = await readTypedShares(o.offlineShares);
       const localVault = existsSync(paths.vault) ? readFileOrThrow(paths.vault, 'vault') : undefined;
       // Unsealed, the holders' copies are authenticated too (a copy that does not open is reported).
@@ -113,7 +127,9 @@ export function registerRecoveryCommands(program: Command): void {
       }
       if (!report.ok) process.exitCode = report.checks.some((c) => !c.ok && c.safety) ? EXIT.safety : EXIT.failed;
     });
+}
 
+function registerRecoveryRotateSync(recovery: Command): void {
   recovery
     .command('rotate')
     .description('new master key and shares; the vault is re-encrypted and the old shares open nothing any more')
@@ -183,6 +199,4 @@ export function registerRecoveryCommands(program: Command): void {
       }
       if (r.failures.length) process.exitCode = 1;
     });
-
-  registerReconstructCommands(recovery);
 }
