@@ -114,7 +114,8 @@ export function signHashFile(hashFile: Uint8Array, seed: Uint8Array): KitSignatu
   return { publicKey: kp.publicKey, signature: signWithContext(CONTEXT, hashFile, kp.secretKey) };
 }
 
-const refuse = (code: string, message: string, hint: string): LifeboatError => new LifeboatError(code, message, { safety: true, hint });
+// Each code is in SAFETY_CODES (src/errors.ts): a refusal for safety, exit 3.
+const refuse = (code: string, message: string, hint: string): LifeboatError => new LifeboatError(code, message, { hint });
 const DO_NOT_RUN = 'do not run this kit: get another copy from where the release was made, and check it again';
 
 /**
