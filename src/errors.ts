@@ -35,6 +35,7 @@ export const SAFETY_CODES: ReadonlySet<string> = new Set([
   'wrong_backup_key',
   'share_mismatch',
   'key_share_mismatch',
+  'key_ref_mismatch',
   'dkg_participant_cheated',
   // an emergency recovery package or part whose proof, group key or shares do not hold (docs/ers.md)
   'ers_proof_invalid',

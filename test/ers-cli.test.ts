@@ -14,6 +14,7 @@ import { ownTenantOf, serveNode, startNodeProcesses, type NodeProcess } from './
 import { trackedTempDir } from './helpers/tmp.js';
 import { verifySignature } from '../src/keynode/frost/index.js';
 import { fromHex } from '../src/util/bytes.js';
+import { writeKeyRefFile } from '../src/keynode/keyref.js';
 
 function ok(r: CliResult): CliResult {
   if (r.code !== 0) throw new Error(`exited ${r.code}: ${r.stderr.trim()}`);
@@ -90,6 +91,33 @@ describe('lifeboat ers (black box, real key nodes, openssl decryptions)', () => 
     assert.equal(third.ers, null, 'node 3 took no part and registered nothing');
     const status = JSON.parse(ok(await runCli(['node', 'status', '--data-dir', nodes[0]!.dir, '--json'])).stdout) as { ers: { enabled: boolean; require: boolean; keys_with_package: number; whitelist: string[] } };
     assert.deepEqual(status.ers, { enabled: true, require: true, whitelist: [kg.fingerprint], keys: 1, keys_with_package: 1, key_policies: { none: 1, off: 0, allow: 0, require: 0 }, keys_waiting_for_package: 0 });
+
+    // --key-file: the nodes and their ids from a key reference; every node it names must make a part
+    const refFile = join(root, 'key.ref');
+    const writeRef = (groupKey: string, fingerprint?: string) =>
+      writeKeyRefFile(refFile, { keyId: created.key_id, curve: 'secp256k1', threshold: 2, groupPublicKey: groupKey, nodes: nodes.map((n, i) => ({ url: n.url, keyId: created.key_id, ...(i === 0 && fingerprint ? { fingerprint } : {}) })) });
+    const pkg2 = join(root, 'key-file.ers');
+    const byRef = () => runCli(['ers', 'backup', '--key-file', refFile, '--ers-public', `${ers}.pub`, '--out', pkg2, '--json'], { env, timeoutMs: 120_000 });
+    writeRef(created.group_public_key);
+    assert.equal(errType((await byRef()).stdout), 'ers_key_not_whitelisted', 'node 3, named by the reference, is asked too');
+    writeRef(created.group_public_key, '0000:0000:0000:0000:0000:0000:0000:0000');
+    const pinned = await byRef();
+    assert.equal(pinned.code, 3);
+    assert.equal(errType(pinned.stdout), 'peer_identity_mismatch');
+    const port3 = new URL(nodes[2]!.url).port;
+    ok(await runCli(['ers', 'whitelist', 'add', '--ers-public', `${ers}.pub`, '--label', 'escrow', '--data-dir', dirs[2]!]));
+    await nodes[2]!.server.stop();
+    nodes[2] = await serveNode(dirs[2]!, `127.0.0.1:${port3}`);
+    const otherGroup = created.group_public_key.slice(0, -1) + (created.group_public_key.endsWith('0') ? '1' : '0');
+    writeRef(otherGroup);
+    const mismatch = await byRef();
+    assert.equal(mismatch.code, 3);
+    assert.equal(errType(mismatch.stdout), 'key_ref_mismatch');
+    assert.throws(() => statSync(pkg2), 'nothing written for a reference of another key');
+    writeRef(created.group_public_key);
+    const viaRef = JSON.parse(ok(await byRef()).stdout) as { parts: unknown[]; label: string };
+    assert.equal(viaRef.parts.length, 3);
+    assert.equal(viaRef.label, created.key_id, 'the label defaults to the reference\'s key id');
 
     const verify = (args: string[] = [], file = pkg) => runCli(['ers', 'verify', file, '--group-key', created.group_public_key, '--ers-public', `${ers}.pub`, '--json', ...args]);
     const good = await verify(['--label', 'customer 7']);

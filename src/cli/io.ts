@@ -88,8 +88,14 @@ export function printError(err: unknown, opts: { json?: boolean } = {}): number 
   const f = describeFailure(err);
   process.stderr.write(`lifeboat: error: ${f.message} (${f.err_type})\n`);
   if (f.hint) process.stderr.write(`lifeboat: hint: ${f.hint}\n`);
-  if (opts.json) process.stdout.write(`${JSON.stringify({ ok: false, err_type: f.err_type, message: f.message, hint: f.hint }, null, 2)}\n`);
+  if (opts.json) process.stdout.write(`${JSON.stringify({ ...detailsOf(err), ok: false, err_type: f.err_type, message: f.message, hint: f.hint }, null, 2)}\n`);
   return f.exitCode;
+}
+
+/** Fields an error adds to its `--json` failure document through `failureDetails()` (`sign`'s per-node `failures`). */
+function detailsOf(err: unknown): Record<string, unknown> {
+  const d = err instanceof LifeboatError ? (err as { failureDetails?: unknown }).failureDetails : undefined;
+  return typeof d === 'function' ? (snakeCaseKeys(d.call(err)) as Record<string, unknown>) : {};
 }
 
 /**

@@ -18,7 +18,8 @@ export interface KeyRef {
   threshold: number;
   groupPublicKey: string;
   public: unknown;
-  nodes: { url: string; keyId: string }[];
+  /** `fingerprint`: the node's identity fingerprint when known (createKey records it; a key reference pins it). */
+  nodes: { url: string; keyId: string; fingerprint?: string }[];
 }
 
 /**
@@ -32,7 +33,8 @@ export async function createKey(nodes: KeyNodeClient[], opts: { threshold: numbe
   if (nodes.length < 2 || opts.threshold < 2 || opts.threshold > nodes.length) throw new InvalidInputError(`threshold must be 2..${nodes.length} for ${nodes.length} nodes`);
   const keyId = opts.keyId ?? newKeyId();
   const sessionId = toB64u(randomBytes(16));
-  const participants = (await Promise.all(nodes.map((n) => n.identity()))).map((i) => i.identity);
+  const identities = await Promise.all(nodes.map((n) => n.identity()));
+  const participants = identities.map((i) => i.identity);
   const round1 = (await Promise.all(nodes.map((n) => n.dkgStart(sessionId, { key_id: keyId, curve: opts.curve, threshold: opts.threshold, participants, ...(opts.ersPolicy ? { ers_policy: opts.ersPolicy } : {}) })))).map((r) => r.round1);
   const round2 = (await Promise.all(nodes.map((n) => n.dkgRound2(sessionId, round1)))).flatMap((r) => r.round2);
   const ids = (await Promise.all(nodes.map((n) => n.identity()))).map((i) => i.identity);
@@ -42,7 +44,7 @@ export async function createKey(nodes: KeyNodeClient[], opts: { threshold: numbe
   opts.onFinished?.(finished);
   const groupKeys = new Set(finished.map((f) => f.group_public_key));
   if (groupKeys.size !== 1) throw new LifeboatError('dkg_inconsistent', 'the nodes derived different group keys');
-  return { curve: opts.curve, threshold: opts.threshold, groupPublicKey: finished[0]!.group_public_key, public: finished[0]!.public, nodes: nodes.map((n) => ({ url: n.url, keyId })) };
+  return { curve: opts.curve, threshold: opts.threshold, groupPublicKey: finished[0]!.group_public_key, public: finished[0]!.public, nodes: nodes.map((n, i) => ({ url: n.url, keyId, fingerprint: identities[i]!.fingerprint })) };
 }
 
 // Round-2 messages name their recipient by FROST identifier; participants are numbered in order.
@@ -104,7 +106,7 @@ export async function signWithRecovery(key: KeyRef, nodes: KeyNodeClient[], mess
       if (!exp) throw new LifeboatError('key_id_not_exists', `${nodes[i]!.url} lost key ${key.nodes[i]!.keyId} and no export of it was saved`, { status: 404, hint: 'sign with other nodes, or import a backup of that node' });
       const imported = await nodes[i]!.importShare({ ...exp, threshold: key.threshold });
       if (imported.group_public_key !== key.groupPublicKey) throw new LifeboatError('share_mismatch', `the saved export for ${nodes[i]!.url} belongs to another key`);
-      key.nodes[i] = { url: key.nodes[i]!.url, keyId: imported.key_id };
+      key.nodes[i] = { ...key.nodes[i]!, keyId: imported.key_id };
       opts.onRecover?.(nodes[i]!.url, imported.key_id);
     }
   }

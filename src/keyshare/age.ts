@@ -13,6 +13,7 @@ import { Decrypter, Encrypter, identityToRecipient } from 'age-encryption';
 import { deriveKey } from '../crypto/kdf.js';
 import { InvalidInputError } from '../errors.js';
 import { concatBytes, utf8, wipe } from '../util/bytes.js';
+import { ScryptIdentity, ScryptKeys, ScryptRecipient } from './age-scrypt.js';
 import { KeyshareError } from './errors.js';
 import type { Mnemonic } from './mnemonic.js';
 
@@ -112,12 +113,20 @@ export function ageStanza(file: Uint8Array): AgeStanza {
   throw new KeyshareError('keyshare_recipient_refused', `the backup's age stanza is of type ${JSON.stringify(String(args[0]).slice(0, 32))}, refused`, 'only scrypt (passphrase mode) and mlkem768x25519 (recipient mode) are accepted');
 }
 
-/** Encrypts to the passphrase (the normalised mnemonic) with an scrypt stanza of PASSPHRASE_LOG_N. */
-export async function encryptToPassphrase(phrase: string, plaintext: Uint8Array, logN = PASSPHRASE_LOG_N): Promise<Uint8Array> {
-  const e = new Encrypter();
-  e.setPassphrase(phrase);
-  e.setScryptWorkFactor(logN);
-  return e.encrypt(plaintext);
+/**
+ * Encrypts to the passphrase (the normalised mnemonic) with an scrypt stanza of PASSPHRASE_LOG_N, on
+ * Node's native scrypt (age-scrypt.ts). `keys` keeps the wrapping key for a decrypt-back check of the
+ * same file (decryptWithMnemonic with the same keys); without it, the key is wiped here.
+ */
+export async function encryptToPassphrase(phrase: string, plaintext: Uint8Array, logN = PASSPHRASE_LOG_N, keys?: ScryptKeys): Promise<Uint8Array> {
+  const own = keys ?? new ScryptKeys(phrase);
+  try {
+    const e = new Encrypter();
+    e.addRecipient(new ScryptRecipient(own, logN));
+    return await e.encrypt(plaintext);
+  } finally {
+    if (!keys) own.wipe();
+  }
 }
 
 /** Encrypts to a checked hybrid recipient. */
@@ -128,18 +137,22 @@ export async function encryptToRecipient(recipient: string, plaintext: Uint8Arra
 }
 
 /**
- * Decrypts an age file with the mnemonic: the passphrase for an scrypt stanza, the derived identity for
- * an mlkem768x25519 one. Returns null when it does not open (wrong words, or altered bytes); throws
+ * Decrypts an age file with the mnemonic: the passphrase for an scrypt stanza (native scrypt; `keys`
+ * from the encryption of the same seal skip a second derivation), the derived identity for an
+ * mlkem768x25519 one. Returns null when it does not open (wrong words, or altered bytes); throws
  * what ageStanza throws.
  */
-export async function decryptWithMnemonic(m: Mnemonic, file: Uint8Array): Promise<Uint8Array | null> {
+export async function decryptWithMnemonic(m: Mnemonic, file: Uint8Array, keys?: ScryptKeys): Promise<Uint8Array | null> {
   const stanza = ageStanza(file);
   const d = new Decrypter();
-  if (stanza.kind === 'scrypt') d.addPassphrase(m.phrase);
+  const own = stanza.kind === 'scrypt' ? (keys ?? new ScryptKeys(m.phrase)) : undefined;
+  if (own) d.addIdentity(new ScryptIdentity(own, MAX_LOG_N));
   else d.addIdentity(deriveAgeIdentity(m));
   try {
     return await d.decrypt(file);
   } catch {
     return null;
+  } finally {
+    if (own && !keys) own.wipe();
   }
 }

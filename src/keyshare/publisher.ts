@@ -16,12 +16,12 @@
  */
 import { InvalidInputError, LifeboatError } from '../errors.js';
 import { AgentLoop } from '../util/agent-loop.js';
-import { fromB64, utf8, wipe } from '../util/bytes.js';
+import { ctEqual, fromB64, utf8, wipe } from '../util/bytes.js';
 import type { ChannelAgent } from '../keynode/durable.js';
 import type { LogTarget } from '../keynode/config.js';
 import { openKeyShare } from '../keynode/frost/index.js';
 import type { ChannelAgentContext } from '../keynode/runtime.js';
-import { keyEpoch, type KeyRecord, type KeyshareOutboxRow } from '../keynode/store/index.js';
+import { keyEpoch, type KeyRecord, type KeyshareOutboxRow, type KeysharePublication } from '../keynode/store/index.js';
 import { parseWitnessVerifierKey } from '../log/cosignature.js';
 import { createEntry } from '../log/entry.js';
 import { encodeInclusionDoc } from '../log/inclusion.js';
@@ -40,6 +40,8 @@ const BATCH = 256;
  * flight share one checkpoint (docs/keyshare.md, "Publishing").
  */
 export const PUBLISH_CONCURRENCY = 64;
+/** Rows sealed at once: enough to keep the thread pool's native scrypt busy beside the main thread. */
+const SEAL_CONCURRENCY = 4;
 const RETRY_MIN_MS = 250;
 /** Lower than the backup agent's: new keys wait for this channel, and a log's add is cheap to retry. */
 const RETRY_MAX_MS = 5_000;
@@ -95,76 +97,140 @@ export class KeysharePublisher implements ChannelAgent {
   }
 
   /**
-   * One pass over the queue: up to `concurrency` rows in flight at once, each row on its own (sealed and
-   * stored before its first send, as one at a time). Returns how many rows were published everywhere;
-   * after every row of the pass has settled, throws the first failure (the caller backs off).
+   * One pass over the queue, in three phases, each row on its own and each phase's writes in one
+   * transaction (one fsync for the pass, not three per row):
+   *   1. seal: every row without an entry is sealed (SEAL_CONCURRENCY at once: native scrypt runs on
+   *      the thread pool), and the entries are stored, all before the first send;
+   *   2. send: up to `concurrency` rows in flight, each to every log that lacks it;
+   *   3. record: every publication that came back, and for every row that every log now holds, its
+   *      channel and the row's removal.
+   * A row that fails to seal stays for the next pass; the others go on. A send that fails does not
+   * stop the others already in flight, but no new one starts (the log is likely down). Returns how many rows were published everywhere; after recording what succeeded,
+   * throws the first failure (the caller backs off).
    */
   async step(concurrency = PUBLISH_CONCURRENCY): Promise<number> {
-    const rows = await this.ctx.store.listKeyshareOutbox(BATCH);
-    // The words are read from the vault once per pass, only when a row is still to seal, and wiped after it.
-    let how: SealMode | undefined;
-    const sealMode = (): SealMode => (how ??= this.sealMode());
-    let done = 0;
-    let next = 0;
+    const { store, durable } = this.ctx;
+    const rows = await store.listKeyshareOutbox(BATCH);
+    if (rows.length === 0) return 0;
     let failure: { err: unknown } | undefined;
+    const fail = (err: unknown): void => void (failure ??= { err });
+
+    // 1. seal
+    // `sent`: the row had its entry before this pass, so some log may hold it already
+    const live: { row: KeyshareOutboxRow; entry: Uint8Array; sent: boolean }[] = [];
+    const gone: KeyshareOutboxRow[] = [];
+    const toSeal: { row: KeyshareOutboxRow; key: KeyRecord }[] = [];
+    for (const row of rows) {
+      const key = await store.getKey(row.keyId);
+      // A key deleted, or since moved to a newer epoch (that epoch has its own row): nothing to publish.
+      if (!key || keyEpoch(key) !== row.epoch) gone.push(row);
+      else if (row.entry) live.push({ row, entry: row.entry, sent: true });
+      else toSeal.push({ row, key });
+    }
+    if (toSeal.length > 0) {
+      const sealed = await this.sealAll(toSeal, fail);
+      const kept = sealed.length === 0 ? [] : await store.transaction(async (tx) => {
+        const out: { row: KeyshareOutboxRow; entry: Uint8Array; sent: boolean }[] = [];
+        for (const s of sealed) {
+          const entry = await tx.setKeyshareEntry(s.row.keyId, s.row.epoch, s.entry);
+          // an entry other than ours was stored by another pass, which may have sent it
+          if (entry) out.push({ row: s.row, entry, sent: entry !== s.entry && !ctEqual(entry, s.entry) });
+        }
+        return out;
+      });
+      live.push(...kept);
+    }
+    if (gone.length > 0) await store.transaction(async (tx) => { for (const r of gone) await tx.deleteKeyshareOutbox(r.keyId, r.epoch); });
+
+    // 2. send
+    const fresh: KeysharePublication[] = [];
+    const firstOf = new Map<KeyshareOutboxRow, KeysharePublication>();
+    const done: KeyshareOutboxRow[] = [];
+    let next = 0;
+    let sendFailed = false;
     const worker = async (): Promise<void> => {
-      // After a failure no new row starts: the log is likely down, and the pass backs off as a whole.
-      while (next < rows.length && failure === undefined) {
-        const row = rows[next++]!;
+      while (next < live.length && !sendFailed) {
+        const { row, entry, sent } = live[next++]!;
+        const earlier = sent ? await store.listKeysharePublications(row.keyId) : [];
+        const have = new Map(earlier.filter((p) => p.epoch === row.epoch).map((p) => [p.log, p] as const));
         try {
-          if (await this.publishRow(row, sealMode)) done++;
+          for (const log of this.ctx.config.logs) {
+            if (have.has(log.url)) continue;
+            const r = await this.publish(log, entry);
+            const p = { keyId: row.keyId, epoch: row.epoch, log: log.url, index: r.index, checkpointSize: r.checkpointSize, proof: r.proof, publishedAt: Date.now() };
+            fresh.push(p);
+            have.set(log.url, p);
+          }
+          done.push(row);
         } catch (err) {
-          failure ??= { err };
+          sendFailed = true;
+          fail(err);
+        }
+        const first = have.get(this.ctx.config.logs[0]?.url ?? '');
+        if (first) firstOf.set(row, first);
+      }
+    };
+    await Promise.all(Array.from({ length: Math.max(1, Math.min(concurrency, live.length)) }, worker));
+
+    // 3. record
+    if (fresh.length > 0 || done.length > 0) {
+      await store.transaction(async (tx) => {
+        for (const p of fresh) await tx.recordKeysharePublication(p);
+        for (const row of done) {
+          const first = firstOf.get(row);
+          await durable.record(row.keyId, 'log', row.epoch, first ? { index: first.index, checkpoint_size: first.checkpointSize } : {}, tx);
+          await tx.deleteKeyshareOutbox(row.keyId, row.epoch);
+        }
+      });
+      durable.notify();
+      for (const row of done) {
+        const first = firstOf.get(row);
+        this.ctx.log?.(`keyshare: key ${row.keyId} epoch ${row.epoch} published${first ? ` (entry ${first.index})` : ''}`);
+      }
+    }
+    if (failure) throw failure.err;
+    return done.length;
+  }
+
+  /**
+   * Seals rows, SEAL_CONCURRENCY at once, reading the words from the vault once (wiped after). A row
+   * that fails to seal is left for the next pass and reported through `fail`.
+   */
+  private async sealAll(rows: { row: KeyshareOutboxRow; key: KeyRecord }[], fail: (err: unknown) => void): Promise<{ row: KeyshareOutboxRow; entry: Uint8Array }[]> {
+    let how: SealMode;
+    try {
+      how = this.sealMode();
+    } catch (err) {
+      fail(err);
+      return [];
+    }
+    const out: { row: KeyshareOutboxRow; entry: Uint8Array }[] = [];
+    let next = 0;
+    const worker = async (): Promise<void> => {
+      while (next < rows.length) {
+        const { row, key } = rows[next++]!;
+        try {
+          out.push({ row, entry: await this.seal(row, key, how) });
+        } catch (err) {
+          fail(err);
         }
       }
     };
     try {
-      await Promise.all(Array.from({ length: Math.max(1, Math.min(concurrency, rows.length)) }, worker));
+      await Promise.all(Array.from({ length: Math.min(SEAL_CONCURRENCY, rows.length) }, worker));
     } finally {
-      if (how?.mode === 'passphrase') wipe(how.mnemonic.entropy);
+      if (how.mode === 'passphrase') wipe(how.mnemonic.entropy);
     }
-    if (failure) throw failure.err;
-    return done;
+    return out;
   }
 
-  /** Seals (once), sends to every log that lacks it, and records the channel. Returns true when done with the row. */
-  private async publishRow(row: KeyshareOutboxRow, sealMode: () => SealMode): Promise<boolean> {
-    const { store, durable } = this.ctx;
-    const key = await store.getKey(row.keyId);
-    // A key deleted, or since moved to a newer epoch (that epoch has its own row): nothing to publish.
-    if (!key || keyEpoch(key) !== row.epoch) {
-      await store.deleteKeyshareOutbox(row.keyId, row.epoch);
-      return false;
-    }
-    const entry = row.entry ?? (await this.seal(row, key, sealMode()));
-    const have = new Map((await store.listKeysharePublications(row.keyId)).filter((p) => p.epoch === row.epoch).map((p) => [p.log, p] as const));
-    for (const log of this.ctx.config.logs) {
-      if (have.has(log.url)) continue;
-      const r = await this.publish(log, entry);
-      const p = { keyId: row.keyId, epoch: row.epoch, log: log.url, index: r.index, checkpointSize: r.checkpointSize, proof: r.proof, publishedAt: Date.now() };
-      await store.recordKeysharePublication(p);
-      have.set(log.url, p);
-    }
-    const first = have.get(this.ctx.config.logs[0]?.url ?? '');
-    await store.transaction(async (tx) => {
-      await durable.record(row.keyId, 'log', row.epoch, first ? { index: first.index, checkpoint_size: first.checkpointSize } : {}, tx);
-      await tx.deleteKeyshareOutbox(row.keyId, row.epoch);
-    });
-    durable.notify();
-    this.ctx.log?.(`keyshare: key ${row.keyId} epoch ${row.epoch} published${first ? ` (entry ${first.index})` : ''}`);
-    return true;
-  }
-
-  /** Seals the share into a record and an entry, stores the entry, and returns the one the row holds. */
+  /** Seals the share into a record and an LBLE entry signed by the node. */
   private async seal(row: KeyshareOutboxRow, key: KeyRecord, how: SealMode): Promise<Uint8Array> {
-    const { secrets, store } = this.ctx;
+    const { secrets } = this.ctx;
     const share = openKeyShare(secrets.storageKey, key.encryptedShare, { keyId: row.keyId, curve: key.curve, identifier: key.identifier });
     try {
       const record = await sealBackup({ key: share, tenant: key.tenant, epoch: row.epoch, node: secrets.identity }, how);
-      const entry = createEntry({ recordType: KEYSHARE_RECORD_TYPE, payload: record }, secrets.identity);
-      const kept = await store.setKeyshareEntry(row.keyId, row.epoch, entry);
-      if (!kept) throw new LifeboatError('keyshare_row_gone', `the publication of key ${row.keyId} epoch ${row.epoch} left the queue while it was sealed`);
-      return kept;
+      return createEntry({ recordType: KEYSHARE_RECORD_TYPE, payload: record }, secrets.identity);
     } finally {
       wipe(share.share);
     }

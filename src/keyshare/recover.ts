@@ -92,6 +92,9 @@ export interface RecoverResult {
   configured: { keyshareMode: KeyshareSetup['mode']; logs: string[] };
 }
 
+/** Records opened at once. */
+const OPEN_CONCURRENCY = 4;
+
 /**
  * Recovers `node` into `dir` (absent or empty). Opens every current record before writing anything;
  * any failure leaves no node. Throws NotFoundError `keyshare_none_found` when the log holds no record
@@ -122,13 +125,31 @@ export async function recoverNode(opts: {
     throw new NotFoundError(`the log (${scan.entries} entries) holds no key-share backup of node ${identityFingerprint(opts.node)}`, 'keyshare_none_found', 'check --node-identity, and that the node published to this log');
   }
   const current = [...sel.latest.values()].sort((a, b) => a.index - b.index);
+  const timestamps = new Map(scan.found.map((x) => [x.index, x.timestamp] as const));
   const opened: OpenedRecord[] = [];
   try {
-    for (const [i, f] of current.entries()) {
-      const o = await openBackup(f.record.bytes, opts.node, opts.mnemonic);
-      opened.push({ ...o, index: f.index, timestamp: scan.found.find((x) => x.index === f.index)!.timestamp });
-      opts.onProgress?.('opening', i + 1, current.length);
-    }
+    // OPEN_CONCURRENCY at once: the native scrypt of each runs on the thread pool, beside the checks
+    const slots: OpenedRecord[] = new Array(current.length);
+    let next = 0;
+    let done = 0;
+    let failed = false;
+    const worker = async (): Promise<void> => {
+      while (next < current.length && !failed) {
+        const i = next++;
+        const f = current[i]!;
+        try {
+          slots[i] = { ...(await openBackup(f.record.bytes, opts.node, opts.mnemonic)), index: f.index, timestamp: timestamps.get(f.index)! };
+        } catch (err) {
+          failed = true;
+          throw err;
+        }
+        opts.onProgress?.('opening', ++done, current.length);
+      }
+    };
+    const settled = await Promise.allSettled(Array.from({ length: Math.min(OPEN_CONCURRENCY, current.length) }, worker));
+    for (const o of slots) if (o) opened.push(o);
+    const rejected = settled.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (rejected) throw rejected.reason;
     // The mode of the words is the node's latest record's: it kept one mode all its life.
     const mode = current[current.length - 1]!.record.mode;
     const setup: KeyshareSetup =

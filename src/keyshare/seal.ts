@@ -10,6 +10,7 @@ import { LifeboatError } from '../errors.js';
 import type { Identity, PublicIdentity } from '../identity.js';
 import { ctEqual, utf8, wipe } from '../util/bytes.js';
 import { type KeyShare, type FrostPublic, verifyShareAgainstPublic } from '../keynode/frost/index.js';
+import { ScryptKeys } from './age-scrypt.js';
 import { ageStanza, type BackupMode, decryptWithMnemonic, encryptToPassphrase, encryptToRecipient, mnemonicCheck } from './age.js';
 import { KeyshareError } from './errors.js';
 import type { Mnemonic } from './mnemonic.js';
@@ -73,7 +74,9 @@ export async function sealBackup(input: SealInput, how: SealMode, opts: { encryp
   const packed = compressPackage(plain);
   const check = how.mode === 'passphrase' ? mnemonicCheck(how.mnemonic, node) : how.mnemonicCheck;
   const phrase = how.mode === 'passphrase' ? how.mnemonic.phrase : undefined;
-  const encrypt = opts.encrypt ?? ((p: Uint8Array) => (how.mode === 'passphrase' ? encryptToPassphrase(how.mnemonic.phrase, p) : encryptToRecipient(how.recipient, p)));
+  // one scrypt per seal: the decrypt-back check finds the wrapping key the encryption derived
+  const keys = how.mode === 'passphrase' ? new ScryptKeys(how.mnemonic.phrase) : undefined;
+  const encrypt = opts.encrypt ?? ((p: Uint8Array) => (how.mode === 'passphrase' ? encryptToPassphrase(how.mnemonic.phrase, p, undefined, keys) : encryptToRecipient(how.recipient, p)));
   const secrets = [plain, packed.bytes, key.share, seeds];
   try {
     for (let attempt = 1; ; attempt++) {
@@ -105,7 +108,7 @@ export async function sealBackup(input: SealInput, how: SealMode, opts: { encryp
         throw err;
       }
       if (how.mode === 'passphrase') {
-        const back = await decryptWithMnemonic(how.mnemonic, ciphertext).catch(() => null);
+        const back = await decryptWithMnemonic(how.mnemonic, ciphertext, keys).catch(() => null);
         const ok = back !== null && ctEqual(back, packed.bytes);
         wipe(back ?? undefined);
         if (!ok) throw fail('it does not decrypt back to its input');
@@ -114,6 +117,7 @@ export async function sealBackup(input: SealInput, how: SealMode, opts: { encryp
     }
   } finally {
     wipe(plain, packed.bytes, seeds);
+    keys?.wipe();
   }
 }
 

@@ -4,13 +4,14 @@
  * recover and sign: ers-recover.ts; files and secrets: ers-io.ts.
  */
 import { existsSync } from 'node:fs';
-import type { Command } from 'commander';
+import { type Command, Option } from 'commander';
 import { InvalidInputError, LifeboatError } from '../../errors.js';
 import { gatherPackage, registerWithNodes } from '../../ers/backup.js';
 import { encodePackage } from '../../ers/format.js';
 import { verifyPackage, reportError } from '../../ers/package.js';
 import { describeFingerprint, generateErsKeyPair, parseErsPublicKey, spkiPem } from '../../ers/rsa.js';
 import { KeyNodeClient } from '../../keynode/client.js';
+import { keyRefMismatch, readKeyRefFile } from '../../keynode/keyref.js';
 import { loadNodeConfig, nodePaths, resolveNodeDir, saveNodeConfig } from '../../keynode/config.js';
 import { ctEqual, fromHex, toB64, toHex, utf8 } from '../../util/bytes.js';
 import { readFileOrThrow, writeFileAtomic } from '../../util/files.js';
@@ -134,23 +135,41 @@ export function registerErsCommands(program: Command): void {
   ers
     .command('backup')
     .description('make the emergency recovery package of a key: each node encrypts its own share with a proof; this command only gathers and checks the parts, writes the package and registers it with every node (each verifies it; see ers.require)')
-    .requiredOption('--key <id>', 'key id')
-    .requiredOption('--nodes <urls>', 'comma-separated key node URLs (URL#KEY_ID for a node that holds the key under another id)')
+    .option('--key <id>', 'key id (or --key-file)')
+    .option('--nodes <urls>', 'comma-separated key node URLs (URL#KEY_ID for a node that holds the key under another id)')
+    .addOption(new Option('--key-file <file>', 'the key reference `key create --out` wrote (instead of --key and --nodes): every node with its own key id and pinned fingerprint; the package must be of its group key').conflicts(['key', 'nodes']))
     .requiredOption('--ers-public <file>', 'the RSA public key (SPKI PEM)')
     .requiredOption('--out <file>', 'where to write the package (0600)')
     .option('--label <text>', 'bound into every proof (default: the key id)')
     .option('--api-key-file <file>', 'file holding the API key (0600); default $LIFEBOAT_API_KEY')
     .option('--json', 'print JSON')
     .addHelpText('after', '\nEvery node named must make its part (name t or more that are up and allow it); a refusal or a part\nwhose proof fails stops the backup and nothing is written. The package is written 0600.\nA node refuses with ers_disabled (its ers.enabled is off), ers_disabled_for_key (the key was created\nwith --ers off) or ers_key_not_whitelisted. A key created with --ers require, or on a node with\ners.require, signs there only once this command registered its package with that node.')
-    .action(async (o: { key: string; nodes: string; ersPublic: string; out: string; label?: string; apiKeyFile?: string; json?: boolean }) => {
+    .action(async (o: { key?: string; nodes?: string; keyFile?: string; ersPublic: string; out: string; label?: string; apiKeyFile?: string; json?: boolean }) => {
+      if (o.keyFile === undefined && (o.key === undefined || o.nodes === undefined)) {
+        throw new LifeboatError('usage', 'ers backup needs --key-file FILE, or --key ID and --nodes URLS', { hint: 'run `lifeboat ers backup --help` for usage' });
+      }
+      const ref = o.keyFile === undefined ? undefined : readKeyRefFile(o.keyFile);
       const rsa = readPublic(o.ersPublic);
       const token = apiToken(o.apiKeyFile);
-      const nodes = o.nodes.split(',').map((spec) => {
-        const s = spec.trim();
-        const i = s.lastIndexOf('#');
-        return { client: new KeyNodeClient({ url: i < 0 ? s : s.slice(0, i), apiKey: token, timeoutMs: 120_000 }), keyId: i < 0 ? o.key : s.slice(i + 1) };
-      });
-      const { pkg, report } = await gatherPackage(nodes, rsa, o.label ?? o.key);
+      const specs = ref
+        ? ref.nodes
+        : o.nodes!.split(',').map((spec) => {
+            const s = spec.trim();
+            const i = s.lastIndexOf('#');
+            return { url: i < 0 ? s : s.slice(0, i), keyId: i < 0 ? o.key! : s.slice(i + 1), fingerprint: undefined };
+          });
+      const nodes = specs.map((s) => ({ client: new KeyNodeClient({ url: s.url, apiKey: token, timeoutMs: 120_000 }), keyId: s.keyId }));
+      // a pinned node must be the one the reference names before it is asked for a part
+      await Promise.all(
+        specs.map(async (s, i) => {
+          if (!s.fingerprint) return;
+          const id = await nodes[i]!.client.identity();
+          if (id.fingerprint !== s.fingerprint) throw new LifeboatError('peer_identity_mismatch', `key node at ${s.url} has fingerprint ${id.fingerprint}, not the pinned ${s.fingerprint}; nothing was written`, { hint: 'another node answers at that URL: check it first' });
+        }),
+      );
+      const keyId = ref?.keyId ?? o.key!;
+      const { pkg, report } = await gatherPackage(nodes, rsa, o.label ?? keyId);
+      if (ref && report.group_key !== ref.groupPublicKey) throw keyRefMismatch(`the nodes made a package of group key ${report.group_key}, not the reference's ${ref.groupPublicKey}; nothing was written`);
       const bytes = encodePackage(pkg);
       writeFileAtomic(o.out, bytes, 0o600);
       const registered = await registerWithNodes(nodes, bytes);

@@ -2,44 +2,24 @@
  * `lifeboat key create | info | list | export | import | delete` and `lifeboat sign`: the client side of key nodes. API keys
  * come from $LIFEBOAT_API_KEY or --api-key-file, never from argv.
  */
-import { statSync } from 'node:fs';
-import type { Command } from 'commander';
-import { InvalidInputError, isLifeboatError, LifeboatError } from '../../errors.js';
-import { describeByteLimit } from '../../keynode/api.js';
-import { KeyNodeClient } from '../../keynode/client.js';
-import { MESSAGE_LIMIT_DEFAULT, MESSAGE_LIMIT_MAX } from '../../keynode/config.js';
+import { existsSync } from 'node:fs';
+import { type Command, Option } from 'commander';
+import { InvalidInputError, LifeboatError } from '../../errors.js';
+import type { KeyNodeClient } from '../../keynode/client.js';
 import { keyShareExportSchema, type KeyShareExport, parseWrappingKey } from '../../keynode/export.js';
-import { createKey, type KeyRef, sign } from '../../keynode/sdk.js';
+import { describeKey, keyRefMismatch, nodeIndexOf, readKeyRefFile, writeKeyRefFile } from '../../keynode/keyref.js';
+import { createKey, type KeyRef } from '../../keynode/sdk.js';
 import type { KeyInfo } from '../../keynode/service.js';
 import { ERS_POLICIES, type ErsPolicy } from '../../keynode/store/types.js';
-import { fromHex, toHex, utf8 } from '../../util/bytes.js';
-import { assertPrivateFile, readFileOrThrow, writeFileAtomic } from '../../util/files.js';
+import { frostPublicFromJson, groupPublicKey } from '../../keynode/frost/index.js';
+import { toHex, utf8 } from '../../util/bytes.js';
+import { readFileOrThrow, writeFileAtomic } from '../../util/files.js';
 import { text, isCancel } from '@clack/prompts';
-import { readStdin } from '../input.js';
 import { createOutput, type Output } from '../io.js';
 import { intIn } from '../options.js';
+import { type ApiOpts, clients, withApi } from './key-common.js';
+import { registerSignCommand } from './sign.js';
 
-interface ApiOpts {
-  apiKeyFile?: string;
-  json?: boolean;
-}
-
-function apiKey(o: ApiOpts): string {
-  if (o.apiKeyFile) {
-    assertPrivateFile(o.apiKeyFile, 'api key file');
-    return utf8.decode(readFileOrThrow(o.apiKeyFile, 'api key file')).trim();
-  }
-  const k = process.env.LIFEBOAT_API_KEY;
-  if (!k) throw new InvalidInputError('no API key', { code: 'api_key_required', hint: 'set LIFEBOAT_API_KEY or pass --api-key-file FILE (0600)' });
-  return k;
-}
-
-function clients(urls: string, o: ApiOpts): KeyNodeClient[] {
-  const key = apiKey(o);
-  return urls.split(',').map((u) => new KeyNodeClient({ url: u.trim(), apiKey: key }));
-}
-
-/** `URL` or `URL#KEY_ID`: after an import a node holds the key under a new id (the key's own elsewhere). */
 /** `held log#12,backup; needs ers` from a key's channels (keyChannelView); `no channels` when none is set up or held. */
 function channelsText(channels: Record<string, unknown> | undefined): string {
   const entries = Object.entries(channels ?? {});
@@ -48,65 +28,6 @@ function channelsText(channels: Record<string, unknown> | undefined): string {
   const missing = entries.filter(([, v]) => v === false).map(([c]) => c);
   return [held.length > 0 ? `held ${held.join(',')}` : '', missing.length > 0 ? `needs ${missing.join(',')}` : ''].filter(Boolean).join('; ');
 }
-
-function nodeSpecs(list: string, keyId: string): { url: string; keyId: string }[] {
-  return list.split(',').map((spec) => {
-    const s = spec.trim();
-    const i = s.lastIndexOf('#');
-    return i < 0 ? { url: s, keyId } : { url: s.slice(0, i), keyId: s.slice(i + 1) };
-  });
-}
-
-function withApi(cmd: Command): Command {
-  return cmd.option('--api-key-file <file>', 'file holding the API key (0600); default $LIFEBOAT_API_KEY').option('--json', 'print JSON');
-}
-
-interface MessageOpts {
-  message?: string;
-  messageText?: string;
-  messageFile?: string;
-}
-
-function tooLargeForAnyNode(what: string): LifeboatError {
-  return new LifeboatError('message_too_large', `${what} is over the largest message limit a node can have, ${describeByteLimit(MESSAGE_LIMIT_MAX)}`, { hint: 'sign a digest of it' });
-}
-
-/** The message to sign, from exactly one of --message HEX, --message-text TEXT, --message-file PATH (- for stdin). */
-async function messageBytes(o: MessageOpts): Promise<Uint8Array> {
-  if ([o.message, o.messageText, o.messageFile].filter((m) => m !== undefined).length !== 1) {
-    throw new InvalidInputError('give exactly one of --message HEX, --message-text TEXT or --message-file PATH (- for stdin)');
-  }
-  if (o.message !== undefined) return fromHex(o.message, '--message');
-  if (o.messageText !== undefined) return utf8.encode(o.messageText);
-  if (o.messageFile === '-') {
-    try {
-      return await readStdin();
-    } catch (err) {
-      throw isLifeboatError(err, 'input_too_large') ? tooLargeForAnyNode('the message on stdin') : err;
-    }
-  }
-  const path = o.messageFile!;
-  let size = 0;
-  try {
-    const st = statSync(path);
-    if (st.isDirectory()) throw new InvalidInputError(`--message-file ${path} is a directory`);
-    size = st.size;
-  } catch (err) {
-    if (isLifeboatError(err)) throw err; // a missing file is named by readFileOrThrow below
-  }
-  if (size > MESSAGE_LIMIT_MAX) throw tooLargeForAnyNode(`${path} (${size} bytes)`);
-  return readFileOrThrow(path, 'message file');
-}
-
-const SIGN_HELP = `
-The message: exactly one of --message HEX, --message-text TEXT, or --message-file PATH (the file's
-bytes as they are; --message-file - reads them from stdin).
-
-Message limit: each node signs messages up to its message_limit_bytes setting (default
-${describeByteLimit(MESSAGE_LIMIT_DEFAULT)}, at most ${describeByteLimit(MESSAGE_LIMIT_MAX)}); a longer one is refused with
-message_too_large naming the node's limit. An operator changes it with
-\`lifeboat node config set message_limit_bytes N\` and a restart of the node; give every node of a key
-the same limit. Larger data: sign its digest.`;
 
 const ERS_HELP = `
 ERS policy (docs/ers.md, "Policy"): --ers off refuses the key's emergency recovery part on every node
@@ -129,6 +50,60 @@ async function confirmDelete(keyId: string, what: string, yes: boolean | undefin
   const typed = await text({ message: `this deletes ${what} for good; type the key id to confirm`, output: process.stderr });
   if (isCancel(typed)) throw new LifeboatError('cancelled', 'cancelled; nothing was deleted');
   if (typed.trim() !== keyId) throw new LifeboatError('confirmation_mismatch', `typed ${JSON.stringify(typed.trim().slice(0, 80))}, not the key id ${keyId}; nothing was deleted`);
+}
+
+/**
+ * Before `key import --key-file`: the reference names the node, the node is the pinned one, and the
+ * export is a share of the reference's key. Throws `node_not_in_key_ref`, `peer_identity_mismatch`,
+ * `key_ref_mismatch`, and readKeyRefFile's errors; nothing is imported then.
+ */
+async function checkImportAgainstRef(path: string, client: KeyNodeClient, exp: KeyShareExport): Promise<void> {
+  const ref = readKeyRefFile(path);
+  const entry = ref.nodes[nodeIndexOf(ref, client.url)]!;
+  const { curve, public: pub } = frostPublicFromJson(exp.public, { check: 'structure' });
+  const groupKey = toHex(groupPublicKey(curve, pub.commitments[0]!));
+  if (curve !== ref.curve || groupKey !== ref.groupPublicKey) throw keyRefMismatch(`the export is a share of the ${curve} key ${groupKey}, not of the key reference's ${ref.curve} key ${ref.groupPublicKey}; nothing was imported`);
+  if (entry.fingerprint !== undefined) {
+    const id = await client.identity();
+    if (id.fingerprint !== entry.fingerprint) throw new LifeboatError('peer_identity_mismatch', `key node at ${client.url} has fingerprint ${id.fingerprint}, not the pinned ${entry.fingerprint}; nothing was imported`, { hint: 'another node answers at that URL: check it first' });
+  }
+}
+
+/** After the import: the node's entry in the reference gets its new key id (read again, written atomically). */
+function recordImport(path: string, url: string, imported: KeyInfo): void {
+  const ref = readKeyRefFile(path);
+  if (imported.group_public_key !== ref.groupPublicKey) throw keyRefMismatch(`${url} imported the share as ${imported.key_id} under group key ${imported.group_public_key}, not the key reference's; ${path} was left as it was`);
+  const i = nodeIndexOf(ref, url);
+  ref.nodes[i] = { ...ref.nodes[i]!, keyId: imported.key_id };
+  writeKeyRefFile(path, ref);
+}
+
+/** `key info --key-file`: each node of the reference, asked in parallel, checked against the file; exit 1 when one fails. */
+async function infoFromRef(path: string, o: ApiOpts): Promise<void> {
+  const ref = readKeyRefFile(path);
+  const cs = clients(ref.nodes.map((n) => n.url).join(','), o);
+  const rows = await Promise.all(
+    ref.nodes.map(async (n, i) => {
+      try {
+        const info = await cs[i]!.key(n.keyId);
+        if (info.curve !== ref.curve || info.threshold !== ref.threshold || info.group_public_key !== ref.groupPublicKey) {
+          throw keyRefMismatch(`key node at ${n.url} holds ${n.keyId} as ${describeKey(info.curve, info.threshold, info.group_public_key)}, the key reference says ${describeKey(ref.curve, ref.threshold, ref.groupPublicKey)}`);
+        }
+        return { url: n.url, key_id: n.keyId, status: info.status, epoch: info.epoch, channels: info.channels ?? {} };
+      } catch (err) {
+        if (!(err instanceof LifeboatError)) throw err;
+        return { url: n.url, key_id: n.keyId, err_type: err.code, message: err.message };
+      }
+    }),
+  );
+  const ok = rows.every((r) => !('err_type' in r));
+  const out = createOutput();
+  if (o.json) out.json({ key_id: ref.keyId, curve: ref.curve, threshold: ref.threshold, group_public_key: ref.groupPublicKey, ok, nodes: rows });
+  else {
+    out.out(`key ${ref.keyId}: ${ref.curve} ${ref.threshold}-of-${ref.nodes.length}, group public key ${ref.groupPublicKey}`);
+    for (const r of rows) out.out(`${r.url}  ${r.key_id}  ${'err_type' in r ? `error: ${r.message} (${r.err_type})` : `${r.status}  epoch ${r.epoch}  ${channelsText(r.channels)}`}`);
+  }
+  if (!ok) process.exitCode = 1;
 }
 
 /** Every node's status for the key, until all are active or `timeoutMs` passed; returns the last statuses. */
@@ -155,12 +130,13 @@ export function registerKeyCommands(program: Command): void {
       .option('--curve <curve>', 'ed25519, secp256k1 or bip340', 'ed25519')
       .option('--wait', 'when the key is pending_backup on a node, wait until every node reports it active (or --wait-timeout passes)')
       .option('--wait-timeout <seconds>', 'with --wait: how long to wait', intIn(1, 86_400), 120)
-      .option('--out <file>', 'also write the key reference (public) to this file')
+      .option('--out <file>', 'also write the key reference to this new file (0600; docs/format.md, "Key reference file"): key id, group key, each node with its fingerprint and key id; `sign --key-file` reads it, `key import --key-file` updates it')
       .option('--ers <policy>', 'the key\'s own emergency recovery policy, kept by every node: off (no ERS part, ever), allow, or require (it signs only once a verified `ers backup` package is registered); default: each node\'s ers settings decide')
       .addHelpText('after', `${ERS_HELP}\nExits 0 whether the key is active or pending_backup, and says which (status, and per node with --json).\nA node answers after waiting up to its durable_wait_ms, else backup.wait_ms (default 10 s), for its channels.`),
   ).action(async (o: ApiOpts & { nodes: string; threshold: number; curve: string; wait?: boolean; waitTimeout: number; out?: string; ers?: string }) => {
     if (!['ed25519', 'secp256k1', 'bip340'].includes(o.curve)) throw new InvalidInputError('--curve must be ed25519, secp256k1 or bip340');
     if (o.ers !== undefined && !(ERS_POLICIES as readonly string[]).includes(o.ers)) throw new InvalidInputError('--ers must be off, allow or require');
+    if (o.out !== undefined && existsSync(o.out)) throw new InvalidInputError(`${o.out} already exists; no key was made`, { code: 'file_exists', hint: 'a key reference is never overwritten: choose another --out file' });
     const nodes = clients(o.nodes, o);
     let infos: KeyInfo[] = [];
     const ref = await createKey(nodes, { threshold: o.threshold, curve: o.curve as KeyRef['curve'], ...(o.ers ? { ersPolicy: o.ers as ErsPolicy } : {}), onFinished: (f) => (infos = f) });
@@ -170,12 +146,13 @@ export function registerKeyCommands(program: Command): void {
     if (o.wait && statuses.some((st) => st !== 'active')) statuses = await waitUntilActive(nodes, keyId, statuses, o.waitTimeout * 1000, out);
     const pending = ref.nodes.filter((_, i) => statuses[i] !== 'active').map((n) => n.url);
     const status = pending.length === 0 ? 'active' : 'pending_backup';
-    if (o.out) writeFileAtomic(o.out, `${JSON.stringify(ref, null, 2)}\n`, 0o644);
+    if (o.out) writeKeyRefFile(o.out, { keyId, curve: ref.curve, threshold: ref.threshold, groupPublicKey: ref.groupPublicKey, nodes: ref.nodes });
     if (o.json) {
-      out.json({ key_id: keyId, curve: ref.curve, threshold: ref.threshold, group_public_key: ref.groupPublicKey, ers_policy: o.ers ?? null, status, nodes: ref.nodes.map((n, i) => ({ url: n.url, status: statuses[i] })) });
+      out.json({ key_id: keyId, curve: ref.curve, threshold: ref.threshold, group_public_key: ref.groupPublicKey, ers_policy: o.ers ?? null, status, nodes: ref.nodes.map((n, i) => ({ url: n.url, status: statuses[i] })), key_file: o.out ?? null });
     } else {
       out.out(`key ${keyId}: ${ref.curve} ${ref.threshold}-of-${ref.nodes.length}, group public key ${ref.groupPublicKey}, ERS policy ${o.ers ?? 'the nodes\' settings'}`);
       out.out(`status: ${status}${pending.length ? ` on ${pending.join(', ')}` : ''}`);
+      if (o.out) out.out(`key reference written to ${o.out}`);
     }
     if (pending.length) {
       const waited = o.wait ? `still, after waiting ${o.waitTimeout} s` : 'its backup is not acknowledged yet';
@@ -183,37 +160,19 @@ export function registerKeyCommands(program: Command): void {
     }
   });
 
-  withApi(
-    program
-      .command('sign')
-      .description('sign a message (up to the nodes’ message limit, 1 MiB by default) with t of the key’s nodes (two FROST rounds); prints the signature hex')
-      .requiredOption('--key <id>', 'key id')
-      .requiredOption('--nodes <urls>', 'comma-separated URLs of the nodes to sign with (the first t are used); URL#KEY_ID for a node that holds the key under another id (after an import)')
-      .option('--message <hex>', 'message bytes, hex')
-      .option('--message-text <text>', 'message as UTF-8 text')
-      .option('--message-file <path>', 'message bytes from a file, or - for stdin')
-      .addHelpText('after', SIGN_HELP),
-  ).action(async (o: ApiOpts & MessageOpts & { key: string; nodes: string }) => {
-    const message = await messageBytes(o);
-    const specs = nodeSpecs(o.nodes, o.key);
-    const token = apiKey(o);
-    const nodes = specs.map((n) => new KeyNodeClient({ url: n.url, apiKey: token }));
-    const info = await nodes[0]!.key(specs[0]!.keyId);
-    // sign() checks the aggregate against this group key: ids of another key on some node fail, never sign for it.
-    const ref: KeyRef = { curve: info.curve, threshold: info.threshold, groupPublicKey: info.group_public_key, public: info.public, nodes: specs };
-    const sig = await sign(ref, nodes, message);
-    const out = createOutput();
-    if (o.json) out.json({ key_id: o.key, curve: info.curve, group_public_key: info.group_public_key, signature: toHex(sig) });
-    else out.out(toHex(sig));
-  });
+  registerSignCommand(program);
 
   withApi(
     key
       .command('info')
       .description('one node\'s public facts about a key: curve, threshold, group key, status, tenant, its ERS policy (ers_policy; null: the node\'s settings decide), whether it needs a package to sign there (ers_required), its registered package (ers), its share epoch and the durable channels that hold it (channels: the log with its entry index; false: a channel new keys need that does not hold it yet)')
-      .requiredOption('--node <url>', 'key node URL')
-      .requiredOption('--key <id>', 'key id on that node'),
-  ).action(async (o: ApiOpts & { node: string; key: string }) => {
+      .option('--node <url>', 'key node URL (with --key)')
+      .option('--key <id>', 'key id on that node')
+      .addOption(new Option('--key-file <file>', 'instead: every node of a key reference (`key create --out`), each asked for its own key id and checked against the file; one line per node').conflicts(['node', 'key']))
+      .addHelpText('after', `\nWith --key-file: one line per node (URL, its key id, status, share epoch, channels, or its error);\nwith --json {key_id, curve, threshold, group_public_key, ok, nodes: [{url, key_id, status, epoch,\nchannels} or {url, key_id, err_type, message}]}. A node that does not answer, lacks the key, or\nreports another curve, threshold or group key (key_ref_mismatch) makes it exit 1, "ok": false.`),
+  ).action(async (o: ApiOpts & { node?: string; key?: string; keyFile?: string }) => {
+    if (o.keyFile !== undefined) return infoFromRef(o.keyFile, o);
+    if (o.node === undefined || o.key === undefined) throw new LifeboatError('usage', 'key info needs --node URL and --key ID, or --key-file FILE', { hint: 'run `lifeboat key info --help` for usage' });
     const [client] = clients(o.node, o);
     const info = (await client!.key(o.key)) as KeyInfo & { ers?: { rsa_fingerprint: string } | null; ers_required?: boolean };
     const out = createOutput();
@@ -269,8 +228,9 @@ export function registerKeyCommands(program: Command): void {
       .requiredOption('--node <url>', 'key node URL')
       .requiredOption('--in <file>', 'export file')
       .option('--threshold <t>', 'the key’s threshold', intIn(2, 32))
-      .option('--tenant <name>', 'with an operator key: the tenant that will own the key (default: an encrypted export’s own tenant, else default); a client’s import goes to its own'),
-  ).action(async (o: ApiOpts & { node: string; in: string; threshold?: number; tenant?: string }) => {
+      .option('--tenant <name>', 'with an operator key: the tenant that will own the key (default: an encrypted export’s own tenant, else default); a client’s import goes to its own')
+      .option('--key-file <file>', 'the key\'s reference (`key create --out`): checked first (it names --node, the export is its key), then its --node entry gets the new key id, atomically'),
+  ).action(async (o: ApiOpts & { node: string; in: string; threshold?: number; tenant?: string; keyFile?: string }) => {
     let json: unknown;
     try {
       json = JSON.parse(utf8.decode(readFileOrThrow(o.in, 'export file')));
@@ -281,10 +241,13 @@ export function registerKeyCommands(program: Command): void {
     const r = keyShareExportSchema.safeParse(json);
     if (!r.success) throw new InvalidInputError(`${o.in} is not a key share export`, { code: 'malformed' });
     const [client] = clients(o.node, o);
+    if (o.keyFile !== undefined) await checkImportAgainstRef(o.keyFile, client!, r.data as KeyShareExport);
     const imported = await client!.importShare({ ...(r.data as KeyShareExport), ...(o.threshold ? { threshold: o.threshold } : {}), ...(o.tenant ? { tenant: o.tenant } : {}) });
+    if (o.keyFile !== undefined) recordImport(o.keyFile, client!.url, imported);
     const out = createOutput();
-    if (o.json) out.json({ key_id: imported.key_id, imported_from: imported.imported_from, tenant: imported.tenant, group_public_key: imported.group_public_key, status: imported.status });
+    if (o.json) out.json({ key_id: imported.key_id, imported_from: imported.imported_from, tenant: imported.tenant, group_public_key: imported.group_public_key, status: imported.status, key_file: o.keyFile ?? null });
     else out.out(`imported as ${imported.key_id} (from ${imported.imported_from}) into tenant ${imported.tenant}, group public key ${imported.group_public_key}, status ${imported.status}`);
+    if (o.keyFile !== undefined && !o.json) out.out(`key reference ${o.keyFile}: ${client!.url} now holds the key as ${imported.key_id}`);
     if (imported.status !== 'active') out.warn(`key ${imported.key_id} is ${imported.status}: it cannot sign on that node until its backup is acknowledged`);
   });
 

@@ -7,7 +7,7 @@ import { generateBoxKeyPair } from '../../crypto/sealedbox.js';
 import { InvalidInputError, LifeboatError, NotFoundError } from '../../errors.js';
 import { identityFingerprint, loadIdentity, parsePublicIdentity } from '../../identity.js';
 import { primaryPaths, resolveDataDir } from '../../primary/datadir.js';
-import { acceptReleaseResponse, type CheckedShare } from '../../recovery/collect.js';
+import { acceptReleaseResponse, type CheckedShare, checkShareAgainstManifest } from '../../recovery/collect.js';
 import { type ConfirmedHolder, parseHolderSpec } from '../../recovery/holders.js';
 import type { Manifest } from '../../recovery/manifest.js';
 import { dropPendingRelease, loadPendingRelease, savePendingRelease } from '../../recovery/pending.js';
@@ -22,6 +22,7 @@ import { createOutput } from '../io.js';
 import { promptSecret, promptsHelp } from '../input.js';
 import { collect, DATA_DIR_HELP, intIn } from '../options.js';
 import { readTypedShares } from './primary.js';
+import { readShareQrFiles } from './recovery-sheet.js';
 
 function readJsonFile(path: string, what: string): unknown {
   try {
@@ -37,6 +38,7 @@ interface ReconstructOpts {
   holder: string[];
   allHolders?: boolean;
   typedShares: number;
+  shareQr: string[];
   releaseResponse: string[];
   manifest?: string;
   vault?: string;
@@ -61,6 +63,7 @@ export function registerReconstruct(recovery: Command): void {
     .option('--holder <url#fingerprint>', 'ask this holder to release its share (repeat)', collect, [])
     .option('--all-holders', 'also ask every other holder the manifest lists')
     .option('--typed-shares <n>', 'number of shares to type (hidden prompt, or stdin lines)', intIn(0, 16), 0)
+    .option('--share-qr <file>', 'a share from a QR code image (PNG), e.g. a scan of the recovery sheet (repeat)', collect, [])
     .option('--release-response <file>', 'a response from an air-gapped holder (repeat)', collect, [])
     .option('--manifest <file>', 'recovery manifest (default: fetched from the holders)')
     .option('--vault <file>', 'a vault backup, used when it is the newest copy that opens (the holders\' copies are always asked too)')
@@ -74,6 +77,8 @@ export function registerReconstruct(recovery: Command): void {
       const out = createOutput({ quiet: o.json });
       const paths = primaryPaths(resolveDataDir(o.dataDir));
       const operator = loadIdentity(o.operatorKey, 'operator');
+      // The images are read first: a scan that does not decode fails before any holder is asked.
+      const scanned = await readShareQrFiles(o.shareQr);
       let holders = await confirmReachable(o.holder.map(parseHolderSpec), operator, out.warn);
       let manifest: Manifest;
       if (o.manifest) manifest = readManifestFile(o.manifest);
@@ -107,6 +112,7 @@ export function registerReconstruct(recovery: Command): void {
         const response = parseReleaseResponse(readJsonFile(file, 'release response'));
         released.push(acceptReleaseResponse(manifest, response, loadPendingRelease(paths.dir, response.request_id), `response file ${file}`));
       }
+      scanned.forEach((words, i) => released.push(checkShareAgainstManifest(manifest, words, `qr image ${o.shareQr[i]}`)));
       const typed = await readTypedShares(o.typedShares);
       const passphrase = o.passphrase ? await promptSecret('SLIP-0039 passphrase') : undefined;
       const r = await reconstruct({ paths, operator, manifest, vaults, holders, enrolOn: reachable, typed, released, passphrase, unboundOk: Boolean(o.primaryFingerprint), progress: out.info });

@@ -8,7 +8,7 @@ import { InvalidInputError } from '../../errors.js';
 import { encodePublicIdentity, identityFingerprint, loadIdentity } from '../../identity.js';
 import { loadMasterKey, primaryPaths, resolveDataDir } from '../../primary/datadir.js';
 import { parseHolderSpec } from '../../recovery/holders.js';
-import { recoveryInit } from '../../recovery/init.js';
+import { checkSplitPlan, recoveryInit } from '../../recovery/init.js';
 import { rotate } from '../../recovery/rotate.js';
 import { syncVault } from '../../recovery/sync.js';
 import { readManifestFile } from '../../recovery/sources.js';
@@ -20,6 +20,7 @@ import { promptSecret, promptsHelp } from '../input.js';
 import { collect, DATA_DIR_HELP, intIn } from '../options.js';
 import { readTypedShares } from './primary.js';
 import { registerReconstructCommands } from './reconstruct.js';
+import { addShareOutputOptions, checkShareOutputs, readShareQrFiles, SHEET_HELP, type ShareOutputOpts, writeShareOutputs } from './recovery-sheet.js';
 
 /**
  * Shows offline shares once: words numbered for copying by hand, or plain lines to a chosen fd. The
@@ -57,7 +58,7 @@ export function recoveryGroup(program: Command): Command {
 export function registerRecoveryCommands(program: Command): void {
   const recovery = recoveryGroup(program);
 
-  recovery
+  const init = recovery
     .command('init')
     .description('create the vault and split its master key: one sealed share per holder, the rest printed once')
     .requiredOption('--holder <url#fingerprint>', 'a share holder, confirmed by its fingerprint (repeat)', collect)
@@ -65,11 +66,12 @@ export function registerRecoveryCommands(program: Command): void {
     .option('--threshold <t>', 'shares needed to recover', intIn(2, 16), 2)
     .option('--shares <n>', 'total shares (default: holders + 1 offline share)', intIn(2, 16))
     .option('--passphrase', 'protect the shares with a SLIP-0039 passphrase (prompted)')
-    .option('--secret-fd <fd>', 'write the offline shares to this file descriptor instead of the terminal', intIn(3, 1023))
+    .option('--secret-fd <fd>', 'write the offline shares to this file descriptor instead of the terminal', intIn(3, 1023));
+  addShareOutputOptions(init)
     .option('--data-dir <dir>', DATA_DIR_HELP)
     .option('--json', 'print the manifest summary as JSON (offline shares still go to the terminal or --secret-fd)')
-    .addHelpText('after', promptsHelp(['with --passphrase: the SLIP-0039 passphrase for the shares']))
-    .action(async (o: { holder: string[]; operator: string[]; threshold: number; shares?: number; passphrase?: boolean; secretFd?: number; dataDir?: string; json?: boolean }) => {
+    .addHelpText('after', promptsHelp(['with --passphrase: the SLIP-0039 passphrase for the shares']) + SHEET_HELP)
+    .action(async (o: ShareOutputOpts & { holder: string[]; operator: string[]; threshold: number; shares?: number; passphrase?: boolean; dataDir?: string; json?: boolean }) => {
       const out = createOutput({ quiet: o.json });
       if (o.secretFd === undefined && !process.stdout.isTTY) {
         throw new InvalidInputError('the offline share must go to a terminal', { code: 'secret_needs_terminal', hint: 'run in a terminal, or pass --secret-fd N' });
@@ -77,10 +79,14 @@ export function registerRecoveryCommands(program: Command): void {
       const paths = primaryPaths(resolveDataDir(o.dataDir));
       const primary = loadIdentity(paths.identity, 'primary');
       const holders = o.holder.map(parseHolderSpec);
+      const plan = parsePlan(o, holders.length);
+      checkSplitPlan(plan, holders.length);
+      checkShareOutputs(o, plan.shareCount - holders.length);
       const passphrase = o.passphrase ? await promptSecret('SLIP-0039 passphrase for the shares') : undefined;
-      const r = await recoveryInit({ paths, primary, holders, operators: o.operator, plan: parsePlan(o, holders.length), passphrase, progress: out.info });
+      const r = await recoveryInit({ paths, primary, holders, operators: o.operator, plan, passphrase, progress: out.info });
       const fp = identityFingerprint(primary);
       showOfflineShares(r.offlineMnemonics, o.secretFd, r.manifest.threshold, fp);
+      await writeShareOutputs(o, { mnemonics: r.offlineMnemonics, manifest: r.manifest, primaryFingerprint: fp }, out.info);
       if (o.json) out.json({ ok: true, scheme_id: r.manifest.scheme_id, threshold: r.manifest.threshold, share_count: r.manifest.share_count, manifest: paths.manifest, primary_fingerprint: fp });
       else {
         out.out(`recovery scheme ${r.manifest.scheme_id}: ${r.manifest.threshold} of ${r.manifest.share_count}; manifest at ${paths.manifest}`);
@@ -99,19 +105,20 @@ export function registerRecoveryVerify(recovery: Command): void {
     .command('verify')
     .description('challenge every holder to prove it still holds its share; optionally check typed offline shares')
     .option('--offline-shares <n>', 'also check this many typed offline shares (not combined)', intIn(0, 16), 0)
+    .option('--share-qr <file>', 'also check the offline share in this QR code image (PNG), e.g. a scan of the recovery sheet (repeat)', collect, [])
     .option('--manifest <file>', 'manifest to check against (default: the data dir)')
     .option('--operator-key <file>', 'sign the challenges as this operator (default: the primary identity)')
-    .option('--no-holders', 'ask no holder: only check the typed offline shares against the manifest (offline, e.g. with the recovery kit)')
+    .option('--no-holders', 'ask no holder: only check the offline shares (typed or --share-qr) against the manifest (offline, e.g. with the recovery kit)')
     .option('--data-dir <dir>', DATA_DIR_HELP)
     .option('--json', 'print JSON')
     .addHelpText('after', promptsHelp(['with --offline-shares N: offline share 1 (its words), then share 2, … up to N']))
-    .action(async (o: { offlineShares: number; manifest?: string; operatorKey?: string; holders: boolean; dataDir?: string; json?: boolean }) => {
+    .action(async (o: { offlineShares: number; shareQr: string[]; manifest?: string; operatorKey?: string; holders: boolean; dataDir?: string; json?: boolean }) => {
       const out = createOutput({ quiet: o.json });
       const paths = primaryPaths(resolveDataDir(o.dataDir));
-      if (!o.holders && o.offlineShares === 0) throw new InvalidInputError('--no-holders checks typed offline shares only: give --offline-shares N');
+      if (!o.holders && o.offlineShares === 0 && o.shareQr.length === 0) throw new InvalidInputError('--no-holders checks offline shares only: give --offline-shares N or --share-qr FILE');
       const manifest = readManifestFile(o.manifest ?? paths.manifest);
       const signer = !o.holders ? undefined : o.operatorKey ? loadIdentity(o.operatorKey, 'operator') : loadIdentity(paths.identity, 'primary');
-      const offline = await readTypedShares(o.offlineShares);
+      const offline = [...(await readShareQrFiles(o.shareQr)), ...(await readTypedShares(o.offlineShares))];
       const localVault = existsSync(paths.vault) ? readFileOrThrow(paths.vault, 'vault') : undefined;
       // Unsealed, the holders' copies are authenticated too (a copy that does not open is reported).
       const mk = existsSync(paths.masterKey) ? loadMasterKey(paths) : undefined;
@@ -130,18 +137,19 @@ export function registerRecoveryVerify(recovery: Command): void {
 }
 
 function registerRecoveryRotateSync(recovery: Command): void {
-  recovery
+  const rotateCmd = recovery
     .command('rotate')
     .description('new master key and shares; the vault is re-encrypted and the old shares open nothing any more')
     .option('--holder <url#fingerprint>', 'replace the holders (repeat); default: the current ones', collect)
     .option('--threshold <t>', 'new threshold (default: unchanged)', intIn(2, 16))
     .option('--shares <n>', 'new share count (default: unchanged)', intIn(2, 16))
     .option('--passphrase', 'protect the new shares with a SLIP-0039 passphrase (prompted)')
-    .option('--secret-fd <fd>', 'write the new offline shares to this file descriptor instead of the terminal', intIn(3, 1023))
+    .option('--secret-fd <fd>', 'write the new offline shares to this file descriptor instead of the terminal', intIn(3, 1023));
+  addShareOutputOptions(rotateCmd)
     .option('--data-dir <dir>', DATA_DIR_HELP)
     .option('--json', 'print JSON (offline shares still go to the terminal or --secret-fd)')
-    .addHelpText('after', promptsHelp(['with --passphrase: the SLIP-0039 passphrase for the new shares']))
-    .action(async (o: { holder?: string[]; threshold?: number; shares?: number; passphrase?: boolean; secretFd?: number; dataDir?: string; json?: boolean }) => {
+    .addHelpText('after', promptsHelp(['with --passphrase: the SLIP-0039 passphrase for the new shares']) + SHEET_HELP)
+    .action(async (o: ShareOutputOpts & { holder?: string[]; threshold?: number; shares?: number; passphrase?: boolean; dataDir?: string; json?: boolean }) => {
       const out = createOutput({ quiet: o.json });
       if (o.secretFd === undefined && !process.stdout.isTTY) {
         throw new InvalidInputError('the offline share must go to a terminal', { code: 'secret_needs_terminal', hint: 'run in a terminal, or pass --secret-fd N' });
@@ -154,10 +162,13 @@ function registerRecoveryRotateSync(recovery: Command): void {
       const holders = o.holder?.map(parseHolderSpec);
       const count = holders?.length ?? manifest.members.filter((m) => m.kind === 'holder').length;
       const plan = o.threshold || o.shares || holders ? { threshold: o.threshold ?? manifest.threshold, shareCount: o.shares ?? (holders ? count + 1 : manifest.share_count) } : undefined;
+      if (plan) checkSplitPlan(plan, count);
+      checkShareOutputs(o, (plan?.shareCount ?? manifest.share_count) - count);
       const passphrase = o.passphrase ? await promptSecret('SLIP-0039 passphrase for the new shares') : undefined;
       const r = await rotate({ paths, primary, current: { manifest, vault, master }, holders, plan, passphrase, progress: out.info });
       const fp = identityFingerprint(primary);
       showOfflineShares(r.offlineMnemonics, o.secretFd, r.manifest.threshold, fp);
+      await writeShareOutputs(o, { mnemonics: r.offlineMnemonics, manifest: r.manifest, primaryFingerprint: fp }, out.info);
       for (const f of r.oldSchemeLeftOn) out.warn(`old scheme ${r.oldSchemeId} not removed from ${f}; it opens nothing, remove it when the holder is back`);
       if (o.json) out.json({ ok: true, scheme_id: r.manifest.scheme_id, old_scheme_id: r.oldSchemeId, old_scheme_left_on: r.oldSchemeLeftOn, primary_fingerprint: fp });
       else {

@@ -1,0 +1,32 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { ed25519 } from '@noble/curves/ed25519.js';
+import { randomBytes } from '../src/crypto/random.js';
+import { generateSigningKeyPair, signWithContext, verifyWithContext } from '../src/crypto/sign.js';
+import { concatBytes, utf8 } from '../src/util/bytes.js';
+
+test('signWithContext (native) gives the bytes RFC 8032 gives, for any seed and message', () => {
+  for (let i = 0; i < 200; i++) {
+    const { secretKey, publicKey } = generateSigningKeyPair();
+    const message = randomBytes(i * 7);
+    const sig = signWithContext('test/v1', message, secretKey);
+    const pure = ed25519.sign(concatBytes(utf8.encode('lifeboat:test/v1\0'), message), secretKey);
+    assert.deepEqual(sig, pure);
+    assert.ok(verifyWithContext('test/v1', message, sig, publicKey));
+    assert.equal(verifyWithContext('test/v2', message, sig, publicKey), false, 'another context does not verify');
+  }
+});
+
+test('signWithContext refuses a seed of the wrong length, naming no bytes', () => {
+  for (const n of [0, 31, 33, 64]) assert.throws(() => signWithContext('test/v1', new Uint8Array(1), new Uint8Array(n)), { code: 'invalid_input' });
+});
+
+test('a seed array wiped or refilled after signing signs with what it holds now, not a cached key', () => {
+  const seed = randomBytes(32);
+  const before = signWithContext('test/v1', new Uint8Array([1]), seed);
+  const next = randomBytes(32);
+  seed.set(next);
+  const after = signWithContext('test/v1', new Uint8Array([1]), seed);
+  assert.notDeepEqual(after, before);
+  assert.deepEqual(after, ed25519.sign(concatBytes(utf8.encode('lifeboat:test/v1\0'), new Uint8Array([1])), next));
+});
