@@ -50,6 +50,10 @@ function run(cmd: string, args: string[], opts: { cwd?: string; input?: string; 
   let stderr = '';
   child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
   child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+  // A command that exits without reading its stdin (`--version`) closes the pipe: EPIPE, not a failure.
+  child.stdin.on('error', (err: NodeJS.ErrnoException) => {
+    if (err.code !== 'EPIPE') throw err;
+  });
   child.stdin.end(opts.input ?? '');
   return new Promise((resolve) => child.on('close', (code) => resolve({ code, stdout, stderr })));
 }
