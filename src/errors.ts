@@ -58,6 +58,11 @@ export const SAFETY_CODES: ReadonlySet<string> = new Set([
   'keyshare_decrypt_failed',
   'keyshare_conflict',
   'keyshare_output_check_failed',
+  // a recovery kit whose signed hashes, signature or release key do not match (docs/kit.md)
+  'kit_key_mismatch',
+  'kit_signature_invalid',
+  'kit_not_listed',
+  'kit_hash_mismatch',
 ]);
 
 export class LifeboatError extends Error {

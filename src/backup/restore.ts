@@ -5,14 +5,14 @@
  * node (vault with the same node keys under a fresh master key, configuration, store) with the nonce
  * epoch advanced and no nonce at all.
  */
-import { existsSync, mkdirSync, readdirSync, renameSync, rmdirSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, renameSync, rmdirSync, rmSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
-import { ConflictError, LifeboatError } from '../errors.js';
+import { LifeboatError } from '../errors.js';
 import { randomBytes } from '../crypto/random.js';
 import { ctEqual, toHex } from '../util/bytes.js';
 import { ensurePrivateDir, fsyncDir, writeFileAtomic } from '../util/files.js';
 import { identityFingerprint } from '../identity.js';
-import { type BackupConfig, defaultNodeConfig, nodePaths, saveNodeConfig } from '../keynode/config.js';
+import { assertRestorableDir, type BackupConfig, defaultNodeConfig, nodePaths, saveNodeConfig } from '../keynode/config.js';
 import { storeMasterKey } from '../primary/datadir.js';
 import { createNodeVaultWith, loadNodeSecrets } from '../keynode/secrets.js';
 import { openKeyNodeStore } from '../keynode/store/index.js';
@@ -107,14 +107,7 @@ export async function readBackupStream(source: RestoreSource, backupKey: Uint8Ar
   return { state, head: { seq, hash }, compactionSeq, entries: read };
 }
 
-/** Throws ConflictError `node_exists` unless `dir` is absent or empty (or, with a store URL, holds no node). */
-export function assertRestorableDir(dir: string, store?: string): void {
-  const paths = nodePaths(dir);
-  if (existsSync(paths.config) || existsSync(paths.vault)) throw new ConflictError(`${dir} already holds a key node`, 'node_exists', 'restore into a new, empty directory');
-  if (existsSync(dir) && readdirSync(dir).length > 0 && !store) {
-    throw new ConflictError(`${dir} is not empty`, 'node_exists', 'restore into a new, empty directory');
-  }
-}
+export { assertRestorableDir } from '../keynode/config.js';
 
 /**
  * Writes a node rebuilt from a stream into `dir`, which must not hold a node. Every share is checked

@@ -8,8 +8,6 @@ import { Command, CommanderError } from 'commander';
 import { LifeboatError, UsageError } from '../errors.js';
 import { pathToFileURL } from 'node:url';
 import { EXIT, printError, redactOptionValues } from './io.js';
-import { finishPendingCommit } from '../primary/commit.js';
-import { primaryPaths, resolveDataDir } from '../primary/datadir.js';
 import { registerCommands } from './commands/index.js';
 import { VERSION } from './version.js';
 
@@ -35,10 +33,12 @@ export async function buildProgram(args?: readonly string[]): Promise<Command> {
     );
   await registerCommands(program, args);
   // Every command on the primary's data directory first completes (or discards) an interrupted commit,
-  // so vault, manifest and master key always belong to one scheme (src/primary/commit.ts).
-  program.hook('preAction', (_program, action) => {
+  // so vault, manifest and master key always belong to one scheme (src/primary/commit.ts). Loaded
+  // here, not at the top: `--help` and `--version` need none of it (start-up, docs/kit.md).
+  program.hook('preAction', async (_program, action) => {
     const group = action.parent?.name();
     if (PRIMARY_GROUPS.has(group ?? '') || PRIMARY_GROUPS.has(action.name())) {
+      const [{ finishPendingCommit }, { primaryPaths, resolveDataDir }] = await Promise.all([import('../primary/commit.js'), import('../primary/datadir.js')]);
       finishPendingCommit(primaryPaths(resolveDataDir(action.opts<{ dataDir?: string }>().dataDir)));
     }
   });
@@ -137,7 +137,8 @@ export async function main(argv: string[]): Promise<number> {
   }
 }
 
-// Run when executed directly (tsx src/cli/main.ts ...); bin/lifeboat.js imports main() instead.
+// Run when executed directly (tsx src/cli/main.ts ...); bin/lifeboat.js and the recovery kit import
+// main() instead. No top-level await: the kit's single executable is CommonJS (scripts/build-kit.mjs).
 if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
-  process.exitCode = await main(process.argv);
+  void main(process.argv).then((code) => void (process.exitCode = code));
 }

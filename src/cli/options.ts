@@ -1,6 +1,6 @@
 /** Option parsers shared by the commands. */
 import { InvalidArgumentError } from 'commander';
-import { parseTrustProxy, type TrustProxy } from '../http/app.js';
+import { parseTrustProxy, type TrustProxy } from '../http/trust-proxy.js';
 import { LifeboatError, UsageError } from '../errors.js';
 
 /** For repeatable options: `--holder A --holder B`. */

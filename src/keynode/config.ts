@@ -5,10 +5,11 @@
  *   master.key     the unsealed master key of that vault (0600)
  *   store.sqlite   the default store (sqlite:<dir>/store.sqlite), unless `store` names PostgreSQL
  */
+import { existsSync, readdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { z } from 'zod';
 import { NAME_RE } from '../backup/format.js';
-import { ForbiddenError, FormatError, InvalidInputError } from '../errors.js';
+import { ConflictError, ForbiddenError, FormatError, InvalidInputError } from '../errors.js';
 import { readFileOrThrow, writeFileAtomic } from '../util/files.js';
 import { utf8 } from '../util/bytes.js';
 import type { ErsPolicy } from './store/types.js';
@@ -177,4 +178,13 @@ export function saveNodeConfig(paths: NodePaths, config: NodeConfig): void {
   const r = nodeConfigSchema.safeParse(config);
   if (!r.success) throw new InvalidInputError(`invalid node configuration: ${r.error.issues.map((i) => i.path.join('.')).join(', ')}`);
   writeFileAtomic(paths.config, `${JSON.stringify(r.data, null, 2)}\n`);
+}
+
+/** Throws ConflictError `node_exists` unless `dir` is absent or empty (or, with a store URL, holds no node). */
+export function assertRestorableDir(dir: string, store?: string): void {
+  const paths = nodePaths(dir);
+  if (existsSync(paths.config) || existsSync(paths.vault)) throw new ConflictError(`${dir} already holds a key node`, 'node_exists', 'restore into a new, empty directory');
+  if (existsSync(dir) && readdirSync(dir).length > 0 && !store) {
+    throw new ConflictError(`${dir} is not empty`, 'node_exists', 'restore into a new, empty directory');
+  }
 }

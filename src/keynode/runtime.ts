@@ -9,7 +9,8 @@ import { ensurePrivateDir, writeFileAtomic } from '../util/files.js';
 import { toB64 } from '../util/bytes.js';
 import { defaultNodeConfig, loadNodeConfig, type NodeConfig, nodePaths, type NodePaths, saveNodeConfig } from './config.js';
 import { FailoverSync } from './failover.js';
-import { createNodeVault, loadNodeMnemonic, loadNodeSecrets, type NodeSecrets, removeNodeMnemonic, storeNodeMnemonic } from './secrets.js';
+import { createNodeVault, loadNodeMnemonic, loadNodeSecrets, type NodeSecrets, removeNodeMnemonic } from './secrets.js';
+import { keepKeyshare, type KeyshareSetup } from './keyshare-setup.js';
 import { type ChannelAgent, DurabilityGate, requiredChannels } from './durable.js';
 import type { Identity } from '../identity.js';
 import { KEYSHARE_JOURNAL_META, keyEpoch } from './store/index.js';
@@ -46,8 +47,7 @@ export interface ChannelAgentContext {
   readMnemonic(): Uint8Array | undefined;
 }
 
-/** How a node keeps its operator mnemonic (docs/keyshare.md, "Two modes"): the words, or only the recipient and check. */
-export type KeyshareSetup = { mode: 'passphrase'; phrase: Uint8Array } | { mode: 'recipient'; recipient: string; mnemonicCheck: string };
+export { keepKeyshare, type KeyshareSetup } from './keyshare-setup.js';
 
 /** Default wait of a DKG or import answer for its key's channels when neither durable_wait_ms nor backup.wait_ms is set. */
 const DURABLE_WAIT_MS = 10_000;
@@ -124,15 +124,6 @@ async function makeNode(
   }
   saveNodeConfig(paths, config);
   return { identity: encodePublicIdentity(secrets.identity), fingerprint: identityFingerprint(secrets.identity), wrapping_public_key: toB64(secrets.wrapping.publicKey), store: config.store, keyshare_mode: config.keyshare?.mode ?? null };
-}
-
-/** Stores the words (passphrase mode) in the vault at `paths` and returns `config` naming the mode. Throws what the vault throws. */
-export async function keepKeyshare(paths: NodePaths, master: { schemeId: Uint8Array; key: Uint8Array }, config: NodeConfig, setup: KeyshareSetup): Promise<NodeConfig> {
-  if (setup.mode === 'passphrase') {
-    await storeNodeMnemonic(paths.vault, master, setup.phrase);
-    return { ...config, keyshare: { mode: 'passphrase', recipient: null, mnemonic_check: null } };
-  }
-  return { ...config, keyshare: { mode: 'recipient', recipient: setup.recipient, mnemonic_check: setup.mnemonicCheck } };
 }
 
 /**

@@ -6,34 +6,24 @@
  * then write a node directory, built beside the target and renamed into place, with the node's own
  * identity, fresh storage keys, every key active, no nonce and a new nonce epoch.
  */
-import { existsSync, mkdirSync, renameSync, rmdirSync, rmSync } from 'node:fs';
-import { basename, dirname, join, resolve } from 'node:path';
 import { LifeboatError, NotFoundError } from '../errors.js';
-import { randomBytes } from '../crypto/random.js';
 import { encodePublicIdentity, identityFingerprint, type PublicIdentity } from '../identity.js';
-import { ctEqual, toB64, toHex, utf8, wipe } from '../util/bytes.js';
-import { ensurePrivateDir, fsyncDir, writeFileAtomic } from '../util/files.js';
+import { ctEqual, toB64, utf8, wipe } from '../util/bytes.js';
 import { type CheckpointRule, fetchCheckpoint } from '../log/audit/audit.js';
 import type { LogSource } from '../log/audit/source.js';
 import type { Checkpoint } from '../log/checkpoint.js';
 import { verifyEntry } from '../log/entry.js';
 import { verifyTree } from '../log/tile-reader.js';
 import { ENTRIES_LEVEL, parseEntryBundle, TILE_WIDTH, verifyEntryBundle } from '../log/tiles.js';
-import { assertRestorableDir } from '../backup/restore.js';
-import { restoreNodeBackup } from '../keynode/backup.js';
-import { defaultNodeConfig, type LogTarget, type NodeConfig, nodePaths, saveNodeConfig } from '../keynode/config.js';
-import { encodeFrostPublic, groupPublicKey, sealKeyShare } from '../keynode/frost/index.js';
-import { createNodeVaultWith, loadNodeSecrets } from '../keynode/secrets.js';
-import { keepKeyshare, type KeyshareSetup } from '../keynode/runtime.js';
-import { KEYSHARE_JOURNAL_META, openKeyNodeStore } from '../keynode/store/index.js';
-import type { KeyRecord } from '../keynode/store/types.js';
-import { storeMasterKey } from '../primary/datadir.js';
+import { assertRestorableDir, type LogTarget } from '../keynode/config.js';
+import type { KeyshareSetup } from '../keynode/keyshare-setup.js';
 import { KeyshareError } from './errors.js';
 import { deriveAgeRecipient, mnemonicCheck } from './age.js';
 import type { Mnemonic } from './mnemonic.js';
 import { KEYSHARE_RECORD_TYPE, verifyRecord } from './record.js';
-import { type OpenedBackup, openBackup } from './seal.js';
+import { openBackup } from './seal.js';
 import { type FoundRecord, latestPerKey } from './select.js';
+import { type OpenedRecord, type RecoveredNodeWriter, writeRecoveredNode } from './recover-write.js';
 
 export interface ScanResult {
   checkpoint: Checkpoint;
@@ -93,8 +83,11 @@ export interface RecoverResult {
   keys: { keyId: string; epoch: number; index: number; curve: string; tenant: string }[];
   superseded: number;
   skipped: { index: number; errType: string }[];
-  nonceEpoch: number;
+  /** The nonce epoch the store starts at; null when the node was written as a snapshot (it starts when loaded). */
+  nonceEpoch: number | null;
   store: string;
+  /** The snapshot file `node restore --in` loads, when the writer made one (the recovery kit), else null. */
+  snapshot: string | null;
   /** What the recovered node publishes with: its words' mode (from its latest record) and the log, when it was read over http. */
   configured: { keyshareMode: KeyshareSetup['mode']; logs: string[] };
 }
@@ -117,6 +110,8 @@ export async function recoverNode(opts: {
   store?: string;
   /** The log read, as the recovered node's log target (`--log URL`); none for a mirrored directory. */
   logTarget?: LogTarget;
+  /** What fills the node's storage: its store (the CLI: recover-store.ts) or a snapshot file (the kit: writeNodeSnapshot). */
+  writer: RecoveredNodeWriter;
   onProgress?: (phase: 'reading' | 'opening', done: number, total: number) => void;
 }): Promise<RecoverResult> {
   assertRestorableDir(opts.dir, opts.store);
@@ -131,10 +126,10 @@ export async function recoverNode(opts: {
   }
   const current = [...sel.latest.values()].sort((a, b) => a.index - b.index);
   const timestamps = new Map(scan.found.map((x) => [x.index, x.timestamp] as const));
-  const opened: (OpenedBackup & { index: number; timestamp: number })[] = [];
+  const opened: OpenedRecord[] = [];
   try {
     // OPEN_CONCURRENCY at once: the native scrypt of each runs on the thread pool, beside the checks
-    const slots: (OpenedBackup & { index: number; timestamp: number })[] = new Array(current.length);
+    const slots: OpenedRecord[] = new Array(current.length);
     let next = 0;
     let done = 0;
     let failed = false;
@@ -161,7 +156,7 @@ export async function recoverNode(opts: {
       mode === 'passphrase' ? { mode, phrase: utf8.encode(opts.mnemonic.phrase) } : { mode, recipient: await deriveAgeRecipient(opts.mnemonic), mnemonicCheck: toB64(mnemonicCheck(opts.mnemonic, opts.node)) };
     let written;
     try {
-      written = await writeRecoveredNode(opts.dir, opened, { store: opts.store, setup, logs: opts.logTarget ? [opts.logTarget] : [], checkpointSize: scan.checkpoint.size });
+      written = await writeRecoveredNode(opts.dir, opened, { store: opts.store, setup, logs: opts.logTarget ? [opts.logTarget] : [], checkpointSize: scan.checkpoint.size, writer: opts.writer });
     } finally {
       if (setup.mode === 'passphrase') wipe(setup.phrase);
     }
@@ -174,73 +169,10 @@ export async function recoverNode(opts: {
       skipped: scan.skipped,
       nonceEpoch: written.epoch,
       store: written.store,
+      snapshot: written.snapshot,
       configured: { keyshareMode: mode, logs: opts.logTarget ? [opts.logTarget.url] : [] },
     };
   } finally {
     for (const o of opened) wipe(o.key.share, o.identitySeeds);
-  }
-}
-
-/**
- * Writes the node: vault (its identity, fresh other keys, fresh master key, and its words in passphrase
- * mode), configuration (its words' mode and the log it was read from), store (every key, held by the log
- * at its epoch, and the publication journal on, so its next keys are published as before).
- */
-async function writeRecoveredNode(
-  dir: string,
-  opened: readonly (OpenedBackup & { index: number; timestamp: number })[],
-  opts: { store?: string; setup: KeyshareSetup; logs: LogTarget[]; checkpointSize: number },
-): Promise<{ epoch: number; store: string }> {
-  const storeUrl = opts.store;
-  const target = resolve(dir);
-  mkdirSync(dirname(target), { recursive: true });
-  // Built beside the target and renamed into place last, as the other restores: a recovery killed at
-  // any point leaves no node (at most a `.NAME.restoring-…` directory to delete).
-  const build = join(dirname(target), `.${basename(target)}.restoring-${toHex(randomBytes(6))}`);
-  const paths = nodePaths(build);
-  let config: NodeConfig = { ...defaultNodeConfig(nodePaths(target)), ...(storeUrl ? { store: storeUrl } : {}), logs: opts.logs };
-  try {
-    ensurePrivateDir(build);
-    const master = { schemeId: randomBytes(16), key: randomBytes(32) };
-    const fresh = { storageKey: randomBytes(32), exportKey: randomBytes(32), wrappingKey: randomBytes(32), backupKey: randomBytes(32) };
-    writeFileAtomic(paths.vault, createNodeVaultWith(master, { identity: opened[0]!.identitySeeds, ...fresh }));
-    storeMasterKey({ dir: build, identity: '', vault: paths.vault, manifest: '', masterKey: paths.masterKey }, master);
-    const secrets = loadNodeSecrets(paths.vault, master);
-    config = await keepKeyshare(paths, master, config, opts.setup);
-    const keys: KeyRecord[] = opened.map((o) => ({
-      keyId: o.key.keyId,
-      curve: o.key.curve,
-      threshold: o.key.public.signers.min,
-      maxSigners: o.key.public.signers.max,
-      identifier: o.key.identifier,
-      groupPublicKey: groupPublicKey(o.key.curve, o.key.public.commitments[0]!),
-      publicPackage: encodeFrostPublic(o.key.curve, o.key.public),
-      encryptedShare: sealKeyShare(secrets.storageKey, o.key),
-      status: 'active',
-      origin: 'import',
-      createdAt: o.timestamp,
-      tenant: o.tenant,
-      // the epoch of the record it came from: the next record this node publishes must not look older
-      epoch: o.record.epoch,
-    }));
-    const store = await openKeyNodeStore(storeUrl ?? paths.defaultStore);
-    let epoch: number;
-    try {
-      // checks every share again (as stored) and starts nonce epoch 1 of an empty nonce table
-      epoch = (await restoreNodeBackup(store, secrets, { keys, apiKeys: [], meta: [{ key: 'keyshare_recovered_at', value: new Date().toISOString() }, { key: KEYSHARE_JOURNAL_META, value: 'on' }] })).epoch;
-      // The log holds every key at the epoch it came back with (node status --keys shows the entry).
-      const now = Date.now();
-      for (const o of opened) await store.recordKeyChannel(o.key.keyId, 'log', o.record.epoch, JSON.stringify({ index: o.index, checkpoint_size: opts.checkpointSize }), [], now);
-    } finally {
-      await store.close();
-    }
-    saveNodeConfig(paths, config);
-    if (existsSync(target)) rmdirSync(target);
-    renameSync(build, target);
-    fsyncDir(dirname(target));
-    return { epoch, store: config.store };
-  } catch (err) {
-    rmSync(build, { recursive: true, force: true });
-    throw err;
   }
 }

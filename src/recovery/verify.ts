@@ -105,11 +105,12 @@ async function checkHolder(manifest: Manifest, member: Manifest['members'][numbe
   }
 }
 
-/** Checks every holder (and typed offline shares) against the manifest. */
-export async function verifyRecovery(opts: { manifest: Manifest; signer: Identity; offlineShares: string[]; localVault?: Uint8Array; master?: Uint8Array }): Promise<VerifyReport> {
+/** Checks every holder (none without a `signer`: offline) and typed offline shares against the manifest. */
+export async function verifyRecovery(opts: { manifest: Manifest; signer: Identity | undefined; offlineShares: string[]; localVault?: Uint8Array; master?: Uint8Array }): Promise<VerifyReport> {
   const local = opts.localVault ? { bytes: opts.localVault, generation: readVaultHeader(opts.localVault).generation, master: opts.master } : undefined;
-  const checks = await Promise.all(
-    opts.manifest.members.filter((m) => m.kind === 'holder').map((m) => checkHolder(opts.manifest, m, opts.signer, local)),
+  const signer = opts.signer;
+  const checks = signer === undefined ? [] : await Promise.all(
+    opts.manifest.members.filter((m) => m.kind === 'holder').map((m) => checkHolder(opts.manifest, m, signer, local)),
   );
   opts.offlineShares.forEach((mnemonic, i) => {
     const started = performance.now();

@@ -39,8 +39,13 @@ async function newPassphrase(): Promise<string> {
   return first;
 }
 
+/** The `ers` group, without its commands. */
+export function ersGroup(program: Command): Command {
+  return program.command('ers').description('emergency recovery packages: every share verifiably encrypted to an offline RSA key (docs/ers.md)');
+}
+
 export function registerErsCommands(program: Command): void {
-  const ers = program.command('ers').description('emergency recovery packages: every share verifiably encrypted to an offline RSA key (docs/ers.md)');
+  const ers = ersGroup(program);
 
   ers
     .command('keygen')
@@ -178,6 +183,12 @@ export function registerErsCommands(program: Command): void {
       for (const r of registered.filter((x) => !x.ok)) out.warn(`${r.url} did not register the package (${r.err_type}): ${r.message}; on a node with ers.require, or for a key created with --ers require, the key cannot sign there until it does`);
     });
 
+  registerErsVerify(ers);
+  registerErsRecoverCommands(ers);
+}
+
+/** `ers verify` (also in the recovery kit, src/kit). */
+export function registerErsVerify(ers: Command): void {
   ers
     .command('verify <package>')
     .description('check a package offline from public data: every proof, at least t participants, verifying shares that interpolate to the group key, label and RSA key; exit 0 only when it will recover the key')
@@ -203,6 +214,4 @@ export function registerErsCommands(program: Command): void {
         process.exitCode = err.safety ? 3 : 1;
       }
     });
-
-  registerErsRecoverCommands(ers);
 }

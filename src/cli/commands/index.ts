@@ -25,13 +25,29 @@ export const GROUPS: readonly Group[] = [
       };
     },
   },
+  {
+    commands: ['kit'],
+    load: async () => {
+      const [{ registerKitCommands }, { pushToHoldersListener, refuseBehindHolders }, { createOutput }] = await Promise.all([import('./kit.js'), import('../../recovery/sync.js'), import('../io.js')]);
+      return (program) => {
+        const { warn } = createOutput();
+        registerKitCommands(program, { onWrite: pushToHoldersListener(warn), guard: (path) => refuseBehindHolders(path, warn) });
+      };
+    },
+  },
   { commands: ['recovery'], load: async () => (await import('./recovery.js')).registerRecoveryCommands },
   { commands: ['holder'], load: async () => (await import('./holder.js')).registerHolderCommands },
   { commands: ['node'], load: async () => (await import('./node.js')).registerNodeCommands },
   { commands: ['key', 'sign'], load: async () => (await import('./key.js')).registerKeyCommands },
   { commands: ['backup'], load: async () => (await import('./backup.js')).registerBackupCommands },
   { commands: ['log'], load: async () => (await import('./log.js')).registerLogCommands },
-  { commands: ['keyshare'], load: async () => (await import('./keyshare.js')).registerKeyshareCommands },
+  {
+    commands: ['keyshare'],
+    load: async () => {
+      const [{ registerKeyshareCommands }, { writeNodeStore }] = await Promise.all([import('./keyshare.js'), import('../../keyshare/recover-store.js')]);
+      return (program) => registerKeyshareCommands(program, writeNodeStore);
+    },
+  },
   { commands: ['ers'], load: async () => (await import('./ers.js')).registerErsCommands },
   { commands: ['drill'], load: async () => (await import('./drill.js')).registerDrillCommand },
   { commands: ['backup-server'], load: async () => (await import('./backup-server.js')).registerBackupServerCommands },

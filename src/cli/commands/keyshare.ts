@@ -11,6 +11,7 @@ import { type LogTarget, logTargetSchema, resolveNodeDir } from '../../keynode/c
 import { deriveAgeIdentity, deriveAgeRecipient } from '../../keyshare/age.js';
 import { checkMnemonic, type Mnemonic } from '../../keyshare/mnemonic.js';
 import { recoverNode } from '../../keyshare/recover.js';
+import type { RecoveredNodeWriter } from '../../keyshare/recover-write.js';
 import { parseWitnessVerifierKey } from '../../log/cosignature.js';
 import { dirLogSource, httpLogSource } from '../../log/audit/source.js';
 import { parseVerifierKey } from '../../log/note.js';
@@ -36,9 +37,19 @@ async function readMnemonic(fd: number | undefined): Promise<Mnemonic> {
   return checkMnemonic(text);
 }
 
-export function registerKeyshareCommands(program: Command): void {
-  const ks = program.command('keyshare').description('key-share backups under the operator\'s 24-word mnemonic (docs/keyshare.md)');
+/** The `keyshare` group, without its commands. */
+export function keyshareGroup(program: Command): Command {
+  return program.command('keyshare').description('key-share backups under the operator\'s 24-word mnemonic (docs/keyshare.md)');
+}
 
+/** Registers `lifeboat keyshare identity | recover`; `writer` fills the recovered node's store (recover-store.ts). */
+export function registerKeyshareCommands(program: Command, writer: RecoveredNodeWriter): void {
+  const ks = keyshareGroup(program);
+  registerKeyshareIdentity(ks);
+  registerKeyshareRecover(ks, writer);
+}
+
+function registerKeyshareIdentity(ks: Command): void {
   ks.command('identity')
     .description('derive the age identity (and its hybrid post-quantum recipient) of the words, for recipient-mode backups')
     .option('--mnemonic-fd <fd>', 'read the 24 words from this file descriptor', intIn(0, 1023))
@@ -58,7 +69,13 @@ export function registerKeyshareCommands(program: Command): void {
         wipe(m.entropy);
       }
     });
+}
 
+/**
+ * `keyshare recover`: `writer` fills the node's storage: its store in the CLI, a snapshot file for
+ * `node restore --in` in the recovery kit (src/keyshare/recover-write.ts).
+ */
+export function registerKeyshareRecover(ks: Command, writer: RecoveredNodeWriter): void {
   ks.command('recover')
     .description('rebuild a key node from the public log and its operator\'s 24 words alone')
     .option('--log <url>', "the log's read API: GET <url>/checkpoint, <url>/tile/…")
@@ -92,7 +109,7 @@ export function registerKeyshareCommands(program: Command): void {
       const m = await readMnemonic(o.mnemonicFd);
       const out = createOutput({ quiet: o.json });
       try {
-        const r = await recoverNode({ source, rule: { logVerifier, witnesses, quorum }, node, mnemonic: m, dir, store: o.store, logTarget, onProgress: o.json ? undefined : progressLine(out.info) });
+        const r = await recoverNode({ source, rule: { logVerifier, witnesses, quorum }, node, mnemonic: m, dir, store: o.store, logTarget, writer, onProgress: o.json ? undefined : progressLine(out.info) });
         if (o.json) {
           out.json({ ok: true, dataDir: dir, ...r });
           return;
@@ -102,7 +119,8 @@ export function registerKeyshareCommands(program: Command): void {
         out.out(`keys: ${r.keys.length} (from a log of ${r.checkpointSize} entries; ${r.superseded} older epochs skipped)`);
         for (const k of r.keys) out.out(`  ${k.keyId} ${k.curve} epoch ${k.epoch} tenant ${k.tenant} (entry ${k.index})`);
         if (r.skipped.length > 0) out.warn(`${r.skipped.length} entries submitted by this node did not verify and were skipped (first: entry ${r.skipped[0]!.index}, ${r.skipped[0]!.errType})`);
-        out.out(`data dir: ${dir} (nonce epoch ${r.nonceEpoch}, no nonce)`);
+        if (r.snapshot === null) out.out(`data dir: ${dir} (nonce epoch ${r.nonceEpoch}, no nonce)`);
+        else out.out(`data dir: ${dir}, its keys in ${r.snapshot}: load them with the full CLI, \`lifeboat node restore --in ${r.snapshot} --data-dir ${dir}\` (no database driver here)`);
         out.out(
           r.configured.keyshareMode === 'passphrase'
             ? 'key-share backups: passphrase mode, the words are back in the vault (node/mnemonic)'

@@ -300,7 +300,7 @@ export function registerNodeCommands(program: Command): void {
     .option('--serve', 'with --backup-server: serve the restored node right away (as `node serve`)')
     .option('--listen <host:port>', 'with --serve: address to listen on', '127.0.0.1:7401')
     .addOption(logLevelOption('with --serve: log level on stderr'))
-    .option('--in <file>', 'backup file written by `lifeboat node backup`')
+    .option('--in <file>', 'backup file written by `lifeboat node backup`, or the snapshot the recovery kit\'s `keyshare recover` wrote (restore-snapshot.lbnb, docs/kit.md)')
     .option('--database', 'the database itself was restored (dump or copy): void every unused nonce and check every share')
     .option('--data-dir <dir>', DIR_HELP)
     .option('--store <url>', STORE_HELP)

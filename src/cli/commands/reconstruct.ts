@@ -51,6 +51,12 @@ interface ReconstructOpts {
 }
 
 export function registerReconstructCommands(recovery: Command): void {
+  registerReconstruct(recovery);
+  registerReleaseRequest(recovery);
+}
+
+/** `recovery reconstruct` (also in the recovery kit, src/kit). */
+export function registerReconstruct(recovery: Command): void {
   recovery
     .command('reconstruct')
     .description('rebuild the primary on a new machine from any t shares: holder releases and typed shares, in any mix')
@@ -150,7 +156,10 @@ export function registerReconstructCommands(recovery: Command): void {
         out.out('next: run `lifeboat recovery rotate`: the shares used today have left their safekeeping');
       }
     });
+}
 
+/** `recovery request` (also in the recovery kit: the air-gapped holder's request is made where the primary is rebuilt). */
+export function registerReleaseRequest(recovery: Command): void {
   recovery
     .command('enrol')
     .description('enrol the new primary (this data directory’s identity) with holders that missed it at reconstruct, signed by an operator (POST /v1/enrol)')

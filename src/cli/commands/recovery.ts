@@ -50,8 +50,13 @@ function parsePlan(o: { threshold: number; shares?: number }, holders: number): 
   return { threshold: o.threshold, shareCount: o.shares ?? holders + 1 };
 }
 
+/** The `recovery` group, without its commands. */
+export function recoveryGroup(program: Command): Command {
+  return program.command('recovery').description("split, check and rebuild the vault's master key");
+}
+
 export function registerRecoveryCommands(program: Command): void {
-  const recovery = program.command('recovery').description("split, check and rebuild the vault's master key");
+  const recovery = recoveryGroup(program);
 
   const init = recovery
     .command('init')
@@ -89,6 +94,13 @@ export function registerRecoveryCommands(program: Command): void {
       }
     });
 
+  registerRecoveryVerify(recovery);
+  registerRecoveryRotateSync(recovery);
+  registerReconstructCommands(recovery);
+}
+
+/** `recovery verify` (also in the recovery kit, src/kit). */
+export function registerRecoveryVerify(recovery: Command): void {
   recovery
     .command('verify')
     .description('challenge every holder to prove it still holds its share; optionally check typed offline shares')
@@ -96,14 +108,16 @@ export function registerRecoveryCommands(program: Command): void {
     .option('--share-qr <file>', 'also check the offline share in this QR code image (PNG), e.g. a scan of the recovery sheet (repeat)', collect, [])
     .option('--manifest <file>', 'manifest to check against (default: the data dir)')
     .option('--operator-key <file>', 'sign the challenges as this operator (default: the primary identity)')
+    .option('--no-holders', 'ask no holder: only check the offline shares (typed or --share-qr) against the manifest (offline, e.g. with the recovery kit)')
     .option('--data-dir <dir>', DATA_DIR_HELP)
     .option('--json', 'print JSON')
     .addHelpText('after', promptsHelp(['with --offline-shares N: offline share 1 (its words), then share 2, … up to N']))
-    .action(async (o: { offlineShares: number; shareQr: string[]; manifest?: string; operatorKey?: string; dataDir?: string; json?: boolean }) => {
+    .action(async (o: { offlineShares: number; shareQr: string[]; manifest?: string; operatorKey?: string; holders: boolean; dataDir?: string; json?: boolean }) => {
       const out = createOutput({ quiet: o.json });
       const paths = primaryPaths(resolveDataDir(o.dataDir));
+      if (!o.holders && o.offlineShares === 0 && o.shareQr.length === 0) throw new InvalidInputError('--no-holders checks offline shares only: give --offline-shares N or --share-qr FILE');
       const manifest = readManifestFile(o.manifest ?? paths.manifest);
-      const signer = o.operatorKey ? loadIdentity(o.operatorKey, 'operator') : loadIdentity(paths.identity, 'primary');
+      const signer = !o.holders ? undefined : o.operatorKey ? loadIdentity(o.operatorKey, 'operator') : loadIdentity(paths.identity, 'primary');
       const offline = [...(await readShareQrFiles(o.shareQr)), ...(await readTypedShares(o.offlineShares))];
       const localVault = existsSync(paths.vault) ? readFileOrThrow(paths.vault, 'vault') : undefined;
       // Unsealed, the holders' copies are authenticated too (a copy that does not open is reported).
@@ -120,7 +134,9 @@ export function registerRecoveryCommands(program: Command): void {
       }
       if (!report.ok) process.exitCode = report.checks.some((c) => !c.ok && c.safety) ? EXIT.safety : EXIT.failed;
     });
+}
 
+function registerRecoveryRotateSync(recovery: Command): void {
   const rotateCmd = recovery
     .command('rotate')
     .description('new master key and shares; the vault is re-encrypted and the old shares open nothing any more')
@@ -194,6 +210,4 @@ export function registerRecoveryCommands(program: Command): void {
       }
       if (r.failures.length) process.exitCode = 1;
     });
-
-  registerReconstructCommands(recovery);
 }

@@ -90,7 +90,8 @@ function registerPut(vault: Command, deps: VaultCommandDeps): void {
     });
 }
 
-function registerGet(vault: Command): void {
+/** `vault get` (also in the recovery kit, src/kit). */
+export function registerGet(vault: Command): void {
   vault
     .command('get')
     .description('print the secret stored under NAME')
@@ -131,7 +132,8 @@ function registerGet(vault: Command): void {
     });
 }
 
-function registerList(vault: Command): void {
+/** `vault list` (also in the recovery kit, src/kit). */
+export function registerList(vault: Command): void {
   vault
     .command('list')
     .description('list entry names, sizes and update times (never values)')
@@ -206,9 +208,14 @@ function registerInfo(vault: Command): void {
     });
 }
 
+/** The `vault` group, without its commands. */
+export function vaultGroup(program: Command): Command {
+  return program.command('vault').description('named secrets in the encrypted vault (backup key, storage key, API tokens)');
+}
+
 /** Registers `lifeboat vault ...`. `deps.onWrite` is called after every successful write. */
 export function registerVaultCommands(program: Command, deps: VaultCommandDeps = {}): void {
-  const vault = program.command('vault').description('named secrets in the encrypted vault (backup key, storage key, API tokens)');
+  const vault = vaultGroup(program);
   registerPut(vault, deps);
   registerGet(vault);
   registerList(vault);
