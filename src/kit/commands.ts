@@ -18,7 +18,7 @@ import { selfPath } from './self.js';
  */
 export const LEFT_OUT = {
   groups: ['primary', 'operator', 'unseal', 'seal', 'holder', 'node', 'key', 'sign', 'backup', 'log', 'drill', 'backup-server'],
-  commands: { recovery: ['init', 'rotate', 'sync'], vault: ['put', 'rm', 'info'], ers: ['keygen', 'whitelist', 'backup'], keyshare: ['identity'], kit: ['keygen', 'sign'] },
+  commands: { recovery: ['enrol', 'init', 'rotate', 'sync'], vault: ['put', 'rm', 'info'], ers: ['keygen', 'whitelist', 'backup'], keyshare: ['identity'], kit: ['keygen', 'sign'] },
 } as const;
 
 function notInKit(path: string): LifeboatError {

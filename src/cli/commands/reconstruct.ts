@@ -52,6 +52,7 @@ interface ReconstructOpts {
 
 export function registerReconstructCommands(recovery: Command): void {
   registerReconstruct(recovery);
+  registerRecoveryEnrol(recovery);
   registerReleaseRequest(recovery);
 }
 
@@ -158,8 +159,8 @@ export function registerReconstruct(recovery: Command): void {
     });
 }
 
-/** `recovery request` (also in the recovery kit: the air-gapped holder's request is made where the primary is rebuilt). */
-export function registerReleaseRequest(recovery: Command): void {
+/** `recovery enrol` (not in the recovery kit: it asks holders over the network). */
+function registerRecoveryEnrol(recovery: Command): void {
   recovery
     .command('enrol')
     .description('enrol the new primary (this data directory’s identity) with holders that missed it at reconstruct, signed by an operator (POST /v1/enrol)')
@@ -196,7 +197,10 @@ export function registerReleaseRequest(recovery: Command): void {
       if (o.json) return out.json({ ok: true, primary, fingerprint: fp, enrolled: r.enrolled.map((h) => ({ url: h.url, fingerprint: h.fingerprint })) });
       for (const h of r.enrolled) out.out(`primary ${fp} enrolled on ${h.url}#${h.fingerprint}`);
     });
+}
 
+/** `recovery request` (also in the recovery kit: the air-gapped holder's request is made where the primary is rebuilt). */
+export function registerReleaseRequest(recovery: Command): void {
   recovery
     .command('request')
     .description('write a signed release request for an air-gapped holder (`lifeboat holder release` answers it)')
