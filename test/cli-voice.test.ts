@@ -14,7 +14,7 @@ import { generateMnemonics } from '../src/crypto/slip39.js';
 import { randomBytes } from '../src/crypto/random.js';
 import { SAFETY_CODES } from '../src/errors.js';
 import { buildProgram } from '../src/cli/main.js';
-import { GROUPS } from '../src/cli/commands/index.js';
+import { GROUPS, SUMMARIES } from '../src/cli/commands/index.js';
 import { snakeCaseKeys } from '../src/cli/io.js';
 import { REPO_ROOT } from './helpers/cli.js';
 import { trackedTempDir } from './helpers/tmp.js';
@@ -190,6 +190,19 @@ describe('docs/cli.md holds', () => {
     }
     assert.deepEqual((await buildProgram(['--version'])).commands, [], '--version loads no group');
     assert.deepEqual((await buildProgram(['no-such-command'])).commands.map((c) => c.name()), all, 'an unknown command sees them all, for suggestions');
+  });
+
+  it('`lifeboat --help` loads no group, and shows what the loaded commands would: SUMMARIES matches them', async () => {
+    const full = await buildProgram();
+    for (const c of full.commands) {
+      assert.equal(SUMMARIES[c.name()]?.description, c.description(), `${c.name()}: description`);
+      assert.equal(SUMMARIES[c.name()]?.options === true, c.options.length > 0, `${c.name()}: [options]`);
+    }
+    const summaries = await buildProgram(['--help']);
+    assert.ok(summaries.commands.every((c) => c.commands.length === 0), 'no group loaded: no command has subcommands');
+    assert.equal(summaries.helpInformation(), full.helpInformation(), 'the same top-level help');
+    const named = await buildProgram(['help', 'vault']);
+    assert.deepEqual(named.commands.map((c) => c.name()), ['vault'], '`help vault` loads the vault group');
   });
 });
 
