@@ -41,6 +41,7 @@ interface Shared {
 }
 let f: Shared;
 
+const PASSWORD = 'a long backup passphrase for the wallet tests';
 const errType = (r: RunResult) => (JSON.parse(r.stdout) as { err_type: string }).err_type;
 const code = (err: unknown) => (err as { code?: string }).code;
 const totpOf = (secret: string, at = Date.now()) => new OTPAuth.TOTP({ secret: OTPAuth.Secret.fromBase32(secret), algorithm: 'SHA1', digits: 6, period: 30 }).generate({ timestamp: at });
@@ -268,6 +269,24 @@ describe('second factor codes', { timeout: 120_000 }, () => {
     assert.deepEqual(r2.backupKey, backupKey);
     await assert.rejects(login(recovery[3]!), (e) => code(e) === 'recovery_code_used');
     await assert.rejects(login('aaaa-bbbb-cccc-dddd'), (e) => code(e) === 'totp_invalid');
+  });
+
+  it('backup totp enable on a password account: the owner enrols, and the password alone no longer fetches the wrapped key', async () => {
+    const [invite] = await addBackupAccounts(f.service, ['acct-pw']);
+    const client = new BackupClient({ url: f.service.url });
+    const backupKey = randomBytes(32);
+    await client.register('acct-pw', invite!, PASSWORD, backupKey);
+    const r = ok(await runCli(['backup', 'totp', 'enable', '--backup-server', f.service.url, '--account', 'acct-pw', '--secret-fd', '3', '--json'], { input: `${PASSWORD}\n`, secretFd: true }), 'backup totp enable');
+    assert.equal((JSON.parse(r.stdout) as { totp: boolean }).totp, true);
+    const secret = (OTPAuth.URI.parse(/otpauth:\/\/totp\/\S+/.exec(r.secret)![0]) as OTPAuth.TOTP).secret.base32;
+    await assert.rejects(client.login('acct-pw', PASSWORD), (e) => code(e) === 'totp_required');
+    const now = totpOf(secret);
+    await assert.rejects(client.login('acct-pw', 'not the password', { totp: now }), (e) => code(e) === 'login_failed', 'the password is checked first');
+    // Three password logins a minute per address and account: the rest go through the restore token's lane.
+    await client.session('acct-pw', backupKey);
+    const restoreToken = await client.createRestoreToken();
+    assert.deepEqual((await client.login('acct-pw', PASSWORD, { restoreToken, totp: now })).backupKey, backupKey);
+    await assert.rejects(client.login('acct-pw', PASSWORD, { restoreToken, totp: now }), (e) => code(e) === 'totp_reused');
   });
 
   it('codes are limited per account: the 11th check in a minute is rate_limited', async () => {

@@ -49,7 +49,8 @@ export function encodeWalletRecord(address: string): Uint8Array {
 
 /** Whether an account record is a wallet record (else it is an OPAQUE registration record). */
 export function isWalletRecord(record: Uint8Array): boolean {
-  return record.length >= 4 && utf8.decode(record.subarray(0, 4)) === WALLET_RECORD_MAGIC;
+  // Bytes, not text: an OPAQUE record is random bytes, which need not be UTF-8.
+  return record.length >= 4 && ctEqual(record.subarray(0, 4), utf8.encode(WALLET_RECORD_MAGIC));
 }
 
 /** The address (lowercase 0x hex) of a wallet record. Throws FormatError `unsupported_version`, `malformed`. */
