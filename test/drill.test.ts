@@ -49,6 +49,17 @@ test('lifeboat drill --json: the backup scenarios restore a node destroyed mid-s
   for (const i of at) assert.equal(report.scenarios[i]!.ok, true, names[i]);
 });
 
+test('lifeboat drill --json: a node backed up under a wallet and a TOTP code is destroyed and restored with both; without the code it is refused', { timeout: 550_000 }, async () => {
+  const r = await runDrill();
+  const report = JSON.parse(r.stdout) as { ok: boolean; scenarios: { name: string; ok: boolean; ms: number }[] };
+  const names = report.scenarios.map((s) => s.name);
+  const expected = [/wallet backups: a node backed up under an Ethereum wallet with a TOTP second factor/, /wallet backups: the node destroyed; a restore with the wallet but no code is refused/];
+  const at = expected.map((e) => names.findIndex((n) => e.test(n)));
+  assert.ok(at.every((i) => i >= 0), `missing wallet scenarios in ${names.join('; ')}`);
+  assert.ok(at[0]! > names.findIndex((n) => /backups: a node destroyed mid-stream/.test(n)), 'after the backup scenarios');
+  for (const i of at) assert.equal(report.scenarios[i]!.ok, true, names[i]);
+});
+
 test('lifeboat drill --json: the public log scenarios: witnessed, killed, audited, and a fork refused', { timeout: 550_000 }, async () => {
   const r = await runDrill();
   const report = JSON.parse(r.stdout) as { ok: boolean; scenarios: { name: string; ok: boolean; ms: number }[] };

@@ -53,7 +53,14 @@ export const loginStartBody = z.object({
   /** Counts the login under the restore token's own limit instead of the account's anonymous one. */
   restore_token: z.string().regex(RESTORE_TOKEN_RE, 'a restore token is lbr_ and 43 base64url characters').optional(),
 });
-export const loginFinishBody = z.object({ login_id: z.string().regex(ID_RE), finish_login_request: opaqueMessage });
+/** A second factor: a 6-digit TOTP code or a recovery code (docs/backup.md, "Second factor"). */
+const totpCode = z.string().max(32).optional();
+export const loginFinishBody = z.object({ login_id: z.string().regex(ID_RE), finish_login_request: opaqueMessage, totp: totpCode });
+// Wallet accounts: a Sign-In with Ethereum message (at most 4 KiB) and its EIP-191 signature.
+const siweMessageField = z.string().min(1).max(4096);
+const walletSignature = z.string().regex(/^0x[0-9a-fA-F]{130}$/, 'a signature is 0x and 130 hex digits');
+export const walletRegisterBody = z.object({ invite, message: siweMessageField, signature: walletSignature, wrapped_key: b64(1024), auth_public_key: b64(32) });
+export const walletLoginBody = z.object({ message: siweMessageField, signature: walletSignature, totp: totpCode });
 export const passwordStartBody = z.object({ registration_request: opaqueMessage });
 export const passwordFinishBody = z.object({ record: opaqueMessage, wrapped_key: b64(1024) });
 export const sessionBody = z.object({ challenge: b64(32), signature: b64(64) });
@@ -75,6 +82,8 @@ export const okAnswer = z.object({ ok: z.literal(true) });
 export const registrationResponseAnswer = z.object({ registration_response: opaqueMessage });
 export const loginStartAnswer = z.object({ login_id: z.string().regex(ID_RE), login_response: opaqueMessage });
 export const loginFinishAnswer = z.object({ wrapped_key: b64(1024), login_token: z.string().regex(TOKEN_RE), expires_at: isoTime });
+export const walletNonceAnswer = z.object({ nonce: z.string().regex(/^[0-9a-f]{32}$/), domain: z.string().min(1).max(255), chain_id: z.number().int().min(1), expires_at: isoTime });
+export const totpEnrolAnswer = z.object({ otpauth_uri: z.string().max(1024), secret: z.string().regex(/^[A-Z2-7]{16,64}$/), recovery_codes: z.array(z.string().max(64)).length(10) });
 export const challengeAnswer = z.object({ challenge: b64(32), expires_at: isoTime });
 export const sessionAnswer = z.object({ backup_token: z.string().regex(TOKEN_RE), expires_at: isoTime });
 export const restoreTokenAnswer = z.object({ restore_token: z.string().regex(RESTORE_TOKEN_RE) });

@@ -112,7 +112,8 @@ interface Session {
 /** The backup service's client; see the file comment for its error contract. */
 export class BackupClient {
   readonly url: string;
-  private readonly http: BackupHttp;
+  /** The transport (also used by ./client-wallet.ts). */
+  readonly http: BackupHttp;
   private readonly keyStretching: KeyStretching;
   private readonly renewBeforeMs: number;
   private current: Session | undefined;
@@ -147,9 +148,10 @@ export class BackupClient {
    * good only for a password change. With the account's `restoreToken` the login counts under the
    * token's own limit, which a flood of anonymous logins does not use up. Throws LifeboatError
    * `login_failed` (401) for an unknown account and a wrong password alike, `restore_token_invalid`
-   * (401), `rate_limited` (429).
+   * (401), `rate_limited` (429); with a second factor on the account, `totp` is its code or a recovery
+   * code (`totp_required`, `totp_invalid`, `totp_reused`, `recovery_code_used`, 401).
    */
-  async login(account: string, password: string, opts: { restoreToken?: string } = {}): Promise<{ backupKey: Uint8Array; loginToken: string }> {
+  async login(account: string, password: string, opts: { restoreToken?: string; totp?: string } = {}): Promise<{ backupKey: Uint8Array; loginToken: string }> {
     checkName(account, 'account');
     if (opts.restoreToken !== undefined && !RESTORE_TOKEN_RE.test(opts.restoreToken)) {
       throw new InvalidInputError('a restore token is lbr_ and 43 base64url characters', { code: 'restore_token_invalid', hint: 'copy it as `node backup-setup` printed it' });
@@ -166,7 +168,7 @@ export class BackupClient {
     }
     // A wrong password and an unknown account (a dummy record on the service) both end here.
     if (!done) throw new UnauthorizedError(`backup service at ${this.url}: wrong account name or password`, 'login_failed');
-    const f = await this.http.call('POST', `${accountPath(account)}/login/finish`, { login_id: a.login_id, finish_login_request: fromOpaque(done.finishLoginRequest) }, loginFinishAnswer);
+    const f = await this.http.call('POST', `${accountPath(account)}/login/finish`, { login_id: a.login_id, finish_login_request: fromOpaque(done.finishLoginRequest), ...(opts.totp ? { totp: opts.totp } : {}) }, loginFinishAnswer);
     const exportKey = fromB64u(done.exportKey, 'export key');
     try {
       return { backupKey: unwrapBackupKey(exportKey, account, this.http.bytes(f.wrapped_key, 'wrapped_key')), loginToken: f.login_token };
@@ -180,8 +182,8 @@ export class BackupClient {
    * backup key under its export key; the service replaces both at once and revokes the account's login
    * tokens. Backup tokens and the backup key stay. Throws what login throws.
    */
-  async changePassword(account: string, oldPassword: string, newPassword: string): Promise<void> {
-    const { backupKey, loginToken } = await this.login(account, oldPassword);
+  async changePassword(account: string, oldPassword: string, newPassword: string, totp?: string): Promise<void> {
+    const { backupKey, loginToken } = await this.login(account, oldPassword, { totp });
     try {
       const start = opaque.client.startRegistration({ password: newPassword });
       const a = await this.http.call('POST', `${accountPath(account)}/password/start`, { registration_request: fromOpaque(start.registrationRequest) }, registrationResponseAnswer, {

@@ -185,13 +185,22 @@ function wrapKeyFrom(exportKey: Uint8Array, account: string): Uint8Array {
 
 /** Wraps the backup key under the OPAQUE export key; the header names the account and the auth public key. */
 export function wrapBackupKey(exportKey: Uint8Array, account: string, backupKey: Uint8Array): Uint8Array {
-  checkName(account, 'account');
-  const auth = backupAuthKey(backupKey);
   const key = wrapKeyFrom(exportKey, account);
   try {
-    return sealEnvelope({ magic: WRAPPED_KEY_MAGIC, version: VERSION, header: concatBytes(lp16(account), auth.publicKey), key, plaintext: backupKey });
+    return wrapBackupKeyWith(key, account, backupKey);
   } finally {
-    wipe(key, auth.secretKey);
+    wipe(key);
+  }
+}
+
+/** Wraps the backup key under a 32-byte wrapping key (a wallet account's, src/backup/wallet.ts walletWrapKey). */
+export function wrapBackupKeyWith(wrapKey: Uint8Array, account: string, backupKey: Uint8Array): Uint8Array {
+  checkName(account, 'account');
+  const auth = backupAuthKey(backupKey);
+  try {
+    return sealEnvelope({ magic: WRAPPED_KEY_MAGIC, version: VERSION, header: concatBytes(lp16(account), auth.publicKey), key: wrapKey, plaintext: backupKey });
+  } finally {
+    wipe(auth.secretKey);
   }
 }
 
@@ -213,16 +222,20 @@ export function parseWrappedKeyHeader(bytes: Uint8Array): { account: string; aut
  * the auth public key the header names.
  */
 export function unwrapBackupKey(exportKey: Uint8Array, account: string, wrapped: Uint8Array): Uint8Array {
-  const h = parseWrappedKeyHeader(wrapped);
-  if (h.account !== account) throw new FormatError('malformed', `the wrapped backup key belongs to account ${h.account}, not ${account}`);
-  const env = parseEnvelope(wrapped, { magic: WRAPPED_KEY_MAGIC, versions: [VERSION], what: 'wrapped backup key' });
   const key = wrapKeyFrom(exportKey, account);
-  let backupKey: Uint8Array;
   try {
-    backupKey = openEnvelope(env, key, 'wrapped backup key');
+    return unwrapBackupKeyWith(key, account, wrapped);
   } finally {
     wipe(key);
   }
+}
+
+/** Unwraps the backup key with a 32-byte wrapping key. Throws like unwrapBackupKey. */
+export function unwrapBackupKeyWith(wrapKey: Uint8Array, account: string, wrapped: Uint8Array): Uint8Array {
+  const h = parseWrappedKeyHeader(wrapped);
+  if (h.account !== account) throw new FormatError('malformed', `the wrapped backup key belongs to account ${h.account}, not ${account}`);
+  const env = parseEnvelope(wrapped, { magic: WRAPPED_KEY_MAGIC, versions: [VERSION], what: 'wrapped backup key' });
+  const backupKey = openEnvelope(env, wrapKey, 'wrapped backup key');
   const auth = backupAuthKey(backupKey);
   wipe(auth.secretKey);
   if (backupKey.length !== 32 || !ctEqual(auth.publicKey, h.authPublicKey)) {

@@ -14,10 +14,23 @@ import { BackupAgent, type BackupAgentOptions, type BackupTransport, resetBackup
 import { encodeChange, SECRETS_MARKER, type StreamSecrets } from './changes.js';
 import { BackupClient, type BackupClientOptions, type CompactionInfo } from './client.js';
 import { hashBlob } from './format.js';
+import { disableTotp, enrolTotp, loginWallet, registerWallet, type TotpShown } from './client-wallet.js';
+import type { WalletSigner } from './wallet.js';
 import { assertRestorableDir, defaultStreamName, readBackupStream, type RestoreProgressFn, type RestoreSource, writeRestoredNode } from './restore.js';
 
 /** Test knobs for the client (an injected fetch, fast OPAQUE stretching); production passes nothing. */
 export type ClientTuning = Omit<BackupClientOptions, 'url'>;
+
+/** An account's secret: a password (OPAQUE) or an Ethereum wallet (docs/backup.md, "Wallet accounts"). */
+export type AccountSecret = { password: string; wallet?: undefined } | { wallet: WalletSigner; password?: undefined };
+
+/**
+ * Logs in with the account's secret (and its second factor's code, `totp`): the backup key (the
+ * caller wipes it) and a login token. Throws what BackupClient.login and loginWallet throw.
+ */
+export function loginWith(client: BackupClient, account: string, secret: AccountSecret, opts: { restoreToken?: string; totp?: string } = {}): Promise<{ backupKey: Uint8Array; loginToken: string }> {
+  return secret.wallet ? loginWallet(client, account, secret.wallet, { totp: opts.totp }) : client.login(account, secret.password, opts);
+}
 
 export function streamSecrets(s: NodeSecrets): StreamSecrets {
   return { identity: identitySeeds(s.identity), storageKey: s.storageKey, exportKey: s.exportKey, wrappingKey: s.wrapping.secretKey };
@@ -97,7 +110,7 @@ export function createBackupAgent(store: KeyNodeStore, secrets: NodeSecrets, cfg
  */
 export async function setupNodeBackup(
   n: OpenedNode,
-  opts: { server: string; account: string; invite: string; password: string; stream?: string; usableBeforeAck: boolean; tuning?: ClientTuning; progress?: (line: string) => void },
+  opts: { server: string; account: string; invite: string; stream?: string; usableBeforeAck: boolean; tuning?: ClientTuning; progress?: (line: string) => void } & AccountSecret,
 ): Promise<{ server: string; account: string; stream: string; queued: number; restoreToken: string | null; restoreTokenError?: string }> {
   if (n.config.backup) {
     throw new LifeboatError('backup_configured', `this node already streams to ${n.config.backup.server} as ${n.config.backup.account}`, {
@@ -108,7 +121,8 @@ export async function setupNodeBackup(
   const stream = opts.stream ?? defaultStreamName(identityFingerprint(n.secrets.identity));
   const cfg = backupConfigSchema.parse({ server: opts.server, account: opts.account, stream, usable_before_ack: opts.usableBeforeAck });
   const client = new BackupClient({ url: opts.server, ...opts.tuning });
-  await client.register(opts.account, opts.invite, opts.password, n.secrets.backupKey);
+  if (opts.wallet) await registerWallet(client, opts.account, opts.invite, opts.wallet, n.secrets.backupKey);
+  else await client.register(opts.account, opts.invite, opts.password, n.secrets.backupKey);
   // The invite is spent now: a restore token that cannot be made (service busy, connection lost) must
   // not abort the set-up, or the operator is left with a registered account and an unconfigured node.
   // `node backup-restore-token` makes it later.
@@ -200,19 +214,20 @@ export async function restartBackupStream(n: OpenedNode, stream: string): Promis
 export async function restoreFromService(opts: {
   server: string;
   account: string;
-  password: string;
   restoreToken?: string;
+  /** The second factor's code (or a recovery code), when the account has one. */
+  totp?: string;
   stream?: string;
   expectSeq?: number;
   dir: string;
   store?: string;
   progress?: RestoreProgressFn;
   tuning?: ClientTuning;
-}): Promise<{ fingerprint: string; stream: string; keys: number; apiKeys: number; headSeq: number; compactionSeq: number; entries: number; epoch: number; store: string }> {
+} & AccountSecret): Promise<{ fingerprint: string; stream: string; keys: number; apiKeys: number; headSeq: number; compactionSeq: number; entries: number; epoch: number; store: string }> {
   // Before the login: a refusal should not cost the OPAQUE work.
   assertRestorableDir(opts.dir, opts.store);
   const client = new BackupClient({ url: opts.server, ...opts.tuning });
-  const { backupKey } = await client.login(opts.account, opts.password, { restoreToken: opts.restoreToken });
+  const { backupKey } = await loginWith(client, opts.account, opts, { restoreToken: opts.restoreToken, totp: opts.totp });
   try {
     await client.session(opts.account, backupKey);
     let stream = opts.stream;
@@ -238,6 +253,22 @@ export async function restoreFromService(opts: {
 }
 
 /** Changes the account's password; the backup key is re-wrapped under the new export key. */
-export async function changeBackupPassword(opts: { server: string; account: string; oldPassword: string; newPassword: string; tuning?: ClientTuning }): Promise<void> {
-  await new BackupClient({ url: opts.server, ...opts.tuning }).changePassword(opts.account, opts.oldPassword, opts.newPassword);
+export async function changeBackupPassword(opts: { server: string; account: string; oldPassword: string; newPassword: string; totp?: string; tuning?: ClientTuning }): Promise<void> {
+  await new BackupClient({ url: opts.server, ...opts.tuning }).changePassword(opts.account, opts.oldPassword, opts.newPassword, opts.totp);
+}
+
+/**
+ * Enrols (or, with `disable`, removes) the account's second factor: a login with its secret (and the
+ * current code when it has one), then the service makes a TOTP secret and ten recovery codes, shown
+ * once. Throws what loginWith throws.
+ */
+export async function setBackupTotp(opts: { server: string; account: string; totp?: string; disable?: boolean; tuning?: ClientTuning } & AccountSecret): Promise<TotpShown | null> {
+  const client = new BackupClient({ url: opts.server, ...opts.tuning });
+  const { backupKey, loginToken } = await loginWith(client, opts.account, opts, { totp: opts.totp });
+  wipe(backupKey);
+  if (opts.disable) {
+    await disableTotp(client, opts.account, loginToken);
+    return null;
+  }
+  return enrolTotp(client, opts.account, loginToken);
 }

@@ -5,14 +5,14 @@
  * become `{err_type, message, hint}` in the base app. Bodies are never logged, and the Authorization
  * header is redacted.
  */
-import { closeSync, existsSync, fsyncSync, linkSync, openSync, readFileSync, rmSync, writeSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { randomBytes } from 'node:crypto';
 import * as opaque from '@serenity-kit/opaque';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { InvalidInputError } from '../errors.js';
 import { listen } from '../http/listen.js';
-import { assertPrivateFile, ensurePrivateDir, fsyncDir } from '../util/files.js';
+import { ensurePrivateDir } from '../util/files.js';
+import { loadOrCreateSecretFile, loadOrCreateTotpSealKey } from './secret-files.js';
+import { registerWalletRoutes } from './server-wallet.js';
 import { openBackupStore } from './store/index.js';
 import { type BaseAppOptions, createBaseApp, parseInput } from '../http/app.js';
 import { type RateLimit, RateLimiter, rateLimitHook } from '../http/rate-limit.js';
@@ -67,6 +67,8 @@ export interface BackupRateLimits {
   sessionPerAddress: RateLimit;
   /** Every route, per client address and route (6000/min). */
   general: RateLimit;
+  /** Second-factor code checks per account, from anywhere (10/min): each is one guess at a code. */
+  totpPerAccount: RateLimit;
 }
 
 export const DEFAULT_RATE_LIMITS: BackupRateLimits = {
@@ -77,6 +79,7 @@ export const DEFAULT_RATE_LIMITS: BackupRateLimits = {
   authPerAddress: { max: 30, windowMs: 60_000 },
   sessionPerAddress: { max: 120, windowMs: 60_000 },
   general: { max: 6000, windowMs: 60_000 },
+  totpPerAccount: { max: 10, windowMs: 60_000 },
 };
 
 export interface BackupAppDeps {
@@ -151,7 +154,10 @@ export function createBackupApp(deps: BackupAppDeps): FastifyInstance {
   const chunkOf = (req: FastifyRequest) => parseInput(chunkParams, req.params, 'path');
 
   app.get(`${API_PREFIX}/health`, async () => ({ ok: true }));
-  app.get(`${API_PREFIX}/info`, async () => ({ opaque_server_public_key: service.serverPublicKey() }));
+  app.get(`${API_PREFIX}/info`, async () => ({
+    opaque_server_public_key: service.serverPublicKey(),
+    wallet: service.siwe ? { domain: service.siwe.domain, chain_id: service.siwe.chainId } : null,
+  }));
 
   // ---- registration, login, password ----
   app.post(`${ACCOUNT}/register/start`, { onRequest: authPerAddress }, async (req) => {
@@ -190,7 +196,7 @@ export function createBackupApp(deps: BackupAppDeps): FastifyInstance {
   app.post(`${ACCOUNT}/login/finish`, { onRequest: loginPerAddress }, async (req) => {
     const name = account(req);
     const b = parseInput(loginFinishBody, req.body, 'body');
-    const r = await service.loginFinish(name, b.login_id, b64(b.finish_login_request, 'finish_login_request'));
+    const r = await service.loginFinish(name, b.login_id, b64(b.finish_login_request, 'finish_login_request'), b.totp);
     return { wrapped_key: encodeBase64(r.wrappedKey), login_token: r.token, expires_at: isoTimeOf(r.expiresAt) };
   });
   app.post(`${ACCOUNT}/password/start`, { onRequest: [authPerAddress, loginToken] }, async (req) => {
@@ -208,6 +214,8 @@ export function createBackupApp(deps: BackupAppDeps): FastifyInstance {
     const token = await service.authenticate(req.headers.authorization, account(req), 'backup');
     return { restore_token: await service.createRestoreToken(token) };
   });
+
+  registerWalletRoutes(app, service, { sessionPerAddress, authPerAddress, loginToken, account });
 
   // ---- proof of the backup key ----
   app.post(`${ACCOUNT}/challenge`, { onRequest: sessionPerAddress }, async (req) => {
@@ -295,29 +303,8 @@ export const OPAQUE_SETUP_FILE = 'opaque-server-setup';
  * Throws InvalidInputError `insecure_permissions` for a file others can read.
  */
 export async function loadOrCreateServerSetup(dir: string): Promise<string> {
-  const path = join(dir, OPAQUE_SETUP_FILE);
-  if (!existsSync(path)) {
-    await opaque.ready;
-    ensurePrivateDir(dir);
-    const tmp = join(dir, `.${OPAQUE_SETUP_FILE}.${randomBytes(6).toString('hex')}.tmp`);
-    const fd = openSync(tmp, 'wx', 0o600);
-    try {
-      writeSync(fd, `${opaque.server.createSetup()}\n`);
-      fsyncSync(fd);
-    } finally {
-      closeSync(fd);
-    }
-    try {
-      linkSync(tmp, path);
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
-    } finally {
-      rmSync(tmp, { force: true });
-    }
-    fsyncDir(dir);
-  }
-  assertPrivateFile(path, 'opaque server setup');
-  return readFileSync(path, 'utf8').trim();
+  await opaque.ready;
+  return loadOrCreateSecretFile(dir, OPAQUE_SETUP_FILE, 'opaque server setup', () => opaque.server.createSetup());
 }
 
 export interface BackupServerOptions {
@@ -330,6 +317,10 @@ export interface BackupServerOptions {
   trustProxy?: BaseAppOptions['trustProxy'];
   rateLimits?: Partial<BackupRateLimits>;
   ttls?: Partial<BackupTtls>;
+  /** The domain wallet logins are for (host[:port] of the URL clients use); default: the listen address. */
+  walletDomain?: string;
+  /** The chain id wallet logins name (1, Ethereum mainnet). */
+  walletChainId?: number;
   /** How often expired logins, challenges, tokens and stale uploads are deleted (60 s). */
   purgeIntervalMs?: number;
   /** Where a failed purge is reported. */
@@ -355,9 +346,12 @@ export async function startBackupServer(opts: BackupServerOptions): Promise<Runn
   const store = await openBackupStore(backupStoreUrl(opts.dataDir, opts.store));
   let app: FastifyInstance | undefined;
   try {
-    const service = await BackupService.create({ store, serverSetup, ttls: opts.ttls });
+    const limits = { ...DEFAULT_RATE_LIMITS, ...opts.rateLimits };
+    const totpSealKey = loadOrCreateTotpSealKey(opts.dataDir);
+    const service = await BackupService.create({ store, serverSetup, ttls: opts.ttls, totpSealKey, totpLimit: limits.totpPerAccount });
     app = createBackupApp({ service, logger: opts.logger, trustProxy: opts.trustProxy, rateLimits: opts.rateLimits });
     const url = await listen(app, opts.listen);
+    service.siwe = { domain: opts.walletDomain ?? new URL(url).host, chainId: opts.walletChainId ?? 1 };
     const purge = setInterval(() => {
       service.deleteExpired().catch((err: Error) => opts.warn?.(`purge of expired rows failed: ${err.message}`));
     }, opts.purgeIntervalMs ?? 60_000);

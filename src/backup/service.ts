@@ -16,6 +16,10 @@ import { concatBytes, ctEqual, fromB64u, toB64u, utf8 } from '../util/bytes.js';
 import { INVITE_RE, RESTORE_TOKEN_RE, TOKEN_RE } from './api.js';
 import { checkName, parseWrappedKeyHeader, SESSION_CONTEXT, sessionProofMessage } from './format.js';
 import { BackupStreams } from './streams.js';
+import type { RateLimit } from '../http/rate-limit.js';
+import type { SiweConfig } from './siwe.js';
+import { isWalletRecord } from './wallet.js';
+import { checkWalletLogin, issueNonce, refuseWalletAccount, SecondFactor, type TotpEnrolment, type WalletContext, walletRegistration } from './wallet-logins.js';
 import type { AccountRecord, AccountRegistration, BackupStore, TokenKind, TokenRecord } from './store/types.js';
 
 export interface BackupTtls {
@@ -45,6 +49,12 @@ export interface BackupServiceOptions {
   serverSetup: string;
   now?: () => number;
   ttls?: Partial<BackupTtls>;
+  /** The TOTP seal key (32 bytes, <data-dir>/totp-seal-key); without it no account can enrol a second factor. */
+  totpSealKey?: Uint8Array;
+  /** Code checks per account (10 a minute). */
+  totpLimit?: RateLimit;
+  /** The domain and chain wallet logins are for; without it wallet logins are refused (`wallet_unavailable`). */
+  siwe?: SiweConfig;
 }
 
 /** An issued token: the bearer string (shown once) and when it expires. */
@@ -93,6 +103,10 @@ export class BackupService {
   readonly streams: BackupStreams;
   readonly now: () => number;
   readonly ttls: BackupTtls;
+  /** Second factors (TOTP and recovery codes) of accounts. */
+  readonly factors: SecondFactor;
+  /** Wallet logins: the domain and chain they are for (set by startBackupServer once it listens). */
+  siwe: SiweConfig | undefined;
   private readonly serverSetup: string;
 
   private constructor(opts: BackupServiceOptions) {
@@ -101,6 +115,8 @@ export class BackupService {
     this.now = opts.now ?? Date.now;
     this.ttls = { ...DEFAULT_TTLS, ...opts.ttls };
     this.streams = new BackupStreams(opts.store, this.now);
+    this.factors = new SecondFactor(opts.store, opts.totpSealKey, this.now, opts.totpLimit);
+    this.siwe = opts.siwe;
   }
 
   /** Waits for the OPAQUE module and checks the server setup. Throws InvalidInputError `invalid_opaque_setup`. */
@@ -144,7 +160,7 @@ export class BackupService {
    * Compares the invite in constant time against the account's, for any account name, so that an
    * unknown name, a wrong code and a used one look alike. Throws ForbiddenError `invalid_invite`.
    */
-  private async checkInvite(account: string, invite: string): Promise<Uint8Array> {
+  async checkInvite(account: string, invite: string): Promise<Uint8Array> {
     const rec = await this.store.getAccount(account);
     const presented = inviteHash(INVITE_RE.test(invite) ? invite : '');
     const match = ctEqual(presented, rec?.inviteHash ?? DUMMY_HASH);
@@ -179,7 +195,7 @@ export class BackupService {
     return fromB64u(r.registrationResponse, 'registration response');
   }
 
-  private checkWrappedKey(account: string, wrappedKey: Uint8Array, authPublicKey: Uint8Array): void {
+  checkWrappedKey(account: string, wrappedKey: Uint8Array, authPublicKey: Uint8Array): void {
     const h = parseWrappedKeyHeader(wrappedKey);
     if (h.account !== account) throw new InvalidInputError(`the wrapped key names account ${h.account}, not ${account}`);
     if (!ctEqual(h.authPublicKey, authPublicKey)) throw new InvalidInputError('the wrapped key names another auth public key than this account’s');
@@ -203,7 +219,9 @@ export class BackupService {
    */
   async loginStart(account: string, startLoginRequest: Uint8Array): Promise<{ loginId: string; loginResponse: Uint8Array }> {
     checkName(account, 'account');
-    const reg = (await this.store.getAccount(account))?.registration ?? null;
+    const found = (await this.store.getAccount(account))?.registration ?? null;
+    // A wallet account has no OPAQUE record: its password login runs against the dummy, like an unknown one.
+    const reg = found && !isWalletRecord(found.record) ? found : null;
     const r = opaqueCall(
       () =>
         opaque.server.startLogin({
@@ -223,9 +241,11 @@ export class BackupService {
 
   /**
    * OPAQUE login, step two: returns the wrapped backup key and a login token. Every failure (unknown,
-   * expired or used login, unknown account, wrong password) is UnauthorizedError `login_failed`.
+   * expired or used login, unknown account, wrong password) is UnauthorizedError `login_failed`; then an
+   * account with a second factor needs `totp` (SecondFactor.check: `totp_required`, `totp_invalid`,
+   * `totp_reused`, `recovery_code_used`, `rate_limited`).
    */
-  async loginFinish(account: string, loginId: string, finishLoginRequest: Uint8Array): Promise<{ wrappedKey: Uint8Array } & IssuedToken> {
+  async loginFinish(account: string, loginId: string, finishLoginRequest: Uint8Array, totp?: string): Promise<{ wrappedKey: Uint8Array } & IssuedToken> {
     checkName(account, 'account');
     const e = await this.store.takeEphemeral('login', loginId);
     if (!e || e.account !== account || e.expiresAt <= this.now() || e.value.length < 32) throw loginFailed();
@@ -233,6 +253,7 @@ export class BackupService {
     if (!reg || !ctEqual(sha256(reg.record), e.value.subarray(0, 32))) throw loginFailed();
     const serverLoginState = utf8.decode(e.value.subarray(32));
     opaqueCall(() => opaque.server.finishLogin({ serverLoginState, finishLoginRequest: toB64u(finishLoginRequest) }), loginFailed);
+    await this.factors.check(account, totp);
     const t = await this.issueToken(account, 'login', this.ttls.loginTokenMs);
     return { wrappedKey: reg.wrappedKey, ...t };
   }
@@ -268,9 +289,53 @@ export class BackupService {
 
   // ---- password change ----
 
-  /** A new OPAQUE registration under a login token (see authenticate). Throws InvalidInputError. */
+  /** A new OPAQUE registration under a login token (see authenticate). Throws InvalidInputError, ConflictError `wallet_account`. */
   async passwordStart(token: TokenRecord, registrationRequest: Uint8Array): Promise<Uint8Array> {
+    refuseWalletAccount((await this.store.getAccount(token.account))?.registration);
     return this.registrationResponse(token.account, registrationRequest);
+  }
+
+  // ---- wallet accounts (docs/backup.md, "Wallet accounts") ----
+
+  private wallet(): WalletContext {
+    if (!this.siwe) throw new LifeboatError('wallet_unavailable', 'this backup service takes no wallet logins', { status: 501, hint: 'run it with `lifeboat backup-server serve`' });
+    return { store: this.store, now: this.now, siwe: this.siwe };
+  }
+
+  /** A single-use nonce (5 minutes) for a login message of `account`, with the domain and chain it must name. */
+  async walletNonce(account: string): Promise<{ nonce: string; expiresAt: number } & SiweConfig> {
+    const ctx = this.wallet();
+    return { ...(await issueNonce(ctx, account)), ...ctx.siwe };
+  }
+
+  /**
+   * Registers an invited account with a wallet: the signed login message proves the address, which the
+   * service keeps (a wallet record) with the wrapped key and the auth public key; the invite is used
+   * up. Throws ForbiddenError `invalid_invite`, what verifySignedLogin throws, FormatError, InvalidInputError.
+   */
+  async walletRegister(account: string, invite: string, message: string, signature: string, rest: { wrappedKey: Uint8Array; authPublicKey: Uint8Array }): Promise<void> {
+    const hash = await this.checkInvite(account, invite);
+    if (rest.authPublicKey.length !== 32) throw new InvalidInputError('auth_public_key must be 32 bytes');
+    this.checkWrappedKey(account, rest.wrappedKey, rest.authPublicKey);
+    const reg = await walletRegistration(this.wallet(), account, message, signature, rest);
+    if (!(await this.store.completeRegistration(account, hash, reg, this.now()))) throw invalidInvite();
+  }
+
+  /**
+   * A wallet login: the signed message (checkWalletLogin), then the second factor if the account has
+   * one; returns the wrapped backup key and a login token. Throws what checkWalletLogin and
+   * SecondFactor.check throw.
+   */
+  async walletLogin(account: string, message: string, signature: string, totp?: string): Promise<{ wrappedKey: Uint8Array } & IssuedToken> {
+    const reg = await checkWalletLogin(this.wallet(), account, message, signature);
+    await this.factors.check(account, totp);
+    const t = await this.issueToken(account, 'login', this.ttls.loginTokenMs);
+    return { wrappedKey: reg.wrappedKey, ...t };
+  }
+
+  /** Enrols (or replaces) the second factor of the login token's account; shown once. */
+  totpEnrol(token: TokenRecord): Promise<TotpEnrolment> {
+    return this.factors.enrol(token.account);
   }
 
   /**

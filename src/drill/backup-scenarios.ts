@@ -119,8 +119,12 @@ export function tuneBackup(dir: string, tune: Partial<BackupConfig>): void {
  * invite and password twice on stdin; then `tune` goes into node.json. Returns the restore token it printed.
  */
 export async function setUpNodeBackup(dir: string, server: string, account: string, invite: string, password: string, tune: Partial<BackupConfig> = {}): Promise<string> {
-  const args = ['node', 'backup-setup', '--backup-server', server, '--account', account, '--data-dir', dir, '--json'];
-  const r = expectOk(await runCli(args, { input: `${invite}\n${password}\n${password}\n` }), `node backup-setup (${account})`);
+  return setUpNodeBackupWith(dir, ['--backup-server', server, '--account', account], `${invite}\n${password}\n${password}\n`, tune);
+}
+
+/** `lifeboat node backup-setup ARGS` on the node in `dir` with `input` on stdin (a wallet's options instead of a password), then `tune`. */
+export async function setUpNodeBackupWith(dir: string, args: string[], input: string, tune: Partial<BackupConfig> = {}): Promise<string> {
+  const r = expectOk(await runCli(['node', 'backup-setup', ...args, '--data-dir', dir, '--json'], { input }), `node backup-setup (${args.join(' ')})`);
   tuneBackup(dir, tune);
   return (JSON.parse(r.stdout) as { restore_token: string }).restore_token;
 }

@@ -48,6 +48,8 @@ import type {
 export type Db = Kysely<BackupSchema>;
 
 type CompactionMethods = 'beginCompaction' | 'putCompactionChunk' | 'getCompactionChunk' | 'getCompaction' | 'currentCompaction' | 'completeCompaction';
+/** Added by ./totp.ts. */
+type SecondFactorMethods = 'getTotp' | 'setTotp' | 'advanceTotpStep' | 'replaceRecoverySlots';
 
 /**
  * Turns a driver error the caller can act on into a LifeboatError (../../store/driver.ts):
@@ -72,7 +74,7 @@ export function accountNotFound(name: string): NotFoundError {
  * Accounts, ephemerals, tokens, streams and entries: BackupStoreOps but for the compactions, which
  * ./store.ts adds.
  */
-export class QueryOps implements Omit<BackupStoreOps, CompactionMethods> {
+export class QueryOps implements Omit<BackupStoreOps, CompactionMethods | SecondFactorMethods> {
   constructor(
     protected readonly db: Db,
     readonly kind: BackupStoreKind,

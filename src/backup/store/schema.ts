@@ -41,6 +41,16 @@ export interface EphemeralsTable {
   expires_at: Millis;
 }
 
+/** An account's second factor (0003): see TotpRecord in ./types.ts. */
+export interface TotpTable {
+  account: string;
+  sealed_secret: Bytes;
+  last_step: number;
+  recovery_slots: Bytes;
+  created_at: Millis;
+  updated_at: Millis;
+}
+
 export interface TokensTable {
   hash: Bytes;
   account: string;
@@ -90,6 +100,7 @@ export interface BackupSchema {
   accounts: AccountsTable;
   ephemerals: EphemeralsTable;
   tokens: TokensTable;
+  totp: TotpTable;
   streams: StreamsTable;
   entries: EntriesTable;
   compactions: CompactionsTable;
@@ -194,6 +205,34 @@ export function migrations(kind: BackupStoreKind): Record<string, Migration> {
     '0002_restore_token': {
       async up(db: Kysely<unknown>): Promise<void> {
         await db.schema.alterTable('accounts').addColumn('restore_token_hash', bytes).execute();
+      },
+    },
+    // Wallet logins (docs/backup.md, "Wallet accounts") add the `siwe` nonce as an ephemeral kind: the
+    // table holds only states of a minute or so, so it is made again (a login in flight starts over)
+    // rather than altered, which SQLite cannot do to a check constraint. Second factors get a table.
+    '0003_wallet_totp': {
+      async up(db: Kysely<unknown>): Promise<void> {
+        await db.schema.dropTable('ephemerals').execute();
+        await db.schema
+          .createTable('ephemerals')
+          .addColumn('kind', 'text', (c) => c.notNull().check(sql`kind in ('login', 'challenge', 'siwe')`))
+          .addColumn('id', id, (c) => c.notNull())
+          .addColumn('account', id, (c) => c.notNull())
+          .addColumn('value', bytes, (c) => c.notNull())
+          .addColumn('expires_at', 'bigint', (c) => c.notNull())
+          .addPrimaryKeyConstraint('ephemerals_pk', ['kind', 'id'])
+          .execute();
+        await db.schema.createIndex('ephemerals_expires_at').on('ephemerals').column('expires_at').execute();
+        await db.schema.createIndex('ephemerals_account').on('ephemerals').column('account').execute();
+        await db.schema
+          .createTable('totp')
+          .addColumn('account', id, (c) => c.primaryKey().references('accounts.name').onDelete('cascade'))
+          .addColumn('sealed_secret', bytes, (c) => c.notNull())
+          .addColumn('last_step', 'bigint', (c) => c.notNull())
+          .addColumn('recovery_slots', bytes, (c) => c.notNull())
+          .addColumn('created_at', 'bigint', (c) => c.notNull())
+          .addColumn('updated_at', 'bigint', (c) => c.notNull())
+          .execute();
       },
     },
   };

@@ -4,7 +4,8 @@
  */
 import { ConflictError, InvalidInputError, NotFoundError } from '../../errors.js';
 import { isForeignKeyViolation } from '../../keynode/store/queries.js';
-import { affected, type Db, guarded, mapError, QueryOps } from './queries.js';
+import { affected, type Db, guarded, mapError } from './queries.js';
+import { TotpOps } from './totp.js';
 import { checkChunk, checkId, checkInt, checkMillis, checkName, compactionToRow, MAX_CHUNKS, rowToCompaction } from './records.js';
 import type { BackupStore, BackupStoreKind, BackupStoreOps, BackupStoreTx, CompactionRecord } from './types.js';
 
@@ -18,7 +19,7 @@ function compactionNotFound(id: string): NotFoundError {
   return new NotFoundError(`compaction ${id} does not exist`, 'compaction_not_found');
 }
 
-export class BackupOps extends QueryOps implements BackupStoreOps {
+export class BackupOps extends TotpOps implements BackupStoreOps {
   async beginCompaction(rec: Omit<CompactionRecord, 'state' | 'completedAt'>): Promise<void> {
     const row = compactionToRow(rec);
     const streamNotFound = () => new NotFoundError(`stream ${row.stream} has no entries`, 'stream_not_found');

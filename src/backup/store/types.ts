@@ -36,8 +36,11 @@ export interface AccountRegistration {
   authPublicKey: Uint8Array;
 }
 
-export const EPHEMERAL_KINDS = ['login', 'challenge'] as const;
-/** `login`: an OPAQUE server login state between start and finish; `challenge`: an auth challenge. */
+export const EPHEMERAL_KINDS = ['login', 'challenge', 'siwe'] as const;
+/**
+ * `login`: an OPAQUE server login state between start and finish; `challenge`: an auth challenge;
+ * `siwe`: a Sign-In with Ethereum nonce (its id), for a wallet login or registration.
+ */
 export type EphemeralKind = (typeof EPHEMERAL_KINDS)[number];
 
 export interface EphemeralRecord {
@@ -48,6 +51,22 @@ export interface EphemeralRecord {
   account: string;
   value: Uint8Array;
   expiresAt: number;
+}
+
+/**
+ * An account's second factor (docs/format.md, "TOTP record"): the TOTP secret sealed under the
+ * service's TOTP key (never in the clear here), the last time step a code was accepted for, and the
+ * recovery codes' slots (10 of `used (1) ‖ SHA-256 (32)`).
+ */
+export interface TotpRecord {
+  account: string;
+  /** An `LBTS` envelope (src/backup/totp.ts sealTotpSecret). */
+  sealedSecret: Uint8Array;
+  /** The highest step a code was accepted for; a code is accepted only for a later step. -1 for none. */
+  lastStep: number;
+  recoverySlots: Uint8Array;
+  createdAt: number;
+  updatedAt: number;
 }
 
 export const TOKEN_KINDS = ['login', 'backup'] as const;
@@ -132,6 +151,24 @@ export interface BackupStoreOps {
   setRestoreTokenHash(name: string, hash: Uint8Array | null, now: number): Promise<void>;
   /** Deletes an account with its tokens, ephemerals, streams, entries and compactions. Returns false if absent. */
   deleteAccount(name: string): Promise<boolean>;
+
+  /** The account's TOTP record, or undefined when it has no second factor. */
+  getTotp(account: string): Promise<TotpRecord | undefined>;
+  /**
+   * Sets (replacing any earlier one) or, with null, removes the account's TOTP record. Throws
+   * NotFoundError `account_not_found` if there is no such account.
+   */
+  setTotp(account: string, rec: Omit<TotpRecord, 'account'> | null): Promise<void>;
+  /**
+   * Records that a code of `step` was accepted, only if `step` is above the last one (compare and set
+   * in one statement: of two logins with one code exactly one gets it). Returns false otherwise.
+   */
+  advanceTotpStep(account: string, step: number, now: number): Promise<boolean>;
+  /**
+   * Replaces the recovery slots only if they still equal `expected` (compare and set: a code is used
+   * once, whatever runs at the same time). Returns false otherwise, changing nothing.
+   */
+  replaceRecoverySlots(account: string, expected: Uint8Array, next: Uint8Array, now: number): Promise<boolean>;
 
   /** Stores a single-use ephemeral. Throws ConflictError `ephemeral_exists` if (kind, id) is taken. */
   putEphemeral(rec: EphemeralRecord): Promise<void>;

@@ -14,7 +14,11 @@ import { ensurePrivateDir } from '../../util/files.js';
 import { createOutput, untilSignalled } from '../io.js';
 import type { TrustProxy } from '../../http/app.js';
 import { logLevelOption, logStarted, serverLogger, ServerWarnings, shutDown } from '../server-log.js';
-import { TRUST_PROXY_HELP, trustProxyArg, trustProxyOf } from '../options.js';
+import { intIn, TRUST_PROXY_HELP, trustProxyArg, trustProxyOf } from '../options.js';
+import { loadOrCreateTotpSealKey } from '../../backup/secret-files.js';
+import { SecondFactor } from '../../backup/wallet-logins.js';
+import { isWalletRecord } from '../../backup/wallet.js';
+import { assertSecretOutput, showTotpEnrolment } from './wallet-options.js';
 
 const DIR_HELP = 'data directory: the opaque server setup and the default store (default: $LIFEBOAT_BACKUP_SERVER_DIR or ./lifeboat-backup-server)';
 const STORE_HELP = 'store URL: sqlite:PATH or postgres://… (default: $LIFEBOAT_BACKUP_STORE or sqlite:<data-dir>/backup.sqlite)';
@@ -43,13 +47,13 @@ async function withStore<T>(o: StoreOpts, create: boolean, fn: (store: BackupSto
   }
 }
 
-async function serve(o: StoreOpts & { listen: string; trustProxy?: Exclude<TrustProxy, false> | true; logLevel?: string }): Promise<void> {
+async function serve(o: StoreOpts & { listen: string; trustProxy?: Exclude<TrustProxy, false> | true; logLevel?: string; walletDomain?: string; walletChainId?: number }): Promise<void> {
   const logger = serverLogger(o.logLevel);
   // Listening for SIGTERM from the start: one sent as soon as the URL is printed still shuts down cleanly.
   const signalled = untilSignalled();
   const warnings = new ServerWarnings(createOutput().warn);
   const dataDir = resolveBackupServerDir(o.dataDir);
-  const server = await startBackupServer({ dataDir, store: o.store, listen: o.listen, trustProxy: trustProxyOf(o.trustProxy), logger, warn: warnings.warn });
+  const server = await startBackupServer({ dataDir, store: o.store, listen: o.listen, trustProxy: trustProxyOf(o.trustProxy), walletDomain: o.walletDomain, walletChainId: o.walletChainId, logger, warn: warnings.warn });
   warnings.attach(server.app.log);
   const key = server.service.serverPublicKey();
   // One line first: supervisors and tests read it.
@@ -59,15 +63,23 @@ async function serve(o: StoreOpts & { listen: string; trustProxy?: Exclude<Trust
   await shutDown(server.app.log, 'backup-server', { signal }, () => server.close());
 }
 
-async function accountAdd(name: string, o: StoreOpts): Promise<void> {
+async function accountAdd(name: string, o: StoreOpts & { totp?: boolean; secretFd?: number }): Promise<void> {
   checkName(name, 'account name');
+  if (o.totp) assertSecretOutput(o.secretFd);
   const { invite, hash } = newInvite();
-  await withStore(o, true, (store) => store.createAccount(name, hash, Date.now()));
+  // The TOTP seal key sits beside opaque-server-setup: the store alone never holds a usable secret.
+  const sealKey = o.totp ? loadOrCreateTotpSealKey(resolveBackupServerDir(o.dataDir)) : undefined;
+  const enrolment = await withStore(o, true, async (store) => {
+    await store.createAccount(name, hash, Date.now());
+    return sealKey ? new SecondFactor(store, sealKey, Date.now).enrol(name) : undefined;
+  });
   const out = createOutput();
-  if (o.json) return out.json({ account: name, invite });
+  if (enrolment) showTotpEnrolment(enrolment, o.secretFd);
+  if (o.json) return out.json({ account: name, invite, totp: enrolment !== undefined });
   out.out(`account  ${name}`);
   out.out(`invite   ${invite}`);
   out.info('give the invite to the account’s owner: it registers once (lifeboat node backup-setup) and is shown only now');
+  if (enrolment) out.info('give the owner the totp uri (or qr code) and the recovery codes with it: every login of the account needs a code as well; they are shown only now');
 }
 
 async function accountList(o: StoreOpts): Promise<void> {
@@ -79,6 +91,8 @@ async function accountList(o: StoreOpts): Promise<void> {
         return {
           account: a.name,
           state: a.registration ? 'registered' : 'invited',
+          secret: a.registration ? (isWalletRecord(a.registration.record) ? 'wallet' : 'password') : null,
+          totp: (await store.getTotp(a.name)) !== undefined,
           streams: streams.map((s) => ({ stream: s.stream, head_seq: s.headSeq, first_seq: s.firstSeq, updated_at: new Date(s.updatedAt).toISOString() })),
           created_at: new Date(a.createdAt).toISOString(),
           updated_at: new Date(a.updatedAt).toISOString(),
@@ -90,7 +104,7 @@ async function accountList(o: StoreOpts): Promise<void> {
   if (o.json) return out.json(rows);
   for (const r of rows) {
     const streams = r.streams.map((s) => `${s.stream}@${s.head_seq}`).join(' ') || '-';
-    out.out(`${r.account.padEnd(24)}  ${r.state.padEnd(10)}  created ${r.created_at}  streams ${streams}`);
+    out.out(`${r.account.padEnd(24)}  ${r.state.padEnd(10)}  ${(r.secret ?? '-').padEnd(8)}  ${r.totp ? 'totp' : '-   '}  created ${r.created_at}  streams ${streams}`);
   }
 }
 
@@ -112,6 +126,8 @@ export function registerBackupServerCommands(program: Command): void {
     .option('--store <url>', STORE_HELP)
     .option('--trust-proxy [hops|addresses]', TRUST_PROXY_HELP, trustProxyArg)
     .addOption(logLevelOption())
+    .option('--wallet-domain <host[:port]>', 'the domain wallet logins (Sign-In with Ethereum) must name: the host of the URL clients use (default: the listen address)')
+    .option('--wallet-chain-id <n>', 'the chain id wallet logins must name', intIn(1, Number.MAX_SAFE_INTEGER), 1)
     .option('--json', 'print {"url", "opaque_server_public_key"} as the first stdout line')
     .action(serve);
   const account = bs.command('account').description('accounts: one per key node (or per tenant), registered with a one-time invite');
@@ -120,7 +136,9 @@ export function registerBackupServerCommands(program: Command): void {
     .description('create an account and print its one-time invite code (shown once; the service keeps its hash)')
     .option('--data-dir <dir>', DIR_HELP)
     .option('--store <url>', STORE_HELP)
-    .option('--json', 'print {"account", "invite"}')
+    .option('--totp', 'also enrol a second factor (TOTP): its otpauth:// URI, QR code and 10 recovery codes are shown once, for the owner')
+    .option('--secret-fd <n>', 'with --totp: write the URI and recovery codes to this file descriptor instead of the terminal', intIn(3, 1 << 20))
+    .option('--json', 'print {"account", "invite", "totp"}')
     .action(accountAdd);
   account
     .command('list')

@@ -7,7 +7,9 @@
  */
 import type { Command } from 'commander';
 import { InvalidInputError, UsageError } from '../../errors.js';
-import { changeBackupPassword, renewRestoreToken, restartBackupStream, setupNodeBackup } from '../../backup/node-link.js';
+import { changeBackupPassword, renewRestoreToken, restartBackupStream, setBackupTotp, setupNodeBackup } from '../../backup/node-link.js';
+import { accountSecretOf, addWalletOptions, assertSecretOutput, showTotpEnrolment, totpOf, WALLET_HELP, type WalletOpts, walletSignerOf } from './wallet-options.js';
+import { intIn } from '../options.js';
 import { resolveNodeDir } from '../../keynode/config.js';
 import { checkName } from '../../backup/format.js';
 import { closeNode, openNode } from '../../keynode/runtime.js';
@@ -48,7 +50,7 @@ async function newStream(stream: string, o: { dataDir?: string; json?: boolean }
 }
 
 export function registerNodeBackupCommands(node: Command): void {
-  node
+  const setup = node
     .command('backup-setup')
     .description('register this node on a backup service (invite code and password prompted) and stream every change to it; or --new-stream')
     .option('--backup-server <url>', 'the backup service, e.g. https://backup.example.net')
@@ -57,22 +59,24 @@ export function registerNodeBackupCommands(node: Command): void {
     .option('--new-stream <name>', 'the node already streams: start over on this new stream of the same account from its whole state (after backup_rollback_detected)')
     .option('--usable-before-ack', 'new keys sign at once, before their backup is acknowledged (default: pending_backup until it is)')
     .option('--data-dir <dir>', DIR_HELP)
-    .option('--json', 'print JSON')
-    .addHelpText('after', promptsHelp(['the invite code', 'the backup password (8 characters or more)', 'the backup password again (with --new-stream: no prompt)']))
-    .action(async (o: { backupServer?: string; account?: string; stream?: string; newStream?: string; usableBeforeAck?: boolean; dataDir?: string; json?: boolean }) => {
+    .option('--json', 'print JSON');
+  addWalletOptions(setup)
+    .addHelpText('after', promptsHelp(['the invite code', 'the backup password (8 characters or more; with --wallet: no prompt)', 'the backup password again (with --new-stream: no prompt)']) + WALLET_HELP)
+    .action(async (o: WalletOpts & { backupServer?: string; account?: string; stream?: string; newStream?: string; usableBeforeAck?: boolean; dataDir?: string; json?: boolean }) => {
       if (o.newStream !== undefined) return newStream(o.newStream, o);
       if (!o.backupServer || !o.account) throw new UsageError('give --backup-server URL and --account NAME (or --new-stream NAME on a node that streams already)');
       const server = checkServer(o.backupServer);
       const account = checkName(o.account, '--account');
       if (o.stream !== undefined) checkName(o.stream, '--stream');
       const out = createOutput({ quiet: o.json });
+      const wallet = await walletSignerOf(o, (t) => process.stderr.write(`lifeboat: ${t}\n`));
       const invite = await promptSecret('invite code');
-      const password = await promptNewPassword('backup password');
-      out.info('registering (the password never leaves this machine: OPAQUE)...');
+      const secret = wallet ? { wallet } : { password: await promptNewPassword('backup password') };
+      out.info(wallet ? `registering wallet ${wallet.address} (it signs the backup key message twice, then a login; the signature never leaves this machine)...` : 'registering (the password never leaves this machine: OPAQUE)...');
       const n = await openNode(resolveNodeDir(o.dataDir));
       let r;
       try {
-        r = await setupNodeBackup(n, { server, account, invite, password, stream: o.stream, usableBeforeAck: o.usableBeforeAck === true, progress: out.info });
+        r = await setupNodeBackup(n, { server, account, invite, ...secret, stream: o.stream, usableBeforeAck: o.usableBeforeAck === true, progress: out.info });
       } finally {
         await closeNode(n);
       }
@@ -138,16 +142,65 @@ export function registerBackupCommands(program: Command): void {
     .description('change the password of a backup account (old and new prompted); the backup key is re-wrapped, streams are untouched')
     .requiredOption('--backup-server <url>', 'the backup service')
     .requiredOption('--account <name>', 'the account')
+    .option('--totp', 'the account has a second factor: prompt for its code (after the current password)')
     .option('--json', 'print JSON')
-    .addHelpText('after', promptsHelp(['the current password', 'the new password (8 characters or more)', 'the new password again']))
-    .action(async (o: { backupServer: string; account: string; json?: boolean }) => {
+    .addHelpText('after', promptsHelp(['the current password', 'with --totp: the code of the authenticator app (or a recovery code)', 'the new password (8 characters or more)', 'the new password again']))
+    .action(async (o: { backupServer: string; account: string; totp?: boolean; json?: boolean }) => {
       const server = checkServer(o.backupServer);
       const account = checkName(o.account, '--account');
       const out = createOutput({ quiet: o.json });
       const oldPassword = await promptSecret('current backup password');
+      const totp = await totpOf(o.totp);
       const newPassword = await promptNewPassword('new backup password');
-      await changeBackupPassword({ server, account, oldPassword, newPassword });
+      await changeBackupPassword({ server, account, oldPassword, newPassword, totp });
       if (o.json) out.json({ ok: true, account });
       else out.out(`password of ${account} changed; the old one no longer logs in`);
+    });
+  registerTotpCommands(backup);
+}
+
+/** `lifeboat backup totp enable|disable`: the account's second factor, from the owner's side. */
+function registerTotpCommands(backup: Command): void {
+  const totp = backup.command('totp').description('a second factor (TOTP, RFC 6238) on a backup account: a login then needs a code too');
+  const enable = totp
+    .command('enable')
+    .description('enrol a TOTP secret (replacing any earlier one): shown once as an otpauth:// URI and a QR code, with 10 single-use recovery codes')
+    .requiredOption('--backup-server <url>', 'the backup service')
+    .requiredOption('--account <name>', 'the account')
+    .option('--totp', 'the account has a second factor already: prompt for its current code (to replace it)')
+    .option('--secret-fd <n>', 'write the URI and the recovery codes to this file descriptor instead of the terminal', intIn(3, 1 << 20))
+    .option('--json', 'print JSON (the secret still goes to the terminal or --secret-fd)');
+  addWalletOptions(enable)
+    .addHelpText('after', promptsHelp(['the backup password (with --wallet: no prompt)', 'with --totp: the current code (or a recovery code)']) + WALLET_HELP)
+    .action(async (o: WalletOpts & { backupServer: string; account: string; totp?: boolean; secretFd?: number; json?: boolean }) => {
+      const server = checkServer(o.backupServer);
+      const account = checkName(o.account, '--account');
+      assertSecretOutput(o.secretFd);
+      const out = createOutput({ quiet: o.json });
+      const secret = await accountSecretOf(o, (t) => process.stderr.write(`lifeboat: ${t}\n`));
+      const code = await totpOf(o.totp);
+      const e = await setBackupTotp({ server, account, ...secret, totp: code });
+      showTotpEnrolment(e!, o.secretFd);
+      if (o.json) out.json({ ok: true, account, totp: true, recovery_codes: e!.recoveryCodes.length });
+      else out.out(`second factor enabled on ${account}: every login now needs a code of the authenticator app (or a recovery code)`);
+      out.info('scan the QR code (or add the otpauth:// URI) in an authenticator app now and keep the recovery codes apart: they are shown only once');
+    });
+  const disable = totp
+    .command('disable')
+    .description('remove the account’s second factor (a login with its current code)')
+    .requiredOption('--backup-server <url>', 'the backup service')
+    .requiredOption('--account <name>', 'the account')
+    .option('--json', 'print JSON');
+  addWalletOptions(disable)
+    .addHelpText('after', promptsHelp(['the backup password (with --wallet: no prompt)', 'the current code (or a recovery code)']) + WALLET_HELP)
+    .action(async (o: WalletOpts & { backupServer: string; account: string; json?: boolean }) => {
+      const server = checkServer(o.backupServer);
+      const account = checkName(o.account, '--account');
+      const out = createOutput({ quiet: o.json });
+      const secret = await accountSecretOf(o, (t) => process.stderr.write(`lifeboat: ${t}\n`));
+      const code = await totpOf(true);
+      await setBackupTotp({ server, account, ...secret, totp: code, disable: true });
+      if (o.json) out.json({ ok: true, account, totp: false });
+      else out.out(`second factor removed from ${account}`);
     });
 }

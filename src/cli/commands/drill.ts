@@ -8,6 +8,7 @@ import { runScenarios, type ScenarioResult } from '../../drill/runner.js';
 import { vaultScenarios, type VaultDrillContext } from '../../drill/vault-scenarios.js';
 import { keynodeScenarios, type KeyNodeDrillContext } from '../../drill/keynode-scenarios.js';
 import { backupScenarios } from '../../drill/backup-scenarios.js';
+import { walletScenarios } from '../../drill/wallet-scenarios.js';
 import { logScenarios, type LogDrillContext } from '../../drill/log-scenarios.js';
 import { keyshareScenarios } from '../../drill/keyshare-scenarios.js';
 import { ersScenarios } from '../../drill/ers-scenarios.js';
@@ -45,6 +46,7 @@ export function registerDrillCommand(program: Command): void {
       try {
         results = [...(await runScenarios(vaultScenarios, ctx, report)), ...(await runScenarios(keynodeScenarios, keynode, report))];
         results.push(...(await runScenarios(backupScenarios, { dir: join(dir, 'backup'), servers: ctx.servers, active: [] }, report)));
+        results.push(...(await runScenarios(walletScenarios, { dir: join(dir, 'wallet'), servers: ctx.servers }, report)));
         const log: LogDrillContext = { dir: join(dir, 'log'), servers: ctx.servers };
         results.push(...(await runScenarios(logScenarios, log, report)));
         results.push(...(await runScenarios(keyshareScenarios, { dir: join(dir, 'keyshare'), servers: ctx.servers, log }, report)));

@@ -21,6 +21,7 @@ import { fromB64, toB64, utf8, wipe } from '../../util/bytes.js';
 import { promptSecret, promptsHelp, readStdin } from '../input.js';
 import { restoreFromService } from '../../backup/node-link.js';
 import { registerNodeBackupCommands } from './backup.js';
+import { addWalletOptions, totpOf, WALLET_HELP, type WalletOpts, walletSignerOf } from './wallet-options.js';
 import { registerNodeConfigCommands } from './node-config.js';
 import { printNodeView, registerNodeShowCommand } from './node-show.js';
 import { addMnemonicOptions, channelStatus, keyChannelRows, keyshareSetupOf, mnemonicForSetup, type MnemonicOpts, registerNodeKeyshareCommands, showMnemonic } from './node-keyshare.js';
@@ -93,19 +94,22 @@ async function serveNode(o: DirOpts & { listen: string; logLevel?: string }): Pr
   });
 }
 
-/** `node restore --backup-server`: a fresh machine, the password, the service; nothing else. */
-async function restoreFromServiceCommand(o: DirOpts & { backupServer: string; account?: string; stream?: string; expectSeq?: number; restoreToken?: boolean; serve?: boolean; listen: string; logLevel?: string }): Promise<void> {
+/** `node restore --backup-server`: a fresh machine, the password (or the wallet), the service; nothing else. */
+async function restoreFromServiceCommand(o: DirOpts & WalletOpts & { backupServer: string; account?: string; stream?: string; expectSeq?: number; restoreToken?: boolean; totp?: boolean; serve?: boolean; listen: string; logLevel?: string }): Promise<void> {
   if (!o.account) throw new UsageError('--backup-server needs --account NAME');
   // With --serve, stdout belongs to serve (its first line, JSON with --json); the restore reports on stderr.
   const out = createOutput({ quiet: o.json });
-  const password = await promptSecret('backup password');
+  const wallet = await walletSignerOf(o, (t) => process.stderr.write(`lifeboat: ${t}\n`));
+  const secret = wallet ? { wallet } : { password: await promptSecret('backup password') };
   const restoreToken = o.restoreToken ? await promptSecret('restore token') : undefined;
+  const totp = await totpOf(o.totp);
   const bar = progressLine(out.info);
   const r = await restoreFromService({
     server: o.backupServer.replace(/\/+$/, ''),
     account: o.account,
-    password,
+    ...secret,
     restoreToken,
+    totp,
     stream: o.stream,
     expectSeq: o.expectSeq,
     dir: resolveNodeDir(o.dataDir),
@@ -289,7 +293,7 @@ export function registerNodeCommands(program: Command): void {
       else out.out(`backed up ${r.keys} keys to ${o.out} (signing nonces are never backed up)`);
     });
 
-  node
+  const restore = node
     .command('restore')
     .description('restore a node: from its backup service onto a fresh machine, from a backup file into an empty store, or --database after a database-level restore')
     .option('--backup-server <url>', 'rebuild the node from this backup service (password prompted) into a new --data-dir')
@@ -297,6 +301,7 @@ export function registerNodeCommands(program: Command): void {
     .option('--stream <name>', 'with --backup-server: the stream (default: the account’s only one)')
     .option('--expect-seq <n>', 'with --backup-server: refuse a stream whose head is below entry N (a rolled-back service)', intIn(0, Number.MAX_SAFE_INTEGER))
     .option('--restore-token', 'with --backup-server: also prompt for the account’s restore token (after the password), which gets the login past a flood of others’ logins')
+    .option('--totp', 'with --backup-server: the account has a second factor: prompt for its code (or a recovery code) after the password and restore token')
     .option('--serve', 'with --backup-server: serve the restored node right away (as `node serve`)')
     .option('--listen <host:port>', 'with --serve: address to listen on', '127.0.0.1:7401')
     .addOption(logLevelOption('with --serve: log level on stderr'))
@@ -304,8 +309,9 @@ export function registerNodeCommands(program: Command): void {
     .option('--database', 'the database itself was restored (dump or copy): void every unused nonce and check every share')
     .option('--data-dir <dir>', DIR_HELP)
     .option('--store <url>', STORE_HELP)
-    .option('--json', 'print JSON')
-    .addHelpText('after', promptsHelp(['with --backup-server: the backup password', 'with --restore-token: the restore token']))
+    .option('--json', 'print JSON');
+  addWalletOptions(restore)
+    .addHelpText('after', promptsHelp(['with --backup-server: the backup password (with --wallet: no prompt)', 'with --restore-token: the restore token', 'with --totp: the code of the authenticator app (or a recovery code)']) + WALLET_HELP)
     .action(async (o: DirOpts & { in?: string; database?: boolean; backupServer?: string; account?: string; stream?: string; expectSeq?: number }) => {
       if ([o.in, o.database, o.backupServer].filter(Boolean).length !== 1) throw new UsageError('give exactly one of --backup-server URL, --in FILE or --database');
       if (o.backupServer) return restoreFromServiceCommand(o as Parameters<typeof restoreFromServiceCommand>[0]);
