@@ -30,7 +30,7 @@ describe('README tour: vault, key nodes, continuous backups, emergency recovery'
     const dir = trackedTempDir('lb-readme-tour-');
     const r = await runTour({ doc: README, blocks, dir, vars: ['PWD', 'BACKUP_KEY', 'KEY_ID', 'NEW_ID', 'GROUP_KEY', 'U[node1]'] });
     assertTourRan(r, blocks);
-    const [, vault, keyNodes, backups, ers] = r.parts.map((p) => p.stdout);
+    const [, vault, keyNodes, backups, wallet, ers] = r.parts.map((p) => p.stdout);
     const tourDir = r.parts[0]!.vars.PWD!;
     assert.ok(tourDir.startsWith(dir), `the tour works in a fresh directory of its own (${tourDir})`);
 
@@ -65,6 +65,11 @@ describe('README tour: vault, key nodes, continuous backups, emergency recovery'
     assert.match(backups!, /^restored node [0-9a-f:]+: 1 keys and 1 API keys from node-/m);
     assertSigned(signatures(backups!)[0], 'signed by a restored node', groupKey, 'the restored node signs');
     assert.equal(backups!.match(/^restore token {2}lbr_/gm)?.length, 1, 'backup-setup printed the restore token');
+
+    // a wallet and a second factor: refused without the code, restored with the wallet and a recovery code, signs
+    assert.match(wallet!, /^refused without the code, exit 1$/m);
+    assert.match(wallet!, /^restored node [0-9a-f:]+: 1 keys and 1 API keys from node-/m);
+    assertSigned(signatures(wallet!)[0], 'signed by a node restored with its wallet', groupKey, 'the node restored with its wallet signs');
 
     // emergency recovery: a package every node made its part of, verified offline, and the key back without any node
     assert.match(ers!, /verified, registered with 3 of 3 node\(s\)/);

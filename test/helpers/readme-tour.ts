@@ -19,6 +19,7 @@ export function readmeRuns(): { setup: ShBlock; vaultAndKeyNodes: ShBlock[]; log
     vault,
     ...blocksUnder(all, 'Key nodes: three nodes'),
     ...blocksUnder(all, 'Continuous backups'),
+    ...blocksUnder(all, 'Backups under an Ethereum wallet'),
     ...blocksUnder(all, 'Emergency recovery'),
   ];
   const logAndKeyShares = [...blocksUnder(all, 'Public backup log'), ...blocksUnder(all, 'Key shares under 24 words')];
