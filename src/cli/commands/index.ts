@@ -34,6 +34,8 @@ export const GROUPS: readonly Group[] = [
   { commands: ['keyshare'], load: async () => (await import('./keyshare.js')).registerKeyshareCommands },
   { commands: ['ers'], load: async () => (await import('./ers.js')).registerErsCommands },
   { commands: ['drill'], load: async () => (await import('./drill.js')).registerDrillCommand },
+  { commands: ['fleet', 'coverage'], load: async () => (await import('./coverage.js')).registerCoverageCommands },
+  { commands: ['console'], load: async () => (await import('./console.js')).registerConsoleCommands },
   { commands: ['backup-server'], load: async () => (await import('./backup-server.js')).registerBackupServerCommands },
 ];
 

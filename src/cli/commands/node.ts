@@ -29,6 +29,7 @@ import { progressLine } from '../progress.js';
 import { readFileOrThrow, writeFileAtomic } from '../../util/files.js';
 import { encodePublicIdentity, identityFingerprint, parsePublicIdentity } from '../../identity.js';
 import { createOutput, writeSecret } from '../io.js';
+import { nodeCoverageFacts } from '../../keynode/coverage.js';
 import { intIn } from '../options.js';
 
 const DIR_HELP = 'node data directory (default: $LIFEBOAT_NODE_DIR or ./lifeboat-node)';
@@ -65,7 +66,7 @@ async function serveNode(o: DirOpts & { listen: string; logLevel: string }): Pro
   const n = await openNode(resolveNodeDir(o.dataDir), { store: o.store, log: out.warn, channelAgents: [keysharePublisher] });
   const voided = await voidNoncesBeforeServing(n.store);
   if (voided > 0) out.info(`deleted ${voided} unused signing nonces from before this start`);
-  const app = createKeyNodeApp({ service: n.service, store: n.store, logger: o.logLevel === 'silent' ? false : { level: o.logLevel, stream: process.stderr }, status: () => n.failover.status(), routes: (a, auth) => registerErsRoutes(a, { service: n.service, config: n.config, store: n.store, onRegistered: (rec) => n.durable.record(rec.keyId, 'ers', keyEpoch(rec)) }, auth), describeKey: (rec) => describeErs(n.store, n.config, rec) });
+  const app = createKeyNodeApp({ service: n.service, store: n.store, logger: o.logLevel === 'silent' ? false : { level: o.logLevel, stream: process.stderr }, status: () => n.failover.status(), routes: (a, auth) => registerErsRoutes(a, { service: n.service, config: n.config, store: n.store, onRegistered: (rec) => n.durable.record(rec.keyId, 'ers', keyEpoch(rec)) }, auth), describeKey: (rec) => describeErs(n.store, n.config, rec), coverage: () => nodeCoverageFacts(n) });
   n.service.setSigningGate(ersSigningGate(n.store, n.config));
   const url = await listen(app, o.listen);
   n.failover.start();
