@@ -4,7 +4,7 @@
  * timeline of backup lag and acknowledged seq per node as inline SVG; the vault with its holders.
  * Every value is escaped; nothing here is a secret (the report holds none).
  */
-import type { CoverageReport, KeyReport } from '../coverage/report.js';
+import { type CoverageReport, type KeyReport, shortId } from '../coverage/report.js';
 
 /** One sample of a node's backup stream, kept by the console while it runs. */
 export interface NodeSample {
@@ -38,7 +38,7 @@ function keyRow(k: KeyReport): string {
       const paths = Object.entries(m.paths)
         .map(([name, p]) => `<td class="${p.state === 'ok' ? 'v-ok' : p.state === 'none' ? 'muted' : 'unknown'}">${esc(name)}: ${esc(p.state)}${typeof p.lag === 'number' ? ` (lag ${p.lag})` : ''}${typeof p.age_s === 'number' ? ` (${p.age_s} s)` : ''}${p.why ? `<br><span class="muted">${esc(p.why)}</span>` : ''}</td>`)
         .join('');
-      return `<tr><td>…${esc(m.identifier.slice(-8))}</td><td>${esc(m.node ?? '(unknown)')}</td><td>${esc(m.state)}${m.durable ? ', durable' : ', <b>not durable</b>'}</td>${paths}</tr>`;
+      return `<tr><td>member ${esc(shortId(m.identifier))}</td><td>${esc(m.node ?? '(unknown)')}</td><td>${esc(m.state)}${m.durable ? ', durable' : ', <b>not durable</b>'}</td>${paths}</tr>`;
     })
     .join('');
   return `<tr class="key" data-key="${esc(k.key_id)}" data-verdict="${esc(k.verdict)}"><td class="v-${esc(k.verdict)}">${esc(k.verdict)}</td><td><details><summary>${esc(k.key_id)}</summary>

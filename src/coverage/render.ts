@@ -1,5 +1,5 @@
 /** The coverage report as text (`lifeboat coverage` without --json): at-risk keys first, each with why. */
-import type { CoverageReport, KeyReport } from './report.js';
+import { type CoverageReport, type KeyReport, shortId } from './report.js';
 
 const LABEL = { ok: 'ok      ', at_risk: 'AT_RISK ', lost_path: 'LOST    ' } as const;
 
@@ -13,7 +13,7 @@ function keyLines(k: KeyReport, detail: boolean): string[] {
         .filter(([, p]) => p.state !== 'none')
         .map(([name, p]) => `${name} ${p.state}${typeof p.lag === 'number' ? ` lag ${p.lag}` : ''}${typeof p.age_s === 'number' ? ` age ${p.age_s}s` : ''}`)
         .join(', ');
-      out.push(`           member …${m.identifier.slice(-6)} on ${m.node ?? '(unknown)'} ${m.state}${m.durable ? ', durable' : ', NOT durable'}: ${paths || 'no path'}`);
+      out.push(`           member ${shortId(m.identifier)} on ${m.node ?? '(unknown)'} ${m.state}${m.durable ? ', durable' : ', NOT durable'}: ${paths || 'no path'}`);
     }
   }
   return out;

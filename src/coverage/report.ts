@@ -63,6 +63,9 @@ export interface CoverageReport {
   vault: VaultReport | null;
 }
 
+/** A member identifier without its zero padding (FROST serializes small scalars padded on either end). */
+export const shortId = (id: string): string => id.replace(/^(00)+/, '').replace(/(00)+$/, '') || '0';
+
 const ageS = (iso: string | null | undefined, now: number): number | null => (iso ? Math.max(0, Math.round((now - Date.parse(iso)) / 1000)) : null);
 
 function backupPath(f: NodeFacts, k: CoverageKey, fleet: Fleet, c: Collected, streamHead: (f: NodeFacts) => number | null | undefined): PathReport {
@@ -155,8 +158,8 @@ export function buildReport(fleet: Fleet, c: Collected): CoverageReport {
     const reasons: string[] = [];
     if (missing > 0) reasons.push(`${missing} of ${n} members held by no node that answered`);
     for (const m of members) {
-      if (m.state !== 'up') reasons.push(`member ${m.identifier.slice(-4)}: only a fail-over copy answered`);
-      for (const [name, p] of Object.entries(m.paths)) if (p.state === 'missing' || p.state === 'stale' || p.state === 'unknown') reasons.push(`${m.node ?? 'member ' + m.identifier.slice(-4)}: ${name} ${p.state}${p.why ? ` (${String(p.why)})` : ''}`);
+      if (m.state !== 'up') reasons.push(`member ${shortId(m.identifier)}: only a fail-over copy answered`);
+      for (const [name, p] of Object.entries(m.paths)) if (p.state === 'missing' || p.state === 'stale' || p.state === 'unknown') reasons.push(`${m.node ?? 'member ' + shortId(m.identifier)}: ${name} ${p.state}${p.why ? ` (${String(p.why)})` : ''}`);
       if (m.status && m.status !== 'active') reasons.push(`${m.node}: key ${m.status}`);
     }
     if (!survivesOne) reasons.push('the loss of one more node makes it unrecoverable');
