@@ -119,7 +119,7 @@ describe('lifeboat coverage', () => {
     const g = join(fx.root, 'made.json');
     assert.equal((await runCli(['fleet', 'init', '--fleet', g])).code, 0);
     assert.equal(statSync(g).mode & 0o777, 0o600);
-    assert.equal((await runCli(['fleet', 'add', 'node', 'n1', '--url', `${fx.nodes[0]!.url}#abcdef0123456789`, '--credential-file', join(fx.root, 'operator.token'), '--fleet', g])).code, 0);
+    assert.equal((await runCli(['fleet', 'add', 'node', 'n1', '--url', `${fx.nodes[0]!.url}#abcd:ef01:2345:6789:abcd:ef01:2345:6789`, '--credential-file', join(fx.root, 'operator.token'), '--fleet', g])).code, 0);
     const before = readFileSync(g, 'utf8');
     r = await runCli(['fleet', 'add', 'node', 'n2', '--url', fx.nodes[1]!.url, '--fleet', g]);
     assert.equal(r.code, 1);
@@ -129,7 +129,7 @@ describe('lifeboat coverage', () => {
     assert.match(r.stderr, /\(fleet_name_unknown\)/);
     assert.equal(readFileSync(g, 'utf8'), before);
     const made = JSON.parse(before) as { nodes: { name: string; fingerprint: string; credential: object }[] };
-    assert.deepEqual(made.nodes.map((n) => [n.name, n.fingerprint, n.credential]), [['n1', 'abcdef0123456789', { file: join(fx.root, 'operator.token') }]]);
+    assert.deepEqual(made.nodes.map((n) => [n.name, n.fingerprint, n.credential]), [['n1', 'abcd:ef01:2345:6789:abcd:ef01:2345:6789', { file: join(fx.root, 'operator.token') }]]);
   });
 });
 

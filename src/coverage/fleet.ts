@@ -11,7 +11,7 @@ import { assertPrivateFile } from '../util/files.js';
 
 export const FLEET_VERSION = 1;
 const NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
-const FINGERPRINT = /^[0-9a-f]{16,64}$/;
+const FINGERPRINT = /^[0-9a-f]{4}(?::[0-9a-f]{4}){7}$/;
 
 /** Where a token is read from: a 0600 file, an inherited file descriptor, or an entry of the primary's vault. */
 export type CredentialRef = { file: string } | { fd: number } | { vault: string };
