@@ -75,7 +75,7 @@ function backupPath(f: NodeFacts, k: CoverageKey, fleet: Fleet, c: Collected, st
   const lag = b.sealed_seq - b.acked_seq + b.unsealed;
   const head = streamHead(f);
   const d = { seq, lag, acked_seq: b.acked_seq, service_head_seq: head ?? null };
-  if (!k.channels.backup) return { state: 'missing', ...d, why: 'not acknowledged by the backup service yet' };
+  if (!k.channels.backup) return { state: 'missing', ...d, why: 'the node holds no acknowledgement of it (not yet; or the node was restored, which keeps none)' };
   if (head === undefined && fleet.backup_services.length > 0) return { state: 'unknown', ...d, why: 'no backup service of the fleet answered' };
   if (head === null) return { state: 'missing', ...d, why: 'the backup service holds no such stream' };
   if (head !== undefined && seq !== null && head < seq) return { state: 'missing', ...d, why: `the backup service's head ${head} is below the key's entry ${seq}` };
