@@ -8,6 +8,8 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { LifeboatError } from '../errors.js';
 import type { CoverageReport } from '../coverage/report.js';
+import { emptyFleet, encodeFleet, parseFleet } from '../coverage/fleet.js';
+import { writeFileAtomic } from '../util/files.js';
 import type { BackupDrillContext } from './backup-scenarios.js';
 import { runCli } from './proc.js';
 import { expectOk, type Scenario } from './runner.js';
@@ -28,14 +30,16 @@ async function writeFleet(c: CoverageDrillContext): Promise<string> {
   const dir = join(c.dir, 'coverage');
   const file = join(dir, 'fleet.json');
   mkdirSync(dir, { recursive: true, mode: 0o700 });
-  expectOk(await runCli(['fleet', 'init', '--fleet', file]), 'fleet init');
   const operator = join(dir, 'operator.token');
   writeFileSync(operator, `${c.fleet.tokens.operator}\n`, { mode: 0o600 });
   const monitor = join(dir, 'monitor.token');
   const m = expectOk(await runCli(['backup-server', 'monitor-token', '--data-dir', c.service.dir, '--secret-fd', '3'], { secretFd: true }), 'backup-server monitor-token');
   writeFileSync(monitor, m.secret, { mode: 0o600 });
-  for (const n of c.fleet.primaries) expectOk(await runCli(['fleet', 'add', 'node', n.name, '--url', `${n.url}#${n.fingerprint}`, '--credential-file', operator, '--fleet', file]), 'fleet add node');
-  expectOk(await runCli(['fleet', 'add', 'backup-service', 'backup', '--url', c.service.url, '--credential-file', monitor, '--fleet', file]), 'fleet add backup-service');
+  // What `fleet init` and `fleet add` write (test/coverage.test.ts runs those), without six CLI starts.
+  const fleet = emptyFleet();
+  fleet.nodes = c.fleet.primaries.map((n) => ({ name: n.name, url: n.url, fingerprint: n.fingerprint, credential: { file: operator } }));
+  fleet.backup_services = [{ name: 'backup', url: c.service.url, credential: { file: monitor } }];
+  writeFileAtomic(file, encodeFleet(parseFleet(encodeFleet(fleet))));
   c.fleetFile = file;
   return file;
 }
