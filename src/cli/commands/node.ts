@@ -14,6 +14,7 @@ import { resolveNodeDir } from '../../keynode/config.js';
 import { closeNode, initNode, openNode, saveNodeConfig, storeUrl, voidNoncesBeforeServing, type OpenedNode } from '../../keynode/runtime.js';
 import { reloadOnSighup } from '../../keynode/reload.js';
 import { createKeyNodeApp } from '../../keynode/server.js';
+import { nodeObservability } from '../../keynode/metrics.js';
 import { describeErs, registerErsRoutes } from '../../ers/node-route.js';
 import { ersSigningGate, ersStatus } from '../../ers/node-state.js';
 import { keyEpoch, redactStoreUrl } from '../../keynode/store/index.js';
@@ -70,7 +71,7 @@ async function serveNode(o: DirOpts & { listen: string; logLevel?: string }): Pr
   const dir = resolveNodeDir(o.dataDir);
   const n = await openNode(dir, { store: o.store, log: warnings.warn, channelAgents: [keysharePublisher] });
   const voided = await voidNoncesBeforeServing(n.store);
-  const app = createKeyNodeApp({ service: n.service, store: n.store, logger, status: () => n.failover.status(), routes: (a, auth) => registerErsRoutes(a, { service: n.service, config: n.config, store: n.store, onRegistered: (rec) => n.durable.record(rec.keyId, 'ers', keyEpoch(rec)) }, auth), describeKey: (rec) => describeErs(n.store, n.config, rec) });
+  const app = createKeyNodeApp({ service: n.service, store: n.store, logger, status: () => n.failover.status(), routes: (a, auth) => registerErsRoutes(a, { service: n.service, config: n.config, store: n.store, onRegistered: (rec) => n.durable.record(rec.keyId, 'ers', keyEpoch(rec)) }, auth), describeKey: (rec) => describeErs(n.store, n.config, rec), observe: nodeObservability(n) });
   warnings.attach(app.log);
   n.service.setSigningGate(ersSigningGate(n.store, n.config));
   const url = await listen(app, o.listen);
