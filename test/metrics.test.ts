@@ -67,9 +67,9 @@ describe('metrics and health: every server kind as a real process', { timeout: 3
     const kinds: (Omit<Served, 'proc'> & { args: string[]; env?: Record<string, string> })[] = [
       { name: 'holder', server: 'holder', args: ['holder', 'serve', '--data-dir', dir('holder')], own: ['lifeboat_holder_possession_checks_total', 'lifeboat_holder_releases_total'], env: { LIFEBOAT_METRICS_TOKEN_FILE: tokenFile } },
       { name: 'node', server: 'node', args: ['node', 'serve', '--data-dir', dir('node')], own: ['lifeboat_node_keys', 'lifeboat_node_pending_backup_keys', 'lifeboat_node_unused_nonces', 'lifeboat_node_keyshare_outbox_entries'] },
-      { name: 'backup-server', server: 'backup', args: ['backup-server', 'serve', '--data-dir', dir('backup')], own: ['lifeboat_backup_accounts', 'lifeboat_backup_streams', 'lifeboat_backup_failed_logins_total'] },
+      { name: 'backup-server', server: 'backup-server', args: ['backup-server', 'serve', '--data-dir', dir('backup')], own: ['lifeboat_backup_accounts', 'lifeboat_backup_streams', 'lifeboat_backup_failed_logins_total'] },
       { name: 'log', server: 'log', args: ['log', 'serve', '--data-dir', dir('log')], own: ['lifeboat_log_tree_size', 'lifeboat_log_pending_entries', 'lifeboat_log_cosignature_failures_total', 'lifeboat_log_halted'] },
-      { name: 'log-witness', server: 'witness', args: ['log', 'witness', 'serve', '--data-dir', witnessDir], own: ['lifeboat_witness_logs'] },
+      { name: 'log-witness', server: 'log-witness', args: ['log', 'witness', 'serve', '--data-dir', witnessDir], own: ['lifeboat_witness_logs'] },
     ];
     const procs = await Promise.all(
       kinds.map(async (k) => {
@@ -128,7 +128,7 @@ describe('metrics and health: every server kind as a real process', { timeout: 3
     const text = await (await metricsOf(node)).text();
     assert.equal(sample(text, 'lifeboat_node_keys'), 0);
     assert.equal(sample(text, 'lifeboat_node_keyshare_outbox_entries', { state: 'unsealed' }), 0);
-    const backup = served.find((s) => s.server === 'backup')!;
+    const backup = served.find((s) => s.server === 'backup-server')!;
     assert.equal(sample(await (await metricsOf(backup)).text(), 'lifeboat_backup_failed_logins_total', { err_type: 'login_failed' }), 0);
   });
 
@@ -156,7 +156,7 @@ describe('metrics and health: every server kind as a real process', { timeout: 3
   });
 
   it('/readyz answers 503 not_ready naming the failing check (and nothing of its cause)', async () => {
-    const witness = served.find((s) => s.server === 'witness')!;
+    const witness = served.find((s) => s.server === 'log-witness')!;
     rmSync(join(witnessDir, 'logs'), { recursive: true, force: true });
     const r = await fetch(`${witness.proc.url}/readyz`);
     const body = (await r.json()) as { err_type: string; checks: Record<string, string>; message: string };

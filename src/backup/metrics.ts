@@ -14,7 +14,7 @@ export const FAILED_LOGIN_TYPES = new Set(['login_failed', 'auth_failed', 'totp_
 export function backupObservability(store: BackupStore): ObserveOptions {
   const accounts = () => store.listAccounts();
   return {
-    server: 'backup',
+    server: 'backup-server',
     ready: { store: () => store.getAccount('readyz-probe') },
     gauges: [
       {

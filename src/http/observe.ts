@@ -21,7 +21,7 @@ import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import { ForbiddenError, InvalidInputError, LifeboatError, UnauthorizedError } from '../errors.js';
 import { VERSION } from '../util/version.js';
 
-export type ServerKind = 'holder' | 'node' | 'backup' | 'log' | 'witness';
+export type ServerKind = 'holder' | 'node' | 'backup-server' | 'log' | 'log-witness';
 
 /** A gauge read when /metrics is scraped: one value, or one per label set. A collect that throws leaves it out. */
 export interface GaugeSpec {

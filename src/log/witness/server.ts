@@ -37,7 +37,7 @@ export function createWitnessApp(o: WitnessAppOptions): FastifyInstance {
   const app = createBaseApp({
     logger: o.logger,
     observe: {
-      server: 'witness',
+      server: 'log-witness',
       health: () => ({ name: o.info.name, vkey: o.info.vkey, logs: logCount() }),
       ready: { state: () => statSync(o.paths.logs) },
       gauges: [{ name: 'lifeboat_witness_logs', help: 'logs this witness holds a checkpoint of', collect: logCount }],
