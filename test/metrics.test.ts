@@ -14,6 +14,7 @@ import { chmodSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { generateIdentity, encodePublicIdentity } from '../src/identity.js';
 import { VERSION } from '../src/cli/version.js';
+import { createBaseApp } from '../src/http/app.js';
 import { createKeyNodeApp } from '../src/keynode/server.js';
 import { nodeObservability } from '../src/keynode/metrics.js';
 import { newApiKey } from '../src/keynode/apikeys.js';
@@ -128,8 +129,23 @@ describe('metrics and health: every server kind as a real process', { timeout: 3
     const text = await (await metricsOf(node)).text();
     assert.equal(sample(text, 'lifeboat_node_keys'), 0);
     assert.equal(sample(text, 'lifeboat_node_keyshare_outbox_entries', { state: 'unsealed' }), 0);
+  });
+
+  it('a failed login counts in lifeboat_backup_failed_logins_total, a refused possession check in lifeboat_holder_possession_checks_total', async () => {
     const backup = served.find((s) => s.server === 'backup-server')!;
-    assert.equal(sample(await (await metricsOf(backup)).text(), 'lifeboat_backup_failed_logins_total', { err_type: 'login_failed' }), 0);
+    const failedLogins = async () => sample(await (await metricsOf(backup)).text(), 'lifeboat_backup_failed_logins_total', { err_type: 'login_failed' });
+    assert.equal(await failedLogins(), 0);
+    const login = await fetch(`${backup.proc.url}/v1/accounts/acme/login/finish`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ login_id: 'nope', finish_login_request: 'AAAA' }) });
+    assert.equal(login.status, 401);
+    assert.equal(await failedLogins(), 1);
+    assert.ok(!(await (await metricsOf(backup)).text()).includes('acme'), 'no account name in a label');
+
+    const holder = served.find((s) => s.name === 'holder')!;
+    const checks = async (result: string) => sample(await (await metricsOf(holder)).text(), 'lifeboat_holder_possession_checks_total', { result });
+    const challenge = await fetch(`${holder.proc.url}/v1/schemes/${'ab'.repeat(16)}/challenge`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ challenge: 'AA' }) });
+    assert.equal(challenge.status, 401);
+    assert.equal(await checks('refused'), 1);
+    assert.equal(await checks('ok'), undefined);
   });
 
   it('/metrics without a token: loopback only, and refused (403 metrics_forbidden) through a proxy', async () => {
@@ -180,6 +196,23 @@ describe('metrics and health: every server kind as a real process', { timeout: 3
       assert.match(r.stderr, /\(metrics_token_invalid\)/);
       assert.ok(!r.stderr.includes(METRICS_TOKEN));
     }
+  });
+});
+
+describe('the shared logger redacts secret fields', () => {
+  it('a password, a token, a share or an authorization header in a log line is written as [redacted]', async () => {
+    const lines: string[] = [];
+    const app = createBaseApp({ logger: { level: 'info', stream: { write: (l: string) => void lines.push(l) } } });
+    app.get('/x', async (req) => {
+      req.log.info({ password: 'pw-secret-1', nested: { token: 'tok-secret-2', share: 'share-secret-3' }, headers: { authorization: 'Bearer hdr-secret-4' }, master_key: 'mk-secret-5', keep: 'visible' }, 'a line');
+      return { ok: true };
+    });
+    await app.inject('/x');
+    await app.close();
+    const line = lines.find((l) => l.includes('"a line"'))!;
+    assert.ok(line.includes('"keep":"visible"'), line);
+    for (const secret of ['pw-secret-1', 'tok-secret-2', 'share-secret-3', 'hdr-secret-4', 'mk-secret-5']) assert.ok(!line.includes(secret), `${secret} in ${line}`);
+    assert.equal(line.match(/\[redacted\]/g)?.length, 5);
   });
 });
 

@@ -3,7 +3,8 @@
  * the drill starts has its stderr copied to `<dir>/<n>-<command>.stderr.log`, and every secret the
  * drill handed a child or got back from one (stdin input, what a child wrote to its secret fd, the
  * secret fields of its JSON stdout) is appended to `<dir>/secrets.jsonl`, so a test can grep the logs
- * for each. Every file is created 0600: the list holds the drill's secrets.
+ * for each. Every file is created 0600: the list holds the drill's secrets. Servers the drill runs
+ * silent log at `info` then, so that there is something to check.
  */
 import { appendFileSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
@@ -69,4 +70,10 @@ export function secretEnv(env: NodeJS.ProcessEnv | undefined): string[] {
   return Object.entries(env ?? {})
     .filter(([k, v]) => /KEY|TOKEN|PASSWORD|SECRET|PASSPHRASE/.test(k) && typeof v === 'string')
     .map(([, v]) => v as string);
+}
+
+/** A server's arguments: with the log directory set, its `--log-level silent` becomes `info`, so there is a log to check. */
+export function loggedServerArgs(args: string[]): string[] {
+  if (!process.env.LIFEBOAT_DRILL_LOG_DIR) return args;
+  return args.map((a, i) => (i > 0 && args[i - 1] === '--log-level' ? 'info' : a));
 }

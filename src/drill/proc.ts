@@ -6,7 +6,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { LifeboatError } from '../errors.js';
-import { recordSecrets, secretEnv, secretsIn, teeStderr } from './log-dir.js';
+import { loggedServerArgs, recordSecrets, secretEnv, secretsIn, teeStderr } from './log-dir.js';
 
 /**
  * The command line that runs this same CLI: compiled (dist/) or through tsx (src/). Run from src/
@@ -115,8 +115,9 @@ export interface RunningServer {
  * Starts `lifeboat ARGS` (a `serve` command with --json) and waits for its first stdout line
  * `{"url": ...}`. Rejects with its stderr when it exits or does not listen within `timeoutMs`.
  */
-export function startServer(args: string[], opts: { env?: NodeJS.ProcessEnv; timeoutMs?: number } = {}): Promise<RunningServer> {
+export function startServer(given: string[], opts: { env?: NodeJS.ProcessEnv; timeoutMs?: number } = {}): Promise<RunningServer> {
   const { cmd, args: pre } = cliCommand();
+  const args = loggedServerArgs(given);
   try {
     refuseIfStopping(args);
   } catch (err) {
