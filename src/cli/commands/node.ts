@@ -31,7 +31,7 @@ import { progressLine } from '../progress.js';
 import { readFileOrThrow, writeFileAtomic } from '../../util/files.js';
 import { encodePublicIdentity, identityFingerprint, parsePublicIdentity } from '../../identity.js';
 import { createOutput, describeFailure, untilSignalled, writeSecret } from '../io.js';
-import { logLevelOption, logStarted, serverLogger, ServerWarnings, shutDown } from '../server-log.js';
+import { MONITORING_HELP, logLevelOption, logStarted, serverLogger, ServerWarnings, shutDown } from '../server-log.js';
 import { intIn } from '../options.js';
 
 const DIR_HELP = 'node data directory (default: $LIFEBOAT_NODE_DIR or ./lifeboat-node)';
@@ -165,6 +165,7 @@ export function registerNodeCommands(program: Command): void {
     .option('--store <url>', STORE_HELP)
     .option('--listen <host:port>', 'address to listen on', '127.0.0.1:7401')
     .addOption(logLevelOption())
+    .addHelpText('after', MONITORING_HELP)
     .option('--json', 'print {"url", "fingerprint"} as the first and only stdout line; logs and notes go to stderr')
     .action(serveNode);
 
