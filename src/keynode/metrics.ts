@@ -35,7 +35,12 @@ export function nodeObservability(n: NodeParts): Omit<ObserveOptions, 'server'> 
   ];
   const ready: Record<string, ReadyCheck> = { store: () => store.countKeys() };
   if (backup) {
-    const status = () => backup.status();
+    // One read of the agent's state serves every backup gauge of a scrape (they are collected together).
+    let last: { at: number; status: ReturnType<typeof backup.status> } | undefined;
+    const status = () => {
+      if (!last || Date.now() - last.at > 250) last = { at: Date.now(), status: backup.status() };
+      return last.status;
+    };
     gauges.push(
       { name: 'lifeboat_node_backup_lag_entries', help: 'backup entries not yet acknowledged by the backup service (unsealed and sealed)', collect: async () => ((s) => s.unsealed + s.unacked)(await status()) },
       { name: 'lifeboat_node_backup_outbox_entries', help: 'committed changes waiting in the backup outbox, by state (unsealed, sealed = uploaded or not, unacknowledged)', labelNames: ['state'], collect: async () => ((s) => [{ labels: { state: 'unsealed' }, value: s.unsealed }, { labels: { state: 'sealed' }, value: s.unacked }])(await status()) },
