@@ -13,6 +13,7 @@ import { rotate } from '../../recovery/rotate.js';
 import { syncVault } from '../../recovery/sync.js';
 import { readManifestFile } from '../../recovery/sources.js';
 import { verifyRecovery } from '../../recovery/verify.js';
+import { recordLastVerify } from '../../recovery/last-verify.js';
 import { readFileOrThrow } from '../../util/files.js';
 import { toHex } from '../../util/bytes.js';
 import { createOutput, EXIT, writeSecret } from '../io.js';
@@ -124,6 +125,7 @@ export function registerRecoveryVerify(recovery: Command): void {
       const mk = existsSync(paths.masterKey) ? loadMasterKey(paths) : undefined;
       const master = mk && toHex(mk.schemeId) === manifest.scheme_id ? mk.key : undefined;
       const report = await verifyRecovery({ manifest, signer, offlineShares: offline, localVault, master });
+      if (existsSync(paths.dir)) recordLastVerify(paths.dir, report); // read by `lifeboat coverage` (docs/coverage.md)
       if (o.json) out.json(report);
       else {
         for (const c of report.checks) {
