@@ -1,13 +1,37 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { basename, join } from 'node:path';
+import { trackedTempDir } from './helpers/tmp.js';
 import { runCli, type RunResult } from '../src/drill/proc.js';
 import { runScenarios } from '../src/drill/runner.js';
 import { LifeboatError } from '../src/errors.js';
 import type { CoverageReport } from '../src/coverage/report.js';
 
-// One drill run, shared by the tests that read its report.
+// One drill run, shared by the tests that read its report. It keeps its directory (under TMP, removed
+// after the file) and tees its children's stderr and its secrets list into LOGS (docs/monitoring.md).
+const TMP = trackedTempDir('lb-drill-');
+const LOGS = join(TMP, 'logs');
 let drill: Promise<RunResult> | undefined;
-const runDrill = () => (drill ??= runCli(['drill', '--json'], { timeoutMs: 540_000 }));
+const runDrill = () => (drill ??= runCli(['drill', '--json', '--keep'], { timeoutMs: 540_000, env: { TMPDIR: TMP, LIFEBOAT_DRILL_LOG_DIR: LOGS } }));
+
+function filesUnder(dir: string): string[] {
+  return readdirSync(dir, { withFileTypes: true, recursive: true }).filter((e) => e.isFile()).map((e) => join(e.parentPath, e.name));
+}
+
+/** The secrets the drill left in files of its kept directory: master keys, the wallet key, the ERS key, the services' setups. */
+function fileSecrets(dir: string): string[] {
+  const out: string[] = [];
+  for (const f of filesUnder(dir)) {
+    const name = basename(f);
+    if (name === 'master.key') {
+      const key = (JSON.parse(readFileSync(f, 'utf8')) as { key: string }).key;
+      out.push(key, Buffer.from(key, 'base64').toString('hex'), Buffer.from(key, 'base64').toString('base64url'));
+    } else if (name === 'wallet.key' || name === 'totp-seal-key' || name === 'opaque-server-setup') out.push(readFileSync(f, 'utf8').trim());
+    else if (name === 'ers.key') out.push(readFileSync(f, 'utf8').split('\n')[1]!);
+  }
+  return out.filter((s) => s.length >= 16);
+}
 
 test('lifeboat drill --json: the worst day passes end to end with real processes', { timeout: 550_000 }, async () => {
   const r = await runDrill();
@@ -114,4 +138,29 @@ test('drill runner: a failed scenario is reported with its code and the ones aft
   assert.deepEqual(ran, ['one']);
   assert.deepEqual(results.map((r) => [r.name, r.ok, r.skipped ?? false]), [['one', true, false], ['two', false, false], ['three', false, true]]);
   assert.equal(results[1]!.error, 'drill_check_failed: secret x differs');
+});
+
+test('lifeboat drill with LIFEBOAT_DRILL_LOG_DIR: every child’s stderr is kept (0600), and no log holds a secret the drill made', { timeout: 550_000 }, async () => {
+  const r = await runDrill();
+  assert.equal(r.code, 0, r.stderr);
+  const logFiles = readdirSync(LOGS).filter((n) => n.endsWith('.stderr.log'));
+  assert.ok(logFiles.length >= 50, `${logFiles.length} log files`);
+  for (const n of [...logFiles, 'secrets.jsonl']) assert.equal(statSync(join(LOGS, n)).mode & 0o777, 0o600, n);
+  const logs = logFiles.map((n) => ({ name: n, text: readFileSync(join(LOGS, n), 'utf8') }));
+  logs.push({ name: 'the drill’s own stderr', text: r.stderr });
+  // The servers did log: a start-up line and request lines from each kind.
+  const all = logs.map((l) => l.text).join('\n');
+  for (const server of ['holder', 'node', 'backup-server', 'log', 'log-witness']) assert.ok(all.includes(`"server":"${server}"`), `no log line of ${server}`);
+  assert.ok(all.includes('"msg":"request completed"'));
+
+  const listed = readFileSync(join(LOGS, 'secrets.jsonl'), 'utf8').trim().split('\n').map((l) => (JSON.parse(l) as { command: string; secret: string }));
+  const commands = new Set(listed.map((s) => s.command));
+  for (const c of ['recovery init', 'vault put', 'node apikey', 'node backup-setup', 'node init', 'backup-server account']) assert.ok(commands.has(c), `no secret of ${c} listed`);
+  const drillDir = readdirSync(TMP).find((n) => n.startsWith('lifeboat-drill-'));
+  assert.ok(drillDir, 'the kept drill directory');
+  const secrets = new Set([...listed.map((s) => s.secret), ...fileSecrets(join(TMP, drillDir))]);
+  assert.ok(secrets.size >= 40, `${secrets.size} secrets`);
+  for (const secret of secrets) {
+    for (const l of logs) assert.ok(!l.text.includes(secret), `a secret (${secret.slice(0, 6)}…) is in ${l.name}`);
+  }
 });

@@ -20,6 +20,7 @@ import { parseWitnessVerifierKey, verifyCheckpoint } from '../src/log/cosignatur
 import { addSignatureLines, parseVerifierKey } from '../src/log/note.js';
 import { encodeAddCheckpoint } from '../src/log/witness/request.js';
 import { originHash } from '../src/log/witness/state.js';
+import { VERSION } from '../src/util/version.js';
 
 interface Witness {
   dir: string;
@@ -134,7 +135,7 @@ test('co-signs a growing log: each co-signature verifies under the witness key, 
     assert.equal((await runCli(['log', 'witness', 'add-log', '--vkey', second.vkey, '--data-dir', w.dir])).code, 0);
     assert.equal((await add(s.url, second, 0)).status, 200);
     const health = (await (await fetch(`${s.url}/healthz`)).json()) as { ok: boolean; vkey: string; logs: number };
-    assert.deepEqual(health, { ok: true, name: 'witness.example/grow', vkey: w.vkey, logs: 2 });
+    assert.deepEqual(health, { ok: true, server: 'log-witness', version: VERSION, name: 'witness.example/grow', vkey: w.vkey, logs: 2 });
   } finally {
     await s.stop();
   }

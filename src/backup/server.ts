@@ -13,6 +13,7 @@ import { listen } from '../http/listen.js';
 import { ensurePrivateDir } from '../util/files.js';
 import { loadOrCreateSecretFile, loadOrCreateTotpSealKey } from './secret-files.js';
 import { registerWalletRoutes } from './server-wallet.js';
+import { backupObservability, countFailedLogins } from './metrics.js';
 import { openBackupStore } from './store/index.js';
 import { type BaseAppOptions, createBaseApp, parseInput } from '../http/app.js';
 import { type RateLimit, RateLimiter, rateLimitHook } from '../http/rate-limit.js';
@@ -129,7 +130,8 @@ function compactionJson(c: CompactionRecord) {
 export function createBackupApp(deps: BackupAppDeps): FastifyInstance {
   const { service } = deps;
   const limits = { ...DEFAULT_RATE_LIMITS, ...deps.rateLimits };
-  const app = createBaseApp({ logger: deps.logger, trustProxy: deps.trustProxy });
+  const app = createBaseApp({ logger: deps.logger, trustProxy: deps.trustProxy, observe: backupObservability(service.store) });
+  countFailedLogins(app);
   app.decorateRequest('backupLoginToken', undefined);
   app.addContentTypeParser('application/octet-stream', { parseAs: 'buffer' }, (_req, body, done) => done(null, body));
   app.addHook('onRequest', rateLimitHook(limits.general, service.now));

@@ -28,6 +28,11 @@ export function logLevelOption(what = 'log level on stderr'): Option {
   });
 }
 
+/** What every `serve` command's --help says of its metrics and health routes (docs/monitoring.md). */
+export const MONITORING_HELP =
+  '\nAlso answers GET /healthz (alive), GET /readyz (503 not_ready naming the failing check) and GET /metrics\n' +
+  '(Prometheus; loopback only, or with $LIFEBOAT_METRICS_TOKEN_FILE set: Authorization: Bearer <token>). docs/monitoring.md';
+
 /** The level: the option's, else $LIFEBOAT_LOG_LEVEL's, else info. Throws UsageError for a bad variable. */
 export function resolveLogLevel(option: string | undefined, env: NodeJS.ProcessEnv = process.env): LogLevel {
   const value = option ?? (env.LIFEBOAT_LOG_LEVEL || 'info');

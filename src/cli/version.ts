@@ -1,2 +1,2 @@
-/** The version `lifeboat --version` prints and every server names in its start-up log line. */
-export const VERSION = '0.1.0';
+/** The version `lifeboat --version` prints (src/util/version.ts, where servers read it too). */
+export { VERSION } from '../util/version.js';

@@ -6,6 +6,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { LifeboatError } from '../errors.js';
+import { loggedServerArgs, recordSecrets, secretEnv, secretsIn, teeStderr } from './log-dir.js';
 
 /**
  * The command line that runs this same CLI: compiled (dist/) or through tsx (src/). Run from src/
@@ -79,6 +80,9 @@ export function runCli(args: string[], opts: { input?: string; env?: NodeJS.Proc
     let stdout = '';
     let stderr = '';
     let secret = '';
+    teeStderr(child, args);
+    if (opts.input) recordSecrets(args, opts.input.split('\n'));
+    recordSecrets(args, secretEnv(opts.env));
     child.stdout!.on('data', (d: Buffer) => (stdout += d.toString()));
     child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
     if (opts.secretFd) (child.stdio[3] as NodeJS.ReadableStream).on('data', (d: Buffer) => (secret += d.toString()));
@@ -92,6 +96,7 @@ export function runCli(args: string[], opts: { input?: string; env?: NodeJS.Proc
     });
     child.on('close', (code) => {
       clearTimeout(timer);
+      recordSecrets(args, [...secret.split('\n'), ...secretsIn(secret), ...secretsIn(stdout)]);
       resolve({ code: code ?? 1, stdout, stderr, secret });
     });
     child.stdin!.end(opts.input ?? '');
@@ -110,8 +115,9 @@ export interface RunningServer {
  * Starts `lifeboat ARGS` (a `serve` command with --json) and waits for its first stdout line
  * `{"url": ...}`. Rejects with its stderr when it exits or does not listen within `timeoutMs`.
  */
-export function startServer(args: string[], opts: { env?: NodeJS.ProcessEnv; timeoutMs?: number } = {}): Promise<RunningServer> {
+export function startServer(given: string[], opts: { env?: NodeJS.ProcessEnv; timeoutMs?: number } = {}): Promise<RunningServer> {
   const { cmd, args: pre } = cliCommand();
+  const args = loggedServerArgs(given);
   try {
     refuseIfStopping(args);
   } catch (err) {
@@ -120,6 +126,8 @@ export function startServer(args: string[], opts: { env?: NodeJS.ProcessEnv; tim
   const child = track(spawn(cmd, [...pre, ...args], { env: { ...process.env, ...opts.env }, stdio: ['ignore', 'pipe', 'pipe'] }));
   let stderr = '';
   let stdout = '';
+  teeStderr(child, args);
+  recordSecrets(args, secretEnv(opts.env));
   child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
   const exited = new Promise<void>((r) => child.once('exit', () => r()));
   const stop = async (signal: NodeJS.Signals = 'SIGTERM'): Promise<void> => {

@@ -5,7 +5,8 @@
  * and answers. Refusals the service never saw (bad signature, unknown key, bad body) are audited here,
  * before the answer goes out, through the base app's onRefusal.
  */
-import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { Counter } from 'prom-client';
 import { type BaseAppOptions, createBaseApp, parseInput } from '../http/app.js';
 import { verifySignedRequest } from '../http/auth.js';
 import { type RateLimit, rateLimitHook } from '../http/rate-limit.js';
@@ -47,6 +48,7 @@ export function createHolderApp(deps: HolderAppDeps): FastifyInstance {
   const app = createBaseApp({
     logger: deps.logger,
     trustProxy: deps.trustProxy,
+    observe: { server: 'holder', ready: { store: () => service.config() } },
     onRefusal: async (req, r) => {
       if (!r.action || r.repeated || wasAudited(r.error)) return;
       await service.recordRefusal({
@@ -58,6 +60,11 @@ export function createHolderApp(deps: HolderAppDeps): FastifyInstance {
       });
     },
   });
+  // Possession checks (challenge) and releases by outcome, for alerts on a holder that fails possession.
+  const outcomeCounter = (name: string, help: string) => new Counter({ name, help, labelNames: ['result'], registers: [app.metrics!] });
+  const checks = outcomeCounter('lifeboat_holder_possession_checks_total', 'possession challenges answered (ok) or refused (refused)');
+  const releases = outcomeCounter('lifeboat_holder_releases_total', 'release requests answered with the share (ok) or refused (refused)');
+  const countOutcome = (c: Counter) => async (_req: FastifyRequest, reply: FastifyReply) => void c.inc({ result: reply.statusCode < 400 ? 'ok' : 'refused' });
   const general = rateLimitHook(deps.rateLimit?.general ?? { max: 600, windowMs: 60_000 });
   const sensitive = rateLimitHook(deps.rateLimit?.sensitive ?? { max: 30, windowMs: 60_000 });
   app.addHook('onRequest', general);
@@ -109,14 +116,14 @@ export function createHolderApp(deps: HolderAppDeps): FastifyInstance {
     return { vault: encodeBase64(vault), generation };
   });
 
-  app.post(`${API_PREFIX}/schemes/:scheme_id/challenge`, { config: { action: 'challenge' }, onRequest: sensitive }, async (req) => {
+  app.post(`${API_PREFIX}/schemes/:scheme_id/challenge`, { config: { action: 'challenge' }, onRequest: sensitive, onResponse: countOutcome(checks) }, async (req) => {
     const caller = await signed(req, ['primary', 'operator']);
     const id = params(req);
     const body = parseInput(challengeBody, req.body, 'body');
     return service.challenge(caller, id, fromB64(body.challenge, 'challenge', 32));
   });
 
-  app.post(`${API_PREFIX}/schemes/:scheme_id/release`, { config: { action: 'release' }, onRequest: sensitive }, async (req) => {
+  app.post(`${API_PREFIX}/schemes/:scheme_id/release`, { config: { action: 'release' }, onRequest: sensitive, onResponse: countOutcome(releases) }, async (req) => {
     const id = params(req);
     const body = parseInput(releaseBody, req.body, 'body');
     return service.release({ kind: 'remote', remote: req.ip }, body.request, id);

@@ -27,6 +27,7 @@ import { InvalidInputError, LifeboatError } from '../errors.js';
 import type { VerifiedRequest } from '../util/request-auth.js';
 import { RateLimitedError } from './rate-limit.js';
 import type { TrustProxy } from './trust-proxy.js';
+import { installObservability, type ObserveOptions } from './observe.js';
 
 export const DEFAULT_BODY_LIMIT = 64 * 1024;
 
@@ -82,6 +83,8 @@ export interface BaseAppOptions {
   requestTimeoutMs?: number;
   /** How long a connection may sit idle (nothing sent or received) before it is closed. Default: none. */
   connectionTimeoutMs?: number;
+  /** GET /metrics, /healthz and /readyz with the request metrics hook (src/http/observe.ts, docs/monitoring.md). */
+  observe?: ObserveOptions;
 }
 
 export { parseTrustProxy, type TrustProxy } from './trust-proxy.js';
@@ -172,6 +175,22 @@ export function toErrorAnswer(err: unknown): { status: number; body: { err_type:
   return { status: 500, body: { err_type: 'internal_error', message: 'internal error' } };
 }
 
+/**
+ * Fields no log line may carry, wherever a caller puts them (top level, one object down, in headers):
+ * pino writes `[redacted]` instead. Lines never log bodies (see the serializers); this is the net under that.
+ */
+const SECRET_FIELDS = [
+  'authorization', 'cookie', 'password', 'passphrase', 'token', 'api_key', 'apiKey', 'secret', 'share', 'shares',
+  'mnemonic', 'words', 'master_key', 'masterKey', 'private_key', 'privateKey', 'key_share', 'keyShare', 'restore_token',
+  'restoreToken', 'invite', 'totp', 'seed', 'signing_share', 'wrapped_key', 'wrappedKey',
+];
+export const REDACT_PATHS = [
+  ...SECRET_FIELDS,
+  ...SECRET_FIELDS.map((f) => `*.${f}`),
+  'req.headers.authorization', 'req.headers.cookie', 'headers.authorization', 'headers.cookie',
+  'request.headers.authorization', 'request.headers.cookie', 'req.headers["x-api-key"]',
+];
+
 function loggerOptions(logger: BaseAppOptions['logger']): FastifyServerOptions['logger'] {
   if (!logger) return false;
   const base = logger === true ? {} : logger;
@@ -181,7 +200,7 @@ function loggerOptions(logger: BaseAppOptions['logger']): FastifyServerOptions['
     // `"level":"info"` and an ISO time rather than pino's numbers: read by people and log shippers alike.
     formatters: { level: (label: string) => ({ level: label }) },
     timestamp: () => `,"time":"${new Date().toISOString()}"`,
-    redact: { paths: ['req.headers.authorization', 'headers.authorization', 'request.headers.authorization'], censor: '[redacted]' },
+    redact: { paths: REDACT_PATHS, censor: '[redacted]' },
     serializers: {
       // Method, path and peer only: no headers, no bodies, ever.
       req: (req: { method?: string; url?: string; ip?: string; socket?: { remoteAddress?: string } }) => ({
@@ -265,6 +284,8 @@ export function createBaseApp(opts: BaseAppOptions = {}): FastifyInstance {
   app.decorateRequest('rawBody', undefined);
   app.decorateRequest('signer', undefined);
   app.decorateRequest('refusal', undefined);
+  if (opts.observe) installObservability(app, opts.observe);
+  else app.decorate('metrics', undefined);
   if (opts.logger) app.addHook('onResponse', async (req, reply) => logRequest(req, reply));
 
   const jsonParser = app.getDefaultJsonParser('error', 'error');

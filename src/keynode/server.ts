@@ -7,6 +7,7 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { type BaseAppOptions, createBaseApp, parseInput } from '../http/app.js';
 import { verifySignedRequest } from '../http/auth.js';
+import type { ObserveOptions } from '../http/observe.js';
 import { rateLimitHook } from '../http/rate-limit.js';
 import { ForbiddenError } from '../errors.js';
 import { encodePublicIdentity, parsePublicIdentity } from '../identity.js';
@@ -45,13 +46,15 @@ export interface KeyNodeAppDeps {
   routes?: (app: FastifyInstance, auth: { caller: (req: FastifyRequest) => Promise<Caller> }) => void;
   /** More public facts about a key for `GET /keys/{key_id}` (its emergency recovery package). */
   describeKey?: (rec: KeyRecord) => Promise<Record<string, unknown>>;
+  /** The node's gauges and readiness checks (src/keynode/metrics.ts); /metrics, /healthz, /readyz are there without them too. */
+  observe?: Omit<ObserveOptions, 'server'>;
   /** The node's own recovery paths for `GET /v1/coverage` (backup stream, fail-over); default: its identity only. */
   coverage?: () => Promise<Record<string, unknown>>;
 }
 
 export function createKeyNodeApp(deps: KeyNodeAppDeps): FastifyInstance {
   const { service, store } = deps;
-  const app = createBaseApp({ logger: deps.logger });
+  const app = createBaseApp({ logger: deps.logger, observe: { server: 'node', ready: { store: () => store.countKeys() }, ...deps.observe } });
   app.addHook('onRequest', rateLimitHook({ max: 6000, windowMs: 60_000 }));
   app.addHook('onSend', async (_req, reply) => {
     reply.header('cache-control', 'no-store');

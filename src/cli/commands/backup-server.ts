@@ -14,7 +14,7 @@ import { ensurePrivateDir } from '../../util/files.js';
 import { addMonitorToken } from '../../backup/monitor.js';
 import { createOutput, untilSignalled, writeSecret } from '../io.js';
 import type { TrustProxy } from '../../http/app.js';
-import { logLevelOption, logStarted, serverLogger, ServerWarnings, shutDown } from '../server-log.js';
+import { MONITORING_HELP, logLevelOption, logStarted, serverLogger, ServerWarnings, shutDown } from '../server-log.js';
 import { intIn, TRUST_PROXY_HELP, trustProxyArg, trustProxyOf } from '../options.js';
 import { loadOrCreateTotpSealKey } from '../../backup/secret-files.js';
 import { SecondFactor } from '../../backup/wallet-logins.js';
@@ -136,6 +136,7 @@ export function registerBackupServerCommands(program: Command): void {
     .option('--store <url>', STORE_HELP)
     .option('--trust-proxy [hops|addresses]', TRUST_PROXY_HELP, trustProxyArg)
     .addOption(logLevelOption())
+    .addHelpText('after', MONITORING_HELP)
     .option('--wallet-domain <host[:port]>', 'the domain wallet logins (Sign-In with Ethereum) must name: the host of the URL clients use (default: the listen address)')
     .option('--wallet-chain-id <n>', 'the chain id wallet logins must name', intIn(1, Number.MAX_SAFE_INTEGER), 1)
     .option('--json', 'print {"url", "opaque_server_public_key"} as the first stdout line')

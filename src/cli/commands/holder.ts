@@ -16,7 +16,7 @@ import { holderPaths, HolderStore, readConfig, resolveHolderDir } from '../../ho
 import { readFileOrThrow, writeFileAtomic } from '../../util/files.js';
 import { utf8 } from '../../util/bytes.js';
 import { createOutput, untilSignalled } from '../io.js';
-import { logLevelOption, logStarted, serverLogger, shutDown } from '../server-log.js';
+import { MONITORING_HELP, logLevelOption, logStarted, serverLogger, shutDown } from '../server-log.js';
 import type { TrustProxy } from '../../http/app.js';
 import { TRUST_PROXY_HELP, trustProxyArg, trustProxyOf } from '../options.js';
 
@@ -206,6 +206,7 @@ export function registerHolderCommands(program: Command): void {
     .option('--listen <host:port>', 'address to listen on (port 0 for any free port)', '127.0.0.1:7301')
     .option('--trust-proxy [hops|addresses]', TRUST_PROXY_HELP, trustProxyArg)
     .addOption(logLevelOption())
+    .addHelpText('after', MONITORING_HELP)
     .option('--json', 'print the listening line as JSON')
     .action(serve);
   holder

@@ -20,7 +20,7 @@ import type { LogStore } from '../../log/store/types.js';
 import { redactStoreUrl } from '../../log/store/index.js';
 import { readStdin } from '../input.js';
 import { createOutput, untilSignalled } from '../io.js';
-import { logLevelOption, logStarted, serverLogger, ServerWarnings, shutDown } from '../server-log.js';
+import { MONITORING_HELP, logLevelOption, logStarted, serverLogger, ServerWarnings, shutDown } from '../server-log.js';
 import { intIn } from '../options.js';
 
 const DIR_HELP = 'the log’s data directory (default: $LIFEBOAT_LOG_DIR or ./lifeboat-log)';
@@ -201,6 +201,7 @@ export function registerLogServerCommands(log: Command): void {
     .option('--listen <host:port>', 'address to listen on (port 0 for any free port)', '127.0.0.1:0')
     .option('--interval <duration>', 'override log.json’s batch interval, e.g. 1s, 250ms', intervalArg)
     .addOption(logLevelOption())
+    .addHelpText('after', MONITORING_HELP)
     .option('--json', 'print {"url", "origin", "verifier_key", "tree_size"} as the first stdout line')
     .action(serve);
   log

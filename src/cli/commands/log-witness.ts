@@ -13,7 +13,7 @@ import { startWitnessServer } from '../../log/witness/server.js';
 import { addLog, heldCheckpoint, listLogs, originHash } from '../../log/witness/state.js';
 import type { ForkReport, WitnessWarning } from '../../log/witness/witness.js';
 import { createOutput, untilSignalled } from '../io.js';
-import { logLevelOption, logStarted, serverLogger, shutDown } from '../server-log.js';
+import { MONITORING_HELP, logLevelOption, logStarted, serverLogger, shutDown } from '../server-log.js';
 
 const DIR_HELP = 'witness data directory (default: $LIFEBOAT_WITNESS_DIR or ./lifeboat-witness)';
 
@@ -158,6 +158,7 @@ export function registerLogWitnessCommands(log: Command): void {
     .option('--listen <host:port>', 'address to listen on (port 0 for any free port)', '127.0.0.1:7380')
     .option('--data-dir <dir>', DIR_HELP)
     .addOption(logLevelOption('log level on stderr (fork and proof warning lines are always written)'))
+    .addHelpText('after', MONITORING_HELP)
     .option('--json', 'print {"url", "name", "vkey"} as the first stdout line')
     .action(serve);
 }

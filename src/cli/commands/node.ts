@@ -14,6 +14,7 @@ import { resolveNodeDir } from '../../keynode/config.js';
 import { closeNode, initNode, openNode, saveNodeConfig, storeUrl, voidNoncesBeforeServing, type OpenedNode } from '../../keynode/runtime.js';
 import { reloadOnSighup } from '../../keynode/reload.js';
 import { createKeyNodeApp } from '../../keynode/server.js';
+import { nodeObservability } from '../../keynode/metrics.js';
 import { describeErs, registerErsRoutes } from '../../ers/node-route.js';
 import { ersSigningGate, ersStatus } from '../../ers/node-state.js';
 import { keyEpoch, redactStoreUrl } from '../../keynode/store/index.js';
@@ -30,7 +31,7 @@ import { progressLine } from '../progress.js';
 import { readFileOrThrow, writeFileAtomic } from '../../util/files.js';
 import { encodePublicIdentity, identityFingerprint, parsePublicIdentity } from '../../identity.js';
 import { createOutput, describeFailure, untilSignalled, writeSecret } from '../io.js';
-import { logLevelOption, logStarted, serverLogger, ServerWarnings, shutDown } from '../server-log.js';
+import { MONITORING_HELP, logLevelOption, logStarted, serverLogger, ServerWarnings, shutDown } from '../server-log.js';
 import { nodeCoverageFacts } from '../../keynode/coverage.js';
 import { intIn } from '../options.js';
 
@@ -71,7 +72,7 @@ async function serveNode(o: DirOpts & { listen: string; logLevel?: string }): Pr
   const dir = resolveNodeDir(o.dataDir);
   const n = await openNode(dir, { store: o.store, log: warnings.warn, channelAgents: [keysharePublisher] });
   const voided = await voidNoncesBeforeServing(n.store);
-  const app = createKeyNodeApp({ service: n.service, store: n.store, logger, status: () => n.failover.status(), routes: (a, auth) => registerErsRoutes(a, { service: n.service, config: n.config, store: n.store, onRegistered: (rec) => n.durable.record(rec.keyId, 'ers', keyEpoch(rec)) }, auth), describeKey: (rec) => describeErs(n.store, n.config, rec), coverage: () => nodeCoverageFacts(n) });
+  const app = createKeyNodeApp({ service: n.service, store: n.store, logger, status: () => n.failover.status(), routes: (a, auth) => registerErsRoutes(a, { service: n.service, config: n.config, store: n.store, onRegistered: (rec) => n.durable.record(rec.keyId, 'ers', keyEpoch(rec)) }, auth), describeKey: (rec) => describeErs(n.store, n.config, rec), coverage: () => nodeCoverageFacts(n), observe: nodeObservability(n) });
   warnings.attach(app.log);
   n.service.setSigningGate(ersSigningGate(n.store, n.config));
   const url = await listen(app, o.listen);
@@ -165,6 +166,7 @@ export function registerNodeCommands(program: Command): void {
     .option('--store <url>', STORE_HELP)
     .option('--listen <host:port>', 'address to listen on', '127.0.0.1:7401')
     .addOption(logLevelOption())
+    .addHelpText('after', MONITORING_HELP)
     .option('--json', 'print {"url", "fingerprint"} as the first and only stdout line; logs and notes go to stderr')
     .action(serveNode);
 

@@ -132,6 +132,11 @@ export class StoreOps implements KeyNodeStoreOps {
     return this.count('keys');
   }
 
+  async countKeysWithStatus(status: KeyStatus): Promise<number> {
+    const r = await guarded(() => this.db.selectFrom('keys').select((eb) => eb.fn.countAll().as('n')).where('status', '=', status).executeTakeFirstOrThrow());
+    return Number(r.n);
+  }
+
   async insertNonce(nonce: NonceRecord): Promise<void> {
     const row = nonceToRow(nonce);
     let r;

@@ -228,6 +228,8 @@ export interface KeyNodeStoreOps {
   /** Deletes a key and its unused nonces; journaled as `key_delete` if it deleted. Returns false if there was no such key. */
   deleteKey(keyId: string): Promise<boolean>;
   countKeys(): Promise<number>;
+  /** Counts the keys of one status (`pending_backup`: waiting for their durable channels; /metrics). */
+  countKeysWithStatus(status: KeyStatus): Promise<number>;
 
   /**
    * Stores a round-1 nonce. Throws NotFoundError `key_id_not_exists` if its key does not exist, and

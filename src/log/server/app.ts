@@ -6,6 +6,7 @@
  */
 import type { FastifyInstance } from 'fastify';
 import { type BaseAppOptions, createBaseApp } from '../../http/app.js';
+import type { ObserveOptions } from '../../http/observe.js';
 import { LifeboatError } from '../../errors.js';
 import { MAX_ENTRY_BYTES } from '../entry.js';
 import { encodeInclusionDoc } from '../inclusion.js';
@@ -30,12 +31,36 @@ export const LOG_CONNECTION_TIMEOUT_MS = 90_000;
 
 const OCTET = 'application/octet-stream';
 
+/** /metrics gauges (tree size, pending entries, co-signature failures, halted) and /healthz, /readyz of the log. */
+function logObservability(seq: Sequencer): ObserveOptions {
+  return {
+    server: 'log',
+    // Halted for safety is not alive as a log: 503 log_halted, as documented (docs/log.md).
+    health: () => {
+      if (seq.fault) throw logHalted(seq.fault);
+      return { tree_size: seq.size };
+    },
+    ready: {
+      sequencer: () => {
+        if (seq.fault) throw seq.fault;
+      },
+    },
+    gauges: [
+      { name: 'lifeboat_log_tree_size', help: 'the tree size of the checkpoint last published', collect: () => seq.size },
+      { name: 'lifeboat_log_pending_entries', help: 'entries added and waiting for a published checkpoint', collect: () => seq.pendingEntries },
+      { name: 'lifeboat_log_cosignature_failures_total', help: 'checkpoints published without witness co-signatures since start', type: 'counter', collect: () => seq.cosignFailures },
+      { name: 'lifeboat_log_halted', help: '1 when the log stopped sequencing for safety (log_halted)', collect: () => (seq.fault ? 1 : 0) },
+    ],
+  };
+}
+
 export function createLogApp(deps: LogAppDeps): FastifyInstance {
   const app = createBaseApp({
     logger: deps.logger,
     trustProxy: deps.trustProxy,
     requestTimeoutMs: deps.requestTimeoutMs ?? LOG_REQUEST_TIMEOUT_MS,
     connectionTimeoutMs: deps.connectionTimeoutMs ?? LOG_CONNECTION_TIMEOUT_MS,
+    observe: logObservability(deps.sequencer),
   });
   // Any other content type is read as bytes too, so the route can refuse it by name (415).
   app.addContentTypeParser('*', { parseAs: 'buffer' }, (_req, body, done) => done(null, body));
@@ -62,10 +87,5 @@ export function createLogApp(deps: LogAppDeps): FastifyInstance {
     return encodeInclusionDoc(await deps.sequencer.add(bytes));
   });
 
-  app.get('/healthz', async () => {
-    const fault = deps.sequencer.fault;
-    if (fault) throw logHalted(fault);
-    return { ok: true, tree_size: deps.sequencer.size };
-  });
   return app;
 }

@@ -113,6 +113,14 @@ export class Sequencer {
     return this.fault_;
   }
 
+  /** Checkpoints published without co-signatures (a witness failed or timed out) since start; /metrics. */
+  cosignFailures = 0;
+
+  /** Entries added and waiting for a published checkpoint that holds them; /metrics. */
+  get pendingEntries(): number {
+    return this.waiters.size;
+  }
+
   /** The tree size of the checkpoint last published. */
   get size(): number {
     return this.published.size;
@@ -384,6 +392,7 @@ export class Sequencer {
     } catch (err) {
       // A witness that co-signed a larger tree, or holds another root for this size: stop, never publish.
       if (err instanceof LifeboatError && err.safety) throw err;
+      this.cosignFailures++;
       this.o.warn(`checkpoint of size ${head.size} published without co-signatures: ${(err as Error).message}`);
       return head.checkpoint;
     } finally {

@@ -27,7 +27,22 @@ export interface WitnessAppOptions {
 
 /** The witness's fastify app (not listening). */
 export function createWitnessApp(o: WitnessAppOptions): FastifyInstance {
-  const app = createBaseApp({ logger: o.logger });
+  // The count of logs by their files' names, listed again only when logs/ changed (or after 1 s).
+  let logs = { count: 0, mtimeMs: -1, at: 0 };
+  const logCount = (): number => {
+    const mtimeMs = statSync(o.paths.logs, { throwIfNoEntry: false })?.mtimeMs ?? 0;
+    if (mtimeMs !== logs.mtimeMs || Date.now() - logs.at > 1000) logs = { count: countLogs(o.paths), mtimeMs, at: Date.now() };
+    return logs.count;
+  };
+  const app = createBaseApp({
+    logger: o.logger,
+    observe: {
+      server: 'log-witness',
+      health: () => ({ name: o.info.name, vkey: o.info.vkey, logs: logCount() }),
+      ready: { state: () => statSync(o.paths.logs) },
+      gauges: [{ name: 'lifeboat_witness_logs', help: 'logs this witness holds a checkpoint of', collect: logCount }],
+    },
+  });
   // The body is text (tlog-witness names no media type): take any content type as raw bytes.
   app.addContentTypeParser('*', { parseAs: 'buffer' }, (_req, body, done) => done(null, body));
   app.addContentTypeParser('text/plain', { parseAs: 'buffer' }, (_req, body, done) => done(null, body));
@@ -50,13 +65,6 @@ export function createWitnessApp(o: WitnessAppOptions): FastifyInstance {
     return reply.type('text/plain; charset=utf-8').header('cache-control', 'no-store').send(note);
   });
 
-  // The count of logs by their files' names, listed again only when logs/ changed (or after 1 s).
-  let logs = { count: 0, mtimeMs: -1, at: 0 };
-  app.get('/healthz', async () => {
-    const mtimeMs = statSync(o.paths.logs, { throwIfNoEntry: false })?.mtimeMs ?? 0;
-    if (mtimeMs !== logs.mtimeMs || Date.now() - logs.at > 1000) logs = { count: countLogs(o.paths), mtimeMs, at: Date.now() };
-    return { ok: true, name: o.info.name, vkey: o.info.vkey, logs: logs.count };
-  });
   return app;
 }
 
