@@ -6,7 +6,7 @@ import type { Command } from 'commander';
 import { existsSync } from 'node:fs';
 import { ConflictError, InvalidInputError, UsageError } from '../../errors.js';
 import { encodePublicIdentity, generateIdentity, identityFingerprint, loadIdentity, saveIdentity } from '../../identity.js';
-import { dropMasterKey, primaryPaths, resolveDataDir } from '../../primary/datadir.js';
+import { dropMasterKey, primaryPaths, type PrimaryPaths, resolveDataDir } from '../../primary/datadir.js';
 import { confirmReachable, unseal } from '../../recovery/reconstruct.js';
 import { manifestHolders } from '../../recovery/rotate.js';
 import { readManifestFile } from '../../recovery/sources.js';
@@ -22,6 +22,32 @@ export async function readTypedShares(n: number, what = 'offline share'): Promis
   const out: string[] = [];
   for (let i = 1; i <= n; i++) out.push(await promptSecret(`${what} ${i} of ${n} (words)`));
   return out;
+}
+
+export interface UnsealOpts {
+  dataDir?: string;
+  typedShares: number;
+  holders: boolean;
+  passphrase?: boolean;
+  json?: boolean;
+}
+
+/**
+ * `lifeboat unseal` on a data directory laid out as a primary's (a primary's, or a key node's whose vault
+ * key is split, `node unseal`): holders release to the directory's identity, typed shares fill in.
+ */
+export async function unsealDataDir(paths: PrimaryPaths, o: UnsealOpts, done: string): Promise<void> {
+  const out = createOutput({ quiet: o.json });
+  const id = loadIdentity(paths.identity, 'primary');
+  const manifest = readManifestFile(paths.manifest);
+  const vault = readFileOrThrow(paths.vault, 'vault', 'run `lifeboat recovery init` or `recovery reconstruct` first');
+  const typed = await readTypedShares(o.typedShares, 'share');
+  const passphrase = o.passphrase ? await promptSecret('SLIP-0039 passphrase') : undefined;
+  const holders = o.holders ? await confirmReachable(manifestHolders(manifest), id, out.warn) : [];
+  if (!o.holders && typed.length === 0) throw new UsageError('no share source: --no-holders needs --typed-shares N');
+  const r = await unseal({ paths, primary: id, manifest, vault, holders, typed, passphrase, progress: out.info });
+  if (o.json) out.json({ ok: true, scheme_id: manifest.scheme_id, entries: r.entries, shares_from: r.sharesFrom });
+  else out.out(`${done}: vault of scheme ${manifest.scheme_id} opens (${r.entries} entries); shares from ${r.sharesFrom.join(', ')}`);
 }
 
 export function registerPrimaryCommands(program: Command): void {
@@ -89,20 +115,7 @@ export function registerPrimaryCommands(program: Command): void {
     .option('--passphrase', 'the shares were made with a SLIP-0039 passphrase (prompted)')
     .option('--json', 'print JSON')
     .addHelpText('after', promptsHelp(['with --typed-shares N: share 1 (its words), then share 2, … up to N', 'with --passphrase: the SLIP-0039 passphrase']))
-    .action(async (o: { dataDir?: string; typedShares: number; holders: boolean; passphrase?: boolean; json?: boolean }) => {
-      const out = createOutput({ quiet: o.json });
-      const paths = primaryPaths(resolveDataDir(o.dataDir));
-      const id = loadIdentity(paths.identity, 'primary');
-      const manifest = readManifestFile(paths.manifest);
-      const vault = readFileOrThrow(paths.vault, 'vault', 'run `lifeboat recovery init` or `recovery reconstruct` first');
-      const typed = await readTypedShares(o.typedShares, 'share');
-      const passphrase = o.passphrase ? await promptSecret('SLIP-0039 passphrase') : undefined;
-      const holders = o.holders ? await confirmReachable(manifestHolders(manifest), id, out.warn) : [];
-      if (!o.holders && typed.length === 0) throw new UsageError('no share source: --no-holders needs --typed-shares N');
-      const r = await unseal({ paths, primary: id, manifest, vault, holders, typed, passphrase, progress: out.info });
-      if (o.json) out.json({ ok: true, scheme_id: manifest.scheme_id, entries: r.entries, shares_from: r.sharesFrom });
-      else out.out(`unsealed: vault of scheme ${manifest.scheme_id} opens (${r.entries} entries); shares from ${r.sharesFrom.join(', ')}`);
-    });
+    .action(async (o: UnsealOpts) => unsealDataDir(primaryPaths(resolveDataDir(o.dataDir)), o, 'unsealed'));
 
   program
     .command('seal')
