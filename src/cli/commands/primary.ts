@@ -16,6 +16,7 @@ import { createOutput } from '../io.js';
 import { promptSecret, promptsHelp } from '../input.js';
 import { DATA_DIR_HELP, intIn } from '../options.js';
 import { loadOperatorKey, readPassphraseFd } from './operator-key.js';
+import { addCeremonyOptions, CEREMONY_HELP, type CeremonyOpts, runCeremony } from './unseal-ceremony.js';
 
 /** Reads `n` shares from a hidden prompt (terminal) or stdin lines (scripts). */
 export async function readTypedShares(n: number, what = 'offline share'): Promise<string[]> {
@@ -106,16 +107,19 @@ export function registerPrimaryCommands(program: Command): void {
       printIdentity(o.json, encodePublicIdentity(id), identityFingerprint(id), o.key);
     });
 
-  program
+  const unsealCmd = program
     .command('unseal')
-    .description('load the master key: holders release to this primary, typed shares fill in')
+    .description('load the master key: holders release to this primary, typed shares fill in; or a ceremony, one keyholder at a time (--begin, --step, --add, --reset)')
     .option('--data-dir <dir>', DATA_DIR_HELP)
     .option('--typed-shares <n>', 'number of shares to type (hidden prompt, or stdin lines)', intIn(0, 16), 0)
     .option('--no-holders', 'do not ask holders; use typed shares only')
     .option('--passphrase', 'the shares were made with a SLIP-0039 passphrase (prompted)')
-    .option('--json', 'print JSON')
-    .addHelpText('after', promptsHelp(['with --typed-shares N: share 1 (its words), then share 2, … up to N', 'with --passphrase: the SLIP-0039 passphrase']))
-    .action(async (o: UnsealOpts) => unsealDataDir(primaryPaths(resolveDataDir(o.dataDir)), o, 'unsealed'));
+    .option('--json', 'print JSON');
+  addCeremonyOptions(unsealCmd)
+    .addHelpText('after', promptsHelp(['with --typed-shares N: share 1 (its words), then share 2, … up to N; with --step: your share', 'with --passphrase: the SLIP-0039 passphrase']) + CEREMONY_HELP)
+    .action(async (o: UnsealOpts & CeremonyOpts) => {
+      if (!(await runCeremony(o))) await unsealDataDir(primaryPaths(resolveDataDir(o.dataDir)), o, 'unsealed');
+    });
 
   program
     .command('seal')
