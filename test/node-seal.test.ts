@@ -56,6 +56,9 @@ describe('key nodes that seal: tmpfs, simple and split layouts', { timeout: 300_
     assert.ok(!existsSync(join(dir, 'master.key')), 'no master.key beside the vault');
     assert.equal(statSync(env.LIFEBOAT_MASTER_KEY_FILE).mode & 0o777, 0o600);
     await servesAndStops(dir, env);
+    const twice = await runCli(['node', 'init', '--data-dir', join(w.root, 'node3'), '--no-mnemonic'], { env });
+    assert.match(twice.stderr, /\(master_key_exists\)/, 'a second node does not overwrite the key file');
+    assert.ok(!existsSync(join(w.root, 'node3', 'vault.lbv')));
     const sealed = await runCli(['node', 'serve', '--data-dir', dir, '--listen', '127.0.0.1:0']);
     assert.equal(sealed.code, 1, sealed.stderr);
     assert.match(sealed.stderr, /^lifeboat: error: the node is sealed: .*master\.key is missing \(sealed\)\nlifeboat: hint: .*`lifeboat node unseal`/m);

@@ -102,6 +102,9 @@ export async function initNode(
   if (existsSync(paths.config) || existsSync(paths.vault)) {
     throw new ConflictError(`${dir} already holds a key node`, 'node_exists', 'pick another --data-dir, or move this one away first if it is a node you mean to replace (its vault holds the node keys)');
   }
+  if (existsSync(paths.masterKey)) {
+    throw new ConflictError(`a master key already exists at ${paths.masterKey} (LIFEBOAT_MASTER_KEY_FILE), another node's`, 'master_key_exists', 'give this node its own LIFEBOAT_MASTER_KEY_FILE; one node per key file');
+  }
   const before = existsSync(dir) ? new Set(readdirSync(dir)) : undefined;
   ensurePrivateDir(dir);
   try {
