@@ -126,7 +126,7 @@ async function httpKeyCreationCpu(root: string): Promise<Map<FrostCurve, number>
   return out;
 }
 
-async function recoverBench(root: string, n: number): Promise<void> {
+export async function recoverBench(root: string, n: number): Promise<void> {
   const m = generateOperatorMnemonic();
   const node = generateIdentity('node');
   const keys = fixtureKeys({ submitters: 1 });

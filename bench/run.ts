@@ -14,3 +14,4 @@ await (await import('./keyshare-publish.bench.js')).benchKeysharePublish();
 await (await import('./ers.bench.js')).benchErs();
 await (await import('./cli-start.bench.js')).benchCliStart();
 await (await import('./kit-start.bench.js')).benchKitStart();
+await (await import('./coverage.bench.js')).benchCoverage();

@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { runCli, type RunResult } from '../src/drill/proc.js';
 import { runScenarios } from '../src/drill/runner.js';
 import { LifeboatError } from '../src/errors.js';
+import type { CoverageReport } from '../src/coverage/report.js';
 
 // One drill run, shared by the tests that read its report.
 let drill: Promise<RunResult> | undefined;
@@ -58,6 +59,23 @@ test('lifeboat drill --json: a node backed up under a wallet and a TOTP code is 
   assert.ok(at.every((i) => i >= 0), `missing wallet scenarios in ${names.join('; ')}`);
   assert.ok(at[0]! > names.findIndex((n) => /backups: a node destroyed mid-stream/.test(n)), 'after the backup scenarios');
   for (const i of at) assert.equal(report.scenarios[i]!.ok, true, names[i]);
+});
+
+test('lifeboat drill --json: the coverage report before the worst day (every key ok) and after the node is rebuilt, in the report', { timeout: 550_000 }, async () => {
+  const r = await runDrill();
+  const report = JSON.parse(r.stdout) as { scenarios: { name: string; ok: boolean }[]; coverage: { before: CoverageReport | null; after: CoverageReport | null } };
+  const names = report.scenarios.map((s) => s.name);
+  const at = [/backups: keys created while/, /coverage before the worst day/, /backups: a node destroyed mid-stream/, /coverage after recovery/].map((e) => names.findIndex((n) => e.test(n)));
+  assert.ok(at.every((i) => i >= 0), `missing coverage scenarios in ${names.join('; ')}`);
+  assert.deepEqual([...at].sort((a, b) => a - b), at, 'in order');
+  const { before, after } = report.coverage;
+  assert.ok(before && after);
+  assert.equal(before.ok, true);
+  assert.ok(before.summary.keys >= 4 && before.keys.every((k) => k.verdict === 'ok' && k.member_detail.every((m) => m.paths.backup.state === 'ok')));
+  assert.deepEqual(before.parts.map((p) => [p.kind, p.state]), [['node', 'ok'], ['node', 'ok'], ['node', 'ok'], ['backup_service', 'ok']]);
+  assert.equal(after.summary.parts_unknown, 0);
+  assert.equal(after.summary.lost_path, 0);
+  assert.ok(after.summary.keys > before.summary.keys, 'the keys made while the node died are in the second report');
 });
 
 test('lifeboat drill --json: the public log scenarios: witnessed, killed, audited, and a fork refused', { timeout: 550_000 }, async () => {

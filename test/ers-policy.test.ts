@@ -77,8 +77,8 @@ describe('per-key ERS policy (black box, real key nodes)', () => {
 
     // a bad policy is refused before any node is asked
     const bad = await create('sometimes');
-    assert.equal(bad.code, 1);
-    assert.equal(errType(bad), 'invalid_input');
+    assert.equal(bad.code, 2, 'a value out of its list is a usage error');
+    assert.equal(errType(bad), 'usage');
 
     const req = keyOf(await create('require'));
     assert.equal(req.ers_policy, 'require');

@@ -33,6 +33,7 @@ import { REPO_ROOT, tracked } from './helpers/cli.js';
 import { dealtKey, nodeIdentity } from './helpers/keyshare.js';
 import { fixtureKeys, LogFixture } from './helpers/log-fixture.js';
 import { serveNode, type NodeProcess } from './helpers/keynode.js';
+import { qrToPng, shareQrMatrix } from '../src/recovery/qr-code.js';
 import { trackedTempDir } from './helpers/tmp.js';
 
 interface Run {
@@ -101,7 +102,7 @@ describe('the recovery kit on a bare machine', { timeout: 300_000 }, () => {
     console.log(`recovery kit: lifeboat-kit ${(size / 1e6).toFixed(1)} MB, lifeboat-kit.mjs ${(statSync(join(k.bare, 'lifeboat-kit.mjs')).size / 1e6).toFixed(2)} MB; start-up (--version, p50 of 7) ${median(version).toFixed(0)} ms beside node -e 0 ${median(floor).toFixed(0)} ms`);
   });
 
-  it('rebuilds a real vault from one air-gapped holder response and the typed share, checks its own signature, and says what it leaves out', async () => {
+  it('rebuilds a real vault from one air-gapped holder response and the paper share\'s QR code, checks its own signature, and says what it leaves out', async () => {
     const dir = trackedTempDir('lb-kit-primary-');
     const primaryDir = join(dir, 'primary');
     const operatorKey = join(dir, 'operator.json');
@@ -143,9 +144,12 @@ describe('the recovery kit on a bare machine', { timeout: 300_000 }, () => {
       // The offline share checked against the manifest, without any holder.
       ok(await kit(['recovery', 'verify', '--no-holders', '--offline-shares', '1', '--manifest', 'carried/recovery-manifest.json', '--data-dir', 'new-primary'], `${offline}\n`), 'kit recovery verify');
       // Holder a still listens on loopback, but not in this namespace: nothing is asked of it.
+      // The paper share from a scan of the sheet's QR code (the PNG `recovery init --qr-png-fd` writes,
+      // from the same module), nothing typed; a typed share would do as well (`--typed-shares 1`).
+      writeFileSync(join(k.carried, 'share.png'), qrToPng(shareQrMatrix(offline)));
       const rebuilt = JSON.parse(
         ok(
-          await kit(['recovery', 'reconstruct', '--data-dir', 'new-primary', '--operator-key', 'carried/operator.json', '--manifest', 'carried/recovery-manifest.json', '--vault', 'carried/vault.lbv', '--release-response', 'carried/resp.json', '--typed-shares', '1', '--primary-fingerprint', primary.fingerprint, '--json'], `${offline}\n`),
+          await kit(['recovery', 'reconstruct', '--data-dir', 'new-primary', '--operator-key', 'carried/operator.json', '--manifest', 'carried/recovery-manifest.json', '--vault', 'carried/vault.lbv', '--release-response', 'carried/resp.json', '--share-qr', 'carried/share.png', '--primary-fingerprint', primary.fingerprint, '--json']),
           'kit recovery reconstruct',
         ).stdout,
       ) as { entries: number; scheme_id: string };

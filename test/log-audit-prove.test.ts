@@ -169,7 +169,7 @@ describe('log prove and verify-proof', () => {
     ]);
     assert.deepEqual(rs.map(errType), [
       [1, 'index_out_of_range'],
-      [1, 'invalid_input'],
+      [2, 'usage'], // neither --log nor --from-dir: a missing one of several options
       [2, 'usage'],
       [2, 'usage'],
       [1, 'file_not_found'],

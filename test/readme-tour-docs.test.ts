@@ -117,6 +117,8 @@ describe('docs: the procedures that run on one machine', { timeout: 300_000 }, (
     const blocks = [
       testStep('the directory, as "Setting it up" makes it; the unit started', `${installLines(BACKUP, 'Setting it up')}\nsystemctl start lifeboat-backup`),
       ...blocksUnder(shBlocks(BACKUP), 'Accounts').map(moved),
+      ...blocksUnder(shBlocks(BACKUP), 'Monitoring').map(moved),
+      testStep('the monitor token reads the stream heads, and nothing without it', `U="$(cat "$RUN/lifeboat-backup.url")"; curl -sf -H "authorization: Bearer $(cat monitor.token)" "$U/v1/monitor/streams"; echo; curl -s -o /dev/null -w '%{http_code}\\n' "$U/v1/monitor/streams"`),
       ...blocksUnder(shBlocks(BACKUP), 'PostgreSQL').map((b) => moved(atDb(b))),
       testStep('the service answers from PostgreSQL', `curl -sf "$(cat "$RUN/lifeboat-backup.url")/v1/health"; echo; psql -d lifeboat_backup -Atc "select count(*) from information_schema.tables where table_schema = 'public'"`),
     ];
@@ -126,7 +128,10 @@ describe('docs: the procedures that run on one machine', { timeout: 300_000 }, (
     assert.match(accounts, /lbi_[\w-]+/, 'account add printed the invite');
     assert.match(accounts, /node-a\s+invited/, 'account list shows it, from the store the unit serves');
     assert.ok(existsSync(join(machine, 'var/lib/lifeboat-backup/backup.sqlite')), 'the unit serves from the directory the account commands used');
-    const [health, tables] = r.parts[3]!.stdout.trim().split('\n');
+    const [streams, unauthenticated] = r.parts[3]!.stdout.trim().split('\n');
+    assert.ok(Array.isArray((JSON.parse(streams!) as { streams: unknown }).streams), `the monitor token reads the streams: ${streams}`);
+    assert.equal(unauthenticated, '401', 'no token, no streams');
+    const [health, tables] = r.parts[5]!.stdout.trim().split('\n');
     assert.match(health!, /ok/);
     assert.ok(Number(tables) > 0, `the service made its schema in lifeboat_backup (${tables})`);
   });

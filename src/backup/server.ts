@@ -40,6 +40,7 @@ import {
   streamParams,
 } from './api.js';
 import { BackupService, type BackupTtls } from './service.js';
+import { readMonitorHashes, registerMonitorRoutes } from './monitor.js';
 import type { BackupStore, CompactionRecord, StreamRecord, TokenRecord } from './store/types.js';
 
 export interface BackupRateLimits {
@@ -88,6 +89,8 @@ export interface BackupAppDeps {
   logger?: BaseAppOptions['logger'];
   trustProxy?: BaseAppOptions['trustProxy'];
   rateLimits?: Partial<BackupRateLimits>;
+  /** The monitor tokens' hashes, read at each monitoring request (src/backup/monitor.ts); none: monitoring is refused. */
+  monitorHashes?: () => Uint8Array[];
 }
 
 declare module 'fastify' {
@@ -230,6 +233,7 @@ export function createBackupApp(deps: BackupAppDeps): FastifyInstance {
   });
 
   // ---- streams (a backup token of the URL's account) ----
+  registerMonitorRoutes(app, { store: service.store, hashes: deps.monitorHashes ?? (() => []) });
   app.get(`${ACCOUNT}/streams`, { onRequest: backupToken }, async (req) => {
     return { streams: (await service.streams.listStreams(account(req))).map(streamJson) };
   });
@@ -349,7 +353,7 @@ export async function startBackupServer(opts: BackupServerOptions): Promise<Runn
     const limits = { ...DEFAULT_RATE_LIMITS, ...opts.rateLimits };
     const totpSealKey = loadOrCreateTotpSealKey(opts.dataDir);
     const service = await BackupService.create({ store, serverSetup, ttls: opts.ttls, totpSealKey, totpLimit: limits.totpPerAccount });
-    app = createBackupApp({ service, logger: opts.logger, trustProxy: opts.trustProxy, rateLimits: opts.rateLimits });
+    app = createBackupApp({ service, logger: opts.logger, trustProxy: opts.trustProxy, rateLimits: opts.rateLimits, monitorHashes: () => readMonitorHashes(opts.dataDir) });
     const url = await listen(app, opts.listen);
     service.siwe = { domain: opts.walletDomain ?? new URL(url).host, chainId: opts.walletChainId ?? 1 };
     const purge = setInterval(() => {

@@ -15,6 +15,7 @@ import { fromHex } from '../util/bytes.js';
 import { authenticateApiKey } from './apikeys.js';
 import { runningConfigView } from './reload.js';
 import { registerDeleteKeyRoute } from './delete.js';
+import { registerCoverageRoute } from './coverage.js';
 import {
   API_PREFIX,
   commitmentsBody,
@@ -44,6 +45,8 @@ export interface KeyNodeAppDeps {
   routes?: (app: FastifyInstance, auth: { caller: (req: FastifyRequest) => Promise<Caller> }) => void;
   /** More public facts about a key for `GET /keys/{key_id}` (its emergency recovery package). */
   describeKey?: (rec: KeyRecord) => Promise<Record<string, unknown>>;
+  /** The node's own recovery paths for `GET /v1/coverage` (backup stream, fail-over); default: its identity only. */
+  coverage?: () => Promise<Record<string, unknown>>;
 }
 
 export function createKeyNodeApp(deps: KeyNodeAppDeps): FastifyInstance {
@@ -160,6 +163,7 @@ export function createKeyNodeApp(deps: KeyNodeAppDeps): FastifyInstance {
   });
 
   registerDeleteKeyRoute(app, { service, store }, (req) => auth(req, ['operator']));
+  registerCoverageRoute(app, { store, facts: async () => ({ fingerprint: service.identity().fingerprint, ...(deps.coverage ? await deps.coverage() : {}) }) }, (req) => auth(req, ['operator']));
   deps.routes?.(app, { caller: (req) => apiCaller(req, ANY) });
 
   // What the running node sees after start and every reload (SIGHUP): pairs, whitelist, export policy.

@@ -1,5 +1,5 @@
 /**
- * `lifeboat backup-server serve | account add | account list | account rm`: running the multi-tenant
+ * `lifeboat backup-server serve | account add | account list | account rm | monitor-token`: running the multi-tenant
  * backup service (docs/backup-server.md). Results on stdout (JSON with --json), diagnostics on stderr.
  */
 import { existsSync } from 'node:fs';
@@ -11,7 +11,8 @@ import { checkName } from '../../backup/format.js';
 import { openBackupStore, redactStoreUrl } from '../../backup/store/index.js';
 import type { BackupStore } from '../../backup/store/types.js';
 import { ensurePrivateDir } from '../../util/files.js';
-import { createOutput, untilSignalled } from '../io.js';
+import { addMonitorToken } from '../../backup/monitor.js';
+import { createOutput, untilSignalled, writeSecret } from '../io.js';
 import type { TrustProxy } from '../../http/app.js';
 import { logLevelOption, logStarted, serverLogger, ServerWarnings, shutDown } from '../server-log.js';
 import { intIn, TRUST_PROXY_HELP, trustProxyArg, trustProxyOf } from '../options.js';
@@ -117,6 +118,15 @@ async function accountRm(name: string, o: StoreOpts): Promise<void> {
   out.out(`account ${name} deleted with its streams, compactions and tokens`);
 }
 
+/** `backup-server monitor-token`: a read-only token for `lifeboat coverage` (stream heads only), shown once. */
+async function monitorToken(o: { dataDir?: string; secretFd?: number }): Promise<void> {
+  const dir = resolveBackupServerDir(o.dataDir);
+  if (!existsSync(dir)) throw new NotFoundError(`no backup server data directory at ${dir}`, 'not_found', 'pass --data-dir, the one `lifeboat backup-server serve` uses');
+  const token = addMonitorToken(dir);
+  writeSecret(token, o.secretFd);
+  createOutput().info('a monitor token reads every stream head (GET /v1/monitor/streams) and nothing else; a running service takes it at once. Put it in a 0600 file the fleet file names');
+}
+
 export function registerBackupServerCommands(program: Command): void {
   const bs = program.command('backup-server').description('the backup service: stores nodes’ encrypted backup streams; OPAQUE password login');
   bs.command('serve')
@@ -154,4 +164,9 @@ export function registerBackupServerCommands(program: Command): void {
     .option('--store <url>', STORE_HELP)
     .option('--json', 'print JSON')
     .action(accountRm);
+  bs.command('monitor-token')
+    .description('make a read-only monitor token for `lifeboat coverage`: it reads stream heads only (GET /v1/monitor/streams); shown once, its hash kept in DIR/monitor-tokens')
+    .option('--data-dir <dir>', DIR_HELP)
+    .option('--secret-fd <n>', 'write the token to this file descriptor instead of the terminal', intIn(3, 1023))
+    .action(monitorToken);
 }

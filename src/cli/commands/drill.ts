@@ -12,13 +12,15 @@ import { walletScenarios } from '../../drill/wallet-scenarios.js';
 import { logScenarios, type LogDrillContext } from '../../drill/log-scenarios.js';
 import { keyshareScenarios } from '../../drill/keyshare-scenarios.js';
 import { ersScenarios } from '../../drill/ers-scenarios.js';
+import { coverageAfter, coverageBefore, type CoverageDrillContext } from '../../drill/coverage-scenarios.js';
+import { renderReport } from '../../coverage/render.js';
 import { createOutput } from '../io.js';
 
 export function registerDrillCommand(program: Command): void {
   program
     .command('drill')
     .description('run the worst day end to end with real processes on loopback, and report')
-    .option('--json', 'print {"ok": …, "scenarios": [{"name", "ok", "ms"}]} on stdout')
+    .option('--json', 'print {"ok": …, "scenarios": [{"name", "ok", "ms"}], "coverage": {"before", "after"}} on stdout')
     .option('--keep', 'keep the drill directory for inspection')
     .action(async (o: { json?: boolean; keep?: boolean }) => {
       const out = createOutput({ quiet: o.json });
@@ -42,10 +44,13 @@ export function registerDrillCommand(program: Command): void {
       process.on('SIGINT', onSignal);
       process.on('SIGTERM', onSignal);
       const report = (r: ScenarioResult) => out.info(`${r.ok ? 'ok  ' : r.skipped ? 'skip' : 'FAIL'} ${r.name} (${r.ms} ms)${r.ok || r.skipped ? '' : `: ${r.error}`}`);
+      const backup: CoverageDrillContext = { dir: join(dir, 'backup'), servers: ctx.servers, active: [], coverage: {} };
       let results: ScenarioResult[];
       try {
         results = [...(await runScenarios(vaultScenarios, ctx, report)), ...(await runScenarios(keynodeScenarios, keynode, report))];
-        results.push(...(await runScenarios(backupScenarios, { dir: join(dir, 'backup'), servers: ctx.servers, active: [] }, report)));
+        // Coverage before the worst day (the keys made) and after the node was rebuilt from the service.
+        const destroy = backupScenarios[backupScenarios.length - 1]!;
+        results.push(...(await runScenarios([...backupScenarios.slice(0, -1), coverageBefore, destroy, coverageAfter], backup, report)));
         results.push(...(await runScenarios(walletScenarios, { dir: join(dir, 'wallet'), servers: ctx.servers }, report)));
         const log: LogDrillContext = { dir: join(dir, 'log'), servers: ctx.servers };
         results.push(...(await runScenarios(logScenarios, log, report)));
@@ -62,11 +67,16 @@ export function registerDrillCommand(program: Command): void {
       process.removeListener('SIGTERM', onSignal);
       const ok = results.every((r) => r.ok);
       const total = Math.round(performance.now() - t0);
-      if (o.json) out.json({ ok, ms: total, scenarios: results });
+      if (o.json) out.json({ ok, ms: total, scenarios: results, coverage: { before: backup.coverage.before ?? null, after: backup.coverage.after ?? null } });
       else {
         out.out('');
         out.out('lifeboat drill report');
         for (const r of results) out.out(`  ${r.ok ? 'ok  ' : r.skipped ? 'skip' : 'FAIL'}  ${String(r.ms).padStart(6)} ms  ${r.name}${r.ok || r.skipped ? '' : `\n        ${r.error}`}`);
+        for (const [when, rep] of [['before the worst day', backup.coverage.before], ['after recovery', backup.coverage.after]] as const) {
+          if (!rep) continue;
+          out.out(`  coverage ${when}:`);
+          for (const line of renderReport(rep)) out.out(`    ${line}`);
+        }
         out.out(`  ${ok ? 'PASSED' : 'FAILED'} in ${(total / 1000).toFixed(1)} s`);
       }
       if (!ok) process.exitCode = 1;

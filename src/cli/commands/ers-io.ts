@@ -3,13 +3,14 @@
  * name, output paths checked before any work, outputs written atomically, the API key and passphrases
  * from their descriptors.
  */
+import { readApiKey } from '../api-key.js';
 import { existsSync, statSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
-import { InvalidInputError, LifeboatError } from '../../errors.js';
+import { LifeboatError } from '../../errors.js';
 import { parsePackage, type ErsPackage } from '../../ers/format.js';
 import { parseErsPublicKey } from '../../ers/rsa.js';
 import { utf8 } from '../../util/bytes.js';
-import { assertPrivateFile, readFileOrThrow, writeFileAtomic } from '../../util/files.js';
+import { readFileOrThrow, writeFileAtomic } from '../../util/files.js';
 
 export const KEEP_APART = 'keep the package and the RSA private key in different places until the day you recover';
 
@@ -33,13 +34,7 @@ export function checkOutputPath(path: string): void {
 
 /** The API key: --api-key-file (0600) or $LIFEBOAT_API_KEY. Throws InvalidInputError `api_key_required`. */
 export function apiToken(apiKeyFile: string | undefined): string {
-  let token = process.env.LIFEBOAT_API_KEY;
-  if (apiKeyFile) {
-    assertPrivateFile(apiKeyFile, 'api key file');
-    token = utf8.decode(readFileOrThrow(apiKeyFile, 'api key file')).trim();
-  }
-  if (!token) throw new InvalidInputError('no API key', { code: 'api_key_required', hint: 'set LIFEBOAT_API_KEY or pass --api-key-file FILE (0600)' });
-  return token;
+  return readApiKey(apiKeyFile);
 }
 
 /** A passphrase from file descriptor `fd`, without its line end. */

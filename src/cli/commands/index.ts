@@ -50,6 +50,8 @@ export const GROUPS: readonly Group[] = [
   },
   { commands: ['ers'], load: async () => (await import('./ers.js')).registerErsCommands },
   { commands: ['drill'], load: async () => (await import('./drill.js')).registerDrillCommand },
+  { commands: ['fleet', 'coverage'], load: async () => (await import('./coverage.js')).registerCoverageCommands },
+  { commands: ['console'], load: async () => (await import('./console.js')).registerConsoleCommands },
   { commands: ['backup-server'], load: async () => (await import('./backup-server.js')).registerBackupServerCommands },
 ];
 
@@ -76,6 +78,9 @@ export const SUMMARIES: Readonly<Record<string, { description: string; options?:
   ers: { description: 'emergency recovery packages: every share verifiably encrypted to an offline RSA key (docs/ers.md)' },
   drill: { description: 'run the worst day end to end with real processes on loopback, and report', options: true },
   'backup-server': { description: 'the backup service: stores nodes’ encrypted backup streams; OPAQUE password login' },
+  fleet: { description: 'the fleet file: the parts `lifeboat coverage` asks (docs/coverage.md)' },
+  coverage: { description: 'every key’s recovery paths and whether it survives the loss of a node, from every part of the fleet at once (read-only); exit 1 if any key is not ok', options: true },
+  console: { description: 'the coverage console: a web page of `lifeboat coverage` (docs/coverage.md)' },
 };
 
 /** A stand-in that only lists the command in the help: it is never run (a command named loads its group). */

@@ -1,9 +1,7 @@
 /** What the key node client commands share (`key …`, `sign`): the API key, clients, common options. */
+import { readApiKey } from '../api-key.js';
 import type { Command } from 'commander';
-import { InvalidInputError } from '../../errors.js';
 import { KeyNodeClient } from '../../keynode/client.js';
-import { utf8 } from '../../util/bytes.js';
-import { assertPrivateFile, readFileOrThrow } from '../../util/files.js';
 
 export interface ApiOpts {
   apiKeyFile?: string;
@@ -15,13 +13,7 @@ export interface ApiOpts {
  * `api_key_required` when neither is there, `insecure_permissions` for a file others may read.
  */
 export function apiKey(o: ApiOpts): string {
-  if (o.apiKeyFile) {
-    assertPrivateFile(o.apiKeyFile, 'api key file');
-    return utf8.decode(readFileOrThrow(o.apiKeyFile, 'api key file')).trim();
-  }
-  const k = process.env.LIFEBOAT_API_KEY;
-  if (!k) throw new InvalidInputError('no API key', { code: 'api_key_required', hint: 'set LIFEBOAT_API_KEY or pass --api-key-file FILE (0600)' });
-  return k;
+  return readApiKey(o.apiKeyFile);
 }
 
 /** Clients of the comma-separated `urls`, with the API key (apiKey's errors). */

@@ -4,14 +4,13 @@
  * and 0600. A running `node serve` applies the reloadable ones on SIGHUP (src/keynode/reload.ts), the
  * others when it is restarted; `config running` asks the running node what it holds.
  */
+import { readApiKey } from '../api-key.js';
 import type { Command } from 'commander';
 import { InvalidInputError, UsageError } from '../../errors.js';
 import { KeyNodeClient } from '../../keynode/client.js';
 import { loadNodeConfig, nodePaths, type NodeConfig, resolveNodeDir, saveNodeConfig } from '../../keynode/config.js';
 import { parseWrappingKey } from '../../keynode/export.js';
 import { RELOADABLE_FIELDS } from '../../keynode/reload.js';
-import { utf8 } from '../../util/bytes.js';
-import { assertPrivateFile, readFileOrThrow } from '../../util/files.js';
 import { applySetting, getSetting, listSettings, SETTABLE_NAMES } from '../../keynode/settings.js';
 import { createOutput } from '../io.js';
 
@@ -24,13 +23,7 @@ const reloadable = (name: string): boolean => (RELOADABLE_FIELDS as readonly str
 
 /** The API key: --api-key-file (0600) or $LIFEBOAT_API_KEY. Throws InvalidInputError `api_key_required`. */
 function apiToken(file: string | undefined): string {
-  if (file) {
-    assertPrivateFile(file, 'api key file');
-    return utf8.decode(readFileOrThrow(file, 'api key file')).trim();
-  }
-  const k = process.env.LIFEBOAT_API_KEY;
-  if (!k) throw new InvalidInputError('no API key', { code: 'api_key_required', hint: 'set LIFEBOAT_API_KEY or pass --api-key-file FILE (0600): an operator key of the node' });
-  return k;
+  return readApiKey(file, 'an operator key of the node');
 }
 
 interface DirOpts {

@@ -32,6 +32,7 @@ import { readFileOrThrow, writeFileAtomic } from '../../util/files.js';
 import { encodePublicIdentity, identityFingerprint, parsePublicIdentity } from '../../identity.js';
 import { createOutput, describeFailure, untilSignalled, writeSecret } from '../io.js';
 import { logLevelOption, logStarted, serverLogger, ServerWarnings, shutDown } from '../server-log.js';
+import { nodeCoverageFacts } from '../../keynode/coverage.js';
 import { intIn } from '../options.js';
 
 const DIR_HELP = 'node data directory (default: $LIFEBOAT_NODE_DIR or ./lifeboat-node)';
@@ -71,7 +72,7 @@ async function serveNode(o: DirOpts & { listen: string; logLevel?: string }): Pr
   const dir = resolveNodeDir(o.dataDir);
   const n = await openNode(dir, { store: o.store, log: warnings.warn, channelAgents: [keysharePublisher] });
   const voided = await voidNoncesBeforeServing(n.store);
-  const app = createKeyNodeApp({ service: n.service, store: n.store, logger, status: () => n.failover.status(), routes: (a, auth) => registerErsRoutes(a, { service: n.service, config: n.config, store: n.store, onRegistered: (rec) => n.durable.record(rec.keyId, 'ers', keyEpoch(rec)) }, auth), describeKey: (rec) => describeErs(n.store, n.config, rec) });
+  const app = createKeyNodeApp({ service: n.service, store: n.store, logger, status: () => n.failover.status(), routes: (a, auth) => registerErsRoutes(a, { service: n.service, config: n.config, store: n.store, onRegistered: (rec) => n.durable.record(rec.keyId, 'ers', keyEpoch(rec)) }, auth), describeKey: (rec) => describeErs(n.store, n.config, rec), coverage: () => nodeCoverageFacts(n) });
   warnings.attach(app.log);
   n.service.setSigningGate(ersSigningGate(n.store, n.config));
   const url = await listen(app, o.listen);

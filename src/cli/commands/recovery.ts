@@ -15,6 +15,7 @@ import { readManifestFile } from '../../recovery/sources.js';
 import type { AgeDelivery } from '../../recovery/age-delivery.js';
 import type { Manifest } from '../../recovery/manifest.js';
 import { verifyRecovery } from '../../recovery/verify.js';
+import { recordLastVerify } from '../../recovery/last-verify.js';
 import { readFileOrThrow } from '../../util/files.js';
 import { toHex } from '../../util/bytes.js';
 import { createOutput, EXIT, writeSecret } from '../io.js';
@@ -140,6 +141,7 @@ export function registerRecoveryVerify(recovery: Command): void {
       const mk = existsSync(paths.masterKey) ? loadMasterKey(paths) : undefined;
       const master = mk && toHex(mk.schemeId) === manifest.scheme_id ? mk.key : undefined;
       const report = await verifyRecovery({ manifest, signer, offlineShares: offline, localVault, master });
+      if (existsSync(paths.dir)) recordLastVerify(paths.dir, report); // read by `lifeboat coverage` (docs/coverage.md)
       if (o.json) out.json(report);
       else {
         for (const c of report.checks) {

@@ -158,6 +158,16 @@ export async function listKeyChannels(db: Db, keyId: string): Promise<KeyChannel
   return rows.map((r) => ({ channel: r.channel as DurableChannel, epoch: Number(r.epoch), detail: r.detail, recordedAt: Number(r.recorded_at) }));
 }
 
+/** The channels of the keys with key_id in (afterKeyId, lastKeyId], in key_id order (one query per page of keys). */
+export async function listKeyChannelsInRange(db: Db, afterKeyId: string | undefined, lastKeyId: string): Promise<(KeyChannelRecord & { keyId: string })[]> {
+  if (afterKeyId !== undefined) checkId(afterKeyId, 'afterKeyId');
+  checkId(lastKeyId, 'lastKeyId');
+  let q = db.selectFrom('key_channels').selectAll().where('key_id', '<=', lastKeyId);
+  if (afterKeyId !== undefined) q = q.where('key_id', '>', afterKeyId);
+  const rows = await q.orderBy('key_id').orderBy('channel').execute();
+  return rows.map((r) => ({ keyId: r.key_id, channel: r.channel as DurableChannel, epoch: Number(r.epoch), detail: r.detail, recordedAt: Number(r.recorded_at) }));
+}
+
 /** Per channel, how many keys it holds at their current epoch. */
 export async function countKeyChannels(db: Db): Promise<Record<DurableChannel, number>> {
   const rows = await db

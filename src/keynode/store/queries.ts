@@ -328,6 +328,10 @@ export class StoreOps implements KeyNodeStoreOps {
     return guarded(() => keyshare.listKeyChannels(this.db, keyId));
   }
 
+  listKeyChannelsInRange(afterKeyId: string | undefined, lastKeyId: string): Promise<(KeyChannelRecord & { keyId: string })[]> {
+    return guarded(() => keyshare.listKeyChannelsInRange(this.db, afterKeyId, lastKeyId));
+  }
+
   countKeyChannels(): Promise<Record<DurableChannel, number>> {
     return guarded(() => keyshare.countKeyChannels(this.db));
   }

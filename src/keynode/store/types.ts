@@ -329,6 +329,11 @@ export interface KeyNodeStoreOps {
   recordKeyChannel(keyId: string, channel: DurableChannel, epoch: number, detail: string, required: readonly DurableChannel[], now: number): Promise<{ activated: boolean }>;
   /** The channels that hold the key, each with the epoch it holds. */
   listKeyChannels(keyId: string): Promise<KeyChannelRecord[]>;
+  /**
+   * The channels of every key whose key_id sorts after `afterKeyId` (when given) and at most `lastKeyId`,
+   * by key_id then channel: a page of `listKeys` with its channels in one query (`GET /v1/coverage`).
+   */
+  listKeyChannelsInRange(afterKeyId: string | undefined, lastKeyId: string): Promise<(KeyChannelRecord & { keyId: string })[]>;
   /** Per channel, how many keys it holds at their current epoch. */
   countKeyChannels(): Promise<Record<DurableChannel, number>>;
 }

@@ -1,0 +1,182 @@
+/**
+ * `lifeboat console serve` (docs/coverage.md, "The console"): the coverage report as a web page. It
+ * collects the report every `intervalS` (and on "Refresh now"), keeps samples of each node's backup
+ * stream for the timeline, and shows them only to a signed-in operator: the login form takes the
+ * console's operator token (compared in constant time to the one it was started with), then a session
+ * cookie (HttpOnly, SameSite=Strict, Secure behind TLS) carries the session. Every POST carries the
+ * session's CSRF token in the form, checked in constant time; a login form's own token is bound to a
+ * pre-session cookie (double submit). Nothing it shows or logs is a secret.
+ */
+import { sha256 } from '@noble/hashes/sha2.js';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { randomBytes } from '../crypto/random.js';
+import { createBaseApp } from '../http/app.js';
+import { listen } from '../http/listen.js';
+import { ctEqual, toB64u } from '../util/bytes.js';
+import type { CoverageReport } from '../coverage/report.js';
+import { loginPage, type NodeSample, reportPage } from './page.js';
+
+export const SESSION_COOKIE = 'lb_console';
+const PRE_COOKIE = 'lb_console_login';
+const SESSION_TTL_MS = 8 * 3600_000;
+const MAX_SAMPLES = 720;
+const utf8 = new TextEncoder();
+
+export interface ConsoleOptions {
+  /** The operator token a login must give. */
+  token: string;
+  /** Collects a fresh report (asks every part of the fleet). */
+  collect: () => Promise<CoverageReport>;
+  intervalS: number;
+  /** Set the cookies' Secure flag (the console is reached over TLS, e.g. through a proxy). */
+  secureCookies: boolean;
+  logger?: boolean | { level: string; stream: NodeJS.WritableStream };
+}
+
+export interface RunningConsole {
+  url: string;
+  app: FastifyInstance;
+  /** Collects now and waits for it. */
+  refresh(): Promise<void>;
+  close(): Promise<void>;
+}
+
+const eq = (a: string, b: string) => ctEqual(sha256(utf8.encode(a)), sha256(utf8.encode(b)));
+
+function cookies(req: FastifyRequest): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const part of (req.headers.cookie ?? '').split(';')) {
+    const i = part.indexOf('=');
+    if (i > 0) out[part.slice(0, i).trim()] = part.slice(i + 1).trim();
+  }
+  return out;
+}
+
+/** Builds the console's app and its collection loop (not started). */
+export function createConsoleApp(o: ConsoleOptions): { app: FastifyInstance; refresh: () => Promise<void>; stop: () => void; start: () => void } {
+  const app = createBaseApp({ logger: o.logger ?? false, bodyLimit: 8 * 1024 });
+  const sessions = new Map<string, { csrf: string; expires: number }>();
+  const samples = new Map<string, NodeSample[]>();
+  let report: CoverageReport | undefined;
+  let running: Promise<void> | undefined;
+  const refresh = (): Promise<void> =>
+    (running ??= (async () => {
+      try {
+        const r = await o.collect();
+        report = r;
+        for (const n of r.nodes) {
+          const list = samples.get(n.name) ?? [];
+          list.push({ at: Date.parse(r.generated_at), acked_seq: n.backup?.acked_seq ?? null, lag: n.backup ? n.backup.lag : null });
+          if (list.length > MAX_SAMPLES) list.shift();
+          samples.set(n.name, list);
+        }
+      } finally {
+        running = undefined;
+      }
+    })());
+  let timer: NodeJS.Timeout | undefined;
+  const secure = o.secureCookies ? '; Secure' : '';
+  const cookie = (name: string, value: string, maxAgeS: number) => `${name}=${value}; HttpOnly; SameSite=Strict; Path=/; Max-Age=${maxAgeS}${secure}`;
+
+  app.addContentTypeParser('application/x-www-form-urlencoded', { parseAs: 'string', bodyLimit: 8 * 1024 }, (_req, body, done) => {
+    done(null, Object.fromEntries(new URLSearchParams(body as string)));
+  });
+  app.addHook('onSend', async (_req, reply) => {
+    reply.header('cache-control', 'no-store');
+    reply.header('content-security-policy', "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'");
+    reply.header('x-frame-options', 'DENY');
+    reply.header('x-content-type-options', 'nosniff');
+    reply.header('referrer-policy', 'no-referrer');
+  });
+
+  const session = (req: FastifyRequest) => {
+    const sid = cookies(req)[SESSION_COOKIE];
+    if (!sid) return undefined;
+    const s = sessions.get(sid);
+    if (!s || s.expires < Date.now()) {
+      sessions.delete(sid);
+      return undefined;
+    }
+    return { sid, ...s };
+  };
+  const html = (reply: FastifyReply, status: number, body: string) => reply.code(status).type('text/html; charset=utf-8').send(body);
+  const showLogin = (reply: FastifyReply, status: number, error?: string) => {
+    const pre = toB64u(randomBytes(32));
+    reply.header('set-cookie', cookie(PRE_COOKIE, pre, 600));
+    return html(reply, status, loginPage(pre, error));
+  };
+  const form = (req: FastifyRequest): Record<string, string> => (req.body && typeof req.body === 'object' ? (req.body as Record<string, string>) : {});
+  /** A POST from a signed-in operator with the session's CSRF token; else 401 (no session) or 403 (csrf). */
+  const guardPost = (req: FastifyRequest, reply: FastifyReply) => {
+    const s = session(req);
+    if (!s) {
+      void html(reply.header('www-authenticate', 'Cookie'), 401, loginPage('', 'sign in first'));
+      return undefined;
+    }
+    const csrf = form(req).csrf;
+    if (typeof csrf !== 'string' || !eq(csrf, s.csrf)) {
+      void html(reply, 403, '<!doctype html><p>refused: the form’s CSRF token is missing or wrong (csrf_invalid)</p>');
+      return undefined;
+    }
+    return s;
+  };
+
+  app.get('/login', async (_req, reply) => showLogin(reply, 200));
+  app.post('/login', async (req, reply) => {
+    const f = form(req);
+    const pre = cookies(req)[PRE_COOKIE];
+    if (!pre || typeof f.csrf !== 'string' || !eq(f.csrf, pre)) return html(reply, 403, '<!doctype html><p>refused: the login form’s CSRF token is missing or wrong (csrf_invalid)</p>');
+    if (typeof f.token !== 'string' || !eq(f.token, o.token)) return showLogin(reply, 401, 'wrong token (unauthorized)');
+    const sid = toB64u(randomBytes(32));
+    sessions.set(sid, { csrf: toB64u(randomBytes(32)), expires: Date.now() + SESSION_TTL_MS });
+    reply.header('set-cookie', [cookie(SESSION_COOKIE, sid, SESSION_TTL_MS / 1000), cookie(PRE_COOKIE, '', 0)]);
+    return reply.code(303).header('location', '/').send();
+  });
+  app.post('/logout', async (req, reply) => {
+    const s = guardPost(req, reply);
+    if (!s) return reply;
+    sessions.delete(s.sid);
+    reply.header('set-cookie', cookie(SESSION_COOKIE, '', 0));
+    return reply.code(303).header('location', '/login').send();
+  });
+  app.post('/refresh', async (req, reply) => {
+    if (!guardPost(req, reply)) return reply;
+    await refresh().catch(() => undefined);
+    return reply.code(303).header('location', '/').send();
+  });
+  app.get('/', async (req, reply) => {
+    const s = session(req);
+    if (!s) return showLogin(reply, 401);
+    return html(reply, 200, reportPage(report, samples, s.csrf, o.intervalS));
+  });
+  app.get('/report.json', async (req, reply) => {
+    if (!session(req)) return reply.code(401).send({ err_type: 'unauthorized', message: 'sign in first', hint: 'POST /login with the operator token' });
+    return report ?? { pending: true };
+  });
+  return {
+    app,
+    refresh,
+    start: () => {
+      void refresh().catch(() => undefined);
+      timer = setInterval(() => void refresh().catch(() => undefined), o.intervalS * 1000);
+      timer.unref();
+    },
+    stop: () => clearInterval(timer),
+  };
+}
+
+/** Starts the console on `address` and its collection loop. Throws what listen throws. */
+export async function startConsole(o: ConsoleOptions & { listen: string }): Promise<RunningConsole> {
+  const c = createConsoleApp(o);
+  const url = await listen(c.app, o.listen);
+  c.start();
+  return {
+    url,
+    app: c.app,
+    refresh: c.refresh,
+    close: async () => {
+      c.stop();
+      await c.app.close();
+    },
+  };
+}

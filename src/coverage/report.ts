@@ -1,0 +1,202 @@
+/**
+ * The coverage report (docs/coverage.md, "Verdicts"): from what the parts answered, per key its
+ * members, each member's recovery paths and their state, whether it survives the loss of any one node
+ * and of any t-1 nodes, and a verdict. Pure: no I/O, the same facts give the same report.
+ */
+import type { CoverageKey } from '../keynode/coverage.js';
+import type { Collected, NodeFacts, PartState } from './collect.js';
+import type { Fleet } from './fleet.js';
+
+/** ok: held and fresh; stale: held, beyond policy; missing: expected and not held; unknown: its part did not answer; none: not configured. */
+export type PathState = 'ok' | 'stale' | 'missing' | 'unknown' | 'none';
+export type Verdict = 'ok' | 'at_risk' | 'lost_path';
+export const VERDICT_ORDER: readonly Verdict[] = ['lost_path', 'at_risk', 'ok'];
+
+export interface PathReport {
+  state: PathState;
+  [detail: string]: unknown;
+}
+export interface MemberReport {
+  identifier: string;
+  /** The fleet node holding this member's share (the primary; its fail-over copy is a path). */
+  node: string | null;
+  key_id: string | null;
+  /** up: the node answered and holds it; unknown: no node that answered holds it; */
+  state: 'up' | 'unknown';
+  status: string | null;
+  durable: boolean;
+  paths: { backup: PathReport; failover: PathReport; snapshot: PathReport; log: PathReport; ers: PathReport };
+}
+export interface KeyReport {
+  key_id: string;
+  curve: string;
+  group_public_key: string;
+  threshold: number;
+  members: number;
+  verdict: Verdict;
+  reasons: string[];
+  survives_one_loss: boolean;
+  survives_t_minus_1_losses: boolean;
+  member_detail: MemberReport[];
+}
+export interface NodeReport {
+  name: string;
+  state: 'ok' | 'unknown';
+  keys: number;
+  backup: { stream: string; acked_seq: number; sealed_seq: number; lag: number; service_head_seq: number | null; compacted_at: string | null; last_error: string | null } | null;
+  failover: { url: string; lag: number; last_error: string | null } | null;
+}
+export interface VaultReport {
+  state: 'ok' | 'stale' | 'failed' | 'never' | 'unknown';
+  last_verify_at: string | null;
+  age_s: number | null;
+  threshold: number | null;
+  holders: { name: string | null; url: string | null; reachable: boolean | null; possession: 'ok' | 'failed' | null; code: string | null }[];
+}
+export interface CoverageReport {
+  ok: boolean;
+  generated_at: string;
+  summary: { keys: number; ok: number; at_risk: number; lost_path: number; parts_unknown: number };
+  parts: PartState[];
+  nodes: NodeReport[];
+  keys: KeyReport[];
+  vault: VaultReport | null;
+}
+
+/** A member identifier without its zero padding (FROST serializes small scalars padded on either end). */
+export const shortId = (id: string): string => id.replace(/^(00)+/, '').replace(/(00)+$/, '') || '0';
+
+const ageS = (iso: string | null | undefined, now: number): number | null => (iso ? Math.max(0, Math.round((now - Date.parse(iso)) / 1000)) : null);
+
+function backupPath(f: NodeFacts, k: CoverageKey, fleet: Fleet, c: Collected, streamHead: (f: NodeFacts) => number | null | undefined): PathReport {
+  const b = f.backup;
+  if (!b) return { state: 'none' };
+  const seq = typeof k.channels.backup?.seq === 'number' ? (k.channels.backup.seq as number) : null;
+  const lag = b.sealed_seq - b.acked_seq + b.unsealed;
+  const head = streamHead(f);
+  const d = { seq, lag, acked_seq: b.acked_seq, service_head_seq: head ?? null };
+  if (!k.channels.backup) return { state: 'missing', ...d, why: 'the node holds no acknowledgement of it (not yet; or the node was restored, which keeps none)' };
+  if (head === undefined && fleet.backup_services.length > 0) return { state: 'unknown', ...d, why: 'no backup service of the fleet answered' };
+  if (head === null) return { state: 'missing', ...d, why: 'the backup service holds no such stream' };
+  if (head !== undefined && seq !== null && head < seq) return { state: 'missing', ...d, why: `the backup service's head ${head} is below the key's entry ${seq}` };
+  if (b.rollback_detected) return { state: 'stale', ...d, why: 'the node detected a rollback of its stream' };
+  if (lag > fleet.policy.max_backup_lag) return { state: 'stale', ...d, why: `${lag} entries wait for the service, over the policy's ${fleet.policy.max_backup_lag}` };
+  return { state: 'ok', ...d };
+}
+
+/** Builds the report. */
+export function buildReport(fleet: Fleet, c: Collected): CoverageReport {
+  const now = c.at;
+  const nodeUp = (name: string) => c.nodes.has(name);
+  const failoverNames = new Set(fleet.nodes.map((n) => n.failover).filter((x): x is string => !!x));
+  const streamHead = (f: NodeFacts): number | null | undefined => {
+    if (!f.backup || c.streams.size === 0) return undefined;
+    const id = `${f.backup.account ?? ''}/${f.backup.stream}`;
+    for (const m of c.streams.values()) if (m.has(id)) return m.get(id)!;
+    return null;
+  };
+  // Group every record by key (curve and group key), then by member identifier.
+  const groups = new Map<string, { any: CoverageKey; byId: Map<string, { node: string; rec: CoverageKey; failover: boolean }[]> }>();
+  for (const [node, { keys }] of c.nodes) {
+    for (const k of keys) {
+      const g = `${k.curve}:${k.group_public_key}`;
+      let e = groups.get(g);
+      if (!e) groups.set(g, (e = { any: k, byId: new Map() }));
+      const list = e.byId.get(k.identifier) ?? [];
+      list.push({ node, rec: k, failover: failoverNames.has(node) });
+      e.byId.set(k.identifier, list);
+    }
+  }
+  const anyNodeUnknown = fleet.nodes.some((n) => !nodeUp(n.name));
+  const keys: KeyReport[] = [];
+  for (const { any, byId } of groups.values()) {
+    const t = any.threshold;
+    const n = any.max_signers;
+    const members: MemberReport[] = [];
+    for (const [identifier, holders] of byId) {
+      const primary = holders.find((h) => !h.failover) ?? holders[0]!;
+      const fleetNode = fleet.nodes.find((x) => x.name === primary.node)!;
+      const f = c.nodes.get(primary.node)!.facts;
+      const k = primary.rec;
+      const required = f.required_channels ?? [];
+      const backup = backupPath(f, k, fleet, c, streamHead);
+      let failover: PathReport = { state: 'none' };
+      if (primary.failover) failover = { state: 'ok', why: 'only the fail-over copy answered' };
+      else if (f.failover) {
+        const fo = fleetNode.failover;
+        const lag = f.failover.lag;
+        if (!fo) failover = { state: 'unknown', lag, why: 'the fail-over node is not in the fleet file' };
+        else if (!nodeUp(fo)) failover = { state: 'unknown', lag, why: `fail-over ${fo} did not answer` };
+        else if (!holders.some((h) => h.node === fo)) failover = { state: 'missing', lag, why: `fail-over ${fo} has no copy` };
+        else failover = lag > fleet.policy.max_failover_lag ? { state: 'stale', lag, why: `${lag} keys not copied, over the policy's ${fleet.policy.max_failover_lag}` } : { state: 'ok', lag };
+      }
+      const compactedAge = ageS(f.backup?.compacted_at, now);
+      const snapshot: PathReport = !f.backup ? { state: 'none' } : compactedAge === null ? { state: 'none', why: 'no compaction yet' } : compactedAge > fleet.policy.max_snapshot_age_s ? { state: 'stale', age_s: compactedAge } : { state: 'ok', age_s: compactedAge };
+      let log: PathReport;
+      const lr = k.channels.log;
+      if (lr) {
+        const index = typeof lr.index === 'number' ? lr.index : -1;
+        const sizes = [...c.logs.values()];
+        if (fleet.logs.length === 0) log = { state: 'ok', index, confirmed: false };
+        else if (sizes.length === 0) log = { state: 'unknown', index, why: 'no public log of the fleet answered' };
+        else log = sizes.some((s) => s > index) ? { state: 'ok', index, confirmed: true } : { state: 'missing', index, why: 'no log of the fleet holds that entry' };
+      } else log = required.includes('log') ? { state: 'missing', why: 'not published yet' } : { state: 'none' };
+      const ers: PathReport = k.channels.ers ? { state: 'ok' } : required.includes('ers') ? { state: 'missing', why: 'no verified package registered' } : { state: 'none' };
+      const paths = { backup, failover, snapshot, log, ers };
+      const durable = [backup, failover, log, ers].some((p) => p.state === 'ok' || p.state === 'stale');
+      members.push({ identifier, node: primary.failover ? null : primary.node, key_id: k.key_id, state: primary.failover ? 'unknown' : 'up', status: k.status, durable, paths });
+    }
+    // Members no node that answered holds: unknown (maybe on a node that did not answer), never durable.
+    const missing = Math.max(0, n - members.length);
+    members.sort((a, b) => a.identifier.localeCompare(b.identifier));
+    const alive = members.filter((m) => m.state === 'up');
+    const base = members.filter((m) => m.state === 'up' || m.durable).length;
+    const fragile = alive.filter((m) => !m.durable).length;
+    const survivesOne = base - (fragile > 0 ? 1 : 0) >= t;
+    const survivesT1 = base - Math.min(t - 1, fragile) >= t;
+    const optimistic = base + members.filter((m) => m.state !== 'up' && !m.durable).length + (anyNodeUnknown ? missing : 0);
+    const reasons: string[] = [];
+    if (missing > 0) reasons.push(`${missing} of ${n} members held by no node that answered`);
+    for (const m of members) {
+      if (m.state !== 'up') reasons.push(`member ${shortId(m.identifier)}: only a fail-over copy answered`);
+      for (const [name, p] of Object.entries(m.paths)) if (p.state === 'missing' || p.state === 'stale' || p.state === 'unknown') reasons.push(`${m.node ?? 'member ' + shortId(m.identifier)}: ${name} ${p.state}${p.why ? ` (${String(p.why)})` : ''}`);
+      if (m.status && m.status !== 'active') reasons.push(`${m.node}: key ${m.status}`);
+    }
+    if (!survivesOne) reasons.push('the loss of one more node makes it unrecoverable');
+    const verdict: Verdict = optimistic < t ? 'lost_path' : !survivesOne || reasons.length > 0 ? 'at_risk' : 'ok';
+    if (verdict === 'lost_path') reasons.unshift(`fewer than ${t} shares can be recovered`);
+    const ids = members.map((m) => m.key_id).filter((x): x is string => !!x);
+    keys.push({ key_id: ids.sort()[0] ?? any.key_id, curve: any.curve, group_public_key: any.group_public_key, threshold: t, members: n, verdict, reasons, survives_one_loss: survivesOne, survives_t_minus_1_losses: survivesT1, member_detail: members });
+  }
+  keys.sort((a, b) => VERDICT_ORDER.indexOf(a.verdict) - VERDICT_ORDER.indexOf(b.verdict) || (a.key_id < b.key_id ? -1 : a.key_id > b.key_id ? 1 : 0));
+  const nodes: NodeReport[] = fleet.nodes.map((fn) => {
+    const got = c.nodes.get(fn.name);
+    const f = got?.facts;
+    const b = f?.backup;
+    return {
+      name: fn.name,
+      state: got ? 'ok' : 'unknown',
+      keys: got?.keys.length ?? 0,
+      backup: b ? { stream: b.stream, acked_seq: b.acked_seq, sealed_seq: b.sealed_seq, lag: b.sealed_seq - b.acked_seq + b.unsealed, service_head_seq: streamHead(f) ?? null, compacted_at: b.compacted_at, last_error: b.last_error } : null,
+      failover: f?.failover ? { url: f.failover.url, lag: f.failover.lag, last_error: f.failover.last_error } : null,
+    };
+  });
+  const vault = vaultReport(fleet, c, now);
+  const count = (v: Verdict) => keys.filter((k) => k.verdict === v).length;
+  const summary = { keys: keys.length, ok: count('ok'), at_risk: count('at_risk'), lost_path: count('lost_path'), parts_unknown: c.parts.filter((p) => p.state === 'unknown').length };
+  const ok = summary.at_risk === 0 && summary.lost_path === 0 && summary.parts_unknown === 0 && (!vault || vault.state === 'ok');
+  return { ok, generated_at: new Date(now).toISOString(), summary, parts: c.parts, nodes, keys, vault };
+}
+
+function vaultReport(fleet: Fleet, c: Collected, now: number): VaultReport | null {
+  if (!fleet.vault && fleet.holders.length === 0) return null;
+  const lv = c.vault?.lastVerify;
+  const holders: VaultReport['holders'] = fleet.holders.map((h) => {
+    const check = lv?.checks.find((x) => x.kind === 'holder' && x.url !== null && x.url.replace(/\/+$/, '') === h.url.replace(/\/+$/, ''));
+    return { name: h.name, url: h.url, reachable: c.holders.get(h.name) ?? false, possession: check ? (check.ok ? 'ok' : 'failed') : null, code: check?.code ?? null };
+  });
+  for (const x of lv?.checks ?? []) if (!holders.some((h) => h.url && x.url && h.url.replace(/\/+$/, '') === x.url.replace(/\/+$/, ''))) holders.push({ name: null, url: x.url, reachable: null, possession: x.ok ? 'ok' : 'failed', code: x.code });
+  const age = lv ? ageS(lv.at, now) : null;
+  const state: VaultReport['state'] = fleet.vault && !c.vault ? 'unknown' : !lv ? 'never' : !lv.ok ? 'failed' : age! > fleet.policy.max_verify_age_s ? 'stale' : holders.some((h) => h.reachable === false) ? 'unknown' : 'ok';
+  return { state, last_verify_at: lv?.at ?? null, age_s: age, threshold: lv?.threshold ?? null, holders };
+}

@@ -1,0 +1,217 @@
+/**
+ * lifeboat coverage, the fleet file and the console on a real fleet: a backup service and three key
+ * nodes as processes on loopback (test/helpers/coverage.ts). Key `cov_b` lives on nodes 1-3 (2-of-3),
+ * `cov_a` on nodes 2-3 (2-of-2). Removing node 1's account on the backup service (its stream gone)
+ * must put `cov_b`, and only it, at risk, first, in the command and on the page (real Chromium).
+ */
+import assert from 'node:assert/strict';
+import { createServer, type Server, type Socket } from 'node:net';
+import { mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { chromium } from 'playwright-core';
+import { type CoverageReport } from '../src/coverage/report.js';
+import { REPO_ROOT, runCli, type RunningCli, startCli } from './helpers/cli.js';
+import { type CoverageFleet, startCoverageFleet } from './helpers/coverage.js';
+
+let fx: CoverageFleet;
+let fleetFile: string;
+
+const coverage = async (args: string[] = []) => {
+  const r = await runCli(['coverage', '--fleet', fleetFile, '--json', ...args], { timeoutMs: 60_000 });
+  return { ...r, report: JSON.parse(r.stdout) as CoverageReport };
+};
+
+before(async () => {
+  fx = await startCoverageFleet();
+  await fx.createKey([0, 1, 2], 'cov_b');
+  await fx.createKey([1, 2], 'cov_a');
+  fleetFile = fx.writeFleet();
+});
+after(async () => {
+  await fx?.stop();
+});
+
+describe('lifeboat coverage', () => {
+  it('reports every key ok with its members and paths when every stream is acknowledged, exit 0', async () => {
+    const { code, report, stderr } = await coverage();
+    assert.equal(code, 0, stderr);
+    assert.equal(report.ok, true);
+    assert.deepEqual(report.keys.map((k) => [k.key_id, k.verdict, k.threshold, k.members]), [['cov_a', 'ok', 2, 2], ['cov_b', 'ok', 2, 3]]);
+    const b = report.keys.find((k) => k.key_id === 'cov_b')!;
+    assert.equal(b.member_detail.length, 3);
+    assert.deepEqual(b.member_detail.map((m) => m.node).sort(), ['node1', 'node2', 'node3']);
+    for (const m of b.member_detail) {
+      assert.equal(m.paths.backup.state, 'ok');
+      assert.ok(typeof m.paths.backup.service_head_seq === 'number' && m.paths.backup.service_head_seq >= (m.paths.backup.seq as number));
+      assert.equal(m.durable, true);
+    }
+    assert.equal(b.survives_one_loss, true);
+    assert.equal(b.survives_t_minus_1_losses, true);
+    assert.ok(report.parts.every((p) => p.state === 'ok'));
+    assert.ok(!JSON.stringify(report).includes(fx.operator) && !JSON.stringify(report).includes(fx.monitorToken));
+  });
+
+  it('the node route is operator-only and the monitor route needs a monitor token', async () => {
+    const n1 = fx.nodes[0]!.url;
+    assert.equal((await fetch(`${n1}/v1/coverage`)).status, 401);
+    assert.equal((await fetch(`${n1}/v1/coverage`, { headers: { authorization: `Bearer ${fx.client}` } })).status, 403);
+    const page = (await (await fetch(`${n1}/v1/coverage?limit=1`, { headers: { authorization: `Bearer ${fx.operator}` } })).json()) as { keys: { key_id: string }[]; next: string | null; node: object };
+    assert.equal(page.keys.length, 1);
+    assert.equal(page.next, 'cov_b');
+    const body = JSON.stringify(page);
+    assert.ok(!/encrypted|share"|nonce/i.test(body), body);
+    assert.equal((await fetch(`${fx.backup.url}/v1/monitor/streams`)).status, 401);
+    assert.equal((await fetch(`${fx.backup.url}/v1/monitor/streams`, { headers: { authorization: `Bearer lbm_${'A'.repeat(43)}` } })).status, 401);
+  });
+
+  it('a wrong token makes that node unknown, never ok, and its keys not ok; exit 1', async () => {
+    const bad = join(fx.root, 'wrong.token');
+    writeFileSync(bad, 'lbk_0000000000000000_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA\n', { mode: 0o600 });
+    fleetFile = fx.writeFleet((f) => (f.nodes[2]!.credential = { file: bad }));
+    try {
+      const { code, report } = await coverage();
+      assert.equal(code, 1);
+      assert.deepEqual(report.parts.filter((p) => p.state === 'unknown').map((p) => [p.name, p.error]), [['node3', 'unauthorized']]);
+      assert.ok(report.keys.every((k) => k.verdict !== 'ok'), JSON.stringify(report.keys.map((k) => k.verdict)));
+    } finally {
+      fleetFile = fx.writeFleet();
+    }
+  });
+
+  it('a part that hangs shows as unknown (timeout) after the fleet timeout', async () => {
+    const sockets: Socket[] = [];
+    const hang: Server = createServer((s) => void sockets.push(s));
+    await new Promise<void>((r) => hang.listen(0, '127.0.0.1', r));
+    const port = (hang.address() as { port: number }).port;
+    fleetFile = fx.writeFleet((f) => {
+      f.timeout_ms = 500;
+      f.backup_services[0]!.url = `http://127.0.0.1:${port}`;
+    });
+    try {
+      const t0 = performance.now();
+      const { code, report } = await coverage();
+      assert.equal(code, 1);
+      const part = report.parts.find((p) => p.name === 'backup')!;
+      assert.equal(part.state, 'unknown');
+      assert.equal(part.error, 'timeout');
+      assert.ok(performance.now() - t0 < 30_000);
+      for (const k of report.keys) for (const m of k.member_detail) assert.equal(m.paths.backup.state, 'unknown');
+      assert.ok(report.keys.every((k) => k.verdict === 'at_risk'));
+    } finally {
+      for (const s of sockets) s.destroy();
+      hang.close();
+      fleetFile = fx.writeFleet();
+    }
+  });
+
+  it('a fleet file with an unknown part, an inline token or no credential is refused by name, and fleet add leaves the file as it was', async () => {
+    const f = join(fx.root, 'bad-fleet.json');
+    writeFileSync(f, JSON.stringify({ lifeboat_fleet: 1, routers: [] }));
+    let r = await runCli(['coverage', '--fleet', f, '--json']);
+    assert.equal(r.code, 1);
+    assert.equal((JSON.parse(r.stdout) as { err_type: string }).err_type, 'fleet_unknown_part');
+    writeFileSync(f, JSON.stringify({ lifeboat_fleet: 1, nodes: [{ name: 'n', url: 'http://127.0.0.1:1', credential: { file: '/x' }, token: fx.operator }] }));
+    r = await runCli(['coverage', '--fleet', f, '--json']);
+    assert.equal((JSON.parse(r.stdout) as { err_type: string }).err_type, 'fleet_inline_secret');
+    assert.ok(!r.stdout.includes(fx.operator) && !r.stderr.includes(fx.operator));
+    // fleet init and add through the CLI
+    const g = join(fx.root, 'made.json');
+    assert.equal((await runCli(['fleet', 'init', '--fleet', g])).code, 0);
+    assert.equal(statSync(g).mode & 0o777, 0o600);
+    assert.equal((await runCli(['fleet', 'add', 'node', 'n1', '--url', `${fx.nodes[0]!.url}#abcd:ef01:2345:6789:abcd:ef01:2345:6789`, '--credential-file', join(fx.root, 'operator.token'), '--fleet', g])).code, 0);
+    const before = readFileSync(g, 'utf8');
+    r = await runCli(['fleet', 'add', 'node', 'n2', '--url', fx.nodes[1]!.url, '--fleet', g]);
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, /give exactly one of --credential-file.*\(invalid_input\)/);
+    r = await runCli(['fleet', 'add', 'node', 'n3', '--url', fx.nodes[1]!.url, '--credential-fd', '5', '--failover', 'nope', '--fleet', g]);
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, /\(fleet_name_unknown\)/);
+    assert.equal(readFileSync(g, 'utf8'), before);
+    const made = JSON.parse(before) as { nodes: { name: string; fingerprint: string; credential: object }[] };
+    assert.deepEqual(made.nodes.map((n) => [n.name, n.fingerprint, n.credential]), [['n1', 'abcd:ef01:2345:6789:abcd:ef01:2345:6789', { file: join(fx.root, 'operator.token') }]]);
+  });
+});
+
+describe('a node’s backup stream stopped: coverage and the console', () => {
+  let consoleSrv: RunningCli;
+  const token = 'console-token-0123456789abcdef';
+  before(async () => {
+    const tf = join(fx.root, 'console.token');
+    writeFileSync(tf, `${token}\n`, { mode: 0o600 });
+    consoleSrv = await startCli(['console', 'serve', '--fleet', fleetFile, '--listen', '127.0.0.1:0', '--token-file', tf, '--interval', '60', '--json']);
+  });
+  after(async () => {
+    await consoleSrv?.stop();
+  });
+
+  it('refuses a page without a session, a wrong token and a CSRF attempt', async () => {
+    const u = consoleSrv.url;
+    let res = await fetch(`${u}/`, { redirect: 'manual' });
+    assert.equal(res.status, 401);
+    const page = await res.text();
+    assert.match(page, /Operator token/);
+    assert.ok(!page.includes('cov_b'));
+    assert.equal((await fetch(`${u}/report.json`)).status, 401);
+    assert.equal((await fetch(`${u}/refresh`, { method: 'POST', body: new URLSearchParams({ csrf: 'x' }) })).status, 401);
+    // the login form's token is bound to its cookie
+    const pre = /lb_console_login=([^;]+)/.exec(res.headers.get('set-cookie') ?? '')![1]!;
+    const csrfIn = /name="csrf" value="([^"]+)"/.exec(page)![1]!;
+    assert.equal(csrfIn, pre);
+    res = await fetch(`${u}/login`, { method: 'POST', body: new URLSearchParams({ csrf: csrfIn, token }), redirect: 'manual' });
+    assert.equal(res.status, 403, 'a login post without its cookie (from another site) is refused');
+    res = await fetch(`${u}/login`, { method: 'POST', headers: { cookie: `lb_console_login=${pre}` }, body: new URLSearchParams({ csrf: csrfIn, token: 'wrong-token-wrong-token' }), redirect: 'manual' });
+    assert.equal(res.status, 401);
+    assert.ok(!(res.headers.get('set-cookie') ?? '').includes('lb_console='));
+    res = await fetch(`${u}/login`, { method: 'POST', headers: { cookie: `lb_console_login=${pre}` }, body: new URLSearchParams({ csrf: csrfIn, token }), redirect: 'manual' });
+    assert.equal(res.status, 303);
+    const setCookie = res.headers.get('set-cookie')!;
+    assert.match(setCookie, /lb_console=[^;]+; HttpOnly; SameSite=Strict; Path=\//);
+    const sid = /lb_console=([^;]+)/.exec(setCookie)![1]!;
+    res = await fetch(`${u}/refresh`, { method: 'POST', headers: { cookie: `lb_console=${sid}` }, body: new URLSearchParams({ csrf: 'forged' }), redirect: 'manual' });
+    assert.equal(res.status, 403, 'a post with the session cookie but not its CSRF token is refused');
+    res = await fetch(`${u}/refresh`, { method: 'POST', headers: { cookie: `lb_console=${sid}` }, redirect: 'manual' });
+    assert.equal(res.status, 403);
+  });
+
+  it('puts the affected key at risk, first, in coverage (exit 1) and on the page in Chromium', async () => {
+    const browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: ['--no-sandbox'] });
+    try {
+      const page = await browser.newPage();
+      await page.goto(consoleSrv.url);
+      await page.fill('input[name=token]', token);
+      await page.click('button[type=submit]');
+      await page.waitForSelector('#keys tr.key');
+      assert.deepEqual(await page.$$eval('#keys tr.key', (rows) => rows.map((r) => [r.getAttribute('data-key'), r.getAttribute('data-verdict')])), [['cov_a', 'ok'], ['cov_b', 'ok']]);
+      // stop node 1's stream: its account and streams are gone from the backup service
+      const rm = await runCli(['backup-server', 'account', 'rm', 'acct-node1', '--data-dir', fx.backupDir]);
+      assert.equal(rm.code, 0, rm.stderr);
+      const { code, report } = await coverage();
+      assert.equal(code, 1);
+      assert.deepEqual(report.keys.map((k) => [k.key_id, k.verdict]), [['cov_b', 'at_risk'], ['cov_a', 'ok']]);
+      const m1 = report.keys[0]!.member_detail.find((m) => m.node === 'node1')!;
+      assert.equal(m1.paths.backup.state, 'missing');
+      assert.equal(m1.durable, false);
+      const text = await runCli(['coverage', '--fleet', fleetFile, '--key', 'cov_b']);
+      assert.equal(text.code, 1);
+      assert.match(text.stdout, /AT_RISK\s+cov_b/);
+      assert.match(text.stdout, /node1: backup missing/);
+      await page.click('#refresh');
+      await page.waitForSelector('#keys tr.key[data-verdict="at_risk"]');
+      assert.deepEqual(await page.$$eval('#keys tr.key', (rows) => rows.map((r) => [r.getAttribute('data-key'), r.getAttribute('data-verdict')])), [['cov_b', 'at_risk'], ['cov_a', 'ok']]);
+      await page.click('#keys tr.key summary');
+      assert.match((await page.textContent('#keys')) ?? '', /backup: missing/);
+      assert.equal(await page.locator('svg').count(), 2);
+      const html = await page.content();
+      assert.ok(!html.includes(token) && !html.includes(fx.operator) && !html.includes(fx.monitorToken));
+      const outDir = process.env.LIFEBOAT_TEST_OUTPUT ?? join(REPO_ROOT, 'test-output');
+      mkdirSync(outDir, { recursive: true });
+      const shot = join(outDir, 'coverage-console.png');
+      await page.screenshot({ path: shot, fullPage: true });
+      assert.ok(statSync(shot).size > 1000);
+      console.log(`console screenshot: ${shot}`);
+    } finally {
+      await browser.close();
+    }
+  });
+});
