@@ -96,10 +96,16 @@ describe('the unseal ceremony, one keyholder at a time', { timeout: 300_000 }, (
     assert.equal(ok(await cli(['vault', 'get', 'k', '--stdout'])).stdout, 'the secret');
   });
 
-  it('an expired session on the primary takes no step; --reset aborts it', async () => {
+  it('an altered step does not open; an expired session on the primary takes no step; --reset aborts it', async () => {
     ok(await cli(['seal']));
     const begun = JSON.parse(ok(await cli(['unseal', '--begin', '--json'])).stdout) as { session: string };
     ok(await step(begun.session, w.words[1]!, at('step3.json')));
+    // altered on the way: the sealed box does not open with the session key
+    const altered = JSON.parse(readFileSync(at('step3.json'), 'utf8')) as { sealed: string };
+    const bytes = Buffer.from(altered.sealed, 'base64');
+    bytes[bytes.length - 1]! ^= 1;
+    writeFileSync(at('altered.json'), JSON.stringify({ ...altered, sealed: bytes.toString('base64') }));
+    failsWith(await cli(['unseal', '--add', at('altered.json')]), 'unseal_step_invalid');
     const file = join(w.dir, 'unseal-session.json');
     const doc = JSON.parse(readFileSync(file, 'utf8')) as { expires_at: string };
     doc.expires_at = new Date(Date.now() - 1000).toISOString();
