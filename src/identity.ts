@@ -41,10 +41,15 @@ export function generateIdentity(role: IdentityRole): Identity {
   return { role, signing, box, signingPublicKey: signing.publicKey, boxPublicKey: box.publicKey };
 }
 
+/** The text of an identity's secret file. Secret. */
+export function identityFileText(id: Identity): string {
+  const doc = { version: 1, type: 'lifeboat-identity', role: id.role, signing_seed: toB64(id.signing.secretKey), box_secret_key: toB64(id.box.secretKey) };
+  return `${JSON.stringify(doc, null, 2)}\n`;
+}
+
 /** Writes an identity's secret file (0600, atomic). */
 export function saveIdentity(path: string, id: Identity): void {
-  const doc = { version: 1, type: 'lifeboat-identity', role: id.role, signing_seed: toB64(id.signing.secretKey), box_secret_key: toB64(id.box.secretKey) };
-  writeFileAtomic(path, `${JSON.stringify(doc, null, 2)}\n`);
+  writeFileAtomic(path, identityFileText(id));
 }
 
 /**
@@ -54,6 +59,14 @@ export function saveIdentity(path: string, id: Identity): void {
 export function loadIdentity(path: string, role?: IdentityRole): Identity {
   const bytes = readFileOrThrow(path, 'identity file');
   assertPrivateFile(path, 'identity file');
+  return parseIdentityFile(bytes, path, role);
+}
+
+/** Parses the bytes of an identity's secret file read from `path`. Throws FormatError as loadIdentity. */
+export function parseIdentityFile(bytes: Uint8Array, path: string, role?: IdentityRole): Identity {
+  if (isAgeEncrypted(bytes)) {
+    throw new FormatError('malformed', `${path} is encrypted under a passphrase (age)`, 'this command does not take an encrypted identity file; decrypt it with `age -d` to a 0600 file');
+  }
   let doc: z.infer<typeof identityFile>;
   try {
     doc = identityFile.parse(JSON.parse(utf8.decode(bytes)));
@@ -65,6 +78,12 @@ export function loadIdentity(path: string, role?: IdentityRole): Identity {
   const boxSecret = fromB64(doc.box_secret_key, 'box secret key', 32);
   const box = { secretKey: boxSecret, publicKey: boxPublicKey(boxSecret) };
   return { role: doc.role, signing, box, signingPublicKey: signing.publicKey, boxPublicKey: box.publicKey };
+}
+
+/** Whether a file is age v1 (binary or armored): an identity file encrypted under a passphrase. */
+export function isAgeEncrypted(bytes: Uint8Array): boolean {
+  const head = utf8.decode(bytes.subarray(0, 40));
+  return head.startsWith('age-encryption.org/v1\n') || head.startsWith('-----BEGIN AGE ENCRYPTED FILE-----');
 }
 
 /** Encodes a public identity as `lb1.<base64url(signing public key ‖ box public key)>`. */

@@ -44,7 +44,7 @@ describe('docs: the procedures that run on one machine', { timeout: 300_000 }, (
 
   it('the blocks left out are these, each with its reason; setting up makes every ReadWritePaths directory', () => {
     const skipped = [...shBlocks(OPS), ...shBlocks(BACKUP)].filter((b) => b.skip).map((b) => b.heading);
-    assert.deepEqual(skipped, ['Setting up a node', 'Fail-over pairing', 'Setting it up']);
+    assert.deepEqual(skipped, ['Sealing a node', 'Setting up a node', 'Fail-over pairing', 'Setting it up']);
     for (const [doc, heading] of [[OPS, 'Setting up a node'], [BACKUP, 'Setting it up']] as const) {
       const made = blocksUnder(shBlocks(doc), heading)[0]!.code.split('\n').filter((l) => l.startsWith('install -d ')).flatMap((l) => l.split(/\s+/).filter((w) => w.startsWith('/')));
       const needed = unitsOf(doc).flatMap((u) => u.readWritePaths);

@@ -121,8 +121,9 @@ export function resolveNodeDir(explicit?: string): string {
   return resolve(explicit ?? process.env.LIFEBOAT_NODE_DIR ?? 'lifeboat-node');
 }
 
+/** The node's files; the vault's master key is $LIFEBOAT_MASTER_KEY_FILE when set (e.g. on a tmpfs), as a primary's. */
 export function nodePaths(dir: string): NodePaths {
-  return { dir, config: join(dir, 'node.json'), vault: join(dir, 'vault.lbv'), masterKey: join(dir, 'master.key'), defaultStore: `sqlite:${join(dir, 'store.sqlite')}` };
+  return { dir, config: join(dir, 'node.json'), vault: join(dir, 'vault.lbv'), masterKey: process.env.LIFEBOAT_MASTER_KEY_FILE ?? join(dir, 'master.key'), defaultStore: `sqlite:${join(dir, 'store.sqlite')}` };
 }
 
 export function defaultNodeConfig(paths: NodePaths): NodeConfig {

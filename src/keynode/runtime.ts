@@ -52,25 +52,33 @@ export { keepKeyshare, type KeyshareSetup } from './keyshare-setup.js';
 /** Default wait of a DKG or import answer for its key's channels when neither durable_wait_ms nor backup.wait_ms is set. */
 const DURABLE_WAIT_MS = 10_000;
 
-function masterPaths(p: NodePaths): PrimaryPaths {
-  return { dir: p.dir, identity: '', vault: p.vault, manifest: '', masterKey: p.masterKey };
+/**
+ * The node's data directory read as a primary's (src/primary/datadir.ts): the layouts agree on
+ * vault.lbv and master.key, and a node whose vault key is split (`primary init` + `recovery init
+ * --data-dir NODE_DIR`) has identity.json and recovery-manifest.json beside them. docs/keynode-operations.md,
+ * "Sealing a node".
+ */
+export function nodeRecoveryPaths(p: NodePaths): PrimaryPaths {
+  return { dir: p.dir, identity: join(p.dir, 'identity.json'), vault: p.vault, manifest: join(p.dir, 'recovery-manifest.json'), masterKey: p.masterKey };
 }
 
 /**
- * The master key of the node's vault. A node has no `unseal` of its own (its master.key is not split
- * among holders like a primary's), so a missing file is LifeboatError `sealed` naming what brings the
- * node back: its off-machine copy of master.key, or a restore from its backup service.
+ * The master key of the node's vault. A missing file is LifeboatError `sealed` naming what brings the
+ * node back: `lifeboat node unseal` when its vault key is split among holders, else its off-machine
+ * copy of master.key, or a restore from its backup service.
  */
 function loadNodeMasterKey(p: NodePaths): ReturnType<typeof loadMasterKey> {
   if (!existsSync(p.masterKey) && existsSync(p.vault)) {
+    const split = existsSync(nodeRecoveryPaths(p).manifest);
     throw new LifeboatError('sealed', `the node is sealed: its vault's master key ${p.masterKey} is missing`, {
       status: 503,
-      hint:
-        'copy the node’s master.key back from your off-machine copy (mode 0600, next to vault.lbv; docs/keynode-operations.md, "What a node holds"), ' +
-        'or rebuild the node into a new data directory with `lifeboat node restore --backup-server URL --account NAME --data-dir NEW_DIR`',
+      hint: split
+        ? `run \`lifeboat node unseal --data-dir ${p.dir}\` (its share holders release, or type shares with --typed-shares N)`
+        : `copy the node’s master.key back to ${p.masterKey} from your off-machine copy (mode 0600), or rebuild the node into a new data directory with \`lifeboat node restore --backup-server URL --account NAME --data-dir NEW_DIR\`; ` +
+          'or, once its vault key is split among share holders, `lifeboat node unseal` (docs/keynode-operations.md, "Sealing a node")',
     });
   }
-  return loadMasterKey(masterPaths(p));
+  return loadMasterKey(nodeRecoveryPaths(p));
 }
 
 /** The store URL: --store, else $LIFEBOAT_NODE_STORE, else the configuration's. */
@@ -94,6 +102,9 @@ export async function initNode(
   if (existsSync(paths.config) || existsSync(paths.vault)) {
     throw new ConflictError(`${dir} already holds a key node`, 'node_exists', 'pick another --data-dir, or move this one away first if it is a node you mean to replace (its vault holds the node keys)');
   }
+  if (existsSync(paths.masterKey)) {
+    throw new ConflictError(`a master key already exists at ${paths.masterKey} (LIFEBOAT_MASTER_KEY_FILE), another node's`, 'master_key_exists', 'give this node its own LIFEBOAT_MASTER_KEY_FILE; one node per key file');
+  }
   const before = existsSync(dir) ? new Set(readdirSync(dir)) : undefined;
   ensurePrivateDir(dir);
   try {
@@ -112,7 +123,7 @@ async function makeNode(
 ): Promise<{ identity: string; fingerprint: string; wrapping_public_key: string; store: string; keyshare_mode: KeyshareSetup['mode'] | null }> {
   const master = { schemeId: randomBytes(16), key: randomBytes(32) };
   writeFileAtomic(paths.vault, createNodeVault(master));
-  storeMasterKey(masterPaths(paths), master);
+  storeMasterKey(nodeRecoveryPaths(paths), master);
   const secrets = loadNodeSecrets(paths.vault, master);
   let config: NodeConfig = { ...defaultNodeConfig(paths), ...(opts.store ? { store: opts.store } : {}) };
   if (opts.keyshare) config = await keepKeyshare(paths, master, config, await opts.keyshare(secrets.identity));

@@ -11,9 +11,10 @@ import { randomBytes } from '../crypto/random.js';
 import { seal } from '../crypto/sealedbox.js';
 import { decodeMnemonic, generateMnemonics } from '../crypto/slip39.js';
 import { encodePublicIdentity, type Identity, parsePublicIdentity } from '../identity.js';
-import { createVault, masterFingerprint } from '../vault/format.js';
+import { createVault, masterFingerprint, reencryptVault } from '../vault/format.js';
 import { commitPrimaryState } from '../primary/commit.js';
-import type { PrimaryPaths } from '../primary/datadir.js';
+import { loadMasterKey, type PrimaryPaths } from '../primary/datadir.js';
+import { readFileOrThrow } from '../util/files.js';
 import { toB64, toHex, wipe } from '../util/bytes.js';
 import { type ConfirmedHolder, confirmHolder, type HolderSpec } from './holders.js';
 import { bindManifest, type Manifest, type ManifestMember, signManifest } from './manifest.js';
@@ -161,8 +162,12 @@ export interface InitResult {
 }
 
 /**
- * Runs `recovery init` on a primary that has no vault yet. Throws ConflictError `vault_exists` when it
- * has one, PeerError for an unreachable or mismatching holder, InvalidInputError for a bad plan.
+ * Runs `recovery init` on a primary that has no vault yet, or on a data directory whose vault was never
+ * split (no manifest beside it: a key node's, docs/keynode-operations.md "Sealing a node"): that vault is
+ * re-encrypted under the new master, so its old master.key opens nothing afterwards. Throws
+ * ConflictError `vault_exists` when a split vault is there, LifeboatError `sealed` for an unsplit vault
+ * whose master key is not loaded, PeerError for an unreachable or mismatching holder, InvalidInputError
+ * for a bad plan.
  */
 export async function recoveryInit(opts: {
   paths: PrimaryPaths;
@@ -173,9 +178,11 @@ export async function recoveryInit(opts: {
   passphrase?: string;
   progress?: (line: string) => void;
 }): Promise<InitResult> {
-  if (existsSync(opts.paths.vault)) {
+  if (existsSync(opts.paths.vault) && existsSync(opts.paths.manifest)) {
     throw new ConflictError(`a vault already exists at ${opts.paths.vault}`, 'vault_exists', 'use `lifeboat recovery rotate` to re-split it');
   }
+  // An unsplit vault (a key node's) is taken over: its current master key must be loaded.
+  const current = existsSync(opts.paths.vault) ? { bytes: readFileOrThrow(opts.paths.vault, 'vault'), master: loadMasterKey(opts.paths) } : undefined;
   checkSplitPlan(opts.plan, opts.holders.length);
   const fps = new Set(opts.holders.map((h) => h.fingerprint));
   if (fps.size !== opts.holders.length) throw new InvalidInputError('the same holder is given twice');
@@ -186,7 +193,8 @@ export async function recoveryInit(opts: {
     progress(`holder ${h.url} confirmed by fingerprint ${h.fingerprint}`);
   }
   const scheme = prepareScheme({ primary: opts.primary, holders, operators: opts.operators, plan: opts.plan, passphrase: opts.passphrase });
-  const vault = createVault(scheme.master, scheme.schemeId);
+  const vault = current ? reencryptVault(current.bytes, current.master.key, scheme.master, scheme.schemeId) : createVault(scheme.master, scheme.schemeId);
+  if (current) wipe(current.master.key);
   await distributeScheme(scheme, vault, progress);
   await commitPrimaryState(opts.paths, { vault, manifest: scheme.manifest, master: { schemeId: scheme.schemeId, key: scheme.master } });
   wipe(scheme.master);

@@ -63,7 +63,7 @@ export const GROUPS: readonly Group[] = [
 export const SUMMARIES: Readonly<Record<string, { description: string; options?: true }>> = {
   primary: { description: 'the primary server identity' },
   operator: { description: "an operator's signing identity (authorises share releases)" },
-  unseal: { description: 'load the master key: holders release to this primary, typed shares fill in', options: true },
+  unseal: { description: 'load the master key: holders release to this primary, typed shares fill in; or a ceremony, one keyholder at a time (--begin, --step, --add, --reset)', options: true },
   seal: { description: 'forget the master key on this primary (overwrite and remove the unsealed key file)', options: true },
   vault: { description: 'named secrets in the encrypted vault (backup key, storage key, API tokens)' },
   kit: { description: "the recovery kit's release signature: a release key in the vault signs the kit's hashes (docs/kit.md)" },

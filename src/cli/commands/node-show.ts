@@ -44,9 +44,9 @@ export function readNodeView(dir: string): NodePublicView {
     master = loadMasterKey({ dir, identity: '', vault: paths.vault, manifest: '', masterKey: paths.masterKey });
   } catch (err) {
     if (err instanceof LifeboatError && err.code === 'sealed') {
-      throw new LifeboatError('sealed', 'the node is sealed: its master.key is not in the data directory, so the vault that holds the node keys does not open', {
+      throw new LifeboatError('sealed', `the node is sealed: its master key is not at ${paths.masterKey}, so the vault that holds the node keys does not open`, {
         status: 503,
-        hint: `put the node's master key back at ${paths.masterKey} (mode 0600), e.g. from where \`lifeboat recovery\` keeps it`,
+        hint: `put the node's master key back at ${paths.masterKey} (mode 0600) from your off-machine copy, or run \`lifeboat node unseal --data-dir ${dir}\` when its vault key is split among share holders`,
       });
     }
     throw err;

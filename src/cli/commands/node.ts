@@ -25,6 +25,7 @@ import { registerNodeBackupCommands } from './backup.js';
 import { addWalletOptions, totpOf, WALLET_HELP, type WalletOpts, walletSignerOf } from './wallet-options.js';
 import { registerNodeConfigCommands } from './node-config.js';
 import { printNodeView, registerNodeShowCommand } from './node-show.js';
+import { registerNodeSealCommands } from './node-seal.js';
 import { addMnemonicOptions, channelStatus, keyChannelRows, keyshareSetupOf, mnemonicForSetup, type MnemonicOpts, registerNodeKeyshareCommands, showMnemonic } from './node-keyshare.js';
 import { keysharePublisher } from '../../keyshare/publisher.js';
 import { progressLine } from '../progress.js';
@@ -133,6 +134,7 @@ export function registerNodeCommands(program: Command): void {
   registerNodeConfigCommands(node);
   registerNodeKeyshareCommands(node);
   registerNodeShowCommand(node);
+  registerNodeSealCommands(node);
 
   addMnemonicOptions(
     node

@@ -20,6 +20,7 @@ import { readVaultHeader } from '../../vault/format.js';
 import { fromHex, utf8 } from '../../util/bytes.js';
 import { readFileOrThrow, writeFileAtomic } from '../../util/files.js';
 import { createOutput } from '../io.js';
+import { addOperatorPassphraseOption, loadOperatorKey, OPERATOR_PASSPHRASE_PROMPT } from './operator-key.js';
 import { promptSecret, promptsHelp } from '../input.js';
 import { collect, DATA_DIR_HELP, intIn } from '../options.js';
 import { readTypedShares } from './primary.js';
@@ -36,6 +37,7 @@ function readJsonFile(path: string, what: string): unknown {
 
 interface ReconstructOpts {
   operatorKey: string;
+  operatorPassphraseFd?: number;
   holder: string[];
   allHolders?: boolean;
   typedShares: number;
@@ -58,7 +60,7 @@ export function registerReconstructCommands(recovery: Command): void {
 
 /** `recovery reconstruct` (also in the recovery kit, src/kit). */
 export function registerReconstruct(recovery: Command): void {
-  recovery
+  const cmd = recovery
     .command('reconstruct')
     .description('rebuild the primary on a new machine from any t shares: holder releases and typed shares, in any mix')
     .requiredOption('--operator-key <file>', 'operator identity file (signs the release requests and the enrolment)')
@@ -73,12 +75,13 @@ export function registerReconstruct(recovery: Command): void {
     .option('--primary-fingerprint <fp>', 'refuse a manifest not signed by the lost primary with this fingerprint (written with the offline share)')
     .option('--passphrase', 'the shares were made with a SLIP-0039 passphrase (prompted)')
     .option('--data-dir <dir>', `${DATA_DIR_HELP}; must not hold a vault yet`)
-    .option('--json', 'print JSON')
-    .addHelpText('after', promptsHelp(['with --typed-shares N: share 1 (its words), then share 2, … up to N', 'with --passphrase: the SLIP-0039 passphrase']))
+    .option('--json', 'print JSON');
+  addOperatorPassphraseOption(cmd)
+    .addHelpText('after', promptsHelp([OPERATOR_PASSPHRASE_PROMPT, 'with --typed-shares N: share 1 (its words), then share 2, … up to N', 'with --passphrase: the SLIP-0039 passphrase']))
     .action(async (o: ReconstructOpts) => {
       const out = createOutput({ quiet: o.json });
       const paths = primaryPaths(resolveDataDir(o.dataDir));
-      const operator = loadIdentity(o.operatorKey, 'operator');
+      const operator = await loadOperatorKey(o.operatorKey, o.operatorPassphraseFd);
       // The images are read first: a scan that does not decode fails before any holder is asked.
       const scanned = await readShareQrFiles(o.shareQr);
       let holders = await confirmReachable(o.holder.map(parseHolderSpec), operator, out.warn);
@@ -161,19 +164,21 @@ export function registerReconstruct(recovery: Command): void {
 
 /** `recovery enrol` (not in the recovery kit: it asks holders over the network). */
 function registerRecoveryEnrol(recovery: Command): void {
-  recovery
+  const cmd = recovery
     .command('enrol')
     .description('enrol the new primary (this data directory’s identity) with holders that missed it at reconstruct, signed by an operator (POST /v1/enrol)')
     .requiredOption('--operator-key <file>', 'operator identity file (an operator enrolled on the holders)')
     .requiredOption('--holder <url#fingerprint>', 'a holder to enrol the primary with (repeat)', collect, [])
     .option('--primary <lb1>', 'the primary identity to enrol (default: the identity in --data-dir)')
     .option('--data-dir <dir>', DATA_DIR_HELP)
-    .option('--json', 'print JSON')
-    .action(async (o: { operatorKey: string; holder: string[]; primary?: string; dataDir?: string; json?: boolean }) => {
+    .option('--json', 'print JSON');
+  addOperatorPassphraseOption(cmd)
+    .addHelpText('after', promptsHelp([OPERATOR_PASSPHRASE_PROMPT]))
+    .action(async (o: { operatorKey: string; operatorPassphraseFd?: number; holder: string[]; primary?: string; dataDir?: string; json?: boolean }) => {
       const paths = primaryPaths(resolveDataDir(o.dataDir));
       const specs: HolderSpec[] = o.holder.map(parseHolderSpec);
       if (specs.length === 0) throw new InvalidInputError('no holder given', { hint: 'pass --holder URL#FINGERPRINT (repeat), as `recovery reconstruct` printed them' });
-      const operator = loadIdentity(o.operatorKey, 'operator');
+      const operator = await loadOperatorKey(o.operatorKey, o.operatorPassphraseFd);
       const primary = o.primary ? encodePublicIdentity(parsePublicIdentity(o.primary, '--primary')) : encodePublicIdentity(loadIdentity(paths.identity, 'primary'));
       const confirmed: ConfirmedHolder[] = [];
       const failed: { holder: HolderSpec; code: string }[] = [];
@@ -201,7 +206,7 @@ function registerRecoveryEnrol(recovery: Command): void {
 
 /** `recovery request` (also in the recovery kit: the air-gapped holder's request is made where the primary is rebuilt). */
 export function registerReleaseRequest(recovery: Command): void {
-  recovery
+  const cmd = recovery
     .command('request')
     .description('write a signed release request for an air-gapped holder (`lifeboat holder release` answers it)')
     .requiredOption('--operator-key <file>', 'operator identity file that signs the request')
@@ -210,10 +215,12 @@ export function registerReleaseRequest(recovery: Command): void {
     .requiredOption('--out <file>', 'where to write the request (public; carry it to the holder)')
     .option('--ttl-minutes <m>', 'validity, at most 15 minutes', intIn(1, 15), 15)
     .option('--data-dir <dir>', `${DATA_DIR_HELP}; keeps the one-time key until the response comes back`)
-    .option('--json', 'print JSON')
-    .action((o: { operatorKey: string; scheme: string; holderFingerprint: string; out: string; ttlMinutes: number; dataDir?: string; json?: boolean }) => {
+    .option('--json', 'print JSON');
+  addOperatorPassphraseOption(cmd)
+    .addHelpText('after', promptsHelp([OPERATOR_PASSPHRASE_PROMPT]))
+    .action(async (o: { operatorKey: string; operatorPassphraseFd?: number; scheme: string; holderFingerprint: string; out: string; ttlMinutes: number; dataDir?: string; json?: boolean }) => {
       const out = createOutput({ quiet: o.json });
-      const operator = loadIdentity(o.operatorKey, 'operator');
+      const operator = await loadOperatorKey(o.operatorKey, o.operatorPassphraseFd);
       const oneTime = generateBoxKeyPair();
       const fingerprint = parseHolderSpec(`http://x#${o.holderFingerprint}`).fingerprint;
       const request = createReleaseRequest({ signer: operator, schemeId: fromHex(o.scheme, 'scheme id', 16), holderFingerprint: fingerprint, purpose: 'reconstruct', requesterPublicKey: oneTime.publicKey, ttlMs: o.ttlMinutes * 60_000 });

@@ -12,6 +12,8 @@ import { checkSplitPlan, recoveryInit } from '../../recovery/init.js';
 import { rotate } from '../../recovery/rotate.js';
 import { syncVault } from '../../recovery/sync.js';
 import { readManifestFile } from '../../recovery/sources.js';
+import type { AgeDelivery } from '../../recovery/age-delivery.js';
+import type { Manifest } from '../../recovery/manifest.js';
 import { verifyRecovery } from '../../recovery/verify.js';
 import { recordLastVerify } from '../../recovery/last-verify.js';
 import { readFileOrThrow } from '../../util/files.js';
@@ -21,6 +23,8 @@ import { promptSecret, promptsHelp } from '../input.js';
 import { asUsage, collect, DATA_DIR_HELP, intIn } from '../options.js';
 import { readTypedShares } from './primary.js';
 import { registerReconstructCommands } from './reconstruct.js';
+import { addOperatorPassphraseOption, loadOperatorKey, OPERATOR_PASSPHRASE_PROMPT } from './operator-key.js';
+import { addAgeOptions, AGE_HELP, type AgeOpts, deliverSharesToAge, prepareAgeDelivery } from './recovery-age.js';
 import { addShareOutputOptions, checkShareOutputs, readShareQrFiles, SHEET_HELP, type ShareOutputOpts, writeShareOutputs } from './recovery-sheet.js';
 
 /**
@@ -47,6 +51,17 @@ export function showOfflineShares(mnemonics: string[], fd: number | undefined, t
   );
 }
 
+/** Shows the offline shares (terminal, --secret-fd, sheet, QR) or writes them encrypted to their age recipients. */
+async function showOrDeliver(mnemonics: string[], o: ShareOutputOpts, age: AgeDelivery[] | undefined, manifest: Manifest, fp: string, info: (line: string) => void): Promise<void> {
+  if (age) {
+    await deliverSharesToAge(mnemonics, age);
+    for (const [i, d] of age.entries()) info(`offline share ${i + 1} of ${age.length} encrypted to ${d.recipient.slice(0, 16)}… in ${d.file} (open it with \`age -d\`); primary fingerprint: ${fp}`);
+    return;
+  }
+  showOfflineShares(mnemonics, o.secretFd, manifest.threshold, fp);
+  await writeShareOutputs(o, { mnemonics, manifest, primaryFingerprint: fp }, info);
+}
+
 function parsePlan(o: { threshold: number; shares?: number }, holders: number): { threshold: number; shareCount: number } {
   return { threshold: o.threshold, shareCount: o.shares ?? holders + 1 };
 }
@@ -68,16 +83,17 @@ export function registerRecoveryCommands(program: Command): void {
     .option('--shares <n>', 'total shares (default: holders + 1 offline share)', intIn(2, 16))
     .option('--passphrase', 'protect the shares with a SLIP-0039 passphrase (prompted)')
     .option('--secret-fd <fd>', 'write the offline shares to this file descriptor instead of the terminal', intIn(3, 1023));
-  addShareOutputOptions(init)
+  addAgeOptions(addShareOutputOptions(init))
     .option('--data-dir <dir>', DATA_DIR_HELP)
-    .option('--json', 'print the manifest summary as JSON (offline shares still go to the terminal or --secret-fd)')
-    .addHelpText('after', promptsHelp(['with --passphrase: the SLIP-0039 passphrase for the shares']) + SHEET_HELP)
-    .action(async (o: ShareOutputOpts & { holder: string[]; operator: string[]; threshold: number; shares?: number; passphrase?: boolean; dataDir?: string; json?: boolean }) => {
+    .option('--json', 'print the manifest summary as JSON (offline shares still go to the terminal, --secret-fd or --offline-out)')
+    .addHelpText('after', promptsHelp(['with --passphrase: the SLIP-0039 passphrase for the shares']) + SHEET_HELP + AGE_HELP)
+    .action(async (o: ShareOutputOpts & AgeOpts & { holder: string[]; operator: string[]; threshold: number; shares?: number; passphrase?: boolean; dataDir?: string; json?: boolean }) => {
       const out = createOutput({ quiet: o.json });
       const holders = o.holder.map(parseHolderSpec);
       const plan = parsePlan(o, holders.length);
       asUsage(() => checkSplitPlan(plan, holders.length));
-      if (o.secretFd === undefined && !process.stdout.isTTY) {
+      const age = prepareAgeDelivery(o, plan.shareCount - holders.length);
+      if (!age && o.secretFd === undefined && !process.stdout.isTTY) {
         throw new InvalidInputError('the offline share must go to a terminal', { code: 'secret_needs_terminal', hint: 'run in a terminal, or pass --secret-fd N' });
       }
       const paths = primaryPaths(resolveDataDir(o.dataDir));
@@ -86,9 +102,8 @@ export function registerRecoveryCommands(program: Command): void {
       const passphrase = o.passphrase ? await promptSecret('SLIP-0039 passphrase for the shares') : undefined;
       const r = await recoveryInit({ paths, primary, holders, operators: o.operator, plan, passphrase, progress: out.info });
       const fp = identityFingerprint(primary);
-      showOfflineShares(r.offlineMnemonics, o.secretFd, r.manifest.threshold, fp);
-      await writeShareOutputs(o, { mnemonics: r.offlineMnemonics, manifest: r.manifest, primaryFingerprint: fp }, out.info);
-      if (o.json) out.json({ ok: true, scheme_id: r.manifest.scheme_id, threshold: r.manifest.threshold, share_count: r.manifest.share_count, manifest: paths.manifest, primary_fingerprint: fp });
+      await showOrDeliver(r.offlineMnemonics, o, age, r.manifest, fp, out.info);
+      if (o.json) out.json({ ok: true, scheme_id: r.manifest.scheme_id, threshold: r.manifest.threshold, share_count: r.manifest.share_count, manifest: paths.manifest, primary_fingerprint: fp, offline_shares_to: age ?? [] });
       else {
         out.out(`recovery scheme ${r.manifest.scheme_id}: ${r.manifest.threshold} of ${r.manifest.share_count}; manifest at ${paths.manifest}`);
         out.out(`primary fingerprint: ${fp} (keep it with the offline share, for \`recovery reconstruct --primary-fingerprint\`)`);
@@ -102,7 +117,7 @@ export function registerRecoveryCommands(program: Command): void {
 
 /** `recovery verify` (also in the recovery kit, src/kit). */
 export function registerRecoveryVerify(recovery: Command): void {
-  recovery
+  const cmd = recovery
     .command('verify')
     .description('challenge every holder to prove it still holds its share; optionally check typed offline shares')
     .option('--offline-shares <n>', 'also check this many typed offline shares (not combined)', intIn(0, 16), 0)
@@ -111,14 +126,15 @@ export function registerRecoveryVerify(recovery: Command): void {
     .option('--operator-key <file>', 'sign the challenges as this operator (default: the primary identity)')
     .option('--no-holders', 'ask no holder: only check the offline shares (typed or --share-qr) against the manifest (offline, e.g. with the recovery kit)')
     .option('--data-dir <dir>', DATA_DIR_HELP)
-    .option('--json', 'print JSON')
-    .addHelpText('after', promptsHelp(['with --offline-shares N: offline share 1 (its words), then share 2, … up to N']))
-    .action(async (o: { offlineShares: number; shareQr: string[]; manifest?: string; operatorKey?: string; holders: boolean; dataDir?: string; json?: boolean }) => {
+    .option('--json', 'print JSON');
+  addOperatorPassphraseOption(cmd)
+    .addHelpText('after', promptsHelp([OPERATOR_PASSPHRASE_PROMPT, 'with --offline-shares N: offline share 1 (its words), then share 2, … up to N']))
+    .action(async (o: { operatorPassphraseFd?: number; offlineShares: number; shareQr: string[]; manifest?: string; operatorKey?: string; holders: boolean; dataDir?: string; json?: boolean }) => {
       const out = createOutput({ quiet: o.json });
       const paths = primaryPaths(resolveDataDir(o.dataDir));
       if (!o.holders && o.offlineShares === 0 && o.shareQr.length === 0) throw new InvalidInputError('--no-holders checks offline shares only: give --offline-shares N or --share-qr FILE');
       const manifest = readManifestFile(o.manifest ?? paths.manifest);
-      const signer = !o.holders ? undefined : o.operatorKey ? loadIdentity(o.operatorKey, 'operator') : loadIdentity(paths.identity, 'primary');
+      const signer = !o.holders ? undefined : o.operatorKey ? await loadOperatorKey(o.operatorKey, o.operatorPassphraseFd) : loadIdentity(paths.identity, 'primary');
       const offline = [...(await readShareQrFiles(o.shareQr)), ...(await readTypedShares(o.offlineShares))];
       const localVault = existsSync(paths.vault) ? readFileOrThrow(paths.vault, 'vault') : undefined;
       // Unsealed, the holders' copies are authenticated too (a copy that does not open is reported).
@@ -147,14 +163,14 @@ function registerRecoveryRotateSync(recovery: Command): void {
     .option('--shares <n>', 'new share count (default: unchanged)', intIn(2, 16))
     .option('--passphrase', 'protect the new shares with a SLIP-0039 passphrase (prompted)')
     .option('--secret-fd <fd>', 'write the new offline shares to this file descriptor instead of the terminal', intIn(3, 1023));
-  addShareOutputOptions(rotateCmd)
+  addAgeOptions(addShareOutputOptions(rotateCmd))
     .option('--data-dir <dir>', DATA_DIR_HELP)
-    .option('--json', 'print JSON (offline shares still go to the terminal or --secret-fd)')
-    .addHelpText('after', promptsHelp(['with --passphrase: the SLIP-0039 passphrase for the new shares']) + SHEET_HELP)
-    .action(async (o: ShareOutputOpts & { holder?: string[]; threshold?: number; shares?: number; passphrase?: boolean; dataDir?: string; json?: boolean }) => {
+    .option('--json', 'print JSON (offline shares still go to the terminal, --secret-fd or --offline-out)')
+    .addHelpText('after', promptsHelp(['with --passphrase: the SLIP-0039 passphrase for the new shares']) + SHEET_HELP + AGE_HELP)
+    .action(async (o: ShareOutputOpts & AgeOpts & { holder?: string[]; threshold?: number; shares?: number; passphrase?: boolean; dataDir?: string; json?: boolean }) => {
       const out = createOutput({ quiet: o.json });
-      if (o.secretFd === undefined && !process.stdout.isTTY) {
-        throw new InvalidInputError('the offline share must go to a terminal', { code: 'secret_needs_terminal', hint: 'run in a terminal, or pass --secret-fd N' });
+      if (o.offlineRecipient.length === 0 && o.secretFd === undefined && !process.stdout.isTTY) {
+        throw new InvalidInputError('the offline share must go to a terminal', { code: 'secret_needs_terminal', hint: 'run in a terminal, or pass --secret-fd N or --offline-recipient age1…' });
       }
       const paths = primaryPaths(resolveDataDir(o.dataDir));
       const primary = loadIdentity(paths.identity, 'primary');
@@ -165,14 +181,14 @@ function registerRecoveryRotateSync(recovery: Command): void {
       const count = holders?.length ?? manifest.members.filter((m) => m.kind === 'holder').length;
       const plan = o.threshold || o.shares || holders ? { threshold: o.threshold ?? manifest.threshold, shareCount: o.shares ?? (holders ? count + 1 : manifest.share_count) } : undefined;
       if (plan) asUsage(() => checkSplitPlan(plan, count));
+      const age = prepareAgeDelivery(o, (plan?.shareCount ?? manifest.share_count) - count);
       checkShareOutputs(o, (plan?.shareCount ?? manifest.share_count) - count);
       const passphrase = o.passphrase ? await promptSecret('SLIP-0039 passphrase for the new shares') : undefined;
       const r = await rotate({ paths, primary, current: { manifest, vault, master }, holders, plan, passphrase, progress: out.info });
       const fp = identityFingerprint(primary);
-      showOfflineShares(r.offlineMnemonics, o.secretFd, r.manifest.threshold, fp);
-      await writeShareOutputs(o, { mnemonics: r.offlineMnemonics, manifest: r.manifest, primaryFingerprint: fp }, out.info);
+      await showOrDeliver(r.offlineMnemonics, o, age, r.manifest, fp, out.info);
       for (const f of r.oldSchemeLeftOn) out.warn(`old scheme ${r.oldSchemeId} not removed from ${f}; it opens nothing, remove it when the holder is back`);
-      if (o.json) out.json({ ok: true, scheme_id: r.manifest.scheme_id, old_scheme_id: r.oldSchemeId, old_scheme_left_on: r.oldSchemeLeftOn, primary_fingerprint: fp });
+      if (o.json) out.json({ ok: true, offline_shares_to: age ?? [], scheme_id: r.manifest.scheme_id, old_scheme_id: r.oldSchemeId, old_scheme_left_on: r.oldSchemeLeftOn, primary_fingerprint: fp });
       else {
         out.out(`rotated: scheme ${r.oldSchemeId} -> ${r.manifest.scheme_id}; the old shares open nothing any more`);
         out.out(`primary fingerprint: ${fp} (keep it with the new offline share, for \`recovery reconstruct --primary-fingerprint\`)`);
