@@ -82,7 +82,7 @@ describe('docs: the procedures that run on one machine', { timeout: 300_000 }, (
       moved(restoreDatabase),
       testStep('the node signs after restore --database', `systemctl start lifeboat-node; ${sign('after restore --database')}`),
     ];
-    const r = await runTour({ doc: OPS, blocks, dir: machine, prelude: machinePrelude(machine, unitsOf(OPS)), vars: ['GROUP_KEY'] });
+    const r = await runTour({ doc: OPS, blocks, dir: machine, cwd: machine, prelude: machinePrelude(machine, unitsOf(OPS)), vars: ['GROUP_KEY'] });
     assertTourRan(r, blocks);
     const groupKey = r.parts[0]!.vars.GROUP_KEY;
     assertSigned(signatures(r.parts[0]!.stdout)[0], 'before', groupKey, 'the node signs before');
@@ -103,7 +103,7 @@ describe('docs: the procedures that run on one machine', { timeout: 300_000 }, (
       moved(atDb(init)),
       testStep('the node serves from PostgreSQL', `systemctl start lifeboat-node; lifeboat node status --data-dir "$ROOT/var/lib/lifeboat-node" --json | jq -r .keys; psql -d node_a -Atc "select count(*) from information_schema.tables where table_schema = 'public'"`),
     ];
-    const r = await runTour({ doc: OPS, blocks, dir: machine, prelude: machinePrelude(machine, unitsOf(OPS)), env: pgEnv(), stdin: 'a node password\n' });
+    const r = await runTour({ doc: OPS, blocks, dir: machine, cwd: machine, prelude: machinePrelude(machine, unitsOf(OPS)), env: pgEnv(), stdin: 'a node password\n' });
     assertTourRan(r, blocks);
     assert.match(r.parts[2]!.stdout, /store: +postgres:\/\/lifeboat_node@127\.0\.0\.1:\d+\/node_a\s/, 'node init made the node on node_a, no password in the URL');
     assert.match(r.parts[2]!.stdout, /write it down now/, 'node init showed the words on the terminal');
@@ -117,21 +117,22 @@ describe('docs: the procedures that run on one machine', { timeout: 300_000 }, (
     const blocks = [
       testStep('the directory, as "Setting it up" makes it; the unit started', `${installLines(BACKUP, 'Setting it up')}\nsystemctl start lifeboat-backup`),
       ...blocksUnder(shBlocks(BACKUP), 'Accounts').map(moved),
+      testStep('a working directory on the machine (the token file is written where the command runs)', 'cd "$RUN"'),
       ...blocksUnder(shBlocks(BACKUP), 'Monitoring').map(moved),
       testStep('the monitor token reads the stream heads, and nothing without it', `U="$(cat "$RUN/lifeboat-backup.url")"; curl -sf -H "authorization: Bearer $(cat monitor.token)" "$U/v1/monitor/streams"; echo; curl -s -o /dev/null -w '%{http_code}\\n' "$U/v1/monitor/streams"`),
       ...blocksUnder(shBlocks(BACKUP), 'PostgreSQL').map((b) => moved(atDb(b))),
       testStep('the service answers from PostgreSQL', `curl -sf "$(cat "$RUN/lifeboat-backup.url")/v1/health"; echo; psql -d lifeboat_backup -Atc "select count(*) from information_schema.tables where table_schema = 'public'"`),
     ];
-    const r = await runTour({ doc: BACKUP, blocks, dir: machine, prelude: machinePrelude(machine, unitsOf(BACKUP)), env: pgEnv(), stdin: 'abackuppassword\n' });
+    const r = await runTour({ doc: BACKUP, blocks, dir: machine, cwd: machine, prelude: machinePrelude(machine, unitsOf(BACKUP)), env: pgEnv(), stdin: 'abackuppassword\n' });
     assertTourRan(r, blocks);
     const accounts = r.parts[1]!.stdout;
     assert.match(accounts, /lbi_[\w-]+/, 'account add printed the invite');
     assert.match(accounts, /node-a\s+invited/, 'account list shows it, from the store the unit serves');
     assert.ok(existsSync(join(machine, 'var/lib/lifeboat-backup/backup.sqlite')), 'the unit serves from the directory the account commands used');
-    const [streams, unauthenticated] = r.parts[3]!.stdout.trim().split('\n');
+    const [streams, unauthenticated] = r.parts[4]!.stdout.trim().split('\n');
     assert.ok(Array.isArray((JSON.parse(streams!) as { streams: unknown }).streams), `the monitor token reads the streams: ${streams}`);
     assert.equal(unauthenticated, '401', 'no token, no streams');
-    const [health, tables] = r.parts[5]!.stdout.trim().split('\n');
+    const [health, tables] = r.parts[6]!.stdout.trim().split('\n');
     assert.match(health!, /ok/);
     assert.ok(Number(tables) > 0, `the service made its schema in lifeboat_backup (${tables})`);
   });

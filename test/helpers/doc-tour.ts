@@ -124,6 +124,8 @@ export async function runTour(opts: {
   /** What the tour reads on stdin (a `read` in a block); else stdin is empty. */
   stdin?: string;
   timeoutMs?: number;
+  /** Where bash starts: the checkout for the README (it runs "from the checkout"); a doc's machine directory otherwise, so a relative file a block writes never lands in the repository. */
+  cwd?: string;
 }): Promise<TourResult> {
   assert.ok(existsSync(join(REPO_ROOT, 'dist/cli/main.js')), 'the docs run bin/lifeboat.js: run `npm run build` first');
   const home = join(opts.dir, 'home');
@@ -148,7 +150,7 @@ export async function runTour(opts: {
   const started = Date.now();
   const env: NodeJS.ProcessEnv = { ...process.env, HOME: home, TMPDIR: opts.dir, LIFEBOAT_DEBUG: '', ...opts.env };
   delete env.LIFEBOAT_API_KEY;
-  const child = tracked(spawn('bash', ['-c', script.join('\n')], { cwd: REPO_ROOT, env, detached: true, stdio: ['pipe', 'pipe', 'pipe'] }));
+  const child = tracked(spawn('bash', ['-c', script.join('\n')], { cwd: opts.cwd ?? REPO_ROOT, env, detached: true, stdio: ['pipe', 'pipe', 'pipe'] }));
   child.stdin!.end(opts.stdin ?? '');
   const pgid = child.pid!;
   let stdout = '';
