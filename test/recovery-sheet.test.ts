@@ -338,7 +338,8 @@ describe('QR code and sheet, as functions', () => {
 
   it('decodeShareQr reads back what qrToPng drew, also on a transparent background, and refuses an oversized header before decoding', () => {
     const matrix = shareQrMatrix(share);
-    assert.equal(matrix.size, 69, 'version 13 at level Q for 33 words');
+    // the words' length varies with the share (random identifier and values): 33 words of 4-8 letters
+    assert.ok([69, 73, 77].includes(matrix.size), `version 13-15 at level Q for 33 words (${share.length} characters): ${matrix.size} modules`);
     assert.equal(decodeShareQr(qrToPng(matrix, 4), 'x'), share);
     const img = pngjs.PNG.sync.read(Buffer.from(qrToPng(matrix, 4)));
     const clear = new pngjs.PNG({ width: img.width, height: img.height });
