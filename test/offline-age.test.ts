@@ -11,20 +11,13 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { type CliResult, runCli, type RunningCli, startCli } from './helpers/cli.js';
+import { expectFailure, expectOk, runCli, type RunningCli, startCli } from './helpers/cli.js';
 import { trackedTempDir } from './helpers/tmp.js';
 
 const PASS = 'correct horse battery';
 
-function ok(r: CliResult): CliResult {
-  assert.equal(r.code, 0, `expected success, got ${r.code}: ${r.stderr}`);
-  return r;
-}
-
-function failsWith(r: CliResult, errType: string, exitCode = 1): void {
-  assert.equal(r.code, exitCode, `expected exit ${exitCode}, got ${r.code}: ${r.stderr}`);
-  assert.match(r.stderr, new RegExp(`lifeboat: error: .* \\(${errType}\\)\\n`));
-}
+const ok = expectOk;
+const failsWith = expectFailure;
 
 /** The age CLI: `age -d` with the given arguments; a passphrase is typed on a pseudo-terminal. */
 function ageDecrypt(dir: string, args: string[], passphrase?: string): string {

@@ -10,7 +10,7 @@ import { before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { type CliResult, runCli } from './helpers/cli.js';
+import { expectFailure, expectOk, type CliResult, runCli } from './helpers/cli.js';
 import { trackedTempDir } from './helpers/tmp.js';
 import { generateIdentity, saveIdentity } from '../src/identity.js';
 import { primaryPaths } from '../src/primary/datadir.js';
@@ -21,15 +21,8 @@ import { createVault } from '../src/vault/format.js';
 import { randomBytes } from '../src/crypto/random.js';
 import { toHex } from '../src/util/bytes.js';
 
-function ok(r: CliResult): CliResult {
-  assert.equal(r.code, 0, `expected success, got ${r.code}: ${r.stderr}`);
-  return r;
-}
-
-function failsWith(r: CliResult, errType: string, exitCode = 1): void {
-  assert.equal(r.code, exitCode, `expected exit ${exitCode}, got ${r.code}: ${r.stderr}`);
-  assert.match(r.stderr, new RegExp(`lifeboat: error: .* \\(${errType}\\)\\n`));
-}
+const ok = expectOk;
+const failsWith = expectFailure;
 
 /** A primary data directory with a 2-of-3 scheme of three offline shares; returns their words. */
 async function makePrimary(dir: string): Promise<string[]> {

@@ -43,8 +43,8 @@ export class PartError extends Error {
   }
 }
 
-/** GET `url` as JSON with a bearer token, within `timeoutMs`. Throws PartError `timeout`, `unreachable`, `unauthorized`, `http_NNN`, `bad_answer`. */
-export async function getJson(url: string, token: string | undefined, timeoutMs: number): Promise<unknown> {
+/** GET `url` as text (with a bearer token), within `timeoutMs`. Throws PartError `timeout`, `unreachable`, `unauthorized`, `http_NNN`. */
+async function getText(url: string, token: string | undefined, timeoutMs: number): Promise<string> {
   const ac = new AbortController();
   const t = setTimeout(() => ac.abort(), timeoutMs);
   try {
@@ -52,11 +52,7 @@ export async function getJson(url: string, token: string | undefined, timeoutMs:
     const text = await res.text();
     if (res.status === 401 || res.status === 403) throw new PartError('unauthorized', `${res.status}: the credential was refused`);
     if (!res.ok) throw new PartError(`http_${res.status}`, `answered ${res.status}`);
-    try {
-      return JSON.parse(text) as unknown;
-    } catch {
-      throw new PartError('bad_answer', 'the answer is not JSON');
-    }
+    return text;
   } catch (err) {
     if (err instanceof PartError) throw err;
     if (ac.signal.aborted) throw new PartError('timeout', `no answer within ${timeoutMs} ms`);
@@ -66,20 +62,13 @@ export async function getJson(url: string, token: string | undefined, timeoutMs:
   }
 }
 
-async function getText(url: string, timeoutMs: number): Promise<string> {
-  const ac = new AbortController();
-  const t = setTimeout(() => ac.abort(), timeoutMs);
+/** GET `url` as JSON with a bearer token, within `timeoutMs`. Throws what getText throws, and PartError `bad_answer`. */
+export async function getJson(url: string, token: string | undefined, timeoutMs: number): Promise<unknown> {
+  const text = await getText(url, token, timeoutMs);
   try {
-    const res = await fetch(url, { signal: ac.signal, redirect: 'error' });
-    const text = await res.text();
-    if (!res.ok) throw new PartError(`http_${res.status}`, `answered ${res.status}`);
-    return text;
-  } catch (err) {
-    if (err instanceof PartError) throw err;
-    if (ac.signal.aborted) throw new PartError('timeout', `no answer within ${timeoutMs} ms`);
-    throw new PartError('unreachable', 'the connection failed');
-  } finally {
-    clearTimeout(t);
+    return JSON.parse(text) as unknown;
+  } catch {
+    throw new PartError('bad_answer', 'the answer is not JSON');
   }
 }
 
@@ -158,7 +147,7 @@ export async function collectFleet(fleet: Fleet, opts: { readVault?: (entry: str
       }),
     ),
     ...fleet.backup_services.map((s) => part(parts, { name: s.name, kind: 'backup_service', url: s.url }, async () => void c.streams.set(s.name, await serviceStreams(s.url, cred(s.credential), ms)))),
-    ...fleet.logs.map((l) => part(parts, { name: l.name, kind: 'log', url: l.url }, async () => void c.logs.set(l.name, checkpointSize(await getText(`${base(l.url)}/checkpoint`, ms))))),
+    ...fleet.logs.map((l) => part(parts, { name: l.name, kind: 'log', url: l.url }, async () => void c.logs.set(l.name, checkpointSize(await getText(`${base(l.url)}/checkpoint`, undefined, ms))))),
     ...fleet.holders.map((h) =>
       part(parts, { name: h.name, kind: 'holder', url: h.url }, async () => {
         const id = (await getJson(`${base(h.url)}/v1/identity`, undefined, ms)) as { fingerprint?: string };

@@ -6,6 +6,7 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import assert from 'node:assert/strict';
 import { descendants } from './procs.js';
 
 export const REPO_ROOT = fileURLToPath(new URL('../..', import.meta.url));
@@ -142,4 +143,16 @@ export function startCli(args: string[], opts: { env?: Record<string, string>; t
       reject(new Error(`exited (${r.code ?? r.signal}) before listening; stderr: ${r.stderr}`));
     });
   });
+}
+
+/** `r`, asserting the command succeeded (its stderr in the message otherwise). */
+export function expectOk(r: CliResult): CliResult {
+  assert.equal(r.code, 0, `expected success, got ${r.code}: ${r.stderr}`);
+  return r;
+}
+
+/** Asserts the command failed with `errType` in the CLI's voice and exit code `exitCode`. */
+export function expectFailure(r: CliResult, errType: string, exitCode = 1): void {
+  assert.equal(r.code, exitCode, `expected exit ${exitCode}, got ${r.code}: ${r.stderr}`);
+  assert.match(r.stderr, new RegExp(`lifeboat: error: .* \\(${errType}\\)\\n`));
 }
