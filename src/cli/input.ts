@@ -17,18 +17,56 @@ export async function readStdin(): Promise<Uint8Array> {
   return new Uint8Array(Buffer.concat(chunks));
 }
 
-/** Reads lines from stdin when it is not a terminal (for scripted input of several secrets). */
-let stdinLines: string[] | undefined;
-async function nextStdinLine(): Promise<string> {
-  if (stdinLines === undefined) {
-    const text = Buffer.from(await readStdin()).toString('utf8');
-    stdinLines = text.split(/\r?\n/);
+/**
+ * The next chunk of stdin, or null at its end. Reads only as far as asked: between calls stdin is
+ * paused and unreferenced, so a program answering prompts on a pipe (a pasted signature to a message
+ * printed just before) can wait for each prompt, and the process exits without waiting for stdin to close.
+ */
+function nextStdinChunk(): Promise<Buffer | null> {
+  const s = process.stdin as NodeJS.ReadStream & { ref?: () => void; unref?: () => void };
+  return new Promise((resolve, reject) => {
+    const done = (): void => {
+      s.off('data', onData).off('end', onEnd).off('error', onError);
+      s.pause();
+      s.unref?.();
+    };
+    const onData = (d: Buffer | string): void => (done(), resolve(Buffer.from(d)));
+    const onEnd = (): void => (done(), resolve(null));
+    const onError = (e: Error): void => (done(), reject(e));
+    if (s.readableEnded) return resolve(null);
+    s.on('data', onData).on('end', onEnd).on('error', onError);
+    s.ref?.();
+    s.resume();
+  });
+}
+
+/** Lines from stdin when it is not a terminal (for scripted input of several secrets), read one at a time. */
+let pending = '';
+let stdinEnded = false;
+let stdinRead = 0;
+async function fillUntil(found: () => boolean): Promise<void> {
+  while (!found() && !stdinEnded) {
+    const chunk = await nextStdinChunk();
+    if (chunk === null) stdinEnded = true;
+    else {
+      stdinRead += chunk.length;
+      if (stdinRead > MAX_STDIN) throw new LifeboatError('input_too_large', 'stdin is larger than 16 MiB');
+      pending += chunk.toString('utf8');
+    }
   }
-  const line = stdinLines.shift();
-  if (line === undefined || (line === '' && stdinLines.every((l) => l === ''))) {
+}
+async function nextStdinLine(): Promise<string> {
+  await fillUntil(() => pending.includes('\n'));
+  // an empty line counts only when something other than empty lines follows it (as a last, blank line does not)
+  if (pending.startsWith('\n') || pending.startsWith('\r\n')) await fillUntil(() => /[^\r\n]/.test(pending));
+  if (!/[^\r\n]/.test(pending)) {
+    pending = '';
     throw new LifeboatError('input_missing', 'expected another line on stdin', { hint: 'pipe one secret per line' });
   }
-  return line;
+  const nl = pending.indexOf('\n');
+  const line = nl < 0 ? pending : pending.slice(0, nl);
+  pending = nl < 0 ? '' : pending.slice(nl + 1);
+  return line.replace(/\r$/, '');
 }
 
 /**
