@@ -4,19 +4,6 @@ import { LifeboatError } from '../errors.js';
 
 const MAX_STDIN = 16 * 1024 * 1024;
 
-/** Reads all of stdin as bytes (up to 16 MiB). Throws LifeboatError `input_too_large` past that. */
-export async function readStdin(): Promise<Uint8Array> {
-  const chunks: Buffer[] = [];
-  let n = 0;
-  for await (const chunk of process.stdin) {
-    const b = chunk as Buffer;
-    n += b.length;
-    if (n > MAX_STDIN) throw new LifeboatError('input_too_large', 'stdin is larger than 16 MiB');
-    chunks.push(b);
-  }
-  return new Uint8Array(Buffer.concat(chunks));
-}
-
 /**
  * The next chunk of stdin, or null at its end. Reads only as far as asked: between calls stdin is
  * paused and unreferenced, so a program answering prompts on a pipe (a pasted signature to a message
@@ -40,8 +27,8 @@ function nextStdinChunk(): Promise<Buffer | null> {
   });
 }
 
-/** Lines from stdin when it is not a terminal (for scripted input of several secrets), read one at a time. */
-let pending = '';
+/** What was read from stdin and not yet used, whether stdin has ended, and how much was read in all. */
+let pending: Buffer = Buffer.alloc(0);
 let stdinEnded = false;
 let stdinRead = 0;
 async function fillUntil(found: () => boolean): Promise<void> {
@@ -51,21 +38,35 @@ async function fillUntil(found: () => boolean): Promise<void> {
     else {
       stdinRead += chunk.length;
       if (stdinRead > MAX_STDIN) throw new LifeboatError('input_too_large', 'stdin is larger than 16 MiB');
-      pending += chunk.toString('utf8');
+      pending = pending.length ? Buffer.concat([pending, chunk]) : chunk;
     }
   }
 }
+
+/** Reads the rest of stdin as bytes (up to 16 MiB in all). Throws LifeboatError `input_too_large` past that. */
+export async function readStdin(): Promise<Uint8Array> {
+  await fillUntil(() => false);
+  const all = pending;
+  pending = Buffer.alloc(0);
+  return new Uint8Array(all);
+}
+
+const LF = 0x0a;
+const CR = 0x0d;
+const hasContent = (): boolean => pending.some((b) => b !== LF && b !== CR);
+
+/** The next line of stdin when it is not a terminal (for scripted input of several secrets), read one at a time. */
 async function nextStdinLine(): Promise<string> {
-  await fillUntil(() => pending.includes('\n'));
+  await fillUntil(() => pending.includes(LF));
   // an empty line counts only when something other than empty lines follows it (as a last, blank line does not)
-  if (pending.startsWith('\n') || pending.startsWith('\r\n')) await fillUntil(() => /[^\r\n]/.test(pending));
-  if (!/[^\r\n]/.test(pending)) {
-    pending = '';
+  if (pending[0] === LF || (pending[0] === CR && pending[1] === LF)) await fillUntil(hasContent);
+  if (!hasContent()) {
+    pending = Buffer.alloc(0);
     throw new LifeboatError('input_missing', 'expected another line on stdin', { hint: 'pipe one secret per line' });
   }
-  const nl = pending.indexOf('\n');
-  const line = nl < 0 ? pending : pending.slice(0, nl);
-  pending = nl < 0 ? '' : pending.slice(nl + 1);
+  const nl = pending.indexOf(LF);
+  const line = (nl < 0 ? pending : pending.subarray(0, nl)).toString('utf8');
+  pending = nl < 0 ? Buffer.alloc(0) : pending.subarray(nl + 1);
   return line.replace(/\r$/, '');
 }
 
