@@ -58,6 +58,9 @@ export const SAFETY_CODES: ReadonlySet<string> = new Set([
   'keyshare_decrypt_failed',
   'keyshare_conflict',
   'keyshare_output_check_failed',
+  // an unseal ceremony step that was altered, made for another session, or given twice (docs/unseal.md)
+  'unseal_step_invalid',
+  'unseal_step_replayed',
   // a recovery kit whose signed hashes, signature or release key do not match (docs/kit.md)
   'kit_key_mismatch',
   'kit_signature_invalid',

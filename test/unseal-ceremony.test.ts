@@ -77,7 +77,7 @@ describe('the unseal ceremony, one keyholder at a time', { timeout: 300_000 }, (
     assert.ok(!existsSync(join(w.dir, 'master.key')), 'still sealed at 1 of 2');
 
     // the same step again, and a step made for another session (same scheme, another key)
-    failsWith(await cli(['unseal', '--add', at('step1.json')]), 'unseal_step_replayed');
+    failsWith(await cli(['unseal', '--add', at('step1.json')]), 'unseal_step_replayed', 3);
     ok(await step(encodeSessionToken({ ...t, sessionId: toHex(randomBytes(16)), publicKey: randomBytes(32) }), w.words[1]!, at('stale.json')));
     failsWith(await cli(['unseal', '--add', at('stale.json')]), 'unseal_session_mismatch');
     assert.equal(readFileSync(join(w.dir, 'unseal-session.json'), 'utf8'), sessionText, 'refusals add nothing');
@@ -98,7 +98,7 @@ describe('the unseal ceremony, one keyholder at a time', { timeout: 300_000 }, (
     const bytes = Buffer.from(altered.sealed, 'base64');
     bytes[bytes.length - 1]! ^= 1;
     writeFileSync(at('altered.json'), JSON.stringify({ ...altered, sealed: bytes.toString('base64') }));
-    failsWith(await cli(['unseal', '--add', at('altered.json')]), 'unseal_step_invalid');
+    failsWith(await cli(['unseal', '--add', at('altered.json')]), 'unseal_step_invalid', 3);
     const file = join(w.dir, 'unseal-session.json');
     const doc = JSON.parse(readFileSync(file, 'utf8')) as { expires_at: string };
     doc.expires_at = new Date(Date.now() - 1000).toISOString();
