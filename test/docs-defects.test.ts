@@ -1,16 +1,17 @@
 /**
  * Defects found by running the README and the production docs as written (issue 13, point 1):
  *   - `node init` whose store cannot be opened leaves the directory as it was, so a retry works;
+ *   - `node init` makes its store where $LIFEBOAT_NODE_STORE says, as `node serve` reads it;
  *   - `node backup-now` with nothing new exits 0 and says so.
  */
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { runCli, type RunResult, type RunningServer, startServer } from '../src/drill/proc.js';
 import { trackedTempDir } from './helpers/tmp.js';
 
-function cli(args: string[], opts: { input?: string } = {}): Promise<RunResult> {
+function cli(args: string[], opts: { input?: string; env?: NodeJS.ProcessEnv } = {}): Promise<RunResult> {
   return runCli(args, { ...opts, timeoutMs: 120_000 });
 }
 
@@ -46,6 +47,21 @@ describe('node init cleans up after a failure', { timeout: 120_000 }, () => {
     assert.deepEqual(readdirSync(dir), ['notes.txt'], 'only what was there before');
     ok(await cli(['node', 'init', '--data-dir', dir, '--no-mnemonic']), 'node init retry');
     assert.ok(existsSync(join(dir, 'node.json')) && existsSync(join(dir, 'notes.txt')), 'the retry made a node beside the operator’s file');
+  });
+});
+
+describe('node init takes $LIFEBOAT_NODE_STORE, as node serve does', { timeout: 60_000 }, () => {
+  it('the store is made where the variable says and node.json names it; --store still wins', async () => {
+    const root = trackedTempDir('lb-defects-env-store-');
+    const custom = join(root, 'elsewhere.sqlite');
+    const dir = join(root, 'node');
+    const r = JSON.parse(ok(await cli(['node', 'init', '--data-dir', dir, '--no-mnemonic', '--json'], { env: { LIFEBOAT_NODE_STORE: `sqlite:${custom}` } }), 'node init').stdout) as { store: string };
+    assert.equal(r.store, `sqlite:${custom}`);
+    assert.ok(existsSync(custom) && !existsSync(join(dir, 'store.sqlite')), 'the store is where the variable says');
+    assert.equal((JSON.parse(readFileSync(join(dir, 'node.json'), 'utf8')) as { store: string }).store, `sqlite:${custom}`);
+    const flag = join(root, 'flag.sqlite');
+    ok(await cli(['node', 'init', '--data-dir', join(root, 'node2'), '--no-mnemonic', '--store', `sqlite:${flag}`], { env: { LIFEBOAT_NODE_STORE: `sqlite:${custom}-not` } }), 'node init --store');
+    assert.ok(existsSync(flag) && !existsSync(`${custom}-not`), '--store wins over the variable');
   });
 });
 

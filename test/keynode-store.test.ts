@@ -27,6 +27,7 @@ import {
   openKeyNodeStore,
   parseStoreUrl,
   redactStoreUrl,
+  storeUrlWithoutPassword,
   type StoreSnapshot,
   BACKUP_JOURNAL_META,
 } from '../src/keynode/store/index.js';
@@ -1148,5 +1149,12 @@ describe('keynode store urls', () => {
     assert.equal(redactStoreUrl('postgres://node:pa:ss@db:5432/lb'), 'postgres://node:***@db:5432/lb');
     assert.equal(redactStoreUrl('postgresql://db/lb?user=n&password=x&sslmode=require'), 'postgresql://db/lb?user=n&password=***&sslmode=require');
     assert.equal(redactStoreUrl('sqlite:/var/lib/keynode.db'), 'sqlite:/var/lib/keynode.db');
+  });
+
+  it('node.json keeps a store URL without its password', () => {
+    assert.equal(storeUrlWithoutPassword('postgres://node:pa:ss@db:5432/lb'), 'postgres://node@db:5432/lb');
+    assert.equal(storeUrlWithoutPassword('postgresql://db/lb?user=n&password=x&sslmode=require'), 'postgresql://db/lb?user=n&sslmode=require');
+    assert.equal(storeUrlWithoutPassword('postgres://node@db:5432/lb?sslmode=verify-full'), 'postgres://node@db:5432/lb?sslmode=verify-full');
+    assert.equal(storeUrlWithoutPassword('sqlite:/var/lib/keynode.db'), 'sqlite:/var/lib/keynode.db');
   });
 });

@@ -17,7 +17,7 @@ import { KEYSHARE_JOURNAL_META, keyEpoch } from './store/index.js';
 import { KeyNodeService } from './service.js';
 import { type BackupTransport, type BackupAgent } from '../backup/agent.js';
 import { createBackupAgent } from '../backup/node-link.js';
-import { openKeyNodeStore } from './store/index.js';
+import { openKeyNodeStore, storeUrlWithoutPassword } from './store/index.js';
 import type { KeyNodeStore } from './store/types.js';
 
 export interface OpenedNode {
@@ -125,9 +125,10 @@ async function makeNode(
   writeFileAtomic(paths.vault, createNodeVault(master));
   storeMasterKey(nodeRecoveryPaths(paths), master);
   const secrets = loadNodeSecrets(paths.vault, master);
-  let config: NodeConfig = { ...defaultNodeConfig(paths), ...(opts.store ? { store: opts.store } : {}) };
+  // node.json keeps the URL without its password; the store is made with the whole URL
+  let config: NodeConfig = { ...defaultNodeConfig(paths), ...(opts.store ? { store: storeUrlWithoutPassword(opts.store) } : {}) };
   if (opts.keyshare) config = await keepKeyshare(paths, master, config, await opts.keyshare(secrets.identity));
-  const store = await openKeyNodeStore(config.store);
+  const store = await openKeyNodeStore(opts.store ?? config.store);
   try {
     if (config.keyshare) await store.setMeta(KEYSHARE_JOURNAL_META, 'on');
   } finally {

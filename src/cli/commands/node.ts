@@ -141,7 +141,7 @@ export function registerNodeCommands(program: Command): void {
       .command('init')
       .description('create a key node: its vault of node keys, configuration and store, and its operator mnemonic (shown once)')
       .option('--data-dir <dir>', DIR_HELP)
-      .option('--store <url>', 'sqlite:PATH (default: <dir>/store.sqlite) or postgres://…')
+      .option('--store <url>', 'sqlite:PATH or postgres://… (default: $LIFEBOAT_NODE_STORE, else <dir>/store.sqlite); node.json keeps it without its password')
       .option('--json', 'print JSON (generated words still go to the terminal or --secret-fd)'),
     true,
   )
@@ -151,7 +151,8 @@ export function registerNodeCommands(program: Command): void {
       const words = o.mnemonic === false ? undefined : mnemonicForSetup(o);
       if (!words && (o.mnemonicFd !== undefined || o.secretFd !== undefined)) throw new UsageError('--no-mnemonic takes no --mnemonic-fd or --secret-fd');
       try {
-        const r = await initNode(resolveNodeDir(o.dataDir), { store: o.store, keyshare: words && keyshareSetupOf(words.m, words.mode) });
+        const store = o.store ?? (process.env.LIFEBOAT_NODE_STORE || undefined);
+        const r = await initNode(resolveNodeDir(o.dataDir), { store, keyshare: words && keyshareSetupOf(words.m, words.mode) });
         if (words?.generated) showMnemonic(words.m, o.secretFd, r.identity);
         const out = createOutput();
         if (o.json) out.json({ ...r, store: redactStoreUrl(r.store) });

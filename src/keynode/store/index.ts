@@ -46,6 +46,24 @@ export function redactStoreUrl(url: string): string {
   return url.replace(/^(postgres(?:ql)?:\/\/[^:/?#@]*):[^@/?#]*@/i, '$1:***@').replace(/([?&]password=)[^&#]*/gi, '$1***');
 }
 
+/**
+ * The store URL without its password (userinfo's and a `password=` parameter), as node.json keeps it:
+ * the password reaches `node serve` through $LIFEBOAT_NODE_STORE or PGPASSWORD instead.
+ */
+export function storeUrlWithoutPassword(url: string): string {
+  if (!/^postgres(?:ql)?:\/\//i.test(url)) return url;
+  let u: URL;
+  try {
+    u = new URL(url);
+  } catch {
+    return url; // openKeyNodeStore names what is wrong with it
+  }
+  if (u.password === '' && !u.searchParams.has('password')) return url;
+  u.password = '';
+  u.searchParams.delete('password');
+  return u.toString();
+}
+
 /** Options that apply to one backend only; the others ignore them. */
 export type OpenStoreOptions = PostgresStoreOptions;
 
