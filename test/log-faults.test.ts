@@ -158,6 +158,15 @@ describe('log faults: SIGKILL during sequencing', () => {
     see(note, 'the final checkpoint');
     await last.stop('SIGTERM');
     checkTiles('at the end');
+    const temps: string[] = [];
+    const walkTemps = (d: string): void => {
+      for (const e of readdirSync(d, { withFileTypes: true })) {
+        if (e.isDirectory()) walkTemps(join(d, e.name));
+        else if (e.name.endsWith('.tmp')) temps.push(relative(dir, join(d, e.name)));
+      }
+    };
+    walkTemps(join(dir, 'public'));
+    assert.deepEqual(temps, [], 'a start removes the temporary files a kill left in public/');
     assert.ok(tiles.size > 0);
     assert.ok(republished > 0, `no kill landed between a commit and its publication in ${KILLS} rounds`);
     assert.ok(acked.size >= KILLS, `at least one add acknowledged per round (${acked.size})`);

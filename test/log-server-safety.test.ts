@@ -11,7 +11,7 @@ import { cpSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } fr
 import { join, relative } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { encodePublicIdentity, generateIdentity } from '../src/identity.js';
-import { directoryBlobs } from '../src/log/server/blobs.js';
+import { directoryBlobs, removeTempFiles } from '../src/log/server/blobs.js';
 import { witnessSafetyRefusal } from '../src/log/server/errors.js';
 import { addEntry } from '../src/log/server/client.js';
 import { type RunningCli, runCli, startCli } from './helpers/cli.js';
@@ -137,6 +137,13 @@ describe('log serve refuses to sign over what it published (processes)', { timeo
     await blobs.put('checkpoint', 'two');
     assert.equal(Buffer.from((await blobs.get('checkpoint'))!).toString(), 'two');
     assert.deepEqual(readdirSync(join(dir, 'tile', '0', '000.p')), ['1'], 'no temporary file left behind');
+    // what a writer killed between its temp file and the link leaves: removed at the next start, nothing else
+    writeFileSync(join(dir, 'tile', '0', '000.p', '.2.0123456789ab.tmp'), 'half');
+    writeFileSync(join(dir, '.checkpoint.abcdef012345.tmp'), 'half');
+    writeFileSync(join(dir, '.well-known'), 'an operator file');
+    assert.equal(removeTempFiles(dir), 2);
+    assert.deepEqual(readdirSync(join(dir, 'tile', '0', '000.p')), ['1']);
+    assert.deepEqual(readdirSync(dir).sort(), ['.well-known', 'checkpoint', 'tile']);
   });
 
   it('a witness that co-signed a larger tree: the log stops (store_behind, exit 3) and publishes nothing new', async () => {

@@ -9,7 +9,7 @@
  * Every write is atomic and durable: temp file, fsync, rename (a tile: link, which never replaces),
  * directory fsync, so a crash leaves the old file or the new one, never a half.
  */
-import { closeSync, fsyncSync, linkSync, mkdirSync, openSync, readFileSync, rmSync, writeSync } from 'node:fs';
+import { closeSync, fsyncSync, linkSync, mkdirSync, openSync, readdirSync, readFileSync, rmSync, writeSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { InvalidInputError, LogVerificationError } from '../../errors.js';
@@ -73,6 +73,35 @@ export function directoryBlobs(root: string): BlobStore {
       }
     },
   };
+}
+
+/** A temporary file of writeCreateOnly or writeFileAtomic: `.NAME.<12 hex>.tmp`. */
+const TEMP_RE = /^\..+\.[0-9a-f]{12}\.tmp$/;
+
+/**
+ * Removes the temporary files a killed writer left under `root` (never a published file: those have no
+ * leading dot). Only for the one sequencer of the directory, before it writes. Returns how many.
+ */
+export function removeTempFiles(root: string): number {
+  let removed = 0;
+  const walk = (dir: string): void => {
+    let entries;
+    try {
+      entries = readdirSync(dir, { withFileTypes: true });
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
+      throw err;
+    }
+    for (const e of entries) {
+      if (e.isDirectory()) walk(join(dir, e.name));
+      else if (e.isFile() && TEMP_RE.test(e.name)) {
+        rmSync(join(dir, e.name), { force: true });
+        removed++;
+      }
+    }
+  };
+  walk(root);
+  return removed;
 }
 
 /** Throws `tile_invalid` for a tile path that already holds other bytes than `data`. */

@@ -18,7 +18,7 @@ import { openLogStore } from '../store/index.js';
 import type { LogStore } from '../store/types.js';
 import { collectCosignatures, type WitnessOutcome } from '../witness/cosigner.js';
 import { createLogApp } from './app.js';
-import { directoryBlobs } from './blobs.js';
+import { directoryBlobs, removeTempFiles } from './blobs.js';
 import {
   DEFAULT_INTERVAL_MS,
   DEFAULT_WITNESS_TIMEOUT_MS,
@@ -243,6 +243,8 @@ async function startLocked(o: StartLogOptions, config: LogConfig, unlock: () => 
     await store.close();
     throw err;
   }
+  const leftovers = removeTempFiles(paths.public);
+  if (leftovers > 0) warn(`removed ${leftovers} temporary file(s) an earlier run left in public/ when it was killed`);
   const blobs = directoryBlobs(paths.public);
   const sequencer = new Sequencer({
     store,
