@@ -47,7 +47,6 @@ export class BackupCheckError extends LifeboatError {
     const msg = cause instanceof Error ? cause.message : String(cause);
     super('backup_check_failed', `${item === 'shares' ? 'the shares at entry' : item} ${seq} failed its check: ${msg} (${code})`, {
       status: 409,
-      safety: true,
       cause,
       hint: 'the backup service holds something altered, missing or not written by this backup key; restore from another channel or an earlier point, and tell the service operator',
     });
