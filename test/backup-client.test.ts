@@ -1,6 +1,7 @@
 /**
  * The backup client (docs/backup.md, "The backup client"), with real processes on loopback: one
- * `lifeboat backup-server serve` (SQLite), node A streaming to it (`node backup-setup`) and node B
+ * `lifeboat backup-server serve` (SQLite), node A streaming to it (`node backup-setup
+ * --password-file`) and node B
  * without backups (the key's second signer). The history the cases share, made in `before`:
  *   K1 created, compaction c1 (`node backup-now`), K3 created: the point P (entry, time T);
  *   K2 created, K3 deleted on A, compaction c2.
@@ -16,7 +17,7 @@ import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import Database from 'better-sqlite3';
-import { addBackupAccounts, type BackupServiceProc, createKeyReporting, nodeStatus, serveBackupService, setUpNodeBackup, waitForActive } from '../src/drill/backup-scenarios.js';
+import { addBackupAccounts, type BackupServiceProc, createKeyReporting, nodeStatus, serveBackupService, setUpNodeBackupWith, waitForActive } from '../src/drill/backup-scenarios.js';
 import type { RunningServer } from '../src/drill/proc.js';
 import { newApiKey } from '../src/keynode/apikeys.js';
 import { KeyNodeClient } from '../src/keynode/client.js';
@@ -126,11 +127,12 @@ before(async () => {
     await registerTokenInDir(dir, client, 'client');
   }
   await registerTokenInDir(dirs[0]!, operator, 'operator');
-  const restoreToken = await setUpNodeBackup(dirs[0]!, service.url, ACCOUNT, invite!, PASSWORD, { wait_ms: 500 });
-  const [a, b] = await Promise.all(dirs.map((d) => serveNode(d)));
-  servers.push(a!.server, b!.server);
   const passwordFile = join(root, 'password');
   writeFileSync(passwordFile, `${PASSWORD}\n`, { mode: 0o600 });
+  // The set-up reads the new password from the file (once), the invite from stdin.
+  const restoreToken = await setUpNodeBackupWith(dirs[0]!, ['--backup-server', service.url, '--account', ACCOUNT, '--password-file', passwordFile], `${invite}\n`, { wait_ms: 500 });
+  const [a, b] = await Promise.all(dirs.map((d) => serveNode(d)));
+  servers.push(a!.server, b!.server);
   f = { root, service, servers, a: a!, b: b!, client, operator, passwordFile, restoreToken } as Fixture;
 
   f.k1 = await newKey();
