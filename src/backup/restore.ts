@@ -212,7 +212,7 @@ export async function writeRestoredNode(
         } else await setRestoredBackupState(tx, read.head, read.compactionSeq, now);
         // Each key is in the stream it came from (docs/keynode.md, "Durable channels"): coverage counts it.
         const detail = JSON.stringify({ seq: read.head.seq, ...(opts.fork ? { stream: opts.fork.from } : {}) });
-        for (const k of snap.keys) await tx.recordKeyChannel(k.keyId, 'backup', keyEpoch(k), detail, [], now);
+        await tx.recordKeyChannels('backup', snap.keys.map((k) => ({ keyId: k.keyId, epoch: keyEpoch(k) })), detail, now);
       });
     } finally {
       await store.close();
