@@ -24,7 +24,7 @@ import { loadNodeConfig, nodePaths } from '../src/keynode/config.js';
 import { initNode } from '../src/keynode/runtime.js';
 import { toB64, toHex } from '../src/util/bytes.js';
 import { ok, registerTokenInDir } from './helpers/keynode.js';
-import { REPO_ROOT } from './helpers/cli.js';
+import { expectOk, REPO_ROOT, runCliAnswering } from './helpers/cli.js';
 import { trackedTempDir } from './helpers/tmp.js';
 
 interface Shared {
@@ -158,6 +158,47 @@ describe('wallet accounts with a second factor, through the CLI', { timeout: 240
     chmodSync(loose, 0o644);
     const r = await runCli(['node', 'restore', '--backup-server', f.service.url, '--account', 'acct-w', '--wallet-key-file', loose, '--data-dir', join(f.root, 'nope2'), '--json']);
     assert.equal(errType(r), 'insecure_permissions');
+  });
+
+  it('paste mode: --wallet-address alone shows each message and takes its signature back on stdin; a signature by another wallet is refused', async () => {
+    /** Runs a command whose wallet is pasted: each message shown between the ----- lines is signed once by `by`, typed back. */
+    const run = async (args: string[], input: string, by: PrivateKeyAccount) => {
+      const shown: string[] = [];
+      const r = await runCliAnswering(args, input, async (stderr) => {
+        const all = [...stderr.matchAll(/^-----\n([\s\S]*?)\n-----$/gm)].map((m) => m[1]!);
+        if (all.length === shown.length) return undefined;
+        shown.push(all[shown.length]!);
+        return by.signMessage({ message: shown[shown.length - 1]! });
+      });
+      return { r, shown };
+    };
+    const [invite] = await addBackupAccounts(f.service, ['acct-paste']);
+    const dir = join(f.root, 'node-paste');
+    const init = await initNode(dir);
+    const address = f.wallet.address;
+    const setup = await run(['node', 'backup-setup', '--backup-server', f.service.url, '--account', 'acct-paste', '--wallet-address', address, '--data-dir', dir, '--json'], `${invite}\n`, f.wallet);
+    expectOk(setup.r);
+    const wrap = wrapMessage('acct-paste', f.host, address);
+    assert.equal(setup.shown.length, 3, 'the wrap message twice (the determinism check), then a login message');
+    assert.deepEqual(setup.shown.slice(0, 2), [wrap, wrap]);
+    assert.match(setup.shown[2]!, new RegExp(`^${f.host.replace(/[.]/g, '\\.')} wants you to sign in with your Ethereum account:\n${address}\n`), 'a Sign-In with Ethereum message');
+    const wrapSig = await f.wallet.signMessage({ message: wrap });
+    assert.ok(!setup.r.stdout.includes(wrapSig.slice(2, 40)) && !setup.r.stderr.includes(wrapSig.slice(2, 40)), 'the pasted wrap signature is not echoed');
+    ok(await runCli(['node', 'backup-now', '--data-dir', dir, '--json']), 'backup-now');
+
+    const restoreArgs = (to: string) => ['node', 'restore', '--backup-server', f.service.url, '--account', 'acct-paste', '--wallet-address', address, '--data-dir', to, '--json'];
+    const stranger = privateKeyToAccount(generatePrivateKey());
+    const refused = await run(restoreArgs(join(f.root, 'node-paste-wrong')), '', stranger);
+    assert.equal(refused.r.code, 1);
+    assert.equal((JSON.parse(refused.r.stdout) as { err_type: string }).err_type, 'wallet_wrong_signer', 'a signature by another wallet is refused before anything is derived from it');
+    assert.equal(refused.shown.length, 1, 'refused at the first message');
+    assert.equal(existsSync(join(f.root, 'node-paste-wrong')), false, 'nothing written');
+
+    const restored = await run(restoreArgs(join(f.root, 'node-paste-restored')), '', f.wallet);
+    expectOk(restored.r);
+    assert.equal(restored.shown.length, 2, 'a login message, then the wrap message');
+    assert.equal(restored.shown[1], wrap, 'the same wrap message, so the same key');
+    assert.equal((JSON.parse(restored.r.stdout) as { fingerprint: string }).fingerprint, init.fingerprint);
   });
 
   it('a randomised signer is refused at set-up with the reason, and nothing is registered', async () => {

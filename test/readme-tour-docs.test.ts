@@ -57,13 +57,19 @@ describe('docs: the procedures that run on one machine', { timeout: 300_000 }, (
     const machine = join(root, 'node-a');
     const ops = shBlocks(OPS);
     const [restore, restoreDatabase] = blocksUnder(ops, 'Restore');
-    assert.ok(restore && restoreDatabase);
+    const [noRestart] = blocksUnder(ops, 'Operations without restarts');
+    assert.ok(restore && restoreDatabase && noRestart);
+    // node b is this machine's peer2: its wrapping key replaces the doc's example, and the unit's URL its port
+    const example = /^NODE_B_WRAPPING_KEY='[^']*'\n/m;
+    assert.match(noRestart.code, example, 'the block sets node b\'s wrapping key in a variable');
+    const reloadBlock = { ...moved(noRestart), code: onMachine(noRestart.code.replace(example, '').replace(/http:\/\/127\.0\.0\.1:7401/g, '$(cat "$RUN/lifeboat-node.url")')) };
     const sign = (what: string): string => `lifeboat sign --key "$KEY_ID" --nodes "$(cat "$RUN/lifeboat-node.url")#$KEY_ID,$PEER" --message-text "${what}"`;
     const blocks = [
       testStep('a node as "Setting up a node" makes it, two peers, a key, a backup by the timer', `
         ${installLines(OPS, 'Setting up a node')}
         lifeboat node init --data-dir "$ROOT/var/lib/lifeboat-node" --no-mnemonic > /dev/null
         lifeboat node apikey create --role client --data-dir "$ROOT/var/lib/lifeboat-node" --secret-fd 3 3>"$RUN/client.key" > /dev/null
+        lifeboat node apikey create --role operator --data-dir "$ROOT/var/lib/lifeboat-node" --secret-fd 3 3>"$RUN/operator.key" > /dev/null
         for p in 2 3; do
           lifeboat node init --data-dir "$RUN/peer$p" --no-mnemonic > /dev/null
           lifeboat node apikey import --role client --data-dir "$RUN/peer$p" < "$RUN/client.key" > /dev/null
@@ -81,8 +87,13 @@ describe('docs: the procedures that run on one machine', { timeout: 300_000 }, (
       testStep('the restored node signs', `cd /; ${sign('restored from the file')}; systemctl stop lifeboat-node`),
       moved(restoreDatabase),
       testStep('the node signs after restore --database', `systemctl start lifeboat-node; ${sign('after restore --database')}`),
+      testStep('node b\'s wrapping key; an operator API key', `NODE_B_WRAPPING_KEY=$(lifeboat node show --data-dir "$RUN/peer2" --json | jq -r .wrapping_public_key)
+        export LIFEBOAT_API_KEY=$(cat "$RUN/operator.key"); PID_BEFORE=$(cat "$RUN/lifeboat-node.pid")
+        lifeboat node config running --url "$(cat "$RUN/lifeboat-node.url")" --json | jq -c .whitelist`),
+      reloadBlock,
+      testStep('the same process serves: no restart', 'cat "$RUN/lifeboat-node.pid"'),
     ];
-    const r = await runTour({ doc: OPS, blocks, dir: machine, cwd: machine, prelude: machinePrelude(machine, unitsOf(OPS)), vars: ['GROUP_KEY'] });
+    const r = await runTour({ doc: OPS, blocks, dir: machine, cwd: machine, prelude: machinePrelude(machine, unitsOf(OPS)), vars: ['GROUP_KEY', 'NODE_B_WRAPPING_KEY', 'PID_BEFORE'] });
     assertTourRan(r, blocks);
     const groupKey = r.parts[0]!.vars.GROUP_KEY;
     assertSigned(signatures(r.parts[0]!.stdout)[0], 'before', groupKey, 'the node signs before');
@@ -91,6 +102,12 @@ describe('docs: the procedures that run on one machine', { timeout: 300_000 }, (
     assert.equal(readdirSync(join(machine, 'var/backups/lifeboat-node')).filter((f) => /^node-\d{8}T\d{6}Z\.lbnb$/.test(f)).length, 1, 'the timer wrote node-<UTC time>.lbnb');
     assertSigned(signatures(r.parts[2]!.stdout)[0], 'restored from the file', groupKey, 'the restored node signs');
     assertSigned(signatures(r.parts[4]!.stdout)[0], 'after restore --database', groupKey, 'the node signs after restore --database');
+    const nodeB = r.parts[5]!.vars.NODE_B_WRAPPING_KEY;
+    assert.match(nodeB ?? '', /^[A-Za-z0-9+/]{43}=$/, 'node show printed node b\'s wrapping key');
+    assert.equal(r.parts[5]!.stdout.trim(), '[]', 'nothing is whitelisted before');
+    assert.match(r.parts[6]!.stdout, new RegExp(`whitelisted ${nodeB!.replace(/[+/]/g, '\\$&')}`), 'whitelist add wrote node.json');
+    assert.match(r.parts[6]!.stdout, new RegExp(`^whitelist +1\\n +${nodeB!.replace(/[+/]/g, '\\$&')} +node b$`, 'm'), 'the running node holds node b after the reload');
+    assert.equal(r.parts[7]!.stdout.trim(), r.parts[5]!.vars.PID_BEFORE, 'the node that reloaded is the process that served before: no restart');
   });
 
   it('keynode-operations.md: a node on PostgreSQL, its role and database made as the doc says', async () => {

@@ -79,6 +79,35 @@ export function runCli(args: string[], opts: { env?: Record<string, string>; inp
   });
 }
 
+/**
+ * Runs `lifeboat ...args` as a person at a pipe would: `input` first, then, each time stderr has grown,
+ * `answer(stderr so far)` may return the next line to type (undefined: wait for more). Resolves at exit.
+ */
+export function runCliAnswering(args: string[], input: string, answer: (stderr: string) => Promise<string | undefined> | string | undefined, opts: { timeoutMs?: number } = {}): Promise<CliResult> {
+  const child = spawnCli(args);
+  let stdout = '';
+  let stderr = '';
+  let typing = Promise.resolve();
+  child.stdout!.on('data', (d: Buffer) => (stdout += d.toString()));
+  child.stderr!.on('data', (d: Buffer) => {
+    stderr += d.toString();
+    const seen = stderr;
+    typing = typing.then(async () => {
+      const line = await answer(seen);
+      if (line !== undefined && child.stdin!.writable) child.stdin!.write(`${line}\n`);
+    });
+  });
+  child.stdin!.on('error', () => undefined); // the command may exit before reading all of it
+  child.stdin!.write(input);
+  const timer = setTimeout(() => child.kill('SIGKILL'), opts.timeoutMs ?? 30_000);
+  return new Promise((resolve) => {
+    child.on('close', (code, signal) => {
+      clearTimeout(timer);
+      resolve({ code, signal, stdout, stderr });
+    });
+  });
+}
+
 export interface RunningCli {
   child: ChildProcess;
   url: string;

@@ -10,7 +10,9 @@
  *     a unit whose ReadWritePaths directory is missing, reads its Environment and EnvironmentFile (a
  *     leading `-`: optional), runs its ExecStart (`%%` is `%`; a `--listen` port becomes 0, a free one,
  *     and the URL the server prints is kept in $RUN/UNIT.url), stops it with SIGTERM; a `Type=oneshot`
- *     unit runs to its end. Its stdout and stderr go to $RUN/UNIT.out and .err.
+ *     unit runs to its end. Its stdout and stderr go to $RUN/UNIT.out and .err. `systemctl reload UNIT`
+ *     runs the unit's ExecReload with $MAINPID, then waits for the server's log line that says the reload
+ *     was done or refused ("… reloaded" / "… not reloaded"), as systemd's notify-reload would.
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -21,6 +23,7 @@ export interface Unit {
   environment: string[];
   environmentFile?: string;
   execStart: string;
+  execReload?: string;
   readWritePaths: string[];
   oneshot: boolean;
 }
@@ -37,11 +40,13 @@ export function unitsOf(doc: string): Unit[] {
       const execStart = values('ExecStart')[0];
       if (!execStart) throw new Error(`${doc}: unit ${name} has no ExecStart`);
       const envFile = values('EnvironmentFile')[0];
+      const execReload = values('ExecReload')[0];
       units.push({
         name,
         environment: values('Environment'),
         ...(envFile ? { environmentFile: envFile } : {}),
         execStart,
+        ...(execReload ? { execReload } : {}),
         readWritePaths: values('ReadWritePaths').flatMap((v) => v.split(/\s+/)).filter(Boolean),
         oneshot: values('Type').includes('oneshot'),
       });
@@ -64,10 +69,17 @@ function unitFunctions(u: Unit): string {
     ...(envFile ? [envFile.startsWith('-') ? `[ ! -f "${envFile.slice(1)}" ] || . "${envFile.slice(1)}"` : `. "${envFile}"`] : []),
     ...u.environment.map((e) => `export ${onMachine(e)}`),
   ].join('; ');
-  const run = `( set -a; ${loadEnv || ':'}; set +a; ${exec} )`;
+  const run = `( set -a; ${loadEnv || ':'}; set +a; exec ${exec} )`;
   const checks = u.readWritePaths.map((p) => `[ -d "${onMachine(p)}" ] || { echo "systemd: ${u.name}: ReadWritePaths ${p} does not exist" >&2; return 1; }`).join('\n  ');
+  const reload = u.execReload
+    ? `__reload_${u.name}() {
+  local pid n; pid=$(cat "$RUN/${u.name}.pid"); n=$(grep -c 'reloaded' "$RUN/${u.name}.err" || true)
+  ( MAINPID=$pid; ${u.execReload.replace(/\$MAINPID/g, '"$MAINPID"')} )
+  until [ "$(grep -c 'reloaded' "$RUN/${u.name}.err" || true)" -gt "$n" ]; do kill -0 "$pid" 2>/dev/null || return 1; sleep 0.05; done
+}\n`
+    : '';
   if (u.oneshot) return `__start_${u.name}() {\n  ${checks || ':'}\n  ${run} >> "$RUN/${u.name}.out" 2>> "$RUN/${u.name}.err"\n}`;
-  return `__start_${u.name}() {
+  return `${reload}__start_${u.name}() {
   ${checks || ':'}
   rm -f "$RUN/${u.name}.out" "$RUN/${u.name}.url"
   ${run} > "$RUN/${u.name}.out" 2> "$RUN/${u.name}.err" &
@@ -87,7 +99,7 @@ export function machinePrelude(root: string, units: Unit[]): string {
   if [ "$1 $2 $3" = "lifeboat node init" ]; then script -qec "$(printf '%q ' "$@")" /dev/null < /dev/null; else "$@"; fi; }`,
     `install() { local a=(); while [ $# -gt 0 ]; do case "$1" in -o|-g) shift 2 ;; *) a+=("$1"); shift ;; esac; done; command install "\${a[@]}"; }`,
     `__stop() { [ -f "$RUN/$1.pid" ] || return 0; local pid; pid=$(cat "$RUN/$1.pid"); rm -f "$RUN/$1.pid"; kill "$pid" 2>/dev/null || return 0; wait "$pid" || true; }`,
-    `systemctl() { local unit=\${2%.service}; case "$1" in start) "__start_$unit" ;; stop) __stop "$unit" ;; restart) __stop "$unit"; "__start_$unit" ;; *) echo "systemctl $1: not here" >&2; return 1 ;; esac; }`,
+    `systemctl() { local unit=\${2%.service}; case "$1" in start) "__start_$unit" ;; stop) __stop "$unit" ;; restart) __stop "$unit"; "__start_$unit" ;; reload) "__reload_$unit" ;; *) echo "systemctl $1: not here" >&2; return 1 ;; esac; }`,
     ...units.map(unitFunctions),
   ].join('\n');
 }
