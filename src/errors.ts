@@ -29,6 +29,7 @@ export const SAFETY_CODES: ReadonlySet<string> = new Set([
   'backup_rolled_back',
   'backup_chain_broken',
   'backup_truncated',
+  'backup_check_failed',
   'chain_mismatch',
   // key material that is not what it claims to be
   'backup_of_another_node',

@@ -189,3 +189,28 @@ test('a restore that fails at the share check leaves nothing behind: no node, no
   await assert.rejects(writeRestoredNode(join(parent, 'node'), read, { backup, backupKey }), (err: { code?: string }) => err.code === 'share_mismatch');
   assert.deepEqual(readdirSync(parent), []);
 });
+
+test('point in time: the base is the latest exact compaction at or before the point, an inexact one is passed over, and a time needs commit times', async () => {
+  const { chooseCompaction, readStreamAt } = await import('../src/backup/point.js');
+  // Entry 1 holds the node keys, entry s >= 2 key_(s-1). A compaction at 5 that also holds key_9 (a
+  // change committed while it was read): only an exact one may be the base of a point before the head.
+  const body = (exact: boolean) => encodeNodeState(secrets, { keys: [1, 2, 3, 4, 9].map(fakeKey), apiKeys: [] }, 'now', exact);
+  const listing = (bytes: Uint8Array): Partial<RestoreSource> => ({ compactions: async () => [{ seq: 5, hash: hashBlob(bytes), size: bytes.length }], compactionOf: async () => bytes });
+  const sealed = (exact: boolean) => sealCompaction(backupKey, { stream: STREAM, seq: 5, head: hashBlob(entries[4]!) }, body(exact));
+  const ids = (r: { state: { keys: Map<string, unknown> } }) => [...r.state.keys.keys()].sort();
+  const then = ['key_1', 'key_2', 'key_3', 'key_4', 'key_5'];
+
+  const passedOver = await readStreamAt(lying(listing(sealed(false))), backupKey, STREAM, { seq: 6 });
+  assert.deepEqual([passedOver.compactionSeq, passedOver.entries, passedOver.head.seq], [0, 6, 6], 'replayed from entry 1');
+  assert.deepEqual(ids(passedOver), then);
+  const based = await readStreamAt(lying(listing(sealed(true))), backupKey, STREAM, { seq: 6 });
+  assert.deepEqual([based.compactionSeq, based.entries], [5, 1], 'the exact compaction, then entry 6');
+  assert.deepEqual(ids(based), [...then, 'key_9'].sort(), 'what the compaction holds is what comes back');
+  const atHead = await readStreamAt(lying(listing(sealed(false))), backupKey, STREAM, { seq: 10 });
+  assert.equal(atHead.compactionSeq, 5, 'at the head any compaction serves');
+
+  // These entries were sealed without commit times: a time cannot be placed among them.
+  await assert.rejects(readStreamAt(clientSource(client), backupKey, STREAM, { time: Date.now() }), (err: { code?: string }) => err.code === 'backup_time_unknown');
+  await assert.rejects(readStreamAt(clientSource(client), backupKey, STREAM, { seq: 11 }), (err: { code?: string }) => err.code === 'backup_point_after_end');
+  assert.equal(chooseCompaction([{ seq: 3 }, { seq: 7 }, { seq: 5 }].map((c) => ({ ...c, hash: ZERO_HASH, size: 1 })), 6)?.seq, 5);
+});

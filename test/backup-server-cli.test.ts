@@ -130,9 +130,14 @@ describe('lifeboat backup-server (processes)', () => {
     }
     assert.match(term.stderr, /"path":"\/v1\/accounts\/alice\/login\/start"/, 'requests are logged on stderr');
 
-    const rm = await cli('account', 'rm', 'alice');
+    // Without a terminal to confirm on, rm needs --yes: refused (usage), the account stays.
+    const unconfirmed = await cli('account', 'rm', 'alice');
+    assert.equal(unconfirmed.code, 2, unconfirmed.stderr);
+    assert.match(unconfirmed.stderr, /refusing to delete account alice without confirmation \(usage\)\nlifeboat: hint: pass --yes/);
+    assert.match((await cli('account', 'list')).stdout, /^alice /m);
+    const rm = await cli('account', 'rm', 'alice', '--yes');
     assert.equal(rm.code, 0, rm.stderr);
-    assert.equal((await cli('account', 'rm', 'alice')).code, 1);
+    assert.equal((await cli('account', 'rm', 'alice', '--yes')).code, 1);
     assert.equal((await cli('account', 'list')).stdout, '');
   });
 

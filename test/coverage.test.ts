@@ -184,7 +184,7 @@ describe('a node’s backup stream stopped: coverage and the console', () => {
       await page.waitForSelector('#keys tr.key');
       assert.deepEqual(await page.$$eval('#keys tr.key', (rows) => rows.map((r) => [r.getAttribute('data-key'), r.getAttribute('data-verdict')])), [['cov_a', 'ok'], ['cov_b', 'ok']]);
       // stop node 1's stream: its account and streams are gone from the backup service
-      const rm = await runCli(['backup-server', 'account', 'rm', 'acct-node1', '--data-dir', fx.backupDir]);
+      const rm = await runCli(['backup-server', 'account', 'rm', 'acct-node1', '--yes', '--data-dir', fx.backupDir]);
       assert.equal(rm.code, 0, rm.stderr);
       const { code, report } = await coverage();
       assert.equal(code, 1);

@@ -66,7 +66,7 @@ test('lifeboat drill --json: the backup scenarios restore a node destroyed mid-s
   const r = await runDrill();
   const report = JSON.parse(r.stdout) as { ok: boolean; scenarios: { name: string; ok: boolean; ms: number }[] };
   const names = report.scenarios.map((s) => s.name);
-  const expected = [/backups: a backup service and three key nodes/, /backups: keys created while the nodes stream, two of them while the service is down/, /backups: a node destroyed mid-stream and restored from the service/];
+  const expected = [/backups: a backup service and three key nodes/, /backups: keys created while the nodes stream, two of them while the service is down/, /backups: `backup check` verifies a stream end to end; a point-in-time restore/, /backups: a node destroyed mid-stream and restored from the service/];
   const at = expected.map((e) => names.findIndex((n) => e.test(n)));
   assert.ok(at.every((i) => i >= 0), `missing backup scenarios in ${names.join('; ')}`);
   assert.deepEqual([...at].sort((a, b) => a - b), at, 'in order');

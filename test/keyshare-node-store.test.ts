@@ -100,5 +100,18 @@ for (const h of [sqliteHarness('lifeboat-ks-store-', 'node.db'), postgresHarness
         await assert.rejects(s.recordKeyChannel(k.keyId, 'tape' as 'log', 2, '{}', req, Date.now()), { code: 'invalid_input' });
       });
     });
+
+    it('recordKeyChannels marks many keys at once (a restore), replacing what a channel held, activating none', async () => {
+      await withStore(await h.fresh(), async (s) => {
+        const keys = Array.from({ length: 1201 }, (_, i) => makeKey({ epoch: 1 + (i % 3) }));
+        for (const k of keys) await s.insertKey(k);
+        await s.recordKeyChannel(keys[0]!.keyId, 'backup', 1, '{"seq":1}', [], 1);
+        await s.transaction((tx) => tx.recordKeyChannels('backup', keys.map((k) => ({ keyId: k.keyId, epoch: k.epoch! })), '{"seq":9}', 2));
+        assert.deepEqual(await s.countKeyChannels(), { backup: 1201, log: 0, ers: 0 }, 'more than one statement of rows');
+        assert.deepEqual((await s.listKeyChannels(keys[0]!.keyId)).map((c) => [c.channel, c.epoch, c.detail, c.recordedAt]), [['backup', 1, '{"seq":9}', 2]], 'replaced');
+        assert.equal((await s.getKey(keys[1]!.keyId))!.status, 'pending_backup', 'nothing activated');
+        await assert.rejects(s.recordKeyChannels('backup', [{ keyId: keys[1]!.keyId, epoch: 0 }], '{}', 3), { code: 'invalid_input' });
+      });
+    });
   });
 }

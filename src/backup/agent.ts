@@ -19,7 +19,7 @@ import { LifeboatError } from '../errors.js';
 import { AgentLoop } from '../util/agent-loop.js';
 import { fromB64, toB64 } from '../util/bytes.js';
 import { keyEpoch, type KeyNodeStore, type KeyNodeStoreTx } from '../keynode/store/types.js';
-import { decodeChange, encodeChange, encodeNodeState, isSecretsMarker, type StreamSecrets } from './changes.js';
+import { decodeChange, encodeChange, encodeNodeState, isSecretsMarker, SECRETS_MARKER, stampChange, type StreamSecrets } from './changes.js';
 import { hashBlob, sealCompaction, sealEntry, ZERO_HASH } from './format.js';
 
 /** What the agent needs from the backup service (BackupClient, or a test double). */
@@ -112,6 +112,25 @@ export async function resetBackupState(tx: KeyNodeStoreTx, now: number): Promise
   return dropped;
 }
 
+/** Queues the node keys, every API key and every key as changes (a stream's start); returns how many. */
+export async function queueWholeState(tx: KeyNodeStoreTx, now: number): Promise<number> {
+  let count = 1;
+  await tx.appendOutbox(SECRETS_MARKER, now);
+  for (const apiKey of await tx.listApiKeys()) {
+    await tx.appendOutbox(encodeChange({ op: 'api_key_put', apiKey }), now);
+    count++;
+  }
+  let after: string | undefined;
+  for (;;) {
+    const page = await tx.listKeys({ afterKeyId: after, limit: 1000 });
+    if (page.length === 0) break;
+    for (const key of page) await tx.appendOutbox(encodeChange({ op: 'key_put', key }), now);
+    count += page.length;
+    after = page[page.length - 1]!.keyId;
+  }
+  return count;
+}
+
 /** Writes the agent's starting point after a restore: everything up to `head` is on the service. */
 export async function setRestoredBackupState(tx: KeyNodeStoreTx, head: AgentHead, compactedSeq: number, now: number): Promise<void> {
   await tx.setMeta(META_HEAD, headJson(head));
@@ -200,7 +219,8 @@ export class BackupAgent {
       for (const row of rows) {
         seq += 1;
         // The node keys never sit in the store in plaintext: a marker stands for them until now.
-        const plaintext = isSecretsMarker(row.change) ? encodeChange({ op: 'secrets', secrets: this.o.secrets() }) : row.change;
+        // Stamped with its commit time: what `node restore --to-time` reads (docs/backup.md).
+        const plaintext = stampChange(isSecretsMarker(row.change) ? encodeChange({ op: 'secrets', secrets: this.o.secrets() }) : row.change, row.createdAt);
         const change = decodeChange(plaintext);
         if (change.op === 'key_put' && change.key.status === 'pending_backup') pending[change.key.keyId] = seq;
         const entry = sealEntry(backupKey, { stream, seq, prev: hash }, plaintext);
@@ -283,9 +303,14 @@ export class BackupAgent {
     const s = this.o.store;
     const head = acked ?? (await readHead(s, META_ACKED));
     if (head.seq === 0) throw new LifeboatError('nothing_to_compact', 'no entry was acknowledged yet');
+    // Exact when no change was committed from before the read to after it: nothing unsealed and the
+    // sealed head still the compaction's entry (a change committed meanwhile is one or the other).
+    const quiet = async () => (await s.countOutbox()).unsealed === 0 && (await readHead(s, META_HEAD)).seq === head.seq;
+    const quietBefore = await quiet();
     const snap = await s.exportSnapshot();
+    const exact = quietBefore && (await quiet());
     const sec = this.o.secrets();
-    const bytes = sealCompaction(this.o.backupKey, { stream: this.o.stream, seq: head.seq, head: head.hash }, encodeNodeState(sec, snap, new Date(this.now()).toISOString()));
+    const bytes = sealCompaction(this.o.backupKey, { stream: this.o.stream, seq: head.seq, head: head.hash }, encodeNodeState(sec, snap, new Date(this.now()).toISOString(), exact));
     await this.o.transport.uploadCompaction(this.o.stream, head.seq, bytes);
     await s.setMeta(META_COMPACTED, JSON.stringify({ seq: head.seq, at: this.now() }));
     this.o.log?.(`backup: compaction of ${snap.keys.length} keys up to entry ${head.seq} uploaded (${bytes.length} bytes)`);

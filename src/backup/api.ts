@@ -106,6 +106,7 @@ export const streamAnswer = z.object({
   updated_at: isoTime,
   compaction: compactionAnswer.nullable(),
 });
+export const compactionListAnswer = z.object({ compactions: z.array(compactionAnswer).max(1000) });
 export const streamListAnswer = z.object({ streams: z.array(streamAnswer.omit({ compaction: true })) });
 export const entriesAnswer = z.object({
   head_seq: z.number().int().min(0),

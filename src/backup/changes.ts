@@ -9,6 +9,10 @@
  *   {"op": "api_key_put", "api_key": ApiKeyRecord}
  *   {"op": "api_key_revoke", "id", "at"}
  *
+ * The agent adds `"committed_at"` (ms since the epoch: when the change was committed on the node) as
+ * it seals a change into an entry; a point-in-time restore (`node restore --to-time`) reads it. Entries
+ * sealed before it existed have none.
+ *
  * Every change is a whole-state upsert or an idempotent edit, so replaying a change a compaction
  * already holds leaves the state as it was (a compaction may be taken while changes are in flight).
  */
@@ -90,15 +94,39 @@ function str(v: unknown, what: string): string {
   return v;
 }
 
-/** Decodes one change. Throws FormatError `malformed` naming what is wrong (never the values). */
-export function decodeChange(bytes: Uint8Array): NodeChange {
+function parseChangeJson(bytes: Uint8Array): Json {
   let j: Json;
   try {
     j = JSON.parse(utf8.decode(bytes)) as Json;
   } catch {
     throw new FormatError('malformed', 'backup change is not JSON');
   }
-  if (typeof j !== 'object' || j === null) throw new FormatError('malformed', 'backup change is not an object');
+  if (typeof j !== 'object' || j === null || Array.isArray(j)) throw new FormatError('malformed', 'backup change is not an object');
+  return j;
+}
+
+/** An encoded change with the time it was committed (`committed_at`, ms) added: what the agent seals. */
+export function stampChange(change: Uint8Array, committedAt: number): Uint8Array {
+  return utf8.encode(JSON.stringify({ ...parseChangeJson(change), committed_at: committedAt }));
+}
+
+/**
+ * Decodes one change and the time it was committed (null when the entry predates `committed_at`).
+ * Throws FormatError `malformed` naming what is wrong (never the values).
+ */
+export function decodeStampedChange(bytes: Uint8Array): { change: NodeChange; committedAt: number | null } {
+  const j = parseChangeJson(bytes);
+  const at = j.committed_at;
+  if (at !== undefined && (typeof at !== 'number' || !Number.isSafeInteger(at) || at < 0)) throw new FormatError('malformed', 'backup change: committed_at is malformed');
+  return { change: changeFromJson(j), committedAt: at ?? null };
+}
+
+/** Decodes one change. Throws FormatError `malformed` naming what is wrong (never the values). */
+export function decodeChange(bytes: Uint8Array): NodeChange {
+  return changeFromJson(parseChangeJson(bytes));
+}
+
+function changeFromJson(j: Json): NodeChange {
   switch (j.op) {
     case 'secrets':
       return {
@@ -185,11 +213,17 @@ export function stateToSnapshot(state: NodeState): StoreSnapshot {
   return { keys: byId(state.keys), apiKeys: byId(state.apiKeys), meta: [] };
 }
 
-/** A compaction's plaintext: the node keys and the whole store state (docs/format.md, "Backup stream"). */
-export function encodeNodeState(secrets: StreamSecrets, snap: Pick<StoreSnapshot, 'keys' | 'apiKeys'>, createdAt: string): Uint8Array {
+/**
+ * A compaction's plaintext: the node keys and the whole store state (docs/format.md, "Backup stream").
+ * `exact`: the state is the one after the compaction's entry and no later change (the agent saw no
+ * change committed while it read the store); only such a compaction is a base for a point-in-time
+ * restore to an earlier point than the stream's head.
+ */
+export function encodeNodeState(secrets: StreamSecrets, snap: Pick<StoreSnapshot, 'keys' | 'apiKeys'>, createdAt: string, exact = false): Uint8Array {
   const body = {
     version: 1,
     created_at: createdAt,
+    ...(exact ? { exact: true } : {}),
     secrets: { identity: toB64(secrets.identity), storage_key: toB64(secrets.storageKey), export_key: toB64(secrets.exportKey), wrapping_key: toB64(secrets.wrappingKey) },
     keys: snap.keys.map(recordToJson),
     api_keys: snap.apiKeys.map(recordToJson),
@@ -198,7 +232,7 @@ export function encodeNodeState(secrets: StreamSecrets, snap: Pick<StoreSnapshot
 }
 
 /** The inverse of encodeNodeState. Throws FormatError `malformed` / `unsupported_version`. */
-export function decodeNodeState(bytes: Uint8Array): NodeState & { createdAt: string } {
+export function decodeNodeState(bytes: Uint8Array): NodeState & { createdAt: string; exact: boolean } {
   let j: Json;
   try {
     j = JSON.parse(utf8.decode(bytes)) as Json;
@@ -212,5 +246,5 @@ export function decodeNodeState(bytes: Uint8Array): NodeState & { createdAt: str
   applyChange(state, c);
   for (const k of j.keys) applyChange(state, { op: 'key_put', key: keyFromJson(k) });
   for (const a of j.api_keys) applyChange(state, { op: 'api_key_put', apiKey: apiKeyFromJson(a) });
-  return { ...state, createdAt: j.created_at };
+  return { ...state, createdAt: j.created_at, exact: j.exact === true };
 }

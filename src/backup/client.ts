@@ -23,6 +23,7 @@ import {
   challengeAnswer,
   chunkAnswer,
   compactionAnswer,
+  compactionListAnswer,
   encodeBase64,
   entriesAnswer,
   headAnswer,
@@ -318,7 +319,8 @@ export class BackupClient {
     return a.entries.map((e) => {
       const bytes = this.http.bytes(e.entry, 'entry');
       const hash = this.http.bytes(e.hash, 'hash', 32);
-      if (e.seq <= prev || !ctEqual(sha256(bytes), hash)) throw this.http.badAnswer('an entry is out of order or does not hash to its hash');
+      if (e.seq <= prev) throw this.http.badAnswer(`entry ${e.seq} is out of order (after ${prev})`);
+      if (!ctEqual(sha256(bytes), hash)) throw this.http.badAnswer(`entry ${e.seq} does not hash to its listed hash`);
       prev = e.seq;
       return { seq: e.seq, hash, bytes };
     });
@@ -354,6 +356,12 @@ export class BackupClient {
       if (err instanceof LifeboatError && err.code === 'compaction_not_found') return undefined;
       throw err;
     }
+  }
+
+  /** The stream's complete compactions (the current and the previous one), by seq. Throws LifeboatError `stream_not_found` (404). */
+  async listCompactions(stream: string): Promise<CompactionInfo[]> {
+    const a = await this.streamCall('GET', (acc) => `${streamPath(acc, stream)}/compactions`, undefined, compactionListAnswer);
+    return a.compactions.map((c) => this.compaction(c)).sort((x, y) => x.seq - y.seq);
   }
 
   /**

@@ -6,17 +6,21 @@ import { InvalidInputError, LifeboatError } from '../errors.js';
 import type { BackupConfig } from '../keynode/config.js';
 import { backupConfigSchema, saveNodeConfig } from '../keynode/config.js';
 import type { OpenedNode } from '../keynode/runtime.js';
-import { identitySeeds, type NodeSecrets } from '../keynode/secrets.js';
-import type { KeyNodeStore, KeyNodeStoreTx } from '../keynode/store/types.js';
+import { identityFromSeeds, identitySeeds, type NodeSecrets } from '../keynode/secrets.js';
+import type { KeyNodeStore } from '../keynode/store/types.js';
 import { identityFingerprint } from '../identity.js';
-import { wipe } from '../util/bytes.js';
-import { BackupAgent, type BackupAgentOptions, type BackupTransport, resetBackupState } from './agent.js';
-import { encodeChange, SECRETS_MARKER, type StreamSecrets } from './changes.js';
+import { toHex, wipe } from '../util/bytes.js';
+import { BackupAgent, type BackupAgentOptions, type BackupTransport, queueWholeState, resetBackupState } from './agent.js';
+import type { StreamSecrets } from './changes.js';
 import { BackupClient, type BackupClientOptions, type CompactionInfo } from './client.js';
 import { hashBlob } from './format.js';
 import { disableTotp, enrolTotp, loginWallet, registerWallet, type TotpShown } from './client-wallet.js';
 import type { WalletSigner } from './wallet.js';
 import { assertRestorableDir, defaultStreamName, readBackupStream, type RestoreProgressFn, type RestoreSource, writeRestoredNode } from './restore.js';
+import { readStreamAt, type RestorePoint } from './point.js';
+import { stateToSnapshot } from './changes.js';
+import { verifyRestoredKeys } from '../keynode/restore-verify.js';
+import { randomBytes } from '../crypto/random.js';
 
 /** Test knobs for the client (an injected fetch, fast OPAQUE stretching); production passes nothing. */
 export type ClientTuning = Omit<BackupClientOptions, 'url'>;
@@ -66,16 +70,28 @@ export function clientTransport(client: BackupClient, account: string, backupKey
 /** A restore's source: the same client, after the session. The compaction read is the one `stream()` named. */
 export function clientSource(client: BackupClient): RestoreSource {
   let named: CompactionInfo | null = null;
+  const listed = new Map<number, CompactionInfo>();
+  const ref = (c: CompactionInfo) => ({ seq: c.seq, hash: c.hash, size: c.size, completedAt: c.completedAt });
   return {
     async stream(stream) {
       const s = await client.getStream(stream);
       if (!s) throw new LifeboatError('stream_not_found', `the backup service has no stream ${stream}`, { status: 404 });
       named = s.compaction;
-      return { headSeq: s.headSeq, headHash: s.headHash, compaction: s.compaction ? { seq: s.compaction.seq, hash: s.compaction.hash, size: s.compaction.size } : null };
+      return { headSeq: s.headSeq, headHash: s.headHash, firstSeq: s.firstSeq, compaction: s.compaction ? ref(s.compaction) : null };
     },
     async compaction(stream, onBytes) {
       if (!named) throw new LifeboatError('backup_chain_broken', 'no compaction was named for this stream', { status: 409 });
       return client.downloadCompaction(stream, named, onBytes);
+    },
+    async compactions(stream) {
+      const all = await client.listCompactions(stream);
+      for (const c of all) listed.set(c.seq, c);
+      return all.map(ref);
+    },
+    async compactionOf(stream, r, onBytes) {
+      const c = listed.get(r.seq);
+      if (!c) throw new LifeboatError('backup_chain_broken', `no compaction at entry ${r.seq} was listed for this stream`, { status: 409 });
+      return client.downloadCompaction(stream, c, onBytes);
     },
     async entries(stream, afterSeq, limit) {
       return (await client.listEntries(stream, afterSeq, limit)).map((e) => e.bytes);
@@ -165,25 +181,6 @@ export async function renewRestoreToken(n: OpenedNode, tuning?: ClientTuning): P
   return { server: cfg.server, account: cfg.account, restoreToken };
 }
 
-/** Queues the node keys, every API key and every key as changes (a stream's start); returns how many. */
-async function queueWholeState(tx: KeyNodeStoreTx, now: number): Promise<number> {
-  let count = 1;
-  await tx.appendOutbox(SECRETS_MARKER, now);
-  for (const apiKey of await tx.listApiKeys()) {
-    await tx.appendOutbox(encodeChange({ op: 'api_key_put', apiKey }), now);
-    count++;
-  }
-  let after: string | undefined;
-  for (;;) {
-    const page = await tx.listKeys({ afterKeyId: after, limit: 1000 });
-    if (page.length === 0) break;
-    for (const key of page) await tx.appendOutbox(encodeChange({ op: 'key_put', key }), now);
-    count += page.length;
-    after = page[page.length - 1]!.keyId;
-  }
-  return count;
-}
-
 /**
  * Moves a node that already streams to a new stream of the same account, starting from its whole
  * state (after `backup_rollback_detected`: the old stream lost acknowledged entries). Entries sealed
@@ -203,29 +200,25 @@ export async function restartBackupStream(n: OpenedNode, stream: string): Promis
   return { server: cfg.server, account: cfg.account, stream, ...r };
 }
 
-/**
- * Rebuilds a node in `dir` from the service with the account's password only: log in (OPAQUE), unwrap
- * the backup key, prove it, read and check the stream, check every share, write the node. With the
- * account's `restoreToken` the login gets past a flood of anonymous logins. Throws LifeboatError
- * `login_failed` (wrong account or password), `restore_token_invalid`, `rate_limited`,
- * `ambiguous_stream` (several streams and no `stream`), and what readBackupStream and
- * writeRestoredNode throw; nothing is written on any error.
- */
-export async function restoreFromService(opts: {
+/** How to reach an account's stream: the service, the account and its secret, the second factor. */
+export type StreamAccess = {
   server: string;
   account: string;
   restoreToken?: string;
   /** The second factor's code (or a recovery code), when the account has one. */
   totp?: string;
+  /** The stream (default: the account's only one). */
   stream?: string;
-  expectSeq?: number;
-  dir: string;
-  store?: string;
-  progress?: RestoreProgressFn;
   tuning?: ClientTuning;
-} & AccountSecret): Promise<{ fingerprint: string; stream: string; keys: number; apiKeys: number; headSeq: number; compactionSeq: number; entries: number; epoch: number; store: string }> {
-  // Before the login: a refusal should not cost the OPAQUE work.
-  assertRestorableDir(opts.dir, opts.store);
+} & AccountSecret;
+
+/**
+ * Logs in (OPAQUE or the wallet), unwraps the backup key, proves it, picks the stream and runs `fn`;
+ * the session ends and the key is wiped whatever happens. Throws LifeboatError `login_failed` (wrong
+ * account or password), `restore_token_invalid`, `rate_limited`, `stream_not_found`,
+ * `ambiguous_stream` (several streams and no `stream`), and what `fn` throws.
+ */
+export async function withStreamSession<T>(opts: StreamAccess, fn: (s: { client: BackupClient; backupKey: Uint8Array; stream: string }) => Promise<T>): Promise<T> {
   const client = new BackupClient({ url: opts.server, ...opts.tuning });
   const { backupKey } = await loginWith(client, opts.account, opts, { restoreToken: opts.restoreToken, totp: opts.totp });
   try {
@@ -242,14 +235,69 @@ export async function restoreFromService(opts: {
       }
       stream = streams[0]!.stream;
     }
-    const read = await readBackupStream(clientSource(client), backupKey, stream, { expectSeq: opts.expectSeq, progress: opts.progress });
-    const backup = backupConfigSchema.parse({ server: opts.server, account: opts.account, stream });
-    const r = await writeRestoredNode(opts.dir, read, { backup, backupKey, store: opts.store, progress: opts.progress });
-    return { fingerprint: r.fingerprint, stream, keys: r.keys, apiKeys: r.apiKeys, headSeq: read.head.seq, compactionSeq: read.compactionSeq, entries: read.entries, epoch: r.epoch, store: r.store };
+    return await fn({ client, backupKey, stream });
   } finally {
     client.endSession();
     wipe(backupKey);
   }
+}
+
+export interface RestoredFromService {
+  fingerprint: string;
+  stream: string;
+  keys: number;
+  apiKeys: number;
+  /** The entry the node was rebuilt up to (the point of a point-in-time restore). */
+  headSeq: number;
+  /** The stream's head on the service. */
+  streamHeadSeq: number;
+  compactionSeq: number;
+  entries: number;
+  /** When the last entry replayed was committed (ISO 8601), when known. */
+  committedAt: string | null;
+  /** The stream the restored node goes on streaming to (a new one after a point before the head). */
+  streamsTo: string;
+  dryRun: boolean;
+  epoch: number | null;
+  store: string | null;
+}
+
+/**
+ * Rebuilds a node in `dir` from the service with the account's password only: log in (OPAQUE), unwrap
+ * the backup key, prove it, read and check the stream (up to `point`, when given: ./point.ts), check
+ * every share, write the node. A node restored to a point before the head streams to a new stream
+ * (`<stream>.at-<seq>-<random>`) from its whole state. With `dryRun` every download and check is done
+ * and nothing is written. With the account's `restoreToken` the login gets past a flood of anonymous
+ * logins. Throws what withStreamSession, readBackupStream, readStreamAt and writeRestoredNode throw;
+ * nothing is written on any error.
+ */
+export async function restoreFromService(opts: StreamAccess & { expectSeq?: number; point?: RestorePoint; dryRun?: boolean; dir: string; store?: string; progress?: RestoreProgressFn }): Promise<RestoredFromService> {
+  // Before the login: a refusal should not cost the OPAQUE work.
+  if (!opts.dryRun) assertRestorableDir(opts.dir, opts.store);
+  return withStreamSession(opts, async ({ client, backupKey, stream }) => {
+    const source = clientSource(client);
+    const read = opts.point
+      ? await readStreamAt(source, backupKey, stream, opts.point, { expectSeq: opts.expectSeq, progress: opts.progress })
+      : { ...(await readBackupStream(source, backupKey, stream, { expectSeq: opts.expectSeq, progress: opts.progress })), committedAt: null, headSeq: undefined };
+    const streamHeadSeq = read.headSeq ?? read.head.seq;
+    const fork = read.head.seq < streamHeadSeq;
+    const streamsTo = fork ? forkStreamName(stream, read.head.seq) : stream;
+    const base = { stream, headSeq: read.head.seq, streamHeadSeq, compactionSeq: read.compactionSeq, entries: read.entries, committedAt: read.committedAt, streamsTo };
+    if (opts.dryRun) {
+      const snap = stateToSnapshot(read.state);
+      await verifyRestoredKeys(read.state.secrets!.storageKey, snap.keys, (d, t) => opts.progress?.('verify', d, t));
+      return { ...base, fingerprint: identityFingerprint(identityFromSeeds(read.state.secrets!.identity)), keys: snap.keys.length, apiKeys: snap.apiKeys.length, dryRun: true, epoch: null, store: null };
+    }
+    const backup = backupConfigSchema.parse({ server: opts.server, account: opts.account, stream: streamsTo });
+    const r = await writeRestoredNode(opts.dir, read, { backup, backupKey, store: opts.store, progress: opts.progress, ...(fork ? { fork: { from: stream } } : {}) });
+    return { ...base, fingerprint: r.fingerprint, keys: r.keys, apiKeys: r.apiKeys, dryRun: false, epoch: r.epoch, store: r.store };
+  });
+}
+
+/** The stream a node restored to entry `seq` of `stream` goes on with: new, so the two histories never mix. */
+export function forkStreamName(stream: string, seq: number): string {
+  const tail = `.at-${seq}-${toHex(randomBytes(3))}`;
+  return `${stream.slice(0, 64 - tail.length)}${tail}`;
 }
 
 /** Changes the account's password; the backup key is re-wrapped under the new export key. */

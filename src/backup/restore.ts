@@ -15,18 +15,32 @@ import { identityFingerprint } from '../identity.js';
 import { assertRestorableDir, type BackupConfig, defaultNodeConfig, nodePaths, saveNodeConfig } from '../keynode/config.js';
 import { storeMasterKey } from '../primary/datadir.js';
 import { createNodeVaultWith, loadNodeSecrets } from '../keynode/secrets.js';
-import { openKeyNodeStore } from '../keynode/store/index.js';
+import { keyEpoch, openKeyNodeStore } from '../keynode/store/index.js';
 import { restoreNodeBackup } from '../keynode/backup.js';
-import { type AgentHead, setRestoredBackupState } from './agent.js';
-import { applyChange, decodeChange, decodeNodeState, emptyState, type NodeState, stateToSnapshot } from './changes.js';
+import { type AgentHead, queueWholeState, resetBackupState, setRestoredBackupState } from './agent.js';
+import { applyChange, decodeNodeState, decodeStampedChange, emptyState, type NodeChange, type NodeState, stateToSnapshot } from './changes.js';
 import { hashBlob, openCompaction, openEntry, ZERO_HASH } from './format.js';
+
+/** A complete compaction as the service lists it. */
+export interface CompactionRef {
+  seq: number;
+  /** SHA-256 of the whole compaction. */
+  hash: Uint8Array;
+  size: number;
+  /** When the service completed it (its own clock; not authenticated), when known. */
+  completedAt?: string | null;
+}
 
 /** Where a restore reads a stream from (the backup service's client, or a test double). */
 export interface RestoreSource {
   /** The stream's head and current compaction as the service states them. Throws NotFoundError `stream_not_found`. */
-  stream(stream: string): Promise<{ headSeq: number; headHash: Uint8Array; compaction: { seq: number; hash: Uint8Array; size: number } | null }>;
+  stream(stream: string): Promise<{ headSeq: number; headHash: Uint8Array; firstSeq?: number; compaction: CompactionRef | null }>;
   /** The current compaction's bytes (the one `stream()` named). */
   compaction(stream: string, onBytes?: (done: number, total: number) => void): Promise<Uint8Array>;
+  /** Every complete compaction the service keeps (the current and the previous one), by seq. */
+  compactions(stream: string): Promise<CompactionRef[]>;
+  /** The bytes of one of them. */
+  compactionOf(stream: string, ref: CompactionRef, onBytes?: (done: number, total: number) => void): Promise<Uint8Array>;
   /** Up to `limit` entries after `afterSeq`, in seq order. */
   entries(stream: string, afterSeq: number, limit: number): Promise<Uint8Array[]>;
 }
@@ -41,13 +55,68 @@ export interface ReadStream {
   entries: number;
 }
 
+/** An entry opened and checked to follow the one before it. */
+export interface OpenedEntry {
+  seq: number;
+  change: NodeChange;
+  /** When the change was committed on the node (ms), or null for an entry sealed before that was recorded. */
+  committedAt: number | null;
+  hash: Uint8Array;
+}
+
 const PAGE = 2000;
 
-function chainError(msg: string): LifeboatError {
+/** LifeboatError `backup_chain_broken` (a safety refusal): nothing was restored. */
+export function chainError(msg: string): LifeboatError {
   return new LifeboatError('backup_chain_broken', msg, {
     status: 409,
     hint: 'the backup service returned entries that do not chain: an entry is missing, altered, reordered or replayed. Nothing was restored',
   });
+}
+
+/**
+ * Opens a compaction the service named: its size and SHA-256 must be the named ones, it must belong to
+ * `stream` and cover the named seq. Throws `backup_chain_broken`, DecryptionError, FormatError.
+ */
+export function openNamedCompaction(backupKey: Uint8Array, stream: string, ref: CompactionRef, bytes: Uint8Array): { seq: number; head: Uint8Array; state: ReturnType<typeof decodeNodeState> } {
+  if (bytes.length !== ref.size || !ctEqual(hashBlob(bytes), ref.hash)) throw chainError(`the compaction at entry ${ref.seq} downloaded is not the one the service named (size or hash differ)`);
+  const c = openCompaction(backupKey, bytes, { stream });
+  if (c.seq !== ref.seq) throw chainError(`the compaction covers entry ${c.seq}, but the service named ${ref.seq}`);
+  return { seq: c.seq, head: c.head, state: decodeNodeState(c.plaintext) };
+}
+
+/**
+ * Reads the entries after `from`, in order, each opened (under its own key) and checked to follow the
+ * one before it; `visit` sees each and returns false to stop there (that entry then does not count).
+ * Returns the last entry visited and how many were. Throws `backup_chain_broken`, `entry_misplaced`,
+ * DecryptionError, FormatError, and the source's errors.
+ */
+export async function walkEntries(
+  source: RestoreSource,
+  backupKey: Uint8Array,
+  stream: string,
+  from: AgentHead,
+  visit: (e: OpenedEntry) => boolean | void,
+  onPage?: (read: number) => void,
+): Promise<{ head: AgentHead; read: number }> {
+  let { seq, hash } = from;
+  let read = 0;
+  for (;;) {
+    const page = await source.entries(stream, seq, PAGE);
+    if (page.length === 0) break;
+    for (const bytes of page) {
+      const e = openEntry(backupKey, bytes, { stream, seq: seq + 1 });
+      if (!ctEqual(e.prev, hash)) throw chainError(`entry ${seq + 1} does not follow entry ${seq}`);
+      const { change, committedAt } = decodeStampedChange(e.plaintext);
+      const next = hashBlob(bytes);
+      if (visit({ seq: seq + 1, change, committedAt, hash: next }) === false) return { head: { seq, hash }, read };
+      seq += 1;
+      hash = next;
+      read += 1;
+    }
+    onPage?.(read);
+  }
+  return { head: { seq, hash }, read };
 }
 
 /**
@@ -59,52 +128,40 @@ function chainError(msg: string): LifeboatError {
 export async function readBackupStream(source: RestoreSource, backupKey: Uint8Array, stream: string, opts: { expectSeq?: number; progress?: RestoreProgressFn } = {}): Promise<ReadStream> {
   const progress = opts.progress ?? (() => {});
   const info = await source.stream(stream);
-  if (opts.expectSeq !== undefined && info.headSeq < opts.expectSeq) {
-    throw new LifeboatError('backup_rolled_back', `the service holds stream ${stream} up to entry ${info.headSeq}, below the expected ${opts.expectSeq}`, {
+  assertNotRolledBack(stream, info.headSeq, opts.expectSeq);
+  let state = emptyState();
+  let from: AgentHead = { seq: 0, hash: ZERO_HASH };
+  if (info.compaction) {
+    const c = openNamedCompaction(backupKey, stream, info.compaction, await source.compaction(stream, (d, t) => progress('compaction', d, t)));
+    state = c.state;
+    from = { seq: c.seq, hash: c.head };
+  }
+  const total = info.headSeq - from.seq;
+  const { head, read } = await walkEntries(source, backupKey, stream, from, (e) => applyChange(state, e.change), (n) => progress('entries', n, Math.max(total, n)));
+  assertAtHead(info, head);
+  if (!state.secrets) throw new LifeboatError('backup_incomplete', 'the stream holds no node keys (its first entry is missing)', { status: 409 });
+  return { state, head, compactionSeq: from.seq, entries: read };
+}
+
+/** Throws `backup_rolled_back` when the service's head is below what the operator expects. */
+export function assertNotRolledBack(stream: string, headSeq: number, expectSeq: number | undefined): void {
+  if (expectSeq !== undefined && headSeq < expectSeq) {
+    throw new LifeboatError('backup_rolled_back', `the service holds stream ${stream} up to entry ${headSeq}, below the expected ${expectSeq}`, {
       status: 409,
       hint: 'the backup service lost acknowledged entries (rolled back); restore from another channel (a node backup file, a database dump)',
     });
   }
-  let state = emptyState();
-  let seq = 0;
-  let hash: Uint8Array = ZERO_HASH;
-  let compactionSeq = 0;
-  if (info.compaction) {
-    const bytes = await source.compaction(stream, (d, t) => progress('compaction', d, t));
-    if (bytes.length !== info.compaction.size || !ctEqual(hashBlob(bytes), info.compaction.hash)) {
-      throw chainError('the compaction downloaded is not the one the service named (size or hash differ)');
-    }
-    const c = openCompaction(backupKey, bytes, { stream });
-    if (c.seq !== info.compaction.seq) throw chainError(`the compaction covers entry ${c.seq}, but the service named ${info.compaction.seq}`);
-    state = decodeNodeState(c.plaintext);
-    seq = c.seq;
-    hash = c.head;
-    compactionSeq = c.seq;
-  }
-  const total = info.headSeq - seq;
-  let read = 0;
-  for (;;) {
-    const page = await source.entries(stream, seq, PAGE);
-    if (page.length === 0) break;
-    for (const bytes of page) {
-      const e = openEntry(backupKey, bytes, { stream, seq: seq + 1 });
-      if (!ctEqual(e.prev, hash)) throw chainError(`entry ${seq + 1} does not follow entry ${seq}`);
-      applyChange(state, decodeChange(e.plaintext));
-      seq += 1;
-      hash = hashBlob(bytes);
-      read += 1;
-    }
-    progress('entries', read, Math.max(total, read));
-  }
-  if (seq < info.headSeq) {
-    throw new LifeboatError('backup_truncated', `the stream ends at entry ${seq}, but the service states its head is ${info.headSeq}`, {
+}
+
+/** Throws `backup_truncated` or `backup_chain_broken` unless the entries read end at the head the service states. */
+export function assertAtHead(info: { headSeq: number; headHash: Uint8Array }, head: AgentHead): void {
+  if (head.seq < info.headSeq) {
+    throw new LifeboatError('backup_truncated', `the stream ends at entry ${head.seq}, but the service states its head is ${info.headSeq}`, {
       status: 409,
       hint: 'entries are missing on the backup service; nothing was restored',
     });
   }
-  if (seq > info.headSeq || !ctEqual(hash, info.headHash)) throw chainError(`the entries end at ${seq}, which is not the head the service states (${info.headSeq})`);
-  if (!state.secrets) throw new LifeboatError('backup_incomplete', 'the stream holds no node keys (its first entry is missing)', { status: 409 });
-  return { state, head: { seq, hash }, compactionSeq, entries: read };
+  if (head.seq > info.headSeq || !ctEqual(head.hash, info.headHash)) throw chainError(`the entries end at ${head.seq}, which is not the head the service states (${info.headSeq})`);
 }
 
 export { assertRestorableDir } from '../keynode/config.js';
@@ -112,13 +169,16 @@ export { assertRestorableDir } from '../keynode/config.js';
 /**
  * Writes a node rebuilt from a stream into `dir`, which must not hold a node. Every share is checked
  * against its verifying share before the store is written (restoreNodeBackup); restored keys are all
- * `active` (each is durable in the stream it came from). Throws ConflictError `node_exists`, and what
- * restoreNodeBackup throws (`store_not_empty`, `share_mismatch`).
+ * `active` and each is recorded as held by the `backup` channel (the stream it came from, at the
+ * entry read up to), as the agent records a key it backed up. The node goes on streaming where the
+ * stream's head was; with `fork` (a point-in-time restore before the head) it starts the stream
+ * `opts.backup.stream` over from its whole state instead, so the two histories never mix. Throws
+ * ConflictError `node_exists`, and what restoreNodeBackup throws (`store_not_empty`, `share_mismatch`).
  */
 export async function writeRestoredNode(
   dir: string,
   read: ReadStream,
-  opts: { backup: BackupConfig; backupKey: Uint8Array; store?: string; progress?: RestoreProgressFn; now?: () => number },
+  opts: { backup: BackupConfig; backupKey: Uint8Array; store?: string; progress?: RestoreProgressFn; now?: () => number; fork?: { from: string } },
 ): Promise<{ keys: number; apiKeys: number; epoch: number; fingerprint: string; store: string }> {
   assertRestorableDir(dir, opts.store);
   const target = resolve(dir);
@@ -143,9 +203,16 @@ export async function writeRestoredNode(
     try {
       const progress = opts.progress ?? (() => {});
       r = await restoreNodeBackup(store, secrets, snap, (d, t) => progress('verify', d, t));
+      const now = (opts.now ?? Date.now)();
       await store.transaction(async (tx) => {
         await tx.setMeta('backup_journal', 'on');
-        await setRestoredBackupState(tx, read.head, read.compactionSeq, (opts.now ?? Date.now)());
+        if (opts.fork) {
+          await resetBackupState(tx, now);
+          await queueWholeState(tx, now);
+        } else await setRestoredBackupState(tx, read.head, read.compactionSeq, now);
+        // Each key is in the stream it came from (docs/keynode.md, "Durable channels"): coverage counts it.
+        const detail = JSON.stringify({ seq: read.head.seq, ...(opts.fork ? { stream: opts.fork.from } : {}) });
+        await tx.recordKeyChannels('backup', snap.keys.map((k) => ({ keyId: k.keyId, epoch: keyEpoch(k) })), detail, now);
       });
     } finally {
       await store.close();

@@ -264,6 +264,10 @@ export function createBackupApp(deps: BackupAppDeps): FastifyInstance {
     const c = await service.streams.beginCompaction(p.account, p.stream, { seq: b.seq, hash: b64(b.hash, 'hash', 32), size: b.size, chunkCount: b.chunk_count });
     return reply.code(201).send(compactionJson(c));
   });
+  app.get(`${STREAM}/compactions`, { onRequest: backupToken }, async (req) => {
+    const p = streamOf(req);
+    return { compactions: (await service.streams.listCompactions(p.account, p.stream)).map(compactionJson) };
+  });
   app.get(`${STREAM}/compactions/current`, { onRequest: backupToken }, async (req) => {
     const p = streamOf(req);
     return compactionJson(await service.streams.currentCompaction(p.account, p.stream));

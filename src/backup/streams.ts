@@ -188,4 +188,10 @@ export class BackupStreams {
     if (!c) throw new NotFoundError(`stream ${stream} has no complete compaction`, 'compaction_not_found');
     return c;
   }
+
+  /** The stream's complete compactions by seq (what a point-in-time restore picks from). Throws NotFoundError `stream_not_found`. */
+  async listCompactions(account: string, stream: string): Promise<CompactionRecord[]> {
+    await this.getStream(account, stream);
+    return this.store.listCompactions(account, stream);
+  }
 }

@@ -29,7 +29,8 @@ export interface NodeSecrets {
   backupKey: Uint8Array;
 }
 
-function identityFromSeeds(raw: Uint8Array): Identity {
+/** The node identity from the 64 raw bytes node/identity stores (seeds of its signing and box keys). Throws InvalidInputError. */
+export function identityFromSeeds(raw: Uint8Array): Identity {
   if (raw.length !== 64) throw new InvalidInputError('node/identity must be 64 bytes');
   const signing = signingKeyPairFromSeed(raw.slice(0, 32));
   const boxSecret = raw.slice(32);

@@ -47,7 +47,7 @@ import type {
 
 export type Db = Kysely<BackupSchema>;
 
-type CompactionMethods = 'beginCompaction' | 'putCompactionChunk' | 'getCompactionChunk' | 'getCompaction' | 'currentCompaction' | 'completeCompaction';
+type CompactionMethods = 'beginCompaction' | 'putCompactionChunk' | 'getCompactionChunk' | 'getCompaction' | 'currentCompaction' | 'listCompactions' | 'completeCompaction';
 /** Added by ./totp.ts. */
 type SecondFactorMethods = 'getTotp' | 'setTotp' | 'advanceTotpStep' | 'replaceRecoverySlots';
 

@@ -96,6 +96,15 @@ export class BackupOps extends TotpOps implements BackupStoreOps {
     return row === undefined ? undefined : rowToCompaction(row);
   }
 
+  async listCompactions(account: string, stream: string): Promise<CompactionRecord[]> {
+    checkName(account, 'account');
+    checkName(stream, 'stream');
+    const rows = await guarded(() =>
+      this.db.selectFrom('compactions').selectAll().where('account', '=', account).where('stream', '=', stream).where('state', '=', 'complete').orderBy('seq', 'asc').execute(),
+    );
+    return rows.map(rowToCompaction);
+  }
+
   private current(db: Db, account: string, stream: string) {
     return db
       .selectFrom('compactions')

@@ -235,6 +235,8 @@ export interface BackupStoreOps {
   getCompaction(account: string, stream: string, id: string): Promise<CompactionRecord | undefined>;
   /** The complete compaction with the highest seq, or undefined. */
   currentCompaction(account: string, stream: string): Promise<CompactionRecord | undefined>;
+  /** Every complete compaction of the stream (the current and the previous one), by seq ascending; [] for none. */
+  listCompactions(account: string, stream: string): Promise<CompactionRecord[]>;
   /**
    * Marks an uploading compaction complete and prunes, in one transaction: the caller has verified its
    * chunks, size and hash. Throws NotFoundError `compaction_not_found`; ConflictError

@@ -4,7 +4,7 @@
  */
 import { existsSync } from 'node:fs';
 import type { Command } from 'commander';
-import { NotFoundError } from '../../errors.js';
+import { LifeboatError, NotFoundError, UsageError } from '../../errors.js';
 import { backupStoreUrl, resolveBackupServerDir, startBackupServer } from '../../backup/server.js';
 import { newInvite } from '../../backup/service.js';
 import { checkName } from '../../backup/format.js';
@@ -109,9 +109,21 @@ async function accountList(o: StoreOpts): Promise<void> {
   }
 }
 
-async function accountRm(name: string, o: StoreOpts): Promise<void> {
+/** Asks, on a terminal, for the account's name typed again. Throws LifeboatError `cancelled` otherwise. */
+async function confirmRm(name: string): Promise<void> {
+  const { text, isCancel } = await import('@clack/prompts');
+  const v = await text({ message: `delete account ${name} with all its streams and compactions? This cannot be undone. Type the account name to confirm`, output: process.stderr });
+  if (isCancel(v) || v !== name) throw new LifeboatError('cancelled', `account ${name} was not deleted`, { hint: 'type the account name exactly, or pass --yes' });
+}
+
+async function accountRm(name: string, o: StoreOpts & { yes?: boolean }): Promise<void> {
   checkName(name, 'account name');
-  const deleted = await withStore(o, false, (store) => store.deleteAccount(name));
+  if (!o.yes && !process.stdin.isTTY) throw new UsageError(`refusing to delete account ${name} without confirmation`, { hint: 'pass --yes to delete it without a terminal (it cannot be undone)' });
+  const deleted = await withStore(o, false, async (store) => {
+    if (!(await store.getAccount(name))) return false;
+    if (!o.yes) await confirmRm(name);
+    return store.deleteAccount(name);
+  });
   if (!deleted) throw new NotFoundError(`no account ${name}`, 'account_not_found', 'see `lifeboat backup-server account list`');
   const out = createOutput();
   if (o.json) return out.json({ account: name, deleted: true });
@@ -160,7 +172,8 @@ export function registerBackupServerCommands(program: Command): void {
     .action(accountList);
   account
     .command('rm <name>')
-    .description('delete an account with all its streams and compactions (they cannot be recovered)')
+    .description('delete an account with all its streams and compactions (they cannot be recovered); asks to type its name on a terminal, or --yes')
+    .option('--yes', 'delete without asking (needed without a terminal)')
     .option('--data-dir <dir>', DIR_HELP)
     .option('--store <url>', STORE_HELP)
     .option('--json', 'print JSON')

@@ -3,33 +3,32 @@
  *   lifeboat node backup-setup   register this node's account on a backup service and start streaming
  *   lifeboat node backup-now     seal, upload and compact now (what the running node does by itself)
  *   lifeboat backup passwd       change the account's password (the backup key is re-wrapped)
+ *   lifeboat backup snapshots | check   in ./backup-inspect.ts
  * `lifeboat node restore --backup-server` is in ./node.ts, next to the other restores.
  */
 import type { Command } from 'commander';
 import { InvalidInputError, UsageError } from '../../errors.js';
 import { changeBackupPassword, renewRestoreToken, restartBackupStream, setBackupTotp, setupNodeBackup } from '../../backup/node-link.js';
-import { accountSecretOf, addWalletOptions, assertSecretOutput, showTotpEnrolment, totpOf, WALLET_HELP, type WalletOpts, walletSignerOf } from './wallet-options.js';
+import { accountSecretOf, addWalletOptions, checkServer, assertSecretOutput, showTotpEnrolment, totpOf, WALLET_HELP, type WalletOpts, walletSignerOf } from './wallet-options.js';
 import { intIn } from '../options.js';
 import { resolveNodeDir } from '../../keynode/config.js';
 import { checkName } from '../../backup/format.js';
 import { closeNode, openNode } from '../../keynode/runtime.js';
 import { promptSecret, promptsHelp } from '../input.js';
+import { addPasswordOptions, PASSWORD_HELP, passwordGiven, type PasswordOpts, readPassword } from '../password.js';
+import { registerBackupInspectCommands } from './backup-inspect.js';
 import { createOutput } from '../io.js';
 
 const DIR_HELP = 'node data directory (default: $LIFEBOAT_NODE_DIR or ./lifeboat-node)';
 const RESTORE_TOKEN_NOTE =
   'keep the restore token with the backup password (shown once): `node restore --restore-token` gets past anyone flooding the account’s logins; it opens nothing by itself';
 
-function checkServer(url: string): string {
-  if (!/^https?:\/\/\S+$/.test(url)) throw new InvalidInputError(`--backup-server ${url} is not an http(s) URL`, { hint: 'for example https://backup.example.net' });
-  return url.replace(/\/+$/, '');
-}
 
 
-/** Asks twice for a new password; refuses an empty one or two that differ. */
-export async function promptNewPassword(what = 'new backup password'): Promise<string> {
-  const a = await promptSecret(what);
-  const b = await promptSecret(`${what} (again)`);
+/** Asks twice for a new password (once from --password-file or --password-command); refuses a short one or two that differ. */
+export async function promptNewPassword(what = 'new backup password', o: PasswordOpts = {}): Promise<string> {
+  const a = await readPassword(o, what);
+  const b = passwordGiven(o) ? a : await promptSecret(`${what} (again)`);
   if (a !== b) throw new InvalidInputError('the two passwords differ');
   if (a.length < 8) throw new InvalidInputError('the password must have at least 8 characters', { hint: 'use a long passphrase: the password alone unwraps the backup key' });
   return a;
@@ -60,9 +59,9 @@ export function registerNodeBackupCommands(node: Command): void {
     .option('--usable-before-ack', 'new keys sign at once, before their backup is acknowledged (default: pending_backup until it is)')
     .option('--data-dir <dir>', DIR_HELP)
     .option('--json', 'print JSON');
-  addWalletOptions(setup)
-    .addHelpText('after', promptsHelp(['the invite code', 'the backup password (8 characters or more; with --wallet: no prompt)', 'the backup password again (with --new-stream: no prompt)']) + WALLET_HELP)
-    .action(async (o: WalletOpts & { backupServer?: string; account?: string; stream?: string; newStream?: string; usableBeforeAck?: boolean; dataDir?: string; json?: boolean }) => {
+  addPasswordOptions(addWalletOptions(setup))
+    .addHelpText('after', promptsHelp(['the invite code', 'the backup password (8 characters or more; with --wallet, --password-file or --password-command: no prompt)', 'the backup password again (with --new-stream, --password-file or --password-command: no prompt)']) + PASSWORD_HELP + WALLET_HELP)
+    .action(async (o: WalletOpts & PasswordOpts & { backupServer?: string; account?: string; stream?: string; newStream?: string; usableBeforeAck?: boolean; dataDir?: string; json?: boolean }) => {
       if (o.newStream !== undefined) return newStream(o.newStream, o);
       if (!o.backupServer || !o.account) throw new UsageError('give --backup-server URL and --account NAME (or --new-stream NAME on a node that streams already)');
       const server = checkServer(o.backupServer);
@@ -71,7 +70,8 @@ export function registerNodeBackupCommands(node: Command): void {
       const out = createOutput({ quiet: o.json });
       const wallet = await walletSignerOf(o, (t) => process.stderr.write(`lifeboat: ${t}\n`));
       const invite = await promptSecret('invite code');
-      const secret = wallet ? { wallet } : { password: await promptNewPassword('backup password') };
+      if (wallet && passwordGiven(o)) throw new UsageError('a wallet account has no password: leave out --password-file and --password-command');
+      const secret = wallet ? { wallet } : { password: await promptNewPassword('backup password', o) };
       out.info(wallet ? `registering wallet ${wallet.address} (it signs the backup key message twice, then a login; the signature never leaves this machine)...` : 'registering (the password never leaves this machine: OPAQUE)...');
       const n = await openNode(resolveNodeDir(o.dataDir));
       let r;
@@ -136,20 +136,22 @@ export function registerNodeBackupCommands(node: Command): void {
 }
 
 export function registerBackupCommands(program: Command): void {
-  const backup = program.command('backup').description('backup service accounts, from the client side');
-  backup
+  const backup = program.command('backup').description('backup service accounts and streams, from the client side: snapshots, check, passwd, totp');
+  registerBackupInspectCommands(backup);
+  const passwd = backup
     .command('passwd')
     .description('change the password of a backup account (old and new prompted); the backup key is re-wrapped, streams are untouched')
     .requiredOption('--backup-server <url>', 'the backup service')
     .requiredOption('--account <name>', 'the account')
     .option('--totp', 'the account has a second factor: prompt for its code (after the current password)')
-    .option('--json', 'print JSON')
-    .addHelpText('after', promptsHelp(['the current password', 'with --totp: the code of the authenticator app (or a recovery code)', 'the new password (8 characters or more)', 'the new password again']))
-    .action(async (o: { backupServer: string; account: string; totp?: boolean; json?: boolean }) => {
+    .option('--json', 'print JSON');
+  addPasswordOptions(passwd, 'the current password')
+    .addHelpText('after', promptsHelp(['the current password (with --password-file or --password-command: no prompt)', 'with --totp: the code of the authenticator app (or a recovery code)', 'the new password (8 characters or more)', 'the new password again']) + PASSWORD_HELP)
+    .action(async (o: PasswordOpts & { backupServer: string; account: string; totp?: boolean; json?: boolean }) => {
       const server = checkServer(o.backupServer);
       const account = checkName(o.account, '--account');
       const out = createOutput({ quiet: o.json });
-      const oldPassword = await promptSecret('current backup password');
+      const oldPassword = await readPassword(o, 'current backup password');
       const totp = await totpOf(o.totp);
       const newPassword = await promptNewPassword('new backup password');
       await changeBackupPassword({ server, account, oldPassword, newPassword, totp });
@@ -170,9 +172,9 @@ function registerTotpCommands(backup: Command): void {
     .option('--totp', 'the account has a second factor already: prompt for its current code (to replace it)')
     .option('--secret-fd <n>', 'write the URI and the recovery codes to this file descriptor instead of the terminal', intIn(3, 1 << 20))
     .option('--json', 'print JSON (the secret still goes to the terminal or --secret-fd)');
-  addWalletOptions(enable)
-    .addHelpText('after', promptsHelp(['the backup password (with --wallet: no prompt)', 'with --totp: the current code (or a recovery code)']) + WALLET_HELP)
-    .action(async (o: WalletOpts & { backupServer: string; account: string; totp?: boolean; secretFd?: number; json?: boolean }) => {
+  addPasswordOptions(addWalletOptions(enable))
+    .addHelpText('after', promptsHelp(['the backup password (with --wallet, --password-file or --password-command: no prompt)', 'with --totp: the current code (or a recovery code)']) + PASSWORD_HELP + WALLET_HELP)
+    .action(async (o: WalletOpts & PasswordOpts & { backupServer: string; account: string; totp?: boolean; secretFd?: number; json?: boolean }) => {
       const server = checkServer(o.backupServer);
       const account = checkName(o.account, '--account');
       assertSecretOutput(o.secretFd);
@@ -191,9 +193,9 @@ function registerTotpCommands(backup: Command): void {
     .requiredOption('--backup-server <url>', 'the backup service')
     .requiredOption('--account <name>', 'the account')
     .option('--json', 'print JSON');
-  addWalletOptions(disable)
-    .addHelpText('after', promptsHelp(['the backup password (with --wallet: no prompt)', 'the current code (or a recovery code)']) + WALLET_HELP)
-    .action(async (o: WalletOpts & { backupServer: string; account: string; json?: boolean }) => {
+  addPasswordOptions(addWalletOptions(disable))
+    .addHelpText('after', promptsHelp(['the backup password (with --wallet, --password-file or --password-command: no prompt)', 'the current code (or a recovery code)']) + PASSWORD_HELP + WALLET_HELP)
+    .action(async (o: WalletOpts & PasswordOpts & { backupServer: string; account: string; json?: boolean }) => {
       const server = checkServer(o.backupServer);
       const account = checkName(o.account, '--account');
       const out = createOutput({ quiet: o.json });

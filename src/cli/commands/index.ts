@@ -72,7 +72,7 @@ export const SUMMARIES: Readonly<Record<string, { description: string; options?:
   node: { description: 'a threshold-signing (FROST) key node' },
   key: { description: 'threshold keys on key nodes' },
   sign: { description: 'sign a message (up to the nodes’ message limit, 1 MiB by default) with any t of the key’s nodes (two FROST rounds; a node that cannot sign is replaced by the next); prints the signature hex', options: true },
-  backup: { description: 'backup service accounts, from the client side' },
+  backup: { description: 'backup service accounts and streams, from the client side: snapshots, check, passwd, totp' },
   log: { description: 'the public backup log: an append-only transparency log (C2SP tlog-tiles) that anyone can audit' },
   keyshare: { description: "key-share backups under the operator's 24-word mnemonic (docs/keyshare.md)" },
   ers: { description: 'emergency recovery packages: every share verifiably encrypted to an offline RSA key (docs/ers.md)' },

@@ -22,7 +22,9 @@ import { fromB64, toB64, utf8, wipe } from '../../util/bytes.js';
 import { promptSecret, promptsHelp, readStdin } from '../input.js';
 import { restoreFromService } from '../../backup/node-link.js';
 import { registerNodeBackupCommands } from './backup.js';
-import { addWalletOptions, totpOf, WALLET_HELP, type WalletOpts, walletSignerOf } from './wallet-options.js';
+import { accountSecretOf, addWalletOptions, totpOf, WALLET_HELP, type WalletOpts } from './wallet-options.js';
+import { addPasswordOptions, PASSWORD_HELP, type PasswordOpts } from '../password.js';
+import { RESTORE_POINT_HELP, restorePointGiven, restorePointOf, type RestorePointOpts } from './restore-point.js';
 import { registerNodeConfigCommands } from './node-config.js';
 import { printNodeView, registerNodeShowCommand } from './node-show.js';
 import { registerNodeSealCommands } from './node-seal.js';
@@ -98,12 +100,13 @@ async function serveNode(o: DirOpts & { listen: string; logLevel?: string }): Pr
 }
 
 /** `node restore --backup-server`: a fresh machine, the password (or the wallet), the service; nothing else. */
-async function restoreFromServiceCommand(o: DirOpts & WalletOpts & { backupServer: string; account?: string; stream?: string; expectSeq?: number; restoreToken?: boolean; totp?: boolean; serve?: boolean; listen: string; logLevel?: string }): Promise<void> {
+async function restoreFromServiceCommand(o: DirOpts & WalletOpts & PasswordOpts & RestorePointOpts & { backupServer: string; account?: string; stream?: string; expectSeq?: number; restoreToken?: boolean; totp?: boolean; serve?: boolean; listen: string; logLevel?: string }): Promise<void> {
   if (!o.account) throw new UsageError('--backup-server needs --account NAME');
+  const point = restorePointOf(o);
+  if (o.dryRun && o.serve) throw new UsageError('--dry-run writes nothing, so there is nothing to --serve');
   // With --serve, stdout belongs to serve (its first line, JSON with --json); the restore reports on stderr.
   const out = createOutput({ quiet: o.json });
-  const wallet = await walletSignerOf(o, (t) => process.stderr.write(`lifeboat: ${t}\n`));
-  const secret = wallet ? { wallet } : { password: await promptSecret('backup password') };
+  const secret = await accountSecretOf(o, (t) => process.stderr.write(`lifeboat: ${t}\n`));
   const restoreToken = o.restoreToken ? await promptSecret('restore token') : undefined;
   const totp = await totpOf(o.totp);
   const bar = progressLine(out.info);
@@ -115,14 +118,23 @@ async function restoreFromServiceCommand(o: DirOpts & WalletOpts & { backupServe
     totp,
     stream: o.stream,
     expectSeq: o.expectSeq,
+    point,
+    dryRun: o.dryRun,
     dir: resolveNodeDir(o.dataDir),
     store: o.store,
     progress: bar,
   });
-  if (o.serve) out.info(`restored node ${r.fingerprint}: ${r.keys} keys from ${r.stream} (entry ${r.headSeq}); serving`);
-  else if (o.json) out.json({ ok: true, mode: 'backup-server', ...r, store: redactStoreUrl(r.store) });
+  const at = `entry ${r.headSeq}${r.headSeq < r.streamHeadSeq ? ` of ${r.streamHeadSeq}` : ''}${r.committedAt ? `, committed ${r.committedAt}` : ''}`;
+  if (o.json && !o.serve) return out.json({ ok: true, mode: 'backup-server', ...r, store: r.store === null ? null : redactStoreUrl(r.store) });
+  if (r.dryRun) {
+    out.out(`dry run: would restore node ${r.fingerprint}: ${r.keys} keys and ${r.apiKeys} API keys from ${r.stream} (${at}${r.compactionSeq ? `; compaction at ${r.compactionSeq}` : ''})`);
+    out.out(`every entry and share checked; nothing was written${r.streamsTo !== r.stream ? `; the node would stream to ${r.streamsTo}` : ''}`);
+    return;
+  }
+  if (o.serve) out.info(`restored node ${r.fingerprint}: ${r.keys} keys from ${r.stream} (${at}); serving`);
   else {
-    out.out(`restored node ${r.fingerprint}: ${r.keys} keys and ${r.apiKeys} API keys from ${r.stream} (entry ${r.headSeq}${r.compactionSeq ? `, compaction at ${r.compactionSeq}` : ''})`);
+    out.out(`restored node ${r.fingerprint}: ${r.keys} keys and ${r.apiKeys} API keys from ${r.stream} (${at}${r.compactionSeq ? `, compaction at ${r.compactionSeq}` : ''})`);
+    if (r.streamsTo !== r.stream) out.out(`restored to a point before the head: the node streams its whole state to the new stream ${r.streamsTo}`);
     out.out(`every share matches its verifying share; no signing nonce survives (epoch ${r.epoch}); start it with \`lifeboat node serve\``);
   }
   if (o.serve) await serveNode(o);
@@ -306,6 +318,9 @@ export function registerNodeCommands(program: Command): void {
     .option('--account <name>', 'with --backup-server: the account')
     .option('--stream <name>', 'with --backup-server: the stream (default: the account’s only one)')
     .option('--expect-seq <n>', 'with --backup-server: refuse a stream whose head is below entry N (a rolled-back service)', intIn(0, Number.MAX_SAFE_INTEGER))
+    .option('--to-seq <n>', 'with --backup-server: restore the keys as they were after entry N (a point in time; see `lifeboat backup snapshots`)', intIn(0, Number.MAX_SAFE_INTEGER))
+    .option('--to-time <rfc3339>', 'with --backup-server: restore the keys as they were at this time, e.g. 2026-12-03T18:00:00Z (the last entry committed at or before it)')
+    .option('--dry-run', 'with --backup-server: download and check everything, print what would be restored, write nothing')
     .option('--restore-token', 'with --backup-server: also prompt for the account’s restore token (after the password), which gets the login past a flood of others’ logins')
     .option('--totp', 'with --backup-server: the account has a second factor: prompt for its code (or a recovery code) after the password and restore token')
     .option('--serve', 'with --backup-server: serve the restored node right away (as `node serve`)')
@@ -316,10 +331,11 @@ export function registerNodeCommands(program: Command): void {
     .option('--data-dir <dir>', DIR_HELP)
     .option('--store <url>', STORE_HELP)
     .option('--json', 'print JSON');
-  addWalletOptions(restore)
-    .addHelpText('after', promptsHelp(['with --backup-server: the backup password (with --wallet: no prompt)', 'with --restore-token: the restore token', 'with --totp: the code of the authenticator app (or a recovery code)']) + WALLET_HELP)
+  addPasswordOptions(addWalletOptions(restore))
+    .addHelpText('after', promptsHelp(['with --backup-server: the backup password (with --wallet, --password-file or --password-command: no prompt)', 'with --restore-token: the restore token', 'with --totp: the code of the authenticator app (or a recovery code)']) + PASSWORD_HELP + RESTORE_POINT_HELP + WALLET_HELP)
     .action(async (o: DirOpts & { in?: string; database?: boolean; backupServer?: string; account?: string; stream?: string; expectSeq?: number }) => {
       if ([o.in, o.database, o.backupServer].filter(Boolean).length !== 1) throw new UsageError('give exactly one of --backup-server URL, --in FILE or --database');
+      if (!o.backupServer && restorePointGiven(o as RestorePointOpts)) throw new UsageError('--to-seq, --to-time and --dry-run go with --backup-server');
       if (o.backupServer) return restoreFromServiceCommand(o as Parameters<typeof restoreFromServiceCommand>[0]);
       const out = createOutput({ quiet: o.json });
       const progress = (done: number, total: number) => out.info(`checked ${done}/${total} shares against their verifying shares`);

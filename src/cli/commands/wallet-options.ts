@@ -6,11 +6,12 @@
 import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import QRCode from 'qrcode';
-import { InvalidInputError, LifeboatError } from '../../errors.js';
+import { InvalidInputError, LifeboatError, UsageError } from '../../errors.js';
 import { checkAddress, commandSigner, localKeySigner, pasteSigner, type WalletSigner } from '../../backup/wallet.js';
 import { qrToTerminal } from '../../recovery/qr-code.js';
 import { assertPrivateFile } from '../../util/files.js';
 import { promptSecret } from '../input.js';
+import { passwordGiven, type PasswordOpts, readPassword } from '../password.js';
 import { intIn } from '../options.js';
 import { writeSecret } from '../io.js';
 
@@ -74,10 +75,11 @@ export async function walletSignerOf(o: WalletOpts, show: (text: string) => void
   return pasteSigner(address, show, promptSecret);
 }
 
-/** The secret options of a command that logs in: a wallet signer, or the password prompted for. */
-export async function accountSecretOf(o: WalletOpts, show: (text: string) => void, prompt = 'backup password'): Promise<{ password: string } | { wallet: WalletSigner }> {
+/** The secret options of a command that logs in: a wallet signer, or the password (--password-file, --password-command or prompted). */
+export async function accountSecretOf(o: WalletOpts & PasswordOpts, show: (text: string) => void, prompt = 'backup password'): Promise<{ password: string } | { wallet: WalletSigner }> {
   const wallet = await walletSignerOf(o, show);
-  return wallet ? { wallet } : { password: await promptSecret(prompt) };
+  if (wallet && passwordGiven(o)) throw new UsageError('a wallet account has no password: leave out --password-file and --password-command');
+  return wallet ? { wallet } : { password: await readPassword(o, prompt) };
 }
 
 /** Prompts for the second factor's code when `want` (--totp). */
@@ -109,4 +111,10 @@ export function showTotpEnrolment(e: { otpauthUri: string; recoveryCodes: string
   }
   lines.push('recovery codes (each logs in once instead of a code; keep them apart from the authenticator):', ...e.recoveryCodes.map((c) => `  ${c}`));
   writeSecret(lines.join('\n'), secretFd);
+}
+
+/** A backup service URL from the command line (http or https), without trailing slashes. Throws InvalidInputError. */
+export function checkServer(url: string): string {
+  if (!/^https?:\/\/\S+$/.test(url)) throw new InvalidInputError(`--backup-server ${url} is not an http(s) URL`, { hint: 'for example https://backup.example.net' });
+  return url.replace(/\/+$/, '');
 }

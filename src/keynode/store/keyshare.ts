@@ -152,6 +152,25 @@ export async function recordKeyChannel(db: Db, keyId: string, channel: DurableCh
   return { activated: affected(r.numUpdatedRows) > 0 };
 }
 
+/**
+ * Records that `channel` holds each of `keys` at its epoch (replacing what it held), `detail` for all,
+ * in multi-row statements: a restore of 100,000 keys marks them in a few hundred statements. Activates
+ * nothing (restored keys are active already). Every key must be in the store (a foreign key).
+ */
+export async function recordKeyChannels(db: Db, channel: DurableChannel, keys: readonly { keyId: string; epoch: number }[], detail: string, now: number): Promise<void> {
+  checkChannel(channel);
+  checkJson(detail, 'detail');
+  checkMillis(now, 'now');
+  const rows = keys.map((k) => ({ key_id: checkId(k.keyId, 'keyId'), channel, epoch: checkEpoch(k.epoch), detail, recorded_at: now }));
+  for (let i = 0; i < rows.length; i += 1000) {
+    await db
+      .insertInto('key_channels')
+      .values(rows.slice(i, i + 1000))
+      .onConflict((oc) => oc.columns(['key_id', 'channel']).doUpdateSet((eb) => ({ epoch: eb.ref('excluded.epoch'), detail: eb.ref('excluded.detail'), recorded_at: eb.ref('excluded.recorded_at') })))
+      .execute();
+  }
+}
+
 export async function listKeyChannels(db: Db, keyId: string): Promise<KeyChannelRecord[]> {
   checkId(keyId, 'keyId');
   const rows = await db.selectFrom('key_channels').selectAll().where('key_id', '=', keyId).orderBy('channel').execute();

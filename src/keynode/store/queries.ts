@@ -329,6 +329,10 @@ export class StoreOps implements KeyNodeStoreOps {
     return this.journaled((db) => keyshare.recordKeyChannel(db, keyId, channel, epoch, detail, required, now));
   }
 
+  recordKeyChannels(channel: DurableChannel, keys: readonly { keyId: string; epoch: number }[], detail: string, now: number): Promise<void> {
+    return this.journaled((db) => keyshare.recordKeyChannels(db, channel, keys, detail, now));
+  }
+
   listKeyChannels(keyId: string): Promise<KeyChannelRecord[]> {
     return guarded(() => keyshare.listKeyChannels(this.db, keyId));
   }

@@ -329,6 +329,12 @@ export interface KeyNodeStoreOps {
    * gone changes nothing. `detail` is JSON text of at most 64 KiB.
    */
   recordKeyChannel(keyId: string, channel: DurableChannel, epoch: number, detail: string, required: readonly DurableChannel[], now: number): Promise<{ activated: boolean }>;
+  /**
+   * Records that `channel` holds each key at the epoch given (replacing what it held), with one `detail`
+   * for all, in one transaction of multi-row statements; activates nothing (a restore marks its keys).
+   * Every key must be in the store. InvalidInputError for a malformed id, epoch, channel or detail.
+   */
+  recordKeyChannels(channel: DurableChannel, keys: readonly { keyId: string; epoch: number }[], detail: string, now: number): Promise<void>;
   /** The channels that hold the key, each with the epoch it holds. */
   listKeyChannels(keyId: string): Promise<KeyChannelRecord[]>;
   /**
