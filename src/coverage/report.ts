@@ -125,7 +125,55 @@ function logPath(k: CoverageKey, ctx: NodeContext, fleet: Fleet, c: Collected): 
 }
 
 const isHeld = (p: PathReport) => p.state === 'ok' || p.state === 'stale';
+/** A path off the key nodes holds the member: the backup service, a public log, an emergency package. */
+const offNode = (m: MemberReport) => isHeld(m.paths.backup) || isHeld(m.paths.log) || isHeld(m.paths.ers);
 const isBad = (p: PathReport) => p.state === 'missing' || p.state === 'stale' || p.state === 'unknown';
+
+const worstMemo = new Map<string, number>();
+const COMBINATIONS_MAX = 5000;
+
+/**
+ * The most members the loss of any `k` nodes takes, each member given by the nodes holding its only
+ * copies (it is lost when all of them are). Exact over every set of `k` of those nodes while there are
+ * at most 5,000 such sets; beyond, an upper bound (each lost node takes every member it holds a copy
+ * of), so the answer errs towards "does not survive". Memoized: most keys of a fleet share one shape.
+ */
+export function worstLoss(copies: string[][], k: number): number {
+  if (k <= 0 || copies.length === 0) return 0;
+  const memoKey = `${k}|${copies.map((c) => c.join(',')).sort().join(';')}`;
+  const memo = worstMemo.get(memoKey);
+  if (memo !== undefined) return memo;
+  const nodes = [...new Set(copies.flat())].sort();
+  let worst = 0;
+  if (nodes.length <= k) worst = copies.length;
+  else if (combinations(nodes.length, k) <= COMBINATIONS_MAX) {
+    const pick: string[] = [];
+    const visit = (from: number): void => {
+      if (pick.length === k) {
+        worst = Math.max(worst, copies.filter((c) => c.every((x) => pick.includes(x))).length);
+        return;
+      }
+      for (let i = from; i <= nodes.length - (k - pick.length); i++) {
+        pick.push(nodes[i]!);
+        visit(i + 1);
+        pick.pop();
+      }
+    };
+    visit(0);
+  } else {
+    const per = nodes.map((x) => copies.filter((c) => c.includes(x)).length).sort((a, b) => b - a);
+    worst = Math.min(copies.length, per.slice(0, k).reduce((a, b) => a + b, 0));
+  }
+  if (worstMemo.size > 10_000) worstMemo.clear();
+  worstMemo.set(memoKey, worst);
+  return worst;
+}
+
+function combinations(n: number, k: number): number {
+  let r = 1;
+  for (let i = 0; i < k; i++) r = (r * (n - i)) / (i + 1);
+  return r;
+}
 
 /**
  * Builds the report. Linear in the records the nodes answered (one pass to group them by key, one per
@@ -170,6 +218,7 @@ export function buildReport(fleet: Fleet, c: Collected): CoverageReport {
     const t = any.threshold;
     const n = any.max_signers;
     const members: MemberReport[] = [];
+    const copyNodes: string[][] = [];
     for (const [identifier, holders] of byId) {
       const primary = holders.find((h) => !h.ctx.isFailover) ?? holders[0]!;
       const ctx = primary.ctx;
@@ -181,22 +230,35 @@ export function buildReport(fleet: Fleet, c: Collected): CoverageReport {
       const ers: PathReport = k.channels.ers ? { state: 'ok' } : ctx.required.includes('ers') ? { state: 'missing', why: 'no verified package registered' } : NONE;
       const durable = isHeld(backup) || isHeld(failover) || isHeld(log) || isHeld(ers);
       members.push({ identifier, node: copyOnly ? null : primary.node, key_id: k.key_id, state: copyOnly ? 'unknown' : 'up', status: k.status, durable, paths: { backup, failover, snapshot: ctx.snapshot, log, ers } });
+      // The nodes that answered with a copy of this share: the primary, and its fail-over when the copy is there.
+      copyNodes.push(copyOnly ? [primary.node] : isHeld(failover) && ctx.failover ? [primary.node, ctx.failover] : [primary.node]);
     }
     // Members no node that answered holds: unknown (maybe on a node that did not answer), never durable.
     const missing = Math.max(0, n - members.length);
-    if (members.length > 1) members.sort((a, b) => (a.identifier < b.identifier ? -1 : a.identifier > b.identifier ? 1 : 0));
+    if (members.length > 1) {
+      const order = members.map((_, i) => i).sort((a, b) => (members[a]!.identifier < members[b]!.identifier ? -1 : members[a]!.identifier > members[b]!.identifier ? 1 : 0));
+      const sorted = order.map((i) => [members[i]!, copyNodes[i]!] as const);
+      sorted.forEach(([m, cn], i) => {
+        members[i] = m;
+        copyNodes[i] = cn;
+      });
+    }
+    // A member on the backup service, a log or a package outlives any node; one held only on nodes (its
+    // own while up, its fail-over's copy while that answers with it) is lost with all of those nodes.
     let base = 0;
-    let fragile = 0;
     let downFragile = 0;
     let keyId: string | undefined;
-    for (const m of members) {
+    const onNodesOnly: string[][] = [];
+    for (let i = 0; i < members.length; i++) {
+      const m = members[i]!;
       if (m.state === 'up' || m.durable) base++;
-      if (m.state === 'up' && !m.durable) fragile++;
       if (m.state !== 'up' && !m.durable) downFragile++;
       if (m.key_id !== null && (keyId === undefined || m.key_id < keyId)) keyId = m.key_id;
+      const copies = copyNodes[i]!;
+      if (copies.length > 0 && !offNode(m)) onNodesOnly.push(copies);
     }
-    const survivesOne = base - (fragile > 0 ? 1 : 0) >= t;
-    const survivesT1 = base - Math.min(t - 1, fragile) >= t;
+    const survivesOne = base - worstLoss(onNodesOnly, 1) >= t;
+    const survivesT1 = base - worstLoss(onNodesOnly, t - 1) >= t;
     const optimistic = base + downFragile + (anyNodeUnknown ? missing : 0);
     const reasons: string[] = [];
     if (missing > 0) reasons.push(`${missing} of ${n} members held by no node that answered`);
