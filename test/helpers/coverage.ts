@@ -54,10 +54,26 @@ export async function startCoverageFleet(n = 3, opts: { failoverOf?: number } = 
   const accounts = Array.from({ length: n }, (_, i) => `acct-node${i + 1}`);
   const invites = await addBackupAccounts({ dir: backupDir, url: backup.url, server: undefined }, accounts);
   const dirs: string[] = [];
-  const identities: string[] = [];
+  // The fail-over node is made, paired to its primary (`node pair --primary`) and served while the
+  // primaries are set up; the primary is paired to it (`node pair --failover`) before it serves.
+  let failoverReady: Promise<{ name: string; dir: string; fingerprint: string; wrappingKey: string; server: RunningCli }> | undefined;
+  const startFailover = async (primaryIdentity: string, name: string) => {
+    const dir = join(root, name);
+    const id = await initNode(dir);
+    const node = await openNode(dir);
+    try {
+      await node.store.insertApiKey(apiKeyRecordFromToken(operator, 'operator', 'coverage operator'));
+      await node.store.insertApiKey(apiKeyRecordFromToken(client, 'client', 'coverage client', { tenant: 'default' }));
+    } finally {
+      await closeNode(node);
+    }
+    expectOk(await runCli(['node', 'pair', '--primary', primaryIdentity, '--data-dir', dir, '--json']));
+    return { name, dir, fingerprint: id.fingerprint, wrappingKey: id.wrapping_public_key, server: await startCli(serveArgs(dir)) };
+  };
   for (let i = 0; i < n; i++) {
     const dir = join(root, `node${i + 1}`);
-    identities.push((await initNode(dir)).identity);
+    const { identity } = await initNode(dir);
+    if (i === opts.failoverOf) failoverReady = startFailover(identity, `node${i + 1}-fo`);
     const node = await openNode(dir);
     try {
       await node.store.insertApiKey(apiKeyRecordFromToken(operator, 'operator', 'coverage operator'));
@@ -69,22 +85,10 @@ export async function startCoverageFleet(n = 3, opts: { failoverOf?: number } = 
     dirs.push(dir);
   }
   let failover: CoverageFleet['failover'];
-  if (opts.failoverOf !== undefined) {
-    const i = opts.failoverOf;
-    const name = `node${i + 1}-fo`;
-    const dir = join(root, name);
-    const id = await initNode(dir);
-    const node = await openNode(dir);
-    try {
-      await node.store.insertApiKey(apiKeyRecordFromToken(operator, 'operator', 'coverage operator'));
-      await node.store.insertApiKey(apiKeyRecordFromToken(client, 'client', 'coverage client', { tenant: 'default' }));
-    } finally {
-      await closeNode(node);
-    }
-    expectOk(await runCli(['node', 'pair', '--primary', identities[i]!, '--data-dir', dir, '--json']));
-    const server = await startCli(serveArgs(dir));
-    expectOk(await runCli(['node', 'pair', '--failover', `${server.url}#${id.fingerprint}`, '--wrapping-key', id.wrapping_public_key, '--data-dir', dirs[i]!, '--json']));
-    failover = { name, dir, url: server.url, server };
+  if (failoverReady) {
+    const f = await failoverReady;
+    expectOk(await runCli(['node', 'pair', '--failover', `${f.server.url}#${f.fingerprint}`, '--wrapping-key', f.wrappingKey, '--data-dir', dirs[opts.failoverOf!]!, '--json']));
+    failover = { name: f.name, dir: f.dir, url: f.server.url, server: f.server };
   }
   const nodes = await Promise.all(dirs.map((d) => startCli(serveArgs(d))));
   const tokenFile = join(root, 'operator.token');
