@@ -1,8 +1,10 @@
 /**
  * lifeboat coverage, the fleet file and the console on a real fleet: a backup service and three key
- * nodes as processes on loopback (test/helpers/coverage.ts). Key `cov_b` lives on nodes 1-3 (2-of-3),
- * `cov_a` on nodes 2-3 (2-of-2). Removing node 1's account on the backup service (its stream gone)
- * must put `cov_b`, and only it, at risk, first, in the command and on the page (real Chromium).
+ * nodes as processes on loopback, node 1 paired with a fail-over node (test/helpers/coverage.ts). Key
+ * `cov_b` lives on nodes 1-3 (2-of-3), `cov_f` on nodes 1-2 and `cov_a` on nodes 2-3 (2-of-2). Removing
+ * node 1's account on the backup service (its stream gone) must put the keys on node 1, and only them,
+ * at risk, first, in the command and on the page (real Chromium). Then the fail-over paths: node 1's
+ * copies keep `cov_f` alive through the loss of one node until the fail-over or the copy is gone.
  */
 import assert from 'node:assert/strict';
 import { createServer, type Server, type Socket } from 'node:net';
@@ -10,12 +12,23 @@ import { mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { chromium } from 'playwright-core';
-import { type CoverageReport } from '../src/coverage/report.js';
+import { type CoverageReport, worstLoss } from '../src/coverage/report.js';
+import { KeyNodeClient } from '../src/keynode/client.js';
 import { REPO_ROOT, runCli, type RunningCli, startCli } from './helpers/cli.js';
 import { type CoverageFleet, startCoverageFleet } from './helpers/coverage.js';
 
 let fx: CoverageFleet;
 let fleetFile: string;
+
+const status = async (url: string) => (await (await fetch(`${url}/v1/status`, { headers: { authorization: `Bearer ${fx.operator}` } })).json()) as { keys: number; failover: { lag: number } | null };
+
+async function until(what: string, fn: () => Promise<boolean>, timeoutMs = 15_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await fn())) {
+    if (Date.now() > deadline) assert.fail(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
 
 const coverage = async (args: string[] = []) => {
   const r = await runCli(['coverage', '--fleet', fleetFile, '--json', ...args], { timeoutMs: 60_000 });
@@ -23,10 +36,16 @@ const coverage = async (args: string[] = []) => {
 };
 
 before(async () => {
-  fx = await startCoverageFleet();
+  fx = await startCoverageFleet(3, { failoverOf: 0 });
   await fx.createKey([0, 1, 2], 'cov_b');
   await fx.createKey([1, 2], 'cov_a');
+  await fx.createKey([0, 1], 'cov_f');
   fleetFile = fx.writeFleet();
+  // node 1's two shares reach its fail-over
+  await until('node 1 synced to its fail-over', async () => {
+    const [p, f] = await Promise.all([status(fx.nodes[0]!.url), status(fx.failover!.url)]);
+    return p.failover?.lag === 0 && f.keys === 2;
+  });
 });
 after(async () => {
   await fx?.stop();
@@ -37,7 +56,7 @@ describe('lifeboat coverage', () => {
     const { code, report, stderr } = await coverage();
     assert.equal(code, 0, stderr);
     assert.equal(report.ok, true);
-    assert.deepEqual(report.keys.map((k) => [k.key_id, k.verdict, k.threshold, k.members]), [['cov_a', 'ok', 2, 2], ['cov_b', 'ok', 2, 3]]);
+    assert.deepEqual(report.keys.map((k) => [k.key_id, k.verdict, k.threshold, k.members]), [['cov_a', 'ok', 2, 2], ['cov_b', 'ok', 2, 3], ['cov_f', 'ok', 2, 2]]);
     const b = report.keys.find((k) => k.key_id === 'cov_b')!;
     assert.equal(b.member_detail.length, 3);
     assert.deepEqual(b.member_detail.map((m) => m.node).sort(), ['node1', 'node2', 'node3']);
@@ -48,6 +67,12 @@ describe('lifeboat coverage', () => {
     }
     assert.equal(b.survives_one_loss, true);
     assert.equal(b.survives_t_minus_1_losses, true);
+    // node 1's fail-over copy: a path of node 1's members (present, with node 1's lag), not a member of its own
+    for (const key of report.keys.filter((k) => k.key_id !== 'cov_a')) {
+      assert.equal(key.member_detail.length, key.members);
+      for (const m of key.member_detail) assert.deepEqual(m.paths.failover, m.node === 'node1' ? { state: 'ok', lag: 0 } : { state: 'none' });
+    }
+    assert.deepEqual(report.nodes.map((n) => [n.name, n.failover?.lag ?? null]), [['node1', 0], ['node2', null], ['node3', null], ['node1-fo', null]]);
     assert.ok(report.parts.every((p) => p.state === 'ok'));
     assert.ok(!JSON.stringify(report).includes(fx.operator) && !JSON.stringify(report).includes(fx.monitorToken));
   });
@@ -73,7 +98,7 @@ describe('lifeboat coverage', () => {
       const { code, report } = await coverage();
       assert.equal(code, 1);
       assert.deepEqual(report.parts.filter((p) => p.state === 'unknown').map((p) => [p.name, p.error]), [['node3', 'unauthorized']]);
-      assert.ok(report.keys.every((k) => k.verdict !== 'ok'), JSON.stringify(report.keys.map((k) => k.verdict)));
+      assert.deepEqual(report.keys.map((k) => [k.key_id, k.verdict]), [['cov_a', 'at_risk'], ['cov_b', 'at_risk'], ['cov_f', 'ok']], 'the keys with a share on node 3 are not ok; cov_f has none there');
     } finally {
       fleetFile = fx.writeFleet();
     }
@@ -182,23 +207,23 @@ describe('a node’s backup stream stopped: coverage and the console', () => {
       await page.fill('input[name=token]', token);
       await page.click('button[type=submit]');
       await page.waitForSelector('#keys tr.key');
-      assert.deepEqual(await page.$$eval('#keys tr.key', (rows) => rows.map((r) => [r.getAttribute('data-key'), r.getAttribute('data-verdict')])), [['cov_a', 'ok'], ['cov_b', 'ok']]);
+      assert.deepEqual(await page.$$eval('#keys tr.key', (rows) => rows.map((r) => [r.getAttribute('data-key'), r.getAttribute('data-verdict')])), [['cov_a', 'ok'], ['cov_b', 'ok'], ['cov_f', 'ok']]);
       // stop node 1's stream: its account and streams are gone from the backup service
       const rm = await runCli(['backup-server', 'account', 'rm', 'acct-node1', '--yes', '--data-dir', fx.backupDir]);
       assert.equal(rm.code, 0, rm.stderr);
       const { code, report } = await coverage();
       assert.equal(code, 1);
-      assert.deepEqual(report.keys.map((k) => [k.key_id, k.verdict]), [['cov_b', 'at_risk'], ['cov_a', 'ok']]);
+      assert.deepEqual(report.keys.map((k) => [k.key_id, k.verdict]), [['cov_b', 'at_risk'], ['cov_f', 'at_risk'], ['cov_a', 'ok']]);
       const m1 = report.keys[0]!.member_detail.find((m) => m.node === 'node1')!;
       assert.equal(m1.paths.backup.state, 'missing');
-      assert.equal(m1.durable, false);
+      assert.deepEqual([m1.paths.failover.state, m1.durable], ['ok', true], 'its copy on the fail-over node still outlives node 1');
       const text = await runCli(['coverage', '--fleet', fleetFile, '--key', 'cov_b']);
       assert.equal(text.code, 1);
       assert.match(text.stdout, /AT_RISK\s+cov_b/);
       assert.match(text.stdout, /node1: backup missing/);
       await page.click('#refresh');
       await page.waitForSelector('#keys tr.key[data-verdict="at_risk"]');
-      assert.deepEqual(await page.$$eval('#keys tr.key', (rows) => rows.map((r) => [r.getAttribute('data-key'), r.getAttribute('data-verdict')])), [['cov_b', 'at_risk'], ['cov_a', 'ok']]);
+      assert.deepEqual(await page.$$eval('#keys tr.key', (rows) => rows.map((r) => [r.getAttribute('data-key'), r.getAttribute('data-verdict')])), [['cov_b', 'at_risk'], ['cov_f', 'at_risk'], ['cov_a', 'ok']]);
       await page.click('#keys tr.key summary');
       assert.match((await page.textContent('#keys')) ?? '', /backup: missing/);
       assert.equal(await page.locator('svg').count(), 2);
@@ -213,5 +238,79 @@ describe('a node’s backup stream stopped: coverage and the console', () => {
     } finally {
       await browser.close();
     }
+  });
+});
+
+describe('fail-over paths: node 1’s copies on its fail-over (node 1’s backup stream gone since the test above)', () => {
+  const member1 = (r: CoverageReport, key: string) => {
+    const k = r.keys.find((x) => x.key_id === key)!;
+    // node 1's share: the member whose identifier node 1 (or, while it is down, its fail-over) answered with
+    return { k, m: k.member_detail.find((m) => m.node === 'node1' || m.node === null)! };
+  };
+
+  it('the worst loss of k nodes takes a member only with every node holding its copies (a shared fail-over too)', () => {
+    assert.equal(worstLoss([['a', 'a-fo'], ['b'], ['c']], 1), 1);
+    assert.equal(worstLoss([['a', 'a-fo'], ['b'], ['c']], 2), 2, 'b and c');
+    assert.equal(worstLoss([['a', 'x'], ['b', 'x'], ['c', 'x']], 2), 1, 'one primary and the fail-over they share');
+    assert.equal(worstLoss([['a', 'x'], ['b', 'x'], ['c', 'x']], 3), 2);
+    assert.equal(worstLoss([['x'], ['x']], 1), 2, 'two shares whose only copies are on one node');
+    assert.equal(worstLoss([], 2), 0);
+  });
+
+  it('the copy present: the member is durable through it, and a 2-of-2 key survives the loss of one node', async () => {
+    const { code, report } = await coverage();
+    assert.equal(code, 1);
+    const { k, m } = member1(report, 'cov_f');
+    assert.deepEqual([m.paths.backup.state, m.paths.failover, m.durable], ['missing', { state: 'ok', lag: 0 }, true]);
+    assert.deepEqual([k.verdict, k.survives_one_loss, k.survives_t_minus_1_losses], ['at_risk', true, true]);
+    assert.ok(!k.reasons.some((r) => /one more node/.test(r)), k.reasons.join('; '));
+    const text = await runCli(['coverage', '--fleet', fleetFile, '--key', 'cov_f']);
+    assert.match(text.stdout, /on node1 up, durable: backup missing( lag \d+)?, failover ok lag 0/);
+  });
+
+  it('node 1 stopped: its share lives on the fail-over only, so losing that node loses a 2-of-2 key: at risk, one more loss fatal', async () => {
+    await fx.nodes[0]!.stop();
+    try {
+      const { code, report } = await coverage();
+      assert.equal(code, 1);
+      assert.deepEqual(report.parts.filter((p) => p.state === 'unknown').map((p) => [p.name, p.error]), [['node1', 'unreachable']]);
+      const { k, m } = member1(report, 'cov_f');
+      assert.deepEqual([m.node, m.state, m.paths.failover.state, m.durable], [null, 'unknown', 'ok', true]);
+      assert.deepEqual([k.verdict, k.survives_one_loss, k.survives_t_minus_1_losses], ['at_risk', false, false]);
+      assert.ok(k.reasons.includes('the loss of one more node makes it unrecoverable'), k.reasons.join('; '));
+      // a 2-of-3 key keeps nodes 2 and 3 on the backup service: it survives the fail-over's loss too
+      const b = member1(report, 'cov_b').k;
+      assert.deepEqual([b.verdict, b.survives_one_loss, b.member_detail.length], ['at_risk', true, 3]);
+    } finally {
+      await fx.serveNode(0);
+    }
+  });
+
+  it('the fail-over stopped, then the copy gone from it: the path is unknown, then missing, and the 2-of-2 key no longer survives one loss', async () => {
+    await fx.failover!.server!.stop();
+    let report: CoverageReport;
+    try {
+      ({ report } = await coverage());
+      assert.deepEqual(report.parts.filter((p) => p.state === 'unknown').map((p) => [p.name, p.error]), [['node1-fo', 'unreachable']]);
+      const { k, m } = member1(report, 'cov_f');
+      assert.equal(m.node, 'node1');
+      assert.deepEqual([m.paths.failover.state, m.paths.failover.lag, m.durable], ['unknown', 0, false]);
+      assert.match(String(m.paths.failover.why), /fail-over node1-fo did not answer/);
+      assert.deepEqual([k.verdict, k.survives_one_loss], ['at_risk', false]);
+      assert.ok(k.reasons.includes('the loss of one more node makes it unrecoverable'));
+      assert.ok(k.reasons.some((r) => r.startsWith('node1: failover unknown')), k.reasons.join('; '));
+      assert.deepEqual(report.keys.find((x) => x.key_id === 'cov_a')!.verdict, 'ok', 'a key without node 1 is not touched');
+    } finally {
+      await fx.serveFailover();
+    }
+    const copy = member1(report, 'cov_f').m.key_id!;
+    await new KeyNodeClient({ url: fx.failover!.url, apiKey: fx.operator }).deleteKey(copy);
+    const { code, report: after } = await coverage();
+    assert.equal(code, 1);
+    assert.ok(after.parts.every((p) => p.state === 'ok'));
+    const { k, m } = member1(after, 'cov_f');
+    assert.deepEqual([m.paths.failover.state, m.paths.failover.why, m.durable], ['missing', 'fail-over node1-fo has no copy', false]);
+    assert.deepEqual([k.verdict, k.survives_one_loss], ['at_risk', false]);
+    assert.deepEqual(member1(after, 'cov_b').m.paths.failover, { state: 'ok', lag: 0 }, 'the other copy is still there');
   });
 });

@@ -113,5 +113,29 @@ for (const h of [sqliteHarness('lifeboat-ks-store-', 'node.db'), postgresHarness
         await assert.rejects(s.recordKeyChannels('backup', [{ keyId: keys[1]!.keyId, epoch: 0 }], '{}', 3), { code: 'invalid_input' });
       });
     });
+
+    it('a coverage page is one query: public columns, the group key in hex, the channels at the current epoch, paged by key id', async () => {
+      await withStore(await h.fresh(), async (s) => {
+        const [a, b, c] = [makeKey({ keyId: 'key_cov_a', epoch: 2 }), makeKey({ keyId: 'key_cov_b' }), makeKey({ keyId: 'key_cov_c' })];
+        for (const k of [c, a, b]) await s.insertKey(k);
+        const req = ['backup'] as const;
+        await s.recordKeyChannel(a.keyId, 'backup', 1, '{"seq":3}', req, Date.now());
+        await s.recordKeyChannel(a.keyId, 'log', 2, '{"index":5,"checkpoint_size":6}', req, Date.now());
+        await s.recordKeyChannel(b.keyId, 'log', 1, '{"index":7}', req, Date.now());
+        await s.recordKeyChannel(b.keyId, 'backup', 1, '{"seq":9}', req, Date.now());
+        const first = await s.listCoverageKeys(undefined, 2);
+        assert.deepEqual(
+          first.map((r) => [r.keyId, r.epoch, r.groupPublicKey, r.channels]),
+          [
+            [a.keyId, 2, Buffer.from(a.groupPublicKey).toString('hex'), [{ channel: 'log', detail: '{"index":5,"checkpoint_size":6}' }]],
+            [b.keyId, 1, Buffer.from(b.groupPublicKey).toString('hex'), [{ channel: 'backup', detail: '{"seq":9}' }, { channel: 'log', detail: '{"index":7}' }]],
+          ],
+          'two keys, not two rows: the limit counts keys, and the backup holding of epoch 1 does not count for a key at epoch 2',
+        );
+        assert.deepEqual(Object.keys(first[0]!).sort(), ['channels', 'createdAt', 'curve', 'epoch', 'groupPublicKey', 'identifier', 'keyId', 'maxSigners', 'status', 'threshold']);
+        assert.deepEqual((await s.listCoverageKeys(b.keyId, 2)).map((r) => [r.keyId, r.channels.length, r.threshold, r.maxSigners, r.status]), [[c.keyId, 0, 2, 3, 'pending_backup']]);
+        await assert.rejects(s.listCoverageKeys(undefined, 0), { code: 'invalid_input' });
+      });
+    });
   });
 }

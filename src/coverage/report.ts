@@ -66,14 +66,16 @@ export interface CoverageReport {
 /** A member identifier without its zero padding (FROST serializes small scalars padded on either end). */
 export const shortId = (id: string): string => id.replace(/^(00)+/, '').replace(/(00)+$/, '') || '0';
 
+const NONE: PathReport = Object.freeze({ state: 'none' });
+
 const ageS = (iso: string | null | undefined, now: number): number | null => (iso ? Math.max(0, Math.round((now - Date.parse(iso)) / 1000)) : null);
 
-function backupPath(f: NodeFacts, k: CoverageKey, fleet: Fleet, c: Collected, streamHead: (f: NodeFacts) => number | null | undefined): PathReport {
+/** A member's backup path; `head` is the service's head of the node's stream (undefined: no service answered; null: it has no such stream). */
+function backupPath(f: NodeFacts, k: CoverageKey, fleet: Fleet, head: number | null | undefined): PathReport {
   const b = f.backup;
-  if (!b) return { state: 'none' };
+  if (!b) return NONE;
   const seq = typeof k.channels.backup?.seq === 'number' ? (k.channels.backup.seq as number) : null;
   const lag = b.sealed_seq - b.acked_seq + b.unsealed;
-  const head = streamHead(f);
   const d = { seq, lag, acked_seq: b.acked_seq, service_head_seq: head ?? null };
   if (!k.channels.backup) return { state: 'missing', ...d, why: 'the node holds no acknowledgement of it (not yet; or the node was restored, which keeps none)' };
   if (head === undefined && fleet.backup_services.length > 0) return { state: 'unknown', ...d, why: 'no backup service of the fleet answered' };
@@ -84,7 +86,99 @@ function backupPath(f: NodeFacts, k: CoverageKey, fleet: Fleet, c: Collected, st
   return { state: 'ok', ...d };
 }
 
-/** Builds the report. */
+const PATH_NAMES = ['backup', 'failover', 'snapshot', 'log', 'ers'] as const;
+const RANK: Record<Verdict, number> = { lost_path: 0, at_risk: 1, ok: 2 };
+
+/** What every member held by one node shares: computed once per node, not per key. */
+interface NodeContext {
+  name: string;
+  facts: NodeFacts;
+  /** This node is some node's fail-over: its records are copies, not members of their own. */
+  isFailover: boolean;
+  /** The fail-over the fleet file names for this node. */
+  failover: string | undefined;
+  head: number | null | undefined;
+  snapshot: PathReport;
+  required: readonly string[];
+}
+
+/** A member's fail-over path, from its primary's facts and the records that answered for its identifier. */
+function failoverPath(ctx: NodeContext, holders: { node: string }[], fleet: Fleet, nodeUp: (name: string) => boolean): PathReport {
+  const f = ctx.facts.failover;
+  if (!f) return { state: 'none' };
+  const fo = ctx.failover;
+  const lag = f.lag;
+  if (!fo) return { state: 'unknown', lag, why: 'the fail-over node is not in the fleet file' };
+  if (!nodeUp(fo)) return { state: 'unknown', lag, why: `fail-over ${fo} did not answer` };
+  if (!holders.some((h) => h.node === fo)) return { state: 'missing', lag, why: `fail-over ${fo} has no copy` };
+  return lag > fleet.policy.max_failover_lag ? { state: 'stale', lag, why: `${lag} keys not copied, over the policy's ${fleet.policy.max_failover_lag}` } : { state: 'ok', lag };
+}
+
+function logPath(k: CoverageKey, ctx: NodeContext, fleet: Fleet, c: Collected): PathReport {
+  const lr = k.channels.log;
+  if (!lr) return ctx.required.includes('log') ? { state: 'missing', why: 'not published yet' } : { state: 'none' };
+  const index = typeof lr.index === 'number' ? lr.index : -1;
+  if (fleet.logs.length === 0) return { state: 'ok', index, confirmed: false };
+  if (c.logs.size === 0) return { state: 'unknown', index, why: 'no public log of the fleet answered' };
+  for (const size of c.logs.values()) if (size > index) return { state: 'ok', index, confirmed: true };
+  return { state: 'missing', index, why: 'no log of the fleet holds that entry' };
+}
+
+const isHeld = (p: PathReport) => p.state === 'ok' || p.state === 'stale';
+/** A path off the key nodes holds the member: the backup service, a public log, an emergency package. */
+const offNode = (m: MemberReport) => isHeld(m.paths.backup) || isHeld(m.paths.log) || isHeld(m.paths.ers);
+const isBad = (p: PathReport) => p.state === 'missing' || p.state === 'stale' || p.state === 'unknown';
+
+const worstMemo = new Map<string, number>();
+const COMBINATIONS_MAX = 5000;
+
+/**
+ * The most members the loss of any `k` nodes takes, each member given by the nodes holding its only
+ * copies (it is lost when all of them are). Exact over every set of `k` of those nodes while there are
+ * at most 5,000 such sets; beyond, an upper bound (each lost node takes every member it holds a copy
+ * of), so the answer errs towards "does not survive". Memoized: most keys of a fleet share one shape.
+ */
+export function worstLoss(copies: string[][], k: number): number {
+  if (k <= 0 || copies.length === 0) return 0;
+  const memoKey = `${k}|${copies.map((c) => c.join(',')).sort().join(';')}`;
+  const memo = worstMemo.get(memoKey);
+  if (memo !== undefined) return memo;
+  const nodes = [...new Set(copies.flat())].sort();
+  let worst = 0;
+  if (nodes.length <= k) worst = copies.length;
+  else if (combinations(nodes.length, k) <= COMBINATIONS_MAX) {
+    const pick: string[] = [];
+    const visit = (from: number): void => {
+      if (pick.length === k) {
+        worst = Math.max(worst, copies.filter((c) => c.every((x) => pick.includes(x))).length);
+        return;
+      }
+      for (let i = from; i <= nodes.length - (k - pick.length); i++) {
+        pick.push(nodes[i]!);
+        visit(i + 1);
+        pick.pop();
+      }
+    };
+    visit(0);
+  } else {
+    const per = nodes.map((x) => copies.filter((c) => c.includes(x)).length).sort((a, b) => b - a);
+    worst = Math.min(copies.length, per.slice(0, k).reduce((a, b) => a + b, 0));
+  }
+  if (worstMemo.size > 10_000) worstMemo.clear();
+  worstMemo.set(memoKey, worst);
+  return worst;
+}
+
+function combinations(n: number, k: number): number {
+  let r = 1;
+  for (let i = 0; i < k; i++) r = (r * (n - i)) / (i + 1);
+  return r;
+}
+
+/**
+ * Builds the report. Linear in the records the nodes answered (one pass to group them by key, one per
+ * key over its members): 100,000 keys on three nodes is a few hundred milliseconds (bench/coverage.bench.ts).
+ */
 export function buildReport(fleet: Fleet, c: Collected): CoverageReport {
   const now = c.at;
   const nodeUp = (name: string) => c.nodes.has(name);
@@ -95,16 +189,27 @@ export function buildReport(fleet: Fleet, c: Collected): CoverageReport {
     for (const m of c.streams.values()) if (m.has(id)) return m.get(id)!;
     return null;
   };
+  const ctxs = new Map<string, NodeContext>();
+  for (const fn of fleet.nodes) {
+    const got = c.nodes.get(fn.name);
+    if (!got) continue;
+    const f = got.facts;
+    const compactedAge = ageS(f.backup?.compacted_at, now);
+    const snapshot: PathReport = !f.backup ? NONE : compactedAge === null ? { state: 'none', why: 'no compaction yet' } : compactedAge > fleet.policy.max_snapshot_age_s ? { state: 'stale', age_s: compactedAge } : { state: 'ok', age_s: compactedAge };
+    ctxs.set(fn.name, { name: fn.name, facts: f, isFailover: failoverNames.has(fn.name), failover: fn.failover, head: streamHead(f), snapshot, required: f.required_channels ?? [] });
+  }
   // Group every record by key (curve and group key), then by member identifier.
-  const groups = new Map<string, { any: CoverageKey; byId: Map<string, { node: string; rec: CoverageKey; failover: boolean }[]> }>();
+  type Holder = { node: string; ctx: NodeContext; rec: CoverageKey };
+  const groups = new Map<string, { any: CoverageKey; byId: Map<string, Holder[]> }>();
   for (const [node, { keys }] of c.nodes) {
+    const ctx = ctxs.get(node)!;
     for (const k of keys) {
       const g = `${k.curve}:${k.group_public_key}`;
       let e = groups.get(g);
       if (!e) groups.set(g, (e = { any: k, byId: new Map() }));
-      const list = e.byId.get(k.identifier) ?? [];
-      list.push({ node, rec: k, failover: failoverNames.has(node) });
-      e.byId.set(k.identifier, list);
+      const list = e.byId.get(k.identifier);
+      if (list) list.push({ node, ctx, rec: k });
+      else e.byId.set(k.identifier, [{ node, ctx, rec: k }]);
     }
   }
   const anyNodeUnknown = fleet.nodes.some((n) => !nodeUp(n.name));
@@ -113,62 +218,64 @@ export function buildReport(fleet: Fleet, c: Collected): CoverageReport {
     const t = any.threshold;
     const n = any.max_signers;
     const members: MemberReport[] = [];
+    const copyNodes: string[][] = [];
     for (const [identifier, holders] of byId) {
-      const primary = holders.find((h) => !h.failover) ?? holders[0]!;
-      const fleetNode = fleet.nodes.find((x) => x.name === primary.node)!;
-      const f = c.nodes.get(primary.node)!.facts;
+      const primary = holders.find((h) => !h.ctx.isFailover) ?? holders[0]!;
+      const ctx = primary.ctx;
       const k = primary.rec;
-      const required = f.required_channels ?? [];
-      const backup = backupPath(f, k, fleet, c, streamHead);
-      let failover: PathReport = { state: 'none' };
-      if (primary.failover) failover = { state: 'ok', why: 'only the fail-over copy answered' };
-      else if (f.failover) {
-        const fo = fleetNode.failover;
-        const lag = f.failover.lag;
-        if (!fo) failover = { state: 'unknown', lag, why: 'the fail-over node is not in the fleet file' };
-        else if (!nodeUp(fo)) failover = { state: 'unknown', lag, why: `fail-over ${fo} did not answer` };
-        else if (!holders.some((h) => h.node === fo)) failover = { state: 'missing', lag, why: `fail-over ${fo} has no copy` };
-        else failover = lag > fleet.policy.max_failover_lag ? { state: 'stale', lag, why: `${lag} keys not copied, over the policy's ${fleet.policy.max_failover_lag}` } : { state: 'ok', lag };
-      }
-      const compactedAge = ageS(f.backup?.compacted_at, now);
-      const snapshot: PathReport = !f.backup ? { state: 'none' } : compactedAge === null ? { state: 'none', why: 'no compaction yet' } : compactedAge > fleet.policy.max_snapshot_age_s ? { state: 'stale', age_s: compactedAge } : { state: 'ok', age_s: compactedAge };
-      let log: PathReport;
-      const lr = k.channels.log;
-      if (lr) {
-        const index = typeof lr.index === 'number' ? lr.index : -1;
-        const sizes = [...c.logs.values()];
-        if (fleet.logs.length === 0) log = { state: 'ok', index, confirmed: false };
-        else if (sizes.length === 0) log = { state: 'unknown', index, why: 'no public log of the fleet answered' };
-        else log = sizes.some((s) => s > index) ? { state: 'ok', index, confirmed: true } : { state: 'missing', index, why: 'no log of the fleet holds that entry' };
-      } else log = required.includes('log') ? { state: 'missing', why: 'not published yet' } : { state: 'none' };
-      const ers: PathReport = k.channels.ers ? { state: 'ok' } : required.includes('ers') ? { state: 'missing', why: 'no verified package registered' } : { state: 'none' };
-      const paths = { backup, failover, snapshot, log, ers };
-      const durable = [backup, failover, log, ers].some((p) => p.state === 'ok' || p.state === 'stale');
-      members.push({ identifier, node: primary.failover ? null : primary.node, key_id: k.key_id, state: primary.failover ? 'unknown' : 'up', status: k.status, durable, paths });
+      const copyOnly = ctx.isFailover;
+      const backup = backupPath(ctx.facts, k, fleet, ctx.head);
+      const failover: PathReport = copyOnly ? { state: 'ok', why: 'only the fail-over copy answered' } : failoverPath(ctx, holders, fleet, nodeUp);
+      const log = logPath(k, ctx, fleet, c);
+      const ers: PathReport = k.channels.ers ? { state: 'ok' } : ctx.required.includes('ers') ? { state: 'missing', why: 'no verified package registered' } : NONE;
+      const durable = isHeld(backup) || isHeld(failover) || isHeld(log) || isHeld(ers);
+      members.push({ identifier, node: copyOnly ? null : primary.node, key_id: k.key_id, state: copyOnly ? 'unknown' : 'up', status: k.status, durable, paths: { backup, failover, snapshot: ctx.snapshot, log, ers } });
+      // The nodes that answered with a copy of this share: the primary, and its fail-over when the copy is there.
+      copyNodes.push(copyOnly ? [primary.node] : isHeld(failover) && ctx.failover ? [primary.node, ctx.failover] : [primary.node]);
     }
     // Members no node that answered holds: unknown (maybe on a node that did not answer), never durable.
     const missing = Math.max(0, n - members.length);
-    members.sort((a, b) => a.identifier.localeCompare(b.identifier));
-    const alive = members.filter((m) => m.state === 'up');
-    const base = members.filter((m) => m.state === 'up' || m.durable).length;
-    const fragile = alive.filter((m) => !m.durable).length;
-    const survivesOne = base - (fragile > 0 ? 1 : 0) >= t;
-    const survivesT1 = base - Math.min(t - 1, fragile) >= t;
-    const optimistic = base + members.filter((m) => m.state !== 'up' && !m.durable).length + (anyNodeUnknown ? missing : 0);
+    if (members.length > 1) {
+      const order = members.map((_, i) => i).sort((a, b) => (members[a]!.identifier < members[b]!.identifier ? -1 : members[a]!.identifier > members[b]!.identifier ? 1 : 0));
+      const sorted = order.map((i) => [members[i]!, copyNodes[i]!] as const);
+      sorted.forEach(([m, cn], i) => {
+        members[i] = m;
+        copyNodes[i] = cn;
+      });
+    }
+    // A member on the backup service, a log or a package outlives any node; one held only on nodes (its
+    // own while up, its fail-over's copy while that answers with it) is lost with all of those nodes.
+    let base = 0;
+    let downFragile = 0;
+    let keyId: string | undefined;
+    const onNodesOnly: string[][] = [];
+    for (let i = 0; i < members.length; i++) {
+      const m = members[i]!;
+      if (m.state === 'up' || m.durable) base++;
+      if (m.state !== 'up' && !m.durable) downFragile++;
+      if (m.key_id !== null && (keyId === undefined || m.key_id < keyId)) keyId = m.key_id;
+      const copies = copyNodes[i]!;
+      if (copies.length > 0 && !offNode(m)) onNodesOnly.push(copies);
+    }
+    const survivesOne = base - worstLoss(onNodesOnly, 1) >= t;
+    const survivesT1 = base - worstLoss(onNodesOnly, t - 1) >= t;
+    const optimistic = base + downFragile + (anyNodeUnknown ? missing : 0);
     const reasons: string[] = [];
     if (missing > 0) reasons.push(`${missing} of ${n} members held by no node that answered`);
     for (const m of members) {
       if (m.state !== 'up') reasons.push(`member ${shortId(m.identifier)}: only a fail-over copy answered`);
-      for (const [name, p] of Object.entries(m.paths)) if (p.state === 'missing' || p.state === 'stale' || p.state === 'unknown') reasons.push(`${m.node ?? 'member ' + shortId(m.identifier)}: ${name} ${p.state}${p.why ? ` (${String(p.why)})` : ''}`);
+      for (const name of PATH_NAMES) {
+        const p = m.paths[name];
+        if (isBad(p)) reasons.push(`${m.node ?? 'member ' + shortId(m.identifier)}: ${name} ${p.state}${p.why ? ` (${String(p.why)})` : ''}`);
+      }
       if (m.status && m.status !== 'active') reasons.push(`${m.node}: key ${m.status}`);
     }
     if (!survivesOne) reasons.push('the loss of one more node makes it unrecoverable');
     const verdict: Verdict = optimistic < t ? 'lost_path' : !survivesOne || reasons.length > 0 ? 'at_risk' : 'ok';
     if (verdict === 'lost_path') reasons.unshift(`fewer than ${t} shares can be recovered`);
-    const ids = members.map((m) => m.key_id).filter((x): x is string => !!x);
-    keys.push({ key_id: ids.sort()[0] ?? any.key_id, curve: any.curve, group_public_key: any.group_public_key, threshold: t, members: n, verdict, reasons, survives_one_loss: survivesOne, survives_t_minus_1_losses: survivesT1, member_detail: members });
+    keys.push({ key_id: keyId ?? any.key_id, curve: any.curve, group_public_key: any.group_public_key, threshold: t, members: n, verdict, reasons, survives_one_loss: survivesOne, survives_t_minus_1_losses: survivesT1, member_detail: members });
   }
-  keys.sort((a, b) => VERDICT_ORDER.indexOf(a.verdict) - VERDICT_ORDER.indexOf(b.verdict) || (a.key_id < b.key_id ? -1 : a.key_id > b.key_id ? 1 : 0));
+  keys.sort((a, b) => RANK[a.verdict] - RANK[b.verdict] || (a.key_id < b.key_id ? -1 : a.key_id > b.key_id ? 1 : 0));
   const nodes: NodeReport[] = fleet.nodes.map((fn) => {
     const got = c.nodes.get(fn.name);
     const f = got?.facts;

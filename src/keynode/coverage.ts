@@ -3,15 +3,14 @@
  * in key id order, with the public facts `lifeboat coverage` needs about each (threshold, members,
  * share epoch, the durable channels that hold it at that epoch), and on the first page the node's own
  * paths (backup stream heads, fail-over lag, snapshot time). Never a share, a nonce or a token: the
- * page is built from public columns only. Two queries per page, whatever its size.
+ * page is built from public columns only (the store never reads the share for it). One query per
+ * page, whatever its size.
  */
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import { parseInput } from '../http/app.js';
-import { toHex } from '../util/bytes.js';
 import { API_PREFIX, KEY_ID } from './api.js';
 import type { DurableChannel, KeyNodeStore } from './store/types.js';
-import { keyEpoch } from './store/types.js';
 
 export const COVERAGE_PAGE_MAX = 5000;
 export const coverageQuery = z.object({
@@ -42,33 +41,25 @@ export interface CoveragePage {
   next: string | null;
 }
 
-/** Reads one page. Throws the store's errors. */
+/** Reads one page (one store query). Throws the store's errors. */
 export async function coveragePage(store: KeyNodeStore, after: string | undefined, limit: number): Promise<Omit<CoveragePage, 'node'>> {
-  const keys = await store.listKeys({ afterKeyId: after, limit });
-  if (keys.length === 0) return { keys: [], next: null };
-  const last = keys[keys.length - 1]!.keyId;
-  const channels = new Map<string, Map<string, { epoch: number; detail: string }>>();
-  for (const c of await store.listKeyChannelsInRange(after, last)) {
-    let m = channels.get(c.keyId);
-    if (!m) channels.set(c.keyId, (m = new Map()));
-    m.set(c.channel, c);
-  }
-  const out = keys.map((k): CoverageKey => {
-    const epoch = keyEpoch(k);
+  const rows = await store.listCoverageKeys(after, limit);
+  const keys = new Array<CoverageKey>(rows.length);
+  for (let i = 0; i < rows.length; i++) {
+    const k = rows[i]!;
     const held: CoverageKey['channels'] = {};
-    for (const [ch, c] of channels.get(k.keyId) ?? []) {
-      if (c.epoch !== epoch) continue;
+    for (const c of k.channels) {
       let detail: unknown = {};
       try {
         detail = JSON.parse(c.detail);
       } catch {
         /* an unreadable detail still says the channel holds it */
       }
-      held[ch as DurableChannel] = detail && typeof detail === 'object' ? (detail as Record<string, unknown>) : {};
+      held[c.channel] = detail && typeof detail === 'object' ? (detail as Record<string, unknown>) : {};
     }
-    return { key_id: k.keyId, curve: k.curve, group_public_key: toHex(k.groupPublicKey), identifier: k.identifier, threshold: k.threshold, max_signers: k.maxSigners, status: k.status, epoch, created_at: new Date(k.createdAt).toISOString(), channels: held };
-  });
-  return { keys: out, next: keys.length < limit ? null : last };
+    keys[i] = { key_id: k.keyId, curve: k.curve, group_public_key: k.groupPublicKey, identifier: k.identifier, threshold: k.threshold, max_signers: k.maxSigners, status: k.status, epoch: k.epoch, created_at: new Date(k.createdAt).toISOString(), channels: held };
+  }
+  return { keys, next: rows.length < limit ? null : rows[rows.length - 1]!.keyId };
 }
 
 /** Registers the route; `operator` authenticates an operator API key (401/403 otherwise), `facts` gives the node's own paths. */

@@ -3,6 +3,8 @@
  * `node serve` processes on loopback, each streaming to it under its own account, an operator and a
  * client token on every node, and a fleet file naming them (credentials in 0600 files). Node
  * directories and backup set-up are made in this process (FAST OPAQUE stretching), as the backup tests do.
+ * With `failoverOf: i`, node i+1 is paired with a fail-over node `node<i+1>-fo` (a fourth process, no
+ * backup of its own), through `node pair` as test/keynode-failover.test.ts does, and the fleet file names it.
  */
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -15,7 +17,7 @@ import { KeyNodeClient } from '../../src/keynode/client.js';
 import { closeNode, initNode, openNode } from '../../src/keynode/runtime.js';
 import { createKey, type KeyRef } from '../../src/keynode/sdk.js';
 import { FAST, PASSWORD } from './backup.js';
-import { type RunningCli, startCli } from './cli.js';
+import { expectOk, runCli, type RunningCli, startCli } from './cli.js';
 import { trackedTempDir } from './tmp.js';
 
 export interface CoverageFleet {
@@ -28,13 +30,21 @@ export interface CoverageFleet {
   operator: string;
   client: string;
   monitorToken: string;
+  /** The fail-over node, when asked for: its fleet name, directory and server while it runs. */
+  failover: { name: string; dir: string; url: string; server: RunningCli | undefined } | undefined;
+  /** Serves node `i` again on its former port (after `nodes[i].stop()`); nodes[i] is the new server. */
+  serveNode(i: number): Promise<RunningCli>;
+  /** Serves the fail-over node, on its former port once it served. */
+  serveFailover(): Promise<RunningCli>;
   clients(idx?: number[]): KeyNodeClient[];
   createKey(idx: number[], keyId: string): Promise<KeyRef>;
   writeFleet(edit?: (f: Fleet) => void): string;
   stop(): Promise<void>;
 }
 
-export async function startCoverageFleet(n = 3): Promise<CoverageFleet> {
+const serveArgs = (dir: string, url?: string) => ['node', 'serve', '--data-dir', dir, '--listen', url ? `127.0.0.1:${new URL(url).port}` : '127.0.0.1:0', '--log-level', 'silent', '--json'];
+
+export async function startCoverageFleet(n = 3, opts: { failoverOf?: number } = {}): Promise<CoverageFleet> {
   const root = trackedTempDir('lifeboat-coverage-');
   const backupDir = join(root, 'backup');
   const backup = await startCli(['backup-server', 'serve', '--data-dir', backupDir, '--listen', '127.0.0.1:0', '--log-level', 'silent', '--json']);
@@ -44,9 +54,26 @@ export async function startCoverageFleet(n = 3): Promise<CoverageFleet> {
   const accounts = Array.from({ length: n }, (_, i) => `acct-node${i + 1}`);
   const invites = await addBackupAccounts({ dir: backupDir, url: backup.url, server: undefined }, accounts);
   const dirs: string[] = [];
+  // The fail-over node is made, paired to its primary (`node pair --primary`) and served while the
+  // primaries are set up; the primary is paired to it (`node pair --failover`) before it serves.
+  let failoverReady: Promise<{ name: string; dir: string; fingerprint: string; wrappingKey: string; server: RunningCli }> | undefined;
+  const startFailover = async (primaryIdentity: string, name: string) => {
+    const dir = join(root, name);
+    const id = await initNode(dir);
+    const node = await openNode(dir);
+    try {
+      await node.store.insertApiKey(apiKeyRecordFromToken(operator, 'operator', 'coverage operator'));
+      await node.store.insertApiKey(apiKeyRecordFromToken(client, 'client', 'coverage client', { tenant: 'default' }));
+    } finally {
+      await closeNode(node);
+    }
+    expectOk(await runCli(['node', 'pair', '--primary', primaryIdentity, '--data-dir', dir, '--json']));
+    return { name, dir, fingerprint: id.fingerprint, wrappingKey: id.wrapping_public_key, server: await startCli(serveArgs(dir)) };
+  };
   for (let i = 0; i < n; i++) {
     const dir = join(root, `node${i + 1}`);
-    await initNode(dir);
+    const { identity } = await initNode(dir);
+    if (i === opts.failoverOf) failoverReady = startFailover(identity, `node${i + 1}-fo`);
     const node = await openNode(dir);
     try {
       await node.store.insertApiKey(apiKeyRecordFromToken(operator, 'operator', 'coverage operator'));
@@ -57,7 +84,13 @@ export async function startCoverageFleet(n = 3): Promise<CoverageFleet> {
     }
     dirs.push(dir);
   }
-  const nodes = await Promise.all(dirs.map((d) => startCli(['node', 'serve', '--data-dir', d, '--listen', '127.0.0.1:0', '--log-level', 'silent', '--json'])));
+  let failover: CoverageFleet['failover'];
+  if (failoverReady) {
+    const f = await failoverReady;
+    expectOk(await runCli(['node', 'pair', '--failover', `${f.server.url}#${f.fingerprint}`, '--wrapping-key', f.wrappingKey, '--data-dir', dirs[opts.failoverOf!]!, '--json']));
+    failover = { name: f.name, dir: f.dir, url: f.server.url, server: f.server };
+  }
+  const nodes = await Promise.all(dirs.map((d) => startCli(serveArgs(d))));
   const tokenFile = join(root, 'operator.token');
   writeFileSync(tokenFile, `${operator}\n`, { mode: 0o600 });
   const monitorFile = join(root, 'monitor.token');
@@ -73,19 +106,27 @@ export async function startCoverageFleet(n = 3): Promise<CoverageFleet> {
     operator,
     client,
     monitorToken,
+    failover,
+    serveNode: async (i) => (nodes[i] = await startCli(serveArgs(dirs[i]!, nodes[i]!.url))),
+    serveFailover: async () => {
+      const f = failover!;
+      f.server = await startCli(serveArgs(f.dir, f.url));
+      return f.server;
+    },
     clients: (idx = nodes.map((_, i) => i)) => idx.map((i) => new KeyNodeClient({ url: nodes[i]!.url, apiKey: client })),
     createKey: (idx, keyId) => createKey(fx.clients(idx), { threshold: 2, curve: 'ed25519', keyId }),
     writeFleet: (edit) => {
       const f = emptyFleet();
       f.timeout_ms = 3000;
-      f.nodes = nodes.map((s, i) => ({ name: `node${i + 1}`, url: s.url, credential: { file: tokenFile } }));
+      f.nodes = nodes.map((s, i) => ({ name: `node${i + 1}`, url: s.url, credential: { file: tokenFile }, ...(failover && i === opts.failoverOf ? { failover: failover.name } : {}) }));
+      if (failover) f.nodes.push({ name: failover.name, url: failover.url, credential: { file: tokenFile } });
       f.backup_services = [{ name: 'backup', url: backup.url, credential: { file: monitorFile } }];
       edit?.(f);
       writeFileSync(fleetFile, encodeFleet(f), { mode: 0o600 });
       return fleetFile;
     },
     stop: async () => {
-      await Promise.all([...nodes.map((s) => s.stop()), backup.stop()]);
+      await Promise.all([...nodes.map((s) => s.stop()), backup.stop(), ...(failover?.server ? [failover.server.stop()] : [])]);
     },
   };
   return fx;

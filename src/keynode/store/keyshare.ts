@@ -9,11 +9,11 @@
  * The agent (src/keyshare/publisher.ts) seals the row's entry and stores it before the first send, so a
  * retry sends the same bytes and the log answers the same index.
  */
-import { sql } from 'kysely';
+import { SqliteAdapter, sql } from 'kysely';
 import { affected } from '../../store/driver.js';
 import type { Db } from './queries.js';
 import { checkId, checkInt, checkLimit, checkMillis, checkOutboxBytes, own } from './records.js';
-import { DURABLE_CHANNEL_NAMES, type DurableChannel, KEYSHARE_JOURNAL_META, type KeyChannelRecord, type KeyshareOutboxRow, type KeysharePublication } from './types.js';
+import { type CoverageKeyRow, DURABLE_CHANNEL_NAMES, type DurableChannel, KEYSHARE_JOURNAL_META, type KeyChannelRecord, type KeyshareOutboxRow, type KeysharePublication } from './types.js';
 import { InvalidInputError } from '../../errors.js';
 
 /** A channel's detail or a proof document: JSON text of at most 64 KiB. */
@@ -177,14 +177,34 @@ export async function listKeyChannels(db: Db, keyId: string): Promise<KeyChannel
   return rows.map((r) => ({ channel: r.channel as DurableChannel, epoch: Number(r.epoch), detail: r.detail, recordedAt: Number(r.recorded_at) }));
 }
 
-/** The channels of the keys with key_id in (afterKeyId, lastKeyId], in key_id order (one query per page of keys). */
-export async function listKeyChannelsInRange(db: Db, afterKeyId: string | undefined, lastKeyId: string): Promise<(KeyChannelRecord & { keyId: string })[]> {
+/**
+ * A coverage page in one query: the page of keys (public columns only) as a subquery, left-joined to
+ * the channels holding each at its current epoch; one row per (key, channel), folded per key here.
+ */
+export async function listCoverageKeys(db: Db, afterKeyId: string | undefined, limit: number): Promise<CoverageKeyRow[]> {
   if (afterKeyId !== undefined) checkId(afterKeyId, 'afterKeyId');
-  checkId(lastKeyId, 'lastKeyId');
-  let q = db.selectFrom('key_channels').selectAll().where('key_id', '<=', lastKeyId);
-  if (afterKeyId !== undefined) q = q.where('key_id', '>', afterKeyId);
-  const rows = await q.orderBy('key_id').orderBy('channel').execute();
-  return rows.map((r) => ({ keyId: r.key_id, channel: r.channel as DurableChannel, epoch: Number(r.epoch), detail: r.detail, recordedAt: Number(r.recorded_at) }));
+  checkLimit(limit);
+  // The group key as hex from the database itself: a Buffer per row is most of SQLite's cost here.
+  const hex = db.getExecutor().adapter instanceof SqliteAdapter ? sql<string>`lower(hex(group_public_key))` : sql<string>`encode(group_public_key, 'hex')`;
+  let page = db.selectFrom('keys').select(['key_id', 'curve', 'threshold', 'max_signers', 'identifier', hex.as('group_public_key'), 'status', 'epoch', 'created_at']).orderBy('key_id').limit(limit);
+  if (afterKeyId !== undefined) page = page.where('key_id', '>', afterKeyId);
+  const rows = await db
+    .selectFrom(page.as('k'))
+    .leftJoin('key_channels as c', (j) => j.onRef('c.key_id', '=', 'k.key_id').onRef('c.epoch', '=', 'k.epoch'))
+    .select(['k.key_id', 'k.curve', 'k.threshold', 'k.max_signers', 'k.identifier', 'k.group_public_key', 'k.status', 'k.epoch', 'k.created_at', 'c.channel', 'c.detail'])
+    .orderBy('k.key_id')
+    .orderBy('c.channel')
+    .execute();
+  const out: CoverageKeyRow[] = [];
+  let last: CoverageKeyRow | undefined;
+  for (const r of rows) {
+    if (last?.keyId !== r.key_id) {
+      last = { keyId: r.key_id, curve: r.curve, threshold: Number(r.threshold), maxSigners: Number(r.max_signers), identifier: r.identifier, groupPublicKey: r.group_public_key, status: r.status, epoch: Number(r.epoch), createdAt: Number(r.created_at), channels: [] };
+      out.push(last);
+    }
+    if (r.channel !== null && r.detail !== null) last.channels.push({ channel: r.channel as DurableChannel, detail: r.detail });
+  }
+  return out;
 }
 
 /** Per channel, how many keys it holds at their current epoch. */

@@ -26,6 +26,7 @@ import {
 import type { StoreSchema, TABLES } from './schema.js';
 import type {
   ApiKeyRecord,
+  CoverageKeyRow,
   DkgSessionRecord,
   DurableChannel,
   KeyChannelRecord,
@@ -337,8 +338,8 @@ export class StoreOps implements KeyNodeStoreOps {
     return guarded(() => keyshare.listKeyChannels(this.db, keyId));
   }
 
-  listKeyChannelsInRange(afterKeyId: string | undefined, lastKeyId: string): Promise<(KeyChannelRecord & { keyId: string })[]> {
-    return guarded(() => keyshare.listKeyChannelsInRange(this.db, afterKeyId, lastKeyId));
+  listCoverageKeys(afterKeyId: string | undefined, limit: number): Promise<CoverageKeyRow[]> {
+    return guarded(() => keyshare.listCoverageKeys(this.db, afterKeyId, limit));
   }
 
   countKeyChannels(): Promise<Record<DurableChannel, number>> {

@@ -190,6 +190,22 @@ export interface KeyChannelRecord {
   recordedAt: number;
 }
 
+/** A key as a coverage page reads it: public columns and the channels holding it at its current epoch. */
+export interface CoverageKeyRow {
+  keyId: string;
+  curve: string;
+  threshold: number;
+  maxSigners: number;
+  identifier: string;
+  /** Lowercase hex. */
+  groupPublicKey: string;
+  status: string;
+  epoch: number;
+  createdAt: number;
+  /** By channel name, in name order; `detail` is the channel's JSON text. */
+  channels: { channel: DurableChannel; detail: string }[];
+}
+
 export interface ListKeysOptions {
   /** Return only keys whose key_id sorts after this one (keyset paging). */
   afterKeyId?: string;
@@ -338,10 +354,11 @@ export interface KeyNodeStoreOps {
   /** The channels that hold the key, each with the epoch it holds. */
   listKeyChannels(keyId: string): Promise<KeyChannelRecord[]>;
   /**
-   * The channels of every key whose key_id sorts after `afterKeyId` (when given) and at most `lastKeyId`,
-   * by key_id then channel: a page of `listKeys` with its channels in one query (`GET /v1/coverage`).
+   * One page of keys for `GET /v1/coverage`, in one query: up to `limit` keys whose key_id sorts after
+   * `afterKeyId` (when given), in key_id order, each with its public columns only (never its share nor
+   * its public package) and the channels that hold it at its current epoch.
    */
-  listKeyChannelsInRange(afterKeyId: string | undefined, lastKeyId: string): Promise<(KeyChannelRecord & { keyId: string })[]>;
+  listCoverageKeys(afterKeyId: string | undefined, limit: number): Promise<CoverageKeyRow[]>;
   /** Per channel, how many keys it holds at their current epoch. */
   countKeyChannels(): Promise<Record<DurableChannel, number>>;
 }
