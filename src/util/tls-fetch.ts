@@ -60,7 +60,9 @@ async function agentFor(file: string): Promise<Dispatcher> {
   const known = agents.get(file);
   if (known) return known;
   const ca = readCaFile(file);
-  const { Agent } = await import('undici');
+  // undici is CommonJS: bundled (dist/), its exports arrive under `default`; through tsx, by name too
+  const undici = (await import('undici')) as typeof import('undici') & { default?: typeof import('undici') };
+  const Agent = undici.default?.Agent ?? undici.Agent;
   const agent = new Agent({ connect: { ca } });
   agents.set(file, agent);
   return agent;
@@ -102,7 +104,7 @@ export function tlsFailure(err: unknown, url: string): LifeboatError | undefined
       return url;
     }
   })();
-  if (UNTRUSTED.has(code)) return new LifeboatError('tls_untrusted', `the certificate of ${origin} is not signed by a trusted ca (${code.toLowerCase()})`, { status: 502, hint: CA_HINT });
+  if (UNTRUSTED.has(code)) return new LifeboatError('tls_untrusted', `the certificate of ${origin} is not signed by a trusted ca: ${code.toLowerCase()}`, { status: 502, hint: CA_HINT });
   if (code === 'CERT_HAS_EXPIRED' || code === 'CERT_NOT_YET_VALID') return new LifeboatError('tls_cert_expired', `the certificate of ${origin} is ${code === 'CERT_HAS_EXPIRED' ? 'expired' : 'not yet valid'}`, { status: 502, hint: 'the server needs a current certificate (check its dates and this machine’s clock)' });
   if (code === 'ERR_TLS_CERT_ALTNAME_INVALID') return new LifeboatError('tls_hostname_mismatch', `the certificate of ${origin} is not for that host name`, { status: 502, hint: 'use the name or address the certificate was issued for (its subjectAltName)' });
   if (code === 'EPROTO' || code.startsWith('ERR_SSL_') || code.startsWith('ERR_TLS_')) {
