@@ -8,7 +8,7 @@
  */
 import assert from 'node:assert/strict';
 import { execFileSync, spawn } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
+import { statSync, writeFileSync } from 'node:fs';
 import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
 import { createServer as createNetServer } from 'node:net';
 import { connect } from 'node:net';
@@ -19,6 +19,8 @@ import { after, before, describe, it } from 'node:test';
 import { addMonitorToken } from '../src/backup/monitor.js';
 import { emptyFleet, encodeFleet, type Fleet } from '../src/coverage/fleet.js';
 import type { CoverageReport } from '../src/coverage/report.js';
+import { runCli as drillRunCli, serveOverTls, startServer } from '../src/drill/proc.js';
+import { makeDrillTls } from '../src/drill/tls.js';
 import { isLifeboatError } from '../src/errors.js';
 import { apiKeyRecordFromToken, newApiKey } from '../src/keynode/apikeys.js';
 import { closeNode, initNode, openNode } from '../src/keynode/runtime.js';
@@ -265,5 +267,32 @@ describe('plain_http_bearer', () => {
     assert.doesNotMatch(r.stderr, /plain_http_bearer/);
     for (const h of ['127.0.0.1', '127.8.9.10', 'localhost', '[::1]', '::1']) assert.equal(isLoopbackHost(h), true, h);
     for (const h of ['192.0.2.1', '10.0.0.5', 'example.com', '[2001:db8::1]', '128.0.0.1']) assert.equal(isLoopbackHost(h), false, h);
+  });
+});
+
+describe('drill --tls', () => {
+  // The whole drill over TLS takes minutes (test/drill.test.ts runs it over plain http); here its two
+  // pieces: the throwaway CA it makes, and its process runner giving servers the certificate and every
+  // child the CA.
+  it('makes a CA and a 127.0.0.1 certificate with openssl; its servers print https:// and its children trust them', async () => {
+    const files = makeDrillTls(at('drill-tls'));
+    assert.equal(statSync(files.key).mode & 0o777, 0o600, 'the server key is 0600');
+    serveOverTls(files);
+    const server = await startServer(['backup-server', 'serve', '--data-dir', at('drill-backup'), '--listen', '127.0.0.1:0', '--log-level', 'silent', '--json']);
+    try {
+      assert.match(server.url, /^https:\/\/127\.0\.0\.1:\d+$/);
+      const token = at('drill-monitor.token');
+      writeFileSync(token, `${addMonitorToken(at('drill-backup'))}\n`, { mode: 0o600 });
+      const f = emptyFleet();
+      f.backup_services.push({ name: 'b', url: server.url, credential: { file: token } });
+      writeFileSync(at('drill-fleet.json'), encodeFleet(f), { mode: 0o600 });
+      const r = await drillRunCli(['coverage', '--fleet', at('drill-fleet.json'), '--json']);
+      assert.deepEqual((JSON.parse(r.stdout) as CoverageReport).parts.map((p) => [p.name, p.state]), [['b', 'ok']], r.stderr);
+      const health = await tlsFetch(`${server.url}/healthz`);
+      assert.equal(health.status, 200, 'this process trusts the drill CA too');
+      await health.body?.cancel();
+    } finally {
+      await server.stop();
+    }
   });
 });
