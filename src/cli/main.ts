@@ -9,7 +9,7 @@ import { LifeboatError, UsageError } from '../errors.js';
 import { pathToFileURL } from 'node:url';
 import { EXIT, printError, redactOptionValues } from './io.js';
 import { registerCommands } from './commands/index.js';
-import { addCaFileOptions } from './tls-options.js';
+import { addCaFileOptions } from './ca-file.js';
 import { VERSION } from './version.js';
 
 export { VERSION } from './version.js';
