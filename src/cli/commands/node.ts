@@ -107,8 +107,11 @@ async function serveNode(o: DirOpts & TlsOpts & { listen: string; logLevel?: str
 }
 
 /** `node restore --backup-server`: a fresh machine, the password (or the wallet), the service; nothing else. */
-async function restoreFromServiceCommand(o: DirOpts & WalletOpts & { backupServer: string; account?: string; stream?: string; expectSeq?: number; restoreToken?: boolean; totp?: boolean; serve?: boolean; listen: string; logLevel?: string }): Promise<void> {
+async function restoreFromServiceCommand(o: DirOpts & WalletOpts & TlsOpts & { backupServer: string; account?: string; stream?: string; expectSeq?: number; restoreToken?: boolean; totp?: boolean; serve?: boolean; listen: string; logLevel?: string }): Promise<void> {
   if (!o.account) throw new UsageError('--backup-server needs --account NAME');
+  // With --serve, a bad certificate stops it before the restore, not after
+  const tlsFiles = o.serve ? tlsFilesOf(o) : undefined;
+  if (tlsFiles) loadTls(tlsFiles);
   // With --serve, stdout belongs to serve (its first line, JSON with --json); the restore reports on stderr.
   const out = createOutput({ quiet: o.json });
   const wallet = await walletSignerOf(o, (t) => process.stderr.write(`lifeboat: ${t}\n`));
