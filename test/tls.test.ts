@@ -24,7 +24,10 @@ import { makeDrillTls } from '../src/drill/tls.js';
 import { isLifeboatError } from '../src/errors.js';
 import { apiKeyRecordFromToken, newApiKey } from '../src/keynode/apikeys.js';
 import { closeNode, initNode, openNode } from '../src/keynode/runtime.js';
-import { isLoopbackHost, tlsFetch } from '../src/util/tls-fetch.js';
+import { isLoopbackHost, setProcessCaFile, tlsFetch } from '../src/util/tls-fetch.js';
+import { setupNodeBackup } from '../src/backup/node-link.js';
+import { addBackupAccounts } from '../src/drill/backup-scenarios.js';
+import { FAST, PASSWORD } from './helpers/backup.js';
 import { cliArgs, type CliResult, expectFailure, expectOk, runCli, type RunningCli, startCli, tracked } from './helpers/cli.js';
 import { trackedTempDir } from './helpers/tmp.js';
 
@@ -167,6 +170,38 @@ describe('servers over TLS', () => {
     assert.match(login.headers.get('set-cookie') ?? '', /;\s*Secure/i, 'a console served over TLS marks its cookies Secure');
     await login.body?.cancel();
     await assert.rejects(tlsFetch(`${witness.url}/healthz`, {}, { caFile: at('rogue.pem') }), (e: unknown) => isLifeboatError(e, 'tls_untrusted'));
+  });
+});
+
+describe('node to node over TLS', () => {
+  it('a key node streams to a backup service over https with the CA its node.json names (ca_file), no --ca-file nor LIFEBOAT_CA_FILE', async () => {
+    const dir = at('node-ca');
+    await initNode(dir);
+    const [invite] = await addBackupAccounts({ dir: at('backup'), url: backup.url, server: undefined }, ['acct-ca']);
+    const n = await openNode(dir);
+    let queued: number;
+    try {
+      await n.store.insertApiKey(apiKeyRecordFromToken(apiKey, 'operator', 'tls test'));
+      setProcessCaFile(CA); // this process sets the backup up; the node below has only node.json
+      queued = (await setupNodeBackup(n, { server: backup.url, account: 'acct-ca', invite: invite!, password: PASSWORD, usableBeforeAck: false, tuning: FAST })).queued;
+    } finally {
+      setProcessCaFile(undefined);
+      await closeNode(n);
+    }
+    assert.ok(queued >= 1, 'the API key is an entry to stream');
+    expectOk(await runCli(['node', 'config', 'set', 'ca_file', CA, '--data-dir', dir]));
+    const served = await startCli(['node', 'serve', '--data-dir', dir, '--listen', '127.0.0.1:0', '--log-level', 'silent', '--json', ...TLS], { env: { LIFEBOAT_CA_FILE: '' } });
+    try {
+      let b: { acked_seq: number; unacked: number; last_error: string | null } | undefined;
+      for (const deadline = Date.now() + 60_000; Date.now() < deadline; await new Promise((r) => setTimeout(r, 100))) {
+        const res = await tlsFetch(`${served.url}/v1/coverage?limit=1`, { headers: { authorization: `Bearer ${apiKey}` } }, { caFile: CA });
+        b = ((await res.json()) as { node: { backup: typeof b } }).node.backup;
+        if (b && b.acked_seq >= queued && b.unacked === 0) break;
+      }
+      assert.ok(b && b.acked_seq >= queued && b.unacked === 0 && b.last_error === null, JSON.stringify(b));
+    } finally {
+      await served.stop();
+    }
   });
 });
 
