@@ -150,6 +150,12 @@ describe('servers over TLS', () => {
     assert.deepEqual(report.parts.map((p) => [p.name, p.state]), [['n1', 'ok'], ['b1', 'ok'], ['l1', 'ok'], ['h1', 'ok']]);
     assert.ok(refused.parts.length === 4 && refused.parts.every((p) => p.state !== 'ok' && p.error === 'tls_untrusted'), JSON.stringify(refused.parts));
     assert.ok(global.parts.every((p) => p.state === 'ok'), JSON.stringify(global.parts));
+
+    // `fleet add … --ca-file` records it in the entry, as an absolute path
+    const added = at('fleet-added.json');
+    expectOk(await runCli(['fleet', 'init', '--fleet', added]));
+    expectOk(await runCli(['fleet', 'add', 'log', 'l1', '--url', log.url, '--ca-file', CA, '--fleet', added]));
+    assert.deepEqual((JSON.parse(readFileSync(added, 'utf8')) as Fleet).logs, [{ name: 'l1', url: log.url, ca_file: CA }]);
   });
 
   it('a log over TLS passes `log audit --ca-file`', async () => {

@@ -54,7 +54,9 @@ export function addCaFileOptions(program: Command): void {
   const found: { cmd: Command; path: string }[] = [];
   for (const top of program.commands) leaves(top, [top.name()], found);
   for (const { cmd, path } of found) {
-    if (reachesServer(path)) cmd.option('--ca-file <file>', CA_FILE_HELP);
+    if (!reachesServer(path)) continue;
+    // fleet add records it in the part's entry (docs/format.md, "Fleet file")
+    cmd.option('--ca-file <file>', path.startsWith('fleet add ') ? 'PEM file of the CA this part’s https:// URL is checked against, recorded in the fleet file as ca_file' : CA_FILE_HELP);
   }
   program.hook('preAction', (_program, action) => {
     const caFile = action.opts<{ caFile?: string }>().caFile;

@@ -131,7 +131,13 @@ export async function tlsFetch(input: string | URL, init: RequestInit = {}, opts
   }
 }
 
-/** A `typeof fetch` over tlsFetch, for the clients that take a fetch implementation. */
+/**
+ * A `typeof fetch` over tlsFetch, for the clients that take a fetch implementation. It takes a URL
+ * (string or URL) and `init`; a Request object is refused (TypeError), since its body would be lost.
+ */
 export function fetchWithCa(caFile?: string | null): typeof fetch {
-  return ((input: string | URL | Request, init?: RequestInit) => tlsFetch(input instanceof Request ? input.url : input, init, { caFile })) as typeof fetch;
+  return ((input: string | URL | Request, init?: RequestInit) => {
+    if (input instanceof Request) return Promise.reject(new TypeError('fetchWithCa takes a url and init, not a Request'));
+    return tlsFetch(input, init, { caFile });
+  }) as typeof fetch;
 }
