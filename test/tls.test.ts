@@ -8,7 +8,8 @@
  */
 import assert from 'node:assert/strict';
 import { execFileSync, spawn } from 'node:child_process';
-import { statSync, writeFileSync } from 'node:fs';
+import { copyFileSync, statSync, writeFileSync } from 'node:fs';
+import { connect as tlsConnect } from 'node:tls';
 import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
 import { createServer as createNetServer } from 'node:net';
 import { connect } from 'node:net';
@@ -56,6 +57,18 @@ let monitorFile: string;
 const side: HttpsServer[] = [];
 const CA = at('ca.pem');
 const TLS = ['--tls-cert', at('srv.pem'), '--tls-key', at('srv.key')];
+
+/** The subjectAltName of the certificate a fresh TLS connection to 127.0.0.1:port is shown. */
+function servedSan(port: number): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const s = tlsConnect({ host: '127.0.0.1', port, rejectUnauthorized: false }, () => {
+      const san = s.getPeerCertificate().subjectaltname ?? '';
+      s.destroy();
+      resolve(san);
+    });
+    s.once('error', reject);
+  });
+}
 
 /** An https server in this process with certificate `name` (a peer the CLI must refuse), its URL. */
 async function sideServer(name: string): Promise<string> {
@@ -180,7 +193,7 @@ describe('servers over TLS', () => {
 });
 
 describe('node to node over TLS', () => {
-  it('a key node streams to a backup service over https with the CA its node.json names (ca_file), no --ca-file nor LIFEBOAT_CA_FILE', async () => {
+  it('a key node streams to a backup service over https with the CA its node.json names (ca_file), no --ca-file nor LIFEBOAT_CA_FILE; SIGHUP reads a new certificate', async () => {
     const dir = at('node-ca');
     await initNode(dir);
     const [invite] = await addBackupAccounts({ dir: at('backup'), url: backup.url, server: undefined }, ['acct-ca']);
@@ -196,7 +209,9 @@ describe('node to node over TLS', () => {
     }
     assert.ok(queued >= 1, 'the API key is an entry to stream');
     expectOk(await runCli(['node', 'config', 'set', 'ca_file', CA, '--data-dir', dir]));
-    const served = await startCli(['node', 'serve', '--data-dir', dir, '--listen', '127.0.0.1:0', '--log-level', 'silent', '--json', ...TLS], { env: { LIFEBOAT_CA_FILE: '' } });
+    copyFileSync(at('srv.pem'), at('hup.pem'));
+    copyFileSync(at('srv.key'), at('hup.key'));
+    const served = await startCli(['node', 'serve', '--data-dir', dir, '--listen', '127.0.0.1:0', '--log-level', 'silent', '--json', '--tls-cert', at('hup.pem'), '--tls-key', at('hup.key')], { env: { LIFEBOAT_CA_FILE: '' } });
     try {
       let b: { acked_seq: number; unacked: number; last_error: string | null } | undefined;
       for (const deadline = Date.now() + 60_000; Date.now() < deadline; await new Promise((r) => setTimeout(r, 100))) {
@@ -205,6 +220,16 @@ describe('node to node over TLS', () => {
         if (b && b.acked_seq >= queued && b.unacked === 0) break;
       }
       assert.ok(b && b.acked_seq >= queued && b.unacked === 0 && b.last_error === null, JSON.stringify(b));
+
+      // a renewed certificate: the files replaced, SIGHUP; new connections get it
+      const port = Number(new URL(served.url).port);
+      assert.match(await servedSan(port), /IP Address:127\.0\.0\.1/);
+      copyFileSync(at('other.pem'), at('hup.pem'));
+      copyFileSync(at('other.key'), at('hup.key'));
+      served.child.kill('SIGHUP');
+      let san = '';
+      for (const deadline = Date.now() + 20_000; Date.now() < deadline && !san.includes('other.invalid'); await new Promise((r) => setTimeout(r, 100))) san = await servedSan(port);
+      assert.match(san, /DNS:other\.invalid/);
     } finally {
       await served.stop();
     }
