@@ -64,6 +64,7 @@ export class BackupHttp {
       res = await this.fetchImpl(url, { method, headers, body: payload, signal: AbortSignal.timeout(timeoutMs) });
       raw = new Uint8Array(await res.arrayBuffer());
     } catch (err) {
+      if (err instanceof LifeboatError) throw err; // tls_untrusted and its kin (src/util/tls-fetch.ts)
       const e = err as Error & { cause?: { code?: string } };
       const why = e.name === 'TimeoutError' ? `no answer within ${timeoutMs} ms` : (e.cause?.code ?? e.message);
       throw new PeerError('peer_unreachable', `backup service at ${this.url} is unreachable: ${why}`, 'check the URL and that `lifeboat backup-server serve` runs there');

@@ -18,6 +18,7 @@ import { sha256 } from '@noble/hashes/sha2.js';
 import { InvalidInputError, LifeboatError, UnauthorizedError } from '../errors.js';
 import { signWithContext, type SigningKeyPair } from '../crypto/sign.js';
 import { ctEqual, fromB64u, wipe } from '../util/bytes.js';
+import { fetchWithCa } from '../util/tls-fetch.js';
 import {
   encodeEntryFrames,
   challengeAnswer,
@@ -121,7 +122,7 @@ export class BackupClient {
 
   constructor(opts: BackupClientOptions) {
     this.url = opts.url.replace(/\/+$/, '');
-    this.http = new BackupHttp(this.url, opts.timeoutMs ?? DEFAULT_TIMEOUT_MS, opts.fetch ?? ((input, init) => fetch(input, init)));
+    this.http = new BackupHttp(this.url, opts.timeoutMs ?? DEFAULT_TIMEOUT_MS, opts.fetch ?? fetchWithCa());
     this.keyStretching = opts.keyStretching ?? 'memory-constrained';
     this.renewBeforeMs = opts.renewBeforeMs ?? 60_000;
   }

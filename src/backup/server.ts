@@ -88,6 +88,8 @@ export interface BackupAppDeps {
   service: BackupService;
   /** Base app logging (false by default); `backup-server serve` logs JSON lines to stderr. */
   logger?: BaseAppOptions['logger'];
+  /** Serve https with this certificate and key (`--tls-cert/--tls-key`, src/http/tls.ts). */
+  tls?: BaseAppOptions['tls'];
   trustProxy?: BaseAppOptions['trustProxy'];
   rateLimits?: Partial<BackupRateLimits>;
   /** The monitor tokens' hashes, read at each monitoring request (src/backup/monitor.ts); none: monitoring is refused. */
@@ -130,7 +132,7 @@ function compactionJson(c: CompactionRecord) {
 export function createBackupApp(deps: BackupAppDeps): FastifyInstance {
   const { service } = deps;
   const limits = { ...DEFAULT_RATE_LIMITS, ...deps.rateLimits };
-  const app = createBaseApp({ logger: deps.logger, trustProxy: deps.trustProxy, observe: backupObservability(service.store) });
+  const app = createBaseApp({ logger: deps.logger, trustProxy: deps.trustProxy, tls: deps.tls, observe: backupObservability(service.store) });
   countFailedLogins(app);
   app.decorateRequest('backupLoginToken', undefined);
   app.addContentTypeParser('application/octet-stream', { parseAs: 'buffer' }, (_req, body, done) => done(null, body));
@@ -324,6 +326,8 @@ export interface BackupServerOptions {
   /** host:port (port 0 for any free one). */
   listen: string;
   logger?: BaseAppOptions['logger'];
+  /** Serve https with this certificate and key (`--tls-cert/--tls-key`, src/http/tls.ts). */
+  tls?: BaseAppOptions['tls'];
   trustProxy?: BaseAppOptions['trustProxy'];
   rateLimits?: Partial<BackupRateLimits>;
   ttls?: Partial<BackupTtls>;
@@ -359,7 +363,7 @@ export async function startBackupServer(opts: BackupServerOptions): Promise<Runn
     const limits = { ...DEFAULT_RATE_LIMITS, ...opts.rateLimits };
     const totpSealKey = loadOrCreateTotpSealKey(opts.dataDir);
     const service = await BackupService.create({ store, serverSetup, ttls: opts.ttls, totpSealKey, totpLimit: limits.totpPerAccount });
-    app = createBackupApp({ service, logger: opts.logger, trustProxy: opts.trustProxy, rateLimits: opts.rateLimits, monitorHashes: () => readMonitorHashes(opts.dataDir) });
+    app = createBackupApp({ service, logger: opts.logger, tls: opts.tls, trustProxy: opts.trustProxy, rateLimits: opts.rateLimits, monitorHashes: () => readMonitorHashes(opts.dataDir) });
     const url = await listen(app, opts.listen);
     service.siwe = { domain: opts.walletDomain ?? new URL(url).host, chainId: opts.walletChainId ?? 1 };
     const purge = setInterval(() => {

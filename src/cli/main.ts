@@ -9,6 +9,7 @@ import { LifeboatError, UsageError } from '../errors.js';
 import { pathToFileURL } from 'node:url';
 import { EXIT, printError, redactOptionValues } from './io.js';
 import { registerCommands } from './commands/index.js';
+import { addCaFileOptions } from './ca-file.js';
 import { VERSION } from './version.js';
 
 export { VERSION } from './version.js';
@@ -32,6 +33,7 @@ export async function buildProgram(args?: readonly string[]): Promise<Command> {
         'retry). Prompts read a line of stdin each when stdin is not a terminal. See docs/cli.md.',
     );
   await registerCommands(program, args);
+  addCaFileOptions(program); // --ca-file on every command that reaches a server (docs/operations.md, "TLS")
   // Every command on the primary's data directory first completes (or discards) an interrupted commit,
   // so vault, manifest and master key always belong to one scheme (src/primary/commit.ts). Loaded
   // here, not at the top: `--help` and `--version` need none of it (start-up, docs/kit.md).

@@ -7,6 +7,7 @@
  * session's CSRF token in the form, checked in constant time; a login form's own token is bound to a
  * pre-session cookie (double submit). Nothing it shows or logs is a secret.
  */
+import type { TlsMaterial } from '../http/tls.js';
 import { sha256 } from '@noble/hashes/sha2.js';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { randomBytes } from '../crypto/random.js';
@@ -31,6 +32,8 @@ export interface ConsoleOptions {
   /** Set the cookies' Secure flag (the console is reached over TLS, e.g. through a proxy). */
   secureCookies: boolean;
   logger?: boolean | { level: string; stream: NodeJS.WritableStream };
+  /** Serve https with this certificate and key (`--tls-cert/--tls-key`, src/http/tls.ts). */
+  tls?: TlsMaterial;
 }
 
 export interface RunningConsole {
@@ -54,7 +57,7 @@ function cookies(req: FastifyRequest): Record<string, string> {
 
 /** Builds the console's app and its collection loop (not started). */
 export function createConsoleApp(o: ConsoleOptions): { app: FastifyInstance; refresh: () => Promise<void>; stop: () => void; start: () => void } {
-  const app = createBaseApp({ logger: o.logger ?? false, bodyLimit: 8 * 1024 });
+  const app = createBaseApp({ logger: o.logger ?? false, tls: o.tls, bodyLimit: 8 * 1024 });
   const sessions = new Map<string, { csrf: string; expires: number }>();
   const samples = new Map<string, NodeSample[]>();
   let report: CoverageReport | undefined;

@@ -7,6 +7,8 @@
 import type { CoverageKey } from '../keynode/coverage.js';
 import { type LastVerify, readLastVerify } from '../recovery/last-verify.js';
 import { type Fleet, resolveCredential } from './fleet.js';
+import { LifeboatError } from '../errors.js';
+import { tlsFetch } from '../util/tls-fetch.js';
 
 export interface PartState {
   name: string;
@@ -44,17 +46,18 @@ export class PartError extends Error {
 }
 
 /** GET `url` as text (with a bearer token), within `timeoutMs`. Throws PartError `timeout`, `unreachable`, `unauthorized`, `http_NNN`. */
-async function getText(url: string, token: string | undefined, timeoutMs: number): Promise<string> {
+async function getText(url: string, token: string | undefined, timeoutMs: number, caFile?: string): Promise<string> {
   const ac = new AbortController();
   const t = setTimeout(() => ac.abort(), timeoutMs);
   try {
-    const res = await fetch(url, { headers: token ? { authorization: `Bearer ${token}` } : {}, signal: ac.signal, redirect: 'error' });
+    const res = await tlsFetch(url, { headers: token ? { authorization: `Bearer ${token}` } : {}, signal: ac.signal, redirect: 'error' }, { caFile });
     const text = await res.text();
     if (res.status === 401 || res.status === 403) throw new PartError('unauthorized', `${res.status}: the credential was refused`);
     if (!res.ok) throw new PartError(`http_${res.status}`, `answered ${res.status}`);
     return text;
   } catch (err) {
     if (err instanceof PartError) throw err;
+    if (err instanceof LifeboatError) throw new PartError(err.code, err.message); // tls_untrusted and its kin
     if (ac.signal.aborted) throw new PartError('timeout', `no answer within ${timeoutMs} ms`);
     throw new PartError('unreachable', 'the connection failed');
   } finally {
@@ -63,8 +66,8 @@ async function getText(url: string, token: string | undefined, timeoutMs: number
 }
 
 /** GET `url` as JSON with a bearer token, within `timeoutMs`. Throws what getText throws, and PartError `bad_answer`. */
-export async function getJson(url: string, token: string | undefined, timeoutMs: number): Promise<unknown> {
-  const text = await getText(url, token, timeoutMs);
+export async function getJson(url: string, token: string | undefined, timeoutMs: number, caFile?: string): Promise<unknown> {
+  const text = await getText(url, token, timeoutMs, caFile);
   try {
     return JSON.parse(text) as unknown;
   } catch {
@@ -88,13 +91,13 @@ async function part<T>(parts: PartState[], p: Omit<PartState, 'state' | 'error' 
 }
 
 /** Every key of a node, page by page. */
-async function nodeKeys(url: string, token: string, timeoutMs: number, pageSize: number): Promise<{ facts: NodeFacts; keys: CoverageKey[] }> {
+async function nodeKeys(url: string, token: string, timeoutMs: number, pageSize: number, caFile?: string): Promise<{ facts: NodeFacts; keys: CoverageKey[] }> {
   let after: string | null = null;
   let facts: NodeFacts = {};
   const keys: CoverageKey[] = [];
   for (;;) {
     const q: string = after === null ? `?limit=${pageSize}` : `?limit=${pageSize}&after=${encodeURIComponent(after)}`;
-    const page = (await getJson(`${base(url)}/v1/coverage${q}`, token, timeoutMs)) as { node?: NodeFacts; keys?: CoverageKey[]; next?: string | null };
+    const page = (await getJson(`${base(url)}/v1/coverage${q}`, token, timeoutMs, caFile)) as { node?: NodeFacts; keys?: CoverageKey[]; next?: string | null };
     if (!Array.isArray(page.keys)) throw new PartError('bad_answer', 'the coverage page has no keys');
     if (page.node) facts = page.node;
     for (const k of page.keys) keys.push(k);
@@ -103,12 +106,12 @@ async function nodeKeys(url: string, token: string, timeoutMs: number, pageSize:
   }
 }
 
-async function serviceStreams(url: string, token: string, timeoutMs: number): Promise<Map<string, number>> {
+async function serviceStreams(url: string, token: string, timeoutMs: number, caFile?: string): Promise<Map<string, number>> {
   const out = new Map<string, number>();
   let after: string | null = null;
   for (;;) {
     const q: string = after === null ? '?limit=10000' : `?limit=10000&after=${encodeURIComponent(after)}`;
-    const page = (await getJson(`${base(url)}/v1/monitor/streams${q}`, token, timeoutMs)) as { streams?: { account: string; stream: string; head_seq: number }[]; next?: string | null };
+    const page = (await getJson(`${base(url)}/v1/monitor/streams${q}`, token, timeoutMs, caFile)) as { streams?: { account: string; stream: string; head_seq: number }[]; next?: string | null };
     if (!Array.isArray(page.streams)) throw new PartError('bad_answer', 'the stream listing has no streams');
     for (const s of page.streams) out.set(`${s.account}/${s.stream}`, s.head_seq);
     if (!page.next) return out;
@@ -141,16 +144,16 @@ export async function collectFleet(fleet: Fleet, opts: { readVault?: (entry: str
   await Promise.all([
     ...fleet.nodes.map((n) =>
       part(parts, { name: n.name, kind: 'node', url: n.url }, async () => {
-        const r = await nodeKeys(n.url, cred(n.credential), ms, opts.pageSize ?? 5000);
+        const r = await nodeKeys(n.url, cred(n.credential), ms, opts.pageSize ?? 5000, n.ca_file);
         if (n.fingerprint && r.facts.fingerprint !== n.fingerprint) throw new PartError('fingerprint_mismatch', 'the node is not the one the fleet file pins');
         c.nodes.set(n.name, r);
       }),
     ),
-    ...fleet.backup_services.map((s) => part(parts, { name: s.name, kind: 'backup_service', url: s.url }, async () => void c.streams.set(s.name, await serviceStreams(s.url, cred(s.credential), ms)))),
-    ...fleet.logs.map((l) => part(parts, { name: l.name, kind: 'log', url: l.url }, async () => void c.logs.set(l.name, checkpointSize(await getText(`${base(l.url)}/checkpoint`, undefined, ms))))),
+    ...fleet.backup_services.map((s) => part(parts, { name: s.name, kind: 'backup_service', url: s.url }, async () => void c.streams.set(s.name, await serviceStreams(s.url, cred(s.credential), ms, s.ca_file)))),
+    ...fleet.logs.map((l) => part(parts, { name: l.name, kind: 'log', url: l.url }, async () => void c.logs.set(l.name, checkpointSize(await getText(`${base(l.url)}/checkpoint`, undefined, ms, l.ca_file))))),
     ...fleet.holders.map((h) =>
       part(parts, { name: h.name, kind: 'holder', url: h.url }, async () => {
-        const id = (await getJson(`${base(h.url)}/v1/identity`, undefined, ms)) as { fingerprint?: string };
+        const id = (await getJson(`${base(h.url)}/v1/identity`, undefined, ms, h.ca_file)) as { fingerprint?: string };
         if (h.fingerprint && id.fingerprint !== h.fingerprint) throw new PartError('fingerprint_mismatch', 'the holder is not the one the fleet file pins');
         c.holders.set(h.name, true);
       }),

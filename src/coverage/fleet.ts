@@ -20,6 +20,8 @@ export interface FleetNode {
   name: string;
   url: string;
   fingerprint?: string;
+  /** A CA file (PEM) to trust for this part's https:// URL (else --ca-file, $LIFEBOAT_CA_FILE). */
+  ca_file?: string;
   /** An operator API key (lbk_…) of this node. */
   credential: CredentialRef;
   /** The name of this node's fail-over node, itself a node of the fleet. */
@@ -30,15 +32,21 @@ export interface FleetBackupService {
   url: string;
   /** The service's monitor token (lbm_…, `lifeboat backup-server monitor-token`). */
   credential: CredentialRef;
+  /** A CA file (PEM) to trust for this part's https:// URL (else --ca-file, $LIFEBOAT_CA_FILE). */
+  ca_file?: string;
 }
 export interface FleetHolder {
   name: string;
   url: string;
   fingerprint?: string;
+  /** A CA file (PEM) to trust for this part's https:// URL (else --ca-file, $LIFEBOAT_CA_FILE). */
+  ca_file?: string;
 }
 export interface FleetLog {
   name: string;
   url: string;
+  /** A CA file (PEM) to trust for this part's https:// URL (else --ca-file, $LIFEBOAT_CA_FILE). */
+  ca_file?: string;
 }
 export interface CoveragePolicy {
   /** Backup entries a node may hold unacknowledged before its backup path is stale. */
@@ -76,6 +84,7 @@ export class FleetError extends LifeboatError {
 
 const name = z.string().regex(NAME, '1..64 of A-Z a-z 0-9 _ . -, starting with a letter or digit');
 const url = z.string().max(2000).regex(/^https?:\/\/[^\s#]+$/, 'an http(s) URL without #');
+const ca_file = z.string().min(1).max(4096).optional();
 const credential = z.union([
   z.object({ file: z.string().min(1).max(4096) }).strict(),
   z.object({ fd: z.number().int().min(3).max(1023) }).strict(),
@@ -94,10 +103,10 @@ const schema = z
       })
       .strict()
       .default(DEFAULT_POLICY),
-    nodes: z.array(z.object({ name, url, fingerprint: z.string().regex(FINGERPRINT).optional(), credential, failover: name.optional() }).strict()).max(256).default([]),
-    backup_services: z.array(z.object({ name, url, credential }).strict()).max(16).default([]),
-    holders: z.array(z.object({ name, url, fingerprint: z.string().regex(FINGERPRINT).optional() }).strict()).max(64).default([]),
-    logs: z.array(z.object({ name, url }).strict()).max(16).default([]),
+    nodes: z.array(z.object({ name, url, fingerprint: z.string().regex(FINGERPRINT).optional(), ca_file, credential, failover: name.optional() }).strict()).max(256).default([]),
+    backup_services: z.array(z.object({ name, url, ca_file, credential }).strict()).max(16).default([]),
+    holders: z.array(z.object({ name, url, fingerprint: z.string().regex(FINGERPRINT).optional(), ca_file }).strict()).max(64).default([]),
+    logs: z.array(z.object({ name, url, ca_file }).strict()).max(16).default([]),
     vault: z.object({ data_dir: z.string().min(1).max(4096) }).strict().nullable().default(null),
   })
   .strict();

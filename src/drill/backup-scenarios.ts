@@ -28,6 +28,7 @@ import { toB64u } from '../util/bytes.js';
 import { clientsOf, createFleetNode, type KeyNodeFleet, serveNode, signAndCheck, stopNode } from './keynode-scenarios.js';
 import { type RunningServer, runCli, startServer } from './proc.js';
 import { expectOk, type Scenario } from './runner.js';
+import { tlsFetch } from '../util/tls-fetch.js';
 
 /** A backup service process: its data directory, its URL (kept across restarts) and its server while it runs. */
 export interface BackupServiceProc {
@@ -159,7 +160,7 @@ export async function createKeyReporting(nodes: { url: string }[], token: string
 
 function recordFinish(onStatus: (status: string) => void): typeof fetch {
   return (async (input: string | URL | Request, init?: RequestInit) => {
-    const res = await fetch(input, init);
+    const res = await tlsFetch(input instanceof Request ? input.url : input, init);
     if (res.ok && /\/v1\/dkg\/[^/]+\/finish$/.test(new URL(String(input)).pathname)) onStatus(((await res.clone().json()) as KeyInfo).status);
     return res;
   }) as typeof fetch;

@@ -23,6 +23,7 @@ import { collectCosignatures } from '../log/witness/cosigner.js';
 import { utf8 } from '../util/bytes.js';
 import { type RunningServer, runCli, startServer } from './proc.js';
 import { expectOk, type Scenario } from './runner.js';
+import { tlsFetch } from '../util/tls-fetch.js';
 
 /** What the log scenarios share. */
 export interface LogDrillContext {
@@ -166,7 +167,7 @@ const audit: Scenario<LogDrillContext> = {
 
 /** The checkpoint a log serves, parsed (its label names it in messages). */
 async function servedCheckpoint(url: string): Promise<Checkpoint> {
-  const res = await fetch(`${url}/checkpoint`);
+  const res = await tlsFetch(`${url}/checkpoint`);
   check(res.ok, `${url}/checkpoint answered ${res.status}`);
   return peekCheckpoint(await res.text());
 }
@@ -192,7 +193,7 @@ const fork: Scenario<LogDrillContext> = {
     for (let i = snap.size; i < size; i++) {
       await addEntry(forked.url, createEntry({ recordType: 'drill/v1', payload: utf8.encode(`forked entry ${i}`) }, alice));
     }
-    const note = await (await fetch(`${forked.url}/checkpoint`)).text();
+    const note = await (await tlsFetch(`${forked.url}/checkpoint`)).text();
     const other = peekCheckpoint(note);
     check(other.size === size && checkpointLabel(other) !== checkpointLabel(real), `the forked copy serves ${checkpointLabel(other)}, not another root of size ${size}`);
     const reader = tileHashReader({ size: other.size, root: other.rootHash }, blobTileReader(directoryBlobs(paths.public)));

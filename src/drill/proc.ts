@@ -7,6 +7,21 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { LifeboatError } from '../errors.js';
 import { loggedServerArgs, recordSecrets, secretEnv, secretsIn, teeStderr } from './log-dir.js';
+import { setProcessCaFile } from '../util/tls-fetch.js';
+
+/** `drill --tls`: what every server gets (its certificate) and every child's environment (the CA). */
+let tlsServerArgs: string[] = [];
+let tlsEnv: NodeJS.ProcessEnv = {};
+
+/**
+ * From now on every server this module starts serves https with `cert`/`key`, and every child, and
+ * this process's own clients, trust `ca` (`lifeboat drill --tls`, src/drill/tls.ts).
+ */
+export function serveOverTls(files: { cert: string; key: string; ca: string }): void {
+  tlsServerArgs = ['--tls-cert', files.cert, '--tls-key', files.key];
+  tlsEnv = { LIFEBOAT_CA_FILE: files.ca };
+  setProcessCaFile(files.ca);
+}
 
 /**
  * The command line that runs this same CLI: compiled (dist/) or through tsx (src/). Run from src/
@@ -74,7 +89,7 @@ export function runCli(args: string[], opts: { input?: string; env?: NodeJS.Proc
   return new Promise((resolve, reject) => {
     refuseIfStopping(args);
     const child = track(spawn(cmd, [...pre, ...args], {
-      env: { ...process.env, ...opts.env },
+      env: { ...process.env, ...tlsEnv, ...opts.env },
       stdio: opts.secretFd ? ['pipe', 'pipe', 'pipe', 'pipe'] : ['pipe', 'pipe', 'pipe'],
     }));
     let stdout = '';
@@ -117,13 +132,13 @@ export interface RunningServer {
  */
 export function startServer(given: string[], opts: { env?: NodeJS.ProcessEnv; timeoutMs?: number } = {}): Promise<RunningServer> {
   const { cmd, args: pre } = cliCommand();
-  const args = loggedServerArgs(given);
+  const args = loggedServerArgs([...given, ...tlsServerArgs]);
   try {
     refuseIfStopping(args);
   } catch (err) {
     return Promise.reject(err);
   }
-  const child = track(spawn(cmd, [...pre, ...args], { env: { ...process.env, ...opts.env }, stdio: ['ignore', 'pipe', 'pipe'] }));
+  const child = track(spawn(cmd, [...pre, ...args], { env: { ...process.env, ...tlsEnv, ...opts.env }, stdio: ['ignore', 'pipe', 'pipe'] }));
   let stderr = '';
   let stdout = '';
   teeStderr(child, args);

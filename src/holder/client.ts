@@ -15,6 +15,7 @@ import type { Identity } from '../identity.js';
 import { parseReleaseResponse, type ReleaseRequest, type ReleaseResponse } from '../recovery/release.js';
 import { toHex, utf8 } from '../util/bytes.js';
 import { signRequest } from '../util/request-auth.js';
+import { fetchWithCa } from '../util/tls-fetch.js';
 import {
   API_PREFIX,
   challengeAnswer,
@@ -79,7 +80,7 @@ export class HolderClient {
     this.signer = opts.signer;
     this.expectedFingerprint = opts.expectedFingerprint?.toLowerCase();
     this.timeoutMs = opts.timeoutMs ?? DEFAULT_TIMEOUT_MS;
-    this.fetchImpl = opts.fetch ?? ((input, init) => fetch(input, init));
+    this.fetchImpl = opts.fetch ?? fetchWithCa();
   }
 
   /** GET /v1/health. */
@@ -175,6 +176,7 @@ export class HolderClient {
       res = await this.fetchImpl(url, { method, headers, body: body === undefined ? undefined : bytes, signal: AbortSignal.timeout(timeoutMs) });
       text = await res.text();
     } catch (err) {
+      if (err instanceof LifeboatError) throw err; // tls_untrusted and its kin (src/util/tls-fetch.ts)
       const e = err as Error & { cause?: { code?: string } };
       const why = e.name === 'TimeoutError' ? `no answer within ${timeoutMs} ms` : (e.cause?.code ?? e.message);
       throw new PeerError('peer_unreachable', `holder at ${this.url} is unreachable: ${why}`, 'check that `lifeboat holder serve` runs there and that the address and port are right');

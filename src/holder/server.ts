@@ -33,6 +33,8 @@ export interface HolderAppDeps {
   trustProxy?: BaseAppOptions['trustProxy'];
   /** Per client IP and route. `sensitive` covers challenge and release (default 30/min), `general` the rest (600/min). */
   rateLimit?: { sensitive?: RateLimit; general?: RateLimit };
+  /** Serve https with this certificate and key (`--tls-cert/--tls-key`, src/http/tls.ts). */
+  tls?: BaseAppOptions['tls'];
 }
 
 const SCHEME_ID = /^[0-9a-f]{32}$/;
@@ -47,6 +49,7 @@ export function createHolderApp(deps: HolderAppDeps): FastifyInstance {
   const { service } = deps;
   const app = createBaseApp({
     logger: deps.logger,
+    tls: deps.tls,
     trustProxy: deps.trustProxy,
     observe: { server: 'holder', ready: { store: () => service.config() } },
     onRefusal: async (req, r) => {

@@ -28,6 +28,7 @@ import type { VerifiedRequest } from '../util/request-auth.js';
 import { RateLimitedError } from './rate-limit.js';
 import type { TrustProxy } from './trust-proxy.js';
 import { installObservability, type ObserveOptions } from './observe.js';
+import type { TlsMaterial } from './tls.js';
 
 export const DEFAULT_BODY_LIMIT = 64 * 1024;
 
@@ -85,6 +86,8 @@ export interface BaseAppOptions {
   connectionTimeoutMs?: number;
   /** GET /metrics, /healthz and /readyz with the request metrics hook (src/http/observe.ts, docs/monitoring.md). */
   observe?: ObserveOptions;
+  /** Serve https with this certificate and key (src/http/tls.ts, `--tls-cert/--tls-key`); plain http without. */
+  tls?: TlsMaterial;
 }
 
 export { parseTrustProxy, type TrustProxy } from './trust-proxy.js';
@@ -259,6 +262,7 @@ export function createBaseApp(opts: BaseAppOptions = {}): FastifyInstance {
   // The client error handler runs on the instance's logger, which exists only once the instance does.
   const logRef: { log?: FastifyBaseLogger } = {};
   const app = Fastify({
+    ...(opts.tls ? { https: { cert: opts.tls.cert, key: opts.tls.key } } : {}),
     logger: loggerOptions(opts.logger),
     bodyLimit: opts.bodyLimit ?? DEFAULT_BODY_LIMIT,
     trustProxy: trustProxyFn(opts.trustProxy),

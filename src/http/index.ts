@@ -3,4 +3,5 @@ export { createBaseApp, DEFAULT_BODY_LIMIT, describeZodError, parseInput, reques
 export { verifySignedRequest, type NonceStore, type VerifySignedOptions } from './auth.js';
 export { RateLimitedError, RateLimiter, rateLimitHook, type RateLimit } from './rate-limit.js';
 export { listen, parseListenAddress, type ListenAddress } from './listen.js';
+export { loadTls, reloadTls, servesTls, tlsFilesOf, type TlsFiles, type TlsMaterial } from './tls.js';
 export { installObservability, isLoopback, metricsTokenFromEnv, type GaugeSpec, type ObserveOptions, type ReadyCheck, type ServerKind } from './observe.js';

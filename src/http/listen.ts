@@ -2,6 +2,7 @@
 import type { AddressInfo } from 'node:net';
 import type { FastifyInstance } from 'fastify';
 import { InvalidInputError } from '../errors.js';
+import { servesTls } from './tls.js';
 
 export interface ListenAddress {
   host: string;
@@ -27,7 +28,7 @@ function urlHost(host: string): string {
 
 /**
  * Starts `app` on `address` (`host:port`, port 0 for any free one) and resolves to the URL it
- * actually listens on, `http://HOST:PORT`. Throws InvalidInputError for a bad address and
+ * actually listens on, `http://HOST:PORT` (`https://` when the app serves TLS: createBaseApp's `tls`). Throws InvalidInputError for a bad address and
  * LifeboatError `listen_failed` (address in use, not allowed) when the socket cannot be bound.
  */
 export async function listen(app: FastifyInstance, address: string): Promise<string> {
@@ -49,5 +50,5 @@ export async function listen(app: FastifyInstance, address: string): Promise<str
     if (quieted) app.log.level = level;
   }
   const addr = app.server.address() as AddressInfo;
-  return `http://${urlHost(host)}:${addr.port}`;
+  return `${servesTls(app) ? 'https' : 'http'}://${urlHost(host)}:${addr.port}`;
 }

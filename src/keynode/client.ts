@@ -7,6 +7,7 @@ import { LifeboatError, PeerError } from '../errors.js';
 import type { Identity } from '../identity.js';
 import { signRequest } from '../util/request-auth.js';
 import { toHex, utf8 } from '../util/bytes.js';
+import { tlsFetch } from '../util/tls-fetch.js';
 import type { KeyShareExport } from './export.js';
 import type { RunningConfig } from './reload.js';
 import type { KeyInfo } from './service.js';
@@ -98,8 +99,9 @@ export class KeyNodeClient {
     else if (this.opts.apiKey) headers.authorization = `Bearer ${this.opts.apiKey}`;
     let res: Response;
     try {
-      res = await (this.opts.fetch ?? fetch)(this.url + path, { method, headers, body: bytes, signal: AbortSignal.timeout(this.opts.timeoutMs ?? 30_000) });
-    } catch {
+      res = await (this.opts.fetch ?? tlsFetch)(this.url + path, { method, headers, body: bytes, signal: AbortSignal.timeout(this.opts.timeoutMs ?? 30_000) });
+    } catch (err) {
+      if (err instanceof LifeboatError) throw err; // tls_untrusted and its kin (src/util/tls-fetch.ts)
       throw new PeerError('peer_unreachable', `key node at ${this.url} is unreachable`, 'check that `lifeboat node serve` runs there');
     }
     const text = await res.text();

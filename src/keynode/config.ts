@@ -105,6 +105,11 @@ export const nodeConfigSchema = z.object({
   durable_channels: z.array(z.enum(['backup', 'log', 'ers'])).max(3).nullable().default(null),
   /** How long a DKG or import answer waits for the durable channels; null: backup.wait_ms, else 10 s. */
   durable_wait_ms: z.number().int().min(0).max(120_000).nullable().default(null),
+  /**
+   * The CA file (PEM) the node's own calls trust for https:// peers (fail-over, backup service, logs),
+   * besides the system roots; null: none. `node serve --ca-file` and $LIFEBOAT_CA_FILE override it.
+   */
+  ca_file: z.string().min(1).max(4096).nullable().optional(),
 });
 export type NodeConfig = z.infer<typeof nodeConfigSchema>;
 

@@ -16,7 +16,7 @@ import type { OpenedNode } from './runtime.js';
 /** The node.json fields a reload applies. */
 export const RELOADABLE_FIELDS = ['export', 'failover', 'paired_primary', 'nonce_ttl_seconds'] as const;
 /** The node.json fields read only at start (a change waits for a restart). */
-export const RESTART_FIELDS = ['store', 'message_limit_bytes', 'ers', 'backup', 'keyshare', 'logs', 'durable_channels', 'durable_wait_ms'] as const;
+export const RESTART_FIELDS = ['store', 'message_limit_bytes', 'ers', 'backup', 'keyshare', 'logs', 'durable_channels', 'durable_wait_ms', 'ca_file'] as const;
 
 type Field = (typeof RELOADABLE_FIELDS)[number] | (typeof RESTART_FIELDS)[number];
 

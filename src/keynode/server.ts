@@ -50,11 +50,13 @@ export interface KeyNodeAppDeps {
   observe?: Omit<ObserveOptions, 'server'>;
   /** The node's own recovery paths for `GET /v1/coverage` (backup stream, fail-over); default: its identity only. */
   coverage?: () => Promise<Record<string, unknown>>;
+  /** Serve https with this certificate and key (`--tls-cert/--tls-key`, src/http/tls.ts). */
+  tls?: BaseAppOptions['tls'];
 }
 
 export function createKeyNodeApp(deps: KeyNodeAppDeps): FastifyInstance {
   const { service, store } = deps;
-  const app = createBaseApp({ logger: deps.logger, observe: { server: 'node', ready: { store: () => store.countKeys() }, ...deps.observe } });
+  const app = createBaseApp({ logger: deps.logger, tls: deps.tls, observe: { server: 'node', ready: { store: () => store.countKeys() }, ...deps.observe } });
   app.addHook('onRequest', rateLimitHook({ max: 6000, windowMs: 60_000 }));
   app.addHook('onSend', async (_req, reply) => {
     reply.header('cache-control', 'no-store');

@@ -9,7 +9,7 @@ import { backupConfigSchema, MESSAGE_LIMIT_MAX, type NodeConfig } from './config
 import { parseDurableChannels } from './durable.js';
 import { redactStoreUrl } from './store/index.js';
 
-type Value = boolean | number | string[] | null;
+type Value = boolean | number | string | string[] | null;
 
 interface Settable {
   name: string;
@@ -129,6 +129,14 @@ const SETTABLE: Settable[] = [
     parse: int(0, 120_000),
     get: (c) => c.durable_wait_ms,
     set: (c, v) => ({ ...c, durable_wait_ms: v as number }),
+  },
+  {
+    name: 'ca_file',
+    about: 'the CA file (PEM) the node trusts for https:// fail-over, backup service and log URLs, besides the system roots; none: only those (`node serve --ca-file` and $LIFEBOAT_CA_FILE override it)',
+    allowed: 'the path of a PEM file of CA certificates, or none',
+    parse: (raw) => (raw === 'none' ? null : /^[^\0\n]{1,4096}$/.test(raw) ? raw : undefined),
+    get: (c) => c.ca_file ?? null,
+    set: (c, v) => ({ ...c, ca_file: v as string | null }),
   },
   backupField('usable_before_ack', 'true: a new key signs at once and its backup follows; false: it is pending_backup until acknowledged', 'true or false', bool),
   backupField('wait_ms', 'how long a DKG or import answer waits for the backup acknowledgement before reporting pending_backup', 'a whole number of milliseconds from 0 to 120000', int(0, 120_000)),

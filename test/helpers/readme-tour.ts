@@ -22,7 +22,7 @@ export function readmeRuns(): { setup: ShBlock; vaultAndKeyNodes: ShBlock[]; log
     ...blocksUnder(all, 'Backups under an Ethereum wallet'),
     ...blocksUnder(all, 'Emergency recovery'),
   ];
-  const logAndKeyShares = [...blocksUnder(all, 'Public backup log'), ...blocksUnder(all, 'Key shares under 24 words')];
+  const logAndKeyShares = [...blocksUnder(all, 'Public backup log'), ...blocksUnder(all, 'Key shares under 24 words'), ...blocksUnder(all, 'Running over TLS')];
   const skipped = all.filter((b) => b.skip !== undefined);
   const covered = new Set([setup, ...vaultAndKeyNodes, ...logAndKeyShares, ...skipped]);
   const stray = all.filter((b) => !covered.has(b));

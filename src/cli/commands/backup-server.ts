@@ -20,6 +20,7 @@ import { loadOrCreateTotpSealKey } from '../../backup/secret-files.js';
 import { SecondFactor } from '../../backup/wallet-logins.js';
 import { isWalletRecord } from '../../backup/wallet.js';
 import { assertSecretOutput, showTotpEnrolment } from './wallet-options.js';
+import { serverTls, TLS_CERT_HELP, TLS_KEY_HELP, type TlsOpts } from '../tls-options.js';
 
 const DIR_HELP = 'data directory: the opaque server setup and the default store (default: $LIFEBOAT_BACKUP_SERVER_DIR or ./lifeboat-backup-server)';
 const STORE_HELP = 'store URL: sqlite:PATH or postgres://… (default: $LIFEBOAT_BACKUP_STORE or sqlite:<data-dir>/backup.sqlite)';
@@ -48,13 +49,14 @@ async function withStore<T>(o: StoreOpts, create: boolean, fn: (store: BackupSto
   }
 }
 
-async function serve(o: StoreOpts & { listen: string; trustProxy?: Exclude<TrustProxy, false> | true; logLevel?: string; walletDomain?: string; walletChainId?: number }): Promise<void> {
+async function serve(o: TlsOpts & StoreOpts & { listen: string; trustProxy?: Exclude<TrustProxy, false> | true; logLevel?: string; walletDomain?: string; walletChainId?: number }): Promise<void> {
+  const tls = serverTls(o);
   const logger = serverLogger(o.logLevel);
   // Listening for SIGTERM from the start: one sent as soon as the URL is printed still shuts down cleanly.
   const signalled = untilSignalled();
   const warnings = new ServerWarnings(createOutput().warn);
   const dataDir = resolveBackupServerDir(o.dataDir);
-  const server = await startBackupServer({ dataDir, store: o.store, listen: o.listen, trustProxy: trustProxyOf(o.trustProxy), walletDomain: o.walletDomain, walletChainId: o.walletChainId, logger, warn: warnings.warn });
+  const server = await startBackupServer({ dataDir, store: o.store, listen: o.listen, tls, trustProxy: trustProxyOf(o.trustProxy), walletDomain: o.walletDomain, walletChainId: o.walletChainId, logger, warn: warnings.warn });
   warnings.attach(server.app.log);
   const key = server.service.serverPublicKey();
   // One line first: supervisors and tests read it.
@@ -144,6 +146,8 @@ export function registerBackupServerCommands(program: Command): void {
   bs.command('serve')
     .description('serve the backup service API (/v1) until SIGTERM (first stdout line: listening on URL)')
     .option('--listen <host:port>', 'address to listen on (port 0 for any free port)', '127.0.0.1:8480')
+    .option('--tls-cert <file>', TLS_CERT_HELP)
+    .option('--tls-key <file>', TLS_KEY_HELP)
     .option('--data-dir <dir>', DIR_HELP)
     .option('--store <url>', STORE_HELP)
     .option('--trust-proxy [hops|addresses]', TRUST_PROXY_HELP, trustProxyArg)

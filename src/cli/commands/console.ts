@@ -6,25 +6,29 @@ import { InvalidInputError } from '../../errors.js';
 import { createOutput, untilSignalled } from '../io.js';
 import { intIn } from '../options.js';
 import { FLEET_HELP, fleetPath, runCoverage } from './coverage.js';
+import { serverTls, TLS_CERT_HELP, TLS_KEY_HELP, type TlsOpts } from '../tls-options.js';
 
 export function registerConsoleCommands(program: Command): void {
   const c = program.command('console').description('the coverage console: a web page of `lifeboat coverage` (docs/coverage.md)');
   c.command('serve')
     .description('serve the console until SIGTERM (first stdout line: listening on URL); operators sign in with the console token')
     .option('--fleet <file>', FLEET_HELP)
-    .option('--listen <host:port>', 'address to listen on (loopback: put a TLS proxy in front)', '127.0.0.1:8490')
+    .option('--listen <host:port>', 'address to listen on (loopback, or any with --tls-cert/--tls-key)', '127.0.0.1:8490')
+    .option('--tls-cert <file>', TLS_CERT_HELP)
+    .option('--tls-key <file>', TLS_KEY_HELP)
     .option('--token-file <file>', 'a 0600 file holding the operator token the login form asks for')
     .option('--token-fd <n>', 'read that token from this file descriptor instead', intIn(3, 1023))
     .option('--interval <seconds>', 'how often it asks the fleet (and the page reloads)', intIn(2, 86_400), 30)
-    .option('--secure-cookies', 'mark the cookies Secure: the console is reached over TLS (a proxy in front)')
+    .option('--secure-cookies', 'mark the cookies Secure: the console is reached over TLS through a proxy in front (on by itself with --tls-cert)')
     .option('--log-level <level>', 'request log level on stderr: info, warn, error or silent', 'silent')
     .option('--json', 'print {"url"} as the first stdout line')
-    .action(async (o: { fleet?: string; listen: string; tokenFile?: string; tokenFd?: number; interval: number; secureCookies?: boolean; logLevel: string; json?: boolean }) => {
+    .action(async (o: TlsOpts & { fleet?: string; listen: string; tokenFile?: string; tokenFd?: number; interval: number; secureCookies?: boolean; logLevel: string; json?: boolean }) => {
+      const tls = serverTls(o);
       if ((o.tokenFile === undefined) === (o.tokenFd === undefined)) throw new InvalidInputError('give one of --token-file FILE or --token-fd N', { hint: 'the operator token signs operators in; it never goes on the command line' });
       const token = resolveCredential(o.tokenFile !== undefined ? { file: o.tokenFile } : { fd: o.tokenFd! });
       if (token.length < 16) throw new InvalidInputError('the console token is shorter than 16 characters', { code: 'weak_token', hint: 'make one with: openssl rand -hex 32 > console.token; chmod 600 console.token' });
       const fleet = loadFleet(fleetPath(o.fleet));
-      const server = await startConsole({ token, collect: () => runCoverage(fleet), intervalS: o.interval, secureCookies: !!o.secureCookies, listen: o.listen, logger: o.logLevel === 'silent' ? false : { level: o.logLevel, stream: process.stderr } });
+      const server = await startConsole({ token, collect: () => runCoverage(fleet), intervalS: o.interval, secureCookies: !!o.secureCookies || tls !== undefined, tls, listen: o.listen, logger: o.logLevel === 'silent' ? false : { level: o.logLevel, stream: process.stderr } });
       process.stdout.write(o.json ? `${JSON.stringify({ url: server.url })}\n` : `listening on ${server.url}\n`);
       createOutput({ quiet: o.json }).info(`console for ${fleet.nodes.length} nodes, ${fleet.backup_services.length} backup services; every ${o.interval} s`);
       await untilSignalled();

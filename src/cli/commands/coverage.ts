@@ -44,6 +44,11 @@ function credentialOf(o: { credentialFile?: string; credentialFd?: number; crede
   return { vault: o.credentialVault! };
 }
 
+/** `--ca-file` of `fleet add`, recorded in the entry as an absolute path (docs/coverage.md, "The fleet file"). */
+function caOf(o: { caFile?: string }): { ca_file?: string } {
+  return o.caFile ? { ca_file: resolve(o.caFile) } : {};
+}
+
 function splitFingerprint(url: string): { url: string; fingerprint?: string } {
   const i = url.lastIndexOf('#');
   return i < 0 ? { url } : { url: url.slice(0, i), fingerprint: url.slice(i + 1) };
@@ -86,33 +91,33 @@ export function registerCoverageCommands(program: Command): void {
   CRED_OPTS(add.command('node <name>').description('a key node, read with an operator API key').requiredOption('--url <url>', 'its URL, optionally URL#FINGERPRINT to pin it'), 'operator API key')
     .option('--failover <name>', 'its fail-over node (add that node first)')
     .option('--fleet <file>', FLEET_HELP)
-    .action((name: string, o: { url: string; failover?: string; fleet?: string; credentialFile?: string; credentialFd?: number; credentialVault?: string }) => {
+    .action((name: string, o: { caFile?: string; url: string; failover?: string; fleet?: string; credentialFile?: string; credentialFd?: number; credentialVault?: string }) => {
       const { url, fingerprint } = splitFingerprint(o.url);
       addPart(o, (f) => {
         if (f.nodes.some((n) => n.name === name)) throw new FleetError('fleet_name_taken', `the fleet already has a node ${name}`);
-        f.nodes.push({ name, url, ...(fingerprint ? { fingerprint } : {}), credential: credentialOf(o), ...(o.failover ? { failover: o.failover } : {}) });
+        f.nodes.push({ name, url, ...(fingerprint ? { fingerprint } : {}), ...caOf(o), credential: credentialOf(o), ...(o.failover ? { failover: o.failover } : {}) });
       }, `node ${name}`);
     });
   CRED_OPTS(add.command('backup-service <name>').description('a backup service, read with a monitor token (`lifeboat backup-server monitor-token`)').requiredOption('--url <url>', 'its URL'), 'monitor token')
     .option('--fleet <file>', FLEET_HELP)
-    .action((name: string, o: { url: string; fleet?: string; credentialFile?: string; credentialFd?: number; credentialVault?: string }) => {
-      addPart(o, (f) => void f.backup_services.push({ name, url: o.url, credential: credentialOf(o) }), `backup service ${name}`);
+    .action((name: string, o: { caFile?: string; url: string; fleet?: string; credentialFile?: string; credentialFd?: number; credentialVault?: string }) => {
+      addPart(o, (f) => void f.backup_services.push({ name, url: o.url, ...caOf(o), credential: credentialOf(o) }), `backup service ${name}`);
     });
   add
     .command('holder <name>')
     .description('a share holder (its identity is public: no credential)')
     .requiredOption('--url <url>', 'URL#FINGERPRINT as `recovery init --holder` takes it')
     .option('--fleet <file>', FLEET_HELP)
-    .action((name: string, o: { url: string; fleet?: string }) => {
+    .action((name: string, o: { caFile?: string; url: string; fleet?: string }) => {
       const { url, fingerprint } = splitFingerprint(o.url);
-      addPart(o, (f) => void f.holders.push({ name, url, ...(fingerprint ? { fingerprint } : {}) }), `holder ${name}`);
+      addPart(o, (f) => void f.holders.push({ name, url, ...(fingerprint ? { fingerprint } : {}), ...caOf(o) }), `holder ${name}`);
     });
   add
     .command('log <name>')
     .description('a public log (read anonymously: its checkpoint)')
     .requiredOption('--url <url>', 'its URL')
     .option('--fleet <file>', FLEET_HELP)
-    .action((name: string, o: { url: string; fleet?: string }) => addPart(o, (f) => void f.logs.push({ name, url: o.url }), `log ${name}`));
+    .action((name: string, o: { caFile?: string; url: string; fleet?: string }) => addPart(o, (f) => void f.logs.push({ name, url: o.url, ...caOf(o) }), `log ${name}`));
   add
     .command('vault')
     .description('the primary whose last `recovery verify` coverage reports (and whose vault may hold credentials)')

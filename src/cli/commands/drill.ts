@@ -3,7 +3,8 @@ import type { Command } from 'commander';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { stopAll } from '../../drill/proc.js';
+import { serveOverTls, stopAll } from '../../drill/proc.js';
+import { makeDrillTls } from '../../drill/tls.js';
 import { runScenarios, type ScenarioResult } from '../../drill/runner.js';
 import { vaultScenarios, type VaultDrillContext } from '../../drill/vault-scenarios.js';
 import { keynodeScenarios, type KeyNodeDrillContext } from '../../drill/keynode-scenarios.js';
@@ -22,7 +23,8 @@ export function registerDrillCommand(program: Command): void {
     .description('run the worst day end to end with real processes on loopback, and report')
     .option('--json', 'print {"ok": …, "scenarios": [{"name", "ok", "ms"}], "coverage": {"before", "after"}} on stdout')
     .option('--keep', 'keep the drill directory for inspection')
-    .action(async (o: { json?: boolean; keep?: boolean }) => {
+    .option('--tls', 'run every server over TLS (https) with a throwaway CA made by openssl, every client given the CA')
+    .action(async (o: { json?: boolean; keep?: boolean; tls?: boolean }) => {
       const out = createOutput({ quiet: o.json });
       const dir = mkdtempSync(join(tmpdir(), 'lifeboat-drill-'));
       const ctx: VaultDrillContext = { dir, holders: [], holderSpecs: [], operatorKey: '', offlineShare: '', primaryFingerprint: '', oldShares: [], secrets: new Map(), servers: [] };
@@ -30,6 +32,15 @@ export function registerDrillCommand(program: Command): void {
       const keynode: KeyNodeDrillContext = { dir: join(dir, 'keynode'), servers: ctx.servers };
       const t0 = performance.now();
       out.info(`drill in ${dir}`);
+      if (o.tls) {
+        try {
+          serveOverTls(makeDrillTls(join(dir, 'tls')));
+        } catch (err) {
+          if (!o.keep) rmSync(dir, { recursive: true, force: true });
+          throw err;
+        }
+        out.info('every server over TLS, every client given the drill\'s CA');
+      }
       // Interrupted (Ctrl-C, a service manager's stop): end every process the drill started, remove its
       // directory (unless --keep), exit 128 + the signal's number. A second signal meanwhile is ignored.
       let interrupted: Promise<void> | undefined;

@@ -19,6 +19,7 @@ import { createOutput, untilSignalled } from '../io.js';
 import { MONITORING_HELP, logLevelOption, logStarted, serverLogger, shutDown } from '../server-log.js';
 import type { TrustProxy } from '../../http/app.js';
 import { TRUST_PROXY_HELP, trustProxyArg, trustProxyOf } from '../options.js';
+import { addTlsOptions, serverTls, type TlsOpts } from '../tls-options.js';
 
 const DIR_HELP = 'holder data directory (default: $LIFEBOAT_HOLDER_DIR or ./lifeboat-holder)';
 
@@ -39,12 +40,13 @@ function init(o: { dataDir?: string; primary: string; operator: string[]; autoUn
   out.info('give the primary this holder as URL#FINGERPRINT, e.g. http://THIS-HOST:7301#' + r.fingerprint);
 }
 
-async function serve(o: { dataDir?: string; listen: string; json?: boolean; trustProxy?: Exclude<TrustProxy, false> | true; logLevel?: string }): Promise<void> {
+async function serve(o: TlsOpts & { dataDir?: string; listen: string; json?: boolean; trustProxy?: Exclude<TrustProxy, false> | true; logLevel?: string }): Promise<void> {
+  const tls = serverTls(o);
   const logger = serverLogger(o.logLevel);
   // Listening for SIGTERM from the start: one sent as soon as the URL is printed still shuts down cleanly.
   const signalled = untilSignalled();
   const service = HolderService.open(resolveHolderDir(o.dataDir));
-  const app = createHolderApp({ service, logger, trustProxy: trustProxyOf(o.trustProxy) });
+  const app = createHolderApp({ service, logger, tls, trustProxy: trustProxyOf(o.trustProxy) });
   let url: string;
   try {
     url = await listen(app, o.listen);
@@ -199,7 +201,7 @@ export function registerHolderCommands(program: Command): void {
     .option('--no-auto-unseal', 'never release to the primary itself; every release needs an operator')
     .option('--json', 'print JSON')
     .action(init);
-  holder
+  const serveCmd = holder
     .command('serve')
     .description('serve the holder HTTP API (first stdout line: listening on URL)')
     .option('--data-dir <dir>', DIR_HELP)
@@ -207,8 +209,8 @@ export function registerHolderCommands(program: Command): void {
     .option('--trust-proxy [hops|addresses]', TRUST_PROXY_HELP, trustProxyArg)
     .addOption(logLevelOption())
     .addHelpText('after', MONITORING_HELP)
-    .option('--json', 'print the listening line as JSON')
-    .action(serve);
+    .option('--json', 'print the listening line as JSON');
+  addTlsOptions(serveCmd).action(serve);
   holder
     .command('release')
     .description('answer a release request file on this machine (air-gapped holder); while `holder serve` runs, through its admin socket')

@@ -22,6 +22,7 @@ import { readStdin } from '../input.js';
 import { createOutput, untilSignalled } from '../io.js';
 import { MONITORING_HELP, logLevelOption, logStarted, serverLogger, ServerWarnings, shutDown } from '../server-log.js';
 import { intIn } from '../options.js';
+import { serverTls, TLS_CERT_HELP, TLS_KEY_HELP, type TlsOpts } from '../tls-options.js';
 
 const DIR_HELP = 'the log’s data directory (default: $LIFEBOAT_LOG_DIR or ./lifeboat-log)';
 
@@ -65,13 +66,14 @@ function key(o: DirOpts): void {
   out.out(`verifier key  ${r.verifierKey}`);
 }
 
-async function serve(o: DirOpts & { listen: string; interval?: number; logLevel?: string }): Promise<void> {
+async function serve(o: TlsOpts & DirOpts & { listen: string; interval?: number; logLevel?: string }): Promise<void> {
+  const tls = serverTls(o);
   const logger = serverLogger(o.logLevel);
   // Listening for SIGTERM from the start: one sent as soon as the URL is printed still shuts down cleanly.
   const signalled = untilSignalled();
   const warnings = new ServerWarnings(createOutput().warn);
   const dataDir = resolveLogDir(o.dataDir);
-  const log = await startLogServer({ dataDir, listen: o.listen, intervalMs: o.interval, logger, warn: warnings.warn });
+  const log = await startLogServer({ dataDir, listen: o.listen, tls, intervalMs: o.interval, logger, warn: warnings.warn });
   warnings.attach(log.app.log);
   // One line first: supervisors and tests read it.
   process.stdout.write(o.json ? `${JSON.stringify({ url: log.url, origin: log.origin, verifier_key: log.verifierKey, tree_size: log.sequencer.size })}\n` : `listening on ${log.url}\n`);
@@ -199,6 +201,8 @@ export function registerLogServerCommands(log: Command): void {
     .description('serve the log (read API, POST /add) until SIGTERM; first stdout line: listening on URL')
     .option('--data-dir <dir>', DIR_HELP)
     .option('--listen <host:port>', 'address to listen on (port 0 for any free port)', '127.0.0.1:0')
+    .option('--tls-cert <file>', TLS_CERT_HELP)
+    .option('--tls-key <file>', TLS_KEY_HELP)
     .option('--interval <duration>', 'override log.json’s batch interval, e.g. 1s, 250ms', intervalArg)
     .addOption(logLevelOption())
     .addHelpText('after', MONITORING_HELP)

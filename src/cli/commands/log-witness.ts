@@ -14,6 +14,7 @@ import { addLog, heldCheckpoint, listLogs, originHash } from '../../log/witness/
 import type { ForkReport, WitnessWarning } from '../../log/witness/witness.js';
 import { createOutput, untilSignalled } from '../io.js';
 import { MONITORING_HELP, logLevelOption, logStarted, serverLogger, shutDown } from '../server-log.js';
+import { serverTls, TLS_CERT_HELP, TLS_KEY_HELP, type TlsOpts } from '../tls-options.js';
 
 const DIR_HELP = 'witness data directory (default: $LIFEBOAT_WITNESS_DIR or ./lifeboat-witness)';
 
@@ -103,13 +104,15 @@ function warningLine(w: WitnessWarning): string {
   });
 }
 
-async function serve(o: DirOpts & { listen: string; logLevel?: string }): Promise<void> {
+async function serve(o: TlsOpts & DirOpts & { listen: string; logLevel?: string }): Promise<void> {
+  const tls = serverTls(o);
   // Listening for SIGTERM from the start: one sent as soon as the URL is printed still shuts down cleanly.
   const signalled = untilSignalled();
   const dir = resolveWitnessDir(o.dataDir);
   const server = await startWitnessServer({
     dir,
     listen: o.listen,
+    tls,
     logger: serverLogger(o.logLevel),
     onFork: (f) => void process.stderr.write(`${forkLine(f)}\n`),
     onWarning: (w) => void process.stderr.write(`${warningLine(w)}\n`),
@@ -156,6 +159,8 @@ export function registerLogWitnessCommands(log: Command): void {
   w.command('serve')
     .description('serve POST /add-checkpoint (C2SP tlog-witness) until SIGTERM (first stdout line: listening on URL)')
     .option('--listen <host:port>', 'address to listen on (port 0 for any free port)', '127.0.0.1:7380')
+    .option('--tls-cert <file>', TLS_CERT_HELP)
+    .option('--tls-key <file>', TLS_KEY_HELP)
     .option('--data-dir <dir>', DIR_HELP)
     .addOption(logLevelOption('log level on stderr (fork and proof warning lines are always written)'))
     .addHelpText('after', MONITORING_HELP)

@@ -37,6 +37,9 @@ import { createOutput, describeFailure, untilSignalled, writeSecret } from '../i
 import { MONITORING_HELP, logLevelOption, logStarted, serverLogger, ServerWarnings, shutDown } from '../server-log.js';
 import { nodeCoverageFacts } from '../../keynode/coverage.js';
 import { intIn } from '../options.js';
+import { loadTls, reloadTlsOnSighup, tlsFilesOf } from '../../http/tls.js';
+import { caFileFor, setProcessCaFile } from '../../util/tls-fetch.js';
+import { TLS_CERT_HELP, TLS_KEY_HELP, type TlsOpts } from '../tls-options.js';
 
 const DIR_HELP = 'node data directory (default: $LIFEBOAT_NODE_DIR or ./lifeboat-node)';
 const STORE_HELP = 'store URL: sqlite:PATH or postgres://… (default: the configuration’s, or $LIFEBOAT_NODE_STORE)';
@@ -67,15 +70,19 @@ function parseFailoverSpec(spec: string): { url: string; fingerprint?: string } 
 }
 
 /** `node serve`: voids old nonces, listens, runs the fail-over and backup loops until SIGTERM. */
-async function serveNode(o: DirOpts & { listen: string; logLevel?: string }): Promise<void> {
+async function serveNode(o: DirOpts & TlsOpts & { listen: string; logLevel?: string }): Promise<void> {
+  const tlsFiles = tlsFilesOf(o);
+  const tls = tlsFiles && loadTls(tlsFiles);
   const logger = serverLogger(o.logLevel);
   // Listening for SIGTERM from the start: one sent as soon as the URL is printed still shuts down cleanly.
   const signalled = untilSignalled();
   const warnings = new ServerWarnings(createOutput().warn);
   const dir = resolveNodeDir(o.dataDir);
   const n = await openNode(dir, { store: o.store, log: warnings.warn, channelAgents: [keysharePublisher] });
+  // node.json's ca_file for the node's own calls (fail-over, backup service, logs), unless --ca-file or $LIFEBOAT_CA_FILE says otherwise
+  if (!caFileFor() && n.config.ca_file) setProcessCaFile(n.config.ca_file);
   const voided = await voidNoncesBeforeServing(n.store);
-  const app = createKeyNodeApp({ service: n.service, store: n.store, logger, status: () => n.failover.status(), routes: (a, auth) => registerErsRoutes(a, { service: n.service, config: n.config, store: n.store, onRegistered: (rec) => n.durable.record(rec.keyId, 'ers', keyEpoch(rec)) }, auth), describeKey: (rec) => describeErs(n.store, n.config, rec), coverage: () => nodeCoverageFacts(n), observe: nodeObservability(n) });
+  const app = createKeyNodeApp({ service: n.service, store: n.store, logger, status: () => n.failover.status(), routes: (a, auth) => registerErsRoutes(a, { service: n.service, config: n.config, store: n.store, onRegistered: (rec) => n.durable.record(rec.keyId, 'ers', keyEpoch(rec)) }, auth), describeKey: (rec) => describeErs(n.store, n.config, rec), coverage: () => nodeCoverageFacts(n), observe: nodeObservability(n), tls });
   warnings.attach(app.log);
   n.service.setSigningGate(ersSigningGate(n.store, n.config));
   const url = await listen(app, o.listen);
@@ -83,6 +90,7 @@ async function serveNode(o: DirOpts & { listen: string; logLevel?: string }): Pr
   n.backup?.start();
   for (const a of n.agents) a.start();
   const stopReload = reloadOnSighup(n, { info: (line) => app.log.info(line), warn: (line) => app.log.warn(line) }); // docs/keynode.md, "Reloading the configuration"
+  const stopTlsReload = tlsFiles ? reloadTlsOnSighup(app, tlsFiles) : () => {};
   // Abandoned signings and DKGs must not grow the tables without bound (docs/keynode.md, "Housekeeping").
   const purge = setInterval(() => void n.service.purgeExpired().catch((err: Error) => app.log.warn({ err_type: describeFailure(err).err_type }, `purge failed: ${err.message}`)), 60_000);
   purge.unref();
@@ -93,6 +101,7 @@ async function serveNode(o: DirOpts & { listen: string; logLevel?: string }): Pr
   const signal = await signalled;
   clearInterval(purge);
   stopReload();
+  stopTlsReload();
   await shutDown(app.log, 'node', { signal }, async () => {
     await app.close();
     await closeNode(n);
@@ -100,10 +109,13 @@ async function serveNode(o: DirOpts & { listen: string; logLevel?: string }): Pr
 }
 
 /** `node restore --backup-server`: a fresh machine, the password (or the wallet), the service; nothing else. */
-async function restoreFromServiceCommand(o: DirOpts & WalletOpts & PasswordOpts & RestorePointOpts & { backupServer: string; account?: string; stream?: string; expectSeq?: number; restoreToken?: boolean; totp?: boolean; serve?: boolean; listen: string; logLevel?: string }): Promise<void> {
+async function restoreFromServiceCommand(o: DirOpts & WalletOpts & PasswordOpts & RestorePointOpts & TlsOpts & { backupServer: string; account?: string; stream?: string; expectSeq?: number; restoreToken?: boolean; totp?: boolean; serve?: boolean; listen: string; logLevel?: string }): Promise<void> {
   if (!o.account) throw new UsageError('--backup-server needs --account NAME');
   const point = restorePointOf(o);
   if (o.dryRun && o.serve) throw new UsageError('--dry-run writes nothing, so there is nothing to --serve');
+  // With --serve, a bad certificate stops it before the restore, not after
+  const tlsFiles = o.serve ? tlsFilesOf(o) : undefined;
+  if (tlsFiles) loadTls(tlsFiles);
   // With --serve, stdout belongs to serve (its first line, JSON with --json); the restore reports on stderr.
   const out = createOutput({ quiet: o.json });
   const secret = await accountSecretOf(o, (t) => process.stderr.write(`lifeboat: ${t}\n`));
@@ -180,6 +192,8 @@ export function registerNodeCommands(program: Command): void {
     .option('--data-dir <dir>', DIR_HELP)
     .option('--store <url>', STORE_HELP)
     .option('--listen <host:port>', 'address to listen on', '127.0.0.1:7401')
+    .option('--tls-cert <file>', `${TLS_CERT_HELP}; SIGHUP reads it and the key again`)
+    .option('--tls-key <file>', TLS_KEY_HELP)
     .addOption(logLevelOption())
     .addHelpText('after', MONITORING_HELP)
     .option('--json', 'print {"url", "fingerprint"} as the first and only stdout line; logs and notes go to stderr')
@@ -325,6 +339,8 @@ export function registerNodeCommands(program: Command): void {
     .option('--totp', 'with --backup-server: the account has a second factor: prompt for its code (or a recovery code) after the password and restore token')
     .option('--serve', 'with --backup-server: serve the restored node right away (as `node serve`)')
     .option('--listen <host:port>', 'with --serve: address to listen on', '127.0.0.1:7401')
+    .option('--tls-cert <file>', `with --serve: ${TLS_CERT_HELP}`)
+    .option('--tls-key <file>', `with --serve: ${TLS_KEY_HELP}`)
     .addOption(logLevelOption('with --serve: log level on stderr'))
     .option('--in <file>', 'backup file written by `lifeboat node backup`, or the snapshot the recovery kit\'s `keyshare recover` wrote (restore-snapshot.lbnb, docs/kit.md)')
     .option('--database', 'the database itself was restored (dump or copy): void every unused nonce and check every share')

@@ -6,7 +6,8 @@
  */
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { InvalidInputError, LogVerificationError } from '../../errors.js';
+import { InvalidInputError, LifeboatError, LogVerificationError } from '../../errors.js';
+import { tlsFetch } from '../../util/tls-fetch.js';
 import { MAX_NOTE_BYTES } from '../note.js';
 import type { TileReader } from '../tile-reader.js';
 import { ENTRIES_LEVEL, MAX_ENTRY_SIZE, TILE_WIDTH, type Tile, encodeEntryBundle, parseEntryBundle, tilePath } from '../tiles.js';
@@ -147,8 +148,9 @@ export function httpLogSource(url: string, opts: { timeoutMs?: number; concurren
       // auditor was busy checking signatures (ECONNRESET) is not the log being down
       for (let attempt = 1; !res; attempt++) {
         try {
-          res = await fetch(where, { signal: AbortSignal.timeout(timeoutMs), redirect: 'follow', headers: { accept: '*/*' } });
+          res = await tlsFetch(where, { signal: AbortSignal.timeout(timeoutMs), redirect: 'follow', headers: { accept: '*/*' } });
         } catch (err) {
+          if (err instanceof LifeboatError) throw err; // tls_untrusted and its kin (src/util/tls-fetch.ts)
           const e = err as Error & { cause?: { code?: string } };
           if (e.name === 'TimeoutError') throw logUnreachable(where, `no answer within ${timeoutMs / 1000} s`);
           if (attempt >= 3) throw logUnreachable(where, e.cause?.code ?? e.message);

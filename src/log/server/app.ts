@@ -19,6 +19,8 @@ export interface LogAppDeps {
   sequencer: Sequencer;
   blobs: BlobStore;
   logger?: BaseAppOptions['logger'];
+  /** Serve https with this certificate and key (`--tls-cert/--tls-key`, src/http/tls.ts). */
+  tls?: BaseAppOptions['tls'];
   trustProxy?: BaseAppOptions['trustProxy'];
   /** A whole request must arrive within this (30 s), else 408 `request_timeout`. */
   requestTimeoutMs?: number;
@@ -57,6 +59,7 @@ function logObservability(seq: Sequencer): ObserveOptions {
 export function createLogApp(deps: LogAppDeps): FastifyInstance {
   const app = createBaseApp({
     logger: deps.logger,
+    tls: deps.tls,
     trustProxy: deps.trustProxy,
     requestTimeoutMs: deps.requestTimeoutMs ?? LOG_REQUEST_TIMEOUT_MS,
     connectionTimeoutMs: deps.connectionTimeoutMs ?? LOG_CONNECTION_TIMEOUT_MS,

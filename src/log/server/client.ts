@@ -11,6 +11,7 @@ import { type InclusionDoc, parseInclusionDoc, verifyInclusionDoc } from '../inc
 import { leafHash } from '../merkle.js';
 import type { NoteVerifier } from '../note.js';
 import { readCappedBody } from '../../util/http-body.js';
+import { tlsFetch } from '../../util/tls-fetch.js';
 
 const errorAnswer = z.object({ err_type: z.string().regex(/^[a-z0-9_]{1,64}$/), message: z.string().max(2000), hint: z.string().max(2000).optional() });
 
@@ -31,7 +32,7 @@ export async function addEntry(url: string, bytes: Uint8Array, opts: { timeoutMs
   let res: Response;
   let raw: Uint8Array | null;
   try {
-    res = await (opts.fetch ?? fetch)(`${base}/add`, {
+    res = await (opts.fetch ?? tlsFetch)(`${base}/add`, {
       method: 'POST',
       headers: { 'content-type': 'application/octet-stream', accept: 'application/json' },
       body: bytes,
@@ -39,6 +40,7 @@ export async function addEntry(url: string, bytes: Uint8Array, opts: { timeoutMs
     });
     raw = await readCappedBody(res, MAX_ANSWER_BYTES);
   } catch (err) {
+    if (err instanceof LifeboatError) throw err; // tls_untrusted and its kin (src/util/tls-fetch.ts)
     const e = err as Error & { cause?: { code?: string } };
     const why = e.name === 'TimeoutError' ? `no answer within ${timeoutMs} ms` : (e.cause?.code ?? e.message);
     throw new PeerError('peer_unreachable', `log at ${base} is unreachable: ${why}`, 'check the url and that `lifeboat log serve` runs there; sending the same entry again is safe');

@@ -114,6 +114,8 @@ export interface StartLogOptions {
   store?: string;
   logger?: BaseAppOptions['logger'];
   trustProxy?: BaseAppOptions['trustProxy'];
+  /** Serve https with this certificate and key (`--tls-cert/--tls-key`). */
+  tls?: BaseAppOptions['tls'];
   warn?: (line: string) => void;
   /** Replaces the witness co-signing of log.json's witnesses (tests). */
   cosign?: Cosigner;
@@ -266,6 +268,7 @@ async function startLocked(o: StartLogOptions, config: LogConfig, unlock: () => 
       sequencer,
       blobs,
       logger: o.logger,
+      tls: o.tls,
       trustProxy: o.trustProxy,
       requestTimeoutMs: o.requestTimeoutMs,
       connectionTimeoutMs: o.connectionTimeoutMs ?? (o.addTimeoutMs ?? 60_000) + 30_000,

@@ -14,6 +14,8 @@ import { cosignatureTimestamp, parseWitnessVerifierKey } from '../cosignature.js
 import { peekCheckpoint } from '../checkpoint.js';
 import type { WitnessStateRecord } from '../store/types.js';
 import { readCappedText } from '../../util/http-body.js';
+import { LifeboatError } from '../../errors.js';
+import { tlsFetch } from '../../util/tls-fetch.js';
 import { encodeAddCheckpoint, parseTlogSize } from './request.js';
 
 /** A witness as the log's configuration (log.json `witnesses`) names it. */
@@ -142,7 +144,7 @@ interface Attempt {
 }
 
 async function post(url: string, body: string, signal: AbortSignal): Promise<Attempt> {
-  const res = await fetch(`${url.replace(/\/+$/, '')}/add-checkpoint`, { method: 'POST', body, headers: { 'content-type': 'text/plain; charset=utf-8' }, signal });
+  const res = await tlsFetch(`${url.replace(/\/+$/, '')}/add-checkpoint`, { method: 'POST', body, headers: { 'content-type': 'text/plain; charset=utf-8' }, signal });
   return { status: res.status, body: await readCappedText(res, MAX_ANSWER_BYTES), contentType: res.headers.get('content-type') ?? '' };
 }
 
@@ -211,8 +213,10 @@ async function exchange(
     } catch (err) {
       if (signal.aborted && o.signal?.aborted) return { outcome: { ...base, result: 'unreachable', oldSize, retried, errType: 'aborted', message: 'the round was called off before it answered' } };
       const timedOut = signal.aborted;
+      // tls_untrusted and its kin keep their own err_type (src/util/tls-fetch.ts)
+      const tls = !timedOut && err instanceof LifeboatError ? err.code : undefined;
       const message = timedOut ? `no answer within ${o.timeoutMs ?? DEFAULT_TIMEOUT_MS} ms` : `cannot reach it: ${(err as Error).message}`;
-      return { outcome: { ...base, result: 'unreachable', oldSize, retried, errType: timedOut ? 'timeout' : 'peer_unreachable', message } };
+      return { outcome: { ...base, result: 'unreachable', oldSize, retried, errType: timedOut ? 'timeout' : (tls ?? 'peer_unreachable'), message } };
     }
     if (a.status === 200) {
       const checked = checkAnswer(o.checkpoint, a.body, witness);

@@ -23,6 +23,8 @@ export interface WitnessAppOptions {
   info: WitnessInfo;
   paths: WitnessPaths;
   logger?: BaseAppOptions['logger'];
+  /** Serve https with this certificate and key (`--tls-cert/--tls-key`, src/http/tls.ts). */
+  tls?: BaseAppOptions['tls'];
 }
 
 /** The witness's fastify app (not listening). */
@@ -36,6 +38,7 @@ export function createWitnessApp(o: WitnessAppOptions): FastifyInstance {
   };
   const app = createBaseApp({
     logger: o.logger,
+    tls: o.tls,
     observe: {
       server: 'log-witness',
       health: () => ({ name: o.info.name, vkey: o.info.vkey, logs: logCount() }),
@@ -84,6 +87,7 @@ export async function startWitnessServer(o: {
   dir: string;
   listen: string;
   logger?: BaseAppOptions['logger'];
+  tls?: BaseAppOptions['tls'];
   onFork?: (f: ForkReport) => void;
   onWarning?: (w: WitnessWarning) => void;
 }): Promise<WitnessServer> {
@@ -105,7 +109,7 @@ export async function startWitnessServer(o: {
     });
   });
   const witness = new Witness({ paths, signer, onFork: o.onFork, onWarning: o.onWarning });
-  const app = createWitnessApp({ witness, info, paths, logger: o.logger });
+  const app = createWitnessApp({ witness, info, paths, logger: o.logger, tls: o.tls });
   let url: string;
   try {
     url = await listen(app, o.listen);
