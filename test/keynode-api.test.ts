@@ -152,6 +152,17 @@ describe('key node api (sqlite)', { timeout: 120_000 }, () => {
       });
     }
 
+    it('the SDK checks a key\'s public package once per process, by its content: a key reference changed in place to another package is checked anew', async () => {
+      const ref = structuredClone(keys.get('ed25519')!);
+      const message = utf8.encode('checked once');
+      assert.ok(verifiesPlainly('ed25519', await sign(ref, s.clients(), message), message, ref.groupPublicKey));
+      // The same object now holds bip340's package: a cache keyed by the object would sign with the old one.
+      const pub = ref.public as Record<string, unknown>;
+      for (const k of Object.keys(pub)) delete pub[k];
+      Object.assign(pub, structuredClone(keys.get('bip340')!.public));
+      await assert.rejects(sign(ref, s.clients(), message), (err) => isLifeboatError(err, 'invalid_input') && /bip340/.test(err.message));
+    });
+
     it('a message of the default limit (1 MiB) signs; one byte more is 413 message_too_large naming the limit, and spends no nonce', async () => {
       const key = keys.get('ed25519')!;
       const message = randomBytes(1024 * 1024);

@@ -7,6 +7,7 @@ import { LifeboatError, PeerError } from '../errors.js';
 import type { Identity } from '../identity.js';
 import { signRequest } from '../util/request-auth.js';
 import { toHex, utf8 } from '../util/bytes.js';
+import { keepAliveRequest } from '../util/http-agent.js';
 import type { KeyShareExport } from './export.js';
 import type { RunningConfig } from './reload.js';
 import type { KeyInfo } from './service.js';
@@ -18,7 +19,10 @@ export interface KeyNodeClientOptions {
   /** Sign requests with this node identity instead (a primary's fail-over pushes). */
   signer?: Identity;
   timeoutMs?: number;
-  /** The fetch to use (tests pass one over fastify inject, as HolderClient's do); default global fetch. */
+  /**
+   * The fetch to use (tests pass one over fastify inject, as HolderClient's do); default: keep-alive
+   * requests over node:http(s) (src/util/http-agent.ts), one kept connection per node.
+   */
   fetch?: typeof fetch;
 }
 
@@ -96,16 +100,17 @@ export class KeyNodeClient {
     if (bytes) headers['content-type'] = 'application/json';
     if (this.opts.signer) headers.authorization = signRequest(this.opts.signer, method, path, bytes ?? new Uint8Array(0));
     else if (this.opts.apiKey) headers.authorization = `Bearer ${this.opts.apiKey}`;
-    let res: Response;
+    const timeoutMs = this.opts.timeoutMs ?? 30_000;
+    let res: { status: number; ok: boolean; text: string };
     try {
-      res = await (this.opts.fetch ?? fetch)(this.url + path, { method, headers, body: bytes, signal: AbortSignal.timeout(this.opts.timeoutMs ?? 30_000) });
+      // A kept connection per node for the whole process (src/util/http-agent.ts); a given fetch as given.
+      res = this.opts.fetch ? await viaFetch(this.opts.fetch, this.url + path, { method, headers, body: bytes, signal: AbortSignal.timeout(timeoutMs) }) : await keepAliveRequest(this.url + path, { method, headers, body: bytes, timeoutMs });
     } catch {
       throw new PeerError('peer_unreachable', `key node at ${this.url} is unreachable`, 'check that `lifeboat node serve` runs there');
     }
-    const text = await res.text();
     let json: unknown;
     try {
-      json = JSON.parse(text);
+      json = JSON.parse(res.text);
     } catch {
       throw new PeerError('peer_bad_answer', `key node at ${this.url} answered something that is not JSON (${res.status})`);
     }
@@ -118,4 +123,9 @@ export class KeyNodeClient {
     }
     return json as T;
   }
+}
+
+async function viaFetch(f: typeof fetch, url: string, init: RequestInit): Promise<{ status: number; ok: boolean; text: string }> {
+  const res = await f(url, init);
+  return { status: res.status, ok: res.ok, text: await res.text() };
 }
