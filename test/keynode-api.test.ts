@@ -31,6 +31,7 @@ import { MESSAGE_LIMIT_DEFAULT } from '../src/keynode/config.js';
 import { createKeyNodeApp } from '../src/keynode/server.js';
 import { newApiKey } from '../src/keynode/apikeys.js';
 import { newKeyId } from '../src/keynode/service.js';
+import { NONCE_EPOCH_META } from '../src/keynode/store/index.js';
 import { fromB64, fromHex, toB64, toB64u, toHex, utf8 } from '../src/util/bytes.js';
 import { type JsonAnswer, type NodeSet, ownTenantOf, startInProcessNodes, tamperAnswers } from './helpers/keynode.js';
 import { execSql, postgresSkipReason, startTestPostgres, type TestPostgres } from './helpers/postgres.js';
@@ -150,6 +151,17 @@ describe('key node api (sqlite)', { timeout: 120_000 }, () => {
         }
       });
     }
+
+    it('the SDK checks a key\'s public package once per process, by its content: a key reference changed in place to another package is checked anew', async () => {
+      const ref = structuredClone(keys.get('ed25519')!);
+      const message = utf8.encode('checked once');
+      assert.ok(verifiesPlainly('ed25519', await sign(ref, s.clients(), message), message, ref.groupPublicKey));
+      // The same object now holds bip340's package: a cache keyed by the object would sign with the old one.
+      const pub = ref.public as Record<string, unknown>;
+      for (const k of Object.keys(pub)) delete pub[k];
+      Object.assign(pub, structuredClone(keys.get('bip340')!.public));
+      await assert.rejects(sign(ref, s.clients(), message), (err) => isLifeboatError(err, 'invalid_input') && /bip340/.test(err.message));
+    });
 
     it('a message of the default limit (1 MiB) signs; one byte more is 413 message_too_large naming the limit, and spends no nonce', async () => {
       const key = keys.get('ed25519')!;
@@ -318,6 +330,52 @@ describe('key node api (sqlite)', { timeout: 120_000 }, () => {
         expectError(await shareReq(0, a.nonce_id, [a.commitments, b.commitments]), 409, 'nonce_not_found');
         expectError(await shareReq(0, 'f'.repeat(32), [a.commitments, b.commitments]), 409, 'nonce_not_found');
       });
+    });
+
+    it('each round reads the store once: the key, the nonce and the nonce epoch in one query; round two writes only its consume', async () => {
+      const store = s.nodes[0]!.store;
+      const spied = ['getKey', 'getMeta', 'getKeyForSigning', 'insertNonce', 'consumeNonce'] as const;
+      const calls: string[] = [];
+      const own = spied.map((name) => [name, Object.getOwnPropertyDescriptor(store, name)] as const);
+      for (const name of spied) {
+        const real = (store[name] as (...a: unknown[]) => Promise<unknown>).bind(store);
+        Object.defineProperty(store, name, { configurable: true, value: (...a: unknown[]) => (calls.push(name), real(...a)) });
+      }
+      try {
+        const [a, b] = [await commit(0), await commit(1)];
+        assert.deepEqual(calls, ['getKeyForSigning', 'insertNonce'], 'round one');
+        calls.length = 0;
+        assert.equal((await shareReq(0, a.nonce_id, [a.commitments, b.commitments])).status, 200);
+        assert.deepEqual(calls, ['getKeyForSigning', 'consumeNonce'], 'round two');
+        calls.length = 0;
+        expectError(await shareReq(0, a.nonce_id, [a.commitments, b.commitments]), 409, 'nonce_not_found');
+        assert.deepEqual(calls, ['getKeyForSigning'], 'a nonce the read does not find is refused without a write');
+      } finally {
+        for (const [name, d] of own) {
+          if (d) Object.defineProperty(store, name, d);
+          else delete (store as unknown as Record<string, unknown>)[name];
+        }
+      }
+    });
+
+    it('the nonce epoch is read with the key, never kept: a nonce of the epoch before a restore is refused, the next one carries the new epoch and signs', async () => {
+      const store = s.nodes[0]!.store;
+      const keyId = key.nodes[0]!.keyId;
+      const [old, peer] = [await commit(0), await commit(1)];
+      const epoch = (await store.getKeyForSigning(keyId, old.nonce_id))!;
+      assert.equal(epoch.nonce?.epoch, epoch.nonceEpoch, 'round one stamps the current epoch');
+      // What a restore does to the epoch, with the old nonce left in place (as a database-level restore
+      // could bring one back before `node restore --database`): only the epoch check stands in its way.
+      await store.setMeta(NONCE_EPOCH_META, String(epoch.nonceEpoch + 1));
+      try {
+        expectError(await shareReq(0, old.nonce_id, [old.commitments, peer.commitments]), 409, 'nonce_not_found', /before a restore/);
+        assert.equal((await store.getKeyForSigning(keyId, old.nonce_id))!.nonce, undefined, 'the void nonce is gone');
+        const [a, b] = [await commit(0), await commit(1)];
+        assert.equal((await store.getKeyForSigning(keyId, a.nonce_id))!.nonce?.epoch, epoch.nonceEpoch + 1, 'the next round one has the new epoch');
+        assert.equal((await shareReq(0, a.nonce_id, [a.commitments, b.commitments])).status, 200);
+      } finally {
+        await store.setMeta(NONCE_EPOCH_META, String(epoch.nonceEpoch));
+      }
     });
 
     it('concurrent requests with one nonce: exactly one gets a share', async () => {

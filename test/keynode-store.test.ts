@@ -13,7 +13,7 @@ import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep, setImmediate as nextTurn } from 'node:timers/promises';
 import { pathToFileURL } from 'node:url';
 import Database from 'better-sqlite3';
-import { type Dialect, Kysely, Migrator, PostgresDialect, SqliteDialect } from 'kysely';
+import { type Dialect, Kysely, Migrator, PostgresDialect, sql, SqliteDialect } from 'kysely';
 import pg from 'pg';
 import { decodeChange, encodeChange, type NodeChange } from '../src/backup/changes.js';
 import { randomBytes } from '../src/crypto/random.js';
@@ -30,6 +30,7 @@ import {
   storeUrlWithoutPassword,
   type StoreSnapshot,
   BACKUP_JOURNAL_META,
+  NONCE_EPOCH_META,
 } from '../src/keynode/store/index.js';
 import { MIGRATION_LOCK_TABLE, MIGRATION_TABLE, migrations } from '../src/keynode/store/schema.js';
 import { postgresSkipReason, resetTestDatabase, startTestPostgres, type TestPostgres } from './helpers/postgres.js';
@@ -280,6 +281,29 @@ const cases: Case[] = [
         assert.equal(await s.deleteNoncesCreatedBefore(2_500), 2, 'the two older nonces go');
         assert.deepStrictEqual(await s.consumeNonce(b.keyId, fresh.nonceId), fresh, 'the newer one stays');
         await rejectsWith(s.deleteNoncesCreatedBefore(Number.NaN), 'invalid_input', 'InvalidInputError');
+      }),
+  ],
+  [
+    'getKeyForSigning: the key, that key\'s nonce and the nonce epoch in one read; nothing of another key, a consumed nonce or a missing key',
+    (_h, url) =>
+      withStore(url, async (s) => {
+        const [a, b] = [makeKey(), makeKey({ tenant: 'acme', ersPolicy: 'require', epoch: 3 })];
+        await s.insertKey(a);
+        await s.insertKey(b);
+        const [na, nb] = [makeNonce(a.keyId, { epoch: 0 }), makeNonce(b.keyId, { epoch: 0 })];
+        await s.insertNonce(na);
+        await s.insertNonce(nb);
+        assert.deepStrictEqual(await s.getKeyForSigning(a.keyId), { key: a, nonceEpoch: 0 }, 'no epoch set yet: 0');
+        assert.deepStrictEqual(await s.getKeyForSigning(a.keyId, na.nonceId), { key: a, nonce: na, nonceEpoch: 0 });
+        assert.deepStrictEqual(await s.getKeyForSigning(b.keyId, nb.nonceId), { key: b, nonce: nb, nonceEpoch: 0 });
+        assert.deepStrictEqual(await s.getKeyForSigning(a.keyId, nb.nonceId), { key: a, nonceEpoch: 0 }, 'another key\'s nonce is not this key\'s');
+        await s.setMeta(NONCE_EPOCH_META, '12');
+        assert.deepStrictEqual(await s.getKeyForSigning(b.keyId, nb.nonceId), { key: b, nonce: nb, nonceEpoch: 12 }, 'the epoch as the meta row has it now');
+        assert.deepStrictEqual(await s.consumeNonce(b.keyId, nb.nonceId), nb);
+        assert.deepStrictEqual(await s.getKeyForSigning(b.keyId, nb.nonceId), { key: b, nonceEpoch: 12 }, 'a consumed nonce is gone');
+        assert.equal(await s.getKeyForSigning('key_absent', na.nonceId), undefined);
+        await rejectsWith(s.getKeyForSigning(a.keyId, 'bad id!'), 'invalid_input', 'InvalidInputError');
+        await rejectsWith(s.getKeyForSigning(''), 'invalid_input', 'InvalidInputError');
       }),
   ],
   [
@@ -974,6 +998,24 @@ describe('keynode store: sqlite file', () => {
     db.close();
     chmodSync(path, 0o644);
     await rejectsWith(openKeyNodeStore(`sqlite:${path}`), 'insecure_permissions');
+  });
+
+  it('a round-one nonce skips its fsync, and every write queued around it runs with synchronous=FULL', async () => {
+    await withStore(`sqlite:${join(dir, 'sync.db')}`, async (s) => {
+      // The store's own connection (synchronous is per connection), reached past its type for this check.
+      const db = (s as unknown as { db: Kysely<unknown> }).db;
+      const level = async () => (await sql<{ synchronous: number }>`pragma synchronous`.execute(db)).rows[0]!.synchronous;
+      const k = makeKey();
+      await s.insertKey(k);
+      assert.equal(await level(), 2, 'FULL');
+      const n = makeNonce(k.keyId);
+      const [, before, , after] = await Promise.all([s.insertNonce(n), level(), s.insertKey(makeKey()), level()]);
+      assert.deepStrictEqual([before, after, await level()], [2, 2, 2], 'FULL before, between and after');
+      await rejectsWith(s.insertNonce(n), 'nonce_exists', 'ConflictError');
+      await rejectsWith(s.insertNonce(makeNonce('key_absent')), 'key_id_not_exists', 'NotFoundError');
+      assert.deepStrictEqual(await s.consumeNonce(k.keyId, n.nonceId), n);
+      assert.equal(await level(), 2, 'FULL again after a failed insert');
+    });
   });
 
   it('refuses a file that is not a database, by name and without changing it', async () => {

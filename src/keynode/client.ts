@@ -7,7 +7,8 @@ import { LifeboatError, PeerError } from '../errors.js';
 import type { Identity } from '../identity.js';
 import { signRequest } from '../util/request-auth.js';
 import { toHex, utf8 } from '../util/bytes.js';
-import { tlsFetch } from '../util/tls-fetch.js';
+import { fetchWithCa, warnIfPlainBearer } from '../util/tls-fetch.js';
+import { keepAliveRequest } from '../util/http-agent.js';
 import type { KeyShareExport } from './export.js';
 import type { RunningConfig } from './reload.js';
 import type { KeyInfo } from './service.js';
@@ -19,7 +20,10 @@ export interface KeyNodeClientOptions {
   /** Sign requests with this node identity instead (a primary's fail-over pushes). */
   signer?: Identity;
   timeoutMs?: number;
-  /** The fetch to use (tests pass one over fastify inject, as HolderClient's do); default global fetch. */
+  /**
+   * The fetch to use (tests pass one over fastify inject, as HolderClient's do); default: keep-alive
+   * requests over node:http(s) (src/util/http-agent.ts), one kept connection per node.
+   */
   fetch?: typeof fetch;
 }
 
@@ -97,17 +101,26 @@ export class KeyNodeClient {
     if (bytes) headers['content-type'] = 'application/json';
     if (this.opts.signer) headers.authorization = signRequest(this.opts.signer, method, path, bytes ?? new Uint8Array(0));
     else if (this.opts.apiKey) headers.authorization = `Bearer ${this.opts.apiKey}`;
-    let res: Response;
+    const timeoutMs = this.opts.timeoutMs ?? 30_000;
+    let res: { status: number; ok: boolean; text: string };
     try {
-      res = await (this.opts.fetch ?? tlsFetch)(this.url + path, { method, headers, body: bytes, signal: AbortSignal.timeout(this.opts.timeoutMs ?? 30_000) });
+      // http://: a kept connection per node for the whole process (src/util/http-agent.ts); https:// through
+      // tlsFetch, with the operator's CA (undici keeps its connections too); a given fetch as given.
+      const url = this.url + path;
+      const init = { method, headers, body: bytes, signal: AbortSignal.timeout(timeoutMs) };
+      if (this.opts.fetch) res = await viaFetch(this.opts.fetch, url, init);
+      else if (url.startsWith('https:')) res = await viaFetch(fetchWithCa(), url, init);
+      else {
+        warnIfPlainBearer(new URL(url), headers);
+        res = await keepAliveRequest(url, { method, headers, body: bytes, timeoutMs });
+      }
     } catch (err) {
       if (err instanceof LifeboatError) throw err; // tls_untrusted and its kin (src/util/tls-fetch.ts)
       throw new PeerError('peer_unreachable', `key node at ${this.url} is unreachable`, 'check that `lifeboat node serve` runs there');
     }
-    const text = await res.text();
     let json: unknown;
     try {
-      json = JSON.parse(text);
+      json = JSON.parse(res.text);
     } catch {
       throw new PeerError('peer_bad_answer', `key node at ${this.url} answered something that is not JSON (${res.status})`);
     }
@@ -120,4 +133,9 @@ export class KeyNodeClient {
     }
     return json as T;
   }
+}
+
+async function viaFetch(f: typeof fetch, url: string, init: RequestInit): Promise<{ status: number; ok: boolean; text: string }> {
+  const res = await f(url, init);
+  return { status: res.status, ok: res.ok, text: await res.text() };
 }

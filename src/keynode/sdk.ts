@@ -5,7 +5,7 @@
 import { InvalidInputError, LifeboatError, isLifeboatError } from '../errors.js';
 import { randomBytes } from '../crypto/random.js';
 import { toB64u } from '../util/bytes.js';
-import { aggregate, frostPublicFromJson, parseNonceCommitments, parseSignatureShare, type FrostCurve } from './frost/index.js';
+import { aggregate, frostPublicFromJson, type FrostPublic, parseNonceCommitments, parseSignatureShare, type FrostCurve } from './frost/index.js';
 import type { KeyNodeClient } from './client.js';
 import type { KeyShareExport } from './export.js';
 import { type KeyInfo, newKeyId } from './service.js';
@@ -69,7 +69,7 @@ export async function sign(key: KeyRef, nodes: KeyNodeClient[], message: Uint8Ar
   const round1 = await Promise.all(chosen.map((c) => c.client.commitments(c.keyId, { messageLength: message.length })));
   const commitments = round1.map((r) => r.commitments);
   const shares = await Promise.all(chosen.map((c, i) => c.client.signatureShare(c.keyId, { nonce_id: round1[i]!.nonce_id, message, commitments })));
-  const pub = frostPublicFromJson(key.public, { curve: key.curve }).public;
+  const pub = checkedPublic(key);
   // aggregate validates every element and verifies the result under the group key before returning
   // (noble's aggregate, RFC 9591 5.3); a bad share is named there. No second verification here.
   return aggregate(
@@ -79,6 +79,26 @@ export async function sign(key: KeyRef, nodes: KeyNodeClient[], message: Uint8Ar
     message,
     shares.map((s) => parseSignatureShare(s.signature_share, key.curve)),
   );
+}
+
+/** Public packages checked in full, by curve and JSON text: a key's is checked once per process, not per signature. */
+const checkedPublics = new Map<string, FrostPublic>();
+const CHECKED_PUBLICS_MAX = 1024;
+
+/**
+ * The key's public package, checked in full (frostPublicFromJson: every element, every verifying share
+ * against the commitments) the first time this process sees these very bytes; a KeyRef changed in
+ * place is looked up by its new content. Throws what frostPublicFromJson throws.
+ */
+function checkedPublic(key: KeyRef): FrostPublic {
+  const id = `${key.curve}\n${JSON.stringify(key.public)}`;
+  let pub = checkedPublics.get(id);
+  if (pub === undefined) {
+    pub = frostPublicFromJson(key.public, { curve: key.curve }).public;
+    if (checkedPublics.size >= CHECKED_PUBLICS_MAX) checkedPublics.delete(checkedPublics.keys().next().value!);
+    checkedPublics.set(id, pub);
+  }
+  return pub;
 }
 
 /** Saves, per node, the node-bound encrypted export of the key's share (what self-recovery imports). */

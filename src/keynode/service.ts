@@ -41,13 +41,12 @@ import {
 } from './frost/index.js';
 import type { NodeSecrets } from './secrets.js';
 import { DEFAULT_TENANT } from './tenants.js';
-import type { ErsPolicy, KeyNodeStore, KeyOrigin, KeyRecord } from './store/types.js';
+import type { ErsPolicy, KeyNodeStore, KeyOrigin, KeyRecord, SigningRead } from './store/types.js';
 import { keyEpoch } from './store/types.js';
 import { keyChannelView, requiredChannels } from './durable.js';
 import type { z } from 'zod';
 
 const DKG_TTL_MS = 10 * 60_000;
-const EPOCH_META = 'nonce_epoch';
 
 /**
  * Who calls: a client API key (its tenant's keys only, and on export/import only the node-bound
@@ -287,38 +286,46 @@ export class KeyNodeService {
 
   // --- signing -------------------------------------------------------------------------------------
 
-  private async epoch(): Promise<number> {
-    return Number((await this.deps.store.getMeta(EPOCH_META)) ?? '0');
+  /**
+   * The key as `caller` may see it for signing, with what getKeyForSigning reads alongside in the same
+   * query (the nonce asked for, the node's nonce epoch). Throws as keyRecord, and ConflictError
+   * `key_pending_backup` for a key that cannot sign yet.
+   */
+  private async signingRead(keyId: string, caller: Caller, nonceId?: string): Promise<SigningRead> {
+    const read = KEY_ID.test(keyId) ? await this.deps.store.getKeyForSigning(keyId, nonceId) : undefined;
+    if (!read || !visibleTo(read.key, caller)) throw new NotFoundError(`key ${keyId.slice(0, 128)} does not exist on this node`, 'key_id_not_exists', 'if this node lost its database, import the saved export');
+    if (read.key.status !== 'active') throw new ConflictError(`key ${keyId} is ${read.key.status} and cannot sign yet`, 'key_pending_backup', 'wait until its durable channels hold it (`lifeboat node status --keys`)');
+    return read;
   }
 
-  /** Round 1: a fresh nonce pair, stored encrypted; answers its commitments and id. */
+  /** Round 1: a fresh nonce pair, stored encrypted with the epoch read with the key; answers its commitments and id. */
   async commitments(keyId: string, caller: Caller): Promise<{ nonce_id: string; commitments: unknown }> {
-    const rec = await this.keyRecord(keyId, caller);
-    if (rec.status !== 'active') throw new ConflictError(`key ${keyId} is ${rec.status} and cannot sign yet`, 'key_pending_backup', 'wait until its durable channels hold it (`lifeboat node status --keys`)');
+    const { key: rec, nonceEpoch } = await this.signingRead(keyId, caller);
     await this.signingGate?.(rec);
     const key = this.openShare(rec);
     const { nonces, commitments } = commit(key);
     wipe(key.share);
     const id = nonceId(commitments);
-    await this.deps.store.insertNonce({ nonceId: id, keyId, encryptedNonces: sealNonces(this.deps.secrets.storageKey, nonces), commitments: utf8.encode(JSON.stringify(encodeNonceCommitments(commitments))), createdAt: this.now(), epoch: await this.epoch() });
+    // A restore between the read and this insert leaves the nonce an older epoch: round two refuses it.
+    await this.deps.store.insertNonce({ nonceId: id, keyId, encryptedNonces: sealNonces(this.deps.secrets.storageKey, nonces), commitments: utf8.encode(JSON.stringify(encodeNonceCommitments(commitments))), createdAt: this.now(), epoch: nonceEpoch });
     wipe(nonces.hiding, nonces.binding);
     return { nonce_id: id, commitments: encodeNonceCommitments(commitments) };
   }
 
   /**
-   * Round 2: consumes the nonce atomically (a second request with it finds nothing) and signs. Throws
-   * NotFoundError `key_id_not_exists`, ConflictError `nonce_not_found` (unknown, used, or deleted by a
-   * restore), `nonce_expired`, and the FROST checks' errors (`commitment_mismatch` for a replayed or
-   * reordered commitment list).
+   * Round 2: consumes the nonce atomically (a second request with it finds nothing) and signs. The
+   * key, the nonce and the current epoch come from one query; the nonce is consumed (durably) only
+   * once the request is known to be well formed. Throws NotFoundError `key_id_not_exists`,
+   * ConflictError `nonce_not_found` (unknown, used, or voided by a restore), `nonce_expired`, and the
+   * FROST checks' errors (`commitment_mismatch` for a replayed or reordered commitment list).
    */
   async signatureShare(keyId: string, caller: Caller, input: { nonceId: string; message: Uint8Array; commitmentList: unknown }): Promise<unknown> {
-    const rec = await this.keyRecord(keyId, caller);
-    if (rec.status !== 'active') throw new ConflictError(`key ${keyId} is ${rec.status} and cannot sign yet`, 'key_pending_backup');
+    const { key: rec, nonce, nonceEpoch } = await this.signingRead(keyId, caller, input.nonceId);
     // Shape only here: signShare gives the list to noble, which validates every element (signing.ts).
     const list = parseCommitmentList(input.commitmentList, rec.curve, { decode: false });
-    const nonce = await this.deps.store.consumeNonce(keyId, input.nonceId);
-    if (!nonce) throw new ConflictError('unknown or already used nonce', 'nonce_not_found', 'run round one (commitments) again');
-    if (nonce.epoch !== (await this.epoch())) throw new ConflictError('this nonce was created before a restore and is void', 'nonce_not_found', 'run round one again');
+    // The DELETE decides: of concurrent requests with one nonce, one gets it; a restore since the read deleted it.
+    if (!nonce || !(await this.deps.store.consumeNonce(keyId, input.nonceId))) throw new ConflictError('unknown or already used nonce', 'nonce_not_found', 'run round one (commitments) again');
+    if (nonce.epoch !== nonceEpoch) throw new ConflictError('this nonce was created before a restore and is void', 'nonce_not_found', 'run round one again');
     if (nonce.createdAt + this.deps.config.nonce_ttl_seconds * 1000 < this.now()) throw new ConflictError('this nonce has expired', 'nonce_expired', 'run round one again');
     const nonces = openNonces(this.deps.secrets.storageKey, nonce.encryptedNonces, { keyId, nonceId: input.nonceId });
     const key = this.openShare(rec);

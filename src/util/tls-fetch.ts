@@ -90,6 +90,11 @@ function warnPlainBearer(url: URL): void {
   warnLine(`a bearer credential goes to ${url.origin} over plain http: anyone on the path can read and replay it; serve it with --tls-cert/--tls-key (or behind a TLS proxy) and use https:// (plain_http_bearer)`);
 }
 
+/** The plain_http_bearer warning, for a client that does not go through tlsFetch (src/util/http-agent.ts). */
+export function warnIfPlainBearer(url: URL, headers: RequestInit['headers']): void {
+  if (url.protocol === 'http:' && !isLoopbackHost(url.hostname) && carriesBearer(headers)) warnPlainBearer(url);
+}
+
 const UNTRUSTED = new Set(['UNABLE_TO_VERIFY_LEAF_SIGNATURE', 'SELF_SIGNED_CERT_IN_CHAIN', 'DEPTH_ZERO_SELF_SIGNED_CERT', 'UNABLE_TO_GET_ISSUER_CERT', 'UNABLE_TO_GET_ISSUER_CERT_LOCALLY', 'CERT_UNTRUSTED', 'CERT_SIGNATURE_FAILURE', 'CERT_REJECTED', 'INVALID_CA']);
 const CA_HINT = 'give the CA that signed its certificate with --ca-file FILE (or LIFEBOAT_CA_FILE)';
 

@@ -12,7 +12,7 @@ import { openSqliteStore } from './sqlite.js';
 import type { KeyNodeStore } from './types.js';
 
 export type * from './types.js';
-export { API_KEY_ROLES, BACKUP_JOURNAL_META, CURVES, DURABLE_CHANNEL_NAMES, KEY_ORIGINS, KEY_STATUSES, KEYSHARE_JOURNAL_META, keyEpoch } from './types.js';
+export { API_KEY_ROLES, BACKUP_JOURNAL_META, CURVES, DURABLE_CHANNEL_NAMES, KEY_ORIGINS, KEY_STATUSES, KEYSHARE_JOURNAL_META, keyEpoch, NONCE_EPOCH_META } from './types.js';
 export { SQLITE_BUSY_TIMEOUT_MS } from './sqlite.js';
 
 const HINT = 'use sqlite:PATH (the default, one file) or postgres://USER:PASSWORD@HOST:5432/DB';

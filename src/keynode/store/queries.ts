@@ -40,7 +40,9 @@ import type {
   NonceRecord,
   OutboxChange,
   OutboxEntry,
+  SigningRead,
 } from './types.js';
+import { NONCE_EPOCH_META } from './types.js';
 
 export type Db = Kysely<StoreSchema>;
 
@@ -138,16 +140,8 @@ export class StoreOps implements KeyNodeStoreOps {
     return Number(r.n);
   }
 
-  async insertNonce(nonce: NonceRecord): Promise<void> {
-    const row = nonceToRow(nonce);
-    let r;
-    try {
-      r = await this.db.insertInto('nonces').values(row).onConflict((oc) => oc.column('nonce_id').doNothing()).executeTakeFirst();
-    } catch (err) {
-      if (isForeignKeyViolation(err)) throw new NotFoundError(`key ${row.key_id} does not exist`, 'key_id_not_exists');
-      throw mapDriverError(err);
-    }
-    if (affected(r.numInsertedOrUpdatedRows) === 0) throw new ConflictError(`nonce ${row.nonce_id} already exists`, 'nonce_exists');
+  insertNonce(nonce: NonceRecord): Promise<void> {
+    return insertNonceRow(this.db, nonce);
   }
 
   async consumeNonce(keyId: string, nonceId: string): Promise<NonceRecord | undefined> {
@@ -160,6 +154,30 @@ export class StoreOps implements KeyNodeStoreOps {
       this.db.deleteFrom('nonces').where('nonce_id', '=', nonceId).where('key_id', '=', keyId).returningAll().executeTakeFirst(),
     );
     return row === undefined ? undefined : rowToNonce(row);
+  }
+
+  async getKeyForSigning(keyId: string, nonceId?: string): Promise<SigningRead | undefined> {
+    checkId(keyId, 'keyId');
+    if (nonceId !== undefined) checkId(nonceId, 'nonceId');
+    // keys LEFT JOIN nonces (the one asked for, if any), with the epoch as a scalar subquery: one
+    // statement instead of three (the key, the nonce, the epoch), on both dialects.
+    const row = await guarded(() =>
+      this.db
+        .selectFrom('keys')
+        .leftJoin('nonces', (j) => j.onRef('nonces.key_id', '=', 'keys.key_id').on('nonces.nonce_id', '=', nonceId ?? ''))
+        .selectAll('keys')
+        .select(['nonces.nonce_id as n_nonce_id', 'nonces.encrypted_nonces as n_encrypted_nonces', 'nonces.commitments as n_commitments', 'nonces.created_at as n_created_at', 'nonces.epoch as n_epoch'])
+        .select((eb) => eb.selectFrom('meta').select('value').where('key', '=', NONCE_EPOCH_META).as('nonce_epoch_meta'))
+        .where('keys.key_id', '=', keyId)
+        .executeTakeFirst(),
+    );
+    if (row === undefined) return undefined;
+    const { n_nonce_id, n_encrypted_nonces, n_commitments, n_created_at, n_epoch, nonce_epoch_meta, ...key } = row;
+    const nonce =
+      n_nonce_id === null || n_encrypted_nonces === null || n_commitments === null || n_created_at === null || n_epoch === null
+        ? undefined
+        : rowToNonce({ nonce_id: n_nonce_id, key_id: key.key_id, encrypted_nonces: n_encrypted_nonces, commitments: n_commitments, created_at: n_created_at, epoch: n_epoch });
+    return { key: rowToKey(key), ...(nonce ? { nonce } : {}), nonceEpoch: Number(nonce_epoch_meta ?? '0') };
   }
 
   async deleteAllNonces(): Promise<number> {
@@ -354,6 +372,22 @@ export class StoreOps implements KeyNodeStoreOps {
     const r = await guarded(() => this.db.selectFrom(table).select((eb) => eb.fn.countAll().as('n')).executeTakeFirstOrThrow());
     return Number(r.n);
   }
+}
+
+/**
+ * Inserts a round-one nonce on `db` (StoreOps.insertNonce; the SQLite store runs it without an fsync,
+ * ./sqlite.ts). Throws NotFoundError `key_id_not_exists`, ConflictError `nonce_exists`.
+ */
+export async function insertNonceRow(db: Db, nonce: NonceRecord): Promise<void> {
+  const row = nonceToRow(nonce);
+  let r;
+  try {
+    r = await db.insertInto('nonces').values(row).onConflict((oc) => oc.column('nonce_id').doNothing()).executeTakeFirst();
+  } catch (err) {
+    if (isForeignKeyViolation(err)) throw new NotFoundError(`key ${row.key_id} does not exist`, 'key_id_not_exists');
+    throw mapDriverError(err);
+  }
+  if (affected(r.numInsertedOrUpdatedRows) === 0) throw new ConflictError(`nonce ${row.nonce_id} already exists`, 'nonce_exists');
 }
 
 async function updateKeyStatus(db: Db, keyId: string, status: KeyStatus): Promise<void> {

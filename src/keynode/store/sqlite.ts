@@ -3,14 +3,20 @@
  * commit that returned is on disk before the caller acknowledges anything (a kill or power loss right
  * after keeps it), and a busy timeout for the moments another process (a backup) holds a lock.
  *
+ * One exception: a round-one nonce is inserted with synchronous=NORMAL (no fsync of its own; the next
+ * FULL commit, at the latest its consumption in round two, syncs it with everything before it). A
+ * nonce lost to a crash is only a round two that answers `nonce_not_found`, and `node serve` deletes
+ * every unused nonce at start anyway; the consumption, which must be on disk before a signature share
+ * leaves, stays FULL. This saves one fsync per signature per node.
+ *
  * One process owns a database file: better-sqlite3 is synchronous, so two stores on one file in one
  * process could wait on each other's locks with the event loop blocked. Snapshots use a second,
  * read-only connection: in WAL mode it reads one consistent state while the node goes on writing.
  */
 import { Kysely, SqliteDialect } from 'kysely';
 import { migrateOrClose } from '../../store/migrate.js';
-import { ImmediateSqliteDialect, openSqliteConnection, openSqliteFile, type SqliteFileOptions } from '../../store/sqlite.js';
-import { type Db, mapDriverError } from './queries.js';
+import { cachingDatabase, ImmediateSqliteDialect, openSqliteConnection, openSqliteFile, type SqliteFileOptions } from '../../store/sqlite.js';
+import { type Db, insertNonceRow, mapDriverError } from './queries.js';
 import { migrateToLatest, type StoreSchema } from './schema.js';
 import { KyselyKeyNodeStore } from './store.js';
 import type { KeyNodeStore } from './types.js';
@@ -34,7 +40,8 @@ const FILE_OPTIONS: SqliteFileOptions = {
  */
 export async function openSqliteStore(path: string): Promise<KeyNodeStore> {
   const { path: file, memory, conn } = openSqliteFile(path, FILE_OPTIONS);
-  const db: Db = new Kysely<StoreSchema>({ dialect: new ImmediateSqliteDialect({ database: conn }) });
+  // Prepared statements are kept (cachingDatabase): every signing round runs the same few queries.
+  const db: Db = new Kysely<StoreSchema>({ dialect: new ImmediateSqliteDialect({ database: cachingDatabase(conn) }) });
   await migrateOrClose(db, (d) => migrateToLatest(d, 'sqlite'));
   return new KyselyKeyNodeStore({
     kind: 'sqlite',
@@ -49,6 +56,17 @@ export async function openSqliteStore(path: string): Promise<KeyNodeStore> {
         await reader.destroy();
       }
     },
+    // On the one connection, held (kysely's mutex) from the pragma to its reset: no other write runs
+    // in between with synchronous=NORMAL.
+    insertNonce: (nonce) =>
+      db.connection().execute(async (c) => {
+        conn.pragma('synchronous = NORMAL');
+        try {
+          await insertNonceRow(c, nonce);
+        } finally {
+          conn.pragma('synchronous = FULL');
+        }
+      }),
     close: () => db.destroy(),
   });
 }

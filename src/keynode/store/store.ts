@@ -6,7 +6,7 @@ import { ConflictError, InvalidInputError } from '../../errors.js';
 import { type Db, guarded, StoreOps } from './queries.js';
 import { apiKeyToRow, checkText, keyToRow, rowToKey } from './records.js';
 import { TABLES, type StoreSchema } from './schema.js';
-import type { KeyNodeStore, KeyNodeStoreTx, StoreKind, StoreSnapshot } from './types.js';
+import type { KeyNodeStore, KeyNodeStoreTx, NonceRecord, StoreKind, StoreSnapshot } from './types.js';
 
 /** Rows per page when reading a snapshot, and per INSERT when importing one. */
 const PAGE = 500;
@@ -16,6 +16,8 @@ export interface Backend {
   db: Db;
   /** Runs `fn` inside one read transaction that sees a single consistent state of every table. */
   readConsistent<T>(fn: (db: Db) => Promise<T>): Promise<T>;
+  /** Stores a round-one nonce its own way (SQLite: without an fsync, see ./sqlite.ts); default: StoreOps'. */
+  insertNonce?(nonce: NonceRecord): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -60,6 +62,10 @@ export class KyselyKeyNodeStore extends StoreOps implements KeyNodeStore {
 
   transaction<T>(fn: (tx: KeyNodeStoreTx) => Promise<T>): Promise<T> {
     return guarded(() => this.db.transaction().execute((trx) => fn(new StoreOps(trx))));
+  }
+
+  override insertNonce(nonce: NonceRecord): Promise<void> {
+    return this.#backend.insertNonce ? guarded(() => this.#backend.insertNonce!(nonce)) : super.insertNonce(nonce);
   }
 
   exportSnapshot(): Promise<StoreSnapshot> {

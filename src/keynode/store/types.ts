@@ -25,6 +25,8 @@ export const BACKUP_JOURNAL_META = 'backup_journal';
 
 /** The meta entry that queues every key insert for publication to the public log (value `on`): set when the node has an operator mnemonic. */
 export const KEYSHARE_JOURNAL_META = 'keyshare_journal';
+/** The meta row holding the node's nonce epoch (a decimal integer, 0 when absent); a restore advances it. */
+export const NONCE_EPOCH_META = 'nonce_epoch';
 
 export const DURABLE_CHANNEL_NAMES = ['backup', 'log', 'ers'] as const;
 /** Where a key's share is held outside the node (docs/keynode.md, "Durable channels"). */
@@ -98,6 +100,15 @@ export interface NonceRecord {
   createdAt: number;
   /** The node epoch when the nonce was made; a restore starts a new epoch. */
   epoch: number;
+}
+
+/** What both signing rounds read of a key, in one query (KeyNodeStoreOps.getKeyForSigning). */
+export interface SigningRead {
+  key: KeyRecord;
+  /** The nonce asked for, when it exists for this key (unused: a consumed one is gone). */
+  nonce?: NonceRecord;
+  /** The node's current nonce epoch (meta NONCE_EPOCH_META, 0 when unset). */
+  nonceEpoch: number;
 }
 
 /** The state of a DKG in progress on this node, encrypted. Never backed up: a DKG cut short is rerun. */
@@ -258,6 +269,13 @@ export interface KeyNodeStoreOps {
    * callers for one nonce, on any number of connections or processes, exactly one gets the record.
    */
   consumeNonce(keyId: string, nonceId: string): Promise<NonceRecord | undefined>;
+  /**
+   * The key, its nonce `nonceId` (when given and unused) and the node's nonce epoch, read in one
+   * query: what round one (the key and the epoch to stamp) and round two (the key, the nonce, the
+   * epoch it must carry) need. Reads only: round two still consumes the nonce with consumeNonce.
+   * Returns undefined if there is no such key. Throws InvalidInputError on a malformed id.
+   */
+  getKeyForSigning(keyId: string, nonceId?: string): Promise<SigningRead | undefined>;
   /** Deletes every nonce (what a restore does before it serves). Returns how many were deleted. */
   deleteAllNonces(): Promise<number>;
   /** Deletes the unused nonces created before `createdBefore` (ms); returns how many. Expired nonces can never sign. */
