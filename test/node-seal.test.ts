@@ -9,7 +9,7 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { type CliResult, runCli, type RunningCli, startCli } from './helpers/cli.js';
 import { trackedTempDir } from './helpers/tmp.js';
@@ -59,6 +59,14 @@ describe('key nodes that seal: tmpfs, simple and split layouts', { timeout: 300_
     const twice = await runCli(['node', 'init', '--data-dir', join(w.root, 'node3'), '--no-mnemonic'], { env });
     assert.match(twice.stderr, /\(master_key_exists\)/, 'a second node does not overwrite the key file');
     assert.ok(!existsSync(join(w.root, 'node3', 'vault.lbv')));
+    // a restore makes a new master key too: refused before anything (no service is reached: port 1)
+    const keyBefore = readFileSync(env.LIFEBOAT_MASTER_KEY_FILE);
+    const pw = join(run, 'backup.password');
+    writeFileSync(pw, 'a backup password\n', { mode: 0o600 });
+    const restored = await runCli(['node', 'restore', '--backup-server', 'http://127.0.0.1:1', '--account', 'a', '--password-file', pw, '--data-dir', join(w.root, 'node4')], { env });
+    assert.match(restored.stderr, /\(master_key_exists\)/, 'a restore does not overwrite the key file');
+    assert.deepEqual(readFileSync(env.LIFEBOAT_MASTER_KEY_FILE), keyBefore);
+    assert.ok(!existsSync(join(w.root, 'node4')));
     const sealed = await runCli(['node', 'serve', '--data-dir', dir, '--listen', '127.0.0.1:0']);
     assert.equal(sealed.code, 1, sealed.stderr);
     assert.match(sealed.stderr, /^lifeboat: error: the node is sealed: .*master\.key is missing \(sealed\)\nlifeboat: hint: .*`lifeboat node unseal`/m);

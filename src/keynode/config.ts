@@ -186,10 +186,17 @@ export function saveNodeConfig(paths: NodePaths, config: NodeConfig): void {
   writeFileAtomic(paths.config, `${JSON.stringify(r.data, null, 2)}\n`);
 }
 
-/** Throws ConflictError `node_exists` unless `dir` is absent or empty (or, with a store URL, holds no node). */
+/**
+ * Throws ConflictError `node_exists` unless `dir` is absent or empty (or, with a store URL, holds no
+ * node), and `master_key_exists` when LIFEBOAT_MASTER_KEY_FILE names a key that is already there
+ * (another node's: a restore writes a new one, and must not overwrite it).
+ */
 export function assertRestorableDir(dir: string, store?: string): void {
   const paths = nodePaths(dir);
   if (existsSync(paths.config) || existsSync(paths.vault)) throw new ConflictError(`${dir} already holds a key node`, 'node_exists', 'restore into a new, empty directory');
+  if (process.env.LIFEBOAT_MASTER_KEY_FILE && existsSync(paths.masterKey)) {
+    throw new ConflictError(`a master key already exists at ${paths.masterKey} (LIFEBOAT_MASTER_KEY_FILE), another node's`, 'master_key_exists', 'give the restored node its own LIFEBOAT_MASTER_KEY_FILE; one node per key file');
+  }
   if (existsSync(dir) && readdirSync(dir).length > 0 && !store) {
     throw new ConflictError(`${dir} is not empty`, 'node_exists', 'restore into a new, empty directory');
   }
