@@ -8,12 +8,13 @@ import { runScenarios } from '../src/drill/runner.js';
 import { LifeboatError } from '../src/errors.js';
 import type { CoverageReport } from '../src/coverage/report.js';
 
-// One drill run, shared by the tests that read its report. It keeps its directory (under TMP, removed
+// One drill run, over TLS (--tls: a throwaway openssl CA, every server on https, every client given the
+// CA; the rest of the suite runs the same servers over plain http), shared by the tests that read its report. It keeps its directory (under TMP, removed
 // after the file) and tees its children's stderr and its secrets list into LOGS (docs/monitoring.md).
 const TMP = trackedTempDir('lb-drill-');
 const LOGS = join(TMP, 'logs');
 let drill: Promise<RunResult> | undefined;
-const runDrill = () => (drill ??= runCli(['drill', '--json', '--keep'], { timeoutMs: 540_000, env: { TMPDIR: TMP, LIFEBOAT_DRILL_LOG_DIR: LOGS } }));
+const runDrill = () => (drill ??= runCli(['drill', '--tls', '--json', '--keep'], { timeoutMs: 540_000, env: { TMPDIR: TMP, LIFEBOAT_DRILL_LOG_DIR: LOGS } }));
 
 function filesUnder(dir: string): string[] {
   return readdirSync(dir, { withFileTypes: true, recursive: true }).filter((e) => e.isFile()).map((e) => join(e.parentPath, e.name));
@@ -38,6 +39,7 @@ test('lifeboat drill --json: the worst day passes end to end with real processes
   assert.equal(r.code, 0, r.stderr);
   const report = JSON.parse(r.stdout) as { ok: boolean; scenarios: { name: string; ok: boolean; ms: number }[] };
   assert.equal(report.ok, true);
+  assert.match(r.stdout + r.stderr, /https:\/\/127\.0\.0\.1:\d+/, 'the servers answered over https');
   const names = report.scenarios.map((s) => s.name);
   for (const expected of [/start two share holders/, /recovery init 2-of-3/, /put secrets/, /delete its data directory/, /reconstruct from one holder and the offline share/, /every secret is intact/, /rotate/, /verify every holder/, /old offline share opens nothing/, /the company is gone: a 2-of-3 key/, /every node destroyed; the key recovered with openssl/]) {
     assert.ok(names.some((n) => expected.test(n)), `missing scenario ${expected}`);
