@@ -27,7 +27,7 @@ import { type KeyRef, sign } from '../src/keynode/sdk.js';
 import { openKeyNodeStore } from '../src/keynode/store/index.js';
 import { fromHex, utf8 } from '../src/util/bytes.js';
 import { type CliResult, expectFailure, expectOk, runCli } from './helpers/cli.js';
-import { type NodeProcess, registerTokenInDir, serveNode } from './helpers/keynode.js';
+import { type NodeProcess, registerTokenInDir, serveNode, storeKeyIds } from './helpers/keynode.js';
 import { trackedTempDir } from './helpers/tmp.js';
 
 const PASSWORD = 'a long backup passphrase for the client tests';
@@ -90,15 +90,6 @@ async function newKey(): Promise<KeyRef> {
   const { key } = await createKeyReporting([f.a, f.b], f.client, { threshold: 2, curve: 'ed25519' });
   await waitForActive(key, f.client);
   return key;
-}
-
-async function keyIds(dir: string): Promise<string[]> {
-  const store = await openKeyNodeStore(`sqlite:${join(dir, 'store.sqlite')}`);
-  try {
-    return (await store.listKeys({ limit: 1000 })).map((k) => k.keyId).sort();
-  } finally {
-    await store.close();
-  }
 }
 
 function json<T>(r: CliResult): T {
@@ -193,7 +184,7 @@ describe('the backup client', () => {
     assert.equal(r.head_seq, f.p, 'the last entry committed at or before T');
     assert.equal(r.stream_head_seq, f.head);
     assert.ok(Date.parse(r.committed_at) <= Date.parse(f.t));
-    assert.deepEqual(await keyIds(dir), [f.k1, f.k3].map((k) => k.nodes[0]!.keyId).sort(), 'K1 and K3 (deleted later) are there; K2 (created later) is not');
+    assert.deepEqual(await storeKeyIds(dir), [f.k1, f.k3].map((k) => k.nodes[0]!.keyId).sort(), 'K1 and K3 (deleted later) are there; K2 (created later) is not');
     assert.notEqual(r.streams_to, r.stream);
     assert.ok(r.streams_to.startsWith(`${r.stream}.at-${f.p}-`));
     assert.ok(r.epoch >= 1);

@@ -39,9 +39,8 @@ import { KeyNodeClient } from '../src/keynode/client.js';
 import { initNode } from '../src/keynode/runtime.js';
 import { verifySignature } from '../src/keynode/frost/index.js';
 import { type KeyRef, sign } from '../src/keynode/sdk.js';
-import { openKeyNodeStore } from '../src/keynode/store/index.js';
 import { fromHex, utf8 } from '../src/util/bytes.js';
-import { type NodeProcess, ok, registerTokenInDir, serveNode } from './helpers/keynode.js';
+import { type NodeProcess, ok, registerTokenInDir, serveNode, storeKeyIds } from './helpers/keynode.js';
 import { trackedTempDir } from './helpers/tmp.js';
 
 const PASSWORD = 'a long backup passphrase for the process tests';
@@ -127,16 +126,6 @@ async function loginStartFrom(account: string, localAddress: string): Promise<nu
     req.on('error', reject);
     req.end(body);
   });
-}
-
-/** Key ids in the store of the node in `dir` (read directly; the node may be serving). */
-async function keyIds(dir: string): Promise<string[]> {
-  const store = await openKeyNodeStore(`sqlite:${join(dir, 'store.sqlite')}`);
-  try {
-    return (await store.listKeys({ limit: 10_000 })).map((k) => k.keyId).sort();
-  } finally {
-    await store.close();
-  }
 }
 
 before(async () => {
@@ -234,7 +223,7 @@ describe('backups with real processes', () => {
     await createActiveKey();
     const st = await nodeStatus(node.dir);
     assert.ok(st.backup!.acked_seq > c1, 'entries acknowledged after the compaction');
-    const ids = await keyIds(node.dir);
+    const ids = await storeKeyIds(node.dir);
     assert.equal(ids.length, st.keys);
 
     proxy.armed = true;
@@ -250,7 +239,7 @@ describe('backups with real processes', () => {
     assert.equal(r.compaction_seq, c1, 'the previous compaction is still the current one');
     assert.ok(r.head_seq >= st.backup!.acked_seq);
     assert.equal(r.entries, r.head_seq - c1, 'and every entry after it');
-    assert.deepEqual(await keyIds(dir), ids, 'every acknowledged key');
+    assert.deepEqual(await storeKeyIds(dir), ids, 'every acknowledged key');
 
     const done = JSON.parse(ok(await backupNow(), 'backup-now after the restart').stdout) as { compaction: { seq: number; keys: number }; acked_seq: number };
     assert.equal(done.compaction.seq, done.acked_seq);
@@ -297,7 +286,7 @@ describe('backups with real processes', () => {
     const dir = join(f.root, 'restore-with-token');
     const r = restoreJson(ok(await restore(account, dir, PASSWORD, f.restoreTokens[i]), 'node restore --restore-token'));
     assert.equal(r.fingerprint, f.fingerprints[i]);
-    assert.deepEqual(await keyIds(dir), await keyIds(f.nodes[i]!.dir));
+    assert.deepEqual(await storeKeyIds(dir), await storeKeyIds(f.nodes[i]!.dir));
     assert.ok(!JSON.stringify(r).includes(f.restoreTokens[i]!), 'the token is not echoed');
 
     // A new token from the live node (a proof of the backup key, no password) replaces the old one.

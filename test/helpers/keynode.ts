@@ -234,3 +234,13 @@ export async function startNodeProcesses(root: string, n = 3): Promise<{ nodes: 
   const nodes = started.map((r) => (r as PromiseFulfilledResult<NodeProcess>).value);
   return { nodes, clientToken, operatorToken };
 }
+
+/** Key ids in the SQLite store of the node in `dir`, sorted (read directly; the node may be serving). */
+export async function storeKeyIds(dir: string): Promise<string[]> {
+  const store = await openKeyNodeStore(`sqlite:${join(dir, 'store.sqlite')}`);
+  try {
+    return (await store.listKeys({ limit: 10_000 })).map((k) => k.keyId).sort();
+  } finally {
+    await store.close();
+  }
+}
