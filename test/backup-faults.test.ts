@@ -140,6 +140,7 @@ test('a compaction other than the one named, or one that does not meet the entri
   const withCompaction = (bytes: Uint8Array, meta = named): Partial<RestoreSource> => ({
     stream: async (s) => ({ ...(await clientSource(client).stream(s)), compaction: meta }),
     compaction: async () => bytes,
+    compactionChunks: undefined, // the whole-bytes path, where the named size and hash are checked
   });
   const ok = await readBackupStream(lying(withCompaction(good)), backupKey, STREAM);
   assert.equal(ok.compactionSeq, 5);

@@ -13,7 +13,7 @@ import { wipe } from '../util/bytes.js';
 import { BackupAgent, type BackupAgentOptions, type BackupTransport, resetBackupState } from './agent.js';
 import { encodeChange, SECRETS_MARKER, type StreamSecrets } from './changes.js';
 import { BackupClient, type BackupClientOptions, type CompactionInfo } from './client.js';
-import { hashBlob } from './format.js';
+import { CompactionUpload, downloadCompactionChunks } from './client-compaction.js';
 import { disableTotp, enrolTotp, loginWallet, registerWallet, type TotpShown } from './client-wallet.js';
 import type { WalletSigner } from './wallet.js';
 import { assertRestorableDir, defaultStreamName, readBackupStream, type RestoreProgressFn, type RestoreSource, writeRestoredNode } from './restore.js';
@@ -56,9 +56,10 @@ export function clientTransport(client: BackupClient, account: string, backupKey
       await session();
       return client.appendEntries(stream, entries);
     },
-    async uploadCompaction(stream, seq, bytes) {
+    async beginCompaction(stream, seq) {
       await session();
-      await client.uploadCompaction(stream, seq, hashBlob(bytes), bytes);
+      const upload = await CompactionUpload.begin(client, stream, seq);
+      return { write: (bytes) => upload.write(bytes), finish: async () => void (await upload.finish()) };
     },
   };
 }
@@ -76,6 +77,10 @@ export function clientSource(client: BackupClient): RestoreSource {
     async compaction(stream, onBytes) {
       if (!named) throw new LifeboatError('backup_chain_broken', 'no compaction was named for this stream', { status: 409 });
       return client.downloadCompaction(stream, named, onBytes);
+    },
+    compactionChunks(stream, onBytes) {
+      if (!named) throw new LifeboatError('backup_chain_broken', 'no compaction was named for this stream', { status: 409 });
+      return downloadCompactionChunks(client, stream, named, onBytes);
     },
     async entries(stream, afterSeq, limit) {
       return (await client.listEntries(stream, afterSeq, limit)).map((e) => e.bytes);

@@ -18,8 +18,9 @@ import { createNodeVaultWith, loadNodeSecrets } from '../keynode/secrets.js';
 import { openKeyNodeStore } from '../keynode/store/index.js';
 import { restoreNodeBackup } from '../keynode/backup.js';
 import { type AgentHead, setRestoredBackupState } from './agent.js';
-import { applyChange, decodeChange, decodeNodeState, emptyState, type NodeState, stateToSnapshot } from './changes.js';
-import { hashBlob, openCompaction, openEntry, ZERO_HASH } from './format.js';
+import { applyChange, decodeChange, emptyState, type NodeState, stateToSnapshot } from './changes.js';
+import { CompactionReader, type OpenedCompaction } from './compaction.js';
+import { hashBlob, openEntry, ZERO_HASH } from './format.js';
 
 /** Where a restore reads a stream from (the backup service's client, or a test double). */
 export interface RestoreSource {
@@ -27,6 +28,11 @@ export interface RestoreSource {
   stream(stream: string): Promise<{ headSeq: number; headHash: Uint8Array; compaction: { seq: number; hash: Uint8Array; size: number } | null }>;
   /** The current compaction's bytes (the one `stream()` named). */
   compaction(stream: string, onBytes?: (done: number, total: number) => void): Promise<Uint8Array>;
+  /**
+   * The same compaction chunk by chunk, its size and hash checked against what `stream()` named once the
+   * last is read (a throw then). When present, a restore reads this instead of `compaction`.
+   */
+  compactionChunks?(stream: string, onBytes?: (done: number, total: number) => void): AsyncIterable<Uint8Array>;
   /** Up to `limit` entries after `afterSeq`, in seq order. */
   entries(stream: string, afterSeq: number, limit: number): Promise<Uint8Array[]>;
 }
@@ -51,6 +57,27 @@ function chainError(msg: string): LifeboatError {
 }
 
 /**
+ * Reads the compaction `source` names into `state`, streamed (either version: CompactionReader), chunk
+ * by chunk when the source can. Throws `backup_chain_broken` when its bytes are not the ones named, and
+ * what CompactionReader throws.
+ */
+async function readCompaction(source: RestoreSource, backupKey: Uint8Array, stream: string, named: { size: number; hash: Uint8Array }, state: NodeState, progress: RestoreProgressFn): Promise<OpenedCompaction> {
+  const reader = new CompactionReader(backupKey, { stream }, {
+    secrets: (s) => void (state.secrets = s),
+    key: (k) => void state.keys.set(k.keyId, k),
+    apiKey: (a) => void state.apiKeys.set(a.id, a),
+  });
+  if (source.compactionChunks) {
+    for await (const chunk of source.compactionChunks(stream, (d, t) => progress('compaction', d, t))) reader.push(chunk);
+  } else {
+    const bytes = await source.compaction(stream, (d, t) => progress('compaction', d, t));
+    if (bytes.length !== named.size || !ctEqual(hashBlob(bytes), named.hash)) throw chainError('the compaction downloaded is not the one the service named (size or hash differ)');
+    reader.push(bytes);
+  }
+  return reader.finish();
+}
+
+/**
  * Reads and checks a whole stream. Throws LifeboatError `backup_chain_broken` (a gap, reorder, splice,
  * or a compaction whose head is not the entry chain's), `backup_truncated` (fewer entries than the head
  * the service states), `backup_rolled_back` (head below `expectSeq`), `entry_misplaced` (an entry of
@@ -65,18 +92,13 @@ export async function readBackupStream(source: RestoreSource, backupKey: Uint8Ar
       hint: 'the backup service lost acknowledged entries (rolled back); restore from another channel (a node backup file, a database dump)',
     });
   }
-  let state = emptyState();
+  const state = emptyState();
   let seq = 0;
   let hash: Uint8Array = ZERO_HASH;
   let compactionSeq = 0;
   if (info.compaction) {
-    const bytes = await source.compaction(stream, (d, t) => progress('compaction', d, t));
-    if (bytes.length !== info.compaction.size || !ctEqual(hashBlob(bytes), info.compaction.hash)) {
-      throw chainError('the compaction downloaded is not the one the service named (size or hash differ)');
-    }
-    const c = openCompaction(backupKey, bytes, { stream });
+    const c = await readCompaction(source, backupKey, stream, info.compaction, state, progress);
     if (c.seq !== info.compaction.seq) throw chainError(`the compaction covers entry ${c.seq}, but the service named ${info.compaction.seq}`);
-    state = decodeNodeState(c.plaintext);
     seq = c.seq;
     hash = c.head;
     compactionSeq = c.seq;
