@@ -11,6 +11,11 @@ import { clientTransport } from '../src/backup/node-link.js';
 import { encodeChange } from '../src/backup/changes.js';
 import { readBackupStream } from '../src/backup/restore.js';
 import { clientSource } from '../src/backup/node-link.js';
+import { CompactionUpload } from '../src/backup/client-compaction.js';
+import { hashBlob } from '../src/backup/format.js';
+import { readFileSync } from 'node:fs';
+import { sha256 } from '@noble/hashes/sha2.js';
+import { fromB64, utf8 } from '../src/util/bytes.js';
 import { randomBytes } from '../src/crypto/random.js';
 import { openKeyNodeStore } from '../src/keynode/store/index.js';
 import type { KeyNodeStore, KeyRecord } from '../src/keynode/store/types.js';
@@ -103,5 +108,66 @@ test('compaction by entry count, then by age; the service prunes behind it and a
   await session.session('unit', backupKey);
   const read = await readBackupStream(clientSource(session), backupKey, 'unit-s');
   assert.equal(read.compactionSeq, 9);
-  assert.deepEqual([...read.state.keys.keys()].sort(), ['key_1', 'key_10', 'key_2', 'key_20', 'key_21', 'key_22', 'key_23', 'key_3']);
+  assert.deepEqual([...read.state.keys.keys()].sort(), ['key_1', 'key_10', 'key_2', 'key_20', 'key_21', 'key_22', 'key_23', 'key_3']);  // The compaction went up streamed, as LBBC v2, and every record came back as the store holds it.
+  const current = await session.currentCompaction('unit-s');
+  const chunk0 = await fx.server.store.getCompactionChunk('unit', 'unit-s', current!.id, 0);
+  assert.deepEqual([...chunk0!.subarray(0, 5)], [...utf8.encode('LBBC'), 2]);
+  for (const k of await store.listKeys({ limit: 100 })) assert.deepEqual(read.state.keys.get(k.keyId), k);
+  assert.deepEqual(read.state.secrets, secrets);
+});
+
+test('a streamed compaction of many keys spans several parts and chunks; the service checks what complete names', async () => {
+  await store.transaction(async (tx) => {
+    for (let i = 100; i < 700; i++) await tx.insertKey(key(i));
+  });
+  const a = agent(clientTransport(client, 'unit', backupKey));
+  await a.step();
+  // Parts of 8 KiB through the real service: about 20 of them.
+  const small: BackupTransport = { ...clientTransport(client, 'unit', backupKey), beginCompaction: async (stream, seq) => {
+    const up = await CompactionUpload.begin(client, stream, seq, 8 << 10);
+    return { write: (b) => up.write(b), finish: async () => void (await up.finish()) };
+  } };
+  const r = await agent(small).compact();
+  const current = await client.currentCompaction('unit-s');
+  assert.equal(current?.seq, r.seq);
+  assert.equal(current?.size, r.bytes);
+  assert.ok(current!.chunkCount >= 10, `${current!.chunkCount} parts`);
+  const read = await readBackupStream(clientSource(client), backupKey, 'unit-s');
+  assert.equal(read.compactionSeq, r.seq);
+  assert.equal(read.state.keys.size, await store.countKeys());
+  for (const k of await store.listKeys({ afterKeyId: 'key_650', limit: 50 })) assert.deepEqual(read.state.keys.get(k.keyId), k);
+  // Completing a streamed upload without its size and hash, with other ones, or with a chunk past the count it names, is refused.
+  await store.insertKey(key(700));
+  await a.step();
+  const seq = (await a.status()).ackedSeq;
+  const base = `/v1/accounts/unit/streams/unit-s/compactions`;
+  const began = (await client.streamCall('POST', () => base, { seq }, null)) as { id: string };
+  const put = (n: number, b: Uint8Array) => client.streamCall('PUT', () => `${base}/${began.id}/chunks/${n}`, undefined, null, { bytes: b });
+  const codeOf = (p: Promise<unknown>) => p.then(() => 'no_error', (err: { code?: string }) => err.code);
+  const part = randomBytes(100);
+  await put(0, part);
+  await put(1, part);
+  const complete = (body: unknown) => codeOf(client.streamCall('POST', () => `${base}/${began.id}/complete`, body, null));
+  assert.equal(await complete(undefined), 'invalid_input');
+  assert.equal(await complete({ size: 100, chunk_count: 1, hash: Buffer.from(hashBlob(part)).toString('base64') }), 'compaction_size_mismatch', 'chunk 1 is past the one named');
+  assert.equal(await complete({ size: 300, chunk_count: 2, hash: Buffer.from(hashBlob(part)).toString('base64') }), 'compaction_size_mismatch');
+  assert.equal(await complete({ size: 200, chunk_count: 2, hash: Buffer.from(hashBlob(part)).toString('base64') }), 'compaction_hash_mismatch');
+  assert.equal((await client.currentCompaction('unit-s'))?.seq, r.seq, 'nothing changed');
+});
+
+test('a stored version-1 stream (entries and an LBBC v1 compaction) still restores through the service', async () => {
+  const v1 = JSON.parse(readFileSync(new URL('./data/backup-compaction-v1.json', import.meta.url), 'utf8')) as { backup_key_label: string; stream: string; entries: string[]; compaction: string };
+  const k = sha256(utf8.encode(v1.backup_key_label));
+  const c = new BackupClient({ url: fx.url, ...FAST });
+  await c.register('v1', await fx.invite('v1'), PASSWORD, k);
+  await c.session('v1', k);
+  await c.appendEntries(v1.stream, v1.entries.map((e) => fromB64(e, 'entry')));
+  const bytes = fromB64(v1.compaction, 'compaction');
+  await c.uploadCompaction(v1.stream, 4, hashBlob(bytes), bytes);
+  const read = await readBackupStream(clientSource(c), k, v1.stream);
+  assert.equal(read.compactionSeq, 4);
+  assert.equal(read.entries, 0);
+  assert.deepEqual([...read.state.keys.keys()], ['key_v1_1', 'key_v1_2']);
+  assert.equal(read.state.apiKeys.get('0123456789abcdef')?.role, 'operator');
+  c.endSession();
 });
