@@ -222,9 +222,9 @@ export class CompactionReader {
   }
 
   push(bytes: Uint8Array): void {
-    if (this.v1) return void this.v1.push(bytes.slice());
+    if (this.v1) return void this.v1.push(new Uint8Array(bytes));
     if (this.opener) return this.opener.push(bytes);
-    this.head.push(bytes.slice());
+    this.head.push(new Uint8Array(bytes));
     this.headLen += bytes.length;
     const all = concatBytes(...this.head);
     if (all.length >= 5 && all[4] !== COMPACTION_V2) {

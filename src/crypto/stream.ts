@@ -7,9 +7,10 @@
  * truncated, reordered, duplicated or extended stream does not open. Every chunk but the last holds
  * exactly 64 KiB; the last holds 1 to 64 KiB (0 only when it is the only chunk).
  *
- * The key must be used for one payload only (callers derive it with a fresh random salt). Seal and
- * open keep one plaintext and one sealed chunk buffer and reuse them: the views they hand to `onChunk`
- * are valid until the callback returns. Pure: no I/O.
+ * The key must be used for one payload only (callers derive it with a fresh random salt). The sealer
+ * keeps one plaintext and one sealed chunk buffer and reuses them, and whole chunks of its input are
+ * sealed where they lie; the opener opens whole chunks of its input where they lie. What either hands
+ * to `onChunk` is valid until the callback returns (reused, or wiped). Pure: no I/O.
  */
 import { createCipheriv, createDecipheriv, createSecretKey, type KeyObject } from 'node:crypto';
 import { DecryptionError, FormatError, InvalidInputError } from '../errors.js';
@@ -59,20 +60,27 @@ export function sealChunkInto(key: KeyObject, counter: number, last: boolean, pl
  * then holds nothing of it.
  */
 export function openChunkInto(key: KeyObject, counter: number, last: boolean, sealed: Uint8Array, out: Uint8Array, at = 0): number {
+  const pt = openChunk(key, counter, last, sealed);
+  out.set(pt, at);
+  wipe(pt);
+  return pt.length;
+}
+
+/** Opens sealed chunk `counter` into a fresh buffer (the caller wipes it). Throws like openChunkInto. */
+export function openChunk(key: KeyObject, counter: number, last: boolean, sealed: Uint8Array): Uint8Array {
   const len = sealed.length - STREAM_TAG;
   if (len < 0 || len > STREAM_CHUNK) throw new DecryptionError('stream chunk does not decrypt: wrong key or tampered data');
   const d = createDecipheriv('chacha20-poly1305', key, nonceOf(new Uint8Array(12), counter, last), { authTagLength: STREAM_TAG });
   d.setAuthTag(sealed.subarray(len));
   const pt = d.update(sealed.subarray(0, len));
-  out.set(pt, at);
-  wipe(pt);
   try {
     d.final();
   } catch {
-    wipe(out.subarray(at, at + len));
+    wipe(pt);
     throw new DecryptionError('stream chunk does not decrypt: wrong key, tampered data, or a chunk missing, reordered or added');
   }
-  return len;
+  // A plain Uint8Array view (a Buffer's slice() would not copy).
+  return new Uint8Array(pt.buffer, pt.byteOffset, pt.length);
 }
 
 /**
@@ -98,6 +106,12 @@ export class StreamSealer {
     let i = 0;
     while (i < bytes.length) {
       if (this.fill === STREAM_CHUNK) this.emit(false);
+      // A whole chunk with more after it is sealed where it lies, without a copy.
+      if (this.fill === 0 && bytes.length - i > STREAM_CHUNK) {
+        this.emitFrom(bytes.subarray(i, i + STREAM_CHUNK), false);
+        i += STREAM_CHUNK;
+        continue;
+      }
       const n = Math.min(bytes.length - i, STREAM_CHUNK - this.fill);
       this.buf.set(bytes.subarray(i, i + n), this.fill);
       this.fill += n;
@@ -115,9 +129,13 @@ export class StreamSealer {
   }
 
   private emit(last: boolean): void {
-    const n = sealChunkInto(this.key, this.counter, last, this.buf.subarray(0, this.fill), this.sealed);
-    this.counter += 1;
+    this.emitFrom(this.buf.subarray(0, this.fill), last);
     this.fill = 0;
+  }
+
+  private emitFrom(plaintext: Uint8Array, last: boolean): void {
+    const n = sealChunkInto(this.key, this.counter, last, plaintext, this.sealed);
+    this.counter += 1;
     this.onChunk(this.sealed.subarray(0, n));
   }
 }
@@ -130,12 +148,11 @@ export class StreamSealer {
 export class StreamOpener {
   private readonly key: KeyObject;
   private readonly buf = new Uint8Array(SEALED_CHUNK);
-  private readonly plain = new Uint8Array(STREAM_CHUNK);
   private fill = 0;
   private counter = 0;
   private done = false;
 
-  /** `onChunk` gets each chunk's plaintext in order, once it is authenticated (a reused buffer). */
+  /** `onChunk` gets each chunk's plaintext in order, once it is authenticated (wiped after it returns). */
   constructor(key: Uint8Array, private readonly onChunk: (plaintext: Uint8Array) => void) {
     this.key = keyObject(key);
   }
@@ -145,6 +162,11 @@ export class StreamOpener {
     let i = 0;
     while (i < bytes.length) {
       if (this.fill === SEALED_CHUNK) this.open(false);
+      if (this.fill === 0 && bytes.length - i > SEALED_CHUNK) {
+        this.openFrom(bytes.subarray(i, i + SEALED_CHUNK), false);
+        i += SEALED_CHUNK;
+        continue;
+      }
       const n = Math.min(bytes.length - i, SEALED_CHUNK - this.fill);
       this.buf.set(bytes.subarray(i, i + n), this.fill);
       this.fill += n;
@@ -160,18 +182,23 @@ export class StreamOpener {
     // Only a payload's only chunk may be empty: an empty last chunk after others is not canonical.
     if (this.fill === STREAM_TAG && this.counter > 0) throw new DecryptionError('stream chunk does not decrypt: an empty last chunk');
     this.open(true);
-    wipe(this.plain);
     return this.counter;
   }
 
   private open(last: boolean): void {
-    const n = openChunkInto(this.key, this.counter, last, this.buf.subarray(0, this.fill), this.plain);
-    this.counter += 1;
+    const sealed = this.buf.subarray(0, this.fill);
     this.fill = 0;
+    this.openFrom(sealed, last);
+  }
+
+  private openFrom(sealed: Uint8Array, last: boolean): void {
+    // node allocates the plaintext (it cannot decrypt into a given buffer); it is wiped after use.
+    const pt = openChunk(this.key, this.counter, last, sealed);
+    this.counter += 1;
     try {
-      this.onChunk(this.plain.subarray(0, n));
+      this.onChunk(pt);
     } finally {
-      wipe(this.plain.subarray(0, n));
+      wipe(pt);
     }
   }
 }

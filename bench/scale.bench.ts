@@ -1,0 +1,122 @@
+/**
+ * Compaction and restore at scale (issue 17, point 5) on SQLite, each beside its floor in the same run:
+ * the node store's plain import of the same keys (importSnapshot, no checks). Every step runs in its
+ * own process (bench/scale-worker.ts), so the peak RSS printed is that step's alone:
+ *   - floor: import of N keys into a fresh store;
+ *   - compaction: the agent's streamed compaction (LBBC v2) of that store, uploaded to a backup service
+ *     (a `backup-server serve` process) over loopback HTTP;
+ *   - restore: login (production OPAQUE stretching), the compaction read back, every share checked,
+ *     a node written, from the same service.
+ * Then the ratio per 10x of each (linear: 10.0x). Goals (issue 17): restore of 100,000 keys <= 10 s and
+ * <= 4x the floor; restore of 1,000,000 in <= 512 MB peak RSS; compaction of 1,000,000 in <= 256 MB.
+ *
+ *   SCALE_N=10000,100000   the sizes (default); SCALE_MAX=1000000 adds every power of ten up to it
+ *   SCALE_DISTINCT=100000  distinct synthetic keys (bench/restore.ts, cached); record i is key i % this
+ *
+ * Run alone: `BENCH=scale npm run bench`, or `node --import tsx bench/scale.bench.ts` after a build.
+ */
+import { spawn } from 'node:child_process';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { cpus, loadavg, tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { encodeChange } from '../src/backup/changes.js';
+import { BackupClient } from '../src/backup/client.js';
+import { sealEntry, ZERO_HASH } from '../src/backup/format.js';
+import { runCli, startServer } from '../src/drill/proc.js';
+import { randomBytes } from '../src/crypto/random.js';
+import { toHex } from '../src/util/bytes.js';
+import { fixtures, STORAGE_KEY } from './restore.js';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const PASSWORD = 'bench password, long enough';
+
+function sizes(): number[] {
+  const base = (process.env.SCALE_N ?? '10000,100000').split(',').map(Number);
+  const max = Number(process.env.SCALE_MAX ?? 0);
+  for (let n = 10_000; n <= max; n *= 10) if (!base.includes(n)) base.push(n);
+  return base.sort((x, y) => x - y);
+}
+
+interface Step {
+  seconds: number;
+  max_rss_mb: number;
+  base_rss_mb: number;
+  bytes?: number;
+  keys?: number;
+}
+
+/** Runs one worker step; its JSON line, or a throw with its stderr. */
+function step(args: string[]): Promise<Step> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, ['--import', 'tsx', join(here, 'scale-worker.ts'), ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    let err = '';
+    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (err += d.toString()));
+    child.on('error', reject);
+    child.on('close', (code) => {
+      const line = out.trim().split('\n').pop() ?? '';
+      if (code === 0 && line.startsWith('{')) resolve(JSON.parse(line) as Step);
+      else reject(new Error(`scale worker ${args[0]} exited ${code}: ${err.slice(-2000)}`));
+    });
+  });
+}
+
+const fmt = (n: number) => n.toLocaleString('en-US');
+
+export async function benchScale(): Promise<void> {
+  const ns = sizes();
+  const distinct = Math.min(Number(process.env.SCALE_DISTINCT ?? 100_000), Math.max(...ns));
+  console.log(`compaction and restore at scale, sqlite, one process per step (node ${process.version}, ${cpus().length} cpus, load average ${loadavg().map((l) => l.toFixed(1)).join(' ')})`);
+  await fixtures(distinct); // made once and cached, outside every measured step
+  const root = mkdtempSync(join(tmpdir(), 'lifeboat-bench-scale-'));
+  const serviceDir = join(root, 'service');
+  const added = await runCli(['backup-server', 'account', 'add', 'scale', '--data-dir', serviceDir, '--json']);
+  if (added.code !== 0) throw new Error(`account add failed: ${added.stderr}`);
+  const server = await startServer(['backup-server', 'serve', '--listen', '127.0.0.1:0', '--data-dir', serviceDir, '--log-level', 'silent', '--json']);
+  try {
+    const backupKey = randomBytes(32);
+    const secrets = { identity: randomBytes(64), storageKey: STORAGE_KEY, exportKey: randomBytes(32), wrappingKey: randomBytes(32) };
+    writeFileSync(
+      join(root, 'secrets.json'),
+      JSON.stringify({ account: 'scale', password: PASSWORD, backupKey: toHex(backupKey), identity: toHex(secrets.identity), storageKey: toHex(secrets.storageKey), exportKey: toHex(secrets.exportKey), wrappingKey: toHex(secrets.wrappingKey) }),
+      { mode: 0o600 },
+    );
+    const client = new BackupClient({ url: server.url });
+    await client.register('scale', (JSON.parse(added.stdout) as { invite: string }).invite, PASSWORD, backupKey);
+    await client.session('scale', backupKey);
+    const rows: { n: number; floor: Step; compact: Step; restore: Step }[] = [];
+    for (const n of ns) {
+      const dir = join(root, `n${n}`);
+      mkdirSync(dir);
+      const stream = `scale-${n}`;
+      // The stream's first entry holds the node keys; the compaction covers it and every key of the store.
+      await client.appendEntries(stream, [sealEntry(backupKey, { stream, seq: 1, prev: ZERO_HASH }, encodeChange({ op: 'secrets', secrets }))]);
+      const floor = await step(['floor', dir, String(n), String(distinct)]);
+      const compact = await step(['compact', dir, server.url, stream]);
+      const restore = await step(['restore', dir, server.url, stream]);
+      if (restore.keys !== n || compact.keys !== n) throw new Error(`compacted ${compact.keys} and restored ${restore.keys} keys, not ${n}`);
+      rows.push({ n, floor, compact, restore });
+      const line = (what: string, s: Step, extra = '') => console.log(`  ${what.padEnd(34)} ${fmt(n).padStart(9)} keys ${s.seconds.toFixed(2).padStart(8)} s  peak RSS ${s.max_rss_mb.toFixed(0).padStart(5)} MB (${s.base_rss_mb.toFixed(0)} before)${extra}`);
+      line('store import (floor)', floor);
+      line('compaction, streamed to the service', compact, `   ${((compact.bytes ?? 0) / 1e6).toFixed(1)} MB (${((compact.bytes ?? 0) / n).toFixed(0)} B/key)${n >= 1_000_000 ? `; goal <= 256 MB RSS: ${compact.max_rss_mb <= 256 ? 'met' : 'NOT met'}` : ''}`);
+      const goals = [n === 100_000 ? `goal <= 10 s and <= 4x: ${restore.seconds <= 10 && restore.seconds <= 4 * floor.seconds ? 'met' : 'NOT met'}` : '', n >= 1_000_000 ? `goal <= 512 MB RSS: ${restore.max_rss_mb <= 512 ? 'met' : 'NOT met'}` : ''].filter(Boolean);
+      line('restore from the service', restore, `   ${(restore.seconds / floor.seconds).toFixed(1)}x the floor${goals.length ? `; ${goals.join('; ')}` : ''}`);
+      rmSync(dir, { recursive: true, force: true });
+    }
+    for (let i = 1; i < rows.length; i++) {
+      const [p, q] = [rows[i - 1]!, rows[i]!];
+      const per10 = (a: number, b: number) => ((b / a) ** (1 / Math.log10(q.n / p.n))).toFixed(1);
+      console.log(
+        `  per 10x keys, ${fmt(p.n)} -> ${fmt(q.n)} (linear: 10.0x time):  floor ${per10(p.floor.seconds, q.floor.seconds)}x   compaction ${per10(p.compact.seconds, q.compact.seconds)}x time, ${per10(p.compact.max_rss_mb, q.compact.max_rss_mb)}x RSS   restore ${per10(p.restore.seconds, q.restore.seconds)}x time, ${per10(p.restore.max_rss_mb, q.restore.max_rss_mb)}x RSS`,
+      );
+    }
+    client.endSession();
+  } finally {
+    await server.stop();
+    rmSync(root, { recursive: true, force: true });
+  }
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) await benchScale();
