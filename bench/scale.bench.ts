@@ -1,7 +1,8 @@
 /**
  * Compaction and restore at scale (issue 17, point 5) on SQLite, each beside its floor in the same run:
  * the node store's plain import of the same keys (importSnapshot, no checks). Every step runs in its
- * own process (bench/scale-worker.ts), so the peak RSS printed is that step's alone:
+ * own process (bench/scale-worker.ts; the compaction bench/scale-compact.ts, bundled), so the peak RSS
+ * printed is that step's alone:
  *   - floor: import of N keys into a fresh store;
  *   - compaction: the agent's streamed compaction (LBBC v2) of that store, uploaded to a backup service
  *     (a `backup-server serve` process) over loopback HTTP;
@@ -17,6 +18,7 @@
  * Run alone: `BENCH=scale npm run bench`, or `node --import tsx bench/scale.bench.ts` after a build.
  */
 import { spawn } from 'node:child_process';
+import { build } from 'esbuild';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -47,10 +49,34 @@ interface Step {
   keys?: number;
 }
 
-/** Runs one worker step; its JSON line, or a throw with its stderr. */
-function step(args: string[]): Promise<Step> {
+/**
+ * The compaction step (bench/scale-compact.ts) bundled by esbuild as the CLI is (scripts/build.mjs),
+ * so that its RSS is not tsx's. The floor and the restore run through tsx (bench/scale-worker.ts): the
+ * restore's share checks start worker threads that import their own module
+ * (src/keynode/restore-workers.ts), which a one-file bundle would not hold.
+ */
+async function bundleWorker(): Promise<string> {
+  // In the checkout (dist/, not committed), where node resolves better-sqlite3 from node_modules.
+  const outfile = join(here, '..', 'dist', 'bench', 'scale-compact.mjs');
+  await build({
+    entryPoints: [join(here, 'scale-compact.ts')],
+    outfile,
+    bundle: true,
+    format: 'esm',
+    platform: 'node',
+    target: 'node20',
+    external: ['better-sqlite3', 'pg-native'],
+    banner: { js: "import { createRequire as __lifeboatRequire } from 'node:module'; const require = __lifeboatRequire(import.meta.url);" },
+    logLevel: 'warning',
+  });
+  return outfile;
+}
+
+/** Runs one worker step (from `bundle`, or through tsx); its JSON line, or a throw with its stderr. */
+function step(args: string[], bundle?: string): Promise<Step> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', join(here, 'scale-worker.ts'), ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const argv = bundle ? [bundle, ...args.slice(1)] : ['--import', 'tsx', join(here, 'scale-worker.ts'), ...args];
+    const child = spawn(process.execPath, argv, { stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
     let err = '';
     child.stdout.on('data', (d: Buffer) => (out += d.toString()));
@@ -88,6 +114,7 @@ export async function benchScale(): Promise<void> {
     await client.register('scale', (JSON.parse(added.stdout) as { invite: string }).invite, PASSWORD, backupKey);
     await client.session('scale', backupKey);
     const steps = (process.env.SCALE_STEPS ?? 'floor,compact,restore').split(',');
+    const bundle = await bundleWorker();
     const rows: { n: number; floor: Step; compact?: Step; restore?: Step }[] = [];
     for (const n of ns) {
       const dir = join(root, `n${n}`);
@@ -96,7 +123,7 @@ export async function benchScale(): Promise<void> {
       // The stream's first entry holds the node keys; the compaction covers it and every key of the store.
       await client.appendEntries(stream, [sealEntry(backupKey, { stream, seq: 1, prev: ZERO_HASH }, encodeChange({ op: 'secrets', secrets }))]);
       const floor = await step(['floor', dir, String(n), String(Math.min(distinct, n))]);
-      const compact = steps.includes('compact') ? await step(['compact', dir, server.url, stream]) : undefined;
+      const compact = steps.includes('compact') ? await step(['compact', dir, server.url, stream], bundle) : undefined;
       const restore = compact && steps.includes('restore') ? await step(['restore', dir, server.url, stream]) : undefined;
       if ((compact && compact.keys !== n) || (restore && restore.keys !== n)) throw new Error(`compacted ${compact?.keys} and restored ${restore?.keys} keys, not ${n}`);
       rows.push({ n, floor, compact, restore });
