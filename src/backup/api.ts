@@ -69,12 +69,15 @@ export const entriesQuery = z.object({
   after: z.coerce.number().int().min(0).max(Number.MAX_SAFE_INTEGER).default(0),
   limit: z.coerce.number().int().min(1).max(MAX_ENTRIES).default(1000),
 });
-export const beginCompactionBody = z.object({
-  seq: z.number().int().min(1).max(Number.MAX_SAFE_INTEGER),
+const declaredCompaction = {
   hash: b64(32),
   size: z.number().int().min(1).max(MAX_COMPACTION_BYTES),
   chunk_count: z.number().int().min(1).max(MAX_CHUNKS),
-});
+};
+/** With hash, size and chunk_count; or with `seq` alone, streamed: they come with `complete`. */
+export const beginCompactionBody = z.union([z.object({ seq: z.number().int().min(1).max(Number.MAX_SAFE_INTEGER), ...declaredCompaction }).strict(), z.object({ seq: z.number().int().min(1).max(Number.MAX_SAFE_INTEGER) }).strict()]);
+/** A streamed compaction's size, chunk count and SHA-256, sent with `complete`. */
+export const completeCompactionBody = z.object(declaredCompaction).strict();
 
 // Answers (validated by the client).
 const isoTime = z.string().max(40);

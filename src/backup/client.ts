@@ -266,7 +266,8 @@ export class BackupClient {
   }
 
   /** A stream call under the session's token, renewing it once if the service finds it expired or unknown. */
-  private async streamCall<T>(method: string, path: (account: string) => string, body: unknown, schema: z.ZodType<T> | null, opts: CallOpts = {}): Promise<T> {
+  /** A call on the session's account, renewing the token once on a 401 (for ./client-compaction.ts). */
+  async streamCall<T>(method: string, path: (account: string) => string, body: unknown, schema: z.ZodType<T> | null, opts: CallOpts = {}): Promise<T> {
     const s = this.current;
     if (!s) throw new LifeboatError('no_session', 'no backup session', { hint: 'call session(account, backupKey) first' });
     const url = path(s.account);
@@ -391,7 +392,8 @@ export class BackupClient {
     return { stream: s.stream, headSeq: s.head_seq, headHash: this.http.bytes(s.head_hash, 'head_hash', 32), firstSeq: s.first_seq, updatedAt: s.updated_at };
   }
 
-  private compaction(c: z.infer<typeof compactionAnswer>): CompactionInfo {
+  /** A compaction answer as CompactionInfo (for ./client-compaction.ts). */
+  compaction(c: z.infer<typeof compactionAnswer>): CompactionInfo {
     return {
       id: c.id,
       seq: c.seq,

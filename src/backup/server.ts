@@ -24,6 +24,7 @@ import {
   beginCompactionBody,
   chunkParams,
   compactionParams,
+  completeCompactionBody,
   decodeBase64,
   encodeBase64,
   ENTRIES_BODY_LIMIT,
@@ -263,7 +264,7 @@ export function createBackupApp(deps: BackupAppDeps): FastifyInstance {
   app.post(`${STREAM}/compactions`, { onRequest: backupToken }, async (req, reply) => {
     const p = streamOf(req);
     const b = parseInput(beginCompactionBody, req.body, 'body');
-    const c = await service.streams.beginCompaction(p.account, p.stream, { seq: b.seq, hash: b64(b.hash, 'hash', 32), size: b.size, chunkCount: b.chunk_count });
+    const c = await service.streams.beginCompaction(p.account, p.stream, 'hash' in b ? { seq: b.seq, hash: b64(b.hash, 'hash', 32), size: b.size, chunkCount: b.chunk_count } : { seq: b.seq });
     return reply.code(201).send(compactionJson(c));
   });
   app.get(`${STREAM}/compactions`, { onRequest: backupToken }, async (req) => {
@@ -288,7 +289,10 @@ export function createBackupApp(deps: BackupAppDeps): FastifyInstance {
   });
   app.post(`${COMPACTION}/complete`, { onRequest: backupToken }, async (req) => {
     const p = compactionOf(req);
-    return compactionJson(await service.streams.complete(p.account, p.stream, p.id));
+    // A streamed upload names its size, chunk count and hash here (a body-less complete names none).
+    const b = req.body === undefined || req.body === null ? undefined : parseInput(completeCompactionBody, req.body, 'body');
+    const declared = b ? { hash: b64(b.hash, 'hash', 32), size: b.size, chunkCount: b.chunk_count } : undefined;
+    return compactionJson(await service.streams.complete(p.account, p.stream, p.id, declared));
   });
   return app;
 }
