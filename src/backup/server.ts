@@ -34,6 +34,9 @@ import {
   loginStartBody,
   MAX_CHUNK_BYTES,
   parseEntryFrames,
+  acceptsOctets,
+  encodeEntryListFrames,
+  OCTETS,
   passwordFinishBody,
   passwordStartBody,
   registerFinishBody,
@@ -253,10 +256,12 @@ export function createBackupApp(deps: BackupAppDeps): FastifyInstance {
     const entries = Buffer.isBuffer(req.body) ? parseEntryFrames(req.body) : parseInput(appendBody, req.body, 'body').entries.map((e, i) => b64(e, `entries[${i}]`));
     return headJson(await service.streams.append(p.account, p.stream, entries));
   });
-  app.get(`${STREAM}/entries`, { onRequest: backupToken }, async (req) => {
+  app.get(`${STREAM}/entries`, { onRequest: backupToken }, async (req, reply) => {
     const p = streamOf(req);
     const q = parseInput(entriesQuery, req.query, 'query');
     const r = await service.streams.listEntries(p.account, p.stream, q.after, q.limit);
+    // Binary frames for a client that asks for them (docs/format.md, "Entry batches over HTTP"); else JSON.
+    if (acceptsOctets(req.headers.accept)) return reply.type(OCTETS).send(Buffer.from(encodeEntryListFrames(r.headSeq, r.entries)));
     return { head_seq: r.headSeq, entries: r.entries.map((e) => ({ seq: e.seq, hash: encodeBase64(e.hash), entry: encodeBase64(e.bytes) })) };
   });
 
