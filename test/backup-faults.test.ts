@@ -43,10 +43,11 @@ function fakeKey(i: number): KeyRecord {
  * A compaction of `keys` at entry `seq` in either version: 1 (JSON in one envelope), 2 (streamed
  * binary records, as the agent writes it now), with the exact flag as given.
  */
-function compactionOf(version: 1 | 2, h: { seq: number; head: Uint8Array }, keys: KeyRecord[], exact = false, s: StreamSecrets = secrets): Uint8Array {
-  if (version === 1) return sealCompaction(backupKey, { stream: STREAM, ...h }, encodeNodeState(s, { keys, apiKeys: [] }, 'now', exact));
+function makeCompaction(version: 1 | 2, h: { seq: number; head: Uint8Array; stream?: string }, keys: KeyRecord[], exact = false, s: StreamSecrets = secrets): Uint8Array {
+  const at = { stream: STREAM, ...h };
+  if (version === 1) return sealCompaction(backupKey, at, encodeNodeState(s, { keys, apiKeys: [] }, 'now', exact));
   const parts: Uint8Array[] = [];
-  const w = new CompactionWriter(backupKey, { stream: STREAM, ...h, createdAt: 1_765_000_000_000 }, (b) => parts.push(b.slice()));
+  const w = new CompactionWriter(backupKey, { ...at, createdAt: 1_765_000_000_000 }, (b) => parts.push(b.slice()));
   w.secrets(s);
   for (const k of [...keys].sort((a, b) => (a.keyId < b.keyId ? -1 : 1))) w.key(k);
   w.finish({ exact });
@@ -157,7 +158,7 @@ test('a rolled-back service: a shorter consistent stream is refused against --ex
 test('a compaction other than the one named, or one that does not meet the entries, is refused (version 1 and 2, read by chunks)', async () => {
   const head = hashBlob(entries[4]!);
   for (const version of [1, 2] as const) {
-    const good = compactionOf(version, { seq: 5, head }, [fakeKey(1)]);
+    const good = makeCompaction(version, { seq: 5, head }, [fakeKey(1)]);
     const named = { seq: 5, hash: hashBlob(good), size: good.length };
     const withCompaction = (bytes: Uint8Array, meta = named): Partial<RestoreSource> => ({
       stream: async (s) => ({ ...(await clientSource(client).stream(s)), compaction: meta }),
@@ -166,7 +167,7 @@ test('a compaction other than the one named, or one that does not meet the entri
     const ok = await readBackupStream(lying(withCompaction(good)), backupKey, STREAM);
     assert.equal(ok.compactionSeq, 5, `v${version}`);
     // Swapped for an older one: its hash is not the named one.
-    const older = compactionOf(version, { seq: 3, head: hashBlob(entries[2]!) }, [fakeKey(1)]);
+    const older = makeCompaction(version, { seq: 3, head: hashBlob(entries[2]!) }, [fakeKey(1)]);
     await refused(lying(withCompaction(older)), 'backup_chain_broken');
     // The named one with a byte more, or cut short, or one byte altered: the size or hash the reader counts differs.
     await refused(lying(withCompaction(new Uint8Array([...good, 0]))), 'backup_chain_broken');
@@ -176,10 +177,15 @@ test('a compaction other than the one named, or one that does not meet the entri
     await refused(lying(withCompaction(altered)), 'backup_chain_broken');
     // Named with its own hash, an altered byte is the decryption's to find.
     await refused(lying(withCompaction(altered, { seq: 5, hash: hashBlob(altered), size: altered.length })), 'decryption_failed');
+    // Another stream's compaction (same backup key) in its place: not the named bytes, refused as such.
+    const foreign = makeCompaction(version, { seq: 5, head, stream: 'node-other' }, [fakeKey(1)]);
+    await refused(lying(withCompaction(foreign)), 'backup_chain_broken');
+    // Named with its own hash, it is another stream's.
+    await refused(lying(withCompaction(foreign, { seq: 5, hash: hashBlob(foreign), size: foreign.length })), 'entry_misplaced');
     // Named at another seq than it covers.
     await refused(lying(withCompaction(good, { ...named, seq: 6 })), 'backup_chain_broken');
     // A compaction whose head is not entry 5's: entry 6 does not follow it.
-    const offChain = compactionOf(version, { seq: 5, head: randomBytes(32) }, [fakeKey(1)]);
+    const offChain = makeCompaction(version, { seq: 5, head: randomBytes(32) }, [fakeKey(1)]);
     await refused(lying(withCompaction(offChain, { seq: 5, hash: hashBlob(offChain), size: offChain.length })), 'backup_chain_broken');
   }
 });
@@ -228,7 +234,7 @@ test('point in time: the base is the latest exact compaction at or before the po
   // Entry 1 holds the node keys, entry s >= 2 key_(s-1). A compaction at 5 that also holds key_9 (a
   // change committed while it was read): only an exact one may be the base of a point before the head.
   for (const version of [1, 2] as const) {
-    const sealed = (exact: boolean) => compactionOf(version, { seq: 5, head: hashBlob(entries[4]!) }, [1, 2, 3, 4, 9].map(fakeKey), exact);
+    const sealed = (exact: boolean) => makeCompaction(version, { seq: 5, head: hashBlob(entries[4]!) }, [1, 2, 3, 4, 9].map(fakeKey), exact);
     const listing = (bytes: Uint8Array): Partial<RestoreSource> => ({ compactions: async () => [{ seq: 5, hash: hashBlob(bytes), size: bytes.length }], compactionChunks: chunksOf(bytes) });
     const ids = (r: { state: { keys: Map<string, unknown> } }) => [...r.state.keys.keys()].sort();
     const then = ['key_1', 'key_2', 'key_3', 'key_4', 'key_5'];

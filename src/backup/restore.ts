@@ -103,13 +103,22 @@ export async function readNamedCompaction(
   const reader = new CompactionReader(backupKey, { stream }, sink);
   const hash = createHash('sha256');
   let size = 0;
+  // Bytes that are not the named ones are refused as such first (as a whole read would): a reader's
+  // error is kept until the size and hash are known.
+  let failed: { err: unknown } | undefined;
   for await (const chunk of source.compactionChunks(stream, ref, onBytes)) {
     size += chunk.length;
     if (size > ref.size) throw notNamed();
     hash.update(chunk);
-    reader.push(chunk);
+    if (failed) continue;
+    try {
+      reader.push(chunk);
+    } catch (err) {
+      failed = { err };
+    }
   }
   if (size !== ref.size || !ctEqual(new Uint8Array(hash.digest()), ref.hash)) throw notNamed();
+  if (failed) throw failed.err;
   const c = reader.finish();
   if (c.seq !== ref.seq) throw chainError(`the compaction covers entry ${c.seq}, but the service named ${ref.seq}`);
   return c;
