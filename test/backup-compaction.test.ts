@@ -238,6 +238,12 @@ test('the end record carries the exact flag; a bad flag byte, a short or long en
     ['a byte after the flags (18 bytes)', endWith(0x01, 0x00)],
   ];
   for (const [what, rec] of cases) assert.equal(code(() => read(sealed(sec, k1, rec))), 'malformed', what);
+  // The header's created_at above 2^53 - 1 (its top byte set), or a header_len one byte longer.
+  const h = write(0).bytes.slice();
+  h[7 + 2 + 6 + 8 + 32] = 0x80;
+  assert.equal(code(() => parseCompactionHeaderV2(h)), 'malformed', 'created_at over 2^53 - 1');
+  const longer = join(h.subarray(0, 5), new Uint8Array([0, h[6]! + 1]), h.subarray(7, 7 + h[6]!), new Uint8Array([0]));
+  assert.equal(code(() => parseCompactionHeaderV2(longer)), 'malformed', 'header_len past the salt');
 });
 
 test('STREAM: a sealer and an opener agree at every length around the chunk size; an empty payload is one empty last chunk', () => {
