@@ -23,7 +23,7 @@ import { promptSecret, promptsHelp, readStdin } from '../input.js';
 import { restoreFromService } from '../../backup/node-link.js';
 import { registerNodeBackupCommands } from './backup.js';
 import { accountSecretOf, addWalletOptions, totpOf, WALLET_HELP, type WalletOpts } from './wallet-options.js';
-import { addPasswordOptions, PASSWORD_HELP, type PasswordOpts } from '../password.js';
+import { addPasswordOptions, PASSWORD_HELP, type PasswordOpts, waitOutLoginLimits } from '../password.js';
 import { RESTORE_POINT_HELP, restorePointGiven, restorePointOf, type RestorePointOpts } from './restore-point.js';
 import { registerNodeConfigCommands } from './node-config.js';
 import { printNodeView, registerNodeShowCommand } from './node-show.js';
@@ -135,6 +135,7 @@ async function restoreFromServiceCommand(o: DirOpts & WalletOpts & PasswordOpts 
     dir: resolveNodeDir(o.dataDir),
     store: o.store,
     progress: bar,
+    tuning: waitOutLoginLimits(out.info),
   });
   const at = `entry ${r.headSeq}${r.headSeq < r.streamHeadSeq ? ` of ${r.streamHeadSeq}` : ''}${r.committedAt ? `, committed ${r.committedAt}` : ''}`;
   if (o.json && !o.serve) return out.json({ ok: true, mode: 'backup-server', ...r, store: r.store === null ? null : redactStoreUrl(r.store) });
