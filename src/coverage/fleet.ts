@@ -22,7 +22,7 @@ export interface FleetNode {
   fingerprint?: string;
   /** A CA file (PEM) to trust for this part's https:// URL (else --ca-file, $LIFEBOAT_CA_FILE). */
   ca_file?: string;
-  /** An operator API key (lbk_…) of this node. */
+  /** This node's monitor token (lbm_…, `lifeboat node monitor-token`), or an operator API key (lbk_…). */
   credential: CredentialRef;
   /** The name of this node's fail-over node, itself a node of the fleet. */
   failover?: string;

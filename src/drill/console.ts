@@ -11,7 +11,7 @@ import { LifeboatError } from '../errors.js';
 import { randomBytes } from '../crypto/random.js';
 import { toHex } from '../util/bytes.js';
 import { accountOf } from './backup-scenarios.js';
-import { type CoverageDrillContext, writeFleet } from './coverage-scenarios.js';
+import { type CoverageDrillContext, mintNodeMonitorTokens, writeFleet } from './coverage-scenarios.js';
 import { recordSecrets } from './log-dir.js';
 import { startServer } from './proc.js';
 
@@ -42,6 +42,7 @@ export async function startDrillConsole(c: CoverageDrillContext, caFile: string 
     });
   }
   const fleetFile = await writeFleet(c);
+  mintNodeMonitorTokens(c, fleetFile);
   const tokenFile = join(c.dir, 'coverage', 'console.token');
   const token = toHex(randomBytes(32));
   writeFileSync(tokenFile, `${token}\n`, { mode: 0o600 });
