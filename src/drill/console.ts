@@ -41,6 +41,10 @@ export async function startDrillConsole(c: CoverageDrillContext, caFile: string 
       hint: 'the drill failed before its backup fleet was up: see the FAIL line above',
     });
   }
+  // Only the backup fleet stays: every other server the drill started (holders, fail-over nodes, logs,
+  // witnesses, the other scenarios' nodes and services) stops now.
+  const keep = new Set([...c.fleet.primaries.map((n) => n.server), c.service.server]);
+  await Promise.all(c.servers.filter((s) => !keep.has(s)).map((s) => s.stop()));
   const fleetFile = await writeFleet(c);
   mintNodeMonitorTokens(c, fleetFile);
   const tokenFile = join(c.dir, 'coverage', 'console.token');

@@ -13,7 +13,7 @@ import { loadNodeSecrets } from '../../keynode/secrets.js';
 import { redactStoreUrl } from '../../keynode/store/index.js';
 import { loadMasterKey } from '../../primary/datadir.js';
 import { toB64, wipe } from '../../util/bytes.js';
-import { createOutput, writeSecret } from '../io.js';
+import { checkSecretFd, createOutput, writeSecret } from '../io.js';
 import { intIn } from '../options.js';
 import { addMonitorToken } from '../../http/monitor-token.js';
 
@@ -89,6 +89,7 @@ export function registerNodeShowCommand(node: Command): void {
     .action((o: { dataDir?: string; secretFd?: number }) => {
       const dir = resolveNodeDir(o.dataDir);
       if (!existsSync(nodePaths(dir).config)) throw new NotFoundError(`no key node in ${dir}`, 'node_not_found', 'pass --data-dir, the one `lifeboat node serve` uses');
+      checkSecretFd(o.secretFd);
       writeSecret(addMonitorToken(dir), o.secretFd);
       createOutput().info('a monitor token reads this node’s coverage pages and status and nothing else; a running node takes it at once. Put it in a 0600 file the fleet file names');
     });
