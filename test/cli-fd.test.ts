@@ -68,12 +68,12 @@ describe('descriptors the caller did not open', () => {
     assert.match(k.stderr, /file descriptor 4/);
   });
 
-  it('node monitor-token --secret-fd 5, not given, is refused before a token is made (secret_fd_unusable)', async () => {
+  it('node monitor-token --secret-fd 5, not given, is refused before a token is made (output_unwritable)', async () => {
     const node = join(dir, 'node');
     assert.equal((await run(['node', 'init', '--data-dir', node, '--no-mnemonic', '--json'])).code, 0);
     const r = await run(['node', 'monitor-token', '--data-dir', node, '--secret-fd', '5']);
     assert.equal(r.code, 1);
-    assert.match(r.stderr, /secret_fd_unusable/);
+    assert.match(r.stderr, /output_unwritable/);
     assert.equal(existsSync(join(node, 'monitor-tokens')), false, 'nothing was made');
   });
 });

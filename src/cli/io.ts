@@ -100,12 +100,12 @@ function detailsOf(err: unknown): Record<string, unknown> {
 }
 
 /**
- * Throws InvalidInputError `secret_fd_unusable` when `--secret-fd N` names a descriptor the caller did
+ * Throws InvalidInputError `output_unwritable` when `--secret-fd N` names a descriptor the caller did
  * not open for this command (src/util/fd.ts): call it before making the secret, so nothing changes.
  */
 export function checkSecretFd(fd: number | undefined): void {
   const not = fd === undefined ? undefined : fdNotGivenReason(fd);
-  if (not) throw new InvalidInputError(`refusing to write a secret to file descriptor ${fd}: ${not}`, { code: 'secret_fd_unusable', hint: `open it for this command, e.g. ${fd}>secret-file` });
+  if (not) throw new InvalidInputError(`refusing to write a secret to file descriptor ${fd}: ${not}`, { code: 'output_unwritable', hint: `open it for this command, e.g. ${fd}>secret-file` });
 }
 
 /**
