@@ -147,13 +147,7 @@ export class StoreOps implements KeyNodeStoreOps {
   async consumeNonce(keyId: string, nonceId: string): Promise<NonceRecord | undefined> {
     checkId(keyId, 'keyId');
     checkId(nonceId, 'nonceId');
-    // One DELETE ... RETURNING: the row goes to whichever statement deletes it first. On PostgreSQL a
-    // concurrent deleter waits for the row lock, then finds the row gone and returns nothing; SQLite
-    // runs one writer at a time.
-    const row = await guarded(() =>
-      this.db.deleteFrom('nonces').where('nonce_id', '=', nonceId).where('key_id', '=', keyId).returningAll().executeTakeFirst(),
-    );
-    return row === undefined ? undefined : rowToNonce(row);
+    return guarded(() => consumeNonceRow(this.db, keyId, nonceId));
   }
 
   async getKeyForSigning(keyId: string, nonceId?: string): Promise<SigningRead | undefined> {
@@ -378,6 +372,16 @@ export class StoreOps implements KeyNodeStoreOps {
  * Inserts a round-one nonce on `db` (StoreOps.insertNonce; the SQLite store runs it without an fsync,
  * ./sqlite.ts). Throws NotFoundError `key_id_not_exists`, ConflictError `nonce_exists`.
  */
+/**
+ * One DELETE ... RETURNING: the row goes to whichever statement deletes it first. On PostgreSQL a
+ * concurrent deleter waits for the row lock, then finds the row gone and returns nothing; SQLite runs
+ * one writer at a time. Ids are checked by the caller.
+ */
+export async function consumeNonceRow(db: Db, keyId: string, nonceId: string): Promise<NonceRecord | undefined> {
+  const row = await db.deleteFrom('nonces').where('nonce_id', '=', nonceId).where('key_id', '=', keyId).returningAll().executeTakeFirst();
+  return row === undefined ? undefined : rowToNonce(row);
+}
+
 export async function insertNonceRow(db: Db, nonce: NonceRecord): Promise<void> {
   const row = nonceToRow(nonce);
   let r;
