@@ -11,6 +11,9 @@ import { join } from 'node:path';
 import { isLifeboatError } from '../src/errors.js';
 import { openKeyShare, sealKeyShare, verifySignature } from '../src/keynode/frost/index.js';
 import { OpenedKeyCache } from '../src/keynode/opened-keys.js';
+import { Precompiled } from '../src/keynode/store/compiled.js';
+import { openKeyNodeStore } from '../src/keynode/store/index.js';
+import type { Db } from '../src/keynode/store/queries.js';
 import { createKey, type KeyRef, sign } from '../src/keynode/sdk.js';
 import { fromHex, utf8 } from '../src/util/bytes.js';
 import { type NodeSet, startInProcessNodes } from './helpers/keynode.js';
@@ -77,5 +80,26 @@ describe('key node signing: once-per-key work and the durable nonce', () => {
       return true;
     });
     assert.equal(await node.store.countNonces(), nonces - 1, 'the nonce is consumed all the same');
+  });
+});
+
+describe('precompiled store queries', () => {
+  it('run with each call\'s values as bound parameters, on the store or a transaction, and refuse a build that drops a value', async () => {
+    const store = await openKeyNodeStore('sqlite::memory:');
+    try {
+      await store.setMeta('a', 'one');
+      await store.setMeta("b' or '1'='1", 'two');
+      const db = (store as unknown as { db: Db }).db;
+      const q = new Precompiled(['key'], (d, v) => d.selectFrom('meta').select('value').where('key', '=', v.key));
+      const value = async (key: string, on: Db = db) => (await q.run(on, { key })).rows.map((r) => r.value);
+      assert.deepStrictEqual(await value('a'), ['one']);
+      assert.deepStrictEqual(await value("b' or '1'='1"), ['two'], 'a value is a parameter, never SQL');
+      assert.deepStrictEqual(await value('c'), []);
+      assert.deepStrictEqual(await db.transaction().execute((tx) => value('a', tx)), ['one']);
+      const broken = new Precompiled(['key', 'other'], (d, v) => d.selectFrom('meta').select('value').where('key', '=', v.key));
+      await assert.rejects(broken.run(db, { key: 'a', other: 'x' }), (err: unknown) => isLifeboatError(err, 'internal_error'));
+    } finally {
+      await store.close();
+    }
   });
 });
