@@ -18,7 +18,7 @@
 import { Kysely, SqliteDialect } from 'kysely';
 import { migrateOrClose } from '../../store/migrate.js';
 import { cachingDatabase, ImmediateSqliteDialect, openSqliteConnection, openSqliteFile, type SqliteFileOptions } from '../../store/sqlite.js';
-import { open } from 'node:fs/promises';
+import { closeSync, fdatasync, fstatSync, openSync, statSync } from 'node:fs';
 import { LifeboatError } from '../../errors.js';
 import { consumeNonceRow, type Db, insertNonceRow, mapDriverError } from './queries.js';
 import { migrateToLatest, type StoreSchema } from './schema.js';
@@ -47,6 +47,7 @@ export async function openSqliteStore(path: string): Promise<KeyNodeStore> {
   // Prepared statements are kept (cachingDatabase): every signing round runs the same few queries.
   const db: Db = new Kysely<StoreSchema>({ dialect: new ImmediateSqliteDialect({ database: cachingDatabase(conn) }) });
   await migrateOrClose(db, (d) => migrateToLatest(d, 'sqlite'));
+  const wal = new WalSync(`${file}-wal`);
   const [normal, full] = [conn.prepare('PRAGMA synchronous = NORMAL'), conn.prepare('PRAGMA synchronous = FULL')];
   /** Runs one write with synchronous=NORMAL on the store's one connection, held until FULL is back. */
   const unsynced = <T>(write: (c: Db) => Promise<T>): Promise<T> =>
@@ -78,29 +79,65 @@ export async function openSqliteStore(path: string): Promise<KeyNodeStore> {
     // computes the signature share, which it sends only once that sync is done (types.ts, claimNonce).
     claimNonce: async (keyId, nonceId) => {
       const nonce = await unsynced((c) => consumeNonceRow(c, keyId, nonceId));
-      return nonce && { nonce, synced: memory ? Promise.resolve() : syncWal(`${file}-wal`) };
+      return nonce && { nonce, synced: memory ? Promise.resolve() : wal.sync() };
     },
-    close: () => db.destroy(),
+    close: async () => {
+      wal.close();
+      await db.destroy();
+    },
   });
 }
 
 /**
- * fdatasyncs the WAL file, which holds every commit made so far (a checkpoint since has synced the
- * WAL first, then the database file). Opened by path each time, so a WAL recreated since is the one
- * synced. Rejects with LifeboatError `store_sync_failed` when the file cannot be opened or synced.
+ * fdatasyncs a store's WAL file, which holds every commit made so far (a checkpoint since has synced
+ * the WAL first, then the database file). The file stays open between syncs; it is looked up by name
+ * before each one (a stat on this thread) and opened anew if it is not the same file any more, so the
+ * WAL synced is always the one SQLite writes. One trip to libuv's thread pool per sync: the fdatasync.
  */
-async function syncWal(walPath: string): Promise<void> {
-  try {
-    const fh = await open(walPath, 'r');
+export class WalSync {
+  #open: { fd: number; dev: number; ino: number } | undefined;
+
+  constructor(private readonly walPath: string) {}
+
+  /** Resolves once the WAL is on disk; rejects with LifeboatError `store_sync_failed` if it cannot be synced. */
+  sync(): Promise<void> {
+    let fd: number;
     try {
-      await fh.datasync();
-    } finally {
-      await fh.close();
+      fd = this.current();
+    } catch (err) {
+      return Promise.reject(syncFailed(err));
     }
-  } catch (err) {
-    throw new LifeboatError('store_sync_failed', `the key node database's write-ahead log could not be synced to disk (${(err as NodeJS.ErrnoException).code ?? 'error'})`, {
-      status: 503,
-      hint: 'check the disk of the data directory; the signing round was not answered',
-    });
+    return new Promise((resolve, reject) => fdatasync(fd, (err) => (err ? reject(syncFailed(err)) : resolve())));
   }
+
+  /** Closes the file it holds open; never throws. */
+  close(): void {
+    if (this.#open) closeQuietly(this.#open.fd);
+    this.#open = undefined;
+  }
+
+  private current(): number {
+    const now = statSync(this.walPath);
+    if (this.#open && this.#open.dev === now.dev && this.#open.ino === now.ino) return this.#open.fd;
+    this.close();
+    const fd = openSync(this.walPath, 'r');
+    const st = fstatSync(fd);
+    this.#open = { fd, dev: st.dev, ino: st.ino };
+    return fd;
+  }
+}
+
+function closeQuietly(fd: number): void {
+  try {
+    closeSync(fd);
+  } catch {
+    // already closed
+  }
+}
+
+function syncFailed(err: unknown): LifeboatError {
+  return new LifeboatError('store_sync_failed', `the key node database's write-ahead log could not be synced to disk (${(err as NodeJS.ErrnoException).code ?? 'error'})`, {
+    status: 503,
+    hint: 'check the disk of the data directory; the signing round was not answered',
+  });
 }
