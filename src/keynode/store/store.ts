@@ -73,7 +73,7 @@ export class KyselyKeyNodeStore extends StoreOps implements KeyNodeStore {
 
   async claimNonce(keyId: string, nonceId: string): Promise<NonceClaim | undefined> {
     if (!this.#backend.claimNonce) {
-      const nonce = await this.consumeNonce(keyId, nonceId);
+      const nonce = await super.consumeNonce(keyId, nonceId);
       return nonce && { nonce, synced: Promise.resolve() };
     }
     checkId(keyId, 'keyId');
