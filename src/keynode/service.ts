@@ -317,8 +317,10 @@ export class KeyNodeService {
 
   /**
    * Round 2: consumes the nonce atomically (a second request with it finds nothing) and signs. The
-   * key, the nonce and the current epoch come from one query; the nonce is consumed (durably) only
-   * once the request is known to be well formed. Throws NotFoundError `key_id_not_exists`,
+   * key, the nonce and the current epoch come from one query; the nonce is consumed only once the
+   * request is known to be well formed, and the share is answered only once that consumption is on
+   * disk (store.claimNonce: the sync runs while the share is computed; LifeboatError
+   * `store_sync_failed` if it fails). Throws NotFoundError `key_id_not_exists`,
    * ConflictError `nonce_not_found` (unknown, used, or voided by a restore), `nonce_expired`, and the
    * FROST checks' errors (`commitment_mismatch` for a replayed or reordered commitment list).
    */
