@@ -13,8 +13,8 @@ import { ctEqual } from '../util/bytes.js';
 import { type FrostPublic, type KeyShare, openKeyShare } from './frost/index.js';
 import type { KeyRecord } from './store/types.js';
 
-/** How many keys' packages a node keeps parsed by default (a few MB at most). */
-export const OPENED_KEYS_MAX = 4096;
+/** How many keys a node keeps parsed by default: about 2 KB each for a 2-of-3 key, at most ~20 KB for 100 signers. */
+export const OPENED_KEYS_MAX = 1024;
 
 export class OpenedKeyCache {
   readonly #entries = new Map<string, { sealed: Uint8Array; public: FrostPublic }>();
