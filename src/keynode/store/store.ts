@@ -4,9 +4,8 @@
  */
 import { ConflictError, InvalidInputError } from '../../errors.js';
 import { type Db, guarded, StoreOps } from './queries.js';
-import { apiKeyToRow, checkText, keyToRow, rowToKey } from './records.js';
+import { apiKeyToRow, checkId, checkText, keyToRow, rowToKey } from './records.js';
 import { TABLES, type StoreSchema } from './schema.js';
-import { checkId } from './records.js';
 import type { KeyNodeStore, KeyNodeStoreTx, NonceClaim, NonceRecord, StoreKind, StoreSnapshot } from './types.js';
 
 /** Rows per page when reading a snapshot, and per INSERT when importing one. */
