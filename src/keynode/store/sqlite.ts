@@ -120,7 +120,7 @@ export class WalSync {
     const now = statSync(this.walPath);
     if (this.#open && this.#open.dev === now.dev && this.#open.ino === now.ino) return this.#open.fd;
     this.close();
-    const fd = openSync(this.walPath, 'r');
+    const fd = openSync(this.walPath, 'r+'); // never written here; writable because some systems sync only such files
     const st = fstatSync(fd);
     this.#open = { fd, dev: st.dev, ino: st.ino };
     return fd;
