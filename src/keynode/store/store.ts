@@ -4,9 +4,9 @@
  */
 import { ConflictError, InvalidInputError } from '../../errors.js';
 import { type Db, guarded, StoreOps } from './queries.js';
-import { apiKeyToRow, checkText, keyToRow, rowToKey } from './records.js';
+import { apiKeyToRow, checkId, checkText, keyToRow, rowToKey } from './records.js';
 import { TABLES, type StoreSchema } from './schema.js';
-import type { KeyNodeStore, KeyNodeStoreTx, NonceRecord, StoreKind, StoreSnapshot } from './types.js';
+import type { KeyNodeStore, KeyNodeStoreTx, NonceClaim, NonceRecord, StoreKind, StoreSnapshot } from './types.js';
 
 /** Rows per page when reading a snapshot, and per INSERT when importing one. */
 const PAGE = 500;
@@ -18,6 +18,8 @@ export interface Backend {
   readConsistent<T>(fn: (db: Db) => Promise<T>): Promise<T>;
   /** Stores a round-one nonce its own way (SQLite: without an fsync, see ./sqlite.ts); default: StoreOps'. */
   insertNonce?(nonce: NonceRecord): Promise<void>;
+  /** Consumes a nonce its own way (SQLite: the WAL synced apart, see ./sqlite.ts); default: consumeNonce, synced at once. */
+  claimNonce?(keyId: string, nonceId: string): Promise<NonceClaim | undefined>;
   close(): Promise<void>;
 }
 
@@ -66,6 +68,16 @@ export class KyselyKeyNodeStore extends StoreOps implements KeyNodeStore {
 
   override insertNonce(nonce: NonceRecord): Promise<void> {
     return this.#backend.insertNonce ? guarded(() => this.#backend.insertNonce!(nonce)) : super.insertNonce(nonce);
+  }
+
+  async claimNonce(keyId: string, nonceId: string): Promise<NonceClaim | undefined> {
+    if (!this.#backend.claimNonce) {
+      const nonce = await super.consumeNonce(keyId, nonceId);
+      return nonce && { nonce, synced: Promise.resolve() };
+    }
+    checkId(keyId, 'keyId');
+    checkId(nonceId, 'nonceId');
+    return guarded(() => this.#backend.claimNonce!(keyId, nonceId));
   }
 
   exportSnapshot(): Promise<StoreSnapshot> {
