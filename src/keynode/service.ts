@@ -11,12 +11,7 @@ import { KEY_ID } from './api.js';
 import { checkKeyErsPolicy, type NodeConfig } from './config.js';
 import { exportKeyShare, exportTenantOf, type ExportType, importKeyShare, type KeyShareExport, type keyShareExportSchema } from './export.js';
 import {
-  checkKeyId,
   commit,
-  dkgFinish,
-  dkgParticipants,
-  dkgRound2,
-  dkgStart,
   encodeFrostPublic,
   encodeNonceCommitments,
   encodeSignatureShare,
@@ -25,19 +20,14 @@ import {
   type FrostCurve,
   type KeyShare,
   nonceId,
-  openDkgState,
   openKeyShare,
   openNonces,
   parseCommitmentList,
-  parseDkgRound1Message,
-  parseDkgRound2Message,
   parseFrostPublic,
-  sealDkgState,
   sealKeyShare,
   sealNonces,
   signShare,
   verifyShareAgainstPublic,
-  wipeDkgState,
 } from './frost/index.js';
 import type { NodeSecrets } from './secrets.js';
 import { DEFAULT_TENANT } from './tenants.js';
@@ -45,9 +35,9 @@ import type { ErsPolicy, KeyNodeStore, KeyOrigin, KeyRecord, SigningRead } from 
 import { keyEpoch } from './store/types.js';
 import { keyChannelView, requiredChannels } from './durable.js';
 import { OpenedKeyCache } from './opened-keys.js';
+import { DkgRounds, type DkgStartInput } from './dkg-rounds.js';
 import type { z } from 'zod';
 
-const DKG_TTL_MS = 10 * 60_000;
 
 /**
  * Who calls: a client API key (its tenant's keys only, and on export/import only the node-bound
@@ -110,8 +100,11 @@ export class KeyNodeService {
   readonly openedKeys = new OpenedKeyCache();
   private loaded: { loadedAt: string; restartRequired: string[] };
 
+  private readonly dkg: DkgRounds;
+
   constructor(private readonly deps: KeyNodeServiceDeps) {
     this.now = deps.now ?? Date.now;
+    this.dkg = new DkgRounds({ store: deps.store, secrets: deps.secrets, now: this.now });
     this.loaded = { loadedAt: new Date(this.now()).toISOString(), restartRequired: [] };
   }
 
@@ -143,58 +136,22 @@ export class KeyNodeService {
     return { identity: encodePublicIdentity(id), fingerprint: identityFingerprint(id), wrapping_public_key: toB64(this.deps.secrets.wrapping.publicKey) };
   }
 
-  // --- DKG -----------------------------------------------------------------------------------------
-  // A session's step only moves forward from the step it was read at (insertDkgSession, then
-  // advanceDkgSession compare-and-set, then deleted with the key's insert): of concurrent copies of a
-  // round, exactly one is answered.
+  // --- DKG (./dkg-rounds.ts) ----------------------------------------------------------------------
 
   /** Round 1: draws this node's polynomial; answers its signed round-1 package. The key will belong to `tenant`. */
-  async dkgStart(input: { sessionId: string; keyId: string; curve: FrostCurve; threshold: number; participants: string[]; tenant: string; ersPolicy?: ErsPolicy }): Promise<unknown> {
-    checkKeyId(input.keyId);
+  async dkgStart(input: DkgStartInput): Promise<unknown> {
     checkKeyErsPolicy(this.deps.config, input.ersPolicy);
-    if (await this.deps.store.getKey(input.keyId)) throw new ConflictError(`key ${input.keyId} already exists`, 'key_exists');
-    if (await this.deps.store.getDkgSession(input.sessionId)) throw new ConflictError(`dkg session ${input.sessionId} already exists`, 'dkg_session_exists');
-    const participants = dkgParticipants(input.curve, input.participants);
-    const { state, round1Message } = dkgStart({ sessionId: input.sessionId, curve: input.curve, threshold: input.threshold, participants, self: this.deps.secrets.identity });
-    await this.deps.store.insertDkgSession({ sessionId: input.sessionId, keyId: input.keyId, state: sealDkgState(this.deps.secrets.storageKey, state), step: 1, expiresAt: this.now() + DKG_TTL_MS, tenant: input.tenant, ...(input.ersPolicy ? { ersPolicy: input.ersPolicy } : {}) });
-    wipeDkgState(state);
-    return round1Message;
-  }
-
-  /** A session of `tenant`'s; another tenant's answers as an unknown one. */
-  private async session(sessionId: string, step: number, tenant: string) {
-    const rec = await this.deps.store.getDkgSession(sessionId);
-    if (!rec || rec.expiresAt < this.now() || rec.tenant !== tenant) throw new NotFoundError(`no dkg session ${sessionId} (unknown or expired)`, 'dkg_session_not_found');
-    if (rec.step !== step) throw outOfOrder(sessionId, `is at step ${rec.step}, not ${step}`);
-    return { rec, state: openDkgState(this.deps.secrets.storageKey, rec.state, { sessionId }) };
+    return this.dkg.start(input);
   }
 
   /** Round 2: checks every round-1 package; answers one sealed round-2 package per other participant. */
-  async dkgRound2(input: { sessionId: string; round1: unknown[]; tenant: string }): Promise<unknown[]> {
-    const { state } = await this.session(input.sessionId, 1, input.tenant);
-    const msgs = input.round1.map(parseDkgRound1Message);
-    const r = dkgRound2(state, msgs, this.deps.secrets.identity);
-    const moved = await this.deps.store.advanceDkgSession(input.sessionId, 1, 2, sealDkgState(this.deps.secrets.storageKey, r.state));
-    wipeDkgState(state);
-    wipeDkgState(r.state);
-    // Another round 2 of this session moved it first: only one set of round-2 packages leaves a node.
-    if (!moved) throw outOfOrder(input.sessionId);
-    return r.round2Messages;
+  dkgRound2(input: { sessionId: string; round1: unknown[]; tenant: string }): Promise<unknown[]> {
+    return this.dkg.round2(input);
   }
 
   /** Round 3: checks the packages sent to this node, derives and stores the share. */
   async dkgFinish(input: { sessionId: string; round2: unknown[]; tenant: string }): Promise<KeyInfo> {
-    const { rec, state } = await this.session(input.sessionId, 2, input.tenant);
-    const result = dkgFinish(state, input.round2.map(parseDkgRound2Message), this.deps.secrets.identity);
-    wipeDkgState(state);
-    const key: KeyShare = { keyId: rec.keyId, curve: result.curve, identifier: result.identifier, share: result.share, public: result.public };
-    const record = { ...this.toRecord(key, 'dkg', state.threshold, rec.tenant), ...(rec.ersPolicy ? { ersPolicy: rec.ersPolicy } : {}) };
-    wipe(result.share);
-    await this.deps.store.transaction(async (tx) => {
-      // A concurrent finish of the same session deleted it first: this one stores nothing.
-      if (!(await tx.deleteDkgSession(input.sessionId))) throw new NotFoundError(`no dkg session ${input.sessionId} (finished meanwhile)`, 'dkg_session_not_found');
-      await tx.insertKey(record);
-    });
+    const record = await this.dkg.finish(input, (key, threshold, tenant) => this.toRecord(key, 'dkg', threshold, tenant));
     this.deps.onKeyCommitted?.(record.keyId);
     return this.info(await this.awaitBackup(record));
   }
@@ -451,8 +408,4 @@ export class KeyNodeService {
       wipe(key.share);
     }
   }
-}
-
-function outOfOrder(sessionId: string, why = 'moved on meanwhile'): ConflictError {
-  return new ConflictError(`dkg session ${sessionId} ${why}`, 'dkg_out_of_order', 'a replayed or reordered round message');
 }
