@@ -40,7 +40,7 @@ export const coverageKey = z.object({
   status: z.string().regex(TOKENISH),
   epoch: count.optional(),
   created_at: ISO.optional(),
-  channels: z.record(z.enum(['backup', 'log', 'ers']), channel),
+  channels: z.object({ backup: channel.optional(), log: channel.optional(), ers: channel.optional() }),
 });
 
 export const nodeFacts = z.object({
