@@ -188,7 +188,12 @@ describe('a node’s backup stream stopped: coverage and the console', () => {
     res = await fetch(`${u}/login`, { method: 'POST', headers: { cookie: `lb_console_login=${pre}` }, body: new URLSearchParams({ csrf: csrfIn, token: 'wrong-token-wrong-token' }), redirect: 'manual' });
     assert.equal(res.status, 401);
     assert.ok(!(res.headers.get('set-cookie') ?? '').includes('lb_console='));
+    // the form's token is good for one post: the same one again is refused, the new form's is taken
     res = await fetch(`${u}/login`, { method: 'POST', headers: { cookie: `lb_console_login=${pre}` }, body: new URLSearchParams({ csrf: csrfIn, token }), redirect: 'manual' });
+    assert.equal(res.status, 403, 'a login CSRF token is single use');
+    const again = await fetch(`${u}/login`);
+    const pre2 = /lb_console_login=([^;]+)/.exec(again.headers.get('set-cookie') ?? '')![1]!;
+    res = await fetch(`${u}/login`, { method: 'POST', headers: { cookie: `lb_console_login=${pre2}` }, body: new URLSearchParams({ csrf: pre2, token }), redirect: 'manual' });
     assert.equal(res.status, 303);
     const setCookie = res.headers.get('set-cookie')!;
     assert.match(setCookie, /lb_console=[^;]+; HttpOnly; SameSite=Strict; Path=\//);

@@ -42,7 +42,7 @@ function keyRow(k: KeyReport): string {
     })
     .join('');
   return `<tr class="key" data-key="${esc(k.key_id)}" data-verdict="${esc(k.verdict)}"><td class="v-${esc(k.verdict)}">${esc(k.verdict)}</td><td><details><summary>${esc(k.key_id)}</summary>
-<p>${esc(k.curve)}, ${k.threshold}-of-${k.members}; one loss: ${k.survives_one_loss ? 'survives' : 'lost'}; ${k.threshold - 1} losses: ${k.survives_t_minus_1_losses ? 'survives' : 'lost'}</p>
+<p>${esc(k.curve)}, ${k.threshold}-of-${k.members}; one loss: ${k.survives_one_loss ? 'survives' : 'lost'}; ${k.threshold - 1} ${k.threshold - 1 === 1 ? 'loss' : 'losses'}: ${k.survives_t_minus_1_losses ? 'survives' : 'lost'}</p>
 ${k.reasons.length ? `<ul>${k.reasons.map((r) => `<li>${esc(r)}</li>`).join('')}</ul>` : ''}<table>${members}</table></details></td><td>${k.threshold}-of-${k.members}</td><td>${esc(k.reasons[0] ?? '')}</td></tr>`;
 }
 
@@ -77,7 +77,7 @@ export function reportPage(r: CoverageReport | undefined, samples: Map<string, N
   const parts = r.parts.map((p) => `<tr><td>${esc(p.kind)}</td><td>${esc(p.name)}</td><td class="${p.state === 'ok' ? 'v-ok' : 'unknown'}">${p.state === 'ok' ? 'answered' : `unknown (${esc(p.error)})`}</td><td>${p.ms} ms</td></tr>`).join('');
   const v = r.vault;
   const vault = v
-    ? `<h2>Vault</h2><p id="vault-state">state: <b>${esc(v.state)}</b>${v.threshold ? `, threshold ${v.threshold}` : ''}; last recovery verify: ${v.last_verify_at ? `${esc(v.last_verify_at)} (${v.age_s} s ago)` : 'never recorded'}</p><table><tr><th>holder</th><th>reachable</th><th>possession</th></tr>${v.holders.map((h) => `<tr><td>${esc(h.name ?? h.url)}</td><td>${h.reachable === null ? '-' : h.reachable ? 'yes' : '<b>no</b>'}</td><td>${esc(h.possession ?? 'not checked')}${h.code ? ` (${esc(h.code)})` : ''}</td></tr>`).join('')}</table>`
+    ? `<h2>Vault</h2><p id="vault-state">state: <b>${esc(v.state)}</b>${v.threshold ? `, ${v.threshold}-of-${v.members ?? '?'}` : ''}; last recovery verify: ${v.last_verify_at ? `${esc(v.last_verify_at)} (${v.age_s} s ago)` : 'never recorded'}</p><table><tr><th>holder</th><th>reachable</th><th>possession</th></tr>${v.holders.map((h) => `<tr><td>${esc(h.name ?? h.url)}</td><td>${h.reachable === null ? '-' : h.reachable ? 'yes' : '<b>no</b>'}</td><td>${esc(h.possession ?? 'not checked')}${h.code ? ` (${esc(h.code)})` : ''}</td></tr>`).join('')}</table>`
     : '';
   const body = `<h1>Lifeboat coverage</h1>${head}
 <p id="summary">${esc(r.generated_at)}: <b>${s.keys}</b> keys — <span class="v-lost_path">${s.lost_path} lost_path</span>, <span class="v-at_risk">${s.at_risk} at_risk</span>, <span class="v-ok">${s.ok} ok</span>; ${s.parts_unknown} parts unknown</p>

@@ -4,15 +4,21 @@
  * stream for the timeline, and shows them only to a signed-in operator: the login form takes the
  * console's operator token (compared in constant time to the one it was started with), then a session
  * cookie (HttpOnly, SameSite=Strict, Secure behind TLS) carries the session. Every POST carries the
- * session's CSRF token in the form, checked in constant time; a login form's own token is bound to a
- * pre-session cookie (double submit). Nothing it shows or logs is a secret.
+ * session's CSRF token in the form, checked in constant time; a login form's own token is made by this
+ * process (an HMAC under a key it drew at start), lives 10 minutes, is good for one post and must match
+ * its pre-session cookie too. A POST whose Origin is another origin is refused; login posts are limited
+ * per client address (429 with Retry-After); a request must arrive whole within 5 s. Nothing it shows or
+ * logs is a secret.
  */
 import type { TlsMaterial } from '../http/tls.js';
+import { hmac } from '@noble/hashes/hmac.js';
 import { sha256 } from '@noble/hashes/sha2.js';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { randomBytes } from '../crypto/random.js';
 import { createBaseApp } from '../http/app.js';
 import { listen } from '../http/listen.js';
+import { RateLimiter } from '../http/rate-limit.js';
+import { LifeboatError } from '../errors.js';
 import { ctEqual, toB64u } from '../util/bytes.js';
 import type { CoverageReport } from '../coverage/report.js';
 import { loginPage, type NodeSample, reportPage } from './page.js';
@@ -21,6 +27,12 @@ export const SESSION_COOKIE = 'lb_console';
 const PRE_COOKIE = 'lb_console_login';
 const SESSION_TTL_MS = 8 * 3600_000;
 const MAX_SAMPLES = 720;
+/** How long a login form's CSRF token is good for. */
+export const LOGIN_CSRF_TTL_MS = 10 * 60_000;
+/** Login posts one client address may make in a minute. */
+export const LOGIN_POSTS_PER_MINUTE = 10;
+/** How long a client has to send a whole request (headers and body). */
+export const REQUEST_TIMEOUT_MS = 5000;
 const utf8 = new TextEncoder();
 
 export interface ConsoleOptions {
@@ -57,7 +69,27 @@ function cookies(req: FastifyRequest): Record<string, string> {
 
 /** Builds the console's app and its collection loop (not started). */
 export function createConsoleApp(o: ConsoleOptions): { app: FastifyInstance; refresh: () => Promise<void>; stop: () => void; start: () => void } {
-  const app = createBaseApp({ logger: o.logger ?? false, tls: o.tls, bodyLimit: 8 * 1024 });
+  const app = createBaseApp({ logger: o.logger ?? false, tls: o.tls, bodyLimit: 8 * 1024, requestTimeoutMs: REQUEST_TIMEOUT_MS });
+  // Login CSRF tokens: `nonce.expiry.mac`, the mac under a key of this process only; each used once.
+  const loginKey = randomBytes(32);
+  const usedLogin = new Map<string, number>();
+  const loginMac = (body: string) => toB64u(hmac(sha256, loginKey, utf8.encode(body)));
+  const newLoginCsrf = () => {
+    const body = `${toB64u(randomBytes(18))}.${Date.now() + LOGIN_CSRF_TTL_MS}`;
+    return `${body}.${loginMac(body)}`;
+  };
+  /** Whether `token` is a login CSRF token this process made, unexpired and unused; it is used up. */
+  const takeLoginCsrf = (token: string): boolean => {
+    const m = /^([A-Za-z0-9_-]{24})\.(\d{13})\.([A-Za-z0-9_-]{43})$/.exec(token);
+    if (!m || !eq(m[3]!, loginMac(`${m[1]}.${m[2]}`))) return false;
+    const now = Date.now();
+    const exp = Number(m[2]);
+    if (exp < now || usedLogin.has(m[1]!)) return false;
+    for (const [n, e] of usedLogin) if (e < now) usedLogin.delete(n);
+    usedLogin.set(m[1]!, exp);
+    return true;
+  };
+  const loginLimit = new RateLimiter({ max: LOGIN_POSTS_PER_MINUTE, windowMs: 60_000 });
   const sessions = new Map<string, { csrf: string; expires: number }>();
   const samples = new Map<string, NodeSample[]>();
   let report: CoverageReport | undefined;
@@ -84,12 +116,45 @@ export function createConsoleApp(o: ConsoleOptions): { app: FastifyInstance; ref
   app.addContentTypeParser('application/x-www-form-urlencoded', { parseAs: 'string', bodyLimit: 8 * 1024 }, (_req, body, done) => {
     done(null, Object.fromEntries(new URLSearchParams(body as string)));
   });
+  // The console's forms are urlencoded, and nothing else is taken (JSON included).
+  app.removeContentTypeParser('application/json');
+  app.addContentTypeParser('*', (_req, _payload, done) => done(new LifeboatError('unsupported_media_type', 'request body must be application/x-www-form-urlencoded (the console’s forms)', { status: 415, hint: 'post the form as the page sends it' }), undefined));
+  // A body must arrive whole within the request timeout: Node's own check stops once the headers are in.
+  app.addHook('onRequest', async (req, reply) => {
+    if (req.raw.complete) return;
+    const t = setTimeout(() => {
+      if (req.raw.complete) return;
+      const raw = reply.raw;
+      if (!raw.headersSent) raw.writeHead(408, { 'content-type': 'application/json; charset=utf-8', connection: 'close' }).end(JSON.stringify({ err_type: 'request_timeout', message: 'the request was not received in time' }));
+      req.raw.socket.destroySoon();
+    }, REQUEST_TIMEOUT_MS);
+    t.unref();
+    const done = () => clearTimeout(t);
+    req.raw.once('end', done);
+    req.raw.once('close', done);
+    reply.raw.once('close', done);
+  });
+  // Every POST: an Origin header, when the browser sends one, must be this console's own.
+  app.addHook('onRequest', async (req, reply) => {
+    if (req.method !== 'POST') return;
+    const origin = req.headers.origin;
+    if (origin === undefined) return;
+    let host: string | undefined;
+    try {
+      host = new URL(origin).host;
+    } catch {
+      host = undefined;
+    }
+    // The scheme is not compared: behind a TLS proxy the browser's origin is https, the console's plain http.
+    if (!host || host !== req.headers.host) return html(reply, 403, '<!doctype html><p>refused: the post comes from another origin (origin_mismatch)</p>');
+  });
   app.addHook('onSend', async (_req, reply) => {
     reply.header('cache-control', 'no-store');
     reply.header('content-security-policy', "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'");
     reply.header('x-frame-options', 'DENY');
     reply.header('x-content-type-options', 'nosniff');
-    reply.header('referrer-policy', 'no-referrer');
+    // same-origin, not no-referrer: with no-referrer the browser's own form posts carry `Origin: null`.
+    reply.header('referrer-policy', 'same-origin');
   });
 
   const session = (req: FastifyRequest) => {
@@ -104,7 +169,7 @@ export function createConsoleApp(o: ConsoleOptions): { app: FastifyInstance; ref
   };
   const html = (reply: FastifyReply, status: number, body: string) => reply.code(status).type('text/html; charset=utf-8').send(body);
   const showLogin = (reply: FastifyReply, status: number, error?: string) => {
-    const pre = toB64u(randomBytes(32));
+    const pre = newLoginCsrf();
     reply.header('set-cookie', cookie(PRE_COOKIE, pre, 600));
     return html(reply, status, loginPage(pre, error));
   };
@@ -126,9 +191,10 @@ export function createConsoleApp(o: ConsoleOptions): { app: FastifyInstance; ref
 
   app.get('/login', async (_req, reply) => showLogin(reply, 200));
   app.post('/login', async (req, reply) => {
+    loginLimit.hit(req.ip);
     const f = form(req);
     const pre = cookies(req)[PRE_COOKIE];
-    if (!pre || typeof f.csrf !== 'string' || !eq(f.csrf, pre)) return html(reply, 403, '<!doctype html><p>refused: the login form’s CSRF token is missing or wrong (csrf_invalid)</p>');
+    if (!pre || typeof f.csrf !== 'string' || !eq(f.csrf, pre) || !takeLoginCsrf(f.csrf)) return html(reply, 403, '<!doctype html><p>refused: the login form’s CSRF token is missing, wrong, used or expired (csrf_invalid): load the form again</p>');
     if (typeof f.token !== 'string' || !eq(f.token, o.token)) return showLogin(reply, 401, 'wrong token (unauthorized)');
     const sid = toB64u(randomBytes(32));
     sessions.set(sid, { csrf: toB64u(randomBytes(32)), expires: Date.now() + SESSION_TTL_MS });

@@ -6,6 +6,7 @@
  */
 import type { CoverageKey } from '../keynode/coverage.js';
 import { type LastVerify, readLastVerify } from '../recovery/last-verify.js';
+import { coveragePage, streamPage } from './answers.js';
 import { type Fleet, resolveCredential } from './fleet.js';
 import { LifeboatError } from '../errors.js';
 import { tlsFetch } from '../util/tls-fetch.js';
@@ -23,7 +24,7 @@ export interface PartState {
 export interface NodeFacts {
   fingerprint?: string;
   required_channels?: string[];
-  backup?: { stream: string; account?: string; sealed_seq: number; acked_seq: number; unsealed: number; unacked: number; compacted_seq: number; compacted_at: string | null; last_error: string | null; rollback_detected: boolean } | null;
+  backup?: { stream: string; account?: string | null; sealed_seq: number; acked_seq: number; unsealed: number; unacked: number; compacted_seq: number; compacted_at: string | null; last_error: string | null; rollback_detected: boolean } | null;
   failover?: { url: string; fingerprint: string; lag: number; last_error: string | null; last_synced_at: string | null } | null;
 }
 
@@ -45,23 +46,45 @@ export class PartError extends Error {
   }
 }
 
-/** GET `url` as text (with a bearer token), within `timeoutMs`. Throws PartError `timeout`, `unreachable`, `unauthorized`, `http_NNN`. */
-async function getText(url: string, token: string | undefined, timeoutMs: number, caFile?: string): Promise<string> {
+/** The most one answer of a part may hold: a page of 5,000 keys is a few MB; past this it is `answer_too_large`. */
+export const MAX_ANSWER_BYTES = 32 * 1024 * 1024;
+
+/**
+ * GET `url` as text (with a bearer token). The whole answer, headers and body, must arrive within
+ * `timeoutMs` and hold at most `maxBytes`: reading stops at either. Throws PartError `timeout`,
+ * `unreachable`, `unauthorized`, `http_NNN`, `answer_too_large`.
+ */
+async function getText(url: string, token: string | undefined, timeoutMs: number, caFile?: string, maxBytes = MAX_ANSWER_BYTES): Promise<string> {
   const ac = new AbortController();
   const t = setTimeout(() => ac.abort(), timeoutMs);
   try {
     const res = await tlsFetch(url, { headers: token ? { authorization: `Bearer ${token}` } : {}, signal: ac.signal, redirect: 'error' }, { caFile });
-    const text = await res.text();
     if (res.status === 401 || res.status === 403) throw new PartError('unauthorized', `${res.status}: the credential was refused`);
     if (!res.ok) throw new PartError(`http_${res.status}`, `answered ${res.status}`);
-    return text;
+    const declared = Number(res.headers.get('content-length') ?? NaN);
+    if (declared > maxBytes) throw new PartError('answer_too_large', `the answer is over ${maxBytes} bytes`);
+    const chunks: Uint8Array[] = [];
+    let size = 0;
+    const reader = res.body?.getReader();
+    if (reader) {
+      for (;;) {
+        const { done, value } = await reader.read();
+        if (done) break;
+        size += value.byteLength;
+        if (size > maxBytes) throw new PartError('answer_too_large', `the answer is over ${maxBytes} bytes`);
+        chunks.push(value);
+      }
+    }
+    return Buffer.concat(chunks, size).toString('utf8');
   } catch (err) {
     if (err instanceof PartError) throw err;
     if (err instanceof LifeboatError) throw new PartError(err.code, err.message); // tls_untrusted and its kin
-    if (ac.signal.aborted) throw new PartError('timeout', `no answer within ${timeoutMs} ms`);
+    if (ac.signal.aborted) throw new PartError('timeout', `no whole answer within ${timeoutMs} ms`);
     throw new PartError('unreachable', 'the connection failed');
   } finally {
     clearTimeout(t);
+    // Whatever is left of the body is not read: the connection goes.
+    if (!ac.signal.aborted) ac.abort();
   }
 }
 
@@ -97,8 +120,9 @@ async function nodeKeys(url: string, token: string, timeoutMs: number, pageSize:
   const keys: CoverageKey[] = [];
   for (;;) {
     const q: string = after === null ? `?limit=${pageSize}` : `?limit=${pageSize}&after=${encodeURIComponent(after)}`;
-    const page = (await getJson(`${base(url)}/v1/coverage${q}`, token, timeoutMs, caFile)) as { node?: NodeFacts; keys?: CoverageKey[]; next?: string | null };
-    if (!Array.isArray(page.keys)) throw new PartError('bad_answer', 'the coverage page has no keys');
+    const got = coveragePage.safeParse(await getJson(`${base(url)}/v1/coverage${q}`, token, timeoutMs, caFile));
+    if (!got.success) throw new PartError('bad_answer', `the coverage page is not one: ${got.error.issues[0]?.path.join('.') || 'body'}`);
+    const page = got.data as { node?: NodeFacts; keys: CoverageKey[]; next?: string | null };
     if (page.node) facts = page.node;
     for (const k of page.keys) keys.push(k);
     if (!page.next) return { facts, keys };
@@ -111,8 +135,9 @@ async function serviceStreams(url: string, token: string, timeoutMs: number, caF
   let after: string | null = null;
   for (;;) {
     const q: string = after === null ? '?limit=10000' : `?limit=10000&after=${encodeURIComponent(after)}`;
-    const page = (await getJson(`${base(url)}/v1/monitor/streams${q}`, token, timeoutMs, caFile)) as { streams?: { account: string; stream: string; head_seq: number }[]; next?: string | null };
-    if (!Array.isArray(page.streams)) throw new PartError('bad_answer', 'the stream listing has no streams');
+    const got = streamPage.safeParse(await getJson(`${base(url)}/v1/monitor/streams${q}`, token, timeoutMs, caFile));
+    if (!got.success) throw new PartError('bad_answer', `the stream listing is not one: ${got.error.issues[0]?.path.join('.') || 'body'}`);
+    const page = got.data;
     for (const s of page.streams) out.set(`${s.account}/${s.stream}`, s.head_seq);
     if (!page.next) return out;
     after = page.next;

@@ -128,20 +128,49 @@ function inlineSecret(v: unknown, path: string): string | undefined {
 }
 
 /**
+ * A part URL that could carry a credential: userinfo (`user:pass@`) or a query (`?key=…`). Names where,
+ * never the URL itself. The `#FINGERPRINT` a URL is given with is split off before it reaches the file.
+ */
+export function urlCredentialProblem(u: string): string | undefined {
+  let x: URL;
+  try {
+    x = new URL(u);
+  } catch {
+    return undefined; // the schema says what is wrong with it
+  }
+  if (x.username || x.password || /^[a-z]+:\/\/[^/]*@/i.test(u)) return 'userinfo (user:password@)';
+  if (x.search || u.includes('?')) return 'a query (?…)';
+  return undefined;
+}
+
+function urlSecret(raw: Record<string, unknown>): string | undefined {
+  for (const kind of ['nodes', 'backup_services', 'holders', 'logs'] as const) {
+    const list = raw[kind];
+    if (!Array.isArray(list)) continue;
+    for (const [i, p] of list.entries()) {
+      const u = (p as { url?: unknown } | null)?.url;
+      const problem = typeof u === 'string' ? urlCredentialProblem(u) : undefined;
+      if (problem) return `$.${kind}[${i}].url (${problem})`;
+    }
+  }
+  return undefined;
+}
+
+/**
  * Parses a fleet file. Throws FleetError `fleet_invalid` (not JSON, a wrong field, a wrong version),
  * `fleet_unknown_part` (a part kind or a field it does not know), `fleet_inline_secret` (a token in the
- * file), `fleet_name_taken` (two parts with one name), `fleet_name_unknown` (a fail-over naming no node).
+ * file, or a URL with userinfo or a query), `fleet_name_taken` (two parts with one name), `fleet_name_unknown` (a fail-over naming no node).
  */
 export function parseFleet(text: string): Fleet {
   let raw: unknown;
   try {
     raw = JSON.parse(text);
   } catch {
-    throw new FleetError('fleet_invalid', 'the fleet file is not JSON', 'start one with `lifeboat fleet init --out FILE`');
+    throw new FleetError('fleet_invalid', 'the fleet file is not JSON', 'start one with `lifeboat fleet init --fleet FILE`');
   }
   if (!raw || typeof raw !== 'object' || Array.isArray(raw)) throw new FleetError('fleet_invalid', 'the fleet file is not a JSON object');
-  const secret = inlineSecret(raw, '$');
-  if (secret) throw new FleetError('fleet_inline_secret', `the fleet file holds a secret inline at ${secret}`, 'name it by reference instead: "credential": {"file": PATH} (mode 0600), {"fd": N} or {"vault": ENTRY}');
+  const secret = inlineSecret(raw, '$') ?? urlSecret(raw as Record<string, unknown>);
+  if (secret) throw new FleetError('fleet_inline_secret', `the fleet file holds a secret inline at ${secret}`, 'name it by reference instead: "credential": {"file": PATH} (mode 0600), {"fd": N} or {"vault": ENTRY}; a URL carries no user:password@ and no ?query');
   const unknown = Object.keys(raw).find((k) => k !== 'lifeboat_fleet' && k !== 'timeout_ms' && k !== 'policy' && !(PART_KINDS as readonly string[]).includes(k));
   if (unknown) throw new FleetError('fleet_unknown_part', `the fleet file names an unknown part ${JSON.stringify(unknown.slice(0, 40))}`, `parts: ${PART_KINDS.join(', ')}`);
   const r = schema.safeParse(raw);
@@ -183,7 +212,7 @@ export function loadFleet(path: string): Fleet {
     if (statSync(path).size > 4 * 1024 * 1024) throw new FleetError('fleet_invalid', `the fleet file ${path} is over 4 MiB`);
     text = readFileSync(path, 'utf8');
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw new InvalidInputError(`no fleet file at ${path}`, { code: 'fleet_not_found', hint: 'make one with `lifeboat fleet init --out FILE`, or pass --fleet FILE' });
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw new InvalidInputError(`no fleet file at ${path}`, { code: 'fleet_not_found', hint: 'make one with `lifeboat fleet init --fleet FILE`, or pass --fleet FILE' });
     throw err;
   }
   return parseFleet(text);

@@ -51,6 +51,8 @@ export interface VaultReport {
   last_verify_at: string | null;
   age_s: number | null;
   threshold: number | null;
+  /** The scheme's member count n (the members the last verify checked). */
+  members: number | null;
   holders: { name: string | null; url: string | null; reachable: boolean | null; possession: 'ok' | 'failed' | null; code: string | null }[];
 }
 export interface CoverageReport {
@@ -67,6 +69,21 @@ export interface CoverageReport {
 export const shortId = (id: string): string => id.replace(/^(00)+/, '').replace(/(00)+$/, '') || '0';
 
 const NONE: PathReport = Object.freeze({ state: 'none' });
+/** A path of a member whose own node did not answer (only its fail-over copy did). */
+const DOWN: PathReport = Object.freeze({ state: 'unknown', why: 'its node did not answer' });
+
+/** A URL a part reported, without userinfo or query (never printed: they may carry a credential). */
+export function publicUrl(u: string): string {
+  try {
+    const x = new URL(u);
+    x.username = '';
+    x.password = '';
+    x.search = '';
+    return x.toString().replace(/\/$/, '');
+  } catch {
+    return '(not a url)';
+  }
+}
 
 const ageS = (iso: string | null | undefined, now: number): number | null => (iso ? Math.max(0, Math.round((now - Date.parse(iso)) / 1000)) : null);
 
@@ -77,10 +94,11 @@ function backupPath(f: NodeFacts, k: CoverageKey, fleet: Fleet, head: number | n
   const seq = typeof k.channels.backup?.seq === 'number' ? (k.channels.backup.seq as number) : null;
   const lag = b.sealed_seq - b.acked_seq + b.unsealed;
   const d = { seq, lag, acked_seq: b.acked_seq, service_head_seq: head ?? null };
-  if (!k.channels.backup) return { state: 'missing', ...d, why: 'the node holds no acknowledgement of it (not yet; or the node was restored, which keeps none)' };
-  if (head === undefined && fleet.backup_services.length > 0) return { state: 'unknown', ...d, why: 'no backup service of the fleet answered' };
+  if (!k.channels.backup) return { state: 'missing', ...d, why: 'the node holds no acknowledgement of it: not yet, or the node was restored, which keeps none' };
+  if (fleet.backup_services.length === 0) return { state: 'unknown', ...d, why: 'the fleet names no backup service to confirm it holds the stream' };
+  if (head === undefined) return { state: 'unknown', ...d, why: 'no backup service of the fleet answered' };
   if (head === null) return { state: 'missing', ...d, why: 'the backup service holds no such stream' };
-  if (head !== undefined && seq !== null && head < seq) return { state: 'missing', ...d, why: `the backup service's head ${head} is below the key's entry ${seq}` };
+  if (seq !== null && head < seq) return { state: 'missing', ...d, why: `the backup service's head ${head} is below the key's entry ${seq}` };
   if (b.rollback_detected) return { state: 'stale', ...d, why: 'the node detected a rollback of its stream' };
   if (lag > fleet.policy.max_backup_lag) return { state: 'stale', ...d, why: `${lag} entries wait for the service, over the policy's ${fleet.policy.max_backup_lag}` };
   return { state: 'ok', ...d };
@@ -224,12 +242,13 @@ export function buildReport(fleet: Fleet, c: Collected): CoverageReport {
       const ctx = primary.ctx;
       const k = primary.rec;
       const copyOnly = ctx.isFailover;
-      const backup = backupPath(ctx.facts, k, fleet, ctx.head);
+      // Its own node did not answer (only the fail-over copy did): what that node holds is unknown, never none.
+      const backup = copyOnly ? DOWN : backupPath(ctx.facts, k, fleet, ctx.head);
       const failover: PathReport = copyOnly ? { state: 'ok', why: 'only the fail-over copy answered' } : failoverPath(ctx, holders, fleet, nodeUp);
-      const log = logPath(k, ctx, fleet, c);
-      const ers: PathReport = k.channels.ers ? { state: 'ok' } : ctx.required.includes('ers') ? { state: 'missing', why: 'no verified package registered' } : NONE;
+      const log = copyOnly && !k.channels.log ? DOWN : logPath(k, ctx, fleet, c);
+      const ers: PathReport = k.channels.ers ? { state: 'ok' } : copyOnly ? DOWN : ctx.required.includes('ers') ? { state: 'missing', why: 'no verified package registered' } : NONE;
       const durable = isHeld(backup) || isHeld(failover) || isHeld(log) || isHeld(ers);
-      members.push({ identifier, node: copyOnly ? null : primary.node, key_id: k.key_id, state: copyOnly ? 'unknown' : 'up', status: k.status, durable, paths: { backup, failover, snapshot: ctx.snapshot, log, ers } });
+      members.push({ identifier, node: copyOnly ? null : primary.node, key_id: k.key_id, state: copyOnly ? 'unknown' : 'up', status: k.status, durable, paths: { backup, failover, snapshot: copyOnly ? DOWN : ctx.snapshot, log, ers } });
       // The nodes that answered with a copy of this share: the primary, and its fail-over when the copy is there.
       copyNodes.push(copyOnly ? [primary.node] : isHeld(failover) && ctx.failover ? [primary.node, ctx.failover] : [primary.node]);
     }
@@ -266,7 +285,7 @@ export function buildReport(fleet: Fleet, c: Collected): CoverageReport {
       if (m.state !== 'up') reasons.push(`member ${shortId(m.identifier)}: only a fail-over copy answered`);
       for (const name of PATH_NAMES) {
         const p = m.paths[name];
-        if (isBad(p)) reasons.push(`${m.node ?? 'member ' + shortId(m.identifier)}: ${name} ${p.state}${p.why ? ` (${String(p.why)})` : ''}`);
+        if (isBad(p) && p !== DOWN) reasons.push(`${m.node ?? 'member ' + shortId(m.identifier)}: ${name} ${p.state}${p.why ? ` (${String(p.why)})` : ''}`);
       }
       if (m.status && m.status !== 'active') reasons.push(`${m.node}: key ${m.status}`);
     }
@@ -285,14 +304,20 @@ export function buildReport(fleet: Fleet, c: Collected): CoverageReport {
       state: got ? 'ok' : 'unknown',
       keys: got?.keys.length ?? 0,
       backup: b ? { stream: b.stream, acked_seq: b.acked_seq, sealed_seq: b.sealed_seq, lag: b.sealed_seq - b.acked_seq + b.unsealed, service_head_seq: streamHead(f) ?? null, compacted_at: b.compacted_at, last_error: b.last_error } : null,
-      failover: f?.failover ? { url: f.failover.url, lag: f.failover.lag, last_error: f.failover.last_error } : null,
+      failover: f?.failover ? { url: publicUrl(f.failover.url), lag: f.failover.lag, last_error: f.failover.last_error } : null,
     };
   });
   const vault = vaultReport(fleet, c, now);
+  const report: CoverageReport = { ok: false, generated_at: new Date(now).toISOString(), summary: { keys: 0, ok: 0, at_risk: 0, lost_path: 0, parts_unknown: 0 }, parts: c.parts, nodes, keys, vault };
+  return withKeys(report, keys);
+}
+
+/** The report over `keys` only (`coverage --key`): its keys, summary and `ok` are about that same set. */
+export function withKeys(r: CoverageReport, keys: KeyReport[]): CoverageReport {
   const count = (v: Verdict) => keys.filter((k) => k.verdict === v).length;
-  const summary = { keys: keys.length, ok: count('ok'), at_risk: count('at_risk'), lost_path: count('lost_path'), parts_unknown: c.parts.filter((p) => p.state === 'unknown').length };
-  const ok = summary.at_risk === 0 && summary.lost_path === 0 && summary.parts_unknown === 0 && (!vault || vault.state === 'ok');
-  return { ok, generated_at: new Date(now).toISOString(), summary, parts: c.parts, nodes, keys, vault };
+  const summary = { keys: keys.length, ok: count('ok'), at_risk: count('at_risk'), lost_path: count('lost_path'), parts_unknown: r.parts.filter((p) => p.state === 'unknown').length };
+  const ok = summary.at_risk === 0 && summary.lost_path === 0 && summary.parts_unknown === 0 && (!r.vault || r.vault.state === 'ok');
+  return { ...r, ok, summary, keys };
 }
 
 function vaultReport(fleet: Fleet, c: Collected, now: number): VaultReport | null {
@@ -305,5 +330,5 @@ function vaultReport(fleet: Fleet, c: Collected, now: number): VaultReport | nul
   for (const x of lv?.checks ?? []) if (!holders.some((h) => h.url && x.url && h.url.replace(/\/+$/, '') === x.url.replace(/\/+$/, ''))) holders.push({ name: null, url: x.url, reachable: null, possession: x.ok ? 'ok' : 'failed', code: x.code });
   const age = lv ? ageS(lv.at, now) : null;
   const state: VaultReport['state'] = fleet.vault && !c.vault ? 'unknown' : !lv ? 'never' : !lv.ok ? 'failed' : age! > fleet.policy.max_verify_age_s ? 'stale' : holders.some((h) => h.reachable === false) ? 'unknown' : 'ok';
-  return { state, last_verify_at: lv?.at ?? null, age_s: age, threshold: lv?.threshold ?? null, holders };
+  return { state, last_verify_at: lv?.at ?? null, age_s: age, threshold: lv?.threshold ?? null, members: lv ? new Set(lv.checks.map((x) => x.member)).size : null, holders };
 }

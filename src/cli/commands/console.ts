@@ -2,11 +2,17 @@
 import type { Command } from 'commander';
 import { loadFleet, resolveCredential } from '../../coverage/fleet.js';
 import { startConsole } from '../../console/server.js';
-import { InvalidInputError } from '../../errors.js';
+import { InvalidInputError, UsageError } from '../../errors.js';
+import { parseListenAddress } from '../../http/listen.js';
 import { createOutput, untilSignalled } from '../io.js';
 import { intIn } from '../options.js';
 import { FLEET_HELP, fleetPath, runCoverage } from './coverage.js';
 import { serverTls, TLS_CERT_HELP, TLS_KEY_HELP, type TlsOpts } from '../tls-options.js';
+
+/** 127.0.0.0/8, ::1 or localhost: the only hosts the console serves plain http on. */
+function isLoopbackHost(host: string): boolean {
+  return /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host) || host === '::1' || host.toLowerCase() === 'localhost';
+}
 
 export function registerConsoleCommands(program: Command): void {
   const c = program.command('console').description('the coverage console: a web page of `lifeboat coverage` (docs/coverage.md)');
@@ -24,7 +30,9 @@ export function registerConsoleCommands(program: Command): void {
     .option('--json', 'print {"url"} as the first stdout line')
     .action(async (o: TlsOpts & { fleet?: string; listen: string; tokenFile?: string; tokenFd?: number; interval: number; secureCookies?: boolean; logLevel: string; json?: boolean }) => {
       const tls = serverTls(o);
-      if ((o.tokenFile === undefined) === (o.tokenFd === undefined)) throw new InvalidInputError('give one of --token-file FILE or --token-fd N', { hint: 'the operator token signs operators in; it never goes on the command line' });
+      if ((o.tokenFile === undefined) === (o.tokenFd === undefined)) throw new UsageError('give one of --token-file FILE or --token-fd N', { hint: 'the operator token signs operators in; it never goes on the command line' });
+      // The token and the session cookie cross the network: plain http only on loopback.
+      if (!tls && !isLoopbackHost(parseListenAddress(o.listen).host)) throw new UsageError(`--listen ${o.listen} is not loopback, and the console would serve it plain http`, { hint: 'give --tls-cert FILE --tls-key FILE, or listen on 127.0.0.1 with a TLS proxy in front (and --secure-cookies)' });
       const token = resolveCredential(o.tokenFile !== undefined ? { file: o.tokenFile } : { fd: o.tokenFd! });
       if (token.length < 16) throw new InvalidInputError('the console token is shorter than 16 characters', { code: 'weak_token', hint: 'make one with: openssl rand -hex 32 > console.token; chmod 600 console.token' });
       const fleet = loadFleet(fleetPath(o.fleet));

@@ -8,12 +8,12 @@ import { resolve } from 'node:path';
 import type { Command } from 'commander';
 import { ConflictError, InvalidInputError } from '../../errors.js';
 import { collectFleet } from '../../coverage/collect.js';
-import { type CredentialRef, emptyFleet, encodeFleet, type Fleet, FleetError, loadFleet, parseFleet } from '../../coverage/fleet.js';
+import { type CredentialRef, emptyFleet, encodeFleet, type Fleet, FleetError, loadFleet, parseFleet, resolveCredential } from '../../coverage/fleet.js';
 import { renderReport } from '../../coverage/render.js';
-import { buildReport, type CoverageReport } from '../../coverage/report.js';
+import { buildReport, type CoverageReport, withKeys } from '../../coverage/report.js';
 import { loadMasterKey, primaryPaths } from '../../primary/datadir.js';
 import { getEntry } from '../../vault/vault.js';
-import { writeFileAtomic } from '../../util/files.js';
+import { assertPrivateFile, writeFileAtomic } from '../../util/files.js';
 import { createOutput, EXIT } from '../io.js';
 import { intIn } from '../options.js';
 
@@ -42,6 +42,17 @@ function credentialOf(o: { credentialFile?: string; credentialFd?: number; crede
   if (o.credentialFile !== undefined) return { file: resolve(o.credentialFile) };
   if (o.credentialFd !== undefined) return { fd: o.credentialFd };
   return { vault: o.credentialVault! };
+}
+
+/**
+ * What `coverage` would refuse of a credential reference, refused at `fleet add` with the same error:
+ * a vault entry while the fleet names no vault (`credential_unreadable`), a file others may read
+ * (`insecure_permissions`). A file not there yet is let through (coverage says `credential_unreadable`).
+ */
+function checkCredential(f: Fleet, ref: CredentialRef): CredentialRef {
+  if ('vault' in ref && !f.vault) resolveCredential(ref);
+  if ('file' in ref && existsSync(ref.file)) assertPrivateFile(ref.file, 'credential file');
+  return ref;
 }
 
 /** `--ca-file` of `fleet add`, recorded in the entry as an absolute path (docs/coverage.md, "The fleet file"). */
@@ -95,13 +106,13 @@ export function registerCoverageCommands(program: Command): void {
       const { url, fingerprint } = splitFingerprint(o.url);
       addPart(o, (f) => {
         if (f.nodes.some((n) => n.name === name)) throw new FleetError('fleet_name_taken', `the fleet already has a node ${name}`);
-        f.nodes.push({ name, url, ...(fingerprint ? { fingerprint } : {}), ...caOf(o), credential: credentialOf(o), ...(o.failover ? { failover: o.failover } : {}) });
+        f.nodes.push({ name, url, ...(fingerprint ? { fingerprint } : {}), ...caOf(o), credential: checkCredential(f, credentialOf(o)), ...(o.failover ? { failover: o.failover } : {}) });
       }, `node ${name}`);
     });
   CRED_OPTS(add.command('backup-service <name>').description('a backup service, read with a monitor token (`lifeboat backup-server monitor-token`)').requiredOption('--url <url>', 'its URL'), 'monitor token')
     .option('--fleet <file>', FLEET_HELP)
     .action((name: string, o: { caFile?: string; url: string; fleet?: string; credentialFile?: string; credentialFd?: number; credentialVault?: string }) => {
-      addPart(o, (f) => void f.backup_services.push({ name, url: o.url, ...caOf(o), credential: credentialOf(o) }), `backup service ${name}`);
+      addPart(o, (f) => void f.backup_services.push({ name, url: o.url, ...caOf(o), credential: checkCredential(f, credentialOf(o)) }), `backup service ${name}`);
     });
   add
     .command('holder <name>')
@@ -133,12 +144,11 @@ export function registerCoverageCommands(program: Command): void {
     .option('--json', 'print the report as JSON')
     .action(async (o: { fleet?: string; key?: string; json?: boolean }) => {
       const out = createOutput({ quiet: o.json });
-      const report = await runCoverage(loadFleet(fleetPath(o.fleet)));
+      let report = await runCoverage(loadFleet(fleetPath(o.fleet)));
       if (o.key) {
         const k = report.keys.filter((x) => x.member_detail.some((m) => m.key_id === o.key) || x.key_id === o.key);
         if (k.length === 0) throw new InvalidInputError(`no node of the fleet that answered holds a key ${o.key}`, { code: 'key_id_not_exists', hint: 'run `lifeboat coverage` to list every key' });
-        report.keys = k;
-        report.ok = k.every((x) => x.verdict === 'ok');
+        report = withKeys(report, k);
       }
       if (o.json) out.json(report);
       else for (const line of renderReport(report, !!o.key)) out.out(line);
