@@ -9,7 +9,7 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { randomBytes } from '../src/crypto/random.js';
-import { isLifeboatError } from '../src/errors.js';
+import { isLifeboatError, LifeboatError } from '../src/errors.js';
 import { encodeFrostPublic, type FrostCurve, type FrostPublic, identifierOf, sealKeyShare, suite } from '../src/keynode/frost/index.js';
 import { KeyImporter } from '../src/keynode/restore-import.js';
 import { type ApiKeyRecord, type KeyNodeStore, type KeyRecord, openKeyNodeStore } from '../src/keynode/store/index.js';
@@ -134,7 +134,13 @@ for (const h of [sqliteFiles(), postgresHarness()]) {
       await imp.apply({ op: 'key_status', keyId: keys[9]!.keyId, status: 'pending_backup' });
       await imp.apply({ op: 'api_key_put', apiKey: apiKey('op-b') });
       await imp.apply({ op: 'api_key_revoke', id: 'op-b', at: 1_700_000_000_500 });
-      const r = await imp.finish([{ key: 'nonce_epoch', value: '4' }, { key: 'restored_at', value: 'earlier' }, { key: 'keep', value: 'me' }], [apiKey('op-a')]);
+      const r = await imp.finish([{ key: 'nonce_epoch', value: '4' }, { key: 'restored_at', value: 'earlier' }, { key: 'keep', value: 'me' }], [apiKey('op-a')], {
+        // In the import's transaction: what a restore records beside the keys commits with them.
+        beforeCommit: async (tx) => {
+          await tx.setMeta('backup_journal', 'on');
+          await tx.recordKeyChannels('backup', [{ keyId: keys[0]!.keyId, epoch: 1 }], '{"seq":9}', 1_700_000_000_900);
+        },
+      });
       assert.deepEqual({ keys: r.keys, epoch: r.epoch }, { keys: 400, epoch: 5 });
       assert.equal(imp.stats().keysWritten, 402); // 400 added, 2 put
       const list = await store.listKeys({ limit: 10_000 });
@@ -151,6 +157,8 @@ for (const h of [sqliteFiles(), postgresHarness()]) {
       assert.notEqual(await store.getMeta('restored_at'), 'earlier');
       assert.deepEqual((await store.listApiKeys()).map((a) => [a.id, a.revokedAt]), [['op-a', null], ['op-b', 1_700_000_000_500]]);
       assert.equal(await store.countNonces(), 0);
+      assert.equal(await store.getMeta('backup_journal'), 'on');
+      assert.deepEqual((await store.listKeyChannels(keys[0]!.keyId)).map((c) => [c.channel, c.detail]), [['backup', '{"seq":9}']]);
       await store.close();
       assert.equal(await countRows(h, url, 'keys'), 400);
     });
@@ -191,6 +199,21 @@ for (const h of [sqliteFiles(), postgresHarness()]) {
         await store.close();
         await assertEmpty(url);
       }
+    });
+
+    it('an error in the last step before the commit rolls back everything written', async () => {
+      const { url, store } = await fresh();
+      const imp = await KeyImporter.begin(store, STORAGE_KEY);
+      await imp.add(Array.from({ length: 20 }, (_, i) => record(i)));
+      const refused = imp.finish([], [apiKey('op-a')], {
+        beforeCommit: async (tx) => {
+          await tx.setMeta('backup_journal', 'on');
+          throw new LifeboatError('backup_truncated', 'the stream ends early', { status: 409 });
+        },
+      });
+      await rejectsWith(refused, 'backup_truncated');
+      await store.close();
+      await assertEmpty(url);
     });
 
     it('abort after batches were written leaves the database empty, and a restore into it starts over', async () => {

@@ -22,7 +22,7 @@ import { availableParallelism } from 'node:os';
 import { InvalidInputError, LifeboatError } from '../errors.js';
 import { NONCE_EPOCH_META } from './store/types.js';
 import { type RestoreProgress, type RestoreVerifier, startRestoreVerifier, WORKER_MIN_KEYS } from './restore-verify.js';
-import type { ApiKeyRecord, KeyNodeStore, KeyRecord, KeyStatus, MetaEntry, StoreImport } from './store/types.js';
+import type { ApiKeyRecord, KeyNodeStore, KeyNodeStoreTx, KeyRecord, KeyStatus, MetaEntry, StoreImport } from './store/types.js';
 
 /** A change after the compaction, applied on top of the keys imported (in the order given). */
 export type ImportChange =
@@ -36,11 +36,14 @@ export interface KeyImporterOptions {
   /** Batches given and not yet written before `add` (or `apply`) waits for one to be written (default 4). */
   maxInFlight?: number;
   /**
-   * Worker threads for the share checks. Default: the calling thread until WORKER_MIN_KEYS keys were
+   * Worker threads for the share checks. Default: availableParallelism() from the first batch when
+   * `expectedKeys` reaches WORKER_MIN_KEYS, else the calling thread until POOL_FROM_KEYS keys were
    * given (starting threads costs more than it saves on a small restore), then availableParallelism().
    * 0: always the calling thread.
    */
   workers?: number;
+  /** How many keys the restore expects (an estimate, e.g. from the compaction's size): only picks the default `workers`. */
+  expectedKeys?: number;
   /** `key_put` changes gathered into one checked batch (default 2,000). */
   putBatch?: number;
   /** Keys checked so far, of the keys given so far (the total is not known before the end). */
@@ -58,6 +61,8 @@ export interface ImporterStats {
 }
 
 const DEFAULT_IN_FLIGHT = 4;
+/** Keys given from which the checks move to worker threads by default: a restore that fills a batch is likely large. */
+const POOL_FROM_KEYS = 2_000;
 const DEFAULT_PUT_BATCH = 2_000;
 
 /**
@@ -70,6 +75,7 @@ export class KeyImporter {
   readonly #storageKey: Uint8Array;
   readonly #maxInFlight: number;
   readonly #workers: number | undefined;
+  readonly #expected: number;
   readonly #putBatch: number;
   readonly #progress: RestoreProgress;
   #verifier: RestoreVerifier | undefined;
@@ -90,6 +96,7 @@ export class KeyImporter {
     this.#storageKey = storageKey;
     this.#maxInFlight = Math.max(1, opts.maxInFlight ?? DEFAULT_IN_FLIGHT);
     this.#workers = opts.workers;
+    this.#expected = opts.expectedKeys ?? 0;
     this.#putBatch = Math.max(1, opts.putBatch ?? DEFAULT_PUT_BATCH);
     this.#progress = opts.progress ?? (() => {});
   }
@@ -153,10 +160,15 @@ export class KeyImporter {
   /**
    * Waits for every batch to be checked and written, writes `apiKeys` (replacing any of their ids) and
    * `meta` with the nonce epoch advanced past `meta`'s and `restored_at` now, and commits. Returns the
-   * keys the store holds and the new epoch. Throws what `add` throws (the import is then rolled back),
-   * and the store's errors of the commit.
+   * keys the store holds and the new epoch. `beforeCommit` runs last in the same transaction (what a
+   * restore records beside the keys: it commits with them or not at all). Throws what `add` throws
+   * and what `beforeCommit` throws (the import is then rolled back), and the store's errors of the commit.
    */
-  async finish(meta: readonly MetaEntry[], apiKeys: readonly ApiKeyRecord[]): Promise<{ keys: number; apiKeys: number; epoch: number }> {
+  async finish(
+    meta: readonly MetaEntry[],
+    apiKeys: readonly ApiKeyRecord[],
+    opts: { beforeCommit?: (tx: KeyNodeStoreTx) => Promise<void> } = {},
+  ): Promise<{ keys: number; apiKeys: number; epoch: number }> {
     this.#open();
     try {
       await this.#flushPuts();
@@ -172,6 +184,7 @@ export class KeyImporter {
         { key: 'restored_at', value: new Date().toISOString() },
       ]);
       const keys = await this.#session.countKeys();
+      await opts.beforeCommit?.(this.#session.tx);
       await this.#session.commit();
       this.#state = 'done';
       this.#progress(this.#checked, this.#stats.keysGiven);
@@ -274,7 +287,8 @@ export class KeyImporter {
   /** The check of one batch, started now; its rejection is handled where the write awaits it. */
   #check(batch: readonly KeyRecord[]): Promise<void> {
     if (!this.#verifier) {
-      const workers = this.#workers ?? (this.#stats.keysGiven >= WORKER_MIN_KEYS ? availableParallelism() : 0);
+      const large = this.#expected >= WORKER_MIN_KEYS || this.#stats.keysGiven >= POOL_FROM_KEYS;
+      const workers = this.#workers ?? (large ? availableParallelism() : 0);
       if (workers > 0) {
         this.#verifier = startRestoreVerifier(this.#storageKey, workers);
         this.#stats.workers = this.#verifier.workers;

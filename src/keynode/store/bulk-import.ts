@@ -13,7 +13,7 @@
 import type Database from 'better-sqlite3';
 import type { ControlledTransaction } from 'kysely';
 import { InvalidInputError } from '../../errors.js';
-import { guarded } from './queries.js';
+import { guarded, StoreOps } from './queries.js';
 import { apiKeyToRow, checkId, checkKeyStatus, checkMillis, checkText, keyToRow } from './records.js';
 import type { KeysTable, StoreSchema } from './schema.js';
 import type { ApiKeyRecord, KeyRecord, KeyStatus, MetaEntry, StoreImport } from './types.js';
@@ -131,6 +131,7 @@ export function openStoreImport(trx: ControlledTransaction<StoreSchema>, sqlite?
   }
 
   return {
+    tx: new StoreOps(trx),
     insertKeys,
     putKeys,
     async setKeyStatus(keyId: string, status: KeyStatus) {

@@ -428,6 +428,8 @@ export interface KeyNodeStore extends KeyNodeStoreOps {
  * `rollback`. After `commit` or `rollback` every method throws.
  */
 export interface StoreImport {
+  /** The store's operations inside the import's transaction (what a restore records beside its keys before the commit). */
+  readonly tx: KeyNodeStoreTx;
   /** Inserts new keys. Throws InvalidInputError `duplicate_key_id` naming a key id already imported (or repeated in `keys`). */
   insertKeys(keys: readonly KeyRecord[]): Promise<void>;
   /** Inserts keys or replaces those with their ids (a `key_put` after the compaction); ids must not repeat in `keys`. */
