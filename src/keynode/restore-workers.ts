@@ -95,7 +95,7 @@ export interface VerifyPool {
    * Rejects with LifeboatError `internal_error` if a worker fails.
    */
   check(records: readonly KeyRecord[], onChecked: (n: number) => void): Promise<WorkerResult>;
-  /** Ends the workers (each wipes its copy of the storage key first); parts still queued reject. Idempotent. */
+  /** Ends the workers (an idle one wipes its copy of the storage key first; a busy one is terminated); parts still queued reject. Idempotent. */
   stop(): void;
 }
 
@@ -163,7 +163,9 @@ export function startVerifyPool(entry: string, loader: string | undefined, stora
       for (const w of pool) {
         w.worker.removeAllListeners('exit');
         w.worker.on('exit', () => {});
-        w.worker.postMessage({ stop: true });
+        // Idle, a worker wipes its copy of the key and ends; busy (an abort), it is ended at once.
+        if (w.pending.size === 0) w.worker.postMessage({ stop: true });
+        else void w.worker.terminate();
         for (const p of w.pending.values()) p.reject(failure);
         w.pending.clear();
       }
