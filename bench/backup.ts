@@ -4,7 +4,8 @@
  *     per request by default) and one per request, beside the raw insert rate of the same rows into the same kind
  *     of store in one transaction per 10,000 (the floor; target >= 50% of it, DESIGN.md);
  *   - restore from the service (login with the production OPAQUE stretching, session, compaction and
- *     the entries after it, chain check, share checks, node written) for 10,000 and 100,000 key shares,
+ *     the entries after it, chain check, share checks, node written) for 10,000 and 100,000 key shares
+ *     (the compaction streamed, LBBC v2),
  *     beside the floor: the node store's raw import of the same rows.
  *
  *   BENCH_BACKUP_INGEST=20000   entries for the batched ingest
@@ -13,9 +14,10 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { encodeChange, encodeNodeState } from '../src/backup/changes.js';
+import { encodeChange } from '../src/backup/changes.js';
+import { CompactionWriter } from '../src/backup/compaction.js';
 import { BackupClient } from '../src/backup/client.js';
-import { hashBlob, parseEntryHeader, sealCompaction, sealEntry, ZERO_HASH } from '../src/backup/format.js';
+import { hashBlob, parseEntryHeader, sealEntry, ZERO_HASH } from '../src/backup/format.js';
 import { restoreFromService } from '../src/backup/node-link.js';
 import { runCli, startServer } from '../src/drill/proc.js';
 import { openBackupStore } from '../src/backup/store/index.js';
@@ -123,7 +125,13 @@ export async function benchBackup(): Promise<void> {
       const tail = keys.slice(inCompaction).map((key) => encodeChange({ op: 'key_put', key }));
       const entries = chain(backupKey, stream, [...head, ...tail]);
       for (let i = 0; i < entries.length; i += 2000) await client.appendEntries(stream, entries.slice(i, i + 2000));
-      const compaction = sealCompaction(backupKey, { stream, seq: head.length, head: hashBlob(entries[head.length - 1]!) }, encodeNodeState(secrets, { keys: keys.slice(0, inCompaction), apiKeys: [] }, new Date().toISOString()));
+      // A streamed compaction (LBBC v2), as the agent writes one, gathered here to upload in one call.
+      const parts: Uint8Array[] = [];
+      const w = new CompactionWriter(backupKey, { stream, seq: head.length, head: hashBlob(entries[head.length - 1]!), createdAt: Date.now() }, (b) => parts.push(b.slice()));
+      w.secrets(secrets);
+      for (const key of [...keys.slice(0, inCompaction)].sort((x, y) => (x.keyId < y.keyId ? -1 : 1))) w.key(key);
+      w.finish({ exact: true });
+      const compaction = new Uint8Array(Buffer.concat(parts));
       await client.uploadCompaction(stream, head.length, hashBlob(compaction), compaction);
 
       const floorDir = mkdtempSync(join(dir, 'floor-'));

@@ -135,6 +135,21 @@ function saveCache(all: Fixture[]): void {
   renameSync(tmp, cacheFile);
 }
 
+/**
+ * Key record `i` for any `i`, from the first `distinct` fixtures (made and cached as needed): record i
+ * is fixture i % distinct under its own key_id (its share sealed for that key_id). For sizes beyond
+ * what is worth making distinct (bench/scale.bench.ts at 1,000,000).
+ */
+export async function fixtureRecords(distinct: number): Promise<(i: number) => KeyRecord> {
+  let all = loadCache();
+  if (all.length < distinct) {
+    await fixtures(distinct);
+    all = loadCache();
+  }
+  all = all.slice(0, distinct);
+  return (i) => toRecord(all[i % distinct]!, i);
+}
+
 /** The first `n` synthetic key records (made and cached as needed), and the storage key they are sealed under. */
 export async function fixtures(n: number): Promise<KeyRecord[]> {
   const all = loadCache();

@@ -104,6 +104,19 @@ async function signsWith(key: KeyRef, url: string, message: string): Promise<voi
   assert.ok(verifySignature('ed25519', sig, utf8.encode(message), fromHex(key.groupPublicKey, 'group key')), `${key.nodes[0]!.keyId} signs`);
 }
 
+/** The format version of each complete compaction the service holds (its first chunk's fifth byte), by seq. */
+function storedCompactionVersions(): [number, number][] {
+  const db = new Database(join(f.service.dir, 'backup.sqlite'), { readonly: true });
+  try {
+    const rows = db
+      .prepare("select c.seq, k.bytes from compactions c join compaction_chunks k on k.compaction_id = c.id and k.n = 0 where c.account = ? and c.stream = ? and c.state = 'complete' order by c.seq")
+      .all(ACCOUNT, f.stream) as { seq: number; bytes: Buffer }[];
+    return rows.map((r) => [r.seq, r.bytes[4]!]);
+  } finally {
+    db.close();
+  }
+}
+
 before(async () => {
   const root = trackedTempDir('lifeboat-backup-client-');
   const servers: RunningServer[] = [];
@@ -147,11 +160,16 @@ after(async () => {
 describe('the backup client', () => {
   it('backup snapshots lists the compactions and the entry range with commit times; backup check verifies everything (password from a file, from a command)', async () => {
     assert.ok(f.c1 < f.p && f.p < f.head && f.c2 === f.head, `c1 ${f.c1} < P ${f.p} < head ${f.head} = c2 ${f.c2}`);
-    type Snap = { head_seq: number; first_seq: number; compactions: { seq: number; size: number; keys: number | null; exact: boolean | null; completed_at: string }[]; log: { first: { seq: number; committed_at: string }; last: { seq: number; committed_at: string } } };
+    // Both compactions the agent wrote are streamed ones (LBBC version 2): what the cases below read.
+    assert.deepEqual(storedCompactionVersions(), [[f.c1, 2], [f.c2, 2]]);
+    type Snap = { head_seq: number; first_seq: number; compactions: { seq: number; size: number; keys: number | null; exact: boolean | null; created_at: string | null; completed_at: string }[]; log: { first: { seq: number; committed_at: string }; last: { seq: number; committed_at: string } } };
     const s = json<Snap>(await runCli(['backup', 'snapshots', ...access(), ...withFile(), '--keys', '--json']));
     assert.equal(s.head_seq, f.head);
     assert.deepEqual(s.compactions.map((c) => [c.seq, c.keys, c.exact]), [[f.c1, 1, true], [f.c2, 2, true]], 'the previous and the current compaction, each opened');
     assert.ok(s.compactions.every((c) => c.size > 0 && !Number.isNaN(Date.parse(c.completed_at))));
+    // Each one's own time, from its header: when the agent began it, before the service completed it, c1 before T.
+    assert.ok(s.compactions.every((c) => c.created_at !== null && Date.parse(c.created_at) <= Date.parse(c.completed_at)), JSON.stringify(s.compactions));
+    assert.ok(Date.parse(s.compactions[0]!.created_at!) < Date.parse(f.t) && Date.parse(s.compactions[1]!.created_at!) > Date.parse(f.t));
     assert.equal(s.first_seq, f.c1 + 1, 'the entries up to the previous compaction were pruned');
     assert.equal(s.log.first.seq, f.c1 + 1);
     assert.equal(s.log.last.seq, f.head);
@@ -161,10 +179,10 @@ describe('the backup client', () => {
     assert.match(table.stdout, new RegExp(`^@${f.c2} +\\S+ +\\d+ +\\? +\\?$`, 'm'));
 
     const check = await runCli(['backup', 'check', ...access(), '--password-command', `cat '${f.passwordFile}'`, '--json']);
-    const r = json<{ ok: boolean; head_seq: number; entries: number; compactions: { seq: number; keys: number }[]; keys: number }>(check);
+    const r = json<{ ok: boolean; head_seq: number; entries: number; compactions: { seq: number; keys: number; exact: boolean }[]; keys: number }>(check);
     assert.equal(r.head_seq, f.head);
     assert.equal(r.entries, f.head - f.c1, 'every held entry read');
-    assert.deepEqual(r.compactions.map((c) => [c.seq, c.keys]), [[f.c1, 1], [f.c2, 2]]);
+    assert.deepEqual(r.compactions.map((c) => [c.seq, c.keys, c.exact]), [[f.c1, 1, true], [f.c2, 2, true]]);
     assert.equal(r.keys, 2);
     assert.match(check.stderr, /entries: \d+\/\d+ \(100%\)/, 'progress on stderr');
   });

@@ -6,7 +6,8 @@
 import { strict as assert } from 'node:assert';
 import { after, before, test } from 'node:test';
 import { BackupClient } from '../src/backup/client.js';
-import { encodeChange, encodeNodeState } from '../src/backup/changes.js';
+import { encodeChange, encodeNodeState, type StreamSecrets } from '../src/backup/changes.js';
+import { CompactionWriter } from '../src/backup/compaction.js';
 import { hashBlob, sealCompaction, sealEntry, ZERO_HASH } from '../src/backup/format.js';
 import { clientSource } from '../src/backup/node-link.js';
 import { readBackupStream, type RestoreSource } from '../src/backup/restore.js';
@@ -35,6 +36,28 @@ function fakeKey(i: number): KeyRecord {
     origin: 'dkg',
     createdAt: i,
     tenant: 'default',
+  };
+}
+
+/**
+ * A compaction of `keys` at entry `seq` in either version: 1 (JSON in one envelope), 2 (streamed
+ * binary records, as the agent writes it now), with the exact flag as given.
+ */
+function makeCompaction(version: 1 | 2, h: { seq: number; head: Uint8Array; stream?: string }, keys: KeyRecord[], exact = false, s: StreamSecrets = secrets): Uint8Array {
+  const at = { stream: STREAM, ...h };
+  if (version === 1) return sealCompaction(backupKey, at, encodeNodeState(s, { keys, apiKeys: [] }, 'now', exact));
+  const parts: Uint8Array[] = [];
+  const w = new CompactionWriter(backupKey, { ...at, createdAt: 1_765_000_000_000 }, (b) => parts.push(b.slice()));
+  w.secrets(s);
+  for (const k of [...keys].sort((a, b) => (a.keyId < b.keyId ? -1 : 1))) w.key(k);
+  w.finish({ exact });
+  return new Uint8Array(Buffer.concat(parts));
+}
+
+/** A source's chunks of `bytes`, in pieces of `piece` bytes (as the service hands on its parts). */
+function chunksOf(bytes: Uint8Array, piece = 1000): RestoreSource['compactionChunks'] {
+  return async function* () {
+    for (let i = 0; i < bytes.length; i += piece) yield bytes.subarray(i, i + piece);
   };
 }
 
@@ -132,23 +155,39 @@ test('a rolled-back service: a shorter consistent stream is refused against --ex
   await refused(rolledBack, 'backup_rolled_back', { expectSeq: 10 });
 });
 
-test('a compaction other than the one named, or one that does not meet the entries, is refused', async () => {
+test('a compaction other than the one named, or one that does not meet the entries, is refused (version 1 and 2, read by chunks)', async () => {
   const head = hashBlob(entries[4]!);
-  const body = encodeNodeState(secrets, { keys: [fakeKey(1)], apiKeys: [] }, 'now');
-  const good = sealCompaction(backupKey, { stream: STREAM, seq: 5, head }, body);
-  const named = { seq: 5, hash: hashBlob(good), size: good.length };
-  const withCompaction = (bytes: Uint8Array, meta = named): Partial<RestoreSource> => ({
-    stream: async (s) => ({ ...(await clientSource(client).stream(s)), compaction: meta }),
-    compaction: async () => bytes,
-  });
-  const ok = await readBackupStream(lying(withCompaction(good)), backupKey, STREAM);
-  assert.equal(ok.compactionSeq, 5);
-  // Swapped for an older one: its hash is not the named one.
-  const older = sealCompaction(backupKey, { stream: STREAM, seq: 3, head: hashBlob(entries[2]!) }, body);
-  await refused(lying(withCompaction(older)), 'backup_chain_broken');
-  // A compaction whose head is not entry 5's: entry 6 does not follow it.
-  const offChain = sealCompaction(backupKey, { stream: STREAM, seq: 5, head: randomBytes(32) }, body);
-  await refused(lying(withCompaction(offChain, { seq: 5, hash: hashBlob(offChain), size: offChain.length })), 'backup_chain_broken');
+  for (const version of [1, 2] as const) {
+    const good = makeCompaction(version, { seq: 5, head }, [fakeKey(1)]);
+    const named = { seq: 5, hash: hashBlob(good), size: good.length };
+    const withCompaction = (bytes: Uint8Array, meta = named): Partial<RestoreSource> => ({
+      stream: async (s) => ({ ...(await clientSource(client).stream(s)), compaction: meta }),
+      compactionChunks: chunksOf(bytes),
+    });
+    const ok = await readBackupStream(lying(withCompaction(good)), backupKey, STREAM);
+    assert.equal(ok.compactionSeq, 5, `v${version}`);
+    // Swapped for an older one: its hash is not the named one.
+    const older = makeCompaction(version, { seq: 3, head: hashBlob(entries[2]!) }, [fakeKey(1)]);
+    await refused(lying(withCompaction(older)), 'backup_chain_broken');
+    // The named one with a byte more, or cut short, or one byte altered: the size or hash the reader counts differs.
+    await refused(lying(withCompaction(new Uint8Array([...good, 0]))), 'backup_chain_broken');
+    await refused(lying(withCompaction(good.subarray(0, good.length - 1))), 'backup_chain_broken');
+    const altered = good.slice();
+    altered[altered.length - 20]! ^= 1;
+    await refused(lying(withCompaction(altered)), 'backup_chain_broken');
+    // Named with its own hash, an altered byte is the decryption's to find.
+    await refused(lying(withCompaction(altered, { seq: 5, hash: hashBlob(altered), size: altered.length })), 'decryption_failed');
+    // Another stream's compaction (same backup key) in its place: not the named bytes, refused as such.
+    const foreign = makeCompaction(version, { seq: 5, head, stream: 'node-other' }, [fakeKey(1)]);
+    await refused(lying(withCompaction(foreign)), 'backup_chain_broken');
+    // Named with its own hash, it is another stream's.
+    await refused(lying(withCompaction(foreign, { seq: 5, hash: hashBlob(foreign), size: foreign.length })), 'entry_misplaced');
+    // Named at another seq than it covers.
+    await refused(lying(withCompaction(good, { ...named, seq: 6 })), 'backup_chain_broken');
+    // A compaction whose head is not entry 5's: entry 6 does not follow it.
+    const offChain = makeCompaction(version, { seq: 5, head: randomBytes(32) }, [fakeKey(1)]);
+    await refused(lying(withCompaction(offChain, { seq: 5, hash: hashBlob(offChain), size: offChain.length })), 'backup_chain_broken');
+  }
 });
 
 test('a wrong backup key opens nothing, and cannot even get a session', async () => {
@@ -194,20 +233,24 @@ test('point in time: the base is the latest exact compaction at or before the po
   const { chooseCompaction, readStreamAt } = await import('../src/backup/point.js');
   // Entry 1 holds the node keys, entry s >= 2 key_(s-1). A compaction at 5 that also holds key_9 (a
   // change committed while it was read): only an exact one may be the base of a point before the head.
-  const body = (exact: boolean) => encodeNodeState(secrets, { keys: [1, 2, 3, 4, 9].map(fakeKey), apiKeys: [] }, 'now', exact);
-  const listing = (bytes: Uint8Array): Partial<RestoreSource> => ({ compactions: async () => [{ seq: 5, hash: hashBlob(bytes), size: bytes.length }], compactionOf: async () => bytes });
-  const sealed = (exact: boolean) => sealCompaction(backupKey, { stream: STREAM, seq: 5, head: hashBlob(entries[4]!) }, body(exact));
-  const ids = (r: { state: { keys: Map<string, unknown> } }) => [...r.state.keys.keys()].sort();
-  const then = ['key_1', 'key_2', 'key_3', 'key_4', 'key_5'];
+  for (const version of [1, 2] as const) {
+    const sealed = (exact: boolean) => makeCompaction(version, { seq: 5, head: hashBlob(entries[4]!) }, [1, 2, 3, 4, 9].map(fakeKey), exact);
+    const listing = (bytes: Uint8Array): Partial<RestoreSource> => ({ compactions: async () => [{ seq: 5, hash: hashBlob(bytes), size: bytes.length }], compactionChunks: chunksOf(bytes) });
+    const ids = (r: { state: { keys: Map<string, unknown> } }) => [...r.state.keys.keys()].sort();
+    const then = ['key_1', 'key_2', 'key_3', 'key_4', 'key_5'];
 
-  const passedOver = await readStreamAt(lying(listing(sealed(false))), backupKey, STREAM, { seq: 6 });
-  assert.deepEqual([passedOver.compactionSeq, passedOver.entries, passedOver.head.seq], [0, 6, 6], 'replayed from entry 1');
-  assert.deepEqual(ids(passedOver), then);
-  const based = await readStreamAt(lying(listing(sealed(true))), backupKey, STREAM, { seq: 6 });
-  assert.deepEqual([based.compactionSeq, based.entries], [5, 1], 'the exact compaction, then entry 6');
-  assert.deepEqual(ids(based), [...then, 'key_9'].sort(), 'what the compaction holds is what comes back');
-  const atHead = await readStreamAt(lying(listing(sealed(false))), backupKey, STREAM, { seq: 10 });
-  assert.equal(atHead.compactionSeq, 5, 'at the head any compaction serves');
+    const passedOver = await readStreamAt(lying(listing(sealed(false))), backupKey, STREAM, { seq: 6 });
+    assert.deepEqual([passedOver.compactionSeq, passedOver.entries, passedOver.head.seq], [0, 6, 6], `v${version}: replayed from entry 1`);
+    assert.deepEqual(ids(passedOver), then);
+    const based = await readStreamAt(lying(listing(sealed(true))), backupKey, STREAM, { seq: 6 });
+    assert.deepEqual([based.compactionSeq, based.entries], [5, 1], `v${version}: the exact compaction, then entry 6`);
+    assert.deepEqual(ids(based), [...then, 'key_9'].sort(), 'what the compaction holds is what comes back');
+    const atHead = await readStreamAt(lying(listing(sealed(false))), backupKey, STREAM, { seq: 10 });
+    assert.equal(atHead.compactionSeq, 5, 'at the head any compaction serves');
+    // The base is checked against its listing as a restore's is.
+    const other = sealed(true);
+    await assert.rejects(readStreamAt(lying({ ...listing(other), compactionChunks: chunksOf(sealed(true)) }), backupKey, STREAM, { seq: 6 }), (err: { code?: string }) => err.code === 'backup_chain_broken');
+  }
 
   // These entries were sealed without commit times: a time cannot be placed among them.
   await assert.rejects(readStreamAt(clientSource(client), backupKey, STREAM, { time: Date.now() }), (err: { code?: string }) => err.code === 'backup_time_unknown');

@@ -167,6 +167,47 @@ test('entry frames (the binary append body): round trip, and every malformed fra
   assert.equal(code(() => parseEntryFrames(new Uint8Array([0xff, 0xff, 0xff, 0xff, 1]))), 'invalid_input');
 });
 
+test('entry list frames (the binary GET entries answer): round trip, and the negative vectors of docs/format.md', async () => {
+  const { encodeEntryListFrames, parseEntryListFrames, MAX_ENTRY_BYTES } = await import('../src/backup/api.js');
+  const listed = [
+    { seq: 4, bytes: randomBytes(10) },
+    { seq: 5, bytes: randomBytes(1) },
+    { seq: 7, bytes: randomBytes(300) },
+  ];
+  const good = encodeEntryListFrames(9, listed);
+  assert.deepEqual(parseEntryListFrames(good, { after: 3, limit: 10 }), { headSeq: 9, entries: listed });
+  assert.deepEqual(parseEntryListFrames(encodeEntryListFrames(9, []), { after: 9, limit: 10 }), { headSeq: 9, entries: [] });
+  const frame = (seq: number | bigint, len: number, entry: Uint8Array = new Uint8Array(len)) => {
+    const b = Buffer.alloc(12);
+    b.writeBigUInt64BE(BigInt(seq));
+    b.writeUInt32BE(len, 8);
+    return Buffer.concat([b, entry]);
+  };
+  const head = (n: number | bigint) => {
+    const b = Buffer.alloc(8);
+    b.writeBigUInt64BE(BigInt(n));
+    return b;
+  };
+  const body = (...parts: Buffer[]) => new Uint8Array(Buffer.concat(parts));
+  const q = { after: 3, limit: 10 };
+  const cases: [string, Uint8Array, { after: number; limit: number }?][] = [
+    ['a body of 7 bytes', good.subarray(0, 7)],
+    ['a frame cut inside its seq', good.subarray(0, 8 + 5)],
+    ['a frame cut inside its length', good.subarray(0, 8 + 10)],
+    ['a frame cut inside its entry', good.subarray(0, good.length - 1)],
+    ['a length of 0', body(head(9), frame(4, 0))],
+    ['a length over 1 MiB', body(head(9), frame(4, MAX_ENTRY_BYTES + 1))],
+    ['a seq not after `after`', good, { after: 4, limit: 10 }],
+    ['a seq repeated', body(head(9), frame(4, 1), frame(4, 1))],
+    ['a seq going back', body(head(9), frame(5, 1), frame(4, 1))],
+    ['a seq past head_seq', body(head(4), frame(4, 1), frame(5, 1))],
+    ['a seq over 2^53 - 1', body(head(9), frame(2n ** 53n, 1))],
+    ['a head_seq over 2^53 - 1', body(head(2n ** 60n))],
+    ['more frames than asked for', good, { after: 3, limit: 2 }],
+  ];
+  for (const [what, bytes, query] of cases) assert.equal(code(() => parseEntryListFrames(bytes, query ?? q)), 'invalid_input', what);
+});
+
 test('the key derivation labels are the ones docs/backup.md and docs/format.md give (lifeboat:backup/…)', () => {
   const backupKey = randomBytes(32);
   const lp = (b: Uint8Array) => {

@@ -379,6 +379,38 @@ describe('backup service: streams', () => {
     await rejectsWith(c.listEntries('node-none', 0), 'stream_not_found', 404);
   });
 
+  it('GET entries answers binary frames to a client that asks for them, JSON otherwise; the client reads both forms', async () => {
+    const token = await backupToken(f, 'alice', alice.backupKey);
+    const get = (accept?: string, query = 'after=1&limit=3') =>
+      f.app.inject({ method: 'GET', url: `/v1/accounts/alice/streams/${S}/entries?${query}`, headers: { authorization: `Bearer ${token}`, ...(accept ? { accept } : {}) } });
+    const bin = await get('application/octet-stream');
+    assert.equal(bin.statusCode, 200);
+    assert.match(String(bin.headers['content-type']), /^application\/octet-stream/);
+    // u64 head_seq, then u64 seq ‖ u32 len ‖ entry for entries 2 to 4, byte for byte (docs/format.md).
+    const u = (n: number, bytes: 4 | 8) => {
+      const b = Buffer.alloc(bytes);
+      if (bytes === 8) b.writeBigUInt64BE(BigInt(n));
+      else b.writeUInt32BE(n);
+      return b;
+    };
+    const frames = Buffer.concat([u(5, 8), ...[2, 3, 4].flatMap((seq) => [u(seq, 8), u(entries[seq - 1]!.length, 4), Buffer.from(entries[seq - 1]!)])]);
+    assert.deepEqual(bin.rawPayload, frames);
+    for (const accept of [undefined, 'application/json', 'application/json, application/octet-stream', '*/*']) {
+      const r = await get(accept);
+      assert.match(String(r.headers['content-type']), /^application\/json/, String(accept));
+      assert.deepEqual((r.json() as { entries: { seq: number }[] }).entries.map((e) => e.seq), [2, 3, 4]);
+    }
+    // Refusals stay JSON documents whatever the client accepts.
+    const bad = await get('application/octet-stream', 'after=-1');
+    assert.deepEqual([bad.statusCode, (bad.json() as { err_type: string }).err_type], [400, 'invalid_input']);
+    // The client asks for frames; it still reads the JSON of a service from before them.
+    const viaJson = alice.client.http.entryListing(new Uint8Array((await get()).rawPayload), 1, 3);
+    const viaFrames = alice.client.http.entryListing(new Uint8Array(bin.rawPayload), 1, 3);
+    assert.deepEqual(viaFrames, viaJson);
+    assert.deepEqual(viaFrames.map((e) => [e.seq, e.hash]), [2, 3, 4].map((seq) => [seq, hashBlob(entries[seq - 1]!)]));
+    assert.deepEqual((await alice.client.listEntries(S, 1, 3)).map((e) => e.bytes), entries.slice(1, 4));
+  });
+
   it('refuses a gap, a conflicting entry, a broken chain, another stream, a tampered header, a non-consecutive batch', async () => {
     const c = alice.client;
     await rejectsWith(c.appendEntries(S, [entries[6]!]), 'sequence_gap', 409);

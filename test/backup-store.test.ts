@@ -476,9 +476,11 @@ const cases: Case[] = [
 
         await rejectsWith(s.completeCompaction('acme', STREAM, 'c_x', 7000), 'compaction_not_found', 'NotFoundError');
         await rejectsWith(s.completeCompaction('acme', 'other', 'c_1', 7000), 'compaction_not_found');
-        await s.completeCompaction('acme', STREAM, 'c_1', 7000);
-        await s.completeCompaction('acme', STREAM, 'c_1', 7500); // idempotent: completedAt stays
-        assert.deepStrictEqual(await s.currentCompaction('acme', STREAM), { ...rec, state: 'complete', completedAt: 7000 });
+        // A streamed upload's size, chunk count and hash are named at completion and replace the begun ones.
+        const declared = { hash: randomBytes(32), size: 150, chunkCount: 2 };
+        await s.completeCompaction('acme', STREAM, 'c_1', 7000, declared);
+        await s.completeCompaction('acme', STREAM, 'c_1', 7500, { ...declared, size: 9 }); // idempotent: completedAt and the rest stay
+        assert.deepStrictEqual(await s.currentCompaction('acme', STREAM), { ...rec, ...declared, state: 'complete', completedAt: 7000 });
         await rejectsWith(s.putCompactionChunk('acme', STREAM, 'c_1', 0, b), 'compaction_complete', 'ConflictError');
         assert.deepStrictEqual(await s.getCompactionChunk('acme', STREAM, 'c_1', 0), a);
 

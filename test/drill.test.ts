@@ -1,20 +1,60 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { connect } from 'node:net';
+import { existsSync, mkdirSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { basename, join } from 'node:path';
+import { chromium } from 'playwright-core';
 import { trackedTempDir } from './helpers/tmp.js';
+import { cliArgs, REPO_ROOT, tracked } from './helpers/cli.js';
 import { runCli, type RunResult } from '../src/drill/proc.js';
 import { runScenarios } from '../src/drill/runner.js';
 import { LifeboatError } from '../src/errors.js';
 import type { CoverageReport } from '../src/coverage/report.js';
+import type { DrillConsole } from '../src/drill/console.js';
 
 // One drill run, over TLS (--tls: a throwaway openssl CA, every server on https, every client given the
-// CA; the rest of the suite runs the same servers over plain http), shared by the tests that read its report. It keeps its directory (under TMP, removed
-// after the file) and tees its children's stderr and its secrets list into LOGS (docs/monitoring.md).
+// CA; the rest of the suite runs the same servers over plain http), shared by the tests that read its
+// report. It keeps its directory (under TMP, removed after the file) and tees its children's stderr and
+// its secrets list into LOGS (docs/monitoring.md). With --console its backup fleet and a console stay
+// up once its report is out: the first test uses them as a new user would, then Ctrl-C ends the drill.
 const TMP = trackedTempDir('lb-drill-');
 const LOGS = join(TMP, 'logs');
+
+interface Started { report: { ok: boolean; console: DrillConsole | null }; exited: Promise<RunResult>; interrupt(): void }
+let started: Promise<Started> | undefined;
+function startDrill(): Promise<Started> {
+  return (started ??= new Promise((resolve, reject) => {
+    const child = tracked(spawn(process.execPath, [...cliArgs(), 'drill', '--tls', '--json', '--keep', '--console'], { env: { ...process.env, TMPDIR: TMP, LIFEBOAT_DRILL_LOG_DIR: LOGS }, stdio: ['ignore', 'pipe', 'pipe'] }));
+    let stdout = '';
+    let stderr = '';
+    let announced = false;
+    const timer = setTimeout(() => child.kill('SIGKILL'), 540_000);
+    const exited = new Promise<RunResult>((done) => child.on('close', (code) => {
+      clearTimeout(timer);
+      done({ code: code ?? 1, stdout, stderr, secret: '' });
+      if (!announced) reject(new Error(`the drill exited (${code}) before its report: ${stderr}`));
+    }));
+    child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+    child.stdout!.on('data', (d: Buffer) => {
+      stdout += d.toString();
+      if (announced) return;
+      try {
+        const report = JSON.parse(stdout) as Started['report'];
+        announced = true;
+        resolve({ report, exited, interrupt: () => child.kill('SIGINT') });
+      } catch {
+        // not the whole document yet
+      }
+    });
+  }));
+}
 let drill: Promise<RunResult> | undefined;
-const runDrill = () => (drill ??= runCli(['drill', '--tls', '--json', '--keep'], { timeoutMs: 540_000, env: { TMPDIR: TMP, LIFEBOAT_DRILL_LOG_DIR: LOGS } }));
+/** The drill's whole run: its report, then (the console test done or not) Ctrl-C, and its exit. */
+const runDrill = () => (drill ??= startDrill().then((s) => {
+  s.interrupt();
+  return s.exited;
+}));
 
 function filesUnder(dir: string): string[] {
   return readdirSync(dir, { withFileTypes: true, recursive: true }).filter((e) => e.isFile()).map((e) => join(e.parentPath, e.name));
@@ -30,9 +70,66 @@ function fileSecrets(dir: string): string[] {
       out.push(key, Buffer.from(key, 'base64').toString('hex'), Buffer.from(key, 'base64').toString('base64url'));
     } else if (name === 'wallet.key' || name === 'totp-seal-key' || name === 'opaque-server-setup') out.push(readFileSync(f, 'utf8').trim());
     else if (name === 'ers.key') out.push(readFileSync(f, 'utf8').split('\n')[1]!);
+    else if (name === 'console.token') out.push(readFileSync(f, 'utf8').trim());
   }
   return out.filter((s) => s.length >= 16);
 }
+
+test('lifeboat drill --console: the fleet stays up; stopping one node’s backup stream moves its keys to at_risk in coverage and on the console page; Ctrl-C ends it', { timeout: 550_000 }, async () => {
+  const { report, exited } = await startDrill();
+  assert.equal(report.ok, true);
+  const k = report.console;
+  assert.ok(k, 'the console is in the report');
+  assert.match(k.url, /^https:\/\/127\.0\.0\.1:\d+$/);
+  assert.equal(statSync(k.token_file).mode & 0o777, 0o600);
+  const token = readFileSync(k.token_file, 'utf8').trim();
+  const env = { ...process.env, LIFEBOAT_CA_FILE: k.ca_file! };
+  const coverage = async () => {
+    const r = await runCli([...k.coverage_args, '--json'], { env });
+    return { code: r.code, report: JSON.parse(r.stdout) as CoverageReport };
+  };
+  const before = await coverage();
+  assert.equal(before.code, 0);
+  assert.ok(before.report.keys.length >= 4 && before.report.keys.every((key) => key.verdict === 'ok'));
+  const browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: ['--no-sandbox', '--ignore-certificate-errors'] });
+  try {
+    const page = await browser.newPage();
+    await page.goto(k.url);
+    await page.fill('input[name=token]', token);
+    await page.click('button[type=submit]');
+    await page.waitForSelector('#keys tr.key');
+    const verdicts = () => page.$$eval('#keys tr.key', (rows) => rows.map((r) => r.getAttribute('data-verdict')));
+    assert.ok((await verdicts()).every((v) => v === 'ok'));
+    // The printed command, as a user runs it: node-a's account and stream are gone from the service.
+    const stop = await runCli(k.stop_stream.args, { env });
+    assert.equal(stop.code, 0, stop.stderr);
+    const after = await coverage();
+    assert.equal(after.code, 1, 'coverage exits non-zero once a key is at risk');
+    const onA = after.report.keys.filter((key) => key.member_detail.some((m) => m.node === k.stop_stream.node));
+    assert.ok(onA.length >= 4 && onA.every((key) => key.verdict === 'at_risk' && key.member_detail.find((m) => m.node === k.stop_stream.node)!.paths.backup.state === 'missing'));
+    // The page reloads itself (every 5 s) and shows them at risk, first.
+    await page.waitForSelector('#keys tr.key[data-verdict="at_risk"]', { timeout: 60_000 });
+    const shown = await verdicts();
+    assert.equal(shown.filter((v) => v === 'at_risk').length, onA.length);
+    assert.deepEqual(shown.slice(0, onA.length), onA.map(() => 'at_risk'), 'at-risk keys first');
+    const html = await page.content();
+    assert.ok(!html.includes(token));
+    const outDir = process.env.LIFEBOAT_TEST_OUTPUT ?? join(REPO_ROOT, 'test-output');
+    mkdirSync(outDir, { recursive: true });
+    await page.screenshot({ path: join(outDir, 'drill-console.png'), fullPage: true });
+  } finally {
+    await browser.close();
+  }
+  const r = await runDrill();
+  assert.equal(r.code, 0, 'Ctrl-C ends a drill that passed with 0');
+  assert.equal(await exited, r);
+  const port = Number(new URL(k.url).port);
+  const listening = await new Promise<boolean>((done) => {
+    const sock = connect(port, '127.0.0.1', () => done(!sock.destroy())).on('error', () => done(false));
+  });
+  assert.equal(listening, false, 'the console stopped with the drill');
+  assert.ok(existsSync(k.fleet_file), '--keep keeps the directory');
+});
 
 test('lifeboat drill --json: the worst day passes end to end with real processes', { timeout: 550_000 }, async () => {
   const r = await runDrill();

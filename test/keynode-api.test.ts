@@ -118,6 +118,31 @@ async function dkgRound2All(s: NodeSet, d: RawDkg): Promise<DkgRound2Message[]> 
 const forNode = (d: RawDkg, msgs: DkgRound2Message[], i: number) => msgs.filter((m) => m.recipient === identifierOf(d.curve, i + 1));
 const sessionOf = (d: RawDkg) => resolveSession(d.sessionId, d.curve, 2, dkgParticipants(d.curve, d.tokens));
 
+
+/**
+ * Four copies of one session's start, then of its round 2, sent to node 0 at once: exactly one of each
+ * wins (the session's step moves only from the step it was read at), and the DKG still completes with
+ * the winner's round-1 package.
+ */
+async function concurrentDkgRounds(s: NodeSet): Promise<void> {
+  const d: RawDkg = { sessionId: toB64u(randomBytes(12)), keyId: newKeyId(), curve: 'ed25519', tokens: s.nodes.map((n) => n.identity.identity), round1: [] };
+  const body = { key_id: d.keyId, curve: d.curve, threshold: 2, participants: d.tokens };
+  const start = (i: number) => s.inject(i, { url: `/v1/dkg/${d.sessionId}/start`, token: s.tokens.client, body }) as Promise<Answer>;
+  const starts = await Promise.all([0, 0, 0, 0].map(start));
+  assert.deepEqual(starts.map((a) => a.status).sort(), [200, 409, 409, 409]);
+  for (const a of starts.filter((x) => x.status === 409)) assert.equal(a.body.err_type, 'dkg_session_exists');
+  d.round1.push(starts.find((a) => a.status === 200)!.body.round1 as DkgRound1Message);
+  for (const i of [1, 2]) d.round1.push((await start(i)).body.round1 as DkgRound1Message);
+  const round2s = await Promise.all([0, 0, 0, 0].map(() => dkgRound2(s, d, 0)));
+  assert.deepEqual(round2s.map((a) => a.status).sort(), [200, 409, 409, 409]);
+  for (const a of round2s.filter((x) => x.status === 409)) assert.equal(a.body.err_type, 'dkg_out_of_order');
+  const round2 = [...(round2s.find((a) => a.status === 200)!.body.round2 as DkgRound2Message[])];
+  for (const i of [1, 2]) round2.push(...((await dkgRound2(s, d, i)).body.round2 as DkgRound2Message[]));
+  const finished = await Promise.all([0, 1, 2].map((i) => dkgFinish(s, d, i, forNode(d, round2, i))));
+  assert.deepEqual(finished.map((a) => a.status), [200, 200, 200], JSON.stringify(finished.map((a) => a.body)));
+  assert.equal(new Set(finished.map((a) => a.body.group_public_key)).size, 1);
+}
+
 // ----------------------------------------------------------------------------------------------------
 
 describe('key node api (sqlite)', { timeout: 120_000 }, () => {
@@ -308,6 +333,8 @@ describe('key node api (sqlite)', { timeout: 120_000 }, () => {
         expectError(await s.inject(0, { url: '/v1/dkg/AnotherSession1/start', token: s.tokens.client, body: start }), 409, 'key_exists');
       });
     });
+
+    it('concurrent copies of a start and of a round 2: exactly one of each wins, and the DKG completes', () => concurrentDkgRounds(s));
   });
 
   describe('signing: single-use nonces, replayed lists, bad shares', () => {
@@ -777,6 +804,8 @@ describe('key node api (postgresql)', { skip: postgresSkipReason(), timeout: 120
       for (const signers of PAIRS) assert.ok(verifiesPlainly(curve, await sign(key, s.clients(), message, { signers }), message, key.groupPublicKey));
     }
   });
+
+  it('concurrent copies of a DKG start and of a round 2: exactly one of each wins, and the DKG completes', () => concurrentDkgRounds(s));
 
   it('a nonce is consumed once: reuse is nonce_not_found, and of concurrent requests exactly one wins', async () => {
     const key = await createKey(s.clients(), { threshold: 2, curve: 'ed25519' });

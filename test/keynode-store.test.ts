@@ -190,7 +190,7 @@ const cases: Case[] = [
         await rejectsWith(s.setKeyStatus('key_a', 'lost' as never), 'invalid_input');
         await rejectsWith(s.insertApiKey(makeApiKey({ secretHash: randomBytes(8) })), 'invalid_input');
         await rejectsWith(s.insertApiKey(makeApiKey({ role: 'admin' as never })), 'invalid_input');
-        await rejectsWith(s.putDkgSession({ sessionId: 's1', keyId: 'key_a', state: randomBytes(4), step: -1, expiresAt: 1, tenant: 'default' }), 'invalid_input');
+        await rejectsWith(s.insertDkgSession({ sessionId: 's1', keyId: 'key_a', state: randomBytes(4), step: -1, expiresAt: 1, tenant: 'default' }), 'invalid_input');
         await rejectsWith(s.setMeta('', 'x'), 'invalid_input');
         await rejectsWith(s.deleteExpiredDkgSessions(Number.NaN), 'invalid_input');
         assert.equal(await s.countKeys(), 0);
@@ -387,16 +387,20 @@ const cases: Case[] = [
       }),
   ],
   [
-    'DKG sessions: put replaces, get, delete, deleteExpired removes those at or before now',
+    'DKG sessions: insert refuses a taken id, advance moves a session only from its step, get, delete, deleteExpired removes those at or before now',
     (_h, url) =>
       withStore(url, async (s) => {
         const base = { keyId: 'key_new', state: randomBytes(48), step: 1, tenant: 'default' };
-        await s.putDkgSession({ ...base, sessionId: 'dkg_a', expiresAt: 1000 });
-        await s.putDkgSession({ ...base, sessionId: 'dkg_b', expiresAt: 2000 });
-        await s.putDkgSession({ ...base, sessionId: 'dkg_c', expiresAt: 3000 });
-        const replaced = { sessionId: 'dkg_a', keyId: 'key_new', state: randomBytes(64), step: 2, expiresAt: 1500, tenant: 'tenant-b' };
-        await s.putDkgSession(replaced);
-        assert.deepStrictEqual(await s.getDkgSession('dkg_a'), replaced);
+        await s.insertDkgSession({ ...base, sessionId: 'dkg_a', expiresAt: 1000 });
+        await s.insertDkgSession({ ...base, sessionId: 'dkg_b', expiresAt: 2000 });
+        await s.insertDkgSession({ ...base, sessionId: 'dkg_c', expiresAt: 3000 });
+        await rejectsWith(s.insertDkgSession({ ...base, sessionId: 'dkg_a', state: randomBytes(48), expiresAt: 9000 }), 'dkg_session_exists');
+        assert.deepStrictEqual(await s.getDkgSession('dkg_a'), { ...base, sessionId: 'dkg_a', expiresAt: 1000 }, 'a refused insert changes nothing');
+        const next = randomBytes(64);
+        assert.equal(await s.advanceDkgSession('dkg_a', 1, 2, next), true);
+        assert.equal(await s.advanceDkgSession('dkg_a', 1, 2, randomBytes(64)), false, 'no longer at step 1');
+        assert.equal(await s.advanceDkgSession('dkg_absent', 1, 2, randomBytes(64)), false);
+        assert.deepStrictEqual(await s.getDkgSession('dkg_a'), { ...base, sessionId: 'dkg_a', state: next, step: 2, expiresAt: 1000 });
         assert.equal(await s.getDkgSession('dkg_absent'), undefined);
         assert.equal(await s.deleteExpiredDkgSessions(2000), 2);
         assert.equal(await s.getDkgSession('dkg_b'), undefined);
@@ -443,7 +447,7 @@ const cases: Case[] = [
         const keys = [makeKey(), makeKey({ status: 'pending_backup' }), makeKey({ curve: 'bip340' })];
         for (const k of keys) await s.insertKey(k);
         await s.insertNonce(makeNonce(keys[0]!.keyId));
-        await s.putDkgSession({ sessionId: 'dkg_x', keyId: 'key_next', state: randomBytes(8), step: 1, expiresAt: Date.now() + 60_000, tenant: 'default' });
+        await s.insertDkgSession({ sessionId: 'dkg_x', keyId: 'key_next', state: randomBytes(8), step: 1, expiresAt: Date.now() + 60_000, tenant: 'default' });
         const aks = [makeApiKey(), makeApiKey({ role: 'operator', revokedAt: 123 })];
         for (const a of aks) await s.insertApiKey(a);
         await s.setMeta('node_epoch', '3');
@@ -541,7 +545,7 @@ const cases: Case[] = [
       await s.insertNonce(n);
       await s.insertApiKey(a);
       await s.setMeta('node_epoch', '5');
-      await s.putDkgSession({ sessionId: 'dkg_y', keyId: 'key_y', state: randomBytes(8), step: 2, expiresAt: 10, tenant: 'default' });
+      await s.insertDkgSession({ sessionId: 'dkg_y', keyId: 'key_y', state: randomBytes(8), step: 2, expiresAt: 10, tenant: 'default' });
       await s.close();
       await s.close();
       await assert.rejects(s.countKeys());
@@ -591,7 +595,7 @@ const cases: Case[] = [
         assert.equal(await s.revokeApiKey(a.id, 5000), true);
         assert.equal(await s.revokeApiKey(a.id, 6000), false);
         await s.insertNonce(makeNonce(k.keyId));
-        await s.putDkgSession({ sessionId: 'dkg_j', keyId: 'key_j', state: randomBytes(8), step: 1, expiresAt: 10, tenant: 'default' });
+        await s.insertDkgSession({ sessionId: 'dkg_j', keyId: 'key_j', state: randomBytes(8), step: 1, expiresAt: 10, tenant: 'default' });
         await s.setMeta('node_epoch', '2');
         assert.equal(await s.deleteKey(k.keyId), true);
         const k2 = makeKey();
@@ -809,7 +813,7 @@ const cases: Case[] = [
         await s.insertApiKey(operator);
         assert.equal((await s.findApiKeyById('ak_c'))?.tenant, 'acme');
         assert.equal((await s.findApiKeyById('ak_o'))?.tenant, null);
-        await s.putDkgSession({ sessionId: 'dkg_t', keyId: 'key_t', state: randomBytes(8), step: 1, expiresAt: Date.now() + 60_000, tenant: 'acme' });
+        await s.insertDkgSession({ sessionId: 'dkg_t', keyId: 'key_t', state: randomBytes(8), step: 1, expiresAt: Date.now() + 60_000, tenant: 'acme' });
         assert.equal((await s.getDkgSession('dkg_t'))?.tenant, 'acme');
         const journal = await journalOf(s);
         assert.deepStrictEqual(journal.filter((c) => c.op === 'key_put').map((c) => (c.op === 'key_put' ? [c.key.keyId, c.key.tenant] : [])), [a[0]!, b[0]!, ...a.slice(1), ...b.slice(1)].map((k) => [k.keyId, k.tenant]));
@@ -834,7 +838,7 @@ const cases: Case[] = [
       withStore(url, async (s) => {
         for (const tenant of ['', 'A B', 'Acme', '-acme', 'a'.repeat(65), 5 as never, null as never, undefined as never]) {
           await rejectsWith(s.insertKey(makeKey({ tenant })), 'invalid_input', 'InvalidInputError');
-          await rejectsWith(s.putDkgSession({ sessionId: 'dkg_bad', keyId: 'key_a', state: randomBytes(4), step: 1, expiresAt: 1, tenant }), 'invalid_input');
+          await rejectsWith(s.insertDkgSession({ sessionId: 'dkg_bad', keyId: 'key_a', state: randomBytes(4), step: 1, expiresAt: 1, tenant }), 'invalid_input');
         }
         await rejectsWith(s.insertApiKey(makeApiKey({ tenant: null })), 'invalid_input');
         await rejectsWith(s.insertApiKey(makeApiKey({ tenant: 'Not Valid' })), 'invalid_input');
@@ -883,15 +887,15 @@ const cases: Case[] = [
         for (const k of keys) assert.deepStrictEqual(await s.getKey(k.keyId), k);
         assert.equal('ersPolicy' in (await s.getKey('key_p0'))!, false, 'no policy: no field');
         assert.deepStrictEqual((await s.listKeys({ limit: 10 })).map((k) => k.ersPolicy), [undefined, 'off', 'allow', 'require']);
-        await s.putDkgSession({ sessionId: 'dkg_p', keyId: 'key_p9', state: randomBytes(8), step: 1, expiresAt: Date.now() + 60_000, tenant: 'default', ersPolicy: 'require' });
+        await s.insertDkgSession({ sessionId: 'dkg_p', keyId: 'key_p9', state: randomBytes(8), step: 1, expiresAt: Date.now() + 60_000, tenant: 'default', ersPolicy: 'require' });
         assert.equal((await s.getDkgSession('dkg_p'))?.ersPolicy, 'require');
-        await s.putDkgSession({ sessionId: 'dkg_p', keyId: 'key_p9', state: randomBytes(8), step: 2, expiresAt: Date.now() + 60_000, tenant: 'default' });
-        assert.equal('ersPolicy' in (await s.getDkgSession('dkg_p'))!, false, 'an upsert without one clears it');
+        assert.equal(await s.advanceDkgSession('dkg_p', 1, 2, randomBytes(8)), true);
+        assert.equal((await s.getDkgSession('dkg_p'))?.ersPolicy, 'require', 'a session keeps its policy through its steps');
         const journal = await journalOf(s);
         assert.deepStrictEqual(journal.flatMap((c) => (c.op === 'key_put' ? [c.key.ersPolicy ?? null] : [])), [null, 'off', 'allow', 'require']);
         for (const ersPolicy of ['', 'OFF', 'maybe', 1 as never]) {
           await rejectsWith(s.insertKey(makeKey({ keyId: 'key_bad', ersPolicy: ersPolicy as never })), 'invalid_input', 'InvalidInputError');
-          await rejectsWith(s.putDkgSession({ sessionId: 'dkg_bad', keyId: 'key_a', state: randomBytes(4), step: 1, expiresAt: 1, tenant: 'default', ersPolicy: ersPolicy as never }), 'invalid_input');
+          await rejectsWith(s.insertDkgSession({ sessionId: 'dkg_bad', keyId: 'key_a', state: randomBytes(4), step: 1, expiresAt: 1, tenant: 'default', ersPolicy: ersPolicy as never }), 'invalid_input');
         }
         assert.equal(await s.getKey('key_bad'), undefined);
         assert.equal(await s.getDkgSession('dkg_bad'), undefined);

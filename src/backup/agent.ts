@@ -19,8 +19,9 @@ import { LifeboatError } from '../errors.js';
 import { AgentLoop } from '../util/agent-loop.js';
 import { fromB64, toB64 } from '../util/bytes.js';
 import { keyEpoch, type KeyNodeStore, type KeyNodeStoreTx } from '../keynode/store/types.js';
-import { decodeChange, encodeChange, encodeNodeState, isSecretsMarker, SECRETS_MARKER, stampChange, type StreamSecrets } from './changes.js';
-import { hashBlob, sealCompaction, sealEntry, ZERO_HASH } from './format.js';
+import { decodeChange, encodeChange, isSecretsMarker, SECRETS_MARKER, stampChange, type StreamSecrets } from './changes.js';
+import { CompactionWriter } from './compaction.js';
+import { hashBlob, sealEntry, ZERO_HASH } from './format.js';
 
 /** What the agent needs from the backup service (BackupClient, or a test double). */
 export interface BackupTransport {
@@ -28,8 +29,17 @@ export interface BackupTransport {
   head(stream: string): Promise<{ headSeq: number; headHash: Uint8Array } | undefined>;
   /** Appends entries (idempotent); returns the head after them. */
   append(stream: string, entries: Uint8Array[]): Promise<{ headSeq: number; headHash: Uint8Array }>;
-  /** Uploads and completes a compaction covering entries up to `seq`. */
-  uploadCompaction(stream: string, seq: number, bytes: Uint8Array): Promise<void>;
+  /**
+   * Starts a streamed upload of a compaction covering entries up to `seq`: its bytes are written as
+   * they are made, then `finish` completes it (the service checks it and makes it current).
+   */
+  beginCompaction(stream: string, seq: number): Promise<CompactionUploadSink>;
+}
+
+/** Where a compaction's bytes go while it is written (CompactionUpload, or a test double). */
+export interface CompactionUploadSink {
+  write(bytes: Uint8Array): Promise<void>;
+  finish(): Promise<void>;
 }
 
 export interface BackupAgentOptions {
@@ -81,6 +91,8 @@ const META_COMPACTED = 'backup_compacted';
 const META_LAST_ERROR = 'backup_last_error';
 const META_ROLLBACK = 'backup_rollback_detected';
 const SEAL_BATCH = 1000;
+/** Keys read from the store per page while compacting: what a compaction holds in memory at once. */
+const COMPACT_PAGE = 1000;
 const RETRY_MIN_MS = 250;
 const RETRY_MAX_MS = 30_000;
 
@@ -296,24 +308,43 @@ export class BackupAgent {
   }
 
   /**
-   * Uploads the whole state as a compaction covering entries up to `acked`. The snapshot is read after
-   * `acked` was, so it holds at least every change up to it; changes after it replay idempotently.
+   * Uploads the whole state as a streamed compaction (LBBC v2) covering entries up to `acked`: keys are
+   * read page by page in key_id order, sealed in 64 KiB chunks and sent part by part as they are made.
+   * Every record is read after `acked` was, so it is at least as new as entry `acked`; the changes after
+   * it are whole-record upserts and idempotent edits, so replaying them over such a state gives the
+   * node's state whatever changed between the pages.
    */
   async compact(acked?: AgentHead): Promise<{ seq: number; bytes: number; keys: number }> {
     const s = this.o.store;
     const head = acked ?? (await readHead(s, META_ACKED));
     if (head.seq === 0) throw new LifeboatError('nothing_to_compact', 'no entry was acknowledged yet');
-    // Exact when no change was committed from before the read to after it: nothing unsealed and the
-    // sealed head still the compaction's entry (a change committed meanwhile is one or the other).
+    // Exact when no change was committed from before the first page to after the last: nothing
+    // unsealed and the sealed head still the compaction's entry (a change committed meanwhile is one or
+    // the other). Known only at the end, so it is the end record's flag (docs/format.md).
     const quiet = async () => (await s.countOutbox()).unsealed === 0 && (await readHead(s, META_HEAD)).seq === head.seq;
+    const upload = await this.o.transport.beginCompaction(this.o.stream, head.seq);
+    let made: Uint8Array[] = [];
+    const w = new CompactionWriter(this.o.backupKey, { stream: this.o.stream, seq: head.seq, head: head.hash, createdAt: this.now() }, (b) => made.push(b.slice()));
+    const send = async () => {
+      const out = made;
+      made = [];
+      for (const b of out) await upload.write(b);
+    };
+    w.secrets(this.o.secrets());
     const quietBefore = await quiet();
-    const snap = await s.exportSnapshot();
-    const exact = quietBefore && (await quiet());
-    const sec = this.o.secrets();
-    const bytes = sealCompaction(this.o.backupKey, { stream: this.o.stream, seq: head.seq, head: head.hash }, encodeNodeState(sec, snap, new Date(this.now()).toISOString(), exact));
-    await this.o.transport.uploadCompaction(this.o.stream, head.seq, bytes);
+    for (let after: string | undefined; ; ) {
+      const page = await s.listKeys({ afterKeyId: after, limit: COMPACT_PAGE });
+      for (const k of page) w.key(k);
+      await send();
+      if (page.length < COMPACT_PAGE) break;
+      after = page[page.length - 1]!.keyId;
+    }
+    for (const a of await s.listApiKeys()) w.apiKey(a);
+    const r = w.finish({ exact: quietBefore && (await quiet()) });
+    await send();
+    await upload.finish();
     await s.setMeta(META_COMPACTED, JSON.stringify({ seq: head.seq, at: this.now() }));
-    this.o.log?.(`backup: compaction of ${snap.keys.length} keys up to entry ${head.seq} uploaded (${bytes.length} bytes)`);
-    return { seq: head.seq, bytes: bytes.length, keys: snap.keys.length };
+    this.o.log?.(`backup: compaction of ${r.keys} keys up to entry ${head.seq} uploaded (${r.bytes} bytes)`);
+    return { seq: head.seq, bytes: r.bytes, keys: r.keys };
   }
 }

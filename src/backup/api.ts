@@ -1,7 +1,8 @@
 /**
  * The backup service's HTTP API as data (docs/backup.md, docs/backup-server.md): paths, limits, the
  * bodies the server validates and the answers the client validates, so both ends read one definition.
- * Bytes travel as standard padded base64; compaction chunks as application/octet-stream.
+ * Bytes travel as standard padded base64 in JSON; compaction chunks, and entries both ways when the
+ * client asks (binary frames, docs/format.md "Entry batches over HTTP"), as application/octet-stream.
  */
 import { z } from 'zod';
 import { InvalidInputError } from '../errors.js';
@@ -69,12 +70,15 @@ export const entriesQuery = z.object({
   after: z.coerce.number().int().min(0).max(Number.MAX_SAFE_INTEGER).default(0),
   limit: z.coerce.number().int().min(1).max(MAX_ENTRIES).default(1000),
 });
-export const beginCompactionBody = z.object({
-  seq: z.number().int().min(1).max(Number.MAX_SAFE_INTEGER),
+const declaredCompaction = {
   hash: b64(32),
   size: z.number().int().min(1).max(MAX_COMPACTION_BYTES),
   chunk_count: z.number().int().min(1).max(MAX_CHUNKS),
-});
+};
+/** With hash, size and chunk_count; or with `seq` alone, streamed: they come with `complete`. */
+export const beginCompactionBody = z.union([z.object({ seq: z.number().int().min(1).max(Number.MAX_SAFE_INTEGER), ...declaredCompaction }).strict(), z.object({ seq: z.number().int().min(1).max(Number.MAX_SAFE_INTEGER) }).strict()]);
+/** A streamed compaction's size, chunk count and SHA-256, sent with `complete`. */
+export const completeCompactionBody = z.object(declaredCompaction).strict();
 
 // Answers (validated by the client).
 const isoTime = z.string().max(40);
@@ -166,4 +170,65 @@ export function encodeEntryFrames(entries: Uint8Array[]): Uint8Array {
     o += 4 + e.length;
   }
   return out;
+}
+
+/** The media type of binary entry frames, both ways (docs/format.md, "Entry batches over HTTP"). */
+export const OCTETS = 'application/octet-stream';
+
+/** True when an Accept header asks for octet-stream before (or without) JSON. */
+export function acceptsOctets(accept: string | undefined): boolean {
+  for (const part of (accept ?? '').split(',')) {
+    const type = part.split(';')[0]!.trim().toLowerCase();
+    if (type === OCTETS) return true;
+    if (type === 'application/json' || type === 'application/*' || type === '*/*') return false;
+  }
+  return false;
+}
+
+/** A listing of entries as binary frames: `u64 head_seq ‖ (u64 seq ‖ u32 len ‖ entry)*`. */
+export function encodeEntryListFrames(headSeq: number, entries: { seq: number; bytes: Uint8Array }[]): Uint8Array {
+  const out = new Uint8Array(8 + entries.reduce((n, e) => n + 12 + e.bytes.length, 0));
+  const view = new DataView(out.buffer);
+  view.setBigUint64(0, BigInt(headSeq));
+  let o = 8;
+  for (const e of entries) {
+    view.setBigUint64(o, BigInt(e.seq));
+    view.setUint32(o + 8, e.bytes.length);
+    out.set(e.bytes, o + 12);
+    o += 12 + e.bytes.length;
+  }
+  return out;
+}
+
+/**
+ * The inverse of encodeEntryListFrames, for a listing asked with `after` and `limit`: seqs increasing,
+ * after `after`, at most the head; 1 byte to MAX_ENTRY_BYTES each; at most `limit`; nothing left over.
+ * Entries are views of `body`. Throws InvalidInputError naming what is wrong (the client makes it
+ * `peer_bad_answer`).
+ */
+export function parseEntryListFrames(body: Uint8Array, q: { after: number; limit: number }): { headSeq: number; entries: { seq: number; bytes: Uint8Array }[] } {
+  const view = new DataView(body.buffer, body.byteOffset, body.byteLength);
+  const u64 = (at: number, what: string) => {
+    const v = view.getBigUint64(at);
+    if (v > BigInt(Number.MAX_SAFE_INTEGER)) throw new InvalidInputError(`${what} is out of range`);
+    return Number(v);
+  };
+  if (body.length < 8) throw new InvalidInputError('the entry listing is shorter than its head');
+  const headSeq = u64(0, 'head_seq');
+  const entries: { seq: number; bytes: Uint8Array }[] = [];
+  let prev = q.after;
+  let o = 8;
+  while (o < body.length) {
+    const what = `entries[${entries.length}]`;
+    if (entries.length === q.limit) throw new InvalidInputError(`more entries than the ${q.limit} asked for`);
+    if (o + 12 > body.length) throw new InvalidInputError(`${what}: truncated frame`);
+    const seq = u64(o, `${what} seq`);
+    if (seq <= prev || seq > headSeq) throw new InvalidInputError(`${what}: seq ${seq} is out of order (after ${prev}, head ${headSeq})`);
+    const len = view.getUint32(o + 8);
+    if (len < 1 || len > MAX_ENTRY_BYTES || o + 12 + len > body.length) throw new InvalidInputError(`${what}: bad length ${len}`);
+    entries.push({ seq, bytes: body.subarray(o + 12, o + 12 + len) });
+    prev = seq;
+    o += 12 + len;
+  }
+  return { headSeq, entries };
 }

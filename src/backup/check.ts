@@ -11,7 +11,7 @@ import { ctEqual } from '../util/bytes.js';
 import type { AgentHead } from './agent.js';
 import { applyChange, emptyState, type NodeState, stateToSnapshot } from './changes.js';
 import { ZERO_HASH } from './format.js';
-import { assertAtHead, chainError, openNamedCompaction, type RestoreProgressFn, type RestoreSource, walkEntries } from './restore.js';
+import { assertAtHead, chainError, loadNamedCompaction, type RestoreProgressFn, type RestoreSource, walkEntries } from './restore.js';
 
 export interface CheckedCompaction {
   seq: number;
@@ -78,12 +78,12 @@ export async function checkBackupStream(source: RestoreSource, backupKey: Uint8A
   const compactions: CheckedCompaction[] = [];
   for (const c of listed) {
     await at('compaction', c.seq, async () => {
-      const opened = openNamedCompaction(backupKey, stream, c, await source.compactionOf(stream, c, (d, t) => progress('compaction', d, t)));
+      const opened = await loadNamedCompaction(source, backupKey, stream, c, (d, t) => progress('compaction', d, t));
       const keys = stateToSnapshot(opened.state).keys;
       if (!opened.state.secrets) throw new LifeboatError('backup_incomplete', 'the compaction holds no node keys', { status: 409 });
       await verifyRestoredKeys(opened.state.secrets.storageKey, keys, (d, t) => progress('verify', d, t));
       heads.set(c.seq, { head: opened.head, state: opened.state });
-      compactions.push({ seq: c.seq, size: c.size, keys: keys.length, exact: opened.state.exact, createdAt: opened.state.createdAt });
+      compactions.push({ seq: c.seq, size: c.size, keys: keys.length, exact: opened.exact, createdAt: opened.createdAt });
     });
   }
   // The held entries follow entry 0 or the compaction the service pruned them to.

@@ -5,8 +5,9 @@
  */
 import type { z } from 'zod';
 import { InvalidInputError, LifeboatError, PeerError } from '../errors.js';
-import { fromB64u, toB64u, utf8 } from '../util/bytes.js';
-import { API_PREFIX, decodeBase64, encodeBase64, errorAnswer } from './api.js';
+import { sha256 } from '@noble/hashes/sha2.js';
+import { ctEqual, fromB64u, toB64u, utf8 } from '../util/bytes.js';
+import { API_PREFIX, decodeBase64, encodeBase64, entriesAnswer, errorAnswer, parseEntryListFrames } from './api.js';
 import { checkName } from './format.js';
 
 export type CallOpts = {
@@ -17,6 +18,8 @@ export type CallOpts = {
   bytes?: Uint8Array;
   /** Return the answer's bytes as they are (a chunk) instead of parsing JSON. */
   raw?: boolean;
+  /** The Accept header (default application/json; errors come as JSON whatever it is). */
+  accept?: string;
 };
 
 /** One service's transport; see the file comment. */
@@ -36,6 +39,38 @@ export class BackupHttp {
     }
   }
 
+  /**
+   * A `GET …/entries` answer: binary frames (parseEntryListFrames), or the JSON of a service before
+   * them (it starts with `{`; a frame listing starts with a zero byte below head 2^56). Each entry's
+   * hash is its SHA-256, checked against the listed one in JSON. Throws PeerError `peer_bad_answer`.
+   */
+  entryListing(raw: Uint8Array, after: number, limit: number): { seq: number; hash: Uint8Array; bytes: Uint8Array }[] {
+    if (raw[0] !== 0x7b) {
+      try {
+        return parseEntryListFrames(raw, { after, limit }).entries.map((e) => ({ seq: e.seq, hash: sha256(e.bytes), bytes: e.bytes }));
+      } catch (err) {
+        throw this.badAnswer(`the entry listing: ${(err as Error).message}`);
+      }
+    }
+    let json: unknown;
+    try {
+      json = JSON.parse(utf8.decode(raw));
+    } catch {
+      throw this.badAnswer('the entry listing is not json');
+    }
+    const a = entriesAnswer.safeParse(json);
+    if (!a.success) throw this.badAnswer('unexpected answer to GET entries');
+    let prev = after;
+    return a.data.entries.map((e) => {
+      const bytes = this.bytes(e.entry, 'entry');
+      const hash = this.bytes(e.hash, 'hash', 32);
+      if (e.seq <= prev) throw this.badAnswer(`entry ${e.seq} is out of order (after ${prev})`);
+      if (!ctEqual(sha256(bytes), hash)) throw this.badAnswer(`entry ${e.seq} does not hash to its listed hash`);
+      prev = e.seq;
+      return { seq: e.seq, hash, bytes };
+    });
+  }
+
   /** The error for an answer outside the protocol. */
   badAnswer(what: string): PeerError {
     return new PeerError('peer_bad_answer', `backup service at ${this.url} answered outside the protocol: ${what}`, 'is that URL a lifeboat backup service, of a compatible version?');
@@ -47,7 +82,7 @@ export class BackupHttp {
    */
   async call<T>(method: string, path: string, body: unknown, schema: z.ZodType<T> | null, opts: CallOpts = {}): Promise<T> {
     const url = `${this.url}${path}`;
-    const headers: Record<string, string> = { accept: 'application/json' };
+    const headers: Record<string, string> = { accept: opts.accept ?? 'application/json' };
     let payload: Uint8Array | undefined;
     if (opts.bytes) {
       headers['content-type'] = 'application/octet-stream';

@@ -21,12 +21,12 @@ import { ctEqual, fromB64u, wipe } from '../util/bytes.js';
 import { fetchWithCa } from '../util/tls-fetch.js';
 import {
   encodeEntryFrames,
+  OCTETS,
   challengeAnswer,
   chunkAnswer,
   compactionAnswer,
   compactionListAnswer,
   encodeBase64,
-  entriesAnswer,
   headAnswer,
   loginFinishAnswer,
   loginStartAnswer,
@@ -266,7 +266,8 @@ export class BackupClient {
   }
 
   /** A stream call under the session's token, renewing it once if the service finds it expired or unknown. */
-  private async streamCall<T>(method: string, path: (account: string) => string, body: unknown, schema: z.ZodType<T> | null, opts: CallOpts = {}): Promise<T> {
+  /** A call on the session's account, renewing the token once on a 401 (for ./client-compaction.ts). */
+  async streamCall<T>(method: string, path: (account: string) => string, body: unknown, schema: z.ZodType<T> | null, opts: CallOpts = {}): Promise<T> {
     const s = this.current;
     if (!s) throw new LifeboatError('no_session', 'no backup session', { hint: 'call session(account, backupKey) first' });
     const url = path(s.account);
@@ -315,16 +316,9 @@ export class BackupClient {
    */
   async listEntries(stream: string, afterSeq: number, limit = 1000): Promise<EntryInfo[]> {
     const q = new URLSearchParams({ after: String(afterSeq), limit: String(limit) });
-    const a = await this.streamCall('GET', (acc) => `${streamPath(acc, stream)}/entries?${q}`, undefined, entriesAnswer, { timeoutMs: TRANSFER_TIMEOUT_MS });
-    let prev = afterSeq;
-    return a.entries.map((e) => {
-      const bytes = this.http.bytes(e.entry, 'entry');
-      const hash = this.http.bytes(e.hash, 'hash', 32);
-      if (e.seq <= prev) throw this.http.badAnswer(`entry ${e.seq} is out of order (after ${prev})`);
-      if (!ctEqual(sha256(bytes), hash)) throw this.http.badAnswer(`entry ${e.seq} does not hash to its listed hash`);
-      prev = e.seq;
-      return { seq: e.seq, hash, bytes };
-    });
+    // Binary frames (docs/format.md, "Entry batches over HTTP"); a service before them answers JSON ('{').
+    const raw = (await this.streamCall('GET', (acc) => `${streamPath(acc, stream)}/entries?${q}`, undefined, null, { raw: true, accept: OCTETS, timeoutMs: TRANSFER_TIMEOUT_MS })) as Uint8Array;
+    return this.http.entryListing(raw, afterSeq, limit);
   }
 
   // ---- compactions ----
@@ -391,7 +385,8 @@ export class BackupClient {
     return { stream: s.stream, headSeq: s.head_seq, headHash: this.http.bytes(s.head_hash, 'head_hash', 32), firstSeq: s.first_seq, updatedAt: s.updated_at };
   }
 
-  private compaction(c: z.infer<typeof compactionAnswer>): CompactionInfo {
+  /** A compaction answer as CompactionInfo (for ./client-compaction.ts). */
+  compaction(c: z.infer<typeof compactionAnswer>): CompactionInfo {
     return {
       id: c.id,
       seq: c.seq,

@@ -13,7 +13,7 @@ import { toHex, wipe } from '../util/bytes.js';
 import { BackupAgent, type BackupAgentOptions, type BackupTransport, queueWholeState, resetBackupState } from './agent.js';
 import type { StreamSecrets } from './changes.js';
 import { BackupClient, type BackupClientOptions, type CompactionInfo } from './client.js';
-import { hashBlob } from './format.js';
+import { CompactionUpload, downloadCompactionChunks } from './client-compaction.js';
 import { disableTotp, enrolTotp, loginWallet, registerWallet, type TotpShown } from './client-wallet.js';
 import type { WalletSigner } from './wallet.js';
 import { assertRestorableDir, defaultStreamName, readBackupStream, type RestoreProgressFn, type RestoreSource, writeRestoredNode } from './restore.js';
@@ -60,14 +60,15 @@ export function clientTransport(client: BackupClient, account: string, backupKey
       await session();
       return client.appendEntries(stream, entries);
     },
-    async uploadCompaction(stream, seq, bytes) {
+    async beginCompaction(stream, seq) {
       await session();
-      await client.uploadCompaction(stream, seq, hashBlob(bytes), bytes);
+      const upload = await CompactionUpload.begin(client, stream, seq);
+      return { write: (bytes) => upload.write(bytes), finish: async () => void (await upload.finish()) };
     },
   };
 }
 
-/** A restore's source: the same client, after the session. The compaction read is the one `stream()` named. */
+/** A restore's source: the same client, after the session. A compaction is read only as the service named it (`stream()`, `compactions()`), chunk by chunk. */
 export function clientSource(client: BackupClient): RestoreSource {
   let named: CompactionInfo | null = null;
   const listed = new Map<number, CompactionInfo>();
@@ -79,19 +80,16 @@ export function clientSource(client: BackupClient): RestoreSource {
       named = s.compaction;
       return { headSeq: s.headSeq, headHash: s.headHash, firstSeq: s.firstSeq, compaction: s.compaction ? ref(s.compaction) : null };
     },
-    async compaction(stream, onBytes) {
-      if (!named) throw new LifeboatError('backup_chain_broken', 'no compaction was named for this stream', { status: 409 });
-      return client.downloadCompaction(stream, named, onBytes);
-    },
     async compactions(stream) {
       const all = await client.listCompactions(stream);
       for (const c of all) listed.set(c.seq, c);
       return all.map(ref);
     },
-    async compactionOf(stream, r, onBytes) {
-      const c = listed.get(r.seq);
-      if (!c) throw new LifeboatError('backup_chain_broken', `no compaction at entry ${r.seq} was listed for this stream`, { status: 409 });
-      return client.downloadCompaction(stream, c, onBytes);
+    compactionChunks(stream, r, onBytes) {
+      // Only a compaction the service named (stream() or compactions()): its id and chunk count are the service's.
+      const c = named?.seq === r.seq ? named : listed.get(r.seq);
+      if (!c) throw new LifeboatError('backup_chain_broken', `no compaction at entry ${r.seq} was named for this stream`, { status: 409 });
+      return downloadCompactionChunks(client, stream, c, onBytes);
     },
     async entries(stream, afterSeq, limit) {
       return (await client.listEntries(stream, afterSeq, limit)).map((e) => e.bytes);

@@ -11,8 +11,9 @@
 import { LifeboatError } from '../errors.js';
 import type { AgentHead } from './agent.js';
 import { applyChange, emptyState, type NodeState } from './changes.js';
+import { discardRecords } from './compaction.js';
 import { ZERO_HASH } from './format.js';
-import { assertAtHead, assertNotRolledBack, type CompactionRef, openNamedCompaction, type ReadStream, type RestoreProgressFn, type RestoreSource, walkEntries } from './restore.js';
+import { assertAtHead, assertNotRolledBack, type CompactionRef, loadNamedCompaction, readNamedCompaction, type ReadStream, type RestoreProgressFn, type RestoreSource, walkEntries } from './restore.js';
 
 /** A point of a stream: after entry `seq`, or at `time` (ms since the epoch). */
 export type RestorePoint = { seq: number; time?: undefined } | { time: number; seq?: undefined };
@@ -63,7 +64,8 @@ export async function pointSeq(
   const base = start === 0 ? undefined : compactions.find((c) => c.seq === start);
   if (start > 0 && !base) throw pointError('backup_point_unavailable', `the service holds entries from ${info.firstSeq} but no compaction at ${start}`, 'check the stream with `lifeboat backup check`');
   const from: AgentHead = base ? { seq: base.seq, hash: ZERO_HASH } : { seq: 0, hash: ZERO_HASH };
-  if (base) from.hash = openNamedCompaction(backupKey, stream, base, await source.compactionOf(stream, base)).head;
+  // Only its head is needed: its records are read (every chunk authenticated) and dropped.
+  if (base) from.hash = (await readNamedCompaction(source, backupKey, stream, base, discardRecords)).head;
   let found: { seq: number; committedAt: number | null } | undefined;
   let first: number | null | undefined;
   let last: number | null = null;
@@ -123,8 +125,8 @@ async function baseFor(
   for (;;) {
     const c = chooseCompaction(compactions, seq, (x) => !inexact.has(x.seq));
     if (!c) break;
-    const opened = openNamedCompaction(backupKey, stream, c, await source.compactionOf(stream, c, (d, t) => progress('compaction', d, t)));
-    if (opened.state.exact || seq === info.headSeq) return { state: opened.state, from: { seq: opened.seq, hash: opened.head } };
+    const opened = await loadNamedCompaction(source, backupKey, stream, c, (d, t) => progress('compaction', d, t));
+    if (opened.exact || seq === info.headSeq) return { state: opened.state, from: { seq: opened.seq, hash: opened.head } };
     inexact.add(c.seq);
   }
   if (info.firstSeq <= 1) return { state: emptyState(), from: { seq: 0, hash: ZERO_HASH } };

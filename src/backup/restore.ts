@@ -17,9 +17,11 @@ import { storeMasterKey } from '../primary/datadir.js';
 import { createNodeVaultWith, loadNodeSecrets } from '../keynode/secrets.js';
 import { keyEpoch, openKeyNodeStore } from '../keynode/store/index.js';
 import { restoreNodeBackup } from '../keynode/backup.js';
+import { createHash } from 'node:crypto';
 import { type AgentHead, queueWholeState, resetBackupState, setRestoredBackupState } from './agent.js';
-import { applyChange, decodeNodeState, decodeStampedChange, emptyState, type NodeChange, type NodeState, stateToSnapshot } from './changes.js';
-import { hashBlob, openCompaction, openEntry, ZERO_HASH } from './format.js';
+import { applyChange, decodeStampedChange, emptyState, type NodeChange, type NodeState, stateToSnapshot } from './changes.js';
+import { CompactionReader, type CompactionSink, type OpenedCompaction } from './compaction.js';
+import { hashBlob, openEntry, ZERO_HASH } from './format.js';
 
 /** A complete compaction as the service lists it. */
 export interface CompactionRef {
@@ -35,12 +37,14 @@ export interface CompactionRef {
 export interface RestoreSource {
   /** The stream's head and current compaction as the service states them. Throws NotFoundError `stream_not_found`. */
   stream(stream: string): Promise<{ headSeq: number; headHash: Uint8Array; firstSeq?: number; compaction: CompactionRef | null }>;
-  /** The current compaction's bytes (the one `stream()` named). */
-  compaction(stream: string, onBytes?: (done: number, total: number) => void): Promise<Uint8Array>;
   /** Every complete compaction the service keeps (the current and the previous one), by seq. */
   compactions(stream: string): Promise<CompactionRef[]>;
-  /** The bytes of one of them. */
-  compactionOf(stream: string, ref: CompactionRef, onBytes?: (done: number, total: number) => void): Promise<Uint8Array>;
+  /**
+   * The bytes of a compaction the service named (the current one `stream()` named, or one
+   * `compactions()` listed), chunk by chunk as they come. The reader checks their size and SHA-256
+   * against `ref` itself (readNamedCompaction).
+   */
+  compactionChunks(stream: string, ref: CompactionRef, onBytes?: (done: number, total: number) => void): AsyncIterable<Uint8Array>;
   /** Up to `limit` entries after `afterSeq`, in seq order. */
   entries(stream: string, afterSeq: number, limit: number): Promise<Uint8Array[]>;
 }
@@ -75,14 +79,65 @@ export function chainError(msg: string): LifeboatError {
 }
 
 /**
- * Opens a compaction the service named: its size and SHA-256 must be the named ones, it must belong to
- * `stream` and cover the named seq. Throws `backup_chain_broken`, DecryptionError, FormatError.
+/** A compaction read whole into a state (for check and point-in-time restore, which keep it). */
+export interface LoadedCompaction extends OpenedCompaction {
+  state: NodeState;
+}
+
+/**
+ * Reads a compaction the service named, chunk by chunk through CompactionReader (either version),
+ * handing its records to `sink`: its size and SHA-256 must be the named ones (counted as the chunks
+ * come, checked at the end), it must belong to `stream` and cover the named seq. What the sink got is
+ * final only once this returns. Throws `backup_chain_broken`, `entry_misplaced`, DecryptionError,
+ * FormatError, and the source's errors.
  */
-export function openNamedCompaction(backupKey: Uint8Array, stream: string, ref: CompactionRef, bytes: Uint8Array): { seq: number; head: Uint8Array; state: ReturnType<typeof decodeNodeState> } {
-  if (bytes.length !== ref.size || !ctEqual(hashBlob(bytes), ref.hash)) throw chainError(`the compaction at entry ${ref.seq} downloaded is not the one the service named (size or hash differ)`);
-  const c = openCompaction(backupKey, bytes, { stream });
+export async function readNamedCompaction(
+  source: Pick<RestoreSource, 'compactionChunks'>,
+  backupKey: Uint8Array,
+  stream: string,
+  ref: CompactionRef,
+  sink: CompactionSink,
+  onBytes?: (done: number, total: number) => void,
+): Promise<OpenedCompaction> {
+  const notNamed = () => chainError(`the compaction at entry ${ref.seq} downloaded is not the one the service named (size or hash differ)`);
+  const reader = new CompactionReader(backupKey, { stream }, sink);
+  const hash = createHash('sha256');
+  let size = 0;
+  // Bytes that are not the named ones are refused as such first (as a whole read would): a reader's
+  // error is kept until the size and hash are known.
+  let failed: { err: unknown } | undefined;
+  for await (const chunk of source.compactionChunks(stream, ref, onBytes)) {
+    size += chunk.length;
+    if (size > ref.size) throw notNamed();
+    hash.update(chunk);
+    if (failed) continue;
+    try {
+      reader.push(chunk);
+    } catch (err) {
+      failed = { err };
+    }
+  }
+  if (size !== ref.size || !ctEqual(new Uint8Array(hash.digest()), ref.hash)) throw notNamed();
+  if (failed) throw failed.err;
+  const c = reader.finish();
   if (c.seq !== ref.seq) throw chainError(`the compaction covers entry ${c.seq}, but the service named ${ref.seq}`);
-  return { seq: c.seq, head: c.head, state: decodeNodeState(c.plaintext) };
+  return c;
+}
+
+/** The sink that gathers a compaction's records into `state`. */
+export function stateSink(state: NodeState): CompactionSink {
+  return {
+    secrets: (s) => void (state.secrets = s),
+    key: (k) => void state.keys.set(k.keyId, k),
+    apiKey: (a) => void state.apiKeys.set(a.id, a),
+  };
+}
+
+/** readNamedCompaction into a fresh state. */
+export async function loadNamedCompaction(source: RestoreSource, backupKey: Uint8Array, stream: string, ref: CompactionRef, onBytes?: (done: number, total: number) => void): Promise<LoadedCompaction> {
+  const state = emptyState();
+  const c = await readNamedCompaction(source, backupKey, stream, ref, stateSink(state), onBytes);
+  return { ...c, state };
 }
 
 /**
@@ -129,11 +184,10 @@ export async function readBackupStream(source: RestoreSource, backupKey: Uint8Ar
   const progress = opts.progress ?? (() => {});
   const info = await source.stream(stream);
   assertNotRolledBack(stream, info.headSeq, opts.expectSeq);
-  let state = emptyState();
+  const state = emptyState();
   let from: AgentHead = { seq: 0, hash: ZERO_HASH };
   if (info.compaction) {
-    const c = openNamedCompaction(backupKey, stream, info.compaction, await source.compaction(stream, (d, t) => progress('compaction', d, t)));
-    state = c.state;
+    const c = await readNamedCompaction(source, backupKey, stream, info.compaction, stateSink(state), (d, t) => progress('compaction', d, t));
     from = { seq: c.seq, hash: c.head };
   }
   const total = info.headSeq - from.seq;

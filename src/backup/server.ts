@@ -24,6 +24,7 @@ import {
   beginCompactionBody,
   chunkParams,
   compactionParams,
+  completeCompactionBody,
   decodeBase64,
   encodeBase64,
   ENTRIES_BODY_LIMIT,
@@ -33,6 +34,9 @@ import {
   loginStartBody,
   MAX_CHUNK_BYTES,
   parseEntryFrames,
+  acceptsOctets,
+  encodeEntryListFrames,
+  OCTETS,
   passwordFinishBody,
   passwordStartBody,
   registerFinishBody,
@@ -252,10 +256,12 @@ export function createBackupApp(deps: BackupAppDeps): FastifyInstance {
     const entries = Buffer.isBuffer(req.body) ? parseEntryFrames(req.body) : parseInput(appendBody, req.body, 'body').entries.map((e, i) => b64(e, `entries[${i}]`));
     return headJson(await service.streams.append(p.account, p.stream, entries));
   });
-  app.get(`${STREAM}/entries`, { onRequest: backupToken }, async (req) => {
+  app.get(`${STREAM}/entries`, { onRequest: backupToken }, async (req, reply) => {
     const p = streamOf(req);
     const q = parseInput(entriesQuery, req.query, 'query');
     const r = await service.streams.listEntries(p.account, p.stream, q.after, q.limit);
+    // Binary frames for a client that asks for them (docs/format.md, "Entry batches over HTTP"); else JSON.
+    if (acceptsOctets(req.headers.accept)) return reply.type(OCTETS).send(Buffer.from(encodeEntryListFrames(r.headSeq, r.entries)));
     return { head_seq: r.headSeq, entries: r.entries.map((e) => ({ seq: e.seq, hash: encodeBase64(e.hash), entry: encodeBase64(e.bytes) })) };
   });
 
@@ -263,7 +269,7 @@ export function createBackupApp(deps: BackupAppDeps): FastifyInstance {
   app.post(`${STREAM}/compactions`, { onRequest: backupToken }, async (req, reply) => {
     const p = streamOf(req);
     const b = parseInput(beginCompactionBody, req.body, 'body');
-    const c = await service.streams.beginCompaction(p.account, p.stream, { seq: b.seq, hash: b64(b.hash, 'hash', 32), size: b.size, chunkCount: b.chunk_count });
+    const c = await service.streams.beginCompaction(p.account, p.stream, 'hash' in b ? { seq: b.seq, hash: b64(b.hash, 'hash', 32), size: b.size, chunkCount: b.chunk_count } : { seq: b.seq });
     return reply.code(201).send(compactionJson(c));
   });
   app.get(`${STREAM}/compactions`, { onRequest: backupToken }, async (req) => {
@@ -288,7 +294,10 @@ export function createBackupApp(deps: BackupAppDeps): FastifyInstance {
   });
   app.post(`${COMPACTION}/complete`, { onRequest: backupToken }, async (req) => {
     const p = compactionOf(req);
-    return compactionJson(await service.streams.complete(p.account, p.stream, p.id));
+    // A streamed upload names its size, chunk count and hash here (a body-less complete names none).
+    const b = req.body === undefined || req.body === null ? undefined : parseInput(completeCompactionBody, req.body, 'body');
+    const declared = b ? { hash: b64(b.hash, 'hash', 32), size: b.size, chunkCount: b.chunk_count } : undefined;
+    return compactionJson(await service.streams.complete(p.account, p.stream, p.id, declared));
   });
   return app;
 }

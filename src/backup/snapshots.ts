@@ -5,10 +5,12 @@
  * service holds, with the commit times the first and the last one carry (each opened under its key).
  */
 import { LifeboatError } from '../errors.js';
-import { decodeStampedChange, stateToSnapshot } from './changes.js';
+import { decodeStampedChange } from './changes.js';
 import type { BackupClient } from './client.js';
 import { openEntry } from './format.js';
-import { openNamedCompaction } from './restore.js';
+import { downloadCompactionChunks } from './client-compaction.js';
+import { discardRecords } from './compaction.js';
+import { readNamedCompaction } from './restore.js';
 
 export interface SnapshotRow {
   seq: number;
@@ -56,8 +58,10 @@ export async function listSnapshots(client: BackupClient, backupKey: Uint8Array,
   for (const c of await client.listCompactions(stream)) {
     const row: SnapshotRow = { seq: c.seq, size: c.size, completedAt: c.completedAt, createdAt: null, keys: null, exact: null };
     if (opts.keys) {
-      const opened = openNamedCompaction(backupKey, stream, c, await client.downloadCompaction(stream, c));
-      Object.assign(row, { createdAt: opened.state.createdAt, keys: stateToSnapshot(opened.state).keys.length, exact: opened.state.exact });
+      // Read chunk by chunk and counted, not kept: its time is in the header, exact in the end record.
+      const source = { compactionChunks: () => downloadCompactionChunks(client, stream, c) };
+      const opened = await readNamedCompaction(source, backupKey, stream, c, discardRecords);
+      Object.assign(row, { createdAt: opened.createdAt, keys: opened.keys, exact: opened.exact });
     }
     compactions.push(row);
   }

@@ -8,8 +8,9 @@ import { createHash } from 'node:crypto';
 import { ConflictError, InvalidInputError, LifeboatError, NotFoundError } from '../errors.js';
 import { randomBytes } from '../crypto/random.js';
 import { ctEqual, toB64u } from '../util/bytes.js';
-import { MAX_CHUNK_BYTES, MAX_ENTRIES, MAX_ENTRY_BYTES } from './api.js';
-import { hashBlob, parseCompactionHeader, parseEntryHeader } from './format.js';
+import { MAX_CHUNK_BYTES, MAX_CHUNKS, MAX_COMPACTION_BYTES, MAX_ENTRIES, MAX_ENTRY_BYTES } from './api.js';
+import { parseAnyCompactionHeader } from './compaction.js';
+import { hashBlob, parseEntryHeader, ZERO_HASH } from './format.js';
 import type { BackupStore, CompactionRecord, EntryRecord, StreamRecord } from './store/types.js';
 
 /** A listing stops adding entries once it holds this many bytes (at least one entry is always listed). */
@@ -18,6 +19,9 @@ export const LIST_BYTES_BUDGET = 8 * 1024 * 1024;
 const LIST_PAGE = 100;
 /** Bytes of a compaction's start that hold its header (the header is at most 113 bytes, the envelope adds 40). */
 const HEADER_PREFIX = 1024;
+
+/** What a streamed upload's record holds until `complete` names its size, chunk count and hash. */
+const STREAMED = { hash: ZERO_HASH, size: MAX_COMPACTION_BYTES, chunkCount: MAX_CHUNKS };
 
 const streamNotFound = (stream: string) => new NotFoundError(`no stream ${stream} in this account`, 'stream_not_found');
 
@@ -97,9 +101,11 @@ export class BackupStreams {
    * Starts a compaction upload covering entries up to `seq`, under an id the service chooses.
    * Throws NotFoundError `stream_not_found`, ConflictError `compaction_beyond_head` (seq > head) and
    * `compaction_stale` (a complete compaction at or after seq), InvalidInputError for a chunk count
-   * that cannot hold `size` in chunks of 1 byte to 8 MiB.
+   * that cannot hold `size` in chunks of 1 byte to 8 MiB. Without hash, size and chunk count the upload
+   * is streamed: until `complete` names them, the record holds the limits and a zero hash.
    */
-  async beginCompaction(account: string, stream: string, c: { seq: number; hash: Uint8Array; size: number; chunkCount: number }): Promise<CompactionRecord> {
+  async beginCompaction(account: string, stream: string, declared: { seq: number; hash?: Uint8Array; size?: number; chunkCount?: number }): Promise<CompactionRecord> {
+    const c = declared.hash && declared.size && declared.chunkCount ? { ...declared, hash: declared.hash, size: declared.size, chunkCount: declared.chunkCount } : { seq: declared.seq, ...STREAMED };
     if (c.hash.length !== 32) throw new InvalidInputError('hash must be 32 bytes');
     if (c.chunkCount > c.size || c.size > c.chunkCount * MAX_CHUNK_BYTES) {
       throw new InvalidInputError(`${c.chunkCount} chunks of 1 byte to ${MAX_CHUNK_BYTES} bytes cannot hold ${c.size} bytes`);
@@ -153,11 +159,19 @@ export class BackupStreams {
    * held here. Then it becomes current and the store prunes. Idempotent for a complete one.
    * Throws NotFoundError `compaction_not_found`; ConflictError `compaction_incomplete`,
    * `compaction_size_mismatch`, `compaction_hash_mismatch`, `compaction_misplaced`,
-   * `compaction_head_mismatch`, `compaction_stale`; FormatError for a header that does not parse.
+   * `compaction_head_mismatch`, `compaction_stale`; FormatError for a header that does not parse;
+   * InvalidInputError when a streamed upload is completed without its size, chunk count and hash.
    */
-  async complete(account: string, stream: string, id: string): Promise<CompactionRecord> {
-    const c = await this.compaction(account, stream, id);
-    if (c.state === 'complete') return c;
+  async complete(account: string, stream: string, id: string, declared?: { hash: Uint8Array; size: number; chunkCount: number }): Promise<CompactionRecord> {
+    const rec = await this.compaction(account, stream, id);
+    if (rec.state === 'complete') return rec;
+    const streamed = ctEqual(rec.hash, ZERO_HASH);
+    if (streamed && !declared) throw new InvalidInputError('a streamed compaction is completed with its size, chunk_count and hash', { hint: 'send {"size", "chunk_count", "hash"} with complete' });
+    const c = streamed && declared ? { ...rec, ...declared } : rec;
+    if (declared && !streamed && (declared.size !== rec.size || declared.chunkCount !== rec.chunkCount || !ctEqual(declared.hash, rec.hash))) {
+      throw new ConflictError('complete names another size, chunk count or hash than the upload began with', 'compaction_size_mismatch');
+    }
+    if (c.chunkCount > c.size || c.size > c.chunkCount * MAX_CHUNK_BYTES) throw new InvalidInputError(`${c.chunkCount} chunks of 1 byte to ${MAX_CHUNK_BYTES} bytes cannot hold ${c.size} bytes`);
     const hash = createHash('sha256');
     const prefix: Uint8Array[] = [];
     let size = 0;
@@ -169,8 +183,11 @@ export class BackupStreams {
       size += chunk.length;
     }
     if (size !== c.size) throw new ConflictError(`the chunks hold ${size} bytes, not the ${c.size} declared`, 'compaction_size_mismatch');
+    if (streamed && c.chunkCount < MAX_CHUNKS && (await this.store.getCompactionChunk(account, stream, id, c.chunkCount))) {
+      throw new ConflictError(`a chunk past the ${c.chunkCount} declared was uploaded`, 'compaction_size_mismatch');
+    }
     if (!ctEqual(new Uint8Array(hash.digest()), c.hash)) throw new ConflictError('the chunks do not hash to the declared sha-256', 'compaction_hash_mismatch');
-    const h = parseCompactionHeader(Buffer.concat(prefix));
+    const h = parseAnyCompactionHeader(Buffer.concat(prefix));
     if (h.stream !== stream || h.seq !== c.seq) {
       throw new ConflictError(`the compaction names ${h.stream}#${h.seq}, not ${stream}#${c.seq}`, 'compaction_misplaced');
     }
@@ -178,7 +195,7 @@ export class BackupStreams {
     if (!entry || !ctEqual(entry.hash, h.link)) {
       throw new ConflictError(`the compaction's head is not entry ${c.seq} of this stream as held here`, 'compaction_head_mismatch', 'compact from the entries the service acknowledged');
     }
-    await this.store.completeCompaction(account, stream, id, this.now());
+    await this.store.completeCompaction(account, stream, id, this.now(), streamed ? { hash: c.hash, size: c.size, chunkCount: c.chunkCount } : undefined);
     return (await this.store.getCompaction(account, stream, id)) ?? { ...c, state: 'complete', completedAt: this.now() };
   }
 

@@ -202,7 +202,8 @@ function backupFleetOf(c: BackupDrillContext): { fleet: KeyNodeFleet; service: B
   return { fleet: c.fleet, service: c.service, password: c.password };
 }
 
-const accountOf = (nodeName: string) => `acct-${nodeName}`;
+/** The backup account of a drill node: one each, named after it. */
+export const accountOf = (nodeName: string): string => `acct-${nodeName}`;
 
 export const backupScenarios: Scenario<BackupDrillContext>[] = [
   {

@@ -24,7 +24,7 @@ function check(ok: boolean, what: string): void {
   if (!ok) throw new LifeboatError('drill_check_failed', what);
 }
 
-async function writeFleet(c: CoverageDrillContext): Promise<string> {
+export async function writeFleet(c: CoverageDrillContext): Promise<string> {
   if (c.fleetFile) return c.fleetFile;
   if (!c.fleet || !c.service) throw new LifeboatError('drill_check_failed', 'no backed-up nodes: an earlier scenario failed');
   const dir = join(c.dir, 'coverage');

@@ -141,6 +141,9 @@ export class KeyNodeService {
   }
 
   // --- DKG -----------------------------------------------------------------------------------------
+  // A session's step only moves forward from the step it was read at (insertDkgSession, then
+  // advanceDkgSession compare-and-set, then deleted with the key's insert): of concurrent copies of a
+  // round, exactly one is answered.
 
   /** Round 1: draws this node's polynomial; answers its signed round-1 package. The key will belong to `tenant`. */
   async dkgStart(input: { sessionId: string; keyId: string; curve: FrostCurve; threshold: number; participants: string[]; tenant: string; ersPolicy?: ErsPolicy }): Promise<unknown> {
@@ -150,7 +153,7 @@ export class KeyNodeService {
     if (await this.deps.store.getDkgSession(input.sessionId)) throw new ConflictError(`dkg session ${input.sessionId} already exists`, 'dkg_session_exists');
     const participants = dkgParticipants(input.curve, input.participants);
     const { state, round1Message } = dkgStart({ sessionId: input.sessionId, curve: input.curve, threshold: input.threshold, participants, self: this.deps.secrets.identity });
-    await this.deps.store.putDkgSession({ sessionId: input.sessionId, keyId: input.keyId, state: sealDkgState(this.deps.secrets.storageKey, state), step: 1, expiresAt: this.now() + DKG_TTL_MS, tenant: input.tenant, ...(input.ersPolicy ? { ersPolicy: input.ersPolicy } : {}) });
+    await this.deps.store.insertDkgSession({ sessionId: input.sessionId, keyId: input.keyId, state: sealDkgState(this.deps.secrets.storageKey, state), step: 1, expiresAt: this.now() + DKG_TTL_MS, tenant: input.tenant, ...(input.ersPolicy ? { ersPolicy: input.ersPolicy } : {}) });
     wipeDkgState(state);
     return round1Message;
   }
@@ -159,18 +162,20 @@ export class KeyNodeService {
   private async session(sessionId: string, step: number, tenant: string) {
     const rec = await this.deps.store.getDkgSession(sessionId);
     if (!rec || rec.expiresAt < this.now() || rec.tenant !== tenant) throw new NotFoundError(`no dkg session ${sessionId} (unknown or expired)`, 'dkg_session_not_found');
-    if (rec.step !== step) throw new ConflictError(`dkg session ${sessionId} is at step ${rec.step}, not ${step}`, 'dkg_out_of_order', 'a replayed or reordered round message');
+    if (rec.step !== step) throw outOfOrder(sessionId, `is at step ${rec.step}, not ${step}`);
     return { rec, state: openDkgState(this.deps.secrets.storageKey, rec.state, { sessionId }) };
   }
 
   /** Round 2: checks every round-1 package; answers one sealed round-2 package per other participant. */
   async dkgRound2(input: { sessionId: string; round1: unknown[]; tenant: string }): Promise<unknown[]> {
-    const { rec, state } = await this.session(input.sessionId, 1, input.tenant);
+    const { state } = await this.session(input.sessionId, 1, input.tenant);
     const msgs = input.round1.map(parseDkgRound1Message);
     const r = dkgRound2(state, msgs, this.deps.secrets.identity);
-    await this.deps.store.putDkgSession({ ...rec, state: sealDkgState(this.deps.secrets.storageKey, r.state), step: 2 });
+    const moved = await this.deps.store.advanceDkgSession(input.sessionId, 1, 2, sealDkgState(this.deps.secrets.storageKey, r.state));
     wipeDkgState(state);
     wipeDkgState(r.state);
+    // Another round 2 of this session moved it first: only one set of round-2 packages leaves a node.
+    if (!moved) throw outOfOrder(input.sessionId);
     return r.round2Messages;
   }
 
@@ -183,8 +188,9 @@ export class KeyNodeService {
     const record = { ...this.toRecord(key, 'dkg', state.threshold, rec.tenant), ...(rec.ersPolicy ? { ersPolicy: rec.ersPolicy } : {}) };
     wipe(result.share);
     await this.deps.store.transaction(async (tx) => {
+      // A concurrent finish of the same session deleted it first: this one stores nothing.
+      if (!(await tx.deleteDkgSession(input.sessionId))) throw new NotFoundError(`no dkg session ${input.sessionId} (finished meanwhile)`, 'dkg_session_not_found');
       await tx.insertKey(record);
-      await tx.deleteDkgSession(input.sessionId);
     });
     this.deps.onKeyCommitted?.(record.keyId);
     return this.info(await this.awaitBackup(record));
@@ -434,4 +440,8 @@ export class KeyNodeService {
       wipe(key.share);
     }
   }
+}
+
+function outOfOrder(sessionId: string, why = 'moved on meanwhile'): ConflictError {
+  return new ConflictError(`dkg session ${sessionId} ${why}`, 'dkg_out_of_order', 'a replayed or reordered round message');
 }

@@ -6,7 +6,7 @@ import { ConflictError, InvalidInputError, NotFoundError } from '../../errors.js
 import { isForeignKeyViolation } from '../../keynode/store/queries.js';
 import { affected, type Db, guarded, mapError } from './queries.js';
 import { TotpOps } from './totp.js';
-import { checkChunk, checkId, checkInt, checkMillis, checkName, compactionToRow, MAX_CHUNKS, rowToCompaction } from './records.js';
+import { checkChunk, checkHash, checkId, checkInt, checkMillis, checkName, compactionToRow, MAX_CHUNKS, MAX_COMPACTION_SIZE, rowToCompaction } from './records.js';
 import type { BackupStore, BackupStoreKind, BackupStoreOps, BackupStoreTx, CompactionRecord } from './types.js';
 
 export interface Backend {
@@ -117,7 +117,7 @@ export class BackupOps extends TotpOps implements BackupStoreOps {
       .executeTakeFirst();
   }
 
-  async completeCompaction(account: string, stream: string, id: string, now: number): Promise<void> {
+  async completeCompaction(account: string, stream: string, id: string, now: number, declared?: { hash: Uint8Array; size: number; chunkCount: number }): Promise<void> {
     checkName(account, 'account');
     checkName(stream, 'stream');
     checkId(id, 'compaction id');
@@ -135,7 +135,8 @@ export class BackupOps extends TotpOps implements BackupStoreOps {
       if (previous !== undefined && Number(previous.seq) >= Number(c.seq)) {
         throw new ConflictError(`compaction ${id} covers seq ${c.seq}, and complete compaction ${previous.id} covers ${previous.seq}`, 'compaction_stale');
       }
-      await db.updateTable('compactions').set({ state: 'complete', completed_at: now }).where('id', '=', id).execute();
+      const decl = declared ? { hash: checkHash(declared.hash, 'compaction hash'), size: checkInt(declared.size, 'compaction size', 1, MAX_COMPACTION_SIZE), chunk_count: checkInt(declared.chunkCount, 'chunkCount', 1, MAX_CHUNKS) } : {};
+      await db.updateTable('compactions').set({ state: 'complete', completed_at: now, ...decl }).where('id', '=', id).execute();
       if (previous === undefined) return;
       // Keep the previous compaction and every entry after it: a restore that began from it goes on.
       const keepFrom = Number(previous.seq);

@@ -246,8 +246,10 @@ export interface BackupStoreOps {
    * previous current compaction's seq (all entries are kept while there is no previous one); the
    * stream's firstSeq follows (and its updatedAt with it). Uploads still `uploading` stay, for
    * deleteExpired; one older than the new current can only fail with `compaction_stale` now.
+   * `declared` (a streamed upload's hash, size and chunk count, verified by the caller) replaces the
+   * ones the record began with.
    */
-  completeCompaction(account: string, stream: string, id: string, now: number): Promise<void>;
+  completeCompaction(account: string, stream: string, id: string, now: number, declared?: { hash: Uint8Array; size: number; chunkCount: number }): Promise<void>;
 }
 
 /** What a transaction body gets: the same operations, all inside the one transaction. */

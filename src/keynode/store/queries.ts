@@ -4,13 +4,14 @@
  * the backup outbox's queries are in ./outbox.ts.
  */
 import type { Kysely } from 'kysely';
-import { ConflictError, NotFoundError } from '../../errors.js';
+import { ConflictError, InvalidInputError, NotFoundError } from '../../errors.js';
 import { affected, guardWith, isForeignKeyViolation, mapDriverError as mapWithBusyHint } from '../../store/driver.js';
 import * as keyshare from './keyshare.js';
 import * as outbox from './outbox.js';
 import {
   apiKeyToRow,
   checkId,
+  checkInt,
   checkKeyStatus,
   checkListKeys,
   checkMillis,
@@ -200,24 +201,19 @@ export class StoreOps implements KeyNodeStoreOps {
     return Number(r.n);
   }
 
-  async putDkgSession(session: DkgSessionRecord): Promise<void> {
+  async insertDkgSession(session: DkgSessionRecord): Promise<void> {
     const row = dkgToRow(session);
-    await guarded(() =>
-      this.db
-        .insertInto('dkg_sessions')
-        .values(row)
-        .onConflict((oc) =>
-          oc.column('session_id').doUpdateSet((eb) => ({
-            key_id: eb.ref('excluded.key_id'),
-            state: eb.ref('excluded.state'),
-            step: eb.ref('excluded.step'),
-            expires_at: eb.ref('excluded.expires_at'),
-            tenant: eb.ref('excluded.tenant'),
-            ers_policy: eb.ref('excluded.ers_policy'),
-          })),
-        )
-        .execute(),
-    );
+    const r = await guarded(() => this.db.insertInto('dkg_sessions').values(row).onConflict((oc) => oc.column('session_id').doNothing()).executeTakeFirst());
+    if (affected(r.numInsertedOrUpdatedRows) === 0) throw new ConflictError(`dkg session ${row.session_id} already exists`, 'dkg_session_exists');
+  }
+
+  async advanceDkgSession(sessionId: string, from: number, to: number, state: Uint8Array): Promise<boolean> {
+    checkId(sessionId, 'sessionId');
+    checkInt(from, 'from', 0, 1000);
+    checkInt(to, 'to', 0, 1000);
+    if (!(state instanceof Uint8Array) || state.length === 0) throw new InvalidInputError('state must be non-empty bytes');
+    const r = await guarded(() => this.db.updateTable('dkg_sessions').set({ step: to, state }).where('session_id', '=', sessionId).where('step', '=', from).executeTakeFirst());
+    return affected(r.numUpdatedRows) > 0;
   }
 
   async getDkgSession(sessionId: string): Promise<DkgSessionRecord | undefined> {

@@ -283,8 +283,13 @@ export interface KeyNodeStoreOps {
   /** Counts the unused nonces, of one key if given. */
   countNonces(keyId?: string): Promise<number>;
 
-  /** Creates or replaces a DKG session. */
-  putDkgSession(session: DkgSessionRecord): Promise<void>;
+  /** Creates a DKG session at its first step. Throws ConflictError `dkg_session_exists` if its id is taken. */
+  insertDkgSession(session: DkgSessionRecord): Promise<void>;
+  /**
+   * Moves a session from step `from` to `to` with its new sealed state, only if it is still at `from`
+   * (compare and set): false when another request moved or deleted it meanwhile.
+   */
+  advanceDkgSession(sessionId: string, from: number, to: number, state: Uint8Array): Promise<boolean>;
   /** Returns the session, or undefined if absent. An expired session is returned until it is deleted: check expiresAt. */
   getDkgSession(sessionId: string): Promise<DkgSessionRecord | undefined>;
   /** Returns false if there was no such session. */

@@ -1,0 +1,152 @@
+/**
+ * Compaction and restore at scale (issue 17, point 5) on SQLite, each beside its floor in the same run:
+ * the node store's plain import of the same keys (importSnapshot, no checks). Every step runs in its
+ * own process (bench/scale-worker.ts; the compaction bench/scale-compact.ts, bundled), so the peak RSS
+ * printed is that step's alone:
+ *   - floor: import of N keys into a fresh store;
+ *   - compaction: the agent's streamed compaction (LBBC v2) of that store, uploaded to a backup service
+ *     (a `backup-server serve` process) over loopback HTTP;
+ *   - restore: login (production OPAQUE stretching), the compaction read back, every share checked,
+ *     a node written, from the same service.
+ * Then the ratio per 10x of each (linear: 10.0x). Goals (issue 17): restore of 100,000 keys <= 10 s and
+ * <= 4x the floor; restore of 1,000,000 in <= 512 MB peak RSS; compaction of 1,000,000 in <= 256 MB.
+ *
+ *   SCALE_N=10000,100000   the sizes (default); SCALE_MAX=1000000 adds every power of ten up to it
+ *   SCALE_DISTINCT=100000  distinct synthetic keys (bench/restore.ts, cached); record i is key i % this
+ *   SCALE_STEPS=floor,compact,restore   the steps to run (the floor always runs: it makes the store)
+ *
+ * Run alone: `BENCH=scale npm run bench`, or `node --import tsx bench/scale.bench.ts` after a build.
+ */
+import { spawn } from 'node:child_process';
+import { build } from 'esbuild';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { cpus, loadavg, tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { encodeChange } from '../src/backup/changes.js';
+import { BackupClient } from '../src/backup/client.js';
+import { sealEntry, ZERO_HASH } from '../src/backup/format.js';
+import { runCli, startServer } from '../src/drill/proc.js';
+import { randomBytes } from '../src/crypto/random.js';
+import { toHex } from '../src/util/bytes.js';
+import { fixtures, STORAGE_KEY } from './restore.js';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const PASSWORD = 'bench password, long enough';
+
+function sizes(): number[] {
+  const base = (process.env.SCALE_N ?? '10000,100000').split(',').map(Number);
+  const max = Number(process.env.SCALE_MAX ?? 0);
+  for (let n = 10_000; n <= max; n *= 10) if (!base.includes(n)) base.push(n);
+  return base.sort((x, y) => x - y);
+}
+
+interface Step {
+  seconds: number;
+  max_rss_mb: number;
+  base_rss_mb: number;
+  bytes?: number;
+  keys?: number;
+}
+
+/**
+ * The compaction step (bench/scale-compact.ts) bundled by esbuild as the CLI is (scripts/build.mjs),
+ * so that its RSS is not tsx's. The floor and the restore run through tsx (bench/scale-worker.ts): the
+ * restore's share checks start worker threads that import their own module
+ * (src/keynode/restore-workers.ts), which a one-file bundle would not hold.
+ */
+async function bundleWorker(): Promise<string> {
+  // In the checkout (dist/, not committed), where node resolves better-sqlite3 from node_modules.
+  const outfile = join(here, '..', 'dist', 'bench', 'scale-compact.mjs');
+  await build({
+    entryPoints: [join(here, 'scale-compact.ts')],
+    outfile,
+    bundle: true,
+    format: 'esm',
+    platform: 'node',
+    target: 'node20',
+    external: ['better-sqlite3', 'pg-native'],
+    banner: { js: "import { createRequire as __lifeboatRequire } from 'node:module'; const require = __lifeboatRequire(import.meta.url);" },
+    logLevel: 'warning',
+  });
+  return outfile;
+}
+
+/** Runs one worker step (from `bundle`, or through tsx); its JSON line, or a throw with its stderr. */
+function step(args: string[], bundle?: string): Promise<Step> {
+  return new Promise((resolve, reject) => {
+    const argv = bundle ? [bundle, ...args.slice(1)] : ['--import', 'tsx', join(here, 'scale-worker.ts'), ...args];
+    const child = spawn(process.execPath, argv, { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    let err = '';
+    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (err += d.toString()));
+    child.on('error', reject);
+    child.on('close', (code) => {
+      const line = out.trim().split('\n').pop() ?? '';
+      if (code === 0 && line.startsWith('{')) resolve(JSON.parse(line) as Step);
+      else reject(new Error(`scale worker ${args[0]} exited ${code}: ${err.slice(-2000)}`));
+    });
+  });
+}
+
+const fmt = (n: number) => n.toLocaleString('en-US');
+
+export async function benchScale(): Promise<void> {
+  const ns = sizes();
+  const distinct = Math.min(Number(process.env.SCALE_DISTINCT ?? 100_000), Math.max(...ns));
+  console.log(`compaction and restore at scale, sqlite, one process per step (node ${process.version}, ${cpus().length} cpus, load average ${loadavg().map((l) => l.toFixed(1)).join(' ')})`);
+  await fixtures(distinct); // made once and cached, outside every measured step
+  const root = mkdtempSync(join(tmpdir(), 'lifeboat-bench-scale-'));
+  const serviceDir = join(root, 'service');
+  const added = await runCli(['backup-server', 'account', 'add', 'scale', '--data-dir', serviceDir, '--json']);
+  if (added.code !== 0) throw new Error(`account add failed: ${added.stderr}`);
+  const server = await startServer(['backup-server', 'serve', '--listen', '127.0.0.1:0', '--data-dir', serviceDir, '--log-level', 'silent', '--json']);
+  try {
+    const backupKey = randomBytes(32);
+    const secrets = { identity: randomBytes(64), storageKey: STORAGE_KEY, exportKey: randomBytes(32), wrappingKey: randomBytes(32) };
+    writeFileSync(
+      join(root, 'secrets.json'),
+      JSON.stringify({ account: 'scale', password: PASSWORD, backupKey: toHex(backupKey), identity: toHex(secrets.identity), storageKey: toHex(secrets.storageKey), exportKey: toHex(secrets.exportKey), wrappingKey: toHex(secrets.wrappingKey) }),
+      { mode: 0o600 },
+    );
+    const client = new BackupClient({ url: server.url });
+    await client.register('scale', (JSON.parse(added.stdout) as { invite: string }).invite, PASSWORD, backupKey);
+    await client.session('scale', backupKey);
+    const steps = (process.env.SCALE_STEPS ?? 'floor,compact,restore').split(',');
+    const bundle = await bundleWorker();
+    const rows: { n: number; floor: Step; compact?: Step; restore?: Step }[] = [];
+    for (const n of ns) {
+      const dir = join(root, `n${n}`);
+      mkdirSync(dir);
+      const stream = `scale-${n}`;
+      // The stream's first entry holds the node keys; the compaction covers it and every key of the store.
+      await client.appendEntries(stream, [sealEntry(backupKey, { stream, seq: 1, prev: ZERO_HASH }, encodeChange({ op: 'secrets', secrets }))]);
+      const floor = await step(['floor', dir, String(n), String(Math.min(distinct, n))]);
+      const compact = steps.includes('compact') ? await step(['compact', dir, server.url, stream], bundle) : undefined;
+      const restore = compact && steps.includes('restore') ? await step(['restore', dir, server.url, stream]) : undefined;
+      if ((compact && compact.keys !== n) || (restore && restore.keys !== n)) throw new Error(`compacted ${compact?.keys} and restored ${restore?.keys} keys, not ${n}`);
+      rows.push({ n, floor, compact, restore });
+      const line = (what: string, s: Step, extra = '') => console.log(`  ${what.padEnd(34)} ${fmt(n).padStart(9)} keys ${s.seconds.toFixed(2).padStart(8)} s  peak RSS ${s.max_rss_mb.toFixed(0).padStart(5)} MB (${s.base_rss_mb.toFixed(0)} before)${extra}`);
+      line('store import (floor)', floor);
+      if (compact) line('compaction, streamed to the service', compact, `   ${((compact.bytes ?? 0) / 1e6).toFixed(1)} MB (${((compact.bytes ?? 0) / n).toFixed(0)} B/key)${n >= 1_000_000 ? `; goal <= 256 MB RSS: ${compact.max_rss_mb <= 256 ? 'met' : 'NOT met'}` : ''}`);
+      if (restore) {
+        const goals = [n === 100_000 ? `goal <= 10 s and <= 4x: ${restore.seconds <= 10 && restore.seconds <= 4 * floor.seconds ? 'met' : 'NOT met'}` : '', n >= 1_000_000 ? `goal <= 512 MB RSS: ${restore.max_rss_mb <= 512 ? 'met' : 'NOT met'}` : ''].filter(Boolean);
+        line('restore from the service', restore, `   ${(restore.seconds / floor.seconds).toFixed(1)}x the floor${goals.length ? `; ${goals.join('; ')}` : ''}`);
+      }
+      rmSync(dir, { recursive: true, force: true });
+    }
+    for (let i = 1; i < rows.length; i++) {
+      const [p, q] = [rows[i - 1]!, rows[i]!];
+      const per10 = (a: number, b: number) => ((b / a) ** (1 / Math.log10(q.n / p.n))).toFixed(1);
+      const of = (what: string, a?: Step, b?: Step) => (a && b ? `   ${what} ${per10(a.seconds, b.seconds)}x time, ${per10(a.max_rss_mb, b.max_rss_mb)}x RSS` : '');
+      console.log(`  per 10x keys, ${fmt(p.n)} -> ${fmt(q.n)} (linear: 10.0x time):  floor ${per10(p.floor.seconds, q.floor.seconds)}x${of('compaction', p.compact, q.compact)}${of('restore', p.restore, q.restore)}`);
+    }
+    client.endSession();
+  } finally {
+    await server.stop();
+    rmSync(root, { recursive: true, force: true });
+  }
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) await benchScale();
