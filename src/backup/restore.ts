@@ -1,9 +1,11 @@
 /**
  * Rebuilding a key node from its backup stream (docs/backup.md, "Restore"): read the current
  * compaction and every entry after it, check the chain from the compaction's head to the stream's
- * head, decrypt and replay, check every share against its verifying share, and only then write a new
- * node (vault with the same node keys under a fresh master key, configuration, store) with the nonce
- * epoch advanced and no nonce at all.
+ * head, decrypt and replay, check every share against its verifying share, and write a new node
+ * (vault with the same node keys under a fresh master key, configuration, store) with the nonce epoch
+ * advanced and no nonce at all. The store is written through the key node's importer: a key only
+ * after its check passed, committed only after every check (./restore-stream.ts streams a restore to
+ * the head through it; writeRestoredNode writes a stream read whole).
  */
 import { existsSync, mkdirSync, renameSync, rmdirSync, rmSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
