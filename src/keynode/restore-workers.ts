@@ -26,6 +26,8 @@ export interface WorkerResult extends Counters {
 const WORKER_TASK = 'lifeboat-restore-verify';
 /** A long-lived worker of a VerifyPool: checks part after part sent by message (a streamed restore). */
 const POOL_TASK = 'lifeboat-restore-verify-pool';
+/** The old generation of a pool worker's heap (MB), which bounds its share of a streamed restore's memory. */
+const POOL_WORKER_HEAP_MB = 128;
 
 /**
  * What a worker must load before `entry` (the URL of the module it runs). Run from TypeScript sources
@@ -118,7 +120,10 @@ export function startVerifyPool(entry: string, loader: string | undefined, stora
     w.pending.clear();
   };
   const pool: PoolWorker[] = Array.from({ length: Math.max(1, workers) }, () => {
-    const w: PoolWorker = { worker: new Worker(WORKER_BOOT, { eval: true, workerData: { task: POOL_TASK, entry, loader, storageKey } }), pending: new Map() };
+    // A part's working set is tens of MB; without a limit V8 lets a worker's heap grow far past it
+    // before it collects (with the machine's memory), and a long restore's RSS with it.
+    const resourceLimits = { maxOldGenerationSizeMb: POOL_WORKER_HEAP_MB };
+    const w: PoolWorker = { worker: new Worker(WORKER_BOOT, { eval: true, resourceLimits, workerData: { task: POOL_TASK, entry, loader, storageKey } }), pending: new Map() };
     w.worker.on('message', (m: { id: number; checked?: number; done?: WorkerResult }) => {
       const p = w.pending.get(m.id);
       if (!p) return;
