@@ -665,6 +665,37 @@ describe('backup service: isolation, limits and hygiene', () => {
       await g.close();
     }
   });
+
+  it('a client given onRateLimited waits out a short Retry-After and logs in; a long one, or a client without it, gets rate_limited at once', async () => {
+    const g = await fixture({ rateLimits: { loginPerAddressAndAccount: { max: 2, windowMs: 2000 } } });
+    try {
+      const owner = await g.account('owner', 'the owner password');
+      const plain = g.client();
+      for (let i = 0; i < 2; i++) await plain.login('owner', 'the owner password');
+      await rejectsWith(plain.login('owner', 'the owner password'), 'rate_limited', 429);
+      const waits: number[] = [];
+      const patient = new BackupClient({ url: URL_BASE, fetch: injectFetch(g.app), keyStretching: FAST, onRateLimited: (s) => waits.push(s) });
+      const t0 = Date.now();
+      const back = await patient.login('owner', 'the owner password');
+      assert.deepEqual(back.backupKey, owner.backupKey);
+      assert.equal(waits.length, 1);
+      assert.ok(waits[0]! >= 1 && waits[0]! <= 2, `waited ${waits[0]} s`);
+      assert.ok(Date.now() - t0 >= waits[0]! * 1000);
+    } finally {
+      await g.close();
+    }
+    const h = await fixture({ rateLimits: { loginPerAddressAndAccount: { max: 1, windowMs: 120_000 } } });
+    try {
+      await h.account('owner', 'the owner password');
+      const waits: number[] = [];
+      const patient = new BackupClient({ url: URL_BASE, fetch: injectFetch(h.app), keyStretching: FAST, onRateLimited: (s) => waits.push(s) });
+      await patient.login('owner', 'the owner password');
+      await rejectsWith(patient.login('owner', 'the owner password'), 'rate_limited', 429);
+      assert.deepEqual(waits, [], 'over a minute: not waited');
+    } finally {
+      await h.close();
+    }
+  });
 });
 
 describe('backup service: restore token (a flood of logins cannot block a restore)', () => {

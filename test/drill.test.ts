@@ -21,7 +21,7 @@ import type { DrillConsole } from '../src/drill/console.js';
 const TMP = trackedTempDir('lb-drill-');
 const LOGS = join(TMP, 'logs');
 
-interface Started { report: { ok: boolean; console: DrillConsole | null }; exited: Promise<RunResult>; interrupt(): void }
+interface Started { report: { ok: boolean; console: DrillConsole | null }; exited: Promise<RunResult>; interrupt(): void; pid: number }
 let started: Promise<Started> | undefined;
 function startDrill(): Promise<Started> {
   return (started ??= new Promise((resolve, reject) => {
@@ -42,7 +42,7 @@ function startDrill(): Promise<Started> {
       try {
         const report = JSON.parse(stdout) as Started['report'];
         announced = true;
-        resolve({ report, exited, interrupt: () => child.kill('SIGINT') });
+        resolve({ report, exited, interrupt: () => child.kill('SIGINT'), pid: child.pid! });
       } catch {
         // not the whole document yet
       }
@@ -76,10 +76,19 @@ function fileSecrets(dir: string): string[] {
 }
 
 test('lifeboat drill --console: the fleet stays up; stopping one node’s backup stream moves its keys to at_risk in coverage and on the console page; Ctrl-C ends it', { timeout: 550_000 }, async () => {
-  const { report, exited } = await startDrill();
+  const { report, exited, pid } = await startDrill();
   assert.equal(report.ok, true);
   const k = report.console;
   assert.ok(k, 'the console is in the report');
+  // Only the backup fleet stays up with the console: a backup service, three key nodes and the console.
+  const children = readdirSync('/proc').filter((p) => /^\d+$/.test(p)).filter((p) => {
+    try {
+      return readFileSync(`/proc/${p}/stat`, 'utf8').replace(/^.*\) /, '').split(' ')[1] === String(pid);
+    } catch {
+      return false; // exited meanwhile
+    }
+  });
+  assert.equal(children.length, 5, `the drill's children: ${children.length}`);
   assert.match(k.url, /^https:\/\/127\.0\.0\.1:\d+$/);
   assert.equal(statSync(k.token_file).mode & 0o777, 0o600);
   const token = readFileSync(k.token_file, 'utf8').trim();

@@ -361,7 +361,7 @@ describe('key node api (sqlite)', { timeout: 120_000 }, () => {
 
     it('each round reads the store once: the key, the nonce and the nonce epoch in one query; round two writes only its consume', async () => {
       const store = s.nodes[0]!.store;
-      const spied = ['getKey', 'getMeta', 'getKeyForSigning', 'insertNonce', 'consumeNonce'] as const;
+      const spied = ['getKey', 'getMeta', 'getKeyForSigning', 'insertNonce', 'consumeNonce', 'claimNonce'] as const;
       const calls: string[] = [];
       const own = spied.map((name) => [name, Object.getOwnPropertyDescriptor(store, name)] as const);
       for (const name of spied) {
@@ -373,7 +373,7 @@ describe('key node api (sqlite)', { timeout: 120_000 }, () => {
         assert.deepEqual(calls, ['getKeyForSigning', 'insertNonce'], 'round one');
         calls.length = 0;
         assert.equal((await shareReq(0, a.nonce_id, [a.commitments, b.commitments])).status, 200);
-        assert.deepEqual(calls, ['getKeyForSigning', 'consumeNonce'], 'round two');
+        assert.deepEqual(calls, ['getKeyForSigning', 'claimNonce'], 'round two: the consume, synced apart (claimNonce)');
         calls.length = 0;
         expectError(await shareReq(0, a.nonce_id, [a.commitments, b.commitments]), 409, 'nonce_not_found');
         assert.deepEqual(calls, ['getKeyForSigning'], 'a nonce the read does not find is refused without a write');

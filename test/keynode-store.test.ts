@@ -284,6 +284,25 @@ const cases: Case[] = [
       }),
   ],
   [
+    'claimNonce: consumes once as consumeNonce does, with a sync that resolves; nothing for another key, a used nonce or a bad id',
+    (_h, url) =>
+      withStore(url, async (s) => {
+        const [a, b] = [makeKey(), makeKey()];
+        await s.insertKey(a);
+        await s.insertKey(b);
+        const n = makeNonce(a.keyId);
+        await s.insertNonce(n);
+        assert.equal(await s.claimNonce(b.keyId, n.nonceId), undefined, 'another key cannot claim it');
+        const claim = await s.claimNonce(a.keyId, n.nonceId);
+        assert.deepStrictEqual(claim?.nonce, n);
+        await claim!.synced;
+        assert.equal(await s.claimNonce(a.keyId, n.nonceId), undefined, 'claimed once only');
+        assert.equal(await s.consumeNonce(a.keyId, n.nonceId), undefined, 'nor consumed after');
+        assert.equal(await s.countNonces(), 0);
+        await rejectsWith(s.claimNonce(a.keyId, 'bad id!'), 'invalid_input', 'InvalidInputError');
+      }),
+  ],
+  [
     'getKeyForSigning: the key, that key\'s nonce and the nonce epoch in one read; nothing of another key, a consumed nonce or a missing key',
     (_h, url) =>
       withStore(url, async (s) => {
@@ -1019,6 +1038,32 @@ describe('keynode store: sqlite file', () => {
       await rejectsWith(s.insertNonce(makeNonce('key_absent')), 'key_id_not_exists', 'NotFoundError');
       assert.deepStrictEqual(await s.consumeNonce(k.keyId, n.nonceId), n);
       assert.equal(await level(), 2, 'FULL again after a failed insert');
+    });
+  });
+
+  it('a round-two claim commits without its own fsync, then syncs the WAL apart: synchronous=FULL around it, and a WAL it cannot sync is store_sync_failed', async () => {
+    const path = join(dir, 'claim.db');
+    await withStore(`sqlite:${path}`, async (s) => {
+      const db = (s as unknown as { db: Kysely<unknown> }).db;
+      const level = async () => (await sql<{ synchronous: number }>`pragma synchronous`.execute(db)).rows[0]!.synchronous;
+      const k = makeKey();
+      await s.insertKey(k);
+      const [n1, n2] = [makeNonce(k.keyId), makeNonce(k.keyId)];
+      await s.insertNonce(n1);
+      await s.insertNonce(n2);
+      const [claim, between] = await Promise.all([s.claimNonce(k.keyId, n1.nonceId), level()]);
+      assert.equal(between, 2, 'FULL for what was queued behind the claim');
+      await claim!.synced;
+      assert.equal(await level(), 2, 'FULL after');
+      // Another connection sees the nonce gone.
+      const other = new Database(path, { readonly: true });
+      assert.equal((other.prepare('select count(*) as n from nonces where nonce_id = ?').get(n1.nonceId) as { n: number }).n, 0);
+      other.close();
+      // A WAL that cannot be opened by its name: the deletion still decides, the sync says it failed.
+      rmSync(`${path}-wal`);
+      const failed = await s.claimNonce(k.keyId, n2.nonceId);
+      assert.deepStrictEqual(failed?.nonce, n2);
+      await rejectsWith(failed!.synced, 'store_sync_failed', 'LifeboatError');
     });
   });
 

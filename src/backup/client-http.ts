@@ -114,7 +114,8 @@ export class BackupHttp {
     if (!res.ok) {
       const e = errorAnswer.safeParse(value);
       if (!e.success) throw this.badAnswer(`HTTP ${res.status} without an error document`);
-      throw new LifeboatError(e.data.err_type, `backup service at ${this.url}: ${e.data.message}`, { status: res.status, hint: e.data.hint });
+      const err = new LifeboatError(e.data.err_type, `backup service at ${this.url}: ${e.data.message}`, { status: res.status, hint: e.data.hint });
+      throw res.status === 429 ? withRetryAfter(err, res.headers.get('retry-after')) : err;
     }
     if (schema === null) return value as T;
     const r = schema.safeParse(value);
@@ -123,6 +124,14 @@ export class BackupHttp {
   }
 }
 
+
+/** A 429 answer's error, with the seconds its `Retry-After` names (when it names a whole number). */
+export type RateLimitedAnswer = LifeboatError & { retryAfterSeconds?: number };
+
+function withRetryAfter(err: LifeboatError, header: string | null): RateLimitedAnswer {
+  const seconds = header !== null && /^\d{1,6}$/.test(header.trim()) ? Number(header.trim()) : undefined;
+  return seconds === undefined ? err : Object.assign(err, { retryAfterSeconds: seconds });
+}
 
 /** `/v1/accounts/NAME`. Throws InvalidInputError for a malformed name (nothing odd reaches a URL). */
 export function accountPath(account: string): string {

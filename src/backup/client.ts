@@ -18,6 +18,7 @@ import { sha256 } from '@noble/hashes/sha2.js';
 import { InvalidInputError, LifeboatError, UnauthorizedError } from '../errors.js';
 import { signWithContext, type SigningKeyPair } from '../crypto/sign.js';
 import { ctEqual, fromB64u, wipe } from '../util/bytes.js';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { fetchWithCa } from '../util/tls-fetch.js';
 import {
   encodeEntryFrames,
@@ -39,7 +40,7 @@ import {
   streamAnswer,
   streamListAnswer,
 } from './api.js';
-import { accountPath, BackupHttp, type CallOpts, compactionPath, fromOpaque, streamPath, toOpaque } from './client-http.js';
+import { accountPath, BackupHttp, type CallOpts, compactionPath, fromOpaque, type RateLimitedAnswer, streamPath, toOpaque } from './client-http.js';
 import { backupAuthKey, checkName, SESSION_CONTEXT, sessionProofMessage, unwrapBackupKey, wrapBackupKey } from './format.js';
 
 export const DEFAULT_TIMEOUT_MS = 30_000;
@@ -64,7 +65,16 @@ export interface BackupClientOptions {
   keyStretching?: KeyStretching;
   /** A backup token is renewed this long before it expires (60 s). */
   renewBeforeMs?: number;
+  /**
+   * When set, a password login refused by the service's login limit (`rate_limited`, docs/backup-server.md
+   * "Rate limits") with a Retry-After of at most a minute is told here, waited out and tried again (twice
+   * at most); without it the refusal is thrown at once.
+   */
+  onRateLimited?: (waitSeconds: number) => void;
 }
+
+/** The longest Retry-After a login waits out by itself (with onRateLimited). */
+const MAX_LOGIN_WAIT_S = 60;
 
 export interface StreamHead {
   headSeq: number;
@@ -120,7 +130,10 @@ export class BackupClient {
   private readonly renewBeforeMs: number;
   private current: Session | undefined;
 
+  private readonly onRateLimited: ((waitSeconds: number) => void) | undefined;
+
   constructor(opts: BackupClientOptions) {
+    this.onRateLimited = opts.onRateLimited;
     this.url = opts.url.replace(/\/+$/, '');
     this.http = new BackupHttp(this.url, opts.timeoutMs ?? DEFAULT_TIMEOUT_MS, opts.fetch ?? fetchWithCa());
     this.keyStretching = opts.keyStretching ?? 'memory-constrained';
@@ -161,7 +174,7 @@ export class BackupClient {
     await opaque.ready;
     const start = opaque.client.startLogin({ password });
     const body = { start_login_request: fromOpaque(start.startLoginRequest), ...(opts.restoreToken !== undefined ? { restore_token: opts.restoreToken } : {}) };
-    const a = await this.http.call('POST', `${accountPath(account)}/login/start`, body, loginStartAnswer);
+    const a = await this.waitingOutLimits(() => this.http.call('POST', `${accountPath(account)}/login/start`, body, loginStartAnswer));
     let done: opaque.client.FinishLoginResult | undefined;
     try {
       done = opaque.client.finishLogin({ clientLoginState: start.clientLoginState, loginResponse: toOpaque(a.login_response), password, keyStretching: this.keyStretching });
@@ -176,6 +189,20 @@ export class BackupClient {
       return { backupKey: unwrapBackupKey(exportKey, account, this.http.bytes(f.wrapped_key, 'wrapped_key')), loginToken: f.login_token };
     } finally {
       wipe(exportKey);
+    }
+  }
+
+  /** Runs `call`; with onRateLimited, a short `rate_limited` is waited out and `call` run again (twice at most). */
+  private async waitingOutLimits<T>(call: () => Promise<T>): Promise<T> {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return await call();
+      } catch (err) {
+        const wait = (err as RateLimitedAnswer).retryAfterSeconds;
+        if (!this.onRateLimited || attempt >= 2 || (err as LifeboatError).code !== 'rate_limited' || wait === undefined || wait > MAX_LOGIN_WAIT_S) throw err;
+        this.onRateLimited(wait);
+        await sleep(wait * 1000 + 250);
+      }
     }
   }
 

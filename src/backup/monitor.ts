@@ -4,50 +4,17 @@
  * `monitor-tokens`, 0600) reads every account's stream heads, paged, for `lifeboat coverage`. It can
  * read nothing else: no entry, no compaction, no wrapped key, and it writes nothing.
  */
-import { existsSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
-import { sha256 } from '@noble/hashes/sha2.js';
 import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
-import { randomBytes } from '../crypto/random.js';
-import { UnauthorizedError } from '../errors.js';
+import { checkMonitorToken as checkToken } from '../http/monitor-token.js';
 import { parseInput } from '../http/app.js';
-import { ctEqual, fromHex, toB64u, toHex } from '../util/bytes.js';
-import { assertPrivateFile, writeFileAtomic } from '../util/files.js';
 import type { BackupStore } from './store/types.js';
 
-export const MONITOR_TOKENS_FILE = 'monitor-tokens';
-const PREFIX = 'lbm_';
-const utf8 = new TextEncoder();
-
-/** The SHA-256 (hex) of each monitor token of the service in `dataDir`; [] when there is none. Throws `insecure_permissions`. */
-export function readMonitorHashes(dataDir: string): Uint8Array[] {
-  const path = join(dataDir, MONITOR_TOKENS_FILE);
-  if (!existsSync(path)) return [];
-  assertPrivateFile(path, 'monitor token file');
-  return readFileSync(path, 'utf8')
-    .split('\n')
-    .map((l) => l.trim())
-    .filter((l) => /^[0-9a-f]{64}$/.test(l))
-    .map((l) => fromHex(l, 'monitor token hash', 32));
-}
-
-/** Makes a monitor token, keeps its hash beside the others (0600, atomically) and returns it (shown once). */
-export function addMonitorToken(dataDir: string): string {
-  const token = PREFIX + toB64u(randomBytes(32));
-  const lines = readMonitorHashes(dataDir).map((h) => toHex(h));
-  lines.push(toHex(sha256(utf8.encode(token))));
-  writeFileAtomic(join(dataDir, MONITOR_TOKENS_FILE), `${lines.join('\n')}\n`);
-  return token;
-}
+export { addMonitorToken, MONITOR_TOKENS_FILE, readMonitorHashes } from '../http/monitor-token.js';
 
 /** Throws UnauthorizedError `unauthorized` unless `header` is `Bearer lbm_…` of a known token (constant-time per hash). */
 export function checkMonitorToken(header: string | undefined, hashes: Uint8Array[]): void {
-  const m = /^Bearer (lbm_[A-Za-z0-9_-]{43})$/.exec(header ?? '');
-  const h = sha256(utf8.encode(m?.[1] ?? ''));
-  let ok = false;
-  for (const known of hashes) ok = ctEqual(h, known) || ok;
-  if (!m || !ok) throw new UnauthorizedError('a monitor token is required', 'unauthorized', 'send Authorization: Bearer lbm_… (`lifeboat backup-server monitor-token`)');
+  checkToken(header, hashes, 'send Authorization: Bearer lbm_… (`lifeboat backup-server monitor-token`)');
 }
 
 const streamsQuery = z.object({

@@ -6,7 +6,8 @@
  * Secrets are written only to a terminal or to a file descriptor the user named.
  */
 import { writeSync } from 'node:fs';
-import { LifeboatError } from '../errors.js';
+import { InvalidInputError, LifeboatError } from '../errors.js';
+import { fdNotGivenReason } from '../util/fd.js';
 
 /** The exit codes, one table in docs/cli.md. */
 export const EXIT = {
@@ -99,11 +100,21 @@ function detailsOf(err: unknown): Record<string, unknown> {
 }
 
 /**
+ * Throws InvalidInputError `output_unwritable` when `--secret-fd N` names a descriptor the caller did
+ * not open for this command (src/util/fd.ts): call it before making the secret, so nothing changes.
+ */
+export function checkSecretFd(fd: number | undefined): void {
+  const not = fd === undefined ? undefined : fdNotGivenReason(fd);
+  if (not) throw new InvalidInputError(`refusing to write a secret to file descriptor ${fd}: ${not}`, { code: 'output_unwritable', hint: `open it for this command, e.g. ${fd}>secret-file` });
+}
+
+/**
  * Writes secret text to a file descriptor the user chose (`--secret-fd N`), or to the terminal.
  * Throws when neither is available, so a secret never lands in a pipe or a log by accident.
  */
 export function writeSecret(text: string, fd: number | undefined): void {
   if (fd !== undefined) {
+    checkSecretFd(fd);
     writeSync(fd, `${text}\n`);
     return;
   }

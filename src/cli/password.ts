@@ -95,3 +95,14 @@ export async function readPassword(o: PasswordOpts, prompt = 'backup password'):
 export function passwordGiven(o: PasswordOpts): boolean {
   return o.passwordFile !== undefined || o.passwordCommand !== undefined;
 }
+
+/**
+ * What the backup commands give the client (BackupClient `onRateLimited`): a password login the
+ * service refuses for its per-minute limit (3 a minute from one address to one account) is waited
+ * out, said on `info`, and tried again, so that commands run one after another do not fail.
+ */
+export function waitOutLoginLimits(info: (line: string) => void): { onRateLimited: (waitSeconds: number) => void } {
+  return {
+    onRateLimited: (s) => info(`the backup service limits password logins per minute (docs/backup-server.md, "Rate limits"): waiting ${s} s, then trying again (Ctrl-C to stop)`),
+  };
+}

@@ -4,10 +4,11 @@
  * reference only (a 0600 file, a file descriptor, a vault entry): a token written into the file itself
  * is refused. parseFleet/encodeFleet are a pair; resolveCredential reads a reference.
  */
-import { closeSync, readFileSync, readSync, statSync } from 'node:fs';
+import { closeSync, readFileSync, statSync } from 'node:fs';
 import { z } from 'zod';
 import { InvalidInputError, LifeboatError } from '../errors.js';
 import { assertPrivateFile } from '../util/files.js';
+import { readGivenFd } from '../util/fd.js';
 
 export const FLEET_VERSION = 1;
 const NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
@@ -22,7 +23,7 @@ export interface FleetNode {
   fingerprint?: string;
   /** A CA file (PEM) to trust for this part's https:// URL (else --ca-file, $LIFEBOAT_CA_FILE). */
   ca_file?: string;
-  /** An operator API key (lbk_…) of this node. */
+  /** This node's monitor token (lbm_…, `lifeboat node monitor-token`), or an operator API key (lbk_…). */
   credential: CredentialRef;
   /** The name of this node's fail-over node, itself a node of the fleet. */
   failover?: string;
@@ -222,18 +223,11 @@ export function resolveCredential(ref: CredentialRef, readVault?: (entry: string
 }
 
 function readFd(fd: number): string {
-  const chunks: Buffer[] = [];
-  const buf = Buffer.alloc(65536);
+  const text = readGivenFd(fd, 'the credential', { code: 'credential_unreadable', maxBytes: 65536 });
   try {
-    for (;;) {
-      const n = readSync(fd, buf, 0, buf.length, null);
-      if (n === 0) break;
-      chunks.push(Buffer.from(buf.subarray(0, n)));
-      if (chunks.length > 16) break;
-    }
     closeSync(fd);
   } catch {
-    throw new InvalidInputError(`cannot read the credential from file descriptor ${fd}`, { code: 'credential_unreadable', hint: `open it for the command, e.g. ${fd}<token-file` });
+    // read to its end already
   }
-  return Buffer.concat(chunks).toString('utf8');
+  return text;
 }

@@ -11,7 +11,7 @@ import { LifeboatError } from '../errors.js';
 import { randomBytes } from '../crypto/random.js';
 import { toHex } from '../util/bytes.js';
 import { accountOf } from './backup-scenarios.js';
-import { type CoverageDrillContext, writeFleet } from './coverage-scenarios.js';
+import { type CoverageDrillContext, mintNodeMonitorTokens, writeFleet } from './coverage-scenarios.js';
 import { recordSecrets } from './log-dir.js';
 import { startServer } from './proc.js';
 
@@ -41,7 +41,12 @@ export async function startDrillConsole(c: CoverageDrillContext, caFile: string 
       hint: 'the drill failed before its backup fleet was up: see the FAIL line above',
     });
   }
+  // Only the backup fleet stays: every other server the drill started (holders, fail-over nodes, logs,
+  // witnesses, the other scenarios' nodes and services) stops now.
+  const keep = new Set([...c.fleet.primaries.map((n) => n.server), c.service.server]);
+  await Promise.all(c.servers.filter((s) => !keep.has(s)).map((s) => s.stop()));
   const fleetFile = await writeFleet(c);
+  mintNodeMonitorTokens(c, fleetFile);
   const tokenFile = join(c.dir, 'coverage', 'console.token');
   const token = toHex(randomBytes(32));
   writeFileSync(tokenFile, `${token}\n`, { mode: 0o600 });

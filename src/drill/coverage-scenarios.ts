@@ -5,11 +5,13 @@
  * and no key may have lost a path for good). The reports go into the drill's report.
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { LifeboatError } from '../errors.js';
 import type { CoverageReport } from '../coverage/report.js';
 import { emptyFleet, encodeFleet, parseFleet } from '../coverage/fleet.js';
 import { writeFileAtomic } from '../util/files.js';
+import { addMonitorToken } from '../http/monitor-token.js';
+import { recordSecrets } from './log-dir.js';
 import type { BackupDrillContext } from './backup-scenarios.js';
 import { runCli } from './proc.js';
 import { expectOk, type Scenario } from './runner.js';
@@ -30,22 +32,37 @@ export async function writeFleet(c: CoverageDrillContext): Promise<string> {
   const dir = join(c.dir, 'coverage');
   const file = join(dir, 'fleet.json');
   mkdirSync(dir, { recursive: true, mode: 0o700 });
-  const operator = join(dir, 'operator.token');
-  writeFileSync(operator, `${c.fleet.tokens.operator}\n`, { mode: 0o600 });
   const monitor = join(dir, 'monitor.token');
   const m = expectOk(await runCli(['backup-server', 'monitor-token', '--data-dir', c.service.dir, '--secret-fd', '3'], { secretFd: true }), 'backup-server monitor-token');
   writeFileSync(monitor, m.secret, { mode: 0o600 });
   // What `fleet init` and `fleet add` write (test/coverage.test.ts runs those), without six CLI starts.
   const fleet = emptyFleet();
-  fleet.nodes = c.fleet.primaries.map((n) => ({ name: n.name, url: n.url, fingerprint: n.fingerprint, credential: { file: operator } }));
+  // Each node read with a monitor token of its own (`node monitor-token`): coverage needs no operator key.
+  fleet.nodes = c.fleet.primaries.map((n) => ({ name: n.name, url: n.url, fingerprint: n.fingerprint, credential: { file: nodeTokenFile(dir, n.name) } }));
   fleet.backup_services = [{ name: 'backup', url: c.service.url, credential: { file: monitor } }];
   writeFileAtomic(file, encodeFleet(parseFleet(encodeFleet(fleet))));
   c.fleetFile = file;
   return file;
 }
 
+const nodeTokenFile = (dir: string, name: string) => join(dir, `${name}.monitor.token`);
+
+/**
+ * A fresh monitor token for each node, as `node monitor-token` makes it, into the file the fleet names:
+ * a node rebuilt from its backup has a new data directory, and monitor tokens are not in backups.
+ */
+export function mintNodeMonitorTokens(c: CoverageDrillContext, fleetFile: string): void {
+  for (const n of c.fleet!.primaries) {
+    const token = addMonitorToken(n.dir);
+    recordSecrets(['node', 'monitor-token'], [token]);
+    writeFileAtomic(nodeTokenFile(dirname(fleetFile), n.name), `${token}\n`);
+  }
+}
+
 async function coverage(c: CoverageDrillContext): Promise<{ code: number; report: CoverageReport }> {
-  const r = await runCli(['coverage', '--fleet', await writeFleet(c), '--json']);
+  const fleetFile = await writeFleet(c);
+  mintNodeMonitorTokens(c, fleetFile);
+  const r = await runCli(['coverage', '--fleet', fleetFile, '--json']);
   try {
     return { code: r.code, report: JSON.parse(r.stdout) as CoverageReport };
   } catch {

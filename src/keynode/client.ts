@@ -107,9 +107,10 @@ export class KeyNodeClient {
       // http://: a kept connection per node for the whole process (src/util/http-agent.ts); https:// through
       // tlsFetch, with the operator's CA (undici keeps its connections too); a given fetch as given.
       const url = this.url + path;
-      const init = { method, headers, body: bytes, signal: AbortSignal.timeout(timeoutMs) };
-      if (this.opts.fetch) res = await viaFetch(this.opts.fetch, url, init);
-      else if (url.startsWith('https:')) res = await viaFetch(fetchWithCa(), url, init);
+      // The AbortSignal (a timer of its own) only for fetch: keepAliveRequest keeps one deadline timer.
+      const init = () => ({ method, headers, body: bytes, signal: AbortSignal.timeout(timeoutMs) });
+      if (this.opts.fetch) res = await viaFetch(this.opts.fetch, url, init());
+      else if (url.startsWith('https:')) res = await viaFetch(fetchWithCa(), url, init());
       else {
         warnIfPlainBearer(new URL(url), headers);
         res = await keepAliveRequest(url, { method, headers, body: bytes, timeoutMs });

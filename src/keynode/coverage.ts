@@ -62,10 +62,10 @@ export async function coveragePage(store: KeyNodeStore, after: string | undefine
   return { keys, next: rows.length < limit ? null : rows[rows.length - 1]!.keyId };
 }
 
-/** Registers the route; `operator` authenticates an operator API key (401/403 otherwise), `facts` gives the node's own paths. */
-export function registerCoverageRoute(app: FastifyInstance, deps: { store: KeyNodeStore; facts: () => Promise<Record<string, unknown>> }, operator: (req: FastifyRequest) => Promise<unknown>): void {
+/** Registers the route; `reader` authenticates (an operator API key or a monitor token, server.ts: 401/403 otherwise), `facts` gives the node's own paths. */
+export function registerCoverageRoute(app: FastifyInstance, deps: { store: KeyNodeStore; facts: () => Promise<Record<string, unknown>> }, reader: (req: FastifyRequest) => Promise<unknown>): void {
   app.get(`${API_PREFIX}/coverage`, async (req): Promise<CoveragePage> => {
-    await operator(req);
+    await reader(req);
     const q = parseInput(coverageQuery, req.query, 'query');
     const page = await coveragePage(deps.store, q.after, q.limit);
     return q.after === undefined ? { node: await deps.facts(), ...page } : page;

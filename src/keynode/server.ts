@@ -34,6 +34,7 @@ import {
 } from './api.js';
 import type { Caller, KeyNodeService } from './service.js';
 import type { ApiKeyRecord, ApiKeyRole, KeyNodeStore, KeyRecord } from './store/types.js';
+import { checkMonitorToken, isMonitorBearer } from '../http/monitor-token.js';
 
 export interface KeyNodeAppDeps {
   service: KeyNodeService;
@@ -52,6 +53,11 @@ export interface KeyNodeAppDeps {
   coverage?: () => Promise<Record<string, unknown>>;
   /** Serve https with this certificate and key (`--tls-cert/--tls-key`, src/http/tls.ts). */
   tls?: BaseAppOptions['tls'];
+  /**
+   * The hashes of the node's monitor tokens (`lifeboat node monitor-token`, src/http/monitor-token.ts),
+   * read per request; a monitor token reads the coverage pages and the status, nothing else.
+   */
+  monitorHashes?: () => Uint8Array[];
 }
 
 export function createKeyNodeApp(deps: KeyNodeAppDeps): FastifyInstance {
@@ -69,6 +75,11 @@ export function createKeyNodeApp(deps: KeyNodeAppDeps): FastifyInstance {
   const apiCaller = async (req: FastifyRequest, roles: readonly ApiKeyRole[]): Promise<Caller> => {
     const k = await auth(req, roles);
     return k.role === 'client' ? { role: 'client', tenant: tenantOf(k) } : { role: 'operator' };
+  };
+  /** The read-only routes (coverage, status): an operator API key, or a monitor token and nothing more. */
+  const monitorOrOperator = async (req: FastifyRequest): Promise<void> => {
+    if (!isMonitorBearer(req.headers.authorization)) return void (await auth(req, ['operator']));
+    checkMonitorToken(req.headers.authorization, deps.monitorHashes?.() ?? [], 'send an operator API key or a monitor token of this node (`lifeboat node monitor-token`)');
   };
   const CLIENT: ApiKeyRole[] = ['client'];
   const ANY: ApiKeyRole[] = ['client', 'operator'];
@@ -168,7 +179,7 @@ export function createKeyNodeApp(deps: KeyNodeAppDeps): FastifyInstance {
   });
 
   registerDeleteKeyRoute(app, { service, store }, (req) => auth(req, ['operator']));
-  registerCoverageRoute(app, { store, facts: async () => ({ fingerprint: service.identity().fingerprint, ...(deps.coverage ? await deps.coverage() : {}) }) }, (req) => auth(req, ['operator']));
+  registerCoverageRoute(app, { store, facts: async () => ({ fingerprint: service.identity().fingerprint, ...(deps.coverage ? await deps.coverage() : {}) }) }, monitorOrOperator);
   deps.routes?.(app, { caller: (req) => apiCaller(req, ANY) });
 
   // What the running node sees after start and every reload (SIGHUP): pairs, whitelist, export policy.
@@ -178,7 +189,7 @@ export function createKeyNodeApp(deps: KeyNodeAppDeps): FastifyInstance {
   });
 
   app.get(`${API_PREFIX}/status`, async (req) => {
-    await auth(req, ['operator']);
+    await monitorOrOperator(req);
     return { keys: await store.countKeys(), unused_nonces: await store.countNonces(), ...(deps.status ? await deps.status() : {}) };
   });
   return app;

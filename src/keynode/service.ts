@@ -44,6 +44,7 @@ import { DEFAULT_TENANT } from './tenants.js';
 import type { ErsPolicy, KeyNodeStore, KeyOrigin, KeyRecord, SigningRead } from './store/types.js';
 import { keyEpoch } from './store/types.js';
 import { keyChannelView, requiredChannels } from './durable.js';
+import { OpenedKeyCache } from './opened-keys.js';
 import type { z } from 'zod';
 
 const DKG_TTL_MS = 10 * 60_000;
@@ -105,6 +106,8 @@ export function newKeyId(): string {
 export class KeyNodeService {
   private readonly now: () => number;
   private signingGate: ((rec: KeyRecord) => Promise<void>) | undefined;
+  /** Each key's public package, parsed once per key for the signing rounds (opened-keys.ts). */
+  readonly openedKeys = new OpenedKeyCache();
   private loaded: { loadedAt: string; restartRequired: string[] };
 
   constructor(private readonly deps: KeyNodeServiceDeps) {
@@ -308,7 +311,7 @@ export class KeyNodeService {
   async commitments(keyId: string, caller: Caller): Promise<{ nonce_id: string; commitments: unknown }> {
     const { key: rec, nonceEpoch } = await this.signingRead(keyId, caller);
     await this.signingGate?.(rec);
-    const key = this.openShare(rec);
+    const key = this.openedKeys.open(this.deps.secrets.storageKey, rec);
     const { nonces, commitments } = commit(key);
     wipe(key.share);
     const id = nonceId(commitments);
@@ -320,8 +323,10 @@ export class KeyNodeService {
 
   /**
    * Round 2: consumes the nonce atomically (a second request with it finds nothing) and signs. The
-   * key, the nonce and the current epoch come from one query; the nonce is consumed (durably) only
-   * once the request is known to be well formed. Throws NotFoundError `key_id_not_exists`,
+   * key, the nonce and the current epoch come from one query; the nonce is consumed only once the
+   * request is known to be well formed, and the share is answered only once that consumption is on
+   * disk (store.claimNonce: the sync runs while the share is computed; LifeboatError
+   * `store_sync_failed` if it fails). Throws NotFoundError `key_id_not_exists`,
    * ConflictError `nonce_not_found` (unknown, used, or voided by a restore), `nonce_expired`, and the
    * FROST checks' errors (`commitment_mismatch` for a replayed or reordered commitment list).
    */
@@ -330,16 +335,22 @@ export class KeyNodeService {
     // Shape only here: signShare gives the list to noble, which validates every element (signing.ts).
     const list = parseCommitmentList(input.commitmentList, rec.curve, { decode: false });
     // The DELETE decides: of concurrent requests with one nonce, one gets it; a restore since the read deleted it.
-    if (!nonce || !(await this.deps.store.consumeNonce(keyId, input.nonceId))) throw new ConflictError('unknown or already used nonce', 'nonce_not_found', 'run round one (commitments) again');
+    const claim = nonce && (await this.deps.store.claimNonce(keyId, input.nonceId));
+    if (!nonce || !claim) throw new ConflictError('unknown or already used nonce', 'nonce_not_found', 'run round one (commitments) again');
+    // The share is computed while the deletion is synced to disk, and leaves only once it is.
+    claim.synced.catch(() => undefined); // awaited below; a refusal before then sends no share
     if (nonce.epoch !== nonceEpoch) throw new ConflictError('this nonce was created before a restore and is void', 'nonce_not_found', 'run round one again');
     if (nonce.createdAt + this.deps.config.nonce_ttl_seconds * 1000 < this.now()) throw new ConflictError('this nonce has expired', 'nonce_expired', 'run round one again');
     const nonces = openNonces(this.deps.secrets.storageKey, nonce.encryptedNonces, { keyId, nonceId: input.nonceId });
-    const key = this.openShare(rec);
+    const key = this.openedKeys.open(this.deps.secrets.storageKey, rec);
+    let share: unknown;
     try {
-      return encodeSignatureShare(signShare(key, nonces, list, input.message));
+      share = encodeSignatureShare(signShare(key, nonces, list, input.message));
     } finally {
       wipe(key.share, nonces.hiding, nonces.binding);
     }
+    await claim.synced;
+    return share;
   }
 
   /**

@@ -10,7 +10,7 @@ import { clientSource, withStreamSession } from '../../backup/node-link.js';
 import { listSnapshots, type StreamSnapshots } from '../../backup/snapshots.js';
 import { promptSecret, promptsHelp } from '../input.js';
 import { createOutput } from '../io.js';
-import { addPasswordOptions, PASSWORD_HELP, type PasswordOpts } from '../password.js';
+import { addPasswordOptions, PASSWORD_HELP, type PasswordOpts, waitOutLoginLimits } from '../password.js';
 import { progressLine } from '../progress.js';
 import { accountSecretOf, addWalletOptions, checkServer, totpOf, WALLET_HELP, type WalletOpts } from './wallet-options.js';
 
@@ -46,7 +46,7 @@ async function accessOf(o: AccessOpts) {
   const secret = await accountSecretOf(o, (t) => process.stderr.write(`lifeboat: ${t}\n`));
   const restoreToken = o.restoreToken ? await promptSecret('restore token') : undefined;
   const totp = await totpOf(o.totp);
-  return { server, account, stream, ...secret, restoreToken, totp };
+  return { server, account, stream, ...secret, restoreToken, totp, tuning: waitOutLoginLimits((line) => process.stderr.write(`lifeboat: ${line}\n`)) };
 }
 
 function printSnapshots(out: ReturnType<typeof createOutput>, s: StreamSnapshots): void {

@@ -12,7 +12,7 @@ import { openBackupStore, redactStoreUrl } from '../../backup/store/index.js';
 import type { BackupStore } from '../../backup/store/types.js';
 import { ensurePrivateDir } from '../../util/files.js';
 import { addMonitorToken } from '../../backup/monitor.js';
-import { createOutput, untilSignalled, writeSecret } from '../io.js';
+import { checkSecretFd, createOutput, untilSignalled, writeSecret } from '../io.js';
 import type { TrustProxy } from '../../http/app.js';
 import { MONITORING_HELP, logLevelOption, logStarted, serverLogger, ServerWarnings, shutDown } from '../server-log.js';
 import { intIn, TRUST_PROXY_HELP, trustProxyArg, trustProxyOf } from '../options.js';
@@ -136,6 +136,7 @@ async function accountRm(name: string, o: StoreOpts & { yes?: boolean }): Promis
 async function monitorToken(o: { dataDir?: string; secretFd?: number }): Promise<void> {
   const dir = resolveBackupServerDir(o.dataDir);
   if (!existsSync(dir)) throw new NotFoundError(`no backup server data directory at ${dir}`, 'not_found', 'pass --data-dir, the one `lifeboat backup-server serve` uses');
+  checkSecretFd(o.secretFd);
   const token = addMonitorToken(dir);
   writeSecret(token, o.secretFd);
   createOutput().info('a monitor token reads every stream head (GET /v1/monitor/streams) and nothing else; a running service takes it at once. Put it in a 0600 file the fleet file names');

@@ -15,7 +15,7 @@ import { resolveNodeDir } from '../../keynode/config.js';
 import { checkName } from '../../backup/format.js';
 import { closeNode, openNode } from '../../keynode/runtime.js';
 import { promptSecret, promptsHelp } from '../input.js';
-import { addPasswordOptions, PASSWORD_HELP, passwordGiven, type PasswordOpts, readPassword } from '../password.js';
+import { addPasswordOptions, PASSWORD_HELP, passwordGiven, type PasswordOpts, readPassword, waitOutLoginLimits } from '../password.js';
 import { registerBackupInspectCommands } from './backup-inspect.js';
 import { createOutput } from '../io.js';
 
@@ -154,7 +154,7 @@ export function registerBackupCommands(program: Command): void {
       const oldPassword = await readPassword(o, 'current backup password');
       const totp = await totpOf(o.totp);
       const newPassword = await promptNewPassword('new backup password');
-      await changeBackupPassword({ server, account, oldPassword, newPassword, totp });
+      await changeBackupPassword({ server, account, oldPassword, newPassword, totp, tuning: waitOutLoginLimits(out.info) });
       if (o.json) out.json({ ok: true, account });
       else out.out(`password of ${account} changed; the old one no longer logs in`);
     });
@@ -181,7 +181,7 @@ function registerTotpCommands(backup: Command): void {
       const out = createOutput({ quiet: o.json });
       const secret = await accountSecretOf(o, (t) => process.stderr.write(`lifeboat: ${t}\n`));
       const code = await totpOf(o.totp);
-      const e = await setBackupTotp({ server, account, ...secret, totp: code });
+      const e = await setBackupTotp({ server, account, ...secret, totp: code, tuning: waitOutLoginLimits(out.info) });
       showTotpEnrolment(e!, o.secretFd);
       if (o.json) out.json({ ok: true, account, totp: true, recovery_codes: e!.recoveryCodes.length });
       else out.out(`second factor enabled on ${account}: every login now needs a code of the authenticator app (or a recovery code)`);
@@ -201,7 +201,7 @@ function registerTotpCommands(backup: Command): void {
       const out = createOutput({ quiet: o.json });
       const secret = await accountSecretOf(o, (t) => process.stderr.write(`lifeboat: ${t}\n`));
       const code = await totpOf(true);
-      await setBackupTotp({ server, account, ...secret, totp: code, disable: true });
+      await setBackupTotp({ server, account, ...secret, totp: code, disable: true, tuning: waitOutLoginLimits(out.info) });
       if (o.json) out.json({ ok: true, account, totp: false });
       else out.out(`second factor removed from ${account}`);
     });

@@ -88,7 +88,7 @@ export function registerCoverageCommands(program: Command): void {
       createOutput().info(`wrote ${path}`);
     });
   const add = fleet.command('add').description('add a part to the fleet file');
-  CRED_OPTS(add.command('node <name>').description('a key node, read with an operator API key').requiredOption('--url <url>', 'its URL, optionally URL#FINGERPRINT to pin it'), 'operator API key')
+  CRED_OPTS(add.command('node <name>').description('a key node, read with a monitor token of its own (`lifeboat node monitor-token`)').requiredOption('--url <url>', 'its URL, optionally URL#FINGERPRINT to pin it'), 'node monitor token (or operator API key)')
     .option('--failover <name>', 'its fail-over node (add that node first)')
     .option('--fleet <file>', FLEET_HELP)
     .action((name: string, o: { caFile?: string; url: string; failover?: string; fleet?: string; credentialFile?: string; credentialFd?: number; credentialVault?: string }) => {

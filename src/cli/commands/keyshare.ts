@@ -3,7 +3,6 @@
  * The mnemonic comes from --mnemonic-fd N, else $LIFEBOAT_MNEMONIC, else a hidden prompt (a stdin line
  * when stdin is not a terminal); it is never an argument.
  */
-import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import { InvalidInputError, UsageError } from '../../errors.js';
 import { parsePublicIdentity } from '../../identity.js';
@@ -20,6 +19,7 @@ import { promptSecret, promptsHelp } from '../input.js';
 import { createOutput, writeSecret } from '../io.js';
 import { collect, intIn } from '../options.js';
 import { progressLine } from '../progress.js';
+import { readGivenFd } from '../../util/fd.js';
 
 const MNEMONIC_HELP = '\nThe 24 words: --mnemonic-fd N, else $LIFEBOAT_MNEMONIC, else prompted (hidden).';
 
@@ -27,11 +27,7 @@ const MNEMONIC_HELP = '\nThe 24 words: --mnemonic-fd N, else $LIFEBOAT_MNEMONIC,
 async function readMnemonic(fd: number | undefined): Promise<Mnemonic> {
   let text: string;
   if (fd !== undefined) {
-    try {
-      text = readFileSync(fd, 'utf8');
-    } catch {
-      throw new InvalidInputError(`cannot read the mnemonic from file descriptor ${fd}`, { hint: 'open it for reading, e.g. 3<words.txt' });
-    }
+    text = readGivenFd(fd, 'the mnemonic');
   } else if (process.env.LIFEBOAT_MNEMONIC !== undefined) text = process.env.LIFEBOAT_MNEMONIC;
   else text = await promptSecret('the 24 words of the node operator\'s mnemonic');
   return checkMnemonic(text);

@@ -3,7 +3,6 @@
  * the words `node init` shows or takes, `node mnemonic setup` for a node made without them,
  * `node log-setup` naming the log(s) to publish to, and what `node status` shows per channel.
  */
-import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import { InvalidInputError, UsageError } from '../../errors.js';
 import { encodePublicIdentity, type Identity } from '../../identity.js';
@@ -17,6 +16,7 @@ import { META_LAST_ERROR, parseLogTarget } from '../../keyshare/publisher.js';
 import { toB64, utf8, wipe } from '../../util/bytes.js';
 import { createOutput, writeSecret } from '../io.js';
 import { collect, intIn } from '../options.js';
+import { readGivenFd } from '../../util/fd.js';
 
 const DIR_HELP = 'node data directory (default: $LIFEBOAT_NODE_DIR or ./lifeboat-node)';
 export const KEYSHARE_MODES = ['passphrase', 'recipient'] as const;
@@ -48,12 +48,7 @@ export function mnemonicForSetup(o: MnemonicOpts): { m: Mnemonic; generated: boo
   const mode = o.keyshareMode as KeyshareSetup['mode'];
   if (o.mnemonicFd !== undefined) {
     if (o.secretFd !== undefined) throw new UsageError('--secret-fd shows generated words: with --mnemonic-fd nothing is generated');
-    let text: string;
-    try {
-      text = readFileSync(o.mnemonicFd, 'utf8');
-    } catch {
-      throw new InvalidInputError(`cannot read the mnemonic from file descriptor ${o.mnemonicFd}`, { hint: 'open it for reading, e.g. 3<words.txt' });
-    }
+    const text = readGivenFd(o.mnemonicFd, 'the mnemonic');
     return { m: checkMnemonic(text), generated: false, mode };
   }
   if (o.secretFd === undefined && !process.stdout.isTTY) {

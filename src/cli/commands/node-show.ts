@@ -5,14 +5,17 @@
  * and the operator mnemonic's mode.
  */
 import type { Command } from 'commander';
-import { LifeboatError } from '../../errors.js';
+import { existsSync } from 'node:fs';
+import { LifeboatError, NotFoundError } from '../../errors.js';
 import { encodePublicIdentity, identityFingerprint } from '../../identity.js';
 import { loadNodeConfig, nodePaths, resolveNodeDir } from '../../keynode/config.js';
 import { loadNodeSecrets } from '../../keynode/secrets.js';
 import { redactStoreUrl } from '../../keynode/store/index.js';
 import { loadMasterKey } from '../../primary/datadir.js';
 import { toB64, wipe } from '../../util/bytes.js';
-import { createOutput } from '../io.js';
+import { checkSecretFd, createOutput, writeSecret } from '../io.js';
+import { intIn } from '../options.js';
+import { addMonitorToken } from '../../http/monitor-token.js';
 
 /** The public parts of a node, as `node init --json` and `node show --json` print them. */
 export interface NodePublicView {
@@ -77,5 +80,17 @@ export function registerNodeShowCommand(node: Command): void {
       const out = createOutput();
       if (o.json) return out.json(v);
       printNodeView(out, v, v.keyshare_mode ? `${v.keyshare_mode} mode` : 'none');
+    });
+  node
+    .command('monitor-token')
+    .description('make a read-only monitor token for `lifeboat coverage`: it reads this node’s coverage pages and status (GET /v1/coverage, /v1/status) and nothing else; shown once, its hash kept in DIR/monitor-tokens')
+    .option('--data-dir <dir>', 'node data directory (default: $LIFEBOAT_NODE_DIR or ./lifeboat-node)')
+    .option('--secret-fd <n>', 'write the token to this file descriptor instead of the terminal', intIn(3, 1023))
+    .action((o: { dataDir?: string; secretFd?: number }) => {
+      const dir = resolveNodeDir(o.dataDir);
+      if (!existsSync(nodePaths(dir).config)) throw new NotFoundError(`no key node in ${dir}`, 'node_not_found', 'pass --data-dir, the one `lifeboat node serve` uses');
+      checkSecretFd(o.secretFd);
+      writeSecret(addMonitorToken(dir), o.secretFd);
+      createOutput().info('a monitor token reads this node’s coverage pages and status and nothing else; a running node takes it at once. Put it in a 0600 file the fleet file names');
     });
 }

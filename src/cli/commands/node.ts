@@ -21,9 +21,10 @@ import { keyEpoch, redactStoreUrl } from '../../keynode/store/index.js';
 import { fromB64, toB64, utf8, wipe } from '../../util/bytes.js';
 import { promptSecret, promptsHelp, readStdin } from '../input.js';
 import { restoreFromService } from '../../backup/node-link.js';
+import { readMonitorHashes } from '../../http/monitor-token.js';
 import { registerNodeBackupCommands } from './backup.js';
 import { accountSecretOf, addWalletOptions, totpOf, WALLET_HELP, type WalletOpts } from './wallet-options.js';
-import { addPasswordOptions, PASSWORD_HELP, type PasswordOpts } from '../password.js';
+import { addPasswordOptions, PASSWORD_HELP, type PasswordOpts, waitOutLoginLimits } from '../password.js';
 import { RESTORE_POINT_HELP, restorePointGiven, restorePointOf, type RestorePointOpts } from './restore-point.js';
 import { registerNodeConfigCommands } from './node-config.js';
 import { printNodeView, registerNodeShowCommand } from './node-show.js';
@@ -82,7 +83,7 @@ async function serveNode(o: DirOpts & TlsOpts & { listen: string; logLevel?: str
   // node.json's ca_file for the node's own calls (fail-over, backup service, logs), unless --ca-file or $LIFEBOAT_CA_FILE says otherwise
   if (!caFileFor() && n.config.ca_file) setProcessCaFile(n.config.ca_file);
   const voided = await voidNoncesBeforeServing(n.store);
-  const app = createKeyNodeApp({ service: n.service, store: n.store, logger, status: () => n.failover.status(), routes: (a, auth) => registerErsRoutes(a, { service: n.service, config: n.config, store: n.store, onRegistered: (rec) => n.durable.record(rec.keyId, 'ers', keyEpoch(rec)) }, auth), describeKey: (rec) => describeErs(n.store, n.config, rec), coverage: () => nodeCoverageFacts(n), observe: nodeObservability(n), tls });
+  const app = createKeyNodeApp({ service: n.service, store: n.store, logger, status: () => n.failover.status(), routes: (a, auth) => registerErsRoutes(a, { service: n.service, config: n.config, store: n.store, onRegistered: (rec) => n.durable.record(rec.keyId, 'ers', keyEpoch(rec)) }, auth), describeKey: (rec) => describeErs(n.store, n.config, rec), coverage: () => nodeCoverageFacts(n), observe: nodeObservability(n), tls, monitorHashes: () => readMonitorHashes(dir) });
   warnings.attach(app.log);
   n.service.setSigningGate(ersSigningGate(n.store, n.config));
   const url = await listen(app, o.listen);
@@ -135,6 +136,7 @@ async function restoreFromServiceCommand(o: DirOpts & WalletOpts & PasswordOpts 
     dir: resolveNodeDir(o.dataDir),
     store: o.store,
     progress: bar,
+    tuning: waitOutLoginLimits(out.info),
   });
   const at = `entry ${r.headSeq}${r.headSeq < r.streamHeadSeq ? ` of ${r.streamHeadSeq}` : ''}${r.committedAt ? `, committed ${r.committedAt}` : ''}`;
   if (o.json && !o.serve) return out.json({ ok: true, mode: 'backup-server', ...r, store: r.store === null ? null : redactStoreUrl(r.store) });

@@ -8,8 +8,7 @@ import { type Identity, isAgeEncrypted, loadIdentity } from '../../identity.js';
 import { readFileOrThrow } from '../../util/files.js';
 import { promptSecret } from '../input.js';
 import { intIn } from '../options.js';
-import { readFileSync } from 'node:fs';
-import { InvalidInputError } from '../../errors.js';
+import { readGivenFd } from '../../util/fd.js';
 
 /** The prompt line of a command that reads an operator key, for promptsHelp. */
 export const OPERATOR_PASSPHRASE_PROMPT = 'for an operator key encrypted under a passphrase, without --operator-passphrase-fd: its passphrase (asked first)';
@@ -20,11 +19,7 @@ export function addOperatorPassphraseOption(cmd: Command, flag = '--operator-pas
 
 /** A passphrase from file descriptor `fd` (a file, pipe or socket), without its line end. Throws InvalidInputError `passphrase_unreadable`. */
 export function readPassphraseFd(fd: number): string {
-  try {
-    return readFileSync(fd, 'utf8').replace(/\r?\n$/, '');
-  } catch (err) {
-    throw new InvalidInputError(`cannot read the passphrase from file descriptor ${fd} (${(err as NodeJS.ErrnoException).code ?? 'error'})`, { code: 'passphrase_unreadable', hint: `open it for reading in the shell, e.g. ${fd}<passphrase-file` });
-  }
+  return readGivenFd(fd, 'the passphrase', { code: 'passphrase_unreadable' }).replace(/\r?\n$/, '');
 }
 
 /** Loads the operator identity at `file`, asking for its passphrase when it is encrypted. */

@@ -14,6 +14,7 @@ import { promptSecret } from '../input.js';
 import { passwordGiven, type PasswordOpts, readPassword } from '../password.js';
 import { intIn } from '../options.js';
 import { writeSecret } from '../io.js';
+import { readGivenFd } from '../../util/fd.js';
 
 export interface WalletOpts {
   wallet?: boolean;
@@ -45,11 +46,7 @@ function readKey(o: WalletOpts): string {
     assertPrivateFile(o.walletKeyFile, 'wallet key file');
     return readFileSync(o.walletKeyFile, 'utf8');
   }
-  try {
-    return readFileSync(o.walletKeyFd!, 'utf8');
-  } catch {
-    throw new InvalidInputError(`cannot read the wallet key from file descriptor ${o.walletKeyFd}`, { hint: 'open it for reading, e.g. 3<wallet.key' });
-  }
+  return readGivenFd(o.walletKeyFd!, 'the wallet key');
 }
 
 /**

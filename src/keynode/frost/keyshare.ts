@@ -91,10 +91,12 @@ export function sealKeyShare(storageKey: Uint8Array, key: KeyShare): Uint8Array 
  * Opens a sealed key share. The header is compared with `expected` before decryption, and it is bound
  * as associated data, so a ciphertext moved to another key row fails either way. The public package is
  * checked for shape only (it was checked in full before sealing, and the tag vouches for it).
+ * `opts.public` is the package these very bytes were opened with before (src/keynode/opened-keys.ts):
+ * the same ciphertext under the same key decrypts to the same plaintext, so it is not parsed again.
  * Throws FormatError (`bad_magic`, `unsupported_version`, `truncated`, `malformed`), LifeboatError
  * `key_share_mismatch`, DecryptionError (wrong storage key or altered bytes).
  */
-export function openKeyShare(storageKey: Uint8Array, bytes: Uint8Array, expected: { keyId: string; curve?: FrostCurve; identifier?: string }): KeyShare {
+export function openKeyShare(storageKey: Uint8Array, bytes: Uint8Array, expected: { keyId: string; curve?: FrostCurve; identifier?: string }, opts: { public?: FrostPublic } = {}): KeyShare {
   const what = 'sealed key share';
   const env = parseEnvelope(bytes, { magic: KEY_SHARE_MAGIC, versions: [VERSION], what });
   const h = parseKeyHeader(env.header, what);
@@ -102,7 +104,7 @@ export function openKeyShare(storageKey: Uint8Array, bytes: Uint8Array, expected
   const plaintext = openEnvelope(env, storageKey, what);
   try {
     if (plaintext.length <= SCALAR_LEN) throw new FormatError('malformed', `${what} is malformed`);
-    const { public: pub } = parseFrostPublic(plaintext.subarray(SCALAR_LEN), { curve: h.curve, check: 'structure' });
+    const pub = opts.public ?? parseFrostPublic(plaintext.subarray(SCALAR_LEN), { curve: h.curve, check: 'structure' }).public;
     if (!pub.verifyingShares[h.identifier]) throw new FormatError('malformed', `${what} holds a package without its own verifying share`);
     return { keyId: h.keyId, curve: h.curve, identifier: h.identifier, share: plaintext.slice(0, SCALAR_LEN), public: pub };
   } finally {

@@ -6,6 +6,7 @@
 import type { Kysely } from 'kysely';
 import { ConflictError, InvalidInputError, NotFoundError } from '../../errors.js';
 import { affected, guardWith, isForeignKeyViolation, mapDriverError as mapWithBusyHint } from '../../store/driver.js';
+import { Precompiled } from './compiled.js';
 import * as keyshare from './keyshare.js';
 import * as outbox from './outbox.js';
 import {
@@ -148,30 +149,14 @@ export class StoreOps implements KeyNodeStoreOps {
   async consumeNonce(keyId: string, nonceId: string): Promise<NonceRecord | undefined> {
     checkId(keyId, 'keyId');
     checkId(nonceId, 'nonceId');
-    // One DELETE ... RETURNING: the row goes to whichever statement deletes it first. On PostgreSQL a
-    // concurrent deleter waits for the row lock, then finds the row gone and returns nothing; SQLite
-    // runs one writer at a time.
-    const row = await guarded(() =>
-      this.db.deleteFrom('nonces').where('nonce_id', '=', nonceId).where('key_id', '=', keyId).returningAll().executeTakeFirst(),
-    );
-    return row === undefined ? undefined : rowToNonce(row);
+    return guarded(() => consumeNonceRow(this.db, keyId, nonceId));
   }
 
   async getKeyForSigning(keyId: string, nonceId?: string): Promise<SigningRead | undefined> {
     checkId(keyId, 'keyId');
     if (nonceId !== undefined) checkId(nonceId, 'nonceId');
-    // keys LEFT JOIN nonces (the one asked for, if any), with the epoch as a scalar subquery: one
-    // statement instead of three (the key, the nonce, the epoch), on both dialects.
-    const row = await guarded(() =>
-      this.db
-        .selectFrom('keys')
-        .leftJoin('nonces', (j) => j.onRef('nonces.key_id', '=', 'keys.key_id').on('nonces.nonce_id', '=', nonceId ?? ''))
-        .selectAll('keys')
-        .select(['nonces.nonce_id as n_nonce_id', 'nonces.encrypted_nonces as n_encrypted_nonces', 'nonces.commitments as n_commitments', 'nonces.created_at as n_created_at', 'nonces.epoch as n_epoch'])
-        .select((eb) => eb.selectFrom('meta').select('value').where('key', '=', NONCE_EPOCH_META).as('nonce_epoch_meta'))
-        .where('keys.key_id', '=', keyId)
-        .executeTakeFirst(),
-    );
+    // One statement for the key, the nonce and the epoch (SIGNING_READ, below).
+    const row = (await guarded(() => SIGNING_READ.run(this.db, { keyId, nonceId: nonceId ?? '' }))).rows[0];
     if (row === undefined) return undefined;
     const { n_nonce_id, n_encrypted_nonces, n_commitments, n_created_at, n_epoch, nonce_epoch_meta, ...key } = row;
     const nonce =
@@ -245,7 +230,7 @@ export class StoreOps implements KeyNodeStoreOps {
 
   async findApiKeyById(id: string): Promise<ApiKeyRecord | undefined> {
     checkId(id, 'id');
-    const row = await guarded(() => this.db.selectFrom('api_keys').selectAll().where('id', '=', id).executeTakeFirst());
+    const row = (await guarded(() => API_KEY_BY_ID.run(this.db, { id }))).rows[0];
     return row === undefined ? undefined : rowToApiKey(row);
   }
 
@@ -374,6 +359,30 @@ export class StoreOps implements KeyNodeStoreOps {
  * Inserts a round-one nonce on `db` (StoreOps.insertNonce; the SQLite store runs it without an fsync,
  * ./sqlite.ts). Throws NotFoundError `key_id_not_exists`, ConflictError `nonce_exists`.
  */
+/**
+ * One DELETE ... RETURNING: the row goes to whichever statement deletes it first. On PostgreSQL a
+ * concurrent deleter waits for the row lock, then finds the row gone and returns nothing; SQLite runs
+ * one writer at a time. Ids are checked by the caller.
+ */
+export async function consumeNonceRow(db: Db, keyId: string, nonceId: string): Promise<NonceRecord | undefined> {
+  const row = (await CONSUME_NONCE.run(db, { keyId, nonceId })).rows[0];
+  return row === undefined ? undefined : rowToNonce(row);
+}
+
+// The signing path's queries, compiled once (./compiled.ts). keys LEFT JOIN nonces (the one asked
+// for, if any), with the epoch as a scalar subquery: one statement instead of three, on both dialects.
+const SIGNING_READ = new Precompiled(['keyId', 'nonceId'], (db, v) =>
+  db
+    .selectFrom('keys')
+    .leftJoin('nonces', (j) => j.onRef('nonces.key_id', '=', 'keys.key_id').on('nonces.nonce_id', '=', v.nonceId))
+    .selectAll('keys')
+    .select(['nonces.nonce_id as n_nonce_id', 'nonces.encrypted_nonces as n_encrypted_nonces', 'nonces.commitments as n_commitments', 'nonces.created_at as n_created_at', 'nonces.epoch as n_epoch'])
+    .select((eb) => eb.selectFrom('meta').select('value').where('key', '=', NONCE_EPOCH_META).as('nonce_epoch_meta'))
+    .where('keys.key_id', '=', v.keyId),
+);
+const CONSUME_NONCE = new Precompiled(['keyId', 'nonceId'], (db, v) => db.deleteFrom('nonces').where('nonce_id', '=', v.nonceId).where('key_id', '=', v.keyId).returningAll());
+const API_KEY_BY_ID = new Precompiled(['id'], (db, v) => db.selectFrom('api_keys').selectAll().where('id', '=', v.id));
+
 export async function insertNonceRow(db: Db, nonce: NonceRecord): Promise<void> {
   const row = nonceToRow(nonce);
   let r;

@@ -6,9 +6,9 @@ import type Database from 'better-sqlite3';
 import { ConflictError, InvalidInputError } from '../../errors.js';
 import { openStoreImport } from './bulk-import.js';
 import { type Db, guarded, StoreOps } from './queries.js';
-import { apiKeyToRow, checkText, keyToRow, rowToKey } from './records.js';
+import { apiKeyToRow, checkId, checkText, keyToRow, rowToKey } from './records.js';
 import { TABLES, type StoreSchema } from './schema.js';
-import type { KeyNodeStore, KeyNodeStoreTx, NonceRecord, StoreImport, StoreKind, StoreSnapshot } from './types.js';
+import type { KeyNodeStore, KeyNodeStoreTx, NonceClaim, NonceRecord, StoreImport, StoreKind, StoreSnapshot } from './types.js';
 
 /** Rows per page when reading a snapshot, and per INSERT when importing one. */
 const PAGE = 500;
@@ -20,6 +20,8 @@ export interface Backend {
   readConsistent<T>(fn: (db: Db) => Promise<T>): Promise<T>;
   /** Stores a round-one nonce its own way (SQLite: without an fsync, see ./sqlite.ts); default: StoreOps'. */
   insertNonce?(nonce: NonceRecord): Promise<void>;
+  /** Consumes a nonce its own way (SQLite: the WAL synced apart, see ./sqlite.ts); default: consumeNonce, synced at once. */
+  claimNonce?(keyId: string, nonceId: string): Promise<NonceClaim | undefined>;
   /** SQLite: the one connection `db` runs on, for a bulk import's prepared statements (./bulk-import.ts). */
   sqlite?: Database.Database;
   close(): Promise<void>;
@@ -70,6 +72,16 @@ export class KyselyKeyNodeStore extends StoreOps implements KeyNodeStore {
 
   override insertNonce(nonce: NonceRecord): Promise<void> {
     return this.#backend.insertNonce ? guarded(() => this.#backend.insertNonce!(nonce)) : super.insertNonce(nonce);
+  }
+
+  async claimNonce(keyId: string, nonceId: string): Promise<NonceClaim | undefined> {
+    if (!this.#backend.claimNonce) {
+      const nonce = await super.consumeNonce(keyId, nonceId);
+      return nonce && { nonce, synced: Promise.resolve() };
+    }
+    checkId(keyId, 'keyId');
+    checkId(nonceId, 'nonceId');
+    return guarded(() => this.#backend.claimNonce!(keyId, nonceId));
   }
 
   exportSnapshot(): Promise<StoreSnapshot> {

@@ -102,6 +102,12 @@ export interface NonceRecord {
   epoch: number;
 }
 
+/** A nonce consumed by KeyNodeStore.claimNonce, and when its deletion is on disk. */
+export interface NonceClaim {
+  nonce: NonceRecord;
+  synced: Promise<void>;
+}
+
 /** What both signing rounds read of a key, in one query (KeyNodeStoreOps.getKeyForSigning). */
 export interface SigningRead {
   key: KeyRecord;
@@ -414,6 +420,14 @@ export interface KeyNodeStore extends KeyNodeStoreOps {
    * or ids repeat.
    */
   importSnapshot(snapshot: StoreSnapshot): Promise<void>;
+  /**
+   * Round two's consumption: consumeNonce, with the moment the deletion is on disk apart, so the caller
+   * can compute while the disk syncs. `synced` resolves once it is (SQLite: the commit runs without an
+   * fsync of its own, then the WAL is fdatasynced; PostgreSQL: at once, the commit was durable) and
+   * rejects with LifeboatError `store_sync_failed` when it cannot be made so. Await it before anything
+   * that relies on the nonce being spent (a signature share) leaves the node. Undefined as consumeNonce.
+   */
+  claimNonce(keyId: string, nonceId: string): Promise<NonceClaim | undefined>;
   /**
    * Starts a bulk import into an empty store (a streamed restore: ../restore-import.ts), in one
    * transaction that holds the store's connection until `commit` or `rollback`: nothing of it is
