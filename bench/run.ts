@@ -7,6 +7,7 @@ const BENCHES: [string, () => Promise<void>][] = [
   ['keynode', async () => (await import('./keynode.js')).benchKeynode()],
   ['bulk-aead', async () => (await import('./bulk-aead.js')).benchBulkAead()],
   ['restore', async () => (await import('./restore.js')).benchRestore()],
+  ['restore-import', async () => (await import('./restore-import.bench.js')).benchRestoreImport()],
   ['backup', async () => (await import('./backup.js')).benchBackup()],
   ['scale', async () => (await import('./scale.bench.js')).benchScale()],
   ['log-store', async () => (await import('./log-store.bench.js')).benchLogStore()],

@@ -1,13 +1,13 @@
 /**
  * Compaction and restore at scale (issue 17, point 5) on SQLite, each beside its floor in the same run:
  * the node store's plain import of the same keys (importSnapshot, no checks). Every step runs in its
- * own process (bench/scale-worker.ts; the compaction bench/scale-compact.ts, bundled), so the peak RSS
- * printed is that step's alone:
+ * own process (the floor bench/scale-worker.ts; the compaction and the restore
+ * bench/scale-compact.ts and bench/scale-restore.ts, bundled), so the peak RSS printed is that step's alone:
  *   - floor: import of N keys into a fresh store;
  *   - compaction: the agent's streamed compaction (LBBC v2) of that store, uploaded to a backup service
  *     (a `backup-server serve` process) over loopback HTTP;
  *   - restore: login (production OPAQUE stretching), the compaction read back, every share checked,
- *     a node written, from the same service.
+ *     a node written, from the same service: streamed, the keys checked and imported as they are read.
  * Then the ratio per 10x of each (linear: 10.0x). Goals (issue 17): restore of 100,000 keys <= 10 s and
  * <= 4x the floor; restore of 1,000,000 in <= 512 MB peak RSS; compaction of 1,000,000 in <= 256 MB.
  *
@@ -18,7 +18,7 @@
  * Run alone: `BENCH=scale npm run bench`, or `node --import tsx bench/scale.bench.ts` after a build.
  */
 import { spawn } from 'node:child_process';
-import { build } from 'esbuild';
+import { build, type BuildOptions } from 'esbuild';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -50,17 +50,16 @@ interface Step {
 }
 
 /**
- * The compaction step (bench/scale-compact.ts) bundled by esbuild as the CLI is (scripts/build.mjs),
- * so that its RSS is not tsx's. The floor and the restore run through tsx (bench/scale-worker.ts): the
- * restore's share checks start worker threads that import their own module
- * (src/keynode/restore-workers.ts), which a one-file bundle would not hold.
+ * The compaction and restore steps (bench/scale-compact.ts, bench/scale-restore.ts) bundled by esbuild
+ * as the CLI is (scripts/build.mjs), so that their RSS is not tsx's. The restore is split into chunks
+ * as the CLI is: its share checks start worker threads that import their own module
+ * (src/keynode/restore-verify.ts, an entry point here so that it is a file of its own), which a
+ * one-file bundle would not hold. The floor runs through tsx (bench/scale-worker.ts).
  */
-async function bundleWorker(): Promise<string> {
+async function bundleWorker(): Promise<{ compact: string; restore: string }> {
   // In the checkout (dist/, not committed), where node resolves better-sqlite3 from node_modules.
-  const outfile = join(here, '..', 'dist', 'bench', 'scale-compact.mjs');
-  await build({
-    entryPoints: [join(here, 'scale-compact.ts')],
-    outfile,
+  const out = join(here, '..', 'dist', 'bench');
+  const common: BuildOptions = {
     bundle: true,
     format: 'esm',
     platform: 'node',
@@ -68,14 +67,23 @@ async function bundleWorker(): Promise<string> {
     external: ['better-sqlite3', 'pg-native'],
     banner: { js: "import { createRequire as __lifeboatRequire } from 'node:module'; const require = __lifeboatRequire(import.meta.url);" },
     logLevel: 'warning',
+  };
+  await build({ ...common, entryPoints: [join(here, 'scale-compact.ts')], outfile: join(out, 'scale-compact.mjs') });
+  await build({
+    ...common,
+    entryPoints: [join(here, 'scale-restore.ts'), join(here, '..', 'src', 'keynode', 'restore-verify.ts')],
+    outdir: join(out, 'scale-restore'),
+    splitting: true,
+    chunkNames: 'chunk-[hash]',
+    outExtension: { '.js': '.mjs' },
   });
-  return outfile;
+  return { compact: join(out, 'scale-compact.mjs'), restore: join(out, 'scale-restore', 'bench', 'scale-restore.mjs') };
 }
 
-/** Runs one worker step (from `bundle`, or through tsx); its JSON line, or a throw with its stderr. */
-function step(args: string[], bundle?: string): Promise<Step> {
+/** Runs one worker step (from `bundle`, which takes the step's name unless `bare`, or through tsx); its JSON line, or a throw with its stderr. */
+function step(args: string[], bundle?: string, bare = false): Promise<Step> {
   return new Promise((resolve, reject) => {
-    const argv = bundle ? [bundle, ...args.slice(1)] : ['--import', 'tsx', join(here, 'scale-worker.ts'), ...args];
+    const argv = bundle ? [bundle, ...args.slice(bare ? 1 : 0)] : ['--import', 'tsx', join(here, 'scale-worker.ts'), ...args];
     const child = spawn(process.execPath, argv, { stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
     let err = '';
@@ -123,8 +131,8 @@ export async function benchScale(): Promise<void> {
       // The stream's first entry holds the node keys; the compaction covers it and every key of the store.
       await client.appendEntries(stream, [sealEntry(backupKey, { stream, seq: 1, prev: ZERO_HASH }, encodeChange({ op: 'secrets', secrets }))]);
       const floor = await step(['floor', dir, String(n), String(Math.min(distinct, n))]);
-      const compact = steps.includes('compact') ? await step(['compact', dir, server.url, stream], bundle) : undefined;
-      const restore = compact && steps.includes('restore') ? await step(['restore', dir, server.url, stream]) : undefined;
+      const compact = steps.includes('compact') ? await step(['compact', dir, server.url, stream], bundle.compact, true) : undefined;
+      const restore = compact && steps.includes('restore') ? await step(['restore', dir, server.url, stream], bundle.restore, true) : undefined;
       if ((compact && compact.keys !== n) || (restore && restore.keys !== n)) throw new Error(`compacted ${compact?.keys} and restored ${restore?.keys} keys, not ${n}`);
       rows.push({ n, floor, compact, restore });
       const line = (what: string, s: Step, extra = '') => console.log(`  ${what.padEnd(34)} ${fmt(n).padStart(9)} keys ${s.seconds.toFixed(2).padStart(8)} s  peak RSS ${s.max_rss_mb.toFixed(0).padStart(5)} MB (${s.base_rss_mb.toFixed(0)} before)${extra}`);

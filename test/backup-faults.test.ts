@@ -229,6 +229,46 @@ test('a restore that fails at the share check leaves nothing behind: no node, no
   assert.deepEqual(readdirSync(parent), []);
 });
 
+test('a streamed restore refused by a check made only at its end rolls back the keys it had imported: no node, the store empty', async () => {
+  const { readdirSync } = await import('node:fs');
+  const { join } = await import('node:path');
+  const { trackedTempDir } = await import('./helpers/tmp.js');
+  const { restoreStreamToNode } = await import('../src/backup/restore-stream.js');
+  const { openKeyNodeStore } = await import('../src/keynode/store/index.js');
+  const { encodeFrostPublic, identifierOf, sealKeyShare, suite } = await import('../src/keynode/frost/index.js');
+  // Real shares under the stream's storage key, in a compaction at entry 5: every one passes the check.
+  const d = suite('ed25519').trustedDealer({ min: 2, max: 3 });
+  const identifier = identifierOf('ed25519', 1);
+  const pub = { signers: { min: 2, max: 3 }, commitments: d.public.commitments, verifyingShares: d.public.verifyingShares };
+  const real = Array.from({ length: 40 }, (_, i): KeyRecord => {
+    const keyId = `key_real_${String(i).padStart(3, '0')}`;
+    const share = sealKeyShare(secrets.storageKey, { keyId, curve: 'ed25519', identifier, share: d.secretShares[identifier]!.signingShare, public: pub });
+    return { ...fakeKey(i), keyId, identifier, groupPublicKey: d.public.commitments[0]!.slice(), publicPackage: encodeFrostPublic('ed25519', pub), encryptedShare: share };
+  });
+  const bytes = makeCompaction(2, { seq: 5, head: hashBlob(entries[4]!) }, real);
+  const named = { seq: 5, hash: hashBlob(bytes), size: bytes.length };
+  const parent = trackedTempDir('lifeboat-restore-stream-fail-');
+  const store = `sqlite:${join(parent, 'outside', 'node.sqlite')}`;
+  const backup = { server: fx.url, account: 'acme', stream: STREAM, usable_before_ack: false, wait_ms: 0, batch_entries: 1, compact_entries: 1, compact_seconds: 10 };
+  const cases: [string, Partial<RestoreSource>][] = [
+    // The service serves no entry after the compaction, yet states its head is 10.
+    ['backup_truncated', served((all) => all.slice(0, 5))],
+    // Entry 6 puts a key whose share is not one: refused after the compaction's keys went in.
+    ['share_mismatch', {}],
+  ];
+  for (const [code, over] of cases) {
+    let checked = 0;
+    const source = lying({ stream: async (s) => ({ ...(await clientSource(client).stream(s)), compaction: named }), compactionChunks: chunksOf(bytes, 4096), ...over });
+    const restoring = restoreStreamToNode(source, backupKey, STREAM, join(parent, 'node'), { backup, store, progress: (phase, done) => void (phase === 'verify' && (checked = done)) });
+    await assert.rejects(restoring, (err: { code?: string }) => err.code === code);
+    assert.ok(checked >= real.length, `${code}: the compaction's keys were checked before the refusal (${checked})`);
+    assert.deepEqual(readdirSync(parent), ['outside'], code);
+    const s = await openKeyNodeStore(store);
+    assert.deepEqual([await s.countKeys(), await s.getMeta('nonce_epoch'), (await s.listApiKeys()).length], [0, undefined, 0], code);
+    await s.close();
+  }
+});
+
 test('point in time: the base is the latest exact compaction at or before the point, an inexact one is passed over, and a time needs commit times', async () => {
   const { chooseCompaction, readStreamAt } = await import('../src/backup/point.js');
   // Entry 1 holds the node keys, entry s >= 2 key_(s-1). A compaction at 5 that also holds key_9 (a

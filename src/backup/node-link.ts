@@ -18,6 +18,7 @@ import { disableTotp, enrolTotp, loginWallet, registerWallet, type TotpShown } f
 import type { WalletSigner } from './wallet.js';
 import { assertRestorableDir, defaultStreamName, readBackupStream, type RestoreProgressFn, type RestoreSource, writeRestoredNode } from './restore.js';
 import { readStreamAt, type RestorePoint } from './point.js';
+import { restoreStreamToNode } from './restore-stream.js';
 import { stateToSnapshot } from './changes.js';
 import { verifyRestoredKeys } from '../keynode/restore-verify.js';
 import { randomBytes } from '../crypto/random.js';
@@ -263,10 +264,12 @@ export interface RestoredFromService {
 /**
  * Rebuilds a node in `dir` from the service with the account's password only: log in (OPAQUE), unwrap
  * the backup key, prove it, read and check the stream (up to `point`, when given: ./point.ts), check
- * every share, write the node. A node restored to a point before the head streams to a new stream
- * (`<stream>.at-<seq>-<random>`) from its whole state. With `dryRun` every download and check is done
- * and nothing is written. With the account's `restoreToken` the login gets past a flood of anonymous
- * logins. Throws what withStreamSession, readBackupStream, readStreamAt and writeRestoredNode throw;
+ * every share, write the node. To the head the restore is streamed (./restore-stream.ts): keys are
+ * checked and imported as they are read, and committed once the whole stream passed its checks. A
+ * node restored to a point before the head streams to a new stream (`<stream>.at-<seq>-<random>`)
+ * from its whole state. With `dryRun` every download and check is done and nothing is written. With
+ * the account's `restoreToken` the login gets past a flood of anonymous logins. Throws what
+ * withStreamSession, restoreStreamToNode, readBackupStream, readStreamAt and writeRestoredNode throw;
  * nothing is written on any error.
  */
 export async function restoreFromService(opts: StreamAccess & { expectSeq?: number; point?: RestorePoint; dryRun?: boolean; dir: string; store?: string; progress?: RestoreProgressFn }): Promise<RestoredFromService> {
@@ -274,6 +277,13 @@ export async function restoreFromService(opts: StreamAccess & { expectSeq?: numb
   if (!opts.dryRun) assertRestorableDir(opts.dir, opts.store);
   return withStreamSession(opts, async ({ client, backupKey, stream }) => {
     const source = clientSource(client);
+    if (!opts.point && !opts.dryRun) {
+      // To the head: streamed (./restore-stream.ts), the keys checked and imported as they are read.
+      const backup = backupConfigSchema.parse({ server: opts.server, account: opts.account, stream });
+      const r = await restoreStreamToNode(source, backupKey, stream, opts.dir, { backup, store: opts.store, expectSeq: opts.expectSeq, progress: opts.progress });
+      const at = { stream, headSeq: r.head.seq, streamHeadSeq: r.head.seq, compactionSeq: r.compactionSeq, entries: r.entries, committedAt: null, streamsTo: stream };
+      return { ...at, fingerprint: r.fingerprint, keys: r.keys, apiKeys: r.apiKeys, dryRun: false, epoch: r.epoch, store: r.store };
+    }
     const read = opts.point
       ? await readStreamAt(source, backupKey, stream, opts.point, { expectSeq: opts.expectSeq, progress: opts.progress })
       : { ...(await readBackupStream(source, backupKey, stream, { expectSeq: opts.expectSeq, progress: opts.progress })), committedAt: null, headSeq: undefined };

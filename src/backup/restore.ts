@@ -1,9 +1,11 @@
 /**
  * Rebuilding a key node from its backup stream (docs/backup.md, "Restore"): read the current
  * compaction and every entry after it, check the chain from the compaction's head to the stream's
- * head, decrypt and replay, check every share against its verifying share, and only then write a new
- * node (vault with the same node keys under a fresh master key, configuration, store) with the nonce
- * epoch advanced and no nonce at all.
+ * head, decrypt and replay, check every share against its verifying share, and write a new node
+ * (vault with the same node keys under a fresh master key, configuration, store) with the nonce epoch
+ * advanced and no nonce at all. The store is written through the key node's importer: a key only
+ * after its check passed, committed only after every check (./restore-stream.ts streams a restore to
+ * the head through it; writeRestoredNode writes a stream read whole).
  */
 import { existsSync, mkdirSync, renameSync, rmdirSync, rmSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
@@ -15,11 +17,12 @@ import { identityFingerprint } from '../identity.js';
 import { assertRestorableDir, type BackupConfig, defaultNodeConfig, nodePaths, saveNodeConfig } from '../keynode/config.js';
 import { storeMasterKey } from '../primary/datadir.js';
 import { createNodeVaultWith, loadNodeSecrets } from '../keynode/secrets.js';
-import { keyEpoch, openKeyNodeStore } from '../keynode/store/index.js';
-import { restoreNodeBackup } from '../keynode/backup.js';
+import { keyEpoch, type KeyNodeStore, type KeyNodeStoreTx, openKeyNodeStore } from '../keynode/store/index.js';
+import { KeyImporter } from '../keynode/restore-import.js';
+import type { NodeSecrets } from '../keynode/secrets.js';
 import { createHash } from 'node:crypto';
 import { type AgentHead, queueWholeState, resetBackupState, setRestoredBackupState } from './agent.js';
-import { applyChange, decodeStampedChange, emptyState, type NodeChange, type NodeState, stateToSnapshot } from './changes.js';
+import { applyChange, decodeStampedChange, emptyState, type NodeChange, type NodeState, stateToSnapshot, type StreamSecrets } from './changes.js';
 import { CompactionReader, type CompactionSink, type OpenedCompaction } from './compaction.js';
 import { hashBlob, openEntry, ZERO_HASH } from './format.js';
 
@@ -88,8 +91,9 @@ export interface LoadedCompaction extends OpenedCompaction {
  * Reads a compaction the service named, chunk by chunk through CompactionReader (either version),
  * handing its records to `sink`: its size and SHA-256 must be the named ones (counted as the chunks
  * come, checked at the end), it must belong to `stream` and cover the named seq. What the sink got is
- * final only once this returns. Throws `backup_chain_broken`, `entry_misplaced`, DecryptionError,
- * FormatError, and the source's errors.
+ * final only once this returns. `afterChunk` runs after each chunk's records went to the sink, and
+ * the next chunk is read once it resolves. Throws `backup_chain_broken`, `entry_misplaced`,
+ * DecryptionError, FormatError, what `afterChunk` throws, and the source's errors.
  */
 export async function readNamedCompaction(
   source: Pick<RestoreSource, 'compactionChunks'>,
@@ -98,6 +102,7 @@ export async function readNamedCompaction(
   ref: CompactionRef,
   sink: CompactionSink,
   onBytes?: (done: number, total: number) => void,
+  afterChunk?: () => Promise<void>,
 ): Promise<OpenedCompaction> {
   const notNamed = () => chainError(`the compaction at entry ${ref.seq} downloaded is not the one the service named (size or hash differ)`);
   const reader = new CompactionReader(backupKey, { stream }, sink);
@@ -115,7 +120,10 @@ export async function readNamedCompaction(
       reader.push(chunk);
     } catch (err) {
       failed = { err };
+      continue;
     }
+    // A streamed restore hands the chunk's records on here (back-pressure: the next chunk waits).
+    await afterChunk?.();
   }
   if (size !== ref.size || !ctEqual(new Uint8Array(hash.digest()), ref.hash)) throw notNamed();
   if (failed) throw failed.err;
@@ -142,7 +150,8 @@ export async function loadNamedCompaction(source: RestoreSource, backupKey: Uint
 
 /**
  * Reads the entries after `from`, in order, each opened (under its own key) and checked to follow the
- * one before it; `visit` sees each and returns false to stop there (that entry then does not count).
+ * one before it; `visit` sees each (and is awaited) and returns false to stop there (that entry then
+ * does not count).
  * Returns the last entry visited and how many were. Throws `backup_chain_broken`, `entry_misplaced`,
  * DecryptionError, FormatError, and the source's errors.
  */
@@ -151,7 +160,7 @@ export async function walkEntries(
   backupKey: Uint8Array,
   stream: string,
   from: AgentHead,
-  visit: (e: OpenedEntry) => boolean | void,
+  visit: (e: OpenedEntry) => boolean | void | Promise<boolean | void>,
   onPage?: (read: number) => void,
 ): Promise<{ head: AgentHead; read: number }> {
   let { seq, hash } = from;
@@ -164,7 +173,7 @@ export async function walkEntries(
       if (!ctEqual(e.prev, hash)) throw chainError(`entry ${seq + 1} does not follow entry ${seq}`);
       const { change, committedAt } = decodeStampedChange(e.plaintext);
       const next = hashBlob(bytes);
-      if (visit({ seq: seq + 1, change, committedAt, hash: next }) === false) return { head: { seq, hash }, read };
+      if ((await visit({ seq: seq + 1, change, committedAt, hash: next })) === false) return { head: { seq, hash }, read };
       seq += 1;
       hash = next;
       read += 1;
@@ -220,20 +229,31 @@ export function assertAtHead(info: { headSeq: number; headHash: Uint8Array }, he
 
 export { assertRestorableDir } from '../keynode/config.js';
 
+/** What a restore wrote. */
+export interface RestoredNode {
+  keys: number;
+  apiKeys: number;
+  epoch: number;
+  fingerprint: string;
+  store: string;
+}
+
+/** Keys per batch given to the importer: large, so that a batch's fixed check cost is small per key. */
+export const RESTORE_BATCH = 8_192;
+
 /**
- * Writes a node rebuilt from a stream into `dir`, which must not hold a node. Every share is checked
- * against its verifying share before the store is written (restoreNodeBackup); restored keys are all
- * `active` and each is recorded as held by the `backup` channel (the stream it came from, at the
- * entry read up to), as the agent records a key it backed up. The node goes on streaming where the
- * stream's head was; with `fork` (a point-in-time restore before the head) it starts the stream
- * `opts.backup.stream` over from its whole state instead, so the two histories never mix. Throws
- * ConflictError `node_exists`, and what restoreNodeBackup throws (`store_not_empty`, `share_mismatch`).
+ * Builds a node in `dir`, which must not hold one. `fill` writes the store (the build directory's
+ * default SQLite file, or `opts.store`) through the importer, and calls `writeVault` with the stream's
+ * node keys before it commits: the vault (the same node keys under a fresh master key, with the
+ * backup key) and the master key file go into the build directory, which is renamed into place last
+ * with node.json. Throws ConflictError `node_exists` and what `fill` throws; after any error the
+ * build directory is gone (an external store is left as the importer's rollback left it: empty).
  */
-export async function writeRestoredNode(
+export async function buildRestoredNode(
   dir: string,
-  read: ReadStream,
-  opts: { backup: BackupConfig; backupKey: Uint8Array; store?: string; progress?: RestoreProgressFn; now?: () => number; fork?: { from: string } },
-): Promise<{ keys: number; apiKeys: number; epoch: number; fingerprint: string; store: string }> {
+  opts: { backup: BackupConfig; backupKey: Uint8Array; store?: string },
+  fill: (store: KeyNodeStore, writeVault: (s: StreamSecrets) => void) => Promise<{ keys: number; apiKeys: number; epoch: number }>,
+): Promise<RestoredNode> {
   assertRestorableDir(dir, opts.store);
   const target = resolve(dir);
   // Built beside the target and renamed into place last: a restore killed at any point leaves no node
@@ -243,43 +263,83 @@ export async function writeRestoredNode(
   const paths = nodePaths(build);
   // The configuration names the final paths; the store is written at the build path meanwhile.
   const config = { ...defaultNodeConfig(nodePaths(target)), ...(opts.store ? { store: opts.store } : {}), backup: opts.backup };
-  const s = read.state.secrets!;
-  try {
-    ensurePrivateDir(build);
+  let secrets: NodeSecrets | undefined;
+  const writeVault = (s: StreamSecrets) => {
     const master = { schemeId: randomBytes(16), key: randomBytes(32) };
     writeFileAtomic(paths.vault, createNodeVaultWith(master, { identity: s.identity, storageKey: s.storageKey, exportKey: s.exportKey, wrappingKey: s.wrappingKey, backupKey: opts.backupKey }));
     storeMasterKey({ dir: build, identity: '', vault: paths.vault, manifest: '', masterKey: paths.masterKey }, master);
-    const secrets = loadNodeSecrets(paths.vault, master);
-    const snap = stateToSnapshot(read.state);
-    snap.keys = snap.keys.map((k) => ({ ...k, status: 'active' as const }));
+    secrets = loadNodeSecrets(paths.vault, master);
+  };
+  try {
+    ensurePrivateDir(build);
     const store = await openKeyNodeStore(opts.store ?? paths.defaultStore);
-    let r: { keys: number; epoch: number };
+    let r: { keys: number; apiKeys: number; epoch: number };
     try {
-      const progress = opts.progress ?? (() => {});
-      r = await restoreNodeBackup(store, secrets, snap, (d, t) => progress('verify', d, t));
-      const now = (opts.now ?? Date.now)();
-      await store.transaction(async (tx) => {
-        await tx.setMeta('backup_journal', 'on');
-        if (opts.fork) {
-          await resetBackupState(tx, now);
-          await queueWholeState(tx, now);
-        } else await setRestoredBackupState(tx, read.head, read.compactionSeq, now);
-        // Each key is in the stream it came from (docs/keynode.md, "Durable channels"): coverage counts it.
-        const detail = JSON.stringify({ seq: read.head.seq, ...(opts.fork ? { stream: opts.fork.from } : {}) });
-        await tx.recordKeyChannels('backup', snap.keys.map((k) => ({ keyId: k.keyId, epoch: keyEpoch(k) })), detail, now);
-      });
+      r = await fill(store, writeVault);
     } finally {
       await store.close();
     }
+    if (!secrets) throw new LifeboatError('internal_error', 'the restore wrote no vault', { status: 500 });
     saveNodeConfig(paths, config);
     if (existsSync(target)) rmdirSync(target); // empty: assertRestorableDir said so
     renameSync(build, target);
     fsyncDir(dirname(target));
-    return { keys: r.keys, apiKeys: snap.apiKeys.length, epoch: r.epoch, fingerprint: identityFingerprint(secrets.identity), store: config.store };
+    return { ...r, fingerprint: identityFingerprint(secrets.identity), store: config.store };
   } catch (err) {
     rmSync(build, { recursive: true, force: true });
     throw err;
   }
+}
+
+/**
+ * What a restored node records beside its keys, in the import's transaction (KeyImporter.finish's
+ * beforeCommit): the backup journal on; the agent's state at the stream's head, or, with `fork` (a
+ * point-in-time restore before the head), a new stream started over from the whole state; and each
+ * key as held by the `backup` channel at the entry read up to (docs/keynode.md, "Durable channels"),
+ * as the agent records a key it backed up. Throws the store's errors.
+ */
+export async function recordRestoredState(tx: KeyNodeStoreTx, r: { head: AgentHead; compactionSeq: number; now: number; fork?: { from: string } }): Promise<void> {
+  await tx.setMeta('backup_journal', 'on');
+  if (r.fork) {
+    await resetBackupState(tx, r.now);
+    await queueWholeState(tx, r.now);
+  } else await setRestoredBackupState(tx, r.head, r.compactionSeq, r.now);
+  const detail = JSON.stringify({ seq: r.head.seq, ...(r.fork ? { stream: r.fork.from } : {}) });
+  let after: string | undefined;
+  for (;;) {
+    const page = await tx.listKeys({ afterKeyId: after, limit: 10_000 });
+    if (page.length === 0) break;
+    await tx.recordKeyChannels('backup', page.map((k) => ({ keyId: k.keyId, epoch: keyEpoch(k) })), detail, r.now);
+    after = page[page.length - 1]!.keyId;
+  }
+}
+
+/**
+ * Writes a node rebuilt from a stream read whole (a point-in-time restore: ./point.ts) into `dir`,
+ * which must not hold a node, through the importer: every share checked before it is written,
+ * restored keys all `active`, with recordRestoredState in the same transaction. Throws ConflictError
+ * `node_exists`, `store_not_empty`, `share_mismatch`, and the store's errors.
+ */
+export async function writeRestoredNode(
+  dir: string,
+  read: ReadStream,
+  opts: { backup: BackupConfig; backupKey: Uint8Array; store?: string; progress?: RestoreProgressFn; now?: () => number; fork?: { from: string } },
+): Promise<RestoredNode> {
+  const s = read.state.secrets!;
+  const snap = stateToSnapshot(read.state);
+  const progress = opts.progress ?? (() => {});
+  return buildRestoredNode(dir, opts, async (store, writeVault) => {
+    writeVault(s);
+    const imp = await KeyImporter.begin(store, s.storageKey, { expectedKeys: snap.keys.length, progress: (d, t) => progress('verify', d, t) });
+    try {
+      for (let i = 0; i < snap.keys.length; i += RESTORE_BATCH) await imp.add(snap.keys.slice(i, i + RESTORE_BATCH).map((k) => ({ ...k, status: 'active' as const })));
+      const now = (opts.now ?? Date.now)();
+      return await imp.finish([], snap.apiKeys, { beforeCommit: (tx) => recordRestoredState(tx, { head: read.head, compactionSeq: read.compactionSeq, now, fork: opts.fork }) });
+    } catch (err) {
+      await imp.abort();
+      throw err;
+    }
+  });
 }
 
 /** The default stream name of a node: `node-` and 16 hex digits of its identity fingerprint. */

@@ -37,7 +37,7 @@ import { checkExpected, KEY_SHARE_MAGIC, type KeyShare, openKeyShare, parseKeyHe
 import { encodeFrostPublic, parseFrostPublic, verifyShareAgainstPublic } from './frost/public.js';
 import { decodeScalar, type FrostCurve, parseIdentifier, suiteOf } from './frost/suite.js';
 import { type Affine, bitPlaneSums, COEFF_BITS, decodePointFast, ED, type Ext, type Group, horner, type Jac, K1, msm, mulPublic } from './frost/batch-arith.js';
-import { type Counters, serveWorkerTask, verifyInWorker, workerLoader } from './restore-workers.js';
+import { type Counters, serveWorkerTask, startVerifyPool, verifyInWorker, workerLoader } from './restore-workers.js';
 import type { KeyRecord } from './store/types.js';
 
 export { decodePointFast } from './frost/batch-arith.js';
@@ -67,7 +67,7 @@ const LINEAR_BELOW = 32;
  * about 0.3 ms a key on these 2-core machines, 30 s per 100,000, the whole budget of a restore. Fewer
  * keys stay on the calling thread: starting workers would cost more than it saves.
  */
-const WORKER_MIN_KEYS = 6_000;
+export const WORKER_MIN_KEYS = 6_000;
 
 /**
  * The restore check of one stored key, before anything is written: its sealed share opens under this
@@ -343,11 +343,60 @@ export async function verifyRestoredKeys(
       for (const run of runs) run.stop();
     }
   }
-  if (bad >= 0) {
-    checkRestoredKey(storageKey, records[bad]!);
-    // Only if the batch and the key-at-a-time check disagreed: refuse all the same.
-    throw new LifeboatError('share_mismatch', `key ${String(records[bad]!.keyId).slice(0, 64)}: the share does not match its verifying share (batch check)`, { hint: HINT });
-  }
+  if (bad >= 0) refuse(storageKey, records[bad]!);
   if (total === 0) progress(0, 0);
   return { keys: total, batches: counters.batches, pointsDecoded: counters.pointsDecoded, workers: parts };
+}
+
+/** Throws the error checkRestoredKey throws for a key a batch refused (or one of its own, should they disagree). */
+function refuse(storageKey: Uint8Array, rec: KeyRecord): never {
+  checkRestoredKey(storageKey, rec);
+  // Only if the batch and the key-at-a-time check disagreed: refuse all the same.
+  throw new LifeboatError('share_mismatch', `key ${String(rec.keyId).slice(0, 64)}: the share does not match its verifying share (batch check)`, { hint: HINT });
+}
+
+/** Batch after batch of restore checks on long-lived worker threads (a streamed restore, restore-import.ts). */
+export interface RestoreVerifier {
+  /** Worker threads checking (0: the calling thread). */
+  readonly workers: number;
+  /**
+   * Checks `records` as verifyRestoredKeys does; `onChecked` hears how many keys were checked as they
+   * are. Throws LifeboatError `share_mismatch` naming the first bad key in `records` order, exactly as
+   * checkRestoredKey throws it; `internal_error` if a worker thread fails or the verifier was stopped.
+   */
+  verify(records: readonly KeyRecord[], onChecked?: (n: number) => void): Promise<void>;
+  /** Ends the worker threads (each wipes its copy of the storage key); idempotent. */
+  stop(): void;
+}
+
+/**
+ * Starts `workers` threads (default `availableParallelism()`; 0, or sources run under something other
+ * than tsx: the calling thread) that stay up for many `verify` calls, so a restore that checks batch
+ * after batch starts them once. Each batch is split across the threads. Throws nothing.
+ */
+export function startRestoreVerifier(storageKey: Uint8Array, workers = availableParallelism()): RestoreVerifier {
+  const loader = workerLoader(import.meta.url);
+  if (loader === null || workers <= 0) {
+    return {
+      workers: 0,
+      async verify(records, onChecked = () => {}) {
+        const bad = await verifyHere(storageKey, records, { pointsDecoded: 0, batches: 0 }, onChecked);
+        if (bad >= 0) refuse(storageKey, records[bad]!);
+      },
+      stop() {},
+    };
+  }
+  const pool = startVerifyPool(import.meta.url, loader, storageKey, workers);
+  return {
+    workers,
+    async verify(records, onChecked = () => {}) {
+      // At most RANGE keys a worker at a time: a worker's heap is bounded (restore-workers.ts).
+      for (let from = 0; from < records.length; from += RANGE * workers) {
+        const slice = records.slice(from, from + RANGE * workers);
+        const { bad } = await pool.check(slice, onChecked);
+        if (bad >= 0) refuse(storageKey, slice[bad]!);
+      }
+    },
+    stop: () => pool.stop(),
+  };
 }

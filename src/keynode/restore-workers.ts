@@ -24,6 +24,10 @@ export interface WorkerResult extends Counters {
 }
 
 const WORKER_TASK = 'lifeboat-restore-verify';
+/** A long-lived worker of a VerifyPool: checks part after part sent by message (a streamed restore). */
+const POOL_TASK = 'lifeboat-restore-verify-pool';
+/** The old generation of a pool worker's heap (MB), which bounds its share of a streamed restore's memory. */
+const POOL_WORKER_HEAP_MB = 128;
 
 /**
  * What a worker must load before `entry` (the URL of the module it runs). Run from TypeScript sources
@@ -85,17 +89,134 @@ export function verifyInWorker(
   };
 }
 
+/** Worker threads that check batch after batch for a streamed restore (../restore-import.ts). */
+export interface VerifyPool {
+  /**
+   * Checks `records`, split in one part per worker, each part queued behind that worker's earlier
+   * parts. Resolves with the index in `records` of the first bad key (-1: none) and the counters.
+   * Rejects with LifeboatError `internal_error` if a worker fails.
+   */
+  check(records: readonly KeyRecord[], onChecked: (n: number) => void): Promise<WorkerResult>;
+  /** Ends the workers (an idle one wipes its copy of the storage key first; a busy one is terminated); parts still queued reject. Idempotent. */
+  stop(): void;
+}
+
+interface PoolWorker {
+  worker: Worker;
+  pending: Map<number, { resolve: (r: WorkerResult) => void; reject: (err: unknown) => void; onChecked: (n: number) => void }>;
+}
+
+/**
+ * Starts `workers` threads running `entry` (whose module calls serveWorkerTask) for a VerifyPool.
+ * Throws nothing; a worker that fails makes every part it holds, and every later one, reject.
+ */
+export function startVerifyPool(entry: string, loader: string | undefined, storageKey: Uint8Array, workers: number): VerifyPool {
+  let failure: LifeboatError | undefined;
+  let stopped = false;
+  let nextId = 0;
+  const fail = (w: PoolWorker, err: unknown) => {
+    failure ??= new LifeboatError('internal_error', 'the restore check worker failed', { status: 500, cause: err });
+    for (const p of w.pending.values()) p.reject(failure);
+    w.pending.clear();
+  };
+  const pool: PoolWorker[] = Array.from({ length: Math.max(1, workers) }, () => {
+    // A part's working set is tens of MB; without a limit V8 lets a worker's heap grow far past it
+    // before it collects (with the machine's memory), and a long restore's RSS with it.
+    const resourceLimits = { maxOldGenerationSizeMb: POOL_WORKER_HEAP_MB };
+    const w: PoolWorker = { worker: new Worker(WORKER_BOOT, { eval: true, resourceLimits, workerData: { task: POOL_TASK, entry, loader, storageKey } }), pending: new Map() };
+    w.worker.on('message', (m: { id: number; checked?: number; done?: WorkerResult }) => {
+      const p = w.pending.get(m.id);
+      if (!p) return;
+      if (m.checked) p.onChecked(m.checked);
+      if (m.done) {
+        w.pending.delete(m.id);
+        p.resolve(m.done);
+      }
+    });
+    w.worker.on('error', (err) => fail(w, err));
+    w.worker.on('exit', (code) => fail(w, new Error(`exit code ${code}`)));
+    return w;
+  });
+  return {
+    async check(records, onChecked) {
+      if (failure) throw failure;
+      if (stopped) throw new LifeboatError('internal_error', 'the restore check workers were stopped', { status: 500 });
+      const size = Math.ceil(records.length / pool.length) || 1;
+      const parts = pool.map((w, k) => {
+        const id = nextId++;
+        const offset = k * size;
+        const part = records.slice(offset, offset + size);
+        if (part.length === 0) return Promise.resolve({ offset, r: { bad: -1, pointsDecoded: 0, batches: 0 } });
+        return new Promise<WorkerResult>((resolve, reject) => {
+          w.pending.set(id, { resolve, reject, onChecked });
+          w.worker.postMessage({ id, records: part });
+        }).then((r) => ({ offset, r }));
+      });
+      const out: WorkerResult = { bad: -1, pointsDecoded: 0, batches: 0 };
+      // In order: a bad key in an earlier part comes first.
+      for (const { offset, r } of await Promise.all(parts)) {
+        out.pointsDecoded += r.pointsDecoded;
+        out.batches += r.batches;
+        if (out.bad < 0 && r.bad >= 0) out.bad = offset + r.bad;
+      }
+      return out;
+    },
+    stop() {
+      if (stopped) return;
+      stopped = true;
+      failure ??= new LifeboatError('internal_error', 'the restore check workers were stopped', { status: 500 });
+      for (const w of pool) {
+        w.worker.removeAllListeners('exit');
+        w.worker.on('exit', () => {});
+        // Idle, a worker wipes its copy of the key and ends; busy (an abort), it is ended at once.
+        if (w.pending.size === 0) w.worker.postMessage({ stop: true });
+        else void w.worker.terminate();
+        for (const p of w.pending.values()) p.reject(failure);
+        w.pending.clear();
+      }
+    },
+  };
+}
+
 /**
  * In a worker started by verifyInWorker: runs `check` on the worker's records, reporting progress and
- * then the result to the parent, and wipes its copy of the storage key. Anywhere else: does nothing.
+ * then the result to the parent, and wipes its copy of the storage key. In a VerifyPool's worker: the
+ * same for each part sent, one after the other, until told to stop. Anywhere else: does nothing.
  * Throws nothing; if `check` throws, the worker fails and the parent's `result` rejects.
  */
 export function serveWorkerTask(check: RangeCheck): void {
-  if (isMainThread || (workerData as { task?: unknown } | null)?.task !== WORKER_TASK) return;
+  if (isMainThread) return;
+  if ((workerData as { task?: unknown } | null)?.task === POOL_TASK) return servePool(check);
+  if ((workerData as { task?: unknown } | null)?.task !== WORKER_TASK) return;
   const { storageKey, records } = workerData as { storageKey: Uint8Array; records: KeyRecord[] };
   const counters: Counters = { pointsDecoded: 0, batches: 0 };
   void check(storageKey, records, counters, (n) => parentPort!.postMessage({ checked: n })).then((bad) => {
     wipe(storageKey);
     parentPort!.postMessage({ done: { bad, ...counters } });
+  });
+}
+
+/** A VerifyPool's worker: parts in order, one at a time; `stop` wipes the key and lets the thread end. */
+function servePool(check: RangeCheck): void {
+  const { storageKey } = workerData as { storageKey: Uint8Array };
+  let queue = Promise.resolve();
+  let stopping = false;
+  parentPort!.on('message', (m: { id?: number; records?: KeyRecord[]; stop?: boolean }) => {
+    if (m.stop) {
+      // Parts still queued are skipped: the parent has given up on them.
+      stopping = true;
+      void queue.then(() => {
+        wipe(storageKey);
+        parentPort!.close();
+      });
+      return;
+    }
+    const { id, records } = m as { id: number; records: KeyRecord[] };
+    queue = queue.then(async () => {
+      if (stopping) return;
+      const counters: Counters = { pointsDecoded: 0, batches: 0 };
+      const bad = await check(storageKey, records, counters, (n) => parentPort!.postMessage({ id, checked: n }));
+      parentPort!.postMessage({ id, done: { bad, ...counters } });
+    });
   });
 }

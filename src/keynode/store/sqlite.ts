@@ -62,6 +62,7 @@ export async function openSqliteStore(path: string): Promise<KeyNodeStore> {
   return new KyselyKeyNodeStore({
     kind: 'sqlite',
     db,
+    sqlite: conn,
     async readConsistent(fn) {
       // In memory there is no second connection; the read then holds the store's one connection.
       if (memory) return db.transaction().execute(fn);

@@ -2,11 +2,13 @@
  * The KeyNodeStore both backends share: StoreOps on the main connection(s), plus transactions and
  * snapshots. A backend supplies only how to open a consistent read transaction and how to close.
  */
+import type Database from 'better-sqlite3';
 import { ConflictError, InvalidInputError } from '../../errors.js';
+import { openStoreImport } from './bulk-import.js';
 import { type Db, guarded, StoreOps } from './queries.js';
 import { apiKeyToRow, checkId, checkText, keyToRow, rowToKey } from './records.js';
 import { TABLES, type StoreSchema } from './schema.js';
-import type { KeyNodeStore, KeyNodeStoreTx, NonceClaim, NonceRecord, StoreKind, StoreSnapshot } from './types.js';
+import type { KeyNodeStore, KeyNodeStoreTx, NonceClaim, NonceRecord, StoreImport, StoreKind, StoreSnapshot } from './types.js';
 
 /** Rows per page when reading a snapshot, and per INSERT when importing one. */
 const PAGE = 500;
@@ -20,6 +22,8 @@ export interface Backend {
   insertNonce?(nonce: NonceRecord): Promise<void>;
   /** Consumes a nonce its own way (SQLite: the WAL synced apart, see ./sqlite.ts); default: consumeNonce, synced at once. */
   claimNonce?(keyId: string, nonceId: string): Promise<NonceClaim | undefined>;
+  /** SQLite: the one connection `db` runs on, for a bulk import's prepared statements (./bulk-import.ts). */
+  sqlite?: Database.Database;
   close(): Promise<void>;
 }
 
@@ -96,6 +100,19 @@ export class KyselyKeyNodeStore extends StoreOps implements KeyNodeStore {
         for (let i = 0; i < meta.length; i += PAGE) await trx.insertInto('meta').values(meta.slice(i, i + PAGE)).execute();
       }),
     );
+  }
+
+  async beginImport(): Promise<StoreImport> {
+    const trx = await guarded(() => this.db.startTransaction().execute());
+    try {
+      if (!(await new SnapshotReader(trx).isEmpty())) {
+        throw new ConflictError('the store is not empty', 'store_not_empty', 'restore into a new, empty database');
+      }
+    } catch (err) {
+      await trx.rollback().execute().catch(() => {});
+      throw err;
+    }
+    return openStoreImport(trx, this.#backend.sqlite);
   }
 
   close(): Promise<void> {

@@ -428,6 +428,45 @@ export interface KeyNodeStore extends KeyNodeStoreOps {
    * that relies on the nonce being spent (a signature share) leaves the node. Undefined as consumeNonce.
    */
   claimNonce(keyId: string, nonceId: string): Promise<NonceClaim | undefined>;
+  /**
+   * Starts a bulk import into an empty store (a streamed restore: ../restore-import.ts), in one
+   * transaction that holds the store's connection until `commit` or `rollback`: nothing of it is
+   * visible before `commit`, and a process killed meanwhile leaves the store as empty as it was.
+   * Use no other method of the store until it ends. Throws ConflictError `store_not_empty` if any
+   * table has a row (as importSnapshot), and the store's errors.
+   */
+  beginImport(): Promise<StoreImport>;
   /** Closes the connections; idempotent. Any other call after it fails. */
   close(): Promise<void>;
+}
+
+/**
+ * One bulk import (KeyNodeStore.beginImport): rows written in a single transaction, on SQLite with
+ * prepared statements, on PostgreSQL with multi-row statements. Nothing is journaled. Every method
+ * checks its records first (InvalidInputError `invalid_input`); after any error the caller must
+ * `rollback`. After `commit` or `rollback` every method throws.
+ */
+export interface StoreImport {
+  /** The store's operations inside the import's transaction (what a restore records beside its keys before the commit). */
+  readonly tx: KeyNodeStoreTx;
+  /** Inserts new keys. Throws InvalidInputError `duplicate_key_id` naming a key id already imported (or repeated in `keys`). */
+  insertKeys(keys: readonly KeyRecord[]): Promise<void>;
+  /** Inserts keys or replaces those with their ids (a `key_put` after the compaction); ids must not repeat in `keys`. */
+  putKeys(keys: readonly KeyRecord[]): Promise<void>;
+  /** Sets a key's status; nothing if there is no such key. */
+  setKeyStatus(keyId: string, status: KeyStatus): Promise<void>;
+  /** Deletes a key; nothing if there is no such key. */
+  deleteKey(keyId: string): Promise<void>;
+  /** Inserts API keys or replaces those with their ids. */
+  putApiKeys(apiKeys: readonly ApiKeyRecord[]): Promise<void>;
+  /** Marks an API key revoked at `at` unless it is already (or absent). */
+  revokeApiKey(id: string, at: number): Promise<void>;
+  /** Creates or replaces meta entries. */
+  putMeta(entries: readonly MetaEntry[]): Promise<void>;
+  /** How many keys the import holds so far. */
+  countKeys(): Promise<number>;
+  /** Commits: the store then holds everything written. Throws the store's errors (then nothing is kept). */
+  commit(): Promise<void>;
+  /** Rolls back: the store is as empty as before. Idempotent, also after a failed commit; throws nothing. */
+  rollback(): Promise<void>;
 }

@@ -1,0 +1,238 @@
+/**
+ * The streamed restore's importer (src/keynode/restore-import.ts) on a real SQLite file and a real
+ * PostgreSQL database: keys in batches, checked (on worker threads or this one) while earlier batches
+ * are written, changes applied on top, one commit with the nonce epoch advanced; a bad share in the
+ * middle of a later batch, a repeated key id, an abort: each leaves the store empty, never half a
+ * node; back-pressure keeps the batches in flight at the bound.
+ */
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { join } from 'node:path';
+import { randomBytes } from '../src/crypto/random.js';
+import { isLifeboatError, LifeboatError } from '../src/errors.js';
+import { encodeFrostPublic, type FrostCurve, type FrostPublic, identifierOf, sealKeyShare, suite } from '../src/keynode/frost/index.js';
+import { KeyImporter } from '../src/keynode/restore-import.js';
+import { type ApiKeyRecord, type KeyNodeStore, type KeyRecord, openKeyNodeStore } from '../src/keynode/store/index.js';
+import { countRows, postgresHarness, type StoreHarness } from './helpers/store-harness.js';
+import { trackedTempDir } from './helpers/tmp.js';
+
+const STORAGE_KEY = randomBytes(32);
+const CURVES: FrostCurve[] = ['ed25519', 'secp256k1', 'bip340'];
+
+interface Material {
+  curve: FrostCurve;
+  identifier: string;
+  share: Uint8Array;
+  pub: FrostPublic;
+}
+
+/** A few trusted-dealer keys; records reuse them under key ids of their own (each share sealed for its id). */
+const MATERIALS: Material[] = Array.from({ length: 12 }, (_, i) => {
+  const curve = CURVES[i % CURVES.length]!;
+  const d = suite(curve).trustedDealer({ min: 2, max: 3 });
+  const identifier = identifierOf(curve, 1 + (i % 3));
+  const pub: FrostPublic = { signers: { min: 2, max: 3 }, commitments: d.public.commitments.map((c) => c.slice()), verifyingShares: { ...d.public.verifyingShares } };
+  return { curve, identifier, share: d.secretShares[identifier]!.signingShare, pub };
+});
+
+/** Key `i` as a node stores it; `shareOf` seals another material's share in it (a bad share). */
+function record(i: number, opts: { shareOf?: number; status?: KeyRecord['status'] } = {}): KeyRecord {
+  const m = MATERIALS[i % MATERIALS.length]!;
+  const s = MATERIALS[(opts.shareOf ?? i) % MATERIALS.length]!;
+  const keyId = `key_${String(i).padStart(6, '0')}`;
+  const c0 = m.pub.commitments[0]!;
+  return {
+    keyId,
+    curve: m.curve,
+    threshold: 2,
+    maxSigners: 3,
+    identifier: m.identifier,
+    groupPublicKey: m.curve === 'bip340' ? c0.slice(1) : c0.slice(),
+    publicPackage: encodeFrostPublic(m.curve, m.pub),
+    encryptedShare: sealKeyShare(STORAGE_KEY, { keyId, curve: m.curve, identifier: m.identifier, share: s.share, public: m.pub }),
+    status: opts.status ?? 'active',
+    origin: 'dkg',
+    createdAt: 1_700_000_000_000 + i,
+    tenant: 'default',
+  };
+}
+
+const apiKey = (id: string): ApiKeyRecord => ({ id, secretHash: randomBytes(32), role: 'operator', label: id, createdAt: 1_700_000_000_000, revokedAt: null, tenant: null });
+
+async function rejectsWith(p: Promise<unknown>, code: string): Promise<Error> {
+  const err = await p.then(
+    () => assert.fail(`expected ${code}`),
+    (e: unknown) => e,
+  );
+  assert.ok(isLifeboatError(err), `not a LifeboatError: ${String(err)}`);
+  assert.equal(err.code, code, err.message);
+  return err;
+}
+
+/** Adds `keys` in batches of `size`, checking after each call that back-pressure holds the bound. */
+async function addAll(imp: KeyImporter, keys: KeyRecord[], size: number, maxInFlight: number): Promise<void> {
+  for (let i = 0; i < keys.length; i += size) {
+    await imp.add(keys.slice(i, i + size));
+    assert.ok(imp.stats().inFlight <= maxInFlight, `in flight ${imp.stats().inFlight} > ${maxInFlight}`);
+  }
+}
+
+/** Both backends: a SQLite file in a temp directory per case, and one PostgreSQL database emptied per case. */
+function sqliteFiles(): StoreHarness {
+  let dir = '';
+  let n = 0;
+  return {
+    kind: 'sqlite',
+    skip: false,
+    async setup() {
+      dir = trackedTempDir('lifeboat-restore-import-');
+    },
+    async teardown() {},
+    async fresh() {
+      return `sqlite:${join(dir, `case-${++n}`, 'node.sqlite')}`;
+    },
+    async exec() {},
+    async query(url, statement) {
+      const { default: Database } = await import('better-sqlite3');
+      const db = new Database(url.slice('sqlite:'.length), { readonly: true });
+      try {
+        return db.prepare(statement).all() as Record<string, unknown>[];
+      } finally {
+        db.close();
+      }
+    },
+  };
+}
+
+const TABLES = ['keys', 'api_keys', 'meta', 'nonces'];
+
+for (const h of [sqliteFiles(), postgresHarness()]) {
+  describe(`restore importer: ${h.kind}`, { skip: h.skip }, () => {
+    before(() => h.setup());
+    after(() => h.teardown());
+
+    /** Opens a store on a fresh url; the test closes it. */
+    async function fresh(): Promise<{ url: string; store: KeyNodeStore }> {
+      const url = await h.fresh();
+      return { url, store: await openKeyNodeStore(url) };
+    }
+
+    async function assertEmpty(url: string): Promise<void> {
+      for (const t of TABLES) assert.equal(await countRows(h, url, t), 0, `${t} holds rows`);
+    }
+
+    it('imports keys batch by batch with changes on top, bounded in flight, and commits with the epoch advanced', async () => {
+      const { url, store } = await fresh();
+      const keys = Array.from({ length: 400 }, (_, i) => record(i));
+      const imp = await KeyImporter.begin(store, STORAGE_KEY, { maxInFlight: 2, putBatch: 3 });
+      await addAll(imp, keys, 40, 2);
+      // Back-pressure: the bound was reached and never passed.
+      assert.equal(imp.stats().peakInFlight, 2);
+      await imp.apply({ op: 'key_put', key: record(400) });
+      await imp.apply({ op: 'key_put', key: record(5, { status: 'pending_backup' }) });
+      await imp.apply({ op: 'key_delete', keyId: keys[7]!.keyId });
+      await imp.apply({ op: 'key_status', keyId: keys[9]!.keyId, status: 'pending_backup' });
+      await imp.apply({ op: 'api_key_put', apiKey: apiKey('op-b') });
+      await imp.apply({ op: 'api_key_revoke', id: 'op-b', at: 1_700_000_000_500 });
+      const r = await imp.finish([{ key: 'nonce_epoch', value: '4' }, { key: 'restored_at', value: 'earlier' }, { key: 'keep', value: 'me' }], [apiKey('op-a')], {
+        // In the import's transaction: what a restore records beside the keys commits with them.
+        beforeCommit: async (tx) => {
+          await tx.setMeta('backup_journal', 'on');
+          await tx.recordKeyChannels('backup', [{ keyId: keys[0]!.keyId, epoch: 1 }], '{"seq":9}', 1_700_000_000_900);
+        },
+      });
+      assert.deepEqual({ keys: r.keys, epoch: r.epoch }, { keys: 400, epoch: 5 });
+      assert.equal(imp.stats().keysWritten, 402); // 400 added, 2 put
+      const list = await store.listKeys({ limit: 10_000 });
+      assert.deepEqual(
+        list.map((k) => k.keyId),
+        [...keys.filter((_, i) => i !== 7).map((k) => k.keyId), record(400).keyId],
+      );
+      assert.equal(list[5]!.status, 'pending_backup');
+      assert.notDeepEqual(list[5]!.encryptedShare, keys[5]!.encryptedShare);
+      assert.equal((await store.getKey(keys[9]!.keyId))?.status, 'pending_backup');
+      assert.deepEqual((await store.getKey(keys[3]!.keyId))?.encryptedShare, keys[3]!.encryptedShare);
+      assert.equal(await store.getMeta('nonce_epoch'), '5');
+      assert.equal(await store.getMeta('keep'), 'me');
+      assert.notEqual(await store.getMeta('restored_at'), 'earlier');
+      assert.deepEqual((await store.listApiKeys()).map((a) => [a.id, a.revokedAt]), [['op-a', null], ['op-b', 1_700_000_000_500]]);
+      assert.equal(await store.countNonces(), 0);
+      assert.equal(await store.getMeta('backup_journal'), 'on');
+      assert.deepEqual((await store.listKeyChannels(keys[0]!.keyId)).map((c) => [c.channel, c.detail]), [['backup', '{"seq":9}']]);
+      await store.close();
+      assert.equal(await countRows(h, url, 'keys'), 400);
+    });
+
+    it(`refuses a bad share in the middle of a later batch (share_mismatch), leaving the store empty${h.kind === 'sqlite' ? ', checked on worker threads' : ''}`, async () => {
+      const { url, store } = await fresh();
+      const keys = Array.from({ length: 300 }, (_, i) => record(i, i === 250 ? { shareOf: 253 } : {}));
+      const imp = await KeyImporter.begin(store, STORAGE_KEY, { maxInFlight: 2, ...(h.kind === 'sqlite' ? { workers: 2 } : {}) });
+      const err = await rejectsWith(
+        (async () => {
+          await addAll(imp, keys, 50, 2);
+          await imp.finish([], []);
+        })(),
+        'share_mismatch',
+      );
+      assert.match(err.message, /key_000250/);
+      // Batches before the bad one were written inside the transaction, and are gone with it.
+      assert.ok(imp.stats().keysWritten >= 100, `written ${imp.stats().keysWritten}`);
+      if (h.kind === 'sqlite') assert.equal(imp.stats().workers, 2);
+      await rejectsWith(imp.add([record(900)]), 'share_mismatch');
+      assert.equal(await store.countKeys(), 0);
+      await store.close();
+      await assertEmpty(url);
+    });
+
+    it('refuses a key id repeated in a later batch or within one (duplicate_key_id), leaving the store empty', async () => {
+      for (const batches of [[[record(1), record(2)], [record(3), record(2)]], [[record(1), record(1)]]]) {
+        const { url, store } = await fresh();
+        const imp = await KeyImporter.begin(store, STORAGE_KEY);
+        const err = await rejectsWith(
+          (async () => {
+            for (const b of batches) await imp.add(b);
+            await imp.finish([], []);
+          })(),
+          'duplicate_key_id',
+        );
+        assert.match(err.message, /key_000002|key_000001/);
+        await store.close();
+        await assertEmpty(url);
+      }
+    });
+
+    it('an error in the last step before the commit rolls back everything written', async () => {
+      const { url, store } = await fresh();
+      const imp = await KeyImporter.begin(store, STORAGE_KEY);
+      await imp.add(Array.from({ length: 20 }, (_, i) => record(i)));
+      const refused = imp.finish([], [apiKey('op-a')], {
+        beforeCommit: async (tx) => {
+          await tx.setMeta('backup_journal', 'on');
+          throw new LifeboatError('backup_truncated', 'the stream ends early', { status: 409 });
+        },
+      });
+      await rejectsWith(refused, 'backup_truncated');
+      await store.close();
+      await assertEmpty(url);
+    });
+
+    it('abort after batches were written leaves the database empty, and a restore into it starts over', async () => {
+      const { url, store } = await fresh();
+      const imp = await KeyImporter.begin(store, STORAGE_KEY, { maxInFlight: 1 });
+      await addAll(imp, Array.from({ length: 120 }, (_, i) => record(i)), 30, 1);
+      // maxInFlight 1: each add waited for the batch before it to be written.
+      assert.ok(imp.stats().keysWritten >= 90, `written ${imp.stats().keysWritten}`);
+      await imp.abort();
+      await imp.abort();
+      await rejectsWith(imp.finish([], []), 'restore_aborted');
+      assert.equal(await store.countKeys(), 0);
+      const again = await KeyImporter.begin(store, STORAGE_KEY);
+      await again.add([record(1)]);
+      assert.equal((await again.finish([], [])).keys, 1);
+      // A store that holds anything is refused before any work.
+      await rejectsWith(KeyImporter.begin(store, STORAGE_KEY), 'store_not_empty');
+      await store.close();
+      assert.equal(await countRows(h, url, 'keys'), 1);
+    });
+  });
+}
