@@ -695,6 +695,18 @@ describe('backup service: isolation, limits and hygiene', () => {
     } finally {
       await h.close();
     }
+    // The account's anonymous lane counts everyone's logins (Lifeboat-Rate-Limit: shared): never waited out.
+    const k = await fixture({ rateLimits: { loginPerAccount: { max: 1, windowMs: 2000 } } });
+    try {
+      await k.account('owner', 'the owner password');
+      const waits: number[] = [];
+      const patient = new BackupClient({ url: URL_BASE, fetch: injectFetch(k.app), keyStretching: FAST, onRateLimited: (s) => waits.push(s) });
+      await patient.login('owner', 'the owner password');
+      const err = await patient.login('owner', 'the owner password').then(() => undefined, (e: unknown) => e as { code: string; sharedLimit?: boolean });
+      assert.deepEqual([err?.code, err?.sharedLimit, waits], ['rate_limited', true, []]);
+    } finally {
+      await k.close();
+    }
   });
 });
 

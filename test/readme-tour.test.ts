@@ -19,7 +19,7 @@ describe('README tour: vault, key nodes, continuous backups, emergency recovery'
       skipped.map((b) => [b.heading, b.skip]),
       [
         ['The two commands', 'it runs the whole test suite and the drill, which test/drill.test.ts runs'],
-        ['Recovery coverage: can every key still be recovered right now?', 'it needs a backup service monitor token and an operator key per node; test/coverage.test.ts runs it'],
+        ['Recovery coverage: can every key still be recovered right now?', 'it needs a backup service monitor token and a monitor token per node; test/coverage.test.ts runs it'],
         ['Development', 'it runs the whole test suite'],
       ],
     );

@@ -115,7 +115,7 @@ export class BackupHttp {
       const e = errorAnswer.safeParse(value);
       if (!e.success) throw this.badAnswer(`HTTP ${res.status} without an error document`);
       const err = new LifeboatError(e.data.err_type, `backup service at ${this.url}: ${e.data.message}`, { status: res.status, hint: e.data.hint });
-      throw res.status === 429 ? withRetryAfter(err, res.headers.get('retry-after')) : err;
+      throw res.status === 429 ? withRetryAfter(err, res.headers.get('retry-after'), res.headers.get('lifeboat-rate-limit')) : err;
     }
     if (schema === null) return value as T;
     const r = schema.safeParse(value);
@@ -125,12 +125,15 @@ export class BackupHttp {
 }
 
 
-/** A 429 answer's error, with the seconds its `Retry-After` names (when it names a whole number). */
-export type RateLimitedAnswer = LifeboatError & { retryAfterSeconds?: number };
+/**
+ * A 429 answer's error, with the seconds its `Retry-After` names (when it names a whole number) and
+ * whether the limit is one anyone can fill (`Lifeboat-Rate-Limit: shared`), which waiting cannot beat.
+ */
+export type RateLimitedAnswer = LifeboatError & { retryAfterSeconds?: number; sharedLimit?: boolean };
 
-function withRetryAfter(err: LifeboatError, header: string | null): RateLimitedAnswer {
+function withRetryAfter(err: LifeboatError, header: string | null, scope: string | null): RateLimitedAnswer {
   const seconds = header !== null && /^\d{1,6}$/.test(header.trim()) ? Number(header.trim()) : undefined;
-  return seconds === undefined ? err : Object.assign(err, { retryAfterSeconds: seconds });
+  return Object.assign(err, { sharedLimit: scope === 'shared' }, seconds === undefined ? {} : { retryAfterSeconds: seconds });
 }
 
 /** `/v1/accounts/NAME`. Throws InvalidInputError for a malformed name (nothing odd reaches a URL). */

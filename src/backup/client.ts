@@ -67,8 +67,8 @@ export interface BackupClientOptions {
   renewBeforeMs?: number;
   /**
    * When set, a password login refused by the service's login limit (`rate_limited`, docs/backup-server.md
-   * "Rate limits") with a Retry-After of at most a minute is told here, waited out and tried again (twice
-   * at most); without it the refusal is thrown at once.
+   * "Rate limits") with a Retry-After of at most a minute, and not of a limit anyone can fill, is told
+   * here, waited out and tried again (twice at most); without it the refusal is thrown at once.
    */
   onRateLimited?: (waitSeconds: number) => void;
 }
@@ -198,8 +198,9 @@ export class BackupClient {
       try {
         return await call();
       } catch (err) {
-        const wait = (err as RateLimitedAnswer).retryAfterSeconds;
-        if (!this.onRateLimited || attempt >= 2 || (err as LifeboatError).code !== 'rate_limited' || wait === undefined || wait > MAX_LOGIN_WAIT_S) throw err;
+        const { retryAfterSeconds: wait, sharedLimit } = err as RateLimitedAnswer;
+        // A limit anyone can fill (the account's anonymous lane, flooded) is not waited out: the hint names the restore token.
+        if (!this.onRateLimited || attempt >= 2 || (err as LifeboatError).code !== 'rate_limited' || sharedLimit || wait === undefined || wait > MAX_LOGIN_WAIT_S) throw err;
         this.onRateLimited(wait);
         await sleep(wait * 1000 + 250);
       }

@@ -147,7 +147,7 @@ export function createBackupApp(deps: BackupAppDeps): FastifyInstance {
   const loginPerAddress = rateLimitHook(limits.loginPerAddress, service.now);
   const authPerAddress = rateLimitHook(limits.authPerAddress, service.now);
   const sessionPerAddress = rateLimitHook(limits.sessionPerAddress, service.now);
-  const loginPerAccount = new RateLimiter(limits.loginPerAccount, 100_000, service.now);
+  const loginPerAccount = new RateLimiter(limits.loginPerAccount, 100_000, service.now, true);
   const loginPerAddressAndAccount = new RateLimiter(limits.loginPerAddressAndAccount, 100_000, service.now);
   const loginPerRestoreToken = new RateLimiter(limits.loginPerRestoreToken, 100_000, service.now);
 

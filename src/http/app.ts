@@ -253,7 +253,7 @@ async function sendError(app: FastifyInstance, opts: BaseAppOptions, err: unknow
       req.refusal = { errType: body.err_type, err: hookErr };
     }
   }
-  if (err instanceof RateLimitedError) reply.header('retry-after', String(err.retryAfterSeconds));
+  if (err instanceof RateLimitedError) reply.header('retry-after', String(err.retryAfterSeconds)).header('lifeboat-rate-limit', err.shared ? 'shared' : 'own');
   await reply.code(status).type('application/json').send(body);
 }
 

@@ -6,15 +6,21 @@
 import type { FastifyRequest } from 'fastify';
 import { LifeboatError } from '../errors.js';
 
-/** 429 `rate_limited`. `firstInWindow` is true for the first refusal of a client in a window. */
+/**
+ * 429 `rate_limited`. `firstInWindow` is true for the first refusal of a client in a window. `shared`:
+ * the limit counts everyone's requests (anyone can fill it), so waiting out Retry-After promises nothing;
+ * the answer says so in its `Lifeboat-Rate-Limit: shared` header (`own` otherwise).
+ */
 export class RateLimitedError extends LifeboatError {
   readonly retryAfterSeconds: number;
   readonly firstInWindow: boolean;
+  readonly shared: boolean;
 
-  constructor(retryAfterSeconds: number, firstInWindow: boolean, hint?: string) {
+  constructor(retryAfterSeconds: number, firstInWindow: boolean, hint?: string, shared = false) {
     super('rate_limited', 'too many requests', { status: 429, hint: `retry in ${retryAfterSeconds} s${hint ? `, or ${hint}` : ''}` });
     this.retryAfterSeconds = retryAfterSeconds;
     this.firstInWindow = firstInWindow;
+    this.shared = shared;
   }
 }
 
@@ -37,6 +43,8 @@ export class RateLimiter {
     private readonly limit: RateLimit,
     private readonly maxKeys = 10_000,
     private readonly now: () => number = Date.now,
+    /** The key counts everyone's requests (an account name from anywhere): RateLimitedError `shared`. */
+    private readonly shared = false,
   ) {
     if (!(limit.max >= 1) || !(limit.windowMs >= 1)) throw new RangeError('rate limit max and windowMs must be >= 1');
   }
@@ -56,7 +64,7 @@ export class RateLimiter {
     b.count++;
     if (b.count > this.limit.max) {
       const retry = Math.max(1, Math.ceil((b.start + this.limit.windowMs - now) / 1000));
-      throw new RateLimitedError(retry, b.count === this.limit.max + 1, hint);
+      throw new RateLimitedError(retry, b.count === this.limit.max + 1, hint, this.shared);
     }
   }
 
