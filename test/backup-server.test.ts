@@ -666,47 +666,40 @@ describe('backup service: isolation, limits and hygiene', () => {
     }
   });
 
-  it('a client given onRateLimited waits out a short Retry-After and logs in; a long one, or a client without it, gets rate_limited at once', async () => {
-    const g = await fixture({ rateLimits: { loginPerAddressAndAccount: { max: 2, windowMs: 2000 } } });
-    try {
-      const owner = await g.account('owner', 'the owner password');
+  it('a client given onRateLimited waits out a short Retry-After and logs in; a long one, a shared one, or a client without it, gets rate_limited at once', async () => {
+    /** A service with `limits`, its account `owner`, and a client that records each wait it is told of. */
+    const patiently = async (limits: Partial<BackupRateLimits>, fn: (g: Fixture, patient: BackupClient, waits: number[], owner: { backupKey: Uint8Array }) => Promise<void>) => {
+      const g = await fixture({ rateLimits: limits });
+      try {
+        const owner = await g.account('owner', 'the owner password');
+        const waits: number[] = [];
+        await fn(g, new BackupClient({ url: URL_BASE, fetch: injectFetch(g.app), keyStretching: FAST, onRateLimited: (s) => waits.push(s) }), waits, owner);
+      } finally {
+        await g.close();
+      }
+    };
+    await patiently({ loginPerAddressAndAccount: { max: 2, windowMs: 2000 } }, async (g, patient, waits, owner) => {
       const plain = g.client();
       for (let i = 0; i < 2; i++) await plain.login('owner', 'the owner password');
       await rejectsWith(plain.login('owner', 'the owner password'), 'rate_limited', 429);
-      const waits: number[] = [];
-      const patient = new BackupClient({ url: URL_BASE, fetch: injectFetch(g.app), keyStretching: FAST, onRateLimited: (s) => waits.push(s) });
       const t0 = Date.now();
       const back = await patient.login('owner', 'the owner password');
       assert.deepEqual(back.backupKey, owner.backupKey);
       assert.equal(waits.length, 1);
       assert.ok(waits[0]! >= 1 && waits[0]! <= 2, `waited ${waits[0]} s`);
       assert.ok(Date.now() - t0 >= waits[0]! * 1000);
-    } finally {
-      await g.close();
-    }
-    const h = await fixture({ rateLimits: { loginPerAddressAndAccount: { max: 1, windowMs: 120_000 } } });
-    try {
-      await h.account('owner', 'the owner password');
-      const waits: number[] = [];
-      const patient = new BackupClient({ url: URL_BASE, fetch: injectFetch(h.app), keyStretching: FAST, onRateLimited: (s) => waits.push(s) });
+    });
+    await patiently({ loginPerAddressAndAccount: { max: 1, windowMs: 120_000 } }, async (_g, patient, waits) => {
       await patient.login('owner', 'the owner password');
       await rejectsWith(patient.login('owner', 'the owner password'), 'rate_limited', 429);
       assert.deepEqual(waits, [], 'over a minute: not waited');
-    } finally {
-      await h.close();
-    }
+    });
     // The account's anonymous lane counts everyone's logins (Lifeboat-Rate-Limit: shared): never waited out.
-    const k = await fixture({ rateLimits: { loginPerAccount: { max: 1, windowMs: 2000 } } });
-    try {
-      await k.account('owner', 'the owner password');
-      const waits: number[] = [];
-      const patient = new BackupClient({ url: URL_BASE, fetch: injectFetch(k.app), keyStretching: FAST, onRateLimited: (s) => waits.push(s) });
+    await patiently({ loginPerAccount: { max: 1, windowMs: 2000 } }, async (_g, patient, waits) => {
       await patient.login('owner', 'the owner password');
       const err = await patient.login('owner', 'the owner password').then(() => undefined, (e: unknown) => e as { code: string; sharedLimit?: boolean });
       assert.deepEqual([err?.code, err?.sharedLimit, waits], ['rate_limited', true, []]);
-    } finally {
-      await k.close();
-    }
+    });
   });
 });
 

@@ -8,14 +8,13 @@
  */
 import assert from 'node:assert/strict';
 import { createServer, type Server, type Socket } from 'node:net';
-import { mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { chromium } from 'playwright-core';
 import { type CoverageReport, worstLoss } from '../src/coverage/report.js';
 import { KeyNodeClient } from '../src/keynode/client.js';
-import { REPO_ROOT, runCli, type RunningCli, startCli } from './helpers/cli.js';
-import { type CoverageFleet, startCoverageFleet } from './helpers/coverage.js';
+import { runCli, type RunningCli, startCli } from './helpers/cli.js';
+import { type CoverageFleet, screenshot, startCoverageFleet, withConsolePage } from './helpers/coverage.js';
 
 let fx: CoverageFleet;
 let fleetFile: string;
@@ -205,13 +204,7 @@ describe('a node’s backup stream stopped: coverage and the console', () => {
   });
 
   it('puts the affected key at risk, first, in coverage (exit 1) and on the page in Chromium', async () => {
-    const browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: ['--no-sandbox'] });
-    try {
-      const page = await browser.newPage();
-      await page.goto(consoleSrv.url);
-      await page.fill('input[name=token]', token);
-      await page.click('button[type=submit]');
-      await page.waitForSelector('#keys tr.key');
+    await withConsolePage(consoleSrv.url, token, async (page) => {
       assert.deepEqual(await page.$$eval('#keys tr.key', (rows) => rows.map((r) => [r.getAttribute('data-key'), r.getAttribute('data-verdict')])), [['cov_a', 'ok'], ['cov_b', 'ok'], ['cov_f', 'ok']]);
       // stop node 1's stream: its account and streams are gone from the backup service
       const rm = await runCli(['backup-server', 'account', 'rm', 'acct-node1', '--yes', '--data-dir', fx.backupDir]);
@@ -234,15 +227,10 @@ describe('a node’s backup stream stopped: coverage and the console', () => {
       assert.equal(await page.locator('svg').count(), 2);
       const html = await page.content();
       assert.ok(!html.includes(token) && !html.includes(fx.operator) && !html.includes(fx.monitorToken));
-      const outDir = process.env.LIFEBOAT_TEST_OUTPUT ?? join(REPO_ROOT, 'test-output');
-      mkdirSync(outDir, { recursive: true });
-      const shot = join(outDir, 'coverage-console.png');
-      await page.screenshot({ path: shot, fullPage: true });
+      const shot = await screenshot(page, 'coverage-console.png');
       assert.ok(statSync(shot).size > 1000);
       console.log(`console screenshot: ${shot}`);
-    } finally {
-      await browser.close();
-    }
+    });
   });
 });
 

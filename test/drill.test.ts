@@ -2,11 +2,11 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { connect } from 'node:net';
-import { existsSync, mkdirSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { basename, join } from 'node:path';
-import { chromium } from 'playwright-core';
 import { trackedTempDir } from './helpers/tmp.js';
-import { cliArgs, REPO_ROOT, tracked } from './helpers/cli.js';
+import { cliArgs, tracked } from './helpers/cli.js';
+import { screenshot, withConsolePage } from './helpers/coverage.js';
 import { runCli, type RunResult } from '../src/drill/proc.js';
 import { runScenarios } from '../src/drill/runner.js';
 import { LifeboatError } from '../src/errors.js';
@@ -100,13 +100,7 @@ test('lifeboat drill --console: the fleet stays up; stopping one node’s backup
   const before = await coverage();
   assert.equal(before.code, 0);
   assert.ok(before.report.keys.length >= 4 && before.report.keys.every((key) => key.verdict === 'ok'));
-  const browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: ['--no-sandbox', '--ignore-certificate-errors'] });
-  try {
-    const page = await browser.newPage();
-    await page.goto(k.url);
-    await page.fill('input[name=token]', token);
-    await page.click('button[type=submit]');
-    await page.waitForSelector('#keys tr.key');
+  await withConsolePage(k.url, token, async (page) => {
     const verdicts = () => page.$$eval('#keys tr.key', (rows) => rows.map((r) => r.getAttribute('data-verdict')));
     assert.ok((await verdicts()).every((v) => v === 'ok'));
     // The printed command, as a user runs it: node-a's account and stream are gone from the service.
@@ -123,12 +117,8 @@ test('lifeboat drill --console: the fleet stays up; stopping one node’s backup
     assert.deepEqual(shown.slice(0, onA.length), onA.map(() => 'at_risk'), 'at-risk keys first');
     const html = await page.content();
     assert.ok(!html.includes(token));
-    const outDir = process.env.LIFEBOAT_TEST_OUTPUT ?? join(REPO_ROOT, 'test-output');
-    mkdirSync(outDir, { recursive: true });
-    await page.screenshot({ path: join(outDir, 'drill-console.png'), fullPage: true });
-  } finally {
-    await browser.close();
-  }
+    await screenshot(page, 'drill-console.png');
+  });
   const r = await runDrill();
   assert.equal(r.code, 0, 'Ctrl-C ends a drill that passed with 0');
   assert.equal(await exited, r);

@@ -9,65 +9,34 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { randomBytes } from '../src/crypto/random.js';
-import { isLifeboatError, LifeboatError } from '../src/errors.js';
-import { encodeFrostPublic, type FrostCurve, type FrostPublic, identifierOf, sealKeyShare, suite } from '../src/keynode/frost/index.js';
+import { LifeboatError } from '../src/errors.js';
+import type { FrostCurve } from '../src/keynode/frost/index.js';
 import { KeyImporter } from '../src/keynode/restore-import.js';
 import { type ApiKeyRecord, type KeyNodeStore, type KeyRecord, openKeyNodeStore } from '../src/keynode/store/index.js';
 import { countRows, postgresHarness, type StoreHarness } from './helpers/store-harness.js';
 import { trackedTempDir } from './helpers/tmp.js';
+import { rejectsWith } from './helpers/errors.js';
+import { dealt, row, STORAGE_KEY } from './helpers/restore-keys.js';
 
-const STORAGE_KEY = randomBytes(32);
 const CURVES: FrostCurve[] = ['ed25519', 'secp256k1', 'bip340'];
 
-interface Material {
-  curve: FrostCurve;
-  identifier: string;
-  share: Uint8Array;
-  pub: FrostPublic;
-}
-
 /** A few trusted-dealer keys; records reuse them under key ids of their own (each share sealed for its id). */
-const MATERIALS: Material[] = Array.from({ length: 12 }, (_, i) => {
-  const curve = CURVES[i % CURVES.length]!;
-  const d = suite(curve).trustedDealer({ min: 2, max: 3 });
-  const identifier = identifierOf(curve, 1 + (i % 3));
-  const pub: FrostPublic = { signers: { min: 2, max: 3 }, commitments: d.public.commitments.map((c) => c.slice()), verifyingShares: { ...d.public.verifyingShares } };
-  return { curve, identifier, share: d.secretShares[identifier]!.signingShare, pub };
-});
+const MATERIALS = Array.from({ length: 12 }, (_, i) => dealt(CURVES[i % CURVES.length]!, { me: 1 + (i % 3) }));
 
 /** Key `i` as a node stores it; `shareOf` seals another material's share in it (a bad share). */
 function record(i: number, opts: { shareOf?: number; status?: KeyRecord['status'] } = {}): KeyRecord {
   const m = MATERIALS[i % MATERIALS.length]!;
-  const s = MATERIALS[(opts.shareOf ?? i) % MATERIALS.length]!;
-  const keyId = `key_${String(i).padStart(6, '0')}`;
-  const c0 = m.pub.commitments[0]!;
-  return {
-    keyId,
-    curve: m.curve,
-    threshold: 2,
-    maxSigners: 3,
-    identifier: m.identifier,
-    groupPublicKey: m.curve === 'bip340' ? c0.slice(1) : c0.slice(),
-    publicPackage: encodeFrostPublic(m.curve, m.pub),
-    encryptedShare: sealKeyShare(STORAGE_KEY, { keyId, curve: m.curve, identifier: m.identifier, share: s.share, public: m.pub }),
-    status: opts.status ?? 'active',
-    origin: 'dkg',
-    createdAt: 1_700_000_000_000 + i,
-    tenant: 'default',
-  };
+  const share = MATERIALS[(opts.shareOf ?? i) % MATERIALS.length]!.share;
+  return row(`key_${String(i).padStart(6, '0')}`, m, {
+    share,
+    edit: (r) => {
+      r.status = opts.status ?? 'active';
+      r.createdAt = 1_700_000_000_000 + i;
+    },
+  });
 }
 
 const apiKey = (id: string): ApiKeyRecord => ({ id, secretHash: randomBytes(32), role: 'operator', label: id, createdAt: 1_700_000_000_000, revokedAt: null, tenant: null });
-
-async function rejectsWith(p: Promise<unknown>, code: string): Promise<Error> {
-  const err = await p.then(
-    () => assert.fail(`expected ${code}`),
-    (e: unknown) => e,
-  );
-  assert.ok(isLifeboatError(err), `not a LifeboatError: ${String(err)}`);
-  assert.equal(err.code, code, err.message);
-  return err;
-}
 
 /** Adds `keys` in batches of `size`, checking after each call that back-pressure holds the bound. */
 async function addAll(imp: KeyImporter, keys: KeyRecord[], size: number, maxInFlight: number): Promise<void> {

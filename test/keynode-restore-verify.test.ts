@@ -12,52 +12,14 @@ import { secp256k1 } from '@noble/curves/secp256k1.js';
 import { randomBytes } from '../src/crypto/random.js';
 import { isLifeboatError, type LifeboatError } from '../src/errors.js';
 import { restoreNodeBackup, voidNoncesAndVerify } from '../src/keynode/backup.js';
-import { encodeFrostPublic, type FrostCurve, type FrostPublic, identifierOf, sealKeyShare, suite, suiteOf } from '../src/keynode/frost/index.js';
+import { encodeFrostPublic, type FrostCurve, identifierOf, suite, suiteOf } from '../src/keynode/frost/index.js';
 import { checkRestoredKey, decodePointFast, verifyRestoredKeys } from '../src/keynode/restore-verify.js';
 import type { NodeSecrets } from '../src/keynode/secrets.js';
+import { dealt, type Material, row, STORAGE_KEY } from './helpers/restore-keys.js';
 import { openKeyNodeStore } from '../src/keynode/store/index.js';
 import type { KeyRecord } from '../src/keynode/store/types.js';
 
-const STORAGE_KEY = randomBytes(32);
 const CURVES: FrostCurve[] = ['ed25519', 'secp256k1', 'bip340'];
-
-interface Material {
-  curve: FrostCurve;
-  identifier: string;
-  share: Uint8Array;
-  pub: FrostPublic;
-}
-
-/** A trusted-dealer key; this node holds participant `me` (1-based) unless identifiers are given. */
-function dealt(curve: FrostCurve, opts: { min?: number; max?: number; me?: number; identifiers?: string[] } = {}): Material {
-  const min = opts.min ?? 2;
-  const max = opts.max ?? 3;
-  const d = suite(curve).trustedDealer({ min, max }, opts.identifiers);
-  const identifier = opts.identifiers?.[0] ?? identifierOf(curve, opts.me ?? 1);
-  const pub: FrostPublic = { signers: { min, max }, commitments: d.public.commitments.map((c) => c.slice()), verifyingShares: { ...d.public.verifyingShares } };
-  return { curve, identifier, share: d.secretShares[identifier]!.signingShare, pub };
-}
-
-/** The row a node stores for key material, sealed under STORAGE_KEY; `edit` may alter the row after sealing. */
-function row(keyId: string, m: Material, edit: (r: KeyRecord) => void = () => {}): KeyRecord {
-  const c0 = m.pub.commitments[0]!;
-  const r: KeyRecord = {
-    keyId,
-    curve: m.curve,
-    threshold: m.pub.signers.min,
-    maxSigners: m.pub.signers.max,
-    identifier: m.identifier,
-    groupPublicKey: m.curve === 'bip340' ? c0.slice(1) : c0.slice(),
-    publicPackage: encodeFrostPublic(m.curve, m.pub),
-    encryptedShare: sealKeyShare(STORAGE_KEY, { keyId, curve: m.curve, identifier: m.identifier, share: m.share, public: m.pub }),
-    status: 'active',
-    origin: 'dkg',
-    createdAt: 1_700_000_000_000,
-    tenant: 'default',
-  };
-  edit(r);
-  return r;
-}
 
 /** `n` valid rows, curves in turn, every fifth 3-of-5, participants in turn. */
 function goodRows(n: number, prefix = 'key'): KeyRecord[] {
@@ -164,7 +126,7 @@ describe('verifyRestoredKeys: a bad key among good ones is named as checkRestore
   ];
   for (const [name, edit] of cases) {
     it(`row: ${name}`, async () => {
-      const bad = row('bad_row', dealt('secp256k1'), edit);
+      const bad = row('bad_row', dealt('secp256k1'), { edit });
       await refusedLike(at(good, 50, bad), bad);
     });
   }
@@ -190,7 +152,7 @@ describe('verifyRestoredKeys: a bad key among good ones is named as checkRestore
 
   it('two bad keys: the first in order is named; across worker threads too', async () => {
     const first = row('bad_first', { ...dealt('bip340'), share: dealt('bip340').share });
-    const second = row('bad_second', dealt('ed25519'), (r) => (r.threshold = 3));
+    const second = row('bad_second', dealt('ed25519'), { edit: (r) => (r.threshold = 3) });
     const rows = at(at(good, 70, second), 30, first);
     await refusedLike(rows, first);
     // Worker threads: a bad key in each part, then in the second part only (the first part passes).

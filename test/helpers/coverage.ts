@@ -6,7 +6,8 @@
  * With `failoverOf: i`, node i+1 is paired with a fail-over node `node<i+1>-fo` (a fourth process, no
  * backup of its own), through `node pair` as test/keynode-failover.test.ts does, and the fleet file names it.
  */
-import { writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { chromium, type Page } from 'playwright-core';
 import { join } from 'node:path';
 import { addMonitorToken } from '../../src/backup/monitor.js';
 import { setupNodeBackup } from '../../src/backup/node-link.js';
@@ -17,7 +18,7 @@ import { KeyNodeClient } from '../../src/keynode/client.js';
 import { closeNode, initNode, openNode } from '../../src/keynode/runtime.js';
 import { createKey, type KeyRef } from '../../src/keynode/sdk.js';
 import { FAST, PASSWORD } from './backup.js';
-import { expectOk, runCli, type RunningCli, startCli } from './cli.js';
+import { expectOk, REPO_ROOT, runCli, type RunningCli, startCli } from './cli.js';
 import { trackedTempDir } from './tmp.js';
 
 export interface CoverageFleet {
@@ -130,4 +131,31 @@ export async function startCoverageFleet(n = 3, opts: { failoverOf?: number } = 
     },
   };
   return fx;
+}
+
+/**
+ * Opens the console at `url` in headless Chromium, signs in with `token` through the login form, waits
+ * for the keys table, and runs `fn` on the page; the browser is closed whatever happens.
+ */
+export async function withConsolePage(url: string, token: string, fn: (page: Page) => Promise<void>): Promise<void> {
+  const browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: ['--no-sandbox', '--ignore-certificate-errors'] });
+  try {
+    const page = await browser.newPage();
+    await page.goto(url);
+    await page.fill('input[name=token]', token);
+    await page.click('button[type=submit]');
+    await page.waitForSelector('#keys tr.key');
+    await fn(page);
+  } finally {
+    await browser.close();
+  }
+}
+
+/** Writes a full-page screenshot into the test output directory ($LIFEBOAT_TEST_OUTPUT or test-output/); returns its path. */
+export async function screenshot(page: Page, name: string): Promise<string> {
+  const outDir = process.env.LIFEBOAT_TEST_OUTPUT ?? join(REPO_ROOT, 'test-output');
+  mkdirSync(outDir, { recursive: true });
+  const path = join(outDir, name);
+  await page.screenshot({ path, fullPage: true });
+  return path;
 }
