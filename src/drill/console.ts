@@ -5,11 +5,11 @@
  * console's address, the file holding its sign-in token, the fleet file for `lifeboat coverage`, and
  * the command that stops one node's backup stream, to watch its keys move to at_risk.
  */
-import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { LifeboatError } from '../errors.js';
 import { randomBytes } from '../crypto/random.js';
 import { toHex } from '../util/bytes.js';
+import { writeFileAtomic } from '../util/files.js';
 import { accountOf } from './backup-scenarios.js';
 import { type CoverageDrillContext, mintNodeMonitorTokens, writeFleet } from './coverage-scenarios.js';
 import { recordSecrets } from './log-dir.js';
@@ -49,7 +49,7 @@ export async function startDrillConsole(c: CoverageDrillContext, caFile: string 
   mintNodeMonitorTokens(c, fleetFile);
   const tokenFile = join(c.dir, 'coverage', 'console.token');
   const token = toHex(randomBytes(32));
-  writeFileSync(tokenFile, `${token}\n`, { mode: 0o600 });
+  writeFileAtomic(tokenFile, `${token}\n`);
   recordSecrets(['console', 'serve'], [token]);
   const server = await startServer(['console', 'serve', '--fleet', fleetFile, '--listen', '127.0.0.1:0', '--token-file', tokenFile, '--interval', String(INTERVAL_S), '--json']);
   c.servers.push(server);

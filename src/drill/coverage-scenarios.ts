@@ -4,7 +4,7 @@
  * day (every key must be ok) and after the node was rebuilt from the service (every part must answer,
  * and no key may have lost a path for good). The reports go into the drill's report.
  */
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { LifeboatError } from '../errors.js';
 import type { CoverageReport } from '../coverage/report.js';
@@ -34,7 +34,7 @@ export async function writeFleet(c: CoverageDrillContext): Promise<string> {
   mkdirSync(dir, { recursive: true, mode: 0o700 });
   const monitor = join(dir, 'monitor.token');
   const m = expectOk(await runCli(['backup-server', 'monitor-token', '--data-dir', c.service.dir, '--secret-fd', '3'], { secretFd: true }), 'backup-server monitor-token');
-  writeFileSync(monitor, m.secret, { mode: 0o600 });
+  writeFileAtomic(monitor, m.secret);
   // What `fleet init` and `fleet add` write (test/coverage.test.ts runs those), without six CLI starts.
   const fleet = emptyFleet();
   // Each node read with a monitor token of its own (`node monitor-token`): coverage needs no operator key.
