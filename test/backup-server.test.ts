@@ -138,6 +138,20 @@ describe('backup service: registration and login', () => {
     assert.ok(acc?.registration);
   });
 
+  it('with the production stretching (Argon2id, 64 MiB) the OPAQUE finish runs on a worker thread: this process keeps none of its memory, a wrong password is still login_failed', async () => {
+    const invite = await f.invite('erin');
+    const backupKey = randomBytes(32);
+    // The OPAQUE module's WebAssembly memory never shrinks: stretched on this thread, it would hold 64 MiB and more from here on.
+    const external = () => process.memoryUsage().external;
+    const before = external();
+    const c = new BackupClient({ url: URL_BASE, fetch: injectFetch(f.app) });
+    await c.register('erin', invite, 'a production password', backupKey);
+    assert.deepEqual((await c.login('erin', 'a production password')).backupKey, backupKey);
+    await rejectsWith(c.login('erin', 'not the password'), 'login_failed', 401);
+    const grown = external() - before;
+    assert.ok(grown < 32 * 2 ** 20, `external memory grew by ${(grown / 2 ** 20).toFixed(0)} MiB`);
+  });
+
   it('refuses a registration without an invite, with a wrong one, a used one, or for an unknown account', async () => {
     const c = f.client();
     const missing = await post(f.app, '/v1/accounts/bob/register/start', { registration_request: encodeBase64(new Uint8Array(32)) });

@@ -3,7 +3,8 @@
  * PostgreSQL database: keys in batches, checked (on worker threads or this one) while earlier batches
  * are written, changes applied on top, one commit with the nonce epoch advanced; a bad share in the
  * middle of a later batch, a repeated key id, an abort: each leaves the store empty, never half a
- * node; back-pressure keeps the batches in flight at the bound.
+ * node; back-pressure keeps the batches in flight at the bound. Then the check threads' pool: records
+ * packed into one buffer each part, a worker given one part at a time however many are queued.
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
@@ -12,6 +13,8 @@ import { randomBytes } from '../src/crypto/random.js';
 import { LifeboatError } from '../src/errors.js';
 import type { FrostCurve } from '../src/keynode/frost/index.js';
 import { KeyImporter } from '../src/keynode/restore-import.js';
+import { packCheckRecords, unpackCheckRecords } from '../src/keynode/restore-pack.js';
+import { startVerifyPool, workerLoader } from '../src/keynode/restore-workers.js';
 import { type ApiKeyRecord, type KeyNodeStore, type KeyRecord, openKeyNodeStore } from '../src/keynode/store/index.js';
 import { countRows, postgresHarness, type StoreHarness } from './helpers/store-harness.js';
 import { trackedTempDir } from './helpers/tmp.js';
@@ -205,3 +208,35 @@ for (const h of [sqliteFiles(), postgresHarness()]) {
     });
   });
 }
+
+describe('restore check pool (worker threads)', () => {
+  it('packs what the check reads into one buffer and unpacks it as views, field for field', () => {
+    const recs = [record(0), record(1), { ...record(2), keyId: 'key_é', identifier: 'ff'.repeat(32), threshold: 300, maxSigners: 2.5 }];
+    const packed = packCheckRecords(recs);
+    assert.equal(packed.count, 3);
+    const back = unpackCheckRecords(packed);
+    for (const [i, r] of back.entries()) {
+      const want = recs[i]!;
+      for (const k of ['keyId', 'curve', 'identifier', 'threshold', 'maxSigners', 'groupPublicKey', 'publicPackage', 'encryptedShare'] as const) assert.deepEqual(r[k], want[k], `${i} ${k}`);
+      assert.equal(r.encryptedShare.buffer, packed.buffer, 'a view, not a copy');
+    }
+    assert.throws(() => unpackCheckRecords({ ...packed, length: packed.length - 1 }), RangeError);
+  });
+
+  it('gives each worker one part at a time however many are queued, and names a bad key in its own call', async () => {
+    const entry = new URL('../src/keynode/restore-verify.ts', import.meta.url).href;
+    const pool = startVerifyPool(entry, workerLoader(entry) ?? undefined, STORAGE_KEY, 2);
+    try {
+      const calls = Array.from({ length: 6 }, (_, c) => Array.from({ length: 12 }, (_, i) => record(c * 12 + i, c === 4 && i === 7 ? { shareOf: c * 12 + i + 1 } : {})));
+      const results = await Promise.all(calls.map((batch) => pool.check(batch, () => {})));
+      assert.deepEqual(
+        results.map((r) => r.bad),
+        [-1, -1, -1, -1, 7, -1],
+      );
+      assert.deepEqual(pool.stats(), { partsSent: 6, peakHeld: 2 });
+    } finally {
+      pool.stop();
+    }
+    await rejectsWith(pool.check([record(1)], () => {}), 'internal_error');
+  });
+});

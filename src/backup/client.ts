@@ -20,6 +20,7 @@ import { signWithContext, type SigningKeyPair } from '../crypto/sign.js';
 import { ctEqual, fromB64u, wipe } from '../util/bytes.js';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fetchWithCa } from '../util/tls-fetch.js';
+import type { finishLoginApart, finishRegistrationApart } from './opaque-worker.js';
 import {
   encodeEntryFrames,
   OCTETS,
@@ -152,7 +153,7 @@ export class BackupClient {
     await opaque.ready;
     const start = opaque.client.startRegistration({ password });
     const a = await this.http.call('POST', `${accountPath(account)}/register/start`, { invite, registration_request: fromOpaque(start.registrationRequest) }, registrationResponseAnswer);
-    const { record, wrappedKey } = this.finishRegistration(account, password, start.clientRegistrationState, a.registration_response, backupKey);
+    const { record, wrappedKey } = await this.finishRegistration(account, password, start.clientRegistrationState, a.registration_response, backupKey);
     const auth = backupAuthKey(backupKey);
     wipe(auth.secretKey);
     await this.http.call('POST', `${accountPath(account)}/register/finish`, { invite, record, wrapped_key: wrappedKey, auth_public_key: encodeBase64(auth.publicKey) }, okAnswer);
@@ -175,12 +176,16 @@ export class BackupClient {
     const start = opaque.client.startLogin({ password });
     const body = { start_login_request: fromOpaque(start.startLoginRequest), ...(opts.restoreToken !== undefined ? { restore_token: opts.restoreToken } : {}) };
     const a = await this.waitingOutLimits(() => this.http.call('POST', `${accountPath(account)}/login/start`, body, loginStartAnswer));
-    let done: opaque.client.FinishLoginResult | undefined;
+    let loginResponse: string;
     try {
-      done = opaque.client.finishLogin({ clientLoginState: start.clientLoginState, loginResponse: toOpaque(a.login_response), password, keyStretching: this.keyStretching });
+      loginResponse = toOpaque(a.login_response);
     } catch {
       throw this.http.badAnswer('the login response is not opaque');
     }
+    const o = await this.opaqueFinish();
+    const finished = await o.finishLogin({ clientLoginState: start.clientLoginState, loginResponse, password, keyStretching: this.keyStretching }, o.apart);
+    if (!finished.ok) throw this.http.badAnswer('the login response is not opaque');
+    const done = finished.value;
     // A wrong password and an unknown account (a dummy record on the service) both end here.
     if (!done) throw new UnauthorizedError(`backup service at ${this.url}: wrong account name or password`, 'login_failed');
     const f = await this.http.call('POST', `${accountPath(account)}/login/finish`, { login_id: a.login_id, finish_login_request: fromOpaque(done.finishLoginRequest), ...(opts.totp ? { totp: opts.totp } : {}) }, loginFinishAnswer);
@@ -219,26 +224,40 @@ export class BackupClient {
       const a = await this.http.call('POST', `${accountPath(account)}/password/start`, { registration_request: fromOpaque(start.registrationRequest) }, registrationResponseAnswer, {
         token: loginToken,
       });
-      const { record, wrappedKey } = this.finishRegistration(account, newPassword, start.clientRegistrationState, a.registration_response, backupKey);
+      const { record, wrappedKey } = await this.finishRegistration(account, newPassword, start.clientRegistrationState, a.registration_response, backupKey);
       await this.http.call('POST', `${accountPath(account)}/password/finish`, { record, wrapped_key: wrappedKey }, okAnswer, { token: loginToken });
     } finally {
       wipe(backupKey);
     }
   }
 
-  private finishRegistration(account: string, password: string, state: string, response: string, backupKey: Uint8Array): { record: string; wrappedKey: string } {
-    let done: opaque.client.FinishRegistrationResult;
+  private async finishRegistration(account: string, password: string, state: string, response: string, backupKey: Uint8Array): Promise<{ record: string; wrappedKey: string }> {
+    let registrationResponse: string;
     try {
-      done = opaque.client.finishRegistration({ clientRegistrationState: state, registrationResponse: toOpaque(response), password, keyStretching: this.keyStretching });
+      registrationResponse = toOpaque(response);
     } catch {
       throw this.http.badAnswer('the registration response is not opaque');
     }
+    const o = await this.opaqueFinish();
+    const finished = await o.finishRegistration({ clientRegistrationState: state, registrationResponse, password, keyStretching: this.keyStretching }, o.apart);
+    if (!finished.ok) throw this.http.badAnswer('the registration response is not opaque');
+    const done = finished.value;
     const exportKey = fromB64u(done.exportKey, 'export key');
     try {
       return { record: fromOpaque(done.registrationRecord), wrappedKey: encodeBase64(wrapBackupKey(exportKey, account, backupKey)) };
     } finally {
       wipe(exportKey);
     }
+  }
+
+  /**
+   * Where OPAQUE's finish stretches the password: a preset (the production 'memory-constrained', or
+   * stronger) on a short-lived worker thread, whose WebAssembly memory goes with it (./opaque-worker.ts,
+   * loaded when first needed); a custom one (tests' fast stretching) on this thread.
+   */
+  private async opaqueFinish(): Promise<{ apart: boolean; finishLogin: typeof finishLoginApart; finishRegistration: typeof finishRegistrationApart }> {
+    const m = await import('./opaque-worker.js');
+    return { apart: typeof this.keyStretching === 'string', finishLogin: m.finishLoginApart, finishRegistration: m.finishRegistrationApart };
   }
 
   // ---- session ----

@@ -238,8 +238,12 @@ export interface RestoredNode {
   store: string;
 }
 
-/** Keys per batch given to the importer: large, so that a batch's fixed check cost is small per key. */
-export const RESTORE_BATCH = 8_192;
+/**
+ * Keys per batch given to the importer: one check thread's part (src/keynode/restore-workers.ts), large
+ * enough that a batch's fixed check cost is small per key, small enough that the batches in flight
+ * hold little memory.
+ */
+export const RESTORE_BATCH = 4_096;
 
 /**
  * Builds a node in `dir`, which must not hold one. `fill` writes the store (the build directory's

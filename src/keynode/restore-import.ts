@@ -175,6 +175,8 @@ export class KeyImporter {
       this.#state = 'finishing';
       await this.#tail;
       this.#throwIfFailed();
+      // Every key is checked: the check threads' memory goes before what the commit still does.
+      this.#stopVerifier();
       const epoch = Number(meta.find((m) => m.key === NONCE_EPOCH_META)?.value ?? '0') + 1;
       if (!Number.isSafeInteger(epoch) || epoch < 1) throw new InvalidInputError('the backup’s nonce epoch is not a number');
       await this.#session.putApiKeys(apiKeys);

@@ -390,12 +390,9 @@ export function startRestoreVerifier(storageKey: Uint8Array, workers = available
   return {
     workers,
     async verify(records, onChecked = () => {}) {
-      // At most RANGE keys a worker at a time: a worker's heap is bounded (restore-workers.ts).
-      for (let from = 0; from < records.length; from += RANGE * workers) {
-        const slice = records.slice(from, from + RANGE * workers);
-        const { bad } = await pool.check(slice, onChecked);
-        if (bad >= 0) refuse(storageKey, slice[bad]!);
-      }
+      // The pool gives its workers parts of a bounded size, one at a time each (restore-workers.ts).
+      const { bad } = await pool.check(records, onChecked);
+      if (bad >= 0) refuse(storageKey, records[bad]!);
     },
     stop: () => pool.stop(),
   };

@@ -7,6 +7,8 @@
 import { isMainThread, parentPort, Worker, workerData } from 'node:worker_threads';
 import { LifeboatError } from '../errors.js';
 import { wipe } from '../util/bytes.js';
+import { WORKER_BOOT } from '../util/worker.js';
+import { packCheckRecords, type PackedRecords, unpackCheckRecords } from './restore-pack.js';
 import type { KeyRecord } from './store/types.js';
 
 /** What a check counts, on the calling thread or in a worker. */
@@ -26,28 +28,18 @@ export interface WorkerResult extends Counters {
 const WORKER_TASK = 'lifeboat-restore-verify';
 /** A long-lived worker of a VerifyPool: checks part after part sent by message (a streamed restore). */
 const POOL_TASK = 'lifeboat-restore-verify-pool';
-/** The old generation of a pool worker's heap (MB), which bounds its share of a streamed restore's memory. */
-const POOL_WORKER_HEAP_MB = 128;
-
 /**
- * What a worker must load before `entry` (the URL of the module it runs). Run from TypeScript sources
- * (tests, benchmarks under tsx), Node 20 does not apply `--import tsx` to workers, so the worker
- * registers tsx's loader first: its URL. Undefined for compiled JavaScript (nothing to register). Null
- * when the sources run under something else: then no workers.
+ * Keys a pool worker checks at a time: a batch of the importer (8,192) is two parts, one per worker
+ * on two cores. Larger parts spread ed25519's 128 torsion checks over more keys (restore-verify.ts)
+ * but need more heap.
  */
-export function workerLoader(entry: string): string | undefined | null {
-  if (!entry.endsWith('.ts')) return undefined;
-  try {
-    return import.meta.resolve('tsx/esm/api');
-  } catch {
-    return null;
-  }
-}
-const WORKER_BOOT = `const { workerData } = require('node:worker_threads');
-(async () => {
-  if (workerData.loader) (await import(workerData.loader)).register();
-  await import(workerData.entry);
-})();`;
+const POOL_PART = 4_096;
+/** The old generation of a pool worker's heap (MB): what a part's check holds, with room (restore-pack.ts). */
+const POOL_WORKER_HEAP_MB = 64;
+/** A pool worker's young generation (MB): the check's garbage is short-lived; V8's default grows it to 48 MB. */
+const POOL_WORKER_YOUNG_MB = 16;
+
+export { workerLoader } from '../util/worker.js';
 
 /**
  * Starts a worker thread running `entry` (whose module calls serveWorkerTask) on `records`; progress
@@ -92,66 +84,101 @@ export function verifyInWorker(
 /** Worker threads that check batch after batch for a streamed restore (../restore-import.ts). */
 export interface VerifyPool {
   /**
-   * Checks `records`, split in one part per worker, each part queued behind that worker's earlier
-   * parts. Resolves with the index in `records` of the first bad key (-1: none) and the counters.
-   * Rejects with LifeboatError `internal_error` if a worker fails.
+   * Checks `records`, split in parts of at most POOL_PART keys queued behind the parts given before;
+   * each worker takes the next part when it is done with its own. Resolves with the index in
+   * `records` of the first bad key (-1: none) and the counters. Rejects with LifeboatError
+   * `internal_error` if a worker fails.
    */
   check(records: readonly KeyRecord[], onChecked: (n: number) => void): Promise<WorkerResult>;
   /** Ends the workers (an idle one wipes its copy of the storage key first; a busy one is terminated); parts still queued reject. Idempotent. */
   stop(): void;
+  /** Parts sent to the workers so far, and the most they held at once (never above the worker count). */
+  stats(): { partsSent: number; peakHeld: number };
+}
+
+interface Part {
+  id: number;
+  records: readonly KeyRecord[];
+  resolve: (r: WorkerResult) => void;
+  reject: (err: unknown) => void;
+  onChecked: (n: number) => void;
 }
 
 interface PoolWorker {
   worker: Worker;
-  pending: Map<number, { resolve: (r: WorkerResult) => void; reject: (err: unknown) => void; onChecked: (n: number) => void }>;
+  /** The part this worker checks; a worker holds one part at a time. */
+  busy?: Part;
 }
 
 /**
  * Starts `workers` threads running `entry` (whose module calls serveWorkerTask) for a VerifyPool.
- * Throws nothing; a worker that fails makes every part it holds, and every later one, reject.
+ * Throws nothing; a worker that fails makes the part it holds, every queued part and every later one
+ * reject.
+ *
+ * Memory: a part is packed into one buffer and moved to its worker only when that worker is free
+ * (restore-pack.ts), so a worker holds one part of POOL_PART keys, never the batches queued behind
+ * it; its heap is capped to what such a part needs (POOL_WORKER_HEAP_MB, POOL_WORKER_YOUNG_MB).
  */
 export function startVerifyPool(entry: string, loader: string | undefined, storageKey: Uint8Array, workers: number): VerifyPool {
   let failure: LifeboatError | undefined;
   let stopped = false;
   let nextId = 0;
-  const fail = (w: PoolWorker, err: unknown) => {
+  const counts = { partsSent: 0, peakHeld: 0 };
+  const queue: Part[] = [];
+  const failAll = (err: LifeboatError) => {
+    for (const p of queue.splice(0)) p.reject(err);
+    for (const w of pool) {
+      w.busy?.reject(err);
+      w.busy = undefined;
+    }
+  };
+  const fail = (err: unknown) => {
     failure ??= new LifeboatError('internal_error', 'the restore check worker failed', { status: 500, cause: err });
-    for (const p of w.pending.values()) p.reject(failure);
-    w.pending.clear();
+    failAll(failure);
+  };
+  const dispatch = () => {
+    for (const w of pool) {
+      if (w.busy || failure) continue;
+      const p = queue.shift();
+      if (!p) return;
+      w.busy = p;
+      counts.partsSent += 1;
+      counts.peakHeld = Math.max(counts.peakHeld, pool.filter((x) => x.busy).length);
+      // One buffer, moved to the worker (restore-pack.ts).
+      const packed = packCheckRecords(p.records);
+      w.worker.postMessage({ id: p.id, packed }, [packed.buffer]);
+    }
   };
   const pool: PoolWorker[] = Array.from({ length: Math.max(1, workers) }, () => {
-    // A part's working set is tens of MB; without a limit V8 lets a worker's heap grow far past it
-    // before it collects (with the machine's memory), and a long restore's RSS with it.
-    const resourceLimits = { maxOldGenerationSizeMb: POOL_WORKER_HEAP_MB };
-    const w: PoolWorker = { worker: new Worker(WORKER_BOOT, { eval: true, resourceLimits, workerData: { task: POOL_TASK, entry, loader, storageKey } }), pending: new Map() };
+    // Without limits V8 lets a worker's heap grow far past a part's working set before it collects
+    // (it sizes them by the machine's memory), and a long restore's RSS with it.
+    const resourceLimits = { maxOldGenerationSizeMb: POOL_WORKER_HEAP_MB, maxYoungGenerationSizeMb: POOL_WORKER_YOUNG_MB };
+    const w: PoolWorker = { worker: new Worker(WORKER_BOOT, { eval: true, resourceLimits, workerData: { task: POOL_TASK, entry, loader, storageKey } }) };
     w.worker.on('message', (m: { id: number; checked?: number; done?: WorkerResult }) => {
-      const p = w.pending.get(m.id);
-      if (!p) return;
+      const p = w.busy;
+      if (!p || p.id !== m.id) return;
       if (m.checked) p.onChecked(m.checked);
       if (m.done) {
-        w.pending.delete(m.id);
+        w.busy = undefined;
         p.resolve(m.done);
+        dispatch();
       }
     });
-    w.worker.on('error', (err) => fail(w, err));
-    w.worker.on('exit', (code) => fail(w, new Error(`exit code ${code}`)));
+    w.worker.on('error', (err) => fail(err));
+    w.worker.on('exit', (code) => fail(new Error(`exit code ${code}`)));
     return w;
   });
   return {
     async check(records, onChecked) {
       if (failure) throw failure;
       if (stopped) throw new LifeboatError('internal_error', 'the restore check workers were stopped', { status: 500 });
-      const size = Math.ceil(records.length / pool.length) || 1;
-      const parts = pool.map((w, k) => {
-        const id = nextId++;
-        const offset = k * size;
+      const size = Math.ceil(records.length / Math.max(1, Math.ceil(records.length / POOL_PART)));
+      const parts: Promise<{ offset: number; r: WorkerResult }>[] = [];
+      for (let offset = 0; offset < records.length; offset += size) {
         const part = records.slice(offset, offset + size);
-        if (part.length === 0) return Promise.resolve({ offset, r: { bad: -1, pointsDecoded: 0, batches: 0 } });
-        return new Promise<WorkerResult>((resolve, reject) => {
-          w.pending.set(id, { resolve, reject, onChecked });
-          w.worker.postMessage({ id, records: part });
-        }).then((r) => ({ offset, r }));
-      });
+        parts.push(new Promise<WorkerResult>((resolve, reject) => queue.push({ id: nextId++, records: part, resolve, reject, onChecked })).then((r) => ({ offset, r })));
+      }
+      dispatch();
       const out: WorkerResult = { bad: -1, pointsDecoded: 0, batches: 0 };
       // In order: a bad key in an earlier part comes first.
       for (const { offset, r } of await Promise.all(parts)) {
@@ -169,12 +196,12 @@ export function startVerifyPool(entry: string, loader: string | undefined, stora
         w.worker.removeAllListeners('exit');
         w.worker.on('exit', () => {});
         // Idle, a worker wipes its copy of the key and ends; busy (an abort), it is ended at once.
-        if (w.pending.size === 0) w.worker.postMessage({ stop: true });
+        if (!w.busy) w.worker.postMessage({ stop: true });
         else void w.worker.terminate();
-        for (const p of w.pending.values()) p.reject(failure);
-        w.pending.clear();
       }
+      failAll(failure);
     },
+    stats: () => ({ ...counts }),
   };
 }
 
@@ -201,7 +228,7 @@ function servePool(check: RangeCheck): void {
   const { storageKey } = workerData as { storageKey: Uint8Array };
   let queue = Promise.resolve();
   let stopping = false;
-  parentPort!.on('message', (m: { id?: number; records?: KeyRecord[]; stop?: boolean }) => {
+  parentPort!.on('message', (m: { id?: number; packed?: PackedRecords; stop?: boolean }) => {
     if (m.stop) {
       // Parts still queued are skipped: the parent has given up on them.
       stopping = true;
@@ -211,9 +238,10 @@ function servePool(check: RangeCheck): void {
       });
       return;
     }
-    const { id, records } = m as { id: number; records: KeyRecord[] };
+    const { id, packed } = m as { id: number; packed: PackedRecords };
     queue = queue.then(async () => {
       if (stopping) return;
+      const records = unpackCheckRecords(packed);
       const counters: Counters = { pointsDecoded: 0, batches: 0 };
       const bad = await check(storageKey, records, counters, (n) => parentPort!.postMessage({ id, checked: n }));
       parentPort!.postMessage({ id, done: { bad, ...counters } });
