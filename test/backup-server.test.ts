@@ -138,13 +138,13 @@ describe('backup service: registration and login', () => {
     assert.ok(acc?.registration);
   });
 
-  it('with the production stretching (Argon2id, 64 MiB) the OPAQUE finish runs on a worker thread: this process keeps none of its memory, a wrong password is still login_failed', async () => {
+  it('stretchApart: the production stretching (Argon2id, 64 MiB) runs on a worker thread, this process keeps none of its memory, a wrong password is still login_failed', async () => {
     const invite = await f.invite('erin');
     const backupKey = randomBytes(32);
     // The OPAQUE module's WebAssembly memory never shrinks: stretched on this thread, it would hold 64 MiB and more from here on.
     const external = () => process.memoryUsage().external;
     const before = external();
-    const c = new BackupClient({ url: URL_BASE, fetch: injectFetch(f.app) });
+    const c = new BackupClient({ url: URL_BASE, fetch: injectFetch(f.app), stretchApart: true });
     await c.register('erin', invite, 'a production password', backupKey);
     assert.deepEqual((await c.login('erin', 'a production password')).backupKey, backupKey);
     await rejectsWith(c.login('erin', 'not the password'), 'login_failed', 401);

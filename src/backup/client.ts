@@ -64,6 +64,13 @@ export interface BackupClientOptions {
    * in production. A registration and every later login must use the same setting.
    */
   keyStretching?: KeyStretching;
+  /**
+   * The password stretching (a preset: the production one or stronger) on a short-lived worker thread
+   * (./opaque-worker.ts) rather than this one, where OPAQUE's WebAssembly memory would keep about
+   * 70 MB to the end of the process: for a process that goes on for long after its login (a
+   * restore). Costs a thread start per login (0.1 to 0.3 s). Default false.
+   */
+  stretchApart?: boolean;
   /** A backup token is renewed this long before it expires (60 s). */
   renewBeforeMs?: number;
   /**
@@ -128,6 +135,7 @@ export class BackupClient {
   /** The transport (also used by ./client-wallet.ts). */
   readonly http: BackupHttp;
   private readonly keyStretching: KeyStretching;
+  private readonly stretchApart: boolean;
   private readonly renewBeforeMs: number;
   private current: Session | undefined;
 
@@ -138,6 +146,7 @@ export class BackupClient {
     this.url = opts.url.replace(/\/+$/, '');
     this.http = new BackupHttp(this.url, opts.timeoutMs ?? DEFAULT_TIMEOUT_MS, opts.fetch ?? fetchWithCa());
     this.keyStretching = opts.keyStretching ?? 'memory-constrained';
+    this.stretchApart = opts.stretchApart ?? false;
     this.renewBeforeMs = opts.renewBeforeMs ?? 60_000;
   }
 
@@ -251,13 +260,14 @@ export class BackupClient {
   }
 
   /**
-   * Where OPAQUE's finish stretches the password: a preset (the production 'memory-constrained', or
-   * stronger) on a short-lived worker thread, whose WebAssembly memory goes with it (./opaque-worker.ts,
-   * loaded when first needed); a custom one (tests' fast stretching) on this thread.
+   * OPAQUE's finish (./opaque-worker.ts, loaded when first needed) and where it stretches the
+   * password: with `stretchApart`, a preset (the production 'memory-constrained', or stronger) on a
+   * short-lived worker thread whose WebAssembly memory goes with it; otherwise, and for a custom
+   * stretching (tests' fast one), on this thread.
    */
   private async opaqueFinish(): Promise<{ apart: boolean; finishLogin: typeof finishLoginApart; finishRegistration: typeof finishRegistrationApart }> {
     const m = await import('./opaque-worker.js');
-    return { apart: typeof this.keyStretching === 'string', finishLogin: m.finishLoginApart, finishRegistration: m.finishRegistrationApart };
+    return { apart: this.stretchApart && typeof this.keyStretching === 'string', finishLogin: m.finishLoginApart, finishRegistration: m.finishRegistrationApart };
   }
 
   // ---- session ----

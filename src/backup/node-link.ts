@@ -218,7 +218,8 @@ export type StreamAccess = {
  * `ambiguous_stream` (several streams and no `stream`), and what `fn` throws.
  */
 export async function withStreamSession<T>(opts: StreamAccess, fn: (s: { client: BackupClient; backupKey: Uint8Array; stream: string }) => Promise<T>): Promise<T> {
-  const client = new BackupClient({ url: opts.server, ...opts.tuning });
+  // A restore or a check goes on for long after its login: the stretching's memory must not stay.
+  const client = new BackupClient({ url: opts.server, stretchApart: true, ...opts.tuning });
   const { backupKey } = await loginWith(client, opts.account, opts, { restoreToken: opts.restoreToken, totp: opts.totp });
   try {
     await client.session(opts.account, backupKey);
