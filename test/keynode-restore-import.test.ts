@@ -234,6 +234,9 @@ describe('restore check pool (worker threads)', () => {
         [-1, -1, -1, -1, 7, -1],
       );
       assert.deepEqual(pool.stats(), { partsSent: 6, peakHeld: 2 });
+      // A record the packing cannot hold fails its own part; the workers go on with the next.
+      await rejectsWith(pool.check([{ ...record(0), keyId: 'k'.repeat(70_000) }], () => {}), 'internal_error');
+      assert.equal((await pool.check([record(1)], () => {})).bad, -1);
     } finally {
       pool.stop();
     }

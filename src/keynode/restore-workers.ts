@@ -138,16 +138,23 @@ export function startVerifyPool(entry: string, loader: string | undefined, stora
   };
   const dispatch = () => {
     for (const w of pool) {
-      if (w.busy || failure) continue;
-      const p = queue.shift();
-      if (!p) return;
-      w.busy = p;
-      counts.partsSent += 1;
-      counts.peakHeld = Math.max(counts.peakHeld, pool.filter((x) => x.busy).length);
-      // One buffer, moved to the worker (restore-pack.ts).
-      const packed = packCheckRecords(p.records);
-      w.worker.postMessage({ id: p.id, packed }, [packed.buffer]);
+      while (!w.busy && !failure && queue.length > 0) send(w, queue.shift()!);
     }
+  };
+  const send = (w: PoolWorker, p: Part) => {
+    let packed: PackedRecords;
+    try {
+      packed = packCheckRecords(p.records);
+    } catch (err) {
+      // A record this layout cannot hold: that part fails, the worker takes the next.
+      p.reject(new LifeboatError('internal_error', 'a key record cannot be handed to a check worker', { status: 500, cause: err }));
+      return;
+    }
+    w.busy = p;
+    counts.partsSent += 1;
+    counts.peakHeld = Math.max(counts.peakHeld, pool.filter((x) => x.busy).length);
+    // One buffer, moved to the worker (restore-pack.ts).
+    w.worker.postMessage({ id: p.id, packed }, [packed.buffer]);
   };
   const pool: PoolWorker[] = Array.from({ length: Math.max(1, workers) }, () => {
     // Without limits V8 lets a worker's heap grow far past a part's working set before it collects
