@@ -84,7 +84,8 @@ export function verifyInWorker(
 /** Worker threads that check batch after batch for a streamed restore (../restore-import.ts). */
 export interface VerifyPool {
   /**
-   * Checks `records`, split in parts of at most POOL_PART keys queued behind the parts given before;
+   * Checks `records`, split in parts of at most POOL_PART keys (fewer than that: one part per worker)
+   * queued behind the parts given before;
    * each worker takes the next part when it is done with its own. Resolves with the index in
    * `records` of the first bad key (-1: none) and the counters. Rejects with LifeboatError
    * `internal_error` if a worker fails.
@@ -179,7 +180,10 @@ export function startVerifyPool(entry: string, loader: string | undefined, stora
     async check(records, onChecked) {
       if (failure) throw failure;
       if (stopped) throw new LifeboatError('internal_error', 'the restore check workers were stopped', { status: 500 });
-      const size = Math.ceil(records.length / Math.max(1, Math.ceil(records.length / POOL_PART)));
+      // Parts of at most POOL_PART keys; fewer keys (a restore's last batch, a few changes) are split
+      // among the workers, so that the last one to end does not end alone.
+      const count = Math.max(1, Math.ceil(records.length / POOL_PART), records.length < POOL_PART ? pool.length : 1);
+      const size = Math.ceil(records.length / count);
       const parts: Promise<{ offset: number; r: WorkerResult }>[] = [];
       for (let offset = 0; offset < records.length; offset += size) {
         const part = records.slice(offset, offset + size);
