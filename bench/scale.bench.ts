@@ -14,6 +14,7 @@
  *   SCALE_N=10000,100000   the sizes (default); SCALE_MAX=1000000 adds every power of ten up to it
  *   SCALE_DISTINCT=100000  distinct synthetic keys (bench/restore.ts, cached); record i is key i % this
  *   SCALE_STEPS=floor,compact,restore   the steps to run (the floor always runs: it makes the store)
+ *   SCALE_PROF=DIR          CPU profiles of each restore step (--cpu-prof: its main thread and each check worker) in DIR
  *
  * Run alone: `BENCH=scale npm run bench`, or `node --import tsx bench/scale.bench.ts` after a build.
  */
@@ -84,7 +85,8 @@ async function bundleWorker(): Promise<{ compact: string; restore: string }> {
 function step(args: string[], bundle?: string, bare = false): Promise<Step> {
   return new Promise((resolve, reject) => {
     const argv = bundle ? [bundle, ...args.slice(bare ? 1 : 0)] : ['--import', 'tsx', join(here, 'scale-worker.ts'), ...args];
-    const child = spawn(process.execPath, argv, { stdio: ['ignore', 'pipe', 'pipe'] });
+    const prof = process.env.SCALE_PROF && args[0] === 'restore' ? ['--cpu-prof', `--cpu-prof-dir=${process.env.SCALE_PROF}`] : [];
+    const child = spawn(process.execPath, [...prof, ...argv], { stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
     let err = '';
     child.stdout.on('data', (d: Buffer) => (out += d.toString()));

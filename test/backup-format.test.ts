@@ -26,6 +26,7 @@ import { sha256 } from '@noble/hashes/sha2.js';
 import { ed25519 } from '@noble/curves/ed25519.js';
 import { openEnvelope, parseEnvelope } from '../src/crypto/envelope.js';
 import type { KeyRecord } from '../src/keynode/store/types.js';
+import type { EntryRecord } from '../src/backup/store/types.js';
 
 const key = randomBytes(32);
 
@@ -244,4 +245,49 @@ test('the key derivation labels are the ones docs/backup.md and docs/format.md g
   const wrapped = wrapBackupKey(exportKey, 'acct', backupKey);
   const wenv = parseEnvelope(wrapped, { magic: 'LBBK', versions: [1], what: 'wrapped key' });
   assert.deepEqual(openEnvelope(wenv, hk(exportKey, utf8.encode('acct'), 'lifeboat:backup/wrap/v1')), backupKey);
+});
+
+test('the ingest path: entries reach the store as views of the request body, each hashed once, bound without a copy', async () => {
+  const { encodeEntryFrames, parseEntryFrames } = await import('../src/backup/api.js');
+  const { BackupStreams } = await import('../src/backup/streams.js');
+  const { openBackupStore } = await import('../src/backup/store/index.js');
+  const { checkEntries } = await import('../src/backup/store/records.js');
+  const store = await openBackupStore('sqlite::memory:');
+  try {
+    await store.createAccount('acct', randomBytes(32), Date.now());
+    // The real store, watched: what BackupStreams hands its appendEntries.
+    const seen: EntryRecord[][] = [];
+    const watched = new Proxy(store, {
+      get(target, prop) {
+        if (prop === 'appendEntries') return (...a: Parameters<typeof store.appendEntries>) => (seen.push(a[2]), target.appendEntries(...a));
+        const v = Reflect.get(target, prop, target) as unknown;
+        return typeof v === 'function' ? v.bind(target) : v;
+      },
+    });
+    const key = randomBytes(32);
+    const entries: Uint8Array[] = [];
+    for (let seq = 1, prev: Uint8Array = ZERO_HASH; seq <= 3; seq++, prev = sha256(entries[entries.length - 1]!)) {
+      entries.push(sealEntry(key, { stream: 's', seq, prev }, randomBytes(50 * seq)));
+    }
+    const body = Buffer.from(encodeEntryFrames(entries));
+    const head = await new BackupStreams(watched, () => Date.now()).append('acct', 's', parseEntryFrames(body));
+    assert.deepEqual(head.headHash, sha256(entries[2]!));
+    const records = seen[0]!;
+    let at = body.byteOffset;
+    for (const [i, r] of records.entries()) {
+      at += 4;
+      assert.ok(Buffer.isBuffer(r.bytes) && r.bytes.buffer === body.buffer && r.bytes.byteOffset === at, `entries[${i}] is a view of the body`);
+      at += r.bytes.length;
+      assert.ok(Buffer.isBuffer(r.hash) && Buffer.isBuffer(r.prevHash), `entries[${i}]: hash and link are Buffers`);
+      assert.deepEqual(new Uint8Array(r.hash), sha256(entries[i]!));
+      assert.deepEqual(new Uint8Array(r.prevHash), i === 0 ? ZERO_HASH : sha256(entries[i - 1]!));
+    }
+    // The store's checks pass them on as they are: the driver binds the same objects.
+    for (const [i, c] of checkEntries(records).entries()) {
+      assert.ok(c.bytes === records[i]!.bytes && c.hash === records[i]!.hash && c.prevHash === records[i]!.prevHash, `entries[${i}] bound as handed over`);
+    }
+    assert.deepEqual((await store.listEntries('acct', 's', 0, 10)).map((e) => e.bytes), entries);
+  } finally {
+    await store.close();
+  }
 });

@@ -188,6 +188,35 @@ for (const h of [sqliteFiles(), postgresHarness()]) {
       await assertEmpty(url);
     });
 
+    // SQLite's import begins IMMEDIATE; better-sqlite3 waits for the lock synchronously, so a second
+    // import in this process would block the first: that case is a second process's (store_busy).
+    if (h.kind === 'postgres') it('two restores into one database at once: the second waits for the first, then is refused with store_not_empty, and the first one\'s keys stay', async () => {
+      const { url, store } = await fresh();
+      const other = await openKeyNodeStore(url);
+      try {
+        const first = await store.beginImport();
+        after(() => first.rollback());
+        await first.insertKeys([record(0), record(1)]);
+        const second = other.beginImport().then(
+          async (imp) => {
+            await imp.rollback();
+            return 'began';
+          },
+          (err: unknown) => err,
+        );
+        // The second waits on the first's lock (it must not see the database as empty meanwhile).
+        const early = await Promise.race([second, new Promise((r) => setTimeout(() => r('waiting'), 300))]);
+        assert.equal(early, 'waiting');
+        await first.commit();
+        const err = await second;
+        assert.ok(err instanceof LifeboatError && err.code === 'store_not_empty', `second restore: ${String(err)}`);
+        assert.equal(await countRows(h, url, 'keys'), 2);
+      } finally {
+        await other.close();
+        await store.close();
+      }
+    });
+
     it('abort after batches were written leaves the database empty, and a restore into it starts over', async () => {
       const { url, store } = await fresh();
       const imp = await KeyImporter.begin(store, STORAGE_KEY, { maxInFlight: 1 });

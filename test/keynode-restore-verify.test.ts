@@ -13,6 +13,7 @@ import { randomBytes } from '../src/crypto/random.js';
 import { isLifeboatError, type LifeboatError } from '../src/errors.js';
 import { restoreNodeBackup, voidNoncesAndVerify } from '../src/keynode/backup.js';
 import { encodeFrostPublic, type FrostCurve, identifierOf, suite, suiteOf } from '../src/keynode/frost/index.js';
+import { parseFrostPublic, type PublicForShare, readCanonicalPublic } from '../src/keynode/frost/public.js';
 import { checkRestoredKey, decodePointFast, verifyRestoredKeys } from '../src/keynode/restore-verify.js';
 import type { NodeSecrets } from '../src/keynode/secrets.js';
 import { dealt, type Material, row, STORAGE_KEY } from './helpers/restore-keys.js';
@@ -221,5 +222,60 @@ describe('decodePointFast', () => {
       }
       assert.deepEqual(got, expected, `${group} ${Buffer.from(bytes).toString('hex')}`);
     }
+  });
+});
+
+describe('readCanonicalPublic (the restore check reads packages without building them)', () => {
+  /** parseFrostPublic's verdict, as readCanonicalPublic would give it: undefined when it refuses or lacks `id`. */
+  function reference(bytes: Uint8Array, curve: FrostCurve, id: string): PublicForShare | undefined {
+    try {
+      const { public: pub } = parseFrostPublic(bytes, { curve, check: 'structure' });
+      const own = pub.verifyingShares[id];
+      if (!own) return undefined;
+      return { min: pub.signers.min, max: Object.keys(pub.verifyingShares).length, commitments: pub.commitments, verifyingShare: own };
+    } catch {
+      return undefined;
+    }
+  }
+  const plain = (p: PublicForShare | undefined) =>
+    p && { min: p.min, max: p.max, commitments: p.commitments.map((c) => Buffer.from(c).toString('hex')), verifyingShare: Buffer.from(p.verifyingShare).toString('hex') };
+
+  it('accepts only what parseFrostPublic accepts, with the same fields: canonical bytes, spelled-differently and mutated ones', () => {
+    let accepted = 0;
+    for (const curve of CURVES) {
+      const m = dealt(curve, { min: 3, max: 5, me: 2 });
+      const bytes = encodeFrostPublic(curve, m.pub);
+      const text = Buffer.from(bytes).toString('utf8');
+      const other = identifierOf(curve, 9);
+      const variants: string[] = [
+        text,
+        text.replace('{', '{ '),
+        text.replace('"type":"lifeboat-frost-public",', '') + '',
+        text.replace('"version":1,"curve"', '"curve"').replace('}}', '},"version":1}'),
+        text.replace(/"commitments":\["([0-9a-f]{2})/, (_, h: string) => `"commitments":["${h.toUpperCase()}`),
+        text.replace('"min_signers":3', '"min_signers":3.0'),
+        text.replace('"min_signers":3', '"min_signers":2'),
+        text.replace('"max_signers":5', '"max_signers":6'),
+        text.replace('"version":1', '"version":2'),
+        text.replace(`"curve":"${curve}"`, `"curve":"${curve === 'ed25519' ? 'secp256k1' : 'ed25519'}"`),
+        text.replace(m.identifier, other),
+        text.replace(/("commitments":\["[0-9a-f]+)"/, '$100"'),
+        text.replace('}}', ',"extra":1}}'),
+        text.replace('"lifeboat-frost-public"', '"lifeboat-frost-publi\\u0063"'),
+      ];
+      for (let i = 0; i < 400; i++) {
+        const b = Buffer.from(text, 'utf8');
+        b[i % b.length] = (b[i % b.length]! + 1 + (i % 7)) & 0x7f;
+        variants.push(b.toString('latin1'));
+      }
+      for (const v of variants) {
+        const b = Buffer.from(v, 'latin1');
+        const got = readCanonicalPublic(b, curve, m.identifier);
+        assert.deepEqual(plain(got), plain(reference(b, curve, m.identifier)), v);
+        if (got) accepted++;
+      }
+      assert.equal(readCanonicalPublic(bytes, curve, other), undefined, 'an identifier the package does not name');
+    }
+    assert.ok(accepted >= CURVES.length, 'the canonical bytes are read');
   });
 });

@@ -141,7 +141,8 @@ export function isoTimeOf(ms: number): string {
 
 /**
  * A binary entry batch: `u32 BE length ‖ entry` repeated, 1 to MAX_ENTRIES entries of 1 to
- * MAX_ENTRY_BYTES each, nothing left over. Throws InvalidInputError naming the bad frame.
+ * MAX_ENTRY_BYTES each, nothing left over. The entries are views of `body` (Buffers when it is one).
+ * Throws InvalidInputError naming the bad frame.
  */
 export function parseEntryFrames(body: Uint8Array): Uint8Array[] {
   const out: Uint8Array[] = [];
@@ -152,7 +153,7 @@ export function parseEntryFrames(body: Uint8Array): Uint8Array[] {
     if (o + 4 > body.length) throw new InvalidInputError(`entries[${out.length}]: truncated length`);
     const len = view.getUint32(o);
     if (len < 1 || len > MAX_ENTRY_BYTES || o + 4 + len > body.length) throw new InvalidInputError(`entries[${out.length}]: bad length ${len}`);
-    out.push(new Uint8Array(body.buffer, body.byteOffset + o + 4, len));
+    out.push(body.subarray(o + 4, o + 4 + len));
     o += 4 + len;
   }
   if (out.length === 0) throw new InvalidInputError('a batch holds at least one entry');

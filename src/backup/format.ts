@@ -70,6 +70,9 @@ function encodeHeader(h: StreamHeader): Uint8Array {
   return concatBytes(lp16(h.stream), u64be(h.seq), h.link);
 }
 
+/** Fatal on bad UTF-8; one decoder for every header (a whole-input decode keeps no state). */
+const STRICT_UTF8 = new TextDecoder('utf-8', { fatal: true });
+
 function decodeHeader(header: Uint8Array, what: string): StreamHeader {
   const bad = () => new FormatError('malformed', `${what} header is malformed`);
   if (header.length < 2) throw bad();
@@ -77,7 +80,7 @@ function decodeHeader(header: Uint8Array, what: string): StreamHeader {
   if (header.length !== 2 + len + 8 + HASH_LEN) throw bad();
   let stream: string;
   try {
-    stream = new TextDecoder('utf-8', { fatal: true }).decode(header.subarray(2, 2 + len));
+    stream = STRICT_UTF8.decode(header.subarray(2, 2 + len));
   } catch {
     throw bad();
   }

@@ -31,14 +31,14 @@ import { availableParallelism } from 'node:os';
 import { LifeboatError } from '../errors.js';
 import { randomBytes } from '../crypto/random.js';
 import { ctEqual, wipe } from '../util/bytes.js';
-import { openEnvelope, parseEnvelope } from '../crypto/envelope.js';
 // The frost files themselves, not the index: a worker thread loads only what the check needs.
-import { checkExpected, KEY_SHARE_MAGIC, type KeyShare, openKeyShare, parseKeyHeader } from './frost/keyshare.js';
-import { encodeFrostPublic, parseFrostPublic, verifyShareAgainstPublic } from './frost/public.js';
+import { type KeyShare, openKeyShare } from './frost/keyshare.js';
+import { encodeFrostPublic, verifyShareAgainstPublic } from './frost/public.js';
 import { decodeScalar, type FrostCurve, parseIdentifier, suiteOf } from './frost/suite.js';
 import { type Affine, bitPlaneSums, COEFF_BITS, decodePointFast, ED, type Ext, type Group, horner, type Jac, K1, msm, mulPublic } from './frost/batch-arith.js';
 import { type Counters, serveWorkerTask, startVerifyPool, verifyInWorker, workerLoader } from './restore-workers.js';
 import type { KeyRecord } from './store/types.js';
+import { openRestoredRow, type OpenedRow } from './restore-open.js';
 
 export { decodePointFast } from './frost/batch-arith.js';
 
@@ -124,52 +124,22 @@ interface Prepared {
 const groupOf = (curve: FrostCurve): Group => (curve === 'ed25519' ? 'ed25519' : 'secp256k1');
 
 /**
- * openKeyShare's steps (LBKS version 1), with the row's package compared with the sealed bytes instead
- * of encoding the parsed package again: parseFrostPublic refuses non-canonical bytes, so both
- * comparisons agree. Undefined whenever this shortcut does not accept: the caller then takes
- * openKeyShare's own path, which decides.
- */
-function openSealedRow(storageKey: Uint8Array, rec: KeyRecord): KeyShare | undefined {
-  const what = 'sealed key share';
-  try {
-    const env = parseEnvelope(rec.encryptedShare, { magic: KEY_SHARE_MAGIC, versions: [1], what });
-    const h = parseKeyHeader(env.header, what);
-    checkExpected(what, h, { keyId: rec.keyId, curve: rec.curve, identifier: rec.identifier });
-    const plaintext = openEnvelope(env, storageKey, what);
-    try {
-      if (plaintext.length <= 32 || !ctEqual(plaintext.subarray(32), rec.publicPackage)) return undefined;
-      const { public: pub } = parseFrostPublic(rec.publicPackage, { curve: h.curve, check: 'structure' });
-      if (!pub.verifyingShares[h.identifier]) return undefined;
-      return { keyId: h.keyId, curve: h.curve, identifier: h.identifier, share: plaintext.slice(0, 32), public: pub };
-    } finally {
-      wipe(plaintext);
-    }
-  } catch {
-    return undefined;
-  }
-}
-
-/**
  * Everything checkRestoredKey checks of one key except G·share = Y' (the batch's part). Undefined when
  * checkRestoredKey refuses the key for a reason of its own, or Y' has no encoding equal to Y.
  */
 function prepareKey(storageKey: Uint8Array, rec: KeyRecord, index: number, counters: Counters): Prepared | undefined {
-  let key: KeyShare | undefined;
+  let row: OpenedRow | undefined;
   try {
-    key = openSealedRow(storageKey, rec);
-    if (!key) {
-      key = openKeyShare(storageKey, rec.encryptedShare, { keyId: rec.keyId, curve: rec.curve, identifier: rec.identifier });
-      if (!ctEqual(encodeFrostPublic(key.curve, key.public), rec.publicPackage)) return undefined;
-    }
-    const { commitments, verifyingShares } = key.public;
-    if (rec.threshold !== commitments.length || rec.maxSigners !== Object.keys(verifyingShares).length) return undefined;
+    row = openRestoredRow(storageKey, rec);
+    if (!row) return undefined;
+    const { commitments, max, verifyingShare: yBytes } = row.pub;
+    if (rec.threshold !== commitments.length || rec.maxSigners !== max) return undefined;
     const c0 = commitments[0] ?? new Uint8Array(0);
     if (!ctEqual(rec.curve === 'bip340' ? c0.subarray(1) : c0, rec.groupPublicKey)) return undefined;
-    const yBytes = verifyingShares[key.identifier];
-    const group = groupOf(key.curve);
-    if (!(yBytes instanceof Uint8Array) || yBytes.length !== suiteOf(key.curve).pointLen) return undefined;
-    const id = parseIdentifier(key.curve, key.identifier);
-    const share = decodeScalar(key.curve, key.share, 'signing share', { nonZero: true });
+    const group = groupOf(row.curve);
+    if (!(yBytes instanceof Uint8Array) || yBytes.length !== suiteOf(row.curve).pointLen) return undefined;
+    const id = parseIdentifier(row.curve, row.identifier);
+    const share = decodeScalar(row.curve, row.share, 'signing share', { nonZero: true });
     const points = commitments.map((c) => {
       counters.pointsDecoded++;
       return decodePointFast(group, c);
@@ -178,7 +148,7 @@ function prepareKey(storageKey: Uint8Array, rec: KeyRecord, index: number, count
   } catch {
     return undefined;
   } finally {
-    if (key) wipe(key.share);
+    if (row) wipe(row.share);
   }
 }
 

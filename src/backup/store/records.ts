@@ -39,7 +39,8 @@ function checkBytes(value: unknown, name: string, min: number, max: number): Buf
   if (!(value instanceof Uint8Array) || value.length < min || value.length > max) {
     throw new InvalidInputError(min === max ? `${name} must be ${min} bytes` : `${name} must be ${min} to ${max} bytes`);
   }
-  return Buffer.from(value.buffer, value.byteOffset, value.byteLength);
+  // A Buffer passes as it is: reading `.buffer` of a small Uint8Array held on V8's heap copies it out.
+  return Buffer.isBuffer(value) ? value : Buffer.from(value.buffer, value.byteOffset, value.byteLength);
 }
 
 export function checkHash(value: unknown, name: string): Buffer {

@@ -9,8 +9,8 @@
  * needed when no secret is involved. So no secret may reach these functions: the one product with a
  * secret-derived scalar, (Σ r_i·s_i)·G, stays noble's constant-time multiplication, in the caller.
  */
+import { ECDH } from 'node:crypto';
 import { invert } from '@noble/curves/abstract/modular.js';
-import { suiteOf } from './suite.js';
 
 /** Bits of a batch coefficient r_i (the 2^-128 bound of the batch check). */
 export const COEFF_BITS = 128;
@@ -40,16 +40,12 @@ function rK1(x: bigint): bigint {
   return x >= PK1 ? x - PK1 : x;
 }
 
-/** x^(2^n): one loop per prime, so each call site stays monomorphic. */
+/** x^(2^n) mod 2^255 - 19. */
 function sq25519(x: bigint, n: number): bigint {
   for (let i = 0; i < n; i++) x = r25519(x * x);
   return x;
 }
 
-function sqK1(x: bigint, n: number): bigint {
-  for (let i = 0; i < n; i++) x = rK1(x * x);
-  return x;
-}
 
 /** x^((p-5)/8) mod 2^255 - 19: noble's addition chain (ed25519_pow_2_252_3). */
 function pow25519(x: bigint): bigint {
@@ -67,24 +63,6 @@ function pow25519(x: bigint): bigint {
   return r(sq25519(b250, 2) * x);
 }
 
-/** The square root x^((p+1)/4) mod p of secp256k1 (noble's chain), or undefined when y is not a square. */
-function sqrtK1(y: bigint): bigint | undefined {
-  const r = rK1;
-  const b2 = r(r(y * y) * y);
-  const b3 = r(r(b2 * b2) * y);
-  const b6 = r(sqK1(b3, 3) * b3);
-  const b9 = r(sqK1(b6, 3) * b3);
-  const b11 = r(sqK1(b9, 2) * b2);
-  const b22 = r(sqK1(b11, 11) * b11);
-  const b44 = r(sqK1(b22, 22) * b22);
-  const b88 = r(sqK1(b44, 44) * b44);
-  const b176 = r(sqK1(b88, 88) * b88);
-  const b220 = r(sqK1(b176, 44) * b44);
-  const b223 = r(sqK1(b220, 3) * b3);
-  const t1 = r(sqK1(b223, 23) * b22);
-  const root = sqK1(r(sqK1(t1, 6) * b2), 2);
-  return r(root * root) === y ? root : undefined;
-}
 
 /** 32 bytes as an integer. */
 function bytesToNum(b: Uint8Array, littleEndian: boolean): bigint {
@@ -107,40 +85,57 @@ export interface Affine {
 
 /**
  * Decodes a point of `group` with noble's acceptance (RFC 8032 5.1.3 strict for ed25519, SEC 1 2.3.4
- * compressed for secp256k1; then assertValidity: on the curve, not the identity), the square root taken
- * over this file's reductions. No subgroup check (the batch handles torsion). Throws on anything
- * suite.ts's commitment decoding refuses. The tests compare it with noble (through restore-verify.ts).
+ * compressed for secp256k1; then noble's assertValidity: on the curve, not the identity). No subgroup
+ * check (the batch handles torsion). Throws on anything suite.ts's commitment decoding refuses. The
+ * ed25519 square root is taken over this file's reductions; secp256k1's is OpenSSL's (node:crypto
+ * ECDH.convertKey, which refuses x >= p and an x off the curve: about half the time of a bigint root).
+ * Either way the result is checked against the curve equation here. The tests compare it with noble
+ * (through restore-verify.ts).
  */
 export function decodePointFast(group: Group, bytes: Uint8Array): Affine {
-  let x: bigint;
-  let y: bigint;
-  if (group === 'ed25519') {
-    if (bytes.length !== 32) throw new Error('bad point: length');
-    const sign = bytes[31]! >> 7;
-    y = bytesToNum(bytes, true) & M255;
-    if (y >= P25519) throw new Error('bad point: y is not canonical');
-    // x^2 = u/v, u = y^2 - 1, v = d·y^2 + 1: x = u·v^3·(u·v^7)^((p-5)/8), times sqrt(-1) if v·x^2 = -u.
-    const y2 = r25519(y * y);
-    const u = y2 === 0n ? P25519 - 1n : y2 - 1n;
-    const v = r25519(ED_D * y2 + 1n);
-    const v3 = r25519(r25519(v * v) * v);
-    x = r25519(r25519(u * v3) * pow25519(r25519(u * r25519(r25519(v3 * v3) * v))));
-    const vx2 = r25519(v * r25519(x * x));
-    if (vx2 !== u) {
-      if (vx2 !== P25519 - u) throw new Error('bad point: y is not on the curve');
-      x = r25519(x * SQRT_M1);
-    }
-    if (x === 0n && sign === 1) throw new Error('bad point: x = 0 with the sign bit set');
-    if (Number(x & 1n) !== sign) x = P25519 - x;
-  } else {
-    if (bytes.length !== 33 || (bytes[0] !== 2 && bytes[0] !== 3)) throw new Error('bad point: length or prefix');
-    x = bytesToNum(bytes.subarray(1), false);
-    if (x >= PK1) throw new Error('bad point: x is not canonical');
-    const root = sqrtK1(rK1(rK1(x * x) * x + 7n));
-    if (root === undefined) throw new Error('bad point: x is not on the curve');
-    y = Number(root & 1n) === (bytes[0]! & 1) ? root : PK1 - root;
+  return group === 'ed25519' ? decodeEd25519(bytes) : decodeSecp256k1(bytes);
+}
+
+function decodeEd25519(bytes: Uint8Array): Affine {
+  if (bytes.length !== 32) throw new Error('bad point: length');
+  const sign = bytes[31]! >> 7;
+  const y = bytesToNum(bytes, true) & M255;
+  if (y >= P25519) throw new Error('bad point: y is not canonical');
+  // x^2 = u/v, u = y^2 - 1, v = d·y^2 + 1: x = u·v^3·(u·v^7)^((p-5)/8), times sqrt(-1) if v·x^2 = -u.
+  const y2 = r25519(y * y);
+  const u = y2 === 0n ? P25519 - 1n : y2 - 1n;
+  const v = r25519(ED_D * y2 + 1n);
+  const v3 = r25519(r25519(v * v) * v);
+  let x = r25519(r25519(u * v3) * pow25519(r25519(u * r25519(r25519(v3 * v3) * v))));
+  const vx2 = r25519(v * r25519(x * x));
+  if (vx2 !== u) {
+    if (vx2 !== P25519 - u) throw new Error('bad point: y is not on the curve');
+    x = r25519(x * SQRT_M1);
   }
-  (suiteOf(group).point as unknown as { fromAffine(a: Affine): { assertValidity(): void } }).fromAffine({ x, y }).assertValidity();
+  if (x === 0n && sign === 1) throw new Error('bad point: x = 0 with the sign bit set');
+  if (Number(x & 1n) !== sign) x = P25519 - x;
+  // noble's assertValidity: -x^2 + y^2 = 1 + d·x^2·y^2, and not the identity (0, 1).
+  const x2 = r25519(x * x);
+  if (subE(y2, x2) !== r25519(1n + r25519(ED_D * r25519(x2 * y2)))) throw new Error('bad point: not on the curve');
+  if (x === 0n && y === 1n) throw new Error('bad point: the identity');
+  return { x, y };
+}
+
+function decodeSecp256k1(bytes: Uint8Array): Affine {
+  if (bytes.length !== 33 || (bytes[0] !== 2 && bytes[0] !== 3)) throw new Error('bad point: length or prefix');
+  let full: Uint8Array;
+  try {
+    full = ECDH.convertKey(bytes, 'secp256k1', undefined, undefined, 'uncompressed') as Buffer;
+  } catch {
+    throw new Error('bad point: x is not canonical or not on the curve');
+  }
+  if (full.length !== 65 || full[0] !== 4) throw new Error('bad point: not on the curve');
+  const x = bytesToNum(full.subarray(1, 33), false);
+  const y = bytesToNum(full.subarray(33), false);
+  // What OpenSSL returned, checked here too: canonical, y^2 = x^3 + 7, y's parity the prefix's.
+  if (x >= PK1 || y >= PK1 || rK1(y * y) !== rK1(rK1(rK1(x * x) * x) + 7n) || Number(y & 1n) !== (bytes[0] & 1)) {
+    throw new Error('bad point: not on the curve');
+  }
   return { x, y };
 }
 

@@ -138,6 +138,49 @@ export function parseFrostPublic(bytes: Uint8Array, opts: { curve?: FrostCurve; 
   return out;
 }
 
+/** What a restore needs of a package: its sizes, commitments and one participant's verifying share. */
+export interface PublicForShare {
+  min: number;
+  max: number;
+  commitments: Uint8Array[];
+  verifyingShare: Uint8Array;
+}
+
+const LOWER_HEX = /^[0-9a-f]*$/;
+
+/**
+ * readCanonicalPublic reads canonical package bytes for the restore check without building the
+ * package: sizes, commitments and `identifier`'s verifying share, the other shares only checked. It
+ * accepts only what parseFrostPublic(bytes, { curve, check: 'structure' }) accepts and that names
+ * `identifier`: every field is checked as frostPublicFromJson checks it (each hex string's alphabet and
+ * length, each identifier parsed), and the canonical spelling is rebuilt from the parsed fields and
+ * compared with the text, as parseFrostPublic compares its re-encoding. Undefined for anything else:
+ * the caller then takes parseFrostPublic's own path, which decides. Throws nothing.
+ */
+export function readCanonicalPublic(bytes: Uint8Array, curve: FrostCurve, identifier: string): PublicForShare | undefined {
+  try {
+    if (bytes.length > MAX_PUBLIC_BYTES) return undefined;
+    const text = utf8.decode(bytes);
+    const json: unknown = JSON.parse(text);
+    if (!isRecord(json)) return undefined;
+    const { min_signers: min, max_signers: max, commitments, verifying_shares: vs } = json;
+    if (!Number.isInteger(min) || !Number.isInteger(max) || (min as number) < 2 || (min as number) > (max as number) || (max as number) > MAX_SIGNERS) return undefined;
+    if (!Array.isArray(commitments) || commitments.length !== min || !isRecord(vs)) return undefined;
+    const ids = Object.keys(vs).sort();
+    const own = vs[identifier];
+    if (ids.length !== max || typeof own !== 'string' || !Object.hasOwn(vs, identifier)) return undefined;
+    const hexLen = 2 * suiteOf(curve).pointLen;
+    const isHex = (h: unknown): h is string => typeof h === 'string' && h.length === hexLen && LOWER_HEX.test(h);
+    if (!commitments.every(isHex) || !ids.every((id) => isHex(vs[id]))) return undefined;
+    const spelled = `{"type":"lifeboat-frost-public","version":1,"curve":"${curve}","min_signers":${min as number},"max_signers":${max as number},"commitments":[${commitments.map((c) => `"${c}"`).join(',')}],"verifying_shares":{${ids.map((id) => `"${id}":"${vs[id] as string}"`).join(',')}}}`;
+    if (spelled !== text) return undefined;
+    for (const id of ids) parseIdentifier(curve, id, 'verifying share identifier');
+    return { min: min as number, max: max as number, commitments: commitments.map((c) => parseHex(c, 'commitment')), verifyingShare: parseHex(own, 'verifying share') };
+  } catch {
+    return undefined;
+  }
+}
+
 /** The group public key of a package, as plain verifiers take it (see groupPublicKey). */
 export function frostGroupPublicKey(curve: FrostCurve, pub: FrostPublic): Uint8Array {
   const c0 = pub.commitments[0];

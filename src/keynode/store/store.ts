@@ -3,6 +3,7 @@
  * snapshots. A backend supplies only how to open a consistent read transaction and how to close.
  */
 import type Database from 'better-sqlite3';
+import { sql } from 'kysely';
 import { ConflictError, InvalidInputError } from '../../errors.js';
 import { openStoreImport } from './bulk-import.js';
 import { type Db, guarded, StoreOps } from './queries.js';
@@ -92,6 +93,7 @@ export class KyselyKeyNodeStore extends StoreOps implements KeyNodeStore {
     const { keyRows, apiKeyRows, meta } = checkSnapshot(snapshot);
     await guarded(() =>
       this.db.transaction().execute(async (trx) => {
+        await lockForImport(trx, this.#backend.sqlite !== undefined);
         if (!(await new SnapshotReader(trx).isEmpty())) {
           throw new ConflictError('the store is not empty', 'store_not_empty', 'restore into a new, empty database');
         }
@@ -105,6 +107,7 @@ export class KyselyKeyNodeStore extends StoreOps implements KeyNodeStore {
   async beginImport(): Promise<StoreImport> {
     const trx = await guarded(() => this.db.startTransaction().execute());
     try {
+      await lockForImport(trx, this.#backend.sqlite !== undefined);
       if (!(await new SnapshotReader(trx).isEmpty())) {
         throw new ConflictError('the store is not empty', 'store_not_empty', 'restore into a new, empty database');
       }
@@ -119,6 +122,21 @@ export class KyselyKeyNodeStore extends StoreOps implements KeyNodeStore {
     this.#closed ??= this.#backend.close();
     return this.#closed;
   }
+}
+
+/** The PostgreSQL advisory lock an import holds for its transaction ("LBKI"). */
+const IMPORT_LOCK = 0x4c424b49;
+
+/**
+ * Takes the database's write lock before an import checks that the store is empty, so two restores
+ * into one database run one after the other: the second waits for the first's commit or rollback, then
+ * finds the store as the first left it (store_not_empty after a commit). On PostgreSQL a
+ * transaction-scoped advisory lock, released by the commit or rollback (without it, both would see an
+ * empty store and the second would fail on a unique key midway). SQLite's write transactions already
+ * begin IMMEDIATE (src/store/sqlite.ts): the second waits up to the busy timeout, then store_busy.
+ */
+async function lockForImport(trx: Db, sqlite: boolean): Promise<void> {
+  if (!sqlite) await sql`select pg_advisory_xact_lock(${IMPORT_LOCK})`.execute(trx);
 }
 
 /** Checks every record of a snapshot before anything is written, and refuses repeated ids. */
