@@ -9,7 +9,8 @@ import { createBackupApp } from '../src/backup/server.js';
 import { BackupService } from '../src/backup/service.js';
 import { openBackupStore } from '../src/backup/store/index.js';
 import { ConflictError, isLifeboatError } from '../src/errors.js';
-import { createBaseApp, parseInput, parseTrustProxy, type Refusal, type TrustProxy } from '../src/http/app.js';
+import type { FastifyInstance } from 'fastify';
+import { createBaseApp, DEFAULT_REQUEST_TIMEOUT_MS, parseInput, parseTrustProxy, type Refusal, type TrustProxy } from '../src/http/app.js';
 import { verifySignedRequest } from '../src/http/auth.js';
 import { listen, parseListenAddress } from '../src/http/listen.js';
 import { RateLimitedError, RateLimiter, rateLimitHook } from '../src/http/rate-limit.js';
@@ -293,16 +294,16 @@ function parseRawAnswer(raw: string): { status: number; body: unknown } {
 }
 
 describe('requests the http parser rejects answer {err_type, message} on every server', () => {
-  const servers: { name: string; url: string; close: () => Promise<void> }[] = [];
+  const servers: { name: string; url: string; close: () => Promise<void>; app: FastifyInstance }[] = [];
   before(async () => {
     const holder = await holderFixture();
-    servers.push({ name: 'holder', url: await listen(holder.app, '127.0.0.1:0'), close: () => holder.close() });
+    servers.push({ name: 'holder', url: await listen(holder.app, '127.0.0.1:0'), close: () => holder.close(), app: holder.app });
     const nodes = await startInProcessNodes(1);
-    servers.push({ name: 'key node', url: await listen(nodes.nodes[0]!.app, '127.0.0.1:0'), close: () => nodes.close() });
+    servers.push({ name: 'key node', url: await listen(nodes.nodes[0]!.app, '127.0.0.1:0'), close: () => nodes.close(), app: nodes.nodes[0]!.app });
     await opaque.ready;
     const store = await openBackupStore(`sqlite:${trackedTempDir('lifeboat-http-base-')}/backup.sqlite`);
     const backup = createBackupApp({ service: await BackupService.create({ store, serverSetup: opaque.server.createSetup() }) });
-    servers.push({ name: 'backup service', url: await listen(backup, '127.0.0.1:0'), close: async () => (await backup.close(), await store.close()) });
+    servers.push({ name: 'backup service', url: await listen(backup, '127.0.0.1:0'), close: async () => (await backup.close(), await store.close()), app: backup });
   });
   after(async () => {
     for (const s of servers) await s.close();
@@ -317,6 +318,10 @@ describe('requests the http parser rejects answer {err_type, message} on every s
     { what: 'a bad content-length', request: 'POST /v1/health HTTP/1.1\r\nHost: x\r\nContent-Length: nope\r\n\r\n', status: 400, errType: 'malformed_request' },
   ];
 
+  it('every server bounds a whole request in time (DEFAULT_REQUEST_TIMEOUT_MS), where fastify sets no bound', () => {
+    for (const s of servers) assert.equal((s.app.server as { requestTimeout?: number }).requestTimeout, DEFAULT_REQUEST_TIMEOUT_MS, s.name);
+  });
+
   it('oversized headers, bad request lines and bad header bytes: 431 or 400 with an err_type, and the server keeps answering', async () => {
     for (const s of servers) {
       for (const c of cases) {
@@ -327,6 +332,24 @@ describe('requests the http parser rejects answer {err_type, message} on every s
       }
       const health = await fetch(`${s.url}/v1/health`);
       assert.ok(health.status === 200 || health.status === 401 || health.status === 404, `${s.name} still answers (${health.status})`);
+    }
+  });
+});
+
+describe('a request that stops short is answered 408 and closed, on every server', () => {
+  it('a body shorter than its Content-Length: 408 request_timeout once the request timeout passes, the connection closed', async () => {
+    const app = createBaseApp({ requestTimeoutMs: 400 });
+    app.post('/big', { bodyLimit: 1024 * 1024 }, async (req) => ({ len: (req.rawBody ?? Buffer.alloc(0)).length }));
+    const url = await listen(app, '127.0.0.1:0');
+    try {
+      const started = Date.now();
+      const raw = await rawRequest(url, 'POST /big HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{"a":');
+      const a = parseRawAnswer(raw);
+      assert.equal(a.status, 408);
+      assert.equal((a.body as { err_type: string }).err_type, 'request_timeout');
+      assert.ok(Date.now() - started < 5000, `closed after ${Date.now() - started} ms`);
+    } finally {
+      await app.close();
     }
   });
 });

@@ -119,21 +119,6 @@ export function createConsoleApp(o: ConsoleOptions): { app: FastifyInstance; ref
   // The console's forms are urlencoded, and nothing else is taken (JSON included).
   app.removeContentTypeParser('application/json');
   app.addContentTypeParser('*', (_req, _payload, done) => done(new LifeboatError('unsupported_media_type', 'request body must be application/x-www-form-urlencoded (the console’s forms)', { status: 415, hint: 'post the form as the page sends it' }), undefined));
-  // A body must arrive whole within the request timeout: Node's own check stops once the headers are in.
-  app.addHook('onRequest', async (req, reply) => {
-    if (req.raw.complete) return;
-    const t = setTimeout(() => {
-      if (req.raw.complete) return;
-      const raw = reply.raw;
-      if (!raw.headersSent) raw.writeHead(408, { 'content-type': 'application/json; charset=utf-8', connection: 'close' }).end(JSON.stringify({ err_type: 'request_timeout', message: 'the request was not received in time' }));
-      req.raw.socket.destroySoon();
-    }, REQUEST_TIMEOUT_MS);
-    t.unref();
-    const done = () => clearTimeout(t);
-    req.raw.once('end', done);
-    req.raw.once('close', done);
-    reply.raw.once('close', done);
-  });
   // Every POST: an Origin header, when the browser sends one, must be this console's own.
   app.addHook('onRequest', async (req, reply) => {
     if (req.method !== 'POST') return;

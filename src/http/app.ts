@@ -79,7 +79,8 @@ export interface BaseAppOptions {
   onRefusal?: (req: FastifyRequest, refusal: Refusal) => void | Promise<void>;
   /**
    * How long a client has to send a whole request (headers and body) before a 408 `request_timeout`
-   * and the connection closed. Default: none (fastify's 0), as before; a service opts in.
+   * and the connection closed. Default DEFAULT_REQUEST_TIMEOUT_MS (fastify's own default is none, so a
+   * client that sends its headers and stops short of its Content-Length held the connection forever).
    */
   requestTimeoutMs?: number;
   /** How long a connection may sit idle (nothing sent or received) before it is closed. Default: none. */
@@ -89,6 +90,13 @@ export interface BaseAppOptions {
   /** Serve https with this certificate and key (src/http/tls.ts, `--tls-cert/--tls-key`); plain http without. */
   tls?: TlsMaterial;
 }
+
+/**
+ * A whole request's time limit on every service that sets none of its own: five minutes, node's own
+ * default for its http servers (fastify turns it off). The largest body a service takes, a holder's
+ * 32 MiB vault, needs 110 KB/s within it; a client that stops sending holds its connection no longer.
+ */
+export const DEFAULT_REQUEST_TIMEOUT_MS = 300_000;
 
 export { parseTrustProxy, type TrustProxy } from './trust-proxy.js';
 
@@ -257,6 +265,32 @@ async function sendError(app: FastifyInstance, opts: BaseAppOptions, err: unknow
   await reply.code(status).type('application/json').send(body);
 }
 
+/**
+ * The request timeout's body half: node's own check (`requestTimeout`) stops once the headers are in,
+ * so a body that stops short of its Content-Length would hold the connection for ever. A request whose
+ * body is not whole `ms` after it began gets 408 `request_timeout` (unless an answer has started) and
+ * its connection closed.
+ */
+function bodyDeadline(ms: number): (req: FastifyRequest, reply: FastifyReply) => Promise<void> {
+  return async (req, reply) => {
+    if (req.raw.complete) return;
+    const timer = setTimeout(() => {
+      if (req.raw.complete) return;
+      const raw = reply.raw;
+      if (!raw.headersSent) {
+        const body = JSON.stringify({ err_type: 'request_timeout', message: 'the request was not received in time' });
+        raw.writeHead(408, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(body), connection: 'close' }).end(body);
+      }
+      req.raw.socket.destroySoon();
+    }, ms);
+    timer.unref();
+    const done = () => clearTimeout(timer);
+    req.raw.once('end', done);
+    req.raw.once('close', done);
+    reply.raw.once('close', done);
+  };
+}
+
 /** Creates the fastify instance every Lifeboat service starts from (see the file comment). */
 export function createBaseApp(opts: BaseAppOptions = {}): FastifyInstance {
   // The client error handler runs on the instance's logger, which exists only once the instance does.
@@ -266,12 +300,12 @@ export function createBaseApp(opts: BaseAppOptions = {}): FastifyInstance {
     logger: loggerOptions(opts.logger),
     bodyLimit: opts.bodyLimit ?? DEFAULT_BODY_LIMIT,
     trustProxy: trustProxyFn(opts.trustProxy),
-    requestTimeout: opts.requestTimeoutMs ?? 0,
+    requestTimeout: opts.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS,
     connectionTimeout: opts.connectionTimeoutMs ?? 0,
     // Fastify's two lines a request (incoming, completed) become one, written by logRequest.
     logController: new LogController({ disableRequestLogging: true }),
     // Node checks request timeouts on this interval (30 s by default): a quarter of the timeout keeps it near its word.
-    ...(opts.requestTimeoutMs ? { http: { connectionsCheckingInterval: Math.min(30_000, Math.max(100, Math.floor(opts.requestTimeoutMs / 4))) } } : {}),
+    http: { connectionsCheckingInterval: Math.min(30_000, Math.max(100, Math.floor((opts.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS) / 4))) },
     clientErrorHandler: (err, socket) => answerClientError(err, socket, logRef.log),
     // Errors fastify raises before routing (a path parameter over 100 characters, a malformed URL)
     // would otherwise answer fastify's own body; every answer carries an err_type.
@@ -291,6 +325,7 @@ export function createBaseApp(opts: BaseAppOptions = {}): FastifyInstance {
   if (opts.observe) installObservability(app, opts.observe);
   else app.decorate('metrics', undefined);
   if (opts.logger) app.addHook('onResponse', async (req, reply) => logRequest(req, reply));
+  app.addHook('onRequest', bodyDeadline(opts.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS));
 
   const jsonParser = app.getDefaultJsonParser('error', 'error');
   app.removeContentTypeParser(['application/json', 'text/plain']);
