@@ -22,7 +22,7 @@ import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, renameSync,
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { sha256 } from '@noble/hashes/sha2.js';
-import { checkRestoredKey, restoreNodeBackup } from '../src/keynode/backup.js';
+import { checkRestoredKey, restoreNodeBackup, verifyRestoredKeys } from '../src/keynode/backup.js';
 import { encodeFrostPublic, type FrostCurve, type FrostPublic, identifierOf, sealKeyShare, suiteOf } from '../src/keynode/frost/index.js';
 import type { NodeSecrets } from '../src/keynode/secrets.js';
 import { openSqliteStore } from '../src/keynode/store/sqlite.js';
@@ -200,7 +200,8 @@ function line(what: string, n: number, t: Timing, note = ''): void {
 /**
  * Prints, per size, the import floor, then restoreNodeBackup (checks on worker threads + import) with
  * its ratio to the floor and the 30 s target; then the key-at-a-time check (checkRestoredKey, what a
- * restore did before the batch check) on BENCH_RESTORE_PER_KEY keys (default 10,000).
+ * restore did before the batch check) and the batched check alone on the calling thread
+ * (verifyRestoredKeys, workers 0: µs of CPU per key) on BENCH_RESTORE_PER_KEY keys (default 10,000).
  */
 export async function benchRestore(): Promise<void> {
   const load = loadavg().map((l) => l.toFixed(1)).join(' ');
@@ -221,6 +222,9 @@ export async function benchRestore(): Promise<void> {
     for (const rec of sample) checkRestoredKey(STORAGE_KEY, rec);
   });
   line('checkRestoredKey, key at a time', sample.length, perKey, `checks only, one thread; ${((perKey.wall * 100_000) / sample.length).toFixed(1)} s scaled to 100,000`);
+  // The batched check alone on this thread: its CPU per key is what a restore's check threads spend.
+  const batched = await timed(() => verifyRestoredKeys(STORAGE_KEY, sample, () => {}, { workers: 0 }));
+  line('verifyRestoredKeys, batched, one thread', sample.length, batched, `checks only; ${((batched.cpu * 1e6) / sample.length).toFixed(0)} µs of CPU per key`);
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) await benchRestore();

@@ -15,7 +15,7 @@ import type { FrostCurve } from '../src/keynode/frost/index.js';
 import { KeyImporter } from '../src/keynode/restore-import.js';
 import { packCheckRecords, unpackCheckRecords } from '../src/keynode/restore-pack.js';
 import { startVerifyPool, workerLoader } from '../src/keynode/restore-workers.js';
-import { type ApiKeyRecord, type KeyNodeStore, type KeyRecord, openKeyNodeStore } from '../src/keynode/store/index.js';
+import { type ApiKeyRecord, type KeyNodeStore, type KeyRecord, openKeyNodeStore, type StoreImport } from '../src/keynode/store/index.js';
 import { countRows, postgresHarness, type StoreHarness } from './helpers/store-harness.js';
 import { trackedTempDir } from './helpers/tmp.js';
 import { rejectsWith } from './helpers/errors.js';
@@ -193,11 +193,12 @@ for (const h of [sqliteFiles(), postgresHarness()]) {
     if (h.kind === 'postgres') it('two restores into one database at once: the second waits for the first, then is refused with store_not_empty, and the first one\'s keys stay', async () => {
       const { url, store } = await fresh();
       const other = await openKeyNodeStore(url);
+      let first: StoreImport | undefined;
+      let second: Promise<unknown> | undefined;
       try {
-        const first = await store.beginImport();
-        after(() => first.rollback());
+        first = await store.beginImport();
         await first.insertKeys([record(0), record(1)]);
-        const second = other.beginImport().then(
+        second = other.beginImport().then(
           async (imp) => {
             await imp.rollback();
             return 'began';
@@ -212,6 +213,9 @@ for (const h of [sqliteFiles(), postgresHarness()]) {
         assert.ok(err instanceof LifeboatError && err.code === 'store_not_empty', `second restore: ${String(err)}`);
         assert.equal(await countRows(h, url, 'keys'), 2);
       } finally {
+        // On a failure too: no transaction left open, so both stores close.
+        await first?.rollback();
+        await second;
         await other.close();
         await store.close();
       }

@@ -29,9 +29,9 @@ const WORKER_TASK = 'lifeboat-restore-verify';
 /** A long-lived worker of a VerifyPool: checks part after part sent by message (a streamed restore). */
 const POOL_TASK = 'lifeboat-restore-verify-pool';
 /**
- * Keys a pool worker checks at a time: a batch of the importer (8,192) is two parts, one per worker
- * on two cores. Larger parts spread ed25519's 128 torsion checks over more keys (restore-verify.ts)
- * but need more heap.
+ * Keys a pool worker checks at a time: one batch of a streamed restore (RESTORE_BATCH, 4,096), the
+ * batches in flight keeping both workers busy. Larger parts spread ed25519's 128 torsion checks over
+ * more keys (restore-verify.ts) but need more heap.
  */
 const POOL_PART = 4_096;
 /** The old generation of a pool worker's heap (MB): what a part's check holds, with room (restore-pack.ts). */
