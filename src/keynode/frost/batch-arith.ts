@@ -11,6 +11,7 @@
  */
 import { ECDH } from 'node:crypto';
 import { invert } from '@noble/curves/abstract/modular.js';
+import { powField } from './field-wasm.js';
 
 /** Bits of a batch coefficient r_i (the 2^-128 bound of the batch check). */
 export const COEFF_BITS = 128;
@@ -87,10 +88,10 @@ export interface Affine {
  * Decodes a point of `group` with noble's acceptance (RFC 8032 5.1.3 strict for ed25519, SEC 1 2.3.4
  * compressed for secp256k1; then noble's assertValidity: on the curve, not the identity). No subgroup
  * check (the batch handles torsion). Throws on anything suite.ts's commitment decoding refuses. The
- * ed25519 square root is taken over this file's reductions; secp256k1's is OpenSSL's (node:crypto
- * ECDH.convertKey, which refuses x >= p and an x off the curve: about half the time of a bigint root).
- * Either way the result is checked against the curve equation here. The tests compare it with noble
- * (through restore-verify.ts).
+ * square roots' powers are WebAssembly's (./field-wasm.ts: a fifth of a bigint root's time); where
+ * WebAssembly is missing, ed25519's is taken over this file's reductions and secp256k1's is OpenSSL's
+ * (node:crypto ECDH.convertKey). Either way the result is checked against the curve equation here.
+ * The tests compare it with noble (through restore-verify.ts).
  */
 export function decodePointFast(group: Group, bytes: Uint8Array): Affine {
   return group === 'ed25519' ? decodeEd25519(bytes) : decodeSecp256k1(bytes);
@@ -106,7 +107,9 @@ function decodeEd25519(bytes: Uint8Array): Affine {
   const u = y2 === 0n ? P25519 - 1n : y2 - 1n;
   const v = r25519(ED_D * y2 + 1n);
   const v3 = r25519(r25519(v * v) * v);
-  let x = r25519(r25519(u * v3) * pow25519(r25519(u * r25519(r25519(v3 * v3) * v))));
+  const uv7 = r25519(u * r25519(r25519(v3 * v3) * v));
+  const root = powField('ed25519', uv7);
+  let x = r25519(r25519(u * v3) * (root === undefined ? pow25519(uv7) : r25519(root)));
   const vx2 = r25519(v * r25519(x * x));
   if (vx2 !== u) {
     if (vx2 !== P25519 - u) throw new Error('bad point: y is not on the curve');
@@ -123,20 +126,25 @@ function decodeEd25519(bytes: Uint8Array): Affine {
 
 function decodeSecp256k1(bytes: Uint8Array): Affine {
   if (bytes.length !== 33 || (bytes[0] !== 2 && bytes[0] !== 3)) throw new Error('bad point: length or prefix');
-  let full: Uint8Array;
-  try {
-    full = ECDH.convertKey(bytes, 'secp256k1', undefined, undefined, 'uncompressed') as Buffer;
-  } catch {
-    throw new Error('bad point: x is not canonical or not on the curve');
-  }
-  if (full.length !== 65 || full[0] !== 4) throw new Error('bad point: not on the curve');
-  const x = bytesToNum(full.subarray(1, 33), false);
-  const y = bytesToNum(full.subarray(33), false);
-  // What OpenSSL returned, checked here too: canonical, y^2 = x^3 + 7, y's parity the prefix's.
-  if (x >= PK1 || y >= PK1 || rK1(y * y) !== rK1(rK1(rK1(x * x) * x) + 7n) || Number(y & 1n) !== (bytes[0] & 1)) {
-    throw new Error('bad point: not on the curve');
-  }
+  const x = bytesToNum(bytes.subarray(1), false);
+  if (x >= PK1) throw new Error('bad point: x is not canonical');
+  // y = (x^3 + 7)^((p+1)/4), p = 3 mod 4: a root when one exists, checked by squaring it back.
+  const y2 = rK1(rK1(rK1(x * x) * x) + 7n);
+  const root = powField('secp256k1', y2);
+  let y = root === undefined ? sqrtK1OpenSSL(bytes) : rK1(root);
+  if (rK1(y * y) !== y2) throw new Error('bad point: x is not on the curve');
+  if (y !== 0n && Number(y & 1n) !== (bytes[0] & 1)) y = PK1 - y;
   return { x, y };
+}
+
+/** y of a compressed secp256k1 point through OpenSSL (node:crypto), where WebAssembly is missing. */
+function sqrtK1OpenSSL(bytes: Uint8Array): bigint {
+  try {
+    const full = ECDH.convertKey(bytes, 'secp256k1', undefined, undefined, 'uncompressed') as Buffer;
+    return bytesToNum(full.subarray(33), false);
+  } catch {
+    throw new Error('bad point: x is not on the curve');
+  }
 }
 
 // ---- Group arithmetic for the sums, EFD formulas (hyperelliptic.org/EFD) ----
