@@ -1,7 +1,7 @@
 /**
- * The WebAssembly powers behind the restore check's square roots (src/keynode/frost/field-wasm.ts),
- * against bigint modular exponentiation, and the check's decoding without WebAssembly (node --jitless),
- * against noble.
+ * The restore check's WebAssembly arithmetic (src/keynode/frost/field-wasm.ts, curve-wasm.ts): the
+ * square roots' powers against bigint modular exponentiation, the point formulas against noble, and
+ * the check without WebAssembly (node --jitless).
  */
 import { strict as assert } from 'node:assert';
 import { spawnSync } from 'node:child_process';
@@ -9,10 +9,11 @@ import { randomBytes } from 'node:crypto';
 import { describe, it } from 'node:test';
 import { ed25519 } from '@noble/curves/ed25519.js';
 import { secp256k1 } from '@noble/curves/secp256k1.js';
-import { EXPONENT, type FieldName, powField } from '../src/keynode/frost/field-wasm.js';
-import { decodePointFast } from '../src/keynode/frost/batch-arith.js';
+import { EXPONENT, type FieldName } from '../src/keynode/frost/field-wasm.js';
+import { mark, points, powField, PRIME as WASM_PRIME, release } from '../src/keynode/frost/curve-wasm.js';
 
 const PRIME: Record<FieldName, bigint> = { ed25519: ed25519.Point.Fp.ORDER, secp256k1: secp256k1.Point.Fp.ORDER };
+assert.deepEqual(WASM_PRIME, PRIME);
 
 function modPow(b: bigint, e: bigint, m: bigint): bigint {
   let r = 1n;
@@ -47,43 +48,84 @@ describe('field-wasm powField', () => {
   });
 });
 
-describe('decodePointFast without WebAssembly', () => {
-  it('node --jitless (no WebAssembly) decodes what noble decodes and refuses what it refuses', () => {
-    const cases: ['ed25519' | 'secp256k1', string][] = [];
-    for (let i = 1; i <= 20; i++) {
-      cases.push(['ed25519', Buffer.from(ed25519.Point.BASE.multiply(BigInt(i * 7919)).toBytes()).toString('hex')]);
-      cases.push(['secp256k1', Buffer.from(secp256k1.Point.BASE.multiply(BigInt(i * 7919)).toBytes()).toString('hex')]);
-      cases.push(['ed25519', randomBytes(32).toString('hex')], ['secp256k1', `0${2 + (i & 1)}${randomBytes(32).toString('hex')}`]);
-    }
-    const decodeAll = (): string[] =>
-      cases.map(([g, hex]) => {
-        try {
-          const { x, y } = decodePointFast(g, Buffer.from(hex, 'hex'));
-          return `${x}:${y}`;
-        } catch {
-          return 'refused';
-        }
-      });
-    const script = `import { decodePointFast } from './src/keynode/frost/batch-arith.ts';
-      const cases = ${JSON.stringify(cases)};
-      console.log(JSON.stringify({ wasm: typeof WebAssembly, out: cases.map(([g, hex]) => { try { const { x, y } = decodePointFast(g, Buffer.from(hex, 'hex')); return x + ':' + y; } catch { return 'refused'; } }) }));`;
-    const r = spawnSync(process.execPath, ['--jitless', '--import', 'tsx', '--input-type=module', '-e', script], { encoding: 'utf8', cwd: new URL('..', import.meta.url).pathname });
-    assert.equal(r.status, 0, r.stderr);
-    const child = JSON.parse(r.stdout) as { wasm: string; out: string[] };
-    assert.equal(child.wasm, 'undefined', 'the child ran without WebAssembly');
-    const here = decodeAll();
-    assert.deepEqual(child.out, here);
-    assert.ok(here.filter((v) => v === 'refused').length >= 10 && here.filter((v) => v !== 'refused').length >= 40);
-    const noble = cases.map(([g, hex]) => {
+/** What the point test uses of noble's two point classes. */
+interface NoblePoint {
+  add(o: NoblePoint): NoblePoint;
+  double(): NoblePoint;
+  negate(): NoblePoint;
+  equals(o: NoblePoint): boolean;
+  multiply(k: bigint): NoblePoint;
+  toAffine(): { x: bigint; y: bigint };
+}
+const NOBLE = [
+  ['ed25519', ed25519.Point as unknown as { BASE: NoblePoint; ZERO: NoblePoint }],
+  ['secp256k1', secp256k1.Point as unknown as { BASE: NoblePoint; ZERO: NoblePoint }],
+] as const;
+
+describe('curve-wasm points', () => {
+  for (const [group, C] of NOBLE) {
+    it(`${group}: add and double agree with noble, P + P, P + (-P) and the identity included`, () => {
+      const A = points(group)!;
+      const p = PRIME[group];
+      const affine = (h: number): string => {
+        const [x, y, z] = A.coords(h).map((v) => v % p) as [bigint, bigint, bigint];
+        if (z === 0n) return 'infinity';
+        const zi = modPow(z, p - 2n, p);
+        return `${(x * zi) % p},${(y * zi) % p}`;
+      };
+      const noble = (P: NoblePoint): string => {
+        if (P.equals(C.ZERO)) return group === 'ed25519' ? '0,1' : 'infinity';
+        const a = P.toAffine();
+        return `${a.x},${a.y}`;
+      };
+      const m = mark();
       try {
-        const pt = (g === 'ed25519' ? ed25519.Point : secp256k1.Point).fromHex(hex);
-        pt.assertValidity();
-        const a = pt.toAffine();
-        return `${a.x}:${a.y}`;
-      } catch {
-        return 'refused';
+        for (let i = 0; i < 60; i++) {
+          const a = C.BASE.multiply(big(randomBytes(16)) + 1n);
+          const b = [a, a.negate(), C.ZERO, C.BASE.multiply(big(randomBytes(16)) + 1n)][i % 4]!;
+          const ha = A.fromAffine(a.toAffine().x, a.toAffine().y);
+          const hb = b.equals(C.ZERO) ? A.identity() : A.fromAffine(b.toAffine().x, b.toAffine().y);
+          const sum = A.identity();
+          A.copy(sum, ha);
+          A.add(sum, hb);
+          assert.equal(affine(sum), noble(a.add(b)), `sum ${i}`);
+          A.add(hb, hb);
+          assert.equal(affine(hb), noble(b.double()), `b + b ${i}`);
+          const acc = A.identity();
+          let want = C.ZERO;
+          for (let k = 0; k < 8; k++) {
+            A.double(acc);
+            A.add(acc, k % 3 === 0 ? ha : sum);
+            want = want.double().add(k % 3 === 0 ? a : a.add(b));
+          }
+          assert.equal(affine(acc), noble(want), `chain ${i}`);
+        }
+      } finally {
+        release(m);
       }
     });
-    assert.deepEqual(here, noble);
+  }
+});
+
+describe('the restore check without WebAssembly', () => {
+  it('node --jitless (no WebAssembly): verifyRestoredKeys checks key by key, with the same verdicts', () => {
+    const script = `import { dealt, row, STORAGE_KEY } from './test/helpers/restore-keys.ts';
+      import { verifyRestoredKeys } from './src/keynode/restore-verify.ts';
+      const curves = ['ed25519', 'secp256k1', 'bip340'];
+      const good = curves.flatMap((c) => [row('good_' + c + '_1', dealt(c)), row('good_' + c + '_2', dealt(c, { me: 2 }))]);
+      const m = dealt('ed25519');
+      const bad = row('bad_other_share', { ...m, share: dealt('ed25519').share });
+      const ok = await verifyRestoredKeys(STORAGE_KEY, good, undefined, { workers: 0 });
+      let refused = null;
+      try { await verifyRestoredKeys(STORAGE_KEY, [...good.slice(0, 3), bad, ...good.slice(3)], undefined, { workers: 0 }); } catch (err) { refused = { code: err.code, message: err.message }; }
+      console.log(JSON.stringify({ wasm: typeof WebAssembly, keys: ok.keys, batches: ok.batches, refused }));`;
+    const r = spawnSync(process.execPath, ['--jitless', '--import', 'tsx', '--input-type=module', '-e', script], { encoding: 'utf8', cwd: new URL('..', import.meta.url).pathname });
+    assert.equal(r.status, 0, r.stderr);
+    const out = JSON.parse(r.stdout) as { wasm: string; keys: number; batches: number; refused: { code: string; message: string } | null };
+    assert.equal(out.wasm, 'undefined', 'the child ran without WebAssembly');
+    assert.equal(out.keys, 6);
+    assert.equal(out.batches, 0, 'no batch equation: key by key');
+    assert.equal(out.refused?.code, 'share_mismatch');
+    assert.match(out.refused.message, /key bad_other_share: /);
   });
 });

@@ -57,11 +57,13 @@ export class Code {
   load64(offset: number): this { return this.op(0x29, 0, ...uleb(offset)); }
   store64(offset: number): this { return this.op(0x37, 0, ...uleb(offset)); }
   add(): this { return this.op(0x7c); }
+  sub(): this { return this.op(0x7d); }
   mul(): this { return this.op(0x7e); }
   and(): this { return this.op(0x83); }
   or(): this { return this.op(0x84); }
   shl(): this { return this.op(0x86); }
   shrU(): this { return this.op(0x88); }
+  i32Add(): this { return this.op(0x6a); }
   i32Sub(): this { return this.op(0x6b); }
   i32Eqz(): this { return this.op(0x45); }
   block(): this { return this.op(0x02, 0x40); }

@@ -1,24 +1,25 @@
 /**
- * The fixed powers behind point decompression (square roots) of ed25519 and secp256k1 field
- * elements, in WebAssembly generated at run time (../../util/wasm-emit.ts). A root is about 260
- * squarings; in bigint each one allocates, in WebAssembly it is about 150 i64 operations on locals, so
- * a root costs a fraction of its bigint time (bench/restore.ts). Used by batch-arith.ts for the batch
- * check of restored shares, on public values only (variable time is fine: docs/format.md, "In batches").
+ * Field arithmetic of ed25519 and secp256k1 as WebAssembly functions, generated at run time
+ * (../../util/wasm-emit.ts) and assembled with the point formulas by ./curve-wasm.ts: multiplication,
+ * repeated squaring, addition, subtraction, small multiples, the square roots' fixed powers, and the
+ * conversions from and to 32 bytes. In bigint every product allocates; here a product is about 150 i64
+ * operations on locals (bench/restore.ts). For the batch check of restored shares, on public values
+ * only (variable time is fine: docs/format.md, "In batches").
  *
  * Field elements are ten 26-bit limbs in i64 (radix 2^26, 260 bits), products summed in columns
  * (below 10·2^54 with limbs below 2^27), carried, and the limbs of weight 2^260 and above folded back:
  * 2^260 = 2^5·19 mod 2^255 - 19, and 2^260 = 2^10·2^26 + 2^4·977 mod secp256k1's p = 2^256 - 2^32 - 977.
  * Outputs have limbs below 2^27 (not fully reduced); the caller reduces the result.
  */
-import { Code, encodeModule } from '../../util/wasm-emit.js';
+import { Code } from '../../util/wasm-emit.js';
 
 export type FieldName = 'ed25519' | 'secp256k1';
 
 const BITS = 26;
 const MASK = (1n << 26n) - 1n;
-const LIMBS = 10;
-const IN = 0; // 32 bytes of the input, little-endian, then 8 zero bytes the unpacking reads past
-const OUT = 64; // 40 bytes: the result, little-endian
+export const LIMBS = 10;
+export const IN = 0; // 32 bytes of the input, little-endian, then 8 zero bytes the unpacking reads past
+export const OUT = 64; // 40 bytes: the result, little-endian
 const SLOT = (k: number): number => 128 + 8 * LIMBS * k;
 const TMP = 15;
 
@@ -80,6 +81,12 @@ function reduce(f: Code, field: FieldName, c: number[], out: number[], top: numb
   }
   if (hi === 0n) f.i64(0n).set(top);
   else f.i64(hi).get(c[2 * LIMBS - 1]!).mul().set(top);
+  normalize(f, field, out, top);
+}
+
+/** Limbs below 2^38 (and `top`, of weight 2^260) carried and folded: limbs below 2^27 after. */
+function normalize(f: Code, field: FieldName, out: number[], top: number): void {
+  const { lo, hi } = FOLD[field];
   for (let i = 0; i < LIMBS - 1; i++) carry(f, out[i]!, out[i + 1]!);
   f.get(top).get(out[LIMBS - 1]!).i64(BigInt(BITS)).shrU().add().set(top);
   f.get(out[LIMBS - 1]!).i64(MASK).and().set(out[LIMBS - 1]!);
@@ -93,7 +100,7 @@ const load = (f: Code, ptr: number, into: number[]): void => into.forEach((l, i)
 const store = (f: Code, ptr: number, from: number[]): void => from.forEach((l, i) => f.get(ptr).get(l).store64(8 * i));
 
 /** mul(a, b, o): slot o = slot a · slot b. */
-function mulFn(field: FieldName): Code {
+export function mulFn(field: FieldName): Code {
   const f = new Code(['i32', 'i32', 'i32']);
   const [a, b, c, out, twice, top] = [locals(f, LIMBS), locals(f, LIMBS), locals(f, 2 * LIMBS), locals(f, LIMBS), [], f.local('i64')];
   load(f, 0, a);
@@ -105,7 +112,7 @@ function mulFn(field: FieldName): Code {
 }
 
 /** sqn(a, n, o): slot o = slot a ^ (2^n). */
-function sqnFn(field: FieldName): Code {
+export function sqnFn(field: FieldName): Code {
   const f = new Code(['i32', 'i32', 'i32']);
   const [a, c, twice, top] = [locals(f, LIMBS), locals(f, 2 * LIMBS), locals(f, LIMBS), f.local('i64')];
   load(f, 0, a);
@@ -117,8 +124,41 @@ function sqnFn(field: FieldName): Code {
   return f;
 }
 
+/**
+ * The linear operations, o = a + b, a - b or a·k (k a small constant), normalized. a - b is
+ * a + K - b with K a multiple of p whose limbs are all in [2^28, 2^28 + 2^26) (KMULT at `kAddr`), so no
+ * limb goes negative for inputs below 2^27.
+ */
+export function linearFn(field: FieldName, op: 'add' | 'sub' | { times: bigint }, kAddr: number): Code {
+  const f = new Code(['i32', 'i32', 'i32']);
+  const [out, top] = [locals(f, LIMBS), f.local('i64')];
+  for (let i = 0; i < LIMBS; i++) {
+    f.get(0).load64(8 * i);
+    if (op === 'add') f.get(1).load64(8 * i).add();
+    else if (op === 'sub') f.i32(kAddr).load64(8 * i).add().get(1).load64(8 * i).sub();
+    else f.i64(op.times).mul();
+    f.set(out[i]!);
+  }
+  f.i64(0n).set(top);
+  normalize(f, field, out, top);
+  store(f, 2, out);
+  return f;
+}
+
+/** The limbs of a multiple of p in [2^28, 2^28 + 2^26) each (see linearFn). */
+export function kMultipleLimbs(p: bigint): bigint[] {
+  const base = Array.from({ length: LIMBS }, () => 1n << 28n);
+  const value = base.reduce((acc, l, i) => acc + (l << BigInt(BITS * i)), 0n);
+  let extra = (p - (value % p)) % p;
+  return base.map((l) => {
+    const limb = l + (extra & MASK);
+    extra >>= BigInt(BITS);
+    return limb;
+  });
+}
+
 /** unpack(src, o): 32 little-endian bytes at src (zeros after them) into slot o's limbs. */
-function unpackFn(): Code {
+export function unpackFn(): Code {
   const f = new Code(['i32', 'i32']);
   for (let i = 0; i < LIMBS; i++) {
     f.get(1).get(0).load64((BITS * i) >> 3).i64(BigInt((BITS * i) & 7)).shrU().i64(MASK).and().store64(8 * i);
@@ -127,7 +167,7 @@ function unpackFn(): Code {
 }
 
 /** pack(a, dst): slot a's limbs carried, as five little-endian 64-bit words at dst (below 2^264). */
-function packFn(): Code {
+export function packFn(): Code {
   const f = new Code(['i32', 'i32']);
   const [l, word] = [locals(f, LIMBS), f.local('i64')];
   load(f, 0, l);
@@ -148,8 +188,8 @@ function packFn(): Code {
   return f;
 }
 
-/** pow(): OUT = IN ^ EXPONENT[field] along CHAINS[field], through the slots. */
-function powFn(field: FieldName, mul: number, sqn: number, unpack: number, pack: number): Code {
+/** pow(): OUT = IN ^ EXPONENT[field] along CHAINS[field], through slots at 128 (16 field elements). */
+export function powFn(field: FieldName, mul: number, sqn: number, unpack: number, pack: number): Code {
   const f = new Code([]);
   f.i32(IN).i32(SLOT(0)).call(unpack);
   const exps = [1n];
@@ -162,41 +202,4 @@ function powFn(field: FieldName, mul: number, sqn: number, unpack: number, pack:
   if (exps[exps.length - 1] !== EXPONENT[field]) throw new Error(`field-wasm: the ${field} chain computes the wrong power`);
   f.i32(SLOT(CHAINS[field].length)).i32(OUT).call(pack);
   return f;
-}
-
-interface Instance {
-  view: DataView;
-  pow: Record<FieldName, () => void>;
-}
-let instance: Instance | null | undefined;
-
-/** What this file uses of the WebAssembly JS API (the project's TypeScript libs do not declare it). */
-interface WasmApi {
-  Module: new (bytes: Uint8Array) => object;
-  Instance: new (module: object) => { exports: { memory: { buffer: ArrayBuffer }; powEd25519: () => void; powSecp256k1: () => void } };
-}
-
-/** The module, built and instantiated on first use; null where WebAssembly is missing (node --jitless). */
-function field(): Instance | null {
-  if (instance !== undefined) return instance;
-  const wasm = (globalThis as { WebAssembly?: WasmApi }).WebAssembly;
-  if (!wasm) return (instance = null);
-  const funcs = [mulFn('ed25519'), sqnFn('ed25519'), mulFn('secp256k1'), sqnFn('secp256k1'), unpackFn(), packFn()];
-  funcs.push(powFn('ed25519', 0, 1, 4, 5), powFn('secp256k1', 2, 3, 4, 5));
-  const exp = new wasm.Instance(new wasm.Module(encodeModule(funcs, { powEd25519: 6, powSecp256k1: 7 }, 1))).exports;
-  return (instance = { view: new DataView(exp.memory.buffer), pow: { ed25519: exp.powEd25519, secp256k1: exp.powSecp256k1 } });
-}
-
-/**
- * x^EXPONENT[name] for 0 <= x < 2^256, congruent to the power mod the field's prime and below 2^264
- * (the caller reduces); undefined where WebAssembly is missing (the caller takes its bigint path).
- */
-export function powField(name: FieldName, x: bigint): bigint | undefined {
-  if (x < 0n || x >= 1n << 256n) throw new RangeError('powField: x must be in [0, 2^256)');
-  const f = field();
-  if (!f) return undefined;
-  const v = f.view;
-  for (let k = 0; k < 4; k++) v.setBigUint64(IN + 8 * k, BigInt.asUintN(64, x >> BigInt(64 * k)), true);
-  f.pow[name]();
-  return v.getBigUint64(OUT, true) | (v.getBigUint64(OUT + 8, true) << 64n) | (v.getBigUint64(OUT + 16, true) << 128n) | (v.getBigUint64(OUT + 24, true) << 192n) | (v.getBigUint64(OUT + 32, true) << 256n);
 }
