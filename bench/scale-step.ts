@@ -1,7 +1,8 @@
 /**
  * What the steps of bench/scale.bench.ts share: their arguments, the synthetic node keys and backup key
  * (DIR/../secrets.json, 0600, nothing of value), timing, and the JSON line each prints:
- * {"seconds", "base_rss_mb" (when its modules were loaded), "max_rss_mb" (its peak), ...}.
+ * {"seconds", "cpu_seconds" (user and system, every thread, since its modules were loaded), "base_rss_mb"
+ * (when its modules were loaded), "max_rss_mb" (its peak), ...}.
  */
 import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -9,6 +10,7 @@ import { fromHex } from '../src/util/bytes.js';
 
 // What the process holds before its step (node and the modules): printed beside the peak.
 const baseRss = process.memoryUsage().rss / 2 ** 20;
+const baseCpu = process.cpuUsage();
 
 export const args = process.argv.slice(2) as [string, string, string, string];
 
@@ -29,5 +31,6 @@ export async function timed<T>(fn: () => Promise<T>): Promise<{ seconds: number;
 }
 
 export function report(out: Record<string, unknown>): void {
-  console.log(JSON.stringify({ ...out, base_rss_mb: baseRss, max_rss_mb: process.resourceUsage().maxRSS / 1024 }));
+  const cpu = process.cpuUsage(baseCpu);
+  console.log(JSON.stringify({ ...out, cpu_seconds: (cpu.user + cpu.system) / 1e6, base_rss_mb: baseRss, max_rss_mb: process.resourceUsage().maxRSS / 1024 }));
 }

@@ -45,6 +45,7 @@ function sizes(): number[] {
 interface Step {
   seconds: number;
   max_rss_mb: number;
+  cpu_seconds: number;
   base_rss_mb: number;
   bytes?: number;
   keys?: number;
@@ -137,7 +138,7 @@ export async function benchScale(): Promise<void> {
       const restore = compact && steps.includes('restore') ? await step(['restore', dir, server.url, stream], bundle.restore, true) : undefined;
       if ((compact && compact.keys !== n) || (restore && restore.keys !== n)) throw new Error(`compacted ${compact?.keys} and restored ${restore?.keys} keys, not ${n}`);
       rows.push({ n, floor, compact, restore });
-      const line = (what: string, s: Step, extra = '') => console.log(`  ${what.padEnd(34)} ${fmt(n).padStart(9)} keys ${s.seconds.toFixed(2).padStart(8)} s  peak RSS ${s.max_rss_mb.toFixed(0).padStart(5)} MB (${s.base_rss_mb.toFixed(0)} before)${extra}`);
+      const line = (what: string, s: Step, extra = '') => console.log(`  ${what.padEnd(34)} ${fmt(n).padStart(9)} keys ${s.seconds.toFixed(2).padStart(8)} s  cpu ${s.cpu_seconds.toFixed(1).padStart(5)} s  peak RSS ${s.max_rss_mb.toFixed(0).padStart(5)} MB (${s.base_rss_mb.toFixed(0)} before)${extra}`);
       line('store import (floor)', floor);
       if (compact) line('compaction, streamed to the service', compact, `   ${((compact.bytes ?? 0) / 1e6).toFixed(1)} MB (${((compact.bytes ?? 0) / n).toFixed(0)} B/key)${n >= 1_000_000 ? `; goal <= 256 MB RSS: ${compact.max_rss_mb <= 256 ? 'met' : 'NOT met'}` : ''}`);
       if (restore) {

@@ -35,7 +35,7 @@ import { ctEqual, wipe } from '../util/bytes.js';
 import { type KeyShare, openKeyShare } from './frost/keyshare.js';
 import { encodeFrostPublic, verifyShareAgainstPublic } from './frost/public.js';
 import { decodeScalar, type FrostCurve, parseIdentifier, suiteOf } from './frost/suite.js';
-import { type Affine, bitPlaneSums, COEFF_BITS, decodePointFast, ED, type Ext, type Group, horner, type Jac, K1, msm, mulPublic } from './frost/batch-arith.js';
+import { type Affine, bitPlaneSums, COEFF_BITS, decodePointFast, encodeAffine, equalsAffine, type Group, horner, isIdentity, mark, msm, mulPublic, pointsOf, release, toAffineMany } from './frost/batch-arith.js';
 import { type Counters, serveWorkerTask, startVerifyPool, verifyInWorker, workerLoader } from './restore-workers.js';
 import type { KeyRecord } from './store/types.js';
 import { openRestoredRow, type OpenedRow } from './restore-open.js';
@@ -114,8 +114,8 @@ interface Prepared {
   group: Group;
   /** The signing share as a scalar: secret; a bigint cannot be wiped, it goes with the batch. */
   share: bigint;
-  /** Y' = Σ id^k·C_k (Jac or Ext by group), and once normalized its affine form. */
-  y: Jac | Ext;
+  /** Y' = Σ id^k·C_k, a point of the WebAssembly arena (frost/curve-wasm.ts), and once normalized its affine form. */
+  y: number;
   affine?: Affine;
   /** The row's verifying share, which Y' must encode to. */
   yBytes: Uint8Array;
@@ -144,7 +144,7 @@ function prepareKey(storageKey: Uint8Array, rec: KeyRecord, index: number, count
       counters.pointsDecoded++;
       return decodePointFast(group, c);
     });
-    return { index, group, share, y: group === 'ed25519' ? horner(ED, points, id) : horner(K1, points, id), yBytes };
+    return { index, group, share, y: horner(pointsOf(group)!, points, id), yBytes };
   } catch {
     return undefined;
   } finally {
@@ -156,10 +156,10 @@ function prepareKey(storageKey: Uint8Array, rec: KeyRecord, index: number, count
 function firstVssMismatch(items: Prepared[]): number {
   for (const g of ['ed25519', 'secp256k1'] as const) {
     const mine = items.filter((p) => p.group === g);
-    const affine = g === 'ed25519' ? ED.toAffineMany(mine.map((p) => p.y as Ext)) : K1.toAffineMany(mine.map((p) => p.y as Jac));
+    const affine = toAffineMany(pointsOf(g)!, mine.map((p) => p.y));
     mine.forEach((p, k) => (p.affine = affine[k]));
   }
-  return items.findIndex((p) => !p.affine || !ctEqual((p.group === 'ed25519' ? ED : K1).encode(p.affine), p.yBytes));
+  return items.findIndex((p) => !p.affine || !ctEqual(encodeAffine(p.group, p.affine), p.yBytes));
 }
 
 // ---- Per batch ----
@@ -185,16 +185,30 @@ function groupEquationHolds(group: Group, items: Prepared[]): boolean {
   let s = 0n;
   for (let i = 0; i < items.length; i++) s += r[i]! * items[i]!.share;
   const lhs = baseTimes(group, s % suiteOf(group).order);
-  if (group === 'secp256k1') {
-    const rhs = msm(K1, items.map((p) => K1.fromAffine(p.affine!)), limbs);
-    return lhs ? K1.equalsAffine(rhs, lhs) : K1.isZero(rhs);
+  const A = pointsOf(group)!;
+  const m = mark();
+  try {
+    if (group === 'secp256k1') {
+      const rhs = msm(A, items.map((p) => p.y), limbs);
+      return lhs ? equalsAffine(A, rhs, lhs) : isIdentity(A, rhs);
+    }
+    const planes = bitPlaneSums(A, items.map((p) => p.y), limbs);
+    const order = suiteOf(group).order;
+    const t = A.identity();
+    for (const plane of planes) {
+      A.copy(t, plane);
+      mulPublic(A, t, order);
+      if (!isIdentity(A, t)) return false;
+    }
+    const rhs = A.identity();
+    for (let w = COEFF_BITS - 1; w >= 0; w--) {
+      A.double(rhs);
+      A.add(rhs, planes[w]!);
+    }
+    return lhs ? equalsAffine(A, rhs, lhs) : isIdentity(A, rhs);
+  } finally {
+    release(m);
   }
-  const planes = bitPlaneSums(ED, items.map((p) => ED.fromAffine(p.affine!)), limbs);
-  const order = suiteOf(group).order;
-  if (!planes.every((t) => ED.isZero(mulPublic(ED, t, order)))) return false;
-  let rhs = ED.zero;
-  for (let w = COEFF_BITS - 1; w >= 0; w--) rhs = ED.add(ED.double(rhs), planes[w]!);
-  return lhs ? ED.equalsAffine(rhs, lhs) : ED.isZero(rhs);
 }
 
 function batchHolds(items: Prepared[], counters: Counters): boolean {
@@ -204,8 +218,7 @@ function batchHolds(items: Prepared[], counters: Counters): boolean {
 
 /** The exact check of one key: G·share = Y' (noble's constant-time base multiplication). */
 function keyHolds(p: Prepared): boolean {
-  const g = baseTimes(p.group, p.share)!;
-  return p.group === 'ed25519' ? ED.equalsAffine(p.y as Ext, g) : K1.equalsAffine(p.y as Jac, g);
+  return equalsAffine(pointsOf(p.group)!, p.y, baseTimes(p.group, p.share)!);
 }
 
 /** The first bad item of `items`, whose batch failed: bisection with smaller batches, then key by key. */
@@ -226,20 +239,38 @@ function firstBadItem(items: Prepared[], counters: Counters): Prepared | undefin
  * to the first key they refuse, then one batch for the keys before it.
  */
 function checkRange(storageKey: Uint8Array, records: readonly KeyRecord[], from: number, to: number, counters: Counters): number {
-  const items: Prepared[] = [];
-  let perKeyBad = -1;
-  for (let i = from; i < to && perKeyBad < 0; i++) {
-    const p = prepareKey(storageKey, records[i]!, i, counters);
-    if (p) items.push(p);
-    else perKeyBad = i;
+  if (!pointsOf('ed25519')) return firstRefused(storageKey, records, from, to);
+  const m = mark();
+  try {
+    const items: Prepared[] = [];
+    let perKeyBad = -1;
+    for (let i = from; i < to && perKeyBad < 0; i++) {
+      const p = prepareKey(storageKey, records[i]!, i, counters);
+      if (p) items.push(p);
+      else perKeyBad = i;
+    }
+    const vssBad = firstVssMismatch(items);
+    if (vssBad >= 0) {
+      perKeyBad = items[vssBad]!.index;
+      items.length = vssBad;
+    }
+    if (batchHolds(items, counters)) return perKeyBad;
+    return (firstBadItem(items, counters) ?? items[0]!).index;
+  } finally {
+    release(m);
   }
-  const vssBad = firstVssMismatch(items);
-  if (vssBad >= 0) {
-    perKeyBad = items[vssBad]!.index;
-    items.length = vssBad;
+}
+
+/** Without WebAssembly (node --jitless): checkRestoredKey on each key in turn; the first it refuses, or -1. */
+function firstRefused(storageKey: Uint8Array, records: readonly KeyRecord[], from: number, to: number): number {
+  for (let i = from; i < to; i++) {
+    try {
+      checkRestoredKey(storageKey, records[i]!);
+    } catch {
+      return i;
+    }
   }
-  if (batchHolds(items, counters)) return perKeyBad;
-  return (firstBadItem(items, counters) ?? items[0]!).index;
+  return -1;
 }
 
 // ---- Driving: this thread or workers ----

@@ -1,7 +1,7 @@
 /**
  * Curve arithmetic for the batch check of restored shares (../restore-verify.ts), and for nothing else:
- * point decoding, EFD point formulas for ed25519 and secp256k1 in bigint with each prime's own
- * reduction, and the multi-point sums of a batch equation.
+ * point decoding, and the multi-point sums of a batch equation over ./curve-wasm.ts's points (complete
+ * formulas in WebAssembly), with bigint (each prime's own reduction) for the few normalizations.
  *
  * Public values only, variable time: the points are VSS commitments and their sums, the multipliers
  * identifiers, the group order and the batch's random coefficients. Noble's constant-time code would
@@ -9,8 +9,8 @@
  * needed when no secret is involved. So no secret may reach these functions: the one product with a
  * secret-derived scalar, (Σ r_i·s_i)·G, stays noble's constant-time multiplication, in the caller.
  */
-import { ECDH } from 'node:crypto';
 import { invert } from '@noble/curves/abstract/modular.js';
+import { mark, points, type Points, powField, release } from './curve-wasm.js';
 
 /** Bits of a batch coefficient r_i (the 2^-128 bound of the batch check). */
 export const COEFF_BITS = 128;
@@ -33,36 +33,14 @@ function r25519(x: bigint): bigint {
   return x >= P25519 ? x - P25519 : x;
 }
 
+const subE = (a: bigint, b: bigint): bigint => (a >= b ? a - b : a - b + P25519);
+
 /** x mod p of secp256k1 for 0 <= x < 2^512 (2^256 = 2^32 + 977). */
 function rK1(x: bigint): bigint {
   x = (x & M256) + CK1 * (x >> 256n);
   x = (x & M256) + CK1 * (x >> 256n);
   return x >= PK1 ? x - PK1 : x;
 }
-
-/** x^(2^n) mod 2^255 - 19. */
-function sq25519(x: bigint, n: number): bigint {
-  for (let i = 0; i < n; i++) x = r25519(x * x);
-  return x;
-}
-
-
-/** x^((p-5)/8) mod 2^255 - 19: noble's addition chain (ed25519_pow_2_252_3). */
-function pow25519(x: bigint): bigint {
-  const r = r25519;
-  const b2 = r(r(x * x) * x);
-  const b4 = r(sq25519(b2, 2) * b2);
-  const b5 = r(sq25519(b4, 1) * x);
-  const b10 = r(sq25519(b5, 5) * b5);
-  const b20 = r(sq25519(b10, 10) * b10);
-  const b40 = r(sq25519(b20, 20) * b20);
-  const b80 = r(sq25519(b40, 40) * b40);
-  const b160 = r(sq25519(b80, 80) * b80);
-  const b240 = r(sq25519(b160, 80) * b80);
-  const b250 = r(sq25519(b240, 10) * b10);
-  return r(sq25519(b250, 2) * x);
-}
-
 
 /** 32 bytes as an integer. */
 function bytesToNum(b: Uint8Array, littleEndian: boolean): bigint {
@@ -87,10 +65,9 @@ export interface Affine {
  * Decodes a point of `group` with noble's acceptance (RFC 8032 5.1.3 strict for ed25519, SEC 1 2.3.4
  * compressed for secp256k1; then noble's assertValidity: on the curve, not the identity). No subgroup
  * check (the batch handles torsion). Throws on anything suite.ts's commitment decoding refuses. The
- * ed25519 square root is taken over this file's reductions; secp256k1's is OpenSSL's (node:crypto
- * ECDH.convertKey, which refuses x >= p and an x off the curve: about half the time of a bigint root).
- * Either way the result is checked against the curve equation here. The tests compare it with noble
- * (through restore-verify.ts).
+ * square roots' powers are WebAssembly's (./curve-wasm.ts: a fifth of a bigint root's time), and the
+ * result is checked against the curve equation here. Needs WebAssembly (see pointsOf). The tests
+ * compare it with noble (test/keynode-restore-verify, test/field-wasm).
  */
 export function decodePointFast(group: Group, bytes: Uint8Array): Affine {
   return group === 'ed25519' ? decodeEd25519(bytes) : decodeSecp256k1(bytes);
@@ -106,7 +83,8 @@ function decodeEd25519(bytes: Uint8Array): Affine {
   const u = y2 === 0n ? P25519 - 1n : y2 - 1n;
   const v = r25519(ED_D * y2 + 1n);
   const v3 = r25519(r25519(v * v) * v);
-  let x = r25519(r25519(u * v3) * pow25519(r25519(u * r25519(r25519(v3 * v3) * v))));
+  const uv7 = r25519(u * r25519(r25519(v3 * v3) * v));
+  let x = r25519(r25519(u * v3) * r25519(root(powField('ed25519', uv7))));
   const vx2 = r25519(v * r25519(x * x));
   if (vx2 !== u) {
     if (vx2 !== P25519 - u) throw new Error('bad point: y is not on the curve');
@@ -123,74 +101,69 @@ function decodeEd25519(bytes: Uint8Array): Affine {
 
 function decodeSecp256k1(bytes: Uint8Array): Affine {
   if (bytes.length !== 33 || (bytes[0] !== 2 && bytes[0] !== 3)) throw new Error('bad point: length or prefix');
-  let full: Uint8Array;
-  try {
-    full = ECDH.convertKey(bytes, 'secp256k1', undefined, undefined, 'uncompressed') as Buffer;
-  } catch {
-    throw new Error('bad point: x is not canonical or not on the curve');
-  }
-  if (full.length !== 65 || full[0] !== 4) throw new Error('bad point: not on the curve');
-  const x = bytesToNum(full.subarray(1, 33), false);
-  const y = bytesToNum(full.subarray(33), false);
-  // What OpenSSL returned, checked here too: canonical, y^2 = x^3 + 7, y's parity the prefix's.
-  if (x >= PK1 || y >= PK1 || rK1(y * y) !== rK1(rK1(rK1(x * x) * x) + 7n) || Number(y & 1n) !== (bytes[0] & 1)) {
-    throw new Error('bad point: not on the curve');
-  }
+  const x = bytesToNum(bytes.subarray(1), false);
+  if (x >= PK1) throw new Error('bad point: x is not canonical');
+  // y = (x^3 + 7)^((p+1)/4), p = 3 mod 4: a root when one exists, checked by squaring it back.
+  const y2 = rK1(rK1(rK1(x * x) * x) + 7n);
+  let y = rK1(root(powField('secp256k1', y2)));
+  if (rK1(y * y) !== y2) throw new Error('bad point: x is not on the curve');
+  if (y !== 0n && Number(y & 1n) !== (bytes[0] & 1)) y = PK1 - y;
   return { x, y };
 }
 
-// ---- Group arithmetic for the sums, EFD formulas (hyperelliptic.org/EFD) ----
-
-/** What the generic sums need of a curve's projective points. */
-export interface Arith<P> {
-  zero: P;
-  isZero(p: P): boolean;
-  add(p: P, q: P): P;
-  double(p: P): P;
-  fromAffine(a: Affine): P;
-  /** Affine coordinates of many points with one inversion; undefined for an identity without them. */
-  toAffineMany(ps: P[]): (Affine | undefined)[];
-  encode(a: Affine): Uint8Array;
-  /** p equals the affine point a (cross-multiplied, no inversion). */
-  equalsAffine(p: P, a: Affine): boolean;
+/** A root power, which needs WebAssembly (callers check pointsOf first). */
+function root(v: bigint | undefined): bigint {
+  if (v === undefined) throw new Error('point decoding needs WebAssembly');
+  return v;
 }
 
-/** secp256k1, Jacobian (x/z^2, y/z^3), z = 0 the identity: dbl-2009-l, add-2007-bl. */
-export interface Jac {
-  x: bigint;
-  y: bigint;
-  z: bigint;
-}
-const subK = (a: bigint, b: bigint): bigint => (a >= b ? a - b : a - b + PK1);
+// ---- Sums over the WebAssembly arena (./curve-wasm.ts) ----
 
-function jDouble(p: Jac): Jac {
-  if (p.z === 0n) return p;
-  const a = rK1(p.x * p.x);
-  const b = rK1(p.y * p.y);
-  const c = rK1(b * b);
-  const xb = p.x + b;
-  const d = rK1(2n * subK(subK(rK1(xb * xb), a), c));
-  const e = rK1(3n * a);
-  const x = subK(rK1(e * e), rK1(2n * d));
-  return { x, y: subK(rK1(e * subK(d, x)), rK1(8n * c)), z: rK1(2n * rK1(p.y * p.z)) };
+export { mark, release } from './curve-wasm.js';
+export type { Points } from './curve-wasm.js';
+
+/** The curve's point operations (complete formulas in WebAssembly); undefined where WebAssembly is missing. */
+export const pointsOf = (group: Group): Points | undefined => points(group);
+
+const PRIMES: Record<Group, { p: bigint; red: (x: bigint) => bigint }> = {
+  ed25519: { p: P25519, red: r25519 },
+  'secp256k1': { p: PK1, red: rK1 },
+};
+
+/** Projective X, Y, Z of `h`, reduced. */
+function reduced(A: Points, h: number): [bigint, bigint, bigint] {
+  const { red, p } = PRIMES[A.group];
+  return A.coords(h).map((v) => {
+    const r = red(v);
+    return r >= p ? r - p : r;
+  }) as [bigint, bigint, bigint];
 }
 
-function jAdd(p: Jac, q: Jac): Jac {
-  if (p.z === 0n) return q;
-  if (q.z === 0n) return p;
-  const z1z1 = rK1(p.z * p.z);
-  const z2z2 = q.z === 1n ? 1n : rK1(q.z * q.z);
-  const u1 = q.z === 1n ? p.x : rK1(p.x * z2z2);
-  const s1 = q.z === 1n ? p.y : rK1(p.y * rK1(q.z * z2z2));
-  const h = subK(rK1(q.x * z1z1), u1);
-  const rr = rK1(2n * subK(rK1(q.y * rK1(p.z * z1z1)), s1));
-  if (h === 0n) return rr === 0n ? jDouble(p) : K1.zero;
-  const i = rK1(4n * rK1(h * h));
-  const j = rK1(h * i);
-  const v = rK1(u1 * i);
-  const x = subK(subK(rK1(rr * rr), j), rK1(2n * v));
-  const zz = p.z + q.z;
-  return { x, y: subK(rK1(rr * subK(v, x)), rK1(2n * rK1(s1 * j))), z: rK1(subK(subK(rK1(zz * zz), z1z1), z2z2) * h) };
+/** h is the identity: (0:1:1) on ed25519 (X = 0, Y = Z), Z = 0 on secp256k1. */
+export function isIdentity(A: Points, h: number): boolean {
+  const [x, y, z] = reduced(A, h);
+  return A.group === 'ed25519' ? x === 0n && y === z : z === 0n;
+}
+
+/** h equals the affine point a (cross-multiplied, no inversion). */
+export function equalsAffine(A: Points, h: number, a: Affine): boolean {
+  const [x, y, z] = reduced(A, h);
+  const { red } = PRIMES[A.group];
+  return z !== 0n && red(a.x * z) === x && red(a.y * z) === y;
+}
+
+/** Affine coordinates of many points with one inversion; undefined for a point at infinity (Z = 0). */
+export function toAffineMany(A: Points, hs: number[]): (Affine | undefined)[] {
+  const { red, p } = PRIMES[A.group];
+  const all = hs.map((h) => reduced(A, h));
+  const live = all.filter(([, , z]) => z !== 0n);
+  const inv = invertMany(live.map(([, , z]) => z), red, p);
+  let k = 0;
+  return all.map(([x, y, z]) => {
+    if (z === 0n) return undefined;
+    const zi = inv[k++]!;
+    return { x: red(x * zi), y: red(y * zi) };
+  });
 }
 
 /** Inverses of non-zero field elements with one inversion (Montgomery's trick). */
@@ -207,100 +180,44 @@ function invertMany(zs: bigint[], red: (x: bigint) => bigint, p: bigint): bigint
   return out;
 }
 
-export const K1: Arith<Jac> = {
-  zero: { x: 1n, y: 1n, z: 0n },
-  isZero: (p) => p.z === 0n,
-  add: jAdd,
-  double: jDouble,
-  fromAffine: (a) => ({ x: a.x, y: a.y, z: 1n }),
-  toAffineMany(ps) {
-    const live = ps.filter((p) => p.z !== 0n);
-    const inv = invertMany(live.map((p) => p.z), rK1, PK1);
-    let k = 0;
-    return ps.map((p) => {
-      if (p.z === 0n) return undefined;
-      const zi = inv[k++]!;
-      const zi2 = rK1(zi * zi);
-      return { x: rK1(p.x * zi2), y: rK1(p.y * rK1(zi2 * zi)) };
-    });
-  },
-  encode(a) {
-    const out = new Uint8Array(33);
-    out[0] = 2 + Number(a.y & 1n);
-    numToBytes(a.x, out, 1, false);
-    return out;
-  },
-  equalsAffine(p, a) {
-    if (p.z === 0n) return false;
-    const zz = rK1(p.z * p.z);
-    return rK1(a.x * zz) === p.x && rK1(a.y * rK1(zz * p.z)) === p.y;
-  },
-};
-
-/** ed25519, extended (x/z, y/z, t = xy/z), a = -1: noble's add-2008-hwcd (complete) and dbl-2008-hwcd. */
-export interface Ext {
-  x: bigint;
-  y: bigint;
-  z: bigint;
-  t: bigint;
-}
-const addE = (a: bigint, b: bigint): bigint => (a + b >= P25519 ? a + b - P25519 : a + b);
-const subE = (a: bigint, b: bigint): bigint => (a >= b ? a - b : a - b + P25519);
-
-export const ED: Arith<Ext> = {
-  zero: { x: 0n, y: 1n, z: 1n, t: 0n },
-  isZero: (p) => p.x === 0n && p.y === p.z,
-  add(p, q) {
-    const a = r25519(p.x * q.x);
-    const b = r25519(p.y * q.y);
-    const c = r25519(r25519(p.t * ED_D) * q.t);
-    const d = q.z === 1n ? p.z : r25519(p.z * q.z);
-    const e = subE(subE(r25519((p.x + p.y) * (q.x + q.y)), a), b);
-    const f = subE(d, c);
-    const g = addE(d, c);
-    const h = addE(b, a);
-    return { x: r25519(e * f), y: r25519(g * h), z: r25519(f * g), t: r25519(e * h) };
-  },
-  double(p) {
-    const a = r25519(p.x * p.x);
-    const b = r25519(p.y * p.y);
-    const c = r25519(2n * r25519(p.z * p.z));
-    const d = subE(0n, a);
-    const xy = p.x + p.y;
-    const e = subE(subE(r25519(xy * xy), a), b);
-    const g = addE(d, b);
-    const f = subE(g, c);
-    const h = subE(d, b);
-    return { x: r25519(e * f), y: r25519(g * h), z: r25519(f * g), t: r25519(e * h) };
-  },
-  fromAffine: (a) => ({ x: a.x, y: a.y, z: 1n, t: r25519(a.x * a.y) }),
-  toAffineMany(ps) {
-    const inv = invertMany(ps.map((p) => p.z), r25519, P25519);
-    return ps.map((p, i) => ({ x: r25519(p.x * inv[i]!), y: r25519(p.y * inv[i]!) }));
-  },
-  encode(a) {
+/** The encoding of an affine point: ed25519 RFC 8032 5.1.2, secp256k1 SEC 1 compressed. */
+export function encodeAffine(group: Group, a: Affine): Uint8Array {
+  if (group === 'ed25519') {
     const out = new Uint8Array(32);
     numToBytes(a.y, out, 0, true);
     out[31]! |= Number(a.x & 1n) << 7;
     return out;
-  },
-  equalsAffine: (p, a) => r25519(a.x * p.z) === p.x && r25519(a.y * p.z) === p.y,
-};
-
-/** k·p for a public k >= 0, double-and-add (identifiers, their powers, the group order). */
-export function mulPublic<P>(A: Arith<P>, p: P, k: bigint): P {
-  let acc = A.zero;
-  for (const bit of k.toString(2)) {
-    acc = A.double(acc);
-    if (bit === '1') acc = A.add(acc, p);
   }
-  return acc;
+  const out = new Uint8Array(33);
+  out[0] = 2 + Number(a.y & 1n);
+  numToBytes(a.x, out, 1, false);
+  return out;
 }
 
-/** Σ id^k·C_k by Horner's rule: (...(C_{t-1}·id + C_{t-2})·id + ...) + C_0. */
-export function horner<P>(A: Arith<P>, commitments: Affine[], id: bigint): P {
-  let y = A.fromAffine(commitments[commitments.length - 1]!);
-  for (let k = commitments.length - 2; k >= 0; k--) y = A.add(mulPublic(A, y, id), A.fromAffine(commitments[k]!));
+/** h = k·h for a public k >= 0, double-and-add (identifiers, the group order). */
+export function mulPublic(A: Points, h: number, k: bigint): void {
+  const m = mark();
+  const base = A.identity();
+  A.copy(base, h);
+  if (k === 0n) A.copy(h, A.identity());
+  const bits = k.toString(2);
+  for (let i = 1; i < bits.length; i++) {
+    A.double(h);
+    if (bits[i] === '1') A.add(h, base);
+  }
+  release(m);
+}
+
+/** Σ id^k·C_k by Horner's rule, (...(C_{t-1}·id + C_{t-2})·id + ...) + C_0, in a new place. */
+export function horner(A: Points, commitments: Affine[], id: bigint): number {
+  const last = commitments[commitments.length - 1]!;
+  const y = A.fromAffine(last.x, last.y);
+  for (let k = commitments.length - 2; k >= 0; k--) {
+    mulPublic(A, y, id);
+    const m = mark();
+    A.add(y, A.fromAffine(commitments[k]!.x, commitments[k]!.y));
+    release(m);
+  }
   return y;
 }
 
@@ -315,54 +232,69 @@ function digit(limbs: Uint32Array, i: number, bit: number, width: number): numbe
   return v & ((1 << width) - 1);
 }
 
-/** Σ r_i·P_i by buckets (Pippenger) over c-bit windows of the 128-bit coefficients. */
-export function msm<P>(A: Arith<P>, points: P[], limbs: Uint32Array): P {
-  const n = points.length;
-  // The window width that minimises (windows) × (n mixed additions + 2^(c+1) full ones, at 3/2 the cost).
+/** Σ r_i·P_i by buckets (Pippenger) over c-bit windows of the 128-bit coefficients, in a new place. */
+export function msm(A: Points, pts: number[], limbs: Uint32Array): number {
+  const n = pts.length;
+  // The window width that minimises (windows) × (n additions + 2^(c+1) more).
   let c = 2;
-  const cost = (w: number) => Math.ceil(COEFF_BITS / w) * (2 * n + 3 * 2 ** (w + 1));
+  const cost = (w: number) => Math.ceil(COEFF_BITS / w) * (n + 2 ** (w + 1));
   for (let w = 3; w <= 16; w++) if (cost(w) < cost(c)) c = w;
-  let sum = A.zero;
+  const sum = A.identity();
+  const m = mark();
+  const buckets = Array.from({ length: 1 << c }, () => A.identity());
+  const used = new Uint8Array(1 << c);
+  const [running, windowSum] = [A.identity(), A.identity()];
+  const zero = A.identity();
   for (let w = Math.ceil(COEFF_BITS / c) - 1; w >= 0; w--) {
-    for (let k = 0; k < c; k++) sum = A.double(sum);
-    const buckets = new Array<P | undefined>(1 << c);
+    for (let k = 0; k < c; k++) A.double(sum);
+    used.fill(0);
     const width = Math.min(c, COEFF_BITS - w * c);
     for (let i = 0; i < n; i++) {
       const d = digit(limbs, i, w * c, width);
-      if (d !== 0) buckets[d] = buckets[d] === undefined ? points[i]! : A.add(buckets[d], points[i]!);
+      if (d === 0) continue;
+      if (used[d]) A.add(buckets[d]!, pts[i]!);
+      else A.copy(buckets[d]!, pts[i]!);
+      used[d] = 1;
     }
-    let running = A.zero;
-    let windowSum = A.zero;
+    A.copy(running, zero);
+    A.copy(windowSum, zero);
+    let started = false;
     for (let d = buckets.length - 1; d > 0; d--) {
-      const b = buckets[d];
-      if (b !== undefined) running = A.add(running, b);
-      windowSum = A.add(windowSum, running);
+      if (used[d]) {
+        A.add(running, buckets[d]!);
+        started = true;
+      }
+      if (started) A.add(windowSum, running);
     }
-    sum = A.add(sum, windowSum);
+    A.add(sum, windowSum);
   }
+  release(m);
   return sum;
 }
 
 /**
  * The 128 bit-plane sums T_w = Σ_{i : bit w of r_i} P_i, five points at a time (the 32 subset sums of
- * the five, then one addition per plane): about 30 additions per point.
+ * the five, then one addition per plane): about 30 additions per point. In new places.
  */
-export function bitPlaneSums<P>(A: Arith<P>, points: P[], limbs: Uint32Array): P[] {
+export function bitPlaneSums(A: Points, pts: number[], limbs: Uint32Array): number[] {
   const G = 5;
-  const planes = new Array<P>(COEFF_BITS).fill(A.zero);
-  const table = new Array<P>(1 << G);
-  for (let start = 0; start < points.length; start += G) {
-    const size = Math.min(G, points.length - start);
-    for (let m = 1; m < 1 << size; m++) {
-      const low = points[start + 31 - Math.clz32(m & -m)]!;
-      const rest = m & (m - 1);
-      table[m] = rest === 0 ? low : A.add(table[rest]!, low);
+  const planes = Array.from({ length: COEFF_BITS }, () => A.identity());
+  const m = mark();
+  const table = Array.from({ length: 1 << G }, () => A.identity());
+  for (let start = 0; start < pts.length; start += G) {
+    const size = Math.min(G, pts.length - start);
+    for (let mask = 1; mask < 1 << size; mask++) {
+      const low = pts[start + 31 - Math.clz32(mask & -mask)]!;
+      const rest = mask & (mask - 1);
+      A.copy(table[mask]!, low);
+      if (rest !== 0) A.add(table[mask]!, table[rest]!);
     }
     for (let w = 0; w < COEFF_BITS; w++) {
-      let m = 0;
-      for (let j = 0; j < size; j++) m |= ((limbs[4 * (start + j) + (w >>> 5)]! >>> (w & 31)) & 1) << j;
-      if (m !== 0) planes[w] = A.add(planes[w]!, table[m]!);
+      let mask = 0;
+      for (let j = 0; j < size; j++) mask |= ((limbs[4 * (start + j) + (w >>> 5)]! >>> (w & 31)) & 1) << j;
+      if (mask !== 0) A.add(planes[w]!, table[mask]!);
     }
   }
+  release(m);
   return planes;
 }

@@ -148,6 +148,11 @@ export interface PublicForShare {
 
 const LOWER_HEX = /^[0-9a-f]*$/;
 
+/** h is lowercase hex of `hexLen` characters (module level: a closure per call costs more than the test under keepNames). */
+function isPointHex(h: unknown, hexLen: number): h is string {
+  return typeof h === 'string' && h.length === hexLen && LOWER_HEX.test(h);
+}
+
 /**
  * readCanonicalPublic reads canonical package bytes for the restore check without building the
  * package: sizes, commitments and `identifier`'s verifying share, the other shares only checked. It
@@ -170,8 +175,7 @@ export function readCanonicalPublic(bytes: Uint8Array, curve: FrostCurve, identi
     const own = vs[identifier];
     if (ids.length !== max || typeof own !== 'string' || !Object.hasOwn(vs, identifier)) return undefined;
     const hexLen = 2 * suiteOf(curve).pointLen;
-    const isHex = (h: unknown): h is string => typeof h === 'string' && h.length === hexLen && LOWER_HEX.test(h);
-    if (!commitments.every(isHex) || !ids.every((id) => isHex(vs[id]))) return undefined;
+    if (!commitments.every((h) => isPointHex(h, hexLen)) || !ids.every((id) => isPointHex(vs[id], hexLen))) return undefined;
     const spelled = `{"type":"lifeboat-frost-public","version":1,"curve":"${curve}","min_signers":${min as number},"max_signers":${max as number},"commitments":[${commitments.map((c) => `"${c}"`).join(',')}],"verifying_shares":{${ids.map((id) => `"${id}":"${vs[id] as string}"`).join(',')}}}`;
     if (spelled !== text) return undefined;
     for (const id of ids) parseIdentifier(curve, id, 'verifying share identifier');
