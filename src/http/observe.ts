@@ -155,10 +155,12 @@ function registerGauge(registry: Registry, spec: GaugeSpec): void {
       try {
         v = await spec.collect();
       } catch {
-        return; // the part is down: no sample rather than a wrong one (and /readyz says which)
+        v = undefined; // the part is down: no sample rather than a wrong one (and /readyz says which)
       }
       if (typeof v === 'number') this.set(v);
       else if (Array.isArray(v)) for (const s of v) this.set(s.labels, s.value);
+      // reset() leaves a gauge without labels at 0: remove that sample, or "absent" would read as 0.
+      else if ((spec.labelNames ?? []).length === 0) this.remove();
     },
   });
 }
