@@ -171,7 +171,7 @@ describe('metrics and health: every server kind as a real process', { timeout: 3
   });
 
   it('every serve command’s --help names /healthz, /readyz, /metrics and LIFEBOAT_METRICS_TOKEN_FILE', async () => {
-    const helps = await Promise.all([['holder'], ['node'], ['backup-server'], ['log'], ['log', 'witness']].map((c) => runCli([...c, 'serve', '--help'])));
+    const helps = await Promise.all([['holder'], ['node'], ['backup-server'], ['log'], ['log', 'witness'], ['console']].map((c) => runCli([...c, 'serve', '--help'])));
     for (const h of helps) {
       assert.equal(h.code, 0, h.stderr);
       for (const word of ['GET /healthz', 'GET /readyz', 'GET /metrics', '$LIFEBOAT_METRICS_TOKEN_FILE', 'docs/monitoring.md']) assert.ok(h.stdout.includes(word), `${word} in ${h.stdout}`);
