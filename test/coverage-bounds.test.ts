@@ -17,7 +17,9 @@ import { type Collected, collectFleet, MAX_ANSWER_BYTES } from '../src/coverage/
 import { emptyFleet, type Fleet, type FleetError, loadFleet, parseFleet } from '../src/coverage/fleet.js';
 import { renderReport } from '../src/coverage/render.js';
 import { buildReport, withKeys } from '../src/coverage/report.js';
+import { VERSION } from '../src/util/version.js';
 import { runCli } from './helpers/cli.js';
+import { promtoolCheck, sample } from './helpers/metrics.js';
 import { trackedTempDir } from './helpers/tmp.js';
 
 const root = trackedTempDir('lifeboat-coverage-bounds-');
@@ -184,13 +186,39 @@ describe('the fleet fileâ€™s URLs and credentials at fleet add, and the consoleâ
     assert.throws(() => loadFleet(join(root, 'none.json')), (e: FleetError) => e.code === 'fleet_not_found' && /`lifeboat fleet init --fleet FILE`/.test(e.hint ?? ''));
   });
 
-  it('the console: a self-made login CSRF pair, another Origin and a multipart post are refused; login posts are rate-limited; a body shorter than its length is cut off', async () => {
+  it('the console: a self-made login CSRF pair, another Origin and a multipart post are refused; login posts are rate-limited, and counted in /metrics; a body shorter than its length is cut off', async () => {
     const token = 'console-token-0123456789abcdef';
     const empty: Collected = { at: Date.now(), parts: [], nodes: new Map(), streams: new Map(), logs: new Map(), holders: new Map(), vault: undefined };
-    const srv = await startConsole({ token, collect: async () => buildReport(emptyFleet(), empty), intervalS: 3600, secureCookies: false, listen: '127.0.0.1:0' });
+    // The first collection fails (the fleet is down), the next ones give an empty report.
+    let collections = 0;
+    const collect = async () => {
+      if (collections++ === 0) throw new Error('fleet down');
+      return buildReport(emptyFleet(), empty);
+    };
+    const srv = await startConsole({ token, collect, intervalS: 3600, secureCookies: false, listen: '127.0.0.1:0', metricsToken: null });
     const u = srv.url;
     const form = (body: Record<string, string>, headers: Record<string, string> = {}) => fetch(`${u}/login`, { method: 'POST', headers, body: new URLSearchParams(body), redirect: 'manual' });
+    const metrics = async () => {
+      const r = await fetch(`${u}/metrics`);
+      assert.equal(r.status, 200, 'on loopback, without a session');
+      return r.text();
+    };
     try {
+      // /healthz, /readyz and /metrics need no session; /readyz fails until a report is in
+      for (const deadline = Date.now() + 15_000; sample(await metrics(), 'lifeboat_console_refreshes_total', { result: 'failed' }) !== 1; ) {
+        assert.ok(Date.now() < deadline, 'timed out waiting for the first collection to fail');
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      assert.deepEqual(await (await fetch(`${u}/healthz`)).json(), { ok: true, server: 'console', version: VERSION });
+      let ready = await fetch(`${u}/readyz`);
+      assert.equal(ready.status, 503);
+      assert.deepEqual(await ready.json(), { err_type: 'not_ready', message: 'not ready: report failing', server: 'console', checks: { report: 'failing' } });
+      assert.equal(sample(await metrics(), 'lifeboat_console_report_age_seconds'), undefined, 'no report, no age');
+      await srv.refresh();
+      ready = await fetch(`${u}/readyz`);
+      assert.deepEqual([ready.status, await ready.json()], [200, { ready: true, server: 'console', checks: { report: 'ok' } }]);
+      const proxied = await fetch(`${u}/metrics`, { headers: { 'x-forwarded-for': '203.0.113.9' } });
+      assert.deepEqual([proxied.status, ((await proxied.json()) as { err_type: string }).err_type], [403, 'metrics_forbidden']);
       // a POST whose body never comes whole: answered 408 and closed within seconds, not held open
       const slow = new Promise<{ ms: number; answer: string }>((resolve, reject) => {
         const t0 = performance.now();
@@ -219,6 +247,16 @@ describe('the fleet fileâ€™s URLs and credentials at fleet add, and the consoleâ
       const limited = await form({ csrf: forged, token: 'wrong' });
       assert.equal(limited.status, 429);
       assert.ok(Number(limited.headers.get('retry-after')) >= 1);
+      // Login posts the console judged, by result (the other Origin and the multipart post never reached it)
+      const text = await metrics();
+      const check = promtoolCheck(text);
+      assert.equal(check.status, 0, `promtool: ${check.out}`);
+      const logins = Object.fromEntries(['ok', 'refused', 'rate_limited'].map((result) => [result, sample(text, 'lifeboat_console_logins_total', { result, server: 'console' })]));
+      assert.deepEqual(logins, { ok: 1, refused: 1 + first, rate_limited: 10 - first + 1 });
+      assert.deepEqual([sample(text, 'lifeboat_console_refreshes_total', { result: 'ok' }), sample(text, 'lifeboat_console_refresh_duration_seconds_count'), sample(text, 'lifeboat_console_sessions')], [1, 2, 1]);
+      assert.deepEqual([sample(text, 'lifeboat_console_report_ok'), sample(text, 'lifeboat_console_keys', { verdict: 'at_risk' })], [1, 0]);
+      assert.ok(sample(text, 'lifeboat_console_report_age_seconds')! >= 0 && sample(text, 'process_resident_memory_bytes')! > 0);
+      assert.ok(!text.includes(token), 'no token in the metrics');
       const { ms, answer } = await slow;
       assert.match(answer, /^HTTP\/1\.1 408/);
       assert.ok(ms < 15_000, `${ms} ms`);

@@ -3,7 +3,8 @@
  * nodes as processes on loopback, node 1 paired with a fail-over node (test/helpers/coverage.ts). Key
  * `cov_b` lives on nodes 1-3 (2-of-3), `cov_f` on nodes 1-2 and `cov_a` on nodes 2-3 (2-of-2). Removing
  * node 1's account on the backup service (its stream gone) must put the keys on node 1, and only them,
- * at risk, first, in the command and on the page (real Chromium). Then the fail-over paths: node 1's
+ * at risk, first, in the command and on the page (real Chromium); the console answers /healthz, /readyz
+ * and, with the metrics token only, /metrics. Then the fail-over paths: node 1's
  * copies keep `cov_f` alive through the loss of one node until the fail-over or the copy is gone.
  */
 import assert from 'node:assert/strict';
@@ -13,7 +14,9 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { type CoverageReport, worstLoss } from '../src/coverage/report.js';
 import { KeyNodeClient } from '../src/keynode/client.js';
+import { VERSION } from '../src/util/version.js';
 import { runCli, type RunningCli, startCli } from './helpers/cli.js';
+import { promtoolCheck, sample } from './helpers/metrics.js';
 import { type CoverageFleet, screenshot, startCoverageFleet, withConsolePage } from './helpers/coverage.js';
 
 let fx: CoverageFleet;
@@ -160,10 +163,13 @@ describe('lifeboat coverage', () => {
 describe('a node’s backup stream stopped: coverage and the console', () => {
   let consoleSrv: RunningCli;
   const token = 'console-token-0123456789abcdef';
+  const metricsToken = 'console-metrics-token-5f1c0e9a';
   before(async () => {
     const tf = join(fx.root, 'console.token');
     writeFileSync(tf, `${token}\n`, { mode: 0o600 });
-    consoleSrv = await startCli(['console', 'serve', '--fleet', fleetFile, '--listen', '127.0.0.1:0', '--token-file', tf, '--interval', '60', '--json']);
+    const mtf = join(fx.root, 'metrics.token');
+    writeFileSync(mtf, `${metricsToken}\n`, { mode: 0o600 });
+    consoleSrv = await startCli(['console', 'serve', '--fleet', fleetFile, '--listen', '127.0.0.1:0', '--token-file', tf, '--interval', '60', '--json'], { env: { LIFEBOAT_METRICS_TOKEN_FILE: mtf } });
   });
   after(async () => {
     await consoleSrv?.stop();
@@ -201,6 +207,40 @@ describe('a node’s backup stream stopped: coverage and the console', () => {
     assert.equal(res.status, 403, 'a post with the session cookie but not its CSRF token is refused');
     res = await fetch(`${u}/refresh`, { method: 'POST', headers: { cookie: `lb_console=${sid}` }, redirect: 'manual' });
     assert.equal(res.status, 403);
+  });
+
+  it('answers /healthz and /readyz without a session, and /metrics only with the metrics token: a refused login moves its counter', async () => {
+    const u = consoleSrv.url;
+    assert.deepEqual(await (await fetch(`${u}/healthz`)).json(), { ok: true, server: 'console', version: VERSION });
+    await until('the console holds its first report', async () => (await fetch(`${u}/readyz`)).status === 200);
+    assert.deepEqual(await (await fetch(`${u}/readyz`)).json(), { ready: true, server: 'console', checks: { report: 'ok' } });
+    for (const authorization of [undefined, 'Bearer wrong-metrics-token-0000', `Basic ${metricsToken}`]) {
+      const r = await fetch(`${u}/metrics`, { headers: authorization ? { authorization } : {} });
+      assert.equal(r.status, 401, `loopback too needs the token (${authorization})`);
+      assert.equal(((await r.json()) as { err_type: string }).err_type, 'metrics_unauthorized');
+    }
+    const metrics = async () => {
+      const r = await fetch(`${u}/metrics`, { headers: { authorization: `Bearer ${metricsToken}` } });
+      assert.equal(r.status, 200);
+      assert.match(r.headers.get('content-type') ?? '', /^text\/plain; version=0\.0\.4/);
+      return r.text();
+    };
+    const before = await metrics();
+    const check = promtoolCheck(before);
+    assert.equal(check.status, 0, `promtool: ${check.out}`);
+    assert.equal(sample(before, 'lifeboat_build_info', { server: 'console', version: VERSION }), 1);
+    assert.deepEqual(['ok', 'at_risk', 'lost_path'].map((verdict) => sample(before, 'lifeboat_console_keys', { verdict })), [3, 0, 0]);
+    assert.ok(sample(before, 'lifeboat_console_refreshes_total', { result: 'ok' })! >= 1 && sample(before, 'lifeboat_console_report_age_seconds')! >= 0);
+    // a refused login (a fresh form, a wrong token)
+    const form = await fetch(`${u}/login`);
+    const pre = /lb_console_login=([^;]+)/.exec(form.headers.get('set-cookie') ?? '')![1]!;
+    const refused = await fetch(`${u}/login`, { method: 'POST', headers: { cookie: `lb_console_login=${pre}` }, body: new URLSearchParams({ csrf: pre, token: 'wrong-token-wrong-token' }), redirect: 'manual' });
+    assert.equal(refused.status, 401);
+    const after = await metrics();
+    assert.equal(sample(after, 'lifeboat_console_logins_total', { result: 'refused' }), sample(before, 'lifeboat_console_logins_total', { result: 'refused' })! + 1);
+    assert.equal(sample(after, 'lifeboat_console_logins_total', { result: 'ok' }), sample(before, 'lifeboat_console_logins_total', { result: 'ok' }));
+    assert.ok((sample(after, 'lifeboat_http_requests_total', { route: '/login', method: 'POST', status: '401' }) ?? 0) >= 1);
+    for (const secret of [token, metricsToken, 'wrong-token-wrong-token']) assert.ok(!after.includes(secret));
   });
 
   it('puts the affected key at risk, first, in coverage (exit 1) and on the page in Chromium', async () => {

@@ -9,7 +9,6 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import { chmodSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { generateIdentity, encodePublicIdentity } from '../src/identity.js';
@@ -20,6 +19,7 @@ import { nodeObservability } from '../src/keynode/metrics.js';
 import { newApiKey } from '../src/keynode/apikeys.js';
 import { runCli, startCli, type RunningCli } from './helpers/cli.js';
 import { trackedTempDir } from './helpers/tmp.js';
+import { promtoolCheck, sample } from './helpers/metrics.js';
 import { enableBackup, eventually, startBackupFixture, type BackupFixture } from './helpers/backup.js';
 import { startInProcessNodes, type NodeSet } from './helpers/keynode.js';
 
@@ -32,19 +32,6 @@ interface Served {
   proc: RunningCli;
   /** Metric names this kind must expose besides the common ones. */
   own: string[];
-}
-
-function sample(text: string, name: string, labels: Record<string, string> = {}): number | undefined {
-  for (const line of text.split('\n')) {
-    if (!line.startsWith(`${name}{`) && !line.startsWith(`${name} `)) continue;
-    if (Object.entries(labels).every(([k, v]) => line.includes(`${k}="${v}"`))) return Number(line.slice(line.lastIndexOf(' ') + 1));
-  }
-  return undefined;
-}
-
-function promtoolCheck(text: string): { status: number | null; out: string } {
-  const r = spawnSync('promtool', ['check', 'metrics'], { input: text, encoding: 'utf8' });
-  return { status: r.status, out: `${r.stdout}${r.stderr}` };
 }
 
 describe('metrics and health: every server kind as a real process', { timeout: 300_000 }, () => {
@@ -184,7 +171,7 @@ describe('metrics and health: every server kind as a real process', { timeout: 3
   });
 
   it('every serve command’s --help names /healthz, /readyz, /metrics and LIFEBOAT_METRICS_TOKEN_FILE', async () => {
-    const helps = await Promise.all([['holder'], ['node'], ['backup-server'], ['log'], ['log', 'witness']].map((c) => runCli([...c, 'serve', '--help'])));
+    const helps = await Promise.all([['holder'], ['node'], ['backup-server'], ['log'], ['log', 'witness'], ['console']].map((c) => runCli([...c, 'serve', '--help'])));
     for (const h of helps) {
       assert.equal(h.code, 0, h.stderr);
       for (const word of ['GET /healthz', 'GET /readyz', 'GET /metrics', '$LIFEBOAT_METRICS_TOKEN_FILE', 'docs/monitoring.md']) assert.ok(h.stdout.includes(word), `${word} in ${h.stdout}`);

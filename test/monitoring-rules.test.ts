@@ -26,7 +26,7 @@ test('promtool check rules accepts the example rules', () => {
   assert.match(r.out, /SUCCESS: \d+ rules found/);
 });
 
-test('promtool test rules: the pending-backup and possession alerts fire when they should, and only then', () => {
+test('promtool test rules: the pending-backup, possession and coverage alerts fire when they should, and only then', () => {
   const r = promtool('test', 'rules', 'lifeboat.rules.test.yml');
   assert.equal(r.status, 0, r.out);
 });

@@ -8,7 +8,8 @@
  * process (an HMAC under a key it drew at start), lives 10 minutes, is good for one post and must match
  * its pre-session cookie too. A POST whose Origin is another origin is refused; login posts are limited
  * per client address (429 with Retry-After); a request must arrive whole within 5 s. Nothing it shows or
- * logs is a secret.
+ * logs is a secret. GET /metrics, /healthz and /readyz are the shared ones (src/http/observe.ts: no
+ * session, /metrics on loopback or with the metrics token), with the console's own series (./metrics.ts).
  */
 import type { TlsMaterial } from '../http/tls.js';
 import { hmac } from '@noble/hashes/hmac.js';
@@ -21,6 +22,7 @@ import { RateLimiter } from '../http/rate-limit.js';
 import { LifeboatError } from '../errors.js';
 import { ctEqual, toB64u } from '../util/bytes.js';
 import type { CoverageReport } from '../coverage/report.js';
+import { consoleCounters, consoleObservability } from './metrics.js';
 import { loginPage, type NodeSample, reportPage } from './page.js';
 
 export const SESSION_COOKIE = 'lb_console';
@@ -46,6 +48,8 @@ export interface ConsoleOptions {
   logger?: boolean | { level: string; stream: NodeJS.WritableStream };
   /** Serve https with this certificate and key (`--tls-cert/--tls-key`, src/http/tls.ts). */
   tls?: TlsMaterial;
+  /** The bearer token GET /metrics asks for; default: $LIFEBOAT_METRICS_TOKEN_FILE's, else none (loopback only). */
+  metricsToken?: string | null;
 }
 
 export interface RunningConsole {
@@ -69,7 +73,18 @@ function cookies(req: FastifyRequest): Record<string, string> {
 
 /** Builds the console's app and its collection loop (not started). */
 export function createConsoleApp(o: ConsoleOptions): { app: FastifyInstance; refresh: () => Promise<void>; stop: () => void; start: () => void } {
-  const app = createBaseApp({ logger: o.logger ?? false, tls: o.tls, bodyLimit: 8 * 1024, requestTimeoutMs: REQUEST_TIMEOUT_MS });
+  const sessions = new Map<string, { csrf: string; expires: number }>();
+  let report: CoverageReport | undefined;
+  const liveSessions = () => {
+    const now = Date.now();
+    let n = 0;
+    for (const s of sessions.values()) if (s.expires >= now) n++;
+    return n;
+  };
+  // metricsToken undefined: the shared code reads $LIFEBOAT_METRICS_TOKEN_FILE (and throws metrics_token_invalid).
+  const observe = { ...consoleObservability({ report: () => report, sessions: liveSessions, intervalS: o.intervalS }), metricsToken: o.metricsToken };
+  const app = createBaseApp({ logger: o.logger ?? false, tls: o.tls, bodyLimit: 8 * 1024, requestTimeoutMs: REQUEST_TIMEOUT_MS, observe });
+  const count = consoleCounters(app);
   // Login CSRF tokens: `nonce.expiry.mac`, the mac under a key of this process only; each used once.
   const loginKey = randomBytes(32);
   const usedLogin = new Map<string, number>();
@@ -90,15 +105,16 @@ export function createConsoleApp(o: ConsoleOptions): { app: FastifyInstance; ref
     return true;
   };
   const loginLimit = new RateLimiter({ max: LOGIN_POSTS_PER_MINUTE, windowMs: 60_000 });
-  const sessions = new Map<string, { csrf: string; expires: number }>();
   const samples = new Map<string, NodeSample[]>();
-  let report: CoverageReport | undefined;
   let running: Promise<void> | undefined;
   const refresh = (): Promise<void> =>
     (running ??= (async () => {
+      const t0 = performance.now();
+      let result: 'ok' | 'failed' = 'failed';
       try {
         const r = await o.collect();
         report = r;
+        result = 'ok';
         for (const n of r.nodes) {
           const list = samples.get(n.name) ?? [];
           list.push({ at: Date.parse(r.generated_at), acked_seq: n.backup?.acked_seq ?? null, lag: n.backup ? n.backup.lag : null });
@@ -106,6 +122,7 @@ export function createConsoleApp(o: ConsoleOptions): { app: FastifyInstance; ref
           samples.set(n.name, list);
         }
       } finally {
+        count.refreshed(result, (performance.now() - t0) / 1000);
         running = undefined;
       }
     })());
@@ -176,13 +193,25 @@ export function createConsoleApp(o: ConsoleOptions): { app: FastifyInstance; ref
 
   app.get('/login', async (_req, reply) => showLogin(reply, 200));
   app.post('/login', async (req, reply) => {
-    loginLimit.hit(req.ip);
+    try {
+      loginLimit.hit(req.ip);
+    } catch (err) {
+      count.login('rate_limited');
+      throw err;
+    }
     const f = form(req);
     const pre = cookies(req)[PRE_COOKIE];
-    if (!pre || typeof f.csrf !== 'string' || !eq(f.csrf, pre) || !takeLoginCsrf(f.csrf)) return html(reply, 403, '<!doctype html><p>refused: the login form’s CSRF token is missing, wrong, used or expired (csrf_invalid): load the form again</p>');
-    if (typeof f.token !== 'string' || !eq(f.token, o.token)) return showLogin(reply, 401, 'wrong token (unauthorized)');
+    if (!pre || typeof f.csrf !== 'string' || !eq(f.csrf, pre) || !takeLoginCsrf(f.csrf)) {
+      count.login('refused');
+      return html(reply, 403, '<!doctype html><p>refused: the login form’s CSRF token is missing, wrong, used or expired (csrf_invalid): load the form again</p>');
+    }
+    if (typeof f.token !== 'string' || !eq(f.token, o.token)) {
+      count.login('refused');
+      return showLogin(reply, 401, 'wrong token (unauthorized)');
+    }
     const sid = toB64u(randomBytes(32));
     sessions.set(sid, { csrf: toB64u(randomBytes(32)), expires: Date.now() + SESSION_TTL_MS });
+    count.login('ok');
     reply.header('set-cookie', [cookie(SESSION_COOKIE, sid, SESSION_TTL_MS / 1000), cookie(PRE_COOKIE, '', 0)]);
     return reply.code(303).header('location', '/').send();
   });

@@ -17,11 +17,11 @@
 import { timingSafeEqual } from 'node:crypto';
 import { readFileSync, statSync } from 'node:fs';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import { ForbiddenError, InvalidInputError, LifeboatError, UnauthorizedError } from '../errors.js';
 import { VERSION } from '../util/version.js';
 
-export type ServerKind = 'holder' | 'node' | 'backup-server' | 'log' | 'log-witness';
+export type ServerKind = 'holder' | 'node' | 'backup-server' | 'log' | 'log-witness' | 'console';
 
 /** A gauge read when /metrics is scraped: one value, or one per label set. A collect that throws leaves it out. */
 export interface GaugeSpec {
@@ -45,7 +45,17 @@ export interface ObserveOptions {
   health?: () => Record<string, unknown> | Promise<Record<string, unknown>>;
   /** The bearer token /metrics asks for; default: the file named by $LIFEBOAT_METRICS_TOKEN_FILE, else none (loopback only). */
   metricsToken?: string | null;
+  /**
+   * prom-client's default process series too (`process_*` CPU, memory and fds, `nodejs_*` heap, event
+   * loop lag, GC), for a server that is alone in its process: they start an event-loop monitor and a GC
+   * observer that stay for the life of the process.
+   */
+  processMetrics?: boolean;
 }
+
+// prom-client's `*_total` gauges, which promtool refuses (a `_total` name is a counter's); their
+// counterparts without the suffix (nodejs_active_handles, …) say the same.
+const NON_COUNTER_TOTALS = ['nodejs_active_handles_total', 'nodejs_active_requests_total', 'nodejs_active_resources_total'];
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -145,10 +155,12 @@ function registerGauge(registry: Registry, spec: GaugeSpec): void {
       try {
         v = await spec.collect();
       } catch {
-        return; // the part is down: no sample rather than a wrong one (and /readyz says which)
+        v = undefined; // the part is down: no sample rather than a wrong one (and /readyz says which)
       }
       if (typeof v === 'number') this.set(v);
       else if (Array.isArray(v)) for (const s of v) this.set(s.labels, s.value);
+      // reset() leaves a gauge without labels at 0: remove that sample, or "absent" would read as 0.
+      else if ((spec.labelNames ?? []).length === 0) this.remove();
     },
   });
 }
@@ -174,6 +186,10 @@ export function installObservability(app: FastifyInstance, o: ObserveOptions): R
     if (req.refusal) refusals.inc({ err_type: req.refusal.errType });
   });
   for (const g of o.gauges ?? []) registerGauge(registry, g);
+  if (o.processMetrics) {
+    collectDefaultMetrics({ register: registry });
+    for (const name of NON_COUNTER_TOTALS) registry.removeSingleMetric(name);
+  }
 
   app.get('/metrics', async (req, reply) => {
     checkMetricsAccess(req, token);

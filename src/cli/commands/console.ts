@@ -5,6 +5,7 @@ import { startConsole } from '../../console/server.js';
 import { InvalidInputError, UsageError } from '../../errors.js';
 import { parseListenAddress } from '../../http/listen.js';
 import { createOutput, untilSignalled } from '../io.js';
+import { MONITORING_HELP } from '../server-log.js';
 import { intIn } from '../options.js';
 import { FLEET_HELP, fleetPath, runCoverage } from './coverage.js';
 import { serverTls, TLS_CERT_HELP, TLS_KEY_HELP, type TlsOpts } from '../tls-options.js';
@@ -28,6 +29,7 @@ export function registerConsoleCommands(program: Command): void {
     .option('--secure-cookies', 'mark the cookies Secure: the console is reached over TLS through a proxy in front (on by itself with --tls-cert)')
     .option('--log-level <level>', 'request log level on stderr: info, warn, error or silent', 'silent')
     .option('--json', 'print {"url"} as the first stdout line')
+    .addHelpText('after', `${MONITORING_HELP}\nThese three need no console session; /readyz fails until a report younger than three intervals is in.`)
     .action(async (o: TlsOpts & { fleet?: string; listen: string; tokenFile?: string; tokenFd?: number; interval: number; secureCookies?: boolean; logLevel: string; json?: boolean }) => {
       const tls = serverTls(o);
       if ((o.tokenFile === undefined) === (o.tokenFd === undefined)) throw new UsageError('give one of --token-file FILE or --token-fd N', { hint: 'the operator token signs operators in; it never goes on the command line' });
