@@ -1,6 +1,7 @@
 /**
- * The BackupStore both backends share: the queries of ./queries.ts, the compaction lifecycle (begin,
- * chunks, complete and prune), transactions and close. A backend supplies its kysely instance.
+ * The BackupStore both backends share: the queries of ./queries.ts, ./entries.ts and ./totp.ts, the
+ * compaction lifecycle (begin, chunks, complete and prune), transactions and close. A backend supplies
+ * its kysely instance.
  */
 import { ConflictError, InvalidInputError, NotFoundError } from '../../errors.js';
 import { isForeignKeyViolation } from '../../keynode/store/queries.js';
