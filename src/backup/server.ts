@@ -3,18 +3,12 @@
  * validates its input with zod, authenticates where it must (a login token for the password change,
  * a backup token of the URL's account for streams), calls the service and answers; typed errors
  * become `{err_type, message, hint}` in the base app. Bodies are never logged, and the Authorization
- * header is redacted.
+ * header is redacted. Running it (`backup-server serve`) is ./serve.ts.
  */
-import { join, resolve } from 'node:path';
-import * as opaque from '@serenity-kit/opaque';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { InvalidInputError } from '../errors.js';
-import { listen } from '../http/listen.js';
-import { ensurePrivateDir } from '../util/files.js';
-import { loadOrCreateSecretFile, loadOrCreateTotpSealKey } from './secret-files.js';
 import { registerWalletRoutes } from './server-wallet.js';
 import { backupObservability, countFailedLogins } from './metrics.js';
-import { openBackupStore } from './store/index.js';
 import { type BaseAppOptions, createBaseApp, parseInput } from '../http/app.js';
 import { type RateLimit, RateLimiter, rateLimitHook } from '../http/rate-limit.js';
 import {
@@ -44,9 +38,9 @@ import {
   sessionBody,
   streamParams,
 } from './api.js';
-import { BackupService, type BackupTtls } from './service.js';
-import { readMonitorHashes, registerMonitorRoutes } from './monitor.js';
-import type { BackupStore, CompactionRecord, StreamRecord, TokenRecord } from './store/types.js';
+import type { BackupService } from './service.js';
+import { registerMonitorRoutes } from './monitor.js';
+import type { CompactionRecord, StreamRecord, TokenRecord } from './store/types.js';
 
 export interface BackupRateLimits {
   /**
@@ -300,105 +294,4 @@ export function createBackupApp(deps: BackupAppDeps): FastifyInstance {
     return compactionJson(await service.streams.complete(p.account, p.stream, p.id, declared));
   });
   return app;
-}
-
-// ---- running it (`lifeboat backup-server serve`) ----
-
-/** The data directory: `dir`, else $LIFEBOAT_BACKUP_SERVER_DIR, else ./lifeboat-backup-server; absolute. */
-export function resolveBackupServerDir(dir?: string): string {
-  return resolve(dir ?? process.env.LIFEBOAT_BACKUP_SERVER_DIR ?? 'lifeboat-backup-server');
-}
-
-/** The store URL: `override`, else $LIFEBOAT_BACKUP_STORE, else sqlite:<dir>/backup.sqlite. */
-export function backupStoreUrl(dir: string, override?: string): string {
-  return override ?? process.env.LIFEBOAT_BACKUP_STORE ?? `sqlite:${join(dir, 'backup.sqlite')}`;
-}
-
-export const OPAQUE_SETUP_FILE = 'opaque-server-setup';
-
-/**
- * Reads the OPAQUE server setup from `<dir>/opaque-server-setup`, creating it on first use. It is the
- * server's long-term secret: losing it invalidates every registration (every account must register
- * again), so it is backed up with the database. Created 0600 and exclusively (temp file, fsync, link),
- * so two servers started at once on one directory end up with the same setup.
- * Throws InvalidInputError `insecure_permissions` for a file others can read.
- */
-export async function loadOrCreateServerSetup(dir: string): Promise<string> {
-  await opaque.ready;
-  return loadOrCreateSecretFile(dir, OPAQUE_SETUP_FILE, 'opaque server setup', () => opaque.server.createSetup());
-}
-
-export interface BackupServerOptions {
-  dataDir: string;
-  /** Store URL (see backupStoreUrl). */
-  store?: string;
-  /** host:port (port 0 for any free one). */
-  listen: string;
-  logger?: BaseAppOptions['logger'];
-  /** Serve https with this certificate and key (`--tls-cert/--tls-key`, src/http/tls.ts). */
-  tls?: BaseAppOptions['tls'];
-  trustProxy?: BaseAppOptions['trustProxy'];
-  rateLimits?: Partial<BackupRateLimits>;
-  ttls?: Partial<BackupTtls>;
-  /** The domain wallet logins are for (host[:port] of the URL clients use); default: the listen address. */
-  walletDomain?: string;
-  /** The chain id wallet logins name (1, Ethereum mainnet). */
-  walletChainId?: number;
-  /** How often expired logins, challenges, tokens and stale uploads are deleted (60 s). */
-  purgeIntervalMs?: number;
-  /** Where a failed purge is reported. */
-  warn?: (line: string) => void;
-}
-
-export interface RunningBackupServer {
-  url: string;
-  app: FastifyInstance;
-  service: BackupService;
-  store: BackupStore;
-  /** Stops answering, waits for requests in flight, closes the store; idempotent. */
-  close(): Promise<void>;
-}
-
-/**
- * Opens the store, loads (or creates) the OPAQUE server setup, listens, and purges expired rows
- * periodically. Throws what openBackupStore, loadOrCreateServerSetup and listen throw.
- */
-export async function startBackupServer(opts: BackupServerOptions): Promise<RunningBackupServer> {
-  ensurePrivateDir(opts.dataDir);
-  const serverSetup = await loadOrCreateServerSetup(opts.dataDir);
-  const store = await openBackupStore(backupStoreUrl(opts.dataDir, opts.store));
-  let app: FastifyInstance | undefined;
-  try {
-    const limits = { ...DEFAULT_RATE_LIMITS, ...opts.rateLimits };
-    const totpSealKey = loadOrCreateTotpSealKey(opts.dataDir);
-    const service = await BackupService.create({ store, serverSetup, ttls: opts.ttls, totpSealKey, totpLimit: limits.totpPerAccount });
-    app = createBackupApp({ service, logger: opts.logger, tls: opts.tls, trustProxy: opts.trustProxy, rateLimits: opts.rateLimits, monitorHashes: () => readMonitorHashes(opts.dataDir) });
-    const url = await listen(app, opts.listen);
-    service.siwe = { domain: opts.walletDomain ?? new URL(url).host, chainId: opts.walletChainId ?? 1 };
-    const purge = setInterval(() => {
-      service.deleteExpired().catch((err: Error) => opts.warn?.(`purge of expired rows failed: ${err.message}`));
-    }, opts.purgeIntervalMs ?? 60_000);
-    purge.unref();
-    let closing: Promise<void> | undefined;
-    const running = app;
-    return {
-      url,
-      app: running,
-      service,
-      store,
-      close: () =>
-        (closing ??= (async () => {
-          clearInterval(purge);
-          try {
-            await running.close();
-          } finally {
-            await store.close();
-          }
-        })()),
-    };
-  } catch (err) {
-    await app?.close();
-    await store.close();
-    throw err;
-  }
 }

@@ -2,19 +2,21 @@
  * The backup service's accounts and sessions (docs/backup.md, "Accounts and sessions"): invites,
  * OPAQUE registration and login, password change, the auth-key challenge and the tokens they issue.
  * Domain logic over a BackupStore, the OPAQUE server setup and a clock; the routes (./server.ts) only
- * validate and answer. Streams are ./streams.ts.
+ * validate and answer. Streams are ./streams.ts; the OPAQUE calls ./opaque-server.ts; how invite codes,
+ * tokens and restore tokens are made and hashed ./bearer-codes.ts.
  *
  * What the service never learns: the password (OPAQUE), the backup key (wrapped under a key derived
  * from OPAQUE's export key on the client), or anything it could test a password against offline.
  */
 import { sha256 } from '@noble/hashes/sha2.js';
-import * as opaque from '@serenity-kit/opaque';
 import { ForbiddenError, InvalidInputError, LifeboatError, UnauthorizedError } from '../errors.js';
 import { randomBytes } from '../crypto/random.js';
 import { verifyWithContext } from '../crypto/sign.js';
 import { concatBytes, ctEqual, fromB64u, toB64u, utf8 } from '../util/bytes.js';
-import { INVITE_RE, RESTORE_TOKEN_RE, TOKEN_RE } from './api.js';
+import { INVITE_RE, RESTORE_TOKEN_RE } from './api.js';
 import { checkName, parseWrappedKeyHeader, SESSION_CONTEXT, sessionProofMessage } from './format.js';
+import { inviteHash, newInvite, newRestoreToken, newToken, restoreTokenHash, tokenHash } from './bearer-codes.js';
+import { checkRecord, checkServerSetup, finishLogin, registrationResponse, serverPublicKey, startLogin } from './opaque-server.js';
 import { BackupStreams } from './streams.js';
 import type { RateLimit } from '../http/rate-limit.js';
 import type { SiweConfig } from './siwe.js';
@@ -65,37 +67,10 @@ export interface IssuedToken {
 
 const DUMMY_HASH = new Uint8Array(32);
 
-/** SHA-256 of an invite code: what the store keeps. */
-export function inviteHash(invite: string): Uint8Array {
-  return sha256(utf8.encode(invite));
-}
-
-/** A fresh one-time invite code (`lbi_` and 32 random bytes, base64url) and the hash the store keeps. */
-export function newInvite(): { invite: string; hash: Uint8Array } {
-  const invite = `lbi_${toB64u(randomBytes(32))}`;
-  return { invite, hash: inviteHash(invite) };
-}
-
-/** SHA-256 of a token's 32 random bytes: what the store keeps. Throws InvalidInputError for a malformed token. */
-export function tokenHash(token: string): Uint8Array {
-  if (!TOKEN_RE.test(token)) throw new InvalidInputError('a token is lbt_ and 43 base64url characters');
-  return sha256(fromB64u(token.slice(4), 'token', 32));
-}
-
 const loginFailed = () => new UnauthorizedError('wrong account name or password', 'login_failed');
 const authFailed = () =>
   new UnauthorizedError('the backup key proof failed', 'auth_failed', 'get a fresh challenge and sign it with the auth key of this account’s backup key');
 const invalidInvite = () => new ForbiddenError('the invite code is not valid for this account', 'invalid_invite', 'ask the backup service’s operator for a new invite');
-const malformedOpaque = (what: string) => new InvalidInputError(`${what} is not a valid opaque message`);
-
-/** Runs an OPAQUE call, mapping its errors (strings about the bytes it got) to `err`. */
-function opaqueCall<T>(fn: () => T, err: () => LifeboatError): T {
-  try {
-    return fn();
-  } catch {
-    throw err();
-  }
-}
 
 /** The backup service (see the file comment). Create with BackupService.create. */
 export class BackupService {
@@ -121,18 +96,13 @@ export class BackupService {
 
   /** Waits for the OPAQUE module and checks the server setup. Throws InvalidInputError `invalid_opaque_setup`. */
   static async create(opts: BackupServiceOptions): Promise<BackupService> {
-    await opaque.ready;
-    try {
-      opaque.server.getPublicKey(opts.serverSetup);
-    } catch {
-      throw new InvalidInputError('the opaque server setup is malformed', { code: 'invalid_opaque_setup', hint: 'restore the opaque-server-setup file from a backup' });
-    }
+    await checkServerSetup(opts.serverSetup);
     return new BackupService(opts);
   }
 
   /** The OPAQUE server's static public key (base64url), which clients may pin. */
   serverPublicKey(): string {
-    return opaque.server.getPublicKey(this.serverSetup);
+    return serverPublicKey(this.serverSetup);
   }
 
   // ---- accounts (operator) ----
@@ -171,7 +141,7 @@ export class BackupService {
   /** OPAQUE registration, step one. Throws ForbiddenError `invalid_invite`, InvalidInputError. */
   async registerStart(account: string, invite: string, registrationRequest: Uint8Array): Promise<Uint8Array> {
     await this.checkInvite(account, invite);
-    return this.registrationResponse(account, registrationRequest);
+    return registrationResponse(this.serverSetup, account, registrationRequest);
   }
 
   /**
@@ -183,31 +153,14 @@ export class BackupService {
     const hash = await this.checkInvite(account, invite);
     if (reg.authPublicKey.length !== 32) throw new InvalidInputError('auth_public_key must be 32 bytes');
     this.checkWrappedKey(account, reg.wrappedKey, reg.authPublicKey);
-    this.checkRecord(account, reg.record);
+    checkRecord(this.serverSetup, account, reg.record);
     if (!(await this.store.completeRegistration(account, hash, reg, this.now()))) throw invalidInvite();
-  }
-
-  private registrationResponse(account: string, request: Uint8Array): Uint8Array {
-    const r = opaqueCall(
-      () => opaque.server.createRegistrationResponse({ serverSetup: this.serverSetup, userIdentifier: account, registrationRequest: toB64u(request) }),
-      () => malformedOpaque('registration_request'),
-    );
-    return fromB64u(r.registrationResponse, 'registration response');
   }
 
   checkWrappedKey(account: string, wrappedKey: Uint8Array, authPublicKey: Uint8Array): void {
     const h = parseWrappedKeyHeader(wrappedKey);
     if (h.account !== account) throw new InvalidInputError(`the wrapped key names account ${h.account}, not ${account}`);
     if (!ctEqual(h.authPublicKey, authPublicKey)) throw new InvalidInputError('the wrapped key names another auth public key than this account’s');
-  }
-
-  /** A record that does not deserialize would lock the account out: refuse it now. */
-  private checkRecord(account: string, record: Uint8Array): void {
-    const probe = opaque.client.startLogin({ password: 'probe' }).startLoginRequest;
-    opaqueCall(
-      () => opaque.server.startLogin({ serverSetup: this.serverSetup, userIdentifier: account, registrationRecord: toB64u(record), startLoginRequest: probe }),
-      () => malformedOpaque('record'),
-    );
   }
 
   // ---- login ----
@@ -222,16 +175,7 @@ export class BackupService {
     const found = (await this.store.getAccount(account))?.registration ?? null;
     // A wallet account has no OPAQUE record: its password login runs against the dummy, like an unknown one.
     const reg = found && !isWalletRecord(found.record) ? found : null;
-    const r = opaqueCall(
-      () =>
-        opaque.server.startLogin({
-          serverSetup: this.serverSetup,
-          userIdentifier: account,
-          registrationRecord: reg ? toB64u(reg.record) : null,
-          startLoginRequest: toB64u(startLoginRequest),
-        }),
-      () => malformedOpaque('start_login_request'),
-    );
+    const r = startLogin(this.serverSetup, account, reg ? reg.record : null, startLoginRequest);
     const loginId = toB64u(randomBytes(16));
     // The record's hash rides along, so a login started before a password change cannot finish after it.
     const value = concatBytes(reg ? sha256(reg.record) : DUMMY_HASH, utf8.encode(r.serverLoginState));
@@ -252,7 +196,7 @@ export class BackupService {
     const reg = (await this.store.getAccount(account))?.registration;
     if (!reg || !ctEqual(sha256(reg.record), e.value.subarray(0, 32))) throw loginFailed();
     const serverLoginState = utf8.decode(e.value.subarray(32));
-    opaqueCall(() => opaque.server.finishLogin({ serverLoginState, finishLoginRequest: toB64u(finishLoginRequest) }), loginFailed);
+    finishLogin(serverLoginState, finishLoginRequest, loginFailed);
     await this.factors.check(account, totp);
     const t = await this.issueToken(account, 'login', this.ttls.loginTokenMs);
     return { wrappedKey: reg.wrappedKey, ...t };
@@ -266,9 +210,8 @@ export class BackupService {
    * `account_not_found` if the account is gone meanwhile.
    */
   async createRestoreToken(token: TokenRecord): Promise<string> {
-    const secret = randomBytes(32);
-    const restoreToken = `lbr_${toB64u(secret)}`;
-    await this.store.setRestoreTokenHash(token.account, sha256(utf8.encode(restoreToken)), this.now());
+    const { restoreToken, hash } = newRestoreToken();
+    await this.store.setRestoreTokenHash(token.account, hash, this.now());
     return restoreToken;
   }
 
@@ -280,7 +223,7 @@ export class BackupService {
   async checkRestoreToken(account: string, restoreToken: string): Promise<void> {
     checkName(account, 'account');
     const rec = await this.store.getAccount(account);
-    const presented = sha256(utf8.encode(RESTORE_TOKEN_RE.test(restoreToken) ? restoreToken : ''));
+    const presented = restoreTokenHash(RESTORE_TOKEN_RE.test(restoreToken) ? restoreToken : '');
     const match = ctEqual(presented, rec?.restoreTokenHash ?? DUMMY_HASH);
     if (!match || !rec?.restoreTokenHash || !rec.registration) {
       throw new UnauthorizedError('the restore token is not valid for this account', 'restore_token_invalid', 'use the restore token `node backup-setup` or `node backup-restore-token` printed for this account, or leave it out');
@@ -292,7 +235,7 @@ export class BackupService {
   /** A new OPAQUE registration under a login token (see authenticate). Throws InvalidInputError, ConflictError `wallet_account`. */
   async passwordStart(token: TokenRecord, registrationRequest: Uint8Array): Promise<Uint8Array> {
     refuseWalletAccount((await this.store.getAccount(token.account))?.registration);
-    return this.registrationResponse(token.account, registrationRequest);
+    return registrationResponse(this.serverSetup, token.account, registrationRequest);
   }
 
   // ---- wallet accounts (docs/backup.md, "Wallet accounts") ----
@@ -348,7 +291,7 @@ export class BackupService {
     const reg = (await this.store.getAccount(account))?.registration;
     if (!reg) throw new UnauthorizedError('the account is not registered', 'unauthorized');
     this.checkWrappedKey(account, wrappedKey, reg.authPublicKey);
-    this.checkRecord(account, record);
+    checkRecord(this.serverSetup, account, record);
     await this.store.transaction(async (tx) => {
       // A concurrent password change may have revoked this token since it was checked.
       if (!(await tx.getToken(token.hash))) throw new UnauthorizedError('the login token was revoked', 'unauthorized', 'log in again');
@@ -386,10 +329,10 @@ export class BackupService {
   // ---- tokens ----
 
   private async issueToken(account: string, kind: TokenKind, ttlMs: number): Promise<IssuedToken> {
-    const secret = randomBytes(32);
+    const { token, hash } = newToken();
     const expiresAt = this.now() + ttlMs;
-    await this.store.putToken({ hash: sha256(secret), account, kind, expiresAt });
-    return { token: `lbt_${toB64u(secret)}`, expiresAt };
+    await this.store.putToken({ hash, account, kind, expiresAt });
+    return { token, expiresAt };
   }
 
   /**

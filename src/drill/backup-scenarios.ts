@@ -12,8 +12,8 @@
  */
 import { rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { backupStoreUrl } from '../backup/server.js';
-import { newInvite } from '../backup/service.js';
+import { backupStoreUrl } from '../backup/serve.js';
+import { newInvite } from '../backup/bearer-codes.js';
 import { openBackupStore } from '../backup/store/index.js';
 import { randomBytes } from '../crypto/random.js';
 import { LifeboatError } from '../errors.js';

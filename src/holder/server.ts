@@ -24,7 +24,8 @@ import {
   schemeParams,
   VAULT_BODY_LIMIT,
 } from './api.js';
-import { type Caller, type HolderRole, type HolderService, wasAudited } from './service.js';
+import type { Caller, HolderRole } from './access.js';
+import { type HolderService, wasAudited } from './service.js';
 
 export interface HolderAppDeps {
   service: HolderService;

@@ -4,27 +4,20 @@
  * request authorises it, and let an operator enrol a new primary. Every call is serialised through
  * one mutex, checks who may make it, and is recorded in the audit log (outcome and, when refused,
  * the err_type) before it returns. Rules: docs/format.md, "Share holder".
+ * Who may ask for what is ./access.ts; opening, proving and re-sealing a share is ./sealing.ts.
  */
 import { existsSync } from 'node:fs';
-import { sha256 } from '@noble/hashes/sha2.js';
-import { ConflictError, ForbiddenError, InvalidInputError, LifeboatError, NotFoundError, ShareError } from '../errors.js';
-import { openSealed, seal } from '../crypto/sealedbox.js';
+import { ConflictError, ForbiddenError, InvalidInputError, LifeboatError, NotFoundError } from '../errors.js';
 import { encodePublicIdentity, generateIdentity, type Identity, identityFingerprint, loadIdentity, parsePublicIdentity, type PublicIdentity, saveIdentity } from '../identity.js';
-import { parseManifest } from '../recovery/manifest.js';
-import { provePossession } from '../recovery/possession.js';
 import { parseReleaseRequest, type ReleaseResponse, verifyReleaseRequest } from '../recovery/release.js';
-import { parseSharePayload, type SharePayload } from '../recovery/sealed-share.js';
-import { ctEqual, fromB64, toB64, toHex, wipe } from '../util/bytes.js';
+import { ctEqual, fromB64, toHex } from '../util/bytes.js';
 import { ensurePrivateDir } from '../util/files.js';
 import { readVaultHeader } from '../vault/format.js';
+import { actorOf, authorizeReleaseSigner, type Caller, type HolderRole, roleIn } from './access.js';
 import { MAX_SEALED_SHARE_BYTES, type ChallengeAnswer, type EnrolAnswer, type PutShareAnswer, type PutShareBody, type PutVaultAnswer, type SchemeInfo } from './api.js';
 import { AuditLog, type AuditRecord } from './audit.js';
+import { checkShareUpload, proveShare, releaseShare } from './sealing.js';
 import { acquireDirLock, type HolderConfig, type HolderPaths, holderPaths, HolderStore, Mutex, readConfig, writeConfig } from './store.js';
-
-/** Who is asking: a command run on the holder itself, or a peer over HTTP (verified identity if signed). */
-export type Caller = { kind: 'local' } | { kind: 'remote'; identity?: PublicIdentity; remote?: string };
-
-export type HolderRole = 'primary' | 'operator';
 
 const audited = new WeakSet<object>();
 
@@ -45,15 +38,6 @@ export interface HolderInitResult {
   identity: string;
   fingerprint: string;
   config: HolderConfig;
-}
-
-function actorOf(caller: Caller): string {
-  if (caller.kind === 'local') return 'local';
-  return caller.identity ? identityFingerprint(caller.identity) : 'anonymous';
-}
-
-function sha256Hex(b: Uint8Array): string {
-  return toHex(sha256(b));
 }
 
 /** A holder opened on its data directory. Call close() to release the directory lock. */
@@ -136,11 +120,7 @@ export class HolderService {
 
   /** The role an identity is enrolled in, or undefined. */
   roleOf(id: PublicIdentity): HolderRole | undefined {
-    const cfg = this.config();
-    const fp = identityFingerprint(id);
-    if (identityFingerprint(parsePublicIdentity(cfg.primary)) === fp) return 'primary';
-    if (cfg.operators.some((t) => identityFingerprint(parsePublicIdentity(t)) === fp)) return 'operator';
-    return undefined;
+    return roleIn(this.config(), id);
   }
 
   /** Throws ForbiddenError `not_enrolled` for an unknown key and `forbidden` for a known key in another role. */
@@ -189,28 +169,6 @@ export class HolderService {
     return share;
   }
 
-  /** Opens the stored share and checks the payload names its scheme and member. Wipe the result's mnemonic use. */
-  private openShare(id: string, sealedShare: Uint8Array, memberIndex: number): { bytes: Uint8Array; payload: SharePayload } {
-    let bytes: Uint8Array;
-    try {
-      bytes = openSealed(sealedShare, this.identity.box);
-    } catch {
-      throw new ShareError('invalid_share', `the sealed share of scheme ${id} does not open with this holder's key`, 'it was sealed to another holder, or altered');
-    }
-    let payload: SharePayload;
-    try {
-      payload = parseSharePayload(bytes);
-    } catch {
-      wipe(bytes);
-      throw new ShareError('invalid_share', `the sealed share of scheme ${id} is not a lifeboat share payload`);
-    }
-    if (toHex(payload.schemeId) !== id || payload.memberIndex !== memberIndex) {
-      wipe(bytes);
-      throw new ShareError('invalid_share', `the sealed share belongs to another scheme or member than ${id} member ${memberIndex}`);
-    }
-    return { bytes, payload };
-  }
-
   /**
    * Stores a sealed share with its manifest (primary only). Idempotent for the same share. Throws
    * InvalidInputError (bad base64, too large), FormatError / `bad_signature` (manifest),
@@ -221,17 +179,7 @@ export class HolderService {
       this.authorizeCaller(caller, ['primary']);
       const sealed = fromB64(body.sealed_share, 'sealed_share');
       if (sealed.length > MAX_SEALED_SHARE_BYTES) throw new InvalidInputError(`sealed_share is larger than ${MAX_SEALED_SHARE_BYTES} bytes`);
-      const manifest = parseManifest(body.manifest);
-      const mismatch = (what: string) => new InvalidInputError(`the manifest does not match the upload: ${what}`, { code: 'manifest_mismatch' });
-      if (manifest.scheme_id !== schemeId) throw mismatch('scheme id');
-      if (identityFingerprint(parsePublicIdentity(manifest.primary)) !== identityFingerprint(parsePublicIdentity(this.config().primary))) throw mismatch('it is signed by another primary than the enrolled one');
-      const member = manifest.members.find((m) => m.kind === 'holder' && m.fingerprint === this.fingerprint);
-      if (!member) throw mismatch(`it lists no member for this holder (${this.fingerprint})`);
-      const hash = sha256Hex(sealed);
-      if (member.member_index !== body.member_index) throw mismatch('member index');
-      if (member.sealed_share_sha256 !== hash) throw mismatch('sealed share hash');
-      const opened = this.openShare(schemeId, sealed, body.member_index);
-      wipe(opened.bytes);
+      const hash = checkShareUpload(this.identity, this.fingerprint, () => this.config().primary, schemeId, body, sealed);
       const manifestJson = `${JSON.stringify(body.manifest)}\n`;
       const answer = { scheme_id: schemeId, member_index: body.member_index, sealed_share_sha256: hash };
       const existing = this.store.getShare(schemeId);
@@ -314,14 +262,7 @@ export class HolderService {
     return this.run('challenge', caller, schemeId, () => {
       this.authorizeCaller(caller, ['primary', 'operator']);
       if (challenge.length !== 32) throw new InvalidInputError('challenge must be 32 bytes');
-      const share = this.requireShare(schemeId);
-      const { bytes, payload } = this.openShare(schemeId, share.sealedShare, share.memberIndex);
-      try {
-        const signature = provePossession({ schemeId: payload.schemeId, mnemonic: payload.mnemonic, challenge, sealedShare: share.sealedShare, holderBoxPublicKey: this.identity.boxPublicKey });
-        return { sealed_share_sha256: sha256Hex(share.sealedShare), signature: toB64(signature) };
-      } finally {
-        wipe(bytes);
-      }
+      return proveShare(this.identity, schemeId, this.requireShare(schemeId), challenge);
     });
   }
 
@@ -347,39 +288,12 @@ export class HolderService {
       if (request.holder_fingerprint !== this.fingerprint) {
         throw new ForbiddenError(`the release request names holder ${request.holder_fingerprint}, this is ${this.fingerprint}`, 'wrong_holder', 'send it to the holder it names');
       }
-      this.authorizeRelease(verified.signer, request.purpose, verified.requesterPublicKey);
+      authorizeReleaseSigner(this.roleOf(verified.signer), () => this.config(), verified.signer, request.purpose, verified.requesterPublicKey);
       const share = this.requireShare(request.scheme_id);
       if (this.store.readReleaseIds().has(request.request_id)) throw new ForbiddenError('this release request was used already', 'replayed_request', 'create a new request');
       this.store.addReleaseId(request.request_id, request.expires_at, this.now());
-      const { bytes } = this.openShare(request.scheme_id, share.sealedShare, share.memberIndex);
-      try {
-        return {
-          version: 1,
-          type: 'lifeboat-release-response',
-          request_id: request.request_id,
-          scheme_id: request.scheme_id,
-          member_index: share.memberIndex,
-          holder_fingerprint: this.fingerprint,
-          sealed_share: toB64(seal(bytes, verified.requesterPublicKey)),
-        };
-      } finally {
-        wipe(bytes);
-      }
+      return releaseShare(this.identity, this.fingerprint, request, share, verified.requesterPublicKey);
     });
-  }
-
-  private authorizeRelease(signer: PublicIdentity, purpose: string, requesterPublicKey: Uint8Array): void {
-    const role = this.roleOf(signer);
-    if (role === 'operator') return;
-    if (role === 'primary') {
-      const cfg = this.config();
-      const primary = parsePublicIdentity(cfg.primary);
-      if (!cfg.auto_unseal) throw new ForbiddenError('this holder releases to the primary only with auto_unseal on', 'forbidden', 'have an operator sign the release request');
-      if (purpose !== 'unseal') throw new ForbiddenError(`the primary may only request an unseal, not a ${purpose}`, 'forbidden', 'have an operator sign the release request');
-      if (!ctEqual(requesterPublicKey, primary.boxPublicKey)) throw new ForbiddenError("an unseal must re-seal to the primary's own box key", 'forbidden');
-      return;
-    }
-    throw new ForbiddenError(`release request signer ${identityFingerprint(signer)} is not an enrolled operator`, 'not_enrolled', 'have an enrolled operator sign it');
   }
 
   /** Replaces the enrolled primary (an operator, or a local admin). Throws InvalidInputError for a bad token. */

@@ -11,7 +11,8 @@ import { NotFoundError } from '../errors.js';
 import { parseInput } from '../http/app.js';
 import { toHex } from '../util/bytes.js';
 import { API_PREFIX, keyParams } from './api.js';
-import { type KeyNodeService, NODE_CALLER } from './service.js';
+import { NODE_CALLER } from './caller.js';
+import type { KeyNodeService } from './service.js';
 import type { KeyNodeStore } from './store/types.js';
 
 /** What the route answers: the public facts of the share it deleted. */

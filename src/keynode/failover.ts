@@ -17,7 +17,8 @@
 import { identityFingerprint, parsePublicIdentity } from '../identity.js';
 import type { NodeConfig } from './config.js';
 import { KeyNodeClient } from './client.js';
-import { type KeyNodeService, NODE_CALLER } from './service.js';
+import { NODE_CALLER } from './caller.js';
+import type { KeyNodeService } from './service.js';
 import type { NodeSecrets } from './secrets.js';
 import type { KeyNodeStore } from './store/types.js';
 

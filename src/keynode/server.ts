@@ -32,7 +32,8 @@ import {
   signatureShareBody,
   signatureShareBodyLimit,
 } from './api.js';
-import type { Caller, KeyNodeService } from './service.js';
+import type { Caller } from './caller.js';
+import type { KeyNodeService } from './service.js';
 import type { ApiKeyRecord, ApiKeyRole, KeyNodeStore, KeyRecord } from './store/types.js';
 import { checkMonitorToken, isMonitorBearer } from '../http/monitor-token.js';
 

@@ -1,56 +1,27 @@
 /**
  * The key node's domain: DKG (state kept encrypted in the store between calls), the two signing rounds
  * with atomic, single-use nonces, and share export/import under the node's policy. HTTP lives in
- * server.ts; this file knows nothing of requests.
+ * server.ts; this file knows nothing of requests. The rounds themselves are ./dkg-rounds.ts and
+ * ./signing-rounds.ts; who may see which key is ./caller.ts.
  */
 import { ConflictError, ForbiddenError, InvalidInputError, LifeboatError, NotFoundError } from '../errors.js';
 import { randomBytes } from '../crypto/random.js';
 import { encodePublicIdentity, identityFingerprint } from '../identity.js';
-import { fromB64, toB64, toHex, utf8, wipe } from '../util/bytes.js';
+import { fromB64, toB64, toHex, wipe } from '../util/bytes.js';
 import { KEY_ID } from './api.js';
+import { type Caller, visibleTo } from './caller.js';
 import { checkKeyErsPolicy, type NodeConfig } from './config.js';
 import { exportKeyShare, exportTenantOf, type ExportType, importKeyShare, type KeyShareExport, type keyShareExportSchema } from './export.js';
-import {
-  commit,
-  encodeFrostPublic,
-  encodeNonceCommitments,
-  encodeSignatureShare,
-  frostGroupPublicKey,
-  frostPublicToJson,
-  type FrostCurve,
-  type KeyShare,
-  nonceId,
-  openKeyShare,
-  openNonces,
-  parseCommitmentList,
-  parseFrostPublic,
-  sealKeyShare,
-  sealNonces,
-  signShare,
-  verifyShareAgainstPublic,
-} from './frost/index.js';
+import { encodeFrostPublic, frostGroupPublicKey, frostPublicToJson, type FrostCurve, type KeyShare, openKeyShare, parseFrostPublic, sealKeyShare, verifyShareAgainstPublic } from './frost/index.js';
 import type { NodeSecrets } from './secrets.js';
 import { DEFAULT_TENANT } from './tenants.js';
-import type { ErsPolicy, KeyNodeStore, KeyOrigin, KeyRecord, SigningRead } from './store/types.js';
+import type { ErsPolicy, KeyNodeStore, KeyOrigin, KeyRecord } from './store/types.js';
 import { keyEpoch } from './store/types.js';
 import { keyChannelView, requiredChannels } from './durable.js';
 import { OpenedKeyCache } from './opened-keys.js';
 import { DkgRounds, type DkgStartInput } from './dkg-rounds.js';
+import { SigningRounds } from './signing-rounds.js';
 import type { z } from 'zod';
-
-
-/**
- * Who calls: a client API key (its tenant's keys only, and on export/import only the node-bound
- * encrypted form), an operator (every tenant's keys), or the paired fail-over primary (signed imports).
- */
-export type Caller = { role: 'client'; tenant: string } | { role: 'operator' } | { role: 'paired_primary' };
-/** The node itself (fail-over pushes): sees every key, as an operator. */
-export const NODE_CALLER: Caller = { role: 'operator' };
-
-/** True if `caller` may see `rec`: a client only its own tenant's keys (docs/keynode.md, "Tenants"). */
-function visibleTo(rec: KeyRecord, caller: Caller): boolean {
-  return caller.role !== 'client' || rec.tenant === caller.tenant;
-}
 
 export interface KeyNodeServiceDeps {
   store: KeyNodeStore;
@@ -101,10 +72,13 @@ export class KeyNodeService {
   private loaded: { loadedAt: string; restartRequired: string[] };
 
   private readonly dkg: DkgRounds;
+  private readonly signing: SigningRounds;
 
   constructor(private readonly deps: KeyNodeServiceDeps) {
     this.now = deps.now ?? Date.now;
     this.dkg = new DkgRounds({ store: deps.store, secrets: deps.secrets, now: this.now });
+    // `deps` itself, so a reloaded config (setConfig) is the one round two reads.
+    this.signing = new SigningRounds(deps, this.openedKeys, this.now, () => this.signingGate);
     this.loaded = { loadedAt: new Date(this.now()).toISOString(), restartRequired: [] };
   }
 
@@ -250,64 +224,16 @@ export class KeyNodeService {
     return openKeyShare(this.deps.secrets.storageKey, rec.encryptedShare, { keyId: rec.keyId, curve: rec.curve, identifier: rec.identifier });
   }
 
-  // --- signing -------------------------------------------------------------------------------------
+  // --- signing (./signing-rounds.ts) -------------------------------------------------------------
 
-  /**
-   * The key as `caller` may see it for signing, with what getKeyForSigning reads alongside in the same
-   * query (the nonce asked for, the node's nonce epoch). Throws as keyRecord, and ConflictError
-   * `key_pending_backup` for a key that cannot sign yet.
-   */
-  private async signingRead(keyId: string, caller: Caller, nonceId?: string): Promise<SigningRead> {
-    const read = KEY_ID.test(keyId) ? await this.deps.store.getKeyForSigning(keyId, nonceId) : undefined;
-    if (!read || !visibleTo(read.key, caller)) throw new NotFoundError(`key ${keyId.slice(0, 128)} does not exist on this node`, 'key_id_not_exists', 'if this node lost its database, import the saved export');
-    if (read.key.status !== 'active') throw new ConflictError(`key ${keyId} is ${read.key.status} and cannot sign yet`, 'key_pending_backup', 'wait until its durable channels hold it (`lifeboat node status --keys`)');
-    return read;
+  /** Round 1: a fresh nonce pair, stored encrypted; answers its commitments and id. Throws as SigningRounds.commitments. */
+  commitments(keyId: string, caller: Caller): Promise<{ nonce_id: string; commitments: unknown }> {
+    return this.signing.commitments(keyId, caller);
   }
 
-  /** Round 1: a fresh nonce pair, stored encrypted with the epoch read with the key; answers its commitments and id. */
-  async commitments(keyId: string, caller: Caller): Promise<{ nonce_id: string; commitments: unknown }> {
-    const { key: rec, nonceEpoch } = await this.signingRead(keyId, caller);
-    await this.signingGate?.(rec);
-    const key = this.openedKeys.open(this.deps.secrets.storageKey, rec);
-    const { nonces, commitments } = commit(key);
-    wipe(key.share);
-    const id = nonceId(commitments);
-    // A restore between the read and this insert leaves the nonce an older epoch: round two refuses it.
-    await this.deps.store.insertNonce({ nonceId: id, keyId, encryptedNonces: sealNonces(this.deps.secrets.storageKey, nonces), commitments: utf8.encode(JSON.stringify(encodeNonceCommitments(commitments))), createdAt: this.now(), epoch: nonceEpoch });
-    wipe(nonces.hiding, nonces.binding);
-    return { nonce_id: id, commitments: encodeNonceCommitments(commitments) };
-  }
-
-  /**
-   * Round 2: consumes the nonce atomically (a second request with it finds nothing) and signs. The
-   * key, the nonce and the current epoch come from one query; the nonce is consumed only once the
-   * request is known to be well formed, and the share is answered only once that consumption is on
-   * disk (store.claimNonce: the sync runs while the share is computed; LifeboatError
-   * `store_sync_failed` if it fails). Throws NotFoundError `key_id_not_exists`,
-   * ConflictError `nonce_not_found` (unknown, used, or voided by a restore), `nonce_expired`, and the
-   * FROST checks' errors (`commitment_mismatch` for a replayed or reordered commitment list).
-   */
-  async signatureShare(keyId: string, caller: Caller, input: { nonceId: string; message: Uint8Array; commitmentList: unknown }): Promise<unknown> {
-    const { key: rec, nonce, nonceEpoch } = await this.signingRead(keyId, caller, input.nonceId);
-    // Shape only here: signShare gives the list to noble, which validates every element (signing.ts).
-    const list = parseCommitmentList(input.commitmentList, rec.curve, { decode: false });
-    // The DELETE decides: of concurrent requests with one nonce, one gets it; a restore since the read deleted it.
-    const claim = nonce && (await this.deps.store.claimNonce(keyId, input.nonceId));
-    if (!nonce || !claim) throw new ConflictError('unknown or already used nonce', 'nonce_not_found', 'run round one (commitments) again');
-    // The share is computed while the deletion is synced to disk, and leaves only once it is.
-    claim.synced.catch(() => undefined); // awaited below; a refusal before then sends no share
-    if (nonce.epoch !== nonceEpoch) throw new ConflictError('this nonce was created before a restore and is void', 'nonce_not_found', 'run round one again');
-    if (nonce.createdAt + this.deps.config.nonce_ttl_seconds * 1000 < this.now()) throw new ConflictError('this nonce has expired', 'nonce_expired', 'run round one again');
-    const nonces = openNonces(this.deps.secrets.storageKey, nonce.encryptedNonces, { keyId, nonceId: input.nonceId });
-    const key = this.openedKeys.open(this.deps.secrets.storageKey, rec);
-    let share: unknown;
-    try {
-      share = encodeSignatureShare(signShare(key, nonces, list, input.message));
-    } finally {
-      wipe(key.share, nonces.hiding, nonces.binding);
-    }
-    await claim.synced;
-    return share;
+  /** Round 2: consumes the nonce atomically and signs. Throws as SigningRounds.signatureShare (`nonce_not_found`, `nonce_expired`, ...). */
+  signatureShare(keyId: string, caller: Caller, input: { nonceId: string; message: Uint8Array; commitmentList: unknown }): Promise<unknown> {
+    return this.signing.signatureShare(keyId, caller, input);
   }
 
   /**

@@ -5,7 +5,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { startBackupServer, type RunningBackupServer } from '../../src/backup/server.js';
+import { startBackupServer, type RunningBackupServer } from '../../src/backup/serve.js';
 import { setupNodeBackup, type ClientTuning } from '../../src/backup/node-link.js';
 import { loadNodeConfig, saveNodeConfig } from '../../src/keynode/config.js';
 import { openNode } from '../../src/keynode/runtime.js';

@@ -1,9 +1,10 @@
 /**
- * The BackupStore both backends share: the queries of ./queries.ts, the compaction lifecycle (begin,
- * chunks, complete and prune), transactions and close. A backend supplies its kysely instance.
+ * The BackupStore both backends share: the queries of ./queries.ts, ./entries.ts and ./totp.ts, the
+ * compaction lifecycle (begin, chunks, complete and prune), transactions and close. A backend supplies
+ * its kysely instance.
  */
 import { ConflictError, InvalidInputError, NotFoundError } from '../../errors.js';
-import { isForeignKeyViolation } from '../../keynode/store/queries.js';
+import { isForeignKeyViolation } from '../../store/driver.js';
 import { affected, type Db, guarded, mapError } from './queries.js';
 import { TotpOps } from './totp.js';
 import { checkChunk, checkHash, checkId, checkInt, checkMillis, checkName, compactionToRow, MAX_CHUNKS, MAX_COMPACTION_SIZE, rowToCompaction } from './records.js';

@@ -4,7 +4,8 @@
  * or a recovery code is accepted once however many logins present it at the same time.
  */
 import { NotFoundError } from '../../errors.js';
-import { affected, guarded, QueryOps } from './queries.js';
+import { EntryOps } from './entries.js';
+import { affected, guarded } from './queries.js';
 import { checkInt, checkMillis, checkName, checkSmallBytes } from './records.js';
 import type { TotpTable } from './schema.js';
 import type { BackupStoreOps, TotpRecord } from './types.js';
@@ -24,8 +25,8 @@ function rowToTotp(r: TotpTable): TotpRecord {
   };
 }
 
-/** QueryOps with the TOTP methods; ./store.ts adds the compactions. */
-export class TotpOps extends QueryOps implements Pick<BackupStoreOps, TotpMethods> {
+/** EntryOps with the TOTP methods; ./store.ts adds the compactions. */
+export class TotpOps extends EntryOps implements Pick<BackupStoreOps, TotpMethods> {
   async getTotp(account: string): Promise<TotpRecord | undefined> {
     checkName(account, 'account');
     const row = await guarded(() => this.db.selectFrom('totp').selectAll().where('account', '=', account).executeTakeFirst());

@@ -5,8 +5,8 @@
 import { existsSync } from 'node:fs';
 import type { Command } from 'commander';
 import { LifeboatError, NotFoundError, UsageError } from '../../errors.js';
-import { backupStoreUrl, resolveBackupServerDir, startBackupServer } from '../../backup/server.js';
-import { newInvite } from '../../backup/service.js';
+import { backupStoreUrl, resolveBackupServerDir, startBackupServer } from '../../backup/serve.js';
+import { newInvite } from '../../backup/bearer-codes.js';
 import { checkName } from '../../backup/format.js';
 import { openBackupStore, redactStoreUrl } from '../../backup/store/index.js';
 import type { BackupStore } from '../../backup/store/types.js';

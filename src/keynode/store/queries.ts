@@ -1,13 +1,14 @@
 /**
  * The store's queries, written once over kysely for both dialects. `StoreOps` runs them on whatever it
  * is given: the store's own connection(s) or one transaction. The error contracts are in ./types.ts;
- * the backup outbox's queries are in ./outbox.ts.
+ * the backup outbox's queries are in ./outbox.ts, the signing path's nonce rows in ./nonces.ts.
  */
-import type { Kysely } from 'kysely';
 import { ConflictError, InvalidInputError, NotFoundError } from '../../errors.js';
-import { affected, guardWith, isForeignKeyViolation, mapDriverError as mapWithBusyHint } from '../../store/driver.js';
+import { affected } from '../../store/driver.js';
 import { Precompiled } from './compiled.js';
+import { type Db, guarded } from './db.js';
 import * as keyshare from './keyshare.js';
+import { consumeNonceRow, insertNonceRow, readForSigning } from './nonces.js';
 import * as outbox from './outbox.js';
 import {
   apiKeyToRow,
@@ -19,11 +20,9 @@ import {
   checkText,
   dkgToRow,
   keyToRow,
-  nonceToRow,
   rowToApiKey,
   rowToDkg,
   rowToKey,
-  rowToNonce,
 } from './records.js';
 import type { StoreSchema, TABLES } from './schema.js';
 import type {
@@ -44,27 +43,8 @@ import type {
   OutboxEntry,
   SigningRead,
 } from './types.js';
-import { NONCE_EPOCH_META } from './types.js';
 
-export type Db = Kysely<StoreSchema>;
-
-/** SQLite and PostgreSQL foreign-key violations (../../store/driver.ts); never throws. */
-export { isForeignKeyViolation };
-
-/** The store_busy hint of the key node's store: a locked SQLite file means a second process on it. */
-const BUSY_HINT = 'another process holds a write lock on the database file; run one key node per sqlite file';
-
-/**
- * Turns a driver error the caller can act on into a LifeboatError: `store_unavailable` for an
- * unreachable or restarting PostgreSQL, `store_busy` for a SQLite file locked past the busy timeout.
- * Anything else is a bug or corruption and passes as is. Returns the error to throw; never throws.
- */
-export function mapDriverError(err: unknown): unknown {
-  return mapWithBusyHint(err, BUSY_HINT);
-}
-
-/** Runs a query, mapping driver errors (see mapDriverError): throws what it throws, mapped. */
-export const guarded = guardWith(mapDriverError);
+export { type Db, guarded, isForeignKeyViolation, mapDriverError } from './db.js';
 
 export class StoreOps implements KeyNodeStoreOps {
   constructor(protected readonly db: Db) {}
@@ -155,15 +135,8 @@ export class StoreOps implements KeyNodeStoreOps {
   async getKeyForSigning(keyId: string, nonceId?: string): Promise<SigningRead | undefined> {
     checkId(keyId, 'keyId');
     if (nonceId !== undefined) checkId(nonceId, 'nonceId');
-    // One statement for the key, the nonce and the epoch (SIGNING_READ, below).
-    const row = (await guarded(() => SIGNING_READ.run(this.db, { keyId, nonceId: nonceId ?? '' }))).rows[0];
-    if (row === undefined) return undefined;
-    const { n_nonce_id, n_encrypted_nonces, n_commitments, n_created_at, n_epoch, nonce_epoch_meta, ...key } = row;
-    const nonce =
-      n_nonce_id === null || n_encrypted_nonces === null || n_commitments === null || n_created_at === null || n_epoch === null
-        ? undefined
-        : rowToNonce({ nonce_id: n_nonce_id, key_id: key.key_id, encrypted_nonces: n_encrypted_nonces, commitments: n_commitments, created_at: n_created_at, epoch: n_epoch });
-    return { key: rowToKey(key), ...(nonce ? { nonce } : {}), nonceEpoch: Number(nonce_epoch_meta ?? '0') };
+    // One statement for the key, the nonce and the epoch (./nonces.ts).
+    return readForSigning(this.db, keyId, nonceId ?? '');
   }
 
   async deleteAllNonces(): Promise<number> {
@@ -355,45 +328,8 @@ export class StoreOps implements KeyNodeStoreOps {
   }
 }
 
-/**
- * Inserts a round-one nonce on `db` (StoreOps.insertNonce; the SQLite store runs it without an fsync,
- * ./sqlite.ts). Throws NotFoundError `key_id_not_exists`, ConflictError `nonce_exists`.
- */
-/**
- * One DELETE ... RETURNING: the row goes to whichever statement deletes it first. On PostgreSQL a
- * concurrent deleter waits for the row lock, then finds the row gone and returns nothing; SQLite runs
- * one writer at a time. Ids are checked by the caller.
- */
-export async function consumeNonceRow(db: Db, keyId: string, nonceId: string): Promise<NonceRecord | undefined> {
-  const row = (await CONSUME_NONCE.run(db, { keyId, nonceId })).rows[0];
-  return row === undefined ? undefined : rowToNonce(row);
-}
-
-// The signing path's queries, compiled once (./compiled.ts). keys LEFT JOIN nonces (the one asked
-// for, if any), with the epoch as a scalar subquery: one statement instead of three, on both dialects.
-const SIGNING_READ = new Precompiled(['keyId', 'nonceId'], (db, v) =>
-  db
-    .selectFrom('keys')
-    .leftJoin('nonces', (j) => j.onRef('nonces.key_id', '=', 'keys.key_id').on('nonces.nonce_id', '=', v.nonceId))
-    .selectAll('keys')
-    .select(['nonces.nonce_id as n_nonce_id', 'nonces.encrypted_nonces as n_encrypted_nonces', 'nonces.commitments as n_commitments', 'nonces.created_at as n_created_at', 'nonces.epoch as n_epoch'])
-    .select((eb) => eb.selectFrom('meta').select('value').where('key', '=', NONCE_EPOCH_META).as('nonce_epoch_meta'))
-    .where('keys.key_id', '=', v.keyId),
-);
-const CONSUME_NONCE = new Precompiled(['keyId', 'nonceId'], (db, v) => db.deleteFrom('nonces').where('nonce_id', '=', v.nonceId).where('key_id', '=', v.keyId).returningAll());
+// Compiled once (./compiled.ts), as the signing path's statements (./nonces.ts): every API key check reads it.
 const API_KEY_BY_ID = new Precompiled(['id'], (db, v) => db.selectFrom('api_keys').selectAll().where('id', '=', v.id));
-
-export async function insertNonceRow(db: Db, nonce: NonceRecord): Promise<void> {
-  const row = nonceToRow(nonce);
-  let r;
-  try {
-    r = await db.insertInto('nonces').values(row).onConflict((oc) => oc.column('nonce_id').doNothing()).executeTakeFirst();
-  } catch (err) {
-    if (isForeignKeyViolation(err)) throw new NotFoundError(`key ${row.key_id} does not exist`, 'key_id_not_exists');
-    throw mapDriverError(err);
-  }
-  if (affected(r.numInsertedOrUpdatedRows) === 0) throw new ConflictError(`nonce ${row.nonce_id} already exists`, 'nonce_exists');
-}
 
 async function updateKeyStatus(db: Db, keyId: string, status: KeyStatus): Promise<void> {
   const r = await db.updateTable('keys').set({ status }).where('key_id', '=', keyId).executeTakeFirst();

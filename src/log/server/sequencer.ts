@@ -12,7 +12,8 @@
  * So a tile is only written for a committed tree, a checkpoint is signed once per committed size
  * (Ed25519 is deterministic: one size, one root, one signature), and an add is answered only once its
  * entry is durable and covered by a published checkpoint. Memory holds the head, not the tree: the
- * right edge is read back from the tiles each batch.
+ * right edge is read back from the tiles each batch. Adds reach the store through ./intake.ts; the
+ * witnesses are asked through ./cosign.ts.
  */
 import { LifeboatError } from '../../errors.js';
 import { toHex, utf8 } from '../../util/bytes.js';
@@ -21,27 +22,15 @@ import { parseEntry, verifyEntry } from '../entry.js';
 import type { InclusionDoc } from '../inclusion.js';
 import { appendLeaves, equalBytes, grownHashReader, type HashReader, leafHash, memoHashReader, treeHash } from '../merkle.js';
 import type { NoteSigner, NoteVerifier } from '../note.js';
-import { proveConsistency, proveInclusion } from '../proof.js';
+import { proveInclusion } from '../proof.js';
 import { tileHashReader, type TileReader } from '../tile-reader.js';
-import type { EntryStatus, LogStore, TreeHeadRecord } from '../store/types.js';
+import type { LogStore, TreeHeadRecord } from '../store/types.js';
 import { blobTileReader, type BlobStore } from './blobs.js';
+import { collectCosignatures, type Cosigner } from './cosign.js';
 import { logBusy, logHalted, sequencingTimeout, storeBehind, submitterNotEnrolled } from './errors.js';
+import { PendingIntake } from './intake.js';
 import { SubmitterCache } from './submitters.js';
 import { checkRoot, edgeRoot, writeGrownTree } from './tree-writer.js';
-
-/** What the sequencer hands its co-signing hook for each new checkpoint. */
-export interface CosignRequest {
-  /** The checkpoint note as the log signed it. */
-  checkpoint: string;
-  size: number;
-  /** A consistency proof from an older size (a witness's) to `size`. */
-  proveConsistency(oldSize: number): Promise<Uint8Array[]>;
-  /** Aborted when the log stops waiting: the hook should resolve with what it has by then. */
-  signal: AbortSignal;
-}
-
-/** Returns the checkpoint with the co-signature lines it collected added (or unchanged). */
-export type Cosigner = (req: CosignRequest) => Promise<string>;
 
 export interface SequencerOptions {
   store: LogStore;
@@ -94,8 +83,7 @@ export class Sequencer {
   /** Resolves with the refusal for safety that stopped sequencing (tile_invalid, store_behind, log_forked). */
   readonly halted: Promise<LifeboatError> = new Promise((resolve) => (this.onFault = resolve));
   /** Adds that arrived together, stored in one transaction (addPendingBatch: one commit for all). */
-  private intake: { hash: Uint8Array; bytes: Uint8Array; resolve: (s: EntryStatus) => void; reject: (e: unknown) => void }[] = [];
-  private intakeRunning = false;
+  private readonly intake: PendingIntake;
   /** Entry bytes held by adds in flight (maxWaitingBytes). */
   private waitingBytes = 0;
   private readonly submitters: SubmitterCache;
@@ -106,6 +94,7 @@ export class Sequencer {
     this.tiles = blobTileReader(opts.blobs);
     this.verifier = opts.signer.verifier();
     this.submitters = new SubmitterCache(opts.store);
+    this.intake = new PendingIntake(opts.store);
   }
 
   /** The refusal for safety that stopped sequencing, if one did. */
@@ -237,7 +226,7 @@ export class Sequencer {
       entryOf!.reject(sequencingTimeout(Math.round(this.o.addTimeoutMs / 1000)));
     }, this.o.addTimeoutMs);
     try {
-      const status = await this.takePending(hash, bytes);
+      const status = await this.intake.take(hash, bytes);
       if (status.state === 'sequenced') {
         waiter.index = status.index;
         this.resolveWaiters(new Map());
@@ -251,31 +240,6 @@ export class Sequencer {
       clearTimeout(timer);
       this.waitingBytes -= bytes.length;
     }
-  }
-
-
-  /** store.addPending, with the adds that arrive meanwhile coalesced into one addPendingBatch. */
-  private takePending(hash: Uint8Array, bytes: Uint8Array): Promise<EntryStatus> {
-    return new Promise((resolve, reject) => {
-      this.intake.push({ hash, bytes, resolve, reject });
-      if (!this.intakeRunning) {
-        this.intakeRunning = true;
-        setImmediate(() => void this.drainIntake());
-      }
-    });
-  }
-
-  private async drainIntake(): Promise<void> {
-    while (this.intake.length > 0) {
-      const batch = this.intake.splice(0, 1000);
-      try {
-        const statuses = await this.o.store.addPendingBatch(batch, Date.now());
-        batch.forEach((b, i) => b.resolve(statuses[i]!));
-      } catch (err) {
-        batch.forEach((b) => b.reject(err));
-      }
-    }
-    this.intakeRunning = false;
   }
 
   private schedule(ms: number): void {
@@ -368,36 +332,16 @@ export class Sequencer {
     const head = this.head;
     let note = head.cosigned;
     if (cosign && this.o.cosign) {
-      const got = await this.collectCosignatures(head);
+      const got = await collectCosignatures(head, this.o.cosign, this.o.cosignTimeoutMs, this.tiles, this.verifier, (err) => {
+        this.cosignFailures++;
+        this.o.warn(`checkpoint of size ${head.size} published without co-signatures: ${err.message}`);
+      });
       if (got !== head.checkpoint && (await this.o.store.setCosigned(head.size, got, Date.now()))) note = got;
     }
     await this.o.blobs.put('checkpoint', note);
     // The batch's own reader (its new hashes in memory, older ones from checked tiles) when there is one.
     this.published = { size: head.size, root: head.root, checkpoint: note, reader: memoHashReader(reader ?? tileHashReader(head, this.tiles)) };
     this.resolveWaiters(indexes);
-  }
-
-  /** The hook's answer if it is this checkpoint with lines added; else (a failure, a timeout) the bare one. */
-  private async collectCosignatures(head: TreeHeadRecord): Promise<string> {
-    const ac = new AbortController();
-    const timer = setTimeout(() => ac.abort(), this.o.cosignTimeoutMs);
-    const reader = tileHashReader(head, this.tiles);
-    try {
-      const answer = this.o.cosign!({ checkpoint: head.checkpoint, size: head.size, signal: ac.signal, proveConsistency: (oldSize) => proveConsistency(oldSize, head.size, reader) });
-      answer.catch(() => {}); // a hook that fails after the timeout is already reported
-      const late = new Promise<never>((_, reject) => ac.signal.addEventListener('abort', () => reject(new Error('witnesses did not answer in time')), { once: true }));
-      const got = await Promise.race([answer, late]);
-      if (openCheckpoint(got, this.verifier).text !== openCheckpoint(head.checkpoint, this.verifier).text) throw new Error('the co-signed note is of another checkpoint');
-      return got;
-    } catch (err) {
-      // A witness that co-signed a larger tree, or holds another root for this size: stop, never publish.
-      if (err instanceof LifeboatError && err.safety) throw err;
-      this.cosignFailures++;
-      this.o.warn(`checkpoint of size ${head.size} published without co-signatures: ${(err as Error).message}`);
-      return head.checkpoint;
-    } finally {
-      clearTimeout(timer);
-    }
   }
 
   private resolveWaiters(indexes: Map<string, number>): void {

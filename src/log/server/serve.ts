@@ -34,8 +34,9 @@ import {
   saveLogConfig,
   verifierKeyOf,
 } from './config.js';
+import type { Cosigner } from './cosign.js';
 import { logExists, witnessSafetyRefusal } from './errors.js';
-import { type Cosigner, Sequencer } from './sequencer.js';
+import { Sequencer } from './sequencer.js';
 
 export interface InitLogOptions {
   origin: string;
