@@ -108,6 +108,25 @@ describe('curve-wasm points', () => {
 });
 
 describe('the restore check without WebAssembly', () => {
+  it('a WebAssembly that cannot start (an instance that fails, as under a tight ulimit -v): key by key, same verdicts', () => {
+    // Only the Instance constructor fails: tsx compiles its own WebAssembly with the rest.
+    const script = `globalThis.WebAssembly = Object.assign(Object.create(WebAssembly), { Instance: class { constructor() { throw new RangeError('WebAssembly.Instance(): Out of memory: Cannot allocate Wasm memory for new instance'); } } });
+      const { dealt, row, STORAGE_KEY } = await import('./test/helpers/restore-keys.ts');
+      const { verifyRestoredKeys } = await import('./src/keynode/restore-verify.ts');
+      const good = ['ed25519', 'secp256k1', 'bip340'].map((c, i) => row('good_' + i, dealt(c)));
+      const bad = row('bad_other_share', { ...dealt('secp256k1'), share: dealt('secp256k1').share });
+      const ok = await verifyRestoredKeys(STORAGE_KEY, good, undefined, { workers: 0 });
+      let refused = null;
+      try { await verifyRestoredKeys(STORAGE_KEY, [good[0], bad, good[1]], undefined, { workers: 0 }); } catch (err) { refused = err.code + ' ' + err.message; }
+      console.log(JSON.stringify({ keys: ok.keys, batches: ok.batches, refused }));`;
+    const r = spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { encoding: 'utf8', cwd: new URL('..', import.meta.url).pathname });
+    assert.equal(r.status, 0, r.stderr);
+    const out = JSON.parse(r.stdout) as { keys: number; batches: number; refused: string | null };
+    assert.deepEqual([out.keys, out.batches], [3, 0], 'checked key by key');
+    assert.match(out.refused ?? '', /^share_mismatch key bad_other_share: /);
+  });
+
+
   it('node --jitless (no WebAssembly): verifyRestoredKeys checks key by key, with the same verdicts', () => {
     const script = `import { dealt, row, STORAGE_KEY } from './test/helpers/restore-keys.ts';
       import { verifyRestoredKeys } from './src/keynode/restore-verify.ts';

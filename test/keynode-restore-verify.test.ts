@@ -151,6 +151,31 @@ describe('verifyRestoredKeys: a bad key among good ones is named as checkRestore
     for (let run = 0; run < 8; run++) await refusedLike(at(good, 20, bad), bad);
   });
 
+  it('ed25519: a torsion point of order 8 in the commitments and verifying shares is refused every time', async () => {
+    const t8 = ed25519.Point.fromHex('c7176a703d4dd84fba3c0b760d10670f2a2053fa2c39ccc64ec7fd7792ac037a');
+    assert.ok(!t8.multiplyUnsafe(4n).is0() && t8.multiplyUnsafe(8n).is0(), 'a point of order 8');
+    const m = dealt('ed25519');
+    const add = (b: Uint8Array) => ed25519.Point.fromBytes(b).add(t8).toBytes();
+    const bad = row('torsion8', { ...m, pub: { ...m.pub, commitments: [add(m.pub.commitments[0]!), m.pub.commitments[1]!], verifyingShares: Object.fromEntries(Object.entries(m.pub.verifyingShares).map(([id, v]) => [id, add(v)])) } });
+    for (let run = 0; run < 8; run++) await refusedLike(at(good, 20, bad), bad);
+  });
+
+  it('ed25519: commitments are evaluated with the powers of the identifier mod ℓ, as checkRestoredKey does', async () => {
+    // Identifier ℓ - 1, threshold 3: (ℓ-1)^2 is 1 mod ℓ but 0 mod 8, so a torsion point of order 8 added
+    // to C_2 changes Σ (id^k mod ℓ)·C_k (checkRestoredKey refuses the key) but not Σ id^k·C_k.
+    const L = ed25519.Point.Fn.ORDER;
+    const le = (n: bigint) => Buffer.from(n.toString(16).padStart(64, '0'), 'hex').reverse().toString('hex');
+    const ids = [le(L - 1n), le(2n), le(3n)];
+    const t8 = ed25519.Point.fromHex('c7176a703d4dd84fba3c0b760d10670f2a2053fa2c39ccc64ec7fd7792ac037a');
+    const m = dealt('ed25519', { min: 3, max: 3, identifiers: ids });
+    const c = m.pub.commitments;
+    const bad = row('torsion_power', { ...m, pub: { ...m.pub, commitments: [c[0]!, c[1]!, ed25519.Point.fromBytes(c[2]!).add(t8).toBytes()] } });
+    assert.equal(perKeyError(bad).code, 'share_mismatch');
+    await refusedLike(at(good, 5, bad), bad);
+    // The same identifier with consistent commitments passes.
+    await verifyRestoredKeys(STORAGE_KEY, [...good.slice(0, 10), row('large_id', m)], undefined, { workers: 0 });
+  });
+
   it('two bad keys: the first in order is named; across worker threads too', async () => {
     const first = row('bad_first', { ...dealt('bip340'), share: dealt('bip340').share });
     const second = row('bad_second', dealt('ed25519'), { edit: (r) => (r.threshold = 3) });

@@ -21,9 +21,9 @@
  * component leaves all 128 torsion-free with probability at most 2^-128; with the bound above, a bad
  * ed25519 batch passes with probability at most 2^-127.
  *
- * The sums use the EFD formulas of frost/batch-arith.ts in bigint with each prime's own reduction
- * (public values only, variable time); the one multiplication by the secret-derived Σ r_i·s_i is
- * noble's constant-time one. The check runs on worker threads for large restores (restore-workers.ts).
+ * The square roots and sums run in WebAssembly (frost/field-wasm.ts, curve-wasm.ts: complete formulas,
+ * public values only, variable time; without WebAssembly each key is checked on its own, same verdicts);
+ * the one multiplication by the secret-derived Σ r_i·s_i is noble's constant-time one. The check runs on worker threads for large restores (restore-workers.ts).
  * When a batch fails, a bisection with smaller batches, then exact per-key checks, finds the first bad
  * key, and checkRestoredKey on it throws the error a key-at-a-time restore throws.
  */
@@ -35,7 +35,7 @@ import { ctEqual, wipe } from '../util/bytes.js';
 import { type KeyShare, openKeyShare } from './frost/keyshare.js';
 import { encodeFrostPublic, verifyShareAgainstPublic } from './frost/public.js';
 import { decodeScalar, type FrostCurve, parseIdentifier, suiteOf } from './frost/suite.js';
-import { type Affine, bitPlaneSums, COEFF_BITS, decodePointFast, encodeAffine, equalsAffine, type Group, horner, isIdentity, mark, msm, mulPublic, pointsOf, release, toAffineMany } from './frost/batch-arith.js';
+import { type Affine, ArenaExhausted, bitPlaneSums, COEFF_BITS, decodePointFast, encodeAffine, equalsAffine, type Group, horner, isIdentity, mark, msm, mulPublic, pointsOf, release, toAffineMany } from './frost/batch-arith.js';
 import { type Counters, serveWorkerTask, startVerifyPool, verifyInWorker, workerLoader } from './restore-workers.js';
 import type { KeyRecord } from './store/types.js';
 import { openRestoredRow, type OpenedRow } from './restore-open.js';
@@ -144,8 +144,9 @@ function prepareKey(storageKey: Uint8Array, rec: KeyRecord, index: number, count
       counters.pointsDecoded++;
       return decodePointFast(group, c);
     });
-    return { index, group, share, y: horner(pointsOf(group)!, points, id), yBytes };
-  } catch {
+    return { index, group, share, y: horner(pointsOf(group)!, points, id, suiteOf(row.curve).order), yBytes };
+  } catch (err) {
+    if (err instanceof ArenaExhausted) throw err; // out of memory: no verdict on this key
     return undefined;
   } finally {
     if (row) wipe(row.share);
@@ -256,12 +257,19 @@ function checkRange(storageKey: Uint8Array, records: readonly KeyRecord[], from:
     }
     if (batchHolds(items, counters)) return perKeyBad;
     return (firstBadItem(items, counters) ?? items[0]!).index;
+  } catch (err) {
+    if (!(err instanceof ArenaExhausted)) throw err;
+    release(m);
+    return firstRefused(storageKey, records, from, to);
   } finally {
     release(m);
   }
 }
 
-/** Without WebAssembly (node --jitless): checkRestoredKey on each key in turn; the first it refuses, or -1. */
+/**
+ * Without WebAssembly (node --jitless, or an instance that cannot start or grow): checkRestoredKey on
+ * each key in turn; the first it refuses, or -1.
+ */
 function firstRefused(storageKey: Uint8Array, records: readonly KeyRecord[], from: number, to: number): number {
   for (let i = from; i < to; i++) {
     try {

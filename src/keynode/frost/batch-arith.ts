@@ -119,7 +119,7 @@ function root(v: bigint | undefined): bigint {
 
 // ---- Sums over the WebAssembly arena (./curve-wasm.ts) ----
 
-export { mark, release } from './curve-wasm.js';
+export { ArenaExhausted, mark, release } from './curve-wasm.js';
 export type { Points } from './curve-wasm.js';
 
 /** The curve's point operations (complete formulas in WebAssembly); undefined where WebAssembly is missing. */
@@ -142,7 +142,7 @@ function reduced(A: Points, h: number): [bigint, bigint, bigint] {
 /** h is the identity: (0:1:1) on ed25519 (X = 0, Y = Z), Z = 0 on secp256k1. */
 export function isIdentity(A: Points, h: number): boolean {
   const [x, y, z] = reduced(A, h);
-  return A.group === 'ed25519' ? x === 0n && y === z : z === 0n;
+  return A.group === 'ed25519' ? x === 0n && y === z && z !== 0n : z === 0n;
 }
 
 /** h equals the affine point a (cross-multiplied, no inversion). */
@@ -208,8 +208,26 @@ export function mulPublic(A: Points, h: number, k: bigint): void {
   release(m);
 }
 
-/** Σ id^k·C_k by Horner's rule, (...(C_{t-1}·id + C_{t-2})·id + ...) + C_0, in a new place. */
-export function horner(A: Points, commitments: Affine[], id: bigint): number {
+/**
+ * Σ (id^k mod ℓ)·C_k, as RFC 9591 (and noble) evaluates the commitments, in a new place. By Horner's
+ * rule, (...(C_{t-1}·id + C_{t-2})·id + ...) + C_0, when id^(t-1) < ℓ (DKG identifiers are small), so
+ * the integer powers are the reduced ones; else term by term with the reduced powers, which differ
+ * from the integer ones on a torsion component of an ed25519 commitment.
+ */
+export function horner(A: Points, commitments: Affine[], id: bigint, order: bigint): number {
+  if (id ** BigInt(commitments.length - 1) >= order) {
+    const y = A.identity();
+    let e = 1n;
+    for (const c of commitments) {
+      const m = mark();
+      const term = A.fromAffine(c.x, c.y);
+      mulPublic(A, term, e);
+      A.add(y, term);
+      release(m);
+      e = (e * id) % order;
+    }
+    return y;
+  }
   const last = commitments[commitments.length - 1]!;
   const y = A.fromAffine(last.x, last.y);
   for (let k = commitments.length - 2; k >= 0; k--) {
@@ -239,7 +257,7 @@ export function msm(A: Points, pts: number[], limbs: Uint32Array): number {
   let c = 2;
   const cost = (w: number) => Math.ceil(COEFF_BITS / w) * (n + 2 ** (w + 1));
   for (let w = 3; w <= 16; w++) if (cost(w) < cost(c)) c = w;
-  const sum = A.identity();
+  const sum = A.identity(); // taken before the mark: it outlives the release
   const m = mark();
   const buckets = Array.from({ length: 1 << c }, () => A.identity());
   const used = new Uint8Array(1 << c);
@@ -278,7 +296,7 @@ export function msm(A: Points, pts: number[], limbs: Uint32Array): number {
  */
 export function bitPlaneSums(A: Points, pts: number[], limbs: Uint32Array): number[] {
   const G = 5;
-  const planes = Array.from({ length: COEFF_BITS }, () => A.identity());
+  const planes = Array.from({ length: COEFF_BITS }, () => A.identity()); // before the mark: returned
   const m = mark();
   const table = Array.from({ length: 1 << G }, () => A.identity());
   for (let start = 0; start < pts.length; start += G) {

@@ -126,7 +126,23 @@ function build(): Exports | null {
 }
 
 let built: Exports | null | undefined;
-const module = (): Exports | null => (built === undefined ? (built = build()) : built);
+
+/**
+ * The module, built once; null where WebAssembly is missing (node --jitless) or cannot start (V8
+ * reserves gigabytes of address space for a WebAssembly memory: under a tight `ulimit -v` the
+ * instance fails). Either way the caller takes its path without WebAssembly, and the failure is
+ * remembered so it is not tried again.
+ */
+function module(): Exports | null {
+  if (built === undefined) {
+    try {
+      built = build();
+    } catch {
+      built = null;
+    }
+  }
+  return built;
+}
 
 /** x as 32 little-endian bytes at IN, then unpacked into the field element at `to`. */
 function writeElement(e: Exports, x: bigint, to: number): void {
@@ -177,18 +193,31 @@ export interface Points {
   coords(p: number): [bigint, bigint, bigint];
 }
 
-/** The arena's top; mark() and release() bracket a computation's points. */
+/** The arena could not grow (the process is out of memory): not a verdict on any key. */
+export class ArenaExhausted extends Error {}
+
+/**
+ * The arena's top; mark() and release() bracket a computation's points, in stack order: a point taken
+ * before a mark outlives its release (a function returns such a point by taking it before its mark).
+ */
 let top = ARENA;
 export const mark = (): number => top;
 export function release(m: number): void {
+  if (m < ARENA || m > top) throw new Error('curve-wasm: release of a mark not on the stack');
   top = m;
 }
 
 function take(e: Exports): number {
+  const have = e.memory.buffer.byteLength;
+  if (top + POINT > have) {
+    try {
+      e.memory.grow(Math.ceil((top + POINT - have) / PAGE));
+    } catch (err) {
+      throw new ArenaExhausted('the restore check could not grow its WebAssembly memory', { cause: err });
+    }
+  }
   const at = top;
   top += POINT;
-  const have = e.memory.buffer.byteLength;
-  if (top > have) e.memory.grow(Math.ceil((top - have) / PAGE));
   return at;
 }
 

@@ -84,7 +84,7 @@ function reduce(f: Code, field: FieldName, c: number[], out: number[], top: numb
   normalize(f, field, out, top);
 }
 
-/** Limbs below 2^38 (and `top`, of weight 2^260) carried and folded: limbs below 2^27 after. */
+/** Limbs below 2^50 (and `top`, of weight 2^260, below 2^44) carried and folded: limbs below 2^27 after. */
 function normalize(f: Code, field: FieldName, out: number[], top: number): void {
   const { lo, hi } = FOLD[field];
   for (let i = 0; i < LIMBS - 1; i++) carry(f, out[i]!, out[i + 1]!);
