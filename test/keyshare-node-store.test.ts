@@ -114,6 +114,23 @@ for (const h of [sqliteHarness('lifeboat-ks-store-', 'node.db'), postgresHarness
       });
     });
 
+    it('recordChannelForAllKeys marks every key at its own epoch in one statement (a restore), replacing, activating none', async () => {
+      await withStore(await h.fresh(), async (s) => {
+        const keys = Array.from({ length: 1201 }, (_, i) => makeKey({ epoch: 1 + (i % 3) }));
+        for (const k of keys) await s.insertKey(k);
+        await s.recordKeyChannel(keys[0]!.keyId, 'backup', 9, '{"seq":1}', [], 1);
+        await s.recordKeyChannel(keys[0]!.keyId, 'log', 1, '{"index":1}', [], 1);
+        await s.transaction((tx) => tx.recordChannelForAllKeys('backup', '{"seq":9}', 2));
+        assert.deepEqual(await s.countKeyChannels(), { backup: 1201, log: 1, ers: 0 });
+        assert.deepEqual((await s.listKeyChannels(keys[0]!.keyId)).map((c) => [c.channel, c.epoch, c.detail, c.recordedAt]), [['backup', 1, '{"seq":9}', 2], ['log', 1, '{"index":1}', 1]], 'replaced, at the key epoch; the other channel kept');
+        assert.deepEqual((await s.listKeyChannels(keys[2]!.keyId)).map((c) => [c.channel, c.epoch]), [['backup', 3]]);
+        assert.equal((await s.getKey(keys[1]!.keyId))!.status, 'pending_backup', 'nothing activated');
+        await assert.rejects(s.recordChannelForAllKeys('tape' as 'log', '{}', 3), { code: 'invalid_input' });
+        await assert.rejects(s.recordChannelForAllKeys('backup', 'not json', 3), { code: 'invalid_input' });
+        assert.deepEqual((await s.listKeyChannels(keys[0]!.keyId)).map((c) => c.recordedAt), [2, 1], 'a refused call changes nothing');
+      });
+    });
+
     it('a coverage page is one query: public columns, the group key in hex, the channels at the current epoch, paged by key id', async () => {
       await withStore(await h.fresh(), async (s) => {
         const [a, b, c] = [makeKey({ keyId: 'key_cov_a', epoch: 2 }), makeKey({ keyId: 'key_cov_b' }), makeKey({ keyId: 'key_cov_c' })];

@@ -17,7 +17,7 @@ import { identityFingerprint } from '../identity.js';
 import { assertRestorableDir, type BackupConfig, defaultNodeConfig, nodePaths, saveNodeConfig } from '../keynode/config.js';
 import { storeMasterKey } from '../primary/datadir.js';
 import { createNodeVaultWith, loadNodeSecrets } from '../keynode/secrets.js';
-import { keyEpoch, type KeyNodeStore, type KeyNodeStoreTx, openKeyNodeStore } from '../keynode/store/index.js';
+import { type KeyNodeStore, type KeyNodeStoreTx, openKeyNodeStore } from '../keynode/store/index.js';
 import { KeyImporter } from '../keynode/restore-import.js';
 import type { NodeSecrets } from '../keynode/secrets.js';
 import { createHash } from 'node:crypto';
@@ -309,13 +309,7 @@ export async function recordRestoredState(tx: KeyNodeStoreTx, r: { head: AgentHe
     await queueWholeState(tx, r.now);
   } else await setRestoredBackupState(tx, r.head, r.compactionSeq, r.now);
   const detail = JSON.stringify({ seq: r.head.seq, ...(r.fork ? { stream: r.fork.from } : {}) });
-  let after: string | undefined;
-  for (;;) {
-    const page = await tx.listKeys({ afterKeyId: after, limit: 10_000 });
-    if (page.length === 0) break;
-    await tx.recordKeyChannels('backup', page.map((k) => ({ keyId: k.keyId, epoch: keyEpoch(k) })), detail, r.now);
-    after = page[page.length - 1]!.keyId;
-  }
+  await tx.recordChannelForAllKeys('backup', detail, r.now);
 }
 
 /**

@@ -171,6 +171,29 @@ export async function recordKeyChannels(db: Db, channel: DurableChannel, keys: r
   }
 }
 
+/**
+ * Records that `channel` holds every key in the store at its current epoch (replacing what it held),
+ * `detail` for all, in one INSERT ... SELECT: a restore marks all it wrote without reading the keys
+ * back (at 100,000 keys, reading them cost more than the import's own commit).
+ */
+export async function recordChannelForAllKeys(db: Db, channel: DurableChannel, detail: string, now: number): Promise<void> {
+  checkChannel(channel);
+  checkJson(detail, 'detail');
+  checkMillis(now, 'now');
+  // `where true`: SQLite's parser needs it between INSERT ... SELECT and ON CONFLICT; the casts give
+  // PostgreSQL the parameters' types, which a SELECT list does not take from the target columns.
+  const all = db
+    .selectFrom('keys')
+    .select(['key_id', sql<string>`cast(${channel} as text)`.as('channel'), 'epoch', sql<string>`cast(${detail} as text)`.as('detail'), sql<number>`cast(${now} as bigint)`.as('recorded_at')])
+    .where(sql<boolean>`true`);
+  await db
+    .insertInto('key_channels')
+    .columns(['key_id', 'channel', 'epoch', 'detail', 'recorded_at'])
+    .expression(all)
+    .onConflict((oc) => oc.columns(['key_id', 'channel']).doUpdateSet((eb) => ({ epoch: eb.ref('excluded.epoch'), detail: eb.ref('excluded.detail'), recorded_at: eb.ref('excluded.recorded_at') })))
+    .execute();
+}
+
 export async function listKeyChannels(db: Db, keyId: string): Promise<KeyChannelRecord[]> {
   checkId(keyId, 'keyId');
   const rows = await db.selectFrom('key_channels').selectAll().where('key_id', '=', keyId).orderBy('channel').execute();

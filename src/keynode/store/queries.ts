@@ -306,6 +306,10 @@ export class StoreOps implements KeyNodeStoreOps {
     return this.journaled((db) => keyshare.recordKeyChannels(db, channel, keys, detail, now));
   }
 
+  recordChannelForAllKeys(channel: DurableChannel, detail: string, now: number): Promise<void> {
+    return this.journaled((db) => keyshare.recordChannelForAllKeys(db, channel, detail, now));
+  }
+
   listKeyChannels(keyId: string): Promise<KeyChannelRecord[]> {
     return guarded(() => keyshare.listKeyChannels(this.db, keyId));
   }

@@ -190,6 +190,12 @@ export interface KeyNodeStoreOps {
    * Every key must be in the store. InvalidInputError for a malformed id, epoch, channel or detail.
    */
   recordKeyChannels(channel: DurableChannel, keys: readonly { keyId: string; epoch: number }[], detail: string, now: number): Promise<void>;
+  /**
+   * Records that `channel` holds every key in the store at its current epoch (replacing what it held),
+   * with one `detail` for all, in one statement; activates nothing (a restore marks what it wrote).
+   * InvalidInputError for a malformed channel or detail.
+   */
+  recordChannelForAllKeys(channel: DurableChannel, detail: string, now: number): Promise<void>;
   /** The channels that hold the key, each with the epoch it holds. */
   listKeyChannels(keyId: string): Promise<KeyChannelRecord[]>;
   /**
