@@ -10,7 +10,7 @@ import { describe, it } from 'node:test';
 import { ed25519 } from '@noble/curves/ed25519.js';
 import { secp256k1 } from '@noble/curves/secp256k1.js';
 import { EXPONENT, type FieldName } from '../src/keynode/frost/field-wasm.js';
-import { mark, points, powField, PRIME as WASM_PRIME, release } from '../src/keynode/frost/curve-wasm.js';
+import { fieldOpOnLimbs, mark, points, powField, PRIME as WASM_PRIME, release } from '../src/keynode/frost/curve-wasm.js';
 
 const PRIME: Record<FieldName, bigint> = { ed25519: ed25519.Point.Fp.ORDER, secp256k1: secp256k1.Point.Fp.ORDER };
 assert.deepEqual(WASM_PRIME, PRIME);
@@ -34,6 +34,25 @@ describe('field-wasm powField', () => {
         assert.ok(got !== undefined, 'WebAssembly is there');
         assert.ok(got >= 0n && got < 1n << 264n, `the result stays below 2^264 for ${x}`);
         assert.equal(got % p, modPow(x, EXPONENT[name], p), `x = ${x}`);
+      }
+    });
+  }
+
+  for (const name of ['ed25519', 'secp256k1'] as const) {
+    it(`${name}: every field function at the extremes of its inputs' limbs (below 2^27): exact, and its output's limbs below 2^27`, () => {
+      const p = PRIME[name];
+      const value = (l: bigint[]) => l.reduce((acc, x, i) => acc + (x << BigInt(26 * i)), 0n);
+      const max = (1n << 27n) - 1n;
+      const limbSets = [Array(10).fill(max), Array(10).fill(1n << 26n), Array(10).fill(0n), Array.from({ length: 10 }, (_, i) => (i % 2 ? max : 0n))];
+      for (let k = 0; k < 200; k++) limbSets.push(Array.from({ length: 10 }, () => big(randomBytes(4)) & max));
+      for (const [i, a] of limbSets.entries()) {
+        const b = limbSets[(i * 7 + 3) % limbSets.length]!;
+        const want = { mul: value(a) * value(b), sqn: value(a) * value(a), add: value(a) + value(b), sub: value(a) - value(b), b3: 21n * value(a) };
+        for (const op of ['mul', 'sqn', 'add', 'sub', 'b3'] as const) {
+          const out = fieldOpOnLimbs(name, op, a, b);
+          assert.ok(out.every((l) => l < 1n << 27n), `${op}: limbs below 2^27`);
+          assert.equal((((value(out) - want[op]) % p) + p) % p, 0n, `${op} of set ${i}`);
+        }
       }
     });
   }

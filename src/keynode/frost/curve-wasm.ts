@@ -253,3 +253,18 @@ export function points(group: FieldName): Points | undefined {
     coords: (p) => [readElement(e, p + FE * X), readElement(e, p + FE * Y), readElement(e, p + FE * Z)],
   };
 }
+
+/**
+ * For tests: the field function `op` of `field` on raw limbs (ten each, as the functions hold them, up
+ * to the bounds they take), so limb bounds can be checked at their extremes; the output's limbs.
+ */
+export function fieldOpOnLimbs(field: FieldName, op: 'mul' | 'sqn' | 'add' | 'sub' | 'b3', a: bigint[], b: bigint[] = a): bigint[] {
+  const e = module();
+  if (!e) throw new Error('no WebAssembly');
+  const [pa, pb, po] = [s(10), s(11), s(12)];
+  const v = new DataView(e.memory.buffer);
+  a.forEach((l, i) => v.setBigUint64(pa + 8 * i, l, true));
+  b.forEach((l, i) => v.setBigUint64(pb + 8 * i, l, true));
+  (e[`${field}_${op}`] as Fn)(pa, op === 'sqn' ? 1 : pb, po);
+  return Array.from({ length: LIMBS }, (_, i) => v.getBigUint64(po + 8 * i, true));
+}

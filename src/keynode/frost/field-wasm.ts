@@ -69,10 +69,15 @@ function carry(f: Code, from: number, to: number): void {
   f.get(from).i64(MASK).and().set(from);
 }
 
-/** The 20 carried-or-not columns c reduced into the ten limbs `out` (each below 2^27). */
+/**
+ * The 20 columns c (each below 10·2^54) reduced into the ten limbs `out` (each below 2^27). Only the
+ * high columns are carried before the fold, so each is below 2^26 (c[19] below 2^29) and its product
+ * with the fold's constants stays below 2^44; the low ones go into the fold as they are (below 2^58),
+ * and normalize carries the sums.
+ */
 function reduce(f: Code, field: FieldName, c: number[], out: number[], top: number): void {
   const { lo, hi } = FOLD[field];
-  for (let k = 0; k < 2 * LIMBS - 1; k++) carry(f, c[k]!, c[k + 1]!);
+  for (let k = LIMBS; k < 2 * LIMBS - 1; k++) carry(f, c[k]!, c[k + 1]!);
   // c[19] has weight 2^(26·19): after the fold it lands at limb 9 (·lo) and at 2^260 (·hi, in `top`).
   for (let i = 0; i < LIMBS; i++) {
     f.get(c[i]!).get(c[LIMBS + i]!).i64(lo).mul().add();
@@ -84,7 +89,7 @@ function reduce(f: Code, field: FieldName, c: number[], out: number[], top: numb
   normalize(f, field, out, top);
 }
 
-/** Limbs below 2^50 (and `top`, of weight 2^260, below 2^44) carried and folded: limbs below 2^27 after. */
+/** Limbs below 2^59 (and `top`, of weight 2^260, below 2^40) carried and folded: limbs below 2^27 after. */
 function normalize(f: Code, field: FieldName, out: number[], top: number): void {
   const { lo, hi } = FOLD[field];
   for (let i = 0; i < LIMBS - 1; i++) carry(f, out[i]!, out[i + 1]!);
