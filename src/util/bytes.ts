@@ -13,8 +13,11 @@ export const toB64u = (b: Uint8Array): string => base64urlnopad.encode(b);
 
 /** Parses lowercase or uppercase hex; throws InvalidInputError naming `what` on bad input or wrong length. */
 export function fromHex(s: string, what: string, len?: number): Uint8Array {
-  if (typeof s !== 'string' || !/^([0-9a-fA-F]{2})*$/.test(s)) throw new InvalidInputError(`${what} is not hex`);
-  const out = hex.decode(s.toLowerCase());
+  if (typeof s !== 'string' || s.length % 2 !== 0 || !/^[0-9a-fA-F]*$/.test(s)) throw new InvalidInputError(`${what} is not hex`);
+  // Node's decoder, once the text is known to be hex (it would stop silently at a bad character):
+  // a quarter of the time of the JS one, and it sits on every restored key's path several times.
+  const out = new Uint8Array(s.length >> 1);
+  out.set(Buffer.from(s, 'hex'));
   if (len !== undefined && out.length !== len) throw new InvalidInputError(`${what} must be ${len} bytes, got ${out.length}`);
   return out;
 }

@@ -242,6 +242,6 @@ export const hex = toHex;
 
 /** Parses lowercase hex of an exact length; throws InvalidInputError naming `what`. */
 export function parseHex(s: unknown, what: string, len?: number): Uint8Array {
-  if (typeof s !== 'string' || !/^([0-9a-f]{2})*$/.test(s)) throw new InvalidInputError(`${what} must be lowercase hex`);
+  if (typeof s !== 'string' || s.length % 2 !== 0 || !/^[0-9a-f]*$/.test(s)) throw new InvalidInputError(`${what} must be lowercase hex`);
   return fromHex(s, what, len);
 }
