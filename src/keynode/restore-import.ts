@@ -103,9 +103,10 @@ export class KeyImporter {
 
   /**
    * Starts an import into `store`, which must be empty; `storageKey` is the node's (the shares are
-   * sealed under it). Throws ConflictError `store_not_empty` and the store's errors.
+   * sealed under it); a dry run passes dryRunStore() (store/dry-import.ts): every check, nothing written.
+   * Throws ConflictError `store_not_empty` and the store's errors.
    */
-  static async begin(store: KeyNodeStore, storageKey: Uint8Array, opts: KeyImporterOptions = {}): Promise<KeyImporter> {
+  static async begin(store: Pick<KeyNodeStore, 'beginImport'>, storageKey: Uint8Array, opts: KeyImporterOptions = {}): Promise<KeyImporter> {
     return new KeyImporter(await store.beginImport(), storageKey, opts);
   }
 
