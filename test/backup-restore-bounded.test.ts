@@ -2,7 +2,8 @@
  * A dry run and a point-in-time restore stream as the restore to the head does (issue 17): the keys
  * are checked by the check pool in parts of at most 4,096 while the compaction is still being
  * downloaded (not after the whole state was read into memory), a dry run writes nothing at all, and a
- * restore to a point applies no entry after it. One backup service, one stream of 6,000 real shares.
+ * restore to a point applies no entry after it; `backup check` streams too. One backup service, one
+ * stream of 6,000 real shares.
  */
 import { strict as assert } from 'node:assert';
 import { subscribe, unsubscribe } from 'node:diagnostics_channel';
@@ -14,7 +15,8 @@ import { CompactionUpload } from '../src/backup/client-compaction.js';
 import { CompactionWriter } from '../src/backup/compaction.js';
 import { encodeChange } from '../src/backup/changes.js';
 import { hashBlob, sealEntry, ZERO_HASH } from '../src/backup/format.js';
-import { restoreFromService } from '../src/backup/node-link.js';
+import { checkBackupStream } from '../src/backup/check.js';
+import { clientSource, restoreFromService } from '../src/backup/node-link.js';
 import type { RestorePhase } from '../src/backup/restore.js';
 import { randomBytes } from '../src/crypto/random.js';
 import { CHECK_PART_CHANNEL } from '../src/keynode/restore-workers.js';
@@ -127,6 +129,19 @@ test('a point-in-time restore streams the same way, applies no entry after its p
     assert.ok(await store.getKey(keyId(N)), 'entry 2 was applied');
   } finally {
     await store.close();
+  }
+});
+
+test('backup check streams the same way: the keys of each compaction in parts of at most 4,096 as it comes, the state at the head counted', async () => {
+  const client = new BackupClient({ url: fx.url, ...FAST });
+  await client.session('acme', backupKey);
+  try {
+    const w = await watched((progress) => checkBackupStream(clientSource(client), backupKey, STREAM, progress));
+    assertBounded(w, N, 'backup check');
+    const r = w.result;
+    assert.deepEqual([r.headSeq, r.firstSeq, r.entries, r.keys, r.compactions.map((c) => [c.seq, c.keys, c.exact])], [3, 1, 3, 1, [[1, N, true]]], "entry 1 is held: the state at the head is replayed from it (entry 2's key), the compaction checked on its own");
+  } finally {
+    client.endSession();
   }
 });
 

@@ -59,7 +59,7 @@ type Range = { info: Awaited<ReturnType<RestoreSource['stream']>>; point?: undef
 const noKeys = () => new LifeboatError('backup_incomplete', 'the stream holds no node keys (its first entry is missing)', { status: 409 });
 
 /** The restore's state between the stream's records and the importer. */
-class Feed implements PointTarget {
+export class Feed implements PointTarget {
   secrets: StreamSecrets | undefined;
   readonly apiKeys = new Map<string, ApiKeyRecord>();
   importer: KeyImporter | undefined;
@@ -147,6 +147,14 @@ class Feed implements PointTarget {
       }
     }
   }
+}
+
+/**
+ * A feed whose import writes nothing (store/dry-import.ts): every key checked as a restore checks it
+ * (a dry run, `backup check`). `expectedBytes`: the compaction's size, to size the check threads early.
+ */
+export function checkingFeed(expectedBytes: number, progress: RestoreProgressFn): Feed {
+  return new Feed(dryRunStore(), Math.floor(expectedBytes / BYTES_PER_KEY), progress);
 }
 
 /**

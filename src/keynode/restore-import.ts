@@ -159,6 +159,23 @@ export class KeyImporter {
   }
 
   /**
+   * Waits until every key given so far was checked and written (a caller that reports what failed
+   * where: `backup check`); the import stays open. Throws what `add` throws.
+   */
+  async settle(): Promise<void> {
+    this.#open();
+    await this.#flushPuts();
+    await this.#tail.catch(() => {});
+    this.#throwIfFailed();
+  }
+
+  /** How many keys the import holds so far (after `settle`: every key given). Throws the store's errors. */
+  async keyCount(): Promise<number> {
+    this.#open();
+    return this.#session.countKeys();
+  }
+
+  /**
    * Waits for every batch to be checked and written, writes `apiKeys` (replacing any of their ids) and
    * `meta` with the nonce epoch advanced past `meta`'s and `restored_at` now, and commits. Returns the
    * keys the store holds and the new epoch. `beforeCommit` runs last in the same transaction (what a
