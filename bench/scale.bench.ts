@@ -13,7 +13,10 @@
  *
  *   SCALE_N=10000,100000   the sizes (default); SCALE_MAX=1000000 adds every power of ten up to it
  *   SCALE_DISTINCT=100000  distinct synthetic keys (bench/restore.ts, cached); record i is key i % this
- *   SCALE_STEPS=floor,compact,restore   the steps to run (the floor always runs: it makes the store)
+ *   SCALE_STEPS=floor,compact,restore   the steps to run (the floor always runs: it makes the store);
+ *                          also `restore-at` (a point-in-time restore, `--to-seq 1`, to the compaction's
+ *                          entry, with one entry after it on the stream: the restored node forks) and
+ *                          `dry-run` (`--dry-run` to the head), each printed beside the head restore
  *   SCALE_PROF=DIR          CPU profiles of each restore step (--cpu-prof: its main thread and each check worker) in DIR
  *
  * Run alone: `BENCH=scale npm run bench`, or `node --import tsx bench/scale.bench.ts` after a build.
@@ -49,6 +52,8 @@ interface Step {
   base_rss_mb: number;
   bytes?: number;
   keys?: number;
+  head_seq?: number;
+  streams_to?: string;
 }
 
 /**
@@ -135,8 +140,20 @@ export async function benchScale(): Promise<void> {
       await client.appendEntries(stream, [sealEntry(backupKey, { stream, seq: 1, prev: ZERO_HASH }, encodeChange({ op: 'secrets', secrets }))]);
       const floor = await step(['floor', dir, String(n), String(Math.min(distinct, n))]);
       const compact = steps.includes('compact') ? await step(['compact', dir, server.url, stream], bundle.compact, true) : undefined;
+      if (compact && steps.includes('restore-at')) {
+        // One entry after the compaction (a status change: no key more or less), so that entry 1 is a point before the head.
+        const head = await client.getStream(stream);
+        const change = encodeChange({ op: 'key_status', keyId: 'bench-no-such-key', status: 'active' });
+        await client.appendEntries(stream, [sealEntry(backupKey, { stream, seq: head!.headSeq + 1, prev: head!.headHash }, change)]);
+      }
       const restore = compact && steps.includes('restore') ? await step(['restore', dir, server.url, stream], bundle.restore, true) : undefined;
-      if ((compact && compact.keys !== n) || (restore && restore.keys !== n)) throw new Error(`compacted ${compact?.keys} and restored ${restore?.keys} keys, not ${n}`);
+      const restoreAt = compact && steps.includes('restore-at') ? await step(['restore', dir, server.url, stream, 'at:1'], bundle.restore, true) : undefined;
+      const dryRun = compact && steps.includes('dry-run') ? await step(['restore', dir, server.url, stream, 'dry-run'], bundle.restore, true) : undefined;
+      for (const [what, s] of [['restored', restore], ['restored to entry 1', restoreAt], ['dry-run checked', dryRun]] as const) {
+        if (s && s.keys !== n) throw new Error(`${what} ${s.keys} keys, not ${n}`);
+      }
+      if (compact && compact.keys !== n) throw new Error(`compacted ${compact.keys} keys, not ${n}`);
+      if (restoreAt && (restoreAt.head_seq !== 1 || !restoreAt.streams_to?.startsWith(`${stream}.at-1-`))) throw new Error(`the restore to entry 1 reached ${restoreAt.head_seq} and streams to ${restoreAt.streams_to}`);
       rows.push({ n, floor, compact, restore });
       const line = (what: string, s: Step, extra = '') => console.log(`  ${what.padEnd(34)} ${fmt(n).padStart(9)} keys ${s.seconds.toFixed(2).padStart(8)} s  cpu ${s.cpu_seconds.toFixed(1).padStart(5)} s  peak RSS ${s.max_rss_mb.toFixed(0).padStart(5)} MB (${s.base_rss_mb.toFixed(0)} before)${extra}`);
       line('store import (floor)', floor);
@@ -145,6 +162,9 @@ export async function benchScale(): Promise<void> {
         const goals = [n === 100_000 ? `goal <= 10 s and <= 4x: ${restore.seconds <= 10 && restore.seconds <= 4 * floor.seconds ? 'met' : 'NOT met'}` : '', n >= 1_000_000 ? `goal <= 512 MB RSS: ${restore.max_rss_mb <= 512 ? 'met' : 'NOT met'}` : ''].filter(Boolean);
         line('restore from the service', restore, `   ${(restore.seconds / floor.seconds).toFixed(1)}x the floor${goals.length ? `; ${goals.join('; ')}` : ''}`);
       }
+      const rssGoal = (s: Step) => (n >= 1_000_000 ? `   goal <= 512 MB RSS: ${s.max_rss_mb <= 512 ? 'met' : 'NOT met'}` : '');
+      if (restoreAt) line('restore to a point (--to-seq 1)', restoreAt, rssGoal(restoreAt));
+      if (dryRun) line('restore --dry-run (to the head)', dryRun, rssGoal(dryRun));
       rmSync(dir, { recursive: true, force: true });
     }
     for (let i = 1; i < rows.length; i++) {

@@ -6,7 +6,7 @@ import { InvalidInputError, LifeboatError } from '../errors.js';
 import type { BackupConfig } from '../keynode/config.js';
 import { backupConfigSchema, saveNodeConfig } from '../keynode/config.js';
 import type { OpenedNode } from '../keynode/runtime.js';
-import { identityFromSeeds, identitySeeds, type NodeSecrets } from '../keynode/secrets.js';
+import { identitySeeds, type NodeSecrets } from '../keynode/secrets.js';
 import type { KeyNodeStore } from '../keynode/store/types.js';
 import { identityFingerprint } from '../identity.js';
 import { toHex, wipe } from '../util/bytes.js';
@@ -16,11 +16,9 @@ import { BackupClient, type BackupClientOptions, type CompactionInfo } from './c
 import { CompactionUpload, downloadCompactionChunks } from './client-compaction.js';
 import { disableTotp, enrolTotp, loginWallet, registerWallet, type TotpShown } from './client-wallet.js';
 import type { WalletSigner } from './wallet.js';
-import { assertRestorableDir, defaultStreamName, readBackupStream, type RestoreProgressFn, type RestoreSource, writeRestoredNode } from './restore.js';
-import { readStreamAt, type RestorePoint } from './point.js';
-import { restoreStreamToNode } from './restore-stream.js';
-import { stateToSnapshot } from './changes.js';
-import { verifyRestoredKeys } from '../keynode/restore-verify.js';
+import { assertRestorableDir, defaultStreamName, type RestoreProgressFn, type RestoreSource } from './restore.js';
+import { planPoint, type PointRead, type RestorePoint } from './point.js';
+import { checkStreamRestore, restoreStreamToNode } from './restore-stream.js';
 import { randomBytes } from '../crypto/random.js';
 
 /** Test knobs for the client (an injected fetch, fast OPAQUE stretching); production passes nothing. */
@@ -265,42 +263,38 @@ export interface RestoredFromService {
 /**
  * Rebuilds a node in `dir` from the service with the account's password only: log in (OPAQUE), unwrap
  * the backup key, prove it, read and check the stream (up to `point`, when given: ./point.ts), check
- * every share, write the node. To the head the restore is streamed (./restore-stream.ts): keys are
- * checked and imported as they are read, and committed once the whole stream passed its checks. A
- * node restored to a point before the head streams to a new stream (`<stream>.at-<seq>-<random>`)
- * from its whole state. With `dryRun` every download and check is done and nothing is written. With
- * the account's `restoreToken` the login gets past a flood of anonymous logins. Throws what
- * withStreamSession, restoreStreamToNode, readBackupStream, readStreamAt and writeRestoredNode throw;
- * nothing is written on any error.
+ * every share, write the node. The restore is streamed (./restore-stream.ts), to the head or to a
+ * point: keys are checked and imported as they are read, and committed once everything read passed
+ * its checks; entries after a point are never applied. A node restored to a point before the head
+ * streams to a new stream (`<stream>.at-<seq>-<random>`) from its whole state. With `dryRun` every
+ * download and check is done, in the same bounded batches, and nothing is written (`dir` is not
+ * touched). With the account's `restoreToken` the login gets past a flood of anonymous logins.
+ * Throws what withStreamSession, planPoint, restoreStreamToNode and checkStreamRestore throw; nothing
+ * is written on any error.
  */
 export async function restoreFromService(opts: StreamAccess & { expectSeq?: number; point?: RestorePoint; dryRun?: boolean; dir: string; store?: string; progress?: RestoreProgressFn }): Promise<RestoredFromService> {
   // Before the login: a refusal should not cost the OPAQUE work.
   if (!opts.dryRun) assertRestorableDir(opts.dir, opts.store);
   return withStreamSession(opts, async ({ client, backupKey, stream }) => {
     const source = clientSource(client);
-    if (!opts.point && !opts.dryRun) {
-      // To the head: streamed (./restore-stream.ts), the keys checked and imported as they are read.
-      const backup = backupConfigSchema.parse({ server: opts.server, account: opts.account, stream });
-      const r = await restoreStreamToNode(source, backupKey, stream, opts.dir, { backup, store: opts.store, expectSeq: opts.expectSeq, progress: opts.progress });
-      const at = { stream, headSeq: r.head.seq, streamHeadSeq: r.head.seq, compactionSeq: r.compactionSeq, entries: r.entries, committedAt: null, streamsTo: stream };
-      return { ...at, fingerprint: r.fingerprint, keys: r.keys, apiKeys: r.apiKeys, dryRun: false, epoch: r.epoch, store: r.store };
-    }
-    const read = opts.point
-      ? await readStreamAt(source, backupKey, stream, opts.point, { expectSeq: opts.expectSeq, progress: opts.progress })
-      : { ...(await readBackupStream(source, backupKey, stream, { expectSeq: opts.expectSeq, progress: opts.progress })), committedAt: null, headSeq: undefined };
-    const streamHeadSeq = read.headSeq ?? read.head.seq;
-    const fork = read.head.seq < streamHeadSeq;
-    const streamsTo = fork ? forkStreamName(stream, read.head.seq) : stream;
-    const base = { stream, headSeq: read.head.seq, streamHeadSeq, compactionSeq: read.compactionSeq, entries: read.entries, committedAt: read.committedAt, streamsTo };
+    // A point is resolved first (its errors come before anything is read into a node); the head is read as the service states it then.
+    const point = opts.point ? await planPoint(source, backupKey, stream, opts.point, opts.expectSeq) : undefined;
+    const seen = { expectSeq: opts.expectSeq, point, progress: opts.progress };
+    const fork = point !== undefined && point.at.seq < point.info.headSeq;
+    const streamsTo = point && fork ? forkStreamName(stream, point.at.seq) : stream;
     if (opts.dryRun) {
-      const snap = stateToSnapshot(read.state);
-      await verifyRestoredKeys(read.state.secrets!.storageKey, snap.keys, (d, t) => opts.progress?.('verify', d, t));
-      return { ...base, fingerprint: identityFingerprint(identityFromSeeds(read.state.secrets!.identity)), keys: snap.keys.length, apiKeys: snap.apiKeys.length, dryRun: true, epoch: null, store: null };
+      const r = await checkStreamRestore(source, backupKey, stream, seen);
+      return { ...restoredAt(stream, r, point?.info.headSeq ?? r.head.seq, streamsTo), fingerprint: r.fingerprint, keys: r.keys, apiKeys: r.apiKeys, dryRun: true, epoch: null, store: null };
     }
     const backup = backupConfigSchema.parse({ server: opts.server, account: opts.account, stream: streamsTo });
-    const r = await writeRestoredNode(opts.dir, read, { backup, backupKey, store: opts.store, progress: opts.progress, ...(fork ? { fork: { from: stream } } : {}) });
-    return { ...base, fingerprint: r.fingerprint, keys: r.keys, apiKeys: r.apiKeys, dryRun: false, epoch: r.epoch, store: r.store };
+    const r = await restoreStreamToNode(source, backupKey, stream, opts.dir, { ...seen, backup, store: opts.store, ...(fork ? { fork: { from: stream } } : {}) });
+    return { ...restoredAt(stream, r, point?.info.headSeq ?? r.head.seq, streamsTo), fingerprint: r.fingerprint, keys: r.keys, apiKeys: r.apiKeys, dryRun: false, epoch: r.epoch, store: r.store };
   });
+}
+
+/** Where a restore read up to, as RestoredFromService reports it. */
+function restoredAt(stream: string, r: PointRead, streamHeadSeq: number, streamsTo: string) {
+  return { stream, headSeq: r.head.seq, streamHeadSeq, compactionSeq: r.compactionSeq, entries: r.entries, committedAt: r.committedAt, streamsTo };
 }
 
 /** The stream a node restored to entry `seq` of `stream` goes on with: new, so the two histories never mix. */

@@ -6,14 +6,16 @@
  *   2. pick the base: the latest compaction at or before that entry that holds exactly the state
  *      after it (`chooseCompaction`; an older one, or none when the service still holds entry 1);
  *   3. replay the entries after the base up to the point (`replayTo`), each checked to chain.
- * Each step is its own function, so the compaction format can change under them.
+ * Each step is its own function, so the compaction format can change under them. Steps 2 and 3 feed a
+ * target (`readToPoint`): a restore streams them into the key node's importer (./restore-stream.ts),
+ * never holding the node whole; readStreamAt gathers them into a state.
  */
 import { LifeboatError } from '../errors.js';
 import type { AgentHead } from './agent.js';
-import { applyChange, emptyState, type NodeState } from './changes.js';
-import { discardRecords } from './compaction.js';
+import { applyChange, emptyState, type NodeChange } from './changes.js';
+import { type CompactionSink, discardRecords } from './compaction.js';
 import { ZERO_HASH } from './format.js';
-import { assertAtHead, assertNotRolledBack, type CompactionRef, loadNamedCompaction, readNamedCompaction, type ReadStream, type RestoreProgressFn, type RestoreSource, walkEntries } from './restore.js';
+import { assertAtHead, assertNotRolledBack, type CompactionRef, readNamedCompaction, type ReadStream, type RestoreProgressFn, type RestoreSource, stateSink, walkEntries } from './restore.js';
 
 /** A point of a stream: after entry `seq`, or at `time` (ms since the epoch). */
 export type RestorePoint = { seq: number; time?: undefined } | { time: number; seq?: undefined };
@@ -86,66 +88,115 @@ export async function pointSeq(
   return found;
 }
 
-/**
- * Reads the stream as it was at `point` (see the file comment). Nothing is trusted before it is
- * checked: the compaction against its listed hash and the chain, every entry against the one before
- * it. Throws `backup_point_*`, `backup_time_unknown`, `backup_rolled_back` (head below `expectSeq`),
- * `backup_incomplete`, and what readBackupStream throws.
- */
-export async function readStreamAt(source: RestoreSource, backupKey: Uint8Array, stream: string, point: RestorePoint, opts: { expectSeq?: number; progress?: RestoreProgressFn } = {}): Promise<ReadPoint> {
-  const progress = opts.progress ?? (() => {});
-  const info = await source.stream(stream);
-  assertNotRolledBack(stream, info.headSeq, opts.expectSeq);
-  const firstSeq = info.firstSeq ?? 1;
-  const compactions = await source.compactions(stream);
-  const at = await pointSeq(source, backupKey, stream, { headSeq: info.headSeq, firstSeq }, compactions, point);
-  const { state, from } = await baseFor(source, backupKey, stream, compactions, at.seq, { headSeq: info.headSeq, firstSeq }, progress);
-  const r = await replayTo(source, backupKey, stream, state, from, at.seq, (n) => progress('entries', n, at.seq - from.seq));
-  if (at.seq === info.headSeq) assertAtHead(info, r.head);
-  if (!state.secrets) throw new LifeboatError('backup_incomplete', 'the stream holds no node keys (its first entry is missing)', { status: 409 });
-  return { state, head: r.head, compactionSeq: from.seq, entries: r.read, headSeq: info.headSeq, committedAt: iso(r.committedAt ?? at.committedAt) };
+/** A point resolved against the stream as the service states it (`planPoint`). */
+export interface PointPlan {
+  info: Awaited<ReturnType<RestoreSource['stream']>>;
+  firstSeq: number;
+  compactions: CompactionRef[];
+  /** The entry the point names, and its commit time when the point was a time. */
+  at: { seq: number; committedAt: number | null };
 }
 
 /**
- * The state to replay from for a point at entry `seq`: the latest compaction at or before it that
- * holds exactly the state after its entry (any compaction will do at the head: later changes replay
- * idempotently), else the empty state when the service still holds entry 1. Throws
- * `backup_point_unavailable` when neither is there.
+ * Resolves `point` (see the file comment, step 1) before anything is read into a node. Throws
+ * `backup_rolled_back` (head below `expectSeq`) and what pointSeq throws.
  */
-async function baseFor(
-  source: RestoreSource,
-  backupKey: Uint8Array,
-  stream: string,
-  compactions: readonly CompactionRef[],
-  seq: number,
-  info: { headSeq: number; firstSeq: number },
-  progress: RestoreProgressFn,
-): Promise<{ state: NodeState; from: AgentHead }> {
+export async function planPoint(source: RestoreSource, backupKey: Uint8Array, stream: string, point: RestorePoint, expectSeq?: number): Promise<PointPlan> {
+  const info = await source.stream(stream);
+  assertNotRolledBack(stream, info.headSeq, expectSeq);
+  const firstSeq = info.firstSeq ?? 1;
+  const compactions = await source.compactions(stream);
+  const at = await pointSeq(source, backupKey, stream, { headSeq: info.headSeq, firstSeq }, compactions, point);
+  return { info, firstSeq, compactions, at };
+}
+
+/**
+ * What reading a stream up to a point feeds: a state read whole (readStreamAt) or a streamed restore's
+ * importer (./restore-stream.ts). A compaction's records go to `sink()` (`afterChunk` after each chunk,
+ * `afterCompaction` after its last); a compaction found at its end not to hold exactly the state after
+ * its entry is dropped by `reset`, and the next base is read from an empty state.
+ */
+export interface PointTarget {
+  sink(): CompactionSink;
+  afterChunk?(): Promise<void>;
+  afterCompaction?(): Promise<void>;
+  reset(): Promise<void>;
+  change(c: NodeChange): void | Promise<void>;
+}
+
+/** What readToPoint read: the head reached (the point), the base, the entries replayed, the point's commit time (ISO 8601) when known. */
+export interface PointRead {
+  head: AgentHead;
+  compactionSeq: number;
+  entries: number;
+  committedAt: string | null;
+}
+
+/**
+ * Reads the stream up to the planned point into `target` (steps 2 and 3 of the file comment): the
+ * base (baseFor's choice, each compaction checked against its listing), then the entries after it up
+ * to the point, each checked to chain; entries after the point are never given to `target`. Nothing
+ * is trusted before it is checked. Throws `backup_point_unavailable`, `backup_truncated`,
+ * `backup_chain_broken`, `entry_misplaced`, DecryptionError, FormatError, and what `target` throws.
+ */
+export async function readToPoint(source: RestoreSource, backupKey: Uint8Array, stream: string, plan: PointPlan, target: PointTarget, progress: RestoreProgressFn = () => {}): Promise<PointRead> {
+  const { info, at } = plan;
+  const from = await baseFor(source, backupKey, stream, plan, target, progress);
+  const r = await replayTo(source, backupKey, stream, (c) => target.change(c), from, at.seq, (n) => progress('entries', n, at.seq - from.seq));
+  if (at.seq === info.headSeq) assertAtHead(info, r.head);
+  return { head: r.head, compactionSeq: from.seq, entries: r.read, committedAt: iso(r.committedAt ?? at.committedAt) };
+}
+
+/**
+ * Reads the stream as it was at `point` (see the file comment) into a state held whole. Throws
+ * `backup_point_*`, `backup_time_unknown`, `backup_rolled_back` (head below `expectSeq`),
+ * `backup_incomplete`, and what readBackupStream throws.
+ */
+export async function readStreamAt(source: RestoreSource, backupKey: Uint8Array, stream: string, point: RestorePoint, opts: { expectSeq?: number; progress?: RestoreProgressFn } = {}): Promise<ReadPoint> {
+  const plan = await planPoint(source, backupKey, stream, point, opts.expectSeq);
+  let state = emptyState();
+  const target: PointTarget = { sink: () => stateSink(state), reset: async () => void (state = emptyState()), change: (c) => applyChange(state, c) };
+  const r = await readToPoint(source, backupKey, stream, plan, target, opts.progress);
+  if (!state.secrets) throw new LifeboatError('backup_incomplete', 'the stream holds no node keys (its first entry is missing)', { status: 409 });
+  return { state, ...r, headSeq: plan.info.headSeq };
+}
+
+/**
+ * Reads the base to replay from for the planned point into `target`: the latest compaction at or
+ * before it that holds exactly the state after its entry (any compaction will do at the head: later
+ * changes replay idempotently), else the empty state when the service still holds entry 1. Returns
+ * where the entries go on from. Throws `backup_point_unavailable` when neither is there.
+ */
+async function baseFor(source: RestoreSource, backupKey: Uint8Array, stream: string, plan: PointPlan, target: PointTarget, progress: RestoreProgressFn): Promise<AgentHead> {
+  const seq = plan.at.seq;
   const inexact = new Set<number>();
   for (;;) {
-    const c = chooseCompaction(compactions, seq, (x) => !inexact.has(x.seq));
+    const c = chooseCompaction(plan.compactions, seq, (x) => !inexact.has(x.seq));
     if (!c) break;
-    const opened = await loadNamedCompaction(source, backupKey, stream, c, (d, t) => progress('compaction', d, t));
-    if (opened.exact || seq === info.headSeq) return { state: opened.state, from: { seq: opened.seq, hash: opened.head } };
+    const afterChunk = target.afterChunk?.bind(target);
+    const opened = await readNamedCompaction(source, backupKey, stream, c, target.sink(), (d, t) => progress('compaction', d, t), afterChunk);
+    await target.afterCompaction?.();
+    if (opened.exact || seq === plan.info.headSeq) return { seq: opened.seq, hash: opened.head };
     inexact.add(c.seq);
+    await target.reset();
   }
-  if (info.firstSeq <= 1) return { state: emptyState(), from: { seq: 0, hash: ZERO_HASH } };
+  if (plan.firstSeq <= 1) return { seq: 0, hash: ZERO_HASH };
   throw pointError(
     'backup_point_unavailable',
-    `entry ${seq} cannot be rebuilt: the service holds entries from ${info.firstSeq} on, and no compaction at or before ${seq} holds exactly the state after its entry`,
+    `entry ${seq} cannot be rebuilt: the service holds entries from ${plan.firstSeq} on, and no compaction at or before ${seq} holds exactly the state after its entry`,
     `pick a point at or after the oldest compaction (\`lifeboat backup snapshots\`); the service keeps the current and the previous compaction`,
   );
 }
 
 /**
- * Applies the entries after `from` up to entry `seq` to `state`. Throws `backup_truncated` when the
- * service ends before it, and walkEntries' errors.
+ * Gives `apply` the changes of the entries after `from` up to entry `seq`, in order. Throws
+ * `backup_truncated` when the service ends before it, and walkEntries' errors.
  */
 export async function replayTo(
   source: RestoreSource,
   backupKey: Uint8Array,
   stream: string,
-  state: NodeState,
+  apply: (c: NodeChange) => void | Promise<void>,
   from: AgentHead,
   seq: number,
   onPage?: (read: number) => void,
@@ -156,9 +207,9 @@ export async function replayTo(
     backupKey,
     stream,
     from,
-    (e) => {
+    async (e) => {
       if (e.seq > seq) return false;
-      applyChange(state, e.change);
+      await apply(e.change);
       committedAt = e.committedAt;
     },
     onPage,

@@ -4,8 +4,8 @@
  * head, decrypt and replay, check every share against its verifying share, and write a new node
  * (vault with the same node keys under a fresh master key, configuration, store) with the nonce epoch
  * advanced and no nonce at all. The store is written through the key node's importer: a key only
- * after its check passed, committed only after every check (./restore-stream.ts streams a restore to
- * the head through it; writeRestoredNode writes a stream read whole).
+ * after its check passed, committed only after every check (./restore-stream.ts streams every restore
+ * through it: to the head, to a point, and a dry run; writeRestoredNode writes a stream read whole).
  */
 import { existsSync, mkdirSync, renameSync, rmdirSync, rmSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
@@ -82,7 +82,7 @@ export function chainError(msg: string): LifeboatError {
 }
 
 /**
-/** A compaction read whole into a state (for check and point-in-time restore, which keep it). */
+/** A compaction read whole into a state (loadNamedCompaction; a restore and `backup check` stream instead). */
 export interface LoadedCompaction extends OpenedCompaction {
   state: NodeState;
 }
@@ -313,7 +313,8 @@ export async function recordRestoredState(tx: KeyNodeStoreTx, r: { head: AgentHe
 }
 
 /**
- * Writes a node rebuilt from a stream read whole (a point-in-time restore: ./point.ts) into `dir`,
+ * Writes a node rebuilt from a stream read whole (readBackupStream, readStreamAt; `node restore`
+ * streams instead: ./restore-stream.ts) into `dir`,
  * which must not hold a node, through the importer: every share checked before it is written,
  * restored keys all `active`, with recordRestoredState in the same transaction. Throws ConflictError
  * `node_exists`, `store_not_empty`, `share_mismatch`, and the store's errors.

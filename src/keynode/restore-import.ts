@@ -103,9 +103,10 @@ export class KeyImporter {
 
   /**
    * Starts an import into `store`, which must be empty; `storageKey` is the node's (the shares are
-   * sealed under it). Throws ConflictError `store_not_empty` and the store's errors.
+   * sealed under it); a dry run passes dryRunStore() (store/dry-import.ts): every check, nothing written.
+   * Throws ConflictError `store_not_empty` and the store's errors.
    */
-  static async begin(store: KeyNodeStore, storageKey: Uint8Array, opts: KeyImporterOptions = {}): Promise<KeyImporter> {
+  static async begin(store: Pick<KeyNodeStore, 'beginImport'>, storageKey: Uint8Array, opts: KeyImporterOptions = {}): Promise<KeyImporter> {
     return new KeyImporter(await store.beginImport(), storageKey, opts);
   }
 
@@ -155,6 +156,23 @@ export class KeyImporter {
               : undefined;
     if (!write) throw new InvalidInputError('unknown restore change');
     await this.#queue(() => Promise.resolve(), write);
+  }
+
+  /**
+   * Waits until every key given so far was checked and written (a caller that reports what failed
+   * where: `backup check`); the import stays open. Throws what `add` throws.
+   */
+  async settle(): Promise<void> {
+    this.#open();
+    await this.#flushPuts();
+    await this.#tail.catch(() => {});
+    this.#throwIfFailed();
+  }
+
+  /** How many keys the import holds so far (after `settle`: every key given). Throws the store's errors. */
+  async keyCount(): Promise<number> {
+    this.#open();
+    return this.#session.countKeys();
   }
 
   /**

@@ -4,6 +4,7 @@
  * own thread and answers by messages: `{ checked: n }` as it goes, then `{ done: WorkerResult }`. Why
  * workers, and from how many keys: WORKER_MIN_KEYS in restore-verify.ts.
  */
+import { channel } from 'node:diagnostics_channel';
 import { isMainThread, parentPort, Worker, workerData } from 'node:worker_threads';
 import { LifeboatError } from '../errors.js';
 import { wipe } from '../util/bytes.js';
@@ -34,6 +35,14 @@ const POOL_TASK = 'lifeboat-restore-verify-pool';
  * more keys (restore-verify.ts) but need more heap.
  */
 const POOL_PART = 4_096;
+
+/**
+ * Where a pool announces each part it hands a worker (node:diagnostics_channel), as `{ keys }`: how
+ * many keys it holds, never the keys. For tests and diagnostics (docs/keynode-operations.md); nothing
+ * is published without a subscriber.
+ */
+export const CHECK_PART_CHANNEL = 'lifeboat:restore-check-part';
+const partChannel = channel(CHECK_PART_CHANNEL);
 /** The old generation of a pool worker's heap (MB): what a part's check holds, with room (restore-pack.ts). */
 const POOL_WORKER_HEAP_MB = 64;
 /** A pool worker's young generation (MB): the check's garbage is short-lived; V8's default grows it to 48 MB. */
@@ -153,6 +162,7 @@ export function startVerifyPool(entry: string, loader: string | undefined, stora
     }
     w.busy = p;
     counts.partsSent += 1;
+    if (partChannel.hasSubscribers) partChannel.publish({ keys: p.records.length });
     counts.peakHeld = Math.max(counts.peakHeld, pool.filter((x) => x.busy).length);
     // One buffer, moved to the worker (restore-pack.ts).
     w.worker.postMessage({ id: p.id, packed }, [packed.buffer]);

@@ -37,7 +37,7 @@ const KEY_COLUMNS = [
   'epoch',
 ] as const satisfies readonly (keyof KeysTable)[];
 
-function duplicate(keyId: string): InvalidInputError {
+export function duplicate(keyId: string): InvalidInputError {
   return new InvalidInputError(`the restore repeats key id ${keyId}`, {
     code: 'duplicate_key_id',
     hint: 'a backup holds each key once; this one was altered or mixed with another: nothing was restored',
@@ -45,7 +45,7 @@ function duplicate(keyId: string): InvalidInputError {
 }
 
 /** The rows of `keys`, each checked (keyToRow); throws `duplicate_key_id` for an id repeated among them. */
-function keyRows(keys: readonly KeyRecord[]): KeysTable[] {
+export function keyRows(keys: readonly KeyRecord[]): KeysTable[] {
   if (!Array.isArray(keys)) throw new InvalidInputError('keys must be an array');
   const rows = keys.map(keyToRow);
   const seen = new Set<string>();
