@@ -27,7 +27,7 @@ const SEA_FUSE = 'NODE_SEA_FUSE_fce680ab2cc467b6e072b8b5df1996b2';
 
 /** Packages and sources that must never be in the kit: servers, database drivers, native add-ons, OPAQUE. */
 const FORBIDDEN_PACKAGES = /node_modules\/(fastify|@fastify\/[^/]+|pg|pg-[^/]+|better-sqlite3|kysely|@serenity-kit\/opaque|pino)\//;
-const FORBIDDEN_SOURCES = /^src\/(http\/(?!trust-proxy\.ts$)|store\/|keynode\/store\/(?!types\.ts$)|keynode\/(server|service|runtime|failover)\.ts|backup\/(server|service|node-link|agent|client|client-http)\.ts|holder\/server\.ts|log\/server\/)/;
+const FORBIDDEN_SOURCES = /^src\/(http\/(?!trust-proxy\.ts$)|store\/|keynode\/store\/(?!(types|record-types)\.ts$)|keynode\/(server|service|runtime|failover)\.ts|backup\/(server|service|node-link|agent|client|client-http)\.ts|holder\/server\.ts|log\/server\/)/;
 
 /** The esbuild resolver plugin that puts the kit's commands in place of the full CLI's groups. */
 const kitCommands = {
