@@ -15,7 +15,7 @@ import { CompactionUpload } from '../src/backup/client-compaction.js';
 import { CompactionWriter } from '../src/backup/compaction.js';
 import { encodeChange } from '../src/backup/changes.js';
 import { hashBlob, sealEntry, ZERO_HASH } from '../src/backup/format.js';
-import { checkBackupStream } from '../src/backup/check.js';
+import { type BackupCheckError, checkBackupStream } from '../src/backup/check.js';
 import { clientSource, restoreFromService } from '../src/backup/node-link.js';
 import type { RestorePhase } from '../src/backup/restore.js';
 import { randomBytes } from '../src/crypto/random.js';
@@ -140,6 +140,24 @@ test('backup check streams the same way: the keys of each compaction in parts of
     assertBounded(w, N, 'backup check');
     const r = w.result;
     assert.deepEqual([r.headSeq, r.firstSeq, r.entries, r.keys, r.compactions.map((c) => [c.seq, c.keys, c.exact])], [3, 1, 3, 1, [[1, N, true]]], "entry 1 is held: the state at the head is replayed from it (entry 2's key), the compaction checked on its own");
+  } finally {
+    client.endSession();
+  }
+});
+
+test('backup check refuses a listing that names a compaction twice (it would open a second check over the first and never end)', async () => {
+  const client = new BackupClient({ url: fx.url, ...FAST });
+  await client.session('acme', backupKey);
+  try {
+    const real = clientSource(client);
+    const source = { ...real, compactions: async (s: string) => [...(await real.compactions(s)), ...(await real.compactions(s))] };
+    const err = await checkBackupStream(source, backupKey, STREAM).then(
+      () => assert.fail('the check passed'),
+      (e: unknown) => e as BackupCheckError,
+    );
+    assert.equal(err.code, 'backup_check_failed');
+    assert.deepEqual([err.item, err.seq], ['compaction', 1]);
+    assert.match(err.message, /lists the compaction at entry 1 twice/);
   } finally {
     client.endSession();
   }

@@ -221,6 +221,25 @@ for (const h of [sqliteFiles(), postgresHarness()]) {
       }
     });
 
+    it('abort while a batch is still being checked settles, rolls back and leaves the database empty (no wait on itself)', async () => {
+      const { url, store } = await fresh();
+      const imp = await KeyImporter.begin(store, STORAGE_KEY, { maxInFlight: 2, ...(h.kind === 'sqlite' ? { workers: 2 } : {}) });
+      await imp.add(Array.from({ length: 100 }, (_, i) => record(i)));
+      // Queued, not yet checked: the check of 2,000 keys is still running when abort comes.
+      await imp.add(Array.from({ length: 2000 }, (_, i) => record(100 + i)));
+      let timer: NodeJS.Timeout | undefined;
+      const outcome = await Promise.race([
+        imp.abort().then(() => 'settled'),
+        new Promise<string>((resolve) => (timer = setTimeout(() => resolve('hung'), 30_000))),
+      ]);
+      clearTimeout(timer);
+      assert.equal(outcome, 'settled');
+      await rejectsWith(imp.finish([], []), 'restore_aborted');
+      assert.equal(await store.countKeys(), 0);
+      await store.close();
+      await assertEmpty(url);
+    });
+
     it('abort after batches were written leaves the database empty, and a restore into it starts over', async () => {
       const { url, store } = await fresh();
       const imp = await KeyImporter.begin(store, STORAGE_KEY, { maxInFlight: 1 });

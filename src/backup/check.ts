@@ -82,6 +82,9 @@ export async function checkBackupStream(source: RestoreSource, backupKey: Uint8A
   const listed = await source.compactions(stream);
   // The held entries follow entry 0 or the compaction the service pruned them to.
   const start = firstSeq - 1;
+  // One compaction per entry: a listing that names one twice would open a second feed over the first.
+  const twice = listed.find((c, i) => listed.findIndex((x) => x.seq === c.seq) !== i);
+  if (twice) throw new BackupCheckError('compaction', twice.seq, chainError(`the service lists the compaction at entry ${twice.seq} twice`));
   const heads = new Map<number, Uint8Array>();
   const checked = new Map<number, CheckedCompaction>();
   let feed: Feed | undefined;

@@ -292,6 +292,9 @@ export class KeyImporter {
       () => this.#done(),
       (err: unknown) => {
         this.#done();
+        // A failure from outside (abort, a stream error) already rolls back once this chain has ended:
+        // waiting here for that rollback would wait for itself, and nothing would ever settle.
+        if (this.#rolledBack) return Promise.reject(err);
         return this.#fail(err, true).then(() => Promise.reject(err));
       },
     );

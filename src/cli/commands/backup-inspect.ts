@@ -81,7 +81,7 @@ export function registerBackupInspectCommands(backup: Command): void {
       .command('check')
       .description('download and verify a whole stream without restoring: every compaction, every entry and the chain, the head, every share against its verifying share (progress on stderr)'),
   )
-    .addHelpText('after', '\nExit status: 0 when everything verifies; otherwise backup_check_failed (exit 3) naming the item (a compaction or an entry, by seq)\nand the cause, also in the --json failure document (item, seq, cause).')
+    .addHelpText('after', '\nExit status: 0 when everything verifies; otherwise backup_check_failed (exit 3) naming the item (a compaction, an entry or the head, by seq; or the shares of the state at the head, seq = the head, the key named in the cause)\nand the cause, also in the --json failure document (item, seq, cause).')
     .action(async (o: AccessOpts) => {
       const access = await accessOf(o);
       const out = createOutput({ quiet: o.json });
