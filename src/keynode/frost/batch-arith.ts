@@ -10,7 +10,7 @@
  * secret-derived scalar, (Σ r_i·s_i)·G, stays noble's constant-time multiplication, in the caller.
  */
 import { invert } from '@noble/curves/abstract/modular.js';
-import { mark, points, type Points, powField, release } from './curve-wasm.js';
+import { mark, type Points, powField, release } from './curve-wasm.js';
 
 /** Bits of a batch coefficient r_i (the 2^-128 bound of the batch check). */
 export const COEFF_BITS = 128;
@@ -123,20 +123,17 @@ export { ArenaExhausted, mark, release } from './curve-wasm.js';
 export type { Points } from './curve-wasm.js';
 
 /** The curve's point operations (complete formulas in WebAssembly); undefined where WebAssembly is missing. */
-export const pointsOf = (group: Group): Points | undefined => points(group);
+export { points as pointsOf } from './curve-wasm.js';
 
 const PRIMES: Record<Group, { p: bigint; red: (x: bigint) => bigint }> = {
   ed25519: { p: P25519, red: r25519 },
   'secp256k1': { p: PK1, red: rK1 },
 };
 
-/** Projective X, Y, Z of `h`, reduced. */
+/** Projective X, Y, Z of `h`, reduced (each prime's reduction ends below p). */
 function reduced(A: Points, h: number): [bigint, bigint, bigint] {
-  const { red, p } = PRIMES[A.group];
-  return A.coords(h).map((v) => {
-    const r = red(v);
-    return r >= p ? r - p : r;
-  }) as [bigint, bigint, bigint];
+  const { red } = PRIMES[A.group];
+  return A.coords(h).map(red) as [bigint, bigint, bigint];
 }
 
 /** h is the identity: (0:1:1) on ed25519 (X = 0, Y = Z), Z = 0 on secp256k1. */

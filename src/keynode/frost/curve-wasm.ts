@@ -144,10 +144,15 @@ function module(): Exports | null {
   return built;
 }
 
-/** x as 32 little-endian bytes at IN, then unpacked into the field element at `to`. */
-function writeElement(e: Exports, x: bigint, to: number): void {
+/** x (below 2^256) as 32 little-endian bytes at IN, where unpack and the root powers read it. */
+function writeIn(e: Exports, x: bigint): void {
   const v = new DataView(e.memory.buffer);
   for (let k = 0; k < 4; k++) v.setBigUint64(IN + 8 * k, BigInt.asUintN(64, x >> BigInt(64 * k)), true);
+}
+
+/** x unpacked into the field element at `to`. */
+function writeElement(e: Exports, x: bigint, to: number): void {
+  writeIn(e, x);
   (e.unpack as Fn)(IN, to);
 }
 
@@ -171,8 +176,7 @@ export function powField(name: FieldName, x: bigint): bigint | undefined {
   if (x < 0n || x >= 1n << 256n) throw new RangeError('powField: x must be in [0, 2^256)');
   const e = module();
   if (!e) return undefined;
-  const v = new DataView(e.memory.buffer);
-  for (let k = 0; k < 4; k++) v.setBigUint64(IN + 8 * k, BigInt.asUintN(64, x >> BigInt(64 * k)), true);
+  writeIn(e, x);
   (e[`${name}_pow`] as Fn)();
   return readOut(e);
 }
@@ -221,10 +225,16 @@ function take(e: Exports): number {
   return at;
 }
 
-/** The curve's point operations; undefined where WebAssembly is missing. */
+const made: Partial<Record<FieldName, Points>> = {};
+
+/** The curve's point operations, made once per curve (they are asked for per key); undefined where WebAssembly is missing. */
 export function points(group: FieldName): Points | undefined {
   const e = module();
   if (!e) return undefined;
+  return (made[group] ??= pointOps(e, group));
+}
+
+function pointOps(e: Exports, group: FieldName): Points {
   const [addPoint, double, mul] = [e[`${group}_addPoint`], e[`${group}_double`], e[`${group}_mul`]] as Fn[];
   const setOne = (at: number): void => {
     new Uint8Array(e.memory.buffer, at, FE).fill(0);
